@@ -1,0 +1,1 @@
+typedef int dlor_placeholder_crc32;

@@ -1,0 +1,47 @@
+/* dlor_fileio.h - whole-file reads and atomic (temp file + rename) writes.
+ *
+ * dlor_file_read loads a regular file into a malloc'd buffer. dlor_atomic_*
+ * writes into "<path>.tmp.<pid>.<n>" in the target's folder, fsyncs it and
+ * renames it over the target only when everything succeeded, so a failed or
+ * interrupted run never leaves a partial file and never clobbers a good one.
+ */
+#ifndef DLOR_FILEIO_H
+#define DLOR_FILEIO_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "dlor_error.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Reads all of path. *buf is malloc'd (at least 1 byte even for an empty
+ * file); the caller frees it. Refuses non-regular files and files larger
+ * than max_bytes (DLOR_E_LIMIT). */
+dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **buf,
+                           size_t *len, dlor_error *err);
+
+typedef struct dlor_atomic_file {
+    FILE *fp;
+    char *final_path;
+    char *tmp_path;
+    int failed;        /* set once a write failed; commit then refuses */
+} dlor_atomic_file;
+
+dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error *err);
+/* Writes n bytes; on failure marks the file failed and sets err. */
+dlor_status dlor_atomic_write(dlor_atomic_file *af, const void *data, size_t n, dlor_error *err);
+/* Flushes, fsyncs and renames over the target. Always releases af. */
+dlor_status dlor_atomic_commit(dlor_atomic_file *af, dlor_error *err);
+/* Removes the temporary file and releases af. Harmless on a released af. */
+void dlor_atomic_abort(dlor_atomic_file *af);
+
+/* Returns the last path component (pointer into path). */
+const char *dlor_basename(const char *path);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,59 @@
+/* dlor_readers.h - readers for dense weight files.
+ *
+ * Each reader turns one file into a dlor_tensor_list (see dlor_tensor.h) and
+ * knows nothing about what happens to the tensors afterwards. Every count,
+ * length, offset and dimension in a file is treated as hostile: arithmetic is
+ * overflow-checked and checked against the bytes actually present before
+ * anything is allocated.
+ *
+ * Contract shared by all readers:
+ *   - 'out' must be initialised (dlor_tensor_list_init). On success it holds
+ *     the tensors (LE, C order); on failure it is left empty and err names
+ *     the file, the tensor when there is one, and what is wrong.
+ *   - The *_parse variants read from memory. Tensor data may point into buf,
+ *     so buf must outlive 'out'. 'what' is the name used in messages.
+ *   - The dlor_read_* variants read the file and make 'out' own the bytes.
+ */
+#ifndef DLOR_READERS_H
+#define DLOR_READERS_H
+
+#include <stddef.h>
+
+#include "dlor_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Largest input file any reader accepts. */
+#define DLOR_MAX_INPUT_BYTES ((size_t)1 << 40)
+
+/* safetensors: F32 F64 F16 BF16 (and integer/bool dtypes, carried as bytes).
+ * Header JSON at most 100,000,000 bytes. __metadata__ goes to the list's
+ * string metadata. */
+#define DLOR_SAFETENSORS_MAX_HEADER 100000000ull
+dlor_status dlor_safetensors_parse(const unsigned char *buf, size_t len, const char *what,
+                                   dlor_tensor_list *out, dlor_error *err);
+dlor_status dlor_read_safetensors(const char *path, dlor_tensor_list *out, dlor_error *err);
+
+/* NumPy .npy (format 1.0, 2.0, 3.0). 'name' is the tensor's name. */
+#define DLOR_NPY_MAX_HEADER 10000u
+dlor_status dlor_npy_parse(const unsigned char *buf, size_t len, const char *what,
+                           const char *name, dlor_tensor_list *out, dlor_error *err);
+/* The tensor is named after the file's basename without ".npy". */
+dlor_status dlor_read_npy(const char *path, dlor_tensor_list *out, dlor_error *err);
+
+/* NumPy .npz (zip of .npy members, stored or deflated, zip64 aware).
+ * Members are named without the ".npy" suffix. */
+dlor_status dlor_npz_parse(const unsigned char *buf, size_t len, const char *what,
+                           dlor_tensor_list *out, dlor_error *err);
+dlor_status dlor_read_npz(const char *path, dlor_tensor_list *out, dlor_error *err);
+
+/* Sniffs the first bytes (npy magic, zip signature, otherwise safetensors)
+ * and dispatches; a .dlor file is refused with a message saying so. */
+dlor_status dlor_read_weights(const char *path, dlor_tensor_list *out, dlor_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,152 @@
+/* fileio.c - whole-file reads and atomic writes (POSIX). */
+#define _POSIX_C_SOURCE 200809L
+#include "dlor_fileio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **buf,
+                           size_t *len, dlor_error *err)
+{
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return dlor_fail(err, DLOR_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return dlor_fail(err, DLOR_E_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return dlor_fail(err, DLOR_E_IO, "%s: not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
+        close(fd);
+        return dlor_fail(err, DLOR_E_LIMIT, "%s: file of %lld bytes exceeds the %zu-byte limit",
+                         path, (long long)st.st_size, max_bytes);
+    }
+    size_t n = (size_t)st.st_size;
+    unsigned char *p = malloc(n ? n : 1);
+    if (!p) {
+        close(fd);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory reading %zu bytes", path, n);
+    }
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, p + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) {
+            int e = errno;
+            free(p);
+            close(fd);
+            if (r == 0) return dlor_fail(err, DLOR_E_IO, "%s: file shrank while reading", path);
+            return dlor_fail(err, DLOR_E_IO, "%s: read failed: %s", path, strerror(e));
+        }
+        got += (size_t)r;
+    }
+    close(fd);
+    *buf = p;
+    *len = n;
+    return DLOR_OK;
+}
+
+const char *dlor_basename(const char *path)
+{
+    const char *s = strrchr(path, '/');
+    return s ? s + 1 : path;
+}
+
+static void atomic_release(dlor_atomic_file *af)
+{
+    free(af->final_path);
+    free(af->tmp_path);
+    af->final_path = af->tmp_path = NULL;
+    af->fp = NULL;
+}
+
+dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error *err)
+{
+    static unsigned counter;
+    memset(af, 0, sizeof *af);
+    size_t n = strlen(path) + 64;
+    af->final_path = strdup(path);
+    af->tmp_path = malloc(n);
+    if (!af->final_path || !af->tmp_path) {
+        atomic_release(af);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+    }
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(af->tmp_path, n, "%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+        int fd = open(af->tmp_path, O_WRONLY | O_CREAT | O_EXCL, 0644);
+        if (fd < 0 && errno == EEXIST) continue;
+        if (fd < 0) {
+            int e = errno;
+            atomic_release(af);
+            return dlor_fail(err, DLOR_E_IO, "%s: cannot create output: %s", path, strerror(e));
+        }
+        af->fp = fdopen(fd, "wb");
+        if (!af->fp) {
+            int e = errno;
+            close(fd);
+            unlink(af->tmp_path);
+            atomic_release(af);
+            return dlor_fail(err, DLOR_E_IO, "%s: cannot open output: %s", path, strerror(e));
+        }
+        return DLOR_OK;
+    }
+    atomic_release(af);
+    return dlor_fail(err, DLOR_E_IO, "%s: cannot pick a temporary file name", path);
+}
+
+dlor_status dlor_atomic_write(dlor_atomic_file *af, const void *data, size_t n, dlor_error *err)
+{
+    if (af->failed) return dlor_fail(err, DLOR_E_IO, "%s: earlier write failed", af->final_path);
+    if (n && fwrite(data, 1, n, af->fp) != n) {
+        af->failed = 1;
+        return dlor_fail(err, DLOR_E_IO, "%s: write failed: %s", af->final_path, strerror(errno));
+    }
+    return DLOR_OK;
+}
+
+void dlor_atomic_abort(dlor_atomic_file *af)
+{
+    if (af->fp) fclose(af->fp);
+    if (af->tmp_path) unlink(af->tmp_path);
+    atomic_release(af);
+}
+
+dlor_status dlor_atomic_commit(dlor_atomic_file *af, dlor_error *err)
+{
+    const char *what = af->final_path ? af->final_path : "output";
+    if (!af->fp) return dlor_fail(err, DLOR_E_IO, "%s: output not open", what);
+    if (af->failed) {
+        dlor_status s = dlor_fail(err, DLOR_E_IO, "%s: not written: an earlier write failed", what);
+        dlor_atomic_abort(af);
+        return s;
+    }
+    if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0) {
+        dlor_status s = dlor_fail(err, DLOR_E_IO, "%s: cannot flush output: %s", what, strerror(errno));
+        dlor_atomic_abort(af);
+        return s;
+    }
+    if (fclose(af->fp) != 0) {
+        af->fp = NULL;
+        dlor_status s = dlor_fail(err, DLOR_E_IO, "%s: cannot close output: %s", what, strerror(errno));
+        dlor_atomic_abort(af);
+        return s;
+    }
+    af->fp = NULL;
+    if (rename(af->tmp_path, af->final_path) != 0) {
+        dlor_status s = dlor_fail(err, DLOR_E_IO, "%s: cannot rename output into place: %s", what,
+                                  strerror(errno));
+        dlor_atomic_abort(af);
+        return s;
+    }
+    atomic_release(af);
+    return DLOR_OK;
+}
