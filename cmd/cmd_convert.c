@@ -1,1 +1,299 @@
-typedef int dlor_placeholder_cmd_convert;
+/* cmd_convert.c - dlor convert: factor every selected 2-D tensor exactly. */
+#define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "dlor_container.h"
+#include "dlor_factor.h"
+#include "dlor_fileio.h"
+#include "dlor_readers.h"
+#include "dlor_sha256.h"
+#include "opts.h"
+
+#define DEFAULT_RANK 16
+
+static const dlor_optdef defs[] = {
+    {"output", 'o', "OUT.dlor", "output file (required; written atomically)"},
+    {"method", 0, "mul|add", "mul: product of DLoR factors (Theorem 4, default); add: sum (Theorem 3)"},
+    {"rank", 'r', "R", "rank of each factor's low-rank part (default 16, capped per layer)"},
+    {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
+    {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
+    {"seed", 0, "S", "seed of the random basis (default 0)"},
+    {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
+    {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
+    {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
+    {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
+    {NULL, 0, NULL, NULL}};
+
+static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
+                                "IN is a safetensors, .npy or .npz file of dense weights. Every 2-D float\n"
+                                "tensor is factored exactly; other tensors are carried over unchanged.";
+
+typedef struct {
+    dlor_factor_opts fo;
+    int rank_given;
+    const dlor_opts *o;
+} convert_cfg;
+
+static int matches_any(const dlor_opts *o, int idx, const char *name)
+{
+    for (int i = 0; i < o->count[idx]; i++)
+        if (fnmatch(o->all[idx][i], name, 0) == 0) return 1;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static dlor_status sha256_file(const char *path, char hex[65], dlor_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1 << 16], d[32];
+    dlor_sha256 s;
+    size_t n;
+    if (!f) return dlor_fail(err, DLOR_E_IO, "%s: cannot open", path);
+    dlor_sha256_init(&s);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) dlor_sha256_update(&s, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return dlor_fail(err, DLOR_E_IO, "%s: read failed", path);
+    dlor_sha256_final(&s, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return DLOR_OK;
+}
+
+/* Adds a tensor of k x dim doubles encoded in the storage dtype. */
+static dlor_status add_factor_tensor(dlor_container *c, const char *name, const double *x, int64_t k,
+                                     int64_t dim, dlor_dtype dt, dlor_error *err)
+{
+    uint64_t dims[2] = {(uint64_t)k, (uint64_t)dim};
+    size_t n = (size_t)k * (size_t)dim, nbytes = n * dlor_dtype_size(dt);
+    unsigned char *buf = malloc(nbytes ? nbytes : 1);
+    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for tensor '%s'", name);
+    dlor_encode_f64(x, n, dt, buf);
+    dlor_status st = dlor_tensor_list_own(&c->tensors, buf, err);
+    if (st != DLOR_OK) return st;
+    return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
+}
+
+static dlor_status factor_tensor(const convert_cfg *cfg, const dlor_tensor *t, dlor_container *c,
+                                 int progress, size_t idx, size_t total, dlor_error *err)
+{
+    int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
+    dlor_factor_opts fo = cfg->fo;
+    int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
+    char uname[300], vname[300], shape[64];
+    if (!cfg->rank_given && fo.rank > k) fo.rank = k;
+    if (strlen(t->name) + 7 > DLOR_MAX_NAME)
+        return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s': name too long to add the '.dlor.U' suffix", t->name);
+    snprintf(uname, sizeof uname, "%s.dlor.U", t->name);
+    snprintf(vname, sizeof vname, "%s.dlor.V", t->name);
+    double t0 = now_s();
+    double *w = malloc((size_t)t->nelem * sizeof *w);
+    if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
+    dlor_status st = dlor_tensor_to_f64(t, w, err);
+    dlor_factored f;
+    memset(&f, 0, sizeof f);
+    if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
+    free(w);
+    if (st == DLOR_OK) st = add_factor_tensor(c, uname, f.ut, f.k, f.dim_u, fo.storage, err);
+    if (st == DLOR_OK) st = add_factor_tensor(c, vname, f.vt, f.k, f.dim_v, fo.storage, err);
+    if (st == DLOR_OK) {
+        dlor_layer_desc d;
+        memset(&d, 0, sizeof d);
+        d.name = t->name;
+        d.method = fo.method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD;
+        d.basis = fo.basis == DLOR_BASIS_SCHUR ? DLOR_IMAGE_SCHUR
+                : fo.basis == DLOR_BASIS_RANDOM ? DLOR_IMAGE_RANDOM : DLOR_IMAGE_SVD;
+        d.rows = (uint64_t)m;
+        d.cols = (uint64_t)n;
+        d.rank = (uint64_t)f.rank;
+        d.factors = (uint64_t)f.factors;
+        d.alpha = f.alpha;
+        d.u_name = uname;
+        d.v_name = vname;
+        d.source_dtype = t->dtype;
+        d.seed = fo.basis == DLOR_BASIS_RANDOM ? fo.seed : 0;
+        st = dlor_container_add_layer(c, &d, err);
+        if (progress)
+            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", idx, total,
+                    t->name, dlor_shape_str(t->dims, t->ndim, shape, sizeof shape),
+                    dlor_method_name(d.method), (long long)f.rank, (long long)f.factors, f.alpha,
+                    now_s() - t0);
+    }
+    dlor_factored_free(&f);
+    return st;
+}
+
+static dlor_status add_meta(dlor_container *c, const char *k, const char *v, dlor_error *err)
+{
+    return dlor_tensor_list_add_meta(&c->tensors, k, v, err);
+}
+
+static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const dlor_tensor_list *src,
+                                  dlor_container *c, dlor_error *err)
+{
+    const dlor_factor_opts *fo = &cfg->fo;
+    char buf[64], hex[65];
+    dlor_status st = sha256_file(in, hex, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.version", DLOR_VERSION_STRING, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.method", fo->method == DLOR_METHOD_MUL ? "mul" : "add", err);
+    snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
+    if (st == DLOR_OK)
+        st = add_meta(c, "dlor.basis",
+                      fo->basis == DLOR_BASIS_SCHUR ? "schur" : fo->basis == DLOR_BASIS_RANDOM ? "random" : "svd",
+                      err);
+    if (fo->alpha_auto) snprintf(buf, sizeof buf, "auto");
+    else snprintf(buf, sizeof buf, "%.17g", fo->alpha);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.alpha", buf, err);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)fo->seed);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.seed", buf, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.dtype", dlor_dtype_name(fo->storage), err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.padding", "zero", err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source", dlor_basename(in), err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source_format", dlor_weights_format(in), err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source_sha256", hex, err);
+    for (size_t i = 0; i < src->meta_count && st == DLOR_OK; i++) {
+        char key[300];
+        if (strlen(src->meta_keys[i]) + 7 > 255) continue; /* cannot be carried under the prefix */
+        snprintf(key, sizeof key, "source.%s", src->meta_keys[i]);
+        st = add_meta(c, key, src->meta_vals[i], err);
+    }
+    return st;
+}
+
+static int parse_config(const dlor_opts *o, convert_cfg *cfg)
+{
+    const char *method = dlor_opt(o, defs, "method"), *basis = dlor_opt(o, defs, "basis");
+    const char *rank = dlor_opt(o, defs, "rank"), *alpha = dlor_opt(o, defs, "alpha");
+    const char *seed = dlor_opt(o, defs, "seed"), *dtype = dlor_opt(o, defs, "dtype");
+    dlor_factor_opts *fo = &cfg->fo;
+    memset(cfg, 0, sizeof *cfg);
+    cfg->o = o;
+    fo->method = DLOR_METHOD_MUL;
+    if (method && strcmp(method, "add") == 0) fo->method = DLOR_METHOD_ADD;
+    else if (method && strcmp(method, "mul") != 0) {
+        fprintf(stderr, "dlor convert: --method must be mul or add, not '%s'\n", method);
+        return 2;
+    }
+    fo->basis = fo->method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
+    if (basis) {
+        if (strcmp(basis, "schur") == 0) fo->basis = DLOR_BASIS_SCHUR;
+        else if (strcmp(basis, "random") == 0) fo->basis = DLOR_BASIS_RANDOM;
+        else if (strcmp(basis, "svd") == 0) fo->basis = DLOR_BASIS_SVD;
+        else {
+            fprintf(stderr, "dlor convert: --basis must be schur, random or svd, not '%s'\n", basis);
+            return 2;
+        }
+        if ((fo->method == DLOR_METHOD_MUL) != (fo->basis != DLOR_BASIS_SVD)) {
+            fprintf(stderr, "dlor convert: --basis %s does not apply to --method %s (mul: schur|random; add: svd)\n",
+                    basis, fo->method == DLOR_METHOD_MUL ? "mul" : "add");
+            return 2;
+        }
+    }
+    fo->rank = DEFAULT_RANK;
+    if (rank) {
+        if (dlor_parse_i64(rank, &fo->rank) != 0 || fo->rank < 1) {
+            fprintf(stderr, "dlor convert: --rank must be a positive integer, not '%s'\n", rank);
+            return 2;
+        }
+        cfg->rank_given = 1;
+    }
+    fo->alpha_auto = 1;
+    if (alpha && strcmp(alpha, "auto") != 0) {
+        if (dlor_parse_double(alpha, &fo->alpha) != 0) {
+            fprintf(stderr, "dlor convert: --alpha must be a finite number or 'auto', not '%s'\n", alpha);
+            return 2;
+        }
+        if (fo->method == DLOR_METHOD_MUL && fo->alpha == 0.0) {
+            fprintf(stderr, "dlor convert: --alpha 0 is not allowed with --method mul (the factors must be invertible)\n");
+            return 2;
+        }
+        fo->alpha_auto = 0;
+    }
+    if (seed && dlor_parse_u64(seed, &fo->seed) != 0) {
+        fprintf(stderr, "dlor convert: --seed must be a non-negative integer, not '%s'\n", seed);
+        return 2;
+    }
+    fo->storage = DLOR_DT_F32;
+    if (dtype) {
+        fo->storage = dlor_dtype_from_name(dtype);
+        if (!dlor_dtype_is_float(fo->storage)) {
+            fprintf(stderr, "dlor convert: --dtype must be f32, f64, f16 or bf16, not '%s'\n", dtype);
+            return 2;
+        }
+    }
+    return 0;
+}
+
+int dlor_cmd_convert(int argc, char **argv)
+{
+    dlor_opts o;
+    convert_cfg cfg;
+    int rc = dlor_opts_parse("convert", usage_line, defs, argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (o.npos != 1 || !dlor_opt(&o, defs, "output")) {
+        fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
+        return 2;
+    }
+    if ((rc = parse_config(&o, &cfg)) != 0) return rc;
+    const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
+    if (strcmp(in, out) == 0) {
+        fprintf(stderr, "dlor convert: output '%s' would overwrite the input\n", out);
+        return 2;
+    }
+    int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
+    int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
+
+    dlor_error err;
+    dlor_tensor_list src;
+    dlor_container c;
+    dlor_tensor_list_init(&src);
+    dlor_container_init(&c);
+    dlor_status st = dlor_read_weights(in, &src, &err);
+    if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
+
+    size_t nfactor = 0, done = 0;
+    for (size_t i = 0; i < src.count; i++) {
+        const dlor_tensor *t = &src.items[i];
+        int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
+                   !matches_any(&o, exc, t->name);
+        nfactor += want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
+    }
+    for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
+        const dlor_tensor *t = &src.items[i];
+        int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
+                   !matches_any(&o, exc, t->name);
+        if (want && dlor_dtype_is_float(t->dtype) && t->nelem > 0) {
+            st = factor_tensor(&cfg, t, &c, progress, ++done, nfactor, &err);
+            if (st != DLOR_OK) dlor_error_prefix(&err, in);
+            continue;
+        }
+        if (want)
+            fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
+                    t->name, t->nelem == 0 ? "empty" : "not a float tensor");
+        st = dlor_tensor_list_add(&c.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
+                                  t->data, t->nbytes, &err);
+    }
+    if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0)
+        fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
+    if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
+    if (st == DLOR_OK) st = dlor_container_write(out, &c, &err);
+    size_t ntensors = c.tensors.count;
+    dlor_container_free(&c);
+    dlor_tensor_list_free(&src);
+    if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
+    if (progress) fprintf(stderr, "wrote %s: %zu layers factored, %zu tensors stored\n", out, nfactor,
+                          ntensors);
+    return 0;
+}

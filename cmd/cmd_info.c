@@ -1,1 +1,212 @@
-typedef int dlor_placeholder_cmd_info;
+/* cmd_info.c - dlor info: what is inside a weight file or a .dlor file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dlor_container.h"
+#include "dlor_readers.h"
+#include "json_out.h"
+#include "opts.h"
+
+static const dlor_optdef defs[] = {
+    {"json", 0, NULL, "print JSON instead of text"},
+    {NULL, 0, NULL, NULL}};
+
+static const char *usage_line = "FILE [--json]\n\n"
+                                "FILE is a .dlor, safetensors, .npy or .npz file.";
+
+static void json_tensor(dlor_jw *w, const dlor_tensor *t, const char *role)
+{
+    dlor_jw_begin_obj(w);
+    dlor_jw_key(w, "name");
+    dlor_jw_str(w, t->name);
+    dlor_jw_key(w, "dtype");
+    dlor_jw_str(w, dlor_dtype_name(t->dtype));
+    dlor_jw_key(w, "shape");
+    dlor_jw_begin_arr(w);
+    for (int d = 0; d < t->ndim; d++) dlor_jw_u64(w, t->dims[d]);
+    dlor_jw_end_arr(w);
+    dlor_jw_key(w, "nbytes");
+    dlor_jw_u64(w, t->nbytes);
+    if (role) {
+        dlor_jw_key(w, "role");
+        dlor_jw_str(w, role);
+    }
+    dlor_jw_end_obj(w);
+}
+
+static const char *role_of(const dlor_container *c, const char *name)
+{
+    for (size_t i = 0; i < c->nlayers; i++) {
+        if (strcmp(c->layers[i].u_name, name) == 0) return "factor U^T";
+        if (strcmp(c->layers[i].v_name, name) == 0) return "factor V^T";
+    }
+    return "carried";
+}
+
+static void print_meta(const dlor_tensor_list *l, dlor_jw *w)
+{
+    if (w) {
+        dlor_jw_key(w, "metadata");
+        dlor_jw_begin_obj(w);
+        for (size_t i = 0; i < l->meta_count; i++) {
+            dlor_jw_key(w, l->meta_keys[i]);
+            dlor_jw_str(w, l->meta_vals[i]);
+        }
+        dlor_jw_end_obj(w);
+        return;
+    }
+    for (size_t i = 0; i < l->meta_count; i++) printf("  %s = %s\n", l->meta_keys[i], l->meta_vals[i]);
+}
+
+static int info_dlor(const char *path, int json)
+{
+    dlor_container c;
+    dlor_error err;
+    dlor_container_init(&c);
+    if (dlor_container_read(path, &c, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    uint64_t pd = 0, pl = 0;
+    dlor_jw w;
+    if (json) {
+        dlor_jw_init(&w, stdout);
+        dlor_jw_begin_obj(&w);
+        dlor_jw_key(&w, "file");
+        dlor_jw_str(&w, path);
+        dlor_jw_key(&w, "format");
+        dlor_jw_str(&w, "dlor");
+        print_meta(&c.tensors, &w);
+        dlor_jw_key(&w, "layers");
+        dlor_jw_begin_arr(&w);
+    } else {
+        printf("%s: .dlor container, format %d.x\nmetadata:\n", path, DLOR_IMAGE_MAJOR);
+        print_meta(&c.tensors, NULL);
+        printf("layers: %zu\n", c.nlayers);
+    }
+    for (size_t i = 0; i < c.nlayers; i++) {
+        const dlor_layer_desc *d = &c.layers[i];
+        const dlor_tensor *u = dlor_tensor_list_find(&c.tensors, d->u_name);
+        const dlor_tensor *v = dlor_tensor_list_find(&c.tensors, d->v_name);
+        uint64_t params = u->nelem + v->nelem + 1;
+        pd += d->rows * d->cols;
+        pl += params;
+        if (json) {
+            dlor_jw_begin_obj(&w);
+            dlor_jw_key(&w, "name");
+            dlor_jw_str(&w, d->name);
+            dlor_jw_key(&w, "shape");
+            dlor_jw_begin_arr(&w);
+            dlor_jw_u64(&w, d->rows);
+            dlor_jw_u64(&w, d->cols);
+            dlor_jw_end_arr(&w);
+            dlor_jw_key(&w, "method");
+            dlor_jw_str(&w, dlor_method_name(d->method));
+            dlor_jw_key(&w, "basis");
+            dlor_jw_str(&w, dlor_basis_name(d->basis));
+            dlor_jw_key(&w, "rank");
+            dlor_jw_u64(&w, d->rank);
+            dlor_jw_key(&w, "factors");
+            dlor_jw_u64(&w, d->factors);
+            dlor_jw_key(&w, "alpha");
+            dlor_jw_num(&w, d->alpha);
+            dlor_jw_key(&w, "dtype");
+            dlor_jw_str(&w, dlor_dtype_name(u->dtype));
+            dlor_jw_key(&w, "source_dtype");
+            dlor_jw_str(&w, dlor_dtype_name(d->source_dtype));
+            dlor_jw_key(&w, "params_dense");
+            dlor_jw_u64(&w, d->rows * d->cols);
+            dlor_jw_key(&w, "params_dlor");
+            dlor_jw_u64(&w, params);
+            dlor_jw_end_obj(&w);
+        } else {
+            printf("  %-28s [%llu, %llu] %s/%s rank %llu, %llu factors, alpha %.9g, %s factors, params %llu -> %llu\n",
+                   d->name, (unsigned long long)d->rows, (unsigned long long)d->cols,
+                   dlor_method_name(d->method), dlor_basis_name(d->basis), (unsigned long long)d->rank,
+                   (unsigned long long)d->factors, d->alpha, dlor_dtype_name(u->dtype),
+                   (unsigned long long)(d->rows * d->cols), (unsigned long long)params);
+        }
+    }
+    if (json) {
+        dlor_jw_end_arr(&w);
+        dlor_jw_key(&w, "tensors");
+        dlor_jw_begin_arr(&w);
+    } else {
+        printf("tensors: %zu\n", c.tensors.count);
+    }
+    for (size_t i = 0; i < c.tensors.count; i++) {
+        const dlor_tensor *t = &c.tensors.items[i];
+        char shape[96];
+        if (json) json_tensor(&w, t, role_of(&c, t->name));
+        else printf("  %-36s %-5s %-16s %s\n", t->name, dlor_dtype_name(t->dtype),
+                    dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role_of(&c, t->name));
+    }
+    if (json) {
+        dlor_jw_end_arr(&w);
+        dlor_jw_key(&w, "params_dense_total");
+        dlor_jw_u64(&w, pd);
+        dlor_jw_key(&w, "params_dlor_total");
+        dlor_jw_u64(&w, pl);
+        dlor_jw_end_obj(&w);
+    } else if (c.nlayers) {
+        printf("factored params: %llu dense -> %llu DLoR (%.3fx)\n", (unsigned long long)pd,
+               (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0);
+    }
+    dlor_container_free(&c);
+    return 0;
+}
+
+static int info_weights(const char *path, int json)
+{
+    dlor_tensor_list l;
+    dlor_error err;
+    dlor_tensor_list_init(&l);
+    if (dlor_read_weights(path, &l, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    uint64_t params = 0;
+    dlor_jw w;
+    if (json) {
+        dlor_jw_init(&w, stdout);
+        dlor_jw_begin_obj(&w);
+        dlor_jw_key(&w, "file");
+        dlor_jw_str(&w, path);
+        dlor_jw_key(&w, "format");
+        dlor_jw_str(&w, dlor_weights_format(path));
+        print_meta(&l, &w);
+        dlor_jw_key(&w, "tensors");
+        dlor_jw_begin_arr(&w);
+    } else {
+        printf("%s: %s, %zu tensors\n", path, dlor_weights_format(path), l.count);
+        if (l.meta_count) printf("metadata:\n");
+        print_meta(&l, NULL);
+    }
+    for (size_t i = 0; i < l.count; i++) {
+        const dlor_tensor *t = &l.items[i];
+        char shape[96];
+        params += t->nelem;
+        if (json) json_tensor(&w, t, NULL);
+        else printf("  %-36s %-5s %s\n", t->name, dlor_dtype_name(t->dtype),
+                    dlor_shape_str(t->dims, t->ndim, shape, sizeof shape));
+    }
+    if (json) {
+        dlor_jw_end_arr(&w);
+        dlor_jw_key(&w, "params_total");
+        dlor_jw_u64(&w, params);
+        dlor_jw_end_obj(&w);
+    } else {
+        printf("parameters: %llu\n", (unsigned long long)params);
+    }
+    dlor_tensor_list_free(&l);
+    return 0;
+}
+
+int dlor_cmd_info(int argc, char **argv)
+{
+    dlor_opts o;
+    int rc = dlor_opts_parse("info", usage_line, defs, argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    if (o.npos != 1) {
+        fprintf(stderr, "dlor info: expected one FILE (see 'dlor info --help')\n");
+        return 2;
+    }
+    int json = dlor_opt(&o, defs, "json") != NULL;
+    if (strcmp(dlor_weights_format(o.pos[0]), "dlor") == 0) return info_dlor(o.pos[0], json);
+    return info_weights(o.pos[0], json);
+}

@@ -1,1 +1,68 @@
-int main(void){return 0;}
+/* main.c - the dlor command: dispatches to subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dlor_image.h"
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *summary;
+} commands[] = {
+    {"convert", dlor_cmd_convert, "factor the dense layers of a weight file into a .dlor file"},
+    {"verify", dlor_cmd_verify, "rebuild every layer of a .dlor file and compare with the dense weights"},
+    {"info", dlor_cmd_info, "list the tensors (and DLoR layers) of any supported file"},
+};
+
+int dlor_cmd_fail(const char *cmd, const dlor_error *err)
+{
+    fprintf(stderr, "dlor %s: %s\n", cmd, err->msg);
+    return 1;
+}
+
+const char *dlor_method_name(int method)
+{
+    return method == DLOR_IMAGE_MUL ? "mul" : method == DLOR_IMAGE_ADD ? "add" : "?";
+}
+
+const char *dlor_basis_name(int basis)
+{
+    switch (basis) {
+    case DLOR_IMAGE_SCHUR: return "schur";
+    case DLOR_IMAGE_RANDOM: return "random";
+    case DLOR_IMAGE_SVD: return "svd";
+    }
+    return "?";
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: dlor COMMAND [ARGS]\n\n"
+               "Diagonal-plus-Low-Rank conversion of dense neural-network layers.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'dlor COMMAND --help' describes a command; 'dlor --version' prints the version.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("dlor %s (container format %d.%d)\n", DLOR_VERSION_STRING, DLOR_IMAGE_MAJOR,
+               DLOR_IMAGE_MINOR);
+        return 0;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "dlor: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

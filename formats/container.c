@@ -1,1 +1,477 @@
-typedef int dlor_placeholder_container;
+/* container.c - building, writing and reading .dlor files on a host. */
+#include "dlor_container.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlor_crc32.h"
+#include "dlor_fileio.h"
+#include "dlor_readers.h"
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+void dlor_container_init(dlor_container *c)
+{
+    memset(c, 0, sizeof *c);
+    dlor_tensor_list_init(&c->tensors);
+}
+
+static void layer_free(dlor_layer_desc *d)
+{
+    free(d->name);
+    free(d->u_name);
+    free(d->v_name);
+}
+
+void dlor_container_free(dlor_container *c)
+{
+    if (!c) return;
+    for (size_t i = 0; i < c->nlayers; i++) layer_free(&c->layers[i]);
+    free(c->layers);
+    dlor_tensor_list_free(&c->tensors);
+    memset(c, 0, sizeof *c);
+}
+
+dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d, dlor_error *err)
+{
+    if (c->nlayers == c->layers_cap) {
+        size_t nc = c->layers_cap ? c->layers_cap * 2 : 8;
+        dlor_layer_desc *p = realloc(c->layers, nc * sizeof *p);
+        if (!p) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        c->layers = p;
+        c->layers_cap = nc;
+    }
+    dlor_layer_desc n = *d;
+    n.name = dup_str(d->name);
+    n.u_name = dup_str(d->u_name);
+    n.v_name = dup_str(d->v_name);
+    if (!n.name || !n.u_name || !n.v_name) {
+        layer_free(&n);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    c->layers[c->nlayers++] = n;
+    return DLOR_OK;
+}
+
+const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const char *name)
+{
+    for (size_t i = 0; i < c->nlayers; i++)
+        if (strcmp(c->layers[i].name, name) == 0) return &c->layers[i];
+    return NULL;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+/* Returns the indices 0..n-1 ordered by keys[i]; strcmp compares as unsigned
+ * char, which is the format's bytewise order. */
+typedef struct {
+    const char *key;
+    size_t idx;
+} keyed;
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    return strcmp(((const keyed *)a)->key, ((const keyed *)b)->key);
+}
+
+static size_t *sorted_order(const char *const *keys, size_t n)
+{
+    keyed *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    if (!tmp || !idx) {
+        free(tmp);
+        free(idx);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        tmp[i].key = keys[i];
+        tmp[i].idx = i;
+    }
+    qsort(tmp, n, sizeof *tmp, cmp_keyed);
+    for (size_t i = 0; i < n; i++) idx[i] = tmp[i].idx;
+    free(tmp);
+    return idx;
+}
+
+typedef struct {
+    unsigned char *p;
+    size_t len, cap;
+} bytes;
+
+static int pool_add(bytes *b, const char *s, uint32_t *off, uint32_t *len)
+{
+    size_t n = strlen(s);
+    if (b->len + n > b->cap) {
+        size_t nc = b->cap ? b->cap : 256;
+        while (nc < b->len + n) nc *= 2;
+        unsigned char *q = realloc(b->p, nc);
+        if (!q) return -1;
+        b->p = q;
+        b->cap = nc;
+    }
+    memcpy(b->p + b->len, s, n);
+    *off = (uint32_t)b->len;
+    *len = (uint32_t)n;
+    b->len += n;
+    return 0;
+}
+
+static long find_sorted(const char *const *keys, const size_t *order, size_t n, const char *name)
+{
+    long lo = 0, hi = (long)n - 1;
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        int c = strcmp(keys[order[mid]], name);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+typedef struct {
+    size_t *t_order, *l_order, *m_order;
+    const char **t_names, **l_names;
+    bytes pool;
+    unsigned char *header;
+} writer_state;
+
+static void writer_free(writer_state *w)
+{
+    free(w->t_order);
+    free(w->l_order);
+    free(w->m_order);
+    free(w->t_names);
+    free(w->l_names);
+    free(w->pool.p);
+    free(w->header);
+}
+
+static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const dlor_tensor *u,
+                               const dlor_tensor *v, dlor_error *err)
+{
+    uint64_t k, du, dv;
+    if (d->method == DLOR_IMAGE_MUL) {
+        k = du = dv = d->rows > d->cols ? d->rows : d->cols;
+    } else {
+        k = d->rows < d->cols ? d->rows : d->cols;
+        du = d->rows;
+        dv = d->cols;
+    }
+    if (!((d->method == DLOR_IMAGE_MUL && (d->basis == DLOR_IMAGE_SCHUR || d->basis == DLOR_IMAGE_RANDOM)) ||
+          (d->method == DLOR_IMAGE_ADD && d->basis == DLOR_IMAGE_SVD)))
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid method/basis", path, d->name);
+    if (d->rows == 0 || d->cols == 0 || d->rank == 0 || d->rank > k ||
+        d->factors != (k + d->rank - 1) / d->rank)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': inconsistent shape/rank/factors", path, d->name);
+    if (!isfinite(d->alpha) || (d->method == DLOR_IMAGE_MUL && d->alpha == 0.0))
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid alpha %g", path, d->name, d->alpha);
+    if (d->basis != DLOR_IMAGE_RANDOM && d->seed != 0)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': seed given for a non-random basis", path, d->name);
+    if (!u || !v || u == v)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors '%s' / '%s' missing", path,
+                         d->name, d->u_name, d->v_name);
+    if (!dlor_dtype_is_float(u->dtype) || u->dtype != v->dtype || u->ndim != 2 || v->ndim != 2 ||
+        u->dims[0] != k || u->dims[1] != du || v->dims[0] != k || v->dims[1] != dv)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors have the wrong dtype or shape",
+                         path, d->name);
+    if (dlor_dtype_size(d->source_dtype) == 0)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid source dtype", path, d->name);
+    return DLOR_OK;
+}
+
+dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err)
+{
+    const dlor_tensor_list *tl = &c->tensors;
+    writer_state w;
+    dlor_status st = DLOR_OK;
+    memset(&w, 0, sizeof w);
+    size_t nt = tl->count, nl = c->nlayers, nm = tl->meta_count;
+    if (nt > DLOR_IMAGE_MAX_TENSORS || nl > DLOR_IMAGE_MAX_LAYERS || nm > DLOR_IMAGE_MAX_META)
+        return dlor_fail(err, DLOR_E_LIMIT, "%s: too many tensors, layers or metadata records", path);
+
+    w.t_names = malloc((nt ? nt : 1) * sizeof *w.t_names);
+    w.l_names = malloc((nl ? nl : 1) * sizeof *w.l_names);
+    if (!w.t_names || !w.l_names) goto nomem;
+    for (size_t i = 0; i < nt; i++) w.t_names[i] = tl->items[i].name;
+    for (size_t i = 0; i < nl; i++) w.l_names[i] = c->layers[i].name;
+    w.t_order = sorted_order(w.t_names, nt);
+    w.l_order = sorted_order(w.l_names, nl);
+    w.m_order = sorted_order((const char *const *)tl->meta_keys, nm);
+    if (!w.t_order || !w.l_order || !w.m_order) goto nomem;
+
+    /* Names: unique, 1..255 bytes (NUL-free by construction), valid UTF-8 is
+     * the caller's business but is re-checked by any reader. */
+    for (size_t i = 0; i < nt; i++) {
+        const char *a = w.t_names[w.t_order[i]];
+        size_t n = strlen(a);
+        if (n == 0 || n > DLOR_IMAGE_MAX_NAME) {
+            st = dlor_fail(err, DLOR_E_LIMIT, "%s: tensor name '%.64s' must be 1 to 255 bytes", path, a);
+            goto out;
+        }
+        if (i && strcmp(w.t_names[w.t_order[i - 1]], a) == 0) {
+            st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate tensor name '%s'", path, a);
+            goto out;
+        }
+    }
+    for (size_t i = 0; i < nl; i++) {
+        const char *a = w.l_names[w.l_order[i]];
+        size_t n = strlen(a);
+        if (n == 0 || n > DLOR_IMAGE_MAX_NAME) {
+            st = dlor_fail(err, DLOR_E_LIMIT, "%s: layer name '%.64s' must be 1 to 255 bytes", path, a);
+            goto out;
+        }
+        if (i && strcmp(w.l_names[w.l_order[i - 1]], a) == 0) {
+            st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate layer name '%s'", path, a);
+            goto out;
+        }
+    }
+    uint64_t meta_text = 0;
+    for (size_t i = 0; i < nm; i++) {
+        const char *k = tl->meta_keys[w.m_order[i]], *v = tl->meta_vals[w.m_order[i]];
+        size_t kl = strlen(k), vl = strlen(v);
+        if (kl == 0 || kl > DLOR_IMAGE_MAX_NAME || vl > DLOR_IMAGE_MAX_VALUE) {
+            st = dlor_fail(err, DLOR_E_LIMIT, "%s: metadata '%.64s': key or value too long", path, k);
+            goto out;
+        }
+        if (i && strcmp(tl->meta_keys[w.m_order[i - 1]], k) == 0) {
+            st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate metadata key '%s'", path, k);
+            goto out;
+        }
+        meta_text += kl + vl;
+    }
+    if (meta_text > DLOR_IMAGE_MAX_META_TEXT) {
+        st = dlor_fail(err, DLOR_E_LIMIT, "%s: metadata text exceeds 1 MiB", path);
+        goto out;
+    }
+
+    /* Layout. */
+    const uint32_t nsec = 4;
+    uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + nsec * DLOR_IMAGE_DIR_ENTRY, 8);
+    /* String pool first: metadata keys/values, tensor names, layer names. */
+    uint32_t *refs = calloc(2 * nm + nt + nl + 1, 2 * sizeof(uint32_t));
+    if (!refs) goto nomem;
+    uint32_t *mref = refs, *tref = refs + 4 * nm, *lref = tref + 2 * nt;
+    for (size_t i = 0; i < nm && st == DLOR_OK; i++)
+        if (pool_add(&w.pool, tl->meta_keys[w.m_order[i]], &mref[4 * i], &mref[4 * i + 1]) ||
+            pool_add(&w.pool, tl->meta_vals[w.m_order[i]], &mref[4 * i + 2], &mref[4 * i + 3]))
+            st = DLOR_E_NOMEM;
+    for (size_t i = 0; i < nt && st == DLOR_OK; i++)
+        if (pool_add(&w.pool, w.t_names[w.t_order[i]], &tref[2 * i], &tref[2 * i + 1])) st = DLOR_E_NOMEM;
+    for (size_t i = 0; i < nl && st == DLOR_OK; i++)
+        if (pool_add(&w.pool, w.l_names[w.l_order[i]], &lref[2 * i], &lref[2 * i + 1])) st = DLOR_E_NOMEM;
+    if (st != DLOR_OK) {
+        free(refs);
+        goto nomem;
+    }
+    uint64_t sec_off[4], sec_size[4], sec_count[4], sec_esize[4] = {0, DLOR_IMAGE_META_REC,
+                                                                    DLOR_IMAGE_TENSOR_REC,
+                                                                    DLOR_IMAGE_LAYER_REC};
+    sec_size[0] = w.pool.len;
+    sec_count[0] = w.pool.len;
+    sec_count[1] = nm;
+    sec_count[2] = nt;
+    sec_count[3] = nl;
+    for (int s = 1; s < 4; s++) sec_size[s] = sec_count[s] * sec_esize[s];
+    for (int s = 0; s < 4; s++) {
+        sec_off[s] = pos;
+        pos = sec_off[s] + sec_size[s];
+        if (s < 3) pos = align_up(pos, 8);
+    }
+    uint64_t header_len = pos;
+    if (header_len > DLOR_IMAGE_MAX_HEADER) {
+        free(refs);
+        st = dlor_fail(err, DLOR_E_LIMIT, "%s: header of %llu bytes exceeds 64 MiB", path,
+                       (unsigned long long)header_len);
+        goto out;
+    }
+    uint64_t data_offset = align_up(header_len, DLOR_IMAGE_ALIGN);
+    w.header = calloc(1, (size_t)data_offset);
+    if (!w.header) {
+        free(refs);
+        goto nomem;
+    }
+    unsigned char *h = w.header;
+    memcpy(h, DLOR_IMAGE_MAGIC, 8);
+    dlor_store_u16(h + 8, DLOR_IMAGE_MAJOR);
+    dlor_store_u16(h + 10, DLOR_IMAGE_MINOR);
+    dlor_store_u32(h + 12, DLOR_IMAGE_ENDIAN_TAG);
+    dlor_store_u64(h + 16, header_len);
+    dlor_store_u64(h + 24, data_offset);
+    dlor_store_u32(h + 52, nsec);
+    for (uint32_t s = 0; s < nsec; s++) {
+        unsigned char *e = h + DLOR_IMAGE_PREAMBLE + s * DLOR_IMAGE_DIR_ENTRY;
+        dlor_store_u32(e, s + 1);
+        dlor_store_u32(e + 4, (uint32_t)sec_esize[s]);
+        dlor_store_u64(e + 8, sec_off[s]);
+        dlor_store_u64(e + 16, sec_size[s]);
+        dlor_store_u64(e + 24, sec_count[s]);
+    }
+    memcpy(h + sec_off[0], w.pool.p, w.pool.len);
+    for (size_t i = 0; i < nm; i++) {
+        unsigned char *r = h + sec_off[1] + i * DLOR_IMAGE_META_REC;
+        for (int q = 0; q < 4; q++) dlor_store_u32(r + 4 * q, mref[4 * i + q]);
+    }
+    uint64_t dpos = data_offset;
+    for (size_t i = 0; i < nt; i++) {
+        const dlor_tensor *t = &tl->items[w.t_order[i]];
+        unsigned char *r = h + sec_off[2] + i * DLOR_IMAGE_TENSOR_REC;
+        if (i) dpos = align_up(dpos, DLOR_IMAGE_ALIGN);
+        dlor_store_u32(r, tref[2 * i]);
+        dlor_store_u32(r + 4, tref[2 * i + 1]);
+        dlor_store_u16(r + 8, (uint16_t)t->dtype);
+        r[10] = (unsigned char)t->ndim;
+        for (int d = 0; d < t->ndim; d++) dlor_store_u64(r + 16 + 8 * d, t->dims[d]);
+        dlor_store_u64(r + 80, dpos);
+        dlor_store_u64(r + 88, t->nbytes);
+        dlor_store_u32(r + 96, dlor_crc32(0, t->data, t->nbytes));
+        dpos += t->nbytes;
+    }
+    for (size_t i = 0; i < nl && st == DLOR_OK; i++) {
+        const dlor_layer_desc *d = &c->layers[w.l_order[i]];
+        long ui = find_sorted(w.t_names, w.t_order, nt, d->u_name);
+        long vi = find_sorted(w.t_names, w.t_order, nt, d->v_name);
+        st = check_layer(path, d, ui >= 0 ? &tl->items[w.t_order[ui]] : NULL,
+                         vi >= 0 ? &tl->items[w.t_order[vi]] : NULL, err);
+        if (st != DLOR_OK) break;
+        unsigned char *r = h + sec_off[3] + i * DLOR_IMAGE_LAYER_REC;
+        uint64_t abits;
+        memcpy(&abits, &d->alpha, 8);
+        dlor_store_u32(r, lref[2 * i]);
+        dlor_store_u32(r + 4, lref[2 * i + 1]);
+        dlor_store_u16(r + 8, (uint16_t)d->method);
+        dlor_store_u16(r + 10, (uint16_t)d->basis);
+        dlor_store_u64(r + 16, d->rows);
+        dlor_store_u64(r + 24, d->cols);
+        dlor_store_u64(r + 32, d->rank);
+        dlor_store_u64(r + 40, d->factors);
+        dlor_store_u64(r + 48, abits);
+        dlor_store_u32(r + 56, (uint32_t)ui);
+        dlor_store_u32(r + 60, (uint32_t)vi);
+        dlor_store_u16(r + 64, (uint16_t)d->source_dtype);
+        dlor_store_u64(r + 72, d->seed);
+    }
+    free(refs);
+    if (st != DLOR_OK) goto out;
+    dlor_store_u64(h + 32, dpos - data_offset);
+    dlor_store_u64(h + 40, dpos);
+    dlor_store_u32(h + 56, dlor_crc32(0, h, (size_t)header_len));
+
+    /* Write: header and padding, then each tensor and its padding. */
+    dlor_atomic_file af;
+    static const unsigned char zeros[DLOR_IMAGE_ALIGN];
+    if ((st = dlor_atomic_open(&af, path, err)) != DLOR_OK) goto out;
+    st = dlor_atomic_write(&af, h, (size_t)data_offset, err);
+    dpos = data_offset;
+    for (size_t i = 0; i < nt && st == DLOR_OK; i++) {
+        const dlor_tensor *t = &tl->items[w.t_order[i]];
+        uint64_t at = i ? align_up(dpos, DLOR_IMAGE_ALIGN) : dpos;
+        if (at > dpos) st = dlor_atomic_write(&af, zeros, (size_t)(at - dpos), err);
+        if (st == DLOR_OK) st = dlor_atomic_write(&af, t->data, t->nbytes, err);
+        dpos = at + t->nbytes;
+    }
+    if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
+    else dlor_atomic_abort(&af);
+    goto out;
+nomem:
+    st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+out:
+    writer_free(&w);
+    return st;
+}
+
+/* ---- reading ------------------------------------------------------------ */
+
+static char *dup_n(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = 0;
+    }
+    return p;
+}
+
+dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const char *what,
+                                 unsigned flags, dlor_container *out, dlor_error *err)
+{
+    dlor_image img;
+    dlor_image_error ie;
+    dlor_container c;
+    dlor_status st = DLOR_OK;
+    if (dlor_image_open(&img, buf, len, flags, &ie) != 0)
+        return dlor_fail(err, (dlor_status)ie.code, "%s: %s", what, ie.msg);
+    dlor_container_init(&c);
+    for (uint32_t i = 0; i < img.ntensors && st == DLOR_OK; i++) {
+        dlor_image_tensor t;
+        dlor_image_tensor_at(&img, i, &t);
+        st = dlor_tensor_list_add(&c.tensors, what, t.name, t.name_len, (dlor_dtype)t.dtype, t.ndim,
+                                  t.dims, t.data, (size_t)t.nbytes, err);
+    }
+    for (uint32_t i = 0; i < img.nmeta && st == DLOR_OK; i++) {
+        const char *k, *v;
+        uint32_t kl, vl;
+        dlor_image_meta_at(&img, i, &k, &kl, &v, &vl);
+        char *ks = dup_n(k, kl), *vs = dup_n(v, vl);
+        if (!ks || !vs) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+        else st = dlor_tensor_list_add_meta(&c.tensors, ks, vs, err);
+        free(ks);
+        free(vs);
+    }
+    for (uint32_t i = 0; i < img.nlayers && st == DLOR_OK; i++) {
+        dlor_image_layer l;
+        dlor_layer_desc d;
+        dlor_image_layer_at(&img, i, &l);
+        memset(&d, 0, sizeof d);
+        d.method = l.method;
+        d.basis = l.basis;
+        d.rows = l.rows;
+        d.cols = l.cols;
+        d.rank = l.rank;
+        d.factors = l.factors;
+        d.alpha = l.alpha;
+        d.source_dtype = (dlor_dtype)l.source_dtype;
+        d.seed = l.seed;
+        d.name = dup_n(l.name, l.name_len);
+        d.u_name = c.tensors.items[l.u_tensor].name;
+        d.v_name = c.tensors.items[l.v_tensor].name;
+        if (!d.name) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+        else st = dlor_container_add_layer(&c, &d, err);
+        free(d.name);
+    }
+    if (st != DLOR_OK) {
+        dlor_container_free(&c);
+        return st;
+    }
+    *out = c;
+    return DLOR_OK;
+}
+
+dlor_status dlor_container_read(const char *path, dlor_container *out, dlor_error *err)
+{
+    unsigned char *buf;
+    size_t len;
+    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, err);
+    if (st != DLOR_OK) return st;
+    dlor_container c;
+    st = dlor_container_parse(buf, len, path, DLOR_IMAGE_CHECK_CRC, &c, err);
+    if (st != DLOR_OK) {
+        free(buf);
+        return st;
+    }
+    if ((st = dlor_tensor_list_own(&c.tensors, buf, err)) != DLOR_OK) {
+        dlor_container_free(&c);
+        return st;
+    }
+    *out = c;
+    return DLOR_OK;
+}

@@ -1,1 +1,509 @@
-typedef int dlor_placeholder_dlor_image;
+/* dlor_image.c - validation and zero-copy access for .dlor images.
+ * Every rule here is numbered in DLOR_FORMAT.md section 9. */
+#include "dlor_image.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "dlor_crc32.h"
+
+static uint16_t ld16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static uint32_t ld32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static uint64_t ld64(const unsigned char *p) { return (uint64_t)ld32(p) | ((uint64_t)ld32(p + 4) << 32); }
+
+static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int fail(dlor_image_error *err, int code, const char *fmt, ...)
+{
+    if (err) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+        va_end(ap);
+        err->code = code;
+    }
+    return code;
+}
+
+unsigned dlor_image_dtype_size(int dtype)
+{
+    static const unsigned char sizes[14] = {0, 4, 2, 2, 8, 1, 2, 4, 8, 1, 2, 4, 8, 1};
+    return (dtype >= 1 && dtype <= 13) ? sizes[dtype] : 0;
+}
+
+static int all_zero(const unsigned char *p, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++)
+        if (p[i]) return 0;
+    return 1;
+}
+
+/* Strict UTF-8: no overlong forms, no surrogates, max U+10FFFF, no NUL. */
+static int valid_utf8(const unsigned char *s, uint64_t n)
+{
+    uint64_t i = 0;
+    while (i < n) {
+        unsigned c = s[i];
+        if (c == 0) return 0;
+        if (c < 0x80) { i++; continue; }
+        unsigned need, min;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) { need = 1; cp = c & 0x1f; min = 0x80; }
+        else if ((c & 0xf0) == 0xe0) { need = 2; cp = c & 0x0f; min = 0x800; }
+        else if ((c & 0xf8) == 0xf0) { need = 3; cp = c & 0x07; min = 0x10000; }
+        else return 0;
+        if (n - i <= need) return 0;
+        for (unsigned k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xc0) != 0x80) return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3f);
+        }
+        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Byte-wise order with a shorter prefix first; <0, 0, >0 like memcmp. */
+static int name_cmp(const unsigned char *a, uint32_t al, const unsigned char *b, uint32_t bl)
+{
+    int c = memcmp(a, b, al < bl ? al : bl);
+    if (c) return c;
+    return al < bl ? -1 : (al > bl ? 1 : 0);
+}
+
+typedef struct {
+    const unsigned char *pool;
+    uint64_t pool_len;
+} strpool;
+
+/* Checks a (offset, length) string reference: inside the pool, length in
+ * [min, max], valid UTF-8. Returns a pointer to the bytes or NULL. */
+static const unsigned char *pool_str(const strpool *sp, uint32_t off, uint32_t len,
+                                     uint32_t min, uint32_t max)
+{
+    if (len < min || len > max) return NULL;
+    if ((uint64_t)off > sp->pool_len || (uint64_t)len > sp->pool_len - off) return NULL;
+    if (!valid_utf8(sp->pool + off, len)) return NULL;
+    return sp->pool + off;
+}
+
+/* Prints a possibly-hostile name for a message: at most 64 bytes, and any
+ * byte that is not printable ASCII becomes '?'. */
+static const char *show(const unsigned char *s, uint32_t n, char out[72])
+{
+    uint32_t k = n < 64 ? n : 64;
+    for (uint32_t i = 0; i < k; i++) out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
+    if (n > 64) { out[k++] = '.'; out[k++] = '.'; out[k++] = '.'; }
+    out[k] = 0;
+    return out;
+}
+
+static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec,
+                          dlor_image_error *err)
+{
+    uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY, 8);
+    uint64_t dir_end = DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY;
+    int seen[5] = {0, 0, 0, 0, 0};
+    uint64_t off_of[5] = {0}, size_of[5] = {0}, count_of[5] = {0};
+    if (!all_zero(b + dir_end, pos - dir_end))
+        return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
+    for (uint32_t s = 0; s < nsec; s++) {
+        const unsigned char *e = b + DLOR_IMAGE_PREAMBLE + (uint64_t)s * DLOR_IMAGE_DIR_ENTRY;
+        uint32_t kind = ld32(e), esize = ld32(e + 4);
+        uint64_t off = ld64(e + 8), size = ld64(e + 16), count = ld64(e + 24);
+        if (off != pos)
+            return fail(err, DLOR_IMAGE_E_FORMAT,
+                        "section %u (kind %u) starts at %llu, expected %llu", s, kind,
+                        (unsigned long long)off, (unsigned long long)pos);
+        if (size > img->header_len - off)
+            return fail(err, DLOR_IMAGE_E_FORMAT,
+                        "section %u (kind %u) of %llu bytes runs past the header end %llu", s, kind,
+                        (unsigned long long)size, (unsigned long long)img->header_len);
+        if (kind >= 1 && kind <= 4) {
+            static const uint32_t want_esize[5] = {0, 0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC,
+                                                   DLOR_IMAGE_LAYER_REC};
+            if (seen[kind])
+                return fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", kind);
+            if (esize != want_esize[kind])
+                return fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u has entry size %u, expected %u",
+                            kind, esize, want_esize[kind]);
+            if (kind == DLOR_SECTION_STRINGS ? count != size : count * esize != size ||
+                                                                   count > size)
+                return fail(err, DLOR_IMAGE_E_FORMAT,
+                            "section kind %u: size %llu does not match %llu records", kind,
+                            (unsigned long long)size, (unsigned long long)count);
+            seen[kind] = 1;
+            off_of[kind] = off;
+            size_of[kind] = size;
+            count_of[kind] = count;
+        } else if (kind < 0x8000) {
+            return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                        "required section kind %u is unknown to this reader (file minor version %u)",
+                        kind, img->minor);
+        } else if (esize != 0 && (size % esize != 0 || size / esize != count)) {
+            return fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", kind);
+        }
+        uint64_t end = off + size, next = align_up(end, 8);
+        if (s + 1 == nsec) {
+            if (end != img->header_len)
+                return fail(err, DLOR_IMAGE_E_FORMAT,
+                            "last section ends at %llu but header_len is %llu",
+                            (unsigned long long)end, (unsigned long long)img->header_len);
+        } else {
+            if (next > img->header_len)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "sections run past the header end");
+            if (!all_zero(b + end, next - end))
+                return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", s);
+        }
+        pos = next;
+    }
+    for (int k = 1; k <= 4; k++)
+        if (!seen[k]) return fail(err, DLOR_IMAGE_E_FORMAT, "required section kind %d is missing", k);
+    if (count_of[DLOR_SECTION_METADATA] > DLOR_IMAGE_MAX_META)
+        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu metadata records exceed the limit of %u",
+                    (unsigned long long)count_of[DLOR_SECTION_METADATA], DLOR_IMAGE_MAX_META);
+    if (count_of[DLOR_SECTION_TENSORS] > DLOR_IMAGE_MAX_TENSORS)
+        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu tensors exceed the limit of %u",
+                    (unsigned long long)count_of[DLOR_SECTION_TENSORS], DLOR_IMAGE_MAX_TENSORS);
+    if (count_of[DLOR_SECTION_LAYERS] > DLOR_IMAGE_MAX_LAYERS)
+        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu layers exceed the limit of %u",
+                    (unsigned long long)count_of[DLOR_SECTION_LAYERS], DLOR_IMAGE_MAX_LAYERS);
+    img->strings = b + off_of[DLOR_SECTION_STRINGS];
+    img->strings_len = size_of[DLOR_SECTION_STRINGS];
+    img->meta = b + off_of[DLOR_SECTION_METADATA];
+    img->nmeta = (uint32_t)count_of[DLOR_SECTION_METADATA];
+    img->tensors = b + off_of[DLOR_SECTION_TENSORS];
+    img->ntensors = (uint32_t)count_of[DLOR_SECTION_TENSORS];
+    img->layers = b + off_of[DLOR_SECTION_LAYERS];
+    img->nlayers = (uint32_t)count_of[DLOR_SECTION_LAYERS];
+    return DLOR_IMAGE_OK;
+}
+
+static int check_meta(const dlor_image *img, const strpool *sp, dlor_image_error *err)
+{
+    const unsigned char *prev = NULL;
+    uint32_t prev_len = 0;
+    uint64_t text = 0;
+    char shown[72];
+    for (uint32_t i = 0; i < img->nmeta; i++) {
+        const unsigned char *r = img->meta + (uint64_t)i * DLOR_IMAGE_META_REC;
+        uint32_t ko = ld32(r), kl = ld32(r + 4), vo = ld32(r + 8), vl = ld32(r + 12);
+        const unsigned char *k = pool_str(sp, ko, kl, 1, DLOR_IMAGE_MAX_NAME);
+        if (!k) return fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", i);
+        if (!pool_str(sp, vo, vl, 0, DLOR_IMAGE_MAX_VALUE))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "metadata '%s': bad value reference",
+                        show(k, kl, shown));
+        if (prev && name_cmp(prev, prev_len, k, kl) >= 0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "metadata key '%s' is out of order or duplicated",
+                        show(k, kl, shown));
+        text += (uint64_t)kl + vl;
+        prev = k;
+        prev_len = kl;
+    }
+    if (text > DLOR_IMAGE_MAX_META_TEXT)
+        return fail(err, DLOR_IMAGE_E_LIMIT, "metadata text of %llu bytes exceeds the 1 MiB limit",
+                    (unsigned long long)text);
+    return DLOR_IMAGE_OK;
+}
+
+static int check_tensors(const dlor_image *img, const strpool *sp, unsigned flags,
+                         dlor_image_error *err)
+{
+    const unsigned char *prev = NULL;
+    uint32_t prev_len = 0;
+    uint64_t pos = img->data_offset;
+    char shown[72];
+    for (uint32_t i = 0; i < img->ntensors; i++) {
+        const unsigned char *r = img->tensors + (uint64_t)i * DLOR_IMAGE_TENSOR_REC;
+        uint32_t no = ld32(r), nl = ld32(r + 4);
+        const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
+        if (!nm) return fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", i);
+        show(nm, nl, shown);
+        if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s' is out of order or duplicated", shown);
+        prev = nm;
+        prev_len = nl;
+        int dtype = ld16(r + 8), ndim = r[10];
+        unsigned es = dlor_image_dtype_size(dtype);
+        if (!es) return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
+        if (ndim > DLOR_IMAGE_MAX_NDIM)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
+        if (!all_zero(r + 11, 5) || !all_zero(r + 100, 28))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': reserved bytes are not zero", shown);
+        uint64_t nelem = 1;
+        for (int d = 0; d < DLOR_IMAGE_MAX_NDIM; d++) {
+            uint64_t dim = ld64(r + 16 + 8 * d);
+            if (d >= ndim) {
+                if (dim != 0)
+                    return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': unused dimension %d is %llu",
+                                shown, d, (unsigned long long)dim);
+                continue;
+            }
+            if (dim != 0 && nelem > UINT64_MAX / dim)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': element count overflows", shown);
+            nelem *= dim;
+        }
+        if (nelem > UINT64_MAX / es)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': byte size overflows", shown);
+        uint64_t off = ld64(r + 80), nbytes = ld64(r + 88);
+        if (nbytes != nelem * es)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': nbytes %llu but shape needs %llu",
+                        shown, (unsigned long long)nbytes, (unsigned long long)(nelem * es));
+        if (off != pos)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': data at offset %llu, expected %llu",
+                        shown, (unsigned long long)off, (unsigned long long)pos);
+        if (nbytes > img->len - off)
+            return fail(err, DLOR_IMAGE_E_FORMAT,
+                        "tensor '%s': needs %llu bytes at offset %llu, file has %llu left", shown,
+                        (unsigned long long)nbytes, (unsigned long long)off,
+                        (unsigned long long)(img->len - off));
+        uint64_t end = off + nbytes;
+        if (i + 1 < img->ntensors) {
+            uint64_t next = align_up(end, DLOR_IMAGE_ALIGN);
+            if (next > img->len)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': file ends inside padding", shown);
+            if (!all_zero(img->base + end, next - end))
+                return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after tensor '%s'", shown);
+            pos = next;
+        } else {
+            pos = end;
+        }
+        if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
+    }
+    if (pos != img->len)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "%llu trailing bytes after the last tensor",
+                    (unsigned long long)(img->len - pos));
+    return DLOR_IMAGE_OK;
+}
+
+static int is_float_dtype(int dt) { return dt >= 1 && dt <= 4; }
+
+static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_error *err)
+{
+    const unsigned char *prev = NULL;
+    uint32_t prev_len = 0;
+    char shown[72];
+    for (uint32_t i = 0; i < img->nlayers; i++) {
+        const unsigned char *r = img->layers + (uint64_t)i * DLOR_IMAGE_LAYER_REC;
+        uint32_t no = ld32(r), nl = ld32(r + 4);
+        const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
+        if (!nm) return fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", i);
+        show(nm, nl, shown);
+        if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s' is out of order or duplicated", shown);
+        prev = nm;
+        prev_len = nl;
+        dlor_image_layer L;
+        dlor_image_layer_at(img, i, &L);
+        if (!all_zero(r + 12, 4) || !all_zero(r + 66, 6) || !all_zero(r + 80, 48))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
+        if (!((L.method == DLOR_IMAGE_MUL && (L.basis == DLOR_IMAGE_SCHUR || L.basis == DLOR_IMAGE_RANDOM)) ||
+              (L.method == DLOR_IMAGE_ADD && L.basis == DLOR_IMAGE_SVD)))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': method %d with basis %d is not defined",
+                        shown, L.method, L.basis);
+        if (L.rows == 0 || L.cols == 0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': empty shape", shown);
+        if (L.rank == 0 || L.rank > L.k)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': rank %llu outside [1, %llu]", shown,
+                        (unsigned long long)L.rank, (unsigned long long)L.k);
+        if (L.factors != (L.k + L.rank - 1) / L.rank)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factors, expected ceil(%llu/%llu)",
+                        shown, (unsigned long long)L.factors, (unsigned long long)L.k,
+                        (unsigned long long)L.rank);
+        if (!isfinite(L.alpha) || (L.method == DLOR_IMAGE_MUL && L.alpha == 0.0))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
+        if (!dlor_image_dtype_size(L.source_dtype))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown source dtype %d", shown,
+                        L.source_dtype);
+        if (L.basis != DLOR_IMAGE_RANDOM && L.seed != 0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': seed set for a non-random basis", shown);
+        if (L.u_tensor >= img->ntensors || L.v_tensor >= img->ntensors || L.u_tensor == L.v_tensor)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': bad factor tensor indices %u, %u", shown,
+                        L.u_tensor, L.v_tensor);
+        dlor_image_tensor tu, tv;
+        dlor_image_tensor_at(img, L.u_tensor, &tu);
+        dlor_image_tensor_at(img, L.v_tensor, &tv);
+        if (!is_float_dtype(tu.dtype) || tu.dtype != tv.dtype)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float dtype",
+                        shown, tu.dtype, tv.dtype);
+        if (tu.ndim != 2 || tu.dims[0] != L.k || tu.dims[1] != L.dim_u || tv.ndim != 2 ||
+            tv.dims[0] != L.k || tv.dims[1] != L.dim_v)
+            return fail(err, DLOR_IMAGE_E_FORMAT,
+                        "layer '%s': factor shapes do not match [%llu, %llu] and [%llu, %llu]", shown,
+                        (unsigned long long)L.k, (unsigned long long)L.dim_u,
+                        (unsigned long long)L.k, (unsigned long long)L.dim_v);
+    }
+    return DLOR_IMAGE_OK;
+}
+
+int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags,
+                    dlor_image_error *err)
+{
+    const unsigned char *b = (const unsigned char *)buf;
+    dlor_image img;
+    int rc;
+    if (!b && len) return fail(err, DLOR_IMAGE_E_ARG, "null buffer");
+    if (len < DLOR_IMAGE_PREAMBLE)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "file of %zu bytes is shorter than the 64-byte preamble", len);
+    if (memcmp(b, DLOR_IMAGE_MAGIC, 8) != 0)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "not a .dlor file (bad magic)");
+    unsigned major = ld16(b + 8);
+    memset(&img, 0, sizeof img);
+    img.base = b;
+    img.len = len;
+    img.minor = ld16(b + 10);
+    if (major != DLOR_IMAGE_MAJOR)
+        return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "format version %u.%u is not supported (this reader reads 1.x)",
+                    major, img.minor);
+    if (ld32(b + 12) != DLOR_IMAGE_ENDIAN_TAG)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "bad endianness tag 0x%08x", (unsigned)ld32(b + 12));
+    img.header_len = ld64(b + 16);
+    img.data_offset = ld64(b + 24);
+    uint64_t data_len = ld64(b + 32), file_len = ld64(b + 40);
+    uint32_t freq = ld32(b + 48), nsec = ld32(b + 52);
+    if (file_len != (uint64_t)len)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "file is %zu bytes but its header says %llu (truncated or extended)",
+                    len, (unsigned long long)file_len);
+    if (freq != 0)
+        return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "unknown required feature flags 0x%08x", (unsigned)freq);
+    if (ld32(b + 60) != 0) return fail(err, DLOR_IMAGE_E_FORMAT, "reserved preamble field is not zero");
+    if (nsec < 1 || nsec > DLOR_IMAGE_MAX_SECTIONS)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "%u sections (must be 1 to %d)", (unsigned)nsec,
+                    DLOR_IMAGE_MAX_SECTIONS);
+    if (img.header_len > DLOR_IMAGE_MAX_HEADER)
+        return fail(err, DLOR_IMAGE_E_LIMIT, "header of %llu bytes exceeds the 64 MiB limit",
+                    (unsigned long long)img.header_len);
+    if (img.header_len < DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY || img.header_len > len)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "header_len %llu is inconsistent with the file",
+                    (unsigned long long)img.header_len);
+    if (img.data_offset != align_up(img.header_len, DLOR_IMAGE_ALIGN) || img.data_offset > len ||
+        data_len != len - img.data_offset)
+        return fail(err, DLOR_IMAGE_E_FORMAT, "data_offset %llu / data_len %llu are inconsistent",
+                    (unsigned long long)img.data_offset, (unsigned long long)data_len);
+    /* The checksum comes first so that nothing below interprets corrupt records. */
+    {
+        static const unsigned char zero4[4] = {0, 0, 0, 0};
+        uint32_t c = dlor_crc32(0, b, 56);
+        c = dlor_crc32(c, zero4, 4);
+        c = dlor_crc32(c, b + 60, (size_t)(img.header_len - 60));
+        if (c != ld32(b + 56))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "header checksum mismatch (header corrupt)");
+    }
+    if (!all_zero(b + img.header_len, img.data_offset - img.header_len))
+        return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding before the data section");
+    if ((rc = check_sections(&img, b, nsec, err)) != 0) return rc;
+    strpool sp = {img.strings, img.strings_len};
+    if ((rc = check_meta(&img, &sp, err)) != 0) return rc;
+    if ((rc = check_tensors(&img, &sp, flags, err)) != 0) return rc;
+    if ((rc = check_layers(&img, &sp, err)) != 0) return rc;
+    *out = img;
+    return DLOR_IMAGE_OK;
+}
+
+int dlor_image_tensor_at(const dlor_image *img, uint32_t i, dlor_image_tensor *t)
+{
+    if (i >= img->ntensors) return -1;
+    const unsigned char *r = img->tensors + (uint64_t)i * DLOR_IMAGE_TENSOR_REC;
+    memset(t, 0, sizeof *t);
+    t->name = (const char *)img->strings + ld32(r);
+    t->name_len = ld32(r + 4);
+    t->dtype = ld16(r + 8);
+    t->ndim = r[10];
+    t->nelem = 1;
+    for (int d = 0; d < t->ndim && d < DLOR_IMAGE_MAX_NDIM; d++) {
+        t->dims[d] = ld64(r + 16 + 8 * d);
+        t->nelem *= t->dims[d];
+    }
+    t->offset = ld64(r + 80);
+    t->nbytes = ld64(r + 88);
+    t->crc32 = ld32(r + 96);
+    t->data = img->base + t->offset;
+    return 0;
+}
+
+int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l)
+{
+    if (i >= img->nlayers) return -1;
+    const unsigned char *r = img->layers + (uint64_t)i * DLOR_IMAGE_LAYER_REC;
+    uint64_t bits = ld64(r + 48);
+    memset(l, 0, sizeof *l);
+    l->name = (const char *)img->strings + ld32(r);
+    l->name_len = ld32(r + 4);
+    l->method = ld16(r + 8);
+    l->basis = ld16(r + 10);
+    l->rows = ld64(r + 16);
+    l->cols = ld64(r + 24);
+    l->rank = ld64(r + 32);
+    l->factors = ld64(r + 40);
+    memcpy(&l->alpha, &bits, 8);
+    l->u_tensor = ld32(r + 56);
+    l->v_tensor = ld32(r + 60);
+    l->source_dtype = ld16(r + 64);
+    l->seed = ld64(r + 72);
+    if (l->method == DLOR_IMAGE_MUL) {
+        l->k = l->dim_u = l->dim_v = l->rows > l->cols ? l->rows : l->cols;
+    } else {
+        l->k = l->rows < l->cols ? l->rows : l->cols;
+        l->dim_u = l->rows;
+        l->dim_v = l->cols;
+    }
+    return 0;
+}
+
+int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint32_t *key_len,
+                       const char **val, uint32_t *val_len)
+{
+    if (i >= img->nmeta) return -1;
+    const unsigned char *r = img->meta + (uint64_t)i * DLOR_IMAGE_META_REC;
+    *key = (const char *)img->strings + ld32(r);
+    *key_len = ld32(r + 4);
+    *val = (const char *)img->strings + ld32(r + 8);
+    *val_len = ld32(r + 12);
+    return 0;
+}
+
+/* Binary search over records whose first 8 bytes are a (offset, length) name. */
+static long find_named(const dlor_image *img, const unsigned char *recs, uint32_t n, uint32_t rec_size,
+                       const char *name, size_t name_len)
+{
+    long lo = 0, hi = (long)n - 1;
+    if (name_len > DLOR_IMAGE_MAX_NAME) return -1;
+    while (lo <= hi) {
+        long mid = lo + (hi - lo) / 2;
+        const unsigned char *r = recs + (uint64_t)mid * rec_size;
+        int c = name_cmp(img->strings + ld32(r), ld32(r + 4), (const unsigned char *)name,
+                         (uint32_t)name_len);
+        if (c == 0) return mid;
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+    }
+    return -1;
+}
+
+long dlor_image_find_tensor(const dlor_image *img, const char *name, size_t name_len)
+{
+    return find_named(img, img->tensors, img->ntensors, DLOR_IMAGE_TENSOR_REC, name, name_len);
+}
+
+long dlor_image_find_layer(const dlor_image *img, const char *name, size_t name_len)
+{
+    return find_named(img, img->layers, img->nlayers, DLOR_IMAGE_LAYER_REC, name, name_len);
+}
+
+const char *dlor_image_meta_get(const dlor_image *img, const char *key, uint32_t *val_len)
+{
+    long i = find_named(img, img->meta, img->nmeta, DLOR_IMAGE_META_REC, key, strlen(key));
+    if (i < 0) return NULL;
+    const unsigned char *r = img->meta + (uint64_t)i * DLOR_IMAGE_META_REC;
+    if (val_len) *val_len = ld32(r + 12);
+    return (const char *)img->strings + ld32(r + 8);
+}

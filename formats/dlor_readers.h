@@ -49,6 +49,10 @@ dlor_status dlor_npz_parse(const unsigned char *buf, size_t len, const char *wha
                            dlor_tensor_list *out, dlor_error *err);
 dlor_status dlor_read_npz(const char *path, dlor_tensor_list *out, dlor_error *err);
 
+/* Name of the format dlor_read_weights would use for this file: "npy",
+ * "npz", "dlor" or "safetensors" (also for unreadable files). */
+const char *dlor_weights_format(const char *path);
+
 /* Sniffs the first bytes (npy magic, zip signature, otherwise safetensors)
  * and dispatches; a .dlor file is refused with a message saying so. */
 dlor_status dlor_read_weights(const char *path, dlor_tensor_list *out, dlor_error *err);

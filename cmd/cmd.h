@@ -1,0 +1,23 @@
+/* cmd.h - the dlor subcommands. Each returns the process exit status:
+ * 0 success, 1 failure (bad input, failed check), 2 usage error. */
+#ifndef DLOR_CMD_H
+#define DLOR_CMD_H
+
+#include "dlor_error.h"
+
+#ifndef DLOR_VERSION_STRING
+#define DLOR_VERSION_STRING "0.0.0"
+#endif
+
+int dlor_cmd_convert(int argc, char **argv);
+int dlor_cmd_verify(int argc, char **argv);
+int dlor_cmd_info(int argc, char **argv);
+
+/* Prints "dlor CMD: message" to stderr and returns 1. */
+int dlor_cmd_fail(const char *cmd, const dlor_error *err);
+
+/* Names for method / basis codes of the container ("mul", "schur", ...). */
+const char *dlor_method_name(int method);
+const char *dlor_basis_name(int basis);
+
+#endif

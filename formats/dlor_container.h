@@ -1,0 +1,65 @@
+/* dlor_container.h - reading and writing .dlor files on a host.
+ *
+ * The byte layout is specified in DLOR_FORMAT.md; validation is done by the
+ * shared in-place parser (dlor_image.h). This layer adds what a host needs:
+ * building a container in memory, writing it atomically (temporary file +
+ * rename), and reading a file into the neutral tensor list.
+ */
+#ifndef DLOR_CONTAINER_H
+#define DLOR_CONTAINER_H
+
+#include <stdint.h>
+
+#include "dlor_error.h"
+#include "dlor_image.h"
+#include "dlor_tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dlor_layer_desc {
+    char *name;                 /* original weight's name */
+    int method;                 /* DLOR_IMAGE_MUL / DLOR_IMAGE_ADD */
+    int basis;                  /* DLOR_IMAGE_SCHUR / _RANDOM / _SVD */
+    uint64_t rows, cols, rank, factors;
+    double alpha;
+    char *u_name, *v_name;      /* names of the U^T and V^T tensors */
+    dlor_dtype source_dtype;
+    uint64_t seed;
+} dlor_layer_desc;
+
+typedef struct dlor_container {
+    dlor_tensor_list tensors;   /* all tensors; string metadata in tensors.meta_* */
+    dlor_layer_desc *layers;
+    size_t nlayers, layers_cap;
+} dlor_container;
+
+void dlor_container_init(dlor_container *c);
+void dlor_container_free(dlor_container *c);
+
+/* Copies d (and its strings) into c. */
+dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d, dlor_error *err);
+
+/* Returns the layer with this name or NULL. */
+const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const char *name);
+
+/* Writes c to path atomically. Checks names, limits, duplicate names and
+ * that every layer's factor tensors exist with the shapes DLOR_FORMAT.md
+ * section 7 requires. On failure no file is left and an existing file at
+ * path is untouched. */
+dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err);
+
+/* Parses an in-memory image into c (tensor data points into buf, which must
+ * outlive c). flags: DLOR_IMAGE_CHECK_CRC. c must be initialised; it is left
+ * empty on failure. */
+dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const char *what,
+                                 unsigned flags, dlor_container *c, dlor_error *err);
+
+/* Reads and fully validates a .dlor file (CRCs included); c owns the bytes. */
+dlor_status dlor_container_read(const char *path, dlor_container *c, dlor_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

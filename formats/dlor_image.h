@@ -1,0 +1,134 @@
+/* dlor_image.h - a validated, zero-copy view of a .dlor file held in memory.
+ *
+ * The byte layout is specified in DLOR_FORMAT.md beside this header. This is
+ * the one parser of that layout: the host tools and the embedded runtime both
+ * use it. It needs a C99 compiler and libc only, never allocates, and checks
+ * every field (DLOR_FORMAT.md section 9) before anything is used, so a view
+ * returned by dlor_image_open can be trusted.
+ *
+ * Usage:
+ *     dlor_image img;
+ *     dlor_image_error e;
+ *     if (dlor_image_open(&img, buf, len, DLOR_IMAGE_CHECK_CRC, &e) != 0)
+ *         fprintf(stderr, "%s\n", e.msg);
+ *     dlor_image_tensor t;
+ *     dlor_image_tensor_at(&img, 0, &t);   // t.data points into buf
+ *
+ * The buffer is borrowed: it must stay valid and unchanged while the view is
+ * used. Any alignment of buf is accepted; tensor data is 64-byte aligned
+ * relative to buf, so it is aligned in memory when buf is. A view is read-only
+ * after opening and may be shared between threads.
+ */
+#ifndef DLOR_IMAGE_H
+#define DLOR_IMAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
+#define DLOR_IMAGE_MAJOR 1
+#define DLOR_IMAGE_MINOR 0
+#define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
+#define DLOR_IMAGE_ALIGN 64
+#define DLOR_IMAGE_PREAMBLE 64
+#define DLOR_IMAGE_DIR_ENTRY 32
+#define DLOR_IMAGE_TENSOR_REC 128
+#define DLOR_IMAGE_LAYER_REC 128
+#define DLOR_IMAGE_META_REC 16
+#define DLOR_IMAGE_MAX_HEADER (64ull << 20)
+#define DLOR_IMAGE_MAX_SECTIONS 64
+#define DLOR_IMAGE_MAX_TENSORS (1u << 20)
+#define DLOR_IMAGE_MAX_LAYERS (1u << 20)
+#define DLOR_IMAGE_MAX_META 65536u
+#define DLOR_IMAGE_MAX_META_TEXT (1u << 20)
+#define DLOR_IMAGE_MAX_NAME 255u
+#define DLOR_IMAGE_MAX_VALUE 65535u
+#define DLOR_IMAGE_MAX_NDIM 8
+
+enum dlor_image_section {
+    DLOR_SECTION_STRINGS = 1,
+    DLOR_SECTION_METADATA = 2,
+    DLOR_SECTION_TENSORS = 3,
+    DLOR_SECTION_LAYERS = 4
+};
+
+enum dlor_image_method { DLOR_IMAGE_MUL = 1, DLOR_IMAGE_ADD = 2 };
+enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_SVD = 3 };
+
+/* Flags for dlor_image_open. */
+#define DLOR_IMAGE_CHECK_CRC 1u   /* verify every tensor's CRC-32 (reads all data) */
+
+/* Status codes (same values as dlor_status in dlor_error.h). */
+#define DLOR_IMAGE_OK 0
+#define DLOR_IMAGE_E_FORMAT 2
+#define DLOR_IMAGE_E_UNSUPPORTED 3
+#define DLOR_IMAGE_E_LIMIT 5
+#define DLOR_IMAGE_E_ARG 6
+
+typedef struct dlor_image_error {
+    int code;
+    char msg[256];   /* one line; names the tensor/layer and the value */
+} dlor_image_error;
+
+typedef struct dlor_image {
+    const unsigned char *base;
+    size_t len;
+    unsigned minor;
+    uint64_t header_len, data_offset;
+    const unsigned char *strings;  uint64_t strings_len;
+    const unsigned char *meta;     uint32_t nmeta;
+    const unsigned char *tensors;  uint32_t ntensors;
+    const unsigned char *layers;   uint32_t nlayers;
+} dlor_image;
+
+typedef struct dlor_image_tensor {
+    const char *name;              /* not NUL-terminated */
+    uint32_t name_len;
+    int dtype;                     /* dlor_dtype code */
+    int ndim;
+    uint64_t dims[DLOR_IMAGE_MAX_NDIM];
+    uint64_t nelem, nbytes, offset;
+    uint32_t crc32;
+    const unsigned char *data;     /* base + offset */
+} dlor_image_tensor;
+
+typedef struct dlor_image_layer {
+    const char *name;
+    uint32_t name_len;
+    int method, basis;
+    uint64_t rows, cols, rank, factors;
+    uint64_t k, dim_u, dim_v;      /* derived: see DLOR_FORMAT.md 7.1 / 7.2 */
+    double alpha;
+    uint32_t u_tensor, v_tensor;
+    int source_dtype;
+    uint64_t seed;
+} dlor_image_layer;
+
+/* Validates buf[0, len) and fills *img. Returns DLOR_IMAGE_OK or an error
+ * code with err->msg set; *img is untouched on failure. */
+int dlor_image_open(dlor_image *img, const void *buf, size_t len, unsigned flags,
+                    dlor_image_error *err);
+
+/* Record accessors; i must be < the count (returns nonzero otherwise). */
+int dlor_image_tensor_at(const dlor_image *img, uint32_t i, dlor_image_tensor *t);
+int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l);
+int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint32_t *key_len,
+                       const char **val, uint32_t *val_len);
+
+/* Binary searches; return the index or -1. */
+long dlor_image_find_tensor(const dlor_image *img, const char *name, size_t name_len);
+long dlor_image_find_layer(const dlor_image *img, const char *name, size_t name_len);
+/* Returns the value of a metadata key (not NUL-terminated) or NULL. */
+const char *dlor_image_meta_get(const dlor_image *img, const char *key, uint32_t *val_len);
+
+/* Size in bytes of a dtype code, 0 if unknown. */
+unsigned dlor_image_dtype_size(int dtype);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

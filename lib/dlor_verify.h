@@ -1,0 +1,52 @@
+/* dlor_verify.h - rebuilding layers from a .dlor container and measuring how
+ * faithfully they reproduce the dense weights they came from. */
+#ifndef DLOR_VERIFY_H
+#define DLOR_VERIFY_H
+
+#include <stdint.h>
+
+#include "dlor_container.h"
+#include "dlor_factor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Widens a container layer's stored factors to double (f->ut, f->vt owned). */
+dlor_status dlor_layer_load(const dlor_container *c, const dlor_layer_desc *d, dlor_factored *f,
+                            dlor_error *err);
+
+typedef struct dlor_layer_report {
+    const char *name;            /* borrowed from the container */
+    uint64_t rows, cols;
+    int method, basis;
+    uint64_t rank, factors;
+    double alpha;
+    dlor_dtype dense_dtype, factor_dtype;
+    double rel_fro_error;        /* ||W - W_hat||_F / ||W||_F (absolute when W = 0) */
+    double max_abs_error;        /* max |W - W_hat| */
+    uint64_t params_dense;       /* rows * cols */
+    uint64_t params_dlor;        /* K * (dim_u + dim_v) + 1 (alpha is shared by all factors) */
+    uint64_t bytes_dense;        /* params_dense * size of the dense dtype */
+    uint64_t bytes_dlor;         /* bytes of the U and V tensors + 8 for alpha */
+    double tol;                  /* tolerance it was checked against */
+    int pass;                    /* rel_fro_error <= tol */
+} dlor_layer_report;
+
+/* Default tolerance for a factor storage dtype (f32 1e-4, f64 1e-10, f16
+ * 1e-2, bf16 5e-2). */
+double dlor_default_tol(dlor_dtype factor_dtype);
+
+/* Rebuilds layer d in double and compares it with the dense tensor w.
+ * tol < 0 selects dlor_default_tol. */
+dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
+                              const dlor_layer_desc *d, double tol, dlor_layer_report *r,
+                              dlor_error *err);
+
+/* Relative Frobenius and max-abs error of b against a (n values). */
+void dlor_compare(const double *a, const double *b, uint64_t n, double *rel_fro, double *max_abs);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
