@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what dlor needs (when run as root and something is missing),
+# then configures and builds it into build/ (or the folder given as $1).
+#   DLOR_SANITIZE=ON  builds with AddressSanitizer and UBSan
+#   DLOR_WITH_PYTHON=1 also installs the pinned Python packages the tests use
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+
+# any_file GLOB... : true when at least one glob matches a file
+any_file() { for g in "$@"; do compgen -G "$g" >/dev/null && return 0; done; return 1; }
+
+need_pkgs=()
+command -v cmake >/dev/null 2>&1 || need_pkgs+=(cmake)
+command -v cc >/dev/null 2>&1 || need_pkgs+=(gcc)
+command -v make >/dev/null 2>&1 || need_pkgs+=(make)
+any_file /usr/include/lapacke.h || need_pkgs+=(liblapacke-dev)
+{ any_file '/usr/include/*/cblas.h' /usr/include/cblas.h /usr/include/openblas/cblas.h &&
+  any_file '/usr/lib/*/libopenblas.so' /usr/lib/libopenblas.so; } || need_pkgs+=(libopenblas-dev)
+any_file /usr/include/zlib.h || need_pkgs+=(zlib1g-dev)
+if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! command -v python3 >/dev/null 2>&1; then
+  need_pkgs+=(python3 python3-pip)
+fi
+
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "setup: installing ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "setup: missing packages: ${need_pkgs[*]}" >&2
+    echo "setup: install them with: sudo apt-get install ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
+  python3 -m pip install -q --disable-pip-version-check -r tests/requirements.txt 2>&1 \
+    | grep -v -i "running pip as the 'root' user" || true
+fi
+
+cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+      -DDLOR_SANITIZE="${DLOR_SANITIZE:-OFF}" >/dev/null
+cmake --build "$build_dir" -j"$(nproc)"

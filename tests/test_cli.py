@@ -1,0 +1,241 @@
+"""End-to-end tests of the dlor command: conversions checked by an
+independent reader (dlor_pyreader, numpy), exit codes, messages, and that a
+failed run leaves no output and never clobbers an existing file."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from safetensors.numpy import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dlor_pyreader  # noqa: E402
+
+DLOR = os.environ["DLOR_BIN"]
+TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "cli")
+os.makedirs(TMP, exist_ok=True)
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([DLOR, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def fresh(name):
+    p = path(name)
+    if os.path.exists(p):
+        os.remove(p)
+    return p
+
+
+rng = np.random.default_rng(1234)
+model = {
+    "fc1.weight": rng.standard_normal((24, 10)).astype(np.float32),
+    "fc1.bias": rng.standard_normal(24).astype(np.float32),
+    "fc2.weight": rng.standard_normal((20, 20)).astype(np.float32),
+    "fc3.weight": rng.standard_normal((7, 20)).astype(np.float32),
+    "emb": rng.standard_normal((2, 3, 4)).astype(np.float32),
+    "ids": np.arange(5, dtype=np.int64),
+}
+src = path("model.safetensors")
+save_file(model, src, metadata={"origin": "test"})
+
+# ---- conversions checked by the independent reader ----------------------------
+cases = [
+    (["--method", "mul", "--rank", "3"], 5e-6, "f32 mul schur"),
+    (["--method", "mul", "--rank", "4", "--dtype", "f64"], 1e-12, "f64 mul schur"),
+    (["--method", "mul", "--rank", "1", "--dtype", "f16"], 1e-2, "f16 mul r=1"),
+    (["--method", "mul", "--rank", "5", "--dtype", "bf16"], 5e-2, "bf16 mul"),
+    (["--method", "add", "--rank", "3"], 2e-6, "f32 add"),
+    (["--method", "add", "--rank", "2", "--alpha", "0.5", "--dtype", "f64"], 1e-12, "f64 add alpha"),
+    (["--method", "mul", "--basis", "random", "--seed", "7", "--rank", "5", "--dtype", "f64",
+      "--include", "fc2.weight"], 1e-7, "f64 mul random"),
+]
+for i, (flags, tol, what) in enumerate(cases):
+    out = fresh(f"case{i}.dlor")
+    rc, so, se = run("convert", src, "-o", out, *flags)
+    check(rc == 0, f"{what}: convert exit {rc}: {se}")
+    if rc != 0:
+        continue
+    check(se == "", f"{what}: quiet when stderr is not a terminal, got {se!r}")
+    meta, tensors, layers = dlor_pyreader.read(out)
+    expect = {"fc2.weight"} if "--include" in flags else {"fc1.weight", "fc2.weight", "fc3.weight"}
+    check(set(layers) == expect, f"{what}: layers {sorted(layers)}")
+    for carried in ("fc1.bias", "emb", "ids"):
+        check(carried in tensors and tensors[carried].dtype == model[carried].dtype.newbyteorder("<")
+              and np.array_equal(tensors[carried], model[carried]), f"{what}: {carried} carried bit-exact")
+    for name, layer in layers.items():
+        W = model[name].astype(np.float64)
+        err = np.linalg.norm(dlor_pyreader.rebuild(layer) - W) / np.linalg.norm(W)
+        check(err <= tol, f"{what}: {name} independent rebuild error {err:.3g} > {tol}")
+        check(layer["factors"] == -(-(max(W.shape) if layer["method"] == 1 else min(W.shape)) // layer["rank"]),
+              f"{what}: {name} factor count")
+    check(meta["dlor.source"] == "model.safetensors" and meta["source.origin"] == "test"
+          and len(meta["dlor.source_sha256"]) == 64, f"{what}: metadata {meta}")
+    rep = fresh(f"case{i}.json")
+    rc, so, se = run("verify", src, out, "--json", rep)
+    check(rc == 0 and "PASS" in so, f"{what}: verify exit {rc}\n{so}{se}")
+    r = json.load(open(rep))
+    for key in ("layers", "max_rel_fro_error"):
+        check(key in r, f"{what}: JSON key {key}")
+    for L in r["layers"]:
+        for key in ("name", "shape", "method", "basis", "rank", "factors", "alpha", "rel_fro_error",
+                    "max_abs_error", "params_dense", "params_dlor", "bytes_dense", "bytes_dlor"):
+            check(key in L, f"{what}: layer JSON key {key}")
+        # dlor's own figure agrees with the independent rebuild
+        W = model[L["name"]].astype(np.float64)
+        mine = np.linalg.norm(dlor_pyreader.rebuild(layers[L["name"]]) - W) / np.linalg.norm(W)
+        check(abs(mine - L["rel_fro_error"]) <= 1e-3 * mine + 1e-14,
+              f"{what}: verify says {L['rel_fro_error']:.6g}, independent {mine:.6g}")
+        check(L["params_dense"] == W.size, f"{what}: params_dense")
+    check(r["max_rel_fro_error"] == max(L["rel_fro_error"] for L in r["layers"]), f"{what}: max")
+
+# ---- the random basis is exact in f64 at small N (independent check) ------------
+small = path("small.npy")
+np.save(small, rng.standard_normal((12, 12)))
+for r_ in (1, 2, 5, 12):
+    out = fresh(f"rand{r_}.dlor")
+    rc, so, se = run("convert", small, "-o", out, "--basis", "random", "--rank", str(r_), "--dtype", "f64")
+    check(rc == 0, f"random r={r_}: {se}")
+    if rc == 0:
+        _, _, layers = dlor_pyreader.read(out)
+        (layer,) = layers.values()
+        W = np.load(small)
+        e = np.linalg.norm(dlor_pyreader.rebuild(layer) - W) / np.linalg.norm(W)
+        check(e <= 1e-9, f"random basis f64 N=12 r={r_}: error {e:.3g}")
+
+# The paper's construction needs an invertible W: a zero-padded rectangular layer
+# is singular, and the random basis must say so rather than write garbage.
+rc, so, se = run("convert", src, "-o", fresh("rand-rect.dlor"), "--basis", "random", "--include", "fc3.weight")
+check(rc == 1 and "fc3.weight" in se and "--basis schur" in se and not os.path.exists(path("rand-rect.dlor")),
+      f"random basis on a singular padded layer: {se}")
+
+# ---- npz and npy inputs, include/exclude ------------------------------------------
+npz = path("model.npz")
+np.savez_compressed(npz, **{k: v for k, v in model.items()})
+out = fresh("npz.dlor")
+rc, so, se = run("convert", npz, "-o", out, "--rank", "4", "--exclude", "fc2*", "--verbose")
+check(rc == 0, f"npz convert: {se}")
+check("[1/2]" in se and "[2/2]" in se and "fc2" not in se.split("wrote")[0], f"progress lines: {se}")
+_, tensors, layers = dlor_pyreader.read(out)
+check(set(layers) == {"fc1.weight", "fc3.weight"} and np.array_equal(tensors["fc2.weight"], model["fc2.weight"]),
+      "--exclude keeps fc2.weight dense")
+out = fresh("inc.dlor")
+rc, so, se = run("convert", src, "-o", out, "--include", "fc3.*")
+_, tensors, layers = dlor_pyreader.read(out)
+check(rc == 0 and set(layers) == {"fc3.weight"}, f"--include: {sorted(layers)}")
+for f in (src, npz, small, out):
+    rc, so, se = run("info", f)
+    check(rc == 0 and so, f"info {f}: {se}")
+    rc, so, se = run("info", f, "--json")
+    check(rc == 0 and isinstance(json.loads(so), dict), f"info --json {f}")
+rc, so, se = run("info", path("case0.dlor"), "--json")
+j = json.loads(so)
+check([L["name"] for L in j["layers"]] == ["fc1.weight", "fc2.weight", "fc3.weight"] and
+      j["layers"][1]["rank"] == 3 and j["layers"][1]["factors"] == 7, f"info layers {j['layers']}")
+
+# ---- verify catches what it must ----------------------------------------------------
+tampered = dict(model)
+tampered["fc2.weight"] = model["fc2.weight"] + np.float32(1e-2)
+tsrc = path("tampered.safetensors")
+save_file(tampered, tsrc)
+rc, so, se = run("verify", tsrc, path("case0.dlor"))
+check(rc == 1 and "FAIL" in so and "EXCEEDS" in so and "SHA-256" in so, f"verify tampered source: {rc}\n{so}")
+rc, so, se = run("verify", src, path("case0.dlor"), "--tol", "0")
+check(rc == 1 and "FAIL" in so, f"verify --tol 0: {rc}")
+less = {k: v for k, v in model.items() if k != "fc1.bias"}
+lsrc = path("less.safetensors")
+save_file(less, lsrc)
+rc, so, se = run("verify", lsrc, path("case0.dlor"))
+check(rc == 1 and "fc1.bias" in so, f"verify carried tensor missing from source: {so}")
+
+# ---- usage errors: exit 2, no output --------------------------------------------------
+for args, needle in [
+    (["convert", src, "-o", path("u.dlor"), "--rank", "0"], "--rank"),
+    (["convert", src, "-o", path("u.dlor"), "--rank", "-3"], "--rank"),
+    (["convert", src, "-o", path("u.dlor"), "--rank", "abc"], "--rank"),
+    (["convert", src, "-o", path("u.dlor"), "--method", "prod"], "--method"),
+    (["convert", src, "-o", path("u.dlor"), "--dtype", "f8"], "--dtype"),
+    (["convert", src, "-o", path("u.dlor"), "--basis", "svd"], "--basis"),
+    (["convert", src, "-o", path("u.dlor"), "--method", "add", "--basis", "schur"], "--basis"),
+    (["convert", src, "-o", path("u.dlor"), "--alpha", "0"], "--alpha"),
+    (["convert", src, "-o", path("u.dlor"), "--alpha", "nan"], "--alpha"),
+    (["convert", src, "-o", path("u.dlor"), "--frobnicate"], "--frobnicate"),
+    (["convert", src], "-o"),
+    (["convert", src, "-o", src], "overwrite"),
+    (["verify", src], "expected"),
+    (["verify", src, path("case0.dlor"), "--tol", "-1"], "--tol"),
+    (["frobnicate"], "unknown command"),
+]:
+    if os.path.exists(path("u.dlor")):
+        os.remove(path("u.dlor"))
+    rc, so, se = run(*args)
+    check(rc == 2 and needle in se, f"{args}: exit {rc}, stderr {se!r}")
+    check(not os.path.exists(path("u.dlor")), f"{args}: no output file")
+
+for cmd in ("convert", "verify", "info"):
+    rc, so, se = run(cmd, "--help")
+    check(rc == 0 and "usage: dlor " + cmd in so, f"{cmd} --help")
+rc, so, se = run("--version")
+check(rc == 0 and so.startswith("dlor "), "--version")
+
+# ---- bad input: exit 1, message names file and tensor, old output untouched -------------
+keep = path("keep.dlor")
+with open(keep, "wb") as f:
+    f.write(b"previous good output")
+
+
+def untouched():
+    return open(keep, "rb").read() == b"previous good output" and \
+        not any(n.startswith("keep.dlor.tmp") for n in os.listdir(TMP))
+
+
+rc, so, se = run("convert", src, "-o", keep, "--rank", "1000")
+check(rc == 1 and "model.safetensors" in se and "fc1.weight" in se and "1000" in se, f"rank too big: {se}")
+check(untouched(), "rank too big: existing output untouched")
+raw = open(src, "rb").read()
+trunc = path("trunc.safetensors")
+open(trunc, "wb").write(raw[:-10])
+rc, so, se = run("convert", trunc, "-o", keep)
+check(rc == 1 and "trunc.safetensors" in se, f"truncated input: {se}")
+check(untouched(), "truncated input: existing output untouched")
+rc, so, se = run("convert", path("does-not-exist.safetensors"), "-o", keep)
+check(rc == 1 and "does-not-exist.safetensors" in se, f"missing input: {se}")
+rc, so, se = run("convert", src, "-o", os.path.join(TMP, "no-such-dir", "x.dlor"))
+check(rc == 1 and "no-such-dir" in se, f"unwritable output: {se}")
+nan_model = dict(model)
+nan_model["fc2.weight"] = model["fc2.weight"].copy()
+nan_model["fc2.weight"][3, 4] = np.nan
+nsrc = path("nan.safetensors")
+save_file(nan_model, nsrc)
+rc, so, se = run("convert", nsrc, "-o", keep)
+check(rc == 1 and "fc2.weight" in se, f"NaN weight: {se}")
+check(untouched(), "NaN weight: existing output untouched")
+corrupt = path("corrupt.dlor")
+b = bytearray(open(path("case0.dlor"), "rb").read())
+b[-3] ^= 0xFF
+open(corrupt, "wb").write(bytes(b))
+rc, so, se = run("verify", src, corrupt)
+check(rc == 1 and "corrupt.dlor" in se and "CRC" in se, f"corrupt .dlor: {se}")
+rc, so, se = run("info", corrupt)
+check(rc == 1 and "CRC" in se, f"info corrupt: {se}")
+rc, so, se = run("convert", path("case0.dlor"), "-o", keep)
+check(rc == 1 and ".dlor file" in se, f"convert a .dlor: {se}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)

@@ -1,0 +1,368 @@
+/* test_container.c - the .dlor container: checksums, bit-exact round trip,
+ * detection of every single-byte flip and every truncation, the reader's
+ * individual checks, and the writer's atomicity. */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <zlib.h>
+
+#include "dlor_container.h"
+#include "dlor_crc32.h"
+#include "dlor_fileio.h"
+#include "dlor_sha256.h"
+#include "testutil.h"
+
+static void test_crc32(void)
+{
+    CHECK(dlor_crc32(0, "123456789", 9) == 0xCBF43926u, "check value %08x", dlor_crc32(0, "123456789", 9));
+    dlt_rng r = {7};
+    unsigned char buf[3000];
+    for (size_t i = 0; i < sizeof buf; i++) buf[i] = (unsigned char)(dlt_uniform(&r) * 256);
+    for (size_t n = 0; n < sizeof buf; n += 97) {
+        uint32_t a = dlor_crc32(0, buf, n);
+        uint32_t b = (uint32_t)crc32(0L, buf, (uInt)n); /* zlib as the reference */
+        CHECK(a == b, "length %zu: %08x vs zlib %08x", n, a, b);
+        /* incremental == one shot */
+        CHECK(dlor_crc32(dlor_crc32(0, buf, n / 3), buf + n / 3, n - n / 3) == a, "incremental %zu", n);
+    }
+}
+
+static void test_sha256(void)
+{
+    /* FIPS 180-4 example vectors */
+    char hex[65];
+    dlor_sha256_hex("abc", 3, hex);
+    CHECK(strcmp(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad") == 0, "abc: %s", hex);
+    dlor_sha256_hex("", 0, hex);
+    CHECK(strcmp(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0, "empty: %s", hex);
+    const char *m = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    dlor_sha256_hex(m, strlen(m), hex);
+    CHECK(strcmp(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1") == 0, "448: %s", hex);
+    char *a = malloc(1000000);
+    memset(a, 'a', 1000000);
+    dlor_sha256 s;
+    unsigned char d[32];
+    dlor_sha256_init(&s);
+    for (int i = 0; i < 1000000; i += 999) dlor_sha256_update(&s, a + i, i + 999 <= 1000000 ? 999 : 1000000 - i);
+    dlor_sha256_final(&s, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    CHECK(strcmp(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0") == 0, "1M a: %s", hex);
+    free(a);
+}
+
+/* A small container: carried tensors of several dtypes and ranks, one mul
+ * layer (3x5 padded to 5) and one add layer (4x2). */
+static unsigned char g_blocks[8][4096];
+
+static void add_t(dlor_container *c, int blk, const char *name, dlor_dtype dt, int ndim, uint64_t d0,
+                  uint64_t d1)
+{
+    uint64_t dims[2] = {d0, d1}, n = 1;
+    for (int i = 0; i < ndim; i++) n *= dims[i];
+    size_t nb = (size_t)n * dlor_dtype_size(dt);
+    for (size_t i = 0; i < nb; i++) g_blocks[blk][i] = (unsigned char)(i * 31 + blk * 7 + 1);
+    if (dlor_dtype_is_float(dt)) { /* keep float payloads finite */
+        double *x = malloc(n * sizeof *x + 1);
+        for (uint64_t i = 0; i < n; i++) x[i] = 0.25 * (double)i - 1.0 + blk;
+        dlor_encode_f64(x, n, dt, g_blocks[blk]);
+        free(x);
+    }
+    dlor_error e;
+    dlor_status st = dlor_tensor_list_add(&c->tensors, "test", name, strlen(name), dt, ndim, dims,
+                                          g_blocks[blk], nb, &e);
+    CHECK(st == DLOR_OK, "add %s: %s", name, e.msg);
+}
+
+static void build_sample(dlor_container *c)
+{
+    dlor_error e;
+    dlor_container_init(c);
+    add_t(c, 0, "b.bias", DLOR_DT_F16, 1, 3, 0);
+    add_t(c, 1, "step", DLOR_DT_I64, 0, 0, 0);
+    add_t(c, 2, "empty", DLOR_DT_F32, 2, 0, 3);
+    add_t(c, 3, "a.weight.dlor.U", DLOR_DT_F32, 2, 5, 5);
+    add_t(c, 4, "a.weight.dlor.V", DLOR_DT_F32, 2, 5, 5);
+    add_t(c, 5, "c.weight.dlor.U", DLOR_DT_BF16, 2, 2, 4);
+    add_t(c, 6, "c.weight.dlor.V", DLOR_DT_BF16, 2, 2, 2);
+    add_t(c, 7, "norm", DLOR_DT_F64, 1, 7, 0);
+    dlor_layer_desc a = {"a.weight", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, 3, 5, 2, 3, 1.25,
+                         "a.weight.dlor.U", "a.weight.dlor.V", DLOR_DT_F32, 0};
+    dlor_layer_desc b = {"c.weight", DLOR_IMAGE_ADD, DLOR_IMAGE_SVD, 4, 2, 1, 2, 0.0,
+                         "c.weight.dlor.U", "c.weight.dlor.V", DLOR_DT_F16, 0};
+    CHECK(dlor_container_add_layer(c, &a, &e) == DLOR_OK, "layer a");
+    CHECK(dlor_container_add_layer(c, &b, &e) == DLOR_OK, "layer c");
+    dlor_tensor_list_add_meta(&c->tensors, "dlor.version", "test", &e);
+    dlor_tensor_list_add_meta(&c->tensors, "source.\xc3\xa9t\xc3\xa9", "caf\xc3\xa9", &e);
+    dlor_tensor_list_add_meta(&c->tensors, "dlor.empty", "", &e);
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    unsigned char *b = NULL;
+    dlor_error e;
+    if (dlor_file_read(path, 1 << 30, &b, len, &e) != DLOR_OK) return NULL;
+    return b;
+}
+
+static void recrc(unsigned char *b, size_t n)
+{
+    uint64_t hl = dlor_load_u64(b + 16);
+    if (hl > n) return; /* the mutation itself made the header length impossible */
+    dlor_store_u32(b + 56, 0);
+    dlor_store_u32(b + 56, dlor_crc32(0, b, (size_t)hl));
+}
+
+static int open_code(const unsigned char *b, size_t n, char *msg, size_t msgn)
+{
+    dlor_image img;
+    dlor_image_error ie;
+    int rc = dlor_image_open(&img, b, n, DLOR_IMAGE_CHECK_CRC, &ie);
+    if (msg) snprintf(msg, msgn, "%s", rc ? ie.msg : "");
+    return rc;
+}
+
+static void test_round_trip(const char *p1, const char *p2)
+{
+    dlor_container c, r;
+    dlor_error e;
+    build_sample(&c);
+    CHECK(dlor_container_write(p1, &c, &e) == DLOR_OK, "write: %s", e.msg);
+    dlor_container_init(&r);
+    CHECK(dlor_container_read(p1, &r, &e) == DLOR_OK, "read: %s", e.msg);
+    CHECK(r.tensors.count == c.tensors.count && r.nlayers == 2 && r.tensors.meta_count == 3, "counts");
+    for (size_t i = 0; i < c.tensors.count; i++) {
+        const dlor_tensor *a = &c.tensors.items[i], *b = dlor_tensor_list_find(&r.tensors, a->name);
+        CHECK(b && b->dtype == a->dtype && b->ndim == a->ndim && b->nbytes == a->nbytes &&
+                  memcmp(a->data, b->data, a->nbytes) == 0,
+              "tensor %s round trip", a->name);
+        if (b && b->nbytes) CHECK(((uintptr_t)(b->data - r.tensors.items[0].data)) % 64 == 0, "alignment %s", a->name);
+    }
+    const dlor_layer_desc *la = dlor_container_find_layer(&r, "a.weight");
+    CHECK(la && la->rows == 3 && la->cols == 5 && la->rank == 2 && la->factors == 3 && la->alpha == 1.25 &&
+              strcmp(la->u_name, "a.weight.dlor.U") == 0 && la->source_dtype == DLOR_DT_F32,
+          "layer a fields");
+    CHECK(dlor_container_write(p2, &r, &e) == DLOR_OK, "rewrite: %s", e.msg);
+    size_t n1, n2;
+    unsigned char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
+    CHECK(b1 && b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "bit-exact round trip (%zu vs %zu bytes)", n1, n2);
+    free(b2);
+    dlor_container_free(&r);
+    dlor_container_free(&c);
+
+    /* Every single-byte change and every truncation is detected. */
+    size_t flips_missed = 0, trunc_missed = 0;
+    for (size_t i = 0; i < n1; i++) {
+        for (int mask = 1; mask <= 0x80; mask <<= 7) {
+            b1[i] ^= (unsigned char)mask;
+            if (open_code(b1, n1, NULL, 0) == 0) flips_missed++;
+            b1[i] ^= (unsigned char)mask;
+        }
+    }
+    CHECK(flips_missed == 0, "%zu of %zu single-byte flips went undetected", flips_missed, 2 * n1);
+    for (size_t n = 0; n < n1; n++)
+        if (open_code(b1, n, NULL, 0) == 0) trunc_missed++;
+    CHECK(trunc_missed == 0, "%zu truncations went undetected", trunc_missed);
+    CHECK(open_code(b1, n1, NULL, 0) == 0, "pristine copy opens");
+    free(b1);
+}
+
+/* Each mutation keeps the header checksum valid so that the specific check is reached. */
+typedef struct {
+    const char *what;
+    void (*mutate)(unsigned char *b);
+    int code;
+    const char *msg_part;
+} mutation;
+
+static uint64_t sec_off(const unsigned char *b, int kind)
+{
+    uint32_t n = dlor_load_u32(b + 52);
+    for (uint32_t s = 0; s < n; s++)
+        if (dlor_load_u32(b + 64 + 32 * s) == (uint32_t)kind) return dlor_load_u64(b + 64 + 32 * s + 8);
+    return 0;
+}
+static unsigned char *trec(unsigned char *b, int i) { return b + sec_off(b, 3) + 128 * i; }
+static unsigned char *lrec(unsigned char *b, int i) { return b + sec_off(b, 4) + 128 * i; }
+
+static void m_major(unsigned char *b) { dlor_store_u16(b + 8, 2); }
+static void m_endian(unsigned char *b) { dlor_store_u32(b + 12, 0x04030201); }
+static void m_flags(unsigned char *b) { dlor_store_u32(b + 48, 1); }
+static void m_reserved(unsigned char *b) { b[60] = 1; }
+static void m_unknown_kind(unsigned char *b) { dlor_store_u32(b + 64 + 32 * 3, 77); }
+static void m_dup_kind(unsigned char *b) { dlor_store_u32(b + 64 + 32 * 3, 3); }
+static void m_name_order(unsigned char *b)
+{
+    unsigned char t[8];
+    memcpy(t, trec(b, 0), 8);
+    memcpy(trec(b, 0), trec(b, 1), 8);
+    memcpy(trec(b, 1), t, 8);
+}
+static void m_dtype(unsigned char *b) { dlor_store_u16(trec(b, 0) + 8, 99); }
+static void m_ndim(unsigned char *b) { trec(b, 0)[10] = 9; }
+static void m_dim(unsigned char *b) { dlor_store_u64(trec(b, 0) + 16, dlor_load_u64(trec(b, 0) + 16) + 1); }
+static void m_dim_overflow(unsigned char *b)
+{
+    dlor_store_u64(trec(b, 0) + 16, 1ull << 62);
+    dlor_store_u64(trec(b, 0) + 24, 1ull << 62);
+    trec(b, 0)[10] = 2;
+}
+static void m_offset(unsigned char *b) { dlor_store_u64(trec(b, 1) + 80, dlor_load_u64(trec(b, 1) + 80) + 64); }
+static void m_name_ref(unsigned char *b) { dlor_store_u32(trec(b, 0), 0xfffffff0u); }
+static void m_rank0(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 32, 0); }
+static void m_factors(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 40, 7); }
+static void m_alpha_nan(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 48, 0x7ff8000000000000ull); }
+static void m_alpha_zero_mul(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 48, 0); }
+static void m_same_uv(unsigned char *b) { dlor_store_u32(lrec(b, 0) + 60, dlor_load_u32(lrec(b, 0) + 56)); }
+static void m_uv_range(unsigned char *b) { dlor_store_u32(lrec(b, 0) + 56, 1000); }
+static void m_rows(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 24, 6); }
+static void m_basis(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 10, 3); }
+static void m_seed(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 72, 5); }
+static void m_header_len(unsigned char *b) { dlor_store_u64(b + 16, 1ull << 40); }
+
+static void test_mutations(const char *path)
+{
+    static const mutation ms[] = {
+        {"major version 2", m_major, DLOR_IMAGE_E_UNSUPPORTED, "version 2"},
+        {"endian tag", m_endian, DLOR_IMAGE_E_FORMAT, "endianness"},
+        {"required flag", m_flags, DLOR_IMAGE_E_UNSUPPORTED, "feature flags"},
+        {"reserved preamble", m_reserved, DLOR_IMAGE_E_FORMAT, "reserved"},
+        {"unknown required section", m_unknown_kind, DLOR_IMAGE_E_UNSUPPORTED, "kind 77"},
+        {"duplicate section", m_dup_kind, DLOR_IMAGE_E_FORMAT, "twice"},
+        {"tensor names out of order", m_name_order, DLOR_IMAGE_E_FORMAT, "out of order"},
+        {"unknown dtype", m_dtype, DLOR_IMAGE_E_UNSUPPORTED, "dtype code 99"},
+        {"ndim 9", m_ndim, DLOR_IMAGE_E_FORMAT, "9 dimensions"},
+        {"dims disagree with nbytes", m_dim, DLOR_IMAGE_E_FORMAT, "shape needs"},
+        {"dims overflow", m_dim_overflow, DLOR_IMAGE_E_FORMAT, "overflow"},
+        {"tensor offset moved", m_offset, DLOR_IMAGE_E_FORMAT, "expected"},
+        {"name outside the pool", m_name_ref, DLOR_IMAGE_E_FORMAT, "bad name reference"},
+        {"rank 0", m_rank0, DLOR_IMAGE_E_FORMAT, "rank 0"},
+        {"factor count", m_factors, DLOR_IMAGE_E_FORMAT, "factors"},
+        {"alpha NaN", m_alpha_nan, DLOR_IMAGE_E_FORMAT, "alpha"},
+        {"alpha 0 for mul", m_alpha_zero_mul, DLOR_IMAGE_E_FORMAT, "alpha"},
+        {"U == V", m_same_uv, DLOR_IMAGE_E_FORMAT, "indices"},
+        {"U index out of range", m_uv_range, DLOR_IMAGE_E_FORMAT, "indices"},
+        {"shape vs factors", m_rows, DLOR_IMAGE_E_FORMAT, "factor shapes"},
+        {"basis svd for mul", m_basis, DLOR_IMAGE_E_FORMAT, "basis"},
+        {"seed for schur", m_seed, DLOR_IMAGE_E_FORMAT, "seed"},
+        {"header_len huge", m_header_len, DLOR_IMAGE_E_LIMIT, "64 MiB"},
+    };
+    size_t n;
+    unsigned char *orig = slurp(path, &n);
+    if (!orig) {
+        CHECK(0, "cannot read %s", path);
+        return;
+    }
+    unsigned char *b = malloc(n);
+    for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++) {
+        char msg[300];
+        memcpy(b, orig, n);
+        ms[i].mutate(b);
+        recrc(b, n);
+        int rc = open_code(b, n, msg, sizeof msg);
+        CHECK(rc == ms[i].code && strstr(msg, ms[i].msg_part), "%s: code %d (want %d), message '%s'",
+              ms[i].what, rc, ms[i].code, msg);
+    }
+    /* Without re-checksumming, a header change is a checksum error. */
+    memcpy(b, orig, n);
+    m_rank0(b);
+    char msg[300];
+    CHECK(open_code(b, n, msg, sizeof msg) == DLOR_IMAGE_E_FORMAT && strstr(msg, "checksum"), "crc: %s", msg);
+    /* A data byte change is a CRC error naming the tensor. */
+    memcpy(b, orig, n);
+    b[n - 1] ^= 0x10;
+    CHECK(open_code(b, n, msg, sizeof msg) == DLOR_IMAGE_E_FORMAT && strstr(msg, "CRC-32") && strstr(msg, "'step'"),
+          "data crc: %s", msg);
+    /* Trailing bytes (a polyglot) are rejected. */
+    unsigned char *longer = malloc(n + 64);
+    memcpy(longer, orig, n);
+    memset(longer + n, 0, 64);
+    CHECK(open_code(longer, n + 64, msg, sizeof msg) != 0 && strstr(msg, "truncated or extended"), "trailing: %s", msg);
+    free(longer);
+    /* Lookups on a valid image. */
+    dlor_image img;
+    dlor_image_error ie;
+    CHECK(dlor_image_open(&img, orig, n, 0, &ie) == 0, "open without CRC");
+    CHECK(dlor_image_find_tensor(&img, "norm", 4) >= 0 && dlor_image_find_tensor(&img, "nor", 3) < 0, "find tensor");
+    CHECK(dlor_image_find_layer(&img, "c.weight", 8) == 1, "find layer");
+    uint32_t vl;
+    const char *v = dlor_image_meta_get(&img, "dlor.version", &vl);
+    CHECK(v && vl == 4 && memcmp(v, "test", 4) == 0, "meta get");
+    free(b);
+    free(orig);
+}
+
+static int count_tmp_files(const char *dir, const char *prefix)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    int n = 0;
+    if (!d) return -1;
+    while ((e = readdir(d)))
+        if (strncmp(e->d_name, prefix, strlen(prefix)) == 0 && strstr(e->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+static void test_writer_safety(const char *good)
+{
+    dlor_container c;
+    dlor_error e;
+    build_sample(&c);
+    /* Missing folder: clean I/O error naming the path. */
+    CHECK(dlor_container_write("/nonexistent-dir/x.dlor", &c, &e) == DLOR_E_IO && strstr(e.msg, "/nonexistent-dir/x.dlor"),
+          "missing dir: %s", e.msg);
+    /* An invalid layer is refused before anything is written; the old file stays. */
+    size_t n0, n1;
+    unsigned char *before = slurp(good, &n0);
+    free(c.layers[0].v_name);
+    c.layers[0].v_name = malloc(8);
+    strcpy(c.layers[0].v_name, "nothing");
+    CHECK(dlor_container_write(good, &c, &e) == DLOR_E_ARG && strstr(e.msg, "a.weight"), "bad layer: %s", e.msg);
+    unsigned char *after = slurp(good, &n1);
+    CHECK(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "existing file untouched");
+    free(after);
+    dlor_container_free(&c);
+
+    /* A write that runs out of room (file-size limit) fails cleanly: no temp
+     * file left, the existing output unchanged. */
+    dlor_container big;
+    dlor_container_init(&big);
+    size_t nb = 1 << 20;
+    unsigned char *blob = calloc(1, nb);
+    uint64_t dims[1] = {nb};
+    dlor_tensor_list_add(&big.tensors, "t", "blob", 4, DLOR_DT_U8, 1, dims, blob, nb, &e);
+    struct rlimit old, lim;
+    getrlimit(RLIMIT_FSIZE, &old);
+    lim = old;
+    lim.rlim_cur = 64 * 1024;
+    signal(SIGXFSZ, SIG_IGN);
+    setrlimit(RLIMIT_FSIZE, &lim);
+    dlor_status st = dlor_container_write(good, &big, &e);
+    setrlimit(RLIMIT_FSIZE, &old);
+    CHECK(st == DLOR_E_IO, "size limit: status %d (%s)", st, e.msg);
+    after = slurp(good, &n1);
+    CHECK(after && n0 == n1 && memcmp(before, after, n0) == 0, "existing file untouched after a failed write");
+    char dir[512];
+    dlt_tmp_path(dir, sizeof dir, "");
+    CHECK(count_tmp_files(dir, "rt1.dlor") == 0, "no temporary file left behind");
+    free(after);
+    free(before);
+    free(blob);
+    dlor_container_free(&big);
+}
+
+int main(void)
+{
+    char p1[512], p2[512];
+    dlt_tmp_path(p1, sizeof p1, "rt1.dlor");
+    dlt_tmp_path(p2, sizeof p2, "rt2.dlor");
+    test_crc32();
+    test_sha256();
+    test_round_trip(p1, p2);
+    test_mutations(p1);
+    test_writer_safety(p1);
+    return dlt_finish();
+}
