@@ -10,6 +10,18 @@
 
 #include "dlor_readers.h"
 
+/* Prints s as a JSON string; bytes >= 0x80 pass through (names are UTF-8). */
+static void print_str(const char *s)
+{
+    putchar('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') printf("\\%c", *p);
+        else if (*p < 0x20) printf("\\u%04x", *p);
+        else putchar(*p);
+    }
+    putchar('"');
+}
+
 static void print_value(const dlor_tensor *t, uint64_t i)
 {
     const unsigned char *p = t->data + i * dlor_dtype_size(t->dtype);
@@ -50,8 +62,9 @@ int main(int argc, char **argv)
     }
     for (size_t k = 0; k < l.count; k++) {
         const dlor_tensor *t = &l.items[k];
-        printf("{\"name\": \"%s\", \"dtype\": \"%s\", \"shape\": [", t->name,
-               dlor_dtype_name(t->dtype));
+        printf("{\"name\": ");
+        print_str(t->name);
+        printf(", \"dtype\": \"%s\", \"shape\": [", dlor_dtype_name(t->dtype));
         for (int d = 0; d < t->ndim; d++) printf("%s%" PRIu64, d ? ", " : "", t->dims[d]);
         printf("], \"values\": [");
         for (uint64_t i = 0; i < t->nelem; i++) {
@@ -61,7 +74,13 @@ int main(int argc, char **argv)
         printf("]}\n");
     }
     for (size_t k = 0; k < l.meta_count; k++)
-        printf("{\"meta_key\": \"%s\", \"meta_value\": \"%s\"}\n", l.meta_keys[k], l.meta_vals[k]);
+    {
+        printf("{\"meta_key\": ");
+        print_str(l.meta_keys[k]);
+        printf(", \"meta_value\": ");
+        print_str(l.meta_vals[k]);
+        printf("}\n");
+    }
     dlor_tensor_list_free(&l);
     return 0;
 }
