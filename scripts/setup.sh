@@ -39,6 +39,10 @@ if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
     | grep -v -i "running pip as the 'root' user" || true
 fi
 
+py_args=()
+if command -v python3 >/dev/null 2>&1; then
+  py_args=(-DPython3_EXECUTABLE="$(command -v python3)")  # the one pip installed into
+fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DDLOR_SANITIZE="${DLOR_SANITIZE:-OFF}" >/dev/null
+      -DDLOR_SANITIZE="${DLOR_SANITIZE:-OFF}" "${py_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"
