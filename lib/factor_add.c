@@ -1,3 +1,68 @@
-/* placeholder: implementation in progress */
-#include "dlor_error.h"
-typedef int dlor_placeholder_factor_add;
+/* factor_add.c - Theorem 3: W = sum_l M_l, M_l = a I_{m x n} + U_l V_l^T, L = ceil(K / r),
+ * K = min(m, n).
+ *
+ * The L copies of a I_{m x n} are taken out first and the rest is split by its SVD:
+ *     W - L a I_{m x n} = U_s S V_s^T = sum_i sigma_i u_i v_i^T,
+ * factor l taking singular triplets [l r, min((l+1) r, K)). The singular values are split as
+ * U = U_s S^(1/2), V = V_s S^(1/2): both stored factors then have column norms sqrt(sigma_i),
+ * so neither carries the whole dynamic range of S when they are rounded to a narrow dtype
+ * (and the split is symmetric in W <-> W^T).
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lapacke.h>
+
+#include "factor_internal.h"
+
+dlor_status dlor__add_svd(const char *name, const double *w, int64_t m, int64_t n, int64_t r,
+                          int64_t L, double a, double **ut_out, double **vt_out, dlor_error *err)
+{
+    (void)r;
+    const int64_t K = m < n ? m : n;
+    const size_t mn = (size_t)m * (size_t)n;
+    /* The row-major m x n W is the column-major n x m matrix W^T. Its thin SVD
+     * W^T = U2 S VT2 gives W = VT2^T S U2^T, so V = U2 (n x K column-major: already the
+     * vt layout) and U = VT2^T (VT2 is K x m column-major; ut needs it transposed). */
+    double *wt = dlor__alloc(mn, sizeof *wt);
+    double *s = dlor__alloc((size_t)K, sizeof *s);
+    double *u2 = dlor__alloc((size_t)n * (size_t)K, sizeof *u2);
+    double *vt2 = dlor__alloc((size_t)K * (size_t)m, sizeof *vt2);
+    double *ut = dlor__alloc((size_t)K * (size_t)m, sizeof *ut);
+    dlor_status st = DLOR_OK;
+    if (!wt || !s || !u2 || !vt2 || !ut) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (SVD of %lld x %lld)", name,
+                       (long long)m, (long long)n);
+        goto done;
+    }
+    memcpy(wt, w, mn * sizeof *wt);
+    double la = (double)L * a;
+    for (int64_t i = 0; i < K; i++) wt[i * n + i] -= la;
+
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)n, (lapack_int)m, wt,
+                                     (lapack_int)n, s, u2, (lapack_int)n, vt2, (lapack_int)K);
+    if (info != 0) {
+        st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': SVD failed (LAPACKE_dgesdd info = %d)",
+                       name, (int)info);
+        goto done;
+    }
+    for (int64_t i = 0; i < K; i++) {
+        double h = sqrt(s[i]);
+        for (int64_t c = 0; c < m; c++) ut[i * m + c] = h * vt2[i + c * K];
+        for (int64_t c = 0; c < n; c++) u2[i * n + c] *= h;
+    }
+
+done:
+    free(wt);
+    free(s);
+    free(vt2);
+    if (st != DLOR_OK) {
+        free(u2);
+        free(ut);
+        return st;
+    }
+    *ut_out = ut;
+    *vt_out = u2;
+    return DLOR_OK;
+}

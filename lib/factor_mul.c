@@ -1,3 +1,322 @@
-/* placeholder: implementation in progress */
-#include "dlor_error.h"
-typedef int dlor_placeholder_factor_mul;
+/* factor_mul.c - Theorem 4: W~ = M_L ... M_1, M_k = a I + U_k V_k^T, L = ceil(D / r).
+ *
+ * For any invertible basis Z let A = Z^-1 W Z have the block LU A = L_b U_b (blocks of r,
+ * no pivoting between blocks), R = L_b^-1 Z^-1 and C = (W - a^L I) Z. Then
+ *
+ *     M_k = a I + a^(1-L) C[:, block k] R[block k, :]
+ *
+ * because the partial products are P_k = M_k ... M_1 = a^(k-L) Z B_k Z^-1 with
+ * B_k = a^L I + (A - a^L I) Pi_{<=k}: row block k of L_b^-1 maps B_(k-1) to a^L times the
+ * block-k rows of the identity (L_b^-1 A = U_b is zero left of the block diagonal, and
+ * L_b^-1 is the identity on and right of it). This is the paper's construction
+ * (U_k = a^(k-L) C_k, V_k = P_(k-1)^-T D_k, Appendix C.3) with the scale a^(1-L) moved
+ * entirely into U_k: the same M_k, but every factor stays O(1) instead of spanning
+ * a^(1-L) .. 1, which matters once the factors are rounded to float32.
+ *
+ * We store U_k = a^(1-L) C[:, block k] and V_k = R[block k, :]^T, column-major, which is
+ * exactly the ut / vt layout of dlor_factored.
+ */
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+#include <lapacke.h>
+
+#include "factor_internal.h"
+
+static lapack_logical select_complex(const double *wr, const double *wi)
+{
+    (void)wr;
+    return *wi != 0.0;
+}
+
+/* One bump of T split by a factor boundary: indices j (last of a block) and j + 1. */
+typedef struct split_fix {
+    int64_t j;
+    double kappa;  /* shear S = [[1, 0], [kappa, 1]] on indices j, j+1 */
+    double t;      /* T'[j+1, j] / T'[j, j] after the shear */
+} split_fix;
+
+static void swap_indices(double *t, double *z, int64_t D, int64_t j)
+{
+    /* A symmetric permutation keeps Z orthogonal and T quasi-triangular: rows j, j+1 are
+     * zero left of column j and columns j, j+1 are zero below row j+1. */
+    cblas_dswap((int)D, z + j * D, 1, z + (j + 1) * D, 1);
+    cblas_dswap((int)D, t + j, (int)D, t + j + 1, (int)D);
+    cblas_dswap((int)D, t + j * D, 1, t + (j + 1) * D, 1);
+}
+
+/*
+ * Real Schur basis: W = Z T Z^T. With Z orthogonal A = T, which is block upper triangular
+ * whenever no 2x2 bump of T crosses a block boundary; then L_b = I, R = Z^T and
+ *     U_k = a^(1-L) Z (T - a^L I)[:, block k],   V_k = Z[:, block k].
+ * No solve is involved, so singular W is fine.
+ *
+ * A bump at (j, j+1) that a boundary splits is fixed by a basis change inside the bump.
+ * dgees standardises it to [[p, b], [c, p]] with b c < 0. After swapping so |b| >= |c|, the
+ * shear S = [[1, 0], [kappa, 1]] with kappa = sgn(p) sgn(b) (sqrt(p^2 + |bc|) - |p|) / |b|
+ * gives T' = S^-1 T S with T'[j, j] = sgn(p) sqrt(p^2 + |bc|) (= +-|lambda|, never 0) and
+ * T'[j+1, j] = c - b kappa^2, so that
+ *     t = T'[j+1, j] / T'[j, j] = -2 |c| / (sqrt(p^2 + |bc|) + |p|),  |t| <= 2 |c| / sqrt(|bc|) <= 2,
+ *     |kappa| = |c| / (sqrt(p^2 + |bc|) + |p|) <= 1,  cond(S) <= ((1 + sqrt 5) / 2)^2 = 2.618.
+ * A = T' then has one entry below the block diagonal, at (j+1, j). Row j+1 of L_b^-1 is
+ * e_{j+1}^T - t e_j^T (row j of the leading quasi-triangular part is T'[j, j] e_j^T, so this
+ * row annihilates everything left of the block), every other row is e_i^T. Hence only row
+ * j+1 of R = L_b^-1 Z'^-1 changes, and with Z' = Z S, Z'^-1 = S^-1 Z^T:
+ *     R[j, :] = Z[:, j]^T,   R[j+1, :] = Z[:, j+1]^T - (kappa + t) Z[:, j]^T,
+ *     Z'[:, j] = Z[:, j] + kappa Z[:, j+1],   C = Z' (T' - a^L I).
+ * Different splits touch disjoint index pairs, so their corrections are independent.
+ */
+dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t r, int64_t L,
+                            double a, double **ut_out, double **vt_out, dlor__mul_stats *stats,
+                            dlor_error *err)
+{
+    const size_t dd = (size_t)D * (size_t)D;
+    double *t = wp; /* dgees overwrites W~ with T */
+    double *z = dlor__alloc(dd, sizeof *z);
+    double *wr = dlor__alloc((size_t)D, sizeof *wr);
+    double *wi = dlor__alloc((size_t)D, sizeof *wi);
+    double *ut = dlor__alloc(dd, sizeof *ut);
+    double *vt = dlor__alloc(dd, sizeof *vt);
+    split_fix *fix = dlor__alloc((size_t)L, sizeof *fix);
+    dlor_status st = DLOR_OK;
+    if (!z || !wr || !wi || !ut || !vt || !fix) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (Schur basis, D = %lld)", name,
+                       (long long)D);
+        goto done;
+    }
+
+    /* For even r, complex pairs first means every bump starts at an even index and no
+     * multiple of r can fall inside one: no shear is needed at all (the reordering costs 0-10% of dgees, see
+     * bench_factor). For
+     * odd r reordering cannot help, so it is skipped. */
+    int sort = (r % 2 == 0) && L > 1;
+    lapack_int sdim = 0;
+    lapack_int info = LAPACKE_dgees(LAPACK_COL_MAJOR, 'V', sort ? 'S' : 'N',
+                                    sort ? select_complex : NULL, (lapack_int)D, t, (lapack_int)D,
+                                    &sdim, wr, wi, z, (lapack_int)D);
+    /* info = D+1 / D+2: the reordering stopped early or roundoff moved an eigenvalue across the
+     * SELECT test. T and Z are still a valid real Schur form (dtrsen only ever applies
+     * completed orthogonal swaps); any bump left straddling a boundary is handled by the
+     * shear below, so this is not an error. */
+    if (info < 0 || (info > 0 && info <= (lapack_int)D)) {
+        st = dlor_fail(err, DLOR_E_NUMERIC,
+                       "layer '%s': Schur decomposition failed (LAPACKE_dgees info = %d)", name,
+                       (int)info);
+        goto done;
+    }
+    if (stats) {
+        stats->sorted = sort;
+        stats->gees_info = (int)info;
+        for (int64_t i = 0; i + 1 < D; i++)
+            if (t[(i + 1) + i * D] != 0.0) stats->complex_pairs++;
+    }
+
+    int64_t nfix = 0;
+    for (int64_t k = 1; k < L; k++) {
+        int64_t j = k * r - 1;
+        if (t[(j + 1) + j * D] == 0.0) continue;
+        if (fabs(t[j + (j + 1) * D]) < fabs(t[(j + 1) + j * D])) {
+            swap_indices(t, z, D, j);
+            if (stats) stats->swaps++;
+        }
+        double p = 0.5 * (t[j + j * D] + t[(j + 1) + (j + 1) * D]);
+        double b = t[j + (j + 1) * D], c = t[(j + 1) + j * D];
+        double s = sqrt(p * p + fabs(b * c));
+        /* |kappa| = (s - |p|) / |b| = |c| / (s + |p|), the latter free of cancellation. */
+        double kap = fabs(c) / (s + fabs(p));
+        if ((p < 0.0) != (b < 0.0)) kap = -kap;
+        /* T' = S^-1 T S: column j += kappa * column j+1, then row j+1 -= kappa * row j. */
+        cblas_daxpy((int)D, kap, t + (j + 1) * D, 1, t + j * D, 1);
+        cblas_daxpy((int)D, -kap, t + j, (int)D, t + j + 1, (int)D);
+        double tjj = t[j + j * D];
+        if (tjj == 0.0 || !isfinite(tjj)) {
+            st = dlor_fail(err, DLOR_E_NUMERIC,
+                           "layer '%s': degenerate 2x2 Schur block at index %lld (T = [[%g, %g], "
+                           "[%g, %g]])", name, (long long)j, p, b, c, p);
+            goto done;
+        }
+        fix[nfix].j = j;
+        fix[nfix].kappa = kap;
+        fix[nfix].t = t[(j + 1) + j * D] / tjj;
+        if (stats) {
+            double ak = fabs(kap), sq = 0.5 * (ak + sqrt(ak * ak + 4.0));
+            stats->splits++;
+            if (fabs(fix[nfix].t) > stats->max_abs_t) stats->max_abs_t = fabs(fix[nfix].t);
+            if (sq * sq > stats->max_shear_cond) stats->max_shear_cond = sq * sq;
+        }
+        nfix++;
+    }
+
+    /* V = R^T: Z (after the swaps) with the corrected columns j+1; then Z becomes Z' = Z S. */
+    memcpy(vt, z, dd * sizeof *vt);
+    for (int64_t q = 0; q < nfix; q++) {
+        int64_t j = fix[q].j;
+        cblas_daxpy((int)D, -(fix[q].kappa + fix[q].t), z + j * D, 1, vt + (j + 1) * D, 1);
+        cblas_daxpy((int)D, fix[q].kappa, z + (j + 1) * D, 1, z + j * D, 1);
+    }
+
+    /* U = a^(1-L) Z' (T' - a^L I). */
+    double aL = dlor__ipow(a, L);
+    for (int64_t i = 0; i < D; i++) t[i + i * D] -= aL;
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)D, (int)D, (int)D,
+                dlor__ipow(a, 1 - L), z, (int)D, t, (int)D, 0.0, ut, (int)D);
+
+done:
+    free(z);
+    free(wr);
+    free(wi);
+    free(fix);
+    if (st != DLOR_OK) {
+        free(ut);
+        free(vt);
+        return st;
+    }
+    *ut_out = ut;
+    *vt_out = vt;
+    return DLOR_OK;
+}
+
+/* Solves X S = Y in place (Y is rows x b, leading dimension ldy) given dgetrf's S = P L U:
+ * X = Y U^-1 L^-1 P^T, and right-multiplying by P^T = P_(b-1) ... P_0 swaps columns in
+ * reverse pivot order. */
+static void solve_right(const double *lu, const lapack_int *ipiv, int64_t b, double *y,
+                        int64_t rows, int64_t ldy)
+{
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasUpper, CblasNoTrans, CblasNonUnit, (int)rows,
+                (int)b, 1.0, lu, (int)b, y, (int)ldy);
+    cblas_dtrsm(CblasColMajor, CblasRight, CblasLower, CblasNoTrans, CblasUnit, (int)rows, (int)b,
+                1.0, lu, (int)b, y, (int)ldy);
+    for (int64_t i = b - 1; i >= 0; i--) {
+        int64_t p = (int64_t)ipiv[i] - 1;
+        if (p != i) cblas_dswap((int)rows, y + i * ldy, 1, y + p * ldy, 1);
+    }
+}
+
+/*
+ * The paper's basis: Z Gaussian (seeded, entries N(0, 1/D), filled column by column from
+ * dlor__rng with state 'seed'). A = Z^-1 W Z is factored by a right-looking block LU with
+ * blocks of r and pivoting only inside a block; a singular leading block minor is exactly
+ * the paper's det M_k(Z) = 0 breakdown. O(D^3), but the accuracy depends on cond(Z) and
+ * on the pivots, so this is for reproduction and as an independent oracle, not the default.
+ */
+dlor_status dlor__mul_random(const char *name, const double *wp, int64_t D, int64_t r,
+                             int64_t L, double a, uint64_t seed, double **ut_out,
+                             double **vt_out, dlor_error *err)
+{
+    const size_t dd = (size_t)D * (size_t)D;
+    double *z = dlor__alloc(dd, sizeof *z);
+    double *wz = dlor__alloc(dd, sizeof *wz);     /* W Z, then becomes U */
+    double *lu = dlor__alloc(dd, sizeof *lu);     /* LU of Z */
+    double *am = dlor__alloc(dd, sizeof *am);     /* A, then its block LU */
+    double *zinv = dlor__alloc(dd, sizeof *zinv); /* Z^-1, then R */
+    double *vt = dlor__alloc(dd, sizeof *vt);
+    double *sb = dlor__alloc((size_t)r * (size_t)r, sizeof *sb);
+    lapack_int *ipiv = dlor__alloc((size_t)D, sizeof *ipiv);
+    dlor_status st = DLOR_OK;
+    lapack_int info;
+    if (!z || !wz || !lu || !am || !zinv || !vt || !sb || !ipiv) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (random basis, D = %lld)",
+                       name, (long long)D);
+        goto done;
+    }
+
+    dlor__rng g = {seed};
+    double zs = 1.0 / sqrt((double)D);
+    for (size_t i = 0; i < dd; i++) z[i] = zs * dlor__rng_normal(&g);
+
+    cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)D, (int)D, (int)D, 1.0, wp,
+                (int)D, z, (int)D, 0.0, wz, (int)D);
+    memcpy(lu, z, dd * sizeof *lu);
+    info = LAPACKE_dgetrf(LAPACK_COL_MAJOR, (lapack_int)D, (lapack_int)D, lu, (lapack_int)D, ipiv);
+    if (info != 0) {
+        st = dlor_fail(err, DLOR_E_NUMERIC,
+                       "layer '%s': random basis Z (seed %llu) is singular (dgetrf info = %d)",
+                       name, (unsigned long long)seed, (int)info);
+        goto done;
+    }
+    memcpy(am, wz, dd * sizeof *am);
+    memset(zinv, 0, dd * sizeof *zinv);
+    for (int64_t i = 0; i < D; i++) zinv[i + i * D] = 1.0;
+    info = LAPACKE_dgetrs(LAPACK_COL_MAJOR, 'N', (lapack_int)D, (lapack_int)D, lu, (lapack_int)D,
+                          ipiv, am, (lapack_int)D);
+    if (info == 0)
+        info = LAPACKE_dgetrs(LAPACK_COL_MAJOR, 'N', (lapack_int)D, (lapack_int)D, lu,
+                              (lapack_int)D, ipiv, zinv, (lapack_int)D);
+    if (info != 0) {
+        st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': dgetrs failed (info = %d)", name,
+                       (int)info);
+        goto done;
+    }
+
+    /* Block LU of A. The last diagonal block is never inverted, so W may be singular as long
+     * as the first L-1 leading block minors are not. */
+    const double anorm_a =
+        LAPACKE_dlange(LAPACK_COL_MAJOR, '1', (lapack_int)D, (lapack_int)D, am, (lapack_int)D);
+    for (int64_t k = 0; k + 1 < L; k++) {
+        int64_t s0 = k * r, b = r, off = s0 + b, rest = D - off;
+        for (int64_t c = 0; c < b; c++)
+            memcpy(sb + c * b, am + s0 + (s0 + c) * D, (size_t)b * sizeof *sb);
+        double anorm = LAPACKE_dlange(LAPACK_COL_MAJOR, '1', (lapack_int)b, (lapack_int)b, sb,
+                                      (lapack_int)b);
+        info = LAPACKE_dgetrf(LAPACK_COL_MAJOR, (lapack_int)b, (lapack_int)b, sb, (lapack_int)b,
+                              ipiv);
+        double rcond = 0.0;
+        if (info == 0 && anorm > 0.0) {
+            info = LAPACKE_dgecon(LAPACK_COL_MAJOR, '1', (lapack_int)b, sb, (lapack_int)b, anorm,
+                                  &rcond);
+            if (info != 0) rcond = 0.0;
+        }
+        /* rcond * ||S||_1 estimates sigma_min(S) (within a factor b). A rank-deficient minor
+         * shows up as a pivot block of rounding noise, ~1e-17 ||A|| in practice, whose own
+         * rcond can look healthy; so the pivot is measured against ||A|| too. Healthy
+         * Gaussian bases give 1e-5 .. 1e-1 (N <= 64). */
+        double piv = rcond * anorm / anorm_a;
+        if (info != 0 || !(rcond >= 1e-14) || !(piv >= 1e3 * (double)D * DBL_EPSILON)) {
+            st = dlor_fail(err, DLOR_E_NUMERIC,
+                           "layer '%s': random basis breaks down at block %lld: leading block "
+                           "minor singular (pivot block sigma_min/||A|| ~ %.2g, seed %llu); use "
+                           "--basis schur", name, (long long)k, info != 0 ? 0.0 : piv,
+                           (unsigned long long)seed);
+            goto done;
+        }
+        double *lk = am + off + s0 * D; /* A(>k, k) becomes L_b(>k, k) = A(>k, k) S_kk^-1 */
+        solve_right(sb, ipiv, b, lk, rest, D);
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)rest, (int)rest, (int)b, -1.0,
+                    lk, (int)D, am + s0 + off * D, (int)D, 1.0, am + off + off * D, (int)D);
+    }
+    /* Keep only L_b's strictly lower part (its diagonal blocks are the identity), then
+     * R = L_b^-1 Z^-1. */
+    for (int64_t k = 0; k < L; k++) {
+        int64_t s0 = k * r, b = (D - s0) < r ? (D - s0) : r;
+        for (int64_t c = 0; c < b; c++)
+            for (int64_t i = c + 1; i < b; i++) am[(s0 + i) + (s0 + c) * D] = 0.0;
+    }
+    cblas_dtrsm(CblasColMajor, CblasLeft, CblasLower, CblasNoTrans, CblasUnit, (int)D, (int)D, 1.0,
+                am, (int)D, zinv, (int)D);
+    /* vt is V column-major = R row-major. */
+    for (int64_t i = 0; i < D; i++)
+        for (int64_t c = 0; c < D; c++) vt[i * D + c] = zinv[i + c * D];
+
+    /* U = a^(1-L) (W Z - a^L Z). */
+    double aL = dlor__ipow(a, L), scale = dlor__ipow(a, 1 - L);
+    for (size_t i = 0; i < dd; i++) wz[i] = scale * (wz[i] - aL * z[i]);
+
+done:
+    free(z);
+    free(lu);
+    free(am);
+    free(zinv);
+    free(sb);
+    free(ipiv);
+    if (st != DLOR_OK) {
+        free(wz);
+        free(vt);
+        return st;
+    }
+    *ut_out = wz;
+    *vt_out = vt;
+    return DLOR_OK;
+}
