@@ -89,9 +89,8 @@ dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t r, 
     }
 
     /* For even r, complex pairs first means every bump starts at an even index and no
-     * multiple of r can fall inside one: no shear is needed at all (the reordering costs 0-10% of dgees, see
-     * bench_factor). For
-     * odd r reordering cannot help, so it is skipped. */
+     * multiple of r can fall inside one: no shear is needed at all (the reordering costs
+     * 0-10% of dgees, see bench_factor). For odd r reordering cannot help, so it is skipped. */
     int sort = (r % 2 == 0) && L > 1;
     lapack_int sdim = 0;
     lapack_int info = LAPACKE_dgees(LAPACK_COL_MAJOR, 'V', sort ? 'S' : 'N',
