@@ -31,7 +31,7 @@ typedef struct {
     char **problems;             /* one line each: missing / differing tensors */
     size_t nproblems;
     int sha_match;
-    double max_rel;
+    double max_rel, max_abs;
     int pass;
 } verify_result;
 
@@ -124,6 +124,8 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
     dlor_jw_end_arr(&w);
     dlor_jw_key(&w, "max_rel_fro_error");
     dlor_jw_num(&w, r->max_rel);
+    dlor_jw_key(&w, "max_abs_error");
+    dlor_jw_num(&w, r->max_abs);
     dlor_jw_key(&w, "params_dense_total");
     dlor_jw_u64(&w, pd);
     dlor_jw_key(&w, "params_dlor_total");
@@ -242,6 +244,7 @@ int dlor_cmd_verify(int argc, char **argv)
         }
         double e = r.layers[r.nlayers].rel_fro_error;
         if (!(e <= r.max_rel)) r.max_rel = e; /* a NaN error must show, not hide */
+        if (!(r.layers[r.nlayers].max_abs_error <= r.max_abs)) r.max_abs = r.layers[r.nlayers].max_abs_error;
         if (!r.layers[r.nlayers].pass) r.pass = 0;
         r.nlayers++;
     }
@@ -282,8 +285,8 @@ int dlor_cmd_verify(int argc, char **argv)
             }
         }
         double shown_tol = tol >= 0 ? tol : (r.nlayers ? r.layers[0].tol : 0);
-        printf("max relative Frobenius error %.3g over %zu layers (tol %.3g): %s\n", r.max_rel, r.nlayers,
-               shown_tol, r.pass ? "PASS" : "FAIL");
+        printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (tol %.3g): %s\n",
+               r.max_rel, r.max_abs, r.nlayers, shown_tol, r.pass ? "PASS" : "FAIL");
     }
     for (size_t i = 0; i < r.nproblems; i++) free(r.problems[i]);
     free(r.problems);

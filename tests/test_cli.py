@@ -104,6 +104,8 @@ for i, (flags, tol, what) in enumerate(cases):
               f"{what}: verify says {L['rel_fro_error']:.6g}, independent {mine:.6g}")
         check(L["params_dense"] == W.size, f"{what}: params_dense")
     check(r["max_rel_fro_error"] == max(L["rel_fro_error"] for L in r["layers"]), f"{what}: max")
+    check(r["max_abs_error"] == max(L["max_abs_error"] for L in r["layers"]), f"{what}: max abs")
+    check(r["params_dense_total"] == sum(L["params_dense"] for L in r["layers"]), f"{what}: totals")
 
 # ---- the random basis is exact in f64 at small N (independent check) ------------
 small = path("small.npy")
