@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 
+#include "dlor_graph.h"
 #include "dlor_tensor.h"
 
 #ifdef __cplusplus
@@ -48,6 +49,28 @@ dlor_status dlor_read_npy(const char *path, dlor_tensor_list *out, dlor_error *e
 dlor_status dlor_npz_parse(const unsigned char *buf, size_t len, const char *what,
                            dlor_tensor_list *out, dlor_error *err);
 dlor_status dlor_read_npz(const char *path, dlor_tensor_list *out, dlor_error *err);
+
+/* ONNX (ModelProto, protobuf wire format). Initializers become tensors (F32,
+ * F64, F16, BF16 and integer types; raw_data or the typed repeated fields).
+ * The graph is recovered when it is a chain dlor can run (Gemm, MatMul + Add,
+ * the activation ops, no-op Flatten/Identity/Reshape, the exported GELU
+ * pattern; see dlor_graph.h); otherwise 'graph' stays empty and 'why' says
+ * why, and the tensors are still returned. External data is read only from
+ * files inside the model's folder. model_dir may be NULL for the in-memory
+ * parser, which then refuses external data. */
+#define DLOR_ONNX_MAX_DEPTH 64
+dlor_status dlor_onnx_parse(const unsigned char *buf, size_t len, const char *what,
+                            const char *model_dir, dlor_tensor_list *out, dlor_graph *graph,
+                            char *why, size_t why_len, dlor_error *err);
+dlor_status dlor_read_onnx(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
+                           size_t why_len, dlor_error *err);
+
+/* PyTorch state dict saved by torch.save (zip format, torch >= 1.6), read by
+ * a restricted unpickler that never executes anything. Tensor names are the
+ * state-dict keys. */
+dlor_status dlor_pt_parse(const unsigned char *buf, size_t len, const char *what,
+                          dlor_tensor_list *out, dlor_error *err);
+dlor_status dlor_read_pt(const char *path, dlor_tensor_list *out, dlor_error *err);
 
 /* Name of the format dlor_read_weights would use for this file: "npy",
  * "npz", "dlor" or "safetensors" (also for unreadable files). */
