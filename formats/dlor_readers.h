@@ -72,12 +72,17 @@ dlor_status dlor_pt_parse(const unsigned char *buf, size_t len, const char *what
                           dlor_tensor_list *out, dlor_error *err);
 dlor_status dlor_read_pt(const char *path, dlor_tensor_list *out, dlor_error *err);
 
-/* Name of the format dlor_read_weights would use for this file: "npy",
- * "npz", "dlor" or "safetensors" (also for unreadable files). */
+/* Name of the format dlor_read_model would use for this file: "npy", "npz",
+ * "pt", "onnx", "dlor" or "safetensors" (also for unreadable files). */
 const char *dlor_weights_format(const char *path);
 
-/* Sniffs the first bytes (npy magic, zip signature, otherwise safetensors)
- * and dispatches; a .dlor file is refused with a message saying so. */
+/* Sniffs the file and dispatches to the right reader. 'graph' (initialised by
+ * the caller) receives the model graph when the format carries one (ONNX);
+ * otherwise it stays empty and 'why' (may be NULL) says why. A .dlor file is
+ * refused with a message saying so. */
+dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
+                            size_t why_len, dlor_error *err);
+/* dlor_read_model without the graph. */
 dlor_status dlor_read_weights(const char *path, dlor_tensor_list *out, dlor_error *err);
 
 #ifdef __cplusplus

@@ -1,0 +1,2 @@
+/* placeholder: implementation in progress */
+#include "dlor_readers.h"
