@@ -3,6 +3,9 @@
 #ifndef DLOR_CMD_H
 #define DLOR_CMD_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 #include "dlor_error.h"
 
 #ifndef DLOR_VERSION_STRING
@@ -12,6 +15,12 @@
 int dlor_cmd_convert(int argc, char **argv);
 int dlor_cmd_verify(int argc, char **argv);
 int dlor_cmd_info(int argc, char **argv);
+int dlor_cmd_run(int argc, char **argv);
+
+struct dlor_model;
+/* Runs n samples through a model in batches (scratch allocated here). */
+dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_t n, size_t batch, float *y,
+                             dlor_error *err);
 
 /* Prints "dlor CMD: message" to stderr and returns 1. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);

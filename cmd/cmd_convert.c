@@ -13,6 +13,7 @@
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
+#include "model_load.h"
 #include "opts.h"
 
 #define DEFAULT_RANK 16
@@ -27,12 +28,15 @@ static const dlor_optdef defs[] = {
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
+    {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
     {NULL, 0, NULL, NULL}};
 
 static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
-                                "IN is a safetensors, .npy or .npz file of dense weights. Every 2-D float\n"
-                                "tensor is factored exactly; other tensors are carried over unchanged.";
+                                "IN is a safetensors, .npy, .npz, ONNX or PyTorch (.pt) file of dense weights.\n"
+                                "Every 2-D float tensor is factored exactly; other tensors are carried over\n"
+                                "unchanged. The model's graph is recorded when it is known (ONNX, a 'dlor.graph'\n"
+                                "metadata entry, or nn.Sequential names with --activation).";
 
 typedef struct {
     dlor_factor_opts fo;
@@ -172,6 +176,30 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     return st;
 }
 
+/* Records where the graph came from and the runtime's scratch need for a
+ * batch of one (measured by opening the serialized model), or why there is
+ * no graph. */
+static dlor_status graph_metadata(dlor_container *c, const char *source, const char *why, dlor_error *err)
+{
+    if (!c->graph.count)
+        return add_meta(c, "dlor.graph_missing", why[0] ? why : "the source has no graph", err);
+    unsigned char *img;
+    size_t len;
+    dlor_model m;
+    dlor_image_error ie;
+    char num[32];
+    dlor_status st = add_meta(c, "dlor.graph_source", source ? source : "unknown", err);
+    if (st == DLOR_OK) st = dlor_container_to_memory(c, &img, &len, err);
+    if (st != DLOR_OK) return st;
+    if (dlor_model_open(&m, img, len, 0, &ie) != 0) {
+        free(img);
+        return dlor_fail(err, DLOR_E_FORMAT, "the recorded graph does not open: %s", ie.msg);
+    }
+    snprintf(num, sizeof num, "%zu", dlor_model_scratch_size(&m, 1));
+    free(img);
+    return add_meta(c, "dlor.scratch_bytes_batch1", num, err);
+}
+
 static int parse_config(const dlor_opts *o, convert_cfg *cfg)
 {
     const char *method = dlor_opt(o, defs, "method"), *basis = dlor_opt(o, defs, "basis");
@@ -258,10 +286,22 @@ int dlor_cmd_convert(int argc, char **argv)
     dlor_error err;
     dlor_tensor_list src;
     dlor_container c;
+    char why[512] = "";
+    const char *graph_source = NULL;
     dlor_tensor_list_init(&src);
     dlor_container_init(&c);
-    dlor_status st = dlor_read_weights(in, &src, &err);
-    if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
+    dlor_status st = dlor_read_model(in, &src, &c.graph, why, sizeof why, &err);
+    if (st == DLOR_OK)
+        st = dlor_resolve_graph(in, &src, &c.graph, dlor_opt(&o, defs, "activation"), &graph_source, why,
+                                sizeof why, &err);
+    if (st == DLOR_OK && c.graph.count) st = dlor_graph_check(&c.graph, &src, in, NULL, NULL, &err);
+    if (st != DLOR_OK) {
+        dlor_container_free(&c);
+        dlor_tensor_list_free(&src);
+        return dlor_cmd_fail("convert", &err);
+    }
+    if (!c.graph.count && dlor_opt(&o, defs, "activation"))
+        fprintf(stderr, "dlor convert: note: %s: no graph recorded: %s\n", in, why);
 
     size_t nfactor = 0, done = 0;
     for (size_t i = 0; i < src.count; i++) {
@@ -288,6 +328,7 @@ int dlor_cmd_convert(int argc, char **argv)
     if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
+    if (st == DLOR_OK) st = graph_metadata(&c, graph_source, why, &err);
     if (st == DLOR_OK) st = dlor_container_write(out, &c, &err);
     size_t ntensors = c.tensors.count;
     dlor_container_free(&c);

@@ -13,6 +13,7 @@ static const struct {
     {"convert", dlor_cmd_convert, "factor the dense layers of a weight file into a .dlor file"},
     {"verify", dlor_cmd_verify, "rebuild every layer of a .dlor file and compare with the dense weights"},
     {"info", dlor_cmd_info, "list the tensors (and DLoR layers) of any supported file"},
+    {"run", dlor_cmd_run, "evaluate a model (.dlor, or a dense source with a known graph) on inputs"},
 };
 
 int dlor_cmd_fail(const char *cmd, const dlor_error *err)

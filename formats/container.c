@@ -1,4 +1,5 @@
 /* container.c - building, writing and reading .dlor files on a host. */
+#define _POSIX_C_SOURCE 200809L
 #include "dlor_container.h"
 
 #include <math.h>
@@ -21,6 +22,7 @@ void dlor_container_init(dlor_container *c)
 {
     memset(c, 0, sizeof *c);
     dlor_tensor_list_init(&c->tensors);
+    dlor_graph_init(&c->graph);
 }
 
 static void layer_free(dlor_layer_desc *d)
@@ -36,6 +38,7 @@ void dlor_container_free(dlor_container *c)
     for (size_t i = 0; i < c->nlayers; i++) layer_free(&c->layers[i]);
     free(c->layers);
     dlor_tensor_list_free(&c->tensors);
+    dlor_graph_free(&c->graph);
     memset(c, 0, sizeof *c);
 }
 
@@ -189,7 +192,39 @@ static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const
     return DLOR_OK;
 }
 
-dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err)
+/* Where serialized bytes go: an atomic file or a growing aligned buffer. */
+typedef struct sink {
+    dlor_atomic_file *af;
+    unsigned char *mem;
+    size_t len, cap;
+} sink;
+
+static dlor_status sink_write(sink *k, const void *data, size_t n, const char *path, dlor_error *err)
+{
+    if (k->af) return dlor_atomic_write(k->af, data, n, err);
+    if (k->len + n > k->cap) {
+        size_t nc = k->cap ? k->cap : 4096;
+        while (nc < k->len + n) nc *= 2;
+        void *p = NULL;
+        /* 64-byte aligned so tensors can be used in place */
+        if (posix_memalign(&p, DLOR_IMAGE_ALIGN, nc) != 0)
+            return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+        if (k->len) memcpy(p, k->mem, k->len);
+        free(k->mem);
+        k->mem = p;
+        k->cap = nc;
+    }
+    memcpy(k->mem + k->len, data, n);
+    k->len += n;
+    return DLOR_OK;
+}
+
+static long layer_index(const writer_state *w, size_t nl, const char *name)
+{
+    return find_sorted(w->l_names, w->l_order, nl, name);
+}
+
+static dlor_status serialize(const char *path, const dlor_container *c, sink *out, dlor_error *err)
 {
     const dlor_tensor_list *tl = &c->tensors;
     writer_state w;
@@ -255,7 +290,11 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
     }
 
     /* Layout. */
-    const uint32_t nsec = 4;
+    const uint32_t nsec = c->graph.count ? 5 : 4;
+    if (c->graph.count > DLOR_IMAGE_MAX_OPS) {
+        st = dlor_fail(err, DLOR_E_LIMIT, "%s: graph of %zu operations exceeds the limit", path, c->graph.count);
+        goto out;
+    }
     uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + nsec * DLOR_IMAGE_DIR_ENTRY, 8);
     /* String pool first: metadata keys/values, tensor names, layer names. */
     uint32_t *refs = calloc(2 * nm + nt + nl + 1, 2 * sizeof(uint32_t));
@@ -273,19 +312,22 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
         free(refs);
         goto nomem;
     }
-    uint64_t sec_off[4], sec_size[4], sec_count[4], sec_esize[4] = {0, DLOR_IMAGE_META_REC,
-                                                                    DLOR_IMAGE_TENSOR_REC,
-                                                                    DLOR_IMAGE_LAYER_REC};
+    uint64_t sec_off[5], sec_size[5], sec_count[5];
+    const uint64_t sec_esize[5] = {0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC, DLOR_IMAGE_LAYER_REC,
+                                   DLOR_IMAGE_GRAPH_REC};
+    const uint32_t sec_kind[5] = {DLOR_SECTION_STRINGS, DLOR_SECTION_METADATA, DLOR_SECTION_TENSORS,
+                                  DLOR_SECTION_LAYERS, DLOR_SECTION_GRAPH};
     sec_size[0] = w.pool.len;
     sec_count[0] = w.pool.len;
     sec_count[1] = nm;
     sec_count[2] = nt;
     sec_count[3] = nl;
-    for (int s = 1; s < 4; s++) sec_size[s] = sec_count[s] * sec_esize[s];
-    for (int s = 0; s < 4; s++) {
+    sec_count[4] = c->graph.count;
+    for (uint32_t s = 1; s < nsec; s++) sec_size[s] = sec_count[s] * sec_esize[s];
+    for (uint32_t s = 0; s < nsec; s++) {
         sec_off[s] = pos;
         pos = sec_off[s] + sec_size[s];
-        if (s < 3) pos = align_up(pos, 8);
+        if (s + 1 < nsec) pos = align_up(pos, 8);
     }
     uint64_t header_len = pos;
     if (header_len > DLOR_IMAGE_MAX_HEADER) {
@@ -310,7 +352,7 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
     dlor_store_u32(h + 52, nsec);
     for (uint32_t s = 0; s < nsec; s++) {
         unsigned char *e = h + DLOR_IMAGE_PREAMBLE + s * DLOR_IMAGE_DIR_ENTRY;
-        dlor_store_u32(e, s + 1);
+        dlor_store_u32(e, sec_kind[s]);
         dlor_store_u32(e + 4, (uint32_t)sec_esize[s]);
         dlor_store_u64(e + 8, sec_off[s]);
         dlor_store_u64(e + 16, sec_size[s]);
@@ -361,32 +403,77 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
         dlor_store_u64(r + 72, d->seed);
     }
     free(refs);
+    for (size_t i = 0; i < c->graph.count && st == DLOR_OK; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        unsigned char *r = h + sec_off[4] + i * DLOR_IMAGE_GRAPH_REC;
+        dlor_store_u16(r, (uint16_t)op->kind);
+        if (op->kind == DLOR_OP_ACT) {
+            uint64_t pbits;
+            memcpy(&pbits, &op->param, 8);
+            dlor_store_u16(r + 2, (uint16_t)op->act);
+            dlor_store_u64(r + 24, pbits);
+        } else if (op->kind == DLOR_OP_LINEAR) {
+            long li = op->weight ? layer_index(&w, nl, op->weight) : -1;
+            long ti = op->weight ? find_sorted(w.t_names, w.t_order, nt, op->weight) : -1;
+            long bi = op->bias ? find_sorted(w.t_names, w.t_order, nt, op->bias) : -1;
+            if ((li < 0 && ti < 0) || (op->bias && bi < 0)) {
+                st = dlor_fail(err, DLOR_E_ARG, "%s: graph op %zu refers to a missing tensor '%s'", path, i,
+                               li < 0 && ti < 0 ? (op->weight ? op->weight : "(none)") : op->bias);
+                break;
+            }
+            dlor_store_u32(r + 8, (uint32_t)(li >= 0 ? li : ti));
+            dlor_store_u32(r + 12, op->bias ? (uint32_t)bi : DLOR_IMAGE_NO_TENSOR);
+            dlor_store_u32(r + 16, li >= 0 ? DLOR_IMAGE_OP_LAYER : 0);
+        }
+    }
     if (st != DLOR_OK) goto out;
     dlor_store_u64(h + 32, dpos - data_offset);
     dlor_store_u64(h + 40, dpos);
     dlor_store_u32(h + 56, dlor_crc32(0, h, (size_t)header_len));
 
-    /* Write: header and padding, then each tensor and its padding. */
-    dlor_atomic_file af;
+    /* Emit: header and padding, then each tensor and its padding. */
     static const unsigned char zeros[DLOR_IMAGE_ALIGN];
-    if ((st = dlor_atomic_open(&af, path, err)) != DLOR_OK) goto out;
-    st = dlor_atomic_write(&af, h, (size_t)data_offset, err);
+    st = sink_write(out, h, (size_t)data_offset, path, err);
     dpos = data_offset;
     for (size_t i = 0; i < nt && st == DLOR_OK; i++) {
         const dlor_tensor *t = &tl->items[w.t_order[i]];
         uint64_t at = i ? align_up(dpos, DLOR_IMAGE_ALIGN) : dpos;
-        if (at > dpos) st = dlor_atomic_write(&af, zeros, (size_t)(at - dpos), err);
-        if (st == DLOR_OK) st = dlor_atomic_write(&af, t->data, t->nbytes, err);
+        if (at > dpos) st = sink_write(out, zeros, (size_t)(at - dpos), path, err);
+        if (st == DLOR_OK) st = sink_write(out, t->data, t->nbytes, path, err);
         dpos = at + t->nbytes;
     }
-    if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
-    else dlor_atomic_abort(&af);
     goto out;
 nomem:
     st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
 out:
     writer_free(&w);
     return st;
+}
+
+dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err)
+{
+    dlor_atomic_file af;
+    sink k = {&af, NULL, 0, 0};
+    dlor_status st = dlor_atomic_open(&af, path, err);
+    if (st != DLOR_OK) return st;
+    st = serialize(path, c, &k, err);
+    if (st == DLOR_OK) return dlor_atomic_commit(&af, err);
+    dlor_atomic_abort(&af);
+    return st;
+}
+
+dlor_status dlor_container_to_memory(const dlor_container *c, unsigned char **buf, size_t *len,
+                                     dlor_error *err)
+{
+    sink k = {NULL, NULL, 0, 0};
+    dlor_status st = serialize("(memory)", c, &k, err);
+    if (st != DLOR_OK) {
+        free(k.mem);
+        return st;
+    }
+    *buf = k.mem;
+    *len = k.len;
+    return DLOR_OK;
 }
 
 /* ---- reading ------------------------------------------------------------ */
@@ -447,6 +534,19 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
         if (!d.name) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
         else st = dlor_container_add_layer(&c, &d, err);
         free(d.name);
+    }
+    for (uint32_t i = 0; i < img.nops && st == DLOR_OK; i++) {
+        dlor_image_op op;
+        dlor_image_op_at(&img, i, &op);
+        if (op.kind == DLOR_IMAGE_OP_ACT) {
+            st = dlor_graph_add_act(&c.graph, (dlor_act)op.act, op.param, err);
+        } else if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
+            st = dlor_graph_add_softmax(&c.graph, err);
+        } else {
+            const char *wname = op.is_layer ? c.layers[op.weight].name : c.tensors.items[op.weight].name;
+            const char *bname = op.bias == DLOR_IMAGE_NO_TENSOR ? NULL : c.tensors.items[op.bias].name;
+            st = dlor_graph_add_linear(&c.graph, wname, bname, err);
+        }
     }
     if (st != DLOR_OK) {
         dlor_container_free(&c);

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "dlor_error.h"
+#include "dlor_graph.h"
 #include "dlor_image.h"
 #include "dlor_tensor.h"
 
@@ -33,6 +34,8 @@ typedef struct dlor_container {
     dlor_tensor_list tensors;   /* all tensors; string metadata in tensors.meta_* */
     dlor_layer_desc *layers;
     size_t nlayers, layers_cap;
+    dlor_graph graph;           /* empty: tensors only. A LINEAR op's weight names a
+                                   layer (DLoR) or a carried 2-D tensor (dense). */
 } dlor_container;
 
 void dlor_container_init(dlor_container *c);
@@ -49,6 +52,10 @@ const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const 
  * section 7 requires. On failure no file is left and an existing file at
  * path is untouched. */
 dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err);
+
+/* Serializes c into a malloc'd, 64-byte aligned buffer (free with free()). */
+dlor_status dlor_container_to_memory(const dlor_container *c, unsigned char **buf, size_t *len,
+                                     dlor_error *err);
 
 /* Parses an in-memory image into c (tensor data points into buf, which must
  * outlive c). flags: DLOR_IMAGE_CHECK_CRC. c must be initialised; it is left

@@ -79,6 +79,22 @@ const char *dlor_act_name(dlor_act act);
 dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, const char *what,
                              uint64_t *in_dim, uint64_t *out_dim, dlor_error *err);
 
+/* Builds a graph from nn.Sequential-style names: every 2-D float tensor
+ * "<prefix>.weight" whose prefix ends in an integer index ("0.weight",
+ * "net.2.weight") is a linear layer, taken in index order, with "<prefix>.bias"
+ * as its bias when present, and the activation 'act' between consecutive
+ * layers (none after the last). Returns DLOR_OK with an empty graph and a
+ * reason in 'why' when the names do not fit; errors only on allocation. */
+dlor_status dlor_graph_from_names(const dlor_tensor_list *t, dlor_act act, double param, dlor_graph *g,
+                                  char *why, size_t why_len, dlor_error *err);
+
+/* Parses the text form of a graph (safetensors metadata key "dlor.graph"):
+ * operations separated by ';', each one of
+ *     linear(WEIGHT)  linear(WEIGHT,BIAS)  ACT  leaky_relu(SLOPE)  softmax
+ * with ACT an activation name of dlor_act_from_name; spaces are ignored.
+ * Example: "linear(0.weight,0.bias); relu; linear(2.weight,2.bias); softmax". */
+dlor_status dlor_graph_parse(const char *text, dlor_graph *g, dlor_error *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -111,7 +111,7 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
 {
     uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY, 8);
     uint64_t dir_end = DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY;
-    int seen[5] = {0, 0, 0, 0, 0};
+    int seen[5] = {0, 0, 0, 0, 0}, seen_graph = 0;
     uint64_t off_of[5] = {0}, size_of[5] = {0}, count_of[5] = {0};
     if (!all_zero(b + dir_end, pos - dir_end))
         return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
@@ -144,6 +144,16 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
             off_of[kind] = off;
             size_of[kind] = size;
             count_of[kind] = count;
+        } else if (kind == DLOR_SECTION_GRAPH) {
+            if (seen_graph) return fail(err, DLOR_IMAGE_E_FORMAT, "graph section appears twice");
+            if (esize != DLOR_IMAGE_GRAPH_REC || count > size || count * esize != size)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph section: bad entry size or count");
+            if (count > DLOR_IMAGE_MAX_OPS)
+                return fail(err, DLOR_IMAGE_E_LIMIT, "graph of %llu operations exceeds the limit of %u",
+                            (unsigned long long)count, DLOR_IMAGE_MAX_OPS);
+            seen_graph = 1;
+            img->graph = b + off;
+            img->nops = (uint32_t)count;
         } else if (kind < 0x8000) {
             return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
                         "required section kind %u is unknown to this reader (file minor version %u)",
@@ -345,6 +355,100 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
     return DLOR_IMAGE_OK;
 }
 
+static int check_graph(dlor_image *img, dlor_image_error *err)
+{
+    uint64_t cur = 0;
+    int have = 0;
+    for (uint32_t i = 0; i < img->nops; i++) {
+        const unsigned char *r = img->graph + (uint64_t)i * DLOR_IMAGE_GRAPH_REC;
+        dlor_image_op op;
+        dlor_image_op_at(img, i, &op);
+        if (!all_zero(r + 4, 4) || !all_zero(r + 20, 4) || (ld32(r + 16) & ~DLOR_IMAGE_OP_LAYER))
+            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", i);
+        if (op.kind == DLOR_IMAGE_OP_ACT) {
+            if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !isfinite(op.param) || (op.act != 2 && op.param != 0.0))
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", i, op.act,
+                            op.param);
+            if (op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", i);
+            continue;
+        }
+        if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
+            if (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", i);
+            continue;
+        }
+        if (op.kind != DLOR_IMAGE_OP_LINEAR)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d", i, op.kind);
+        if (op.act != 0 || op.param != 0.0)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", i);
+        if (op.is_layer) {
+            if (op.weight >= img->nlayers)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range", i, op.weight);
+            dlor_image_layer L;
+            dlor_image_layer_at(img, op.weight, &L);
+            op.in = L.cols;
+            op.out = L.rows;
+        } else {
+            if (op.weight >= img->ntensors)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range", i, op.weight);
+            dlor_image_tensor t;
+            dlor_image_tensor_at(img, op.weight, &t);
+            if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", i,
+                            (int)(t.name_len < 64 ? t.name_len : 64), t.name);
+            op.in = t.dims[1];
+            op.out = t.dims[0];
+        }
+        if (op.bias != DLOR_IMAGE_NO_TENSOR) {
+            dlor_image_tensor t;
+            if (op.bias >= img->ntensors)
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
+            dlor_image_tensor_at(img, op.bias, &t);
+            if (t.ndim != 1 || t.dims[0] != op.out || !is_float_dtype(t.dtype))
+                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
+                            i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)op.out);
+        }
+        if (have && op.in != cur)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", i,
+                        (unsigned long long)op.in, (unsigned long long)cur);
+        if (!have) img->in_dim = op.in;
+        have = 1;
+        cur = op.out;
+    }
+    if (img->nops && !have) return fail(err, DLOR_IMAGE_E_FORMAT, "graph has no linear operation");
+    img->out_dim = cur;
+    return DLOR_IMAGE_OK;
+}
+
+int dlor_image_op_at(const dlor_image *img, uint32_t i, dlor_image_op *op)
+{
+    if (i >= img->nops) return -1;
+    const unsigned char *r = img->graph + (uint64_t)i * DLOR_IMAGE_GRAPH_REC;
+    uint64_t bits = ld64(r + 24);
+    memset(op, 0, sizeof *op);
+    op->kind = ld16(r);
+    op->act = ld16(r + 2);
+    op->weight = ld32(r + 8);
+    op->bias = ld32(r + 12);
+    op->is_layer = (ld32(r + 16) & DLOR_IMAGE_OP_LAYER) != 0;
+    memcpy(&op->param, &bits, 8);
+    if (op->kind == DLOR_IMAGE_OP_LINEAR) {
+        if (op->is_layer && op->weight < img->nlayers) {
+            dlor_image_layer L;
+            dlor_image_layer_at(img, op->weight, &L);
+            op->in = L.cols;
+            op->out = L.rows;
+        } else if (!op->is_layer && op->weight < img->ntensors) {
+            dlor_image_tensor t;
+            dlor_image_tensor_at(img, op->weight, &t);
+            op->in = t.dims[1];
+            op->out = t.dims[0];
+        }
+    }
+    return 0;
+}
+
 int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags,
                     dlor_image_error *err)
 {
@@ -405,6 +509,7 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
     if ((rc = check_meta(&img, &sp, err)) != 0) return rc;
     if ((rc = check_tensors(&img, &sp, flags, err)) != 0) return rc;
     if ((rc = check_layers(&img, &sp, err)) != 0) return rc;
+    if ((rc = check_graph(&img, err)) != 0) return rc;
     *out = img;
     return DLOR_IMAGE_OK;
 }

@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 0
+#define DLOR_IMAGE_MINOR 1
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -39,6 +39,9 @@ extern "C" {
 #define DLOR_IMAGE_TENSOR_REC 128
 #define DLOR_IMAGE_LAYER_REC 128
 #define DLOR_IMAGE_META_REC 16
+#define DLOR_IMAGE_GRAPH_REC 32
+#define DLOR_IMAGE_MAX_OPS 65536u
+#define DLOR_IMAGE_NO_TENSOR 0xFFFFFFFFu
 #define DLOR_IMAGE_MAX_HEADER (64ull << 20)
 #define DLOR_IMAGE_MAX_SECTIONS 64
 #define DLOR_IMAGE_MAX_TENSORS (1u << 20)
@@ -53,8 +56,13 @@ enum dlor_image_section {
     DLOR_SECTION_STRINGS = 1,
     DLOR_SECTION_METADATA = 2,
     DLOR_SECTION_TENSORS = 3,
-    DLOR_SECTION_LAYERS = 4
+    DLOR_SECTION_LAYERS = 4,
+    DLOR_SECTION_GRAPH = 0x8001   /* optional (1.1): the model's computation */
 };
+
+enum dlor_image_op_kind { DLOR_IMAGE_OP_LINEAR = 1, DLOR_IMAGE_OP_ACT = 2, DLOR_IMAGE_OP_SOFTMAX = 3 };
+#define DLOR_IMAGE_OP_LAYER 1u     /* LINEAR flag: the weight is a DLoR layer */
+#define DLOR_IMAGE_MAX_ACT 8       /* activation codes 0..8, see dlor_graph.h */
 
 enum dlor_image_method { DLOR_IMAGE_MUL = 1, DLOR_IMAGE_ADD = 2 };
 enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_SVD = 3 };
@@ -83,7 +91,19 @@ typedef struct dlor_image {
     const unsigned char *meta;     uint32_t nmeta;
     const unsigned char *tensors;  uint32_t ntensors;
     const unsigned char *layers;   uint32_t nlayers;
+    const unsigned char *graph;    uint32_t nops;     /* nops == 0: no graph */
+    uint64_t in_dim, out_dim;      /* of the graph's first / last LINEAR */
 } dlor_image;
+
+typedef struct dlor_image_op {
+    int kind;                      /* enum dlor_image_op_kind */
+    int act;                       /* ACT: activation code */
+    double param;                  /* ACT: leaky_relu slope */
+    int is_layer;                  /* LINEAR: weight is layer 'weight', else tensor 'weight' */
+    uint32_t weight;
+    uint32_t bias;                 /* tensor index or DLOR_IMAGE_NO_TENSOR */
+    uint64_t in, out;              /* LINEAR: features in and out */
+} dlor_image_op;
 
 typedef struct dlor_image_tensor {
     const char *name;              /* not NUL-terminated */
@@ -118,6 +138,8 @@ int dlor_image_tensor_at(const dlor_image *img, uint32_t i, dlor_image_tensor *t
 int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l);
 int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint32_t *key_len,
                        const char **val, uint32_t *val_len);
+
+int dlor_image_op_at(const dlor_image *img, uint32_t i, dlor_image_op *op);
 
 /* Binary searches; return the index or -1. */
 long dlor_image_find_tensor(const dlor_image *img, const char *name, size_t name_len);

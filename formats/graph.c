@@ -1,6 +1,7 @@
 /* graph.c - the neutral model graph: building and checking it. */
 #include "dlor_graph.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -129,5 +130,171 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
     if (!have) return dlor_fail(err, DLOR_E_FORMAT, "%s: model graph has no linear layer", what);
     if (in_dim) *in_dim = first;
     if (out_dim) *out_dim = cur;
+    return DLOR_OK;
+}
+
+/* ---- graphs from nn.Sequential names -------------------------------------- */
+
+typedef struct {
+    const char *prefix; /* name without ".weight" */
+    size_t prefix_len;
+    unsigned long long index;
+    const dlor_tensor *w;
+} seq_layer;
+
+static int cmp_seq(const void *a, const void *b)
+{
+    const seq_layer *x = a, *y = b;
+    return x->index < y->index ? -1 : x->index > y->index;
+}
+
+/* Splits "<stem>.<int>" or "<int>" off a prefix; returns 0 when it fits. */
+static int seq_index(const char *p, size_t n, size_t *stem_len, unsigned long long *idx)
+{
+    size_t i = n;
+    while (i > 0 && p[i - 1] >= '0' && p[i - 1] <= '9') i--;
+    if (i == n || n - i > 9) return -1;
+    if (i > 0 && p[i - 1] != '.') return -1;
+    *idx = strtoull(p + i, NULL, 10);
+    *stem_len = i;
+    return 0;
+}
+
+dlor_status dlor_graph_from_names(const dlor_tensor_list *t, dlor_act act, double param, dlor_graph *g,
+                                  char *why, size_t why_len, dlor_error *err)
+{
+    static const char suffix[] = ".weight";
+    const size_t sl = sizeof suffix - 1;
+    seq_layer *v = calloc(t->count ? t->count : 1, sizeof *v);
+    size_t n = 0, stem_len = 0;
+    const char *stem = NULL;
+    dlor_graph tmp;
+    dlor_status st = DLOR_OK;
+    if (!v) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    dlor_graph_init(&tmp);
+    if (why && why_len) why[0] = 0;
+    for (size_t i = 0; i < t->count; i++) {
+        const dlor_tensor *w = &t->items[i];
+        size_t len = strlen(w->name), sl2;
+        unsigned long long idx;
+        if (w->ndim != 2 || !dlor_dtype_is_float(w->dtype)) continue;
+        if (len <= sl || strcmp(w->name + len - sl, suffix) != 0 ||
+            seq_index(w->name, len - sl, &sl2, &idx) != 0) {
+            if (why) snprintf(why, why_len, "2-D tensor '%s' does not follow nn.Sequential naming (<index>.weight)", w->name);
+            goto done;
+        }
+        if (stem && (sl2 != stem_len || strncmp(stem, w->name, sl2) != 0)) {
+            if (why) snprintf(why, why_len, "weights '%s' and '%s' belong to different modules", stem, w->name);
+            goto done;
+        }
+        stem = w->name;
+        stem_len = sl2;
+        v[n].prefix = w->name;
+        v[n].prefix_len = len - sl;
+        v[n].index = idx;
+        v[n].w = w;
+        n++;
+    }
+    if (n == 0) {
+        if (why) snprintf(why, why_len, "no 2-D weight tensor named like '<index>.weight'");
+        goto done;
+    }
+    qsort(v, n, sizeof *v, cmp_seq);
+    for (size_t i = 0; i < n && st == DLOR_OK; i++) {
+        char bias[DLOR_MAX_NAME + 8];
+        snprintf(bias, sizeof bias, "%.*s.bias", (int)v[i].prefix_len, v[i].prefix);
+        const dlor_tensor *b = dlor_tensor_list_find(t, bias);
+        if (i > 0 && v[i].index == v[i - 1].index) {
+            if (why) snprintf(why, why_len, "two weights share the index %llu", v[i].index);
+            goto done;
+        }
+        st = dlor_graph_add_linear(&tmp, v[i].w->name, b ? bias : NULL, err);
+        if (st == DLOR_OK && i + 1 < n && act != DLOR_ACT_IDENTITY) st = dlor_graph_add_act(&tmp, act, param, err);
+    }
+    if (st == DLOR_OK) {
+        dlor_error e;
+        if (dlor_graph_check(&tmp, t, "names", NULL, NULL, &e) != DLOR_OK) {
+            if (why) snprintf(why, why_len, "the layers found by name do not chain: %s", e.msg);
+            goto done;
+        }
+        dlor_graph_free(g);
+        *g = tmp;
+        dlor_graph_init(&tmp);
+    }
+done:
+    dlor_graph_free(&tmp);
+    free(v);
+    return st;
+}
+
+/* ---- the text form -------------------------------------------------------- */
+
+static char *trim(char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
+    size_t n = strlen(s);
+    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n')) s[--n] = 0;
+    return s;
+}
+
+dlor_status dlor_graph_parse(const char *text, dlor_graph *g, dlor_error *err)
+{
+    size_t n = strlen(text);
+    char *copy = malloc(n + 1);
+    dlor_graph tmp;
+    dlor_status st = DLOR_OK;
+    if (!copy) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    memcpy(copy, text, n + 1);
+    dlor_graph_init(&tmp);
+    char *save = copy;
+    for (size_t k = 0; st == DLOR_OK; k++) {
+        char *semi = strchr(save, ';');
+        if (semi) *semi = 0;
+        char *op = trim(save), *arg = strchr(op, '(');
+        if (arg) {
+            char *close = strrchr(arg, ')');
+            if (!close || trim(close + 1)[0]) {
+                st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: unbalanced '(' in '%s'", k + 1, op);
+                break;
+            }
+            *arg++ = 0;
+            *close = 0;
+            op = trim(op);
+            arg = trim(arg);
+        }
+        if (strcmp(op, "linear") == 0 && arg) {
+            char *comma = strchr(arg, ',');
+            if (comma) *comma = 0;
+            st = dlor_graph_add_linear(&tmp, trim(arg), comma ? trim(comma + 1) : NULL, err);
+        } else if (strcmp(op, "softmax") == 0 && !arg) {
+            st = dlor_graph_add_softmax(&tmp, err);
+        } else if (dlor_act_from_name(op) >= 0) {
+            double p = 0.0;
+            int a = dlor_act_from_name(op);
+            if (arg) {
+                char *end;
+                p = strtod(arg, &end);
+                if (a != DLOR_ACT_LEAKY_RELU || end == arg || *trim(end)) {
+                    st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: '%s' takes no argument '%s'",
+                                   k + 1, op, arg);
+                    break;
+                }
+            } else if (a == DLOR_ACT_LEAKY_RELU) {
+                p = 0.01;
+            }
+            st = dlor_graph_add_act(&tmp, (dlor_act)a, p, err);
+        } else if (*op || semi) {
+            st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: unknown operation '%s'", k + 1, op);
+        }
+        if (!semi) break;
+        save = semi + 1;
+    }
+    free(copy);
+    if (st != DLOR_OK) {
+        dlor_graph_free(&tmp);
+        return st;
+    }
+    dlor_graph_free(g);
+    *g = tmp;
     return DLOR_OK;
 }

@@ -1,0 +1,138 @@
+/* model_load.c - runnable models and their inputs for the commands. */
+#define _POSIX_C_SOURCE 200809L
+#include "model_load.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlor_fileio.h"
+#include "dlor_readers.h"
+
+dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor_graph *g,
+                               const char *activation, const char **source, char *why, size_t why_len,
+                               dlor_error *err)
+{
+    *source = NULL;
+    if (g->count) {
+        *source = "onnx";
+        return DLOR_OK;
+    }
+    for (size_t i = 0; i < t->meta_count; i++) {
+        if (strcmp(t->meta_keys[i], "dlor.graph") != 0) continue;
+        dlor_status st = dlor_graph_parse(t->meta_vals[i], g, err);
+        if (st != DLOR_OK) {
+            dlor_error_prefix(err, path);
+            return st;
+        }
+        *source = "metadata";
+        return DLOR_OK;
+    }
+    if (!activation) return DLOR_OK; /* 'why' already says what the reader knew */
+    int act = dlor_act_from_name(activation);
+    if (act < 0)
+        return dlor_fail(err, DLOR_E_ARG, "unknown activation '%s' (relu, leaky_relu, sigmoid, tanh, softplus, "
+                                          "gelu, gelu_tanh, silu, identity)", activation);
+    dlor_status st = dlor_graph_from_names(t, (dlor_act)act, act == DLOR_ACT_LEAKY_RELU ? 0.01 : 0.0, g, why,
+                                           why_len, err);
+    if (st == DLOR_OK && g->count) *source = "names";
+    return st;
+}
+
+static dlor_status read_aligned(const char *path, unsigned char **buf, size_t *len, dlor_error *err)
+{
+    unsigned char *raw;
+    size_t n;
+    void *p = NULL;
+    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &raw, &n, err);
+    if (st != DLOR_OK) return st;
+    /* the runtime uses f32 tensors in place when the image is aligned */
+    if (posix_memalign(&p, DLOR_IMAGE_ALIGN, n ? n : 1) != 0) {
+        free(raw);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+    }
+    memcpy(p, raw, n);
+    free(raw);
+    *buf = p;
+    *len = n;
+    return DLOR_OK;
+}
+
+dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err)
+{
+    dlor_loaded l;
+    dlor_image_error ie;
+    dlor_status st;
+    memset(&l, 0, sizeof l);
+    if (strcmp(dlor_weights_format(path), "dlor") == 0) {
+        if ((st = read_aligned(path, &l.image, &l.len, err)) != DLOR_OK) return st;
+        l.is_dlor = 1;
+    } else {
+        dlor_container c;
+        char why[512] = "";
+        const char *source;
+        dlor_container_init(&c);
+        st = dlor_read_model(path, &c.tensors, &c.graph, why, sizeof why, err);
+        if (st == DLOR_OK)
+            st = dlor_resolve_graph(path, &c.tensors, &c.graph, activation, &source, why, sizeof why, err);
+        if (st == DLOR_OK && c.graph.count == 0)
+            st = dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: cannot run this model: %s", path,
+                           why[0] ? why : "no graph");
+        if (st == DLOR_OK) st = dlor_graph_check(&c.graph, &c.tensors, path, NULL, NULL, err);
+        if (st == DLOR_OK) st = dlor_container_to_memory(&c, &l.image, &l.len, err);
+        dlor_container_free(&c);
+        if (st != DLOR_OK) return st;
+    }
+    if (dlor_model_open(&l.model, l.image, l.len, DLOR_IMAGE_CHECK_CRC, &ie) != 0) {
+        free(l.image);
+        return dlor_fail(err, ie.code == DLOR_RT_E_NOGRAPH ? DLOR_E_UNSUPPORTED : (dlor_status)ie.code,
+                         "%s: %s", path, ie.msg);
+    }
+    *out = l;
+    return DLOR_OK;
+}
+
+void dlor_loaded_free(dlor_loaded *l)
+{
+    if (!l) return;
+    free(l->image);
+    memset(l, 0, sizeof *l);
+}
+
+dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err)
+{
+    dlor_tensor_list t;
+    dlor_tensor_list_init(&t);
+    dlor_status st = dlor_read_npy(path, &t, err);
+    if (st != DLOR_OK) return st;
+    const dlor_tensor *a = &t.items[0];
+    char shape[96];
+    uint64_t rows = 0;
+    if (!dlor_dtype_is_float(a->dtype))
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs must be float (f32, f64, f16), not %s", path,
+                       dlor_dtype_name(a->dtype));
+    else if (a->ndim == 1 && a->dims[0] == features)
+        rows = 1;
+    else if (a->ndim == 2 && a->dims[1] == features)
+        rows = a->dims[0];
+    else
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu]",
+                       path, dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features);
+    if (st == DLOR_OK) {
+        double *d = malloc((a->nelem ? a->nelem : 1) * sizeof *d);
+        float *f = malloc((a->nelem ? a->nelem : 1) * sizeof *f);
+        if (!d || !f) {
+            free(d);
+            free(f);
+            st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+        } else {
+            dlor_tensor_to_f64(a, d, err);
+            for (uint64_t i = 0; i < a->nelem; i++) f[i] = (float)d[i];
+            free(d);
+            *x = f;
+            *n = rows;
+        }
+    }
+    dlor_tensor_list_free(&t);
+    return st;
+}

@@ -1,0 +1,33 @@
+/* model_load.h - getting a runnable model for the commands: a .dlor image, or
+ * a dense source whose graph is known, packed into an in-memory image so
+ * dense and DLoR models run through the same runtime code. */
+#ifndef DLOR_MODEL_LOAD_H
+#define DLOR_MODEL_LOAD_H
+
+#include "dlor_container.h"
+#include "dlor_runtime.h"
+
+typedef struct dlor_loaded {
+    unsigned char *image;  /* 64-byte aligned, owned */
+    size_t len;
+    dlor_model model;
+    int is_dlor;           /* the file was a .dlor */
+} dlor_loaded;
+
+/* Resolves the graph of a dense source: the reader's own (ONNX), else the
+ * "dlor.graph" metadata, else nn.Sequential names with 'activation' (may be
+ * NULL). On success g holds the graph and *source names where it came from;
+ * when none can be had g stays empty and 'why' says why. */
+dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor_graph *g,
+                               const char *activation, const char **source, char *why, size_t why_len,
+                               dlor_error *err);
+
+/* Opens a .dlor file or a dense source (with its graph) for running. */
+dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
+void dlor_loaded_free(dlor_loaded *l);
+
+/* Reads a .npy of float samples: [N, features] or [features]. Returns float32
+ * data (malloc'd) and N. Checks the feature count against 'features'. */
+dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err);
+
+#endif

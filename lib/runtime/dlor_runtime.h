@@ -1,0 +1,67 @@
+/* dlor_runtime.h - run a .dlor model from memory, with no allocation.
+ *
+ * The runtime needs a C99 compiler and the C library (with <math.h>) only: no
+ * LAPACK, no zlib, never malloc. The model is a view of a .dlor image that the
+ * caller keeps in memory (a file mapped or read, or a const array in flash);
+ * every field is validated when it is opened (dlor_image.h) and never trusted
+ * before. Computation is in float32; f16, bf16 and f64 factors are converted
+ * one factor (or one weight row) at a time into the caller's scratch buffer.
+ *
+ *     dlor_model m;
+ *     dlor_image_error e;
+ *     if (dlor_model_open(&m, image, image_len, 0, &e) != 0) { puts(e.msg); ... }
+ *     size_t need = dlor_model_scratch_size(&m, batch);   // also in the file's
+ *                                                         // metadata for batch 1
+ *     dlor_model_forward(&m, x, batch, y, scratch, need, &e);
+ *
+ * x holds batch * dlor_model_input_dim(&m) floats, y batch * output_dim, both
+ * row-major (one sample per row). The image must stay valid and unchanged
+ * while the model is used. A model is read-only after opening: threads may
+ * share one, each with its own scratch buffer. Scratch should be 64-byte
+ * aligned for speed; any 4-byte alignment works.
+ *
+ * Build option DLOR_RUNTIME_BLAS: batches go through cblas_sgemm.
+ */
+#ifndef DLOR_RUNTIME_H
+#define DLOR_RUNTIME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_image.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define DLOR_RT_E_NOGRAPH 8   /* the file has tensors but no runnable graph */
+#define DLOR_RT_E_SCRATCH 9   /* scratch buffer too small or misaligned */
+
+typedef struct dlor_model {
+    dlor_image img;
+    uint64_t in_dim, out_dim;
+    uint64_t width;           /* largest feature count of any activation, D of mul layers included */
+    uint64_t zmax;            /* largest factor rank r (floats per sample of the factor products) */
+    uint64_t widen;           /* floats needed to widen one factor or one weight row */
+} dlor_model;
+
+/* Opens (validates) an image. flags: DLOR_IMAGE_CHECK_CRC to verify every
+ * tensor's checksum too (reads the whole image once). A file without a graph
+ * fails with DLOR_RT_E_NOGRAPH and the reason recorded by the converter. */
+int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err);
+
+uint64_t dlor_model_input_dim(const dlor_model *m);
+uint64_t dlor_model_output_dim(const dlor_model *m);
+
+/* Bytes of scratch dlor_model_forward needs for this batch size. Returns 0 on
+ * overflow (a batch that large cannot be run). */
+size_t dlor_model_scratch_size(const dlor_model *m, size_t batch);
+
+/* y = model(x) for 'batch' samples. Returns 0 or an error code (err set). */
+int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                       size_t scratch_size, dlor_image_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
