@@ -3,7 +3,9 @@
 
 Run with Debian's python (torch + sklearn + numpy from apt):
     /usr/bin/python3 samples/digits/train.py
-Writes all outputs next to this script. Deterministic: fixed seeds, 1 thread.
+Writes all outputs next to this script, including two ONNX exports (torch's own exporter; it
+does not need the `onnx` Python package): digits.onnx (logits) and digits_softmax.onnx (the same
+model followed by Softmax over the class axis). Deterministic: fixed seeds, 1 thread.
 """
 import sys
 import time
@@ -23,6 +25,7 @@ SEED = 0
 EPOCHS = 60
 BATCH = 64
 LR = 1e-3
+ONNX_OPSET = 13
 
 
 def make_data():
@@ -101,6 +104,19 @@ def main():
     np.save(HERE / "x_test.npy", x_te)
     np.save(HERE / "y_test.npy", y_te)
     np.save(HERE / "logits_test.npy", logits_te.numpy().astype(np.float32))
+
+    # ONNX: input "x" [batch, 64] -> output "y" [batch, 10], dynamic batch axis.
+    # digits.onnx: Gemm, Relu, Gemm, Relu, Gemm (raw logits).
+    # digits_softmax.onnx: the same modules followed by nn.Softmax(dim=1) -> graph ends in
+    # Softmax (axis 1). Built as Sequential(*model, Softmax) so the initializer names stay
+    # 0.weight ... 4.bias, as in the other weight files.
+    model.eval()
+    export = dict(input_names=["x"], output_names=["y"],
+                  dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+                  opset_version=ONNX_OPSET, do_constant_folding=True)
+    torch.onnx.export(model, Xte[:1], str(HERE / "digits.onnx"), **export)
+    torch.onnx.export(nn.Sequential(*model, nn.Softmax(dim=1)).eval(), Xte[:1],
+                      str(HERE / "digits_softmax.onnx"), **export)
 
 
 if __name__ == "__main__":
