@@ -2,3 +2,4 @@
 dlor_c_test(test_container test_container.c)
 target_link_libraries(test_container PRIVATE ZLIB::ZLIB)
 dlor_py_test(test_cli test_cli.py)
+

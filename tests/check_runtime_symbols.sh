@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The runtime must build with a C99 compiler and libc alone and must never
+# allocate: compile its sources standalone with -std=c99 -pedantic -Werror, then
+# check with nm that nothing references an allocator, LAPACK(E), BLAS or zlib.
+# usage: check_runtime_symbols.sh SOURCE_DIR WORK_DIR [CC]
+set -euo pipefail
+src=$1
+work=$2
+cc=${3:-cc}
+mkdir -p "$work"
+objs=()
+for f in formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c; do
+  o="$work/$(basename "$f" .c).o"
+  "$cc" -std=c99 -pedantic -Wall -Wextra -Werror -O2 -I"$src/formats" -I"$src/lib/runtime" -c "$src/$f" -o "$o"
+  objs+=("$o")
+done
+undefined=$(nm -u "${objs[@]}" | awk 'NF>=2 {print $2}' | sort -u)
+bad=$(printf '%s\n' "$undefined" | grep -E '^(malloc|calloc|realloc|free|aligned_alloc|posix_memalign|memalign|valloc|strdup|strndup)$|^LAPACKE_|^cblas_|^[sd]gemm|^(inflate|deflate|crc32|adler32|compress|uncompress)' || true)
+echo "undefined symbols of the runtime objects:" $undefined
+if [ -n "$bad" ]; then
+  echo "FAIL: the runtime references: $bad"
+  echo "0 passed, 1 failed"
+  exit 1
+fi
+echo "1 passed, 0 failed"

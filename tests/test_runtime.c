@@ -1,0 +1,358 @@
+/* test_runtime.c - the float32 runtime against a double-precision reference
+ * built independently (dense matrices rebuilt with dlor_reconstruct, the
+ * activations written out from their definitions), plus its contracts:
+ * scratch sizing, batch and alignment invariance, no-graph refusal, threads. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlor_container.h"
+#include "dlor_factor.h"
+#include "dlor_runtime.h"
+#include "dlor_verify.h"
+#include "testutil.h"
+
+static dlt_rng rng = {42};
+
+static double *randmat(uint64_t n, double scale)
+{
+    double *a = malloc(n * sizeof *a);
+    for (uint64_t i = 0; i < n; i++) a[i] = scale * dlt_normal(&rng);
+    return a;
+}
+
+static void add_tensor(dlor_container *c, const char *name, const double *x, int ndim, uint64_t d0, uint64_t d1,
+                       dlor_dtype dt)
+{
+    uint64_t dims[2] = {d0, d1}, n = ndim == 1 ? d0 : d0 * d1;
+    size_t nb = (size_t)n * dlor_dtype_size(dt);
+    unsigned char *b = malloc(nb ? nb : 1);
+    dlor_error e;
+    dlor_encode_f64(x, n, dt, b);
+    dlor_tensor_list_own(&c->tensors, b, &e);
+    CHECK(dlor_tensor_list_add(&c->tensors, "t", name, strlen(name), dt, ndim, dims, b, nb, &e) == DLOR_OK, "%s", e.msg);
+}
+
+/* Adds layer 'name' (m x n, dense w) to c: factored (method) or dense (method NONE). */
+static void add_layer(dlor_container *c, const char *name, const double *w, int64_t m, int64_t n, dlor_method method,
+                      int64_t rank, dlor_dtype dt)
+{
+    if (method == DLOR_METHOD_NONE) {
+        add_tensor(c, name, w, 2, (uint64_t)m, (uint64_t)n, dt);
+        return;
+    }
+    dlor_factor_opts o = {method, method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD, rank, 1, 0, 0, dt};
+    dlor_factored f;
+    dlor_error e;
+    CHECK(dlor_factor(name, w, m, n, &o, &f, &e) == DLOR_OK, "factor %s: %s", name, e.msg);
+    char un[64], vn[64];
+    snprintf(un, sizeof un, "%s.dlor.U", name);
+    snprintf(vn, sizeof vn, "%s.dlor.V", name);
+    add_tensor(c, un, f.ut, 2, (uint64_t)f.k, (uint64_t)f.dim_u, dt);
+    add_tensor(c, vn, f.vt, 2, (uint64_t)f.k, (uint64_t)f.dim_v, dt);
+    dlor_layer_desc d = {(char *)name, method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD,
+                         method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD, (uint64_t)m, (uint64_t)n,
+                         (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0};
+    CHECK(dlor_container_add_layer(c, &d, &e) == DLOR_OK, "layer %s", e.msg);
+    dlor_factored_free(&f);
+}
+
+/* ---- the double-precision reference ------------------------------------ */
+
+static double act_ref(int act, double x, double p)
+{
+    switch (act) {
+    case DLOR_ACT_RELU: return x > 0 ? x : 0;
+    case DLOR_ACT_LEAKY_RELU: return x >= 0 ? x : p * x;
+    case DLOR_ACT_SIGMOID: return 1 / (1 + exp(-x));
+    case DLOR_ACT_TANH: return tanh(x);
+    case DLOR_ACT_SOFTPLUS: return log(1 + exp(x));
+    case DLOR_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+    case DLOR_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (x + 0.044715 * x * x * x)));
+    case DLOR_ACT_SILU: return x / (1 + exp(-x));
+    default: return x;
+    }
+}
+
+/* Evaluates the container's graph in double: each linear's matrix is the dense
+ * tensor or the layer rebuilt from its stored factors. */
+static void reference(const dlor_container *c, const double *x, uint64_t batch, uint64_t nin, double *y,
+                      uint64_t *nout)
+{
+    uint64_t width = 4096;
+    double *cur = calloc(batch * width, sizeof *cur), *nxt = calloc(batch * width, sizeof *nxt);
+    uint64_t n = nin;
+    for (uint64_t b = 0; b < batch; b++) memcpy(cur + b * width, x + b * nin, nin * sizeof *x);
+    for (size_t i = 0; i < c->graph.count; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        if (op->kind == DLOR_OP_ACT) {
+            for (uint64_t b = 0; b < batch; b++)
+                for (uint64_t j = 0; j < n; j++) cur[b * width + j] = act_ref(op->act, cur[b * width + j], op->param);
+            continue;
+        }
+        if (op->kind == DLOR_OP_SOFTMAX) {
+            for (uint64_t b = 0; b < batch; b++) {
+                double s = 0, *v = cur + b * width;
+                for (uint64_t j = 0; j < n; j++) s += exp(v[j]);
+                for (uint64_t j = 0; j < n; j++) v[j] = exp(v[j]) / s;
+            }
+            continue;
+        }
+        const dlor_layer_desc *L = dlor_container_find_layer(c, op->weight);
+        uint64_t m, k;
+        double *W;
+        dlor_error e;
+        if (L) {
+            dlor_factored f;
+            dlor_layer_load(c, L, &f, &e);
+            m = L->rows;
+            k = L->cols;
+            W = malloc(m * k * sizeof *W);
+            dlor_reconstruct(&f, W, &e);
+            dlor_factored_free(&f);
+        } else {
+            const dlor_tensor *t = dlor_tensor_list_find(&c->tensors, op->weight);
+            m = t->dims[0];
+            k = t->dims[1];
+            W = malloc(m * k * sizeof *W);
+            dlor_tensor_to_f64(t, W, &e);
+        }
+        double *bias = NULL;
+        if (op->bias) {
+            const dlor_tensor *t = dlor_tensor_list_find(&c->tensors, op->bias);
+            bias = malloc(m * sizeof *bias);
+            dlor_tensor_to_f64(t, bias, &e);
+        }
+        for (uint64_t b = 0; b < batch; b++)
+            for (uint64_t r = 0; r < m; r++) {
+                double s = bias ? bias[r] : 0;
+                for (uint64_t j = 0; j < k; j++) s += W[r * k + j] * cur[b * width + j];
+                nxt[b * width + r] = s;
+            }
+        free(W);
+        free(bias);
+        double *t = cur;
+        cur = nxt;
+        nxt = t;
+        n = m;
+    }
+    for (uint64_t b = 0; b < batch; b++) memcpy(y + b * n, cur + b * width, n * sizeof *y);
+    *nout = n;
+    free(cur);
+    free(nxt);
+}
+
+/* Opens c through the runtime and compares with the reference. */
+static void check_model(const char *what, dlor_container *c, uint64_t nin, uint64_t batch, double tol)
+{
+    unsigned char *img;
+    size_t len;
+    dlor_error e;
+    dlor_image_error ie;
+    dlor_model m;
+    CHECK(dlor_container_to_memory(c, &img, &len, &e) == DLOR_OK, "%s: serialize: %s", what, e.msg);
+    int rc = dlor_model_open(&m, img, len, DLOR_IMAGE_CHECK_CRC, &ie);
+    CHECK(rc == 0, "%s: open: %s", what, ie.msg);
+    if (rc) {
+        free(img);
+        return;
+    }
+    CHECK(dlor_model_input_dim(&m) == nin, "%s: input dim", what);
+    double *xd = randmat(batch * nin, 1.0), *yref = malloc(batch * 4096 * sizeof(double));
+    float *x = malloc(batch * nin * sizeof *x);
+    for (uint64_t i = 0; i < batch * nin; i++) {
+        x[i] = (float)xd[i];
+        xd[i] = x[i];
+    }
+    uint64_t nout;
+    reference(c, xd, batch, nin, yref, &nout);
+    CHECK(dlor_model_output_dim(&m) == nout, "%s: output dim", what);
+    size_t need = dlor_model_scratch_size(&m, batch);
+    void *scratch;
+    CHECK(posix_memalign(&scratch, 64, need) == 0, "alloc");
+    float *y = malloc(batch * nout * sizeof *y), *y1 = malloc(batch * nout * sizeof *y1);
+    rc = dlor_model_forward(&m, x, batch, y, scratch, need, &ie);
+    CHECK(rc == 0, "%s: forward: %s", what, ie.msg);
+    double num = 0, den = 0, maxrel = 0;
+    for (uint64_t i = 0; i < batch * nout; i++) {
+        double d = fabs(y[i] - yref[i]);
+        num += d * d;
+        den += yref[i] * yref[i];
+        if (d / (fabs(yref[i]) + 1e-3) > maxrel) maxrel = d / (fabs(yref[i]) + 1e-3);
+    }
+    double rel = sqrt(num / (den > 0 ? den : 1));
+    CHECK(rel <= tol, "%s: float32 runtime vs double reference: rel error %.3g > %.3g", what, rel, tol);
+
+    /* One sample at a time gives the same bits as the whole batch. */
+    for (uint64_t b = 0; b < batch; b++) dlor_model_forward(&m, x + b * nin, 1, y1 + b * nout, scratch, need, &ie);
+    CHECK(memcmp(y, y1, batch * nout * sizeof *y) == 0, "%s: batch of %llu differs from one-by-one", what,
+          (unsigned long long)batch);
+
+    /* An image at an odd address (f32 data then widened, not used in place) gives the same bits. */
+    unsigned char *odd = malloc(len + 1);
+    memcpy(odd + 1, img, len);
+    dlor_model m2;
+    CHECK(dlor_model_open(&m2, odd + 1, len, 0, &ie) == 0, "%s: open unaligned: %s", what, ie.msg);
+    memset(y1, 0, batch * nout * sizeof *y1);
+    dlor_model_forward(&m2, x, batch, y1, scratch, need, &ie);
+    CHECK(memcmp(y, y1, batch * nout * sizeof *y) == 0, "%s: unaligned image changes the output", what);
+
+    /* Scratch one byte short is refused; nothing is written to y. */
+    float sentinel = y1[0] = 12345.0f;
+    rc = dlor_model_forward(&m, x, batch, y1, scratch, need - 1, &ie);
+    CHECK(rc == DLOR_RT_E_SCRATCH && strstr(ie.msg, "too small") && y1[0] == sentinel, "%s: short scratch: %d %s",
+          what, rc, ie.msg);
+    CHECK(dlor_model_scratch_size(&m, batch + 1) >= need && dlor_model_scratch_size(&m, 32 * batch) > need,
+          "%s: scratch grows with the batch", what);
+    free(odd);
+    free(scratch);
+    free(x);
+    free(xd);
+    free(y);
+    free(y1);
+    free(yref);
+    free(img);
+}
+
+static void test_activations(void)
+{
+    for (int act = 0; act <= DLOR_ACT_SILU; act++) {
+        dlor_container c;
+        dlor_error e;
+        dlor_container_init(&c);
+        double *w1 = randmat(6 * 5, 1.0), *b1 = randmat(6, 0.5), *w2 = randmat(3 * 6, 0.5);
+        add_layer(&c, "a", w1, 6, 5, DLOR_METHOD_NONE, 0, DLOR_DT_F32);
+        add_tensor(&c, "a.bias", b1, 1, 6, 0, DLOR_DT_F32);
+        add_layer(&c, "b", w2, 3, 6, DLOR_METHOD_MUL, 2, DLOR_DT_F32);
+        dlor_graph_add_linear(&c.graph, "a", "a.bias", &e);
+        dlor_graph_add_act(&c.graph, (dlor_act)act, act == DLOR_ACT_LEAKY_RELU ? 0.2 : 0.0, &e);
+        dlor_graph_add_linear(&c.graph, "b", NULL, &e);
+        if (act == DLOR_ACT_SIGMOID) dlor_graph_add_softmax(&c.graph, &e);
+        char what[64];
+        snprintf(what, sizeof what, "activation %s", dlor_act_name((dlor_act)act));
+        check_model(what, &c, 5, 9, 2e-6);
+        dlor_container_free(&c);
+        free(w1);
+        free(b1);
+        free(w2);
+    }
+}
+
+/* A deeper model mixing dense, mul (square and rectangular both ways) and add
+ * layers, for every storage dtype. */
+static void test_mixed(dlor_dtype dt, double tol)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_container_init(&c);
+    double *w1 = randmat(40 * 24, 0.2), *w2 = randmat(40 * 40, 0.15), *w3 = randmat(17 * 40, 0.15),
+           *w4 = randmat(10 * 17, 0.25), *b2 = randmat(40, 0.1), *b4 = randmat(10, 0.1);
+    add_layer(&c, "l1", w1, 40, 24, DLOR_METHOD_MUL, 5, dt);  /* wide: padded to 40 */
+    add_layer(&c, "l2", w2, 40, 40, DLOR_METHOD_MUL, 8, dt);
+    add_tensor(&c, "l2.bias", b2, 1, 40, 0, dt);
+    add_layer(&c, "l3", w3, 17, 40, DLOR_METHOD_ADD, 3, dt);
+    add_layer(&c, "l4", w4, 10, 17, DLOR_METHOD_NONE, 0, dt);
+    add_tensor(&c, "l4.bias", b4, 1, 10, 0, dt);
+    dlor_graph_add_linear(&c.graph, "l1", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
+    dlor_graph_add_linear(&c.graph, "l2", "l2.bias", &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_GELU_ERF, 0, &e);
+    dlor_graph_add_linear(&c.graph, "l3", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_SOFTPLUS, 0, &e);
+    dlor_graph_add_linear(&c.graph, "l4", "l4.bias", &e);
+    char what[64];
+    snprintf(what, sizeof what, "mixed model, %s storage", dlor_dtype_name(dt));
+    check_model(what, &c, 24, 13, tol);
+    dlor_container_free(&c);
+    free(w1);
+    free(w2);
+    free(w3);
+    free(w4);
+    free(b2);
+    free(b4);
+}
+
+static void test_no_graph(void)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_image_error ie;
+    dlor_model m;
+    unsigned char *img;
+    size_t len;
+    double w[4] = {1, 2, 3, 4};
+    dlor_container_init(&c);
+    add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
+    dlor_tensor_list_add_meta(&c.tensors, "dlor.graph_missing", "node 'Conv_1': operator Conv is not supported", &e);
+    dlor_container_to_memory(&c, &img, &len, &e);
+    int rc = dlor_model_open(&m, img, len, 0, &ie);
+    CHECK(rc == DLOR_RT_E_NOGRAPH && strstr(ie.msg, "operator Conv"), "no graph: %d %s", rc, ie.msg);
+    free(img);
+    dlor_container_free(&c);
+}
+
+typedef struct {
+    const dlor_model *m;
+    const float *x;
+    float *y;
+    size_t batch;
+    int rc;
+} job;
+
+static void *worker(void *p)
+{
+    job *j = p;
+    size_t need = dlor_model_scratch_size(j->m, j->batch);
+    void *s = malloc(need);
+    dlor_image_error ie;
+    j->rc = 0;
+    for (int it = 0; it < 50 && j->rc == 0; it++) j->rc = dlor_model_forward(j->m, j->x, j->batch, j->y, s, need, &ie);
+    free(s);
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_image_error ie;
+    dlor_container_init(&c);
+    double *w = randmat(64 * 64, 0.1);
+    add_layer(&c, "w", w, 64, 64, DLOR_METHOD_MUL, 4, DLOR_DT_F32);
+    dlor_graph_add_linear(&c.graph, "w", NULL, &e);
+    unsigned char *img;
+    size_t len;
+    dlor_container_to_memory(&c, &img, &len, &e);
+    dlor_model m;
+    dlor_model_open(&m, img, len, 0, &ie);
+    float x[8 * 64], y[4][8 * 64];
+    for (int i = 0; i < 8 * 64; i++) x[i] = (float)dlt_normal(&rng);
+    pthread_t th[4];
+    job jobs[4];
+    for (int t = 0; t < 4; t++) {
+        jobs[t] = (job){&m, x, y[t], 8, -1};
+        pthread_create(&th[t], NULL, worker, &jobs[t]);
+    }
+    for (int t = 0; t < 4; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < 4; t++) {
+        CHECK(jobs[t].rc == 0, "thread %d failed", t);
+        CHECK(memcmp(y[0], y[t], sizeof y[0]) == 0, "thread %d got different results", t);
+    }
+    free(img);
+    free(w);
+    dlor_container_free(&c);
+}
+
+int main(void)
+{
+    test_activations();
+    test_mixed(DLOR_DT_F32, 3e-6);
+    test_mixed(DLOR_DT_F64, 3e-6);
+    test_mixed(DLOR_DT_F16, 3e-6);  /* the reference uses the same rounded factors */
+    test_mixed(DLOR_DT_BF16, 3e-6);
+    test_no_graph();
+    test_threads();
+    return dlt_finish();
+}
