@@ -1,5 +1,6 @@
 /* cmd_verify.c - dlor verify: prove a .dlor file reproduces its dense source. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,12 +11,17 @@
 #include "dlor_sha256.h"
 #include "dlor_verify.h"
 #include "json_out.h"
+#include "model_load.h"
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
     {"json", 0, "FILE", "also write the report as JSON to FILE ('-' for stdout)"},
     {"tol", 0, "T", "largest relative Frobenius error accepted per layer (default by storage dtype:\n"
                     "                             f32 1e-4, f64 1e-10, f16 1e-2, bf16 5e-2)"},
+    {"inputs", 0, "X.npy", "end-to-end check on these model inputs [N, features]"},
+    {"samples", 0, "N", "end-to-end check on N seeded random inputs (default 256 when a graph is known)"},
+    {"labels", 0, "Y.npy", "integer class labels of --inputs: adds accuracy and argmax agreement"},
+    {"seed", 0, "S", "seed of the random inputs (default 0)"},
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
@@ -33,6 +39,12 @@ typedef struct {
     int sha_match;
     double max_rel, max_abs;
     int pass;
+    /* end to end (dense vs DLoR model outputs); e2e_samples == 0: not run */
+    uint64_t e2e_samples;
+    const char *e2e_inputs;          /* file name or "random" */
+    double e2e_max_abs, e2e_max_rel;
+    int has_labels;
+    double argmax_agreement, acc_dense, acc_dlor;
 } verify_result;
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
@@ -134,6 +146,27 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
     dlor_jw_u64(&w, bd);
     dlor_jw_key(&w, "bytes_dlor_total");
     dlor_jw_u64(&w, bl);
+    if (r->e2e_samples) {
+        dlor_jw_key(&w, "end_to_end");
+        dlor_jw_begin_obj(&w);
+        dlor_jw_key(&w, "inputs");
+        dlor_jw_str(&w, r->e2e_inputs);
+        dlor_jw_key(&w, "samples");
+        dlor_jw_u64(&w, r->e2e_samples);
+        dlor_jw_key(&w, "max_abs_error");
+        dlor_jw_num(&w, r->e2e_max_abs);
+        dlor_jw_key(&w, "max_rel_error");
+        dlor_jw_num(&w, r->e2e_max_rel);
+        if (r->has_labels) {
+            dlor_jw_key(&w, "argmax_agreement");
+            dlor_jw_num(&w, r->argmax_agreement);
+            dlor_jw_key(&w, "accuracy_dense");
+            dlor_jw_num(&w, r->acc_dense);
+            dlor_jw_key(&w, "accuracy_dlor");
+            dlor_jw_num(&w, r->acc_dlor);
+        }
+        dlor_jw_end_obj(&w);
+    }
     dlor_jw_key(&w, "carried_tensors");
     dlor_jw_u64(&w, r->carried);
     dlor_jw_key(&w, "carried_identical");
@@ -176,8 +209,149 @@ static void print_text(const char *in, const char *out, const verify_result *r)
                (unsigned long long)pd, (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0,
                (unsigned long long)bd, (unsigned long long)bl, bd ? (double)bl / (double)bd : 0.0);
     printf("carried tensors: %zu, identical to the source: %zu\n", r->carried, r->carried_same);
+    if (r->e2e_samples) {
+        printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
+               (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        if (r->has_labels)
+            printf("accuracy: dense %.2f%%, DLoR %.2f%%; argmax agreement %.2f%%\n", 100 * r->acc_dense,
+                   100 * r->acc_dlor, 100 * r->argmax_agreement);
+    }
     if (!r->sha_match)
         printf("note: %s is not the file %s was made from (SHA-256 differs from dlor.source_sha256)\n", in, out);
+}
+
+static uint64_t argmax(const float *v, uint64_t n)
+{
+    uint64_t k = 0;
+    for (uint64_t i = 1; i < n; i++)
+        if (v[i] > v[k]) k = i;
+    return k;
+}
+
+/* Runs the dense model (IN's tensors with OUT's graph) and the DLoR model on
+ * the same inputs. max_rel_error is the largest, over samples, of
+ * ||y_dlor - y_dense||_inf / ||y_dense||_inf. */
+static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor_list *src,
+                              const dlor_container *c, const dlor_opts *o, verify_result *r, dlor_error *err)
+{
+    const char *xin = dlor_opt(o, defs, "inputs"), *labels = dlor_opt(o, defs, "labels");
+    const char *ns = dlor_opt(o, defs, "samples"), *seeds = dlor_opt(o, defs, "seed");
+    uint64_t nsamples = 256, seed = 0, n = 0;
+    dlor_loaded dl;
+    dlor_container dense;
+    unsigned char *dimg = NULL;
+    size_t dlen;
+    dlor_model dm;
+    dlor_image_error ie;
+    float *x = NULL, *yd = NULL, *yl = NULL;
+    dlor_status st;
+    if (ns && (dlor_parse_u64(ns, &nsamples) != 0 || nsamples == 0 || nsamples > (1u << 24)))
+        return dlor_fail(err, DLOR_E_ARG, "--samples must be an integer from 1 to 16777216, not '%s'", ns);
+    if (seeds && dlor_parse_u64(seeds, &seed) != 0)
+        return dlor_fail(err, DLOR_E_ARG, "--seed must be a non-negative integer, not '%s'", seeds);
+    if ((st = dlor_load_runnable(out, NULL, &dl, err)) != DLOR_OK) return st;
+    /* The dense model: the same graph over the source's tensors (a graph op's
+     * weight is named after the original dense tensor). */
+    dlor_container_init(&dense);
+    for (size_t i = 0; i < src->count && st == DLOR_OK; i++) {
+        const dlor_tensor *t = &src->items[i];
+        st = dlor_tensor_list_add(&dense.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims, t->data,
+                                  t->nbytes, err);
+    }
+    for (size_t i = 0; i < c->graph.count && st == DLOR_OK; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        if (op->kind == DLOR_OP_LINEAR) st = dlor_graph_add_linear(&dense.graph, op->weight, op->bias, err);
+        else if (op->kind == DLOR_OP_ACT) st = dlor_graph_add_act(&dense.graph, op->act, op->param, err);
+        else st = dlor_graph_add_softmax(&dense.graph, err);
+    }
+    if (st == DLOR_OK) st = dlor_graph_check(&dense.graph, &dense.tensors, in, NULL, NULL, err);
+    if (st == DLOR_OK) st = dlor_container_to_memory(&dense, &dimg, &dlen, err);
+    if (st == DLOR_OK && dlor_model_open(&dm, dimg, dlen, 0, &ie) != 0)
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: the dense model does not open: %s", in, ie.msg);
+    uint64_t fin = dl.model.in_dim, fout = dl.model.out_dim;
+    if (st == DLOR_OK && xin) {
+        st = dlor_load_inputs(xin, fin, &x, &n, err);
+        r->e2e_inputs = dlor_basename(xin);
+    } else if (st == DLOR_OK) {
+        /* seeded standard normal inputs (splitmix64 + Box-Muller) */
+        uint64_t s = seed;
+        n = nsamples;
+        x = malloc(n * fin * sizeof *x);
+        if (!x) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        for (uint64_t i = 0; st == DLOR_OK && i < n * fin; i++) {
+            double u[2];
+            for (int k = 0; k < 2; k++) {
+                uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                z ^= z >> 31;
+                u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+            }
+            x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
+        }
+        r->e2e_inputs = "random";
+    }
+    if (st == DLOR_OK) {
+        yd = malloc((n ? n : 1) * fout * sizeof *yd);
+        yl = malloc((n ? n : 1) * fout * sizeof *yl);
+        if (!yd || !yl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    if (st == DLOR_OK) st = dlor_run_batches(&dm, x, n, 64, yd, err);
+    if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, yl, err);
+    if (st == DLOR_OK && labels) {
+        dlor_tensor_list lt;
+        dlor_tensor_list_init(&lt);
+        st = dlor_read_npy(labels, &lt, err);
+        if (st == DLOR_OK) {
+            const dlor_tensor *t = &lt.items[0];
+            int isint = t->dtype == DLOR_DT_I64 || t->dtype == DLOR_DT_I32 || t->dtype == DLOR_DT_U8 ||
+                        t->dtype == DLOR_DT_I8 || t->dtype == DLOR_DT_I16 || t->dtype == DLOR_DT_U16;
+            if (!isint || t->ndim != 1 || t->dims[0] != n)
+                st = dlor_fail(err, DLOR_E_FORMAT, "%s: labels must be a vector of %llu integers", labels,
+                               (unsigned long long)n);
+            uint64_t agree = 0, cd = 0, cl = 0;
+            for (uint64_t i = 0; st == DLOR_OK && i < n; i++) {
+                const unsigned char *p = t->data + i * dlor_dtype_size(t->dtype);
+                int64_t lab = t->dtype == DLOR_DT_I64 ? (int64_t)dlor_load_u64(p)
+                            : t->dtype == DLOR_DT_I32 ? (int32_t)dlor_load_u32(p)
+                            : t->dtype == DLOR_DT_I16 ? (int16_t)dlor_load_u16(p)
+                            : t->dtype == DLOR_DT_U16 ? (int64_t)dlor_load_u16(p)
+                            : t->dtype == DLOR_DT_I8 ? (int8_t)p[0] : (int64_t)p[0];
+                uint64_t ad = argmax(yd + i * fout, fout), al = argmax(yl + i * fout, fout);
+                agree += ad == al;
+                cd += (int64_t)ad == lab;
+                cl += (int64_t)al == lab;
+            }
+            if (st == DLOR_OK && n) {
+                r->has_labels = 1;
+                r->argmax_agreement = (double)agree / (double)n;
+                r->acc_dense = (double)cd / (double)n;
+                r->acc_dlor = (double)cl / (double)n;
+            }
+        }
+        dlor_tensor_list_free(&lt);
+    }
+    if (st == DLOR_OK) {
+        r->e2e_samples = n;
+        for (uint64_t i = 0; i < n; i++) {
+            double dmax = 0, dn = 0;
+            for (uint64_t j = 0; j < fout; j++) {
+                double d = fabs((double)yl[i * fout + j] - (double)yd[i * fout + j]);
+                if (!(d <= r->e2e_max_abs)) r->e2e_max_abs = d;
+                if (!(d <= dmax)) dmax = d;
+                if (fabs(yd[i * fout + j]) > dn) dn = fabs(yd[i * fout + j]);
+            }
+            double rel = dn > 0 ? dmax / dn : dmax;
+            if (!(rel <= r->e2e_max_rel)) r->e2e_max_rel = rel;
+        }
+    }
+    free(x);
+    free(yd);
+    free(yl);
+    free(dimg);
+    dlor_container_free(&dense);
+    dlor_loaded_free(&dl);
+    return st;
 }
 
 int dlor_cmd_verify(int argc, char **argv)
@@ -270,6 +444,9 @@ int dlor_cmd_verify(int argc, char **argv)
             r.pass = 0;
         }
     }
+    if (st == DLOR_OK && c.graph.count) st = end_to_end(in, out, &src, &c, &o, &r, &err);
+    else if (st == DLOR_OK && (dlor_opt(&o, defs, "inputs") || dlor_opt(&o, defs, "samples")))
+        st = dlor_fail(&err, DLOR_E_UNSUPPORTED, "%s: no end-to-end check possible: the file records no graph", out);
     if (st == DLOR_OK) {
         if (!dlor_opt(&o, defs, "quiet")) print_text(in, out, &r);
         for (size_t i = 0; i < r.nproblems; i++) printf("problem: %s\n", r.problems[i]);
