@@ -1,0 +1,161 @@
+"""dlor run and the end-to-end verify on the bundled samples: outputs checked
+against numpy forward passes written here and torch's saved outputs; bad
+inputs give clean errors and no output file."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+DLOR = os.environ["DLOR_BIN"]
+SRC = os.environ["DLOR_SOURCE_DIR"]
+TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "run")
+os.makedirs(TMP, exist_ok=True)
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+def run(*args):
+    p = subprocess.run([DLOR, *args], capture_output=True, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+def path(name):
+    return os.path.join(TMP, name)
+
+
+def fresh(name):
+    p = path(name)
+    if os.path.exists(p):
+        os.remove(p)
+    return p
+
+
+def mlp(weights, x, act, n):
+    """numpy float64 forward pass of an nn.Sequential MLP with layers 0, 2, 4, ..."""
+    h = x.astype(np.float64)
+    for i in range(n):
+        W = weights[f"{2 * i}.weight"].astype(np.float64)
+        b = weights[f"{2 * i}.bias"].astype(np.float64)
+        h = h @ W.T + b
+        if i + 1 < n:
+            h = act(h)
+    return h
+
+
+relu = lambda z: np.maximum(z, 0)  # noqa: E731
+softplus = lambda z: np.logaddexp(0, z)  # noqa: E731
+
+digits = os.path.join(SRC, "samples", "digits")
+saw = os.path.join(SRC, "samples", "sawtooth")
+xd = np.load(os.path.join(digits, "x_test.npy"))
+yd = np.load(os.path.join(digits, "y_test.npy"))
+wd = load_file(os.path.join(digits, "digits.safetensors"))
+ref_d = mlp(wd, xd, relu, 3)
+
+# ---- dense sources run through the same runtime -----------------------------------
+outs = {}
+for name, args in [("safetensors", [os.path.join(digits, "digits.safetensors"), "--activation", "relu"]),
+                   ("npz", [os.path.join(digits, "digits.npz"), "--activation", "relu"])]:
+    o = fresh(f"dense-{name}.npy")
+    rc, so, se = run("run", *args, "-i", os.path.join(digits, "x_test.npy"), "-o", o, "--batch", "17")
+    check(rc == 0, f"run dense {name}: {se}")
+    if rc == 0:
+        y = np.load(o)
+        outs[name] = y
+        check(y.dtype == np.float32 and y.shape == (len(xd), 10), f"{name}: output shape {y.shape}")
+        err = np.abs(y - ref_d).max() / np.abs(ref_d).max()
+        check(err <= 1e-5, f"{name}: dense run vs numpy float64: {err:.3g}")
+if len(outs) == 2:
+    check(np.array_equal(outs["safetensors"], outs["npz"]), "safetensors and npz give identical outputs")
+
+# ---- digits converted exactly: predictions identical, logits within 1e-4 ------------
+for method in ("mul", "add"):
+    dl = fresh(f"digits-{method}.dlor")
+    flags = ["--rank", "16"] if method == "mul" else []
+    rc, so, se = run("convert", os.path.join(digits, "digits.safetensors"), "-o", dl, "--activation", "relu",
+                     "--method", method, *flags)
+    check(rc == 0, f"convert digits {method}: {se}")
+    rep = fresh(f"digits-{method}.json")
+    rc, so, se = run("verify", os.path.join(digits, "digits.safetensors"), dl, "--inputs",
+                     os.path.join(digits, "x_test.npy"), "--labels", os.path.join(digits, "y_test.npy"),
+                     "--json", rep)
+    check(rc == 0, f"verify digits {method}: {so}{se}")
+    e2e = json.load(open(rep)).get("end_to_end", {})
+    check(e2e.get("samples") == len(xd) and e2e.get("argmax_agreement") == 1.0,
+          f"{method}: predictions identical on the whole test split: {e2e}")
+    check(e2e.get("max_abs_error", 1) <= 1e-4, f"{method}: max abs logit difference {e2e.get('max_abs_error')}")
+    check(abs(e2e.get("accuracy_dense", 0) - np.mean(ref_d.argmax(1) == yd)) < 1e-12, f"{method}: dense accuracy")
+    o = fresh(f"dlor-{method}.npy")
+    rc, so, se = run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", o)
+    check(rc == 0, f"run {method}: {se}")
+    if rc == 0:
+        y = np.load(o)
+        check(np.abs(y - ref_d).max() <= 1e-4 and np.array_equal(y.argmax(1), ref_d.argmax(1)),
+              f"{method}: dlor run vs numpy: {np.abs(y - ref_d).max():.3g}")
+        for b in ("1", "5", "540"):
+            ob = fresh(f"dlor-{method}-b{b}.npy")
+            run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", ob, "--batch", b)
+            check(np.array_equal(np.load(ob), y), f"{method}: --batch {b} gives the same bits")
+
+# ---- sawtooth (softplus) with the graph in safetensors metadata -------------------
+ws = load_file(os.path.join(saw, "sawtooth.safetensors"))
+xs = np.load(os.path.join(saw, "x_test.npy"))
+ref_s = mlp(ws, xs, softplus, 5)
+check(np.abs(ref_s - np.load(os.path.join(saw, "y_pred_test.npy"))).max() < 1e-5, "numpy sawtooth matches torch")
+spec = ";".join(f"linear({2 * i}.weight,{2 * i}.bias)" + (";softplus" if i < 4 else "") for i in range(5))
+meta_src = path("saw-meta.safetensors")
+save_file(ws, meta_src, metadata={"dlor.graph": spec})
+for dtype, tol in (("f32", 1e-4), ("f16", 3e-2), ("bf16", 2e-1)):
+    dl = fresh(f"saw-{dtype}.dlor")
+    rc, so, se = run("convert", meta_src, "-o", dl, "--rank", "3", "--dtype", dtype)
+    o = fresh(f"saw-{dtype}.npy")
+    rc2, so, se2 = run("run", dl, "-i", os.path.join(saw, "x_test.npy"), "-o", o)
+    check(rc == 0 and rc2 == 0, f"sawtooth {dtype}: {se}{se2}")
+    if rc2 == 0:
+        err = np.abs(np.load(o) - ref_s).max()
+        check(err <= tol, f"sawtooth {dtype}: max abs error {err:.3g} > {tol}")
+
+# ---- bad input: clean errors, nothing written ------------------------------------------
+dl = path("digits-mul.dlor")
+o = fresh("bad.npy")
+for args, needle in [
+    (["run", dl, "-i", os.path.join(saw, "x_test.npy"), "-o", o], "[N, 64]"),
+    (["run", dl, "-i", os.path.join(digits, "y_test.npy"), "-o", o], "float"),
+    (["run", dl, "-i", path("missing.npy"), "-o", o], "missing.npy"),
+    (["run", os.path.join(digits, "digits.safetensors"), "-i", os.path.join(digits, "x_test.npy"), "-o", o],
+     "--activation"),
+    (["run", os.path.join(digits, "digits.safetensors"), "--activation", "frob", "-i",
+      os.path.join(digits, "x_test.npy"), "-o", o], "unknown activation"),
+]:
+    rc, so, se = run(*args)
+    check(rc == 1 and needle in se, f"{args[1:2]}: exit {rc}, stderr {se!r}")
+    check(not os.path.exists(o), f"{args}: no output written")
+rc, so, se = run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", o, "--batch", "0")
+check(rc == 2 and "--batch" in se, f"--batch 0: {se}")
+nograph = fresh("nograph.dlor")
+run("convert", os.path.join(digits, "digits.safetensors"), "-o", nograph)
+rc, so, se = run("run", nograph, "-i", os.path.join(digits, "x_test.npy"), "-o", o)
+check(rc == 1 and "no graph" in se and "--activation" in se, f"no graph: {se}")
+check(not os.path.exists(o), "no graph: no output")
+bad_spec = path("bad-spec.safetensors")
+save_file(ws, bad_spec, metadata={"dlor.graph": "linear(0.weight,0.bias);frobnicate"})
+rc, so, se = run("convert", bad_spec, "-o", fresh("bad-spec.dlor"))
+check(rc == 1 and "frobnicate" in se and not os.path.exists(path("bad-spec.dlor")), f"bad graph text: {se}")
+chain = path("bad-chain.safetensors")
+save_file(ws, chain, metadata={"dlor.graph": "linear(0.weight,0.bias);linear(2.weight,2.bias);linear(0.weight)"})
+rc, so, se = run("convert", chain, "-o", fresh("bad-chain.dlor"))
+check(rc == 1 and "0.weight" in se and "takes 1 inputs" in se, f"graph that does not chain: {se}")
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
