@@ -14,6 +14,7 @@ static const struct {
     {"verify", dlor_cmd_verify, "rebuild every layer of a .dlor file and compare with the dense weights"},
     {"info", dlor_cmd_info, "list the tensors (and DLoR layers) of any supported file"},
     {"run", dlor_cmd_run, "evaluate a model (.dlor, or a dense source with a known graph) on inputs"},
+    {"export-c", dlor_cmd_export_c, "write a .dlor image as a C header (const array) for embedded builds"},
 };
 
 int dlor_cmd_fail(const char *cmd, const dlor_error *err)

@@ -6,3 +6,23 @@ add_test(NAME runtime_standalone_symbols
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${PROJECT_SOURCE_DIR}
                  ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER})
 dlor_py_test(test_run test_run.py)
+
+# The embedded demo: the digits model compiled in as a const array (export-c).
+set(DLOR_DEMO_DIR ${PROJECT_BINARY_DIR}/embedded)
+add_custom_command(
+  OUTPUT ${DLOR_DEMO_DIR}/model.h
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${DLOR_DEMO_DIR}
+  COMMAND $<TARGET_FILE:dlor> convert ${PROJECT_SOURCE_DIR}/samples/digits/digits.safetensors
+          -o ${DLOR_DEMO_DIR}/digits.dlor --activation relu --rank 16
+  COMMAND $<TARGET_FILE:dlor> export-c ${DLOR_DEMO_DIR}/digits.dlor -o ${DLOR_DEMO_DIR}/model.h
+  DEPENDS dlor ${PROJECT_SOURCE_DIR}/samples/digits/digits.safetensors
+  COMMENT "Exporting the digits sample as a C array")
+add_executable(dlor_embedded_demo ${PROJECT_SOURCE_DIR}/samples/embedded/main.c ${DLOR_DEMO_DIR}/model.h)
+target_include_directories(dlor_embedded_demo PRIVATE ${DLOR_DEMO_DIR})
+target_link_libraries(dlor_embedded_demo PRIVATE dlor_runtime)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_embedded
+           COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_embedded.py)
+  set_tests_properties(test_embedded PROPERTIES ENVIRONMENT
+    "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_DEMO=$<TARGET_FILE:dlor_embedded_demo>;DLOR_DEMO_MODEL=${DLOR_DEMO_DIR}/digits.dlor;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endif()
