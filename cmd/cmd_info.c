@@ -59,6 +59,55 @@ static void print_meta(const dlor_tensor_list *l, dlor_jw *w)
     for (size_t i = 0; i < l->meta_count; i++) printf("  %s = %s\n", l->meta_keys[i], l->meta_vals[i]);
 }
 
+/* One line (text) or an array (JSON) describing a graph; why explains an empty one. */
+static void print_graph(const dlor_graph *g, const dlor_container *c, const char *why, dlor_jw *w)
+{
+    if (w) {
+        dlor_jw_key(w, "graph");
+        dlor_jw_begin_arr(w);
+    } else if (g->count) {
+        printf("graph: %zu operations:", g->count);
+    } else {
+        if (why && *why) printf("graph: none (%s)\n", why);
+        else printf("graph: none\n");
+        return;
+    }
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_graph_op *op = &g->ops[i];
+        const char *kind = op->kind == DLOR_OP_LINEAR ? "linear" : op->kind == DLOR_OP_SOFTMAX ? "softmax" : "act";
+        int is_layer = op->kind == DLOR_OP_LINEAR && c && dlor_container_find_layer(c, op->weight);
+        if (w) {
+            dlor_jw_begin_obj(w);
+            dlor_jw_key(w, "op");
+            dlor_jw_str(w, op->kind == DLOR_OP_ACT ? dlor_act_name(op->act) : kind);
+            if (op->kind == DLOR_OP_LINEAR) {
+                dlor_jw_key(w, "weight");
+                dlor_jw_str(w, op->weight);
+                dlor_jw_key(w, "dlor");
+                dlor_jw_bool(w, is_layer);
+                if (op->bias) {
+                    dlor_jw_key(w, "bias");
+                    dlor_jw_str(w, op->bias);
+                }
+            } else if (op->kind == DLOR_OP_ACT && op->act == DLOR_ACT_LEAKY_RELU) {
+                dlor_jw_key(w, "param");
+                dlor_jw_num(w, op->param);
+            }
+            dlor_jw_end_obj(w);
+        } else if (op->kind == DLOR_OP_LINEAR) {
+            printf(" linear(%s%s%s%s)", op->weight, is_layer ? " [DLoR]" : "", op->bias ? ", " : "",
+                   op->bias ? op->bias : "");
+        } else if (op->kind == DLOR_OP_ACT) {
+            printf(" %s", dlor_act_name(op->act));
+            if (op->act == DLOR_ACT_LEAKY_RELU) printf("(%g)", op->param);
+        } else {
+            printf(" softmax");
+        }
+    }
+    if (w) dlor_jw_end_arr(w);
+    else printf("\n");
+}
+
 static int info_dlor(const char *path, int json)
 {
     dlor_container c;
@@ -75,11 +124,13 @@ static int info_dlor(const char *path, int json)
         dlor_jw_key(&w, "format");
         dlor_jw_str(&w, "dlor");
         print_meta(&c.tensors, &w);
+        print_graph(&c.graph, &c, NULL, &w);
         dlor_jw_key(&w, "layers");
         dlor_jw_begin_arr(&w);
     } else {
         printf("%s: .dlor container, format %d.x\nmetadata:\n", path, DLOR_IMAGE_MAJOR);
         print_meta(&c.tensors, NULL);
+        print_graph(&c.graph, &c, NULL, NULL);
         printf("layers: %zu\n", c.nlayers);
     }
     for (size_t i = 0; i < c.nlayers; i++) {
@@ -157,9 +208,12 @@ static int info_dlor(const char *path, int json)
 static int info_weights(const char *path, int json)
 {
     dlor_tensor_list l;
+    dlor_graph g;
     dlor_error err;
+    char why[512] = "";
     dlor_tensor_list_init(&l);
-    if (dlor_read_weights(path, &l, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    dlor_graph_init(&g);
+    if (dlor_read_model(path, &l, &g, why, sizeof why, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
     uint64_t params = 0;
     dlor_jw w;
     if (json) {
@@ -170,12 +224,14 @@ static int info_weights(const char *path, int json)
         dlor_jw_key(&w, "format");
         dlor_jw_str(&w, dlor_weights_format(path));
         print_meta(&l, &w);
+        print_graph(&g, NULL, why, &w);
         dlor_jw_key(&w, "tensors");
         dlor_jw_begin_arr(&w);
     } else {
         printf("%s: %s, %zu tensors\n", path, dlor_weights_format(path), l.count);
         if (l.meta_count) printf("metadata:\n");
         print_meta(&l, NULL);
+        print_graph(&g, NULL, why, NULL);
     }
     for (size_t i = 0; i < l.count; i++) {
         const dlor_tensor *t = &l.items[i];
@@ -194,6 +250,7 @@ static int info_weights(const char *path, int json)
         printf("parameters: %llu\n", (unsigned long long)params);
     }
     dlor_tensor_list_free(&l);
+    dlor_graph_free(&g);
     return 0;
 }
 
