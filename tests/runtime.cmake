@@ -26,3 +26,14 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(test_embedded PROPERTIES ENVIRONMENT
     "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_DEMO=$<TARGET_FILE:dlor_embedded_demo>;DLOR_DEMO_MODEL=${DLOR_DEMO_DIR}/digits.dlor;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endif()
+
+# The runtime API alone, portable and BLAS builds, for path comparisons.
+add_executable(run_image tools/run_image.c)
+target_link_libraries(run_image PRIVATE dlor_runtime)
+add_executable(run_image_blas tools/run_image.c)
+target_link_libraries(run_image_blas PRIVATE dlor_runtime_blas)
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_runtime_paths COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_runtime_paths.py)
+  set_tests_properties(test_runtime_paths PROPERTIES ENVIRONMENT
+    "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_RUN_IMAGE=$<TARGET_FILE:run_image>;DLOR_RUN_IMAGE_BLAS=$<TARGET_FILE:run_image_blas>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endif()

@@ -1,0 +1,54 @@
+"""The runtime API alone (run_image) reproduces 'dlor run' bit for bit, and the
+BLAS build of the runtime (sgemm for batches) agrees with the portable one
+within float32 rounding, for dense, mul and add layers in several dtypes."""
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+DLOR = os.environ["DLOR_BIN"]
+RUN, RUN_BLAS = os.environ["DLOR_RUN_IMAGE"], os.environ["DLOR_RUN_IMAGE_BLAS"]
+SRC = os.environ["DLOR_SOURCE_DIR"]
+TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "paths")
+os.makedirs(TMP, exist_ok=True)
+passed = failed = 0
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL:", what)
+
+
+digits = os.path.join(SRC, "samples", "digits")
+x = np.load(os.path.join(digits, "x_test.npy")).astype("<f4")
+cases = [("dense", ["--exclude", "*"]), ("mul", ["--rank", "16"]), ("mul-f16", ["--rank", "8", "--dtype", "f16"]),
+         ("add", ["--method", "add"]), ("mul-f64", ["--rank", "3", "--dtype", "f64"])]
+for name, flags in cases:
+    model = os.path.join(TMP, f"{name}.dlor")
+    r = subprocess.run([DLOR, "convert", os.path.join(digits, "digits.safetensors"), "-o", model, "--activation",
+                        "relu", *flags], capture_output=True, text=True)
+    check(r.returncode == 0, f"{name}: convert {r.stderr}")
+    ref_path = os.path.join(TMP, f"{name}.npy")
+    r = subprocess.run([DLOR, "run", model, "-i", os.path.join(digits, "x_test.npy"), "-o", ref_path],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"{name}: dlor run {r.stderr}")
+    ref = np.load(ref_path)
+    for tool, batch, exact in ((RUN, "64", True), (RUN, "7", True), (RUN_BLAS, "64", False), (RUN_BLAS, "1", True)):
+        p = subprocess.run([tool, model, batch], input=x.tobytes(), capture_output=True)
+        y = np.frombuffer(p.stdout, dtype="<f4").reshape(-1, 10) if p.returncode == 0 else None
+        what = f"{name}: {os.path.basename(tool)} batch {batch}"
+        check(y is not None and y.shape == ref.shape, f"{what}: {p.stderr.decode()}")
+        if y is None or y.shape != ref.shape:
+            continue
+        if exact:  # the portable path; batch 1 never takes the BLAS branch
+            check(np.array_equal(y.view(np.uint32), ref.view(np.uint32)), f"{what}: not bit-identical")
+        else:
+            err = np.abs(y - ref).max() / np.abs(ref).max()
+            check(err <= 1e-5 and np.array_equal(y.argmax(1), ref.argmax(1)), f"{what}: relative difference {err:.3g}")
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
