@@ -4,7 +4,7 @@ find_package(Threads REQUIRED)
 target_link_libraries(test_runtime PRIVATE Threads::Threads)
 add_test(NAME runtime_standalone_symbols
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${PROJECT_SOURCE_DIR}
-                 ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER})
+                 ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER} $<TARGET_FILE:dlor_runtime>)
 dlor_py_test(test_run test_run.py)
 
 # The embedded demo: the digits model compiled in as a const array (export-c).
