@@ -209,11 +209,6 @@ static dlor_status parse_central(zctx *c, const unsigned char *p, size_t avail, 
     if (e->flags & FLAG_MASKED)
         return dlor_fail(c->err, DLOR_E_UNSUPPORTED,
                          "%s: member '%s' has a masked local header (flag bit 13)", c->what, c->nm);
-    if (e->flags & FLAG_DESCRIPTOR)
-        return dlor_fail(c->err, DLOR_E_UNSUPPORTED,
-                         "%s: member '%s' uses a data descriptor (flag bit 3, a streamed zip); "
-                         "write the archive to a seekable file",
-                         c->what, c->nm);
     if (e->method != 0 && e->method != 8)
         return dlor_fail(c->err, DLOR_E_UNSUPPORTED,
                          "%s: member '%s' uses compression method %u (%s); only 0 (stored) and 8 "
@@ -257,6 +252,40 @@ static dlor_status parse_central(zctx *c, const unsigned char *p, size_t avail, 
     return DLOR_OK;
 }
 
+/* The data descriptor after a member's data: optional signature 0x08074b50,
+ * CRC-32, then compressed and uncompressed sizes as 4 or (zip64) 8 bytes each.
+ * It must agree with the central directory and end before data_limit. */
+static dlor_status check_descriptor(zctx *c, const unsigned char *buf, uint64_t data_limit,
+                                    const dlor_zip_entry *e)
+{
+    uint64_t at = e->data_offset + e->csize, room = data_limit - at;
+    const unsigned char *d = buf + at;
+    if (room >= 4 && dlor_load_u32(d) == 0x08074b50u) {
+        d += 4;
+        room -= 4;
+    }
+    int wide = e->csize >= SAT32 || e->usize >= SAT32;
+    uint64_t need = wide ? 20 : 12;
+    if (room < need)
+        return dlor_fail(c->err, DLOR_E_FORMAT, "%s: member '%s': data descriptor is truncated", c->what, c->nm);
+    uint32_t crc = dlor_load_u32(d);
+    uint64_t cs = wide ? dlor_load_u64(d + 4) : dlor_load_u32(d + 4);
+    uint64_t us = wide ? dlor_load_u64(d + 12) : dlor_load_u32(d + 8);
+    /* some writers use 8-byte sizes for every member once the archive is zip64 */
+    if (!wide && (cs != e->csize || us != e->usize) && room >= 20 && dlor_load_u64(d + 4) == e->csize &&
+        dlor_load_u64(d + 12) == e->usize) {
+        cs = e->csize;
+        us = e->usize;
+    }
+    if (crc != e->crc || cs != e->csize || us != e->usize)
+        return dlor_fail(c->err, DLOR_E_FORMAT,
+                         "%s: member '%s': data descriptor (CRC-32 0x%08x, sizes %llu/%llu) differs from the "
+                         "central directory (0x%08x, %llu/%llu)",
+                         c->what, c->nm, (unsigned)crc, (unsigned long long)cs, (unsigned long long)us,
+                         (unsigned)e->crc, (unsigned long long)e->csize, (unsigned long long)e->usize);
+    return DLOR_OK;
+}
+
 /* Checks the local header of e against the central directory and sets
  * e->data_offset. Member data must end before data_limit (the central
  * directory). */
@@ -285,6 +314,9 @@ static dlor_status check_local(zctx *c, const unsigned char *buf, size_t len, ui
     }
     unsigned lflags = dlor_load_u16(p + 6), lmethod = dlor_load_u16(p + 8);
     uint32_t lcrc = dlor_load_u32(p + 14);
+    /* With a data descriptor (flag bit 3, written by torch.save's miniz) the
+     * local CRC and sizes may be zero; the descriptor after the data holds them. */
+    int described = (e->flags & FLAG_DESCRIPTOR) != 0;
     if (lflags != e->flags)
         return dlor_fail(c->err, DLOR_E_FORMAT,
                          "%s: member '%s': local header flags 0x%04x differ from the central "
@@ -295,7 +327,7 @@ static dlor_status check_local(zctx *c, const unsigned char *buf, size_t len, ui
                          "%s: member '%s': local header method %u differs from the central "
                          "directory's %u",
                          c->what, c->nm, lmethod, e->method);
-    if (lcrc != e->crc)
+    if (lcrc != e->crc && !(described && lcrc == 0))
         return dlor_fail(c->err, DLOR_E_FORMAT,
                          "%s: member '%s': local header CRC-32 0x%08x differs from the central "
                          "directory's 0x%08x",
@@ -321,7 +353,7 @@ static dlor_status check_local(zctx *c, const unsigned char *buf, size_t len, ui
         if (lusize32 == SAT32) lusize = dlor_load_u64(z64);
         if (lcsize32 == SAT32) lcsize = dlor_load_u64(z64 + 8);
     }
-    if (lcsize != e->csize || lusize != e->usize)
+    if ((lcsize != e->csize || lusize != e->usize) && !(described && lcsize == 0 && lusize == 0))
         return dlor_fail(c->err, DLOR_E_FORMAT,
                          "%s: member '%s': local header sizes (%llu compressed, %llu uncompressed) "
                          "differ from the central directory's (%llu, %llu)",
@@ -334,6 +366,7 @@ static dlor_status check_local(zctx *c, const unsigned char *buf, size_t len, ui
                          "the central directory (%llu)",
                          c->what, c->nm, (unsigned long long)e->csize,
                          (unsigned long long)e->data_offset, (unsigned long long)data_limit);
+    if (described) return check_descriptor(c, buf, data_limit, e);
     return DLOR_OK;
 }
 

@@ -829,7 +829,8 @@ static void test_case33(void)
     }
 
     /* streamed member: flag 3, zeros in the local header, then a descriptor
-     * without its optional signature */
+     * without its optional signature: accepted when it agrees with the
+     * central directory (torch.save writes such archives) */
     e = zw_entry(&z, "a.npy", 5);
     e->flags = 8;
     e->crc = crc;
@@ -838,8 +839,26 @@ static void test_case33(void)
     p32(&z.o, crc);
     p32(&z.o, (uint32_t)a.n);
     p32(&z.o, (uint32_t)a.n);
-    expect_zw("33 data descriptor", &z, DLOR_E_UNSUPPORTED,
-                "uses a data descriptor");
+    expect_zw("33 data descriptor", &z, DLOR_OK, "");
+    /* ... with its signature, but a CRC that disagrees */
+    e = zw_entry(&z, "a.npy", 5);
+    e->flags = 8;
+    e->crc = crc;
+    e->csize = e->usize = a.n;
+    zw_local(&z, "a.npy", 5, 8, 0, 0, 0, 0, NULL, 0, a.b, a.n);
+    p32(&z.o, 0x08074b50u);
+    p32(&z.o, crc ^ 1u);
+    p32(&z.o, (uint32_t)a.n);
+    p32(&z.o, (uint32_t)a.n);
+    expect_zw("33 data descriptor CRC", &z, DLOR_E_FORMAT, "data descriptor");
+    /* ... cut short before the central directory */
+    e = zw_entry(&z, "a.npy", 5);
+    e->flags = 8;
+    e->crc = crc;
+    e->csize = e->usize = a.n;
+    zw_local(&z, "a.npy", 5, 8, 0, 0, 0, 0, NULL, 0, a.b, a.n);
+    p32(&z.o, crc);
+    expect_zw("33 data descriptor truncated", &z, DLOR_E_FORMAT, "data descriptor is truncated");
 
     /* CRC mismatch, stored and deflated */
     char frag[160];
