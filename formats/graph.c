@@ -89,8 +89,42 @@ dlor_status dlor_graph_add_softmax(dlor_graph *g, dlor_error *err)
     return push(g, &op, err);
 }
 
+/* Tensors sorted by name, so a graph of many layers is checked in O(n log n). */
+static int cmp_tensor_name(const void *a, const void *b)
+{
+    return strcmp((*(const dlor_tensor *const *)a)->name, (*(const dlor_tensor *const *)b)->name);
+}
+
+static const dlor_tensor *find_sorted(const dlor_tensor **v, size_t n, const char *name)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(v[mid]->name, name);
+        if (c == 0) return v[mid];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
+    return NULL;
+}
+
+static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **v, size_t nt, const char *what,
+                                uint64_t *in_dim, uint64_t *out_dim, dlor_error *err);
+
 dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, const char *what,
                              uint64_t *in_dim, uint64_t *out_dim, dlor_error *err)
+{
+    const dlor_tensor **v = malloc((t->count ? t->count : 1) * sizeof *v);
+    if (!v) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+    for (size_t i = 0; i < t->count; i++) v[i] = &t->items[i];
+    qsort(v, t->count, sizeof *v, cmp_tensor_name);
+    dlor_status st = check_sorted(g, v, t->count, what, in_dim, out_dim, err);
+    free(v);
+    return st;
+}
+
+static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, size_t nt, const char *what,
+                                uint64_t *in_dim, uint64_t *out_dim, dlor_error *err)
 {
     uint64_t cur = 0, first = 0;
     int have = 0;
@@ -104,7 +138,7 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
         if (op->kind == DLOR_OP_SOFTMAX) continue;
         if (op->kind != DLOR_OP_LINEAR)
             return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: unknown kind %d", what, i, (int)op->kind);
-        const dlor_tensor *w = op->weight ? dlor_tensor_list_find(t, op->weight) : NULL;
+        const dlor_tensor *w = op->weight ? find_sorted(tv, nt, op->weight) : NULL;
         if (!w)
             return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: weight tensor '%s' not found", what, i,
                              op->weight ? op->weight : "(none)");
@@ -116,7 +150,7 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
                              "%s: graph op %zu: weight '%s' takes %llu inputs but the previous layer gives %llu",
                              what, i, w->name, (unsigned long long)w->dims[1], (unsigned long long)cur);
         if (op->bias) {
-            const dlor_tensor *b = dlor_tensor_list_find(t, op->bias);
+            const dlor_tensor *b = find_sorted(tv, nt, op->bias);
             if (!b)
                 return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias tensor '%s' not found", what, i, op->bias);
             if (b->ndim != 1 || b->dims[0] != w->dims[0] || !dlor_dtype_is_float(b->dtype))

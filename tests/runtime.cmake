@@ -37,3 +37,4 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(test_runtime_paths PROPERTIES ENVIRONMENT
     "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_RUN_IMAGE=$<TARGET_FILE:run_image>;DLOR_RUN_IMAGE_BLAS=$<TARGET_FILE:run_image_blas>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endif()
+dlor_py_test(test_models test_models.py)
