@@ -26,6 +26,7 @@ typedef struct dlor_zip_entry {
     uint64_t csize, usize;     /* compressed / uncompressed bytes (zip64 resolved) */
     uint64_t header_offset;    /* local file header */
     uint64_t data_offset;      /* first byte of the member data */
+    uint64_t data_end;         /* end of the data and of its data descriptor, if any */
 } dlor_zip_entry;
 
 typedef struct dlor_zip {

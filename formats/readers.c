@@ -51,6 +51,8 @@ const char *dlor_weights_format(const char *path)
     if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0))
         return ends_with(path, ".npz") || !zip_is_torch(path) ? "npz" : "pt";
     if (n >= 5 && memcmp(head, "\x89" "DLOR", 5) == 0) return "dlor";
+    /* torch.save before 1.6: a bare pickle stream starting with PROTO 2, LONG1 (magic number) */
+    if (n >= 4 && head[0] == 0x80 && head[1] == 0x02 && head[2] == 0x8a && head[3] == 0x0a) return "legacy-pt";
     if (ends_with(path, ".onnx")) return "onnx";
     /* A safetensors file starts with its header length, which fits in the file;
      * an ONNX ModelProto starts with field 1 (ir_version) as a varint: 0x08. */
@@ -72,6 +74,10 @@ dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph 
     if (strcmp(fmt, "dlor") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: this is a .dlor file, not dense weights (use 'dlor info' on it)", path);
+    if (strcmp(fmt, "legacy-pt") == 0)
+        return dlor_fail(err, DLOR_E_UNSUPPORTED,
+                         "%s: a torch.save file in the pre-1.6 (non-zip) format is not supported; load it and "
+                         "save it again with torch >= 1.6, or export safetensors", path);
     return dlor_read_safetensors(path, out, err); /* also reports open errors */
 }
 

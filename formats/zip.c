@@ -256,13 +256,15 @@ static dlor_status parse_central(zctx *c, const unsigned char *p, size_t avail, 
  * CRC-32, then compressed and uncompressed sizes as 4 or (zip64) 8 bytes each.
  * It must agree with the central directory and end before data_limit. */
 static dlor_status check_descriptor(zctx *c, const unsigned char *buf, uint64_t data_limit,
-                                    const dlor_zip_entry *e)
+                                    dlor_zip_entry *e)
 {
     uint64_t at = e->data_offset + e->csize, room = data_limit - at;
     const unsigned char *d = buf + at;
+    uint64_t sig = 0;
     if (room >= 4 && dlor_load_u32(d) == 0x08074b50u) {
         d += 4;
         room -= 4;
+        sig = 4;
     }
     int wide = e->csize >= SAT32 || e->usize >= SAT32;
     uint64_t need = wide ? 20 : 12;
@@ -276,7 +278,9 @@ static dlor_status check_descriptor(zctx *c, const unsigned char *buf, uint64_t 
         dlor_load_u64(d + 12) == e->usize) {
         cs = e->csize;
         us = e->usize;
+        need = 20;
     }
+    e->data_end = at + sig + need;
     if (crc != e->crc || cs != e->csize || us != e->usize)
         return dlor_fail(c->err, DLOR_E_FORMAT,
                          "%s: member '%s': data descriptor (CRC-32 0x%08x, sizes %llu/%llu) differs from the "
@@ -366,6 +370,7 @@ static dlor_status check_local(zctx *c, const unsigned char *buf, size_t len, ui
                          "the central directory (%llu)",
                          c->what, c->nm, (unsigned long long)e->csize,
                          (unsigned long long)e->data_offset, (unsigned long long)data_limit);
+    e->data_end = e->data_offset + e->csize;
     if (described) return check_descriptor(c, buf, data_limit, e);
     return DLOR_OK;
 }
@@ -402,14 +407,14 @@ static dlor_status check_set(zctx *c, dlor_zip_entry *ents, size_t n)
     if (st == DLOR_OK) qsort(v, n, sizeof *v, cmp_offset);
     for (size_t i = 1; i < n && st == DLOR_OK; i++) {
         const dlor_zip_entry *a = v[i - 1], *b = v[i];
-        if (a->data_offset + a->csize > b->header_offset) {
+        if (a->data_end > b->header_offset) {
             char bn[200];
             st = dlor_fail(c->err, DLOR_E_FORMAT,
                            "%s: members '%s' and '%s' overlap (data of the first ends at %llu, the "
                            "second starts at %llu)",
                            c->what, dlor_zip_quote(a->name, a->name_len, c->nm, sizeof c->nm),
                            dlor_zip_quote(b->name, b->name_len, bn, sizeof bn),
-                           (unsigned long long)(a->data_offset + a->csize),
+                           (unsigned long long)a->data_end,
                            (unsigned long long)b->header_offset);
         }
     }
