@@ -3,7 +3,6 @@ independent reader (dlor_pyreader, numpy), exit codes, messages, and that a
 failed run leaves no output and never clobbers an existing file."""
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
@@ -11,25 +10,9 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
+from dlor_testlib import check, finish, run, scratch_dir  # noqa: E402
 
-DLOR = os.environ["DLOR_BIN"]
-TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "cli")
-os.makedirs(TMP, exist_ok=True)
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def run(*args):
-    p = subprocess.run([DLOR, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+TMP = scratch_dir("cli")
 
 
 def path(name):
@@ -244,5 +227,4 @@ check(untouched(), "legacy torch file: existing output untouched")
 rc, so, se = run("convert", path("case0.dlor"), "-o", keep)
 check(rc == 1 and ".dlor file" in se, f"convert a .dlor: {se}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

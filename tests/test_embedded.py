@@ -6,20 +6,11 @@ import sys
 
 import numpy as np
 
-DLOR, DEMO, MODEL = os.environ["DLOR_BIN"], os.environ["DLOR_DEMO"], os.environ["DLOR_DEMO_MODEL"]
-SRC = os.environ["DLOR_SOURCE_DIR"]
-TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "embedded")
-os.makedirs(TMP, exist_ok=True)
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import DLOR, SRC, check, finish, scratch_dir  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+DEMO, MODEL = os.environ["DLOR_DEMO"], os.environ["DLOR_DEMO_MODEL"]
+TMP = scratch_dir("embedded")
 
 
 x = np.load(os.path.join(SRC, "samples", "digits", "x_test.npy")).astype("<f4")
@@ -49,5 +40,4 @@ b[len(b) // 2] ^= 1
 open(corrupt, "wb").write(bytes(b))
 r = subprocess.run([DLOR, "export-c", corrupt, "-o", bad], capture_output=True, text=True)
 check(r.returncode == 1 and "corrupt" in r.stderr and not os.path.exists(bad), f"export-c corrupt: {r.stderr}")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

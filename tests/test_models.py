@@ -4,31 +4,15 @@ identical outputs; ONNX and .pt sources convert with their graph and verify
 end to end."""
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 import onnxruntime as ort
 
-DLOR = os.environ["DLOR_BIN"]
-SRC = os.environ["DLOR_SOURCE_DIR"]
-TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "models")
-os.makedirs(TMP, exist_ok=True)
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def run(*args):
-    p = subprocess.run([DLOR, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+TMP = scratch_dir("models")
 
 
 def dlor_run(model, x_path, *extra):
@@ -100,5 +84,4 @@ check(not os.path.exists(os.path.join(TMP, "never.npy")), "no output written")
 rc, so, se = run("run", conv, "-i", os.path.join(TMP, "x3.npy"), "-o", os.path.join(TMP, "never.npy"))
 check(rc == 1 and "Conv" in se, f"run on the dense ONNX says why: {se}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

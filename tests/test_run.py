@@ -3,31 +3,15 @@ against numpy forward passes written here and torch's saved outputs; bad
 inputs give clean errors and no output file."""
 import json
 import os
-import subprocess
 import sys
 
 import numpy as np
 from safetensors.numpy import load_file, save_file
 
-DLOR = os.environ["DLOR_BIN"]
-SRC = os.environ["DLOR_SOURCE_DIR"]
-TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "run")
-os.makedirs(TMP, exist_ok=True)
-passed = failed = 0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
 
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
-
-
-def run(*args):
-    p = subprocess.run([DLOR, *args], capture_output=True, text=True)
-    return p.returncode, p.stdout, p.stderr
+TMP = scratch_dir("run")
 
 
 def path(name):
@@ -157,5 +141,4 @@ save_file(ws, chain, metadata={"dlor.graph": "linear(0.weight,0.bias);linear(2.w
 rc, so, se = run("convert", chain, "-o", fresh("bad-chain.dlor"))
 check(rc == 1 and "0.weight" in se and "takes 1 inputs" in se, f"graph that does not chain: {se}")
 
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()

@@ -7,21 +7,11 @@ import sys
 
 import numpy as np
 
-DLOR = os.environ["DLOR_BIN"]
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import DLOR, SRC, check, finish, scratch_dir  # noqa: E402
+
 RUN, RUN_BLAS = os.environ["DLOR_RUN_IMAGE"], os.environ["DLOR_RUN_IMAGE_BLAS"]
-SRC = os.environ["DLOR_SOURCE_DIR"]
-TMP = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), "paths")
-os.makedirs(TMP, exist_ok=True)
-passed = failed = 0
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL:", what)
+TMP = scratch_dir("paths")
 
 
 digits = os.path.join(SRC, "samples", "digits")
@@ -50,5 +40,4 @@ for name, flags in cases:
         else:
             err = np.abs(y - ref).max() / np.abs(ref).max()
             check(err <= 1e-5 and np.array_equal(y.argmax(1), ref.argmax(1)), f"{what}: relative difference {err:.3g}")
-print(f"{passed} passed, {failed} failed")
-sys.exit(1 if failed else 0)
+finish()
