@@ -162,29 +162,30 @@ static void writer_free(writer_state *w)
 static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const dlor_tensor *u,
                                const dlor_tensor *v, dlor_error *err)
 {
-    uint64_t k, du, dv;
+    uint64_t kmax, du, dv;
     if (d->method == DLOR_IMAGE_MUL) {
-        k = du = dv = d->rows > d->cols ? d->rows : d->cols;
+        kmax = du = dv = d->rows > d->cols ? d->rows : d->cols;
     } else {
-        k = d->rows < d->cols ? d->rows : d->cols;
+        kmax = d->rows < d->cols ? d->rows : d->cols;
         du = d->rows;
         dv = d->cols;
     }
     if (!((d->method == DLOR_IMAGE_MUL && (d->basis == DLOR_IMAGE_SCHUR || d->basis == DLOR_IMAGE_RANDOM)) ||
           (d->method == DLOR_IMAGE_ADD && d->basis == DLOR_IMAGE_SVD)))
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid method/basis", path, d->name);
-    if (d->rows == 0 || d->cols == 0 || d->rank == 0 || d->rank > k ||
+    if (!u || !v || u == v)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors '%s' / '%s' missing", path,
+                         d->name, d->u_name, d->v_name);
+    uint64_t k = u->ndim == 2 ? u->dims[0] : 0;
+    if (d->rows == 0 || d->cols == 0 || k == 0 || k > kmax || d->rank == 0 || d->rank > k ||
         d->factors != (k + d->rank - 1) / d->rank)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': inconsistent shape/rank/factors", path, d->name);
     if (!isfinite(d->alpha) || (d->method == DLOR_IMAGE_MUL && d->alpha == 0.0))
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid alpha %g", path, d->name, d->alpha);
     if (d->basis != DLOR_IMAGE_RANDOM && d->seed != 0)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': seed given for a non-random basis", path, d->name);
-    if (!u || !v || u == v)
-        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors '%s' / '%s' missing", path,
-                         d->name, d->u_name, d->v_name);
     if (!dlor_dtype_is_float(u->dtype) || u->dtype != v->dtype || u->ndim != 2 || v->ndim != 2 ||
-        u->dims[0] != k || u->dims[1] != du || v->dims[0] != k || v->dims[1] != dv)
+        u->dims[1] != du || v->dims[0] != k || v->dims[1] != dv)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors have the wrong dtype or shape",
                          path, d->name);
     if (dlor_dtype_size(d->source_dtype) == 0)

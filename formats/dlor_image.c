@@ -322,6 +322,9 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         shown, L.method, L.basis);
         if (L.rows == 0 || L.cols == 0)
             return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': empty shape", shown);
+        if (L.k == 0 || L.k > L.kmax)
+            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factor columns, must be 1 to %llu", shown,
+                        (unsigned long long)L.k, (unsigned long long)L.kmax);
         if (L.rank == 0 || L.rank > L.k)
             return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': rank %llu outside [1, %llu]", shown,
                         (unsigned long long)L.rank, (unsigned long long)L.k);
@@ -555,11 +558,17 @@ int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l)
     l->source_dtype = ld16(r + 64);
     l->seed = ld64(r + 72);
     if (l->method == DLOR_IMAGE_MUL) {
-        l->k = l->dim_u = l->dim_v = l->rows > l->cols ? l->rows : l->cols;
+        l->kmax = l->dim_u = l->dim_v = l->rows > l->cols ? l->rows : l->cols;
     } else {
-        l->k = l->rows < l->cols ? l->rows : l->cols;
+        l->kmax = l->rows < l->cols ? l->rows : l->cols;
         l->dim_u = l->rows;
         l->dim_v = l->cols;
+    }
+    /* K, the number of columns of U and V, is the U tensor's row count */
+    l->k = l->kmax;
+    if (l->u_tensor < img->ntensors) {
+        const unsigned char *t = img->tensors + (uint64_t)l->u_tensor * DLOR_IMAGE_TENSOR_REC;
+        if (t[10] >= 1) l->k = ld64(t + 16);
     }
     return 0;
 }

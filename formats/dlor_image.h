@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 1
+#define DLOR_IMAGE_MINOR 2
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -121,7 +121,8 @@ typedef struct dlor_image_layer {
     uint32_t name_len;
     int method, basis;
     uint64_t rows, cols, rank, factors;
-    uint64_t k, dim_u, dim_v;      /* derived: see DLOR_FORMAT.md 7.1 / 7.2 */
+    uint64_t k, dim_u, dim_v;      /* derived: see DLOR_FORMAT.md 7.1 / 7.2; k = rows of the U tensor */
+    uint64_t kmax;                 /* D (mul) or min(rows, cols) (add): k of an exact layer */
     double alpha;
     uint32_t u_tensor, v_tensor;
     int source_dtype;

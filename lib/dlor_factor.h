@@ -11,6 +11,10 @@
  *       L = ceil(min(m,n)/r); U is m x K, V is n x K, K = min(m, n).
  *       I_{m x n} has ones on the leading diagonal.
  *
+ *   Compressed forms use the same layouts with fewer columns: K <= D (mul)
+ *   or K <= min(m, n) (add), L = ceil(K / r); e.g. beta*I + P Q^T of rank k
+ *   is add with K = r = k, L = 1.
+ *
  * Storage convention (shared with the .dlor container): U and V are kept
  * transposed, as K x dim row-major arrays "ut" and "vt", so row j of ut is
  * column j of U and the columns of factor l are a contiguous block of rows.
@@ -60,7 +64,7 @@ typedef struct dlor_factored {
     int64_t m, n;           /* shape of the original layer */
     int64_t dim_u, dim_v;   /* length of U's and V's columns: D, D (mul); m, n (add) */
     int64_t rank;           /* r */
-    int64_t k;              /* total columns of U and V: D (mul), min(m,n) (add) */
+    int64_t k;              /* total columns of U and V: D (mul), min(m,n) (add) when exact; fewer when compressed */
     int64_t factors;        /* L = ceil(k / r) */
     double alpha;
     double *ut;             /* k x dim_u, row-major, malloc'd */

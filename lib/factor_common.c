@@ -335,9 +335,9 @@ dlor_status dlor_reconstruct(const dlor_factored *f, double *w_out, dlor_error *
              f->factors == (f->k + f->rank - 1) / f->rank;
     if (ok && f->method == DLOR_METHOD_MUL) {
         int64_t D = m > n ? m : n;
-        ok = f->dim_u == D && f->dim_v == D && f->k == D && D <= INT_MAX;
+        ok = f->dim_u == D && f->dim_v == D && f->k <= D && D <= INT_MAX;
     } else if (ok && f->method == DLOR_METHOD_ADD) {
-        ok = f->dim_u == m && f->dim_v == n && f->k == (m < n ? m : n) && m <= INT_MAX &&
+        ok = f->dim_u == m && f->dim_v == n && f->k <= (m < n ? m : n) && m <= INT_MAX &&
              n <= INT_MAX;
     } else {
         ok = 0;
@@ -357,7 +357,7 @@ dlor_status dlor_reconstruct(const dlor_factored *f, double *w_out, dlor_error *
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)m, (int)n, (int)f->k, 1.0, f->ut,
                     (int)m, f->vt, (int)n, 0.0, w_out, (int)n);
         double la = (double)f->factors * f->alpha;
-        for (int64_t i = 0; i < f->k; i++) w_out[i * n + i] += la;
+        for (int64_t i = 0; i < (m < n ? m : n); i++) w_out[i * n + i] += la;
     }
     /* Finite factors with a badly chosen alpha (e.g. 0.8 at L = 1024: factor scale
      * alpha^(1-L) ~ 1e99) can overflow in the running product; say so instead of

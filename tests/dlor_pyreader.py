@@ -104,11 +104,12 @@ def rebuild(layer):
     V = layer["V"].astype(np.float64).T   # dim_v x K
     a, r, L = layer["alpha"], layer["rank"], layer["factors"]
     m, n = layer["rows"], layer["cols"]
+    K = U.shape[1]  # columns of U and V: the U tensor's rows (DLOR_FORMAT.md 7)
     if layer["method"] == 1:
         D = max(m, n)
         P = np.eye(D)
         for l in range(L):
-            cols = slice(l * r, min((l + 1) * r, D))
+            cols = slice(l * r, min((l + 1) * r, K))
             P = a * P + U[:, cols] @ (V[:, cols].T @ P)
         return P[:m, :n]
     W = U @ V.T

@@ -35,9 +35,20 @@ static void add_tensor(dlor_container *c, const char *name, const double *x, int
     CHECK(dlor_tensor_list_add(&c->tensors, "t", name, strlen(name), dt, ndim, dims, b, nb, &e) == DLOR_OK, "%s", e.msg);
 }
 
-/* Adds layer 'name' (m x n, dense w) to c: factored (method) or dense (method NONE). */
+/* Adds layer 'name' (m x n, dense w) to c: factored (method) or dense (method NONE).
+ * keep > 0 keeps only the first 'keep' columns of U and V (a compressed layer:
+ * the truncated SVD for add, the first factors of the product for mul). */
+static void add_layer_k(dlor_container *c, const char *name, const double *w, int64_t m, int64_t n,
+                        dlor_method method, int64_t rank, dlor_dtype dt, int64_t keep);
+
 static void add_layer(dlor_container *c, const char *name, const double *w, int64_t m, int64_t n, dlor_method method,
                       int64_t rank, dlor_dtype dt)
+{
+    add_layer_k(c, name, w, m, n, method, rank, dt, 0);
+}
+
+static void add_layer_k(dlor_container *c, const char *name, const double *w, int64_t m, int64_t n,
+                        dlor_method method, int64_t rank, dlor_dtype dt, int64_t keep)
 {
     if (method == DLOR_METHOD_NONE) {
         add_tensor(c, name, w, 2, (uint64_t)m, (uint64_t)n, dt);
@@ -47,6 +58,10 @@ static void add_layer(dlor_container *c, const char *name, const double *w, int6
     dlor_factored f;
     dlor_error e;
     CHECK(dlor_factor(name, w, m, n, &o, &f, &e) == DLOR_OK, "factor %s: %s", name, e.msg);
+    if (keep > 0 && keep < f.k) {
+        f.k = keep;
+        f.factors = (keep + f.rank - 1) / f.rank;
+    }
     char un[64], vn[64];
     snprintf(un, sizeof un, "%s.dlor.U", name);
     snprintf(vn, sizeof vn, "%s.dlor.V", name);
@@ -274,6 +289,30 @@ static void test_mixed(dlor_dtype dt, double tol)
     free(b4);
 }
 
+/* Compressed layers: fewer factor columns than an exact factorization. */
+static void test_truncated(void)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_container_init(&c);
+    double *w1 = randmat(30 * 20, 0.3), *w2 = randmat(30 * 30, 0.2), *w3 = randmat(6 * 30, 0.3);
+    add_layer_k(&c, "t1", w1, 30, 20, DLOR_METHOD_ADD, 4, DLOR_DT_F32, 4);  /* beta I + P Q^T, rank 4 */
+    add_layer_k(&c, "t2", w2, 30, 30, DLOR_METHOD_MUL, 3, DLOR_DT_F16, 7);  /* 3 factors, 7 columns */
+    add_layer_k(&c, "t3", w3, 6, 30, DLOR_METHOD_ADD, 2, DLOR_DT_F32, 5);   /* 3 pieces, 5 columns */
+    dlor_graph_add_linear(&c.graph, "t1", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_RELU, 0, &e);
+    dlor_graph_add_linear(&c.graph, "t2", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_SILU, 0, &e);
+    dlor_graph_add_linear(&c.graph, "t3", NULL, &e);
+    const dlor_layer_desc *L = dlor_container_find_layer(&c, "t2");
+    CHECK(L && L->factors == 3, "truncated mul keeps 3 factors");
+    check_model("truncated (compressed) layers", &c, 20, 11, 3e-6);
+    dlor_container_free(&c);
+    free(w1);
+    free(w2);
+    free(w3);
+}
+
 static void test_no_graph(void)
 {
     dlor_container c;
@@ -352,6 +391,7 @@ int main(void)
     test_mixed(DLOR_DT_F64, 3e-6);
     test_mixed(DLOR_DT_F16, 3e-6);  /* the reference uses the same rounded factors */
     test_mixed(DLOR_DT_BF16, 3e-6);
+    test_truncated();
     test_no_graph();
     test_threads();
     return dlt_finish();
