@@ -28,6 +28,8 @@ static const dlor_optdef defs[] = {
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
+    {"compress", 0, NULL, "store the data section as one zlib stream (hosts inflate it; the embedded runtime needs\n"
+                          "                             it inflated, which 'dlor export-c' does)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
     {NULL, 0, NULL, NULL}};
@@ -329,7 +331,9 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
     if (st == DLOR_OK) st = graph_metadata(&c, graph_source, why, &err);
-    if (st == DLOR_OK) st = dlor_container_write(out, &c, &err);
+    if (st == DLOR_OK)
+        st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
+                                            : dlor_container_write(out, &c, &err);
     size_t ntensors = c.tensors.count;
     dlor_container_free(&c);
     dlor_tensor_list_free(&src);

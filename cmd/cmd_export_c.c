@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dlor_container.h"
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
 #include "dlor_runtime.h"
@@ -52,7 +53,8 @@ int dlor_cmd_export_c(int argc, char **argv)
         fprintf(stderr, "dlor export-c: %s is not a .dlor file (convert it first)\n", in);
         return 1;
     }
-    if (dlor_file_read(in, DLOR_MAX_INPUT_BYTES, &buf, &len, &err) != DLOR_OK) return dlor_cmd_fail("export-c", &err);
+    /* a compressed image is written out inflated: the device runtime has no zlib */
+    if (dlor_image_load_file(in, &buf, &len, &err) != DLOR_OK) return dlor_cmd_fail("export-c", &err);
     dlor_model m;
     dlor_image_error ie;
     int runnable = dlor_model_open(&m, buf, len, DLOR_IMAGE_CHECK_CRC, &ie) == 0;

@@ -39,25 +39,6 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
     return st;
 }
 
-static dlor_status read_aligned(const char *path, unsigned char **buf, size_t *len, dlor_error *err)
-{
-    unsigned char *raw;
-    size_t n;
-    void *p = NULL;
-    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &raw, &n, err);
-    if (st != DLOR_OK) return st;
-    /* the runtime uses f32 tensors in place when the image is aligned */
-    if (posix_memalign(&p, DLOR_IMAGE_ALIGN, n ? n : 1) != 0) {
-        free(raw);
-        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
-    }
-    memcpy(p, raw, n);
-    free(raw);
-    *buf = p;
-    *len = n;
-    return DLOR_OK;
-}
-
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err)
 {
     dlor_loaded l;
@@ -65,7 +46,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
     dlor_status st;
     memset(&l, 0, sizeof l);
     if (strcmp(dlor_weights_format(path), "dlor") == 0) {
-        if ((st = read_aligned(path, &l.image, &l.len, err)) != DLOR_OK) return st;
+        if ((st = dlor_image_load_file(path, &l.image, &l.len, err)) != DLOR_OK) return st;
         l.is_dlor = 1;
     } else {
         dlor_container c;

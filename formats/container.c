@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <zlib.h>
+
 #include "dlor_crc32.h"
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
@@ -463,6 +465,125 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
     return st;
 }
 
+/* Rewrites the preamble fields a compressed copy changes and its checksum;
+ * zcrc is the CRC-32 of the compressed bytes (0 for an uncompressed image). */
+static void set_data_fields(unsigned char *h, uint32_t freq, uint64_t data_len, uint32_t zcrc)
+{
+    uint64_t header_len = dlor_load_u64(h + 16), data_offset = dlor_load_u64(h + 24);
+    dlor_store_u64(h + 32, data_len);
+    dlor_store_u64(h + 40, data_offset + data_len);
+    dlor_store_u32(h + 48, freq);
+    dlor_store_u32(h + 60, zcrc);
+    dlor_store_u32(h + 56, 0);
+    dlor_store_u32(h + 56, dlor_crc32(0, h, (size_t)header_len));
+}
+
+dlor_status dlor_container_write_deflated(const char *path, const dlor_container *c, dlor_error *err)
+{
+    unsigned char *img, *z = NULL;
+    size_t len;
+    dlor_status st = dlor_container_to_memory(c, &img, &len, err);
+    if (st != DLOR_OK) return st;
+    uint64_t doff = dlor_load_u64(img + 24), dlen = len - doff;
+    uLongf zlen = compressBound((uLong)dlen);
+    if ((uint64_t)(uLong)dlen != dlen || !(z = malloc(zlen ? zlen : 1))) {
+        free(img);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: cannot compress %llu bytes", path, (unsigned long long)dlen);
+    }
+    if (compress2(z, &zlen, img + doff, (uLong)dlen, 9) != Z_OK) {
+        free(img);
+        free(z);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: zlib compression failed", path);
+    }
+    set_data_fields(img, DLOR_IMAGE_FLAG_DEFLATE, zlen, dlor_crc32(0, z, zlen));
+    dlor_atomic_file af;
+    st = dlor_atomic_open(&af, path, err);
+    if (st == DLOR_OK) st = dlor_atomic_write(&af, img, (size_t)doff, err);
+    if (st == DLOR_OK) st = dlor_atomic_write(&af, z, zlen, err);
+    if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
+    else dlor_atomic_abort(&af);
+    free(img);
+    free(z);
+    return st;
+}
+
+dlor_status dlor_image_inflate(const unsigned char *buf, size_t len, const char *what, unsigned char **out,
+                               size_t *out_len, dlor_error *err)
+{
+    dlor_image img;
+    dlor_image_error ie;
+    void *p = NULL;
+    if (dlor_image_open(&img, buf, len, DLOR_IMAGE_HEADER_ONLY, &ie) != 0)
+        return dlor_fail(err, (dlor_status)ie.code, "%s: %s", what, ie.msg);
+    size_t total = (size_t)img.data_end;
+    if ((uint64_t)total != img.data_end)
+        return dlor_fail(err, DLOR_E_LIMIT, "%s: image too large for this machine", what);
+    /* 64-byte aligned so the runtime can use f32 tensors in place */
+    if (posix_memalign(&p, DLOR_IMAGE_ALIGN, total ? total : 1) != 0)
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory for a %zu-byte image", what, total);
+    unsigned char *o = p;
+    if (!(img.flags_required & DLOR_IMAGE_FLAG_DEFLATE)) {
+        memcpy(o, buf, len);
+        *out = o;
+        *out_len = len;
+        return DLOR_OK;
+    }
+    size_t doff = (size_t)img.data_offset, want = total - doff;
+    memcpy(o, buf, doff);
+    /* Inflate exactly the uncompressed size the tensor table implies, never more. */
+    z_stream zs;
+    memset(&zs, 0, sizeof zs);
+    if (inflateInit(&zs) != Z_OK) {
+        free(o);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: zlib initialisation failed", what);
+    }
+    const unsigned char *src = buf + doff;
+    size_t src_left = len - doff, dst_left = want;
+    unsigned char *dst = o + doff;
+    int zr;
+    for (;;) {
+        /* zlib counts in uInt: feed and drain at most 1 GiB at a time */
+        if (zs.avail_in == 0 && src_left) {
+            zs.next_in = (Bytef *)(uintptr_t)src;
+            zs.avail_in = src_left > (1u << 30) ? (1u << 30) : (uInt)src_left;
+            src += zs.avail_in;
+            src_left -= zs.avail_in;
+        }
+        if (zs.avail_out == 0 && dst_left) {
+            zs.next_out = dst;
+            zs.avail_out = dst_left > (1u << 30) ? (1u << 30) : (uInt)dst_left;
+            dst += zs.avail_out;
+            dst_left -= zs.avail_out;
+        }
+        zr = inflate(&zs, Z_NO_FLUSH);
+        if (zr != Z_OK) break; /* Z_STREAM_END, or an error; Z_BUF_ERROR: no room or no input left */
+    }
+    size_t produced = want - dst_left - zs.avail_out, unused = src_left + zs.avail_in;
+    inflateEnd(&zs);
+    if (zr != Z_STREAM_END || produced != want || unused != 0) {
+        free(o);
+        return dlor_fail(err, DLOR_E_FORMAT,
+                         "%s: compressed data section is corrupt or does not inflate to the %zu bytes its tensor "
+                         "table describes",
+                         what, want);
+    }
+    set_data_fields(o, 0, want, 0);
+    *out = o;
+    *out_len = total;
+    return DLOR_OK;
+}
+
+dlor_status dlor_image_load_file(const char *path, unsigned char **out, size_t *out_len, dlor_error *err)
+{
+    unsigned char *buf;
+    size_t len;
+    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, err);
+    if (st != DLOR_OK) return st;
+    st = dlor_image_inflate(buf, len, path, out, out_len, err);
+    free(buf);
+    return st;
+}
+
 dlor_status dlor_container_to_memory(const dlor_container *c, unsigned char **buf, size_t *len,
                                      dlor_error *err)
 {
@@ -561,7 +682,7 @@ dlor_status dlor_container_read(const char *path, dlor_container *out, dlor_erro
 {
     unsigned char *buf;
     size_t len;
-    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, err);
+    dlor_status st = dlor_image_load_file(path, &buf, &len, err);
     if (st != DLOR_OK) return st;
     dlor_container c;
     st = dlor_container_parse(buf, len, path, DLOR_IMAGE_CHECK_CRC, &c, err);

@@ -90,6 +90,16 @@ for i, (flags, tol, what) in enumerate(cases):
     check(r["max_abs_error"] == max(L["max_abs_error"] for L in r["layers"]), f"{what}: max abs")
     check(r["params_dense_total"] == sum(L["params_dense"] for L in r["layers"]), f"{what}: totals")
 
+# ---- --compress: the independent reader inflates it to the same tensors and layers ---
+out = fresh("case0z.dlor")
+rc, so, se = run("convert", src, "-o", out, "--method", "mul", "--rank", "3", "--compress")
+check(rc == 0, f"--compress: {se}")
+if rc == 0:
+    _, tz, lz = dlor_pyreader.read(out)
+    _, tp, lp = dlor_pyreader.read(path("case0.dlor"))
+    check(set(tz) == set(tp) and all(np.array_equal(tz[k], tp[k]) for k in tp) and set(lz) == set(lp),
+          "compressed file holds the same tensors as the plain one")
+
 # ---- the random basis is exact in f64 at small N (independent check) ------------
 small = path("small.npy")
 np.save(small, rng.standard_normal((12, 12)))

@@ -189,7 +189,7 @@ static unsigned char *lrec(unsigned char *b, int i) { return b + sec_off(b, 4) +
 
 static void m_major(unsigned char *b) { dlor_store_u16(b + 8, 2); }
 static void m_endian(unsigned char *b) { dlor_store_u32(b + 12, 0x04030201); }
-static void m_flags(unsigned char *b) { dlor_store_u32(b + 48, 1); }
+static void m_flags(unsigned char *b) { dlor_store_u32(b + 48, 2); } /* bit 0 is DEFLATE */
 static void m_reserved(unsigned char *b) { b[60] = 1; }
 static void m_unknown_kind(unsigned char *b) { dlor_store_u32(b + 64 + 32 * 3, 77); }
 static void m_dup_kind(unsigned char *b) { dlor_store_u32(b + 64 + 32 * 3, 3); }
@@ -354,6 +354,71 @@ static void test_writer_safety(const char *good)
     dlor_container_free(&big);
 }
 
+/* --compress: the data section as one zlib stream. */
+static void test_deflated(const char *path)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_image img;
+    dlor_image_error ie;
+    build_sample(&c);
+    unsigned char *plain, *infl;
+    size_t plain_len, zlen, infl_len;
+    CHECK(dlor_container_to_memory(&c, &plain, &plain_len, &e) == DLOR_OK, "serialize");
+    CHECK(dlor_container_write_deflated(path, &c, &e) == DLOR_OK, "write deflated: %s", e.msg);
+    unsigned char *z = slurp(path, &zlen);
+    CHECK(z && (dlor_load_u32(z + 48) & DLOR_IMAGE_FLAG_DEFLATE), "flag set");
+    CHECK(z && dlor_load_u32(z + 60) == dlor_crc32(0, z + dlor_load_u64(z + 24), zlen - dlor_load_u64(z + 24)),
+          "compressed-data CRC recorded");
+    /* the embedded runtime's parser refuses it, saying why */
+    int rc = dlor_image_open(&img, z, zlen, DLOR_IMAGE_CHECK_CRC, &ie);
+    CHECK(rc == DLOR_IMAGE_E_UNSUPPORTED && strstr(ie.msg, "zlib-compressed"), "runtime refuses: %d %s", rc, ie.msg);
+    /* hosts inflate it back to exactly the uncompressed image */
+    CHECK(dlor_image_inflate(z, zlen, "z", &infl, &infl_len, &e) == DLOR_OK, "inflate: %s", e.msg);
+    CHECK(infl_len == plain_len && memcmp(infl, plain, plain_len) == 0, "inflated image equals the plain one");
+    free(infl);
+    dlor_container r;
+    dlor_container_init(&r);
+    CHECK(dlor_container_read(path, &r, &e) == DLOR_OK && r.tensors.count == c.tensors.count, "read: %s", e.msg);
+    dlor_container_free(&r);
+    /* every single-byte flip and every truncation is caught (header checksum,
+     * zlib's own checks, or a tensor CRC) */
+    size_t missed = 0, tmissed = 0;
+    for (size_t i = 0; i < zlen; i++) {
+        z[i] ^= 0x40;
+        if (dlor_image_inflate(z, zlen, "z", &infl, &infl_len, &e) == DLOR_OK) {
+            if (dlor_image_open(&img, infl, infl_len, DLOR_IMAGE_CHECK_CRC, &ie) == 0) missed++;
+            free(infl);
+        }
+        z[i] ^= 0x40;
+    }
+    for (size_t n = 0; n < zlen; n++) {
+        if (dlor_image_inflate(z, n, "z", &infl, &infl_len, &e) == DLOR_OK) {
+            tmissed++;
+            free(infl);
+        }
+    }
+    CHECK(missed == 0 && tmissed == 0, "%zu flips and %zu truncations of a compressed file undetected", missed, tmissed);
+    /* a stream that inflates to more than the tensor table says is refused */
+    uint64_t doff = dlor_load_u64(z + 24);
+    size_t big = (size_t)(plain_len - doff) + 4096;
+    unsigned char *zeros = calloc(1, big), *bomb = malloc(doff + compressBound(big));
+    uLongf blen = compressBound(big);
+    compress2(bomb + doff, &blen, zeros, big, 9);
+    memcpy(bomb, z, doff);
+    dlor_store_u64(bomb + 32, blen);
+    dlor_store_u64(bomb + 40, doff + blen);
+    dlor_store_u32(bomb + 60, dlor_crc32(0, bomb + doff, blen));
+    recrc(bomb, doff + blen);
+    CHECK(dlor_image_inflate(bomb, doff + blen, "bomb", &infl, &infl_len, &e) == DLOR_E_FORMAT &&
+              strstr(e.msg, "does not inflate"), "oversized stream: %s", e.msg);
+    free(zeros);
+    free(bomb);
+    free(z);
+    free(plain);
+    dlor_container_free(&c);
+}
+
 int main(void)
 {
     char p1[512], p2[512];
@@ -364,5 +429,6 @@ int main(void)
     test_round_trip(p1, p2);
     test_mutations(p1);
     test_writer_safety(p1);
+    test_deflated(p2);
     return dlt_finish();
 }

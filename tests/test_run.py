@@ -110,6 +110,30 @@ for dtype, tol in (("f32", 1e-4), ("f16", 3e-2), ("bf16", 2e-1)):
         err = np.abs(np.load(o) - ref_s).max()
         check(err <= tol, f"sawtooth {dtype}: max abs error {err:.3g} > {tol}")
 
+# ---- --compress: a zlib data section, inflated by hosts, same outputs ---------------
+plain, packed = path("digits-mul.dlor"), fresh("digits-mul-z.dlor")
+rc, so, se = run("convert", os.path.join(digits, "digits.safetensors"), "-o", packed, "--activation", "relu",
+                 "--rank", "16", "--compress")
+check(rc == 0 and os.path.getsize(packed) < 0.8 * os.path.getsize(plain),
+      f"--compress: {os.path.getsize(packed)} vs {os.path.getsize(plain)} bytes: {se}")
+yz, yp = fresh("z.npy"), fresh("p.npy")
+run("run", packed, "-i", os.path.join(digits, "x_test.npy"), "-o", yz)
+run("run", plain, "-i", os.path.join(digits, "x_test.npy"), "-o", yp)
+check(os.path.exists(yz) and np.array_equal(np.load(yz), np.load(yp)), "compressed model gives the same outputs")
+rc, so, se = run("verify", os.path.join(digits, "digits.safetensors"), packed, "--inputs", os.path.join(digits, "x_test.npy"))
+check(rc == 0 and "PASS" in so, f"verify compressed: {se}")
+hz, hp = fresh("z.h"), fresh("p.h")
+run("export-c", packed, "-o", hz)
+run("export-c", plain, "-o", hp)
+check(os.path.exists(hz) and open(hz).read().split("*/", 1)[1] == open(hp).read().split("*/", 1)[1],
+      "export-c writes a compressed model inflated, identical to the plain one")
+bad = bytearray(open(packed, "rb").read())
+bad[-20] ^= 0x40
+badp = path("bad-z.dlor")
+open(badp, "wb").write(bytes(bad))
+rc, so, se = run("run", badp, "-i", os.path.join(digits, "x_test.npy"), "-o", fresh("never.npy"))
+check(rc == 1 and "bad-z.dlor" in se and not os.path.exists(path("never.npy")), f"corrupt compressed: {se}")
+
 # ---- bad input: clean errors, nothing written ------------------------------------------
 dl = path("digits-mul.dlor")
 o = fresh("bad.npy")
