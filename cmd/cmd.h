@@ -23,6 +23,10 @@ struct dlor_model;
 dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_t n, size_t batch, float *y,
                              dlor_error *err);
 
+struct dlor_container;
+/* Writes the factors (and carried tensors) as safetensors; see emit.c for the names. */
+dlor_status dlor_emit_safetensors(const char *path, const struct dlor_container *c, dlor_error *err);
+
 /* Prints "dlor CMD: message" to stderr and returns 1. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);
 

@@ -30,6 +30,8 @@ static const dlor_optdef defs[] = {
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"compress", 0, NULL, "store the data section as one zlib stream (hosts inflate it; the embedded runtime needs\n"
                           "                             it inflated, which 'dlor export-c' does)"},
+    {"emit", 0, "FILE.safetensors", "also write the factors as safetensors (NAME.dlor.U [dim, K], NAME.dlor.V,\n"
+                                    "                             NAME.dlor.alpha or .beta; see the README)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
     {NULL, 0, NULL, NULL}};
@@ -331,6 +333,7 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
     if (st == DLOR_OK) st = graph_metadata(&c, graph_source, why, &err);
+    if (st == DLOR_OK && dlor_opt(&o, defs, "emit")) st = dlor_emit_safetensors(dlor_opt(&o, defs, "emit"), &c, &err);
     if (st == DLOR_OK)
         st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
                                             : dlor_container_write(out, &c, &err);
