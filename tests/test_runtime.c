@@ -10,6 +10,7 @@
 
 #include "dlor_container.h"
 #include "dlor_factor.h"
+#include "dlor_graph_eval.h"
 #include "dlor_runtime.h"
 #include "dlor_verify.h"
 #include "testutil.h"
@@ -313,6 +314,56 @@ static void test_truncated(void)
     free(w3);
 }
 
+/* dlor_graph_forward_f64 (the host's double evaluation, used for calibration)
+ * against the test's own reference, and its hook's view of each layer's input. */
+typedef struct {
+    int calls;
+    uint64_t ins[8];
+} hook_log;
+
+static dlor_status log_hook(void *ctx, size_t op, const char *weight, const double *x, uint64_t n, uint64_t in,
+                            dlor_error *err)
+{
+    hook_log *h = ctx;
+    (void)op; (void)weight; (void)x; (void)n; (void)err;
+    if (h->calls < 8) h->ins[h->calls] = in;
+    h->calls++;
+    return DLOR_OK;
+}
+
+static void test_graph_eval(void)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_container_init(&c);
+    double *w1 = randmat(9 * 4, 0.5), *b1 = randmat(9, 0.1), *w2 = randmat(5 * 9, 0.5), *w3 = randmat(3 * 5, 0.5);
+    add_tensor(&c, "w1", w1, 2, 9, 4, DLOR_DT_F32);
+    add_tensor(&c, "b1", b1, 1, 9, 0, DLOR_DT_F16);
+    add_tensor(&c, "w2", w2, 2, 5, 9, DLOR_DT_F64);
+    add_tensor(&c, "w3", w3, 2, 3, 5, DLOR_DT_BF16);
+    dlor_graph_add_linear(&c.graph, "w1", "b1", &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_GELU_TANH, 0, &e);
+    dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_LEAKY_RELU, 0.1, &e);
+    dlor_graph_add_linear(&c.graph, "w3", NULL, &e);
+    dlor_graph_add_softmax(&c.graph, &e);
+    double *x = randmat(6 * 4, 1.0), yref[6 * 3], y[6 * 3];
+    uint64_t nout;
+    reference(&c, x, 6, 4, yref, &nout);
+    hook_log h = {0, {0}};
+    CHECK(dlor_graph_forward_f64(&c.graph, &c.tensors, x, 6, log_hook, &h, y, &e) == DLOR_OK, "graph eval: %s", e.msg);
+    double md = 0;
+    for (int i = 0; i < 18; i++) md = fabs(y[i] - yref[i]) > md ? fabs(y[i] - yref[i]) : md;
+    CHECK(nout == 3 && md < 1e-14, "graph eval vs reference: %.3g", md);
+    CHECK(h.calls == 3 && h.ins[0] == 4 && h.ins[1] == 9 && h.ins[2] == 5, "hook saw %d layers", h.calls);
+    free(w1);
+    free(b1);
+    free(w2);
+    free(w3);
+    free(x);
+    dlor_container_free(&c);
+}
+
 static void test_no_graph(void)
 {
     dlor_container c;
@@ -392,6 +443,7 @@ int main(void)
     test_mixed(DLOR_DT_F16, 3e-6);  /* the reference uses the same rounded factors */
     test_mixed(DLOR_DT_BF16, 3e-6);
     test_truncated();
+    test_graph_eval();
     test_no_graph();
     test_threads();
     return dlt_finish();
