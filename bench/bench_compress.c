@@ -1,0 +1,139 @@
+/* bench_compress.c - cost of compressing one layer, in units of one SVD of it.
+ *
+ *     bench_compress [N] [k]        (default 1024 51, i.e. 10% of dense)
+ *
+ * On an N x N residual-style matrix (I + rank 8 + noise 1e-3) and a Gaussian one, times
+ * (wall clock, one run each): LAPACKE_dgesdd jobz 'S' (the unit), dlor_lowrank_fit with
+ * beta = 0 and with the best beta, dlor_error_curves for k = 0..2k, the fit started at the
+ * curve's beta, and dlor_lowrank_to_mul with 3 factors. Not a test. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <lapacke.h>
+
+#include "dlor_compress.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* splitmix64 + Box-Muller, fixed seed: the same matrices on every run. */
+static unsigned long long rng_s = 2025;
+static double normal01(void)
+{
+    double u[2];
+    for (int i = 0; i < 2; i++) {
+        unsigned long long z = (rng_s += 0x9e3779b97f4a7c15ull);
+        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+        z ^= z >> 31;
+        u[i] = (double)(z >> 11) * (1.0 / 9007199254740992.0);
+    }
+    return sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = malloc(n ? n : 1);
+    if (!p) {
+        fprintf(stderr, "bench_compress: out of memory\n");
+        exit(2);
+    }
+    return p;
+}
+
+static void run(const char *what, const double *w, int64_t N, int64_t k)
+{
+    double *c = xmalloc(sizeof(double) * (size_t)(N * N));
+    double *s = xmalloc(sizeof(double) * (size_t)N);
+    double *u = xmalloc(sizeof(double) * (size_t)(N * N));
+    double *vt = xmalloc(sizeof(double) * (size_t)(N * N));
+    memcpy(c, w, sizeof(double) * (size_t)(N * N));
+    double t0 = now();
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (int)N, (int)N, c, (int)N, s, u,
+                                     (int)N, vt, (int)N);
+    double tsvd = now() - t0;
+    free(c);
+    free(s);
+    free(u);
+    free(vt);
+    if (info != 0) {
+        fprintf(stderr, "dgesdd info %d\n", (int)info);
+        return;
+    }
+    dlor_error err;
+    dlor_lowrank l0, l1, l2;
+    dlor_curve cv;
+    dlor_factored f;
+    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    o.beta_mode = DLOR_BETA_ZERO;
+    t0 = now();
+    if (dlor_lowrank_fit(what, w, N, N, k, &o, &l0, &err) != DLOR_OK) goto fail;
+    double t_zero = now() - t0;
+    t0 = now();
+    if (dlor_lowrank_fit(what, w, N, N, k, NULL, &l1, &err) != DLOR_OK) goto fail;
+    double t_fit = now() - t0;
+    t0 = now();
+    if (dlor_error_curves(what, w, N, N, 2 * k, NULL, &cv, &err) != DLOR_OK) goto fail;
+    double t_curve = now() - t0;
+    o = dlor_lowrank_defaults();
+    o.has_start = 1;
+    o.beta = cv.beta[k];
+    t0 = now();
+    if (dlor_lowrank_fit(what, w, N, N, k, &o, &l2, &err) != DLOR_OK) goto fail;
+    double t_start = now() - t0;
+    t0 = now();
+    int have_mul = dlor_lowrank_to_mul(what, &l1, 3, DLOR_DT_F32, &f, &err) == DLOR_OK;
+    double t_mul = now() - t0;
+    printf("%-9s N=%lld k=%lld: dgesdd 'S' %.3f s | fit beta=0 %.2fx (err %.4g) | best beta "
+           "%.2fx, %d SVDs (err %.4g, beta %.6g) | curves k<=%lld %.2fx, %d SVDs | fit from "
+           "curve beta %.2fx, %d SVDs | 3 factors %.3fx%s\n",
+           what, (long long)N, (long long)k, tsvd, t_zero / tsvd, l0.rel_err, t_fit / tsvd,
+           l1.svds, l1.rel_err, l1.beta, (long long)(2 * k), t_curve / tsvd, cv.nsvd,
+           t_start / tsvd, l2.svds, t_mul / tsvd, have_mul ? "" : " (failed)");
+    if (have_mul) dlor_factored_free(&f);
+    dlor_lowrank_free(&l0);
+    dlor_lowrank_free(&l1);
+    dlor_lowrank_free(&l2);
+    dlor_curve_free(&cv);
+    return;
+fail:
+    fprintf(stderr, "%s: %s\n", what, err.msg);
+}
+
+int main(int argc, char **argv)
+{
+    int64_t N = argc > 1 ? atoll(argv[1]) : 1024;
+    int64_t k = argc > 2 ? atoll(argv[2]) : (int64_t)floor((0.1 * N * N - 1.0) / (2.0 * N));
+    if (N < 16 || k < 1 || 2 * k > N) {
+        fprintf(stderr, "usage: bench_compress [N >= 16] [1 <= k <= N/2]\n");
+        return 2;
+    }
+    double *w = xmalloc(sizeof(double) * (size_t)(N * N));
+    double *a = xmalloc(sizeof(double) * (size_t)(N * 8));
+    double *b = xmalloc(sizeof(double) * (size_t)(N * 8));
+    for (int64_t i = 0; i < N * 8; i++) {
+        a[i] = sqrt(5.0 / (double)N) * normal01();
+        b[i] = sqrt(5.0 / (double)N) * normal01();
+    }
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < N; j++) {
+            double s = 1e-3 * normal01() + (i == j ? 1.0 : 0.0);
+            for (int q = 0; q < 8; q++) s += a[i * 8 + q] * b[j * 8 + q];
+            w[i * N + j] = s;
+        }
+    run("residual", w, N, k);
+    for (int64_t i = 0; i < N * N; i++) w[i] = normal01() / sqrt((double)N);
+    run("gauss", w, N, k);
+    free(w);
+    free(a);
+    free(b);
+    return 0;
+}

@@ -1,0 +1,165 @@
+/* compress_alloc.c - spending a parameter budget across layers (minimise the largest
+ * per-layer error) and the per-layer rank for an error tolerance. */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlor_compress.h"
+#include "factor_internal.h"
+
+/* Ranks worth storing: strictly cheaper than the dense layer. */
+static int64_t useful_kmax(const dlor_alloc_layer *L, int with_beta)
+{
+    int64_t k = 0;
+    while (k < L->kmax && dlor_lowrank_params(L->m, L->n, k + 1, with_beta) < L->m * L->n) k++;
+    return k;
+}
+
+int64_t dlor_rank_for_tol(const double *err, int64_t kmax, int64_t m, int64_t n, int with_beta,
+                          double tol)
+{
+    if (!err || m <= 0 || n <= 0) return DLOR_KEEP_DENSE;
+    for (int64_t k = 1; k <= kmax; k++) {
+        if (dlor_lowrank_params(m, n, k, with_beta) >= m * n) break;
+        if (err[k] <= tol) return k;
+    }
+    return DLOR_KEEP_DENSE;
+}
+
+/* The cheapest option of layer L with error <= t: the smallest such rank (a larger rank
+ * always costs more), else dense. */
+static int64_t pick(const dlor_alloc_layer *L, int64_t kuse, double t)
+{
+    for (int64_t k = 1; k <= kuse; k++)
+        if (L->err[k] <= t) return k;
+    return DLOR_KEEP_DENSE;
+}
+
+static int64_t cost(const dlor_alloc_layer *L, int64_t k, int with_beta)
+{
+    return k == DLOR_KEEP_DENSE ? L->m * L->n : dlor_lowrank_params(L->m, L->n, k, with_beta);
+}
+
+static double kerr(const dlor_alloc_layer *L, int64_t k)
+{
+    return k == DLOR_KEEP_DENSE ? 0.0 : L->err[k];
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+dlor_status dlor_allocate(const dlor_alloc_layer *layers, int64_t nlayers, double budget,
+                          int with_beta, int64_t *k_out, double *max_err, int64_t *params,
+                          dlor_error *err)
+{
+    if (!layers || !k_out || nlayers <= 0)
+        return dlor_fail(err, DLOR_E_ARG, "allocate: no layers");
+    if (!(budget > 0.0) || !isfinite(budget))
+        return dlor_fail(err, DLOR_E_ARG, "allocate: budget %g must be a positive fraction",
+                         budget);
+    /* int64 sums of m n: each layer is bounded so the total cannot wrap for any real model. */
+    double dense_total = 0.0, min_total = 0.0;
+    int64_t ncand = 1;
+    for (int64_t l = 0; l < nlayers; l++) {
+        const dlor_alloc_layer *L = &layers[l];
+        if (L->m <= 0 || L->n <= 0 || L->m > INT32_MAX || L->n > INT32_MAX || L->kmax < 0 ||
+            L->kmax > (L->m < L->n ? L->m : L->n) || (L->kmax > 0 && !L->err))
+            return dlor_fail(err, DLOR_E_ARG, "allocate: layer %lld has a bad shape or curve",
+                             (long long)l);
+        for (int64_t k = 1; k <= L->kmax; k++)
+            if (!(L->err[k] >= 0.0) || !isfinite(L->err[k]))
+                return dlor_fail(err, DLOR_E_ARG, "allocate: layer %lld: error %g at rank %lld",
+                                 (long long)l, L->err[k], (long long)k);
+        int64_t kuse = useful_kmax(L, with_beta);
+        dense_total += (double)L->m * (double)L->n;
+        min_total += (double)cost(L, kuse >= 1 ? 1 : DLOR_KEEP_DENSE, with_beta);
+        ncand += kuse;
+    }
+    const double cap = budget * dense_total;
+    if (min_total > cap)
+        return dlor_fail(err, DLOR_E_ARG,
+                         "allocate: budget %.4g is below the %.4g that one rank per layer needs",
+                         budget, min_total / dense_total);
+
+    /* Candidate thresholds: 0 (dense everywhere) and every attainable error. */
+    double *cand = dlor__alloc((size_t)ncand, sizeof *cand);
+    int64_t *kk = dlor__alloc((size_t)nlayers, sizeof *kk);
+    int64_t *kuse = dlor__alloc((size_t)nlayers, sizeof *kuse);
+    if (!cand || !kk || !kuse) {
+        free(cand);
+        free(kk);
+        free(kuse);
+        return dlor_fail(err, DLOR_E_NOMEM, "allocate: out of memory");
+    }
+    int64_t nc = 0;
+    cand[nc++] = 0.0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        kuse[l] = useful_kmax(&layers[l], with_beta);
+        for (int64_t k = 1; k <= kuse[l]; k++) cand[nc++] = layers[l].err[k];
+    }
+    qsort(cand, (size_t)nc, sizeof *cand, cmp_double);
+
+    /* The cost of the cheapest configuration meeting threshold t falls as t grows, and the
+     * largest candidate is feasible (checked above): bisect for the smallest feasible. */
+    int64_t lo = 0, hi = nc - 1;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        double c = 0.0;
+        for (int64_t l = 0; l < nlayers; l++)
+            c += (double)cost(&layers[l], pick(&layers[l], kuse[l], cand[mid]), with_beta);
+        if (c <= cap)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    double used = 0.0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        kk[l] = pick(&layers[l], kuse[l], cand[lo]);
+        used += (double)cost(&layers[l], kk[l], with_beta);
+    }
+
+    /* Leftover: repeatedly give the layer with the largest error (among those that can still
+     * afford it) its cheapest strictly better option. */
+    for (;;) {
+        int64_t best_l = -1, best_k = 0;
+        double best_e = -1.0;
+        for (int64_t l = 0; l < nlayers; l++) {
+            const dlor_alloc_layer *L = &layers[l];
+            double e = kerr(L, kk[l]);
+            if (kk[l] == DLOR_KEEP_DENSE || e <= best_e) continue;
+            int64_t nk = DLOR_KEEP_DENSE;
+            for (int64_t k = kk[l] + 1; k <= kuse[l]; k++)
+                if (L->err[k] < e) {
+                    nk = k;
+                    break;
+                }
+            double extra = (double)(cost(L, nk, with_beta) - cost(L, kk[l], with_beta));
+            if (used + extra > cap) continue;
+            best_l = l;
+            best_k = nk;
+            best_e = e;
+        }
+        if (best_l < 0) break;
+        used += (double)(cost(&layers[best_l], best_k, with_beta) -
+                         cost(&layers[best_l], kk[best_l], with_beta));
+        kk[best_l] = best_k;
+    }
+
+    double emax = 0.0;
+    int64_t total = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        emax = fmax(emax, kerr(&layers[l], kk[l]));
+        total += cost(&layers[l], kk[l], with_beta);
+        k_out[l] = kk[l];
+    }
+    if (max_err) *max_err = emax;
+    if (params) *params = total;
+    free(cand);
+    free(kk);
+    free(kuse);
+    return DLOR_OK;
+}

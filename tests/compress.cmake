@@ -1,0 +1,10 @@
+# Compression of single layers into beta I + P Q^T (lib/compress*.c): numbers checked against
+# independent references (LAPACK spectra, brute-force scans and searches, plain products).
+
+dlor_c_test(test_compress ${CMAKE_CURRENT_SOURCE_DIR}/test_compress.c)
+# About 10 s normally; sanitizer builds are slower (the BLAS/LAPACK work is not instrumented).
+set_tests_properties(test_compress PROPERTIES TIMEOUT 600)
+
+# Benchmark program (not a test): bench_compress [N] [k]
+add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c)
+target_link_libraries(bench_compress PRIVATE dlor_core)
