@@ -13,6 +13,7 @@
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
+#include "compress_plan.h"
 #include "model_load.h"
 #include "opts.h"
 
@@ -20,8 +21,15 @@
 
 static const dlor_optdef defs[] = {
     {"output", 'o', "OUT.dlor", "output file (required; written atomically)"},
-    {"method", 0, "mul|add", "mul: product of DLoR factors (Theorem 4, default); add: sum (Theorem 3)"},
-    {"rank", 'r', "R", "rank of each factor's low-rank part (default 16, capped per layer)"},
+    {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
+                          "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
+                          "                             auto (lowrank, or dense when nothing smaller meets the target)"},
+    {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 16, capped per layer;\n"
+                       "                             compressed: the rank of P Q^T)"},
+    {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
+    {"budget", 0, "F", "compressed: store F x the dense parameters, spread to minimise the largest layer error"},
+    {"factors", 0, "M", "compressed: store each beta*I + P Q^T exactly as a product of M DLoR factors"},
+    {"calib", 0, "X.npy", "compressed: fit each layer to its inputs on these model inputs (needs a graph)"},
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
@@ -46,6 +54,9 @@ typedef struct {
     dlor_factor_opts fo;
     int rank_given;
     const dlor_opts *o;
+    int compress;            /* a compressed form was asked for */
+    const char *form;        /* the --method word */
+    dlor_compress_cfg cc;
 } convert_cfg;
 
 static int matches_any(const dlor_opts *o, int idx, const char *name)
@@ -93,18 +104,43 @@ static dlor_status add_factor_tensor(dlor_container *c, const char *name, const 
     return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
 }
 
+dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                uint64_t seed, dlor_error *err)
+{
+    char uname[300], vname[300];
+    if (strlen(t->name) + 7 > DLOR_MAX_NAME)
+        return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s': name too long to add the '.dlor.U' suffix", t->name);
+    snprintf(uname, sizeof uname, "%s.dlor.U", t->name);
+    snprintf(vname, sizeof vname, "%s.dlor.V", t->name);
+    dlor_status st = add_factor_tensor(c, uname, f->ut, f->k, f->dim_u, storage, err);
+    if (st == DLOR_OK) st = add_factor_tensor(c, vname, f->vt, f->k, f->dim_v, storage, err);
+    if (st != DLOR_OK) return st;
+    dlor_layer_desc d;
+    memset(&d, 0, sizeof d);
+    d.name = t->name;
+    d.method = f->method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD;
+    d.basis = f->basis == DLOR_BASIS_RANDOM ? DLOR_IMAGE_RANDOM
+            : f->method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD;
+    d.rows = (uint64_t)f->m;
+    d.cols = (uint64_t)f->n;
+    d.rank = (uint64_t)f->rank;
+    d.factors = (uint64_t)f->factors;
+    d.alpha = f->alpha;
+    d.u_name = uname;
+    d.v_name = vname;
+    d.source_dtype = t->dtype;
+    d.seed = d.basis == DLOR_IMAGE_RANDOM ? seed : 0;
+    return dlor_container_add_layer(c, &d, err);
+}
+
 static dlor_status factor_tensor(const convert_cfg *cfg, const dlor_tensor *t, dlor_container *c,
                                  int progress, size_t idx, size_t total, dlor_error *err)
 {
     int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
     dlor_factor_opts fo = cfg->fo;
     int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
-    char uname[300], vname[300], shape[64];
+    char shape[64];
     if (!cfg->rank_given && fo.rank > k) fo.rank = k;
-    if (strlen(t->name) + 7 > DLOR_MAX_NAME)
-        return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s': name too long to add the '.dlor.U' suffix", t->name);
-    snprintf(uname, sizeof uname, "%s.dlor.U", t->name);
-    snprintf(vname, sizeof vname, "%s.dlor.V", t->name);
     double t0 = now_s();
     double *w = malloc((size_t)t->nelem * sizeof *w);
     if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
@@ -113,31 +149,12 @@ static dlor_status factor_tensor(const convert_cfg *cfg, const dlor_tensor *t, d
     memset(&f, 0, sizeof f);
     if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
     free(w);
-    if (st == DLOR_OK) st = add_factor_tensor(c, uname, f.ut, f.k, f.dim_u, fo.storage, err);
-    if (st == DLOR_OK) st = add_factor_tensor(c, vname, f.vt, f.k, f.dim_v, fo.storage, err);
-    if (st == DLOR_OK) {
-        dlor_layer_desc d;
-        memset(&d, 0, sizeof d);
-        d.name = t->name;
-        d.method = fo.method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD;
-        d.basis = fo.basis == DLOR_BASIS_SCHUR ? DLOR_IMAGE_SCHUR
-                : fo.basis == DLOR_BASIS_RANDOM ? DLOR_IMAGE_RANDOM : DLOR_IMAGE_SVD;
-        d.rows = (uint64_t)m;
-        d.cols = (uint64_t)n;
-        d.rank = (uint64_t)f.rank;
-        d.factors = (uint64_t)f.factors;
-        d.alpha = f.alpha;
-        d.u_name = uname;
-        d.v_name = vname;
-        d.source_dtype = t->dtype;
-        d.seed = fo.basis == DLOR_BASIS_RANDOM ? fo.seed : 0;
-        st = dlor_container_add_layer(c, &d, err);
-        if (progress)
-            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", idx, total,
-                    t->name, dlor_shape_str(t->dims, t->ndim, shape, sizeof shape),
-                    dlor_method_name(d.method), (long long)f.rank, (long long)f.factors, f.alpha,
-                    now_s() - t0);
-    }
+    if (st == DLOR_OK) st = dlor_store_factored(c, t, &f, fo.storage, fo.seed, err);
+    if (st == DLOR_OK && progress)
+        fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", idx, total, t->name,
+                dlor_shape_str(t->dims, t->ndim, shape, sizeof shape),
+                fo.method == DLOR_METHOD_MUL ? "mul" : "add", (long long)f.rank, (long long)f.factors, f.alpha,
+                now_s() - t0);
     dlor_factored_free(&f);
     return st;
 }
@@ -154,7 +171,17 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     char buf[64], hex[65];
     dlor_status st = sha256_file(in, hex, err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.version", DLOR_VERSION_STRING, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.method", fo->method == DLOR_METHOD_MUL ? "mul" : "add", err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.method", cfg->form, err);
+    if (st == DLOR_OK && cfg->compress) {
+        const dlor_compress_cfg *cc = &cfg->cc;
+        if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
+        else if (cc->has_budget) snprintf(buf, sizeof buf, "budget %.9g", cc->budget);
+        else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
+        st = add_meta(c, "dlor.target", buf, err);
+        if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
+        snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
+        if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
+    }
     snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
     if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
     if (st == DLOR_OK)
@@ -212,14 +239,52 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     dlor_factor_opts *fo = &cfg->fo;
     memset(cfg, 0, sizeof *cfg);
     cfg->o = o;
+    const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
+    const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
     fo->method = DLOR_METHOD_MUL;
-    if (method && strcmp(method, "add") == 0) fo->method = DLOR_METHOD_ADD;
-    else if (method && strcmp(method, "mul") != 0) {
-        fprintf(stderr, "dlor convert: --method must be mul or add, not '%s'\n", method);
+    cfg->form = method ? method : (tols || budgets || factors || calib) ? "auto" : "mul";
+    if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
+    else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
+        cfg->compress = 1;
+    else if (strcmp(cfg->form, "mul") != 0) {
+        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd or auto, not '%s'\n", method);
         return 2;
     }
+    if (!cfg->compress && (tols || budgets || factors || calib)) {
+        fprintf(stderr, "dlor convert: --tol, --budget, --factors and --calib choose compressed forms; use --method "
+                        "auto, lowrank or svd (mul and add are exact)\n");
+        return 2;
+    }
+    if (cfg->compress) {
+        dlor_compress_cfg *cc = &cfg->cc;
+        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL);
+        cc->fit_beta = strcmp(cfg->form, "svd") != 0;
+        cc->calib = calib;
+        if (targets != 1) {
+            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T or --budget F\n");
+            return 2;
+        }
+        if (tols && (dlor_parse_double(tols, &cc->tol) != 0 || cc->tol <= 0)) {
+            fprintf(stderr, "dlor convert: --tol must be a positive number, not '%s'\n", tols);
+            return 2;
+        }
+        cc->has_tol = tols != NULL;
+        if (budgets && (dlor_parse_double(budgets, &cc->budget) != 0 || cc->budget <= 0 || cc->budget > 1)) {
+            fprintf(stderr, "dlor convert: --budget must be a fraction in (0, 1], not '%s'\n", budgets);
+            return 2;
+        }
+        cc->has_budget = budgets != NULL;
+        if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
+            fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
+            return 2;
+        }
+        if (basis || alpha) {
+            fprintf(stderr, "dlor convert: --basis and --alpha apply to the exact forms (mul, add) only\n");
+            return 2;
+        }
+    }
     fo->basis = fo->method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
-    if (basis) {
+    if (basis && !cfg->compress) {
         if (strcmp(basis, "schur") == 0) fo->basis = DLOR_BASIS_SCHUR;
         else if (strcmp(basis, "random") == 0) fo->basis = DLOR_BASIS_RANDOM;
         else if (strcmp(basis, "svd") == 0) fo->basis = DLOR_BASIS_SVD;
@@ -240,6 +305,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             return 2;
         }
         cfg->rank_given = 1;
+        cfg->cc.rank = fo->rank;
     }
     fo->alpha_auto = 1;
     if (alpha && strcmp(alpha, "auto") != 0) {
@@ -265,6 +331,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             return 2;
         }
     }
+    cfg->cc.storage = fo->storage;
     return 0;
 }
 
@@ -308,27 +375,38 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: note: %s: no graph recorded: %s\n", in, why);
 
     size_t nfactor = 0, done = 0;
-    for (size_t i = 0; i < src.count; i++) {
+    int *selected = calloc(src.count ? src.count : 1, sizeof *selected);
+    if (!selected) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
         const dlor_tensor *t = &src.items[i];
         int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
                    !matches_any(&o, exc, t->name);
-        nfactor += want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
-    }
-    for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
-        const dlor_tensor *t = &src.items[i];
-        int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
-                   !matches_any(&o, exc, t->name);
-        if (want && dlor_dtype_is_float(t->dtype) && t->nelem > 0) {
-            st = factor_tensor(&cfg, t, &c, progress, ++done, nfactor, &err);
-            if (st != DLOR_OK) dlor_error_prefix(&err, in);
-            continue;
-        }
-        if (want)
+        selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
+        nfactor += (size_t)selected[i];
+        if (want && !selected[i])
             fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
                     t->name, t->nelem == 0 ? "empty" : "not a float tensor");
+    }
+    /* every tensor not converted is carried over unchanged */
+    for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
+        const dlor_tensor *t = &src.items[i];
+        if (selected[i]) continue;
         st = dlor_tensor_list_add(&c.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
                                   t->data, t->nbytes, &err);
     }
+    char kept_dense[4096] = "";
+    if (st == DLOR_OK && cfg.compress) {
+        st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, sizeof kept_dense,
+                                  &err);
+        if (st != DLOR_OK) dlor_error_prefix(&err, in);
+    }
+    for (size_t i = 0; i < src.count && st == DLOR_OK && !cfg.compress; i++) {
+        if (!selected[i]) continue;
+        st = factor_tensor(&cfg, &src.items[i], &c, progress, ++done, nfactor, &err);
+        if (st != DLOR_OK) dlor_error_prefix(&err, in);
+    }
+    free(selected);
+    if (st == DLOR_OK && kept_dense[0]) st = add_meta(&c, "dlor.kept_dense", kept_dense, &err);
     if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);

@@ -465,18 +465,11 @@ dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor
     return st;
 }
 
-/* Rewrites the preamble fields a compressed copy changes and its checksum;
- * zcrc is the CRC-32 of the compressed bytes (0 for an uncompressed image). */
-static void set_data_fields(unsigned char *h, uint32_t freq, uint64_t data_len, uint32_t zcrc)
-{
-    uint64_t header_len = dlor_load_u64(h + 16), data_offset = dlor_load_u64(h + 24);
-    dlor_store_u64(h + 32, data_len);
-    dlor_store_u64(h + 40, data_offset + data_len);
-    dlor_store_u32(h + 48, freq);
-    dlor_store_u32(h + 60, zcrc);
-    dlor_store_u32(h + 56, 0);
-    dlor_store_u32(h + 56, dlor_crc32(0, h, (size_t)header_len));
-}
+/* DLOR_FORMAT.md 3.1: a compressed file is the 64-byte preamble of the
+ * uncompressed image with DEFLATE set and the CRC-32 of the compressed bytes
+ * at offset 60, followed by one zlib stream of the image's remaining bytes. The
+ * header checksum stays the uncompressed image's. */
+#define DLOR_DEFLATE_MAX_RATIO 1032u /* deflate cannot expand beyond ~1032:1 */
 
 dlor_status dlor_container_write_deflated(const char *path, const dlor_container *c, dlor_error *err)
 {
@@ -484,21 +477,22 @@ dlor_status dlor_container_write_deflated(const char *path, const dlor_container
     size_t len;
     dlor_status st = dlor_container_to_memory(c, &img, &len, err);
     if (st != DLOR_OK) return st;
-    uint64_t doff = dlor_load_u64(img + 24), dlen = len - doff;
-    uLongf zlen = compressBound((uLong)dlen);
-    if ((uint64_t)(uLong)dlen != dlen || !(z = malloc(zlen ? zlen : 1))) {
+    size_t body = len - DLOR_IMAGE_PREAMBLE;
+    uLongf zlen = compressBound((uLong)body);
+    if ((size_t)(uLong)body != body || !(z = malloc(zlen ? zlen : 1))) {
         free(img);
-        return dlor_fail(err, DLOR_E_NOMEM, "%s: cannot compress %llu bytes", path, (unsigned long long)dlen);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: cannot compress %zu bytes", path, body);
     }
-    if (compress2(z, &zlen, img + doff, (uLong)dlen, 9) != Z_OK) {
+    if (compress2(z, &zlen, img + DLOR_IMAGE_PREAMBLE, (uLong)body, 9) != Z_OK) {
         free(img);
         free(z);
         return dlor_fail(err, DLOR_E_NOMEM, "%s: zlib compression failed", path);
     }
-    set_data_fields(img, DLOR_IMAGE_FLAG_DEFLATE, zlen, dlor_crc32(0, z, zlen));
+    dlor_store_u32(img + 48, DLOR_IMAGE_FLAG_DEFLATE);
+    dlor_store_u32(img + 60, dlor_crc32(0, z, zlen));
     dlor_atomic_file af;
     st = dlor_atomic_open(&af, path, err);
-    if (st == DLOR_OK) st = dlor_atomic_write(&af, img, (size_t)doff, err);
+    if (st == DLOR_OK) st = dlor_atomic_write(&af, img, DLOR_IMAGE_PREAMBLE, err);
     if (st == DLOR_OK) st = dlor_atomic_write(&af, z, zlen, err);
     if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
     else dlor_atomic_abort(&af);
@@ -510,36 +504,44 @@ dlor_status dlor_container_write_deflated(const char *path, const dlor_container
 dlor_status dlor_image_inflate(const unsigned char *buf, size_t len, const char *what, unsigned char **out,
                                size_t *out_len, dlor_error *err)
 {
-    dlor_image img;
-    dlor_image_error ie;
     void *p = NULL;
-    if (dlor_image_open(&img, buf, len, DLOR_IMAGE_HEADER_ONLY, &ie) != 0)
-        return dlor_fail(err, (dlor_status)ie.code, "%s: %s", what, ie.msg);
-    size_t total = (size_t)img.data_end;
-    if ((uint64_t)total != img.data_end)
-        return dlor_fail(err, DLOR_E_LIMIT, "%s: image too large for this machine", what);
+    int deflated = len >= DLOR_IMAGE_PREAMBLE && memcmp(buf, DLOR_IMAGE_MAGIC, 8) == 0 &&
+                   (dlor_load_u32(buf + 48) & DLOR_IMAGE_FLAG_DEFLATE);
+    /* the uncompressed size comes from the preamble, capped by what deflate can produce */
+    uint64_t total = deflated ? dlor_load_u64(buf + 40) : len;
+    if (deflated) {
+        uint64_t body = len - DLOR_IMAGE_PREAMBLE;
+        if (total < DLOR_IMAGE_PREAMBLE || total > DLOR_MAX_INPUT_BYTES ||
+            total - DLOR_IMAGE_PREAMBLE > body * DLOR_DEFLATE_MAX_RATIO + 64)
+            return dlor_fail(err, DLOR_E_FORMAT, "%s: compressed image claims %llu bytes, impossible for %llu "
+                                                 "compressed bytes", what, (unsigned long long)total,
+                             (unsigned long long)body);
+        if (dlor_crc32(0, buf + DLOR_IMAGE_PREAMBLE, (size_t)body) != dlor_load_u32(buf + 60))
+            return dlor_fail(err, DLOR_E_FORMAT, "%s: compressed data checksum mismatch (data corrupt)", what);
+    }
     /* 64-byte aligned so the runtime can use f32 tensors in place */
-    if (posix_memalign(&p, DLOR_IMAGE_ALIGN, total ? total : 1) != 0)
-        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory for a %zu-byte image", what, total);
+    if (posix_memalign(&p, DLOR_IMAGE_ALIGN, total ? (size_t)total : 1) != 0)
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory for a %llu-byte image", what,
+                         (unsigned long long)total);
     unsigned char *o = p;
-    if (!(img.flags_required & DLOR_IMAGE_FLAG_DEFLATE)) {
+    if (!deflated) {
         memcpy(o, buf, len);
         *out = o;
         *out_len = len;
         return DLOR_OK;
     }
-    size_t doff = (size_t)img.data_offset, want = total - doff;
-    memcpy(o, buf, doff);
-    /* Inflate exactly the uncompressed size the tensor table implies, never more. */
+    size_t want = (size_t)total - DLOR_IMAGE_PREAMBLE;
+    memcpy(o, buf, DLOR_IMAGE_PREAMBLE);
+    /* Inflate exactly the size the preamble gives, never more. */
     z_stream zs;
     memset(&zs, 0, sizeof zs);
     if (inflateInit(&zs) != Z_OK) {
         free(o);
         return dlor_fail(err, DLOR_E_NOMEM, "%s: zlib initialisation failed", what);
     }
-    const unsigned char *src = buf + doff;
-    size_t src_left = len - doff, dst_left = want;
-    unsigned char *dst = o + doff;
+    const unsigned char *src = buf + DLOR_IMAGE_PREAMBLE;
+    size_t src_left = len - DLOR_IMAGE_PREAMBLE, dst_left = want;
+    unsigned char *dst = o + DLOR_IMAGE_PREAMBLE;
     int zr;
     for (;;) {
         /* zlib counts in uInt: feed and drain at most 1 GiB at a time */
@@ -563,13 +565,14 @@ dlor_status dlor_image_inflate(const unsigned char *buf, size_t len, const char 
     if (zr != Z_STREAM_END || produced != want || unused != 0) {
         free(o);
         return dlor_fail(err, DLOR_E_FORMAT,
-                         "%s: compressed data section is corrupt or does not inflate to the %zu bytes its tensor "
-                         "table describes",
+                         "%s: compressed image is corrupt or does not inflate to the %zu bytes its preamble gives",
                          what, want);
     }
-    set_data_fields(o, 0, want, 0);
+    /* the uncompressed image: no DEFLATE flag, offset 60 zero; its header checksum then holds */
+    dlor_store_u32(o + 48, dlor_load_u32(o + 48) & ~DLOR_IMAGE_FLAG_DEFLATE); /* other bits: still checked */
+    dlor_store_u32(o + 60, 0);
     *out = o;
-    *out_len = total;
+    *out_len = want + DLOR_IMAGE_PREAMBLE;
     return DLOR_OK;
 }
 

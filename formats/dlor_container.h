@@ -53,14 +53,15 @@ const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const 
  * path is untouched. */
 dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err);
 
-/* As dlor_container_write, with the data section stored as one zlib stream
- * (flags_required bit 0). Hosts inflate it when loading; the embedded runtime
- * refuses such an image. */
+/* As dlor_container_write, with everything after the 64-byte preamble stored
+ * as one zlib stream (flags_required bit 0, DLOR_FORMAT.md 3.1). Hosts inflate
+ * it when loading; the embedded runtime refuses such an image. */
 dlor_status dlor_container_write_deflated(const char *path, const dlor_container *c, dlor_error *err);
 
-/* Validates the header of an image in memory and returns a 64-byte aligned
- * malloc'd copy with the data section inflated (a plain copy when it is not
- * compressed). Inflation stops at exactly the size the tensor table implies. */
+/* Returns a 64-byte aligned malloc'd copy of an image in memory, inflated when
+ * it is compressed (a plain copy otherwise; validate it with dlor_image_open).
+ * Inflation produces exactly the size the preamble gives, which is checked
+ * against what the compressed bytes can possibly hold. */
 dlor_status dlor_image_inflate(const unsigned char *buf, size_t len, const char *what, unsigned char **out,
                                size_t *out_len, dlor_error *err);
 /* Reads a .dlor file and returns it as dlor_image_inflate does. */

@@ -227,8 +227,7 @@ static int check_meta(const dlor_image *img, const strpool *sp, dlor_image_error
 static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
                          dlor_image_error *err)
 {
-    /* Header-only: the data is elsewhere (deflated); check the layout arithmetic only. */
-    const int header_only = (flags & DLOR_IMAGE_HEADER_ONLY) != 0;
+
     const unsigned char *prev = NULL;
     uint32_t prev_len = 0;
     uint64_t pos = img->data_offset;
@@ -272,14 +271,6 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if (off != pos)
             return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': data at offset %llu, expected %llu",
                         shown, (unsigned long long)off, (unsigned long long)pos);
-        if (header_only) {
-            /* the uncompressed image is capped at 1 TiB, which also keeps this sum from overflowing */
-            if (nbytes > (1ull << 40) || off + nbytes > (1ull << 40))
-                return fail(err, DLOR_IMAGE_E_LIMIT, "tensor '%s': the uncompressed data would exceed 1 TiB",
-                            shown);
-            pos = i + 1 < img->ntensors ? align_up(off + nbytes, DLOR_IMAGE_ALIGN) : off + nbytes;
-            continue;
-        }
         if (nbytes > img->len - off)
             return fail(err, DLOR_IMAGE_E_FORMAT,
                         "tensor '%s': needs %llu bytes at offset %llu, file has %llu left", shown,
@@ -299,8 +290,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
             return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
     }
-    img->data_end = pos;
-    if (!header_only && pos != img->len)
+    if (pos != img->len)
         return fail(err, DLOR_IMAGE_E_FORMAT, "%llu trailing bytes after the last tensor",
                     (unsigned long long)(img->len - pos));
     return DLOR_IMAGE_OK;
@@ -488,19 +478,17 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
     img.data_offset = ld64(b + 24);
     uint64_t data_len = ld64(b + 32), file_len = ld64(b + 40);
     uint32_t freq = ld32(b + 48), nsec = ld32(b + 52);
+    if (freq & DLOR_IMAGE_FLAG_DEFLATE)
+        return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                    "the image is zlib-compressed (converted with --compress); this reader needs an "
+                    "uncompressed image: inflate it on a host first (dlor export-c writes it uncompressed)");
     if (file_len != (uint64_t)len)
         return fail(err, DLOR_IMAGE_E_FORMAT, "file is %zu bytes but its header says %llu (truncated or extended)",
                     len, (unsigned long long)file_len);
     if (freq & ~DLOR_IMAGE_FLAG_DEFLATE)
         return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "unknown required feature flags 0x%08x", (unsigned)freq);
-    if ((freq & DLOR_IMAGE_FLAG_DEFLATE) && !(flags & DLOR_IMAGE_HEADER_ONLY))
-        return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
-                    "the image's data is zlib-compressed (converted with --compress); this reader needs an "
-                    "uncompressed image: inflate it on a host first (dlor export-c writes it uncompressed)");
-    img.flags_required = freq;
-    /* offset 60: reserved (zero), or with DEFLATE the CRC-32 of the compressed bytes */
-    if (!(freq & DLOR_IMAGE_FLAG_DEFLATE) && ld32(b + 60) != 0)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "reserved preamble field is not zero");
+    /* offset 60: zero in an uncompressed image (a compressed one keeps its CRC there) */
+    if (ld32(b + 60) != 0) return fail(err, DLOR_IMAGE_E_FORMAT, "reserved preamble field is not zero");
     if (nsec < 1 || nsec > DLOR_IMAGE_MAX_SECTIONS)
         return fail(err, DLOR_IMAGE_E_FORMAT, "%u sections (must be 1 to %d)", (unsigned)nsec,
                     DLOR_IMAGE_MAX_SECTIONS);
@@ -525,10 +513,6 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
     }
     if (!all_zero(b + img.header_len, img.data_offset - img.header_len))
         return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding before the data section");
-    if ((freq & DLOR_IMAGE_FLAG_DEFLATE) &&
-        dlor_crc32(0, b + img.data_offset, (size_t)(len - img.data_offset)) != ld32(b + 60))
-        return fail(err, DLOR_IMAGE_E_FORMAT, "compressed data checksum mismatch (data corrupt)");
-    if (flags & DLOR_IMAGE_HEADER_ONLY) flags &= ~DLOR_IMAGE_CHECK_CRC;
     if ((rc = check_sections(&img, b, nsec, err)) != 0) return rc;
     strpool sp = {img.strings, img.strings_len};
     if ((rc = check_meta(&img, &sp, err)) != 0) return rc;

@@ -69,12 +69,9 @@ enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_
 
 /* Flags for dlor_image_open. */
 #define DLOR_IMAGE_CHECK_CRC 1u   /* verify every tensor's CRC-32 (reads all data) */
-#define DLOR_IMAGE_HEADER_ONLY 2u /* host use: validate the header and records only, accept a
-                                     deflated data section, and report data_end (the end of
-                                     the uncompressed data) without touching the data */
 
 /* flags_required bits (DLOR_FORMAT.md section 3) */
-#define DLOR_IMAGE_FLAG_DEFLATE 1u /* the data section is one zlib stream */
+#define DLOR_IMAGE_FLAG_DEFLATE 1u /* everything after the preamble is one zlib stream */
 
 /* Status codes (same values as dlor_status in dlor_error.h). */
 #define DLOR_IMAGE_OK 0
@@ -99,8 +96,6 @@ typedef struct dlor_image {
     const unsigned char *layers;   uint32_t nlayers;
     const unsigned char *graph;    uint32_t nops;     /* nops == 0: no graph */
     uint64_t in_dim, out_dim;      /* of the graph's first / last LINEAR */
-    uint32_t flags_required;
-    uint64_t data_end;             /* end of the (uncompressed) data section */
 } dlor_image;
 
 typedef struct dlor_image_op {

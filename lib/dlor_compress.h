@@ -219,7 +219,7 @@ int64_t dlor_rank_for_tol(const double *err, int64_t kmax, int64_t m, int64_t n,
  * when |beta| is tiny.
  * Impossible, DLOR_E_ARG: beta = 0 with mf >= 2, beta < 0 with mf even, and
  * mf - 1 full factors of rank r not fitting in D (tiny layers with many factors).
- * Note: K < D, which the dlor_factored container is being generalised to hold. */
+ * The container stores such layers directly (DLOR_FORMAT.md 1.2: K may be below D). */
 dlor_status dlor_lowrank_to_mul(const char *name, const dlor_lowrank *l, int64_t mfactors,
                                 dlor_dtype storage, dlor_factored *out, dlor_error *err);
 

@@ -8,3 +8,4 @@ set_tests_properties(test_compress PROPERTIES TIMEOUT 600)
 # Benchmark program (not a test): bench_compress [N] [k]
 add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c)
 target_link_libraries(bench_compress PRIVATE dlor_core)
+dlor_py_test(test_compress_cli test_compress_cli.py)

@@ -33,19 +33,18 @@ def read(path):
     with open(path, "rb") as f:
         b = f.read()
     _check(len(b) >= 64 and b[:8] == MAGIC, "bad magic")
+    freq, = struct.unpack_from("<I", b, 48)
+    if freq & 1:  # compressed (section 3.1): preamble + zlib stream of the rest of the image
+        zcrc, = struct.unpack_from("<I", b, 60)
+        _check(zlib.crc32(b[64:]) & 0xFFFFFFFF == zcrc, "compressed data crc")
+        b = b[:48] + b"\0\0\0\0" + b[52:60] + b"\0\0\0\0" + zlib.decompress(b[64:])
     major, minor, tag, header_len, data_offset, data_len, file_len, freq, nsec, hcrc, res = \
         struct.unpack_from("<HHIQQQQIIII", b, 8)
-    _check(major == 1 and tag == 0x01020304 and freq in (0, 1), "preamble")
+    _check(major == 1 and tag == 0x01020304 and freq == 0 and res == 0, "preamble")
     _check(file_len == len(b) and data_offset == _align(header_len, 64), "lengths")
     _check(data_offset + data_len == file_len, "data length")
     zeroed = b[:56] + b"\0\0\0\0" + b[60:header_len]
     _check(zlib.crc32(zeroed) & 0xFFFFFFFF == hcrc, "header crc")
-    if freq & 1:  # DEFLATE (section 3.1): the data section is one zlib stream
-        _check(zlib.crc32(b[data_offset:]) & 0xFFFFFFFF == res, "compressed data crc")
-        b = b[:data_offset] + zlib.decompress(b[data_offset:])
-        file_len = len(b)
-    else:
-        _check(res == 0, "reserved")
     sections = {}
     pos = _align(64 + 32 * nsec, 8)
     for s in range(nsec):

@@ -1,0 +1,262 @@
+/* compress_plan.c - convert's compressed forms: for each selected layer the
+ * smallest beta*I + P Q^T (or truncated SVD) meeting the target, optionally
+ * data-aware and optionally as a product of m DLoR factors. */
+#define _POSIX_C_SOURCE 200809L
+#include "compress_plan.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "dlor_compress.h"
+#include "dlor_fileio.h"
+#include "dlor_graph_eval.h"
+#include "dlor_readers.h"
+#include "model_load.h"
+
+typedef struct {
+    const dlor_tensor *t;
+    int64_t m, n, kcap;     /* kcap: the largest rank still cheaper than dense storage */
+    double *w;              /* m x n */
+    double *chol;           /* n x n whitening factor, or NULL (weight space) */
+    dlor_curve curve;
+    int64_t k;              /* chosen rank, or DLOR_KEEP_DENSE */
+} plan_layer;
+
+typedef struct {
+    plan_layer *layers;
+    size_t n;
+    dlor_error *err;
+} plan;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static plan_layer *find_layer(plan *p, const char *name)
+{
+    for (size_t i = 0; i < p->n; i++)
+        if (strcmp(p->layers[i].t->name, name) == 0) return &p->layers[i];
+    return NULL;
+}
+
+/* Calibration hook: the inputs a linear layer sees give its whitening factor. */
+static dlor_status calib_hook(void *ctx, size_t op, const char *weight, const double *x, uint64_t n, uint64_t in,
+                              dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = find_layer(p, weight);
+    (void)op;
+    if (!L || L->chol) return DLOR_OK; /* not compressed, or already seen (a weight used twice) */
+    L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
+    if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
+    return dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, NULL, err);
+}
+
+static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tensor_list *src,
+                                    const dlor_graph *g, plan *p, dlor_error *err)
+{
+    uint64_t in_dim, n;
+    float *xf = NULL;
+    if (!g->count)
+        return dlor_fail(err, DLOR_E_ARG, "--calib needs the model's graph to propagate activations; give "
+                                          "--activation (or use a source with a graph)");
+    dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
+    if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
+    if (st != DLOR_OK) return st;
+    double *x = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *x);
+    if (!x) {
+        free(xf);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory for calibration data");
+    }
+    for (uint64_t i = 0; i < n * in_dim; i++) {
+        x[i] = xf[i];
+        if (!isfinite(x[i])) {
+            free(x);
+            free(xf);
+            return dlor_fail(err, DLOR_E_NUMERIC, "%s: calibration value %llu is not finite", cc->calib,
+                             (unsigned long long)i);
+        }
+    }
+    free(xf);
+    st = dlor_graph_forward_f64(g, src, x, n, calib_hook, p, NULL, err);
+    free(x);
+    return st;
+}
+
+/* Stores a fitted component as an add layer (K = r = k, L = 1, alpha = beta) or,
+ * with --factors, as an exact product of m factors. */
+static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const dlor_lowrank *lr,
+                         dlor_container *c, dlor_error *err)
+{
+    dlor_factored f;
+    dlor_status st;
+    memset(&f, 0, sizeof f);
+    if (cc->factors > 0) {
+        st = dlor_lowrank_to_mul(L->t->name, lr, cc->factors, cc->storage, &f, err);
+        if (st != DLOR_OK) return st;
+    } else {
+        f.method = DLOR_METHOD_ADD;
+        f.basis = DLOR_BASIS_SVD;
+        f.m = L->m;
+        f.n = L->n;
+        f.dim_u = L->m;
+        f.dim_v = L->n;
+        f.rank = f.k = lr->k;
+        f.factors = 1;
+        f.alpha = lr->beta;
+        f.ut = lr->pt; /* borrowed: not freed here */
+        f.vt = lr->qt;
+    }
+    st = dlor_store_factored(c, L->t, &f, cc->storage, 0, err);
+    if (cc->factors > 0) dlor_factored_free(&f);
+    return st;
+}
+
+/* Carries a layer over unchanged and records its name for dlor.kept_dense. */
+static dlor_status keep_dense(const plan_layer *L, dlor_container *c, char *kept, size_t kept_len, dlor_error *err)
+{
+    size_t used = strlen(kept);
+    snprintf(kept + used, kept_len - used, "%s%s", used ? "," : "", L->t->name);
+    return dlor_tensor_list_add(&c->tensors, "input", L->t->name, strlen(L->t->name), L->t->dtype, 2, L->t->dims,
+                                L->t->data, L->t->nbytes, err);
+}
+
+static void plan_free(plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->layers[i].w);
+        free(p->layers[i].chol);
+        dlor_curve_free(&p->layers[i].curve);
+    }
+    free(p->layers);
+}
+
+dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
+                                 const int *selected, dlor_container *c, int progress, char *kept_dense,
+                                 size_t kept_len, dlor_error *err)
+{
+    plan p = {NULL, 0, err};
+    dlor_status st = DLOR_OK;
+    int with_beta = cc->fit_beta;
+    kept_dense[0] = 0;
+    p.layers = calloc(src->count ? src->count : 1, sizeof *p.layers);
+    if (!p.layers) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; i < src->count && st == DLOR_OK; i++) {
+        if (!selected[i]) continue;
+        plan_layer *L = &p.layers[p.n++];
+        L->t = &src->items[i];
+        L->m = (int64_t)L->t->dims[0];
+        L->n = (int64_t)L->t->dims[1];
+        int64_t kmin = L->m < L->n ? L->m : L->n, mn = L->m * L->n;
+        L->kcap = (mn - 1 - with_beta) / (L->m + L->n);
+        if (L->kcap > kmin) L->kcap = kmin;
+        if (cc->rank > 0 && cc->rank > kmin)
+            st = dlor_fail(err, DLOR_E_ARG, "layer '%s' (%lld x %lld): --rank %lld is larger than the layer (at most %lld)",
+                           L->t->name, (long long)L->m, (long long)L->n, (long long)cc->rank, (long long)kmin);
+        L->w = malloc((size_t)mn * sizeof *L->w);
+        if (st == DLOR_OK && !L->w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+        if (st == DLOR_OK) st = dlor_tensor_to_f64(L->t, L->w, err);
+        for (int64_t j = 0; st == DLOR_OK && j < mn; j++)
+            if (!isfinite(L->w[j]))
+                st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
+                               (long long)(j / L->n), (long long)(j % L->n));
+    }
+    if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
+
+    /* Ranks: explicit, or from the error curves (smallest meeting --tol, or the budget allocation). */
+    for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
+        plan_layer *L = &p.layers[i];
+        if (cc->rank > 0) {
+            L->k = cc->rank;
+            continue;
+        }
+        if (L->kcap < 1) {
+            L->k = DLOR_KEEP_DENSE;
+            continue;
+        }
+        st = dlor_error_curves(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &L->curve, err);
+        if (st == DLOR_OK && cc->has_tol)
+            L->k = dlor_rank_for_tol(with_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
+                                     with_beta, cc->tol);
+    }
+    if (st == DLOR_OK && cc->has_budget) {
+        dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
+        int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
+        size_t na = 0;
+        if (!al || !ks) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        for (size_t i = 0; st == DLOR_OK && i < p.n; i++) {
+            plan_layer *L = &p.layers[i];
+            if (L->kcap < 1) continue;
+            al[na].m = L->m;
+            al[na].n = L->n;
+            al[na].kmax = L->kcap;
+            al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
+            na++;
+        }
+        if (st == DLOR_OK) st = dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
+        for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
+            if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
+        free(al);
+        free(ks);
+    }
+
+    /* Fit and store; under --tol, step the rank up if the fit misses what the curve promised. */
+    for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
+        plan_layer *L = &p.layers[i];
+        double t0 = now_s();
+        char shape[64];
+        dlor_shape_str(L->t->dims, 2, shape, sizeof shape);
+        if (L->k == DLOR_KEEP_DENSE) {
+            st = keep_dense(L, c, kept_dense, kept_len, err);
+            if (progress)
+                fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape,
+                        L->kcap < 1 ? "no rank is cheaper than dense"
+                        : cc->has_budget ? "the budget is better spent elsewhere"
+                                         : "no smaller form meets the target");
+            continue;
+        }
+        dlor_lowrank lr;
+        for (;;) {
+            dlor_lowrank_opts o = dlor_lowrank_defaults();
+            o.beta_mode = with_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
+            o.chol = L->chol;
+            if (with_beta && L->curve.beta && L->k <= L->curve.kmax) {
+                o.has_start = 1;
+                o.beta = L->curve.beta[L->k];
+            }
+            st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &lr, err);
+            if (st != DLOR_OK || !cc->has_tol) break;
+            double e = L->chol ? lr.rel_err_data : lr.rel_err;
+            if (e <= cc->tol || L->k >= L->kcap) break;
+            dlor_lowrank_free(&lr);
+            L->k++;
+        }
+        if (st != DLOR_OK) break;
+        if (cc->has_tol && (L->chol ? lr.rel_err_data : lr.rel_err) > cc->tol) {
+            /* even the largest rank cheaper than dense misses the target */
+            dlor_lowrank_free(&lr);
+            L->k = DLOR_KEEP_DENSE;
+            st = keep_dense(L, c, kept_dense, kept_len, err);
+            if (progress)
+                fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (no smaller form meets the target)\n", i + 1,
+                        p.n, L->t->name, shape);
+            continue;
+        }
+        st = store(cc, L, &lr, c, err);
+        if (progress && st == DLOR_OK) {
+            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g", i + 1, p.n, L->t->name, shape,
+                    cc->factors > 0 ? "mul" : (with_beta ? "dlor" : "svd"), (long long)L->k, lr.beta, lr.rel_err);
+            if (L->chol) fprintf(stderr, " data-err=%.3g", lr.rel_err_data);
+            fprintf(stderr, " %.2f s\n", now_s() - t0);
+        }
+        dlor_lowrank_free(&lr);
+    }
+    plan_free(&p);
+    return st;
+}

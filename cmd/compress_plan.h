@@ -1,0 +1,34 @@
+/* compress_plan.h - convert's compressed forms (see compress_plan.c). */
+#ifndef DLOR_COMPRESS_PLAN_H
+#define DLOR_COMPRESS_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_container.h"
+#include "dlor_factor.h"
+
+typedef struct dlor_compress_cfg {
+    int fit_beta;            /* 1: best beta*I + P Q^T; 0: plain truncated SVD */
+    int64_t rank;            /* > 0: this rank for every layer */
+    int has_tol;
+    double tol;              /* per-layer relative error (data space with --calib) */
+    int has_budget;
+    double budget;           /* stored numbers / dense numbers over the compressed layers */
+    int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
+    const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
+    dlor_dtype storage;
+} dlor_compress_cfg;
+
+/* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for
+ * which no form cheaper than dense meets the target are carried dense; their
+ * names are listed, comma-separated, in kept_dense. */
+dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
+                                 const int *selected, dlor_container *c, int progress, char *kept_dense,
+                                 size_t kept_len, dlor_error *err);
+
+/* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
+dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                uint64_t seed, dlor_error *err);
+
+#endif

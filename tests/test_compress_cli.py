@@ -1,0 +1,154 @@
+"""Compressed forms through the dlor command: targets met as promised, checked
+with numpy on the factors the independent reader extracts; sizes; the runtime
+on compressed layers; bad targets and calibration data."""
+import json
+import os
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dlor_pyreader  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+
+TMP = scratch_dir("compress")
+digits = os.path.join(SRC, "samples", "digits")
+dsrc = os.path.join(digits, "digits.safetensors")
+wd = load_file(dsrc)
+xd, yd = os.path.join(digits, "x_test.npy"), os.path.join(digits, "y_test.npy")
+
+
+def path(name):
+    p = os.path.join(TMP, name)
+    if os.path.exists(p):
+        os.remove(p)
+    return p
+
+
+def rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+# ---- a residual-style layer (identity + rank 8 + small noise), N = 512, 10% of dense ----
+rng = np.random.default_rng(7)
+N = 512
+A, B = rng.standard_normal((N, 8)), rng.standard_normal((N, 8))
+W = (np.eye(N) + A @ B.T / N + 1e-3 * rng.standard_normal((N, N))).astype(np.float32)
+res = path("residual.safetensors")
+save_file({"block.weight": W}, res)
+k = int((0.1 * N * N - 1) // (2 * N))
+for form in ("lowrank", "svd"):
+    out = path(f"residual-{form}.dlor")
+    rc, so, se = run("convert", res, "-o", out, "--method", form, "--rank", str(k), "--dtype", "f64")
+    check(rc == 0, f"residual {form}: {se}")
+_, _, lay = dlor_pyreader.read(os.path.join(TMP, "residual-lowrank.dlor"))
+e_dlor = rel(dlor_pyreader.rebuild(lay["block.weight"]), W.astype(np.float64))
+s = np.linalg.svd(W.astype(np.float64), compute_uv=False)
+e_svd = np.sqrt((s[k:] ** 2).sum()) / np.sqrt((s ** 2).sum())  # Eckart-Young, independently
+print(f"residual layer N=512 at 10% (k={k}): DLoR {e_dlor:.4g}, truncated SVD {e_svd:.4g}, ratio {e_svd / e_dlor:.1f}")
+check(e_dlor <= e_svd / 10, f"residual layer: DLoR {e_dlor:.3g} vs SVD {e_svd:.3g}")
+_, _, lay = dlor_pyreader.read(os.path.join(TMP, "residual-svd.dlor"))
+check(abs(rel(dlor_pyreader.rebuild(lay["block.weight"]), W.astype(np.float64)) - e_svd) < 1e-6,
+      "--method svd is the truncated SVD")
+check(lay["block.weight"]["alpha"] == 0.0, "svd form has beta 0")
+
+# ---- --tol 1e-2 meets 1e-2 on every layer it factors ------------------------------------
+for src, extra in ((dsrc, ["--activation", "relu"]), (res, [])):
+    out = path("tol.dlor")
+    rc, so, se = run("convert", src, "-o", out, "--tol", "1e-2", *extra)
+    check(rc == 0, f"--tol 1e-2: {se}")
+    meta, tensors, layers = dlor_pyreader.read(out)
+    srcw = load_file(src)
+    for name, L in layers.items():
+        e = rel(dlor_pyreader.rebuild(L), srcw[name].astype(np.float64))
+        check(e <= 1e-2 * (1 + 1e-4), f"--tol 1e-2: {name} has error {e:.4g}")
+    for name in meta.get("dlor.kept_dense", "").split(","):
+        if name:
+            check(np.array_equal(tensors[name], srcw[name]), f"kept-dense {name} is unchanged")
+
+# ---- the digits sample under a budget, with and without calibration ------------------------
+acc = {}
+for tag, extra in (("plain", []), ("calib", ["--calib", os.path.join(digits, "x_train.npy")])):
+    out, rep = path(f"budget-{tag}.dlor"), path(f"budget-{tag}.json")
+    rc, so, se = run("convert", dsrc, "-o", out, "--activation", "relu", "--budget", "0.5", *extra)
+    check(rc == 0, f"--budget 0.5 {tag}: {se}")
+    rc, so, se = run("verify", dsrc, out, "--inputs", xd, "--labels", yd, "--tol", "1", "--json", rep)
+    check(rc == 0, f"verify budget {tag}: {so}{se}")
+    r = json.load(open(rep))
+    acc[tag] = r["end_to_end"]["accuracy_dlor"]
+    dense_acc = r["end_to_end"]["accuracy_dense"]
+    stored = sum(L["params_dlor"] for L in r["layers"]) + sum(
+        wd[n].size for n in json.loads(run("info", out, "--json")[1])["metadata"].get("dlor.kept_dense", "").split(",") if n)
+    check(stored <= 0.5 * sum(wd[f"{i}.weight"].size for i in (0, 2, 4)) + 3, f"budget {tag}: {stored} numbers stored")
+    # the compressed model runs; its outputs match a numpy forward of the rebuilt weights
+    y = path(f"budget-{tag}.npy")
+    rc, so, se = run("run", out, "-i", xd, "-o", y)
+    _, tensors, layers = dlor_pyreader.read(out)
+    h = np.load(xd).astype(np.float64)
+    for i in range(3):
+        nm = f"{i * 2}.weight"
+        Wi = dlor_pyreader.rebuild(layers[nm]) if nm in layers else tensors[nm].astype(np.float64)
+        h = h @ Wi.T + tensors[f"{i * 2}.bias"]
+        if i < 2:
+            h = np.maximum(h, 0)
+    check(rc == 0 and np.abs(np.load(y) - h).max() <= 1e-4 * np.abs(h).max(), f"run on budget-{tag} vs numpy")
+print(f"digits --budget 0.5: dense {dense_acc:.4f}, plain {acc['plain']:.4f}, with --calib {acc['calib']:.4f}")
+check(acc["calib"] > acc["plain"], "calibration helps at the same budget")
+check(acc["calib"] >= dense_acc - 0.01, "with --calib, accuracy within 1 point of dense")
+
+# ---- size: --budget 0.25 --dtype f16 --compress vs the dense f32 safetensors ----------------
+out = path("small.dlor")
+rc, so, se = run("convert", dsrc, "-o", out, "--activation", "relu", "--budget", "0.25", "--dtype", "f16",
+                 "--compress")
+ratio = os.path.getsize(out) / os.path.getsize(dsrc)
+print(f"--budget 0.25 --dtype f16 --compress: {os.path.getsize(out)} bytes, {ratio:.3f} x the dense file")
+check(rc == 0 and ratio <= 0.15, f"size ratio {ratio:.3f}: {se}")
+
+# ---- --factors: the same component as an exact product of m factors --------------------------
+for m in (1, 3):
+    out = path(f"factors{m}.dlor")
+    rc, so, se = run("convert", res, "-o", out, "--rank", str(k), "--factors", str(m), "--dtype", "f64")
+    check(rc == 0, f"--factors {m}: {se}")
+    if rc == 0:
+        _, _, lay = dlor_pyreader.read(out)
+        L = lay["block.weight"]
+        e = rel(dlor_pyreader.rebuild(L), W.astype(np.float64))
+        check(L["method"] == 1 and L["factors"] == m and abs(e - e_dlor) <= 1e-6,
+              f"--factors {m}: {L['factors']} factors, error {e:.4g} vs the single component's {e_dlor:.4g}")
+
+# ---- bad targets and calibration data -----------------------------------------------------------
+keep = os.path.join(TMP, "keep.dlor")
+open(keep, "wb").write(b"old")
+for args, code, needle in [
+    (["--budget", "0.001", "--activation", "relu"], 1, "below"),
+    (["--tol", "-1"], 2, "--tol"),
+    (["--budget", "2"], 2, "--budget"),
+    (["--method", "mul", "--tol", "0.1"], 2, "--method"),
+    (["--tol", "0.1", "--budget", "0.5"], 2, "exactly one target"),
+    (["--rank", "2000", "--method", "lowrank"], 1, "2000"),
+    (["--tol", "0.1", "--calib", xd], 1, "graph"),
+    (["--tol", "0.1", "--activation", "relu", "--calib", os.path.join(SRC, "samples", "sawtooth", "x_test.npy")], 1,
+     "[N, 64]"),
+]:
+    rc, so, se = run("convert", dsrc, "-o", keep, *args)
+    check(rc == code and needle in se, f"{args}: exit {rc}, stderr {se!r}")
+    check(open(keep, "rb").read() == b"old", f"{args}: existing output untouched")
+for args, code, needle in [
+    (["--rank", "4", "--factors", "2", "--method", "svd"], 1, "beta"),
+]:
+    rc, so, se = run("convert", res, "-o", keep, *args)
+    check(rc == code and needle in se, f"{args}: exit {rc}, stderr {se!r}")
+    check(open(keep, "rb").read() == b"old", f"{args}: existing output untouched")
+bad = np.load(os.path.join(digits, "x_train.npy")).copy()
+bad[3, 5] = np.nan
+np.save(os.path.join(TMP, "nan.npy"), bad)
+rc, so, se = run("convert", dsrc, "-o", keep, "--tol", "0.1", "--activation", "relu", "--calib",
+                 os.path.join(TMP, "nan.npy"))
+check(rc == 1 and "not finite" in se and open(keep, "rb").read() == b"old", f"NaN calibration: {se}")
+out = path("impossible.dlor")
+rc, so, se = run("convert", dsrc, "-o", out, "--tol", "1e-9", "--activation", "relu", "-v")
+meta, tensors, layers = dlor_pyreader.read(out) if rc == 0 else ({}, {}, {})
+check(rc == 0 and not layers and "kept dense" in se and meta.get("dlor.kept_dense") == "0.weight,2.weight,4.weight",
+      f"--tol too small keeps every layer dense and says so: {se}")
+finish()
