@@ -44,6 +44,7 @@ typedef struct {
     const char *e2e_inputs;          /* file name or "random" */
     double e2e_max_abs, e2e_max_rel;
     int has_labels;
+    const char *calib;               /* dlor.calib: layers were fitted to calibration data */
     double argmax_agreement, acc_dense, acc_dlor;
 } verify_result;
 
@@ -100,9 +101,11 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_u64(&w, L->cols);
         dlor_jw_end_arr(&w);
         dlor_jw_key(&w, "method");
-        dlor_jw_str(&w, dlor_method_name(L->method));
+        dlor_jw_str(&w, L->method ? dlor_method_name(L->method) : "dense");
+        dlor_jw_key(&w, "form");
+        dlor_jw_str(&w, L->form ? L->form : "?");
         dlor_jw_key(&w, "basis");
-        dlor_jw_str(&w, dlor_basis_name(L->basis));
+        dlor_jw_str(&w, L->method ? dlor_basis_name(L->basis) : "none");
         dlor_jw_key(&w, "rank");
         dlor_jw_u64(&w, L->rank);
         dlor_jw_key(&w, "factors");
@@ -115,6 +118,8 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_num(&w, L->rel_fro_error);
         dlor_jw_key(&w, "max_abs_error");
         dlor_jw_num(&w, L->max_abs_error);
+        dlor_jw_key(&w, "svd_rel_fro_error");
+        dlor_jw_num(&w, L->svd_rel_fro_error);
         dlor_jw_key(&w, "tol");
         dlor_jw_num(&w, L->tol);
         dlor_jw_key(&w, "pass");
@@ -185,8 +190,9 @@ static void print_text(const char *in, const char *out, const verify_result *r)
     uint64_t pd = 0, pl = 0, bd = 0, bl = 0;
     printf("dlor verify: %s -> %s\n", in, out);
     if (r->nlayers)
-        printf("%-28s %-13s %-4s %-6s %5s %5s %-11s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
-               "basis", "rank", "L", "alpha", "rel_fro", "max_abs", "params dense>dlor", "bytes dense>dlor");
+        printf("%-28s %-13s %-8s %-6s %5s %5s %-11s %-10s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
+               "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "params dense>dlor",
+               "bytes dense>dlor");
     for (size_t i = 0; i < r->nlayers; i++) {
         const dlor_layer_report *L = &r->layers[i];
         char shape[48], params[48], bytes[48];
@@ -195,10 +201,10 @@ static void print_text(const char *in, const char *out, const verify_result *r)
                  (unsigned long long)L->params_dlor);
         snprintf(bytes, sizeof bytes, "%llu>%llu", (unsigned long long)L->bytes_dense,
                  (unsigned long long)L->bytes_dlor);
-        printf("%-28s %-13s %-4s %-6s %5llu %5llu %-11.6g %-10.3g %-10.3g %-17s %s%s\n", L->name, shape,
-               dlor_method_name(L->method), dlor_basis_name(L->basis), (unsigned long long)L->rank,
-               (unsigned long long)L->factors, L->alpha, L->rel_fro_error, L->max_abs_error, params, bytes,
-               L->pass ? "" : "  EXCEEDS TOL");
+        printf("%-28s %-13s %-8s %-6s %5llu %5llu %-11.6g %-10.3g %-10.3g %-10.3g %-17s %s%s\n", L->name, shape,
+               L->form, L->method ? dlor_basis_name(L->basis) : "-", (unsigned long long)L->rank,
+               (unsigned long long)L->factors, L->alpha, L->rel_fro_error, L->max_abs_error, L->svd_rel_fro_error,
+               params, bytes, L->pass ? "" : "  EXCEEDS TOL");
         pd += L->params_dense;
         pl += L->params_dlor;
         bd += L->bytes_dense;
@@ -208,6 +214,17 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         printf("total: %zu layers, params %llu -> %llu (%.3fx), bytes %llu -> %llu (%.3fx)\n", r->nlayers,
                (unsigned long long)pd, (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0,
                (unsigned long long)bd, (unsigned long long)bl, bd ? (double)bl / (double)bd : 0.0);
+    if (r->calib)
+        printf("note: the layers were fitted to calibration data (%s): the fit minimises the error on those "
+               "activations, so weight-space errors (and svd@size) do not measure it; the end-to-end error does\n",
+               r->calib);
+    for (size_t i = 0; i < r->nlayers && !r->calib; i++) {
+        const dlor_layer_report *L = &r->layers[i];
+        int compressed = L->method && strcmp(L->form, "mul") != 0 && strcmp(L->form, "add") != 0;
+        if (compressed && L->svd_rel_fro_error <= L->rel_fro_error * (1 + 1e-6))
+            printf("note: layer '%s': DLoR does not beat plain truncated SVD at this size (%.3g vs %.3g): "
+                   "the best diagonal is ~0 for this layer\n", L->name, L->rel_fro_error, L->svd_rel_fro_error);
+    }
     printf("carried tensors: %zu, identical to the source: %zu\n", r->carried, r->carried_same);
     if (r->e2e_samples) {
         printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
@@ -379,8 +396,16 @@ int dlor_cmd_verify(int argc, char **argv)
     dlor_container_init(&c);
     dlor_status st = dlor_read_weights(in, &src, &err);
     if (st == DLOR_OK) st = dlor_container_read(out, &c, &err);
-    if (st == DLOR_OK && c.nlayers) {
-        r.layers = calloc(c.nlayers, sizeof *r.layers);
+    const char *kept = NULL;
+    size_t nkept = 0;
+    for (size_t i = 0; st == DLOR_OK && i < c.tensors.meta_count; i++) {
+        if (strcmp(c.tensors.meta_keys[i], "dlor.kept_dense") == 0) kept = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.calib") == 0) r.calib = c.tensors.meta_vals[i];
+    }
+    for (const char *q = kept; q && *q; q++) nkept += *q == ',';
+    if (kept && *kept) nkept++;
+    if (st == DLOR_OK && c.nlayers + nkept) {
+        r.layers = calloc(c.nlayers + nkept, sizeof *r.layers);
         if (!r.layers) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
     if (st != DLOR_OK) {
@@ -421,6 +446,28 @@ int dlor_cmd_verify(int argc, char **argv)
         if (!(r.layers[r.nlayers].max_abs_error <= r.max_abs)) r.max_abs = r.layers[r.nlayers].max_abs_error;
         if (!r.layers[r.nlayers].pass) r.pass = 0;
         r.nlayers++;
+    }
+    /* layers the converter kept dense (no smaller form met the target) */
+    for (const char *q = kept; st == DLOR_OK && q && *q;) {
+        const char *e = strchr(q, ',');
+        size_t len = e ? (size_t)(e - q) : strlen(q);
+        char nm[DLOR_MAX_NAME + 1];
+        snprintf(nm, sizeof nm, "%.*s", (int)len, q);
+        const dlor_tensor *t = dlor_tensor_list_find(&c.tensors, nm);
+        if (t && t->ndim == 2) {
+            dlor_layer_report *L = &r.layers[r.nlayers++];
+            memset(L, 0, sizeof *L);
+            L->name = t->name;
+            L->rows = t->dims[0];
+            L->cols = t->dims[1];
+            L->form = "dense";
+            L->dense_dtype = L->factor_dtype = t->dtype;
+            L->params_dense = L->params_dlor = t->nelem;
+            L->bytes_dense = L->bytes_dlor = t->nbytes;
+            L->tol = tol;
+            L->pass = 1;
+        }
+        q = e ? e + 1 : q + len;
     }
     for (size_t i = 0; i < c.tensors.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &c.tensors.items[i];

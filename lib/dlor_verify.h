@@ -31,7 +31,16 @@ typedef struct dlor_layer_report {
     uint64_t bytes_dlor;         /* bytes of the U and V tensors + 8 for alpha */
     double tol;                  /* tolerance it was checked against */
     int pass;                    /* rel_fro_error <= tol */
+    const char *form;            /* "mul", "add" (exact), "lowrank" (beta*I + P Q^T), "svd" (beta = 0),
+                                    "mul-compressed" (a product with fewer columns than exact), "dense" */
+    double svd_rel_fro_error;    /* truncated SVD of W storing at most params_dlor numbers */
 } dlor_layer_report;
+
+/* Relative Frobenius error of the best rank-k approximation of the m x n
+ * matrix w with k = the largest rank storing at most 'params' numbers
+ * (k (m + n) <= params), from its singular values (LAPACK dgesdd). */
+dlor_status dlor_svd_error_at_params(const double *w, int64_t m, int64_t n, uint64_t params, double *rel,
+                                     dlor_error *err);
 
 /* Default tolerance for a factor storage dtype (f32 1e-4, f64 1e-10, f16
  * 1e-2, bf16 5e-2). */

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <lapacke.h>
+
 double dlor_default_tol(dlor_dtype factor_dtype)
 {
     switch (factor_dtype) {
@@ -28,6 +30,36 @@ void dlor_compare(const double *a, const double *b, uint64_t n, double *rel_fro,
     }
     *rel_fro = den > 0 ? sqrt(num) / sqrt(den) : sqrt(num);
     *max_abs = mx;
+}
+
+dlor_status dlor_svd_error_at_params(const double *w, int64_t m, int64_t n, uint64_t params, double *rel,
+                                     dlor_error *err)
+{
+    int64_t kmin = m < n ? m : n, k = (int64_t)(params / (uint64_t)(m + n));
+    if (k >= kmin) {
+        *rel = 0.0;
+        return DLOR_OK;
+    }
+    double *a = malloc((size_t)(m * n) * sizeof *a), *s = malloc((size_t)kmin * sizeof *s);
+    if (!a || !s) {
+        free(a);
+        free(s);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory for singular values");
+    }
+    memcpy(a, w, (size_t)(m * n) * sizeof *a);
+    /* row-major W is column-major W^T, which has the same singular values */
+    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)n, (lapack_int)m, a, (lapack_int)n, s, NULL,
+                                     1, NULL, 1);
+    double tail = 0, all = 0;
+    for (int64_t i = 0; info == 0 && i < kmin; i++) {
+        all += s[i] * s[i];
+        if (i >= k) tail += s[i] * s[i];
+    }
+    free(a);
+    free(s);
+    if (info != 0) return dlor_fail(err, DLOR_E_NUMERIC, "singular values failed (dgesdd info %d)", (int)info);
+    *rel = all > 0 ? sqrt(tail / all) : 0.0;
+    return DLOR_OK;
 }
 
 dlor_status dlor_layer_load(const dlor_container *c, const dlor_layer_desc *d, dlor_factored *f,
@@ -110,6 +142,13 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
         r->bytes_dlor = u->nbytes + v->nbytes + 8;
         r->tol = tol < 0 ? dlor_default_tol(u->dtype) : tol;
         r->pass = r->rel_fro_error <= r->tol;
+        uint64_t kmax = d->method == DLOR_IMAGE_MUL ? (d->rows > d->cols ? d->rows : d->cols)
+                                                   : (d->rows < d->cols ? d->rows : d->cols);
+        if (u->dims[0] == kmax) r->form = d->method == DLOR_IMAGE_MUL ? "mul" : "add";
+        else if (d->method == DLOR_IMAGE_MUL) r->form = "mul-compressed";
+        else r->form = d->alpha == 0.0 && d->factors == 1 ? "svd" : "lowrank";
+        st = dlor_svd_error_at_params(a, (int64_t)d->rows, (int64_t)d->cols, r->params_dlor, &r->svd_rel_fro_error,
+                                      err);
     }
     free(a);
     free(b);

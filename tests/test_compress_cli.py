@@ -53,6 +53,20 @@ check(abs(rel(dlor_pyreader.rebuild(lay["block.weight"]), W.astype(np.float64)) 
       "--method svd is the truncated SVD")
 check(lay["block.weight"]["alpha"] == 0.0, "svd form has beta 0")
 
+# ---- the report: form, beta, error, and truncated SVD's error at the same size --------------
+rep = path("residual.json")
+rc, so, se = run("verify", res, os.path.join(TMP, "residual-lowrank.dlor"), "--tol", "1", "--json", rep)
+L = json.load(open(rep))["layers"][0] if rc == 0 else {}
+check(L.get("form") == "lowrank" and abs(L.get("svd_rel_fro_error", 0) - e_svd) < 1e-6 and
+      L["svd_rel_fro_error"] >= 10 * L["rel_fro_error"], f"report of the residual layer: {L}")
+check("DLoR does not beat" not in so, "no 'no gain' note where DLoR wins")
+rc, so, se = run("verify", res, os.path.join(TMP, "residual-svd.dlor"), "--tol", "1", "--json", rep)
+L = json.load(open(rep))["layers"][0] if rc == 0 else {}
+check(L.get("form") == "svd" and "DLoR does not beat plain truncated SVD" in so, f"svd form reported plainly: {so}")
+r = json.load(open(rep))
+for key in ("params_dense_total", "params_dlor_total", "bytes_dense_total", "bytes_dlor_total"):
+    check(key in r, f"report has {key}")
+
 # ---- --tol 1e-2 meets 1e-2 on every layer it factors ------------------------------------
 for src, extra in ((dsrc, ["--activation", "relu"]), (res, [])):
     out = path("tol.dlor")
@@ -78,8 +92,7 @@ for tag, extra in (("plain", []), ("calib", ["--calib", os.path.join(digits, "x_
     r = json.load(open(rep))
     acc[tag] = r["end_to_end"]["accuracy_dlor"]
     dense_acc = r["end_to_end"]["accuracy_dense"]
-    stored = sum(L["params_dlor"] for L in r["layers"]) + sum(
-        wd[n].size for n in json.loads(run("info", out, "--json")[1])["metadata"].get("dlor.kept_dense", "").split(",") if n)
+    stored = sum(L["params_dlor"] for L in r["layers"])  # kept-dense layers are listed with their dense size
     check(stored <= 0.5 * sum(wd[f"{i}.weight"].size for i in (0, 2, 4)) + 3, f"budget {tag}: {stored} numbers stored")
     # the compressed model runs; its outputs match a numpy forward of the rebuilt weights
     y = path(f"budget-{tag}.npy")
@@ -151,4 +164,8 @@ rc, so, se = run("convert", dsrc, "-o", out, "--tol", "1e-9", "--activation", "r
 meta, tensors, layers = dlor_pyreader.read(out) if rc == 0 else ({}, {}, {})
 check(rc == 0 and not layers and "kept dense" in se and meta.get("dlor.kept_dense") == "0.weight,2.weight,4.weight",
       f"--tol too small keeps every layer dense and says so: {se}")
+rep = path("impossible.json")
+rc, so, se = run("verify", dsrc, out, "--json", rep)
+forms = [L["form"] for L in json.load(open(rep))["layers"]] if rc == 0 else []
+check(forms == ["dense", "dense", "dense"], f"kept-dense layers are reported as dense: {forms} {se}")
 finish()
