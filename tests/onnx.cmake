@@ -3,7 +3,7 @@ dlor_c_test(test_onnx test_onnx.c)
 
 # Prints an ONNX model's tensors and recovered graph as JSON (interop test).
 add_executable(dlor_dump_onnx tools/dump_onnx.c)
-target_link_libraries(dlor_dump_onnx PRIVATE dlor_formats)
+target_link_libraries(dlor_dump_onnx PRIVATE dlor_dump_common)
 
 if(Python3_Interpreter_FOUND)
   add_test(NAME test_interop_onnx
