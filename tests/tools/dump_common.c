@@ -5,7 +5,6 @@
 #include <math.h>
 #include <stdio.h>
 
-
 void dump_print_str(const char *s)
 {
     putchar('"');
