@@ -36,7 +36,7 @@ static const dlor_optdef defs[] = {
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
-    {"compress", 0, NULL, "store the data section as one zlib stream (hosts inflate it; the embedded runtime needs\n"
+    {"compress", 0, NULL, "store the file as one zlib stream after its preamble (hosts inflate it; the runtime needs\n"
                           "                             it inflated, which 'dlor export-c' does)"},
     {"emit", 0, "FILE.safetensors", "also write the factors as safetensors (NAME.dlor.U [dim, K], NAME.dlor.V,\n"
                                     "                             NAME.dlor.alpha or .beta; see the README)"},
