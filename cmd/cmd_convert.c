@@ -28,6 +28,8 @@ static const dlor_optdef defs[] = {
                        "                             compressed: the rank of P Q^T)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread to minimise the largest layer error"},
+    {"allocate", 0, "max|sum", "with --budget: minimise the largest layer error (max, default) or the sum of\n"
+                               "                             squared layer errors (sum: cheap layers such as a classifier head get more)"},
     {"factors", 0, "M", "compressed: store each beta*I + P Q^T exactly as a product of M DLoR factors"},
     {"calib", 0, "X.npy", "compressed: fit each layer to its inputs on these model inputs (needs a graph)"},
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
@@ -175,7 +177,8 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     if (st == DLOR_OK && cfg->compress) {
         const dlor_compress_cfg *cc = &cfg->cc;
         if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
-        else if (cc->has_budget) snprintf(buf, sizeof buf, "budget %.9g", cc->budget);
+        else if (cc->has_budget)
+            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget, cc->allocate_sum ? "sum" : "max");
         else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
         st = add_meta(c, "dlor.target", buf, err);
         if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
@@ -274,6 +277,12 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             return 2;
         }
         cc->has_budget = budgets != NULL;
+        const char *alloc = dlor_opt(o, defs, "allocate");
+        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0))) {
+            fprintf(stderr, "dlor convert: --allocate takes max or sum and goes with --budget\n");
+            return 2;
+        }
+        cc->allocate_sum = alloc && strcmp(alloc, "sum") == 0;
         if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
             fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
             return 2;

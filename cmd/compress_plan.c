@@ -199,7 +199,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
             na++;
         }
-        if (st == DLOR_OK) st = dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
+        if (st == DLOR_OK)
+            st = cc->allocate_sum ? dlor_allocate_sum(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err)
+                                  : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
             if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
         free(al);

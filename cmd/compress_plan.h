@@ -15,6 +15,7 @@ typedef struct dlor_compress_cfg {
     double tol;              /* per-layer relative error (data space with --calib) */
     int has_budget;
     double budget;           /* stored numbers / dense numbers over the compressed layers */
+    int allocate_sum;        /* budget: minimise the sum of squared errors, not the largest */
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
     dlor_dtype storage;

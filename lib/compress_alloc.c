@@ -163,3 +163,83 @@ dlor_status dlor_allocate(const dlor_alloc_layer *layers, int64_t nlayers, doubl
     free(kuse);
     return DLOR_OK;
 }
+
+/* The sum objective: minimise sum_l err_l^2 (relative errors squared) within the budget.
+ * Greedy by marginal value: starting from each layer's cheapest option, repeatedly take
+ * the affordable step with the largest decrease of err^2 per stored number, where a step
+ * is one more rank or the jump to the dense layer. For error curves from singular values
+ * the decrease per rank shrinks as k grows (sigma_(k+1)^2 / ||W||^2), which is the
+ * condition under which this greedy choice is optimal up to the last, partly filled
+ * step; where that last step leaves budget unused, the minimax allocation (which spends
+ * it) can have the smaller sum, and then it is returned instead. Unlike the minimax
+ * objective, cheap layers whose error would stay large (a small classifier head) get the
+ * ranks they need. */
+dlor_status dlor_allocate_sum(const dlor_alloc_layer *layers, int64_t nlayers, double budget, int with_beta,
+                              int64_t *k_out, double *sum_err2, int64_t *params, dlor_error *err)
+{
+    int64_t *k0 = NULL, *kmm = NULL;
+    double e2 = 0, e2mm = 0;
+    /* The minimax allocation validates the input (and words the infeasible-budget error);
+     * it is also a candidate: greedy steps can leave budget unused that it spends. */
+    k0 = dlor__alloc((size_t)(nlayers > 0 ? nlayers : 1), sizeof *k0);
+    kmm = dlor__alloc((size_t)(nlayers > 0 ? nlayers : 1), sizeof *kmm);
+    if (!k0 || !kmm) {
+        free(k0);
+        free(kmm);
+        return dlor_fail(err, DLOR_E_NOMEM, "allocate: out of memory");
+    }
+    dlor_status st = dlor_allocate(layers, nlayers, budget, with_beta, kmm, NULL, NULL, err);
+    if (st != DLOR_OK) {
+        free(k0);
+        free(kmm);
+        return st;
+    }
+    double dense_total = 0, total = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        const dlor_alloc_layer *L = &layers[l];
+        int64_t kuse = useful_kmax(L, with_beta);
+        dense_total += (double)L->m * (double)L->n;
+        k0[l] = kuse >= 1 ? 1 : DLOR_KEEP_DENSE;
+        total += (double)cost(L, k0[l], with_beta);
+    }
+    const double cap = budget * dense_total;
+    for (;;) {
+        int64_t best_l = -1, best_k = 0;
+        double best_ratio = 0;
+        for (int64_t l = 0; l < nlayers; l++) {
+            const dlor_alloc_layer *L = &layers[l];
+            if (k0[l] == DLOR_KEEP_DENSE) continue;
+            int64_t kuse = useful_kmax(L, with_beta), options[2] = {k0[l] + 1, DLOR_KEEP_DENSE};
+            for (int o = 0; o < 2; o++) {
+                int64_t k = options[o];
+                if (k != DLOR_KEEP_DENSE && k > kuse) continue;
+                double dc = (double)(cost(L, k, with_beta) - cost(L, k0[l], with_beta));
+                double gain = kerr(L, k0[l]) * kerr(L, k0[l]) - kerr(L, k) * kerr(L, k);
+                if (dc <= 0 || gain <= 0 || total + dc > cap) continue;
+                if (gain / dc > best_ratio) {
+                    best_ratio = gain / dc;
+                    best_l = l;
+                    best_k = k;
+                }
+            }
+        }
+        if (best_l < 0) break;
+        total += (double)(cost(&layers[best_l], best_k, with_beta) - cost(&layers[best_l], k0[best_l], with_beta));
+        k0[best_l] = best_k;
+    }
+    for (int64_t l = 0; l < nlayers; l++) {
+        e2 += kerr(&layers[l], k0[l]) * kerr(&layers[l], k0[l]);
+        e2mm += kerr(&layers[l], kmm[l]) * kerr(&layers[l], kmm[l]);
+    }
+    const int64_t *pick_k = e2mm < e2 ? kmm : k0;
+    int64_t p = 0;
+    for (int64_t l = 0; l < nlayers; l++) {
+        k_out[l] = pick_k[l];
+        p += cost(&layers[l], pick_k[l], with_beta);
+    }
+    if (sum_err2) *sum_err2 = e2mm < e2 ? e2mm : e2;
+    if (params) *params = p;
+    free(k0);
+    free(kmm);
+    return DLOR_OK;
+}

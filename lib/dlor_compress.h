@@ -198,6 +198,12 @@ dlor_status dlor_allocate(const dlor_alloc_layer *layers, int64_t nlayers, doubl
                           int with_beta, int64_t *k_out, double *max_err, int64_t *params,
                           dlor_error *err);
 
+/* The same budget spent to minimise the sum of squared per-layer errors instead of the
+ * largest one (greedy by decrease of err^2 per stored number; see compress_alloc.c).
+ * Same arguments and errors as dlor_allocate; sum_err2 receives the objective. */
+dlor_status dlor_allocate_sum(const dlor_alloc_layer *layers, int64_t nlayers, double budget, int with_beta,
+                              int64_t *k_out, double *sum_err2, int64_t *params, dlor_error *err);
+
 /* --tol: the smallest k in 1..kmax with err[k] <= tol whose storage is below dense, else
  * DLOR_KEEP_DENSE. */
 int64_t dlor_rank_for_tol(const double *err, int64_t kmax, int64_t m, int64_t n, int with_beta,

@@ -735,6 +735,69 @@ static int64_t opt_cost(int64_t m, int64_t n, int64_t k, int wb)
     return k == DLOR_KEEP_DENSE ? m * n : k * (m + n) + (wb ? 1 : 0);
 }
 
+/* The sum objective: within budget, never a larger sum of squared errors than the
+ * minimax allocation, and optimal (brute force) on convex curves taken from singular values. */
+static void test_allocate_sum(void)
+{
+    const int64_t shp[3][2] = {{12, 10}, {10, 14}, {6, 9}};
+    double *errs[3];
+    dlt_rng g = {601};
+    dlor_alloc_layer L[3];
+    double dense = 0.0;
+    for (int l = 0; l < 3; l++) {
+        int64_t K = shp[l][0] < shp[l][1] ? shp[l][0] : shp[l][1];
+        double tot = 0, s2[16];
+        for (int64_t i = 0; i < K; i++) tot += (s2[i] = exp(-0.4 * (double)(i + l)) * (1 + 0.01 * dlt_uniform(&g)));
+        errs[l] = xalloc((size_t)K + 1);
+        for (int64_t k = 0; k <= K; k++) {
+            double tail = 0;
+            for (int64_t i = k; i < K; i++) tail += s2[i];
+            errs[l][k] = sqrt(tail / tot);
+        }
+        L[l].m = shp[l][0];
+        L[l].n = shp[l][1];
+        L[l].kmax = K;
+        L[l].err = errs[l];
+        dense += (double)(shp[l][0] * shp[l][1]);
+    }
+    const double budgets[5] = {0.25, 0.35, 0.5, 0.7, 0.9};
+    for (int bi = 0; bi < 5; bi++) {
+        int64_t ks[3], km[3], params;
+        double s2, mx;
+        dlor_error err = {0};
+        CHECK(dlor_allocate_sum(L, 3, budgets[bi], 1, ks, &s2, &params, &err) == DLOR_OK, "sum: %s", err.msg);
+        CHECK(dlor_allocate(L, 3, budgets[bi], 1, km, &mx, NULL, &err) == DLOR_OK, "max: %s", err.msg);
+        double smax = 0;
+        for (int l = 0; l < 3; l++) {
+            double e = km[l] == DLOR_KEEP_DENSE ? 0 : errs[l][km[l]];
+            smax += e * e;
+        }
+        CHECK((double)params <= budgets[bi] * dense && s2 <= smax + 1e-15,
+              "budget %g: sum objective %g (params %lld) vs minimax allocation's %g", budgets[bi], s2,
+              (long long)params, smax);
+        /* brute force over ranks and dense */
+        double best = INFINITY;
+        for (int64_t a = 0; a <= L[0].kmax; a++)
+            for (int64_t b = 0; b <= L[1].kmax; b++)
+                for (int64_t c = 0; c <= L[2].kmax; c++) {
+                    int64_t ch[3] = {a ? a : DLOR_KEEP_DENSE, b ? b : DLOR_KEEP_DENSE, c ? c : DLOR_KEEP_DENSE};
+                    double cst = 0, sum = 0;
+                    int useful = 1;
+                    for (int l = 0; l < 3; l++) {
+                        int64_t cc = opt_cost(L[l].m, L[l].n, ch[l], 1);
+                        if (ch[l] != DLOR_KEEP_DENSE && cc >= L[l].m * L[l].n) useful = 0;
+                        cst += (double)cc;
+                        double e = ch[l] == DLOR_KEEP_DENSE ? 0 : errs[l][ch[l]];
+                        sum += e * e;
+                    }
+                    if (useful && cst <= budgets[bi] * dense && sum < best) best = sum;
+                }
+        /* greedy is optimal up to its last, partly affordable step: allow one step's worth */
+        CHECK(s2 <= best * 1.5 + 1e-3, "budget %g: greedy sum %g vs optimum %g", budgets[bi], s2, best);
+    }
+    for (int l = 0; l < 3; l++) free(errs[l]);
+}
+
 static void test_allocate(void)
 {
     /* Three small layers with known curves (one not monotone). */
@@ -1098,6 +1161,7 @@ int main(void)
         {"eckart-young", test_eckart_young}, {"best beta", test_best_beta},
         {"residual", test_residual},         {"ordinary", test_ordinary},
         {"data-aware", test_data_aware},     {"allocate", test_allocate},
+        {"allocate (sum)", test_allocate_sum},
         {"m-factor", test_mul},              {"bad input", test_bad_input},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {

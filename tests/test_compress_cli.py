@@ -83,7 +83,8 @@ for src, extra in ((dsrc, ["--activation", "relu"]), (res, [])):
 
 # ---- the digits sample under a budget, with and without calibration ------------------------
 acc = {}
-for tag, extra in (("plain", []), ("calib", ["--calib", os.path.join(digits, "x_train.npy")])):
+for tag, extra in (("plain", []), ("calib", ["--calib", os.path.join(digits, "x_train.npy")]),
+                   ("sum", ["--allocate", "sum"])):
     out, rep = path(f"budget-{tag}.dlor"), path(f"budget-{tag}.json")
     rc, so, se = run("convert", dsrc, "-o", out, "--activation", "relu", "--budget", "0.5", *extra)
     check(rc == 0, f"--budget 0.5 {tag}: {se}")
@@ -106,7 +107,9 @@ for tag, extra in (("plain", []), ("calib", ["--calib", os.path.join(digits, "x_
         if i < 2:
             h = np.maximum(h, 0)
     check(rc == 0 and np.abs(np.load(y) - h).max() <= 1e-4 * np.abs(h).max(), f"run on budget-{tag} vs numpy")
-print(f"digits --budget 0.5: dense {dense_acc:.4f}, plain {acc['plain']:.4f}, with --calib {acc['calib']:.4f}")
+print(f"digits --budget 0.5: dense {dense_acc:.4f}, plain {acc['plain']:.4f}, with --calib {acc['calib']:.4f}, "
+      f"with --allocate sum {acc['sum']:.4f}")
+check(acc["sum"] >= dense_acc - 0.01, "--allocate sum, no calibration: accuracy within 1 point of dense")
 check(acc["calib"] > acc["plain"], "calibration helps at the same budget")
 check(acc["calib"] >= dense_acc - 0.01, "with --calib, accuracy within 1 point of dense")
 
@@ -139,6 +142,8 @@ for args, code, needle in [
     (["--budget", "2"], 2, "--budget"),
     (["--method", "mul", "--tol", "0.1"], 2, "--method"),
     (["--tol", "0.1", "--budget", "0.5"], 2, "exactly one target"),
+    (["--tol", "0.1", "--allocate", "sum"], 2, "--allocate"),
+    (["--budget", "0.5", "--allocate", "mean"], 2, "--allocate"),
     (["--rank", "2000", "--method", "lowrank"], 1, "2000"),
     (["--tol", "0.1", "--calib", xd], 1, "graph"),
     (["--tol", "0.1", "--activation", "relu", "--calib", os.path.join(SRC, "samples", "sawtooth", "x_test.npy")], 1,
