@@ -164,6 +164,14 @@ np.save(os.path.join(TMP, "nan.npy"), bad)
 rc, so, se = run("convert", dsrc, "-o", keep, "--tol", "0.1", "--activation", "relu", "--calib",
                  os.path.join(TMP, "nan.npy"))
 check(rc == 1 and "not finite" in se and open(keep, "rb").read() == b"old", f"NaN calibration: {se}")
+nanw = dict(wd)
+nanw["2.weight"] = wd["2.weight"].copy()
+nanw["2.weight"][5, 7] = np.inf
+nsrc = os.path.join(TMP, "inf.safetensors")
+save_file(nanw, nsrc)
+rc, so, se = run("convert", nsrc, "-o", keep, "--tol", "0.1")
+check(rc == 1 and "2.weight" in se and "not finite" in se and open(keep, "rb").read() == b"old",
+      f"Inf in a weight under a compressed form: {se}")
 out = path("impossible.dlor")
 rc, so, se = run("convert", dsrc, "-o", out, "--tol", "1e-9", "--activation", "relu", "-v")
 meta, tensors, layers = dlor_pyreader.read(out) if rc == 0 else ({}, {}, {})
