@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dlor_crc32.h"
+#include "dlor_image_internal.h"
 
 static uint16_t ld16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t ld32(const unsigned char *p)
@@ -18,10 +19,7 @@ static uint64_t ld64(const unsigned char *p) { return (uint64_t)ld32(p) | ((uint
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int fail(dlor_image_error *err, int code, const char *fmt, ...)
+int dlor__image_fail(dlor_image_error *err, int code, const char *fmt, ...)
 {
     if (err) {
         va_list ap;
@@ -31,6 +29,23 @@ static int fail(dlor_image_error *err, int code, const char *fmt, ...)
         err->code = code;
     }
     return code;
+}
+
+float dlor__half_to_float(uint16_t h)
+{
+    /* 1 sign, 5 exponent (bias 15), 10 fraction bits */
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, frac = h & 0x3ff, bits;
+    float f;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (frac << 13); /* inf or NaN */
+    } else if (exp == 0) {
+        f = (float)frac * 5.9604644775390625e-8f; /* zero or subnormal: frac * 2^-24, exact */
+        return sign ? -f : f;
+    } else {
+        bits = sign | ((exp + 112u) << 23) | (frac << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
 }
 
 unsigned dlor_image_dtype_size(int dtype)
@@ -114,30 +129,30 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
     int seen[5] = {0, 0, 0, 0, 0}, seen_graph = 0;
     uint64_t off_of[5] = {0}, size_of[5] = {0}, count_of[5] = {0};
     if (!all_zero(b + dir_end, pos - dir_end))
-        return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
     for (uint32_t s = 0; s < nsec; s++) {
         const unsigned char *e = b + DLOR_IMAGE_PREAMBLE + (uint64_t)s * DLOR_IMAGE_DIR_ENTRY;
         uint32_t kind = ld32(e), esize = ld32(e + 4);
         uint64_t off = ld64(e + 8), size = ld64(e + 16), count = ld64(e + 24);
         if (off != pos)
-            return fail(err, DLOR_IMAGE_E_FORMAT,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                         "section %u (kind %u) starts at %llu, expected %llu", s, kind,
                         (unsigned long long)off, (unsigned long long)pos);
         if (size > img->header_len - off)
-            return fail(err, DLOR_IMAGE_E_FORMAT,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                         "section %u (kind %u) of %llu bytes runs past the header end %llu", s, kind,
                         (unsigned long long)size, (unsigned long long)img->header_len);
         if (kind >= 1 && kind <= 4) {
             static const uint32_t want_esize[5] = {0, 0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC,
                                                    DLOR_IMAGE_LAYER_REC};
             if (seen[kind])
-                return fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", kind);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", kind);
             if (esize != want_esize[kind])
-                return fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u has entry size %u, expected %u",
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u has entry size %u, expected %u",
                             kind, esize, want_esize[kind]);
             if (kind == DLOR_SECTION_STRINGS ? count != size : count * esize != size ||
                                                                    count > size)
-                return fail(err, DLOR_IMAGE_E_FORMAT,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                             "section kind %u: size %llu does not match %llu records", kind,
                             (unsigned long long)size, (unsigned long long)count);
             seen[kind] = 1;
@@ -145,46 +160,46 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
             size_of[kind] = size;
             count_of[kind] = count;
         } else if (kind == DLOR_SECTION_GRAPH) {
-            if (seen_graph) return fail(err, DLOR_IMAGE_E_FORMAT, "graph section appears twice");
+            if (seen_graph) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph section appears twice");
             if (esize != DLOR_IMAGE_GRAPH_REC || count > size || count * esize != size)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph section: bad entry size or count");
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph section: bad entry size or count");
             if (count > DLOR_IMAGE_MAX_OPS)
-                return fail(err, DLOR_IMAGE_E_LIMIT, "graph of %llu operations exceeds the limit of %u",
+                return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "graph of %llu operations exceeds the limit of %u",
                             (unsigned long long)count, DLOR_IMAGE_MAX_OPS);
             seen_graph = 1;
             img->graph = b + off;
             img->nops = (uint32_t)count;
         } else if (kind < 0x8000) {
-            return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
                         "required section kind %u is unknown to this reader (file minor version %u)",
                         kind, img->minor);
         } else if (esize != 0 && (size % esize != 0 || size / esize != count)) {
-            return fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", kind);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", kind);
         }
         uint64_t end = off + size, next = align_up(end, 8);
         if (s + 1 == nsec) {
             if (end != img->header_len)
-                return fail(err, DLOR_IMAGE_E_FORMAT,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                             "last section ends at %llu but header_len is %llu",
                             (unsigned long long)end, (unsigned long long)img->header_len);
         } else {
             if (next > img->header_len)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "sections run past the header end");
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "sections run past the header end");
             if (!all_zero(b + end, next - end))
-                return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", s);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", s);
         }
         pos = next;
     }
     for (int k = 1; k <= 4; k++)
-        if (!seen[k]) return fail(err, DLOR_IMAGE_E_FORMAT, "required section kind %d is missing", k);
+        if (!seen[k]) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "required section kind %d is missing", k);
     if (count_of[DLOR_SECTION_METADATA] > DLOR_IMAGE_MAX_META)
-        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu metadata records exceed the limit of %u",
+        return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "%llu metadata records exceed the limit of %u",
                     (unsigned long long)count_of[DLOR_SECTION_METADATA], DLOR_IMAGE_MAX_META);
     if (count_of[DLOR_SECTION_TENSORS] > DLOR_IMAGE_MAX_TENSORS)
-        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu tensors exceed the limit of %u",
+        return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "%llu tensors exceed the limit of %u",
                     (unsigned long long)count_of[DLOR_SECTION_TENSORS], DLOR_IMAGE_MAX_TENSORS);
     if (count_of[DLOR_SECTION_LAYERS] > DLOR_IMAGE_MAX_LAYERS)
-        return fail(err, DLOR_IMAGE_E_LIMIT, "%llu layers exceed the limit of %u",
+        return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "%llu layers exceed the limit of %u",
                     (unsigned long long)count_of[DLOR_SECTION_LAYERS], DLOR_IMAGE_MAX_LAYERS);
     img->strings = b + off_of[DLOR_SECTION_STRINGS];
     img->strings_len = size_of[DLOR_SECTION_STRINGS];
@@ -207,19 +222,19 @@ static int check_meta(const dlor_image *img, const strpool *sp, dlor_image_error
         const unsigned char *r = img->meta + (uint64_t)i * DLOR_IMAGE_META_REC;
         uint32_t ko = ld32(r), kl = ld32(r + 4), vo = ld32(r + 8), vl = ld32(r + 12);
         const unsigned char *k = pool_str(sp, ko, kl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!k) return fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", i);
+        if (!k) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", i);
         if (!pool_str(sp, vo, vl, 0, DLOR_IMAGE_MAX_VALUE))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "metadata '%s': bad value reference",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata '%s': bad value reference",
                         show(k, kl, shown));
         if (prev && name_cmp(prev, prev_len, k, kl) >= 0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "metadata key '%s' is out of order or duplicated",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata key '%s' is out of order or duplicated",
                         show(k, kl, shown));
         text += (uint64_t)kl + vl;
         prev = k;
         prev_len = kl;
     }
     if (text > DLOR_IMAGE_MAX_META_TEXT)
-        return fail(err, DLOR_IMAGE_E_LIMIT, "metadata text of %llu bytes exceeds the 1 MiB limit",
+        return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "metadata text of %llu bytes exceeds the 1 MiB limit",
                     (unsigned long long)text);
     return DLOR_IMAGE_OK;
 }
@@ -236,43 +251,43 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         const unsigned char *r = img->tensors + (uint64_t)i * DLOR_IMAGE_TENSOR_REC;
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!nm) return fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", i);
+        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", i);
         show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s' is out of order or duplicated", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s' is out of order or duplicated", shown);
         prev = nm;
         prev_len = nl;
         int dtype = ld16(r + 8), ndim = r[10];
         unsigned es = dlor_image_dtype_size(dtype);
-        if (!es) return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
+        if (!es) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
         if (ndim > DLOR_IMAGE_MAX_NDIM)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
         if (!all_zero(r + 11, 5) || !all_zero(r + 100, 28))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': reserved bytes are not zero", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': reserved bytes are not zero", shown);
         uint64_t nelem = 1;
         for (int d = 0; d < DLOR_IMAGE_MAX_NDIM; d++) {
             uint64_t dim = ld64(r + 16 + 8 * d);
             if (d >= ndim) {
                 if (dim != 0)
-                    return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': unused dimension %d is %llu",
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': unused dimension %d is %llu",
                                 shown, d, (unsigned long long)dim);
                 continue;
             }
             if (dim != 0 && nelem > UINT64_MAX / dim)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': element count overflows", shown);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': element count overflows", shown);
             nelem *= dim;
         }
         if (nelem > UINT64_MAX / es)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': byte size overflows", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': byte size overflows", shown);
         uint64_t off = ld64(r + 80), nbytes = ld64(r + 88);
         if (nbytes != nelem * es)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': nbytes %llu but shape needs %llu",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': nbytes %llu but shape needs %llu",
                         shown, (unsigned long long)nbytes, (unsigned long long)(nelem * es));
         if (off != pos)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': data at offset %llu, expected %llu",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': data at offset %llu, expected %llu",
                         shown, (unsigned long long)off, (unsigned long long)pos);
         if (nbytes > img->len - off)
-            return fail(err, DLOR_IMAGE_E_FORMAT,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                         "tensor '%s': needs %llu bytes at offset %llu, file has %llu left", shown,
                         (unsigned long long)nbytes, (unsigned long long)off,
                         (unsigned long long)(img->len - off));
@@ -280,18 +295,18 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if (i + 1 < img->ntensors) {
             uint64_t next = align_up(end, DLOR_IMAGE_ALIGN);
             if (next > img->len)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': file ends inside padding", shown);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': file ends inside padding", shown);
             if (!all_zero(img->base + end, next - end))
-                return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after tensor '%s'", shown);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after tensor '%s'", shown);
             pos = next;
         } else {
             pos = end;
         }
         if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
     }
     if (pos != img->len)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "%llu trailing bytes after the last tensor",
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "%llu trailing bytes after the last tensor",
                     (unsigned long long)(img->len - pos));
     return DLOR_IMAGE_OK;
 }
@@ -307,51 +322,51 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         const unsigned char *r = img->layers + (uint64_t)i * DLOR_IMAGE_LAYER_REC;
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!nm) return fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", i);
+        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", i);
         show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s' is out of order or duplicated", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s' is out of order or duplicated", shown);
         prev = nm;
         prev_len = nl;
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
         if (!all_zero(r + 12, 4) || !all_zero(r + 66, 6) || !all_zero(r + 80, 48))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
         if (!((L.method == DLOR_IMAGE_MUL && (L.basis == DLOR_IMAGE_SCHUR || L.basis == DLOR_IMAGE_RANDOM)) ||
               (L.method == DLOR_IMAGE_ADD && L.basis == DLOR_IMAGE_SVD)))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': method %d with basis %d is not defined",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': method %d with basis %d is not defined",
                         shown, L.method, L.basis);
         if (L.rows == 0 || L.cols == 0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': empty shape", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': empty shape", shown);
         if (L.k == 0 || L.k > L.kmax)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factor columns, must be 1 to %llu", shown,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factor columns, must be 1 to %llu", shown,
                         (unsigned long long)L.k, (unsigned long long)L.kmax);
         if (L.rank == 0 || L.rank > L.k)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': rank %llu outside [1, %llu]", shown,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': rank %llu outside [1, %llu]", shown,
                         (unsigned long long)L.rank, (unsigned long long)L.k);
         if (L.factors != (L.k + L.rank - 1) / L.rank)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factors, expected ceil(%llu/%llu)",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factors, expected ceil(%llu/%llu)",
                         shown, (unsigned long long)L.factors, (unsigned long long)L.k,
                         (unsigned long long)L.rank);
         if (!isfinite(L.alpha) || (L.method == DLOR_IMAGE_MUL && L.alpha == 0.0))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
         if (!dlor_image_dtype_size(L.source_dtype))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown source dtype %d", shown,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown source dtype %d", shown,
                         L.source_dtype);
         if (L.basis != DLOR_IMAGE_RANDOM && L.seed != 0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': seed set for a non-random basis", shown);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': seed set for a non-random basis", shown);
         if (L.u_tensor >= img->ntensors || L.v_tensor >= img->ntensors || L.u_tensor == L.v_tensor)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': bad factor tensor indices %u, %u", shown,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': bad factor tensor indices %u, %u", shown,
                         L.u_tensor, L.v_tensor);
         dlor_image_tensor tu, tv;
         dlor_image_tensor_at(img, L.u_tensor, &tu);
         dlor_image_tensor_at(img, L.v_tensor, &tv);
         if (!is_float_dtype(tu.dtype) || tu.dtype != tv.dtype)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float dtype",
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float dtype",
                         shown, tu.dtype, tv.dtype);
         if (tu.ndim != 2 || tu.dims[0] != L.k || tu.dims[1] != L.dim_u || tv.ndim != 2 ||
             tv.dims[0] != L.k || tv.dims[1] != L.dim_v)
-            return fail(err, DLOR_IMAGE_E_FORMAT,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                         "layer '%s': factor shapes do not match [%llu, %llu] and [%llu, %llu]", shown,
                         (unsigned long long)L.k, (unsigned long long)L.dim_u,
                         (unsigned long long)L.k, (unsigned long long)L.dim_v);
@@ -368,38 +383,38 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
         dlor_image_op op;
         dlor_image_op_at(img, i, &op);
         if (!all_zero(r + 4, 4) || !all_zero(r + 20, 4) || (ld32(r + 16) & ~DLOR_IMAGE_OP_LAYER))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", i);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", i);
         if (op.kind == DLOR_IMAGE_OP_ACT) {
             if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !isfinite(op.param) || (op.act != 2 && op.param != 0.0))
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", i, op.act,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", i, op.act,
                             op.param);
             if (op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", i);
             continue;
         }
         if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
             if (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", i);
             continue;
         }
         if (op.kind != DLOR_IMAGE_OP_LINEAR)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d", i, op.kind);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d", i, op.kind);
         if (op.act != 0 || op.param != 0.0)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", i);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", i);
         if (op.is_layer) {
             if (op.weight >= img->nlayers)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range", i, op.weight);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range", i, op.weight);
             dlor_image_layer L;
             dlor_image_layer_at(img, op.weight, &L);
             op.in = L.cols;
             op.out = L.rows;
         } else {
             if (op.weight >= img->ntensors)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range", i, op.weight);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range", i, op.weight);
             dlor_image_tensor t;
             dlor_image_tensor_at(img, op.weight, &t);
             if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", i,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             op.in = t.dims[1];
             op.out = t.dims[0];
@@ -407,20 +422,20 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
         if (op.bias != DLOR_IMAGE_NO_TENSOR) {
             dlor_image_tensor t;
             if (op.bias >= img->ntensors)
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
             dlor_image_tensor_at(img, op.bias, &t);
             if (t.ndim != 1 || t.dims[0] != op.out || !is_float_dtype(t.dtype))
-                return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
                             i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)op.out);
         }
         if (have && op.in != cur)
-            return fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", i,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", i,
                         (unsigned long long)op.in, (unsigned long long)cur);
         if (!have) img->in_dim = op.in;
         have = 1;
         cur = op.out;
     }
-    if (img->nops && !have) return fail(err, DLOR_IMAGE_E_FORMAT, "graph has no linear operation");
+    if (img->nops && !have) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph has no linear operation");
     img->out_dim = cur;
     return DLOR_IMAGE_OK;
 }
@@ -459,48 +474,48 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
     const unsigned char *b = (const unsigned char *)buf;
     dlor_image img;
     int rc;
-    if (!b && len) return fail(err, DLOR_IMAGE_E_ARG, "null buffer");
+    if (!b && len) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null buffer");
     if (len < DLOR_IMAGE_PREAMBLE)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "file of %zu bytes is shorter than the 64-byte preamble", len);
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "file of %zu bytes is shorter than the 64-byte preamble", len);
     if (memcmp(b, DLOR_IMAGE_MAGIC, 8) != 0)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "not a .dlor file (bad magic)");
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "not a .dlor file (bad magic)");
     unsigned major = ld16(b + 8);
     memset(&img, 0, sizeof img);
     img.base = b;
     img.len = len;
     img.minor = ld16(b + 10);
     if (major != DLOR_IMAGE_MAJOR)
-        return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "format version %u.%u is not supported (this reader reads 1.x)",
+        return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "format version %u.%u is not supported (this reader reads 1.x)",
                     major, img.minor);
     if (ld32(b + 12) != DLOR_IMAGE_ENDIAN_TAG)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "bad endianness tag 0x%08x", (unsigned)ld32(b + 12));
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "bad endianness tag 0x%08x", (unsigned)ld32(b + 12));
     img.header_len = ld64(b + 16);
     img.data_offset = ld64(b + 24);
     uint64_t data_len = ld64(b + 32), file_len = ld64(b + 40);
     uint32_t freq = ld32(b + 48), nsec = ld32(b + 52);
     if (freq & DLOR_IMAGE_FLAG_DEFLATE)
-        return fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+        return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
                     "the image is zlib-compressed (converted with --compress); this reader needs an "
                     "uncompressed image: inflate it on a host first (dlor export-c writes it uncompressed)");
     if (file_len != (uint64_t)len)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "file is %zu bytes but its header says %llu (truncated or extended)",
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "file is %zu bytes but its header says %llu (truncated or extended)",
                     len, (unsigned long long)file_len);
     if (freq & ~DLOR_IMAGE_FLAG_DEFLATE)
-        return fail(err, DLOR_IMAGE_E_UNSUPPORTED, "unknown required feature flags 0x%08x", (unsigned)freq);
+        return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "unknown required feature flags 0x%08x", (unsigned)freq);
     /* offset 60: zero in an uncompressed image (a compressed one keeps its CRC there) */
-    if (ld32(b + 60) != 0) return fail(err, DLOR_IMAGE_E_FORMAT, "reserved preamble field is not zero");
+    if (ld32(b + 60) != 0) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "reserved preamble field is not zero");
     if (nsec < 1 || nsec > DLOR_IMAGE_MAX_SECTIONS)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "%u sections (must be 1 to %d)", (unsigned)nsec,
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "%u sections (must be 1 to %d)", (unsigned)nsec,
                     DLOR_IMAGE_MAX_SECTIONS);
     if (img.header_len > DLOR_IMAGE_MAX_HEADER)
-        return fail(err, DLOR_IMAGE_E_LIMIT, "header of %llu bytes exceeds the 64 MiB limit",
+        return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "header of %llu bytes exceeds the 64 MiB limit",
                     (unsigned long long)img.header_len);
     if (img.header_len < DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY || img.header_len > len)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "header_len %llu is inconsistent with the file",
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "header_len %llu is inconsistent with the file",
                     (unsigned long long)img.header_len);
     if (img.data_offset != align_up(img.header_len, DLOR_IMAGE_ALIGN) || img.data_offset > len ||
         data_len != len - img.data_offset)
-        return fail(err, DLOR_IMAGE_E_FORMAT, "data_offset %llu / data_len %llu are inconsistent",
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "data_offset %llu / data_len %llu are inconsistent",
                     (unsigned long long)img.data_offset, (unsigned long long)data_len);
     /* The checksum comes first so that nothing below interprets corrupt records. */
     {
@@ -509,10 +524,10 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
         c = dlor_crc32(c, zero4, 4);
         c = dlor_crc32(c, b + 60, (size_t)(img.header_len - 60));
         if (c != ld32(b + 56))
-            return fail(err, DLOR_IMAGE_E_FORMAT, "header checksum mismatch (header corrupt)");
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "header checksum mismatch (header corrupt)");
     }
     if (!all_zero(b + img.header_len, img.data_offset - img.header_len))
-        return fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding before the data section");
+        return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding before the data section");
     if ((rc = check_sections(&img, b, nsec, err)) != 0) return rc;
     strpool sp = {img.strings, img.strings_len};
     if ((rc = check_meta(&img, &sp, err)) != 0) return rc;

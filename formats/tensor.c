@@ -1,5 +1,6 @@
 /* tensor.c - the neutral tensor list, dtype helpers and error records. */
 #include "dlor_tensor.h"
+#include "dlor_image_internal.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -105,23 +106,7 @@ int dlor_dtype_is_float(dlor_dtype dt)
  * IEEE binary16: 1 sign, 5 exponent (bias 15), 10 fraction bits.
  * bfloat16: the top 16 bits of a binary32. */
 
-float dlor_f16_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31;
-    uint32_t exp = (h >> 10) & 0x1f, frac = h & 0x3ff, bits;
-    float f;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (frac << 13); /* inf or NaN */
-    } else if (exp == 0) {
-        /* zero or subnormal: value = frac * 2^-24, exact in float */
-        f = (float)frac * 5.9604644775390625e-8f;
-        return sign ? -f : f;
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (frac << 13);
-    }
-    memcpy(&f, &bits, 4);
-    return f;
-}
+float dlor_f16_to_f32(uint16_t h) { return dlor__half_to_float(h); }
 
 uint16_t dlor_f32_to_f16(float f)
 {

@@ -8,28 +8,13 @@
 #include "dlor_runtime.h"
 
 #include <math.h>
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
+
+#include "dlor_image_internal.h"
 
 #ifdef DLOR_RUNTIME_BLAS
 #include <cblas.h>
 #endif
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int rt_fail(dlor_image_error *err, int code, const char *fmt, ...)
-{
-    if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        err->code = code;
-    }
-    return code;
-}
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 
@@ -38,22 +23,6 @@ static float load_f32(const unsigned char *p)
     uint32_t b = (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
     float f;
     memcpy(&f, &b, 4);
-    return f;
-}
-
-static float half_to_f32(uint16_t h)
-{
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, frac = h & 0x3ff, bits;
-    float f;
-    if (exp == 0x1f) {
-        bits = sign | 0x7f800000u | (frac << 13);
-    } else if (exp == 0) {
-        f = (float)frac * 5.9604644775390625e-8f; /* subnormal or zero: frac * 2^-24 */
-        return sign ? -f : f;
-    } else {
-        bits = sign | ((exp + 112u) << 23) | (frac << 13);
-    }
-    memcpy(&f, &bits, 4);
     return f;
 }
 
@@ -67,7 +36,7 @@ static const float *as_f32(const dlor_image_tensor *t, uint64_t first, uint64_t 
     for (uint64_t i = 0; i < n; i++) {
         switch (t->dtype) {
         case 1: buf[i] = load_f32(p + 4 * i); break;
-        case 2: buf[i] = half_to_f32((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8))); break;
+        case 2: buf[i] = dlor__half_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8))); break;
         case 3: {
             uint32_t b = ((uint32_t)p[2 * i] << 16) | ((uint32_t)p[2 * i + 1] << 24);
             memcpy(&buf[i], &b, 4);
@@ -95,9 +64,9 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
         uint32_t n = 0;
         const char *why = dlor_image_meta_get(&r.img, "dlor.graph_missing", &n);
         if (why)
-            return rt_fail(err, DLOR_RT_E_NOGRAPH, "the model has no graph to run: %.*s",
+            return dlor__image_fail(err, DLOR_RT_E_NOGRAPH, "the model has no graph to run: %.*s",
                            (int)(n > 180 ? 180 : n), why);
-        return rt_fail(err, DLOR_RT_E_NOGRAPH, "the model has no graph to run (it was converted from tensors only)");
+        return dlor__image_fail(err, DLOR_RT_E_NOGRAPH, "the model has no graph to run (it was converted from tensors only)");
     }
     r.in_dim = r.img.in_dim;
     r.out_dim = r.img.out_dim;
@@ -289,14 +258,14 @@ int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float 
                        size_t scratch_size, dlor_image_error *err)
 {
     size_t part[4], total;
-    if (!x || !y || (batch && !scratch)) return rt_fail(err, DLOR_IMAGE_E_ARG, "null input, output or scratch");
+    if (!x || !y || (batch && !scratch)) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null input, output or scratch");
     if (batch == 0) return 0;
     if (layout(m, batch, part, &total) != 0)
-        return rt_fail(err, DLOR_RT_E_SCRATCH, "batch of %zu is too large for this model", batch);
+        return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "batch of %zu is too large for this model", batch);
     if (scratch_size < total)
-        return rt_fail(err, DLOR_RT_E_SCRATCH, "scratch of %zu bytes is too small: batch %zu needs %zu",
+        return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "scratch of %zu bytes is too small: batch %zu needs %zu",
                        scratch_size, batch, total);
-    if (((uintptr_t)scratch & 3u) != 0) return rt_fail(err, DLOR_RT_E_SCRATCH, "scratch is not 4-byte aligned");
+    if (((uintptr_t)scratch & 3u) != 0) return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "scratch is not 4-byte aligned");
     float *buf[2], *z, *widen;
     buf[0] = (float *)scratch;
     buf[1] = buf[0] + part[0];
