@@ -1,21 +1,51 @@
 """Shared scaffolding of dlor's Python tests: counting checks, running the
 dlor command, scratch paths, and the closing 'N passed, N failed' line."""
+import json
 import os
 import subprocess
 import sys
+
+import numpy as np
 
 DLOR = os.environ.get("DLOR_BIN", "dlor")
 SRC = os.environ.get("DLOR_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _counts = {"passed": 0, "failed": 0}
 
 
+# numpy dtype -> dlor's dtype name (as the dump tools print it)
+DTYPE_NAMES = {
+    np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.float16): "f16",
+    np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32",
+    np.dtype(np.int64): "i64", np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16",
+    np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64", np.dtype(np.bool_): "bool",
+}
+
+
 def check(cond, what):
-    """Records one assertion; prints what failed."""
+    """Records one assertion; prints what failed; returns cond."""
     if cond:
         _counts["passed"] += 1
     else:
         _counts["failed"] += 1
         print("FAIL:", what)
+    return cond
+
+
+def dump_objects(tool, path, timeout=300):
+    """Runs a dump tool (tests/tools) on path: (exit code, JSON objects, stderr).
+    A value printed as -0 is read as negative zero, keeping its sign."""
+    r = subprocess.run([tool, path], capture_output=True, timeout=timeout)
+    objs = []
+    if r.returncode == 0:
+        for line in r.stdout.decode("utf-8").splitlines():
+            objs.append(json.loads(line, parse_int=lambda s: -0.0 if s == "-0" else int(s)))
+    return r.returncode, objs, r.stderr.decode("utf-8", "replace")
+
+
+def summary():
+    """Prints the 'N passed, N failed' line; returns the exit status."""
+    print(f"{_counts['passed']} passed, {_counts['failed']} failed")
+    return 1 if _counts["failed"] else 0
 
 
 def run(*args):
@@ -32,5 +62,4 @@ def scratch_dir(name):
 
 def finish():
     """Prints the summary line ctest logs show and exits non-zero on failure."""
-    print(f"{_counts['passed']} passed, {_counts['failed']} failed")
-    sys.exit(1 if _counts["failed"] else 0)
+    sys.exit(summary())

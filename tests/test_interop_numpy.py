@@ -9,18 +9,17 @@ fail cleanly with a message naming the problem.
 Environment: DLOR_DUMP (the dump tool), DLOR_TEST_TMP (scratch directory).
 Prints "N passed, N failed" and exits non-zero on any failure."""
 import io
-import json
 import math
 import os
-import subprocess
 import sys
 
 import numpy as np
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import check, dump_objects, summary  # noqa: E402
+
 DUMP = os.environ.get("DLOR_DUMP")
 TMP = os.environ.get("DLOR_TEST_TMP") or "/tmp"
-passed = 0
-failed = 0
 
 DTYPE_NAMES = {
     "f4": "f32", "f8": "f64", "f2": "f16", "i1": "i8", "i2": "i16", "i4": "i32", "i8": "i64",
@@ -28,14 +27,6 @@ DTYPE_NAMES = {
 }
 
 
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + msg, file=sys.stderr)
-    return cond
 
 
 def path_for(name, ext):
@@ -45,15 +36,8 @@ def path_for(name, ext):
 
 def dump(path):
     """Runs the dump tool: (exit code, tensors in output order, stderr)."""
-    r = subprocess.run([DUMP, path], capture_output=True, timeout=300)
-    tensors = []
-    if r.returncode == 0:
-        for line in r.stdout.decode("utf-8").splitlines():
-            # "-0" is how the dump prints a negative zero; keep its sign
-            obj = json.loads(line, parse_int=lambda s: -0.0 if s == "-0" else int(s))
-            if "name" in obj:
-                tensors.append(obj)
-    return r.returncode, tensors, r.stderr.decode("utf-8", "replace")
+    rc, objs, err = dump_objects(DUMP, path)
+    return rc, [o for o in objs if "name" in o], err
 
 
 def same_value(got, want, kind):
@@ -245,8 +229,7 @@ def main():
     test_versions(rng)
     test_npz(rng)
     test_refused()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -12,11 +12,9 @@ dlor_dump_onnx (tensors, recovered graph, why). Checks:
 
 Environment: DLOR_DUMP_ONNX (the dump tool), DLOR_TEST_TMP (scratch folder).
 Prints "N passed, N failed" and exits non-zero on any failure."""
-import json
 import math
 import os
 import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -24,51 +22,36 @@ import onnx
 import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import DTYPE_NAMES, check, dump_objects, summary  # noqa: E402
+
 DUMP = os.environ.get("DLOR_DUMP_ONNX")
 TMP = os.path.abspath(os.path.join(os.environ.get("DLOR_TEST_TMP") or "/tmp", "interop_onnx"))
 RNG = np.random.default_rng(1234)
 ort.set_default_logger_severity(3)  # unused initializers are expected here
-passed = 0
-failed = 0
-
-DTYPES = {
-    np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.float16): "f16",
-    np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32",
-    np.dtype(np.int64): "i64", np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16",
-    np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64", np.dtype(np.bool_): "bool",
-}
 
 
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + msg, file=sys.stderr)
-    return cond
+
 
 
 def dump(path):
     """(exit code, {name: (dtype, shape, values)}, [ops], why, stderr)."""
-    r = subprocess.run([DUMP, path], capture_output=True, timeout=120)
+    rc, objs, err = dump_objects(DUMP, path)
     tensors, ops, why = {}, [], None
-    if r.returncode == 0:
-        for line in r.stdout.decode("utf-8").splitlines():
-            obj = json.loads(line, parse_int=lambda s: -0.0 if s == "-0" else int(s))
-            if "op" in obj:
-                ops.append(obj)
-            elif "why" in obj:
-                why = obj["why"]
-            else:
-                tensors[obj["name"]] = (obj["dtype"], obj["shape"], obj["values"])
-    return r.returncode, tensors, ops, why, r.stderr.decode("utf-8", "replace")
+    for obj in objs:
+        if "op" in obj:
+            ops.append(obj)
+        elif "why" in obj:
+            why = obj["why"]
+        else:
+            tensors[obj["name"]] = (obj["dtype"], obj["shape"], obj["values"])
+    return rc, tensors, ops, why, err
 
 
 def dtype_name(a):
     if a.dtype.name == "bfloat16":
         return "bf16"
-    return DTYPES[a.dtype]
+    return DTYPE_NAMES[a.dtype]
 
 
 def same_values(expected, got):
@@ -407,8 +390,7 @@ def main():
             t()
         except Exception as e:  # a crash in one case must not hide the others
             check(False, "%s raised %r" % (t.__name__, e))
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -14,11 +14,9 @@ DLOR_SOURCE_DIR (the source tree). Prints "N passed, N failed" and exits
 non-zero on any failure."""
 import collections
 import io
-import json
 import math
 import os
 import pickle
-import subprocess
 import sys
 import types
 import zipfile
@@ -26,21 +24,14 @@ import zipfile
 import numpy as np
 from safetensors.numpy import load_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import DTYPE_NAMES, check, dump_objects, summary  # noqa: E402
+
 DUMP = os.environ.get("DLOR_DUMP")
 TMP = os.environ.get("DLOR_TEST_TMP") or "/tmp"
 SRC = os.environ.get("DLOR_SOURCE_DIR") or os.path.join(os.path.dirname(__file__), "..")
-passed = 0
-failed = 0
 
 
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + msg, file=sys.stderr)
-    return cond
 
 
 def path_for(name):
@@ -50,22 +41,11 @@ def path_for(name):
 
 def dump(path):
     """Runs the dump tool: (exit code, tensors in output order, stderr)."""
-    r = subprocess.run([DUMP, path], capture_output=True, timeout=120)
-    tensors = []
-    if r.returncode == 0:
-        for line in r.stdout.decode("utf-8").splitlines():
-            obj = json.loads(line, parse_int=lambda s: -0.0 if s == "-0" else int(s))
-            if "name" in obj:
-                tensors.append(obj)
-    return r.returncode, tensors, r.stderr.decode("utf-8", "replace")
+    rc, objs, err = dump_objects(DUMP, path)
+    return rc, [o for o in objs if "name" in o], err
 
 
-# numpy dtype -> dump name; bf16 arrays are carried as uint16 bits with a flag
-DTYPE_NAMES = {
-    np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.float16): "f16",
-    np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32",
-    np.dtype(np.int64): "i64", np.dtype(np.uint8): "u8", np.dtype(np.bool_): "bool",
-}
+# bf16 arrays are carried as uint16 bits with a flag (see compare)
 
 
 def bf16_values(bits):
@@ -377,8 +357,7 @@ def main():
     test_random_views()
     test_layouts()
     test_refused()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":

@@ -10,34 +10,20 @@ import json
 import math
 import os
 import struct
-import subprocess
 import sys
 
 import numpy as np
 from safetensors import safe_open
 from safetensors.numpy import save_file
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from dlor_testlib import DTYPE_NAMES, check, dump_objects, summary  # noqa: E402
+
 DUMP = os.environ.get("DLOR_DUMP")
 TMP = os.environ.get("DLOR_TEST_TMP") or "/tmp"
-passed = 0
-failed = 0
-
-DTYPE_NAMES = {
-    np.dtype(np.float32): "f32", np.dtype(np.float64): "f64", np.dtype(np.float16): "f16",
-    np.dtype(np.int8): "i8", np.dtype(np.int16): "i16", np.dtype(np.int32): "i32",
-    np.dtype(np.int64): "i64", np.dtype(np.uint8): "u8", np.dtype(np.uint16): "u16",
-    np.dtype(np.uint32): "u32", np.dtype(np.uint64): "u64", np.dtype(np.bool_): "bool",
-}
 
 
-def check(cond, msg):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL: " + msg, file=sys.stderr)
-    return cond
+
 
 
 def path_for(name):
@@ -47,17 +33,9 @@ def path_for(name):
 
 def dump(path):
     """Runs the dump tool: (exit code, tensors in output order, metadata, stderr)."""
-    r = subprocess.run([DUMP, path], capture_output=True, timeout=120)
-    tensors, meta = [], {}
-    if r.returncode == 0:
-        for line in r.stdout.decode("utf-8").splitlines():
-            # "-0" is how the dump prints a negative zero; keep its sign
-            obj = json.loads(line, parse_int=lambda s: -0.0 if s == "-0" else int(s))
-            if "meta_key" in obj:
-                meta[obj["meta_key"]] = obj["meta_value"]
-            else:
-                tensors.append(obj)
-    return r.returncode, tensors, meta, r.stderr.decode("utf-8", "replace")
+    rc, objs, err = dump_objects(DUMP, path)
+    meta = {o["meta_key"]: o["meta_value"] for o in objs if "meta_key" in o}
+    return rc, [o for o in objs if "meta_key" not in o], meta, err
 
 
 def as_float(v):
@@ -276,8 +254,7 @@ def main():
     test_library_files()
     test_bf16()
     test_edge_cases()
-    print("%d passed, %d failed" % (passed, failed))
-    return 1 if failed else 0
+    return summary()
 
 
 if __name__ == "__main__":
