@@ -1,7 +1,7 @@
 # Compression of single layers into beta I + P Q^T (lib/compress*.c): numbers checked against
 # independent references (LAPACK spectra, brute-force scans and searches, plain products).
 
-dlor_c_test(test_compress ${CMAKE_CURRENT_SOURCE_DIR}/test_compress.c)
+dlor_c_test(test_compress ${CMAKE_CURRENT_SOURCE_DIR}/test_compress.c ${CMAKE_CURRENT_SOURCE_DIR}/testmat.c)
 # About 10 s normally; sanitizer builds are slower (the BLAS/LAPACK work is not instrumented).
 set_tests_properties(test_compress PROPERTIES TIMEOUT 600)
 

@@ -1,5 +1,5 @@
 # Exact DLoR factorizations (lib/factor_*.c): numbers checked against independent references.
-dlor_c_test(test_factor ${CMAKE_CURRENT_SOURCE_DIR}/test_factor.c)
+dlor_c_test(test_factor ${CMAKE_CURRENT_SOURCE_DIR}/test_factor.c ${CMAKE_CURRENT_SOURCE_DIR}/testmat.c)
 # The N = 1024 cases take a few seconds each (dgees); allow for slow sanitizer builds.
 set_tests_properties(test_factor PROPERTIES TIMEOUT 900)
 

@@ -17,46 +17,15 @@
 #include <lapacke.h>
 
 #include "dlor_compress.h"
+#include "testmat.h"
 #include "testutil.h"
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double *xalloc(size_t count)
-{
-    double *p = calloc(count ? count : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_compress: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
-
-static double fro(const double *x, size_t count)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < count; i++) s += x[i] * x[i];
-    return sqrt(s);
-}
-
 /* ---- test matrices (row-major) ------------------------------------------------------------ */
-
-static double *mat_gauss(int64_t m, int64_t n, unsigned long long seed, double scale)
-{
-    dlt_rng g = {seed};
-    double *w = xalloc((size_t)(m * n));
-    for (int64_t i = 0; i < m * n; i++) w[i] = scale * dlt_normal(&g);
-    return w;
-}
 
 /* C = A B^T (A m x k, B n x k), plain loops. */
 static double *mat_abt(const double *a, const double *b, int64_t m, int64_t n, int64_t k)
 {
-    double *c = xalloc((size_t)(m * n));
+    double *c = dlt_doubles((size_t)(m * n));
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -73,8 +42,8 @@ static double *mat_residual(int64_t m, int64_t n, double diag, int64_t r, double
 {
     /* Columns of A, B have norm ~ sqrt(lr_norm) and are nearly orthogonal, so A B^T has r
      * singular values near lr_norm. */
-    double *a = mat_gauss(m, r, seed, sqrt(lr_norm / (double)m));
-    double *b = mat_gauss(n, r, seed + 1, sqrt(lr_norm / (double)n));
+    double *a = dlt_mat_gauss(m, r, seed, sqrt(lr_norm / (double)m));
+    double *b = dlt_mat_gauss(n, r, seed + 1, sqrt(lr_norm / (double)n));
     double *w = mat_abt(a, b, m, n, r);
     dlt_rng g = {seed + 2};
     for (int64_t i = 0; i < m * n; i++) w[i] += eps * dlt_normal(&g);
@@ -85,23 +54,13 @@ static double *mat_residual(int64_t m, int64_t n, double diag, int64_t r, double
 }
 
 /* Q (m x m) with orthonormal columns: QR of a Gaussian matrix. */
-static double *mat_orth(int64_t N, unsigned long long seed)
-{
-    double *q = mat_gauss(N, N, seed, 1.0);
-    double *tau = xalloc((size_t)N);
-    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)N, (int)N, q, (int)N, tau);
-    if (info == 0) info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)N, (int)N, (int)N, q, (int)N, tau);
-    CHECK(info == 0, "QR for a random orthogonal matrix: info %d", (int)info);
-    free(tau);
-    return q;
-}
 
 /* Q1[:, :K] diag(sigma) Q2[:, :K]^T with sigma_i = exp(-i / decay): a trained-like spectrum. */
 static double *mat_decay(int64_t m, int64_t n, double decay, unsigned long long seed)
 {
     int64_t K = m < n ? m : n;
-    double *q1 = mat_orth(m, seed), *q2 = mat_orth(n, seed + 1);
-    double *w = xalloc((size_t)(m * n));
+    double *q1 = dlt_mat_orth(m, seed), *q2 = dlt_mat_orth(n, seed + 1);
+    double *w = dlt_doubles((size_t)(m * n));
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -120,7 +79,7 @@ static double *mat_decay(int64_t m, int64_t n, double decay, unsigned long long 
 static double *svals(const double *a, int64_t m, int64_t n)
 {
     int64_t K = m < n ? m : n;
-    double *c = xalloc((size_t)(m * n)), *s = xalloc((size_t)K);
+    double *c = dlt_doubles((size_t)(m * n)), *s = dlt_doubles((size_t)K);
     memcpy(c, a, sizeof(double) * (size_t)(m * n));
     /* The row-major m x n matrix is the column-major n x m transpose: same singular values. */
     lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (int)n, (int)m, c, (int)n, s, NULL, 1,
@@ -134,13 +93,13 @@ static double *svals(const double *a, int64_t m, int64_t n)
 static double ref_err(const double *w, int64_t m, int64_t n, double beta, int64_t k)
 {
     int64_t K = m < n ? m : n;
-    double *c = xalloc((size_t)(m * n));
+    double *c = dlt_doubles((size_t)(m * n));
     memcpy(c, w, sizeof(double) * (size_t)(m * n));
     for (int64_t i = 0; i < K; i++) c[i * n + i] -= beta;
     double *s = svals(c, m, n);
     double t = 0.0;
     for (int64_t i = K - 1; i >= k; i--) t += s[i] * s[i];
-    double e = sqrt(t) / fro(w, (size_t)(m * n));
+    double e = sqrt(t) / dlt_fro(w, (size_t)(m * n));
     free(c);
     free(s);
     return e;
@@ -153,10 +112,10 @@ static double ref_err_data(const double *w, int64_t m, int64_t n, double beta, i
                            const double *x, int64_t samples)
 {
     int64_t K = m < n ? m : n;
-    double *c = xalloc((size_t)(m * n));
+    double *c = dlt_doubles((size_t)(m * n));
     memcpy(c, w, sizeof(double) * (size_t)(m * n));
     for (int64_t i = 0; i < K; i++) c[i * n + i] -= beta;
-    double *cx = xalloc((size_t)(m * samples)), *wx = xalloc((size_t)(m * samples));
+    double *cx = dlt_doubles((size_t)(m * samples)), *wx = dlt_doubles((size_t)(m * samples));
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)samples, (int)n, 1.0, c,
                 (int)n, x, (int)n, 0.0, cx, (int)samples);
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)samples, (int)n, 1.0, w,
@@ -165,7 +124,7 @@ static double ref_err_data(const double *w, int64_t m, int64_t n, double beta, i
     double *s = svals(cx, m, samples);
     double t = 0.0;
     for (int64_t i = Kx - 1; i >= k; i--) t += s[i] * s[i];
-    double e = sqrt(t) / fro(wx, (size_t)(m * samples));
+    double e = sqrt(t) / dlt_fro(wx, (size_t)(m * samples));
     free(c);
     free(cx);
     free(wx);
@@ -177,7 +136,7 @@ static double ref_err_data(const double *w, int64_t m, int64_t n, double beta, i
 static double *lowrank_dense(const dlor_lowrank *l)
 {
     int64_t m = l->m, n = l->n, K = m < n ? m : n;
-    double *w = xalloc((size_t)(m * n));
+    double *w = dlt_doubles((size_t)(m * n));
     for (int64_t i = 0; i < m; i++)
         for (int64_t j = 0; j < n; j++) {
             double s = 0.0;
@@ -193,16 +152,16 @@ static void direct_errs(const double *w, const dlor_lowrank *l, const double *x,
 {
     int64_t m = l->m, n = l->n;
     double *wh = lowrank_dense(l);
-    double *e = xalloc((size_t)(m * n));
+    double *e = dlt_doubles((size_t)(m * n));
     for (int64_t i = 0; i < m * n; i++) e[i] = w[i] - wh[i];
-    *ew = fro(e, (size_t)(m * n)) / fro(w, (size_t)(m * n));
+    *ew = dlt_fro(e, (size_t)(m * n)) / dlt_fro(w, (size_t)(m * n));
     if (x) {
-        double *ex_ = xalloc((size_t)(m * samples)), *wx = xalloc((size_t)(m * samples));
+        double *ex_ = dlt_doubles((size_t)(m * samples)), *wx = dlt_doubles((size_t)(m * samples));
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)samples, (int)n, 1.0, e,
                     (int)n, x, (int)n, 0.0, ex_, (int)samples);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)samples, (int)n, 1.0, w,
                     (int)n, x, (int)n, 0.0, wx, (int)samples);
-        *ex = fro(ex_, (size_t)(m * samples)) / fro(wx, (size_t)(m * samples));
+        *ex = dlt_fro(ex_, (size_t)(m * samples)) / dlt_fro(wx, (size_t)(m * samples));
         free(ex_);
         free(wx);
     }
@@ -229,7 +188,7 @@ static void test_eckart_young(void)
     const int64_t shapes[3][2] = {{80, 60}, {60, 80}, {64, 64}};
     for (int sh = 0; sh < 3; sh++) {
         int64_t m = shapes[sh][0], n = shapes[sh][1], K = m < n ? m : n;
-        double *w = sh == 2 ? mat_gauss(m, n, 100, 1.0) : mat_decay(m, n, 15.0, 101 + sh);
+        double *w = sh == 2 ? dlt_mat_gauss(m, n, 100, 1.0) : mat_decay(m, n, 15.0, 101 + sh);
         const int64_t ks[4] = {1, 7, K / 2, K};
         double worst = 0.0;
         for (int q = 0; q < 4; q++) {
@@ -435,12 +394,12 @@ static void test_residual(void)
     /* I + rank 8 (singular values ~ 5, comparable to ||I||_2 = 1 yet dominant in norm only
      * together with the identity) + noise with entries N(0, 1e-6). */
     double *w = mat_residual(N, N, 1.0, 8, 5.0, 1e-3, 300);
-    double t0 = now();
+    double t0 = dlt_now();
     dlor_lowrank ld, l0;
     if (!fit("residual", w, N, N, k, DLOR_BETA_FIT, NULL, &ld)) return;
-    double t1 = now();
+    double t1 = dlt_now();
     if (!fit("residual svd", w, N, N, k, DLOR_BETA_ZERO, NULL, &l0)) return;
-    double t2 = now();
+    double t2 = dlt_now();
     int64_t params = dlor_lowrank_params(N, N, k, 1);
     printf("  residual-style N=%lld, k=%lld (%lld params = %.4f of dense): DLoR %.4g (beta "
            "%.6f, %d SVDs, %.2f s), truncated SVD %.4g (%.2f s), ratio %.1f\n",
@@ -453,9 +412,9 @@ static void test_residual(void)
           "residual: error vs spectrum");
 
     dlor_curve c;
-    double t3 = now();
+    double t3 = dlt_now();
     if (get_curve("residual", w, N, N, 40, NULL, &c)) {
-        double t4 = now();
+        double t4 = dlt_now();
         const int64_t ks[3] = {4, k, 40};
         double worst = curve_vs_fit("residual", w, N, N, &c, NULL, ks, 3);
         printf("  residual curves k=0..40: %d SVDs (%.2f s), converged %d; worst |curve - fit| / "
@@ -488,15 +447,15 @@ static void test_residual(void)
     /* The exact 3-factor product of the fitted component, applied to vectors. */
     dlor_factored f;
     dlor_error err = {0};
-    double t5 = now();
+    double t5 = dlt_now();
     dlor_status st = dlor_lowrank_to_mul("residual", &ld, 3, DLOR_DT_F64, &f, &err);
-    double t6 = now();
+    double t6 = dlt_now();
     CHECK(st == DLOR_OK, "residual to_mul: %s", err.msg);
     if (st == DLOR_OK) {
         double worst = 0.0;
         dlt_rng g = {77};
-        double *x = xalloc((size_t)N), *y = xalloc((size_t)N), *ref = xalloc((size_t)N);
-        double *cc = xalloc((size_t)f.rank);
+        double *x = dlt_doubles((size_t)N), *y = dlt_doubles((size_t)N), *ref = dlt_doubles((size_t)N);
+        double *cc = dlt_doubles((size_t)f.rank);
         for (int v = 0; v < 3; v++) {
             for (int64_t j = 0; j < N; j++) x[j] = dlt_normal(&g);
             for (int64_t i = 0; i < N; i++) {
@@ -524,7 +483,7 @@ static void test_residual(void)
                 memcpy(x, y, sizeof(double) * (size_t)N);
             }
             for (int64_t i = 0; i < N; i++) y[i] -= ref[i];
-            worst = fmax(worst, fro(y, (size_t)N) / fro(ref, (size_t)N));
+            worst = fmax(worst, dlt_fro(y, (size_t)N) / dlt_fro(ref, (size_t)N));
         }
         CHECK(worst <= 1e-12, "residual 3 factors: vector error %.3g", worst);
         printf("  residual 3-factor product: K = %lld columns (rank %lld each), alpha %.9f, "
@@ -547,13 +506,13 @@ static void test_ordinary(void)
 {
     const int64_t N = 256, k = (int64_t)floor((0.1 * N * N - 1.0) / (2.0 * N));
     for (int which = 0; which < 2; which++) {
-        double *w = which == 0 ? mat_gauss(N, N, 400, 1.0 / sqrt((double)N))
+        double *w = which == 0 ? dlt_mat_gauss(N, N, 400, 1.0 / sqrt((double)N))
                                : mat_decay(N, N, 12.0, 401);
         const char *nm = which == 0 ? "gauss" : "decaying";
         dlor_lowrank ld, l0;
         if (!fit(nm, w, N, N, k, DLOR_BETA_FIT, NULL, &ld)) continue;
         if (!fit(nm, w, N, N, k, DLOR_BETA_ZERO, NULL, &l0)) continue;
-        double bscale = fro(w, (size_t)(N * N)) / sqrt((double)N);
+        double bscale = dlt_fro(w, (size_t)(N * N)) / sqrt((double)N);
         printf("  %s N=%lld k=%lld: beta* = %.3g (%.2g of ||W||/sqrt(N)), DLoR %.6g, SVD %.6g, "
                "gain %.2g\n", nm, (long long)N, (long long)k, ld.beta, ld.beta / bscale,
                ld.rel_err, l0.rel_err, (l0.rel_err - ld.rel_err) / l0.rel_err);
@@ -602,21 +561,21 @@ static void test_ordinary(void)
 static void test_data_aware(void)
 {
     const int64_t m = 48, n = 64, samples = 400, k = 8;
-    double *w = mat_gauss(m, n, 500, 1.0);
+    double *w = dlt_mat_gauss(m, n, 500, 1.0);
     /* 10 of 64 features 30 times larger than the rest, and mildly correlated. */
-    double *x = mat_gauss(samples, n, 501, 1.0);
+    double *x = dlt_mat_gauss(samples, n, 501, 1.0);
     for (int64_t s = 0; s < samples; s++) {
         for (int64_t j = 1; j < n; j++) x[s * n + j] += 0.3 * x[s * n + j - 1];
         for (int64_t j = 0; j < 10; j++) x[s * n + 3 * j + 1] *= 30.0;
     }
-    double *S = xalloc((size_t)(n * n));
+    double *S = dlt_doubles((size_t)(n * n));
     double lam = -1.0;
     dlor_error err = {0};
     dlor_status st = dlor_whitening("data", x, DLOR_DT_F64, samples, n, 0.0, S, &lam, &err);
     CHECK(st == DLOR_OK && lam == 0.0, "whitening: %s (lambda %g)", err.msg, lam);
     /* S S^T = X^T X. */
     {
-        double *g = xalloc((size_t)(n * n)), *ss = xalloc((size_t)(n * n));
+        double *g = dlt_doubles((size_t)(n * n)), *ss = dlt_doubles((size_t)(n * n));
         cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n, (int)n, (int)samples, 1.0, x,
                     (int)n, x, (int)n, 0.0, g, (int)n);
         cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)n, (int)n, 1.0, S,
@@ -626,8 +585,8 @@ static void test_data_aware(void)
             for (int64_t j = i + 1; j < n; j++)
                 if (S[i * n + j] != 0.0) upper0 = 0;
         for (int64_t i = 0; i < n * n; i++) ss[i] -= g[i];
-        CHECK(fro(ss, (size_t)(n * n)) <= 1e-13 * fro(g, (size_t)(n * n)) && upper0,
-              "S S^T != X^T X: %g", fro(ss, (size_t)(n * n)) / fro(g, (size_t)(n * n)));
+        CHECK(dlt_fro(ss, (size_t)(n * n)) <= 1e-13 * dlt_fro(g, (size_t)(n * n)) && upper0,
+              "S S^T != X^T X: %g", dlt_fro(ss, (size_t)(n * n)) / dlt_fro(g, (size_t)(n * n)));
         free(g);
         free(ss);
     }
@@ -684,8 +643,8 @@ out:
     /* float32 inputs: the same factor as double inputs holding the same values. */
     {
         float *xf = malloc(sizeof(float) * (size_t)(samples * n));
-        double *xd = xalloc((size_t)(samples * n)), *S1 = xalloc((size_t)(n * n)),
-               *S2 = xalloc((size_t)(n * n));
+        double *xd = dlt_doubles((size_t)(samples * n)), *S1 = dlt_doubles((size_t)(n * n)),
+               *S2 = dlt_doubles((size_t)(n * n));
         if (!xf) exit(2);
         for (int64_t i = 0; i < samples * n; i++) {
             xf[i] = (float)x[i];
@@ -695,7 +654,7 @@ out:
         dlor_status s2 = dlor_whitening("f64", xd, DLOR_DT_F64, samples, n, 0.0, S2, NULL, &err);
         CHECK(s1 == DLOR_OK && s2 == DLOR_OK, "f32 whitening: %s", err.msg);
         for (int64_t i = 0; i < n * n; i++) S1[i] -= S2[i];
-        CHECK(fro(S1, (size_t)(n * n)) <= 1e-13 * fro(S2, (size_t)(n * n)), "f32 vs f64 inputs");
+        CHECK(dlt_fro(S1, (size_t)(n * n)) <= 1e-13 * dlt_fro(S2, (size_t)(n * n)), "f32 vs f64 inputs");
         free(xf);
         free(xd);
         free(S1);
@@ -718,7 +677,7 @@ out:
             dlor_lowrank_free(&l);
         }
         /* All-zero inputs have no data error. */
-        double *z = xalloc((size_t)(10 * n));
+        double *z = dlt_doubles((size_t)(10 * n));
         st = dlor_whitening("zero", z, DLOR_DT_F64, 10, n, 0.0, S, NULL, &err);
         CHECK(st == DLOR_E_ARG && strstr(err.msg, "'zero'"), "zero X: %d %s", (int)st, err.msg);
         free(z);
@@ -748,7 +707,7 @@ static void test_allocate_sum(void)
         int64_t K = shp[l][0] < shp[l][1] ? shp[l][0] : shp[l][1];
         double tot = 0, s2[16];
         for (int64_t i = 0; i < K; i++) tot += (s2[i] = exp(-0.4 * (double)(i + l)) * (1 + 0.01 * dlt_uniform(&g)));
-        errs[l] = xalloc((size_t)K + 1);
+        errs[l] = dlt_doubles((size_t)K + 1);
         for (int64_t k = 0; k <= K; k++) {
             double tail = 0;
             for (int64_t i = k; i < K; i++) tail += s2[i];
@@ -806,7 +765,7 @@ static void test_allocate(void)
     dlt_rng g = {600};
     for (int l = 0; l < 3; l++) {
         int64_t K = shp[l][0] < shp[l][1] ? shp[l][0] : shp[l][1];
-        errs[l] = xalloc((size_t)K + 1);
+        errs[l] = dlt_doubles((size_t)K + 1);
         errs[l][0] = 1.0;
         for (int64_t k = 1; k <= K; k++)
             errs[l][k] = exp(-(0.15 + 0.2 * l) * (double)k) * (1.0 + 0.1 * dlt_uniform(&g));
@@ -890,7 +849,7 @@ static void test_allocate(void)
     /* Real curves: a residual-style, a Gaussian and a decaying layer at 10% of dense. The
      * minimax allocation beats giving every layer 10%. */
     const int64_t N = 128;
-    double *ws[3] = {mat_residual(N, N, 1.0, 8, 5.0, 1e-3, 610), mat_gauss(N, N, 611, 0.1),
+    double *ws[3] = {mat_residual(N, N, 1.0, 8, 5.0, 1e-3, 610), dlt_mat_gauss(N, N, 611, 0.1),
                      mat_decay(N, N, 20.0, 612)};
     dlor_curve c[3];
     int got = 1;
@@ -932,7 +891,7 @@ static void test_allocate(void)
 static double *mul_product(const dlor_factored *f)
 {
     int64_t D = f->dim_u, r = f->rank;
-    double *p = xalloc((size_t)(D * D)), *c = xalloc((size_t)r);
+    double *p = dlt_doubles((size_t)(D * D)), *c = dlt_doubles((size_t)r);
     for (int64_t i = 0; i < D; i++) p[i * D + i] = 1.0;
     for (int64_t l = 0; l < f->factors; l++) {
         int64_t b = f->k - l * r < r ? f->k - l * r : r;
@@ -968,15 +927,15 @@ static double mul_err(const dlor_factored *f, const dlor_lowrank *l)
             double d = p[i * D + j] - ref;
             num += d * d;
         }
-    double e = sqrt(num) / fro(wh, (size_t)(m * n));
+    double e = sqrt(num) / dlt_fro(wh, (size_t)(m * n));
     /* dlor_reconstruct (K < D columns: a compressed mul layer) must agree. */
-    double *rec = xalloc((size_t)(m * n));
+    double *rec = dlt_doubles((size_t)(m * n));
     dlor_error err = {0};
     dlor_status st = dlor_reconstruct(f, rec, &err);
     CHECK(st == DLOR_OK, "dlor_reconstruct of an m-factor product: %s", err.msg);
     if (st == DLOR_OK) {
         for (int64_t i = 0; i < m * n; i++) rec[i] -= wh[i];
-        double er = fro(rec, (size_t)(m * n)) / fro(wh, (size_t)(m * n));
+        double er = dlt_fro(rec, (size_t)(m * n)) / dlt_fro(wh, (size_t)(m * n));
         CHECK(er <= 1e-12, "dlor_reconstruct of the m-factor product: %.3g", er);
     }
     free(rec);
@@ -1049,7 +1008,7 @@ static void test_mul(void)
     }
     /* beta = 0 (truncated SVD): one factor is just P Q^T; more are impossible. */
     {
-        double *w = mat_gauss(32, 32, 800, 1.0);
+        double *w = dlt_mat_gauss(32, 32, 800, 1.0);
         dlor_lowrank l;
         if (fit("zero", w, 32, 32, 4, DLOR_BETA_ZERO, NULL, &l)) {
             dlor_factored f;
@@ -1091,7 +1050,7 @@ static void test_mul(void)
 static void test_bad_input(void)
 {
     const int64_t m = 12, n = 10;
-    double *w = mat_gauss(m, n, 900, 1.0);
+    double *w = dlt_mat_gauss(m, n, 900, 1.0);
     dlor_lowrank l;
     dlor_curve c;
     dlor_error err = {0};
@@ -1111,7 +1070,7 @@ static void test_bad_input(void)
     CHECK(st == DLOR_E_ARG && strstr(err.msg, "min(m, n) = 10"), "k = 11: %d %s", (int)st, err.msg);
     st = dlor_error_curves("kmax", w, m, n, 11, NULL, &c, &err);
     CHECK(st == DLOR_E_ARG, "kmax = 11: %d %s", (int)st, err.msg);
-    double *x = mat_gauss(30, n, 901, 1.0), *S = xalloc((size_t)(n * n));
+    double *x = dlt_mat_gauss(30, n, 901, 1.0), *S = dlt_doubles((size_t)(n * n));
     x[7 * n + 2] = NAN;
     st = dlor_whitening("bad.x", x, DLOR_DT_F64, 30, n, 0.0, S, NULL, &err);
     CHECK(st == DLOR_E_NUMERIC && strstr(err.msg, "'bad.x'") && strstr(err.msg, "sample 7"),
@@ -1165,10 +1124,10 @@ int main(void)
         {"m-factor", test_mul},              {"bad input", test_bad_input},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
-        double t0 = now();
+        double t0 = dlt_now();
         printf("%s:\n", tests[i].name);
         tests[i].fn();
-        printf("  (%.2f s)\n", now() - t0);
+        printf("  (%.2f s)\n", dlt_now() - t0);
         fflush(stdout);
     }
     return dlt_finish();

@@ -19,27 +19,11 @@
 
 #include "dlor_factor.h"
 #include "factor_internal.h"
+#include "testmat.h"
 #include "testutil.h"
 
 /* Sanitizer builds run the same sizes; BLAS/LAPACK are not instrumented, so they cost
  * about the same. */
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double *xalloc(size_t count)
-{
-    double *p = calloc(count ? count : 1, sizeof *p);
-    if (!p) {
-        fprintf(stderr, "test_factor: out of memory\n");
-        exit(2);
-    }
-    return p;
-}
 
 /* ---- the results table ------------------------------------------------------------------- */
 
@@ -70,42 +54,24 @@ static void record(const char *name, long long m, long long n, long long r, doub
 
 /* ---- test matrices (row-major) --------------------------------------------------------- */
 
-static double *mat_gauss(int64_t m, int64_t n, unsigned long long seed, double scale)
-{
-    dlt_rng g = {seed};
-    double *w = xalloc((size_t)(m * n));
-    for (int64_t i = 0; i < m * n; i++) w[i] = scale * dlt_normal(&g);
-    return w;
-}
-
 /* C = A B (m x k times k x n), all row-major. */
 static double *matmul(const double *a, const double *b, int64_t m, int64_t k, int64_t n)
 {
-    double *c = xalloc((size_t)(m * n));
+    double *c = dlt_doubles((size_t)(m * n));
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)m, (int)n, (int)k, 1.0, a, (int)k,
                 b, (int)n, 0.0, c, (int)n);
     return c;
 }
 
 /* Haar-like random orthogonal matrix: Q from the QR of a Gaussian matrix. */
-static double *mat_orth(int64_t N, unsigned long long seed)
-{
-    double *q = mat_gauss(N, N, seed, 1.0);
-    double *tau = xalloc((size_t)N);
-    lapack_int info = LAPACKE_dgeqrf(LAPACK_ROW_MAJOR, (int)N, (int)N, q, (int)N, tau);
-    if (info == 0) info = LAPACKE_dorgqr(LAPACK_ROW_MAJOR, (int)N, (int)N, (int)N, q, (int)N, tau);
-    CHECK(info == 0, "QR for a random orthogonal matrix: info %d", (int)info);
-    free(tau);
-    return q;
-}
 
 /* Q1 diag(logspace(0, -6)) Q2^T: condition number 1e6. */
 static double *mat_illcond(int64_t N, unsigned long long seed)
 {
-    double *q1 = mat_orth(N, seed), *q2 = mat_orth(N, seed + 1);
+    double *q1 = dlt_mat_orth(N, seed), *q2 = dlt_mat_orth(N, seed + 1);
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < N; j++) q1[i * N + j] *= pow(10.0, -6.0 * (double)j / (double)(N - 1));
-    double *w = xalloc((size_t)(N * N));
+    double *w = dlt_doubles((size_t)(N * N));
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)N, 1.0, q1, (int)N,
                 q2, (int)N, 0.0, w, (int)N);
     free(q1);
@@ -116,8 +82,8 @@ static double *mat_illcond(int64_t N, unsigned long long seed)
 /* Q blockdiag(rotations by random angles) Q^T: every eigenvalue is complex (N even). */
 static double *mat_rotation(int64_t N, unsigned long long seed)
 {
-    double *q = mat_orth(N, seed);
-    double *b = xalloc((size_t)(N * N));
+    double *q = dlt_mat_orth(N, seed);
+    double *b = dlt_doubles((size_t)(N * N));
     dlt_rng g = {seed + 7};
     for (int64_t i = 0; i + 1 < N; i += 2) {
         double th = 0.05 + 3.04 * dlt_uniform(&g);
@@ -128,7 +94,7 @@ static double *mat_rotation(int64_t N, unsigned long long seed)
     }
     if (N % 2) b[N * N - 1] = 1.0;
     double *qb = matmul(q, b, N, N, N);
-    double *w = xalloc((size_t)(N * N));
+    double *w = dlt_doubles((size_t)(N * N));
     cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)N, (int)N, 1.0, qb, (int)N, q,
                 (int)N, 0.0, w, (int)N);
     free(q);
@@ -140,7 +106,7 @@ static double *mat_rotation(int64_t N, unsigned long long seed)
 /* Rank N/2: the product of N x N/2 and N/2 x N Gaussian matrices. */
 static double *mat_singular(int64_t N, unsigned long long seed)
 {
-    double *a = mat_gauss(N, N / 2, seed, 1.0), *b = mat_gauss(N / 2, N, seed + 1, 1.0);
+    double *a = dlt_mat_gauss(N, N / 2, seed, 1.0), *b = dlt_mat_gauss(N / 2, N, seed + 1, 1.0);
     double *w = matmul(a, b, N, N / 2, N);
     free(a);
     free(b);
@@ -148,13 +114,6 @@ static double *mat_singular(int64_t N, unsigned long long seed)
 }
 
 /* ---- measurements ------------------------------------------------------------------------ */
-
-static double fro(const double *x, size_t count)
-{
-    double s = 0.0;
-    for (size_t i = 0; i < count; i++) s += x[i] * x[i];
-    return sqrt(s);
-}
 
 static double fmax_abs(const double *x, size_t count)
 {
@@ -171,8 +130,8 @@ static double recon_err(const dlor_factored *f, const double *w, int f32)
     size_t nu = (size_t)(f->k * f->dim_u), nv = (size_t)(f->k * f->dim_v);
     double *ut = NULL, *vt = NULL;
     if (f32) {
-        ut = xalloc(nu);
-        vt = xalloc(nv);
+        ut = dlt_doubles(nu);
+        vt = dlt_doubles(nv);
         for (size_t i = 0; i < nu; i++) ut[i] = (double)(float)f->ut[i];
         for (size_t i = 0; i < nv; i++) vt[i] = (double)(float)f->vt[i];
         g.ut = ut;
@@ -180,15 +139,15 @@ static double recon_err(const dlor_factored *f, const double *w, int f32)
         g.alpha = (double)(float)f->alpha;
     }
     size_t mn = (size_t)(f->m * f->n);
-    double *p = xalloc(mn);
+    double *p = dlt_doubles(mn);
     dlor_error err = {0};
     double e = INFINITY;
     dlor_status st = dlor_reconstruct(&g, p, &err);
     CHECK(st == DLOR_OK, "reconstruct: %s", err.msg);
     if (st == DLOR_OK) {
-        double nw = fro(w, mn);
+        double nw = dlt_fro(w, mn);
         for (size_t i = 0; i < mn; i++) p[i] -= w[i];
-        e = fro(p, mn) / (nw > 0.0 ? nw : 1.0);
+        e = dlt_fro(p, mn) / (nw > 0.0 ? nw : 1.0);
     }
     free(p);
     free(ut);
@@ -205,8 +164,8 @@ static double vec_err(const dlor_factored *f, const double *w, int nvec)
     const int64_t D = f->method == DLOR_METHOD_MUL ? f->dim_u : 0;
     double worst = 0.0;
     dlt_rng g = {4242};
-    double *x = xalloc((size_t)(D > n ? D : n)), *y = xalloc((size_t)(D > m ? D : m));
-    double *ref = xalloc((size_t)m), *c = xalloc((size_t)r);
+    double *x = dlt_doubles((size_t)(D > n ? D : n)), *y = dlt_doubles((size_t)(D > m ? D : m));
+    double *ref = dlt_doubles((size_t)m), *c = dlt_doubles((size_t)r);
     for (int v = 0; v < nvec; v++) {
         memset(x, 0, sizeof(double) * (size_t)(D > n ? D : n));
         for (int64_t j = 0; j < n; j++) x[j] = dlt_normal(&g);
@@ -244,9 +203,9 @@ static double vec_err(const dlor_factored *f, const double *w, int nvec)
                 }
             }
         }
-        double nr = fro(ref, (size_t)m);
+        double nr = dlt_fro(ref, (size_t)m);
         for (int64_t i = 0; i < m; i++) y[i] -= ref[i];
-        double e = fro(y, (size_t)m) / (nr > 0.0 ? nr : 1.0);
+        double e = dlt_fro(y, (size_t)m) / (nr > 0.0 ? nr : 1.0);
         if (!(e <= worst)) worst = e;
     }
     free(x);
@@ -308,9 +267,9 @@ static void run_case(const char *name, const double *w, int64_t m, int64_t n,
     dlor_factored f;
     dlor_error err = {0};
     dlor__mul_stats stats;
-    double t0 = now();
+    double t0 = dlt_now();
     dlor_status st = dlor__factor_ex(name, w, m, n, o, &f, &stats, &err);
-    double t1 = now();
+    double t1 = dlt_now();
     CHECK(st == DLOR_OK, "%s: dlor_factor failed: %s", name, err.msg);
     if (st != DLOR_OK) return;
     check_structure(&f, m, n, o->rank, name);
@@ -320,7 +279,7 @@ static void run_case(const char *name, const double *w, int64_t m, int64_t n,
     /* Rounding only makes sense when alpha was rounded before the factors were computed. */
     double e32 = o->storage == DLOR_DT_F32 ? recon_err(&f, w, 1) : NAN;
     double ev = vec_err(&f, w, 3);
-    double t2 = now();
+    double t2 = dlt_now();
     if (max64 >= 0.0) {
         CHECK(e64 <= max64, "%s: f64 error %.3g > %.3g", name, e64, max64);
         /* The vector check carries extra rounding of its own but no more than ~sqrt(L). */
@@ -342,7 +301,7 @@ static void test_schur_large(void)
         double *w;
     } mats[6];
     mats[0].name = "gauss";
-    mats[0].w = mat_gauss(N, N, 11, 1.0);
+    mats[0].w = dlt_mat_gauss(N, N, 11, 1.0);
     mats[1].name = "illcond 1e6";
     mats[1].w = mat_illcond(N, 12);
     mats[2].name = "rotation";
@@ -350,9 +309,9 @@ static void test_schur_large(void)
     mats[3].name = "singular rank N/2";
     mats[3].w = mat_singular(N, 14);
     mats[4].name = "gauss*1e-3";
-    mats[4].w = mat_gauss(N, N, 11, 1e-3);
+    mats[4].w = dlt_mat_gauss(N, N, 11, 1e-3);
     mats[5].name = "gauss*1e3";
-    mats[5].w = mat_gauss(N, N, 11, 1e3);
+    mats[5].w = dlt_mat_gauss(N, N, 11, 1e3);
 
     char nm[64];
     for (int i = 0; i < 6; i++) {
@@ -403,7 +362,7 @@ static void test_schur_large(void)
 static void test_schur_f64_small(void)
 {
     const int64_t N = 256;
-    double *w[3] = {mat_gauss(N, N, 21, 1.0), mat_rotation(N, 22), mat_singular(N, 23)};
+    double *w[3] = {dlt_mat_gauss(N, N, 21, 1.0), mat_rotation(N, 22), mat_singular(N, 23)};
     const char *names[3] = {"f64 gauss", "f64 rotation", "f64 singular"};
     const int64_t ranks[4] = {1, 7, 16, 256};
     char nm[64];
@@ -420,8 +379,8 @@ static void test_schur_f64_small(void)
 static void test_singular_exact(void)
 {
     const int64_t N = 64;
-    double *zero = xalloc((size_t)(N * N));
-    double *nil = mat_gauss(N, N, 31, 1.0);
+    double *zero = dlt_doubles((size_t)(N * N));
+    double *nil = dlt_mat_gauss(N, N, 31, 1.0);
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j <= i; j++) nil[i * N + j] = 0.0;
     const int64_t ranks[4] = {1, 3, 8, 64};
@@ -478,7 +437,7 @@ static void test_tiny(void)
 /* Rectangular layers: mul pads to D x D, add uses the m x n identity. */
 static void test_rectangular(void)
 {
-    double *a = mat_gauss(300, 200, 41, 1.0), *b = mat_gauss(200, 300, 42, 1.0);
+    double *a = dlt_mat_gauss(300, 200, 41, 1.0), *b = dlt_mat_gauss(200, 300, 42, 1.0);
     const int64_t ranks[3] = {1, 7, 16};
     for (int k = 0; k < 3; k++) {
         dlor_factor_opts o = mul_opts(ranks[k], DLOR_DT_F32);
@@ -491,8 +450,8 @@ static void test_rectangular(void)
 
 static void test_add(void)
 {
-    double *sq = mat_gauss(512, 512, 51, 1.0), *re = mat_gauss(300, 700, 52, 1.0);
-    double *ret = mat_gauss(700, 300, 53, 1.0);
+    double *sq = dlt_mat_gauss(512, 512, 51, 1.0), *re = dlt_mat_gauss(300, 700, 52, 1.0);
+    double *ret = dlt_mat_gauss(700, 300, 53, 1.0);
     dlor_factor_opts o;
     memset(&o, 0, sizeof o);
     o.method = DLOR_METHOD_ADD;
@@ -554,7 +513,7 @@ static void test_random_basis(void)
     } cs[] = {{24, 1}, {24, 2}, {24, 5}, {24, 24}, {50, 7}, {64, 16}};
     for (size_t c = 0; c < sizeof cs / sizeof cs[0]; c++) {
         int64_t N = cs[c].N, r = cs[c].r;
-        double *w = mat_gauss(N, N, 60 + c, 1.0);
+        double *w = dlt_mat_gauss(N, N, 60 + c, 1.0);
         dlor_factor_opts o = mul_opts(r, DLOR_DT_F64);
         dlor_factored fr, fs;
         dlor_error err = {0};
@@ -570,12 +529,12 @@ static void test_random_basis(void)
         CHECK(s2 == DLOR_OK, "%s: %s", nm, err.msg);
         if (s1 == DLOR_OK && s2 == DLOR_OK) {
             CHECK(fr.alpha == fs.alpha, "random/schur alpha differ");
-            double *pr = xalloc((size_t)(N * N)), *ps = xalloc((size_t)(N * N));
+            double *pr = dlt_doubles((size_t)(N * N)), *ps = dlt_doubles((size_t)(N * N));
             CHECK(dlor_reconstruct(&fr, pr, &err) == DLOR_OK, "%s", err.msg);
             CHECK(dlor_reconstruct(&fs, ps, &err) == DLOR_OK, "%s", err.msg);
-            double nrm = fro(ps, (size_t)(N * N));
+            double nrm = dlt_fro(ps, (size_t)(N * N));
             for (int64_t i = 0; i < N * N; i++) pr[i] -= ps[i];
-            double d = fro(pr, (size_t)(N * N)) / nrm;
+            double d = dlt_fro(pr, (size_t)(N * N)) / nrm;
             CHECK(d <= 1e-9, "%s r=%lld: random and Schur products differ by %.3g", nm, (long long)r, d);
             /* Different bases give different factors; only the products agree. */
             double fd = 0.0;
@@ -593,7 +552,7 @@ static void test_random_basis(void)
     /* Rank-deficient W breaks the random basis (a leading block minor of Z^-1 W Z is
      * singular) and must say so. */
     const int64_t N = 16;
-    double *zero = xalloc((size_t)(N * N));
+    double *zero = dlt_doubles((size_t)(N * N));
     dlor_factor_opts o = mul_opts(2, DLOR_DT_F64);
     o.basis = DLOR_BASIS_RANDOM;
     dlor_factored f;
@@ -616,7 +575,7 @@ static void test_random_basis(void)
 static void test_reconstruct_reference(void)
 {
     const int64_t m = 37, n = 29, D = 37, r = 3;
-    double *w = mat_gauss(m, n, 81, 1.0);
+    double *w = dlt_mat_gauss(m, n, 81, 1.0);
     dlor_factor_opts o = mul_opts(r, DLOR_DT_F64);
     dlor_factored f;
     dlor_error err = {0};
@@ -625,7 +584,7 @@ static void test_reconstruct_reference(void)
         free(w);
         return;
     }
-    double *p = xalloc((size_t)(D * D)), *mk = xalloc((size_t)(D * D)), *q = xalloc((size_t)(D * D));
+    double *p = dlt_doubles((size_t)(D * D)), *mk = dlt_doubles((size_t)(D * D)), *q = dlt_doubles((size_t)(D * D));
     for (int64_t i = 0; i < D; i++) p[i * D + i] = 1.0;
     for (int64_t l = 0; l < f.factors; l++) {
         int64_t b = dlor_factor_cols(&f, l);
@@ -643,7 +602,7 @@ static void test_reconstruct_reference(void)
             }
         memcpy(p, q, sizeof(double) * (size_t)(D * D));
     }
-    double *rec = xalloc((size_t)(m * n));
+    double *rec = dlt_doubles((size_t)(m * n));
     CHECK(dlor_reconstruct(&f, rec, &err) == DLOR_OK, "%s", err.msg);
     double d = 0.0, e = 0.0, pad = 0.0;
     for (int64_t i = 0; i < m; i++)
@@ -671,7 +630,7 @@ static void test_reconstruct_reference(void)
 static void test_alpha(void)
 {
     const int64_t N = 256, r = 8, L = 32;
-    double *w = mat_gauss(N, N, 91, 1.0), *c = xalloc((size_t)(N * N)), *s = xalloc((size_t)N);
+    double *w = dlt_mat_gauss(N, N, 91, 1.0), *c = dlt_doubles((size_t)(N * N)), *s = dlt_doubles((size_t)N);
     memcpy(c, w, sizeof(double) * (size_t)(N * N));
     lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (int)N, (int)N, c, (int)N, s, NULL, 1,
                                      NULL, 1);
@@ -731,7 +690,7 @@ static void expect_fail(const char *what, const double *w, int64_t m, int64_t n,
 static void test_errors(void)
 {
     const int64_t N = 20;
-    double *w = mat_gauss(N, N, 101, 1.0);
+    double *w = dlt_mat_gauss(N, N, 101, 1.0);
     dlor_factor_opts o = mul_opts(3, DLOR_DT_F32);
 
     o.rank = 0;
@@ -746,7 +705,7 @@ static void test_errors(void)
     expect_fail("m = 0", w, 0, N, &o, DLOR_E_ARG, NULL);
     expect_fail("NULL w", NULL, N, N, &o, DLOR_E_ARG, NULL);
 
-    double *bad = xalloc((size_t)(N * N));
+    double *bad = dlt_doubles((size_t)(N * N));
     memcpy(bad, w, sizeof(double) * (size_t)(N * N));
     bad[2 * N + 3] = NAN;
     expect_fail("NaN input", bad, N, N, &o, DLOR_E_NUMERIC, "[2, 3]");
@@ -762,7 +721,7 @@ static void test_errors(void)
     o.alpha = 10.0;
     o.rank = 1;
     /* 10^20 is fine; with D = 400 (L = 400) 10^400 overflows. */
-    double *big = mat_gauss(400, 400, 102, 1.0);
+    double *big = dlt_mat_gauss(400, 400, 102, 1.0);
     expect_fail("alpha^L overflow", big, 400, 400, &o, DLOR_E_NUMERIC, "L = 400");
     o.alpha = 0.01;
     expect_fail("alpha^L underflow", big, 400, 400, &o, DLOR_E_NUMERIC, "L = 400");
@@ -813,31 +772,31 @@ static void test_errors(void)
 static void test_alpha_08(void)
 {
     const int64_t N = 1024;
-    double *w = mat_gauss(N, N, 111, 1.0);
+    double *w = dlt_mat_gauss(N, N, 111, 1.0);
     dlor_factor_opts o = mul_opts(1, DLOR_DT_F32);
     o.alpha_auto = 0;
     o.alpha = 0.8;
     dlor_factored f;
     dlor_error err = {0};
-    double t0 = now();
+    double t0 = dlt_now();
     dlor_status st = dlor_factor("alpha08", w, N, N, &o, &f, &err);
     CHECK(st == DLOR_OK || st == DLOR_E_NUMERIC, "alpha 0.8: status %d (%s)", (int)st, err.msg);
     if (st == DLOR_OK) {
         check_structure(&f, N, N, 1, "alpha 0.8");
-        double *p = xalloc((size_t)(N * N));
+        double *p = dlt_doubles((size_t)(N * N));
         dlor_error rerr = {0};
         dlor_status rs = dlor_reconstruct(&f, p, &rerr);
         double e = INFINITY;
         if (rs == DLOR_OK) {
-            double nw = fro(w, (size_t)(N * N));
+            double nw = dlt_fro(w, (size_t)(N * N));
             for (int64_t i = 0; i < N * N; i++) p[i] -= w[i];
-            e = fro(p, (size_t)(N * N)) / nw;
+            e = dlt_fro(p, (size_t)(N * N)) / nw;
         }
         CHECK(rs == DLOR_OK || rs == DLOR_E_NUMERIC, "alpha 0.8: reconstruct status %d", (int)rs);
         printf("  alpha 0.8, N=1024, r=1: factors finite (max |ut| %.3g); reconstruct: %s "
                "(error %.3g) (%.1f s)\n", fmax_abs(f.ut, (size_t)(N * N)),
-               rs == DLOR_OK ? "ok" : rerr.msg, e, now() - t0);
-        record("schur alpha=0.8", N, N, 1, e, NAN, NAN, now() - t0, 0);
+               rs == DLOR_OK ? "ok" : rerr.msg, e, dlt_now() - t0);
+        record("schur alpha=0.8", N, N, 1, e, NAN, NAN, dlt_now() - t0, 0);
         free(p);
         dlor_factored_free(&f);
     } else {
@@ -848,7 +807,7 @@ static void test_alpha_08(void)
 
 int main(void)
 {
-    double t0 = now();
+    double t0 = dlt_now();
     test_errors();
     test_reconstruct_reference();
     test_alpha();
@@ -868,6 +827,6 @@ int main(void)
         printf("%-24s %5lld %5lld %5lld %11.3e %11.3e %11.3e %6lld %7.2f\n", t->name, t->m, t->n, t->r,
                t->e64, t->e32, t->evec, t->splits, t->secs);
     }
-    printf("total %.1f s\n", now() - t0);
+    printf("total %.1f s\n", dlt_now() - t0);
     return dlt_finish();
 }
