@@ -12,6 +12,7 @@
 
 #include "dlor_readers.h"
 #include "testutil.h"
+#include "testzip.h"
 
 /* ---- byte buffer ------------------------------------------------------- */
 
@@ -47,29 +48,6 @@ static void w64(unsigned char *p, uint64_t v)
 static void p16(bytes *o, unsigned v) { unsigned char t[2]; w16(t, v); put(o, t, 2); }
 static void p32(bytes *o, uint32_t v) { unsigned char t[4]; w32(t, v); put(o, t, 4); }
 static void p64(bytes *o, uint64_t v) { unsigned char t[8]; w64(t, v); put(o, t, 8); }
-
-static uint32_t crc_of(const void *p, size_t n)
-{
-    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)p, (uInt)n);
-}
-
-/* Raw deflate (no zlib header), level 6, as Python's zipfile does. */
-static unsigned char *deflate_raw(const void *src, size_t n, size_t *out_n)
-{
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort();
-    size_t cap = deflateBound(&s, (uLong)n);
-    unsigned char *out = malloc(cap);
-    s.next_in = (Bytef *)(uintptr_t)src;
-    s.avail_in = (uInt)n;
-    s.next_out = out;
-    s.avail_out = (uInt)cap;
-    if (deflate(&s, Z_FINISH) != Z_STREAM_END) abort();
-    *out_n = s.total_out;
-    deflateEnd(&s);
-    return out;
-}
 
 /* ---- .npy builder ------------------------------------------------------ */
 

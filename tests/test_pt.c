@@ -12,6 +12,7 @@
 #include "dlor_pickle.h"
 #include "dlor_readers.h"
 #include "testutil.h"
+#include "testzip.h"
 
 /* ---- byte buffer ------------------------------------------------------- */
 
@@ -159,28 +160,6 @@ typedef struct {
     int deflate;
     int align;      /* pad the data to 64 with a torch-style 'FB' extra */
 } member;
-
-static uint32_t crc_of(const void *p, size_t n)
-{
-    return (uint32_t)crc32(crc32(0L, Z_NULL, 0), (const Bytef *)p, (uInt)n);
-}
-
-static unsigned char *deflate_raw(const void *src, size_t n, size_t *out_n)
-{
-    z_stream s;
-    memset(&s, 0, sizeof s);
-    if (deflateInit2(&s, 6, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) abort();
-    size_t cap = deflateBound(&s, (uLong)n);
-    unsigned char *out = malloc(cap);
-    s.next_in = (Bytef *)(uintptr_t)src;
-    s.avail_in = (uInt)n;
-    s.next_out = out;
-    s.avail_out = (uInt)cap;
-    if (deflate(&s, Z_FINISH) != Z_STREAM_END) abort();
-    *out_n = s.total_out;
-    deflateEnd(&s);
-    return out;
-}
 
 /* desc: 0 no data descriptors; 1 streamed records with a signed descriptor
  * (as torch writes them), 2 unsigned, 3 signed with a wrong CRC. */
