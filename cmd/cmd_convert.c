@@ -27,9 +27,10 @@ static const dlor_optdef defs[] = {
     {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 16, capped per layer;\n"
                        "                             compressed: the rank of P Q^T)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
-    {"budget", 0, "F", "compressed: store F x the dense parameters, spread to minimise the largest layer error"},
-    {"allocate", 0, "max|sum", "with --budget: minimise the largest layer error (max, default) or the sum of\n"
-                               "                             squared layer errors (sum: cheap layers such as a classifier head get more)"},
+    {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},
+    {"allocate", 0, "sum|max", "with --budget: minimise the sum of squared layer errors (sum, default: cheap\n"
+                               "                             layers such as a classifier head get the ranks they need) or the\n"
+                               "                             largest layer error (max)"},
     {"factors", 0, "M", "compressed: store each beta*I + P Q^T exactly as a product of M DLoR factors"},
     {"calib", 0, "X.npy", "compressed: fit each layer to its inputs on these model inputs (needs a graph)"},
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
@@ -282,7 +283,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             fprintf(stderr, "dlor convert: --allocate takes max or sum and goes with --budget\n");
             return 2;
         }
-        cc->allocate_sum = alloc && strcmp(alloc, "sum") == 0;
+        cc->allocate_sum = !alloc || strcmp(alloc, "sum") == 0;
         if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
             fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
             return 2;
@@ -403,10 +404,11 @@ int dlor_cmd_convert(int argc, char **argv)
         st = dlor_tensor_list_add(&c.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
                                   t->data, t->nbytes, &err);
     }
-    char kept_dense[4096] = "";
+    /* the names of layers kept dense, for a metadata value (65535 bytes at most) */
+    char *kept_dense = calloc(65536, 1);
+    if (st == DLOR_OK && !kept_dense) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     if (st == DLOR_OK && cfg.compress) {
-        st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, sizeof kept_dense,
-                                  &err);
+        st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
     for (size_t i = 0; i < src.count && st == DLOR_OK && !cfg.compress; i++) {
@@ -416,6 +418,7 @@ int dlor_cmd_convert(int argc, char **argv)
     }
     free(selected);
     if (st == DLOR_OK && kept_dense[0]) st = add_meta(&c, "dlor.kept_dense", kept_dense, &err);
+    free(kept_dense);
     if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);

@@ -7,6 +7,7 @@
 
 #include "cmd.h"
 #include "dlor_fileio.h"
+#include "dlor_graph_eval.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
 #include "dlor_verify.h"
@@ -45,6 +46,7 @@ typedef struct {
     double e2e_max_abs, e2e_max_rel;
     int has_labels;
     const char *calib;               /* dlor.calib: layers were fitted to calibration data */
+    int compressed;                  /* some layer is a compressed (approximate) form */
     double argmax_agreement, acc_dense, acc_dlor;
 } verify_result;
 
@@ -71,6 +73,19 @@ static int is_factor_tensor(const dlor_container *c, const char *name)
 {
     for (size_t i = 0; i < c->nlayers; i++)
         if (strcmp(c->layers[i].u_name, name) == 0 || strcmp(c->layers[i].v_name, name) == 0) return 1;
+    return 0;
+}
+
+/* Is name one of the comma-separated names of list? */
+static int name_in_list(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *q = list; q && *q;) {
+        const char *e = strchr(q, ',');
+        size_t len = e ? (size_t)(e - q) : strlen(q);
+        if (len == n && memcmp(q, name, n) == 0) return 1;
+        q = e ? e + 1 : q + len;
+    }
     return 0;
 }
 
@@ -120,6 +135,8 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_num(&w, L->max_abs_error);
         dlor_jw_key(&w, "svd_rel_fro_error");
         dlor_jw_num(&w, L->svd_rel_fro_error);
+        dlor_jw_key(&w, "data_rel_error");
+        dlor_jw_num(&w, L->data_rel_error);
         dlor_jw_key(&w, "tol");
         dlor_jw_num(&w, L->tol);
         dlor_jw_key(&w, "pass");
@@ -190,9 +207,9 @@ static void print_text(const char *in, const char *out, const verify_result *r)
     uint64_t pd = 0, pl = 0, bd = 0, bl = 0;
     printf("dlor verify: %s -> %s\n", in, out);
     if (r->nlayers)
-        printf("%-28s %-13s %-8s %-6s %5s %5s %-11s %-10s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
-               "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "params dense>dlor",
-               "bytes dense>dlor");
+        printf("%-28s %-13s %-8s %-6s %5s %5s %-11s %-10s %-10s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
+               "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "data_err",
+               "params dense>dlor", "bytes dense>dlor");
     for (size_t i = 0; i < r->nlayers; i++) {
         const dlor_layer_report *L = &r->layers[i];
         char shape[48], params[48], bytes[48];
@@ -201,10 +218,12 @@ static void print_text(const char *in, const char *out, const verify_result *r)
                  (unsigned long long)L->params_dlor);
         snprintf(bytes, sizeof bytes, "%llu>%llu", (unsigned long long)L->bytes_dense,
                  (unsigned long long)L->bytes_dlor);
-        printf("%-28s %-13s %-8s %-6s %5llu %5llu %-11.6g %-10.3g %-10.3g %-10.3g %-17s %s%s\n", L->name, shape,
-               L->form, L->method ? dlor_basis_name(L->basis) : "-", (unsigned long long)L->rank,
-               (unsigned long long)L->factors, L->alpha, L->rel_fro_error, L->max_abs_error, L->svd_rel_fro_error,
-               params, bytes, L->pass ? "" : "  EXCEEDS TOL");
+        char derr[32] = "-", svd[32] = "-";
+        if (!isnan(L->data_rel_error)) snprintf(derr, sizeof derr, "%.3g", L->data_rel_error);
+        if (!isnan(L->svd_rel_fro_error)) snprintf(svd, sizeof svd, "%.3g", L->svd_rel_fro_error);
+        printf("%-28s %-13s %-8s %-6s %5llu %5llu %-11.6g %-10.3g %-10.3g %-10s %-10s %-17s %s%s\n", L->name,
+               shape, L->form, L->method ? dlor_basis_name(L->basis) : "-", (unsigned long long)L->rank,
+               (unsigned long long)L->factors, L->alpha, L->rel_fro_error, L->max_abs_error, svd, derr, params, bytes, L->pass ? "" : "  EXCEEDS TOL");
         pd += L->params_dense;
         pl += L->params_dlor;
         bd += L->bytes_dense;
@@ -214,6 +233,12 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         printf("total: %zu layers, params %llu -> %llu (%.3fx), bytes %llu -> %llu (%.3fx)\n", r->nlayers,
                (unsigned long long)pd, (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0,
                (unsigned long long)bd, (unsigned long long)bl, bd ? (double)bl / (double)bd : 0.0);
+    for (size_t i = 0; i < r->nlayers; i++)
+        if (!isnan(r->layers[i].data_rel_error)) {
+            printf("data_err: ||(W - W_hat) X||_F / ||W X||_F on the inputs X each layer receives in the dense model "
+                   "(end-to-end inputs below)\n");
+            break;
+        }
     if (r->calib)
         printf("note: the layers were fitted to calibration data (%s): the fit minimises the error on those "
                "activations, so weight-space errors (and svd@size) do not measure it; the end-to-end error does\n",
@@ -243,6 +268,48 @@ static uint64_t argmax(const float *v, uint64_t n)
     for (uint64_t i = 1; i < n; i++)
         if (v[i] > v[k]) k = i;
     return k;
+}
+
+typedef struct {
+    verify_result *r;
+    const dlor_container *c;
+    const dlor_tensor_list *src;
+} data_err_ctx;
+
+/* Sees the inputs each linear layer of the dense model receives and measures the
+ * stored layer's error on them (the quantity a calibrated fit minimises). */
+static dlor_status data_err_hook(void *ctx, size_t op, const char *weight, const double *x, uint64_t n, uint64_t in,
+                                 dlor_error *err)
+{
+    data_err_ctx *dc = ctx;
+    (void)op;
+    (void)in;
+    for (size_t i = 0; i < dc->r->nlayers; i++) {
+        dlor_layer_report *L = &dc->r->layers[i];
+        if (strcmp(L->name, weight) != 0 || !isnan(L->data_rel_error)) continue;
+        const dlor_layer_desc *d = dlor_container_find_layer(dc->c, weight);
+        const dlor_tensor *w = dlor_tensor_list_find(dc->src, weight);
+        const dlor_tensor *kept = d ? NULL : dlor_tensor_list_find(&dc->c->tensors, weight);
+        if (!w || (!d && !kept)) return DLOR_OK;
+        uint64_t m = w->dims[0], k = w->dims[1];
+        double *a = malloc(m * k * sizeof *a), *b = malloc(m * k * sizeof *b);
+        dlor_factored f;
+        dlor_status st = a && b ? DLOR_OK : dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        memset(&f, 0, sizeof f);
+        if (st == DLOR_OK) st = dlor_tensor_to_f64(w, a, err);
+        if (st == DLOR_OK && d) {
+            st = dlor_layer_load(dc->c, d, &f, err);
+            if (st == DLOR_OK) st = dlor_reconstruct(&f, b, err);
+            dlor_factored_free(&f);
+        } else if (st == DLOR_OK) {
+            st = dlor_tensor_to_f64(kept, b, err);
+        }
+        if (st == DLOR_OK) st = dlor_data_rel_error(weight, a, b, m, k, x, n, &L->data_rel_error, err);
+        free(a);
+        free(b);
+        return st;
+    }
+    return DLOR_OK;
 }
 
 /* Runs the dense model (IN's tensors with OUT's graph) and the DLoR model on
@@ -314,6 +381,15 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         if (!yd || !yl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
     if (st == DLOR_OK) st = dlor_run_batches(&dm, x, n, 64, yd, err);
+    if (st == DLOR_OK) {
+        /* per-layer data-space errors, on the activations of the dense model in double */
+        double *xd = malloc((n ? n : 1) * fin * sizeof *xd);
+        data_err_ctx dc = {r, c, src};
+        if (!xd) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        for (uint64_t i = 0; st == DLOR_OK && i < n * fin; i++) xd[i] = x[i];
+        if (st == DLOR_OK) st = dlor_graph_forward_f64(&dense.graph, &dense.tensors, xd, n, data_err_hook, &dc, NULL, err);
+        free(xd);
+    }
     if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, yl, err);
     if (st == DLOR_OK && labels) {
         dlor_tensor_list lt;
@@ -396,11 +472,12 @@ int dlor_cmd_verify(int argc, char **argv)
     dlor_container_init(&c);
     dlor_status st = dlor_read_weights(in, &src, &err);
     if (st == DLOR_OK) st = dlor_container_read(out, &c, &err);
-    const char *kept = NULL;
+    const char *kept = NULL, *target = NULL;
     size_t nkept = 0;
     for (size_t i = 0; st == DLOR_OK && i < c.tensors.meta_count; i++) {
         if (strcmp(c.tensors.meta_keys[i], "dlor.kept_dense") == 0) kept = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.calib") == 0) r.calib = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.target") == 0) target = c.tensors.meta_vals[i];
     }
     for (const char *q = kept; q && *q; q++) nkept += *q == ',';
     if (kept && *kept) nkept++;
@@ -441,6 +518,20 @@ int dlor_cmd_verify(int argc, char **argv)
             dlor_error_prefix(&err, out);
             break;
         }
+        /* A compressed layer is approximate by design: without --tol it is held to the
+         * converter's own --tol target (met in double, plus the storage dtype's rounding
+         * allowance), and to nothing when the target was a budget, a rank or a fit to
+         * calibration data (whose error is measured on activations, not weights). */
+        dlor_layer_report *lr = &r.layers[r.nlayers];
+        if (tol < 0 && strcmp(lr->form, "mul") != 0 && strcmp(lr->form, "add") != 0) {
+            double t;
+            r.compressed = 1;
+            if (!r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
+                lr->tol = t + dlor_default_tol(lr->factor_dtype);
+            else
+                lr->tol = NAN;
+            lr->pass = isnan(lr->tol) || lr->rel_fro_error <= lr->tol;
+        }
         double e = r.layers[r.nlayers].rel_fro_error;
         if (!(e <= r.max_rel)) r.max_rel = e; /* a NaN error must show, not hide */
         if (!(r.layers[r.nlayers].max_abs_error <= r.max_abs)) r.max_abs = r.layers[r.nlayers].max_abs_error;
@@ -454,6 +545,7 @@ int dlor_cmd_verify(int argc, char **argv)
         char nm[DLOR_MAX_NAME + 1];
         snprintf(nm, sizeof nm, "%.*s", (int)len, q);
         const dlor_tensor *t = dlor_tensor_list_find(&c.tensors, nm);
+        const dlor_tensor *s = dlor_tensor_list_find(&src, nm);
         if (t && t->ndim == 2) {
             dlor_layer_report *L = &r.layers[r.nlayers++];
             memset(L, 0, sizeof *L);
@@ -461,17 +553,38 @@ int dlor_cmd_verify(int argc, char **argv)
             L->rows = t->dims[0];
             L->cols = t->dims[1];
             L->form = "dense";
-            L->dense_dtype = L->factor_dtype = t->dtype;
+            L->dense_dtype = s ? s->dtype : t->dtype;
+            L->factor_dtype = t->dtype;
             L->params_dense = L->params_dlor = t->nelem;
-            L->bytes_dense = L->bytes_dlor = t->nbytes;
-            L->tol = tol;
-            L->pass = 1;
+            L->bytes_dense = s ? s->nbytes : t->nbytes;
+            L->bytes_dlor = t->nbytes;
+            L->data_rel_error = NAN;
+            L->svd_rel_fro_error = NAN;
+            /* stored in the source's dtype: identical; narrowed by --dtype: rounding only */
+            L->tol = tol >= 0 ? tol : dlor_default_tol(t->dtype);
+            if (!s || s->nelem != t->nelem || s->ndim != 2 || s->dims[0] != t->dims[0]) {
+                add_problem(&r, "kept-dense layer '%s' has no tensor of that shape in %s", nm, in);
+                r.pass = 0;
+                r.nlayers--;
+            } else {
+                double *a = malloc(t->nelem * sizeof *a), *b = malloc(t->nelem * sizeof *b);
+                if (!a || !b) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+                if (st == DLOR_OK) st = dlor_tensor_to_f64(s, a, &err);
+                if (st == DLOR_OK) st = dlor_tensor_to_f64(t, b, &err);
+                if (st == DLOR_OK) dlor_compare(a, b, t->nelem, &L->rel_fro_error, &L->max_abs_error);
+                free(a);
+                free(b);
+                L->pass = L->rel_fro_error <= L->tol;
+                if (!L->pass) r.pass = 0;
+                if (!(L->rel_fro_error <= r.max_rel)) r.max_rel = L->rel_fro_error;
+                if (!(L->max_abs_error <= r.max_abs)) r.max_abs = L->max_abs_error;
+            }
         }
         q = e ? e + 1 : q + len;
     }
     for (size_t i = 0; i < c.tensors.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &c.tensors.items[i];
-        if (is_factor_tensor(&c, t->name)) continue;
+        if (is_factor_tensor(&c, t->name) || name_in_list(kept, t->name)) continue;
         r.carried++;
         const dlor_tensor *s = dlor_tensor_list_find(&src, t->name);
         if (!s) {
@@ -508,9 +621,12 @@ int dlor_cmd_verify(int argc, char **argv)
                 st = dlor_atomic_commit(&af, &err);
             }
         }
-        double shown_tol = tol >= 0 ? tol : (r.nlayers ? r.layers[0].tol : 0);
-        printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (tol %.3g): %s\n",
-               r.max_rel, r.max_abs, r.nlayers, shown_tol, r.pass ? "PASS" : "FAIL");
+        char tolbuf[96];
+        if (tol >= 0) snprintf(tolbuf, sizeof tolbuf, "tol %.3g", tol);
+        else if (r.compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");
+        else snprintf(tolbuf, sizeof tolbuf, "tol %.3g", r.nlayers ? r.layers[0].tol : 0.0);
+        printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): %s\n", r.max_rel,
+               r.max_abs, r.nlayers, tolbuf, r.pass ? "PASS" : "FAIL");
     }
     for (size_t i = 0; i < r.nproblems; i++) free(r.problems[i]);
     free(r.problems);

@@ -118,13 +118,30 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
     return st;
 }
 
-/* Carries a layer over unchanged and records its name for dlor.kept_dense. */
-static dlor_status keep_dense(const plan_layer *L, dlor_container *c, char *kept, size_t kept_len, dlor_error *err)
+/* Carries a layer over dense and records its name for dlor.kept_dense. A layer the
+ * target keeps dense is still a converted layer: when the storage dtype asked for is
+ * narrower than the layer's, it is stored in that dtype (so --dtype f16 halves it like
+ * the factors); it is never widened. */
+static dlor_status keep_dense(const dlor_compress_cfg *cc, const plan_layer *L, dlor_container *c, char *kept,
+                              size_t kept_len, dlor_error *err)
 {
-    size_t used = strlen(kept);
+    size_t used = strlen(kept), nlen = strlen(L->t->name);
+    if (used + nlen + 2 > kept_len)
+        return dlor_fail(err, DLOR_E_ARG, "too many layers kept dense to list in dlor.kept_dense (%zu bytes at most)",
+                         kept_len - 1);
     snprintf(kept + used, kept_len - used, "%s%s", used ? "," : "", L->t->name);
-    return dlor_tensor_list_add(&c->tensors, "input", L->t->name, strlen(L->t->name), L->t->dtype, 2, L->t->dims,
-                                L->t->data, L->t->nbytes, err);
+    dlor_dtype dt = L->t->dtype;
+    if (dlor_dtype_size(cc->storage) >= dlor_dtype_size(dt))
+        return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, dt, 2, L->t->dims, L->t->data,
+                                    L->t->nbytes, err);
+    size_t nb = (size_t)L->t->nelem * dlor_dtype_size(cc->storage);
+    unsigned char *buf = malloc(nb ? nb : 1);
+    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
+    dlor_encode_f64(L->w, (size_t)L->t->nelem, cc->storage, buf);
+    dlor_status st = dlor_tensor_list_own(&c->tensors, buf, err);
+    if (st == DLOR_OK)
+        st = dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, cc->storage, 2, L->t->dims, buf, nb, err);
+    return st;
 }
 
 static void plan_free(plan *p)
@@ -215,7 +232,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         char shape[64];
         dlor_shape_str(L->t->dims, 2, shape, sizeof shape);
         if (L->k == DLOR_KEEP_DENSE) {
-            st = keep_dense(L, c, kept_dense, kept_len, err);
+            st = keep_dense(cc, L, c, kept_dense, kept_len, err);
             if (progress)
                 fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape,
                         L->kcap < 1 ? "no rank is cheaper than dense"
@@ -244,7 +261,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             /* even the largest rank cheaper than dense misses the target */
             dlor_lowrank_free(&lr);
             L->k = DLOR_KEEP_DENSE;
-            st = keep_dense(L, c, kept_dense, kept_len, err);
+            st = keep_dense(cc, L, c, kept_dense, kept_len, err);
             if (progress)
                 fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (no smaller form meets the target)\n", i + 1,
                         p.n, L->t->name, shape);

@@ -34,6 +34,7 @@ typedef struct dlor_layer_report {
     const char *form;            /* "mul", "add" (exact), "lowrank" (beta*I + P Q^T), "svd" (beta = 0),
                                     "mul-compressed" (a product with fewer columns than exact), "dense" */
     double svd_rel_fro_error;    /* truncated SVD of W storing at most params_dlor numbers */
+    double data_rel_error;       /* ||(W - W_hat) X||_F / ||W X||_F on the layer's inputs X (NaN: not measured) */
 } dlor_layer_report;
 
 /* Relative Frobenius error of the best rank-k approximation of the m x n
@@ -51,6 +52,12 @@ double dlor_default_tol(dlor_dtype factor_dtype);
 dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
                               const dlor_layer_desc *d, double tol, dlor_layer_report *r,
                               dlor_error *err);
+
+/* The data-space error of an m x k layer: ||X (W - W_hat)^T||_F / ||X W^T||_F over
+ * the n x k inputs x it receives (row-major), the quantity a calibrated fit
+ * minimises (the absolute error when X W^T = 0). name is for messages. */
+dlor_status dlor_data_rel_error(const char *name, const double *w, const double *w_hat, uint64_t m, uint64_t k,
+                                const double *x, uint64_t n, double *rel, dlor_error *err);
 
 /* Relative Frobenius and max-abs error of b against a (n values). */
 void dlor_compare(const double *a, const double *b, uint64_t n, double *rel_fro, double *max_abs);

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
 #include <lapacke.h>
 
 double dlor_default_tol(dlor_dtype factor_dtype)
@@ -126,6 +127,7 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
         const dlor_tensor *v = dlor_tensor_list_find(&c->tensors, d->v_name);
         memset(r, 0, sizeof *r);
         r->name = d->name;
+        r->data_rel_error = NAN;
         r->rows = d->rows;
         r->cols = d->cols;
         r->method = d->method;
@@ -154,4 +156,38 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
     free(b);
     dlor_factored_free(&f);
     return st;
+}
+
+dlor_status dlor_data_rel_error(const char *name, const double *w, const double *w_hat, uint64_t m, uint64_t k,
+                                const double *x, uint64_t n, double *rel, dlor_error *err)
+{
+    if (n == 0) {
+        *rel = 0;
+        return DLOR_OK;
+    }
+    if (m > INT32_MAX || k > INT32_MAX || n > INT32_MAX)
+        return dlor_fail(err, DLOR_E_ARG, "layer '%s': too large for the data-space error", name);
+    double *d = malloc(m * k * sizeof *d), *ya = malloc(n * m * sizeof *ya), *yb = malloc(n * m * sizeof *yb);
+    if (!d || !ya || !yb) {
+        free(d);
+        free(ya);
+        free(yb);
+        return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", name);
+    }
+    for (uint64_t i = 0; i < m * k; i++) d[i] = w[i] - w_hat[i];
+    /* ya = X W^T, yb = X (W - W_hat)^T */
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0, x, (int)k, w, (int)k, 0.0, ya,
+                (int)m);
+    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0, x, (int)k, d, (int)k, 0.0, yb,
+                (int)m);
+    double num = 0, den = 0;
+    for (uint64_t i = 0; i < n * m; i++) {
+        num += yb[i] * yb[i];
+        den += ya[i] * ya[i];
+    }
+    *rel = den > 0 ? sqrt(num / den) : sqrt(num);
+    free(d);
+    free(ya);
+    free(yb);
+    return DLOR_OK;
 }
