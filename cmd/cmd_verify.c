@@ -250,6 +250,15 @@ static void print_text(const char *in, const char *out, const verify_result *r)
             printf("note: layer '%s': DLoR does not beat plain truncated SVD at this size (%.3g vs %.3g): "
                    "the best diagonal is ~0 for this layer\n", L->name, L->rel_fro_error, L->svd_rel_fro_error);
     }
+    for (size_t i = 0; i < r->nlayers; i++) {
+        const dlor_layer_report *L = &r->layers[i];
+        if (L->method && L->rows != L->cols && L->form && strcmp(L->form, "mul") != 0 && strcmp(L->form, "add") != 0 &&
+            strcmp(L->form, "svd") != 0) {
+            printf("note: rectangular layers hold beta on their leading diagonal: W_hat = beta*I[m x n] + P Q^T, with "
+                   "I[m x n] ones at (i, i) for i < min(m, n)\n");
+            break;
+        }
+    }
     printf("carried tensors: %zu, identical to the source: %zu\n", r->carried, r->carried_same);
     if (r->e2e_samples) {
         printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
