@@ -17,6 +17,7 @@ int dlor_cmd_verify(int argc, char **argv);
 int dlor_cmd_info(int argc, char **argv);
 int dlor_cmd_run(int argc, char **argv);
 int dlor_cmd_export_c(int argc, char **argv);
+int dlor_cmd_merge(int argc, char **argv);
 
 struct dlor_model;
 /* Runs n samples through a model in batches (scratch allocated here). */
@@ -26,6 +27,12 @@ dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_
 struct dlor_container;
 /* Writes the factors (and carried tensors) as safetensors; see emit.c for the names. */
 dlor_status dlor_emit_safetensors(const char *path, const struct dlor_container *c, dlor_error *err);
+
+struct dlor_container;
+/* Convert's last step for a model: records where the graph came from and the
+ * runtime's scratch need for a batch of one, or why there is no graph (why). */
+dlor_status dlor_convert_graph_metadata(struct dlor_container *c, const char *source, const char *why,
+                                        dlor_error *err);
 
 /* Prints "dlor CMD: message" to stderr and returns 1. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);

@@ -15,6 +15,7 @@
 #include "dlor_sha256.h"
 #include "compress_plan.h"
 #include "model_load.h"
+#include "shard.h"
 #include "opts.h"
 
 #define DEFAULT_RANK 16
@@ -39,6 +40,8 @@ static const dlor_optdef defs[] = {
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
+    {"shard", 0, "I/N", "convert only part I (0-based) of N of the layers into a part file; join the\n"
+                        "                             N parts with 'dlor merge' (per-layer targets only, not --budget)"},
     {"compress", 0, NULL, "store the file as one zlib stream after its preamble (hosts inflate it; the runtime needs\n"
                           "                             it inflated, which 'dlor export-c' does)"},
     {"emit", 0, "FILE.safetensors", "also write the factors as safetensors (NAME.dlor.U [dim, K], NAME.dlor.V,\n"
@@ -214,7 +217,7 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
 /* Records where the graph came from and the runtime's scratch need for a
  * batch of one (measured by opening the serialized model), or why there is
  * no graph. */
-static dlor_status graph_metadata(dlor_container *c, const char *source, const char *why, dlor_error *err)
+dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, const char *why, dlor_error *err)
 {
     if (!c->graph.count)
         return add_meta(c, "dlor.graph_missing", why[0] ? why : "the source has no graph", err);
@@ -233,6 +236,26 @@ static dlor_status graph_metadata(dlor_container *c, const char *source, const c
     snprintf(num, sizeof num, "%zu", dlor_model_scratch_size(&m, 1));
     free(img);
     return add_meta(c, "dlor.scratch_bytes_batch1", num, err);
+}
+
+/* A part of a sharded conversion: which shard, and the graph as text (its
+ * weights are spread over the parts, so it cannot be a GRAPH section yet). */
+static dlor_status shard_metadata(dlor_container *c, int64_t i, int64_t n, const char *source, const char *why,
+                                  dlor_error *err)
+{
+    char buf[48];
+    snprintf(buf, sizeof buf, "%lld/%lld", (long long)i, (long long)n);
+    dlor_status st = add_meta(c, "dlor.shard", buf, err);
+    if (st != DLOR_OK) return st;
+    if (!c->graph.count) return add_meta(c, "dlor.shard_graph_missing", why, err);
+    char *text = NULL;
+    st = dlor_graph_to_text(&c->graph, &text, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph", text, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph_source", source ? source : "unknown", err);
+    free(text);
+    dlor_graph_free(&c->graph);
+    dlor_graph_init(&c->graph);
+    return st;
 }
 
 static int parse_config(const dlor_opts *o, convert_cfg *cfg)
@@ -342,6 +365,19 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
     }
     cfg->cc.storage = fo->storage;
+    const char *shard = dlor_opt(o, defs, "shard");
+    int64_t si, sn;
+    if (shard && dlor_shard_parse(shard, &si, &sn) != 0) {
+        fprintf(stderr, "dlor convert: --shard takes I/N with 0 <= I < N <= 65536, not '%s'\n", shard);
+        return 2;
+    }
+    if (shard && (budgets || dlor_opt(o, defs, "emit"))) {
+        fprintf(stderr, "dlor convert: --shard does not go with %s\n",
+                budgets ? "--budget (the budget is shared by all layers: convert in one process, or use --tol "
+                          "or --rank)"
+                        : "--emit (emit from the merged file's conversion in one process)");
+        return 2;
+    }
     return 0;
 }
 
@@ -397,13 +433,30 @@ int dlor_cmd_convert(int argc, char **argv)
             fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
                     t->name, t->nelem == 0 ? "empty" : "not a float tensor");
     }
+    /* With --shard, this process converts its share of the layers; part 0 also
+     * carries the tensors no shard converts. */
+    int64_t shard_i = 0, shard_n = 0;
+    if (st == DLOR_OK && dlor_opt(&o, defs, "shard")) {
+        dlor_shard_parse(dlor_opt(&o, defs, "shard"), &shard_i, &shard_n); /* checked in parse_config */
+        int64_t *owner = malloc((src.count ? src.count : 1) * sizeof *owner);
+        if (!owner) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+        else dlor_shard_assign(&src, selected, !cfg.compress && cfg.fo.method == DLOR_METHOD_MUL, shard_n, owner);
+        for (size_t i = 0; st == DLOR_OK && i < src.count; i++)
+            if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
+        free(owner);
+    }
     /* every tensor not converted is carried over unchanged */
     for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &src.items[i];
-        if (selected[i]) continue;
+        if (selected[i] || shard_i > 0) continue;
         st = dlor_tensor_list_add(&c.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
                                   t->data, t->nbytes, &err);
     }
+    for (size_t i = 0; i < src.count && shard_n; i++) /* other shards' layers: not here */
+        if (selected[i] == 2) {
+            selected[i] = 0;
+            nfactor--;
+        }
     /* the names of layers kept dense, for a metadata value (65535 bytes at most) */
     char *kept_dense = calloc(65536, 1);
     if (st == DLOR_OK && !kept_dense) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
@@ -417,12 +470,14 @@ int dlor_cmd_convert(int argc, char **argv)
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
     free(selected);
+    if (st == DLOR_OK) st = dlor_sort_name_list(kept_dense, &err); /* merge rebuilds it in this order */
     if (st == DLOR_OK && kept_dense[0]) st = add_meta(&c, "dlor.kept_dense", kept_dense, &err);
     free(kept_dense);
-    if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0)
+    if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0 && !shard_n)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
-    if (st == DLOR_OK) st = graph_metadata(&c, graph_source, why, &err);
+    if (st == DLOR_OK && shard_n) st = shard_metadata(&c, shard_i, shard_n, graph_source, why, &err);
+    else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);
     if (st == DLOR_OK && dlor_opt(&o, defs, "emit")) st = dlor_emit_safetensors(dlor_opt(&o, defs, "emit"), &c, &err);
     if (st == DLOR_OK)
         st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)

@@ -6,7 +6,7 @@
 #include <stdio.h>
 
 #define DLOR_MAX_OPTS 32
-#define DLOR_MAX_POS 8
+#define DLOR_MAX_POS 4096 /* dlor merge takes one part per shard */
 #define DLOR_MAX_REPEAT 32
 
 typedef struct dlor_optdef {

@@ -1,0 +1,338 @@
+/* shard.c - convert --shard I/N and dlor merge: a conversion split across
+ * processes or machines, joined into the file one process would have written.
+ *
+ * A part is a .dlor container holding the layers its shard converted (shard 0
+ * also holds every tensor that is not converted), the conversion's metadata,
+ * and instead of a GRAPH section (whose weights live in several parts) the
+ * graph as text in dlor.shard_graph. Merge checks that the parts belong
+ * together, takes their union, and finishes the file exactly as convert does. */
+#define _POSIX_C_SOURCE 200809L
+#include "shard.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmd.h"
+#include "dlor_container.h"
+#include "dlor_fileio.h"
+#include "opts.h"
+
+int dlor_shard_parse(const char *s, int64_t *index, int64_t *count)
+{
+    uint64_t i, n;
+    char a[32], b[32];
+    const char *slash = s ? strchr(s, '/') : NULL;
+    if (!slash || (size_t)(slash - s) >= sizeof a || strlen(slash + 1) >= sizeof b) return -1;
+    memcpy(a, s, (size_t)(slash - s));
+    a[slash - s] = 0;
+    strcpy(b, slash + 1);
+    if (dlor_parse_u64(a, &i) != 0 || dlor_parse_u64(b, &n) != 0 || n < 1 || n > 65536 || i >= n) return -1;
+    *index = (int64_t)i;
+    *count = (int64_t)n;
+    return 0;
+}
+
+/* Work estimate of converting one m x n layer: the dense factorizations are
+ * cubic in the padded size (mul) or in the smaller side times the area (SVD). */
+static double layer_cost(const dlor_tensor *t, int exact_mul)
+{
+    double m = (double)t->dims[0], n = (double)t->dims[1], d = m > n ? m : n, s = m < n ? m : n;
+    return exact_mul ? d * d * d : m * n * s;
+}
+
+void dlor_shard_assign(const dlor_tensor_list *src, const int *selected, int exact_mul, int64_t count,
+                       int64_t *owner)
+{
+    /* Longest processing time first: layers by falling cost (ties by name), each to
+     * the least loaded shard (ties to the lowest index). Depends only on the shapes
+     * and names, so every process computes the same assignment. */
+    size_t n = src->count, m = 0;
+    size_t *idx = malloc((n ? n : 1) * sizeof *idx);
+    double *load = calloc((size_t)count, sizeof *load);
+    for (size_t i = 0; i < n; i++) owner[i] = -1;
+    if (!idx || !load) { /* fall back to round robin (still deterministic) */
+        int64_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (selected[i]) owner[i] = k++ % count;
+        free(idx);
+        free(load);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (selected[i]) idx[m++] = i;
+    for (size_t a = 1; a < m; a++) { /* insertion sort: stable, and layer counts are modest */
+        size_t v = idx[a], b = a;
+        double cv = layer_cost(&src->items[v], exact_mul);
+        while (b > 0) {
+            const dlor_tensor *u = &src->items[idx[b - 1]];
+            double cu = layer_cost(u, exact_mul);
+            if (cu > cv || (cu == cv && strcmp(u->name, src->items[v].name) < 0)) break;
+            idx[b] = idx[b - 1];
+            b--;
+        }
+        idx[b] = v;
+    }
+    for (size_t a = 0; a < m; a++) {
+        int64_t best = 0;
+        for (int64_t k = 1; k < count; k++)
+            if (load[k] < load[best]) best = k;
+        owner[idx[a]] = best;
+        load[best] += layer_cost(&src->items[idx[a]], exact_mul);
+    }
+    free(idx);
+    free(load);
+}
+
+static int text_safe(const char *s)
+{
+    for (; *s; s++)
+        if (*s == ';' || *s == ',' || *s == '(' || *s == ')' || *s == ' ' || *s == '\t' || *s == '\n') return 0;
+    return 1;
+}
+
+dlor_status dlor_graph_to_text(const dlor_graph *g, char **out, dlor_error *err)
+{
+    size_t cap = 64, len = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_graph_op *op = &g->ops[i];
+        if (op->kind == DLOR_OP_LINEAR) {
+            if (!text_safe(op->weight) || (op->bias && !text_safe(op->bias)))
+                return dlor_fail(err, DLOR_E_UNSUPPORTED,
+                                 "tensor name '%s' cannot be written in a graph's text form (it holds one of "
+                                 "; , ( ) or a space)",
+                                 text_safe(op->weight) ? op->bias : op->weight);
+            cap += strlen(op->weight) + (op->bias ? strlen(op->bias) : 0) + 16;
+        } else if (op->kind == DLOR_OP_ACT || op->kind == DLOR_OP_SOFTMAX) {
+            cap += 48;
+        } else {
+            return dlor_fail(err, DLOR_E_UNSUPPORTED, "graph operation %zu has no text form", i);
+        }
+    }
+    char *s = malloc(cap);
+    if (!s) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    s[0] = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_graph_op *op = &g->ops[i];
+        const char *sep = i ? ";" : "";
+        if (op->kind == DLOR_OP_LINEAR && op->bias)
+            len += (size_t)snprintf(s + len, cap - len, "%slinear(%s,%s)", sep, op->weight, op->bias);
+        else if (op->kind == DLOR_OP_LINEAR)
+            len += (size_t)snprintf(s + len, cap - len, "%slinear(%s)", sep, op->weight);
+        else if (op->kind == DLOR_OP_SOFTMAX)
+            len += (size_t)snprintf(s + len, cap - len, "%ssoftmax", sep);
+        else if (op->act == DLOR_ACT_LEAKY_RELU)
+            len += (size_t)snprintf(s + len, cap - len, "%sleaky_relu(%.17g)", sep, op->param);
+        else
+            len += (size_t)snprintf(s + len, cap - len, "%s%s", sep, dlor_act_name(op->act));
+    }
+    *out = s;
+    return DLOR_OK;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+dlor_status dlor_sort_name_list(char *list, dlor_error *err)
+{
+    size_t n = 0, len = strlen(list);
+    if (!len) return DLOR_OK;
+    for (size_t i = 0; i < len; i++) n += list[i] == ',';
+    n++;
+    char **names = malloc(n * sizeof *names), *copy = malloc(len + 1);
+    if (!names || !copy) {
+        free(names);
+        free(copy);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    memcpy(copy, list, len + 1);
+    size_t k = 0;
+    for (char *p = copy;;) {
+        names[k++] = p;
+        char *c = strchr(p, ',');
+        if (!c) break;
+        *c = 0;
+        p = c + 1;
+    }
+    qsort(names, k, sizeof *names, cmp_str);
+    size_t at = 0;
+    for (size_t i = 0; i < k; i++) at += (size_t)sprintf(list + at, "%s%s", i ? "," : "", names[i]);
+    free(names);
+    free(copy);
+    return DLOR_OK;
+}
+
+/* ---- dlor merge ------------------------------------------------------------------------ */
+
+static const dlor_optdef merge_defs[] = {
+    {"output", 'o', "OUT.dlor", "the merged file (required; written atomically)"},
+    {"compress", 0, NULL, "deflate the merged file (as convert --compress)"},
+    {NULL, 0, NULL, NULL}};
+
+static const char *merge_usage = "PART.dlor... -o OUT.dlor [--compress]\n\n"
+                                 "Joins the parts written by 'dlor convert --shard I/N' (all N of them, in any\n"
+                                 "order) into the file a single 'dlor convert' with the same options writes,\n"
+                                 "byte for byte. Refuses parts of different sources, options or shard counts,\n"
+                                 "missing or repeated shards, and layers claimed twice.";
+
+static const char *meta_get(const dlor_tensor_list *t, const char *key)
+{
+    for (size_t i = 0; i < t->meta_count; i++)
+        if (strcmp(t->meta_keys[i], key) == 0) return t->meta_vals[i];
+    return NULL;
+}
+
+static int is_shard_key(const char *k)
+{
+    return strncmp(k, "dlor.shard", 10) == 0 || strcmp(k, "dlor.kept_dense") == 0;
+}
+
+/* Every metadata record outside the shard's own must agree between parts. */
+static dlor_status same_conversion(const dlor_container *a, const char *an, const dlor_container *b,
+                                   const char *bn, dlor_error *err)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        const dlor_tensor_list *x = pass ? &b->tensors : &a->tensors, *y = pass ? &a->tensors : &b->tensors;
+        for (size_t i = 0; i < x->meta_count; i++) {
+            if (is_shard_key(x->meta_keys[i])) continue;
+            const char *v = meta_get(y, x->meta_keys[i]);
+            if (!v || strcmp(v, x->meta_vals[i]) != 0)
+                return dlor_fail(err, DLOR_E_FORMAT, "%s and %s come from different conversions (metadata '%s' %s)",
+                                 an, bn, x->meta_keys[i], v ? "differs" : "is missing from one");
+        }
+    }
+    return DLOR_OK;
+}
+
+static dlor_status merge_parts(const char *const *paths, size_t np, dlor_container *parts, dlor_container *out,
+                               char **kept_out, dlor_error *err)
+{
+    int64_t count = -1;
+    const char **by_index = NULL;
+    size_t kept_len = 1;
+    dlor_status st = DLOR_OK;
+    for (size_t p = 0; p < np && st == DLOR_OK; p++) {
+        st = dlor_container_read(paths[p], &parts[p], err);
+        if (st != DLOR_OK) break;
+        const char *sh = meta_get(&parts[p].tensors, "dlor.shard");
+        int64_t i, n;
+        if (!sh || dlor_shard_parse(sh, &i, &n) != 0) {
+            st = dlor_fail(err, DLOR_E_FORMAT, "%s is not a part written by 'dlor convert --shard' (no dlor.shard)",
+                           paths[p]);
+            break;
+        }
+        if (count < 0) {
+            count = n;
+            if ((size_t)n != np) {
+                st = dlor_fail(err, DLOR_E_ARG, "%s is shard %s: the conversion has %lld parts, %zu were given",
+                               paths[p], sh, (long long)n, np);
+                break;
+            }
+            by_index = calloc((size_t)n, sizeof *by_index);
+            if (!by_index) {
+                st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+                break;
+            }
+        } else if (n != count) {
+            st = dlor_fail(err, DLOR_E_FORMAT, "%s is shard %s, but %s has %lld shards", paths[p], sh, paths[0],
+                           (long long)count);
+            break;
+        }
+        if (by_index[i]) {
+            st = dlor_fail(err, DLOR_E_ARG, "%s and %s are both shard %s", by_index[i], paths[p], sh);
+            break;
+        }
+        by_index[i] = paths[p];
+        if (p > 0) st = same_conversion(&parts[0], paths[0], &parts[p], paths[p], err);
+        const char *k = meta_get(&parts[p].tensors, "dlor.kept_dense");
+        if (k) kept_len += strlen(k) + 1;
+    }
+    free(by_index);
+    if (st != DLOR_OK) return st;
+
+    /* the union: metadata from any part (shard records dropped), every tensor and
+     * layer exactly once */
+    const dlor_tensor_list *m0 = &parts[0].tensors;
+    for (size_t i = 0; i < m0->meta_count && st == DLOR_OK; i++)
+        if (!is_shard_key(m0->meta_keys[i]))
+            st = dlor_tensor_list_add_meta(&out->tensors, m0->meta_keys[i], m0->meta_vals[i], err);
+    for (size_t p = 0; p < np && st == DLOR_OK; p++) {
+        const dlor_tensor_list *t = &parts[p].tensors;
+        for (size_t i = 0; i < t->count && st == DLOR_OK; i++) {
+            const dlor_tensor *x = &t->items[i];
+            if (dlor_tensor_list_find(&out->tensors, x->name)) {
+                st = dlor_fail(err, DLOR_E_FORMAT, "%s: tensor '%s' is also in another part", paths[p], x->name);
+                break;
+            }
+            st = dlor_tensor_list_add(&out->tensors, paths[p], x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                      x->data, x->nbytes, err);
+        }
+        for (size_t i = 0; i < parts[p].nlayers && st == DLOR_OK; i++)
+            st = dlor_container_add_layer(out, &parts[p].layers[i], err);
+    }
+    char *kept = calloc(kept_len, 1);
+    if (st == DLOR_OK && !kept) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t p = 0; p < np && st == DLOR_OK; p++) {
+        const char *k = meta_get(&parts[p].tensors, "dlor.kept_dense");
+        if (k && *k) {
+            if (*kept) strcat(kept, ",");
+            strcat(kept, k);
+        }
+    }
+    if (st == DLOR_OK) st = dlor_sort_name_list(kept, err);
+    if (st != DLOR_OK) {
+        free(kept);
+        return st;
+    }
+    *kept_out = kept;
+    const char *gtext = meta_get(m0, "dlor.shard_graph");
+    if (gtext && *gtext) st = dlor_graph_parse(gtext, &out->graph, err);
+    return st;
+}
+
+int dlor_cmd_merge(int argc, char **argv)
+{
+    dlor_opts o;
+    int rc = dlor_opts_parse("merge", merge_usage, merge_defs, argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    const char *out = dlor_opt(&o, merge_defs, "output");
+    if (o.npos < 1 || !out) {
+        fprintf(stderr, "dlor merge: expected the parts and -o OUT.dlor (see 'dlor merge --help')\n");
+        return 2;
+    }
+    for (int p = 0; p < o.npos; p++)
+        if (strcmp(o.pos[p], out) == 0) {
+            fprintf(stderr, "dlor merge: output '%s' would overwrite a part\n", out);
+            return 2;
+        }
+    size_t np = (size_t)o.npos;
+    dlor_error err;
+    dlor_container *parts = calloc(np, sizeof *parts), merged;
+    char *kept = NULL;
+    dlor_container_init(&merged);
+    if (!parts) {
+        fprintf(stderr, "dlor merge: out of memory\n");
+        return 1;
+    }
+    for (size_t p = 0; p < np; p++) dlor_container_init(&parts[p]);
+    dlor_status st = merge_parts(o.pos, np, parts, &merged, &kept, &err);
+    if (st == DLOR_OK && *kept) st = dlor_tensor_list_add_meta(&merged.tensors, "dlor.kept_dense", kept, &err);
+    if (st == DLOR_OK) {
+        const char *gs = meta_get(&parts[0].tensors, "dlor.shard_graph_source");
+        const char *why = meta_get(&parts[0].tensors, "dlor.shard_graph_missing");
+        st = dlor_convert_graph_metadata(&merged, gs, why ? why : "", &err);
+    }
+    if (st == DLOR_OK)
+        st = dlor_opt(&o, merge_defs, "compress") ? dlor_container_write_deflated(out, &merged, &err)
+                                                  : dlor_container_write(out, &merged, &err);
+    size_t nl = merged.nlayers;
+    free(kept);
+    dlor_container_free(&merged);
+    for (size_t p = 0; p < np; p++) dlor_container_free(&parts[p]);
+    free(parts);
+    if (st != DLOR_OK) return dlor_cmd_fail("merge", &err);
+    fprintf(stderr, "wrote %s: %zu parts, %zu layers\n", out, np, nl);
+    return 0;
+}

@@ -1,0 +1,28 @@
+/* shard.h - splitting a conversion into N parts (convert --shard I/N) and
+ * joining them (dlor merge). */
+#ifndef DLOR_SHARD_H
+#define DLOR_SHARD_H
+
+#include <stdint.h>
+
+#include "dlor_error.h"
+#include "dlor_graph.h"
+#include "dlor_tensor.h"
+
+/* Parses "I/N" (0 <= I < N <= 65536). Returns 0, or -1 when malformed. */
+int dlor_shard_parse(const char *s, int64_t *index, int64_t *count);
+
+/* owner[i] = the shard (0..count-1) converting src->items[i] when selected[i],
+ * else -1: a balanced, deterministic assignment by estimated work (exact_mul:
+ * cubic in the padded size). */
+void dlor_shard_assign(const dlor_tensor_list *src, const int *selected, int exact_mul, int64_t count,
+                       int64_t *owner);
+
+/* The graph in the text form dlor_graph_parse reads (malloc'd). Fails for names
+ * the text form cannot hold. */
+dlor_status dlor_graph_to_text(const dlor_graph *g, char **out, dlor_error *err);
+
+/* Sorts a comma-separated list of names in place (byte order). */
+dlor_status dlor_sort_name_list(char *list, dlor_error *err);
+
+#endif
