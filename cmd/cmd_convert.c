@@ -15,6 +15,7 @@
 #include "dlor_sha256.h"
 #include "compress_plan.h"
 #include "model_load.h"
+#include "parallel.h"
 #include "shard.h"
 #include "opts.h"
 
@@ -40,6 +41,8 @@ static const dlor_optdef defs[] = {
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
+    {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
+                       "                             does not depend on J"},
     {"shard", 0, "I/N", "convert only part I (0-based) of N of the layers into a part file; join the\n"
                         "                             N parts with 'dlor merge' (per-layer targets only, not --budget)"},
     {"compress", 0, NULL, "store the file as one zlib stream after its preamble (hosts inflate it; the runtime needs\n"
@@ -62,6 +65,7 @@ typedef struct {
     const dlor_opts *o;
     int compress;            /* a compressed form was asked for */
     const char *form;        /* the --method word */
+    int jobs;                /* layers converted at once */
     dlor_compress_cfg cc;
 } convert_cfg;
 
@@ -139,14 +143,23 @@ dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const d
     return dlor_container_add_layer(c, &d, err);
 }
 
-static dlor_status factor_tensor(const convert_cfg *cfg, const dlor_tensor *t, dlor_container *c,
-                                 int progress, size_t idx, size_t total, dlor_error *err)
+/* One layer of the exact path: factored and encoded into its own container
+ * (tasks run in parallel), then moved into the output in source order. */
+typedef struct {
+    const convert_cfg *cfg;
+    const dlor_tensor **t;
+    dlor_container *part;   /* one per layer */
+    double *secs;
+} exact_job;
+
+static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
 {
+    const exact_job *j = ctx;
+    const dlor_tensor *t = j->t[i];
     int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
-    dlor_factor_opts fo = cfg->fo;
+    dlor_factor_opts fo = j->cfg->fo;
     int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
-    char shape[64];
-    if (!cfg->rank_given && fo.rank > k) fo.rank = k;
+    if (!j->cfg->rank_given && fo.rank > k) fo.rank = k;
     double t0 = now_s();
     double *w = malloc((size_t)t->nelem * sizeof *w);
     if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
@@ -155,13 +168,54 @@ static dlor_status factor_tensor(const convert_cfg *cfg, const dlor_tensor *t, d
     memset(&f, 0, sizeof f);
     if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
     free(w);
-    if (st == DLOR_OK) st = dlor_store_factored(c, t, &f, fo.storage, fo.seed, err);
-    if (st == DLOR_OK && progress)
-        fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", idx, total, t->name,
-                dlor_shape_str(t->dims, t->ndim, shape, sizeof shape),
-                fo.method == DLOR_METHOD_MUL ? "mul" : "add", (long long)f.rank, (long long)f.factors, f.alpha,
-                now_s() - t0);
+    if (st == DLOR_OK) st = dlor_store_factored(&j->part[i], t, &f, fo.storage, fo.seed, err);
     dlor_factored_free(&f);
+    j->secs[i] = now_s() - t0;
+    return st;
+}
+
+/* Factors the selected tensors with 'jobs' threads and adds them to c in order.
+ * The parts own the factor bytes c points to: free them after c is written. */
+static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *src, const int *selected, int jobs,
+                              dlor_container *c, dlor_container **parts_out, size_t *nparts, int progress,
+                              dlor_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
+    exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
+                   calloc(n ? n : 1, sizeof *j.secs)};
+    *parts_out = j.part;
+    *nparts = 0;
+    if (!j.t || !j.part || !j.secs) {
+        free(j.t);
+        free(j.secs);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, k = 0; i < src->count; i++)
+        if (selected[i]) j.t[k++] = &src->items[i];
+    for (size_t i = 0; i < n; i++) dlor_container_init(&j.part[i]);
+    *nparts = n;
+    int blas = dlor_parallel_blas_begin(jobs);
+    dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
+    dlor_parallel_blas_end(blas);
+    for (size_t i = 0; i < n && st == DLOR_OK; i++) {
+        const dlor_container *p = &j.part[i];
+        for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
+            const dlor_tensor *x = &p->tensors.items[q];
+            st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                      x->data, x->nbytes, err);
+        }
+        for (size_t q = 0; q < p->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &p->layers[q], err);
+        if (st == DLOR_OK && progress && p->nlayers) {
+            const dlor_layer_desc *d = &p->layers[0];
+            char shape[64];
+            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", i + 1, n, d->name,
+                    dlor_shape_str(j.t[i]->dims, 2, shape, sizeof shape), d->method == DLOR_IMAGE_MUL ? "mul" : "add",
+                    (long long)d->rank, (long long)d->factors, d->alpha, j.secs[i]);
+        }
+    }
+    free(j.t);
+    free(j.secs);
     return st;
 }
 
@@ -365,6 +419,14 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
     }
     cfg->cc.storage = fo->storage;
+    const char *jobs = dlor_opt(o, defs, "jobs");
+    uint64_t nj = 1;
+    if (jobs && (dlor_parse_u64(jobs, &nj) != 0 || nj > 1024)) {
+        fprintf(stderr, "dlor convert: --jobs must be an integer from 0 to 1024, not '%s'\n", jobs);
+        return 2;
+    }
+    cfg->jobs = nj == 0 ? dlor_cpu_count() : (int)nj;
+    cfg->cc.jobs = cfg->jobs;
     const char *shard = dlor_opt(o, defs, "shard");
     int64_t si, sn;
     if (shard && dlor_shard_parse(shard, &si, &sn) != 0) {
@@ -420,7 +482,7 @@ int dlor_cmd_convert(int argc, char **argv)
     if (!c.graph.count && dlor_opt(&o, defs, "activation"))
         fprintf(stderr, "dlor convert: note: %s: no graph recorded: %s\n", in, why);
 
-    size_t nfactor = 0, done = 0;
+    size_t nfactor = 0;
     int *selected = calloc(src.count ? src.count : 1, sizeof *selected);
     if (!selected) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
@@ -464,9 +526,10 @@ int dlor_cmd_convert(int argc, char **argv)
         st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
-    for (size_t i = 0; i < src.count && st == DLOR_OK && !cfg.compress; i++) {
-        if (!selected[i]) continue;
-        st = factor_tensor(&cfg, &src.items[i], &c, progress, ++done, nfactor, &err);
+    dlor_container *parts = NULL;
+    size_t nparts = 0;
+    if (st == DLOR_OK && !cfg.compress) {
+        st = factor_all(&cfg, &src, selected, cfg.jobs, &c, &parts, &nparts, progress, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
     free(selected);
@@ -484,6 +547,8 @@ int dlor_cmd_convert(int argc, char **argv)
                                             : dlor_container_write(out, &c, &err);
     size_t ntensors = c.tensors.count;
     dlor_container_free(&c);
+    for (size_t i = 0; i < nparts; i++) dlor_container_free(&parts[i]);
+    free(parts);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
     if (progress) fprintf(stderr, "wrote %s: %zu layers factored, %zu tensors stored\n", out, nfactor,

@@ -15,6 +15,7 @@
 #include "dlor_graph_eval.h"
 #include "dlor_readers.h"
 #include "model_load.h"
+#include "parallel.h"
 
 typedef struct {
     const dlor_tensor *t;
@@ -23,12 +24,16 @@ typedef struct {
     double *chol;           /* n x n whitening factor, or NULL (weight space) */
     dlor_curve curve;
     int64_t k;              /* chosen rank, or DLOR_KEEP_DENSE */
+    dlor_lowrank lr;        /* the fit, when has_lr */
+    int has_lr;
+    double secs;            /* time of the fit */
 } plan_layer;
 
 typedef struct {
     plan_layer *layers;
     size_t n;
     dlor_error *err;
+    const dlor_compress_cfg *cc;
 } plan;
 
 static double now_s(void)
@@ -150,15 +155,69 @@ static void plan_free(plan *p)
         free(p->layers[i].w);
         free(p->layers[i].chol);
         dlor_curve_free(&p->layers[i].curve);
+        if (p->layers[i].has_lr) dlor_lowrank_free(&p->layers[i].lr);
     }
     free(p->layers);
+}
+
+/* Error curves of layer i (for --tol and --budget). */
+static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = &p->layers[i];
+    const dlor_compress_cfg *cc = p->cc;
+    if (cc->rank > 0 || L->kcap < 1) return DLOR_OK;
+    dlor_status st = dlor_error_curves(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &L->curve, err);
+    if (st == DLOR_OK && cc->has_tol)
+        L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
+                                 cc->fit_beta, cc->tol);
+    return st;
+}
+
+/* The fit of layer i at its chosen rank; under --tol the rank steps up when the
+ * fit misses what the curve promised, and the layer stays dense when even the
+ * largest rank cheaper than dense misses. */
+static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = &p->layers[i];
+    const dlor_compress_cfg *cc = p->cc;
+    int with_beta = cc->fit_beta;
+    double t0 = now_s();
+    if (L->k == DLOR_KEEP_DENSE) return DLOR_OK;
+    dlor_status st;
+    for (;;) {
+        dlor_lowrank_opts o = dlor_lowrank_defaults();
+        o.beta_mode = with_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
+        o.chol = L->chol;
+        if (with_beta && L->curve.beta && L->k <= L->curve.kmax) {
+            o.has_start = 1;
+            o.beta = L->curve.beta[L->k];
+        }
+        st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &L->lr, err);
+        if (st != DLOR_OK) return st;
+        if (!cc->has_tol) break;
+        double e = L->chol ? L->lr.rel_err_data : L->lr.rel_err;
+        if (e <= cc->tol || L->k >= L->kcap) break;
+        dlor_lowrank_free(&L->lr);
+        L->k++;
+    }
+    if (cc->has_tol && (L->chol ? L->lr.rel_err_data : L->lr.rel_err) > cc->tol) {
+        dlor_lowrank_free(&L->lr);
+        L->k = DLOR_KEEP_DENSE;
+        L->secs = now_s() - t0;
+        return DLOR_OK;
+    }
+    L->has_lr = 1;
+    L->secs = now_s() - t0;
+    return DLOR_OK;
 }
 
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
                                  const int *selected, dlor_container *c, int progress, char *kept_dense,
                                  size_t kept_len, dlor_error *err)
 {
-    plan p = {NULL, 0, err};
+    plan p = {NULL, 0, err, cc};
     dlor_status st = DLOR_OK;
     int with_beta = cc->fit_beta;
     kept_dense[0] = 0;
@@ -189,19 +248,10 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     /* Ranks: explicit, or from the error curves (smallest meeting --tol, or the budget allocation). */
     for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
         plan_layer *L = &p.layers[i];
-        if (cc->rank > 0) {
-            L->k = cc->rank;
-            continue;
-        }
-        if (L->kcap < 1) {
-            L->k = DLOR_KEEP_DENSE;
-            continue;
-        }
-        st = dlor_error_curves(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &L->curve, err);
-        if (st == DLOR_OK && cc->has_tol)
-            L->k = dlor_rank_for_tol(with_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
-                                     with_beta, cc->tol);
+        L->k = cc->rank > 0 ? cc->rank : L->kcap < 1 ? DLOR_KEEP_DENSE : 0;
     }
+    int blas = dlor_parallel_blas_begin(cc->jobs);
+    if (st == DLOR_OK) st = dlor_parallel_for(p.n, cc->jobs, curve_task, &p, err);
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
@@ -225,13 +275,14 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         free(ks);
     }
 
-    /* Fit and store; under --tol, step the rank up if the fit misses what the curve promised. */
+    /* Fit (in parallel), then store in order. */
+    if (st == DLOR_OK) st = dlor_parallel_for(p.n, cc->jobs, fit_task, &p, err);
+    dlor_parallel_blas_end(blas);
     for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
         plan_layer *L = &p.layers[i];
-        double t0 = now_s();
         char shape[64];
         dlor_shape_str(L->t->dims, 2, shape, sizeof shape);
-        if (L->k == DLOR_KEEP_DENSE) {
+        if (!L->has_lr) {
             st = keep_dense(cc, L, c, kept_dense, kept_len, err);
             if (progress)
                 fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape,
@@ -240,41 +291,15 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                          : "no smaller form meets the target");
             continue;
         }
-        dlor_lowrank lr;
-        for (;;) {
-            dlor_lowrank_opts o = dlor_lowrank_defaults();
-            o.beta_mode = with_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
-            o.chol = L->chol;
-            if (with_beta && L->curve.beta && L->k <= L->curve.kmax) {
-                o.has_start = 1;
-                o.beta = L->curve.beta[L->k];
-            }
-            st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &lr, err);
-            if (st != DLOR_OK || !cc->has_tol) break;
-            double e = L->chol ? lr.rel_err_data : lr.rel_err;
-            if (e <= cc->tol || L->k >= L->kcap) break;
-            dlor_lowrank_free(&lr);
-            L->k++;
-        }
-        if (st != DLOR_OK) break;
-        if (cc->has_tol && (L->chol ? lr.rel_err_data : lr.rel_err) > cc->tol) {
-            /* even the largest rank cheaper than dense misses the target */
-            dlor_lowrank_free(&lr);
-            L->k = DLOR_KEEP_DENSE;
-            st = keep_dense(cc, L, c, kept_dense, kept_len, err);
-            if (progress)
-                fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (no smaller form meets the target)\n", i + 1,
-                        p.n, L->t->name, shape);
-            continue;
-        }
-        st = store(cc, L, &lr, c, err);
+        const dlor_lowrank *lr = &L->lr;
+        st = store(cc, L, lr, c, err);
         if (progress && st == DLOR_OK) {
             fprintf(stderr, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g", i + 1, p.n, L->t->name, shape,
-                    cc->factors > 0 ? "mul" : (with_beta ? "dlor" : "svd"), (long long)L->k, lr.beta, lr.rel_err);
-            if (L->chol) fprintf(stderr, " data-err=%.3g", lr.rel_err_data);
-            fprintf(stderr, " %.2f s\n", now_s() - t0);
+                    cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"), (long long)L->k, lr->beta,
+                    lr->rel_err);
+            if (L->chol) fprintf(stderr, " data-err=%.3g", lr->rel_err_data);
+            fprintf(stderr, " %.2f s\n", L->secs);
         }
-        dlor_lowrank_free(&lr);
     }
     plan_free(&p);
     return st;

@@ -19,6 +19,7 @@ typedef struct dlor_compress_cfg {
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
     dlor_dtype storage;
+    int jobs;                /* layers fitted at once (threads) */
 } dlor_compress_cfg;
 
 /* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for

@@ -1,7 +1,11 @@
 """convert --shard I/N + dlor merge: for several models, methods and shard counts the
 merged file has the same bytes as a single-process conversion; every layer is
 converted by exactly one part; parts that do not belong together are refused and
-leave the output untouched."""
+leave the output untouched. convert --jobs J: the same bytes for every J, and the
+same error (the first failing layer) whatever the timing.
+
+BLAS's own threads can change the last bits of some LAPACK results, so the
+comparisons run with OPENBLAS_NUM_THREADS=1, as the README asks of shards."""
 import filecmp
 import os
 import sys
@@ -14,6 +18,7 @@ import dlor_pyreader  # noqa: E402
 from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
 
 TMP = scratch_dir("shard")
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
 digits = os.path.join(SRC, "samples", "digits")
 dsrc = os.path.join(digits, "digits.safetensors")
 
@@ -70,6 +75,32 @@ for ci, (src, opts, counts) in enumerate(cases):
         if n >= 3 and len(allnames) >= n:
             sizes = sorted(len(s) for s in owned)
             check(sizes[0] >= 1, f"case {ci} n={n}: every shard gets work when there are enough layers ({sizes})")
+
+# ---- --jobs: the bytes do not depend on the number of threads -----------------------------
+for ci, (src, opts, _) in enumerate(cases):
+    outs = []
+    for j in ("1", "3", "0"):
+        o = path(f"jobs{ci}-{j}.dlor")
+        rc, so, se = run("convert", src, "-o", o, *opts, "--jobs", j)
+        check(rc == 0, f"case {ci} --jobs {j}: {se}")
+        outs.append(o)
+    check(all(filecmp.cmp(outs[0], o, shallow=False) for o in outs[1:]), f"case {ci}: --jobs 1, 3 and 0 write the same bytes")
+# two broken layers: whatever the threads, the error names the first
+broken = dict(tensors)
+for nm in ("2.weight", "5.weight"):
+    w = broken[nm].copy()
+    w[1, 1] = np.nan
+    broken[nm] = w
+bsrc = os.path.join(TMP, "broken.safetensors")
+save_file(broken, bsrc)
+for method in (["--method", "mul"], ["--tol", "0.1"]):
+    for j in ("1", "4"):
+        o = path("broken.dlor")
+        rc, so, se = run("convert", bsrc, "-o", o, *method, "--jobs", j)
+        check(rc == 1 and "'2.weight'" in se and "5.weight" not in se and not os.path.exists(o),
+              f"{method} --jobs {j}: the first broken layer is reported: {se.strip()}")
+rc, so, se = run("convert", dsrc, "-o", path("j.dlor"), "--jobs", "x")
+check(rc == 2 and "--jobs" in se, "--jobs x is refused")
 
 # ---- refusals: the output stays untouched --------------------------------------------------
 parts = [path(f"r-part{i}.dlor") for i in range(3)]

@@ -1,0 +1,94 @@
+/* parallel.c - dlor_parallel_for on POSIX threads. */
+#define _POSIX_C_SOURCE 200809L
+#include "parallel.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
+
+typedef struct {
+    pthread_mutex_t mu;
+    size_t next, n, fail_at;   /* fail_at == n: no failure yet */
+    dlor_status fail_st;
+    dlor_error fail_err;
+    dlor_task_fn fn;
+    void *ctx;
+} pool;
+
+static void *worker(void *arg)
+{
+    pool *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->mu);
+        size_t i = p->next;
+        int stop = i >= p->n || p->fail_at < p->n;
+        if (!stop) p->next++;
+        pthread_mutex_unlock(&p->mu);
+        if (stop) return NULL;
+        dlor_error e;
+        memset(&e, 0, sizeof e);
+        dlor_status st = p->fn(p->ctx, i, &e);
+        if (st != DLOR_OK) {
+            pthread_mutex_lock(&p->mu);
+            if (i < p->fail_at) {
+                p->fail_at = i;
+                p->fail_st = st;
+                p->fail_err = e;
+            }
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+dlor_status dlor_parallel_for(size_t n, int jobs, dlor_task_fn fn, void *ctx, dlor_error *err)
+{
+    if (jobs <= 1 || n <= 1) {
+        for (size_t i = 0; i < n; i++) {
+            dlor_status st = fn(ctx, i, err);
+            if (st != DLOR_OK) return st;
+        }
+        return DLOR_OK;
+    }
+    if ((size_t)jobs > n) jobs = (int)n;
+    pool p;
+    memset(&p, 0, sizeof p);
+    p.n = p.fail_at = n;
+    p.fn = fn;
+    p.ctx = ctx;
+    if (pthread_mutex_init(&p.mu, NULL) != 0) return dlor_fail(err, DLOR_E_NOMEM, "cannot create a mutex");
+    pthread_t *th = malloc((size_t)jobs * sizeof *th);
+    int started = 0;
+    if (th)
+        for (; started < jobs; started++)
+            if (pthread_create(&th[started], NULL, worker, &p) != 0) break;
+    if (started == 0) worker(&p); /* no thread could start: do the work here */
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    free(th);
+    pthread_mutex_destroy(&p.mu);
+    if (p.fail_at < n) {
+        *err = p.fail_err;
+        return p.fail_st;
+    }
+    return DLOR_OK;
+}
+
+int dlor_cpu_count(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int dlor_parallel_blas_begin(int jobs)
+{
+    int now = openblas_get_num_threads();
+    if (jobs > 1) openblas_set_num_threads(now / jobs > 1 ? now / jobs : 1);
+    return now;
+}
+
+void dlor_parallel_blas_end(int saved)
+{
+    if (saved >= 1) openblas_set_num_threads(saved);
+}
