@@ -45,8 +45,15 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
     dlor_image_error ie;
     dlor_status st;
     memset(&l, 0, sizeof l);
+    const unsigned char *img;
     if (strcmp(dlor_weights_format(path), "dlor") == 0) {
-        if ((st = dlor_image_load_file(path, &l.image, &l.len, err)) != DLOR_OK) return st;
+        /* mapped, not copied; a deflated file is inflated from the mapping */
+        if ((st = dlor_file_map(path, DLOR_MAX_INPUT_BYTES, &l.map, err)) != DLOR_OK) return st;
+        if (l.map.len >= DLOR_IMAGE_PREAMBLE && (dlor_load_u32(l.map.data + 48) & DLOR_IMAGE_FLAG_DEFLATE)) {
+            st = dlor_image_inflate(l.map.data, l.map.len, path, &l.image, &l.len, err);
+            dlor_file_unmap(&l.map);
+            if (st != DLOR_OK) return st;
+        }
         l.is_dlor = 1;
     } else {
         dlor_container c;
@@ -64,8 +71,10 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
         dlor_container_free(&c);
         if (st != DLOR_OK) return st;
     }
-    if (dlor_model_open(&l.model, l.image, l.len, DLOR_IMAGE_CHECK_CRC, &ie) != 0) {
+    img = l.map.data ? l.map.data : l.image;
+    if (dlor_model_open(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &ie) != 0) {
         free(l.image);
+        dlor_file_unmap(&l.map);
         return dlor_fail(err, ie.code == DLOR_RT_E_NOGRAPH ? DLOR_E_UNSUPPORTED : (dlor_status)ie.code,
                          "%s: %s", path, ie.msg);
     }
@@ -77,6 +86,7 @@ void dlor_loaded_free(dlor_loaded *l)
 {
     if (!l) return;
     free(l->image);
+    dlor_file_unmap(&l->map);
     memset(l, 0, sizeof *l);
 }
 

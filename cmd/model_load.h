@@ -5,11 +5,13 @@
 #define DLOR_MODEL_LOAD_H
 
 #include "dlor_container.h"
+#include "dlor_fileio.h"
 #include "dlor_runtime.h"
 
 typedef struct dlor_loaded {
-    unsigned char *image;  /* 64-byte aligned, owned */
+    unsigned char *image;  /* 64-byte aligned, owned (NULL when mapped) */
     size_t len;
+    dlor_mapped_file map;  /* an uncompressed .dlor file runs from its mapping */
     dlor_model model;
     int is_dlor;           /* the file was a .dlor */
 } dlor_loaded;

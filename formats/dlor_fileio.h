@@ -23,6 +23,18 @@ extern "C" {
 dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **buf,
                            size_t *len, dlor_error *err);
 
+/* A read-only view of a whole file (mmap): pages load on use and are shared
+ * with the page cache, so a large model costs no copy. The file must not be
+ * truncated while mapped (the mapping would fault). data is valid (1 readable
+ * byte) even for an empty file. */
+typedef struct dlor_mapped_file {
+    const unsigned char *data;
+    size_t len;
+    void *base;                /* the mapping, NULL for an empty file */
+} dlor_mapped_file;
+dlor_status dlor_file_map(const char *path, size_t max_bytes, dlor_mapped_file *m, dlor_error *err);
+void dlor_file_unmap(dlor_mapped_file *m);
+
 typedef struct dlor_atomic_file {
     FILE *fp;
     char *final_path;
