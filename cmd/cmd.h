@@ -18,6 +18,7 @@ int dlor_cmd_info(int argc, char **argv);
 int dlor_cmd_run(int argc, char **argv);
 int dlor_cmd_export_c(int argc, char **argv);
 int dlor_cmd_merge(int argc, char **argv);
+int dlor_cmd_bench(int argc, char **argv);
 
 struct dlor_model;
 /* Runs n samples through a model in batches (scratch allocated here). */

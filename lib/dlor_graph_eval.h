@@ -18,6 +18,9 @@ extern "C" {
 typedef dlor_status (*dlor_linear_hook)(void *ctx, size_t op, const char *weight, const double *x, uint64_t n,
                                         uint64_t in, dlor_error *err);
 
+/* One activation (a dlor_act code with its parameter) in double precision. */
+double dlor_act_eval(int act, double x, double p);
+
 /* Runs the graph over n samples x (n x in_dim). y (n x out_dim, may be NULL)
  * receives the outputs. Weights are the dense tensors of t. */
 dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *t, const double *x, uint64_t n,

@@ -7,7 +7,7 @@
 
 #include <cblas.h>
 
-static double act_f64(int act, double x, double p)
+double dlor_act_eval(int act, double x, double p)
 {
     switch (act) {
     case DLOR_ACT_RELU: return x > 0 ? x : 0;
@@ -35,7 +35,7 @@ dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *
     for (size_t i = 0; i < g->count && st == DLOR_OK; i++) {
         const dlor_graph_op *op = &g->ops[i];
         if (op->kind == DLOR_OP_ACT) {
-            for (uint64_t j = 0; j < n * width; j++) cur[j] = act_f64(op->act, cur[j], op->param);
+            for (uint64_t j = 0; j < n * width; j++) cur[j] = dlor_act_eval(op->act, cur[j], op->param);
             continue;
         }
         if (op->kind == DLOR_OP_SOFTMAX) {

@@ -156,14 +156,36 @@ static void softmax_apply(float *x, size_t batch, uint64_t stride, uint64_t n)
     }
 }
 
-static float dot(const float *a, const float *b, uint64_t n)
+/* The two kernels everything reduces to. dot keeps 16 independent partial sums
+ * (summed pairwise at the end): no loop-carried dependency on one register, and
+ * the compiler maps the lanes onto SIMD registers without reassociating anything,
+ * so every build (scalar, SSE, AVX) gives the same bits. On x86-64 Linux with
+ * GCC or clang each kernel is also compiled for Haswell-class processors (AVX2)
+ * and chosen at load time; the build turns off FMA contraction (-ffp-contract=off)
+ * to keep those bits identical too. */
+#if defined(__clang__)
+#pragma STDC FP_CONTRACT OFF /* GCC leaves it off in ISO C modes and warns about the pragma */
+#endif
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(DLOR_RUNTIME_NO_CLONES)
+#define DLOR_RT_KERNEL __attribute__((target_clones("arch=haswell", "default")))
+#else
+#define DLOR_RT_KERNEL
+#endif
+
+DLOR_RT_KERNEL static float dot(const float *a, const float *b, uint64_t n)
 {
-    float s = 0.0f;
-    for (uint64_t i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    float s[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
+    float t = 0.0f;
+    for (; i < n; i++) t += a[i] * b[i];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0] + t;
 }
 
-static void axpy(float a, const float *x, float *y, uint64_t n)
+DLOR_RT_KERNEL static void axpy(float a, const float *x, float *y, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) y[i] += a * x[i];
 }

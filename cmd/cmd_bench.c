@@ -1,0 +1,439 @@
+/* cmd_bench.c - dlor bench: the forward pass of a DLoR model against the dense
+ * model it came from, timed in one process and one run.
+ *
+ * The dense path is what a user would otherwise run: OpenBLAS sgemv (batch 1)
+ * or sgemm on the dense weights, plus bias and activation. The DLoR path is
+ * dlor's runtime on the .dlor image (mapped). The two alternate sample by sample,
+ * so drift of the machine (frequency, other load) touches both alike. */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cblas.h>
+
+#include "cmd.h"
+#include "dlor_fileio.h"
+#include "dlor_graph_eval.h"
+#include "dlor_readers.h"
+#include "json_out.h"
+#include "model_load.h"
+#include "opts.h"
+
+static const dlor_optdef defs[] = {
+    {"dense", 0, "SRC", "the dense weight file the model came from (required)"},
+    {"batch", 'b', "B", "samples per forward pass (default 1)"},
+    {"threads", 't', "T", "threads: OpenBLAS's for the dense path, batch slices for the DLoR runtime (default 1)"},
+    {"time", 0, "S", "at most S seconds of measurement per path (default 3)"},
+    {"json", 0, "FILE", "also write the figures as JSON to FILE ('-' for stdout)"},
+    {NULL, 0, NULL, NULL}};
+
+static const char *usage_line = "MODEL.dlor --dense SRC [--batch B] [--threads T] [--json FILE]\n\n"
+                                "Times the forward pass of MODEL.dlor (dlor's runtime) and of the dense model\n"
+                                "it came from (OpenBLAS sgemv/sgemm on the same layers, same graph) on the same\n"
+                                "seeded inputs, alternating until the medians are stable, and prints the\n"
+                                "medians, their ratio and the parameter and byte ratios.";
+
+typedef struct {
+    int kind;                /* DLOR_OP_* */
+    float *w, *b;            /* LINEAR: out x in (row-major), bias or NULL */
+    uint64_t in, out;
+    int act;
+    double param;
+} dense_op;
+
+typedef struct {
+    dense_op *ops;
+    size_t n;
+    uint64_t in_dim, out_dim, width;
+    float *buf[2];           /* batch x width each */
+    size_t batch;
+} dense_model;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void dense_free(dense_model *d)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        free(d->ops[i].w);
+        free(d->ops[i].b);
+    }
+    free(d->ops);
+    free(d->buf[0]);
+    free(d->buf[1]);
+}
+
+static dlor_status to_f32(const dlor_tensor *t, float **out, dlor_error *err)
+{
+    double *d = malloc((t->nelem ? t->nelem : 1) * sizeof *d);
+    float *f = malloc((t->nelem ? t->nelem : 1) * sizeof *f);
+    dlor_status st = d && f ? dlor_tensor_to_f64(t, d, err) : dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (uint64_t i = 0; st == DLOR_OK && i < t->nelem; i++) f[i] = (float)d[i];
+    free(d);
+    if (st != DLOR_OK) {
+        free(f);
+        f = NULL;
+    }
+    *out = f;
+    return st;
+}
+
+/* The dense model: the .dlor file's graph over the source's tensors. */
+static dlor_status dense_build(const char *src_path, const dlor_tensor_list *src, const dlor_graph *g, size_t batch,
+                               dense_model *d, dlor_error *err)
+{
+    dlor_status st = dlor_graph_check(g, src, src_path, &d->in_dim, &d->out_dim, err);
+    if (st != DLOR_OK) return st;
+    d->ops = calloc(g->count ? g->count : 1, sizeof *d->ops);
+    if (!d->ops) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    d->width = d->in_dim;
+    for (size_t i = 0; i < g->count && st == DLOR_OK; i++, d->n++) {
+        const dlor_graph_op *op = &g->ops[i];
+        dense_op *o = &d->ops[i];
+        o->kind = op->kind;
+        o->act = op->act;
+        o->param = op->param;
+        if (op->kind != DLOR_OP_LINEAR) continue;
+        const dlor_tensor *w = dlor_tensor_list_find(src, op->weight);
+        o->out = w->dims[0];
+        o->in = w->dims[1];
+        if (o->out > d->width) d->width = o->out;
+        st = to_f32(w, &o->w, err);
+        if (st == DLOR_OK && op->bias) st = to_f32(dlor_tensor_list_find(src, op->bias), &o->b, err);
+    }
+    d->batch = batch;
+    for (int k = 0; k < 2 && st == DLOR_OK; k++) {
+        d->buf[k] = malloc(batch * d->width * sizeof(float));
+        if (!d->buf[k]) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    return st;
+}
+
+static void dense_forward(dense_model *d, const float *x, float *y)
+{
+    size_t B = d->batch;
+    uint64_t width = d->in_dim;
+    float *cur = d->buf[0], *nxt = d->buf[1];
+    memcpy(cur, x, B * d->in_dim * sizeof *cur);
+    for (size_t i = 0; i < d->n; i++) {
+        const dense_op *o = &d->ops[i];
+        if (o->kind == DLOR_OP_LINEAR) {
+            if (B == 1)
+                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)o->out, (int)o->in, 1.0f, o->w, (int)o->in, cur, 1, 0.0f,
+                            nxt, 1);
+            else
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)o->out, (int)o->in, 1.0f, cur,
+                            (int)o->in, o->w, (int)o->in, 0.0f, nxt, (int)o->out);
+            if (o->b)
+                for (size_t s = 0; s < B; s++)
+                    for (uint64_t j = 0; j < o->out; j++) nxt[s * o->out + j] += o->b[j];
+            float *t = cur;
+            cur = nxt;
+            nxt = t;
+            width = o->out;
+        } else if (o->kind == DLOR_OP_ACT) {
+            for (uint64_t j = 0; j < B * width; j++) cur[j] = (float)dlor_act_eval(o->act, cur[j], o->param);
+        } else {
+            for (size_t s = 0; s < B; s++) {
+                float *v = cur + s * width, mx = v[0], sum = 0;
+                for (uint64_t j = 1; j < width; j++) mx = v[j] > mx ? v[j] : mx;
+                for (uint64_t j = 0; j < width; j++) sum += (v[j] = expf(v[j] - mx));
+                for (uint64_t j = 0; j < width; j++) v[j] /= sum;
+            }
+        }
+    }
+    memcpy(y, cur, B * d->out_dim * sizeof *y);
+}
+
+/* The DLoR runtime over a batch, split across threads (each its own scratch). */
+typedef struct {
+    const dlor_model *m;
+    const float *x;
+    float *y;
+    size_t batch;
+    void *scratch;
+    size_t scratch_len;
+    int fail;
+} slice;
+
+static void *run_slice(void *arg)
+{
+    slice *s = arg;
+    dlor_image_error ie;
+    s->fail = s->batch && dlor_model_forward(s->m, s->x, s->batch, s->y, s->scratch, s->scratch_len, &ie) != 0;
+    return NULL;
+}
+
+static int dlor_forward_threads(slice *sl, int threads)
+{
+    pthread_t th[64];
+    int started = 0, fail = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&th[started], NULL, run_slice, &sl[t]) == 0) started++;
+        else run_slice(&sl[t]);
+    run_slice(&sl[0]);
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    for (int t = 0; t < threads; t++) fail |= sl[t].fail;
+    return fail;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(const double *v, size_t n)
+{
+    double *t = malloc(n * sizeof *t);
+    if (!t) return NAN;
+    memcpy(t, v, n * sizeof *t);
+    qsort(t, n, sizeof *t, cmp_double);
+    double m = n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+    free(t);
+    return m;
+}
+
+/* Stored numbers and bytes of the graph's weights: dense source vs .dlor file. */
+static void sizes(const dlor_container *c, const dlor_tensor_list *src, double *pd, double *pl, double *bd,
+                  double *bl)
+{
+    *pd = *pl = *bd = *bl = 0;
+    for (size_t i = 0; i < c->graph.count; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        if (op->kind != DLOR_OP_LINEAR) continue;
+        const dlor_tensor *w = dlor_tensor_list_find(src, op->weight);
+        const dlor_layer_desc *L = dlor_container_find_layer(c, op->weight);
+        if (w) {
+            *pd += (double)w->nelem;
+            *bd += (double)w->nbytes;
+        }
+        if (L) {
+            const dlor_tensor *u = dlor_tensor_list_find(&c->tensors, L->u_name);
+            const dlor_tensor *v = dlor_tensor_list_find(&c->tensors, L->v_name);
+            *pl += (double)(u->nelem + v->nelem + 1);
+            *bl += (double)(u->nbytes + v->nbytes + 8);
+        } else {
+            const dlor_tensor *t = dlor_tensor_list_find(&c->tensors, op->weight);
+            if (t) {
+                *pl += (double)t->nelem;
+                *bl += (double)t->nbytes;
+            }
+        }
+    }
+}
+
+int dlor_cmd_bench(int argc, char **argv)
+{
+    dlor_opts o;
+    int rc = dlor_opts_parse("bench", usage_line, defs, argc, argv, &o);
+    if (rc) return rc == 1 ? 0 : rc;
+    const char *dense_path = dlor_opt(&o, defs, "dense"), *json = dlor_opt(&o, defs, "json");
+    const char *bs = dlor_opt(&o, defs, "batch"), *ts = dlor_opt(&o, defs, "threads"), *tm = dlor_opt(&o, defs, "time");
+    if (o.npos != 1 || !dense_path) {
+        fprintf(stderr, "dlor bench: expected MODEL.dlor and --dense SRC (see 'dlor bench --help')\n");
+        return 2;
+    }
+    int64_t batch = 1, threads = 1;
+    double budget = 3.0;
+    if (bs && (dlor_parse_i64(bs, &batch) != 0 || batch < 1 || batch > 65536)) {
+        fprintf(stderr, "dlor bench: --batch must be an integer from 1 to 65536, not '%s'\n", bs);
+        return 2;
+    }
+    if (ts && (dlor_parse_i64(ts, &threads) != 0 || threads < 1 || threads > 64)) {
+        fprintf(stderr, "dlor bench: --threads must be an integer from 1 to 64, not '%s'\n", ts);
+        return 2;
+    }
+    if (tm && (dlor_parse_double(tm, &budget) != 0 || !(budget > 0) || budget > 600)) {
+        fprintf(stderr, "dlor bench: --time must be a number of seconds in (0, 600], not '%s'\n", tm);
+        return 2;
+    }
+    const char *model_path = o.pos[0];
+    dlor_error err;
+    dlor_loaded dl;
+    dlor_container c;
+    dlor_tensor_list src;
+    dense_model d;
+    memset(&dl, 0, sizeof dl);
+    memset(&d, 0, sizeof d);
+    dlor_container_init(&c);
+    dlor_tensor_list_init(&src);
+    float *x = NULL, *yd = NULL, *yl = NULL;
+    slice sl[64];
+    memset(sl, 0, sizeof sl);
+    double *td = NULL, *tl = NULL;
+    dlor_status st = strcmp(dlor_weights_format(model_path), "dlor") == 0
+                         ? dlor_load_runnable(model_path, NULL, &dl, &err)
+                         : dlor_fail(&err, DLOR_E_ARG,
+                                     "%s: not a .dlor file (bench compares a .dlor model with its --dense source)",
+                                     model_path);
+    if (st == DLOR_OK) st = dlor_container_read(model_path, &c, &err);
+    if (st == DLOR_OK) st = dlor_read_weights(dense_path, &src, &err);
+    if (st == DLOR_OK) st = dense_build(dense_path, &src, &c.graph, (size_t)batch, &d, &err);
+    if (st == DLOR_OK && (d.in_dim != dl.model.in_dim || d.out_dim != dl.model.out_dim))
+        st = dlor_fail(&err, DLOR_E_FORMAT, "%s: the dense model maps %llu to %llu features, %s %llu to %llu",
+                       dense_path, (unsigned long long)d.in_dim, (unsigned long long)d.out_dim, model_path,
+                       (unsigned long long)dl.model.in_dim, (unsigned long long)dl.model.out_dim);
+    size_t B = (size_t)batch, nin = B * d.in_dim, nout = B * d.out_dim;
+    if (st == DLOR_OK) {
+        x = malloc(nin * sizeof *x);
+        yd = malloc(nout * sizeof *yd);
+        yl = malloc(nout * sizeof *yl);
+        if (!x || !yd || !yl) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+    }
+    if (st == DLOR_OK) { /* seeded standard normal inputs (splitmix64 + Box-Muller) */
+        uint64_t s = 12345;
+        for (size_t i = 0; i < nin; i++) {
+            double u[2];
+            for (int k = 0; k < 2; k++) {
+                uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+                z ^= z >> 31;
+                u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+            }
+            x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
+        }
+    }
+    /* batch slices for the runtime's threads */
+    int nt = (int)(threads < batch ? threads : batch);
+    for (int t = 0; t < nt && st == DLOR_OK; t++) {
+        size_t b0 = B * (size_t)t / (size_t)nt, b1 = B * (size_t)(t + 1) / (size_t)nt;
+        sl[t].m = &dl.model;
+        sl[t].x = x + b0 * d.in_dim;
+        sl[t].y = yl + b0 * d.out_dim;
+        sl[t].batch = b1 - b0;
+        sl[t].scratch_len = dlor_model_scratch_size(&dl.model, sl[t].batch ? sl[t].batch : 1);
+        if (sl[t].scratch_len == 0 || posix_memalign(&sl[t].scratch, 64, sl[t].scratch_len) != 0) {
+            sl[t].scratch = NULL;
+            st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", sl[t].batch);
+        }
+    }
+    openblas_set_num_threads((int)threads);
+
+    /* Samples: 'reps' forward passes timed together, reps chosen so one sample takes
+     * >= 5 ms. Alternate dense / DLoR; stop when both medians moved < 1% over the
+     * last 10 samples (at least 21 samples), or at the time budget. */
+    size_t cap = 4096, n = 0, reps = 1;
+    double med_d = NAN, med_l = NAN, maxdiff = 0;
+    if (st == DLOR_OK) {
+        td = malloc(cap * sizeof *td);
+        tl = malloc(cap * sizeof *tl);
+        if (!td || !tl) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+    }
+    if (st == DLOR_OK) { /* warm up, check the outputs agree, pick reps */
+        double t0 = now_s();
+        dense_forward(&d, x, yd);
+        if (dlor_forward_threads(sl, nt)) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
+        double one = now_s() - t0;
+        while (reps < 1000000 && one * (double)reps < 5e-3) reps *= 2;
+        for (size_t i = 0; i < nout; i++) {
+            double e = fabs((double)yd[i] - (double)yl[i]);
+            if (!(e <= maxdiff)) maxdiff = e;
+        }
+    }
+    double spent_d = 0, spent_l = 0, prev_d = NAN, prev_l = NAN;
+    while (st == DLOR_OK && n < cap) {
+        double t0 = now_s();
+        for (size_t r = 0; r < reps; r++) dense_forward(&d, x, yd);
+        double t1 = now_s();
+        int fail = 0;
+        for (size_t r = 0; r < reps; r++) fail |= dlor_forward_threads(sl, nt);
+        double t2 = now_s();
+        if (fail) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
+        td[n] = (t1 - t0) / (double)reps;
+        tl[n] = (t2 - t1) / (double)reps;
+        spent_d += t1 - t0;
+        spent_l += t2 - t1;
+        n++;
+        if (n >= 21 && n % 10 == 1) {
+            med_d = median(td, n);
+            med_l = median(tl, n);
+            if (fabs(med_d - prev_d) < 0.01 * med_d && fabs(med_l - prev_l) < 0.01 * med_l) break;
+            prev_d = med_d;
+            prev_l = med_l;
+        }
+        if (spent_d > budget || spent_l > budget) break;
+    }
+    if (st == DLOR_OK) {
+        med_d = median(td, n);
+        med_l = median(tl, n);
+        double pd, pl, bd, bl;
+        sizes(&c, &src, &pd, &pl, &bd, &bl);
+        printf("dlor bench: %s vs %s, batch %lld, threads %lld, %zu samples of %zu passes each\n", model_path,
+               dense_path, (long long)batch, (long long)threads, n, reps);
+        printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", batch == 1 ? "sgemv" : "sgemm",
+               1e3 * med_d, (double)batch / med_d);
+        printf("DLoR (dlor runtime):  median %.4g ms per pass (%.4g samples/s)\n", 1e3 * med_l,
+               (double)batch / med_l);
+        printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",
+               med_l / med_d, pl / pd, bl / bd, maxdiff);
+        if (json) {
+            dlor_atomic_file af;
+            FILE *f = stdout;
+            if (strcmp(json, "-") != 0) {
+                st = dlor_atomic_open(&af, json, &err);
+                f = st == DLOR_OK ? af.fp : NULL;
+            }
+            if (f) {
+                dlor_jw w;
+                dlor_jw_init(&w, f);
+                dlor_jw_begin_obj(&w);
+                dlor_jw_key(&w, "model");
+                dlor_jw_str(&w, model_path);
+                dlor_jw_key(&w, "dense");
+                dlor_jw_str(&w, dense_path);
+                dlor_jw_key(&w, "batch");
+                dlor_jw_u64(&w, (uint64_t)batch);
+                dlor_jw_key(&w, "threads");
+                dlor_jw_u64(&w, (uint64_t)threads);
+                dlor_jw_key(&w, "dense_ms");
+                dlor_jw_num(&w, 1e3 * med_d);
+                dlor_jw_key(&w, "dlor_ms");
+                dlor_jw_num(&w, 1e3 * med_l);
+                dlor_jw_key(&w, "ratio");
+                dlor_jw_num(&w, med_l / med_d);
+                dlor_jw_key(&w, "params_ratio");
+                dlor_jw_num(&w, pl / pd);
+                dlor_jw_key(&w, "bytes_ratio");
+                dlor_jw_num(&w, bl / bd);
+                dlor_jw_key(&w, "params_dense");
+                dlor_jw_u64(&w, (uint64_t)pd);
+                dlor_jw_key(&w, "params_dlor");
+                dlor_jw_u64(&w, (uint64_t)pl);
+                dlor_jw_key(&w, "samples");
+                dlor_jw_u64(&w, n);
+                dlor_jw_key(&w, "passes_per_sample");
+                dlor_jw_u64(&w, reps);
+                dlor_jw_key(&w, "max_abs_output_difference");
+                dlor_jw_num(&w, maxdiff);
+                dlor_jw_end_obj(&w);
+                fputc('\n', f);
+                if (f != stdout) {
+                    if (ferror(f)) af.failed = 1;
+                    st = dlor_atomic_commit(&af, &err);
+                }
+            }
+        }
+    }
+    for (int t = 0; t < 64; t++) free(sl[t].scratch);
+    free(td);
+    free(tl);
+    free(x);
+    free(yd);
+    free(yl);
+    dense_free(&d);
+    dlor_tensor_list_free(&src);
+    dlor_container_free(&c);
+    dlor_loaded_free(&dl);
+    if (st != DLOR_OK) return dlor_cmd_fail("bench", &err);
+    return 0;
+}
