@@ -17,6 +17,7 @@ int dlor_cmd_verify(int argc, char **argv);
 int dlor_cmd_info(int argc, char **argv);
 int dlor_cmd_run(int argc, char **argv);
 int dlor_cmd_export_c(int argc, char **argv);
+int dlor_cmd_reproduce(int argc, char **argv);
 int dlor_cmd_merge(int argc, char **argv);
 int dlor_cmd_bench(int argc, char **argv);
 

@@ -1,5 +1,6 @@
 /* cmd_convert.c - dlor convert: factor every selected 2-D tensor exactly. */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "dlor_sha256.h"
 #include "compress_plan.h"
 #include "model_load.h"
+#include "network_cmd.h"
 #include "parallel.h"
 #include "shard.h"
 #include "opts.h"
@@ -51,6 +53,13 @@ static const dlor_optdef defs[] = {
                                     "                             NAME.dlor.alpha or .beta; see the README)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
+    {"form", 0, "layer|network", "network: replace each dense layer by DLoR layers with the activation between\n"
+                                 "                             them (Theorems 5, 6; runnable; rank, basis, alpha, dtype, calib apply)"},
+    {"construction", 0, "deep|wide", "network form: deep (Appendix E.1, default) or wide (Theorem 3 branches)"},
+    {"h", 0, "H|auto", "network form: the scaling h (default auto: the h of least end-to-end error on the\n"
+                       "                             --calib inputs, else 256 seeded normal samples, in the --dtype runtime)"},
+    {"c", 0, "C", "network form: expansion point with rho'(c) != 0 (default 0.5; relu needs c > 0)"},
+    {"beta", 0, "paired|paper", "wide: +1/-1 per component (paired, default) or the paper's (1, ..., 1, -(L-1))"},
     {NULL, 0, NULL, NULL}};
 
 static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
@@ -257,7 +266,9 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     if (st == DLOR_OK) st = add_meta(c, "dlor.dtype", dlor_dtype_name(fo->storage), err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.padding", "zero", err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.source", dlor_basename(in), err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.source_format", dlor_weights_format(in), err);
+    const char *format = NULL;
+    if (st == DLOR_OK) st = dlor_sniff_format(in, &format, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source_format", format, err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.source_sha256", hex, err);
     for (size_t i = 0; i < src->meta_count && st == DLOR_OK; i++) {
         char key[300];
@@ -453,6 +464,13 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
         return 2;
     }
+    if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0)
+        return dlor_convert_network(&o, defs);
+    if (dlor_opt(&o, defs, "construction") || dlor_opt(&o, defs, "h") || dlor_opt(&o, defs, "c") ||
+        dlor_opt(&o, defs, "beta")) {
+        fprintf(stderr, "dlor convert: --construction, --h, --c and --beta go with --form network\n");
+        return 2;
+    }
     if ((rc = parse_config(&o, &cfg)) != 0) return rc;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
     if (strcmp(in, out) == 0) {
@@ -541,10 +559,31 @@ int dlor_cmd_convert(int argc, char **argv)
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
     if (st == DLOR_OK && shard_n) st = shard_metadata(&c, shard_i, shard_n, graph_source, why, &err);
     else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);
-    if (st == DLOR_OK && dlor_opt(&o, defs, "emit")) st = dlor_emit_safetensors(dlor_opt(&o, defs, "emit"), &c, &err);
+    /* --emit is written under a temporary name and renamed into place only once
+     * OUT is written, so a run that fails leaves neither file behind */
+    const char *emit = dlor_opt(&o, defs, "emit");
+    char *emit_tmp = NULL;
+    if (st == DLOR_OK && emit) {
+        size_t n = strlen(emit) + 32;
+        if (!(emit_tmp = malloc(n))) st = dlor_fail(&err, DLOR_E_NOMEM, "%s: out of memory", emit);
+        else snprintf(emit_tmp, n, "%s.pending.%ld", emit, (long)getpid());
+        if (st == DLOR_OK) st = dlor_emit_safetensors(emit_tmp, &c, &err);
+        size_t tl = emit_tmp ? strlen(emit_tmp) : 0;
+        if (st != DLOR_OK && tl && strncmp(err.msg, emit_tmp, tl) == 0) { /* name the file the user asked for */
+            char rest[DLOR_ERROR_MSG_MAX];
+            snprintf(rest, sizeof rest, "%s", err.msg + tl);
+            dlor_fail(&err, st, "%s%s", emit, rest);
+        }
+    }
     if (st == DLOR_OK)
         st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
                                             : dlor_container_write(out, &c, &err);
+    if (emit_tmp) {
+        if (st == DLOR_OK && rename(emit_tmp, emit) != 0)
+            st = dlor_fail(&err, DLOR_E_IO, "%s: cannot rename output into place: %s", emit, strerror(errno));
+        if (st != DLOR_OK) unlink(emit_tmp);
+        free(emit_tmp);
+    }
     size_t ntensors = c.tensors.count;
     dlor_container_free(&c);
     for (size_t i = 0; i < nparts; i++) dlor_container_free(&parts[i]);

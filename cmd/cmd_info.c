@@ -74,7 +74,8 @@ static void print_graph(const dlor_graph *g, const dlor_container *c, const char
     }
     for (size_t i = 0; i < g->count; i++) {
         const dlor_graph_op *op = &g->ops[i];
-        const char *kind = op->kind == DLOR_OP_LINEAR ? "linear" : op->kind == DLOR_OP_SOFTMAX ? "softmax" : "act";
+        const char *kind = op->kind == DLOR_OP_LINEAR ? "linear" : op->kind == DLOR_OP_SOFTMAX ? "softmax"
+                         : op->kind == DLOR_OP_BRANCH ? "branch" : op->kind == DLOR_OP_MERGE ? "merge" : "act";
         int is_layer = op->kind == DLOR_OP_LINEAR && c && dlor_container_find_layer(c, op->weight);
         if (w) {
             dlor_jw_begin_obj(w);
@@ -89,9 +90,12 @@ static void print_graph(const dlor_graph *g, const dlor_container *c, const char
                     dlor_jw_key(w, "bias");
                     dlor_jw_str(w, op->bias);
                 }
-            } else if (op->kind == DLOR_OP_ACT && op->act == DLOR_ACT_LEAKY_RELU) {
+            } else if ((op->kind == DLOR_OP_ACT && op->act == DLOR_ACT_LEAKY_RELU) || op->kind == DLOR_OP_BRANCH) {
                 dlor_jw_key(w, "param");
                 dlor_jw_num(w, op->param);
+            } else if (op->kind == DLOR_OP_MERGE && op->bias) {
+                dlor_jw_key(w, "bias");
+                dlor_jw_str(w, op->bias);
             }
             dlor_jw_end_obj(w);
         } else if (op->kind == DLOR_OP_LINEAR) {
@@ -100,6 +104,10 @@ static void print_graph(const dlor_graph *g, const dlor_container *c, const char
         } else if (op->kind == DLOR_OP_ACT) {
             printf(" %s", dlor_act_name(op->act));
             if (op->act == DLOR_ACT_LEAKY_RELU) printf("(%g)", op->param);
+        } else if (op->kind == DLOR_OP_BRANCH) {
+            printf(" branch(%.6g)", op->param);
+        } else if (op->kind == DLOR_OP_MERGE) {
+            printf(" merge%s%s%s", op->bias ? "(" : "", op->bias ? op->bias : "", op->bias ? ")" : "");
         } else {
             printf(" softmax");
         }

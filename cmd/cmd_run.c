@@ -7,6 +7,7 @@
 #include "cmd.h"
 #include "dlor_npy.h"
 #include "model_load.h"
+#include "network_cmd.h"
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
@@ -14,6 +15,8 @@ static const dlor_optdef defs[] = {
     {"output", 'o', "Y.npy", "where to write the outputs, float32 [N, outputs] (required)"},
     {"batch", 'b', "B", "samples per forward call (default 64)"},
     {"activation", 0, "NAME", "for dense sources without a graph: activation between nn.Sequential layers"},
+    {"dtype", 0, "f32|f64", "precision of the forward pass and of Y.npy (default f32; f64 runs in double,\n"
+                            "                             as the network form of 'convert --form network' needs)"},
     {NULL, 0, NULL, NULL}};
 
 static const char *usage_line = "MODEL -i X.npy -o Y.npy [--batch B]\n\n"
@@ -59,8 +62,19 @@ int dlor_cmd_run(int argc, char **argv)
     dlor_loaded l;
     float *x = NULL, *y = NULL;
     uint64_t n = 0;
+    const char *dt = dlor_opt(&o, defs, "dtype");
+    if (dt && strcmp(dt, "f32") != 0 && strcmp(dt, "f64") != 0) {
+        fprintf(stderr, "dlor run: --dtype must be f32 or f64, not '%s'\n", dt);
+        return 2;
+    }
     dlor_status st = dlor_load_runnable(o.pos[0], dlor_opt(&o, defs, "activation"), &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
+    dlor_network_run_note(o.pos[0], &l.model, dt && strcmp(dt, "f64") == 0);
+    if (dt && strcmp(dt, "f64") == 0) {
+        st = dlor_run_f64(&l.model, in, out, (size_t)batch, &err);
+        dlor_loaded_free(&l);
+        return st == DLOR_OK ? 0 : dlor_cmd_fail("run", &err);
+    }
     st = dlor_load_inputs(in, l.model.in_dim, &x, &n, &err);
     if (st == DLOR_OK) {
         y = malloc((n ? n : 1) * l.model.out_dim * sizeof *y);

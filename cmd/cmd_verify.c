@@ -14,9 +14,11 @@
 #include "json_out.h"
 #include "model_load.h"
 #include "opts.h"
+#include "verify_result.h"
 
 static const dlor_optdef defs[] = {
     {"json", 0, "FILE", "also write the report as JSON to FILE ('-' for stdout)"},
+    {"html", 0, "FILE", "also write a self-contained HTML report with charts to FILE ('-' for stdout)"},
     {"tol", 0, "T", "largest relative Frobenius error accepted per layer (default by storage dtype:\n"
                     "                             f32 1e-4, f64 1e-10, f16 1e-2, bf16 5e-2)"},
     {"inputs", 0, "X.npy", "end-to-end check on these model inputs [N, features]"},
@@ -26,29 +28,10 @@ static const dlor_optdef defs[] = {
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "IN OUT.dlor [--json FILE] [--tol T]\n\n"
+static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol T]\n\n"
                                 "Rebuilds every layer of OUT.dlor from its stored factors (in double precision)\n"
                                 "and compares it with the dense weights in IN; checks that every other tensor\n"
                                 "was carried over bit for bit. Exits 1 when a layer exceeds the tolerance.";
-
-typedef struct {
-    dlor_layer_report *layers;
-    size_t nlayers;
-    size_t carried, carried_same;
-    char **problems;             /* one line each: missing / differing tensors */
-    size_t nproblems;
-    int sha_match;
-    double max_rel, max_abs;
-    int pass;
-    /* end to end (dense vs DLoR model outputs); e2e_samples == 0: not run */
-    uint64_t e2e_samples;
-    const char *e2e_inputs;          /* file name or "random" */
-    double e2e_max_abs, e2e_max_rel;
-    int has_labels;
-    const char *calib;               /* dlor.calib: layers were fitted to calibration data */
-    int compressed;                  /* some layer is a compressed (approximate) form */
-    double argmax_agreement, acc_dense, acc_dlor;
-} verify_result;
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
 {
@@ -355,6 +338,8 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         const dlor_graph_op *op = &c->graph.ops[i];
         if (op->kind == DLOR_OP_LINEAR) st = dlor_graph_add_linear(&dense.graph, op->weight, op->bias, err);
         else if (op->kind == DLOR_OP_ACT) st = dlor_graph_add_act(&dense.graph, op->act, op->param, err);
+        else if (op->kind == DLOR_OP_BRANCH) st = dlor_graph_add_branch(&dense.graph, op->param, err);
+        else if (op->kind == DLOR_OP_MERGE) st = dlor_graph_add_merge(&dense.graph, op->bias, err);
         else st = dlor_graph_add_softmax(&dense.graph, err);
     }
     if (st == DLOR_OK) st = dlor_graph_check(&dense.graph, &dense.tensors, in, NULL, NULL, err);
@@ -506,7 +491,8 @@ int dlor_cmd_verify(int argc, char **argv)
         const char *recorded = NULL;
         for (size_t i = 0; i < c.tensors.meta_count; i++)
             if (strcmp(c.tensors.meta_keys[i], "dlor.source_sha256") == 0) recorded = c.tensors.meta_vals[i];
-        if (recorded && dlor_file_read(in, DLOR_MAX_INPUT_BYTES, &buf, &len, &err) == DLOR_OK) {
+        if (recorded) st = dlor_file_read(in, DLOR_MAX_INPUT_BYTES, &buf, &len, &err);
+        if (recorded && st == DLOR_OK) {
             char hex[65];
             dlor_sha256_hex(buf, len, hex);
             r.sha_match = strcmp(hex, recorded) == 0;
@@ -619,9 +605,15 @@ int dlor_cmd_verify(int argc, char **argv)
     if (st == DLOR_OK) {
         if (!dlor_opt(&o, defs, "quiet")) print_text(in, out, &r);
         for (size_t i = 0; i < r.nproblems; i++) printf("problem: %s\n", r.problems[i]);
-        if (json && strcmp(json, "-") == 0) {
+        /* the page is written to a temporary file first and renamed into place with the
+         * JSON report: both appear, or neither */
+        const char *html = dlor_opt(&o, defs, "html");
+        dlor_atomic_file haf;
+        memset(&haf, 0, sizeof haf);
+        if (html) st = dlor_verify_html(html, in, out, &r, &c, &src, target, &haf, &err);
+        if (st == DLOR_OK && json && strcmp(json, "-") == 0) {
             write_json(stdout, in, out, &r);
-        } else if (json) {
+        } else if (st == DLOR_OK && json) {
             dlor_atomic_file af;
             st = dlor_atomic_open(&af, json, &err);
             if (st == DLOR_OK) {
@@ -630,6 +622,8 @@ int dlor_cmd_verify(int argc, char **argv)
                 st = dlor_atomic_commit(&af, &err);
             }
         }
+        if (haf.fp && st == DLOR_OK) st = dlor_atomic_commit(&haf, &err);
+        else if (haf.fp) dlor_atomic_abort(&haf);
         char tolbuf[96];
         if (tol >= 0) snprintf(tolbuf, sizeof tolbuf, "tol %.3g", tol);
         else if (r.compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");

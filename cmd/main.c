@@ -15,6 +15,7 @@ static const struct {
     {"info", dlor_cmd_info, "list the tensors (and DLoR layers) of any supported file"},
     {"run", dlor_cmd_run, "evaluate a model (.dlor, or a dense source with a known graph) on inputs"},
     {"export-c", dlor_cmd_export_c, "write a .dlor image as a C header (const array) for embedded builds"},
+    {"reproduce", dlor_cmd_reproduce, "recompute the paper's sawtooth experiments (Figures 2, 3, Table 1) with dlor"},
     {"bench", dlor_cmd_bench, "time a .dlor model against the dense model it came from (OpenBLAS)"},
     {"merge", dlor_cmd_merge, "join the parts of a conversion split with convert --shard I/N"},
 };

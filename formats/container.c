@@ -10,7 +10,9 @@
 
 #include "dlor_crc32.h"
 #include "dlor_fileio.h"
+#include "dlor_json.h"
 #include "dlor_readers.h"
+#include "dlor_zip.h"
 
 static char *dup_str(const char *s)
 {
@@ -217,9 +219,21 @@ static dlor_status sink_write(sink *k, const void *data, size_t n, const char *p
         k->mem = p;
         k->cap = nc;
     }
-    memcpy(k->mem + k->len, data, n);
+    if (n) memcpy(k->mem + k->len, data, n); /* an empty tensor may have no data pointer */
     k->len += n;
     return DLOR_OK;
+}
+
+/* Every string of the format is UTF-8 (DLOR_FORMAT.md section 1). Text that
+ * is not (a zip member name, an ONNX string, ...) is refused here rather than
+ * written into a file that no reader accepts. */
+static dlor_status check_utf8(const char *path, const char *what, const char *s, dlor_error *err)
+{
+    char q[200];
+    size_t n = strlen(s);
+    if (dlor_json_utf8_valid((const unsigned char *)s, n, NULL)) return DLOR_OK;
+    return dlor_fail(err, DLOR_E_ARG, "%s: %s '%s' is not valid UTF-8", path, what,
+                     dlor_zip_quote((const unsigned char *)s, n, q, sizeof q));
 }
 
 static long layer_index(const writer_state *w, size_t nl, const char *name)
@@ -247,8 +261,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
     w.m_order = sorted_order((const char *const *)tl->meta_keys, nm);
     if (!w.t_order || !w.l_order || !w.m_order) goto nomem;
 
-    /* Names: unique, 1..255 bytes (NUL-free by construction), valid UTF-8 is
-     * the caller's business but is re-checked by any reader. */
+    /* Names: unique, 1..255 bytes, valid UTF-8 (NUL-free by construction). */
     for (size_t i = 0; i < nt; i++) {
         const char *a = w.t_names[w.t_order[i]];
         size_t n = strlen(a);
@@ -256,6 +269,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
             st = dlor_fail(err, DLOR_E_LIMIT, "%s: tensor name '%.64s' must be 1 to 255 bytes", path, a);
             goto out;
         }
+        if ((st = check_utf8(path, "tensor name", a, err)) != DLOR_OK) goto out;
         if (i && strcmp(w.t_names[w.t_order[i - 1]], a) == 0) {
             st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate tensor name '%s'", path, a);
             goto out;
@@ -268,6 +282,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
             st = dlor_fail(err, DLOR_E_LIMIT, "%s: layer name '%.64s' must be 1 to 255 bytes", path, a);
             goto out;
         }
+        if ((st = check_utf8(path, "layer name", a, err)) != DLOR_OK) goto out;
         if (i && strcmp(w.l_names[w.l_order[i - 1]], a) == 0) {
             st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate layer name '%s'", path, a);
             goto out;
@@ -281,6 +296,9 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
             st = dlor_fail(err, DLOR_E_LIMIT, "%s: metadata '%.64s': key or value too long", path, k);
             goto out;
         }
+        if ((st = check_utf8(path, "metadata key", k, err)) != DLOR_OK ||
+            (st = check_utf8(path, "metadata value", v, err)) != DLOR_OK)
+            goto out;
         if (i && strcmp(tl->meta_keys[w.m_order[i - 1]], k) == 0) {
             st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate metadata key '%s'", path, k);
             goto out;
@@ -361,7 +379,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         dlor_store_u64(e + 16, sec_size[s]);
         dlor_store_u64(e + 24, sec_count[s]);
     }
-    memcpy(h + sec_off[0], w.pool.p, w.pool.len);
+    if (w.pool.len) memcpy(h + sec_off[0], w.pool.p, w.pool.len); /* no pool at all when empty */
     for (size_t i = 0; i < nm; i++) {
         unsigned char *r = h + sec_off[1] + i * DLOR_IMAGE_META_REC;
         for (int q = 0; q < 4; q++) dlor_store_u32(r + 4 * q, mref[4 * i + q]);
@@ -427,6 +445,17 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
             dlor_store_u32(r + 8, (uint32_t)(li >= 0 ? li : ti));
             dlor_store_u32(r + 12, op->bias ? (uint32_t)bi : DLOR_IMAGE_NO_TENSOR);
             dlor_store_u32(r + 16, li >= 0 ? DLOR_IMAGE_OP_LAYER : 0);
+        } else if (op->kind == DLOR_OP_BRANCH) {
+            uint64_t pbits;
+            memcpy(&pbits, &op->param, 8);
+            dlor_store_u64(r + 24, pbits);
+        } else if (op->kind == DLOR_OP_MERGE) {
+            long bi = op->bias ? find_sorted(w.t_names, w.t_order, nt, op->bias) : -1;
+            if (op->bias && bi < 0) {
+                st = dlor_fail(err, DLOR_E_ARG, "%s: graph op %zu refers to a missing tensor '%s'", path, i, op->bias);
+                break;
+            }
+            dlor_store_u32(r + 12, op->bias ? (uint32_t)bi : DLOR_IMAGE_NO_TENSOR);
         }
     }
     if (st != DLOR_OK) goto out;
@@ -481,7 +510,7 @@ dlor_status dlor_container_write_deflated(const char *path, const dlor_container
     uLongf zlen = compressBound((uLong)body);
     if ((size_t)(uLong)body != body || !(z = malloc(zlen ? zlen : 1))) {
         free(img);
-        return dlor_fail(err, DLOR_E_NOMEM, "%s: cannot compress %zu bytes", path, body);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory compressing %zu bytes", path, body);
     }
     if (compress2(z, &zlen, img + DLOR_IMAGE_PREAMBLE, (uLong)body, 9) != Z_OK) {
         free(img);
@@ -667,6 +696,11 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
             st = dlor_graph_add_act(&c.graph, (dlor_act)op.act, op.param, err);
         } else if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
             st = dlor_graph_add_softmax(&c.graph, err);
+        } else if (op.kind == DLOR_IMAGE_OP_BRANCH) {
+            st = dlor_graph_add_branch(&c.graph, op.param, err);
+        } else if (op.kind == DLOR_IMAGE_OP_MERGE) {
+            st = dlor_graph_add_merge(&c.graph, op.bias == DLOR_IMAGE_NO_TENSOR ? NULL : c.tensors.items[op.bias].name,
+                                      err);
         } else {
             const char *wname = op.is_layer ? c.layers[op.weight].name : c.tensors.items[op.weight].name;
             const char *bname = op.bias == DLOR_IMAGE_NO_TENSOR ? NULL : c.tensors.items[op.bias].name;

@@ -378,12 +378,57 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
 {
     uint64_t cur = 0;
     int have = 0;
+    /* an open BRANCH group (DLOR_FORMAT.md 7.4): input width (0 until a LINEAR has
+     * run), the width of its branches' outputs, whether the branch has a LINEAR */
+    int in_group = 0, gout_set = 0, branch_linear = 0;
+    uint64_t gin = 0, gout = 0;
+    img->group_width = 0;
     for (uint32_t i = 0; i < img->nops; i++) {
         const unsigned char *r = img->graph + (uint64_t)i * DLOR_IMAGE_GRAPH_REC;
         dlor_image_op op;
         dlor_image_op_at(img, i, &op);
         if (!all_zero(r + 4, 4) || !all_zero(r + 20, 4) || (ld32(r + 16) & ~DLOR_IMAGE_OP_LAYER))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", i);
+        if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
+            if (op.kind == DLOR_IMAGE_OP_BRANCH &&
+                (op.act != 0 || !isfinite(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0))
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: branch with operands or a bad weight", i);
+            if (op.kind == DLOR_IMAGE_OP_MERGE && (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0))
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge with operands", i);
+            if (op.kind == DLOR_IMAGE_OP_MERGE && !in_group)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge without a branch", i);
+            if (in_group) {
+                if (!branch_linear)
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: the branch before it has no linear operation", i);
+                if (gout_set && cur != gout)
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: a branch gives %llu features, the first one %llu",
+                                i, (unsigned long long)cur, (unsigned long long)gout);
+                gout = cur;
+                gout_set = 1;
+            }
+            if (op.kind == DLOR_IMAGE_OP_BRANCH) {
+                if (!in_group) gin = cur;
+                in_group = 1;
+                branch_linear = 0;
+                cur = gin;
+                have = have || gin != 0;
+                continue;
+            }
+            if (op.bias != DLOR_IMAGE_NO_TENSOR) {
+                dlor_image_tensor t;
+                if (op.bias >= img->ntensors)
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
+                dlor_image_tensor_at(img, op.bias, &t);
+                if (t.ndim != 1 || t.dims[0] != gout || !is_float_dtype(t.dtype))
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
+                                i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)gout);
+            }
+            if (gin > img->group_width) img->group_width = gin;
+            if (gout > img->group_width) img->group_width = gout;
+            in_group = gout_set = 0;
+            cur = gout;
+            continue;
+        }
         if (op.kind == DLOR_IMAGE_OP_ACT) {
             if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !isfinite(op.param) || (op.act != 2 && op.param != 0.0))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", i, op.act,
@@ -398,7 +443,8 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             continue;
         }
         if (op.kind != DLOR_IMAGE_OP_LINEAR)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d", i, op.kind);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d (this reader knows format 1.%d)", i,
+                        op.kind, DLOR_IMAGE_MINOR);
         if (op.act != 0 || op.param != 0.0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", i);
         if (op.is_layer) {
@@ -432,9 +478,12 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", i,
                         (unsigned long long)op.in, (unsigned long long)cur);
         if (!have) img->in_dim = op.in;
+        if (in_group && !branch_linear && gin == 0) gin = op.in; /* a group opening the graph */
+        branch_linear = 1;
         have = 1;
         cur = op.out;
     }
+    if (in_group) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph ends inside a branch group (no merge)");
     if (img->nops && !have) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph has no linear operation");
     img->out_dim = cur;
     return DLOR_IMAGE_OK;

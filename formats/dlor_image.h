@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 2
+#define DLOR_IMAGE_MINOR 3
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -60,7 +60,13 @@ enum dlor_image_section {
     DLOR_SECTION_GRAPH = 0x8001   /* optional (1.1): the model's computation */
 };
 
-enum dlor_image_op_kind { DLOR_IMAGE_OP_LINEAR = 1, DLOR_IMAGE_OP_ACT = 2, DLOR_IMAGE_OP_SOFTMAX = 3 };
+enum dlor_image_op_kind {
+    DLOR_IMAGE_OP_LINEAR = 1,
+    DLOR_IMAGE_OP_ACT = 2,
+    DLOR_IMAGE_OP_SOFTMAX = 3,
+    DLOR_IMAGE_OP_BRANCH = 4,      /* 1.3: starts a branch of a parallel group, weight in param */
+    DLOR_IMAGE_OP_MERGE = 5        /* 1.3: sums the group's weighted branches (+ optional bias) */
+};
 #define DLOR_IMAGE_OP_LAYER 1u     /* LINEAR flag: the weight is a DLoR layer */
 #define DLOR_IMAGE_MAX_ACT 8       /* activation codes 0..8, see dlor_graph.h */
 
@@ -96,15 +102,16 @@ typedef struct dlor_image {
     const unsigned char *layers;   uint32_t nlayers;
     const unsigned char *graph;    uint32_t nops;     /* nops == 0: no graph */
     uint64_t in_dim, out_dim;      /* of the graph's first / last LINEAR */
+    uint64_t group_width;          /* widest input or output of a BRANCH group; 0: none */
 } dlor_image;
 
 typedef struct dlor_image_op {
     int kind;                      /* enum dlor_image_op_kind */
     int act;                       /* ACT: activation code */
-    double param;                  /* ACT: leaky_relu slope */
+    double param;                  /* ACT: leaky_relu slope; BRANCH: the branch's weight */
     int is_layer;                  /* LINEAR: weight is layer 'weight', else tensor 'weight' */
     uint32_t weight;
-    uint32_t bias;                 /* tensor index or DLOR_IMAGE_NO_TENSOR */
+    uint32_t bias;                 /* LINEAR, MERGE: tensor index or DLOR_IMAGE_NO_TENSOR */
     uint64_t in, out;              /* LINEAR: features in and out */
 } dlor_image_op;
 

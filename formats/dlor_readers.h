@@ -73,8 +73,12 @@ dlor_status dlor_pt_parse(const unsigned char *buf, size_t len, const char *what
 dlor_status dlor_read_pt(const char *path, dlor_tensor_list *out, dlor_error *err);
 
 /* Name of the format dlor_read_model would use for this file: "npy", "npz",
- * "pt", "onnx", "dlor" or "safetensors" (also for unreadable files). */
+ * "pt", "onnx", "dlor" or "safetensors" (also for unreadable files); "gguf"
+ * and "legacy-pt" for files it refuses. */
 const char *dlor_weights_format(const char *path);
+/* The same, failing with DLOR_E_NOMEM when memory runs out while a zip is
+ * looked into (dlor_weights_format then guesses "npz"). */
+dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error *err);
 
 /* Sniffs the file and dispatches to the right reader. 'graph' (initialised by
  * the caller) receives the model graph when the format carries one (ONNX);

@@ -1,6 +1,7 @@
 /* graph.c - the neutral model graph: building and checking it. */
 #include "dlor_graph.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +90,18 @@ dlor_status dlor_graph_add_softmax(dlor_graph *g, dlor_error *err)
     return push(g, &op, err);
 }
 
+dlor_status dlor_graph_add_branch(dlor_graph *g, double weight, dlor_error *err)
+{
+    dlor_graph_op op = {DLOR_OP_BRANCH, NULL, NULL, DLOR_ACT_IDENTITY, weight};
+    return push(g, &op, err);
+}
+
+dlor_status dlor_graph_add_merge(dlor_graph *g, const char *bias, dlor_error *err)
+{
+    dlor_graph_op op = {DLOR_OP_MERGE, NULL, (char *)bias, DLOR_ACT_IDENTITY, 0.0};
+    return push(g, &op, err);
+}
+
 /* Tensors sorted by name, so a graph of many layers is checked in O(n log n). */
 static int cmp_tensor_name(const void *a, const void *b)
 {
@@ -128,6 +141,10 @@ static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, siz
 {
     uint64_t cur = 0, first = 0;
     int have = 0;
+    /* an open BRANCH group: its input width (known once a LINEAR has run), the width
+     * its branches give (set by the first), whether the current branch has a LINEAR */
+    int in_group = 0, gout_set = 0, branch_linear = 0;
+    uint64_t gin = 0, gout = 0;
     for (size_t i = 0; i < g->count; i++) {
         const dlor_graph_op *op = &g->ops[i];
         if (op->kind == DLOR_OP_ACT) {
@@ -136,6 +153,42 @@ static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, siz
             continue;
         }
         if (op->kind == DLOR_OP_SOFTMAX) continue;
+        if (op->kind == DLOR_OP_BRANCH || op->kind == DLOR_OP_MERGE) {
+            if (op->kind == DLOR_OP_BRANCH && !isfinite(op->param))
+                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: branch weight is not finite", what, i);
+            if (op->kind == DLOR_OP_MERGE && !in_group)
+                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: merge without a branch", what, i);
+            if (in_group) {
+                if (!branch_linear)
+                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: the branch before it has no linear layer",
+                                     what, i);
+                if (gout_set && cur != gout)
+                    return dlor_fail(err, DLOR_E_FORMAT,
+                                     "%s: graph op %zu: a branch gives %llu features, the first one %llu", what, i,
+                                     (unsigned long long)cur, (unsigned long long)gout);
+                gout = cur;
+                gout_set = 1;
+            }
+            if (op->kind == DLOR_OP_BRANCH) {
+                if (!in_group) gin = cur; /* 0 (unknown) when no LINEAR ran before the group */
+                in_group = 1;
+                branch_linear = 0;
+                cur = gin;
+                have = gin != 0 || have;
+                continue;
+            }
+            if (op->bias) {
+                const dlor_tensor *b = find_sorted(tv, nt, op->bias);
+                if (!b)
+                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias tensor '%s' not found", what, i, op->bias);
+                if (b->ndim != 1 || b->dims[0] != gout || !dlor_dtype_is_float(b->dtype))
+                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias '%s' must be a float vector of length %llu",
+                                     what, i, b->name, (unsigned long long)gout);
+            }
+            in_group = gout_set = 0;
+            cur = gout;
+            continue;
+        }
         if (op->kind != DLOR_OP_LINEAR)
             return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: unknown kind %d", what, i, (int)op->kind);
         const dlor_tensor *w = op->weight ? find_sorted(tv, nt, op->weight) : NULL;
@@ -158,9 +211,12 @@ static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, siz
                                  what, i, b->name, (unsigned long long)w->dims[0]);
         }
         if (!have) first = w->dims[1];
+        if (in_group && !branch_linear && gin == 0) gin = w->dims[1]; /* a group opening the graph */
+        branch_linear = 1;
         have = 1;
         cur = w->dims[0];
     }
+    if (in_group) return dlor_fail(err, DLOR_E_FORMAT, "%s: model graph ends inside a branch group (no merge)", what);
     if (!have) return dlor_fail(err, DLOR_E_FORMAT, "%s: model graph has no linear layer", what);
     if (in_dim) *in_dim = first;
     if (out_dim) *out_dim = cur;
@@ -247,7 +303,12 @@ dlor_status dlor_graph_from_names(const dlor_tensor_list *t, dlor_act act, doubl
     }
     if (st == DLOR_OK) {
         dlor_error e;
-        if (dlor_graph_check(&tmp, t, "names", NULL, NULL, &e) != DLOR_OK) {
+        dlor_status cs = dlor_graph_check(&tmp, t, "names", NULL, NULL, &e);
+        if (cs == DLOR_E_NOMEM) { /* an error, not a reason to go without a graph */
+            st = dlor_fail(err, cs, "%s", e.msg);
+            goto done;
+        }
+        if (cs != DLOR_OK) {
             if (why) snprintf(why, why_len, "the layers found by name do not chain: %s", e.msg);
             goto done;
         }
@@ -302,6 +363,17 @@ dlor_status dlor_graph_parse(const char *text, dlor_graph *g, dlor_error *err)
             st = dlor_graph_add_linear(&tmp, trim(arg), comma ? trim(comma + 1) : NULL, err);
         } else if (strcmp(op, "softmax") == 0 && !arg) {
             st = dlor_graph_add_softmax(&tmp, err);
+        } else if (strcmp(op, "merge") == 0) {
+            st = dlor_graph_add_merge(&tmp, arg && *arg ? arg : NULL, err);
+        } else if (strcmp(op, "branch") == 0 && arg) {
+            char *end;
+            double wgt = strtod(arg, &end);
+            if (end == arg || *trim(end) || !isfinite(wgt)) {
+                st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: branch weight '%s' is not a finite number",
+                               k + 1, arg);
+                break;
+            }
+            st = dlor_graph_add_branch(&tmp, wgt, err);
         } else if (dlor_act_from_name(op) >= 0) {
             double p = 0.0;
             int a = dlor_act_from_name(op);

@@ -1056,6 +1056,7 @@ static dlor_status parse_value_info(ox_ctx *c, const dlor_pb *r, const dlor_pb_f
     dlor_status s;
     int rank = 0, known = 1, have_shape = 0;
     uint64_t feat = 1;
+    vi->name = (ox_str){NULL, 0}; /* a ValueInfoProto without field 1 has no name */
     vi->rank = -1;
     vi->feat = 0;
     if ((s = dlor_pb_enter(r, f, &m[0], c->err))) return pb_err(c, s, label);
@@ -2078,7 +2079,12 @@ static dlor_status emit(ox_ctx *c, int graphed, dlor_graph *graph)
     }
     if (graphed) {
         dlor_error e;
-        if (dlor_graph_check(graph, c->out, c->what, NULL, NULL, &e) != DLOR_OK) {
+        dlor_status cs = dlor_graph_check(graph, c->out, c->what, NULL, NULL, &e);
+        if (cs == DLOR_E_NOMEM) { /* an error, not a reason to go without a graph */
+            s = dlor_fail(c->err, cs, "%s", e.msg);
+            goto done;
+        }
+        if (cs != DLOR_OK) {
             /* should not happen: the walk checked the shapes already */
             size_t wl = strlen(c->what);
             const char *m = strncmp(e.msg, c->what, wl) == 0 && e.msg[wl] == ':' ? e.msg + wl + 2 : e.msg;

@@ -15,55 +15,80 @@ static int ends_with(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
-/* A zip holding "<prefix>/data.pkl" (or "data.pkl") is a torch.save archive. */
-static int zip_is_torch(const char *path)
+/* A zip holding "<prefix>/data.pkl" (or "data.pkl") is a torch.save archive.
+ * Returns 1 if it is one, 0 if not (or if the file is unreadable: the reader
+ * then says why), -1 when memory ran out (err set). */
+static int zip_is_torch(const char *path, dlor_error *err)
 {
     unsigned char *buf;
     size_t len;
     dlor_zip z;
+    dlor_error e;
     int torch = 0;
-    if (dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, NULL) != DLOR_OK) return 0;
-    if (dlor_zip_open(&z, buf, len, path, NULL) == DLOR_OK) {
+    dlor_status st = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, &e);
+    if (st != DLOR_OK) {
+        if (st != DLOR_E_NOMEM) return 0;
+        if (err) *err = e;
+        return -1;
+    }
+    st = dlor_zip_open(&z, buf, len, path, &e);
+    if (st == DLOR_OK) {
         for (size_t i = 0; i < z.count && !torch; i++) {
-            const dlor_zip_entry *e = &z.entries[i];
+            const dlor_zip_entry *ze = &z.entries[i];
             static const char tail[] = "data.pkl";
             size_t k = sizeof tail - 1;
-            if (e->name_len >= k && memcmp(e->name + e->name_len - k, tail, k) == 0 &&
-                (e->name_len == k || e->name[e->name_len - k - 1] == '/'))
+            if (ze->name_len >= k && memcmp(ze->name + ze->name_len - k, tail, k) == 0 &&
+                (ze->name_len == k || ze->name[ze->name_len - k - 1] == '/'))
                 torch = 1;
         }
         dlor_zip_close(&z);
+    } else if (st == DLOR_E_NOMEM) {
+        if (err) *err = e;
+        torch = -1;
     }
     free(buf);
     return torch;
 }
 
-const char *dlor_weights_format(const char *path)
+dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error *err)
 {
     unsigned char head[8] = {0};
     FILE *f = fopen(path, "rb");
     struct stat st;
-    if (!f) return "safetensors";
+    *format = "safetensors";
+    if (!f) return DLOR_OK;
     size_t n = fread(head, 1, sizeof head, f);
     long long size = fstat(fileno(f), &st) == 0 ? (long long)st.st_size : 0;
     fclose(f);
-    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) return "npy";
-    if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0))
-        return ends_with(path, ".npz") || !zip_is_torch(path) ? "npz" : "pt";
-    if (n >= 5 && memcmp(head, "\x89" "DLOR", 5) == 0) return "dlor";
+    if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) *format = "npy";
+    else if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0)) {
+        int torch = ends_with(path, ".npz") ? 0 : zip_is_torch(path, err);
+        if (torch < 0) return DLOR_E_NOMEM;
+        *format = torch ? "pt" : "npz";
+    } else if (n >= 5 && memcmp(head, "\x89" "DLOR", 5) == 0) *format = "dlor";
+    /* GGUF (llama.cpp) is refused at its magic, before any of its fields is read */
+    else if (n >= 4 && memcmp(head, "GGUF", 4) == 0) *format = "gguf";
     /* torch.save before 1.6: a bare pickle stream starting with PROTO 2, LONG1 (magic number) */
-    if (n >= 4 && head[0] == 0x80 && head[1] == 0x02 && head[2] == 0x8a && head[3] == 0x0a) return "legacy-pt";
-    if (ends_with(path, ".onnx")) return "onnx";
+    else if (n >= 4 && head[0] == 0x80 && head[1] == 0x02 && head[2] == 0x8a && head[3] == 0x0a) *format = "legacy-pt";
+    else if (ends_with(path, ".onnx")) *format = "onnx";
     /* A safetensors file starts with its header length, which fits in the file;
      * an ONNX ModelProto starts with field 1 (ir_version) as a varint: 0x08. */
-    if (n == 8 && head[0] == 0x08 && dlor_load_u64(head) > (unsigned long long)size) return "onnx";
-    return "safetensors";
+    else if (n == 8 && head[0] == 0x08 && dlor_load_u64(head) > (unsigned long long)size) *format = "onnx";
+    return DLOR_OK;
+}
+
+const char *dlor_weights_format(const char *path)
+{
+    const char *fmt;
+    return dlor_sniff_format(path, &fmt, NULL) == DLOR_OK ? fmt : "npz"; /* a zip it could not look into */
 }
 
 dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
                             size_t why_len, dlor_error *err)
 {
-    const char *fmt = dlor_weights_format(path);
+    const char *fmt;
+    dlor_status st = dlor_sniff_format(path, &fmt, err);
+    if (st != DLOR_OK) return st;
     if (why && why_len) why[0] = 0;
     if (strcmp(fmt, "onnx") == 0) return dlor_read_onnx(path, out, graph, why, why_len, err);
     if (why && why_len)
@@ -74,6 +99,9 @@ dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph 
     if (strcmp(fmt, "dlor") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: this is a .dlor file, not dense weights (use 'dlor info' on it)", path);
+    if (strcmp(fmt, "gguf") == 0)
+        return dlor_fail(err, DLOR_E_UNSUPPORTED,
+                         "%s: a GGUF file; dlor does not read GGUF (export the model as safetensors)", path);
     if (strcmp(fmt, "legacy-pt") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: a torch.save file in the pre-1.6 (non-zip) format is not supported; load it and "

@@ -31,9 +31,57 @@ dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *
     double *cur = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *cur);
     if (!cur) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for %llu activations", (unsigned long long)n);
     memcpy(cur, x, (size_t)(n * in_dim) * sizeof *cur);
-    uint64_t width = in_dim;
+    uint64_t width = in_dim, gin = 0;
+    /* a BRANCH group: its input (saved), the weighted sum of its branches (acc) */
+    double *saved = NULL, *acc = NULL, gscale = 0;
     for (size_t i = 0; i < g->count && st == DLOR_OK; i++) {
         const dlor_graph_op *op = &g->ops[i];
+        if (op->kind == DLOR_OP_BRANCH || op->kind == DLOR_OP_MERGE) {
+            if (saved) { /* a branch ends: add its weighted output (the first one sizes the sum) */
+                if (!acc) acc = calloc((size_t)(n * width > 0 ? n * width : 1), sizeof *acc);
+                if (!acc) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
+                    break;
+                }
+                for (uint64_t j = 0; j < n * width; j++) acc[j] += gscale * cur[j];
+            } else { /* a BRANCH opens the group (the check rejects a MERGE without one) */
+                saved = malloc((size_t)(n * width > 0 ? n * width : 1) * sizeof *saved);
+                if (!saved) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
+                    break;
+                }
+                memcpy(saved, cur, (size_t)(n * width) * sizeof *saved);
+                gin = width;
+            }
+            if (op->kind == DLOR_OP_BRANCH) {
+                free(cur);
+                cur = malloc((size_t)(n * gin > 0 ? n * gin : 1) * sizeof *cur);
+                if (!cur) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
+                    break;
+                }
+                memcpy(cur, saved, (size_t)(n * gin) * sizeof *cur);
+                width = gin;
+                gscale = op->param;
+                continue;
+            }
+            free(cur);
+            free(saved);
+            cur = acc;
+            saved = acc = NULL;
+            if (op->bias) {
+                double *b = malloc((size_t)(width ? width : 1) * sizeof *b);
+                if (!b) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating '%s'", op->bias);
+                    break;
+                }
+                st = dlor_tensor_to_f64(dlor_tensor_list_find(t, op->bias), b, err);
+                for (uint64_t s = 0; st == DLOR_OK && s < n; s++)
+                    for (uint64_t j = 0; j < width; j++) cur[s * width + j] += b[j];
+                free(b);
+            }
+            continue;
+        }
         if (op->kind == DLOR_OP_ACT) {
             for (uint64_t j = 0; j < n * width; j++) cur[j] = dlor_act_eval(op->act, cur[j], op->param);
             continue;
@@ -75,6 +123,8 @@ dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *
         cur = nxt;
         width = m;
     }
+    free(saved);
+    free(acc);
     if (st == DLOR_OK && y) memcpy(y, cur, (size_t)(n * width) * sizeof *y);
     free(cur);
     return st;

@@ -3,6 +3,7 @@
 # then configures and builds it into build/ (or the folder given as $1).
 #   DLOR_SANITIZE=ON  builds with AddressSanitizer and UBSan
 #   DLOR_WITH_PYTHON=1 also installs the pinned Python packages the tests use
+#   DLOR_WITH_FUZZ=1   also installs clang and its libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${1:-build}
@@ -20,6 +21,14 @@ any_file /usr/include/lapacke.h || need_pkgs+=(liblapacke-dev)
 any_file /usr/include/zlib.h || need_pkgs+=(zlib1g-dev)
 if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! command -v python3 >/dev/null 2>&1; then
   need_pkgs+=(python3 python3-pip)
+fi
+# the HTML report test renders pages in headless Chromium
+if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
+  need_pkgs+=(chromium)
+fi
+if [ "${DLOR_WITH_FUZZ:-0}" = 1 ]; then
+  command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
+  any_file '/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-*.a' || need_pkgs+=(libclang-rt-14-dev)
 fi
 
 if [ ${#need_pkgs[@]} -gt 0 ]; then

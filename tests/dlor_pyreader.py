@@ -1,8 +1,9 @@
 """An independent .dlor reader written from formats/DLOR_FORMAT.md alone.
 
 Used by the tests as a second implementation: it parses and checks the
-container with Python's struct and zlib, and rebuilds each layer's dense
-matrix with numpy, without any of dlor's C code.
+container with Python's struct and zlib, rebuilds each layer's dense
+matrix with numpy, and runs the model graph (section 7.4, branch groups of
+format 1.3 included) in float64, without any of dlor's C code.
 """
 import math
 import struct
@@ -101,6 +102,120 @@ def read(path):
                                  factors=factors, alpha=alpha, U=tensors[order[ui]],
                                  V=tensors[order[vi]], source_dtype=sdt, seed=seed)
     return meta, tensors, layers
+
+
+GRAPH_KINDS = {1: "linear", 2: "act", 3: "softmax", 4: "branch", 5: "merge"}
+
+
+def read_graph(path):
+    """The GRAPH section (kind 0x8001) as a list of dicts: kind ('linear', 'act',
+    'softmax', 'branch', 'merge'), act, param, weight (a layer or tensor name),
+    is_layer, bias (a tensor name or None). [] when the file has no graph."""
+    with open(path, "rb") as f:
+        b = f.read()
+    freq, = struct.unpack_from("<I", b, 48)
+    if freq & 1:
+        b = b[:48] + b"\0\0\0\0" + b[52:60] + b"\0\0\0\0" + zlib.decompress(b[64:])
+    nsec, = struct.unpack_from("<I", b, 52)
+    sections = {}
+    for s in range(nsec):
+        kind, esize, off, size, count = struct.unpack_from("<IIQQQ", b, 64 + 32 * s)
+        sections[kind] = (esize, off, size, count)
+    if 0x8001 not in sections:
+        return []
+    _, poff, psize, _ = sections[1]
+    pool = b[poff:poff + psize]
+    _, toff, _, tcount = sections[3]
+    tnames = []
+    for i in range(tcount):
+        no, nl = struct.unpack_from("<II", b, toff + 128 * i)
+        tnames.append(pool[no:no + nl].decode("utf-8"))
+    _, loff, _, lcount = sections[4]
+    lnames = []
+    for i in range(lcount):
+        no, nl = struct.unpack_from("<II", b, loff + 128 * i)
+        lnames.append(pool[no:no + nl].decode("utf-8"))
+    esize, off, _, count = sections[0x8001]
+    _check(esize == 32, "graph entry size")
+    ops = []
+    for i in range(count):
+        kind, act, res0, widx, bidx, flags, res1, param = struct.unpack_from("<HHIIIIId", b, off + 32 * i)
+        _check(kind in GRAPH_KINDS, f"graph op {i}: unknown kind {kind}")
+        _check(res0 == 0 and res1 == 0 and flags & ~1 == 0, f"graph op {i}: reserved bytes")
+        op = dict(kind=GRAPH_KINDS[kind], act=act, param=param, weight=None, is_layer=False, bias=None)
+        if kind == 1:
+            op["is_layer"] = bool(flags & 1)
+            op["weight"] = lnames[widx] if flags & 1 else tnames[widx]
+        if kind in (1, 5) and bidx != 0xFFFFFFFF:
+            op["bias"] = tnames[bidx]
+        if kind == 4:
+            _check(math.isfinite(param) and act == 0 and widx == 0 and bidx == 0 and flags == 0,
+                   f"graph op {i}: branch fields")
+        if kind == 5:
+            _check(act == 0 and param == 0 and widx == 0 and flags == 0, f"graph op {i}: merge fields")
+        ops.append(op)
+    return ops
+
+
+def _act(code, x, p):
+    if code == 0:
+        return x
+    if code == 1:
+        return np.maximum(x, 0)
+    if code == 2:
+        return np.where(x >= 0, x, p * x)
+    if code == 3:
+        return 1 / (1 + np.exp(-x))
+    if code == 4:
+        return np.tanh(x)
+    if code == 5:
+        return np.logaddexp(0, x)
+    if code == 6:
+        erf = np.vectorize(math.erf)
+        return 0.5 * x * (1 + erf(x / math.sqrt(2)))
+    if code == 7:
+        return 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x ** 3)))
+    if code == 8:
+        return x / (1 + np.exp(-x))
+    raise DlorError(f"unknown activation {code}")
+
+
+def forward(path, x):
+    """Runs the file's graph on x ([N, in]) in float64 with numpy, following
+    DLOR_FORMAT.md 7.4: layers are rebuilt to dense matrices (7.1/7.2), a
+    BRANCH group sums its branches' outputs weighted by their BRANCH param."""
+    meta, tensors, layers = read(path)
+    ops = read_graph(path)
+    _check(ops, "no graph")
+    h = np.asarray(x, dtype=np.float64)
+    saved, acc, scale = None, None, 0.0
+    for i, op in enumerate(ops):
+        k = op["kind"]
+        if k in ("branch", "merge"):
+            if saved is not None:
+                acc = scale * h if acc is None else acc + scale * h
+            elif k == "branch":
+                saved = h
+            else:
+                raise DlorError(f"graph op {i}: merge without a branch")
+            if k == "branch":
+                h, scale = saved, op["param"]
+            else:
+                h, saved, acc = acc, None, None
+                if op["bias"]:
+                    h = h + tensors[op["bias"]].astype(np.float64)
+        elif k == "act":
+            h = _act(op["act"], h, op["param"])
+        elif k == "softmax":
+            e = np.exp(h - h.max(axis=1, keepdims=True))
+            h = e / e.sum(axis=1, keepdims=True)
+        else:
+            W = rebuild(layers[op["weight"]]) if op["is_layer"] else tensors[op["weight"]].astype(np.float64)
+            h = h @ W.T
+            if op["bias"]:
+                h = h + tensors[op["bias"]].astype(np.float64)
+    _check(saved is None, "graph ends inside a branch group")
+    return h
 
 
 def rebuild(layer):

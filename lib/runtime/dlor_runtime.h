@@ -6,6 +6,9 @@
  * every field is validated when it is opened (dlor_image.h) and never trusted
  * before. Computation is in float32; f16, bf16 and f64 factors are converted
  * one factor (or one weight row) at a time into the caller's scratch buffer.
+ * dlor_model_forward_f64 runs the same graph in double precision (f64 inputs,
+ * outputs and scratch; factors of any float dtype widened to double), for
+ * models whose accuracy needs it (the network form of DLoR layers).
  *
  *     dlor_model m;
  *     dlor_image_error e;
@@ -43,6 +46,7 @@ typedef struct dlor_model {
     uint64_t width;           /* largest feature count of any activation, D of mul layers included */
     uint64_t zmax;            /* largest factor rank r (floats per sample of the factor products) */
     uint64_t widen;           /* floats needed to widen one factor or one weight row */
+    uint64_t gwidth;          /* widest BRANCH group (0: the graph has none; no scratch for it) */
 } dlor_model;
 
 /* Opens (validates) an image. flags: DLOR_IMAGE_CHECK_CRC to verify every
@@ -60,6 +64,13 @@ size_t dlor_model_scratch_size(const dlor_model *m, size_t batch);
 /* y = model(x) for 'batch' samples. Returns 0 or an error code (err set). */
 int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                        size_t scratch_size, dlor_image_error *err);
+
+/* The same in double precision: x, y and the scratch hold doubles. Scratch
+ * must be 8-byte aligned; dlor_model_scratch_size_f64 gives its size (0 on
+ * overflow). */
+size_t dlor_model_scratch_size_f64(const dlor_model *m, size_t batch);
+int dlor_model_forward_f64(const dlor_model *m, const double *x, size_t batch, double *y, void *scratch,
+                           size_t scratch_size, dlor_image_error *err);
 
 #ifdef __cplusplus
 }

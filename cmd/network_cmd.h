@@ -1,0 +1,29 @@
+/* network_cmd.h - the commands' side of the network form: convert --form network,
+ * and float64 inputs for dlor run --dtype f64. */
+#ifndef DLOR_NETWORK_CMD_H
+#define DLOR_NETWORK_CMD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_error.h"
+#include "opts.h"
+
+/* dlor convert IN -o OUT --form network ...: called by dlor convert with its
+ * parsed options and option table. Returns the exit status. */
+int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs);
+
+/* Reads a .npy of float samples, [N, features] or [features], as float64
+ * (malloc'd) and N. Checks the feature count against 'features'. */
+dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);
+
+struct dlor_model;
+/* dlor run --dtype f64: the model on the inputs of in_path in double precision,
+ * in batches, outputs written to out_path as float64 [N, outputs]. */
+dlor_status dlor_run_f64(const struct dlor_model *m, const char *in_path, const char *out_path, size_t batch,
+                         dlor_error *err);
+
+/* dlor run: a note on stderr when a network form made for float64 is run in float32. */
+void dlor_network_run_note(const char *path, const struct dlor_model *m, int f64);
+
+#endif
