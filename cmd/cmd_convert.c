@@ -464,8 +464,17 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
         return 2;
     }
-    if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0)
+    if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
+        static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
+                                                 "shard", "include", "exclude"};
+        for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
+            if (dlor_opt(&o, defs, layer_only[i])) {
+                fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
+                                "model's graph exactly)\n", layer_only[i]);
+                return 2;
+            }
         return dlor_convert_network(&o, defs);
+    }
     if (dlor_opt(&o, defs, "construction") || dlor_opt(&o, defs, "h") || dlor_opt(&o, defs, "c") ||
         dlor_opt(&o, defs, "beta")) {
         fprintf(stderr, "dlor convert: --construction, --h, --c and --beta go with --form network\n");
