@@ -907,6 +907,11 @@ static const dlor_optdef defs[] = {
     {"sample", 0, "DIR", "the sawtooth sample (default samples/sawtooth): sawtooth.safetensors, x_/y_train.npy,\n"
                          "                             x_/y_test.npy"},
     {"json", 0, "FILE", "write the report as JSON ('-': standard output)"},
+    {"html", 0, "FILE", "write the report as one self-contained HTML page ('-': standard output): the\n"
+                        "                             error-versus-h curves on log-log axes (f64 and f32), the\n"
+                        "                             sawtooth approximations, Table 1 with mismatches marked, the\n"
+                        "                             spectral split, the targets and the notes; inline SVG, no\n"
+                        "                             scripts, no network requests"},
     {"out", 0, "DIR", "write report.txt, report.json and CSV files of every figure into DIR"},
     {"step", 0, "D", "grid step of the error curves in decades of h (default 0.25)"},
     {"seeds", 0, "S", "seeds of the paper's random basis, 0 .. S-1 (default 5)"},
@@ -914,13 +919,32 @@ static const dlor_optdef defs[] = {
     {"quiet", 'q', NULL, "print only the targets line"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "[--sample DIR] [--json FILE] [--out DIR] [--step D] [--seeds S] [--epochs E]\n\n"
+static const char *usage_line = "[--sample DIR] [--json FILE] [--html FILE] [--out DIR] [--step D] [--seeds S]\n"
+                                "                       [--epochs E]\n\n"
                                 "Recomputes the paper's sawtooth experiments with dlor's own code: the error of\n"
                                 "the network form against h (Figures 2a, 3a), the approximation of the sawtooth\n"
                                 "(2b, 3b), Table 1's parameter counts and Experiment 3's spectral split, and says\n"
-                                "where the numbers differ from the paper's. Exit status 1 when a target is missed.";
+                                "where the numbers differ from the paper's. Exit status 1 when a target is missed.\n"
+                                "Files are written whole or not at all (a temporary file renamed into place).";
 
 typedef void (*writer_fn)(FILE *f, const dlor_repro_report *r);
+
+static dlor_status write_html(const char *path, const dlor_repro_report *r, dlor_error *err)
+{
+    if (strcmp(path, "-") == 0) {
+        if (dlor_repro_html(stdout, r)) return dlor_fail(err, DLOR_E_NOMEM, "out of memory writing the HTML report");
+        return ferror(stdout) ? dlor_fail(err, DLOR_E_IO, "writing the HTML report to stdout failed") : DLOR_OK;
+    }
+    dlor_atomic_file af;
+    dlor_status st = dlor_atomic_open(&af, path, err);
+    if (st != DLOR_OK) return st;
+    if (dlor_repro_html(af.fp, r)) {
+        dlor_atomic_abort(&af);
+        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory writing the HTML report", path);
+    }
+    if (ferror(af.fp)) af.failed = 1;
+    return dlor_atomic_commit(&af, err);
+}
 
 static dlor_status write_file(const char *path, writer_fn fn, const dlor_repro_report *r, dlor_error *err)
 {
@@ -1022,18 +1046,26 @@ int dlor_cmd_reproduce(int argc, char **argv)
         fprintf(stderr, "dlor reproduce: --epochs must be an integer from 1 to 10000000, not '%s'\n", v);
         return 2;
     }
+    const char *json = dlor_opt(&o, defs, "json"), *out = dlor_opt(&o, defs, "out"), *html = dlor_opt(&o, defs, "html");
+    int json_stdout = json && strcmp(json, "-") == 0, html_stdout = html && strcmp(html, "-") == 0;
+    if (json_stdout && html_stdout) {
+        fprintf(stderr, "dlor reproduce: --json - and --html - cannot both go to standard output\n");
+        return 2;
+    }
     dlor_repro_report r;
     dlor_error err;
     dlor_status st = dlor_repro_compute(&cfg, &r, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("reproduce", &err);
-    const char *json = dlor_opt(&o, defs, "json"), *out = dlor_opt(&o, defs, "out");
-    if (json && strcmp(json, "-") == 0) dlor_repro_json(stdout, &r);
-    else if (!dlor_opt(&o, defs, "quiet")) dlor_repro_print(stdout, &r);
-    if (json && strcmp(json, "-") != 0) st = write_file(json, dlor_repro_json, &r, &err);
+    /* the files first: a failure leaves no page, and nothing on stdout claims success */
+    if (json && !json_stdout) st = write_file(json, dlor_repro_json, &r, &err);
+    if (st == DLOR_OK && html && !html_stdout) st = write_html(html, &r, &err);
     if (st == DLOR_OK && out) st = write_out(out, &r, &err);
+    if (st == DLOR_OK && json_stdout) dlor_repro_json(stdout, &r);
+    else if (st == DLOR_OK && html_stdout) st = write_html("-", &r, &err);
+    else if (st == DLOR_OK && !dlor_opt(&o, defs, "quiet")) dlor_repro_print(stdout, &r);
     int pass = 1;
     for (size_t i = 0; i < r.ntargets; i++) pass &= r.targets[i].pass;
-    if (!(json && strcmp(json, "-") == 0))
+    if (st == DLOR_OK && !json_stdout && !html_stdout)
         printf("targets: %s\n", pass ? "all met" : "MISSED (see the Targets table)");
     dlor_repro_free(&r);
     if (st != DLOR_OK) return dlor_cmd_fail("reproduce", &err);

@@ -18,20 +18,33 @@
 
 static const dlor_optdef defs[] = {
     {"json", 0, "FILE", "also write the report as JSON to FILE ('-' for stdout)"},
-    {"html", 0, "FILE", "also write a self-contained HTML report with charts to FILE ('-' for stdout)"},
+    {"html", 0, "FILE", "also write a self-contained HTML report with charts to FILE ('-' for stdout;\n"
+                        "                             for a network form: its structure and the end-to-end figures)"},
     {"tol", 0, "T", "largest relative Frobenius error accepted per layer (default by storage dtype:\n"
-                    "                             f32 1e-4, f64 1e-10, f16 1e-2, bf16 5e-2)"},
+                    "                             f32 1e-4, f64 1e-10, f16 1e-2, bf16 5e-2); for a network-form\n"
+                    "                             file, the largest end-to-end max abs output error accepted\n"
+                    "                             (its exact components keep the defaults; no --tol: reported, and\n"
+                    "                             only a non-finite error fails)"},
     {"inputs", 0, "X.npy", "end-to-end check on these model inputs [N, features]"},
     {"samples", 0, "N", "end-to-end check on N seeded random inputs (default 256 when a graph is known)"},
     {"labels", 0, "Y.npy", "integer class labels of --inputs: adds accuracy and argmax agreement"},
     {"seed", 0, "S", "seed of the random inputs (default 0)"},
+    {"activation", 0, "NAME", "network form from nn.Sequential names: the dense model's activation\n"
+                              "                             (default: the one the network's graph uses)"},
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
 static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol T]\n\n"
                                 "Rebuilds every layer of OUT.dlor from its stored factors (in double precision)\n"
                                 "and compares it with the dense weights in IN; checks that every other tensor\n"
-                                "was carried over bit for bit. Exits 1 when a layer exceeds the tolerance.";
+                                "was carried over bit for bit. Exits 1 when a layer exceeds the tolerance.\n\n"
+                                "A network form (convert --form network) replaces dense layers by sub-layers\n"
+                                "that have no dense counterpart: verify reports its structure (construction,\n"
+                                "h, c, components, parameters and bytes against the dense layers), compares\n"
+                                "its exact components weight for weight, and runs the dense model (IN with\n"
+                                "its graph, resolved as convert did) against the network end to end, in double\n"
+                                "precision when the file stores f64 factors and in float32 otherwise. There\n"
+                                "--tol T is the largest end-to-end max abs output error accepted.";
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
 {
@@ -70,6 +83,84 @@ static int name_in_list(const char *list, const char *name)
         q = e ? e + 1 : q + len;
     }
     return 0;
+}
+
+static void jstr_or_null(dlor_jw *w, const char *key, const char *v)
+{
+    dlor_jw_key(w, key);
+    if (v) dlor_jw_str(w, v);
+    else dlor_jw_num(w, NAN); /* null */
+}
+
+static void write_json_net(dlor_jw *w, const verify_network *n)
+{
+    dlor_jw_key(w, "network");
+    dlor_jw_begin_obj(w);
+    jstr_or_null(w, "construction", n->construction);
+    jstr_or_null(w, "basis", n->basis);
+    jstr_or_null(w, "beta", n->beta);
+    jstr_or_null(w, "alpha", n->alpha);
+    dlor_jw_key(w, "h");
+    dlor_jw_num(w, n->h);
+    jstr_or_null(w, "h_choice", n->h_choice);
+    dlor_jw_key(w, "c");
+    dlor_jw_num(w, n->c);
+    dlor_jw_key(w, "rank");
+    dlor_jw_u64(w, n->rank > 0 ? (uint64_t)n->rank : 0);
+    dlor_jw_key(w, "storage");
+    dlor_jw_str(w, n->storage);
+    dlor_jw_key(w, "dense_graph");
+    dlor_jw_str(w, n->dense_graph);
+    jstr_or_null(w, "recorded_error", n->recorded_error);
+    dlor_jw_key(w, "layers");
+    dlor_jw_begin_arr(w);
+    for (size_t i = 0; i < n->nlayers; i++) {
+        const verify_net_layer *L = &n->layers[i];
+        dlor_jw_begin_obj(w);
+        dlor_jw_key(w, "name");
+        dlor_jw_str(w, L->name);
+        dlor_jw_key(w, "shape");
+        dlor_jw_begin_arr(w);
+        dlor_jw_u64(w, L->rows);
+        dlor_jw_u64(w, L->cols);
+        dlor_jw_end_arr(w);
+        dlor_jw_key(w, "form");
+        dlor_jw_str(w, L->form);
+        dlor_jw_key(w, "components");
+        dlor_jw_u64(w, L->components);
+        dlor_jw_key(w, "rank");
+        dlor_jw_u64(w, L->rank);
+        jstr_or_null(w, "activation", L->act);
+        dlor_jw_key(w, "params_dense");
+        dlor_jw_u64(w, L->params_dense);
+        dlor_jw_key(w, "params_network");
+        dlor_jw_u64(w, L->params_net);
+        dlor_jw_key(w, "bytes_dense");
+        dlor_jw_u64(w, L->bytes_dense);
+        dlor_jw_key(w, "bytes_network");
+        dlor_jw_u64(w, L->bytes_net);
+        dlor_jw_end_obj(w);
+    }
+    dlor_jw_end_arr(w);
+    dlor_jw_key(w, "constructed");
+    dlor_jw_u64(w, n->constructed);
+    dlor_jw_key(w, "exact");
+    dlor_jw_u64(w, n->exact);
+    dlor_jw_key(w, "left_dense");
+    dlor_jw_u64(w, n->kept_dense);
+    dlor_jw_key(w, "components");
+    dlor_jw_u64(w, n->components);
+    dlor_jw_key(w, "sublayers_not_compared");
+    dlor_jw_u64(w, n->skipped);
+    dlor_jw_key(w, "params_dense_total");
+    dlor_jw_u64(w, n->params_dense);
+    dlor_jw_key(w, "params_network_total");
+    dlor_jw_u64(w, n->params_net);
+    dlor_jw_key(w, "bytes_dense_total");
+    dlor_jw_u64(w, n->bytes_dense);
+    dlor_jw_key(w, "bytes_network_total");
+    dlor_jw_u64(w, n->bytes_net);
+    dlor_jw_end_obj(w);
 }
 
 static void write_json(FILE *f, const char *in, const char *out, const verify_result *r)
@@ -162,6 +253,14 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_num(&w, r->e2e_max_abs);
         dlor_jw_key(&w, "max_rel_error");
         dlor_jw_num(&w, r->e2e_max_rel);
+        if (r->net) {
+            dlor_jw_key(&w, "precision");
+            dlor_jw_str(&w, r->net->f64 ? "f64" : "f32");
+            dlor_jw_key(&w, "tol");
+            dlor_jw_num(&w, r->net->tol); /* null: none given */
+            dlor_jw_key(&w, "pass");
+            dlor_jw_bool(&w, r->net->e2e_pass);
+        }
         if (r->has_labels) {
             dlor_jw_key(&w, "argmax_agreement");
             dlor_jw_num(&w, r->argmax_agreement);
@@ -172,6 +271,7 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         }
         dlor_jw_end_obj(&w);
     }
+    if (r->net) write_json_net(&w, r->net);
     dlor_jw_key(&w, "carried_tensors");
     dlor_jw_u64(&w, r->carried);
     dlor_jw_key(&w, "carried_identical");
@@ -185,10 +285,69 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
     dlor_jw_end_obj(&w);
 }
 
+/* What a network-form file is made of, per dense layer of the model it replaces. */
+static void print_net_structure(const verify_network *n)
+{
+    char variant[160] = "";
+    if (n->construction && strcmp(n->construction, "wide") == 0)
+        snprintf(variant, sizeof variant, "%s beta", n->beta ? n->beta : "?");
+    else
+        snprintf(variant, sizeof variant, "%s basis, alpha %s",
+                 n->basis && strcmp(n->basis, "schur") == 0 ? "Schur" : n->basis ? n->basis : "?",
+                 n->alpha ? n->alpha : "?");
+    printf("network form: %s construction (%s), r = %lld, c = %g, h = %.3g (%s), %s factors; dense model: %s\n",
+           n->construction ? n->construction : "?", variant, (long long)n->rank, n->c, n->h,
+           n->h_choice && strcmp(n->h_choice, "auto") == 0 ? "searched" : "given", n->storage, n->dense_graph);
+    printf("%-28s %-13s %-22s %10s %5s %-21s %s\n", "dense layer", "shape", "becomes", "components", "rank",
+           "params dense>network", "bytes dense>network");
+    for (size_t i = 0; i < n->nlayers; i++) {
+        const verify_net_layer *L = &n->layers[i];
+        char shape[48], becomes[64], params[48], bytes[48];
+        snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)L->rows, (unsigned long long)L->cols);
+        if (L->act) snprintf(becomes, sizeof becomes, "%s (rho = %s)", L->form, L->act);
+        else if (strcmp(L->form, "exact") == 0) snprintf(becomes, sizeof becomes, "exact (one component)");
+        else snprintf(becomes, sizeof becomes, "%s", L->form);
+        snprintf(params, sizeof params, "%llu>%llu", (unsigned long long)L->params_dense,
+                 (unsigned long long)L->params_net);
+        snprintf(bytes, sizeof bytes, "%llu>%llu", (unsigned long long)L->bytes_dense,
+                 (unsigned long long)L->bytes_net);
+        printf("%-28s %-13s %-22s %10llu %5llu %-21s %s\n", L->name, shape, becomes,
+               (unsigned long long)L->components, (unsigned long long)L->rank, params, bytes);
+    }
+    printf("network total: %zu dense layers (%zu constructed, %zu exact, %zu left dense), %zu DLoR components; "
+           "params %llu -> %llu (%.3fx), bytes %llu -> %llu (%.3fx)\n",
+           n->nlayers, n->constructed, n->exact, n->kept_dense, n->components, (unsigned long long)n->params_dense,
+           (unsigned long long)n->params_net, n->params_dense ? (double)n->params_net / (double)n->params_dense : 0.0,
+           (unsigned long long)n->bytes_dense, (unsigned long long)n->bytes_net,
+           n->bytes_dense ? (double)n->bytes_net / (double)n->bytes_dense : 0.0);
+    if (n->skipped)
+        printf("note: the %zu sub-layers of the constructed layers have no dense counterpart: no per-layer weight "
+               "comparison for them (the end-to-end check measures them)%s\n", n->skipped,
+               n->exact == 0 ? "" : n->exact == 1 ? "; the exact component is compared below"
+                                                  : "; the exact components are compared below");
+}
+
+static void print_net_verdict(const verify_result *r)
+{
+    const verify_network *n = r->net;
+    char tb[64], lb[160] = "";
+    if (isnan(n->tol)) snprintf(tb, sizeof tb, "no tolerance given");
+    else snprintf(tb, sizeof tb, "tol %.3g", n->tol);
+    if (r->nlayers)
+        snprintf(lb, sizeof lb, ", exact components: max relative Frobenius error %.3g (tol %.3g)", r->max_rel,
+                 r->layers[0].tol);
+    if (r->e2e_samples && !n->e2e_pass && !isnan(n->tol))
+        printf("network form: end-to-end max abs error %.3g exceeds --tol %.3g%s: FAIL\n", r->e2e_max_abs, n->tol, lb);
+    else
+        printf("network form: end-to-end max abs error %.3g (%s)%s: %s\n", r->e2e_max_abs, tb, lb,
+               r->pass ? "PASS" : "FAIL");
+}
+
 static void print_text(const char *in, const char *out, const verify_result *r)
 {
     uint64_t pd = 0, pl = 0, bd = 0, bl = 0;
     printf("dlor verify: %s -> %s\n", in, out);
+    if (r->net) print_net_structure(r->net);
     if (r->nlayers)
         printf("%-28s %-13s %-8s %-6s %5s %5s %-11s %-10s %-10s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
                "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "data_err",
@@ -244,22 +403,20 @@ static void print_text(const char *in, const char *out, const verify_result *r)
     }
     printf("carried tensors: %zu, identical to the source: %zu\n", r->carried, r->carried_same);
     if (r->e2e_samples) {
-        printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
-               (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        if (r->net)
+            printf("end to end on %llu %s inputs, the network in %s against the dense model in float64: max abs "
+                   "output error %.3g, max relative error %.3g\n", (unsigned long long)r->e2e_samples, r->e2e_inputs,
+                   r->net->f64 ? "float64 (f64 factors)" : "float32 (f32 factors)", r->e2e_max_abs, r->e2e_max_rel);
+        else
+            printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
+                   (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
         if (r->has_labels)
             printf("accuracy: dense %.2f%%, DLoR %.2f%%; argmax agreement %.2f%%\n", 100 * r->acc_dense,
                    100 * r->acc_dlor, 100 * r->argmax_agreement);
     }
     if (!r->sha_match)
         printf("note: %s is not the file %s was made from (SHA-256 differs from dlor.source_sha256)\n", in, out);
-}
-
-static uint64_t argmax(const float *v, uint64_t n)
-{
-    uint64_t k = 0;
-    for (uint64_t i = 1; i < n; i++)
-        if (v[i] > v[k]) k = i;
-    return k;
 }
 
 typedef struct {
@@ -307,7 +464,7 @@ static dlor_status data_err_hook(void *ctx, size_t op, const char *weight, const
 /* Runs the dense model (IN's tensors with OUT's graph) and the DLoR model on
  * the same inputs. max_rel_error is the largest, over samples, of
  * ||y_dlor - y_dense||_inf / ||y_dense||_inf. */
-static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor_list *src,
+static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor_list *src, const dlor_graph *g,
                               const dlor_container *c, const dlor_opts *o, verify_result *r, dlor_error *err)
 {
     const char *xin = dlor_opt(o, defs, "inputs"), *labels = dlor_opt(o, defs, "labels");
@@ -325,6 +482,8 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         return dlor_fail(err, DLOR_E_ARG, "--samples must be an integer from 1 to 16777216, not '%s'", ns);
     if (seeds && dlor_parse_u64(seeds, &seed) != 0)
         return dlor_fail(err, DLOR_E_ARG, "--seed must be a non-negative integer, not '%s'", seeds);
+    if (r->net) /* the dense model is the source with its own graph */
+        return dlor_verify_net_end_to_end(in, out, g, src, xin, nsamples, seed, labels, r, err);
     if ((st = dlor_load_runnable(out, NULL, &dl, err)) != DLOR_OK) return st;
     /* The dense model: the same graph over the source's tensors (a graph op's
      * weight is named after the original dense tensor). */
@@ -351,22 +510,10 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         st = dlor_load_inputs(xin, fin, &x, &n, err);
         r->e2e_inputs = dlor_basename(xin);
     } else if (st == DLOR_OK) {
-        /* seeded standard normal inputs (splitmix64 + Box-Muller) */
-        uint64_t s = seed;
         n = nsamples;
-        x = malloc(n * fin * sizeof *x);
+        x = malloc((n * fin > 0 ? n * fin : 1) * sizeof *x);
         if (!x) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-        for (uint64_t i = 0; st == DLOR_OK && i < n * fin; i++) {
-            double u[2];
-            for (int k = 0; k < 2; k++) {
-                uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-                z ^= z >> 31;
-                u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-            }
-            x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-        }
+        else dlor_verify_random_inputs(seed, x, n * fin);
         r->e2e_inputs = "random";
     }
     if (st == DLOR_OK) {
@@ -385,52 +532,16 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         free(xd);
     }
     if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, yl, err);
-    if (st == DLOR_OK && labels) {
-        dlor_tensor_list lt;
-        dlor_tensor_list_init(&lt);
-        st = dlor_read_npy(labels, &lt, err);
-        if (st == DLOR_OK) {
-            const dlor_tensor *t = &lt.items[0];
-            int isint = t->dtype == DLOR_DT_I64 || t->dtype == DLOR_DT_I32 || t->dtype == DLOR_DT_U8 ||
-                        t->dtype == DLOR_DT_I8 || t->dtype == DLOR_DT_I16 || t->dtype == DLOR_DT_U16;
-            if (!isint || t->ndim != 1 || t->dims[0] != n)
-                st = dlor_fail(err, DLOR_E_FORMAT, "%s: labels must be a vector of %llu integers", labels,
-                               (unsigned long long)n);
-            uint64_t agree = 0, cd = 0, cl = 0;
-            for (uint64_t i = 0; st == DLOR_OK && i < n; i++) {
-                const unsigned char *p = t->data + i * dlor_dtype_size(t->dtype);
-                int64_t lab = t->dtype == DLOR_DT_I64 ? (int64_t)dlor_load_u64(p)
-                            : t->dtype == DLOR_DT_I32 ? (int32_t)dlor_load_u32(p)
-                            : t->dtype == DLOR_DT_I16 ? (int16_t)dlor_load_u16(p)
-                            : t->dtype == DLOR_DT_U16 ? (int64_t)dlor_load_u16(p)
-                            : t->dtype == DLOR_DT_I8 ? (int8_t)p[0] : (int64_t)p[0];
-                uint64_t ad = argmax(yd + i * fout, fout), al = argmax(yl + i * fout, fout);
-                agree += ad == al;
-                cd += (int64_t)ad == lab;
-                cl += (int64_t)al == lab;
-            }
-            if (st == DLOR_OK && n) {
-                r->has_labels = 1;
-                r->argmax_agreement = (double)agree / (double)n;
-                r->acc_dense = (double)cd / (double)n;
-                r->acc_dlor = (double)cl / (double)n;
-            }
-        }
-        dlor_tensor_list_free(&lt);
-    }
     if (st == DLOR_OK) {
-        r->e2e_samples = n;
-        for (uint64_t i = 0; i < n; i++) {
-            double dmax = 0, dn = 0;
-            for (uint64_t j = 0; j < fout; j++) {
-                double d = fabs((double)yl[i * fout + j] - (double)yd[i * fout + j]);
-                if (!(d <= r->e2e_max_abs)) r->e2e_max_abs = d;
-                if (!(d <= dmax)) dmax = d;
-                if (fabs(yd[i * fout + j]) > dn) dn = fabs(yd[i * fout + j]);
-            }
-            double rel = dn > 0 ? dmax / dn : dmax;
-            if (!(rel <= r->e2e_max_rel)) r->e2e_max_rel = rel;
+        double *a = malloc((n * fout > 0 ? n * fout : 1) * sizeof *a), *b = malloc((n * fout > 0 ? n * fout : 1) * sizeof *b);
+        if (!a || !b) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        for (uint64_t i = 0; st == DLOR_OK && i < n * fout; i++) {
+            a[i] = yd[i];
+            b[i] = yl[i];
         }
+        if (st == DLOR_OK) st = dlor_verify_compare_outputs(a, b, n, fout, labels, r, err);
+        free(a);
+        free(b);
     }
     free(x);
     free(yd);
@@ -459,13 +570,26 @@ int dlor_cmd_verify(int argc, char **argv)
     const char *in = o.pos[0], *out = o.pos[1];
     dlor_error err;
     dlor_tensor_list src;
+    dlor_graph g;                /* the source's own graph (ONNX), for a network form's dense model */
     dlor_container c;
     verify_result r;
+    char why[512];
     memset(&r, 0, sizeof r);
+    r.pass = 1;
     dlor_tensor_list_init(&src);
+    dlor_graph_init(&g);
     dlor_container_init(&c);
-    dlor_status st = dlor_read_weights(in, &src, &err);
+    dlor_status st = dlor_read_model(in, &src, &g, why, sizeof why, &err);
     if (st == DLOR_OK) st = dlor_container_read(out, &c, &err);
+    double layer_tol = tol;      /* a network form's --tol is on the end-to-end error */
+    if (st == DLOR_OK && dlor_verify_is_network(&c)) {
+        layer_tol = -1;
+        st = dlor_verify_net_prepare(in, out, dlor_opt(&o, defs, "activation"), &src, &c, &g, &r, &err);
+        if (st == DLOR_OK) r.net->tol = tol >= 0 ? tol : NAN;
+    } else if (st == DLOR_OK && dlor_opt(&o, defs, "activation")) {
+        st = dlor_fail(&err, DLOR_E_ARG, "%s: --activation applies to network-form files only (this one records "
+                                         "its own graph)", out);
+    }
     const char *kept = NULL, *target = NULL;
     size_t nkept = 0;
     for (size_t i = 0; st == DLOR_OK && i < c.tensors.meta_count; i++) {
@@ -480,7 +604,12 @@ int dlor_cmd_verify(int argc, char **argv)
         if (!r.layers) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
     if (st != DLOR_OK) {
+        dlor_verify_net_free(r.net);
+        for (size_t i = 0; i < r.nproblems; i++) free(r.problems[i]);
+        free(r.problems);
+        free(r.layers);
         dlor_container_free(&c);
+        dlor_graph_free(&g);
         dlor_tensor_list_free(&src);
         return dlor_cmd_fail("verify", &err);
     }
@@ -499,16 +628,24 @@ int dlor_cmd_verify(int argc, char **argv)
             free(buf);
         }
     }
-    r.pass = 1;
     for (size_t i = 0; i < c.nlayers && st == DLOR_OK; i++) {
         const dlor_layer_desc *d = &c.layers[i];
         const dlor_tensor *w = dlor_tensor_list_find(&src, d->name);
+        if (!w && dlor_verify_net_sublayer(r.net, d->name)) continue; /* no dense counterpart */
         if (!w) {
             add_problem(&r, "layer '%s' has no dense tensor of that name in %s", d->name, in);
             r.pass = 0;
             continue;
         }
-        st = dlor_verify_layer(w, &c, d, tol, &r.layers[r.nlayers], &err);
+        if (w->ndim != 2 || w->dims[0] != d->rows || w->dims[1] != d->cols) {
+            char shape[96];
+            st = dlor_fail(&err, DLOR_E_FORMAT, "layer '%s' is [%llu, %llu], the tensor of that name in %s is %s: %s "
+                           "is not the model %s was made from", d->name, (unsigned long long)d->rows,
+                           (unsigned long long)d->cols, in, dlor_shape_str(w->dims, w->ndim, shape, sizeof shape),
+                           in, out);
+            break;
+        }
+        st = dlor_verify_layer(w, &c, d, layer_tol, &r.layers[r.nlayers], &err);
         if (st != DLOR_OK) {
             dlor_error_prefix(&err, out);
             break;
@@ -518,7 +655,7 @@ int dlor_cmd_verify(int argc, char **argv)
          * allowance), and to nothing when the target was a budget, a rank or a fit to
          * calibration data (whose error is measured on activations, not weights). */
         dlor_layer_report *lr = &r.layers[r.nlayers];
-        if (tol < 0 && strcmp(lr->form, "mul") != 0 && strcmp(lr->form, "add") != 0) {
+        if (layer_tol < 0 && !r.net && strcmp(lr->form, "mul") != 0 && strcmp(lr->form, "add") != 0) {
             double t;
             r.compressed = 1;
             if (!r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
@@ -580,6 +717,7 @@ int dlor_cmd_verify(int argc, char **argv)
     for (size_t i = 0; i < c.tensors.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &c.tensors.items[i];
         if (is_factor_tensor(&c, t->name) || name_in_list(kept, t->name)) continue;
+        if (!dlor_tensor_list_find(&src, t->name) && dlor_verify_net_made(r.net, t->name)) continue;
         r.carried++;
         const dlor_tensor *s = dlor_tensor_list_find(&src, t->name);
         if (!s) {
@@ -594,12 +732,15 @@ int dlor_cmd_verify(int argc, char **argv)
     }
     for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
         const char *nm = src.items[i].name;
-        if (!dlor_tensor_list_find(&c.tensors, nm) && !dlor_container_find_layer(&c, nm)) {
+        if (!dlor_tensor_list_find(&c.tensors, nm) && !dlor_container_find_layer(&c, nm) &&
+            !dlor_verify_net_replaced(r.net, nm)) {
             add_problem(&r, "tensor '%s' of the source is missing from %s", nm, out);
             r.pass = 0;
         }
     }
-    if (st == DLOR_OK && c.graph.count) st = end_to_end(in, out, &src, &c, &o, &r, &err);
+    if (st == DLOR_OK && r.net && !c.graph.count)
+        st = dlor_fail(&err, DLOR_E_FORMAT, "%s: a network-form file without a graph", out);
+    if (st == DLOR_OK && c.graph.count) st = end_to_end(in, out, &src, &g, &c, &o, &r, &err);
     else if (st == DLOR_OK && (dlor_opt(&o, defs, "inputs") || dlor_opt(&o, defs, "samples")))
         st = dlor_fail(&err, DLOR_E_UNSUPPORTED, "%s: no end-to-end check possible: the file records no graph", out);
     if (st == DLOR_OK) {
@@ -628,13 +769,17 @@ int dlor_cmd_verify(int argc, char **argv)
         if (tol >= 0) snprintf(tolbuf, sizeof tolbuf, "tol %.3g", tol);
         else if (r.compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");
         else snprintf(tolbuf, sizeof tolbuf, "tol %.3g", r.nlayers ? r.layers[0].tol : 0.0);
-        printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): %s\n", r.max_rel,
-               r.max_abs, r.nlayers, tolbuf, r.pass ? "PASS" : "FAIL");
+        if (r.net) print_net_verdict(&r);
+        else
+            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): %s\n", r.max_rel,
+                   r.max_abs, r.nlayers, tolbuf, r.pass ? "PASS" : "FAIL");
     }
+    dlor_verify_net_free(r.net);
     for (size_t i = 0; i < r.nproblems; i++) free(r.problems[i]);
     free(r.problems);
     free(r.layers);
     dlor_container_free(&c);
+    dlor_graph_free(&g);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("verify", &err);
     return r.pass ? 0 : 1;

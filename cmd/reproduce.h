@@ -124,6 +124,9 @@ void dlor_repro_cfg_default(dlor_repro_cfg *cfg);
 dlor_status dlor_repro_compute(const dlor_repro_cfg *cfg, dlor_repro_report *r, dlor_error *err);
 void dlor_repro_print(FILE *f, const dlor_repro_report *r);
 void dlor_repro_json(FILE *f, const dlor_repro_report *r);
+/* The report as one self-contained HTML page (html_report.h); returns nonzero when
+ * the page is incomplete for lack of memory (the caller drops it). */
+int dlor_repro_html(FILE *f, const dlor_repro_report *r);
 void dlor_repro_free(dlor_repro_report *r);
 
 #endif

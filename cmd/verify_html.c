@@ -432,6 +432,175 @@ static void spectra(dlor_html *h, const verify_result *r, const dlor_container *
                        over);
 }
 
+/* ---- network-form files ------------------------------------------------------------------ */
+
+static const char *net_variant(const verify_network *n, char *buf, size_t len)
+{
+    if (n->construction && strcmp(n->construction, "wide") == 0)
+        snprintf(buf, len, "wide (Theorem 3): %s beta", n->beta && strcmp(n->beta, "paired") == 0 ? "paired (+1/-1)"
+                                                        : "the paper's (1, .., 1, -(L-1))");
+    else
+        snprintf(buf, len, "deep (Appendix E.1): %s basis, alpha %s",
+                 n->basis && strcmp(n->basis, "random") == 0 ? "random" : "Schur", n->alpha ? n->alpha : "?");
+    return buf;
+}
+
+static void net_summary(dlor_html *h, const char *in, const char *out, const verify_result *r)
+{
+    const verify_network *n = r->net;
+    char a[48], b[48], v[160];
+    dlor_html_format_num(r->e2e_max_abs, a, sizeof a);
+    if (isnan(n->tol)) snprintf(b, sizeof b, "no tolerance given");
+    else dlor_html_format_num(n->tol, b, sizeof b);
+    dlor_html_verdict(h, r->pass, "network form: end-to-end max abs output error %s (%s%s) on %llu inputs; the network "
+                      "stores %.3f\xC3\x97 the parameters of the dense layers it replaces", a,
+                      isnan(n->tol) ? "" : "tolerance ", b, (unsigned long long)r->e2e_samples,
+                      ratio(n->params_net, n->params_dense));
+    dlor_html_row_begin(h);
+    dlor_html_kv_begin(h, "Network form");
+    dlor_html_kv(h, "dense source", "%s%s", in, r->sha_match ? " (SHA-256 matches the converted file's record)"
+                                                             : " (not the file the .dlor was made from: SHA-256 differs)");
+    dlor_html_kv(h, "network file", "%s", out);
+    dlor_html_kv(h, "construction", "%s", net_variant(n, v, sizeof v));
+    dlor_html_kv(h, "h, c, r", "h = %.3g (%s), c = %g, r = %lld", n->h,
+                 n->h_choice && strcmp(n->h_choice, "auto") == 0 ? "searched" : "given", n->c, (long long)n->rank);
+    dlor_html_kv(h, "storage", "%s factors", n->storage);
+    dlor_html_kv(h, "dense model", "%s", n->dense_graph);
+    dlor_html_kv(h, "dense layers", "%zu: %zu constructed, %zu exact (one component), %zu left dense", n->nlayers,
+                 n->constructed, n->exact, n->kept_dense);
+    dlor_html_kv(h, "DLoR components", "%zu (%zu sub-layers without a dense counterpart)", n->components, n->skipped);
+    dlor_html_kv(h, "parameters", "%llu dense \xE2\x86\x92 %llu network (%.3f\xC3\x97)",
+                 (unsigned long long)n->params_dense, (unsigned long long)n->params_net,
+                 ratio(n->params_net, n->params_dense));
+    dlor_html_kv(h, "bytes", "%llu dense \xE2\x86\x92 %llu network (%.3f\xC3\x97)", (unsigned long long)n->bytes_dense,
+                 (unsigned long long)n->bytes_net, ratio(n->bytes_net, n->bytes_dense));
+    dlor_html_kv(h, "other tensors", "%zu carried, %zu identical to the source", r->carried, r->carried_same);
+    dlor_html_kv_end(h);
+    dlor_html_kv_begin(h, "End to end (dense model vs network outputs)");
+    dlor_html_kv(h, "inputs", "%llu samples (%s)", (unsigned long long)r->e2e_samples, r->e2e_inputs);
+    dlor_html_kv(h, "precision", "the network in %s, the dense model in float64",
+                 n->f64 ? "float64 (f64 factors)" : "float32 (f32 factors)");
+    dlor_html_kv(h, "max abs output error", "%s", a);
+    dlor_html_format_num(r->e2e_max_rel, a, sizeof a);
+    dlor_html_kv(h, "max relative output error", "%s (largest ||y_net - y_dense||_inf / ||y_dense||_inf)", a);
+    if (isnan(n->tol)) dlor_html_kv(h, "tolerance", "none given (--tol T holds the max abs error to T)");
+    else dlor_html_kv(h, "tolerance", "%s on the max abs error: %s", b, n->e2e_pass ? "met" : "EXCEEDED");
+    if (r->has_labels) {
+        dlor_html_kv(h, "accuracy", "dense %.2f%%, network %.2f%% (%+.2f points)", 100 * r->acc_dense,
+                     100 * r->acc_dlor, 100 * (r->acc_dlor - r->acc_dense));
+        dlor_html_kv(h, "argmax agreement", "%.2f%%", 100 * r->argmax_agreement);
+    }
+    if (n->recorded_error) dlor_html_kv(h, "convert measured", "%s", n->recorded_error);
+    dlor_html_kv_end(h);
+    dlor_html_row_end(h);
+    for (size_t i = 0; i < r->nproblems; i++) dlor_html_para(h, "warn", "problem: %s", r->problems[i]);
+}
+
+static void net_structure(dlor_html *h, const verify_result *r)
+{
+    const verify_network *n = r->net;
+    static const char *const head[] = {"dense layer", "shape", "becomes", "components", "rank", "activation",
+                                       "params (dense \xE2\x86\x92 network)", "bytes (dense \xE2\x86\x92 network)",
+                                       "checked"};
+    dlor_html_table_begin(h, NULL, 9, head, "lllrrlrrl");
+    for (size_t i = 0; i < n->nlayers; i++) {
+        const verify_net_layer *L = &n->layers[i];
+        char shape[48], comp[24], rank[24], pa[64], by[64], chk[96];
+        snprintf(shape, sizeof shape, "%llu \xC3\x97 %llu", (unsigned long long)L->rows, (unsigned long long)L->cols);
+        snprintf(comp, sizeof comp, "%llu", (unsigned long long)L->components);
+        snprintf(rank, sizeof rank, "%llu", (unsigned long long)L->rank);
+        snprintf(pa, sizeof pa, "%llu \xE2\x86\x92 %llu", (unsigned long long)L->params_dense,
+                 (unsigned long long)L->params_net);
+        snprintf(by, sizeof by, "%llu \xE2\x86\x92 %llu", (unsigned long long)L->bytes_dense,
+                 (unsigned long long)L->bytes_net);
+        const char *cls = NULL;
+        snprintf(chk, sizeof chk, "end to end only");
+        if (strcmp(L->form, "exact") == 0 || strcmp(L->form, "dense") == 0) {
+            snprintf(chk, sizeof chk, "%s", strcmp(L->form, "dense") == 0 ? "carried bit for bit" : "weight for weight");
+            for (size_t j = 0; j < r->nlayers; j++)
+                if (strcmp(r->layers[j].name, L->name) == 0) {
+                    char e[32];
+                    dlor_html_format_num(r->layers[j].rel_fro_error, e, sizeof e);
+                    snprintf(chk, sizeof chk, "weight for weight: error %s%s", e, r->layers[j].pass ? "" : " FAIL");
+                    if (!r->layers[j].pass) cls = "fail";
+                }
+        } else if (strcmp(L->form, "missing") == 0) {
+            snprintf(chk, sizeof chk, "no counterpart");
+            cls = "fail";
+        }
+        const char *cells[9] = {L->name, shape, L->form, comp, L->rank ? rank : "-", L->act ? L->act : "-", pa, by, chk};
+        dlor_html_table_row(h, cells, cls);
+    }
+    dlor_html_table_end(h);
+    dlor_html_para(h, "note",
+                   "deep: the layer becomes L sub-layers, each one DLoR component alpha I + U V^T, with rho between "
+                   "them; wide: a group of parallel branches, one DLoR component each, weighted and summed; exact: "
+                   "a layer whose rank bound is at most r already is one component U V^T = W. Parameters count what "
+                   "the graph uses: factors, nonzero alphas, biases and branch weights.");
+}
+
+static void net_size_charts(dlor_html *h, const verify_network *n)
+{
+    size_t k = n->nlayers;
+    const char **names = malloc((k ? k : 1) * sizeof *names);
+    double *p = malloc(2 * (k ? k : 1) * sizeof *p), *q = malloc(2 * (k ? k : 1) * sizeof *q);
+    static const char *const series[2] = {"dense layer", "network form"};
+    if (!names || !p || !q) {
+        h->nomem = 1;
+        free(names);
+        free(p);
+        free(q);
+        return;
+    }
+    for (size_t i = 0; i < k; i++) {
+        names[i] = n->layers[i].name;
+        p[i] = (double)n->layers[i].params_dense;
+        p[k + i] = (double)n->layers[i].params_net;
+        q[i] = (double)n->layers[i].bytes_dense;
+        q[k + i] = (double)n->layers[i].bytes_net;
+    }
+    dlor_html_bars b;
+    memset(&b, 0, sizeof b);
+    b.x_label = "dense layer";
+    b.y.scale = DLOR_HTML_LINEAR;
+    b.y.min = b.y.max = NAN;
+    b.ncat = k;
+    b.categories = names;
+    b.nseries = 2;
+    b.series_names = series;
+    b.threshold = NAN;
+    b.width = 612;
+    b.height = 360;
+    dlor_html_row_begin(h);
+    b.title = "Parameters per dense layer";
+    b.y.label = "parameters";
+    b.values = p;
+    dlor_html_bar_chart(h, &b);
+    b.title = "Bytes per dense layer";
+    b.y.label = "bytes";
+    b.values = q;
+    dlor_html_bar_chart(h, &b);
+    dlor_html_row_end(h);
+    free(names);
+    free(p);
+    free(q);
+}
+
+static void net_page(dlor_html *h, const char *in, const char *out, const verify_result *r)
+{
+    net_summary(h, in, out, r);
+    dlor_html_heading(h, 2, "Structure");
+    net_structure(h, r);
+    net_size_charts(h, r->net);
+    dlor_html_heading(h, 2, "Per-layer error");
+    dlor_html_para(h, NULL,
+                   "Per-layer error bars are not applicable to a network form: its %zu sub-layers stand for dense "
+                   "layers only together, through the activation, so they have no dense counterpart to compare "
+                   "with. The end-to-end figures above measure them.%s", r->net->skipped,
+                   r->nlayers ? " The exact components are compared with the dense weights they store:" : "");
+    if (r->nlayers) layer_table(h, r);
+}
+
 /* Writes the page; returns nonzero when it is incomplete for lack of memory. */
 static int page(FILE *f, const char *in, const char *out, const verify_result *r, const dlor_container *c,
                 const dlor_tensor_list *src, const char *target)
@@ -440,6 +609,12 @@ static int page(FILE *f, const char *in, const char *out, const verify_result *r
     char title[600];
     snprintf(title, sizeof title, "dlor verify: %s \xE2\x86\x92 %s", dlor_basename(in), dlor_basename(out));
     dlor_html_begin(&h, f, title);
+    if (r->net) {
+        net_page(&h, in, out, r);
+        dlor_html_end(&h, "Written by dlor " DLOR_VERSION_STRING " verify. A self-contained page: no scripts, no "
+                          "network requests.");
+        return h.nomem;
+    }
     summary(&h, in, out, r, c, target);
     dlor_html_heading(&h, 2, "Per-layer error");
     if (r->nlayers) {

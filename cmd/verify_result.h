@@ -8,8 +8,38 @@
 #include "dlor_container.h"
 #include "dlor_error.h"
 #include "dlor_fileio.h"
+#include "dlor_graph.h"
 #include "dlor_tensor.h"
 #include "dlor_verify.h"
+
+/* A network-form file (dlor.form = network): what became of each dense layer of
+ * the model the file replaces. */
+typedef struct verify_net_layer {
+    const char *name;                /* the dense weight */
+    uint64_t rows, cols;
+    const char *form;                /* "exact" (one component under the weight's name),
+                                        "deep", "wide" (constructed) or "dense" (left alone) */
+    uint64_t components;             /* DLoR components: sub-layers (deep), branches (wide), 1 (exact) */
+    uint64_t rank;                   /* the largest component's rank */
+    const char *act;                 /* rho between the sub-layers of a constructed layer */
+    uint64_t params_dense, params_net; /* weight + bias (+ branch weights) vs what the network graph uses */
+    uint64_t bytes_dense, bytes_net;
+} verify_net_layer;
+
+typedef struct verify_network {
+    const char *construction, *basis, *beta, *alpha, *h_choice, *recorded_error; /* metadata (may be NULL) */
+    const char *storage;             /* "f64" or "f32": the factors' dtype */
+    double h, c;
+    int64_t rank;
+    char dense_graph[96];            /* how verify rebuilt the dense model's graph */
+    verify_net_layer *layers;        /* one per LINEAR op of the dense graph */
+    size_t nlayers;
+    size_t constructed, exact, kept_dense, components, skipped;   /* skipped: sub-layer records */
+    uint64_t params_dense, params_net, bytes_dense, bytes_net;
+    int f64;                         /* end to end in double (f64 factors) */
+    double tol;                      /* --tol on the end-to-end max abs error; NAN: none given */
+    int e2e_pass;
+} verify_network;
 
 typedef struct verify_result {
     dlor_layer_report *layers;
@@ -28,6 +58,7 @@ typedef struct verify_result {
     const char *calib;               /* dlor.calib: layers were fitted to calibration data */
     int compressed;                  /* some layer is a compressed (approximate) form */
     double argmax_agreement, acc_dense, acc_dlor;
+    verify_network *net;             /* a network-form file; NULL otherwise */
 } verify_result;
 
 /* Writes the verify report as one self-contained HTML page (inline SVG charts:
@@ -42,5 +73,43 @@ typedef struct verify_result {
 dlor_status dlor_verify_html(const char *path, const char *in, const char *out, const verify_result *r,
                              const dlor_container *c, const dlor_tensor_list *src, const char *target,
                              dlor_atomic_file *af, dlor_error *err);
+
+/* ---- network-form files (verify_network.c) ---------------------------------------- */
+
+/* Does the file record dlor.form = network? */
+int dlor_verify_is_network(const dlor_container *c);
+
+/* Rebuilds the dense model's graph into g (empty on entry) as convert resolved it
+ * (the source's ONNX graph or dlor.graph metadata, or nn.Sequential names with
+ * 'activation', by default the activation the network's graph uses), and fills
+ * r->net: what became of each dense layer, with parameter and byte counts. Layers
+ * of the dense model the network lacks, and network weights that stand for no dense
+ * layer, are added to r->problems. */
+dlor_status dlor_verify_net_prepare(const char *in, const char *out, const char *activation,
+                                    const dlor_tensor_list *src, const dlor_container *c, dlor_graph *g,
+                                    verify_result *r, dlor_error *err);
+void dlor_verify_net_free(verify_network *n);
+
+/* A layer record '<W>.deep.<l>' / '<W>.wide.<j>' of a constructed dense layer W (no
+ * dense counterpart); a tensor the construction made ('<W>.deep.*', '<W>.wide.*'); a
+ * dense weight the network replaced. */
+int dlor_verify_net_sublayer(const verify_network *n, const char *name);
+int dlor_verify_net_made(const verify_network *n, const char *name);
+int dlor_verify_net_replaced(const verify_network *n, const char *name);
+
+/* The dense graph g over src in double precision against the network OUT, run by the
+ * runtime in double (f64 factors) or float32, on the inputs of xin (NULL: nsamples
+ * seeded normal inputs). Sets the end-to-end figures of r and r->net->e2e_pass (the
+ * max abs error within r->net->tol, or finite when no tolerance is given). */
+dlor_status dlor_verify_net_end_to_end(const char *in, const char *out, const dlor_graph *g,
+                                       const dlor_tensor_list *src, const char *xin, uint64_t nsamples, uint64_t seed,
+                                       const char *labels, verify_result *r, dlor_error *err);
+
+/* count seeded standard normal inputs (splitmix64, Box-Muller), rounded to float32. */
+void dlor_verify_random_inputs(uint64_t seed, float *x, uint64_t count);
+/* End-to-end figures of r from dense outputs yd and DLoR outputs yl (n x fout), and
+ * accuracy / argmax agreement against the integer labels of a .npy (may be NULL). */
+dlor_status dlor_verify_compare_outputs(const double *yd, const double *yl, uint64_t n, uint64_t fout,
+                                        const char *labels, verify_result *r, dlor_error *err);
 
 #endif

@@ -1,10 +1,16 @@
-"""dlor verify --html: the page is self-contained, well-formed, says what the JSON
-report says, and renders in headless Chromium without errors and not blank.
+"""dlor verify --html and dlor reproduce --html: the pages are self-contained,
+well-formed, say what the JSON reports say, and render in headless Chromium
+without errors and not blank.
 
 Pages: the digits sample converted exactly (mul), at --budget 0.5 (a compressed
 layer without a per-layer tolerance, two layers kept dense), in the wide add form,
-and one that fails its tolerance; plus the renderer's own sample page written by
-test_html_report (NaN/Inf/0 on log axes, hostile names).
+and one that fails its tolerance; the sawtooth's network form (structure and end-
+to-end figures instead of layer error bars); the reproduce page (Figures 2a/3a on
+log-log axes with every curve's points where its JSON puts them, 2b/3b, Table 1
+against the paper, the spectral split, the targets, the notes); plus the
+renderer's own sample page written by test_html_report (NaN/Inf/0 on log axes,
+hostile names) and a reproduce page from a hand-made report (test_reproduce_html:
+a mismatch, a missed target, a failed construction).
 
 Browser checks (tests/html_browser.py, through the DevTools pipe): no console
 error or warning, no uncaught exception, no browser log error, exactly one
@@ -17,6 +23,7 @@ page, show that the checks can fail.
 Screenshots for inspection: tests/tmp/html/*.png in the build tree.
 """
 import json
+import math
 import os
 import re
 import subprocess
@@ -194,6 +201,161 @@ rc, so, se = run("verify", dsrc, exact, "--html", both, "--json", os.path.join(T
 check(rc == 1 and not os.path.exists(both), "the page is not kept when the JSON report cannot be written")
 check(not [n for n in os.listdir(TMP) if ".tmp." in n], "no temporary files left behind")
 
+# ---- dlor reproduce --html: the paper's figures, Table 1, the targets, as the JSON report has them ----
+saw = os.path.join(SRC, "samples", "sawtooth")
+
+
+def legend(svg):
+    return [text(t) for t in svg.iter(f"{SVGNS}text") if t.get("class") == "legend"]
+
+
+def paths(svg):
+    """{series name: (d attribute, dash attribute)} of the series paths of a chart."""
+    out = {}
+    for g in svg.iter(f"{SVGNS}g"):
+        if g.get("class") != "series":
+            continue
+        for pth in g.iter(f"{SVGNS}path"):
+            t = pth.find(f"{SVGNS}title")
+            out.setdefault(t.text if t is not None else "", []).append((pth.get("d"), pth.get("stroke-dasharray")))
+    return out
+
+
+def vertices(d):
+    return [tuple(map(float, v.split())) for v in re.findall(r"[ML]([-0-9. ]+)", d)]
+
+
+def table_by_head(root, first):
+    for t in root.iter("table"):
+        head = [text(th) for th in t.iter("th")]
+        if head and head[0] == first:
+            return head, [([text(td) for td in tr], tr.get("class")) for tr in t.find("tbody")]
+    return None, []
+
+
+rep_html, rep_json = path("reproduce.html"), path("reproduce.json")
+rc, so, se = run("reproduce", "--sample", saw, "--html", rep_html, "--json", rep_json, "--epochs", "2000", "-q")
+pages["reproduce"] = check(rc == 0 and os.path.exists(rep_html) and os.path.exists(rep_json),
+                           f"reproduce --html: rc {rc} {se} {so[-300:]}")
+if pages["reproduce"]:
+    rj = json.load(open(rep_json))
+    page = open(rep_html, encoding="utf-8").read()
+    root = static_checks("reproduce", page)
+    if root is not None:
+        svgs = root.findall(f".//{SVGNS}svg")
+        check(len(svgs) == 3 + 2 * len(rj["approximation"]) + 1,
+              f"reproduce: 3 error-vs-h charts, 2 per approximation, 1 split: {len(svgs)}")
+        heads = [text(h2) for h2 in root.iter("h2")]
+        for want in ("Figures 2a and 3a", "Figures 2b and 3b", "Table 1", "Experiment 3", "Targets",
+                     "Where our numbers differ"):
+            check(any(h2.startswith(want) for h2 in heads), f"reproduce: a section '{want}': {heads}")
+        # Figures 2a / 3a: log-log axes, f64 solid with dots, f32 dashed, the curves' own points
+        want_legend = [["alpha 0.8, f64", "alpha 0.8, f32", "alpha auto, f64", "alpha auto, f32"],
+                       ["alpha 0.8, f64", "alpha 0.8, f32", "alpha auto, f64", "alpha auto, f32"],
+                       ["paper's beta, f64", "paper's beta, f32", "paired beta, f64", "paired beta, f32"]]
+        charts = [("deep", "schur"), ("deep", "random"), ("wide", None)]
+        for k, (con, basis) in enumerate(charts):
+            svg = svgs[k]
+            lg = legend(svg)
+            check(all(w in lg for w in want_legend[k]), f"reproduce chart {k}: legend {lg}")
+            labels = [text(t) for t in svg.iter(f"{SVGNS}text") if t.get("class", "").startswith("axis-label")]
+            check(any("h (log" in a for a in labels) and any("log scale" in a and "error" in a for a in labels),
+                  f"reproduce chart {k}: axis titles {labels}")
+            ticks = [text(t) for t in svg.iter(f"{SVGNS}text") if t.get("class") == "tick"]
+            check(sum(t.startswith("10") for t in ticks) >= 6, f"reproduce chart {k}: decade ticks {ticks}")
+            ps = paths(svg)
+            for cv in rj["curves"]:
+                if cv["construction"] != con or (basis and cv["basis"] != basis) or cv["seed"] != 0 or cv["failed"]:
+                    continue
+                what = f"{cv['beta']} beta" if cv["beta"] else f"alpha {cv['alpha']}"
+                what = what.replace("paper beta", "paper's beta")
+                for prec in ("f64", "f32"):
+                    name = f"{what}, {prec}"
+                    got = ps.get(name)
+                    if not check(got is not None and len(got) == 1, f"reproduce chart {k}: a path for {name}"):
+                        continue
+                    d, dash = got[0]
+                    check((dash is None) == (prec == "f64"), f"reproduce {name}: f64 solid, f32 dashed ({dash})")
+                    pts = [(p["h"], p["err_" + prec]) for p in cv["points"]]
+                    good = [(h, e) for h, e in pts if e is not None and e > 0 and math.isfinite(e)]
+                    vs = vertices(d)
+                    check(len(vs) == len(good), f"reproduce {name}: {len(vs)} vertices for {len(good)} drawable points")
+                    if len(vs) == len(good) and len(vs) >= 3:
+                        # log axes: pixel positions affine in log10 h and log10 error (0.1 px rounding)
+                        (x0, y0), (x1, y1) = vs[0], vs[-1]
+                        lh0, lh1 = math.log10(good[0][0]), math.log10(good[-1][0])
+                        le = [math.log10(e) for _, e in good]
+                        j = max(range(len(le)), key=lambda i: abs(le[i] - le[0]))
+                        ax = (x1 - x0) / (lh1 - lh0)
+                        ay = (vs[j][1] - y0) / (le[j] - le[0]) if le[j] != le[0] else 0
+                        worst = max(max(abs(x0 + ax * (math.log10(h) - lh0) - vx),
+                                        abs(y0 + ay * (math.log10(e) - le[0]) - vy))
+                                    for (h, e), (vx, vy) in zip(good, vs))
+                        check(ax > 0 and ay < 0 and worst <= 0.2,
+                              f"reproduce {name}: points on log-log axes (worst {worst:.2f} px)")
+        # Figures 2b / 3b: target, dense and network curves on linear axes
+        for i, a in enumerate(rj["approximation"]):
+            svg = svgs[3 + 2 * i]
+            lg = legend(svg)
+            check("sawtooth (target)" in lg and "dense MLP" in lg and
+                  sum(t.startswith("network, h = ") for t in lg) == len(a["series"]),
+                  f"reproduce {a['construction']} approximation: legend {lg}")
+            ticks = [text(t) for t in svg.iter(f"{SVGNS}text") if t.get("class") == "tick"]
+            check("-2" in ticks and "2" in ticks and "0.5" in ticks, f"reproduce approximation: linear ticks {ticks}")
+        # Table 1: our counts beside the paper's, mismatches marked
+        head, rows = table_by_head(root, "k")
+        check(len(rows) == len(rj["table1"]), f"reproduce: Table 1 has {len(rows)} rows")
+        for (cells, cls), t in zip(rows, rj["table1"]):
+            nums = [int(c.split()[0]) for c in cells[:10]]
+            check(nums == [t["k"], t["rank"], t["dense_width"], t["dense"], t["paper_dense"], t["deep"], t["paper_deep"],
+                           t["wide"], t["paper_wide"], t["wide_formula"]], f"reproduce Table 1 row {cells}")
+            bad = [w for w in ("dense", "deep", "wide") if t[w] != t["paper_" + w]]
+            check((cls == "fail") == bool(bad) and cells[10] == ("differs: " + ", ".join(bad) if bad else "matches"),
+                  f"reproduce Table 1 k = {t['k']}: marked {cells[10]!r} ({cls})")
+        # the targets with pass / fail, the notes
+        head, rows = table_by_head(root, "target")
+        check([c[0] for c, _ in rows] == [t["name"] for t in rj["targets"]] and
+              [c[4] for c, _ in rows] == ["PASS" if t["pass"] else "FAIL" for t in rj["targets"]],
+              f"reproduce: the targets table {rows}")
+        paras = [text(p) for p in root.iter("p")]
+        check(all(n in paras for n in rj["notes"]), "reproduce: every note of the JSON report is on the page")
+        devs = [float(v) for v in re.findall(r"from sigma_j: ([-+0-9.e]+) of sigma_1", page)]
+        check(len(devs) == 1 and devs[0] <= 1e-12, f"reproduce: the spectral split adds up to sigma ({devs})")
+rc, so, se = run("reproduce", "--sample", saw, "--html", os.path.join(TMP, "no-such-dir", "r.html"), "-q",
+                 "--step", "1", "--seeds", "1", "--epochs", "10")
+check(rc == 1 and "no-such-dir" in se and "targets" not in so, f"reproduce: an unwritable --html path fails naming it: {se}")
+rc, so, se = run("reproduce", "--json", "-", "--html", "-")
+check(rc == 2, "reproduce: --json - and --html - together is a usage error")
+
+# ---- dlor verify --html on a network-form file: structure and end-to-end figures ----------------
+netf, net_html, net_json = path("saw-deep.dlor"), path("network.html"), path("network.json")
+sst = os.path.join(saw, "sawtooth.safetensors")
+rc, so, se = run("convert", sst, "-o", netf, "--activation", "softplus", "--form", "network", "--rank", "6",
+                 "--dtype", "f64", "--h", "1e-3")
+check(rc == 0, f"convert the sawtooth to a network form: {se}")
+rc, so, se = run("verify", sst, netf, "--inputs", os.path.join(saw, "x_test.npy"), "--html", net_html, "--json", net_json)
+pages["network"] = check(rc == 0 and os.path.exists(net_html), f"verify --html on a network form: {rc} {se}")
+if pages["network"]:
+    nj = json.load(open(net_json))
+    page = open(net_html, encoding="utf-8").read()
+    root = static_checks("network", page)
+    if root is not None:
+        badge = [text(sp) for sp in root.iter("span") if "badge" in sp.get("class", "")]
+        check(badge == ["PASS"], f"network: verdict {badge}")
+        flat = " ".join(text(el) for el in root.iter("td"))
+        n = nj["network"]
+        check(f"{n['params_dense_total']} dense \u2192 {n['params_network_total']} network" in flat and
+              f"{n['bytes_dense_total']} dense \u2192 {n['bytes_network_total']} network" in flat,
+              "network: parameter and byte totals as in the JSON report")
+        check(fmt3(nj["end_to_end"]["max_abs_error"]) in flat, "network: the end-to-end max abs error shown")
+        head, rows = table_by_head(root, "dense layer")
+        check([c[0] for c, _ in rows] == [L["name"] for L in n["layers"]] and
+              [c[2] for c, _ in rows] == [L["form"] for L in n["layers"]] and
+              [int(c[3]) for c, _ in rows] == [L["components"] for L in n["layers"]],
+              f"network: the structure table {rows}")
+        check("Per-layer error bars are not applicable" in page, "network: says layer error bars do not apply")
+        check(not any(el.get("class", "").startswith("bar pass") for el in root.iter()), "network: no error bars")
+
 # the renderer's sample page
 unit_page = None
 if check(UNIT is not None, "DLOR_HTML_UNIT names test_html_report"):
@@ -203,6 +365,15 @@ if check(UNIT is not None, "DLOR_HTML_UNIT names test_html_report"):
     if os.path.exists(up):
         unit_page = up
         static_checks("renderer", open(up, encoding="utf-8").read())
+REPRO_UNIT = os.environ.get("DLOR_REPRO_UNIT")
+synth_page = None
+if check(REPRO_UNIT is not None, "DLOR_REPRO_UNIT names test_reproduce_html"):
+    sp_ = path("reproduce-synthetic.html")
+    r = subprocess.run([REPRO_UNIT, sp_], capture_output=True, text=True)
+    check(r.returncode == 0, f"test_reproduce_html {sp_}: {r.stdout[-500:]} {r.stderr[-2000:]}")
+    if os.path.exists(sp_):
+        synth_page = sp_
+        static_checks("reproduce-synthetic", open(sp_, encoding="utf-8").read())
 
 # ---- in the browser ---------------------------------------------------------------------------------
 LAYOUT = r"""(() => {
@@ -265,16 +436,22 @@ try:
     ink, colours = html_browser.ink_stats(browser.screenshot(path("blank.png")))
     check(ink < 0.001 and colours <= 2, f"a blank page measures as blank ({ink:.4f} ink, {colours} colours)")
 
-    shots = [(t, os.path.join(TMP, f"{t}.html")) for t in ("budget", "exact", "add", "fail") if pages.get(t)]
+    shots = [(t, os.path.join(TMP, f"{t}.html"), 3) for t in ("budget", "exact", "add", "fail") if pages.get(t)]
+    if pages.get("reproduce"):
+        shots.append(("reproduce", os.path.join(TMP, "reproduce.html"), 8))
+    if pages.get("network"):
+        shots.append(("network", os.path.join(TMP, "network.html"), 2))
     if unit_page:
-        shots.append(("renderer", unit_page))
-    for tag, html in shots:
+        shots.append(("renderer", unit_page, 3))
+    if synth_page:
+        shots.append(("reproduce-synthetic", synth_page, 5))
+    for tag, html, min_svgs in shots:
         url = "file://" + html
         res = browser.load(url)
         check(res["errors"] == [], f"{tag}: browser reported {res['errors']}")
         check(res["requests"] == [url], f"{tag}: requests other than the page itself: {res['requests']}")
         lay = browser.evaluate(LAYOUT)
-        check(lay["svgs"] >= 3 and lay["small"] == 0, f"{tag}: {lay['svgs']} charts rendered, {lay['small']} tiny")
+        check(lay["svgs"] >= min_svgs and lay["small"] == 0, f"{tag}: {lay['svgs']} charts rendered, {lay['small']} tiny")
         check(lay["overlaps"] == [], f"{tag}: overlapping labels: {lay['overlaps'][:8]}")
         check(lay["outside"] == [], f"{tag}: labels outside their chart: {lay['outside'][:8]}")
         check(lay["minFont"] >= 10, f"{tag}: smallest chart text {lay['minFont']:.1f} px")

@@ -227,6 +227,114 @@ for kind, extra, dt, tol in targets:
         check(False, f"cannot read the error convert printed: {so}")
     print(f"{kind} {' '.join(extra)} {dt}: h = {h:.3g}, max abs error {err:.3g} (target {tol:g})")
 
+# ---- verify on network-form files -------------------------------------------------------------
+def graph_params(f):
+    """Parameters the graph of f uses: each referenced tensor once, the factors and nonzero alpha of
+    each DLoR layer, one weight per branch (read with the independent reader)."""
+    meta, tensors, layers = pr.read(f)
+    used, total = set(), 0
+    for o in pr.read_graph(f):
+        total += o["kind"] == "branch"
+        names = [o["bias"]] if o["bias"] else []
+        if o["kind"] == "linear" and o["is_layer"] and o["weight"] not in used:
+            used.add(o["weight"])
+            L = layers[o["weight"]]
+            total += L["U"].size + L["V"].size + (L["alpha"] != 0)
+        elif o["kind"] == "linear":
+            names.append(o["weight"])
+        for nm in names:
+            if nm not in used:
+                used.add(nm)
+                total += tensors[nm].size
+    return total
+
+
+DENSE_PARAMS = sum(v.size for v in W.values())
+
+
+def verify_net(f, *args):
+    js = fresh("verify-net.json")
+    rc, so, se = run("verify", ST, f, "--inputs", XT, "--json", js, *args)
+    rep = json.load(open(js)) if os.path.exists(js) else None
+    return rc, so, se, rep
+
+
+# deep, f64 factors (h given): the end-to-end error is the numpy construction's, in double
+ref_err = np.abs(construction_forward("deep", H) - y_dense).max()
+rc, so, se, rep = verify_net(deepf)
+check(rc == 0 and rep is not None, f"verify a deep f64 network file: rc {rc} {se} {so[-400:]}")
+if rep is not None:
+    e2e, net = rep.get("end_to_end", {}), rep.get("network", {})
+    got = e2e.get("max_abs_error", float("nan"))
+    check(e2e.get("precision") == "f64" and e2e.get("samples") == len(x),
+          f"deep: end to end in double on the {len(x)} x_test inputs: {e2e}")
+    check(abs(got - ref_err) <= 1e-9, f"deep f64: verify's end-to-end max abs error {got:.6g}, numpy's construction "
+                                      f"{ref_err:.6g} (tol 1e-9)")
+    check(net.get("construction") == "deep" and net.get("h") == H and net.get("c") == C and net.get("rank") == R,
+          f"deep: the structure reported: {net.get('construction')} h {net.get('h')} c {net.get('c')}")
+    forms = {L["name"]: (L["form"], L["components"]) for L in net.get("layers", [])}
+    L3 = math.ceil(16 / R)
+    check(forms == {"0.weight": ("exact", 1), "2.weight": ("deep", L3), "4.weight": ("deep", L3),
+                    "6.weight": ("deep", L3), "8.weight": ("exact", 1)}, f"deep: what became of each layer: {forms}")
+    check(net.get("components") == 3 * L3 + 2 and net.get("sublayers_not_compared") == 3 * L3,
+          f"deep: {net.get('components')} components, {net.get('sublayers_not_compared')} sub-layers not compared")
+    check(net.get("params_dense_total") == DENSE_PARAMS and net.get("params_network_total") == graph_params(deepf),
+          f"deep: parameters {net.get('params_dense_total')} -> {net.get('params_network_total')} "
+          f"(numpy {DENSE_PARAMS} -> {graph_params(deepf)})")
+    check(sum(L["params_network"] for L in net["layers"]) == net["params_network_total"], "deep: per-layer counts add up")
+    check(sorted(L["name"] for L in rep["layers"]) == ["0.weight", "8.weight"] and
+          all(L["rel_fro_error"] <= 1e-15 for L in rep["layers"]),
+          "deep: only the exact components are compared weight for weight (exactly)")
+    check(rep["problems"] == [] and rep["carried_identical"] == rep["carried_tensors"], f"deep: {rep['problems']}")
+    check("no per-layer weight comparison" in so and "network form:" in so and so.rstrip().endswith("PASS"),
+          f"deep: the text report says the sub-layers are not compared: {so[-600:]}")
+for t, want in ((ref_err * 2, 0), (ref_err / 2, 1)):
+    rc, so, se, rep = verify_net(deepf, "--tol", f"{t:.6g}")
+    check(rc == want, f"deep: verify --tol {t:.3g} (measured {ref_err:.3g}) exits {rc}, expected {want}")
+    if want:
+        check(f"exceeds --tol {t:.3g}" in so and "FAIL" in so and rep is not None and not rep["pass"],
+              f"deep: --tol below the measured error: a clear message: {so.splitlines()[-1:]}")
+
+# wide, paired beta, f32 factors at h = 0.1 (the O(h^2) term dominates float32 rounding)
+HW = 0.1
+widef32, _ = convert("wide-f32.dlor", "--form", "network", "--construction", "wide", "--beta", "paired",
+                     "--rank", str(R), "--dtype", "f32", "--h", str(HW))
+ref_w = np.abs(construction_forward("wide", HW, paired=True) - y_dense).max()
+html = fresh("wide-f32.html")
+rc, so, se, rep = verify_net(widef32, "--html", html)
+check(rc == 0 and rep is not None, f"verify a wide f32 network file: rc {rc} {se} {so[-400:]}")
+if rep is not None:
+    e2e, net = rep.get("end_to_end", {}), rep.get("network", {})
+    got = e2e.get("max_abs_error", float("nan"))
+    check(e2e.get("precision") == "f32", "wide f32: end to end in float32")
+    check(abs(got - ref_w) <= 1e-3 * ref_w + 1e-5,
+          f"wide f32: verify's end-to-end max abs error {got:.6g}, numpy's construction {ref_w:.6g} "
+          f"(tol 1e-3 relative + 1e-5)")
+    nb = 2 * math.ceil(16 / R)
+    check(net.get("construction") == "wide" and net.get("beta") == "paired" and net.get("storage") == "f32" and
+          net.get("components") == 3 * nb + 2, f"wide: structure {net.get('construction')} {net.get('components')}")
+    check(net.get("params_network_total") == graph_params(widef32),
+          f"wide: parameters {net.get('params_network_total')} (reader: {graph_params(widef32)})")
+    page = open(html, encoding="utf-8").read() if os.path.exists(html) else ""
+    check("Per-layer error bars are not applicable" in page and ">Structure<" in page and
+          f"{net.get('params_dense_total')} dense \u2192 {net.get('params_network_total')} network" in page,
+          "wide: the HTML page shows the structure and says layer error bars do not apply")
+rc, so, se, rep = verify_net(widef32, "--tol", f"{ref_w / 2:.6g}")
+check(rc == 1 and "exceeds --tol" in so, f"wide f32: --tol below the measured error exits 1: {so.splitlines()[-1:]}")
+
+rc, so, se = run("verify", "--help")
+check(rc == 0 and "network-form" in so and "--activation" in so and "end-to-end max abs output error" in so,
+      "verify --help describes network-form files and --tol's meaning for them")
+rc, so, se = run("reproduce", "--help")
+check(rc == 0 and "--html FILE" in so and "log-log" in so, "reproduce --help describes --html")
+
+# the wrong dense source, an unknown activation: clear failures, no report files
+for src, extra, want in ((os.path.join(SRC, "samples", "digits", "digits.safetensors"), [], "digits.safetensors"),
+                         (ST, ["--activation", "nosuch"], "nosuch")):
+    js = fresh("verify-bad.json")
+    rc, so, se = run("verify", src, deepf, "--json", js, *extra)
+    check(rc == 1 and want in se and not os.path.exists(js), f"verify against {want}: rc {rc} {se}")
+
 # ---- refusals ------------------------------------------------------------------------------------
 digits = os.path.join(SRC, "samples", "digits", "digits.safetensors")
 for c in ("0", "-0.5"):
