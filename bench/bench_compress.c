@@ -1,11 +1,13 @@
 /* bench_compress.c - cost of compressing one layer, in units of one SVD of it.
  *
- *     bench_compress [N] [k]        (default 1024 51, i.e. 10% of dense)
+ *     bench_compress [N] [k] [--matrix W.npy] [--no-curves]     (default 1024 51, i.e. 10% of dense)
  *
- * On an N x N residual-style matrix (I + rank 8 + noise 1e-3) and a Gaussian one, times
- * (wall clock, one run each): LAPACKE_dgesdd jobz 'S' (the unit), dlor_lowrank_fit with
- * beta = 0 and with the best beta, dlor_error_curves for k = 0..2k, the fit started at the
- * curve's beta, and dlor_lowrank_to_mul with 3 factors. Not a test. */
+ * On an N x N residual-style matrix (I + rank 8 + noise 1e-3) and a Gaussian one (or only
+ * on the N x N matrix of W.npy, read in C order as dlor reads a layer), times (wall clock,
+ * one run each): LAPACKE_dgesdd jobz 'S' (the unit), dlor_lowrank_fit with beta = 0 and
+ * with the best beta, dlor_error_curves for k = 0..2k and the fit started at the curve's
+ * beta (both skipped with --no-curves), and dlor_lowrank_to_mul with 3 factors. Each line
+ * also gives the absolute times in seconds. Not a test. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -16,6 +18,7 @@
 #include <lapacke.h>
 
 #include "dlor_compress.h"
+#include "dlor_readers.h"
 
 static double now(void)
 {
@@ -49,7 +52,7 @@ static void *xmalloc(size_t n)
     return p;
 }
 
-static void run(const char *what, const double *w, int64_t N, int64_t k)
+static void run(const char *what, const double *w, int64_t N, int64_t k, int curves)
 {
     double *c = xmalloc(sizeof(double) * (size_t)(N * N));
     double *s = xmalloc(sizeof(double) * (size_t)N);
@@ -80,24 +83,34 @@ static void run(const char *what, const double *w, int64_t N, int64_t k)
     t0 = now();
     if (dlor_lowrank_fit(what, w, N, N, k, NULL, &l1, &err) != DLOR_OK) goto fail;
     double t_fit = now() - t0;
-    t0 = now();
-    if (dlor_error_curves(what, w, N, N, 2 * k, NULL, &cv, &err) != DLOR_OK) goto fail;
-    double t_curve = now() - t0;
-    o = dlor_lowrank_defaults();
-    o.has_start = 1;
-    o.beta = cv.beta[k];
-    t0 = now();
-    if (dlor_lowrank_fit(what, w, N, N, k, &o, &l2, &err) != DLOR_OK) goto fail;
-    double t_start = now() - t0;
+    double t_curve = 0, t_start = 0;
+    memset(&cv, 0, sizeof cv);
+    memset(&l2, 0, sizeof l2);
+    if (curves) {
+        t0 = now();
+        if (dlor_error_curves(what, w, N, N, 2 * k, NULL, &cv, &err) != DLOR_OK) goto fail;
+        t_curve = now() - t0;
+        o = dlor_lowrank_defaults();
+        o.has_start = 1;
+        o.beta = cv.beta[k];
+        t0 = now();
+        if (dlor_lowrank_fit(what, w, N, N, k, &o, &l2, &err) != DLOR_OK) goto fail;
+        t_start = now() - t0;
+    }
     t0 = now();
     int have_mul = dlor_lowrank_to_mul(what, &l1, 3, DLOR_DT_F32, &f, &err) == DLOR_OK;
     double t_mul = now() - t0;
     printf("%-9s N=%lld k=%lld: dgesdd 'S' %.3f s | fit beta=0 %.2fx (err %.4g) | best beta "
-           "%.2fx, %d SVDs (err %.4g, beta %.6g) | curves k<=%lld %.2fx, %d SVDs | fit from "
-           "curve beta %.2fx, %d SVDs | 3 factors %.3fx%s\n",
+           "%.2fx, %d SVDs (err %.4g, beta %.6g) | ",
            what, (long long)N, (long long)k, tsvd, t_zero / tsvd, l0.rel_err, t_fit / tsvd,
-           l1.svds, l1.rel_err, l1.beta, (long long)(2 * k), t_curve / tsvd, cv.nsvd,
-           t_start / tsvd, l2.svds, t_mul / tsvd, have_mul ? "" : " (failed)");
+           l1.svds, l1.rel_err, l1.beta);
+    if (curves)
+        printf("curves k<=%lld %.2fx, %d SVDs | fit from curve beta %.2fx, %d SVDs | ", (long long)(2 * k),
+               t_curve / tsvd, cv.nsvd, t_start / tsvd, l2.svds);
+    printf("3 factors %.3fx%s\n", t_mul / tsvd, have_mul ? "" : " (failed)");
+    printf("%-9s seconds: dgesdd_S %.4f fit_beta0 %.4f fit_best %.4f curves %.4f fit_from_curve %.4f "
+           "to_mul3 %.4f%s\n",
+           what, tsvd, t_zero, t_fit, t_curve, t_start, t_mul, curves ? "" : " (curves skipped)");
     if (have_mul) dlor_factored_free(&f);
     dlor_lowrank_free(&l0);
     dlor_lowrank_free(&l1);
@@ -110,13 +123,43 @@ fail:
 
 int main(int argc, char **argv)
 {
-    int64_t N = argc > 1 ? atoll(argv[1]) : 1024;
-    int64_t k = argc > 2 ? atoll(argv[2]) : (int64_t)floor((0.1 * N * N - 1.0) / (2.0 * N));
-    if (N < 16 || k < 1 || 2 * k > N) {
-        fprintf(stderr, "usage: bench_compress [N >= 16] [1 <= k <= N/2]\n");
+    int64_t N = 1024, k = -1;
+    int npos = 0, curves = 1, bad = 0;
+    const char *matrix = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--matrix") == 0 && i + 1 < argc) matrix = argv[++i];
+        else if (strcmp(argv[i], "--no-curves") == 0) curves = 0;
+        else if (argv[i][0] != '-' && npos == 0) N = atoll(argv[i]), npos++;
+        else if (argv[i][0] != '-' && npos == 1) k = atoll(argv[i]), npos++;
+        else bad = 1;
+    }
+    if (k < 0) k = (int64_t)floor((0.1 * N * N - 1.0) / (2.0 * N));
+    if (bad || N < 16 || k < 1 || 2 * k > N) {
+        fprintf(stderr, "usage: bench_compress [N >= 16] [1 <= k <= N/2] [--matrix W.npy] [--no-curves]\n");
         return 2;
     }
     double *w = xmalloc(sizeof(double) * (size_t)(N * N));
+    if (matrix) { /* only the given matrix */
+        dlor_tensor_list l;
+        dlor_error err;
+        dlor_tensor_list_init(&l);
+        dlor_status st = dlor_read_npy(matrix, &l, &err);
+        if (st == DLOR_OK && (l.count != 1 || l.items[0].ndim != 2 || l.items[0].dims[0] != (uint64_t)N ||
+                              l.items[0].dims[1] != (uint64_t)N)) {
+            fprintf(stderr, "bench_compress: %s is not a %lld x %lld matrix\n", matrix, (long long)N,
+                    (long long)N);
+            return 1;
+        }
+        if (st == DLOR_OK) st = dlor_tensor_to_f64(&l.items[0], w, &err);
+        dlor_tensor_list_free(&l);
+        if (st != DLOR_OK) {
+            fprintf(stderr, "bench_compress: %s\n", err.msg);
+            return 1;
+        }
+        run("matrix", w, N, k, curves);
+        free(w);
+        return 0;
+    }
     double *a = xmalloc(sizeof(double) * (size_t)(N * 8));
     double *b = xmalloc(sizeof(double) * (size_t)(N * 8));
     for (int64_t i = 0; i < N * 8; i++) {
@@ -129,9 +172,9 @@ int main(int argc, char **argv)
             for (int q = 0; q < 8; q++) s += a[i * 8 + q] * b[j * 8 + q];
             w[i * N + j] = s;
         }
-    run("residual", w, N, k);
+    run("residual", w, N, k, curves);
     for (int64_t i = 0; i < N * N; i++) w[i] = normal01() / sqrt((double)N);
-    run("gauss", w, N, k);
+    run("gauss", w, N, k, curves);
     free(w);
     free(a);
     free(b);

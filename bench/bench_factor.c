@@ -1,13 +1,15 @@
 /* bench_factor.c - cost of the exact factorizations against a full SVD of the same matrix.
  *
- *     bench_factor [N] [r]        (default 2048 16)
+ *     bench_factor [N] [r] [--matrix W.npy] [--reps K] [--no-parts]     (default 2048 16)
  *
- * Times (best of 3, wall clock) on one N x N Gaussian matrix:
+ * Times (best of 3, or of K, wall clock) on one N x N Gaussian matrix (or the
+ * N x N matrix of W.npy, read in C order as dlor reads a layer, so that other
+ * programs can time the same matrix):
  *   mul --basis schur   dlor_factor (dgees + one dgemm),
  *   add                 dlor_factor (dgesdd of W, thin),
  *   dgesdd              LAPACKE_dgesdd jobz 'A' on a copy, the reference cost,
- * and, to explain the Schur figure, its parts: dgees without and with the
- * complex-first reordering, and one N x N x N dgemm. Not a test. */
+ * and, to explain the Schur figure (unless --no-parts), its parts: dgees without
+ * and with the complex-first reordering, and one N x N x N dgemm. Not a test. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -19,6 +21,7 @@
 #include <lapacke.h>
 
 #include "dlor_factor.h"
+#include "dlor_readers.h"
 
 static double now(void)
 {
@@ -51,12 +54,40 @@ static lapack_logical sel_complex(const double *wr, const double *wi)
 
 enum { T_SCHUR, T_ADD, T_SVD, T_GEES, T_GEES_SORT, T_GEMM, T_COUNT };
 
+/* The N x N matrix of a .npy file (any float dtype), as doubles. */
+static int load_matrix(const char *path, long N, double *w)
+{
+    dlor_tensor_list l;
+    dlor_error err;
+    dlor_tensor_list_init(&l);
+    dlor_status st = dlor_read_npy(path, &l, &err);
+    if (st == DLOR_OK && (l.count != 1 || l.items[0].ndim != 2 || l.items[0].dims[0] != (uint64_t)N ||
+                          l.items[0].dims[1] != (uint64_t)N)) {
+        fprintf(stderr, "bench_factor: %s is not a %ld x %ld matrix\n", path, N, N);
+        dlor_tensor_list_free(&l);
+        return -1;
+    }
+    if (st == DLOR_OK) st = dlor_tensor_to_f64(&l.items[0], w, &err);
+    if (st != DLOR_OK) fprintf(stderr, "bench_factor: %s\n", err.msg);
+    dlor_tensor_list_free(&l);
+    return st == DLOR_OK ? 0 : -1;
+}
+
 int main(int argc, char **argv)
 {
-    long N = argc > 1 ? strtol(argv[1], NULL, 10) : 2048;
-    long r = argc > 2 ? strtol(argv[2], NULL, 10) : 16;
-    if (N < 2 || N > 20000 || r < 1 || r > N) {
-        fprintf(stderr, "usage: bench_factor [N (2..20000)] [r (1..N)]\n");
+    long N = 2048, r = 16, reps = 3;
+    int npos = 0, parts = 1, bad = 0;
+    const char *matrix = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--matrix") == 0 && i + 1 < argc) matrix = argv[++i];
+        else if (strcmp(argv[i], "--reps") == 0 && i + 1 < argc) reps = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--no-parts") == 0) parts = 0;
+        else if (argv[i][0] != '-' && npos == 0) N = strtol(argv[i], NULL, 10), npos++;
+        else if (argv[i][0] != '-' && npos == 1) r = strtol(argv[i], NULL, 10), npos++;
+        else bad = 1;
+    }
+    if (bad || N < 2 || N > 20000 || r < 1 || r > N || reps < 1 || reps > 100) {
+        fprintf(stderr, "usage: bench_factor [N (2..20000)] [r (1..N)] [--matrix W.npy] [--reps K] [--no-parts]\n");
         return 2;
     }
     size_t nn = (size_t)N * (size_t)N;
@@ -67,7 +98,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_factor: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < nn; i++) w[i] = normal01();
+    if (matrix) {
+        if (load_matrix(matrix, N, w) != 0) return 1;
+    } else {
+        for (size_t i = 0; i < nn; i++) w[i] = normal01();
+    }
 
     const char *label[T_COUNT] = {"mul --basis schur", "add (svd)", "dgesdd jobz=A",
                                   "  dgees (no sort)", "  dgees (complex first)",
@@ -77,8 +112,9 @@ int main(int argc, char **argv)
 
     dlor_factor_opts mo = {DLOR_METHOD_MUL, DLOR_BASIS_SCHUR, r, 1, 0.0, 0, DLOR_DT_F32};
     dlor_factor_opts ao = {DLOR_METHOD_ADD, DLOR_BASIS_SVD, r, 1, 0.0, 0, DLOR_DT_F32};
-    for (int rep = 0; rep < 3; rep++) {
-        for (int t = 0; t < T_COUNT; t++) {
+    int ntimed = parts ? T_COUNT : T_GEES;
+    for (long rep = 0; rep < reps; rep++) {
+        for (int t = 0; t < ntimed; t++) {
             dlor_factored f;
             dlor_error err;
             lapack_int info = 0, sdim = 0;
@@ -120,13 +156,14 @@ int main(int argc, char **argv)
             if (dt < best[t]) best[t] = dt;
         }
     }
-    printf("N = %ld, r = %ld, Gaussian, best of 3 (OpenBLAS threads: %d)\n", N, r,
-           openblas_get_num_threads());
-    for (int t = 0; t < T_COUNT; t++) printf("%-24s %8.3f s\n", label[t], best[t]);
+    printf("N = %ld, r = %ld, %s, best of %ld (OpenBLAS threads: %d)\n", N, r, matrix ? matrix : "Gaussian",
+           reps, openblas_get_num_threads());
+    for (int t = 0; t < ntimed; t++) printf("%-24s %8.3f s\n", label[t], best[t]);
     printf("ratio schur / dgesdd     %8.2f   (target <= 2.5)\n", best[T_SCHUR] / best[T_SVD]);
     printf("ratio add / dgesdd       %8.2f\n", best[T_ADD] / best[T_SVD]);
-    printf("ratio dgees / dgesdd     %8.2f   (sorted %.2f)\n", best[T_GEES] / best[T_SVD],
-           best[T_GEES_SORT] / best[T_SVD]);
+    if (parts)
+        printf("ratio dgees / dgesdd     %8.2f   (sorted %.2f)\n", best[T_GEES] / best[T_SVD],
+               best[T_GEES_SORT] / best[T_SVD]);
     free(w);
     free(c);
     free(u);

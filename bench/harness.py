@@ -1,0 +1,860 @@
+"""The benchmark suite: runs every measurement and writes BENCHMARKS.md.
+
+Started by bench/run.sh (which first builds dlor, the bench programs and the runtime shim):
+
+    python3 bench/harness.py --out BENCHMARKS.md [--quick]
+
+Sections: conversion time per layer (bench_factor, bench_compress and
+numpy.linalg.svd on one seeded matrix), `convert --jobs`, inference latency
+and throughput (`dlor bench`, and onnxruntime / PyTorch processes that also
+time NumPy's BLAS and dlor's runtime), and peak memory of `dlor run`. Every
+target is checked by the code below from the figures of this run.
+"""
+import argparse
+import ctypes
+import datetime
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import make_models  # noqa: E402
+
+NCPU = os.cpu_count() or 1
+
+
+# ---------------------------------------------------------------- settings
+
+FULL = {
+    "conv_sizes": [256, 1024, 2048, 4096],
+    "conv_reps": {256: 3, 1024: 3, 2048: 3, 4096: 1},   # best of
+    "conv_parts_max": 2048,      # dgees/dgemm breakdown up to this N
+    "conv_curves_max": 1024,     # error curves (--tol/--budget path) up to this N
+    "inf_sizes": [1024, 2048],
+    "inf_layers": 3,
+    "bench_time": 2.0,           # dlor bench --time
+    "fw_budget": 4.0,            # seconds per case in the framework processes
+    "jobs_n": 1024, "jobs_layers": 4,
+    "rss_sizes": [1024, 2896],   # dense-packed models of ~12.6 MB and ~100.6 MB
+    "rss_target_mb": 100,        # the target applies to the model nearest this size
+    "p_target_min_n": 1024,      # the compressed-latency target is for N >= 1024
+}
+QUICK = {
+    "conv_sizes": [64, 128],
+    "conv_reps": {64: 1, 128: 1},
+    "conv_parts_max": 64,         # so that the quick run also takes the --no-parts path
+    "conv_curves_max": 64,        # and the --no-curves one
+    "inf_sizes": [128, 256],
+    "inf_layers": 3,
+    "bench_time": 0.2,
+    "fw_budget": 0.3,
+    "jobs_n": 128, "jobs_layers": 4,
+    "rss_sizes": [128, 512],
+    "rss_target_mb": 3,
+    "p_target_min_n": 128,       # (to exercise the code; the real target is N >= 1024)
+}
+BATCHES = [1, 64]
+THREADS = [1, 2]
+PS = [0.1, 0.25]
+
+
+def rank_for(p, n):
+    """k with k (2n) + 1 <= p n^2: the rank of a compressed layer storing p of it."""
+    return max(1, int((p * n * n - 1) // (2 * n)))
+
+
+# ---------------------------------------------------------------- running things
+
+class Runner:
+    def __init__(self, a):
+        self.a = a
+        self.commands = []   # (section, command line as shown)
+        self.section = ""
+
+    def show(self, cmd, env):
+        parts = []
+        for k, v in (env or {}).items():
+            parts.append("%s=%s" % (k, v))
+        for c in cmd:
+            c = str(c)
+            if c == sys.executable:
+                c = "python3"  # the benchmark environment's interpreter
+            elif c.startswith(ROOT + "/"):
+                c = os.path.relpath(c, ROOT)
+            parts.append(shlex.quote(c))
+        return " ".join(parts)
+
+    def run(self, cmd, env=None, record=True, check=True, capture_stderr=False):
+        """Runs cmd (list); returns (stdout (+ stderr), wall seconds)."""
+        e = dict(os.environ)
+        e.update(env or {})
+        line = self.show(cmd, env)
+        if record:
+            self.commands.append((self.section, line))
+        print("  $ " + line, flush=True)
+        t0 = time.perf_counter()
+        p = subprocess.run([str(c) for c in cmd], env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        dt = time.perf_counter() - t0
+        if check and p.returncode != 0:
+            sys.stderr.write(p.stdout + p.stderr)
+            raise SystemExit("benchmark command failed (exit %d): %s" % (p.returncode, line))
+        return (p.stdout + p.stderr if capture_stderr else p.stdout), dt
+
+
+def loadavg():
+    try:
+        return open("/proc/loadavg").read().split()[:3]
+    except OSError:
+        return ["?", "?", "?"]
+
+
+def first_line(cmd):
+    try:
+        return subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True).stdout.splitlines()[0]
+    except (OSError, IndexError):
+        return "?"
+
+
+def cmake_cache(build, key):
+    try:
+        for line in open(os.path.join(build, "CMakeCache.txt")):
+            if line.startswith(key + ":"):
+                return line.split("=", 1)[1].strip()
+    except OSError:
+        pass
+    return "?"
+
+
+def machine(a):
+    m = {}
+    cpu = open("/proc/cpuinfo").read()
+    mm = re.search(r"^model name\s*:\s*(.*)$", cpu, re.M)
+    m["cpu"] = mm.group(1) if mm else platform.processor()
+    fl = re.search(r"^flags\s*:\s*(.*)$", cpu, re.M)
+    flags = set(fl.group(1).split()) if fl else set()
+    m["simd"] = " ".join(f for f in ["sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_bf16"] if f in flags)
+    try:
+        ls = subprocess.run(["lscpu"], stdout=subprocess.PIPE, text=True).stdout
+        caches = re.findall(r"^(L[123][di]? cache):\s*(.*)$", ls, re.M)
+        m["caches"] = ", ".join("%s %s" % (k.replace(" cache", ""), v) for k, v in caches)
+    except OSError:
+        m["caches"] = "?"
+    m["nproc"] = first_line(["nproc"])
+    mem = re.search(r"^MemTotal:\s*(\d+) kB", open("/proc/meminfo").read(), re.M)
+    m["memory"] = "%.1f GiB" % (int(mem.group(1)) / 1048576) if mem else "?"
+    osr = ""
+    try:
+        osr = re.search(r'^PRETTY_NAME="?(.*?)"?$', open("/etc/os-release").read(), re.M).group(1)
+    except (OSError, AttributeError):
+        pass
+    m["os"] = "%s, Linux %s" % (osr, platform.release())
+    cc = cmake_cache(a.build, "CMAKE_C_COMPILER")
+    m["compiler"] = "%s (%s)" % (first_line([cc, "--version"]), cc)
+    m["build"] = "CMAKE_BUILD_TYPE=%s; runtime.c at -O3 -ffp-contract=off" % cmake_cache(a.build, "CMAKE_BUILD_TYPE")
+    try:
+        lib = ctypes.CDLL("libopenblas.so.0")
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        m["openblas"] = "%s; kernel %s; default threads %d" % (
+            lib.openblas_get_config().decode(), lib.openblas_get_corename().decode(), lib.openblas_get_num_threads())
+    except (OSError, AttributeError):
+        m["openblas"] = "?"
+    m["openblas_pkg"] = first_line(["dpkg-query", "-W", "-f", "${Package} ${Version}", "libopenblas0-pthread"])
+    m["python"] = "%s (%s)" % (platform.python_version(), sys.executable)
+    m["numpy"] = np.__version__
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        m["numpy_blas"] = "%s %s" % (blas.get("name"), blas.get("version"))
+    except Exception:  # noqa: BLE001
+        m["numpy_blas"] = "?"
+    try:
+        m["git"] = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], stdout=subprocess.PIPE,
+                                  text=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                               stdout=subprocess.PIPE, text=True).stdout.strip()
+        if dirty:
+            m["git"] += " (with uncommitted changes)"
+    except OSError:
+        m["git"] = "?"
+    return m
+
+
+# ---------------------------------------------------------------- 1. conversion
+
+def parse_factor(out):
+    r = {}
+    for label, key in [("mul --basis schur", "schur"), ("add (svd)", "add"), ("dgesdd jobz=A", "dgesdd"),
+                       ("  dgees (no sort)", "gees"), ("  dgees (complex first)", "gees_sort"),
+                       ("  dgemm N^3", "gemm")]:
+        mm = re.search(r"^" + re.escape(label) + r"\s+([0-9.]+) s$", out, re.M)
+        if mm:
+            r[key] = float(mm.group(1))
+    mm = re.search(r"OpenBLAS threads: (\d+)", out)
+    r["blas_threads"] = int(mm.group(1)) if mm else None
+    return r
+
+
+def parse_compress(out):
+    r = {}
+    mm = re.search(r"^matrix\s+seconds: (.*)$", out, re.M)
+    if not mm:
+        raise SystemExit("bench_compress printed no timing line:\n" + out)
+    toks = mm.group(1).split()
+    for i in range(0, len(toks) - 1, 2):
+        try:
+            r[toks[i]] = float(toks[i + 1])
+        except ValueError:
+            pass
+    mm = re.search(r"best beta [0-9.]+x, (\d+) SVDs \(err ([0-9.eE+-]+), beta ([0-9.eE+-]+)\)", out)
+    if mm:
+        r["fit_svds"], r["fit_err"], r["beta"] = int(mm.group(1)), float(mm.group(2)), float(mm.group(3))
+    mm = re.search(r"fit beta=0 [0-9.]+x \(err ([0-9.eE+-]+)\)", out)
+    if mm:
+        r["svd_err"] = float(mm.group(1))
+    mm = re.search(r"curves k<=\d+ [0-9.]+x, (\d+) SVDs", out)
+    if mm:
+        r["curve_svds"] = int(mm.group(1))
+    r["has_curves"] = "(curves skipped)" not in out
+    return r
+
+
+def conversion(run, S, a):
+    run.section = "conversion"
+    env = {"OPENBLAS_NUM_THREADS": str(NCPU), "OMP_NUM_THREADS": str(NCPU)}
+    rows = []
+    for n in S["conv_sizes"]:
+        print("conversion N=%d" % n, flush=True)
+        mpath = os.path.join(a.work, "matrix%d.npy" % n)
+        make_models.make_matrix(mpath, n)
+        reps = S["conv_reps"][n]
+        cmd = [os.path.join(a.bench_bin, "bench_factor"), n, 16, "--matrix", mpath, "--reps", reps]
+        if n > S["conv_parts_max"]:
+            cmd.append("--no-parts")
+        out, _ = run.run(cmd, env)
+        f = parse_factor(out)
+        k = rank_for(0.1, n)
+        cmd = [os.path.join(a.bench_bin, "bench_compress"), n, k, "--matrix", mpath]
+        if n > S["conv_curves_max"]:
+            cmd.append("--no-curves")
+        out, _ = run.run(cmd, env)
+        c = parse_compress(out)
+        out, _ = run.run([sys.executable, os.path.join(HERE, "numpy_svd.py"), mpath, reps], env)
+        f["numpy_svd"] = float(out.strip().splitlines()[-1])
+        rows.append({"n": n, "k": k, "reps": reps, "factor": f, "compress": c, "load": loadavg()})
+    return rows
+
+
+def jobs_section(run, S, a):
+    run.section = "convert --jobs"
+    n, layers = S["jobs_n"], S["jobs_layers"]
+    prefix = os.path.join(a.work, "jobs%d" % n)
+    make_models.make_mlp(prefix, n, layers=layers, seed=3, onnx_too=False)
+    src = prefix + ".safetensors"
+    k = rank_for(0.1, n)
+    res = []
+    for blas in ["1", str(NCPU)]:
+        for method, extra in [("mul", []), ("lowrank", ["--method", "lowrank", "--rank", str(k)])]:
+            row = {"blas": blas, "method": method, "k": k if method == "lowrank" else None}
+            outs = {}
+            for jobs in [1, 2]:
+                o = os.path.join(a.work, "jobs_%s_%s_j%d.dlor" % (method, blas, jobs))
+                _, dt = run.run([a.dlor, "convert", src, "-o", o, "--activation", "relu", "--jobs", jobs] + extra,
+                                {"OPENBLAS_NUM_THREADS": blas})
+                row["j%d" % jobs] = dt
+                outs[jobs] = open(o, "rb").read()
+                os.unlink(o)
+            row["same_bytes"] = outs[1] == outs[2]
+            res.append(row)
+    return {"n": n, "layers": layers, "rows": res}
+
+
+# ---------------------------------------------------------------- 2. inference
+
+def variants(n):
+    v = [("dense", ["--include", "nothing"]), ("mul", []), ("add", ["--method", "add"])]
+    for p in PS:
+        v.append(("p%g" % p, ["--method", "lowrank", "--rank", str(rank_for(p, n))]))
+    return v
+
+
+def make_inference_models(run, S, a):
+    run.section = "models"
+    models = {}
+    for n in S["inf_sizes"]:
+        prefix = os.path.join(a.work, "mlp%d" % n)
+        err = make_models.make_mlp(prefix, n, layers=S["inf_layers"], seed=n)
+        st = prefix + ".safetensors"
+        d = {"safetensors": st, "onnx": prefix + ".onnx", "ort_check": err, "dlor": {}, "convert_s": {},
+             "size": {}}
+        for name, extra in variants(n):
+            out = "%s_%s.dlor" % (prefix, name)
+            _, dt = run.run([a.dlor, "convert", st, "-o", out, "--activation", "relu", "--jobs", NCPU] + extra)
+            d["dlor"][name] = out
+            d["convert_s"][name] = dt
+            d["size"][name] = os.path.getsize(out)
+        d["size"]["safetensors"] = os.path.getsize(st)
+        d["size"]["onnx"] = os.path.getsize(prefix + ".onnx")
+        models[n] = d
+    return models
+
+
+def dlor_bench(run, S, a, models):
+    run.section = "dlor bench"
+    res = []
+    for n, d in models.items():
+        for name, path in d["dlor"].items():
+            for B in BATCHES:
+                for T in THREADS:
+                    for build, exe in [("portable", a.dlor), ("blas", a.dlor_blas)]:
+                        if build == "blas" and B == 1:
+                            continue  # the runtime uses sgemm only for batches > 1: same code as portable
+                        js = os.path.join(a.work, "bench.json")
+                        run.run([exe, "bench", path, "--dense", d["safetensors"], "--batch", B, "--threads", T,
+                                 "--time", S["bench_time"], "--json", js])
+                        j = json.load(open(js))
+                        j.update({"n": n, "variant": name, "build": build})
+                        res.append(j)
+        # the same at batch 64, 2 threads, with OpenBLAS's idle threads sleeping at once instead of spinning
+        # (~2^28 cycles) into the runtime's turn: how much of the T = 2 figure is that interference
+        for name in ("dense", "p0.1"):
+            js = os.path.join(a.work, "bench.json")
+            run.run([a.dlor, "bench", d["dlor"][name], "--dense", d["safetensors"], "--batch", 64, "--threads", 2,
+                     "--time", S["bench_time"], "--json", js], {"OPENBLAS_THREAD_TIMEOUT": "4"})
+            j = json.load(open(js))
+            j.update({"n": n, "variant": name, "build": "portable, OPENBLAS_THREAD_TIMEOUT=4"})
+            res.append(j)
+        print("dlor bench N=%d done (load %s)" % (n, " ".join(loadavg())), flush=True)
+    return res
+
+
+def frameworks(run, S, a, models):
+    res = {}
+    for fw, py in [("ort", sys.executable), ("torch", a.torch_python)]:
+        run.section = "onnxruntime" if fw == "ort" else "pytorch"
+        for T in THREADS:
+            cases = []
+            for n, d in models.items():
+                for B in BATCHES:
+                    dl1 = {}
+                    if B == 1:
+                        dl = dict(d["dlor"])
+                        dlb = {}
+                    else:  # portable add at batch 64 is in the dlor bench table (slow here; BLAS has it)
+                        dl = {k: v for k, v in d["dlor"].items() if k != "add"}
+                        dlb = {k: v for k, v in d["dlor"].items() if k != "mul"}  # mul has no BLAS path
+                        if T > 1:  # the BLAS runtime in one slice, OpenBLAS threading inside sgemm
+                            dl1 = {k: v for k, v in dlb.items() if k in ("dense", "p0.1")}
+                    cases.append({"n": n, "batch": B, "safetensors": d["safetensors"], "onnx": d["onnx"],
+                                  "layers": S["inf_layers"], "dlor": dl, "dlor_blas": dlb, "dlor_blas_1": dl1})
+            plan = {"runtime": a.shim, "runtime_blas": a.shim_blas, "budget": S["fw_budget"], "cases": cases}
+            pp = os.path.join(a.work, "plan_%s_%d.json" % (fw, T))
+            op = os.path.join(a.work, "result_%s_%d.json" % (fw, T))
+            json.dump(plan, open(pp, "w"), indent=1)
+            env = {"OPENBLAS_NUM_THREADS": str(T), "OMP_NUM_THREADS": str(T), "MKL_NUM_THREADS": str(T)}
+            out, _ = run.run([py, os.path.join(HERE, "time_frameworks.py"), "--framework", fw, "--threads", T,
+                              "--plan", pp, "--out", op], env)
+            sys.stdout.write(out)
+            res[(fw, T)] = json.load(open(op))
+    return res
+
+
+# ---------------------------------------------------------------- 3. memory
+
+def peak_rss(run, cmd):
+    """Peak RSS in bytes of cmd, by GNU time (a small parent: on Linux a child forked from a big process
+    such as Python inherits its parent's high-water mark through exec)."""
+    out, _ = run.run(["/usr/bin/time", "-f", "peak_rss_kb %M"] + cmd, capture_stderr=True)
+    mm = re.findall(r"peak_rss_kb (\d+)", out)
+    if not mm:
+        raise SystemExit("no peak RSS from /usr/bin/time for %s" % cmd)
+    return int(mm[-1]) * 1024
+
+
+def rss_section(run, S, a, models):
+    run.section = "peak memory"
+    rows = []
+    x = os.path.join(a.work, "rss_x%d.npy")
+    tgt = S["rss_target_mb"]
+    files = []
+    for n in S["rss_sizes"]:
+        prefix = os.path.join(a.work, "rss%d" % n)
+        make_models.make_mlp(prefix, n, layers=3, seed=5, onnx_too=False)
+        out = prefix + "_dense.dlor"
+        run.run([a.dlor, "convert", prefix + ".safetensors", "-o", out, "--activation", "relu", "--include",
+                 "nothing"])
+        files.append((n, "dense layers carried (`--include nothing`)", out))
+    big = max(models)
+    files.append((big, "exact `mul` (rank 16)", models[big]["dlor"]["mul"]))
+    files.append((big, "compressed p = 0.1", models[big]["dlor"]["p0.1"]))
+    for n, what, path in files:
+        xp = x % n
+        np.save(xp, np.random.default_rng(1).standard_normal((8, n)).astype(np.float32))
+        yp = os.path.join(a.work, "rss_y.npy")
+        rss = peak_rss(run, [a.dlor, "run", path, "-i", xp, "-o", yp])
+        rows.append({"n": n, "what": what, "file": os.path.basename(path), "size": os.path.getsize(path),
+                     "rss": rss})
+    # the process floor: a tiny model
+    tiny = os.path.join(a.work, "rss_tiny")
+    make_models.make_mlp(tiny, 16, layers=2, seed=1, onnx_too=False)
+    run.run([a.dlor, "convert", tiny + ".safetensors", "-o", tiny + ".dlor", "--activation", "relu"])
+    np.save(x % 16, np.zeros((8, 16), np.float32))
+    floor = peak_rss(run, [a.dlor, "run", tiny + ".dlor", "-i", x % 16, "-o", os.path.join(a.work, "rss_y.npy")])
+    # which row the target is judged on: the file nearest rss_target_mb
+    judged = min(range(len(rows)), key=lambda i: abs(rows[i]["size"] / 1e6 - tgt))
+    return {"rows": rows, "floor": floor, "judged": judged}
+
+
+# ---------------------------------------------------------------- report
+
+MB = 1e6
+
+
+def fmt(x, d=3):
+    if x is None:
+        return "-"
+    if x == 0:
+        return "0"
+    if abs(x) >= 100:
+        return "%.0f" % x
+    if abs(x) >= 10:
+        return "%.1f" % x
+    return ("%." + str(d) + "g") % x
+
+
+def verdict(ok):
+    return "**met**" if ok else "**missed**"
+
+
+def p_of(name):
+    return float(name[1:]) if name.startswith("p") else None
+
+
+def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, run):
+    L = []
+    w = L.append
+    quick = a.quick
+    targets = []   # (what, measured, limit text, ok)
+    w("# Benchmarks")
+    w("")
+    if quick:
+        w("**Quick run (`bench/run.sh --quick`): tiny sizes to check the suite works. These figures say "
+          "nothing about performance.**")
+        w("")
+    w("Generated by `bash bench/run.sh%s` on %s (UTC) in %.0f s, commit %s. Do not edit by hand: "
+      "rerun the suite." % (" --quick" if quick else "", datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M"),
+                            t_total, mach["git"]))
+    w("")
+    w("## Machine")
+    w("")
+    w("| | |")
+    w("|---|---|")
+    rows = [("CPU", "%s (%s); %s" % (mach["cpu"], mach["simd"], mach["caches"])),
+            ("processors (nproc)", mach["nproc"]), ("memory", mach["memory"]), ("OS", mach["os"]),
+            ("compiler", mach["compiler"]), ("dlor build", mach["build"]),
+            ("OpenBLAS (dlor, Debian)", "%s; %s" % (mach["openblas_pkg"], mach["openblas"])),
+            ("Python (benchmark environment)", "%s; NumPy %s with %s" % (mach["python"], mach["numpy"],
+                                                                        mach["numpy_blas"]))]
+    vo = fws.get(("ort", 1), {}).get("versions", {})
+    vt = fws.get(("torch", 1), {}).get("versions", {})
+    rows.append(("onnxruntime", "%s (PyPI, CPUExecutionProvider)" % vo.get("onnxruntime", "?")))
+    rows.append(("PyTorch", "%s, Debian's CPU build (`python3-torch`) under %s (Python %s, NumPy %s with %s)%s" % (
+        vt.get("torch", "?"), vt.get("executable", "?"), vt.get("python", "?"), vt.get("numpy", "?"),
+        vt.get("numpy_blas", "?"), ("; " + vt["torch_blas"]) if vt.get("torch_blas") else "")))
+    rows.append(("load average (1, 5, 15 min)", "at start %s; at end %s" % (" ".join(load0), " ".join(load1))))
+    for k, v in rows:
+        w("| %s | %s |" % (k, str(v).replace("|", "/")))
+    w("")
+    busy = float(load0[0]) > 1.2 if load0[0] != "?" else False
+    if busy:
+        w("The 1-minute load average was %s when the run started: other work shared the two cores, so absolute "
+          "times are inflated and noisy (the same-run ratios are less affected, not immune)." % load0[0])
+        w("")
+    w("## How to read these tables")
+    w("")
+    w("- Every inference figure is a **median**. Candidates are timed **alternately** in one process (`dlor bench`: "
+      "dense OpenBLAS and dlor's runtime; the onnxruntime and PyTorch processes: the framework, NumPy's BLAS and "
+      "dlor's runtime through a small C shim, `bench/rt_shim.c`), each sample being enough back-to-back passes "
+      "to take >= 5 ms, after a warm-up, until every median moved < 1% over 10 rounds (>= 21 rounds) or the time "
+      "budget ran out. Drift of the machine therefore touches all candidates of a table row alike. In the "
+      "Python processes the order of the candidates rotates every round; with T = 2 each candidate gets blocks "
+      "of 3 samples after one untimed pass, and after the turn of a candidate that owns a thread pool "
+      "(onnxruntime, PyTorch, NumPy's and dlor-blas's OpenBLAS) the process sleeps 0.15 s, because idle "
+      "OpenBLAS threads spin for about 2^28 cycles and, on two cores, would otherwise slow the next candidate "
+      "down by large factors (measured while building this suite). `dlor bench` has no such pause (see 2a).")
+    w("- **Every ratio is between two numbers measured in the same process and run**; the targets are judged on "
+      "those ratios, never on absolute times or on numbers from two different processes.")
+    w("- Conversion times are wall-clock, best of the stated number of runs, one matrix per N (seeded N(0, 1/N), "
+      "float64) read from the same `.npy` file by `bench_factor`, `bench_compress` and NumPy.")
+    w("- Threads: T = 1 or 2 means OpenBLAS threads (`dlor bench --threads`, `OPENBLAS_NUM_THREADS`), "
+      "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`; dlor's runtime is single-threaded per call and "
+      "gets T batch slices on T threads, so at batch 1 it always runs on one thread.")
+    w("")
+
+    # ---- summary of targets, filled below, inserted here
+    summary_at = len(L)
+
+    # ---- conversion
+    w("## 1. Conversion time per layer")
+    w("")
+    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank 16; `add` = its SVD "
+      "path; LAPACK `dgesdd` (jobz = 'A') and `numpy.linalg.svd` (full_matrices=True, also gesdd) of the same "
+      "matrix. OpenBLAS threads: %d for everything (`OPENBLAS_NUM_THREADS=%d`). `bench_factor` times mul, add and "
+      "dgesdd in one process (best of the runs); NumPy runs in its own process with its own OpenBLAS build "
+      "(%s)." % (NCPU, NCPU, mach["numpy_blas"]))
+    w("")
+    w("| N | runs | mul (Schur) s | add s | dgesdd s | numpy svd s | mul / dgesdd | add / dgesdd | numpy / dgesdd |"
+      " dgees s (sorted) | dgemm N^3 s |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in conv:
+        f = r["factor"]
+        parts = ("%s (%s)" % (fmt(f["gees"]), fmt(f["gees_sort"])), fmt(f["gemm"])) if "gees" in f else ("-", "-")
+        w("| %d | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s | %s |" % (
+            r["n"], r["reps"], fmt(f["schur"]), fmt(f["add"]), fmt(f["dgesdd"]), fmt(f["numpy_svd"]),
+            f["schur"] / f["dgesdd"], f["add"] / f["dgesdd"], f["numpy_svd"] / f["dgesdd"], parts[0], parts[1]))
+    w("")
+    big = max(conv, key=lambda r: r["n"])
+    fb = big["factor"]
+    ok_m = fb["schur"] / fb["dgesdd"] <= 2.5
+    ok_a = fb["add"] / fb["dgesdd"] <= 1.2
+    targets.append(("Conversion, %d x %d `mul` (Schur) <= 2.5 x dgesdd" % (big["n"], big["n"]),
+                    "%.2f x" % (fb["schur"] / fb["dgesdd"]), ok_m))
+    targets.append(("Conversion, %d x %d `add` <= 1.2 x dgesdd" % (big["n"], big["n"]),
+                    "%.2f x" % (fb["add"] / fb["dgesdd"]), ok_a))
+    w("Target at N = %d: `mul` <= 2.5 x dgesdd: %.2f x, %s; `add` <= 1.2 x dgesdd: %.2f x, %s." % (
+        big["n"], fb["schur"] / fb["dgesdd"], verdict(ok_m), fb["add"] / fb["dgesdd"], verdict(ok_a)))
+    w("")
+    w("Compressed forms of the same matrix at p = 0.1 (rank k = floor((0.1 N^2 - 1) / 2N)), timed by "
+      "`bench_compress --matrix` (one run each) against its own `dgesdd` (jobz = 'S') in the same process. "
+      "`svd` = truncated SVD (beta = 0, `--method svd`); `lowrank` = best beta I + P Q^T (`--method lowrank "
+      "--rank k`, one SVD per step); `3 factors` = turning the lowrank fit into a product of 3 DLoR factors "
+      "(`--factors 3`); `curves` = the error curves for k <= 2k that `--tol`/`--budget` use (skipped above N = %d "
+      "to keep the suite short). A Gaussian matrix has no identity part: beta stays near 0 and lowrank's error "
+      "equals svd's." % S["conv_curves_max"])
+    w("")
+    w("| N | k | dgesdd 'S' s | svd fit s (x dgesdd) | lowrank fit s (x dgesdd, SVDs) | 3 factors s | curves s "
+      "(SVDs) | rel. error svd / lowrank |")
+    w("|---|---|---|---|---|---|---|---|")
+    for r in conv:
+        c = r["compress"]
+        u = c["dgesdd_S"]
+        cur = "%s (%d)" % (fmt(c["curves"]), c.get("curve_svds", 0)) if c["has_curves"] else "-"
+        w("| %d | %d | %s | %s (%.2f) | %s (%.2f, %s) | %s | %s | %.4f / %.4f |" % (
+            r["n"], r["k"], fmt(u), fmt(c["fit_beta0"]), c["fit_beta0"] / u, fmt(c["fit_best"]),
+            c["fit_best"] / u, c.get("fit_svds", "?"), fmt(c["to_mul3"]), cur, c.get("svd_err", float("nan")),
+            c.get("fit_err", float("nan"))))
+    w("")
+
+    # ---- jobs
+    w("### `dlor convert --jobs`")
+    w("")
+    w("Wall time of converting a %d-layer MLP (%d x %d layers, relu) with `--jobs 1` and `--jobs 2`, one run "
+      "each, in the order jobs 1, jobs 2. With `OPENBLAS_NUM_THREADS=1` every layer runs on one BLAS thread; with "
+      "`OPENBLAS_NUM_THREADS=%d`, `--jobs 1` gives the one layer at a time all %d BLAS threads and `--jobs 2` "
+      "splits them (one each). `same bytes` compares the two output files." % (
+          jobs["layers"], jobs["n"], jobs["n"], NCPU, NCPU))
+    w("")
+    w("| OPENBLAS_NUM_THREADS | method | --jobs 1 s | --jobs 2 s | speed-up | same bytes |")
+    w("|---|---|---|---|---|---|")
+    for r in jobs["rows"]:
+        m = r["method"] if r["k"] is None else "lowrank --rank %d" % r["k"]
+        w("| %s | %s | %s | %s | %.2f | %s |" % (r["blas"], m, fmt(r["j1"]), fmt(r["j2"]), r["j1"] / r["j2"],
+                                             "yes" if r["same_bytes"] else "no"))
+    w("")
+
+    # ---- inference, dlor bench
+    w("## 2. Inference")
+    w("")
+    n_list = sorted(models)
+    w("Models: MLPs with %d square N x N linear layers and relu between them, N in %s, seeded N(0, 1/N) "
+      "weights and N(0, 0.01^2) biases, written as safetensors and as ONNX (Gemm + Relu, built with the `onnx` "
+      "Python API (`make_node`, `make_graph`); onnxruntime's output equals NumPy's to %s relative). DLoR variants, all f32, converted with "
+      "`dlor convert SRC.safetensors -o OUT.dlor --activation relu` plus:" % (
+          S["inf_layers"], ", ".join(map(str, n_list)),
+          ", ".join("%.1e" % models[n]["ort_check"] for n in n_list)))
+    w("")
+    w("| variant | options | stores (of dense weights) | file MB (N = %s) | convert s, `--jobs %d` (N = %s) |" % (
+        ", ".join(map(str, n_list)), NCPU, ", ".join(map(str, n_list))))
+    w("|---|---|---|---|---|")
+    desc = {"dense": ("`--include nothing` (dense layers carried: dlor's runtime on the dense weights)", "1"),
+            "mul": ("(default: `--method mul`, Schur, rank 16)", "2 N^2 + 1"),
+            "add": ("`--method add` (rank 16)", "2 N^2 + 1")}
+    for name, _ in variants(n_list[0]):
+        if name in desc:
+            o, s = desc[name]
+        else:
+            p = p_of(name)
+            o = "`--method lowrank --rank k`, k = %s" % ", ".join(str(rank_for(p, n)) for n in n_list)
+            s = "p = %g (k (2N) + 1 <= p N^2)" % p
+        w("| %s | %s | %s | %s | %s |" % (name, o, s, ", ".join("%.1f" % (models[n]["size"][name] / MB)
+                                                                for n in n_list),
+                                          ", ".join(fmt(models[n]["convert_s"][name]) for n in n_list)))
+    w("")
+    w("### 2a. dlor's runtime against dense OpenBLAS (`dlor bench`)")
+    w("")
+    w("`dlor bench MODEL.dlor --dense SRC.safetensors --batch B --threads T --time %g --json F`: the dense side "
+      "is OpenBLAS sgemv (batch 1) or sgemm (batch 64) on the same weights, plus bias and relu; the dlor side "
+      "is the runtime on the mapped file. `portable` is the default build; `BLAS` is `-DDLOR_RUNTIME_BLAS=ON` "
+      "(sgemm for batches > 1 in dense and `add` layers; `mul` layers have no BLAS path, and at batch 1 both "
+      "builds run the same code, so batch 1 is measured once)." % S["bench_time"])
+    w("")
+    w("**Batch 1, latency** (ms per forward pass; ratio = dlor / dense; target for compressed models: ratio <= "
+      "1.3 x p, p the measured stored fraction; for `mul`: ratio <= 2.3)")
+    w("")
+
+    def B(n, v, b, t, build="portable"):
+        for j in bench:
+            if j["n"] == n and j["variant"] == v and j["batch"] == b and j["threads"] == t and j["build"] == build:
+                return j
+        return None
+
+    w("| N | variant | p (params) | T=1 dense ms | T=1 dlor ms | T=1 ratio | T=2 dense ms | T=2 dlor ms | "
+      "T=2 ratio | target | met |")
+    w("|---|---|---|---|---|---|---|---|---|---|---|")
+    for n in n_list:
+        for name, _ in variants(n):
+            j1, j2 = B(n, name, 1, 1), B(n, name, 1, 2)
+            p = j1["params_ratio"]
+            lim, tgt = None, "-"
+            if name == "mul":
+                lim, tgt = 2.3, "<= 2.3"
+            elif p_of(name) is not None and n >= S["p_target_min_n"]:
+                lim, tgt = 1.3 * p, "<= %.3f" % (1.3 * p)
+            met = "-"
+            if lim is not None:
+                oks = [j["ratio"] <= lim for j in (j1, j2)]
+                met = "T=1 %s, T=2 %s" % ("yes" if oks[0] else "**no**", "yes" if oks[1] else "**no**")
+                for j, ok in zip((j1, j2), oks):
+                    what = ("Exact `mul`, N = %d, batch 1, T = %d: <= 2.3 x dense OpenBLAS" % (n, j["threads"])
+                            if name == "mul" else
+                            "Compressed p = %g, N = %d, batch 1, T = %d: <= 1.3 x p x dense OpenBLAS (<= %.3f)"
+                            % (p_of(name), n, j["threads"], lim))
+                    targets.append((what, "%.3f x" % j["ratio"], ok))
+            w("| %d | %s | %.3f | %s | %s | %.3f | %s | %s | %.3f | %s | %s |" % (
+                n, name, p, fmt(j1["dense_ms"]), fmt(j1["dlor_ms"]), j1["ratio"], fmt(j2["dense_ms"]),
+                fmt(j2["dlor_ms"]), j2["ratio"], tgt, met))
+    w("")
+    w("**Batch 64, throughput** (samples/s = 64 / median pass time; x = dlor / dense throughput, > 1 is faster "
+      "than OpenBLAS sgemm; each build's figures come from its own `dlor bench` run against its own dense timing)")
+    w("")
+    w("| N | variant | T | dense sgemm samples/s (portable run) | dlor portable samples/s (x) | "
+      "dense sgemm samples/s (BLAS run) | dlor BLAS samples/s (x) |")
+    w("|---|---|---|---|---|---|---|")
+    for n in n_list:
+        for name, _ in variants(n):
+            for t in THREADS:
+                jp, jb = B(n, name, 64, t), B(n, name, 64, t, "blas")
+                w("| %d | %s | %d | %s | %s (%.2f) | %s | %s (%.2f) |" % (
+                    n, name, t, fmt(64e3 / jp["dense_ms"]), fmt(64e3 / jp["dlor_ms"]), 1 / jp["ratio"],
+                    fmt(64e3 / jb["dense_ms"]), fmt(64e3 / jb["dlor_ms"]), 1 / jb["ratio"]))
+    w("")
+    w("`dlor bench` alternates the two paths with no pause, and OpenBLAS's idle threads spin for about 2^28 "
+      "cycles after each dense pass, into the runtime's turn. With T = 2 at batch 64, where the runtime runs two "
+      "batch slices on two threads, that takes a core from it. The same runs with `OPENBLAS_THREAD_TIMEOUT=4` "
+      "(idle OpenBLAS threads sleep at once):")
+    w("")
+    w("| N | variant | default: dense / dlor samples/s (x) | OPENBLAS_THREAD_TIMEOUT=4: dense / dlor samples/s (x) |")
+    w("|---|---|---|---|")
+    for n in n_list:
+        for name in ("dense", "p0.1"):
+            j0, j1 = B(n, name, 64, 2), B(n, name, 64, 2, "portable, OPENBLAS_THREAD_TIMEOUT=4")
+            if j0 and j1:
+                w("| %d | %s | %s / %s (%.2f) | %s / %s (%.2f) |" % (
+                    n, name, fmt(64e3 / j0["dense_ms"]), fmt(64e3 / j0["dlor_ms"]), 1 / j0["ratio"],
+                    fmt(64e3 / j1["dense_ms"]), fmt(64e3 / j1["dlor_ms"]), 1 / j1["ratio"]))
+    w("")
+
+    # ---- frameworks
+    w("### 2b. Against onnxruntime and PyTorch on the same dense model")
+    w("")
+    w("Each framework runs in its own process (`bench/time_frameworks.py`): onnxruntime %s under the "
+      "benchmark environment's Python (`SessionOptions`: `intra_op_num_threads = T`, `inter_op_num_threads = 1`, "
+      "sequential, `ORT_ENABLE_ALL`, input and output bound once with IOBinding), PyTorch %s (Debian's CPU "
+      "build, `torch.no_grad()`, `torch.set_num_threads(T)`, the model as `nn.Sequential` of `Linear`/`ReLU` with "
+      "the same weights, read from the safetensors file through NumPy). In the same process and alternating with "
+      "it: NumPy's BLAS on the dense weights (`W @ x`, preallocated outputs) and dlor's runtime on the `.dlor` "
+      "files (C shim over the runtime's own sources and flags, the batch split into T slices on T threads as "
+      "`dlor bench` does; `dlor-blas` = compiled with `DLOR_RUNTIME_BLAS`; `dlor-blas/1` = the same in one "
+      "slice, leaving the threading to OpenBLAS inside sgemm). Portable `add` at batch 64 is only in the table "
+      "above (it is slow there). Times are ms per forward pass (batch 1) and samples/s (batch 64); the last "
+      "column gives the samples per candidate and why sampling stopped (`stable` medians or the time `budget`). "
+      "Every output was checked against a float64 NumPy reference (largest relative error below each table; "
+      "Gaussian weights have no low-rank structure, so the compressed models are far from the dense one: they "
+      "measure speed only)." % (
+          vo.get("onnxruntime", "?"), vt.get("torch", "?")))
+    w("")
+    for fw, label in [("ort", "onnxruntime"), ("torch", "pytorch")]:
+        shown = "onnxruntime" if fw == "ort" else "PyTorch"
+        for b in BATCHES:
+            w("**%s process, batch %d** (%s)" % (shown, b, "ms per pass; ratio = dlor / %s" % shown if b == 1 else
+                                                  "samples/s; x = throughput / %s's" % shown))
+            w("")
+            cols = []
+            for t in THREADS:  # every candidate that appears in any row, in order of appearance
+                for r in fws.get((fw, t), {}).get("results", []):
+                    if r["batch"] == b:
+                        cols += [k for k in r["times"] if not k.startswith("_") and k not in cols]
+            lines = []
+            for t in THREADS:
+                R = fws.get((fw, t))
+                if not R:
+                    continue
+                for r in R["results"]:
+                    if r["batch"] != b:
+                        continue
+                    tm = r["times"]
+                    base = tm[label]["ms"]
+                    cells = []
+                    for k in cols:
+                        if k not in tm:
+                            cells.append("-")
+                        elif b == 1:
+                            cells.append(fmt(tm[k]["ms"]) + ("" if k == label else " (%.2f)" % (tm[k]["ms"] / base)))
+                        else:
+                            cells.append(fmt(b * 1e3 / tm[k]["ms"]) + (
+                                "" if k == label else " (%.2f)" % (base / tm[k]["ms"])))
+                    lines.append("| %d | %d | %s | %d, %s |" % (r["n"], t, " | ".join(cells), tm["_samples"],
+                                                               tm["_stop"]))
+                    if b == 1:
+                        dd = tm["dlor:dense"]["ms"] / base
+                        if fw == "ort":
+                            targets.append(("dlor's runtime on the dense layers, N = %d, batch 1, T = %d: <= 1.1 x "
+                                            "onnxruntime" % (r["n"], t), "%.3f x" % dd, dd <= 1.1))
+                        else:
+                            targets.append(("dlor's runtime on the dense layers, N = %d, batch 1, T = %d: faster "
+                                            "than PyTorch" % (r["n"], t), "%.3f x" % dd, dd < 1.0))
+                        for nm in [k for k in tm if k.startswith("dlor:p")]:
+                            p = float(nm[6:])
+                            sp = base / tm[nm]["ms"]
+                            targets.append(("Compressed p = %g, N = %d, batch 1, T = %d: ahead of %s by close to "
+                                            "1/p = %.0f (>= 1/(1.3 p) = %.1f)" % (p, r["n"], t, shown, 1 / p,
+                                                                                 1 / (1.3 * p)),
+                                            "%.2f x faster" % sp, sp >= 1 / (1.3 * p)))
+            if cols:
+                w("| N | T | %s | samples, stop |" % " | ".join(cols))
+                w("|---|---|%s---|" % ("---|" * len(cols)))
+                L.extend(lines)
+                errs = {}
+                for t in THREADS:
+                    for r in fws.get((fw, t), {}).get("results", []):
+                        if r["batch"] == b:
+                            for k, v in r["rel_err_vs_f64"].items():
+                                errs[k] = max(errs.get(k, 0.0), v)
+                w("")
+                w("Largest relative output error against float64: " + ", ".join(
+                    "%s %.1e" % (k, v) for k, v in errs.items()) + " (the compressed models' error is the "
+                  "approximation's, not the runtime's).")
+                w("")
+
+    # ---- memory
+    w("## 3. Peak memory of `dlor run`")
+    w("")
+    w("`dlor run MODEL.dlor -i X.npy -o Y.npy` with X = 8 samples, in a fresh process; peak RSS is GNU time's "
+      "maximum resident set size (`/usr/bin/time -f %%M`; a Python parent would not do: a child forked from it "
+      "keeps the parent's high-water mark across exec). The file is mapped read-only, so its pages count in RSS "
+      "once touched. MB = 10^6 bytes; the target's 8 MB is taken as 8 MiB. The process floor (`dlor run` on a "
+      "16-feature model: the executable, libc, OpenBLAS, LAPACK, gfortran) is %.1f MB." % (rss["floor"] / MB))
+    w("")
+    w("| model | file MB | peak RSS MB | RSS - file MB |")
+    w("|---|---|---|---|")
+    for i, r in enumerate(rss["rows"]):
+        w("| N = %d, %s | %.1f | %.1f | %.1f%s |" % (r["n"], r["what"], r["size"] / MB, r["rss"] / MB,
+                                                    (r["rss"] - r["size"]) / MB,
+                                                    " (target)" if i == rss["judged"] else ""))
+    w("")
+    rj = rss["rows"][rss["judged"]]
+    ok = rj["rss"] - rj["size"] <= 8 * 1048576
+    targets.append(("`dlor run` peak RSS <= file size + 8 MB (%.0f MB model)" % (rj["size"] / MB),
+                    "file + %.1f MB" % ((rj["rss"] - rj["size"]) / MB), ok))
+    w("Target: peak RSS <= file size + 8 MB (8 MiB) for the %.0f MB file: file + %.1f MB, %s." % (
+        rj["size"] / MB, (rj["rss"] - rj["size"]) / MB, verdict(ok)))
+    w("")
+
+    # ---- commands
+    w("## Commands")
+    w("")
+    w("The suite: `bash bench/run.sh` (`--quick` for a smoke test with tiny sizes, written to "
+      "`build-bench/BENCHMARKS.quick.md`). It builds `build-bench/` (Release, portable runtime) and "
+      "`build-bench-blas/` (`-DDLOR_RUNTIME_BLAS=ON`), compiles `bench_factor`, `bench_compress` and the "
+      "runtime shim next to them, installs `bench/requirements.txt` into the current `python3`, and runs "
+      "`bench/harness.py`. Generated models live in `build-bench/work/`. Every command it ran:")
+    w("")
+    sec = None
+    w("<details><summary>%d commands</summary>" % len(run.commands))
+    w("")
+    for s, c in run.commands:
+        if s != sec:
+            if sec is not None:
+                w("```")
+                w("")
+            w("%s:" % s)
+            w("")
+            w("```")
+            sec = s
+        w(c)
+    if sec is not None:
+        w("```")
+    w("")
+    w("</details>")
+    w("")
+
+    # ---- summary
+    S_ = ["## Targets", ""]
+    missed = [t for t in targets if not t[2]]
+    S_.append("%d of %d checks met%s." % (len(targets) - len(missed), len(targets),
+                                          "" if not missed else "; **missed: %d** (listed first)" % len(missed)))
+    S_.append("")
+    S_.append("| target | measured (same-run ratio) | |")
+    S_.append("|---|---|---|")
+    for what, meas, ok in sorted(targets, key=lambda t: t[2]):
+        S_.append("| %s | %s | %s |" % (what, meas, verdict(ok)))
+    S_.append("")
+    L[summary_at:summary_at] = S_
+    return "\n".join(L) + "\n"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--build", default=os.path.join(ROOT, "build-bench"))
+    ap.add_argument("--dlor", default=os.path.join(ROOT, "build-bench", "dlor"))
+    ap.add_argument("--dlor-blas", default=os.path.join(ROOT, "build-bench-blas", "dlor"))
+    ap.add_argument("--bench-bin", default=os.path.join(ROOT, "build-bench", "bench"))
+    ap.add_argument("--shim", default=os.path.join(ROOT, "build-bench", "bench", "librt_shim.so"))
+    ap.add_argument("--shim-blas", default=os.path.join(ROOT, "build-bench", "bench", "librt_shim_blas.so"))
+    ap.add_argument("--torch-python", default="/usr/bin/python3")
+    ap.add_argument("--work", default=os.path.join(ROOT, "build-bench", "work"))
+    a = ap.parse_args()
+    S = QUICK if a.quick else FULL
+    os.makedirs(a.work, exist_ok=True)
+    run = Runner(a)
+    t0 = time.perf_counter()
+    load0 = loadavg()
+    mach = machine(a)
+    print("load average at start: %s" % " ".join(load0), flush=True)
+    conv = conversion(run, S, a)
+    jobs = jobs_section(run, S, a)
+    models = make_inference_models(run, S, a)
+    bench = dlor_bench(run, S, a, models)
+    fws = frameworks(run, S, a, models)
+    rss = rss_section(run, S, a, models)
+    load1 = loadavg()
+    text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, run)
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, a.out)
+    print("wrote %s (%.0f s)" % (a.out, time.perf_counter() - t0))
+
+
+if __name__ == "__main__":
+    main()
