@@ -260,6 +260,17 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
             uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
             const float *V = as_f32(&vt, j0 * D, r * D, widen);
             const float *U = as_f32(&ut, j0 * D, r * D, widen + r * D);
+#ifdef DLOR_RUNTIME_BLAS
+            if (batch > 1) { /* Z = X V_l (batch x r), X <- a X + Z U_l^T */
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)r, (int)D, 1.0f, out,
+                            (int)stride, V, (int)D, 0.0f, z, (int)r);
+                for (size_t b = 0; b < batch; b++)
+                    for (uint64_t i = 0; i < D; i++) out[b * stride + i] *= a;
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)D, (int)r, 1.0f, z, (int)r, U,
+                            (int)D, 1.0f, out, (int)stride);
+                continue;
+            }
+#endif
             for (size_t b = 0; b < batch; b++) {
                 float *xb = out + b * stride, *zb = z + b * r;
                 for (uint64_t j = 0; j < r; j++) zb[j] = dot(V + j * D, xb, D);
