@@ -16,9 +16,9 @@ build/dlor convert "$d/digits.safetensors" -o out/digits.dlor --activation relu 
 echo
 echo "== dlor verify: rebuild each layer, then dense vs DLoR on the test split"
 build/dlor verify "$d/digits.safetensors" out/digits.dlor --inputs "$d/x_test.npy" --labels "$d/y_test.npy" \
-  --json out/digits-verify.json
+  --json out/digits-verify.json --html out/digits-report.html
 echo
 echo "== dlor run: the dense model and the DLoR model on the test inputs"
 build/dlor run "$d/digits.safetensors" --activation relu -i "$d/x_test.npy" -o out/logits-dense.npy
 build/dlor run out/digits.dlor -i "$d/x_test.npy" -o out/logits-dlor.npy
-echo "wrote out/logits-dense.npy and out/logits-dlor.npy; report in out/digits-verify.json"
+echo "wrote out/logits-dense.npy and out/logits-dlor.npy; report in out/digits-verify.json and out/digits-report.html"
