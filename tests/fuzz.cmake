@@ -1,0 +1,21 @@
+# Fuzz targets (tests/fuzz/, see FUZZING.md), one property each. Every build
+# replays the committed corpora through the targets with the normal compiler,
+# so the sanitizer build checks them under ASan + UBSan; with DLOR_FUZZ=ON
+# (clang) the libFuzzer binaries fuzz_<target> are built too
+# (scripts/fuzz.sh builds and runs them).
+set(DLOR_FUZZ_TARGETS safetensors npy npz onnx pt pickle dlor dlor_roundtrip runtime)
+set(DLOR_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
+foreach(t ${DLOR_FUZZ_TARGETS})
+  add_executable(fuzz_replay_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c
+                                  ${DLOR_FUZZ_DIR}/replay_main.c)
+  target_include_directories(fuzz_replay_${t} PRIVATE ${DLOR_FUZZ_DIR})
+  target_link_libraries(fuzz_replay_${t} PRIVATE dlor_formats)
+  add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t} --min 5 ${DLOR_FUZZ_DIR}/corpus/${t})
+  set_tests_properties(fuzz_replay_${t} PROPERTIES TIMEOUT 600)
+  if(DLOR_FUZZ)
+    add_executable(fuzz_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c)
+    target_include_directories(fuzz_${t} PRIVATE ${DLOR_FUZZ_DIR})
+    target_link_libraries(fuzz_${t} PRIVATE dlor_formats)
+    target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
+  endif()
+endforeach()

@@ -1,0 +1,158 @@
+/* test_output_safety - every command that writes a file, run against a
+ * file-size limit (RLIMIT_FSIZE, with SIGXFSZ ignored so writes fail with
+ * EFBIG the way they fail with ENOSPC on a full disk), fails cleanly: exit
+ * status 1, one "dlor CMD: PATH: ..." line, every existing output file left
+ * byte for byte as it was, and no temporary file left in the folder. Each
+ * command is tried at several limits, so the write fails at different points
+ * (first byte, inside the header, inside the data), and once without a limit,
+ * which must succeed (so the limit is what made the others fail). */
+#define _POSIX_C_SOURCE 200809L
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "testrun.h"
+#include "testutil.h"
+
+static char g_dir[512];
+
+static const char *at(const char *name, char *buf, size_t n)
+{
+    snprintf(buf, n, "%s/%s", g_dir, name);
+    return buf;
+}
+
+/* The outputs that exist before each run, with their contents. */
+static const char *const outputs[] = {"out.dlor", "emit.safetensors", "y.npy", "model.h", "report.json",
+                                      "report.html", NULL};
+
+static void write_existing(void)
+{
+    char p[1024], text[128];
+    for (int i = 0; outputs[i]; i++) {
+        snprintf(text, sizeof text, "an existing %s that a failed run must leave alone\n", outputs[i]);
+        CHECK(dlt_write_file(at(outputs[i], p, sizeof p), text, strlen(text)) == 0, "write %s", outputs[i]);
+    }
+}
+
+static int existing_intact(char *which, size_t n)
+{
+    char p[1024], text[128];
+    for (int i = 0; outputs[i]; i++) {
+        size_t len = 0;
+        unsigned char *b = dlt_read_file(at(outputs[i], p, sizeof p), &len);
+        snprintf(text, sizeof text, "an existing %s that a failed run must leave alone\n", outputs[i]);
+        int same = b && len == strlen(text) && memcmp(b, text, len) == 0;
+        free(b);
+        if (!same) {
+            snprintf(which, n, "%s", outputs[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Files in the folder other than the outputs, model.dlor and the inputs. */
+static int strays(char *first, size_t n)
+{
+    DIR *d = opendir(g_dir);
+    struct dirent *e;
+    int count = 0;
+    first[0] = 0;
+    if (!d) return -1;
+    while ((e = readdir(d))) {
+        int known = e->d_name[0] == '.' || strcmp(e->d_name, "model.dlor") == 0;
+        for (int i = 0; outputs[i] && !known; i++) known = strcmp(e->d_name, outputs[i]) == 0;
+        if (known) continue;
+        if (!count++) snprintf(first, n, "%s", e->d_name);
+    }
+    closedir(d);
+    return count;
+}
+
+typedef struct {
+    const char *what;
+    const char *cmd;
+    const char *args[12];   /* "@x" is a file in the test folder, "%x" one in the source tree */
+    unsigned long long limits[8];   /* 0 first (no limit), then the limits, 0-terminated */
+} job;
+
+static void run_job(const job *j)
+{
+    char paths[12][1024], err[4096], which[256], stray[256], prefix[64];
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = j->cmd;
+    for (int i = 0; j->args[i]; i++) {
+        const char *a = j->args[i];
+        if (a[0] == '@') a = at(a + 1, paths[i], sizeof paths[i]);
+        else if (a[0] == '%') a = dlt_source_path(paths[i], sizeof paths[i], a + 1);
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    snprintf(prefix, sizeof prefix, "dlor %s: ", j->cmd);
+    for (int k = 0; k < 8 && (j->limits[k] || k == 0); k++) {
+        unsigned long long lim = j->limits[k];
+        write_existing();
+        int rc = dlt_run(argv, lim ? lim : 0, 0, err, sizeof err);
+        if (lim == 0) {
+            /* no limit: the run works (and replaces the outputs it writes) */
+            CHECK(rc == 0, "%s without a limit: exit %d: %s", j->what, rc, err);
+            CHECK(strays(stray, sizeof stray) == 0, "%s without a limit left '%s'", j->what, stray);
+            continue;
+        }
+        CHECK(rc == 1, "%s at a %llu-byte limit: exit %d: %s", j->what, lim, rc, err);
+        const char *nl = strchr(err, '\n');
+        CHECK(strncmp(err, prefix, strlen(prefix)) == 0 && strstr(err, g_dir) && nl && nl[1] == 0,
+              "%s at a %llu-byte limit: not one 'dlor %s: PATH: ...' line: %s", j->what, lim, j->cmd, err);
+        CHECK(existing_intact(which, sizeof which), "%s at a %llu-byte limit changed the existing %s", j->what, lim,
+              which);
+        CHECK(strays(stray, sizeof stray) == 0, "%s at a %llu-byte limit left '%s' behind", j->what, lim, stray);
+        printf("%-28s limit %7llu bytes: exit %d, existing outputs intact: %s", j->what, lim, rc, err);
+    }
+}
+
+int main(void)
+{
+    char p[1024], err[4096];
+    dlt_tmp_path(g_dir, sizeof g_dir, "output_safety");
+    mkdir(g_dir, 0755);
+    DIR *d = opendir(g_dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.') unlink(at(e->d_name, p, sizeof p));
+    if (d) closedir(d);
+
+    /* the model the run, export and verify jobs read */
+    char src[1024];
+    const char *mk[] = {"convert", dlt_source_path(src, sizeof src, "samples/digits/digits.safetensors"), "-o",
+                        at("model.dlor", p, sizeof p), "--activation", "relu", NULL};
+    int rc = dlt_run(mk, 0, 0, err, sizeof err);
+    CHECK(rc == 0, "making model.dlor: %s", err);
+
+    static const job jobs[] = {
+        {"convert", "convert", {"%samples/digits/digits.safetensors", "-o", "@out.dlor", "--activation", "relu"},
+         {0, 1, 64, 4096, 65536, 200000}},
+        {"convert --compress", "convert",
+         {"%samples/digits/digits.safetensors", "-o", "@out.dlor", "--activation", "relu", "--compress"},
+         {0, 1, 64, 4096, 100000}},
+        /* emit is written first (about 11 KB), the .dlor after it (about 15 KB):
+         * the larger limits let the first succeed and stop the second */
+        {"convert --emit", "convert",
+         {"%samples/sawtooth/sawtooth.safetensors", "-o", "@out.dlor", "--emit", "@emit.safetensors"},
+         {0, 1, 4096, 12000, 14000}},
+        {"run", "run", {"@model.dlor", "-i", "%samples/digits/x_test.npy", "-o", "@y.npy"}, {0, 1, 128, 8192}},
+        {"export-c", "export-c", {"@model.dlor", "-o", "@model.h"}, {0, 1, 4096, 100000}},
+        {"verify --json", "verify",
+         {"%samples/digits/digits.safetensors", "@model.dlor", "--samples", "8", "--json", "@report.json"},
+         {0, 1, 100}},
+        {"verify --html", "verify",
+         {"%samples/digits/digits.safetensors", "@model.dlor", "--samples", "8", "--html", "@report.html"},
+         {0, 1, 4096}},
+    };
+    for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) run_job(&jobs[i]);
+    return dlt_finish();
+}
