@@ -15,8 +15,9 @@
 #                   campaign and short runs can go on side by side
 #
 # Each run starts from the committed corpus tests/fuzz/corpus/TARGET (read,
-# never written) plus build-fuzz/corpus/TARGET, where new inputs go. Logs are
-# in build-fuzz/logs/, crash reproducers in build-fuzz/artifacts/TARGET/.
+# never written; runtime and dlor_roundtrip also read tests/fuzz/corpus/dlor)
+# plus build-fuzz/corpus/TARGET, where new inputs go. Logs are in
+# build-fuzz/logs/, crash reproducers in build-fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
@@ -41,14 +42,16 @@ mkdir -p "$out/logs"
 
 # run_target NAME: one libFuzzer run; its exit status is the run's.
 run_target() {
-  local t=$1 limit
+  local t=$1 limit extra=()
   mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
+  # the targets that take .dlor images also start from the shared image corpus
+  case $t in runtime|dlor_roundtrip) extra=(tests/fuzz/corpus/dlor) ;; esac
   if [ -n "${DLOR_FUZZ_RUNS:-}" ]; then limit=(-runs="$DLOR_FUZZ_RUNS"); else limit=(-max_total_time="$seconds"); fi
   # shellcheck disable=SC2086
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     "$out/tests/fuzz_$t" "${limit[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=32768 \
       -dict="tests/fuzz/$t.dict" -artifact_prefix="$out/artifacts/$t/" -print_final_stats=1 \
-      ${DLOR_FUZZ_ARGS:-} "$out/corpus/$t" "tests/fuzz/corpus/$t" >"$out/logs/$t.log" 2>&1
+      ${DLOR_FUZZ_ARGS:-} "$out/corpus/$t" "tests/fuzz/corpus/$t" "${extra[@]}" >"$out/logs/$t.log" 2>&1
 }
 
 failed=()

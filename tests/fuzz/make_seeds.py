@@ -279,10 +279,7 @@ def seeds_dlor(dlor):
                            stderr=subprocess.DEVNULL)
             with open(out, "rb") as f:
                 data = f.read()
-            put("dlor", name, data)
-            put("dlor_roundtrip", name, data)
-            if name != "compressed":
-                put("runtime", name, data)
+            put("dlor", name, data)  # also read by the runtime and dlor_roundtrip targets
     for i, b in enumerate([b"\x03\x02\x01\x00\x05\x10\x20\x08" * 8, bytes(range(200)), b"\xff" * 64]):
         put("dlor_roundtrip", "builder-%d" % i, b)
 
