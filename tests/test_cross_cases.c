@@ -55,7 +55,7 @@ ssize_t __wrap_read(int fd, void *buf, size_t n)
     return r;
 }
 
-/* ---- helpers ------------------------------------------------------------------ */
+/* ---- buffers and files ---------------------------------------------------------- */
 
 typedef struct {
     unsigned char *b;
