@@ -20,40 +20,6 @@
 #include "network.h"
 #include "network_cmd.h"
 
-dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err)
-{
-    dlor_tensor_list t;
-    dlor_tensor_list_init(&t);
-    dlor_status st = dlor_read_npy(path, &t, err);
-    if (st != DLOR_OK) return st;
-    const dlor_tensor *a = &t.items[0];
-    char shape[96];
-    uint64_t rows = 0;
-    if (!dlor_dtype_is_float(a->dtype))
-        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs must be float (f32, f64, f16), not %s", path,
-                       dlor_dtype_name(a->dtype));
-    else if (a->ndim == 1 && a->dims[0] == features)
-        rows = 1;
-    else if (a->ndim == 2 && a->dims[1] == features)
-        rows = a->dims[0];
-    else
-        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu]", path,
-                       dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features);
-    if (st == DLOR_OK) {
-        double *d = malloc((a->nelem ? a->nelem : 1) * sizeof *d);
-        if (!d) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
-        if (st == DLOR_OK) st = dlor_tensor_to_f64(a, d, err);
-        if (st == DLOR_OK) {
-            *x = d;
-            *n = rows;
-        } else {
-            free(d);
-        }
-    }
-    dlor_tensor_list_free(&t);
-    return st;
-}
-
 static int matches_any(const dlor_opts *o, const dlor_optdef *defs, const char *opt, const char *name)
 {
     int idx = dlor_opt_index(defs, opt);

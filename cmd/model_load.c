@@ -90,7 +90,7 @@ void dlor_loaded_free(dlor_loaded *l)
     memset(l, 0, sizeof *l);
 }
 
-dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err)
+dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err)
 {
     dlor_tensor_list t;
     dlor_tensor_list_init(&t);
@@ -107,23 +107,33 @@ dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uin
     else if (a->ndim == 2 && a->dims[1] == features)
         rows = a->dims[0];
     else
-        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu]",
-                       path, dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features);
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu]", path,
+                       dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features);
     if (st == DLOR_OK) {
         double *d = malloc((a->nelem ? a->nelem : 1) * sizeof *d);
-        float *f = malloc((a->nelem ? a->nelem : 1) * sizeof *f);
-        if (!d || !f) {
-            free(d);
-            free(f);
-            st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
-        } else {
-            dlor_tensor_to_f64(a, d, err);
-            for (uint64_t i = 0; i < a->nelem; i++) f[i] = (float)d[i];
-            free(d);
-            *x = f;
+        if (!d) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+        if (st == DLOR_OK) st = dlor_tensor_to_f64(a, d, err);
+        if (st == DLOR_OK) {
+            *x = d;
             *n = rows;
+        } else {
+            free(d);
         }
     }
     dlor_tensor_list_free(&t);
+    return st;
+}
+
+dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err)
+{
+    double *d;
+    dlor_status st = dlor_load_inputs_f64(path, features, &d, n, err);
+    if (st != DLOR_OK) return st;
+    uint64_t count = *n * features;
+    float *f = malloc((count ? count : 1) * sizeof *f);
+    if (!f) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+    for (uint64_t i = 0; f && i < count; i++) f[i] = (float)d[i];
+    free(d);
+    *x = f;
     return st;
 }

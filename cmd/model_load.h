@@ -31,5 +31,7 @@ void dlor_loaded_free(dlor_loaded *l);
 /* Reads a .npy of float samples: [N, features] or [features]. Returns float32
  * data (malloc'd) and N. Checks the feature count against 'features'. */
 dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err);
+/* The same, in double precision (no rounding to float32). */
+dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);
 
 #endif

@@ -15,7 +15,6 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs);
 
 /* Reads a .npy of float samples, [N, features] or [features], as float64
  * (malloc'd) and N. Checks the feature count against 'features'. */
-dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);
 
 struct dlor_model;
 /* dlor run --dtype f64: the model on the inputs of in_path in double precision,

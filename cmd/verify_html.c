@@ -202,29 +202,16 @@ static void error_chart(dlor_html *h, const verify_result *r)
     free(tol);
 }
 
-static void size_charts(dlor_html *h, const verify_result *r)
+/* Two bar charts side by side, parameters and bytes per layer, dense against the
+ * stored form. p and q hold 2 n values: the dense figures, then the stored ones. */
+static void size_chart_pair(dlor_html *h, size_t n, const char **names, const double *p, const double *q,
+                            const char *what, const char *stored)
 {
-    size_t n = r->nlayers;
-    const char **names = malloc((n ? n : 1) * sizeof *names);
-    double *p = malloc(2 * (n ? n : 1) * sizeof *p), *q = malloc(2 * (n ? n : 1) * sizeof *q);
-    static const char *const series[2] = {"dense", "DLoR"};
-    if (!names || !p || !q) {
-        h->nomem = 1;
-        free(names);
-        free(p);
-        free(q);
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        names[i] = r->layers[i].name;
-        p[i] = (double)r->layers[i].params_dense;
-        p[n + i] = (double)r->layers[i].params_dlor;
-        q[i] = (double)r->layers[i].bytes_dense;
-        q[n + i] = (double)r->layers[i].bytes_dlor;
-    }
+    const char *series[2] = {"dense", stored};
+    char tp[96], tb[96];
     dlor_html_bars b;
     memset(&b, 0, sizeof b);
-    b.x_label = "layer";
+    b.x_label = what;
     b.y.scale = DLOR_HTML_LINEAR;
     b.y.min = b.y.max = NAN;
     b.ncat = n;
@@ -234,19 +221,63 @@ static void size_charts(dlor_html *h, const verify_result *r)
     b.threshold = NAN;
     b.width = 612;
     b.height = 360;
+    snprintf(tp, sizeof tp, "Parameters per %s", what);
+    snprintf(tb, sizeof tb, "Bytes per %s", what);
     dlor_html_row_begin(h);
-    b.title = "Parameters per layer";
+    b.title = tp;
     b.y.label = "parameters";
     b.values = p;
     dlor_html_bar_chart(h, &b);
-    b.title = "Bytes per layer";
+    b.title = tb;
     b.y.label = "bytes";
     b.values = q;
     dlor_html_bar_chart(h, &b);
     dlor_html_row_end(h);
+}
+
+/* Per-layer sizes: get(i, v) fills v = {params dense, params stored, bytes dense, bytes stored}. */
+static void size_charts_of(dlor_html *h, size_t n, const char *(*name)(const void *, size_t),
+                           void (*get)(const void *, size_t, double v[4]), const void *ctx, const char *what,
+                           const char *stored)
+{
+    const char **names = malloc((n ? n : 1) * sizeof *names);
+    double *p = malloc(2 * (n ? n : 1) * sizeof *p), *q = malloc(2 * (n ? n : 1) * sizeof *q);
+    if (!names || !p || !q) {
+        h->nomem = 1;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            double v[4];
+            names[i] = name(ctx, i);
+            get(ctx, i, v);
+            p[i] = v[0];
+            p[n + i] = v[1];
+            q[i] = v[2];
+            q[n + i] = v[3];
+        }
+        size_chart_pair(h, n, names, p, q, what, stored);
+    }
     free(names);
     free(p);
     free(q);
+}
+
+static const char *layer_name(const void *ctx, size_t i)
+{
+    return ((const verify_result *)ctx)->layers[i].name;
+}
+
+static void layer_sizes(const void *ctx, size_t i, double v[4])
+{
+    const dlor_layer_report *L = &((const verify_result *)ctx)->layers[i];
+    v[0] = (double)L->params_dense;
+    v[1] = (double)L->params_dlor;
+    v[2] = (double)L->bytes_dense;
+    v[3] = (double)L->bytes_dlor;
+}
+
+static void size_charts(dlor_html *h, const verify_result *r)
+{
+    size_charts_of(h, r->nlayers, layer_name, layer_sizes, r, "layer", "DLoR");
 }
 
 static void layer_table(dlor_html *h, const verify_result *r)
@@ -539,51 +570,23 @@ static void net_structure(dlor_html *h, const verify_result *r)
                    "the graph uses: factors, nonzero alphas, biases and branch weights.");
 }
 
+static const char *net_layer_name(const void *ctx, size_t i)
+{
+    return ((const verify_network *)ctx)->layers[i].name;
+}
+
+static void net_layer_sizes(const void *ctx, size_t i, double v[4])
+{
+    const verify_network *n = ctx;
+    v[0] = (double)n->layers[i].params_dense;
+    v[1] = (double)n->layers[i].params_net;
+    v[2] = (double)n->layers[i].bytes_dense;
+    v[3] = (double)n->layers[i].bytes_net;
+}
+
 static void net_size_charts(dlor_html *h, const verify_network *n)
 {
-    size_t k = n->nlayers;
-    const char **names = malloc((k ? k : 1) * sizeof *names);
-    double *p = malloc(2 * (k ? k : 1) * sizeof *p), *q = malloc(2 * (k ? k : 1) * sizeof *q);
-    static const char *const series[2] = {"dense layer", "network form"};
-    if (!names || !p || !q) {
-        h->nomem = 1;
-        free(names);
-        free(p);
-        free(q);
-        return;
-    }
-    for (size_t i = 0; i < k; i++) {
-        names[i] = n->layers[i].name;
-        p[i] = (double)n->layers[i].params_dense;
-        p[k + i] = (double)n->layers[i].params_net;
-        q[i] = (double)n->layers[i].bytes_dense;
-        q[k + i] = (double)n->layers[i].bytes_net;
-    }
-    dlor_html_bars b;
-    memset(&b, 0, sizeof b);
-    b.x_label = "dense layer";
-    b.y.scale = DLOR_HTML_LINEAR;
-    b.y.min = b.y.max = NAN;
-    b.ncat = k;
-    b.categories = names;
-    b.nseries = 2;
-    b.series_names = series;
-    b.threshold = NAN;
-    b.width = 612;
-    b.height = 360;
-    dlor_html_row_begin(h);
-    b.title = "Parameters per dense layer";
-    b.y.label = "parameters";
-    b.values = p;
-    dlor_html_bar_chart(h, &b);
-    b.title = "Bytes per dense layer";
-    b.y.label = "bytes";
-    b.values = q;
-    dlor_html_bar_chart(h, &b);
-    dlor_html_row_end(h);
-    free(names);
-    free(p);
-    free(q);
+    size_charts_of(h, n->nlayers, net_layer_name, net_layer_sizes, n, "dense layer", "network form");
 }
 
 static void net_page(dlor_html *h, const char *in, const char *out, const verify_result *r)
