@@ -323,15 +323,6 @@ def dlor_bench(run, S, a, models):
                         j = json.load(open(js))
                         j.update({"n": n, "variant": name, "build": build})
                         res.append(j)
-        # the same at batch 64, 2 threads, with OpenBLAS's idle threads sleeping at once instead of spinning
-        # (~2^28 cycles) into the runtime's turn: how much of the T = 2 figure is that interference
-        for name in ("dense", "p0.1"):
-            js = os.path.join(a.work, "bench.json")
-            run.run([a.dlor, "bench", d["dlor"][name], "--dense", d["safetensors"], "--batch", 64, "--threads", 2,
-                     "--time", S["bench_time"], "--json", js], {"OPENBLAS_THREAD_TIMEOUT": "4"})
-            j = json.load(open(js))
-            j.update({"n": n, "variant": name, "build": "portable, OPENBLAS_THREAD_TIMEOUT=4"})
-            res.append(j)
         print("dlor bench N=%d done (load %s)" % (n, " ".join(loadavg())), flush=True)
     return res
 
@@ -351,7 +342,7 @@ def frameworks(run, S, a, models):
                     else:  # portable add at batch 64 is in the dlor bench table (slow here; BLAS has it)
                         dl = {k: v for k, v in d["dlor"].items() if k != "add"}
                         dlb = {k: v for k, v in d["dlor"].items() if k != "mul"}  # mul has no BLAS path
-                        if T > 1:  # the BLAS runtime in one slice, OpenBLAS threading inside sgemm
+                        if T > 1:  # the BLAS runtime with one worker, OpenBLAS threading inside sgemm
                             dl1 = {k: v for k, v in dlb.items() if k in ("dense", "p0.1")}
                     cases.append({"n": n, "batch": B, "safetensors": d["safetensors"], "onnx": d["onnx"],
                                   "layers": S["inf_layers"], "dlor": dl, "dlor_blas": dlb, "dlor_blas_1": dl1})
@@ -495,8 +486,11 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
     w("- Conversion times are wall-clock, best of the stated number of runs, one matrix per N (seeded N(0, 1/N), "
       "float64) read from the same `.npy` file by `bench_factor`, `bench_compress` and NumPy.")
     w("- Threads: T = 1 or 2 means OpenBLAS threads (`dlor bench --threads`, `OPENBLAS_NUM_THREADS`), "
-      "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`; dlor's runtime is single-threaded per call and "
-      "gets T batch slices on T threads, so at batch 1 it always runs on one thread.")
+      "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`, and for dlor's runtime a team of T workers "
+      "(`dlor_pool`: the caller and T - 1 threads) that split every layer's output rows, at batch 1 too. With T = 2 "
+      "`dlor bench` gives each side the machine to itself: after each dense sample it stops OpenBLAS's threads "
+      "(which would otherwise spin for ~2^28 cycles into the runtime's turn), after each runtime sample it sleeps "
+      "1 ms (the pool's threads spin 0.2 ms, then sleep), and each timed sample follows one untimed pass.")
     w("")
 
     # ---- summary of targets, filled below, inserted here
@@ -656,22 +650,6 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                     n, name, t, fmt(64e3 / jp["dense_ms"]), fmt(64e3 / jp["dlor_ms"]), 1 / jp["ratio"],
                     fmt(64e3 / jb["dense_ms"]), fmt(64e3 / jb["dlor_ms"]), 1 / jb["ratio"]))
     w("")
-    w("`dlor bench` alternates the two paths with no pause, and OpenBLAS's idle threads spin for about 2^28 "
-      "cycles after each dense pass, into the runtime's turn. With T = 2 at batch 64, where the runtime runs two "
-      "batch slices on two threads, that takes a core from it. The same runs with `OPENBLAS_THREAD_TIMEOUT=4` "
-      "(idle OpenBLAS threads sleep at once):")
-    w("")
-    w("| N | variant | default: dense / dlor samples/s (x) | OPENBLAS_THREAD_TIMEOUT=4: dense / dlor samples/s (x) |")
-    w("|---|---|---|---|")
-    for n in n_list:
-        for name in ("dense", "p0.1"):
-            j0, j1 = B(n, name, 64, 2), B(n, name, 64, 2, "portable, OPENBLAS_THREAD_TIMEOUT=4")
-            if j0 and j1:
-                w("| %d | %s | %s / %s (%.2f) | %s / %s (%.2f) |" % (
-                    n, name, fmt(64e3 / j0["dense_ms"]), fmt(64e3 / j0["dlor_ms"]), 1 / j0["ratio"],
-                    fmt(64e3 / j1["dense_ms"]), fmt(64e3 / j1["dlor_ms"]), 1 / j1["ratio"]))
-    w("")
-
     # ---- frameworks
     w("### 2b. Against onnxruntime and PyTorch on the same dense model")
     w("")
@@ -681,9 +659,9 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "build, `torch.no_grad()`, `torch.set_num_threads(T)`, the model as `nn.Sequential` of `Linear`/`ReLU` with "
       "the same weights, read from the safetensors file through NumPy). In the same process and alternating with "
       "it: NumPy's BLAS on the dense weights (`W @ x`, preallocated outputs) and dlor's runtime on the `.dlor` "
-      "files (C shim over the runtime's own sources and flags, the batch split into T slices on T threads as "
-      "`dlor bench` does; `dlor-blas` = compiled with `DLOR_RUNTIME_BLAS`; `dlor-blas/1` = the same in one "
-      "slice, leaving the threading to OpenBLAS inside sgemm). Portable `add` at batch 64 is only in the table "
+      "files (C shim over the runtime's own sources and flags, a team of T workers as `dlor bench` uses; "
+      "`dlor-blas` = compiled with `DLOR_RUNTIME_BLAS`, each worker calling sgemm with one OpenBLAS thread; "
+      "`dlor-blas/1` = the same with one worker, leaving the threading to OpenBLAS inside sgemm). Portable `add` at batch 64 is only in the table "
       "above (it is slow there). Times are ms per forward pass (batch 1) and samples/s (batch 64); the last "
       "column gives the samples per candidate and why sampling stopped (`stable` medians or the time `budget`). "
       "Every output was checked against a float64 NumPy reference (largest relative error below each table; "

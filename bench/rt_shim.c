@@ -2,14 +2,13 @@
  * harness (bench/timing.py loads it with ctypes), so that the runtime can be
  * timed in the same process, alternating, with onnxruntime, PyTorch and NumPy.
  *
- * The file is mapped read-only (as 'dlor run' does), opened once, and each
- * forward call splits the batch into 'threads' slices with one scratch buffer
- * each, the scheme of 'dlor bench'. bench/run.sh compiles this file together
- * with the runtime's own sources and the runtime's compile flags. Not part of
- * the product. */
+ * The file is mapped read-only (as 'dlor run' does), opened once, and a forward
+ * call with 'threads' > 1 runs on a dlor_pool of that many workers (every
+ * layer's rows split among them), as 'dlor bench' does. bench/run.sh compiles
+ * this file together with the runtime's own sources (and lib/runtime/pool.c)
+ * and the runtime's compile flags. Not part of the product. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +16,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dlor_runtime.h"
+#include "dlor_pool.h"
+
+#ifdef DLOR_RUNTIME_BLAS
+#include <cblas.h>
+static int blas_threads; /* OpenBLAS's thread count when first called */
+#endif
 
 #define SHIM_MAX_THREADS 16
 #define SHIM_API __attribute__((visibility("default")))
@@ -27,19 +31,10 @@ typedef struct {
     size_t len;
     dlor_model m;
     size_t max_batch;
-    void *scratch[SHIM_MAX_THREADS];
-    size_t need;
+    dlor_pool *pool[SHIM_MAX_THREADS + 1];    /* by team size, made on first use */
+    void *scratch[SHIM_MAX_THREADS + 1];
+    size_t need[SHIM_MAX_THREADS + 1];
 } shim_model;
-
-typedef struct {
-    const dlor_model *m;
-    const float *x;
-    float *y;
-    size_t batch;
-    void *scratch;
-    size_t need;
-    int rc;
-} shim_slice;
 
 /* Opens path for batches of up to max_batch samples; NULL on failure, with the
  * reason in msg. */
@@ -70,67 +65,44 @@ SHIM_API void *shim_open(const char *path, size_t max_batch, char *msg, size_t m
         return NULL;
     }
     s->max_batch = max_batch ? max_batch : 1;
-    s->need = dlor_model_scratch_size(&s->m, s->max_batch);
-    for (int t = 0; t < SHIM_MAX_THREADS; t++)
-        if (s->need == 0 || posix_memalign(&s->scratch[t], 64, s->need) != 0) {
-            snprintf(msg, msglen, "%s: no scratch for batch %zu", path, s->max_batch);
-            for (int u = 0; u < t; u++) free(s->scratch[u]);
-            munmap(s->map, s->len);
-            free(s);
-            return NULL;
-        }
     return s;
 }
 
 SHIM_API unsigned long long shim_in_dim(void *h) { return ((shim_model *)h)->m.in_dim; }
 SHIM_API unsigned long long shim_out_dim(void *h) { return ((shim_model *)h)->m.out_dim; }
 
-static void *run_slice(void *arg)
-{
-    shim_slice *sl = arg;
-    dlor_image_error e;
-    sl->rc = sl->batch ? dlor_model_forward(sl->m, sl->x, sl->batch, sl->y, sl->scratch, sl->need, &e) : 0;
-    return NULL;
-}
-
-/* y = model(x) for batch samples (row-major [batch, in] -> [batch, out]),
- * the batch split into up to 'threads' slices run on their own threads. */
+/* y = model(x) for batch samples (row-major [batch, in] -> [batch, out]) on a
+ * team of 'threads' workers (the caller and threads - 1 pool threads). */
 SHIM_API int shim_forward(void *h, const float *x, size_t batch, float *y, int threads)
 {
     shim_model *s = h;
+    dlor_image_error e;
     if (batch == 0 || batch > s->max_batch) return -1;
     if (threads < 1) threads = 1;
     if (threads > SHIM_MAX_THREADS) threads = SHIM_MAX_THREADS;
-    if ((size_t)threads > batch) threads = (int)batch;
-    shim_slice sl[SHIM_MAX_THREADS];
-    pthread_t th[SHIM_MAX_THREADS];
-    int started[SHIM_MAX_THREADS] = {0};
-    for (int t = 0; t < threads; t++) {
-        size_t b0 = batch * (size_t)t / (size_t)threads, b1 = batch * (size_t)(t + 1) / (size_t)threads;
-        sl[t].m = &s->m;
-        sl[t].x = x + b0 * s->m.in_dim;
-        sl[t].y = y + b0 * s->m.out_dim;
-        sl[t].batch = b1 - b0;
-        sl[t].scratch = s->scratch[t];
-        sl[t].need = s->need;
-        sl[t].rc = 0;
+    if (!s->pool[threads]) {
+        s->need[threads] = dlor_model_scratch_size_team(&s->m, s->max_batch, (unsigned)threads);
+        if (s->need[threads] == 0 || posix_memalign(&s->scratch[threads], 64, s->need[threads]) != 0) return -1;
+        s->pool[threads] = dlor_pool_create((unsigned)threads);
+        if (!s->pool[threads]) return -1;
     }
-    for (int t = 1; t < threads; t++) started[t] = pthread_create(&th[t], NULL, run_slice, &sl[t]) == 0;
-    run_slice(&sl[0]);
-    int rc = sl[0].rc;
-    for (int t = 1; t < threads; t++) {
-        if (started[t]) pthread_join(th[t], NULL);
-        else run_slice(&sl[t]);
-        rc |= sl[t].rc;
-    }
-    return rc;
+#ifdef DLOR_RUNTIME_BLAS
+    /* a team's workers call sgemm each with one OpenBLAS thread; alone, the caller
+     * leaves the threading to OpenBLAS */
+    if (!blas_threads) blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(threads > 1 ? 1 : blas_threads);
+#endif
+    return dlor_pool_forward(s->pool[threads], &s->m, x, batch, y, s->scratch[threads], s->need[threads], &e);
 }
 
 SHIM_API void shim_close(void *h)
 {
     shim_model *s = h;
     if (!s) return;
-    for (int t = 0; t < SHIM_MAX_THREADS; t++) free(s->scratch[t]);
+    for (int t = 0; t <= SHIM_MAX_THREADS; t++) {
+        dlor_pool_destroy(s->pool[t]);
+        free(s->scratch[t]);
+    }
     munmap(s->map, s->len);
     free(s);
 }

@@ -87,7 +87,7 @@ for prog in bench_factor bench_compress; do
     "$lapacke_lib" "$openblas_lib" "$zlib_lib" -lm -o "build-bench/bench/$prog"
 done
 # the runtime's own sources and flags (see CMakeLists.txt: runtime.c at -O3 -ffp-contract=off)
-rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c)
+rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c lib/runtime/pool.c)
 rt_flags=(-std=c99 -O3 -DNDEBUG -ffp-contract=off -fPIC -shared -fvisibility=hidden -Wall -Wextra
           -Iformats -Ilib/runtime)
 "$cc" "${rt_flags[@]}" "${rt_src[@]}" -lm -lpthread -o build-bench/bench/librt_shim.so

@@ -7,13 +7,13 @@ Run by bench/harness.py: onnxruntime under the benchmark environment's python3,
 PyTorch under Debian's /usr/bin/python3 (python3-torch). The parent sets
 OPENBLAS_NUM_THREADS / OMP_NUM_THREADS to T before this process starts, so
 NumPy's BLAS uses T threads; onnxruntime gets intra_op_num_threads = T and
-PyTorch torch.set_num_threads(T). dlor's runtime splits a batch over T threads
-(one slice each, as `dlor bench` does); at batch 1 it runs on one thread.
+PyTorch torch.set_num_threads(T). dlor's runtime runs on a team of T workers
+(every layer's rows split among them, as `dlor bench` does), at batch 1 too.
 
 PLAN.json: {"runtime": LIB.so, "runtime_blas": LIB.so or null, "budget": S,
 "cases": [{"n", "batch", "safetensors", "onnx", "layers", "dlor": {name: path},
 "dlor_blas": {name: path}, "dlor_blas_1": {name: path}}]}. dlor_blas_1 models run
-through the BLAS runtime in one slice (OpenBLAS threading inside sgemm instead).
+through the BLAS runtime with one worker (OpenBLAS threading inside sgemm instead).
 """
 import argparse
 import json

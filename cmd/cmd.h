@@ -22,9 +22,10 @@ int dlor_cmd_merge(int argc, char **argv);
 int dlor_cmd_bench(int argc, char **argv);
 
 struct dlor_model;
-/* Runs n samples through a model in batches (scratch allocated here). */
-dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_t n, size_t batch, float *y,
-                             dlor_error *err);
+/* Runs n samples through a model in batches (scratch allocated here), each batch
+ * on a team of 'threads' workers (a dlor_pool) when threads > 1. */
+dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
+                             float *y, dlor_error *err);
 
 struct dlor_container;
 /* Writes the factors (and carried tensors) as safetensors; see emit.c for the names. */

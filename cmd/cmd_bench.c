@@ -3,11 +3,11 @@
  *
  * The dense path is what a user would otherwise run: OpenBLAS sgemv (batch 1)
  * or sgemm on the dense weights, plus bias and activation. The DLoR path is
- * dlor's runtime on the .dlor image (mapped). The two alternate sample by sample,
- * so drift of the machine (frequency, other load) touches both alike. */
+ * dlor's runtime on the .dlor image (mapped), on a team of --threads workers
+ * (dlor_pool). The two alternate sample by sample, so drift of the machine
+ * (frequency, other load) touches both alike. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +18,7 @@
 #include "cmd.h"
 #include "dlor_fileio.h"
 #include "dlor_graph_eval.h"
+#include "dlor_pool.h"
 #include "dlor_readers.h"
 #include "json_out.h"
 #include "model_load.h"
@@ -26,7 +27,7 @@
 static const dlor_optdef defs[] = {
     {"dense", 0, "SRC", "the dense weight file the model came from (required)"},
     {"batch", 'b', "B", "samples per forward pass (default 1)"},
-    {"threads", 't', "T", "threads: OpenBLAS's for the dense path, batch slices for the DLoR runtime (default 1)"},
+    {"threads", 't', "T", "threads: OpenBLAS's for the dense path, the runtime's team for DLoR (default 1)"},
     {"time", 0, "S", "at most S seconds of measurement per path (default 3)"},
     {"json", 0, "FILE", "also write the figures as JSON to FILE ('-' for stdout)"},
     {NULL, 0, NULL, NULL}};
@@ -153,36 +154,13 @@ static void dense_forward(dense_model *d, const float *x, float *y)
     memcpy(y, cur, B * d->out_dim * sizeof *y);
 }
 
-/* The DLoR runtime over a batch, split across threads (each its own scratch). */
-typedef struct {
-    const dlor_model *m;
-    const float *x;
-    float *y;
-    size_t batch;
-    void *scratch;
-    size_t scratch_len;
-    int fail;
-} slice;
+/* OpenBLAS: stops its threads (they start again on the next threaded call). */
+int blas_thread_shutdown_(void);
 
-static void *run_slice(void *arg)
+static void pause_ms(long ms)
 {
-    slice *s = arg;
-    dlor_image_error ie;
-    s->fail = s->batch && dlor_model_forward(s->m, s->x, s->batch, s->y, s->scratch, s->scratch_len, &ie) != 0;
-    return NULL;
-}
-
-static int dlor_forward_threads(slice *sl, int threads)
-{
-    pthread_t th[64];
-    int started = 0, fail = 0;
-    for (int t = 1; t < threads; t++)
-        if (pthread_create(&th[started], NULL, run_slice, &sl[t]) == 0) started++;
-        else run_slice(&sl[t]);
-    run_slice(&sl[0]);
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-    for (int t = 0; t < threads; t++) fail |= sl[t].fail;
-    return fail;
+    struct timespec ts = {0, ms * 1000000L};
+    nanosleep(&ts, NULL);
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -267,8 +245,9 @@ int dlor_cmd_bench(int argc, char **argv)
     dlor_container_init(&c);
     dlor_tensor_list_init(&src);
     float *x = NULL, *yd = NULL, *yl = NULL;
-    slice sl[64];
-    memset(sl, 0, sizeof sl);
+    dlor_pool *pool = NULL;
+    void *scratch = NULL;
+    size_t scratch_len = 0;
     double *td = NULL, *tl = NULL;
     dlor_status st = strcmp(dlor_weights_format(model_path), "dlor") == 0
                          ? dlor_load_runnable(model_path, NULL, &dl, &err)
@@ -303,18 +282,15 @@ int dlor_cmd_bench(int argc, char **argv)
             x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
         }
     }
-    /* batch slices for the runtime's threads */
-    int nt = (int)(threads < batch ? threads : batch);
-    for (int t = 0; t < nt && st == DLOR_OK; t++) {
-        size_t b0 = B * (size_t)t / (size_t)nt, b1 = B * (size_t)(t + 1) / (size_t)nt;
-        sl[t].m = &dl.model;
-        sl[t].x = x + b0 * d.in_dim;
-        sl[t].y = yl + b0 * d.out_dim;
-        sl[t].batch = b1 - b0;
-        sl[t].scratch_len = dlor_model_scratch_size(&dl.model, sl[t].batch ? sl[t].batch : 1);
-        if (sl[t].scratch_len == 0 || posix_memalign(&sl[t].scratch, 64, sl[t].scratch_len) != 0) {
-            sl[t].scratch = NULL;
-            st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", sl[t].batch);
+    /* the runtime's team: the calling thread and threads-1 more, splitting every
+     * layer's rows (any batch, 1 included) */
+    if (st == DLOR_OK) {
+        pool = dlor_pool_create((unsigned)threads);
+        scratch_len = dlor_model_scratch_size_team(&dl.model, B, (unsigned)threads);
+        if (!pool) st = dlor_fail(&err, DLOR_E_NOMEM, "cannot start %lld threads", (long long)threads);
+        else if (scratch_len == 0 || posix_memalign(&scratch, 64, scratch_len) != 0) {
+            scratch = NULL;
+            st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", B);
         }
     }
     /* Samples: 'reps' forward passes timed together, reps chosen so one sample takes
@@ -330,7 +306,9 @@ int dlor_cmd_bench(int argc, char **argv)
     if (st == DLOR_OK) { /* warm up, check the outputs agree, pick reps */
         double t0 = now_s();
         dense_forward(&d, x, yd);
-        if (dlor_forward_threads(sl, nt)) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
+        dlor_image_error ie;
+        if (dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, &ie) != 0)
+            st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed: %s", model_path, ie.msg);
         double one = now_s() - t0;
         while (reps < 1000000 && one * (double)reps < 5e-3) reps *= 2;
         for (size_t i = 0; i < nout; i++) {
@@ -341,21 +319,29 @@ int dlor_cmd_bench(int argc, char **argv)
     double spent_d = 0, spent_l = 0, prev_d = NAN, prev_l = NAN;
     while (st == DLOR_OK && n < cap) {
         openblas_set_num_threads((int)threads);
+        if (threads > 1) dense_forward(&d, x, yd); /* untimed: starts OpenBLAS's threads again */
         double t0 = now_s();
         for (size_t r = 0; r < reps; r++) dense_forward(&d, x, yd);
         double t1 = now_s();
         int fail = 0;
-        /* the runtime's threads are its batch slices: a BLAS-backed runtime gets one
-         * BLAS thread per slice, not threads x threads */
-        if (nt > 1) openblas_set_num_threads(1);
+        /* Each side gets the machine to itself: idle OpenBLAS threads would spin
+         * for ~2^28 cycles into the runtime's turn, so they are stopped here, and
+         * after the runtime's turn its pool threads are given time to fall asleep. */
+        if (threads > 1) blas_thread_shutdown_();
+        /* a BLAS-backed runtime gets one BLAS thread per worker of its team, not
+         * threads x threads */
+        if (threads > 1) openblas_set_num_threads(1);
+        if (threads > 1) /* untimed: wakes the pool's threads */
+            fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
         double t1b = now_s();
-        for (size_t r = 0; r < reps; r++) fail |= dlor_forward_threads(sl, nt);
+        for (size_t r = 0; r < reps; r++) fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
         double t2 = now_s();
         if (fail) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
         td[n] = (t1 - t0) / (double)reps;
         tl[n] = (t2 - t1b) / (double)reps;
         spent_d += t1 - t0;
         spent_l += t2 - t1b;
+        if (threads > 1) pause_ms(1);
         n++;
         if (n >= 21 && n % 10 == 1) {
             med_d = median(td, n);
@@ -375,9 +361,8 @@ int dlor_cmd_bench(int argc, char **argv)
                dense_path, (long long)batch, (long long)threads, n, reps);
         printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", batch == 1 ? "sgemv" : "sgemm",
                1e3 * med_d, (double)batch / med_d);
-        printf("DLoR (dlor runtime, %d thread%s%s):  median %.4g ms per pass (%.4g samples/s)\n", nt,
-               nt > 1 ? "s" : "", nt < threads ? "; a batch of one is not split" : "", 1e3 * med_l,
-               (double)batch / med_l);
+        printf("DLoR (dlor runtime, %lld thread%s):  median %.4g ms per pass (%.4g samples/s)\n", (long long)threads,
+               threads > 1 ? "s" : "", 1e3 * med_l, (double)batch / med_l);
         printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",
                med_l / med_d, pl / pd, bl / bd, maxdiff);
         if (json) {
@@ -428,7 +413,8 @@ int dlor_cmd_bench(int argc, char **argv)
             }
         }
     }
-    for (int t = 0; t < 64; t++) free(sl[t].scratch);
+    dlor_pool_destroy(pool);
+    free(scratch);
     free(td);
     free(tl);
     free(x);

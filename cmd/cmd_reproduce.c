@@ -205,7 +205,7 @@ static dlor_status run_curves(const sample *s, dlor_repro_report *r, size_t idx[
         int64_t nseeds = deep[d].random ? s->cfg->seeds : 1;
         for (int64_t seed = 0; seed < nseeds && st == DLOR_OK; seed++) {
             dlor_net_opts no;
-            dlor_repro_curve *cv;
+            dlor_repro_curve *cv = NULL;
             dlor_net_opts_default(&no);
             no.kind = DLOR_NET_DEEP;
             no.rank = s->cfg->rank;
@@ -233,7 +233,7 @@ static dlor_status run_curves(const sample *s, dlor_repro_report *r, size_t idx[
     }
     for (int paired = 0; paired < 2 && st == DLOR_OK; paired++) {
         dlor_net_opts no;
-        dlor_repro_curve *cv;
+        dlor_repro_curve *cv = NULL;
         dlor_net_opts_default(&no);
         no.kind = DLOR_NET_WIDE;
         no.rank = s->cfg->rank;

@@ -6,6 +6,7 @@
 
 #include "cmd.h"
 #include "dlor_npy.h"
+#include "dlor_pool.h"
 #include "model_load.h"
 #include "network_cmd.h"
 #include "opts.h"
@@ -14,30 +15,39 @@ static const dlor_optdef defs[] = {
     {"input", 'i', "X.npy", "inputs, float, shape [N, features] (required)"},
     {"output", 'o', "Y.npy", "where to write the outputs, float32 [N, outputs] (required)"},
     {"batch", 'b', "B", "samples per forward call (default 64)"},
+    {"threads", 't', "T", "threads running each forward call together (default 1; f32 only)"},
     {"activation", 0, "NAME", "for dense sources without a graph: activation between nn.Sequential layers"},
     {"dtype", 0, "f32|f64", "precision of the forward pass and of Y.npy (default f32; f64 runs in double,\n"
                             "                             as the network form of 'convert --form network' needs)"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "MODEL -i X.npy -o Y.npy [--batch B]\n\n"
+static const char *usage_line = "MODEL -i X.npy -o Y.npy [--batch B] [--threads T]\n\n"
                                 "MODEL is a .dlor file with a graph, or a dense source whose graph is known\n"
                                 "(ONNX; safetensors/npz/pt with a 'dlor.graph' metadata entry or nn.Sequential\n"
                                 "names plus --activation), so dense and DLoR models can be compared.";
 
-dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, float *y,
-                             dlor_error *err)
+dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
+                             float *y, dlor_error *err)
 {
-    size_t need = dlor_model_scratch_size(m, batch);
+    dlor_pool *pool = threads > 1 ? dlor_pool_create(threads) : NULL;
+    if (threads > 1 && !pool) return dlor_fail(err, DLOR_E_NOMEM, "cannot start %u threads", threads);
+    size_t need = dlor_model_scratch_size_team(m, batch, threads > 1 ? threads : 1);
     void *scratch = NULL;
-    if (need == 0 || posix_memalign(&scratch, 64, need) != 0)
+    if (need == 0 || posix_memalign(&scratch, 64, need) != 0) {
+        dlor_pool_destroy(pool);
         return dlor_fail(err, DLOR_E_NOMEM, "cannot allocate %zu bytes of scratch for batch %zu", need, batch);
+    }
     dlor_status st = DLOR_OK;
     for (uint64_t i = 0; i < n && st == DLOR_OK; i += batch) {
         size_t b = (size_t)(n - i < batch ? n - i : batch);
         dlor_image_error ie;
-        if (dlor_model_forward(m, x + i * m->in_dim, b, y + i * m->out_dim, scratch, need, &ie) != 0)
-            st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
+        const float *xi = x + i * m->in_dim;
+        float *yi = y + i * m->out_dim;
+        int rc = pool ? dlor_pool_forward(pool, m, xi, b, yi, scratch, need, &ie)
+                      : dlor_model_forward(m, xi, b, yi, scratch, need, &ie);
+        if (rc != 0) st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
     }
+    dlor_pool_destroy(pool);
     free(scratch);
     return st;
 }
@@ -48,7 +58,7 @@ int dlor_cmd_run(int argc, char **argv)
     int rc = dlor_opts_parse("run", usage_line, defs, argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
     const char *in = dlor_opt(&o, defs, "input"), *out = dlor_opt(&o, defs, "output");
-    const char *bs = dlor_opt(&o, defs, "batch");
+    const char *bs = dlor_opt(&o, defs, "batch"), *ts = dlor_opt(&o, defs, "threads");
     if (o.npos != 1 || !in || !out) {
         fprintf(stderr, "dlor run: expected MODEL, -i X.npy and -o Y.npy (see 'dlor run --help')\n");
         return 2;
@@ -56,6 +66,11 @@ int dlor_cmd_run(int argc, char **argv)
     int64_t batch = 64;
     if (bs && (dlor_parse_i64(bs, &batch) != 0 || batch < 1 || batch > (1 << 20))) {
         fprintf(stderr, "dlor run: --batch must be an integer from 1 to 1048576, not '%s'\n", bs);
+        return 2;
+    }
+    int64_t threads = 1;
+    if (ts && (dlor_parse_i64(ts, &threads) != 0 || threads < 1 || threads > 256)) {
+        fprintf(stderr, "dlor run: --threads must be an integer from 1 to 256, not '%s'\n", ts);
         return 2;
     }
     dlor_error err;
@@ -80,7 +95,7 @@ int dlor_cmd_run(int argc, char **argv)
         y = malloc((n ? n : 1) * l.model.out_dim * sizeof *y);
         if (!y) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory for %llu outputs", (unsigned long long)n);
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&l.model, x, n, (size_t)batch, y, &err);
+    if (st == DLOR_OK) st = dlor_run_batches(&l.model, x, n, (size_t)batch, (unsigned)threads, y, &err);
     if (st == DLOR_OK) {
         uint64_t dims[2] = {n, l.model.out_dim};
         st = dlor_npy_write(out, DLOR_DT_F32, 2, dims, y, &err);

@@ -521,7 +521,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         yl = malloc((n ? n : 1) * fout * sizeof *yl);
         if (!yd || !yl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&dm, x, n, 64, yd, err);
+    if (st == DLOR_OK) st = dlor_run_batches(&dm, x, n, 64, 1, yd, err);
     if (st == DLOR_OK) {
         /* per-layer data-space errors, on the activations of the dense model in double */
         double *xd = malloc((n ? n : 1) * fin * sizeof *xd);
@@ -531,7 +531,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         if (st == DLOR_OK) st = dlor_graph_forward_f64(&dense.graph, &dense.tensors, xd, n, data_err_hook, &dc, NULL, err);
         free(xd);
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, yl, err);
+    if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, 1, yl, err);
     if (st == DLOR_OK) {
         double *a = malloc((n * fout > 0 ? n * fout : 1) * sizeof *a), *b = malloc((n * fout > 0 ? n * fout : 1) * sizeof *b);
         if (!a || !b) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");

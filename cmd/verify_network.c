@@ -455,7 +455,7 @@ dlor_status dlor_verify_net_end_to_end(const char *in, const char *out, const dl
         yf = malloc((n * fout > 0 ? n * fout : 1) * sizeof *yf);
         if (!xf || !yf) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
         for (uint64_t i = 0; st == DLOR_OK && i < n * fin; i++) xf[i] = (float)x[i];
-        if (st == DLOR_OK) st = dlor_run_batches(&dl.model, xf, n, 64, yf, err);
+        if (st == DLOR_OK) st = dlor_run_batches(&dl.model, xf, n, 64, 1, yf, err);
         for (uint64_t i = 0; st == DLOR_OK && i < n * fout; i++) yl[i] = yf[i];
     }
     if (st == DLOR_OK) st = dlor_verify_compare_outputs(yd, yl, n, fout, labels, r, err);

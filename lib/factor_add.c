@@ -47,11 +47,17 @@ dlor_status dlor__add_svd(const char *name, const double *w, int64_t m, int64_t 
                        name, (int)info);
         goto done;
     }
-    for (int64_t i = 0; i < K; i++) {
-        double h = sqrt(s[i]);
-        for (int64_t c = 0; c < m; c++) ut[i * m + c] = h * vt2[i + c * K];
-        for (int64_t c = 0; c < n; c++) u2[i * n + c] *= h;
-    }
+    /* ut = S^(1/2) VT2^T, transposed in 64 x 64 tiles (a column of VT2 at a time would
+     * touch a new cache line and page for every element at large N); s becomes S^(1/2). */
+    for (int64_t i = 0; i < K; i++) s[i] = sqrt(s[i]);
+    for (int64_t i0 = 0; i0 < K; i0 += 64)
+        for (int64_t c0 = 0; c0 < m; c0 += 64) {
+            int64_t i1 = i0 + 64 < K ? i0 + 64 : K, c1 = c0 + 64 < m ? c0 + 64 : m;
+            for (int64_t c = c0; c < c1; c++)
+                for (int64_t i = i0; i < i1; i++) ut[i * m + c] = s[i] * vt2[i + c * K];
+        }
+    for (int64_t i = 0; i < K; i++)
+        for (int64_t c = 0; c < n; c++) u2[i * n + c] *= s[i];
 
 done:
     free(wt);

@@ -12,6 +12,7 @@
 
 #include "dlor_container.h"
 #include "dlor_graph_eval.h"
+#include "dlor_pool.h"
 #include "dlor_runtime.h"
 #include "network.h"
 #include "testutil.h"
@@ -218,6 +219,19 @@ static void test_runtime_group(void)
         CHECK(e32 <= 2e-6, "f32 runtime vs reference, batch %zu: %.3g (tol 2e-6)", batch, e32);
         CHECK(dlor_model_forward_f64(&m, x, batch, y64, s64, need64 - 8, &ie) != 0 && ie.code == DLOR_RT_E_SCRATCH,
               "too little f64 scratch is refused");
+        /* a team of 2 or 3 threads (branch groups split among them): the same bits */
+        for (unsigned workers = 2; workers <= 3; workers++) {
+            dlor_pool *pool = dlor_pool_create(workers);
+            size_t tneed = dlor_model_scratch_size_team(&m, batch, workers);
+            void *ts = malloc(tneed);
+            float yt[37 * 2];
+            size_t b = batch < (size_t)n ? batch : (size_t)n;
+            CHECK(pool && dlor_pool_forward(pool, &m, xf, b, yt, ts, tneed, &ie) == 0 &&
+                      memcmp(yt, y32, b * 2 * sizeof *yt) == 0,
+                  "a team of %u, batch %zu: not the bits of one call", workers, b);
+            dlor_pool_destroy(pool);
+            free(ts);
+        }
         free(s64);
         free(s32);
     }

@@ -91,6 +91,13 @@ for method in ("mul", "add"):
             ob = fresh(f"dlor-{method}-b{b}.npy")
             run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", ob, "--batch", b)
             check(np.array_equal(np.load(ob), y), f"{method}: --batch {b} gives the same bits")
+        for b, t in (("1", "2"), ("64", "3")):  # a team of threads splitting the rows: same bits
+            ob = fresh(f"dlor-{method}-b{b}-t{t}.npy")
+            rc, so, se = run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", ob, "--batch", b,
+                             "--threads", t)
+            check(rc == 0 and np.array_equal(np.load(ob), y), f"{method}: --batch {b} --threads {t}: {se}")
+        rc, so, se = run("run", dl, "-i", os.path.join(digits, "x_test.npy"), "-o", fresh("t0.npy"), "--threads", "0")
+        check(rc == 2 and "--threads" in se, f"--threads 0 is a usage error: {rc} {se}")
 
 # ---- sawtooth (softplus) with the graph in safetensors metadata -------------------
 ws = load_file(os.path.join(saw, "sawtooth.safetensors"))

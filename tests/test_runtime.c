@@ -11,6 +11,7 @@
 #include "dlor_container.h"
 #include "dlor_factor.h"
 #include "dlor_graph_eval.h"
+#include "dlor_pool.h"
 #include "dlor_runtime.h"
 #include "dlor_verify.h"
 #include "testutil.h"
@@ -215,6 +216,26 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
     dlor_model_forward(&m2, x, batch, y1, scratch, need, &ie);
     CHECK(memcmp(y, y1, batch * nout * sizeof *y) == 0, "%s: unaligned image changes the output", what);
 
+    /* A team of workers (threads of a dlor_pool, rows split among them) gives the
+     * same bits as one call, for this batch and for one sample. */
+    for (unsigned workers = 2; workers <= 5; workers += 3) {
+        dlor_pool *pool = dlor_pool_create(workers);
+        CHECK(pool && dlor_pool_size(pool) == workers, "%s: pool of %u", what, workers);
+        if (!pool) continue;
+        for (int one = 0; one < 2; one++) {
+            size_t nb = one ? 1 : (size_t)batch, tneed = dlor_model_scratch_size_team(&m, nb, workers);
+            void *ts = malloc(tneed);
+            memset(y1, 0, batch * nout * sizeof *y1);
+            rc = dlor_pool_forward(pool, &m, x, nb, y1, ts, tneed, &ie);
+            CHECK(rc == 0 && memcmp(y, y1, nb * nout * sizeof *y) == 0, "%s: a team of %u, batch %zu: %s", what,
+                  workers, nb, rc ? ie.msg : "different bits");
+            rc = dlor_pool_forward(pool, &m, x, nb, y1, ts, tneed - 1, &ie);
+            CHECK(rc == DLOR_RT_E_SCRATCH, "%s: a team of %u refuses short scratch", what, workers);
+            free(ts);
+        }
+        dlor_pool_destroy(pool);
+    }
+
     /* Scratch one byte short is refused; nothing is written to y. */
     float sentinel = y1[0] = 12345.0f;
     rc = dlor_model_forward(&m, x, batch, y1, scratch, need - 1, &ie);
@@ -403,6 +424,8 @@ static void *worker(void *p)
     return NULL;
 }
 
+static void noop_sync(void *ctx) { (void)ctx; }
+
 static void test_threads(void)
 {
     dlor_container c;
@@ -430,6 +453,15 @@ static void test_threads(void)
         CHECK(jobs[t].rc == 0, "thread %d failed", t);
         CHECK(memcmp(y[0], y[t], sizeof y[0]) == 0, "thread %d got different results", t);
     }
+    /* A team must be well formed: a sync function for two or more, an id below the size. */
+    dlor_team bad[2] = {{0, 2, NULL, NULL}, {2, 2, noop_sync, NULL}};
+    size_t tneed = dlor_model_scratch_size_team(&m, 8, 2);
+    void *ts = malloc(tneed);
+    for (int b = 0; b < 2; b++)
+        CHECK(dlor_model_forward_team(&m, x, 8, y[0], ts, tneed, &bad[b], &ie) == DLOR_IMAGE_E_ARG, "bad team %d: %s",
+              b, ie.msg);
+    CHECK(dlor_model_scratch_size_team(&m, 8, 0) == 0, "a team of 0 has no scratch size");
+    free(ts);
     free(img);
     free(w);
     dlor_container_free(&c);

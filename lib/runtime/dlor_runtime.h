@@ -23,6 +23,9 @@
  * share one, each with its own scratch buffer. Scratch should be 64-byte
  * aligned for speed; any 4-byte alignment works.
  *
+ * Several threads can also run one forward pass together (dlor_model_forward_team,
+ * below; dlor_pool.h gives a ready-made pthread team for hosts).
+ *
  * Build option DLOR_RUNTIME_BLAS: batches go through cblas_sgemm.
  */
 #ifndef DLOR_RUNTIME_H
@@ -44,8 +47,8 @@ typedef struct dlor_model {
     dlor_image img;
     uint64_t in_dim, out_dim;
     uint64_t width;           /* largest feature count of any activation, D of mul layers included */
-    uint64_t zmax;            /* largest factor rank r (floats per sample of the factor products) */
-    uint64_t widen;           /* floats needed to widen one factor or one weight row */
+    uint64_t zmax;            /* largest factor count k of a layer (floats per sample of the factor products) */
+    uint64_t widen;           /* floats needed to widen one factor or four weight rows (per worker) */
     uint64_t gwidth;          /* widest BRANCH group (0: the graph has none; no scratch for it) */
 } dlor_model;
 
@@ -64,6 +67,26 @@ size_t dlor_model_scratch_size(const dlor_model *m, size_t batch);
 /* y = model(x) for 'batch' samples. Returns 0 or an error code (err set). */
 int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                        size_t scratch_size, dlor_image_error *err);
+
+/* A team of workers running one forward pass together. Every worker calls
+ * dlor_model_forward_team with the same model, x, batch, y, scratch and size,
+ * and its own id (0 .. size-1); sync(ctx) must be a barrier across all 'size'
+ * workers (it returns once every worker has called it). Each layer's output
+ * rows (and factor products) are split among the workers, who meet at sync
+ * between steps; the result has the same bits as dlor_model_forward, and y is
+ * complete once every worker has returned. A team of size 1 needs no sync.
+ * The scratch is shared: dlor_model_scratch_size_team gives its size for
+ * 'workers' workers (0 on overflow). Every worker sees the same errors (they are
+ * found before any work or sync). */
+typedef struct dlor_team {
+    unsigned id, size;
+    void (*sync)(void *ctx);
+    void *ctx;
+} dlor_team;
+
+size_t dlor_model_scratch_size_team(const dlor_model *m, size_t batch, unsigned workers);
+int dlor_model_forward_team(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                            size_t scratch_size, const dlor_team *team, dlor_image_error *err);
 
 /* The same in double precision: x, y and the scratch hold doubles. Scratch
  * must be 8-byte aligned; dlor_model_scratch_size_f64 gives its size (0 on

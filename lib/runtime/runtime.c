@@ -28,13 +28,11 @@ static float load_f32(const unsigned char *p)
     return f;
 }
 
-/* n elements of a float tensor starting at element 'first', as float32. When
- * the data is f32 and 4-byte aligned it is used in place; otherwise it is
- * converted into buf (which holds at least n floats). */
-static const float *as_f32(const dlor_image_tensor *t, uint64_t first, uint64_t n, float *buf)
+/* n elements of a float tensor starting at element 'first', converted to
+ * float32 into buf. */
+static void convert_f32(const dlor_image_tensor *t, uint64_t first, uint64_t n, float *buf)
 {
     const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
-    if (t->dtype == 1 && ((uintptr_t)p & 3u) == 0) return (const float *)(const void *)p;
     for (uint64_t i = 0; i < n; i++) {
         switch (t->dtype) {
         case 1: buf[i] = load_f32(p + 4 * i); break;
@@ -53,6 +51,34 @@ static const float *as_f32(const dlor_image_tensor *t, uint64_t first, uint64_t 
         }
         }
     }
+}
+
+static int in_place_f32(const dlor_image_tensor *t, uint64_t first)
+{
+    return t->dtype == 1 && ((uintptr_t)(t->data + 4 * first) & 3u) == 0;
+}
+
+/* The same, used in place when the data is f32 and 4-byte aligned. */
+static const float *as_f32(const dlor_image_tensor *t, uint64_t first, uint64_t n, float *buf)
+{
+    if (in_place_f32(t, first)) return (const float *)(const void *)(t->data + 4 * first);
+    convert_f32(t, first, n, buf);
+    return buf;
+}
+
+/* Rows [r0, r0 + nr) and columns [c0, c0 + nc) of a 2-D float tensor as float32
+ * with row stride *ld: in place when possible, else converted into buf (nr * nc
+ * floats). */
+static const float *rows_f32(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, uint64_t nc,
+                             float *buf, uint64_t *ld)
+{
+    uint64_t cols = t->dims[1];
+    if (in_place_f32(t, r0 * cols + c0)) {
+        *ld = cols;
+        return (const float *)(const void *)(t->data + 4 * (r0 * cols + c0));
+    }
+    for (uint64_t q = 0; q < nr; q++) convert_f32(t, (r0 + q) * cols + c0, nc, buf + q * nc);
+    *ld = nc;
     return buf;
 }
 
@@ -84,10 +110,10 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
             dlor_image_layer L;
             dlor_image_layer_at(&r.img, op.weight, &L);
             r.width = max_u64(r.width, max_u64(L.dim_u, L.dim_v));
-            r.zmax = max_u64(r.zmax, L.rank);
-            r.widen = max_u64(r.widen, L.rank * (L.dim_u + L.dim_v));
+            r.zmax = max_u64(r.zmax, L.k); /* an add layer's products for all its factors at once */
+            r.widen = max_u64(r.widen, max_u64(L.rank, 4) * (L.dim_u + L.dim_v));
         } else {
-            r.widen = max_u64(r.widen, op.in);
+            r.widen = max_u64(r.widen, 4 * op.in); /* four weight rows at a time */
         }
     }
     r.widen = max_u64(r.widen, r.gwidth); /* a MERGE bias is widened there too */
@@ -100,21 +126,26 @@ uint64_t dlor_model_output_dim(const dlor_model *m) { return m->out_dim; }
 
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): two activation buffers of batch*width,
- * the factor products batch*zmax, the widening buffer, and with BRANCH groups
- * the group's saved input and its sum (batch*width each; none otherwise). */
+ * the factor products batch*zmax, a widening buffer for each worker of a team,
+ * and with BRANCH groups the group's saved input and its sum (batch*width
+ * each; none otherwise). */
 #define DLOR_RT_PARTS 6
-static int layout(const dlor_model *m, size_t batch, size_t esize, size_t part[DLOR_RT_PARTS], size_t *total)
+static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
+
+static int layout(const dlor_model *m, size_t batch, unsigned workers, size_t esize, size_t part[DLOR_RT_PARTS],
+                  size_t *total)
 {
     uint64_t n[DLOR_RT_PARTS];
-    if (batch == 0 || m->width > (uint64_t)SIZE_MAX / esize / batch) return -1;
+    if (batch == 0 || workers == 0 || m->width > (uint64_t)SIZE_MAX / esize / batch) return -1;
     n[0] = n[1] = (uint64_t)batch * m->width;
     if (m->zmax > (uint64_t)SIZE_MAX / esize / batch) return -1;
     n[2] = (uint64_t)batch * m->zmax;
-    n[3] = m->widen;
+    if (round16(m->widen) > (uint64_t)SIZE_MAX / esize / workers) return -1;
+    n[3] = round16(m->widen) * workers;
     n[4] = n[5] = m->gwidth ? (uint64_t)batch * m->width : 0;
     uint64_t sum = 0;
     for (int i = 0; i < DLOR_RT_PARTS; i++) {
-        uint64_t a = (n[i] + 15) / 16 * 16;
+        uint64_t a = round16(n[i]);
         if (a > ((uint64_t)SIZE_MAX / esize - sum)) return -1;
         part[i] = (size_t)a;
         sum += a;
@@ -123,11 +154,13 @@ static int layout(const dlor_model *m, size_t batch, size_t esize, size_t part[D
     return 0;
 }
 
-size_t dlor_model_scratch_size(const dlor_model *m, size_t batch)
+size_t dlor_model_scratch_size_team(const dlor_model *m, size_t batch, unsigned workers)
 {
     size_t part[DLOR_RT_PARTS], total;
-    return layout(m, batch, sizeof(float), part, &total) == 0 ? total : 0;
+    return layout(m, batch, workers, sizeof(float), part, &total) == 0 ? total : 0;
 }
+
+size_t dlor_model_scratch_size(const dlor_model *m, size_t batch) { return dlor_model_scratch_size_team(m, batch, 1); }
 
 static void act_apply(float *x, size_t batch, uint64_t stride, uint64_t n, int act, float param)
 {
@@ -163,13 +196,18 @@ static void softmax_apply(float *x, size_t batch, uint64_t stride, uint64_t n)
     }
 }
 
-/* The two kernels everything reduces to. dot keeps 16 independent partial sums
+/* The kernels everything reduces to. dot keeps 16 independent partial sums
  * (summed pairwise at the end): no loop-carried dependency on one register, and
  * the compiler maps the lanes onto SIMD registers without reassociating anything,
- * so every build (scalar, SSE, AVX) gives the same bits. On x86-64 Linux with
- * GCC or clang each kernel is also compiled for Haswell-class processors (AVX2)
- * and chosen at load time; the build turns off FMA contraction (-ffp-contract=off)
- * to keep those bits identical too. */
+ * so every build (scalar, SSE, AVX) gives the same bits. dot4 computes four such
+ * dot products against one vector in one pass (four rows share each load of x,
+ * and eight accumulator registers hide the latency of the additions), each with
+ * dot's lanes and order: the same bits as four calls of dot. axpy4 adds four
+ * scaled rows to y in one pass over y, in the order four calls of axpy would:
+ * again the same bits, with a quarter of the loads and stores of y. On x86-64
+ * Linux with GCC or clang each kernel is also compiled for Haswell-class
+ * processors (AVX2) and chosen at load time; the build turns off FMA
+ * contraction (-ffp-contract=off) to keep those bits identical too. */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF /* GCC leaves it off in ISO C modes and warns about the pragma */
 #endif
@@ -192,189 +230,361 @@ DLOR_RT_KERNEL static float dot(const float *a, const float *b, uint64_t n)
     return s[0] + t;
 }
 
+/* out[q] = dot(a + q lda, x, n) for q = 0..3. */
+DLOR_RT_KERNEL static void dot4(const float *a, uint64_t lda, const float *x, uint64_t n, float *out)
+{
+    const float *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    float s0[16] = {0}, s1[16] = {0}, s2[16] = {0}, s3[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            float xv = x[i + l];
+            s0[l] += a0[i + l] * xv;
+            s1[l] += a1[i + l] * xv;
+            s2[l] += a2[i + l] * xv;
+            s3[l] += a3[i + l] * xv;
+        }
+    float t0 = 0.0f, t1 = 0.0f, t2 = 0.0f, t3 = 0.0f;
+    for (; i < n; i++) {
+        t0 += a0[i] * x[i];
+        t1 += a1[i] * x[i];
+        t2 += a2[i] * x[i];
+        t3 += a3[i] * x[i];
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) {
+            s0[l] += s0[l + w];
+            s1[l] += s1[l + w];
+            s2[l] += s2[l + w];
+            s3[l] += s3[l + w];
+        }
+    out[0] = s0[0] + t0;
+    out[1] = s1[0] + t1;
+    out[2] = s2[0] + t2;
+    out[3] = s3[0] + t3;
+}
+
 DLOR_RT_KERNEL static void axpy(float a, const float *x, float *y, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-/* Dense y = W x for every sample; W is [out, in]. */
-static void dense_layer(const dlor_image_tensor *w, const float *in, float *out, size_t batch,
-                        uint64_t stride, float *widen)
+/* y = s y + z[0] u_0 + z[1] u_1 + z[2] u_2 + z[3] u_3 (u_q = u + q ldu), added left
+ * to right. s = 1 leaves y's term exact. */
+DLOR_RT_KERNEL static void axpy4(float s, const float *z, const float *u, uint64_t ldu, float *restrict y, uint64_t n)
 {
-    uint64_t nin = w->dims[1], nout = w->dims[0];
-#ifdef DLOR_RUNTIME_BLAS
-    if (w->dtype == 1 && ((uintptr_t)w->data & 3u) == 0 && batch > 1) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)nout, (int)nin, 1.0f, in,
-                    (int)stride, (const float *)(const void *)w->data, (int)nin, 0.0f, out, (int)stride);
-        return;
-    }
-#endif
-    for (uint64_t o = 0; o < nout; o++) {
-        const float *row = as_f32(w, o * nin, nin, widen);
-        for (size_t b = 0; b < batch; b++) out[b * stride + o] = dot(row, in + b * stride, nin);
+    const float *u0 = u, *u1 = u + ldu, *u2 = u + 2 * ldu, *u3 = u + 3 * ldu;
+    float z0 = z[0], z1 = z[1], z2 = z[2], z3 = z[3];
+    for (uint64_t i = 0; i < n; i++) y[i] = (((s * y[i] + z0 * u0[i]) + z1 * u1[i]) + z2 * u2[i]) + z3 * u3[i];
+}
+
+DLOR_RT_KERNEL static void axpy1(float s, float z, const float *u, float *restrict y, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) y[i] = s * y[i] + z * u[i];
+}
+
+/* out[b * ostride + q] = row q of A . sample b of x, for nr <= 4 rows (stride ld). */
+static void dots(const float *A, uint64_t ld, uint64_t nr, const float *x, uint64_t xstride, uint64_t n, size_t batch,
+                 float *out, uint64_t ostride)
+{
+    for (size_t b = 0; b < batch; b++) {
+        const float *xb = x + b * xstride;
+        float *ob = out + b * ostride;
+        if (nr == 4) {
+            dot4(A, ld, xb, n, ob);
+        } else {
+            for (uint64_t q = 0; q < nr; q++) ob[q] = dot(A + q * ld, xb, n);
+        }
     }
 }
 
-/* One DLoR factor block (rows [j0, j0+r) of the U^T and V^T tensors) applied
- * to every sample: z = V_l^T x (length r), then acc = acc + U_l z. */
-static void factor_apply(const dlor_image_tensor *ut, const dlor_image_tensor *vt, uint64_t j0, uint64_t r,
-                         const float *x, float *acc, size_t batch, uint64_t stride, float *z, float *widen)
+/* y_b = s y_b + sum_q z[b * zstride + q] (row q of U) for every sample b, nr <= 4. */
+static void axpys(float s, const float *z, uint64_t zstride, const float *U, uint64_t ld, uint64_t nr, float *y,
+                  uint64_t ystride, uint64_t n, size_t batch)
 {
-    uint64_t du = ut->dims[1], dv = vt->dims[1];
-    const float *V = as_f32(vt, j0 * dv, r * dv, widen);
-    const float *U = as_f32(ut, j0 * du, r * du, widen + r * dv);
+    for (size_t b = 0; b < batch; b++) {
+        const float *zb = z + b * zstride;
+        float *yb = y + b * ystride;
+        if (nr == 4) {
+            axpy4(s, zb, U, ld, yb, n);
+        } else {
+            for (uint64_t q = 0; q < nr; q++) axpy1(q == 0 ? s : 1.0f, zb[q], U + q * ld, yb, n);
+        }
+    }
+}
+
+/* ---- teams -----------------------------------------------------------------
+ * Every step of the forward pass is split among the workers of a team by
+ * output rows (features, or the rows of V^T for the factor products), and the
+ * workers meet at team->sync between steps that read what others wrote. Each
+ * output element is computed by exactly one worker with the same operations in
+ * the same order as alone, so a team's result has the bits of a single call. */
+static const dlor_team solo = {0, 1, NULL, NULL};
+
+static void team_sync(const dlor_team *t)
+{
+    if (t->size > 1) t->sync(t->ctx);
+}
+
+/* This worker's share [lo, hi) of n items, in chunks that are multiples of grain
+ * (16 floats: whole 64-byte lines of the output when rows are aligned). */
+static void share(const dlor_team *t, uint64_t n, uint64_t grain, uint64_t *lo, uint64_t *hi)
+{
+    uint64_t c = (n + t->size - 1) / t->size;
+    c = (c + grain - 1) / grain * grain;
+    uint64_t a = c * t->id;
+    *lo = a < n ? a : n;
+    *hi = c < n - *lo ? *lo + c : n;
+}
+
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/* Dense y = W x for every sample, the worker's rows [o0, o1) of W = [out, in]. */
+static void dense_layer(const dlor_image_tensor *w, const float *in, float *out, size_t batch, uint64_t stride,
+                        uint64_t o0, uint64_t o1, float *widen)
+{
+    uint64_t nin = w->dims[1], ld;
+#ifdef DLOR_RUNTIME_BLAS
+    if (batch > 1 && in_place_f32(w, o0 * nin)) {
+        if (o1 > o0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)(o1 - o0), (int)nin, 1.0f, in,
+                        (int)stride, (const float *)(const void *)(w->data + 4 * o0 * nin), (int)nin, 0.0f, out + o0,
+                        (int)stride);
+        return;
+    }
+#endif
+    for (uint64_t o = o0; o < o1; o += 4) {
+        uint64_t nr = min_u64(4, o1 - o);
+        const float *A = rows_f32(w, o, nr, 0, nin, widen, &ld);
+        dots(A, ld, nr, in, stride, nin, batch, out + o, stride);
+    }
+}
+
+/* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
+ * taken from row j0 of the tensor), chunked by 'chunk' rows for BLAS. */
+static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const float *x,
+                     uint64_t stride, size_t batch, float *z, uint64_t zs, uint64_t chunk, float *widen)
+{
+    uint64_t dv = vt->dims[1], ld;
 #ifdef DLOR_RUNTIME_BLAS
     if (batch > 1) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)r, (int)dv, 1.0f, x, (int)stride, V,
-                    (int)dv, 0.0f, z, (int)r);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)du, (int)r, 1.0f, z, (int)r, U,
-                    (int)du, 1.0f, acc, (int)stride);
+        for (uint64_t q = q0; q < q1; q += chunk) {
+            uint64_t nr = min_u64(chunk, q1 - q);
+            const float *V = rows_f32(vt, j0 + q, nr, 0, dv, widen, &ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)nr, (int)dv, 1.0f, x, (int)stride, V,
+                        (int)ld, 0.0f, z + q, (int)zs);
+        }
         return;
     }
+#else
+    (void)chunk;
 #endif
-    for (size_t b = 0; b < batch; b++) {
-        const float *xb = x + b * stride;
-        float *zb = z + b * r, *ab = acc + b * stride;
-        for (uint64_t j = 0; j < r; j++) zb[j] = dot(V + j * dv, xb, dv);
-        for (uint64_t j = 0; j < r; j++) axpy(zb[j], U + j * du, ab, du);
+    for (uint64_t q = q0; q < q1; q += 4) {
+        uint64_t nr = min_u64(4, q1 - q);
+        const float *V = rows_f32(vt, j0 + q, nr, 0, dv, widen, &ld);
+        dots(V, ld, nr, x, stride, dv, batch, z + q, zs);
     }
 }
 
-/* A DLoR layer: in (n features per sample) -> out (m features per sample). */
+/* Columns [i0, i1) of y = s y + U z for every sample: U^T rows j0 .. j0 + r of
+ * the tensor, z[b * zs + q]. s scales y before the first row is added. */
+static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s, const float *z, uint64_t zs,
+                   float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk, float *widen)
+{
+    uint64_t ld, nc = i1 - i0;
+    if (nc == 0) return;
+#ifdef DLOR_RUNTIME_BLAS
+    if (batch > 1) {
+        if (s != 1.0f)
+            for (size_t b = 0; b < batch; b++)
+                for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
+        for (uint64_t q = 0; q < r; q += chunk) {
+            uint64_t nr = min_u64(chunk, r - q);
+            const float *U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)nc, (int)nr, 1.0f, z + q, (int)zs,
+                        U, (int)ld, 1.0f, y + i0, (int)stride);
+        }
+        return;
+    }
+#else
+    (void)chunk;
+#endif
+    for (uint64_t q = 0; q < r; q += 4) {
+        uint64_t nr = min_u64(4, r - q);
+        const float *U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
+        axpys(q == 0 ? s : 1.0f, z + q, zs, U, ld, nr, y + i0, stride, nc, batch);
+    }
+}
+
+/* A DLoR layer: in (cols features per sample) -> out (rows features). Ends with
+ * the worker's rows of the output written: share(rows, 16) for add layers; a mul
+ * layer ends with a sync (its last step is split over D, not rows). */
 static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const float *in, float *out, size_t batch,
-                       uint64_t stride, float *z, float *widen)
+                       uint64_t stride, float *z, float *widen, const dlor_team *t)
 {
     dlor_image_tensor ut, vt;
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
     dlor_image_tensor_at(&m->img, L->v_tensor, &vt);
-    float a = (float)L->alpha;
+    uint64_t q0, q1, i0, i1, chunk = L->rank > 4 ? L->rank : 4;
     if (L->method == DLOR_IMAGE_MUL) {
         /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
-         * (the padding of Remark 2 is undone by reading the first m features). */
+         * (the padding of Remark 2 is undone by reading the first rows features). */
         uint64_t D = L->dim_u;
-        for (size_t b = 0; b < batch; b++) {
-            memcpy(out + b * stride, in + b * stride, L->cols * sizeof(float));
-            memset(out + b * stride + L->cols, 0, (D - L->cols) * sizeof(float));
-        }
+        float a = (float)L->alpha;
+        share(t, D, 16, &i0, &i1);
+        for (size_t b = 0; b < batch; b++)
+            for (uint64_t i = i0; i < i1; i++) out[b * stride + i] = i < L->cols ? in[b * stride + i] : 0.0f;
+        team_sync(t);
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
-            const float *V = as_f32(&vt, j0 * D, r * D, widen);
-            const float *U = as_f32(&ut, j0 * D, r * D, widen + r * D);
-#ifdef DLOR_RUNTIME_BLAS
-            if (batch > 1) { /* Z = X V_l (batch x r), X <- a X + Z U_l^T */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)r, (int)D, 1.0f, out,
-                            (int)stride, V, (int)D, 0.0f, z, (int)r);
-                for (size_t b = 0; b < batch; b++)
-                    for (uint64_t i = 0; i < D; i++) out[b * stride + i] *= a;
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)D, (int)r, 1.0f, z, (int)r, U,
-                            (int)D, 1.0f, out, (int)stride);
-                continue;
-            }
-#endif
-            for (size_t b = 0; b < batch; b++) {
-                float *xb = out + b * stride, *zb = z + b * r;
-                for (uint64_t j = 0; j < r; j++) zb[j] = dot(V + j * D, xb, D);
-                for (uint64_t i = 0; i < D; i++) xb[i] *= a;
-                for (uint64_t j = 0; j < r; j++) axpy(zb[j], U + j * D, xb, D);
-            }
+            share(t, r, 4, &q0, &q1);
+            products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
+            team_sync(t);
+            update(&ut, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
+            team_sync(t);
         }
         return;
     }
-    /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x) */
-    uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols;
+    /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x), all factors' products at once */
+    uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
     float la = (float)((double)L->factors * L->alpha);
-    for (size_t b = 0; b < batch; b++) {
-        float *ob = out + b * stride;
-        const float *ib = in + b * stride;
-        for (uint64_t i = 0; i < L->rows; i++) ob[i] = i < kdiag ? la * ib[i] : 0.0f;
-    }
-    for (uint64_t l = 0; l < L->factors; l++) {
-        uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
-        factor_apply(&ut, &vt, j0, r, in, out, batch, stride, z, widen);
-    }
+    share(t, k, 4, &q0, &q1);
+    products(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen);
+    team_sync(t);
+    share(t, L->rows, 16, &i0, &i1);
+    for (size_t b = 0; b < batch; b++)
+        for (uint64_t i = i0; i < i1; i++) out[b * stride + i] = i < kdiag ? la * in[b * stride + i] : 0.0f;
+    update(&ut, 0, k, 1.0f, z, k, out, stride, batch, i0, i1, chunk, widen);
 }
 
-int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
-                       size_t scratch_size, dlor_image_error *err)
+/* Features [f0, f1) of every sample: y += a x. */
+static void axpy_rows(float a, const float *x, float *y, size_t batch, uint64_t stride, uint64_t f0, uint64_t f1)
+{
+    for (size_t b = 0; b < batch; b++) axpy(a, x + b * stride + f0, y + b * stride + f0, f1 - f0);
+}
+
+static void copy_rows(float *dst, const float *src, size_t batch, uint64_t stride, uint64_t f0, uint64_t f1)
+{
+    for (size_t b = 0; b < batch; b++) memcpy(dst + b * stride + f0, src + b * stride + f0, (f1 - f0) * sizeof(float));
+}
+
+int dlor_model_forward_team(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                            size_t scratch_size, const dlor_team *t, dlor_image_error *err)
 {
     size_t part[DLOR_RT_PARTS], total;
-    if (!x || !y || (batch && !scratch)) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null input, output or scratch");
+    if (!x || !y || (batch && !scratch) || !t) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null input, output or scratch");
+    if (t->size == 0 || t->id >= t->size || (t->size > 1 && !t->sync))
+        return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "worker %u of a team of %u (with%s a sync function)", t->id,
+                                t->size, t->sync ? "" : "out");
     if (batch == 0) return 0;
-    if (layout(m, batch, sizeof(float), part, &total) != 0)
+    if (layout(m, batch, t->size, sizeof(float), part, &total) != 0)
         return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "batch of %zu is too large for this model", batch);
     if (scratch_size < total)
         return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "scratch of %zu bytes is too small: batch %zu needs %zu",
-                       scratch_size, batch, total);
+                                scratch_size, batch, total);
     if (((uintptr_t)scratch & 3u) != 0) return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "scratch is not 4-byte aligned");
     float *buf[2], *z, *widen, *saved, *acc;
     buf[0] = (float *)scratch;
     buf[1] = buf[0] + part[0];
     z = buf[1] + part[1];
-    widen = z + part[2];
-    saved = widen + part[3];
+    widen = z + part[2] + (size_t)t->id * (part[3] / t->size);
+    saved = z + part[2] + part[3];
     acc = saved + part[4];
-    uint64_t W = m->width, cur_n = m->in_dim, gin = 0;
+    uint64_t W = m->width, cur_n = m->in_dim, gin = 0, f0, f1;
+    /* 'owned': the current activations were written by the workers' share(owned, 16)
+     * of their features and no sync has followed; 0 after a sync; UINT64_MAX when
+     * written in another split (softmax, by samples). An elementwise step over the same
+     * features needs no sync. */
+    uint64_t owned;
     int cur = 0, in_group = 0;
     float gscale = 0.0f;
-    for (size_t b = 0; b < batch; b++) memcpy(buf[0] + b * W, x + b * m->in_dim, m->in_dim * sizeof(float));
+    share(t, m->in_dim, 16, &f0, &f1);
+    for (size_t b = 0; b < batch; b++)
+        memcpy(buf[0] + b * W + f0, x + b * m->in_dim + f0, (f1 - f0) * sizeof(float));
+    owned = m->in_dim;
     for (uint32_t i = 0; i < m->img.nops; i++) {
         dlor_image_op op;
         dlor_image_op_at(&m->img, i, &op);
         if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
+            team_sync(t);
+            share(t, W, 16, &f0, &f1);
             if (in_group) /* the branch that ends here adds its weighted output */
-                for (size_t b = 0; b < batch; b++) axpy(gscale, buf[cur] + b * W, acc + b * W, cur_n);
+                axpy_rows(gscale, buf[cur], acc, batch, W, f0, f1 < cur_n ? f1 : (f0 < cur_n ? cur_n : f0));
             if (op.kind == DLOR_IMAGE_OP_BRANCH) {
                 if (!in_group) {
-                    memcpy(saved, buf[cur], batch * W * sizeof(float));
-                    memset(acc, 0, batch * W * sizeof(float));
+                    copy_rows(saved, buf[cur], batch, W, f0, f1);
+                    for (size_t b = 0; b < batch; b++) memset(acc + b * W + f0, 0, (f1 - f0) * sizeof(float));
                     gin = cur_n;
                     in_group = 1;
                 } else {
-                    memcpy(buf[cur], saved, batch * W * sizeof(float));
+                    copy_rows(buf[cur], saved, batch, W, f0, f1);
                 }
                 cur_n = gin;
                 gscale = (float)op.param;
-                continue;
+            } else {
+                copy_rows(buf[cur], acc, batch, W, f0, f1);
+                if (op.bias != DLOR_IMAGE_NO_TENSOR && f0 < cur_n) {
+                    dlor_image_tensor bt;
+                    dlor_image_tensor_at(&m->img, op.bias, &bt);
+                    uint64_t e = f1 < cur_n ? f1 : cur_n;
+                    const float *bias = as_f32(&bt, f0, e - f0, widen);
+                    for (size_t b = 0; b < batch; b++) axpy(1.0f, bias, buf[cur] + b * W + f0, e - f0);
+                }
+                in_group = 0;
             }
-            memcpy(buf[cur], acc, batch * W * sizeof(float));
-            if (op.bias != DLOR_IMAGE_NO_TENSOR) {
-                dlor_image_tensor bt;
-                dlor_image_tensor_at(&m->img, op.bias, &bt);
-                const float *bias = as_f32(&bt, 0, cur_n, widen);
-                for (size_t b = 0; b < batch; b++) axpy(1.0f, bias, buf[cur] + b * W, cur_n);
+            team_sync(t);
+            owned = 0;
+            continue;
+        }
+        if (op.kind == DLOR_IMAGE_OP_ACT || op.kind == DLOR_IMAGE_OP_SOFTMAX) {
+            uint64_t n0, n1;
+            int soft = op.kind == DLOR_IMAGE_OP_SOFTMAX;
+            if (owned != 0 && (soft || owned != cur_n)) team_sync(t);
+            if (soft) { /* whole samples */
+                share(t, batch, 1, &n0, &n1);
+                softmax_apply(buf[cur] + n0 * W, (size_t)(n1 - n0), W, cur_n);
+                owned = UINT64_MAX;
+            } else {
+                share(t, cur_n, 16, &n0, &n1);
+                for (size_t b = 0; b < batch; b++)
+                    act_apply(buf[cur] + b * W + n0, 1, W, n1 - n0, op.act, (float)op.param);
+                owned = cur_n;
             }
-            in_group = 0;
             continue;
         }
-        if (op.kind == DLOR_IMAGE_OP_ACT) {
-            act_apply(buf[cur], batch, W, cur_n, op.act, (float)op.param);
-            continue;
-        }
-        if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
-            softmax_apply(buf[cur], batch, W, cur_n);
-            continue;
-        }
+        if (owned != 0) team_sync(t);
         float *in = buf[cur], *out = buf[1 - cur];
+        share(t, op.out, 16, &f0, &f1);
         if (op.is_layer) {
             dlor_image_layer L;
             dlor_image_layer_at(&m->img, op.weight, &L);
-            dlor_layer(m, &L, in, out, batch, W, z, widen);
+            dlor_layer(m, &L, in, out, batch, W, z, widen, t);
         } else {
             dlor_image_tensor w;
             dlor_image_tensor_at(&m->img, op.weight, &w);
-            dense_layer(&w, in, out, batch, W, widen);
+            dense_layer(&w, in, out, batch, W, f0, f1, widen);
         }
-        if (op.bias != DLOR_IMAGE_NO_TENSOR) {
+        if (op.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
             dlor_image_tensor bt;
             dlor_image_tensor_at(&m->img, op.bias, &bt);
-            const float *bias = as_f32(&bt, 0, op.out, widen);
-            for (size_t b = 0; b < batch; b++) axpy(1.0f, bias, out + b * W, op.out);
+            const float *bias = as_f32(&bt, f0, f1 - f0, widen);
+            for (size_t b = 0; b < batch; b++) axpy(1.0f, bias, out + b * W + f0, f1 - f0);
         }
+        owned = op.out;
         cur = 1 - cur;
         cur_n = op.out;
     }
-    for (size_t b = 0; b < batch; b++) memcpy(y + b * m->out_dim, buf[cur] + b * W, m->out_dim * sizeof(float));
+    if (owned != 0 && owned != m->out_dim) team_sync(t);
+    share(t, m->out_dim, 16, &f0, &f1);
+    for (size_t b = 0; b < batch; b++)
+        memcpy(y + b * m->out_dim + f0, buf[cur] + b * W + f0, (f1 - f0) * sizeof(float));
     return 0;
+}
+
+int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                       size_t scratch_size, dlor_image_error *err)
+{
+    return dlor_model_forward_team(m, x, batch, y, scratch, scratch_size, &solo, err);
 }
 
 /* ---- double precision ------------------------------------------------------
@@ -517,7 +727,7 @@ static void dlor_layer_d(const dlor_model *m, const dlor_image_layer *L, const d
 size_t dlor_model_scratch_size_f64(const dlor_model *m, size_t batch)
 {
     size_t part[DLOR_RT_PARTS], total;
-    return layout(m, batch, sizeof(double), part, &total) == 0 ? total : 0;
+    return layout(m, batch, 1, sizeof(double), part, &total) == 0 ? total : 0;
 }
 
 int dlor_model_forward_f64(const dlor_model *m, const double *x, size_t batch, double *y, void *scratch,
@@ -526,7 +736,7 @@ int dlor_model_forward_f64(const dlor_model *m, const double *x, size_t batch, d
     size_t part[DLOR_RT_PARTS], total;
     if (!x || !y || (batch && !scratch)) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null input, output or scratch");
     if (batch == 0) return 0;
-    if (layout(m, batch, sizeof(double), part, &total) != 0)
+    if (layout(m, batch, 1, sizeof(double), part, &total) != 0)
         return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "batch of %zu is too large for this model", batch);
     if (scratch_size < total)
         return dlor__image_fail(err, DLOR_RT_E_SCRATCH, "scratch of %zu bytes is too small: batch %zu needs %zu",

@@ -1,0 +1,43 @@
+/* dlor_pool.h - a team of threads for dlor_model_forward_team on hosts.
+ *
+ * Not part of the embedded runtime (it needs POSIX threads and allocates its
+ * threads once, at creation): the host side, for 'dlor run', 'dlor bench' and
+ * programs that want one forward pass on several cores.
+ *
+ *     dlor_pool *p = dlor_pool_create(2);             // the caller + 1 thread
+ *     size_t need = dlor_model_scratch_size_team(&m, batch, dlor_pool_size(p));
+ *     dlor_pool_forward(p, &m, x, batch, y, scratch, need, &e);
+ *     dlor_pool_destroy(p);
+ *
+ * The calling thread is worker 0; the pool's threads wait between calls,
+ * spinning for a short while (so back-to-back calls start at once) and then
+ * sleeping. A pool runs one forward pass at a time: calls from several threads
+ * must be serialised by the caller. The result has the bits of
+ * dlor_model_forward. */
+#ifndef DLOR_POOL_H
+#define DLOR_POOL_H
+
+#include "dlor_runtime.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dlor_pool dlor_pool;
+
+/* A pool of 'workers' workers (1 .. 256; the caller counts as one). NULL when
+ * out of memory or a thread cannot be started. */
+dlor_pool *dlor_pool_create(unsigned workers);
+unsigned dlor_pool_size(const dlor_pool *p);
+
+/* dlor_model_forward with every worker of the pool; scratch as given by
+ * dlor_model_scratch_size_team(m, batch, dlor_pool_size(p)). */
+int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                      size_t scratch_size, dlor_image_error *err);
+
+void dlor_pool_destroy(dlor_pool *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
