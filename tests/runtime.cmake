@@ -32,9 +32,22 @@ add_executable(run_image tools/run_image.c)
 target_link_libraries(run_image PRIVATE dlor_runtime)
 add_executable(run_image_blas tools/run_image.c)
 target_link_libraries(run_image_blas PRIVATE dlor_runtime_blas)
+# ... and built without the per-processor kernel versions (the baseline instruction
+# set only, e.g. SSE2 on x86-64), which must give the bits of the dispatched ones.
+add_library(dlor_runtime_noclones STATIC ${PROJECT_SOURCE_DIR}/formats/crc32.c
+            ${PROJECT_SOURCE_DIR}/formats/dlor_image.c ${PROJECT_SOURCE_DIR}/lib/runtime/runtime.c)
+target_include_directories(dlor_runtime_noclones PUBLIC ${PROJECT_SOURCE_DIR}/formats
+                           ${PROJECT_SOURCE_DIR}/lib/runtime)
+target_compile_definitions(dlor_runtime_noclones PRIVATE DLOR_RUNTIME_NO_CLONES)
+if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
+  target_compile_options(dlor_runtime_noclones PRIVATE -O3 -ffp-contract=off)
+endif()
+target_link_libraries(dlor_runtime_noclones PUBLIC ${DLOR_MATH_LIB})
+add_executable(run_image_noclones tools/run_image.c)
+target_link_libraries(run_image_noclones PRIVATE dlor_runtime_noclones)
 if(Python3_Interpreter_FOUND)
   add_test(NAME test_runtime_paths COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_runtime_paths.py)
   set_tests_properties(test_runtime_paths PROPERTIES ENVIRONMENT
-    "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_RUN_IMAGE=$<TARGET_FILE:run_image>;DLOR_RUN_IMAGE_BLAS=$<TARGET_FILE:run_image_blas>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+    "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_RUN_IMAGE=$<TARGET_FILE:run_image>;DLOR_RUN_IMAGE_BLAS=$<TARGET_FILE:run_image_blas>;DLOR_RUN_IMAGE_NOCLONES=$<TARGET_FILE:run_image_noclones>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endif()
 dlor_py_test(test_models test_models.py)

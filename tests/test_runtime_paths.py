@@ -1,6 +1,9 @@
-"""The runtime API alone (run_image) reproduces 'dlor run' bit for bit, and the
-BLAS build of the runtime (sgemm for batches) agrees with the portable one
-within float32 rounding, for dense, mul and add layers in several dtypes."""
+"""The runtime API alone (run_image) reproduces 'dlor run' bit for bit, so does
+the runtime built without its per-processor kernel versions (run_image_noclones:
+the baseline instruction set, against the AVX2 kernels that hosts with AVX2
+dispatch to), and the BLAS build of the runtime (sgemm for batches) agrees with
+the portable one within float32 rounding, for dense, mul and add layers in
+several dtypes."""
 import os
 import subprocess
 import sys
@@ -11,6 +14,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dlor_testlib import DLOR, SRC, check, finish, scratch_dir  # noqa: E402
 
 RUN, RUN_BLAS = os.environ["DLOR_RUN_IMAGE"], os.environ["DLOR_RUN_IMAGE_BLAS"]
+RUN_BASE = os.environ["DLOR_RUN_IMAGE_NOCLONES"]
 TMP = scratch_dir("paths")
 
 
@@ -28,7 +32,8 @@ for name, flags in cases:
                        capture_output=True, text=True)
     check(r.returncode == 0, f"{name}: dlor run {r.stderr}")
     ref = np.load(ref_path)
-    for tool, batch, exact in ((RUN, "64", True), (RUN, "7", True), (RUN_BLAS, "64", False), (RUN_BLAS, "1", True)):
+    for tool, batch, exact in ((RUN, "64", True), (RUN, "7", True), (RUN_BASE, "64", True), (RUN_BASE, "1", True),
+                               (RUN_BLAS, "64", False), (RUN_BLAS, "1", True)):
         p = subprocess.run([tool, model, batch], input=x.tobytes(), capture_output=True)
         y = np.frombuffer(p.stdout, dtype="<f4").reshape(-1, 10) if p.returncode == 0 else None
         what = f"{name}: {os.path.basename(tool)} batch {batch}"

@@ -205,14 +205,16 @@ static void softmax_apply(float *x, size_t batch, uint64_t stride, uint64_t n)
  * dot's lanes and order: the same bits as four calls of dot. axpy4 adds four
  * scaled rows to y in one pass over y, in the order four calls of axpy would:
  * again the same bits, with a quarter of the loads and stores of y. On x86-64
- * Linux with GCC or clang each kernel is also compiled for Haswell-class
- * processors (AVX2) and chosen at load time; the build turns off FMA
- * contraction (-ffp-contract=off) to keep those bits identical too. */
+ * Linux with GCC or clang each kernel is also compiled for AVX2 and chosen at
+ * load time by that feature (a version for "arch=haswell" would be chosen by
+ * processor model, and never on AMD processors); the build turns off FMA
+ * contraction (-ffp-contract=off) to keep those bits identical too
+ * (test_runtime_paths compares with a build without the AVX2 versions). */
 #if defined(__clang__)
 #pragma STDC FP_CONTRACT OFF /* GCC leaves it off in ISO C modes and warns about the pragma */
 #endif
 #if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__) && !defined(DLOR_RUNTIME_NO_CLONES)
-#define DLOR_RT_KERNEL __attribute__((target_clones("arch=haswell", "default")))
+#define DLOR_RT_KERNEL __attribute__((target_clones("avx2", "default")))
 #else
 #define DLOR_RT_KERNEL
 #endif
