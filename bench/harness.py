@@ -47,6 +47,7 @@ FULL = {
     "rss_sizes": [1024, 2896],   # dense-packed models of ~12.6 MB and ~100.6 MB
     "rss_target_mb": 100,        # the target applies to the model nearest this size
     "p_target_min_n": 1024,      # the compressed-latency target is for N >= 1024
+    "probe_small_mb": 0.5,       # stream_probe also reads a working set that fits in L2
 }
 QUICK = {
     "conv_sizes": [64, 128],
@@ -61,6 +62,7 @@ QUICK = {
     "rss_sizes": [128, 512],
     "rss_target_mb": 3,
     "p_target_min_n": 128,       # (to exercise the code; the real target is N >= 1024)
+    "probe_small_mb": 0.5,
 }
 BATCHES = [1, 64]
 THREADS = [1, 2]
@@ -360,6 +362,15 @@ def frameworks(run, S, a, models):
 
 # ---------------------------------------------------------------- 3. memory
 
+def stream_section(run, S, a, models):
+    """Read bandwidth of one core for working sets of each model's size (bench/stream_probe.c)."""
+    run.section = "memory tiers"
+    sizes = sorted({round(d["size"][k] / MB, 2) for d in models.values() for k in d["size"]
+                    if k != "onnx" and d["size"][k] >= 0.01 * MB} | {S["probe_small_mb"]})
+    out, _ = run.run([os.path.join(a.bench_bin, "stream_probe")] + ["%g" % x for x in sizes])
+    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+
+
 def peak_rss(run, cmd):
     """Peak RSS in bytes of cmd, by GNU time (a small parent: on Linux a child forked from a big process
     such as Python inherits its parent's high-water mark through exec)."""
@@ -429,7 +440,7 @@ def p_of(name):
     return float(name[1:]) if name.startswith("p") else None
 
 
-def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, run):
+def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, run):
     L = []
     w = L.append
     quick = a.quick
@@ -733,6 +744,38 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                 w("")
 
     # ---- memory
+    # ---- memory tiers
+    w("### 2c. What bounds batch 1: streamed bytes and the memory tier")
+    w("")
+    w("At batch 1 every weight is read once per pass and used for one multiply-add, so a pass costs about its "
+      "bytes over the bandwidth of wherever the weights come from. Read bandwidth of one core by working-set "
+      "size (`bench/stream_probe.c`: a buffer of that many MB summed over and over, alone in its process; "
+      "median of 15 samples, best in brackets), at the sizes of the models' files:")
+    w("")
+    w("| working set MB | read GB/s, one core |")
+    w("|---|---|")
+    for r in probe:
+        w("| %g | %.1f (%.1f) |" % (r["mb"], r["gbs_median"], r["gbs_best"]))
+    w("")
+    w("The same for the batch-1 runs of 2a (weight bytes per pass over the median pass time; dense = the "
+      "safetensors weights OpenBLAS reads, dlor = the `.dlor` file; T = 2 is both cores together):")
+    w("")
+    w("| N | variant | dense MB | dlor MB | T=1 dense GB/s | T=1 dlor GB/s | T=2 dense GB/s | T=2 dlor GB/s |")
+    w("|---|---|---|---|---|---|---|---|")
+    for n in n_list:
+        for name, _ in variants(n):
+            j1, j2 = B(n, name, 1, 1), B(n, name, 1, 2)
+            db, lb = models[n]["size"]["safetensors"], models[n]["size"][name]
+            w("| %d | %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |" % (
+                n, name, db / MB, lb / MB, db / j1["dense_ms"] / 1e6, lb / j1["dlor_ms"] / 1e6,
+                db / j2["dense_ms"] / 1e6, lb / j2["dlor_ms"] / 1e6))
+    w("")
+    w("`dlor bench` alternates the dense model and the DLoR file in one process, so both compete for the "
+      "last-level cache: a ratio of pass times equals the ratio of bytes only when both sides stream from the "
+      "same tier at the same rate. Where one side fits in cache with the other and the other does not (the "
+      "exact `mul` file at N = 1024 is twice the dense weights), the ratio also carries the ratio of the "
+      "tiers' bandwidths, which no kernel can remove.")
+    w("")
     w("## 3. Peak memory of `dlor run`")
     w("")
     w("`dlor run MODEL.dlor -i X.npy -o Y.npy` with X = 8 samples, in a fresh process; peak RSS is GNU time's "
@@ -825,8 +868,10 @@ def main():
     bench = dlor_bench(run, S, a, models)
     fws = frameworks(run, S, a, models)
     rss = rss_section(run, S, a, models)
+    probe = stream_section(run, S, a, models)
     load1 = loadavg()
-    text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, run)
+    text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, probe,
+                  run)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -80,12 +80,14 @@ openblas_lib=$(cache DLOR_OPENBLAS_LIB)
 zlib_lib=$(cache ZLIB_LIBRARY_RELEASE)
 [ -n "$zlib_lib" ] || zlib_lib=-lz
 mkdir -p build-bench/bench
-echo "== compiling bench_factor, bench_compress and the runtime shim"
+echo "== compiling bench_factor, bench_compress, the bandwidth probe and the runtime shim"
 for prog in bench_factor bench_compress; do
   "$cc" -std=c99 -O3 -DNDEBUG -Wall -Wextra -Iformats -Ilib -Ilib/runtime -I"$lapacke_inc" -I"$cblas_inc" \
     "bench/$prog.c" build-bench/libdlor_core.a build-bench/libdlor_formats.a build-bench/libdlor_runtime.a \
     "$lapacke_lib" "$openblas_lib" "$zlib_lib" -lm -o "build-bench/bench/$prog"
 done
+# the read-bandwidth probe, for this machine only
+"$cc" -std=c99 -O3 -march=native -Wall -Wextra bench/stream_probe.c -o build-bench/bench/stream_probe
 # the runtime's own sources and flags (see CMakeLists.txt: runtime.c at -O3 -ffp-contract=off)
 rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c lib/runtime/pool.c)
 rt_flags=(-std=c99 -O3 -DNDEBUG -ffp-contract=off -fPIC -shared -fvisibility=hidden -Wall -Wextra

@@ -331,8 +331,10 @@ int dlor_cmd_bench(int argc, char **argv)
         /* a BLAS-backed runtime gets one BLAS thread per worker of its team, not
          * threads x threads */
         if (threads > 1) openblas_set_num_threads(1);
-        if (threads > 1) /* untimed: wakes the pool's threads */
+        if (threads > 1) { /* untimed: wakes the pool's threads, pinned one per core for this turn */
+            dlor_pool_pin(pool);
             fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
+        }
         double t1b = now_s();
         for (size_t r = 0; r < reps; r++) fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
         double t2 = now_s();
@@ -341,7 +343,10 @@ int dlor_cmd_bench(int argc, char **argv)
         tl[n] = (t2 - t1b) / (double)reps;
         spent_d += t1 - t0;
         spent_l += t2 - t1b;
-        if (threads > 1) pause_ms(1);
+        if (threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
+            dlor_pool_unpin(pool);
+            pause_ms(1);
+        }
         n++;
         if (n >= 21 && n % 10 == 1) {
             med_d = median(td, n);

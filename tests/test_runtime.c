@@ -3,6 +3,7 @@
  * activations written out from their definitions), plus its contracts:
  * scratch sizing, batch and alignment invariance, no-graph refusal, threads. */
 #define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_getaffinity_np, CPU_EQUAL (Linux) */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -161,6 +162,34 @@ static void reference(const dlor_container *c, const double *x, uint64_t batch, 
     free(nxt);
 }
 
+/* A pool pinned one worker per processor gives the same bits, and unpinning
+ * gives the calling thread its affinity back. */
+static void test_pinned_pool(const char *what, const dlor_model *m, const float *x, uint64_t batch, const float *y,
+                             uint64_t nout)
+{
+#if defined(__linux__)
+    cpu_set_t before, after;
+    CHECK(pthread_getaffinity_np(pthread_self(), sizeof before, &before) == 0, "affinity");
+    dlor_pool *pool = dlor_pool_create(2);
+    size_t need = dlor_model_scratch_size_team(m, (size_t)batch, 2);
+    void *ts = malloc(need);
+    float *yp = calloc((size_t)(batch * nout), sizeof *yp);
+    dlor_image_error ie;
+    CHECK(pool && dlor_pool_pin(pool) == 0, "%s: pin", what);
+    CHECK(dlor_pool_forward(pool, m, x, (size_t)batch, yp, ts, need, &ie) == 0 &&
+              memcmp(yp, y, (size_t)(batch * nout) * sizeof *y) == 0,
+          "%s: a pinned team of 2: not the bits of one call", what);
+    CHECK(dlor_pool_unpin(pool) == 0, "%s: unpin", what);
+    CHECK(pthread_getaffinity_np(pthread_self(), sizeof after, &after) == 0 && CPU_EQUAL(&before, &after),
+          "%s: unpinning restores the caller's affinity", what);
+    dlor_pool_destroy(pool);
+    free(ts);
+    free(yp);
+#else
+    (void)what, (void)m, (void)x, (void)batch, (void)y, (void)nout;
+#endif
+}
+
 /* Opens c through the runtime and compares with the reference. */
 static void check_model(const char *what, dlor_container *c, uint64_t nin, uint64_t batch, double tol)
 {
@@ -235,6 +264,7 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
         }
         dlor_pool_destroy(pool);
     }
+    test_pinned_pool(what, &m, x, batch, y, nout);
 
     /* Scratch one byte short is refused; nothing is written to y. */
     float sentinel = y1[0] = 12345.0f;

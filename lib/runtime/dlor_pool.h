@@ -35,6 +35,14 @@ unsigned dlor_pool_size(const dlor_pool *p);
 int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                       size_t scratch_size, dlor_image_error *err);
 
+/* Pins the calling thread to the first processor it may run on and pool thread
+ * i to the i-th (modulo their number), so that the scheduler never places two
+ * workers on one core (benchmarks that own their process); dlor_pool_unpin
+ * gives the calling thread its previous affinity back (threads it creates
+ * inherit it). Return 0, or -1 where affinity cannot be set (Linux only). */
+int dlor_pool_pin(dlor_pool *p);
+int dlor_pool_unpin(dlor_pool *p);
+
 void dlor_pool_destroy(dlor_pool *p);
 
 #ifdef __cplusplus

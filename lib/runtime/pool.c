@@ -9,7 +9,7 @@
  * generation that the others spin on (yielding the processor after a while,
  * for machines with more threads than cores). The shared counters sit on
  * separate cache lines. GCC/clang __atomic builtins. */
-#define _POSIX_C_SOURCE 200809L
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET (Linux) */
 #include "dlor_pool.h"
 
 #include <pthread.h>
@@ -41,6 +41,10 @@ struct dlor_pool {
     size_t batch, scratch_size;
     void *scratch;
     int quit;
+#if defined(__linux__)
+    cpu_set_t caller_mask;         /* the caller's affinity before dlor_pool_pin */
+    int pinned;
+#endif
     char pad0[64];
     unsigned job_gen;
     char pad1[64];
@@ -190,6 +194,44 @@ int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t 
     }
     if (p->w[0].rc != 0 && err) *err = p->w[0].err;
     return p->w[0].rc;
+}
+
+int dlor_pool_pin(dlor_pool *p)
+{
+#if defined(__linux__)
+    cpu_set_t allowed, one;
+    int cpus[1024], n = 0;
+    if (pthread_getaffinity_np(pthread_self(), sizeof allowed, &allowed) != 0) return -1;
+    if (!p->pinned) p->caller_mask = allowed;
+    else allowed = p->caller_mask;
+    for (int c = 0; c < CPU_SETSIZE && n < 1024; c++)
+        if (CPU_ISSET(c, &allowed)) cpus[n++] = c;
+    if (n == 0) return -1;
+    for (unsigned i = 0; i < p->size; i++) {
+        CPU_ZERO(&one);
+        CPU_SET(cpus[i % (unsigned)n], &one);
+        pthread_t t = i == 0 ? pthread_self() : p->w[i].th;
+        if (pthread_setaffinity_np(t, sizeof one, &one) != 0) return -1;
+        if (i == 0) p->pinned = 1;
+    }
+    return 0;
+#else
+    (void)p;
+    return -1;
+#endif
+}
+
+int dlor_pool_unpin(dlor_pool *p)
+{
+#if defined(__linux__)
+    if (!p->pinned) return 0;
+    if (pthread_setaffinity_np(pthread_self(), sizeof p->caller_mask, &p->caller_mask) != 0) return -1;
+    p->pinned = 0;
+    return 0;
+#else
+    (void)p;
+    return -1;
+#endif
 }
 
 void dlor_pool_destroy(dlor_pool *p)
