@@ -500,8 +500,10 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "onnxruntime `intra_op_num_threads`, `torch.set_num_threads`, and for dlor's runtime a team of T workers "
       "(`dlor_pool`: the caller and T - 1 threads) that split every layer's output rows, at batch 1 too. With T = 2 "
       "`dlor bench` gives each side the machine to itself: after each dense sample it stops OpenBLAS's threads "
-      "(which would otherwise spin for ~2^28 cycles into the runtime's turn), after each runtime sample it sleeps "
-      "1 ms (the pool's threads spin 0.2 ms, then sleep), and each timed sample follows one untimed pass.")
+      "(which would otherwise spin for ~2^28 cycles into the runtime's turn), for the runtime's turn it pins the "
+      "team one worker per core (`dlor_pool_pin`; unpinned, the scheduler at times left both on one core), after "
+      "each runtime sample it sleeps 1 ms (the pool's threads spin 0.2 ms, then sleep), and each timed sample "
+      "follows one untimed pass. The framework processes below do not pin.")
     w("")
 
     # ---- summary of targets, filled below, inserted here
