@@ -287,7 +287,8 @@ int dlor_cmd_bench(int argc, char **argv)
     if (st == DLOR_OK) {
         pool = dlor_pool_create((unsigned)threads);
         scratch_len = dlor_model_scratch_size_team(&dl.model, B, (unsigned)threads);
-        if (!pool) st = dlor_fail(&err, DLOR_E_NOMEM, "cannot start %lld threads", (long long)threads);
+        if (!pool)
+            st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate or start a team of %lld threads", (long long)threads);
         else if (scratch_len == 0 || posix_memalign(&scratch, 64, scratch_len) != 0) {
             scratch = NULL;
             st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", B);
@@ -325,13 +326,13 @@ int dlor_cmd_bench(int argc, char **argv)
         double t1 = now_s();
         int fail = 0;
         /* Each side gets the machine to itself: idle OpenBLAS threads would spin
-         * for ~2^28 cycles into the runtime's turn, so they are stopped here, and
-         * after the runtime's turn its pool threads are given time to fall asleep. */
-        if (threads > 1) blas_thread_shutdown_();
-        /* a BLAS-backed runtime gets one BLAS thread per worker of its team, not
-         * threads x threads */
-        if (threads > 1) openblas_set_num_threads(1);
-        if (threads > 1) { /* untimed: wakes the pool's threads, pinned one per core for this turn */
+         * for ~2^28 cycles into the runtime's turn, so they are stopped here; a
+         * BLAS-backed runtime gets one BLAS thread per worker of its team (not
+         * threads x threads); the team is pinned one worker per core and woken by
+         * an untimed pass; after its turn its threads are given time to fall asleep. */
+        if (threads > 1) {
+            blas_thread_shutdown_();
+            openblas_set_num_threads(1);
             dlor_pool_pin(pool);
             fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
         }

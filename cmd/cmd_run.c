@@ -29,9 +29,10 @@ static const char *usage_line = "MODEL -i X.npy -o Y.npy [--batch B] [--threads 
 dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
                              float *y, dlor_error *err)
 {
-    dlor_pool *pool = threads > 1 ? dlor_pool_create(threads) : NULL;
-    if (threads > 1 && !pool) return dlor_fail(err, DLOR_E_NOMEM, "cannot start %u threads", threads);
-    size_t need = dlor_model_scratch_size_team(m, batch, threads > 1 ? threads : 1);
+    if (threads == 0) threads = 1;
+    dlor_pool *pool = dlor_pool_create(threads); /* a pool of one runs in the caller alone */
+    if (!pool) return dlor_fail(err, DLOR_E_NOMEM, "cannot allocate or start a team of %u threads", threads);
+    size_t need = dlor_model_scratch_size_team(m, batch, threads);
     void *scratch = NULL;
     if (need == 0 || posix_memalign(&scratch, 64, need) != 0) {
         dlor_pool_destroy(pool);
@@ -41,11 +42,8 @@ dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, si
     for (uint64_t i = 0; i < n && st == DLOR_OK; i += batch) {
         size_t b = (size_t)(n - i < batch ? n - i : batch);
         dlor_image_error ie;
-        const float *xi = x + i * m->in_dim;
-        float *yi = y + i * m->out_dim;
-        int rc = pool ? dlor_pool_forward(pool, m, xi, b, yi, scratch, need, &ie)
-                      : dlor_model_forward(m, xi, b, yi, scratch, need, &ie);
-        if (rc != 0) st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
+        if (dlor_pool_forward(pool, m, x + i * m->in_dim, b, y + i * m->out_dim, scratch, need, &ie) != 0)
+            st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
     }
     dlor_pool_destroy(pool);
     free(scratch);

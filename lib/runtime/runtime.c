@@ -280,11 +280,6 @@ DLOR_RT_KERNEL static void axpy4(float s, const float *z, const float *u, uint64
     for (uint64_t i = 0; i < n; i++) y[i] = (((s * y[i] + z0 * u0[i]) + z1 * u1[i]) + z2 * u2[i]) + z3 * u3[i];
 }
 
-DLOR_RT_KERNEL static void axpy1(float s, float z, const float *u, float *restrict y, uint64_t n)
-{
-    for (uint64_t i = 0; i < n; i++) y[i] = s * y[i] + z * u[i];
-}
-
 /* out[b * ostride + q] = row q of A . sample b of x, for nr <= 4 rows (stride ld). */
 static void dots(const float *A, uint64_t ld, uint64_t nr, const float *x, uint64_t xstride, uint64_t n, size_t batch,
                  float *out, uint64_t ostride)
@@ -309,8 +304,10 @@ static void axpys(float s, const float *z, uint64_t zstride, const float *U, uin
         float *yb = y + b * ystride;
         if (nr == 4) {
             axpy4(s, zb, U, ld, yb, n);
-        } else {
-            for (uint64_t q = 0; q < nr; q++) axpy1(q == 0 ? s : 1.0f, zb[q], U + q * ld, yb, n);
+        } else { /* y scaled (rounded) first, as axpy4 does in its first term */
+            if (s != 1.0f)
+                for (uint64_t i = 0; i < n; i++) yb[i] *= s;
+            for (uint64_t q = 0; q < nr; q++) axpy(zb[q], U + q * ld, yb, n);
         }
     }
 }
