@@ -1,15 +1,18 @@
-/* stream_probe.c - read bandwidth of one core by working-set size, for
- * BENCHMARKS.md: how fast a forward pass that streams its weights once can be,
- * for weights of each size (in cache or not).
+/* stream_probe.c - read bandwidth by working-set size, for BENCHMARKS.md: how
+ * fast a forward pass that streams its weights once can be, for weights of each
+ * size (in cache or not), on one core or on several together.
  *
- *     stream_probe MB...     prints one JSON object per size:
- *                            {"mb": S, "gbs_median": G, "gbs_best": B}
+ *     stream_probe [-t T] MB...   prints one JSON object per size:
+ *                                 {"mb": S, "threads": T, "gbs_median": G, "gbs_best": B}
  *
- * Each size is a buffer of S * 10^6 bytes summed with 16 independent partial
- * sums (vectorised by the compiler; bench/run.sh builds it with -march=native),
- * repeated until 0.2 s have passed per sample, 15 samples after one warm-up
- * pass. Not part of the product. */
+ * Each size is a buffer of S * 10^6 bytes; each of T threads (default 1) sums
+ * its own contiguous 1/T of it with 16 independent partial sums (vectorised by
+ * the compiler; bench/run.sh builds it with -march=native), over and over. A
+ * sample starts all threads together and lasts until every one has passed 0.2 s;
+ * GB/s = bytes read by all threads / the slowest thread's time. 15 samples after
+ * one warm-up pass. Not part of the product. */
 #define _POSIX_C_SOURCE 200809L
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
@@ -37,31 +40,71 @@ __attribute__((noinline)) static float sum(const float *a, size_t n)
     return t;
 }
 
+typedef struct {
+    const float *a;
+    size_t n;
+    pthread_barrier_t *start;
+    double bytes, secs;
+    volatile float sink;
+} part;
+
+static void *stream(void *arg)
+{
+    part *p = arg;
+    size_t reps = 0;
+    pthread_barrier_wait(p->start);
+    double t0 = now(), t;
+    do {
+        p->sink += sum(p->a, p->n);
+        reps++;
+        t = now() - t0;
+    } while (t < 0.2);
+    p->bytes = (double)reps * (double)p->n * 4;
+    p->secs = t;
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    for (int k = 1; k < argc; k++) {
+    int k = 1, threads = 1;
+    if (argc > 2 && argv[1][0] == '-' && argv[1][1] == 't') {
+        threads = atoi(argv[2]);
+        k = 3;
+    }
+    if (threads < 1 || threads > 64) return 2;
+    for (; k < argc; k++) {
         double mb = atof(argv[k]);
-        size_t n = (size_t)(mb * 1e6 / 4);
+        size_t n = (size_t)(mb * 1e6 / 4), each = n / (size_t)threads / 16 * 16;
         float *a = NULL;
-        if (n < 16 || posix_memalign((void **)&a, 64, n * 4) != 0) return 1;
+        if (each < 16 || posix_memalign((void **)&a, 64, n * 4) != 0) return 1;
         for (size_t i = 0; i < n; i++) a[i] = (float)(i % 7) * 1e-3f;
-        volatile float sink = sum(a, n);
-        double g[15];
-        for (int s = 0; s < 15; s++) {
-            size_t reps = 0;
-            double t0 = now(), t;
-            do {
-                sink += sum(a, n);
-                reps++;
-                t = now() - t0;
-            } while (t < 0.2);
-            g[s] = (double)reps * (double)n * 4 / t / 1e9;
+        part p[64];
+        pthread_t th[64];
+        pthread_barrier_t start;
+        double g[16];
+        for (int s = 0; s < 16; s++) { /* sample 0 is the warm-up */
+            pthread_barrier_init(&start, NULL, (unsigned)threads);
+            for (int i = 0; i < threads; i++) {
+                p[i].a = a + (size_t)i * each;
+                p[i].n = each;
+                p[i].start = &start;
+                if (i > 0 && pthread_create(&th[i], NULL, stream, &p[i]) != 0) return 1;
+            }
+            stream(&p[0]);
+            double bytes = p[0].bytes, secs = p[0].secs;
+            for (int i = 1; i < threads; i++) {
+                pthread_join(th[i], NULL);
+                bytes += p[i].bytes;
+                if (p[i].secs > secs) secs = p[i].secs;
+            }
+            pthread_barrier_destroy(&start);
+            g[s] = bytes / secs / 1e9;
         }
-        qsort(g, 15, sizeof *g, cmp);
-        printf("{\"mb\": %g, \"gbs_median\": %.2f, \"gbs_best\": %.2f}\n", mb, g[7], g[14]);
+        qsort(g + 1, 15, sizeof *g, cmp);
+        printf("{\"mb\": %g, \"threads\": %d, \"gbs_median\": %.2f, \"gbs_best\": %.2f}\n", mb, threads, g[8],
+               g[15]);
         fflush(stdout);
         free(a);
-        (void)sink;
     }
     return 0;
 }

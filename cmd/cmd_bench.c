@@ -5,7 +5,11 @@
  * or sgemm on the dense weights, plus bias and activation. The DLoR path is
  * dlor's runtime on the .dlor image (mapped), on a team of --threads workers
  * (dlor_pool). The two alternate sample by sample, so drift of the machine
- * (frequency, other load) touches both alike. */
+ * (frequency, other load) touches both alike. A third turn reads the .dlor
+ * image's bytes once per pass on the same team and does nothing else: the
+ * time any forward pass that must read those bytes needs, in the same run
+ * (at batch 1 a pass is close to it; the ratio read / dense is what no kernel
+ * can improve on, the ratio of the memory tiers' bandwidths included). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdio.h>
@@ -36,7 +40,8 @@ static const char *usage_line = "MODEL.dlor --dense SRC [--batch B] [--threads T
                                 "Times the forward pass of MODEL.dlor (dlor's runtime) and of the dense model\n"
                                 "it came from (OpenBLAS sgemv/sgemm on the same layers, same graph) on the same\n"
                                 "seeded inputs, alternating until the medians are stable, and prints the\n"
-                                "medians, their ratio and the parameter and byte ratios.";
+                                "medians, their ratio and the parameter and byte ratios. A third turn only\n"
+                                "reads the .dlor file's bytes on the same threads: the floor for a pass.";
 
 typedef struct {
     int kind;                /* DLOR_OP_* */
@@ -154,6 +159,46 @@ static void dense_forward(dense_model *d, const float *x, float *y)
     memcpy(y, cur, B * d->out_dim * sizeof *y);
 }
 
+/* The read turn: worker id of size sums its contiguous share of the image's
+ * 64-bit words (integer lanes: arbitrary bytes, no floating-point traps), as
+ * four streams at a time (its share in four parts read side by side, as the
+ * runtime's kernels read four rows), 64 bytes from each per step. */
+typedef struct {
+    const unsigned char *base;
+    size_t words;
+    uint64_t sink[64][8]; /* one line per worker */
+} read_job;
+
+#if defined(__GNUC__)
+typedef uint64_t __attribute__((may_alias)) image_word; /* read over bytes of any type */
+#else
+typedef uint64_t image_word;
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+static void read_words(const image_word *a, size_t n, uint64_t *out)
+{
+    size_t q = n / 4 / 8 * 8;
+    const image_word *a0 = a, *a1 = a + q, *a2 = a + 2 * q, *a3 = a + 3 * q;
+    uint64_t s[8] = {0};
+    for (size_t i = 0; i < q; i += 8)
+        for (int l = 0; l < 8; l++) s[l] += (a0[i + l] + a1[i + l]) + (a2[i + l] + a3[i + l]);
+    for (size_t i = 4 * q; i < n; i++) s[0] += a[i];
+    memcpy(out, s, sizeof s);
+}
+
+static void read_share(void *arg, unsigned id, unsigned size)
+{
+    read_job *j = arg;
+    size_t per = (j->words / size + 7) / 8 * 8, lo = per * id, hi = lo + per;
+    if (lo > j->words) lo = j->words;
+    if (hi > j->words) hi = j->words;
+    /* the image is 64-byte aligned: a mapping, or an aligned copy */
+    read_words((const image_word *)(const void *)(j->base + 8 * lo), hi - lo, j->sink[id % 64]);
+}
+
 /* OpenBLAS: stops its threads (they start again on the next threaded call). */
 int blas_thread_shutdown_(void);
 
@@ -248,7 +293,9 @@ int dlor_cmd_bench(int argc, char **argv)
     dlor_pool *pool = NULL;
     void *scratch = NULL;
     size_t scratch_len = 0;
-    double *td = NULL, *tl = NULL;
+    double *td = NULL, *tl = NULL, *tr = NULL;
+    read_job rj;
+    memset(&rj, 0, sizeof rj);
     dlor_status st = strcmp(dlor_weights_format(model_path), "dlor") == 0
                          ? dlor_load_runnable(model_path, NULL, &dl, &err)
                          : dlor_fail(&err, DLOR_E_ARG,
@@ -297,12 +344,13 @@ int dlor_cmd_bench(int argc, char **argv)
     /* Samples: 'reps' forward passes timed together, reps chosen so one sample takes
      * >= 5 ms. Alternate dense / DLoR; stop when both medians moved < 1% over the
      * last 10 samples (at least 21 samples), or at the time budget. */
-    size_t cap = 4096, n = 0, reps = 1;
-    double med_d = NAN, med_l = NAN, maxdiff = 0;
+    size_t cap = 4096, n = 0, reps = 1, reps_r = 1;
+    double med_d = NAN, med_l = NAN, med_r = NAN, maxdiff = 0;
     if (st == DLOR_OK) {
         td = malloc(cap * sizeof *td);
         tl = malloc(cap * sizeof *tl);
-        if (!td || !tl) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+        tr = malloc(cap * sizeof *tr);
+        if (!td || !tl || !tr) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
     if (st == DLOR_OK) { /* warm up, check the outputs agree, pick reps */
         double t0 = now_s();
@@ -312,6 +360,12 @@ int dlor_cmd_bench(int argc, char **argv)
             st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed: %s", model_path, ie.msg);
         double one = now_s() - t0;
         while (reps < 1000000 && one * (double)reps < 5e-3) reps *= 2;
+        rj.base = dl.model.img.base;
+        rj.words = dl.model.img.len / 8;
+        t0 = now_s();
+        dlor_pool_run(pool, read_share, &rj);
+        one = now_s() - t0;
+        while (reps_r < 1000000 && one * (double)reps_r < 5e-3) reps_r *= 2;
         for (size_t i = 0; i < nout; i++) {
             double e = fabs((double)yd[i] - (double)yl[i]);
             if (!(e <= maxdiff)) maxdiff = e;
@@ -339,9 +393,12 @@ int dlor_cmd_bench(int argc, char **argv)
         double t1b = now_s();
         for (size_t r = 0; r < reps; r++) fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
         double t2 = now_s();
+        for (size_t r = 0; r < reps_r; r++) dlor_pool_run(pool, read_share, &rj);
+        double t3 = now_s();
         if (fail) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
         td[n] = (t1 - t0) / (double)reps;
         tl[n] = (t2 - t1b) / (double)reps;
+        tr[n] = (t3 - t2) / (double)reps_r;
         spent_d += t1 - t0;
         spent_l += t2 - t1b;
         if (threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
@@ -361,6 +418,7 @@ int dlor_cmd_bench(int argc, char **argv)
     if (st == DLOR_OK) {
         med_d = median(td, n);
         med_l = median(tl, n);
+        med_r = median(tr, n);
         double pd, pl, bd, bl;
         sizes(&c, &src, &pd, &pl, &bd, &bl);
         printf("dlor bench: %s vs %s, batch %lld, threads %lld, %zu samples of %zu passes each\n", model_path,
@@ -369,8 +427,11 @@ int dlor_cmd_bench(int argc, char **argv)
                1e3 * med_d, (double)batch / med_d);
         printf("DLoR (dlor runtime, %lld thread%s):  median %.4g ms per pass (%.4g samples/s)\n", (long long)threads,
                threads > 1 ? "s" : "", 1e3 * med_l, (double)batch / med_l);
+        printf("read of the .dlor file's %.4g MB (same threads): median %.4g ms per pass (%.3g GB/s)\n",
+               (double)dl.model.img.len / 1e6, 1e3 * med_r, (double)dl.model.img.len / med_r / 1e9);
         printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",
                med_l / med_d, pl / pd, bl / bd, maxdiff);
+        printf("ratio read / dense: %.3f (a pass must read those bytes: its floor in this run)\n", med_r / med_d);
         if (json) {
             dlor_atomic_file af;
             FILE *f = stdout;
@@ -396,6 +457,10 @@ int dlor_cmd_bench(int argc, char **argv)
                 dlor_jw_num(&w, 1e3 * med_l);
                 dlor_jw_key(&w, "ratio");
                 dlor_jw_num(&w, med_l / med_d);
+                dlor_jw_key(&w, "read_ms");
+                dlor_jw_num(&w, 1e3 * med_r);
+                dlor_jw_key(&w, "read_ratio");
+                dlor_jw_num(&w, med_r / med_d);
                 dlor_jw_key(&w, "params_ratio");
                 dlor_jw_num(&w, pl / pd);
                 dlor_jw_key(&w, "bytes_ratio");
@@ -423,6 +488,7 @@ int dlor_cmd_bench(int argc, char **argv)
     free(scratch);
     free(td);
     free(tl);
+    free(tr);
     free(x);
     free(yd);
     free(yl);

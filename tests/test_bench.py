@@ -23,11 +23,14 @@ for model, batch, threads in ((exact, 1, 1), (exact, 7, 3), (small, 64, 2)):
                      "--json", rep)
     check(rc == 0, f"bench {os.path.basename(model)} batch {batch}: {se}")
     r = json.load(open(rep))
-    for k in ("batch", "threads", "dense_ms", "dlor_ms", "ratio", "params_ratio", "bytes_ratio"):
+    for k in ("batch", "threads", "dense_ms", "dlor_ms", "ratio", "params_ratio", "bytes_ratio", "read_ms",
+              "read_ratio"):
         check(k in r, f"bench JSON has '{k}'")
     check(r["batch"] == batch and r["threads"] == threads, "batch and threads are reported as given")
     check(r["dense_ms"] > 0 and r["dlor_ms"] > 0 and abs(r["ratio"] - r["dlor_ms"] / r["dense_ms"]) <= 1e-9 * r["ratio"],
           f"ratio is dlor_ms / dense_ms: {r}")
+    check(r["read_ms"] > 0 and abs(r["read_ratio"] - r["read_ms"] / r["dense_ms"]) <= 1e-9 * r["read_ratio"],
+          f"read_ratio is read_ms / dense_ms: {r}")
     # sizes from the independent reader: factors (+1 for alpha) or kept-dense tensors
     meta, tensors, layers = dlor_pyreader.read(model)
     names = ("0.weight", "2.weight", "4.weight")

@@ -190,6 +190,35 @@ static void test_pinned_pool(const char *what, const dlor_model *m, const float 
 #endif
 }
 
+/* dlor_pool_run: every worker runs the function once, with its own id, and a
+ * forward pass after it still gives the bits of one call. */
+static unsigned run_calls[5];
+static void count_call(void *arg, unsigned id, unsigned size)
+{
+    if (id < 5 && size == 5 && arg == (void *)run_calls) __atomic_add_fetch(&run_calls[id], 1, __ATOMIC_RELAXED);
+}
+
+static void test_pool_run(const char *what, const dlor_model *m, const float *x, uint64_t batch, const float *y,
+                          uint64_t nout)
+{
+    dlor_pool *pool = dlor_pool_create(5);
+    size_t need = dlor_model_scratch_size_team(m, (size_t)batch, 5);
+    void *ts = malloc(need);
+    float *yp = calloc((size_t)(batch * nout), sizeof *yp);
+    dlor_image_error ie;
+    CHECK(pool && ts && yp, "%s: pool of 5", what);
+    memset(run_calls, 0, sizeof run_calls);
+    dlor_pool_run(pool, count_call, run_calls);
+    dlor_pool_run(pool, count_call, run_calls);
+    for (unsigned i = 0; i < 5; i++) CHECK(run_calls[i] == 2, "%s: worker %u ran %u times, not 2", what, i, run_calls[i]);
+    CHECK(dlor_pool_forward(pool, m, x, (size_t)batch, yp, ts, need, &ie) == 0 &&
+              memcmp(yp, y, (size_t)(batch * nout) * sizeof *y) == 0,
+          "%s: a forward pass after dlor_pool_run: not the bits of one call", what);
+    dlor_pool_destroy(pool);
+    free(ts);
+    free(yp);
+}
+
 /* Opens c through the runtime and compares with the reference. */
 static void check_model(const char *what, dlor_container *c, uint64_t nin, uint64_t batch, double tol)
 {
@@ -265,6 +294,7 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
         dlor_pool_destroy(pool);
     }
     test_pinned_pool(what, &m, x, batch, y, nout);
+    test_pool_run(what, &m, x, batch, y, nout);
 
     /* Scratch one byte short is refused; nothing is written to y. */
     float sentinel = y1[0] = 12345.0f;

@@ -35,6 +35,12 @@ unsigned dlor_pool_size(const dlor_pool *p);
 int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                       size_t scratch_size, dlor_image_error *err);
 
+/* Runs fn(arg, id, size) once on every worker (id 0 .. size - 1, the caller
+ * being worker 0) and returns when all have returned: work other than a forward
+ * pass on the same threads (dlor bench times a plain read of the model's bytes
+ * this way). */
+void dlor_pool_run(dlor_pool *p, void (*fn)(void *arg, unsigned id, unsigned size), void *arg);
+
 /* Pins the calling thread to the first processor it may run on and pool thread
  * i to the i-th (modulo their number), so that the scheduler never places two
  * workers on one core (benchmarks that own their process); dlor_pool_unpin

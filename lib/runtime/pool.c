@@ -1,8 +1,9 @@
 /* pool.c - a pthread team for dlor_model_forward_team (see dlor_pool.h).
  *
- * Hand-out: the caller bumps job_gen; a waiting worker sees the new value,
- * runs its share and counts itself into 'done'. Workers spin on job_gen for
- * SPIN_S seconds after their last job, then sleep on a condition variable
+ * Hand-out: the caller writes the job (a forward pass, or any function) and
+ * bumps job_gen; a waiting worker sees the new value, runs its share and
+ * counts itself into 'done'. Workers spin on job_gen for SPIN_S seconds after
+ * their last job, then sleep on a condition variable
  * (the caller only takes the mutex to wake them when some are asleep). The
  * barrier between steps of a forward pass is a counter and a generation
  * number: the last worker to arrive resets the counter and bumps the
@@ -34,7 +35,9 @@ struct dlor_pool {
     pool_worker *w;
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* the job, written by the caller before job_gen is bumped */
+    /* the job, written by the caller before job_gen is bumped: fn, or a forward pass */
+    void (*fn)(void *arg, unsigned id, unsigned size);
+    void *arg;
     const dlor_model *m;
     const float *x;
     float *y;
@@ -90,6 +93,10 @@ static void pool_sync(void *ctx)
 static void run_share(pool_worker *w)
 {
     struct dlor_pool *p = w->p;
+    if (p->fn) {
+        p->fn(p->arg, w->id, p->size);
+        return;
+    }
     dlor_team t;
     t.id = w->id;
     t.size = p->size;
@@ -177,23 +184,37 @@ dlor_pool *dlor_pool_create(unsigned workers)
 
 unsigned dlor_pool_size(const dlor_pool *p) { return p ? p->size : 0; }
 
-int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
-                      size_t scratch_size, dlor_image_error *err)
+/* Hands out the job already written to p and runs worker 0's share here. */
+static void run_all(struct dlor_pool *p)
 {
-    p->m = m;
-    p->x = x;
-    p->y = y;
-    p->batch = batch;
-    p->scratch = scratch;
-    p->scratch_size = scratch_size;
     if (p->size > 1) post(p);
     run_share(&p->w[0]);
     for (unsigned k = 0; __atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != p->size - 1; k++) {
         relax();
         if (k >= YIELD_AFTER) sched_yield();
     }
+}
+
+int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
+                      size_t scratch_size, dlor_image_error *err)
+{
+    p->fn = NULL;
+    p->m = m;
+    p->x = x;
+    p->y = y;
+    p->batch = batch;
+    p->scratch = scratch;
+    p->scratch_size = scratch_size;
+    run_all(p);
     if (p->w[0].rc != 0 && err) *err = p->w[0].err;
     return p->w[0].rc;
+}
+
+void dlor_pool_run(dlor_pool *p, void (*fn)(void *arg, unsigned id, unsigned size), void *arg)
+{
+    p->fn = fn;
+    p->arg = arg;
+    run_all(p);
 }
 
 int dlor_pool_pin(dlor_pool *p)
