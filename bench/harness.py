@@ -363,12 +363,15 @@ def frameworks(run, S, a, models):
 # ---------------------------------------------------------------- 3. memory
 
 def stream_section(run, S, a, models):
-    """Read bandwidth of one core for working sets of each model's size (bench/stream_probe.c)."""
+    """Read bandwidth of one core and of T cores for working sets of each model's size (bench/stream_probe.c)."""
     run.section = "memory tiers"
     sizes = sorted({round(d["size"][k] / MB, 2) for d in models.values() for k in d["size"]
                     if k != "onnx" and d["size"][k] >= 0.01 * MB} | {S["probe_small_mb"]})
-    out, _ = run.run([os.path.join(a.bench_bin, "stream_probe")] + ["%g" % x for x in sizes])
-    return [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    rows = []
+    for t in THREADS:
+        out, _ = run.run([os.path.join(a.bench_bin, "stream_probe"), "-t", str(t)] + ["%g" % x for x in sizes])
+        rows += [json.loads(l) for l in out.splitlines() if l.startswith("{")]
+    return rows
 
 
 def peak_rss(run, cmd):
@@ -754,13 +757,18 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
     w("")
     w("At batch 1 every weight is read once per pass and used for one multiply-add, so a pass costs about its "
       "bytes over the bandwidth of wherever the weights come from. Read bandwidth of one core by working-set "
-      "size (`bench/stream_probe.c`: a buffer of that many MB summed over and over, alone in its process; "
-      "median of 15 samples, best in brackets), at the sizes of the models' files:")
+      "size (`bench/stream_probe.c`: a buffer of that many MB summed over and over, alone in its process, by "
+      "T threads each reading its own 1/T; median of 15 samples, best in brackets), at the sizes of the models' "
+      "files:")
     w("")
-    w("| working set MB | read GB/s, one core |")
-    w("|---|---|")
-    for r in probe:
-        w("| %g | %.1f (%.1f) |" % (r["mb"], r["gbs_median"], r["gbs_best"]))
+    w("| working set MB | " + " | ".join("read GB/s, T = %d" % t for t in THREADS) + " |")
+    w("|---|" + "---|" * len(THREADS))
+    for mb in sorted({r["mb"] for r in probe}):
+        cells = []
+        for t in THREADS:
+            r = [r for r in probe if r["mb"] == mb and r.get("threads", 1) == t]
+            cells.append("%.1f (%.1f)" % (r[0]["gbs_median"], r[0]["gbs_best"]) if r else "-")
+        w("| %g | %s |" % (mb, " | ".join(cells)))
     w("")
     w("The same for the batch-1 runs of 2a (weight bytes per pass over the median pass time; dense = the "
       "safetensors weights OpenBLAS reads, dlor = the `.dlor` file; T = 2 is both cores together):")
