@@ -11,6 +11,7 @@
  * (at batch 1 a pass is close to it; the ratio read / dense is what no kernel
  * can improve on, the ratio of the memory tiers' bandwidths included). */
 #define _POSIX_C_SOURCE 200809L
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -296,7 +297,10 @@ int dlor_cmd_bench(int argc, char **argv)
     double *td = NULL, *tl = NULL, *tr = NULL;
     read_job rj;
     memset(&rj, 0, sizeof rj);
-    dlor_status st = strcmp(dlor_weights_format(model_path), "dlor") == 0
+    FILE *mf = fopen(model_path, "rb");
+    if (mf) fclose(mf);
+    dlor_status st = !mf ? dlor_fail(&err, DLOR_E_IO, "%s: cannot open: %s", model_path, strerror(errno))
+                     : strcmp(dlor_weights_format(model_path), "dlor") == 0
                          ? dlor_load_runnable(model_path, NULL, &dl, &err)
                          : dlor_fail(&err, DLOR_E_ARG,
                                      "%s: not a .dlor file (bench compares a .dlor model with its --dense source)",
@@ -341,13 +345,14 @@ int dlor_cmd_bench(int argc, char **argv)
             st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", B);
         }
     }
-    /* Samples: 'reps' forward passes timed together, reps chosen so one sample takes
-     * >= 5 ms. Alternate dense / DLoR; stop when both medians moved < 1% over the
-     * last 10 samples (at least 21 samples), or at the time budget. */
-    size_t cap = 4096, n = 0, reps = 1, reps_r = 1;
+    /* Samples: 'reps' passes timed together, reps chosen so one dense + DLoR pair
+     * takes >= 5 ms. Stop when the dense and DLoR medians moved < 1% over the last
+     * 10 rounds (at least 21 rounds), or when the dense turns or the team's turns
+     * (DLoR and read) have used the time budget. */
+    size_t cap = 4096, n = 0, reps = 1;
     double med_d = NAN, med_l = NAN, med_r = NAN, maxdiff = 0;
     if (st == DLOR_OK) {
-        td = malloc(cap * sizeof *td);
+        td = malloc(2 * cap * sizeof *td);
         tl = malloc(cap * sizeof *tl);
         tr = malloc(cap * sizeof *tr);
         if (!td || !tl || !tr) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
@@ -362,52 +367,60 @@ int dlor_cmd_bench(int argc, char **argv)
         while (reps < 1000000 && one * (double)reps < 5e-3) reps *= 2;
         rj.base = dl.model.img.base;
         rj.words = dl.model.img.len / 8;
-        t0 = now_s();
-        dlor_pool_run(pool, read_share, &rj);
-        one = now_s() - t0;
-        while (reps_r < 1000000 && one * (double)reps_r < 5e-3) reps_r *= 2;
+
         for (size_t i = 0; i < nout; i++) {
             double e = fabs((double)yd[i] - (double)yl[i]);
             if (!(e <= maxdiff)) maxdiff = e;
         }
     }
+    /* A round: dense, DLoR, dense, read. The read turn comes after a dense turn
+     * with the same number of passes as the DLoR turn, so both start from the
+     * same cache state (the dense weights just streamed). Both dense turns count
+     * toward the dense median. */
     double spent_d = 0, spent_l = 0, prev_d = NAN, prev_l = NAN;
     while (st == DLOR_OK && n < cap) {
-        openblas_set_num_threads((int)threads);
-        if (threads > 1) dense_forward(&d, x, yd); /* untimed: starts OpenBLAS's threads again */
-        double t0 = now_s();
-        for (size_t r = 0; r < reps; r++) dense_forward(&d, x, yd);
-        double t1 = now_s();
         int fail = 0;
-        /* Each side gets the machine to itself: idle OpenBLAS threads would spin
-         * for ~2^28 cycles into the runtime's turn, so they are stopped here; a
-         * BLAS-backed runtime gets one BLAS thread per worker of its team (not
-         * threads x threads); the team is pinned one worker per core and woken by
-         * an untimed pass; after its turn its threads are given time to fall asleep. */
-        if (threads > 1) {
-            blas_thread_shutdown_();
-            openblas_set_num_threads(1);
-            dlor_pool_pin(pool);
-            fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
+        for (int half = 0; half < 2; half++) {
+            openblas_set_num_threads((int)threads);
+            if (threads > 1) dense_forward(&d, x, yd); /* untimed: starts OpenBLAS's threads again */
+            double t0 = now_s();
+            for (size_t r = 0; r < reps; r++) dense_forward(&d, x, yd);
+            double t1 = now_s();
+            /* Each side gets the machine to itself: idle OpenBLAS threads would spin
+             * for ~2^28 cycles into the runtime's turn, so they are stopped here; a
+             * BLAS-backed runtime gets one BLAS thread per worker of its team (not
+             * threads x threads); the team is pinned one worker per core and woken by
+             * an untimed pass; after its turn its threads are given time to fall asleep. */
+            if (threads > 1) {
+                blas_thread_shutdown_();
+                openblas_set_num_threads(1);
+                dlor_pool_pin(pool);
+                if (half == 0)
+                    fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
+                else
+                    dlor_pool_run(pool, read_share, &rj);
+            }
+            double t2 = now_s();
+            for (size_t r = 0; r < reps; r++) {
+                if (half == 0)
+                    fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
+                else
+                    dlor_pool_run(pool, read_share, &rj);
+            }
+            double t3 = now_s();
+            td[2 * n + (size_t)half] = (t1 - t0) / (double)reps;
+            (half == 0 ? tl : tr)[n] = (t3 - t2) / (double)reps;
+            spent_d += t1 - t0;
+            spent_l += t3 - t2;
+            if (threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
+                dlor_pool_unpin(pool);
+                pause_ms(1);
+            }
         }
-        double t1b = now_s();
-        for (size_t r = 0; r < reps; r++) fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
-        double t2 = now_s();
-        for (size_t r = 0; r < reps_r; r++) dlor_pool_run(pool, read_share, &rj);
-        double t3 = now_s();
         if (fail) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
-        td[n] = (t1 - t0) / (double)reps;
-        tl[n] = (t2 - t1b) / (double)reps;
-        tr[n] = (t3 - t2) / (double)reps_r;
-        spent_d += t1 - t0;
-        spent_l += t2 - t1b;
-        if (threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
-            dlor_pool_unpin(pool);
-            pause_ms(1);
-        }
         n++;
         if (n >= 21 && n % 10 == 1) {
-            med_d = median(td, n);
+            med_d = median(td, 2 * n);
             med_l = median(tl, n);
             if (fabs(med_d - prev_d) < 0.01 * med_d && fabs(med_l - prev_l) < 0.01 * med_l) break;
             prev_d = med_d;
@@ -416,7 +429,7 @@ int dlor_cmd_bench(int argc, char **argv)
         if (spent_d > budget || spent_l > budget) break;
     }
     if (st == DLOR_OK) {
-        med_d = median(td, n);
+        med_d = median(td, 2 * n);
         med_l = median(tl, n);
         med_r = median(tr, n);
         double pd, pl, bd, bl;

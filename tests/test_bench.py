@@ -43,7 +43,8 @@ for model, batch, threads in ((exact, 1, 1), (exact, 7, 3), (small, 64, 2)):
 
 for args, msg in ((["bench", exact], "--dense"), (["bench", exact, "--dense", dsrc, "--batch", "0"], "--batch"),
                   (["bench", exact, "--dense", dsrc, "--threads", "x"], "--threads"),
-                  (["bench", dsrc, "--dense", dsrc], "not a .dlor")):
+                  (["bench", dsrc, "--dense", dsrc], "not a .dlor"),
+                  (["bench", os.path.join(TMP, "missing.dlor"), "--dense", dsrc], "missing.dlor: cannot open")):
     rc, so, se = run(*args)
     check(rc in (1, 2) and msg in se, f"{' '.join(args[1:])}: refused ({se.strip()})")
 # a dense source of another shape
