@@ -280,55 +280,37 @@ DLOR_RT_KERNEL static void axpy4(float s, const float *z, const float *u0, const
     for (uint64_t i = 0; i < n; i++) y[i] = (((s * y[i] + z0 * u0[i]) + z1 * u1[i]) + z2 * u2[i]) + z3 * u3[i];
 }
 
-/* out[b * ostride + q] = row q of A . sample b of x, for nr <= 4 rows (stride ld). */
-static void dots(const float *A, uint64_t ld, uint64_t nr, const float *x, uint64_t xstride, uint64_t n, size_t batch,
-                 float *out, uint64_t ostride)
+/* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
+ * for q < nr. The rows go through dot4 as four bands of consecutive rows read
+ * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
+ * of memory for the hardware prefetcher instead of four rows of a few KB each
+ * starting over (20-30% faster at N = 1024-2048 on the machine of
+ * BENCHMARKS.md); the rows left over go through dot. Each row's dot product is
+ * dot's, so the bits do not depend on the banding. */
+static void band_dots(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, const float *x,
+                      uint64_t xstride, uint64_t n, size_t batch, float *out, uint64_t ostride, float *widen)
 {
-    for (size_t b = 0; b < batch; b++) {
-        const float *xb = x + b * xstride;
-        float *ob = out + b * ostride;
-        if (nr == 4) {
-            dot4(A, ld, xb, n, ob);
+    uint64_t band = nr / 4, cols = t->dims[1], ld;
+    int direct = in_place_f32(t, 0); /* rows used where they lie (no call per row) */
+    for (uint64_t q = 0; q < band; q++) {
+        const float *a = widen;
+        uint64_t lda = n;
+        if (direct) {
+            a = (const float *)(const void *)t->data + (r0 + q) * cols + c0;
+            lda = band * cols;
         } else {
-            for (uint64_t q = 0; q < nr; q++) ob[q] = dot(A + q * ld, xb, n);
+            for (uint64_t k = 0; k < 4; k++) rows_f32(t, r0 + q + k * band, 1, c0, n, widen + k * n, &ld);
         }
-    }
-}
-
-/* y_b = s y_b + sum_q z[b * zstride + q] (row q of U) for every sample b, nr <= 4. */
-static void axpys(float s, const float *z, uint64_t zstride, const float *U, uint64_t ld, uint64_t nr, float *y,
-                  uint64_t ystride, uint64_t n, size_t batch)
-{
-    for (size_t b = 0; b < batch; b++) {
-        const float *zb = z + b * zstride;
-        float *yb = y + b * ystride;
-        if (nr == 4) {
-            axpy4(s, zb, U, U + ld, U + 2 * ld, U + 3 * ld, yb, n);
-        } else { /* y scaled (rounded) first, as axpy4 does in its first term */
-            if (s != 1.0f)
-                for (uint64_t i = 0; i < n; i++) yb[i] *= s;
-            for (uint64_t q = 0; q < nr; q++) axpy(zb[q], U + q * ld, yb, n);
-        }
-    }
-}
-
-/* out[b * ostride + q] = row q of A . sample b of x for q < nr (row stride ld),
- * the rows taken as four bands of consecutive rows read side by side: four long
- * runs of memory for the hardware prefetcher instead of four rows of a few KB
- * each starting over (20-30% faster at N = 1024-2048 on the machine of
- * BENCHMARKS.md). Each row's dot product is dot's, so the bits do not depend on
- * the banding. */
-static void band_dots(const float *A, uint64_t ld, uint64_t nr, const float *x, uint64_t xstride, uint64_t n,
-                      size_t batch, float *out, uint64_t ostride)
-{
-    uint64_t band = nr / 4;
-    for (uint64_t t = 0; t < band; t++)
         for (size_t b = 0; b < batch; b++) {
-            float r4[4], *ob = out + b * ostride + t;
-            dot4(A + t * ld, band * ld, x + b * xstride, n, r4);
-            for (int k = 0; k < 4; k++) ob[(uint64_t)k * band] = r4[k];
+            float r4[4], *ob = out + b * ostride + q;
+            dot4(a, lda, x + b * xstride, n, r4);
+            for (uint64_t k = 0; k < 4; k++) ob[k * band] = r4[k];
         }
-    if (nr > 4 * band) dots(A + 4 * band * ld, ld, nr - 4 * band, x, xstride, n, batch, out + 4 * band, ostride);
+    }
+    for (uint64_t q = 4 * band; q < nr; q++) {
+        const float *a = rows_f32(t, r0 + q, 1, c0, n, widen, &ld);
+        for (size_t b = 0; b < batch; b++) out[b * ostride + q] = dot(a, x + b * xstride, n);
+    }
 }
 
 /* ---- teams -----------------------------------------------------------------
@@ -361,7 +343,7 @@ static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static void dense_layer(const dlor_image_tensor *w, const float *in, float *out, size_t batch, uint64_t stride,
                         uint64_t o0, uint64_t o1, float *widen)
 {
-    uint64_t nin = w->dims[1], ld;
+    uint64_t nin = w->dims[1];
 #ifdef DLOR_RUNTIME_BLAS
     if (batch > 1 && in_place_f32(w, o0 * nin)) {
         if (o1 > o0)
@@ -371,16 +353,7 @@ static void dense_layer(const dlor_image_tensor *w, const float *in, float *out,
         return;
     }
 #endif
-    if (in_place_f32(w, o0 * nin)) {
-        band_dots((const float *)(const void *)(w->data + 4 * o0 * nin), nin, o1 - o0, in, stride, nin, batch,
-                  out + o0, stride);
-        return;
-    }
-    for (uint64_t o = o0; o < o1; o += 4) {
-        uint64_t nr = min_u64(4, o1 - o);
-        const float *A = rows_f32(w, o, nr, 0, nin, widen, &ld);
-        dots(A, ld, nr, in, stride, nin, batch, out + o, stride);
-    }
+    band_dots(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen);
 }
 
 /* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
@@ -388,11 +361,11 @@ static void dense_layer(const dlor_image_tensor *w, const float *in, float *out,
 static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const float *x,
                      uint64_t stride, size_t batch, float *z, uint64_t zs, uint64_t chunk, float *widen)
 {
-    uint64_t dv = vt->dims[1], ld;
+    uint64_t dv = vt->dims[1];
 #ifdef DLOR_RUNTIME_BLAS
     if (batch > 1) {
         for (uint64_t q = q0; q < q1; q += chunk) {
-            uint64_t nr = min_u64(chunk, q1 - q);
+            uint64_t nr = min_u64(chunk, q1 - q), ld;
             const float *V = rows_f32(vt, j0 + q, nr, 0, dv, widen, &ld);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)nr, (int)dv, 1.0f, x, (int)stride, V,
                         (int)ld, 0.0f, z + q, (int)zs);
@@ -402,16 +375,7 @@ static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint
 #else
     (void)chunk;
 #endif
-    if (in_place_f32(vt, (j0 + q0) * dv)) {
-        band_dots((const float *)(const void *)(vt->data + 4 * (j0 + q0) * dv), dv, q1 - q0, x, stride, dv, batch,
-                  z + q0, zs);
-        return;
-    }
-    for (uint64_t q = q0; q < q1; q += 4) {
-        uint64_t nr = min_u64(4, q1 - q);
-        const float *V = rows_f32(vt, j0 + q, nr, 0, dv, widen, &ld);
-        dots(V, ld, nr, x, stride, dv, batch, z + q, zs);
-    }
+    band_dots(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen);
 }
 
 /* Columns [i0, i1) of y = s y + U z for every sample: U^T rows j0 .. j0 + r of
@@ -440,7 +404,7 @@ static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s
     /* rows t, t + band, t + 2 band, t + 3 band together (four long runs of memory
      * when the factor is used in place, as in band_dots), t = 0 .. band - 1, then
      * the remainder rows in order; every worker and every dtype in this order */
-    uint64_t q = 0, band = r / 4;
+    uint64_t band = r / 4;
     for (uint64_t t = 0; t < band; t++) {
         const float *u[4];
         for (uint64_t k = 0; k < 4; k++) u[k] = rows_f32(ut, j0 + t + k * band, 1, i0, nc, widen + k * nc, &ld);
@@ -450,14 +414,14 @@ static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s
             axpy4(t == 0 ? s : 1.0f, z4, u[0], u[1], u[2], u[3], y + b * stride + i0, nc);
         }
     }
-    if (band > 0) {
-        q = 4 * band;
-        s = 1.0f;
-    }
-    for (; q < r; q += 4) {
-        uint64_t nr = min_u64(4, r - q);
-        const float *U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
-        axpys(q == 0 ? s : 1.0f, z + q, zs, U, ld, nr, y + i0, stride, nc, batch);
+    for (uint64_t q = 4 * band; q < r; q++) {
+        const float *u = rows_f32(ut, j0 + q, 1, i0, nc, widen, &ld);
+        for (size_t b = 0; b < batch; b++) {
+            float *yb = y + b * stride + i0;
+            if (q == 0 && s != 1.0f) /* y scaled (rounded) first, as axpy4 does in its first term */
+                for (uint64_t i = 0; i < nc; i++) yb[i] *= s;
+            axpy(z[b * zs + q], u, yb, nc);
+        }
     }
 }
 
@@ -481,7 +445,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
             for (uint64_t i = i0; i < i1; i++) out[b * stride + i] = i < L->cols ? in[b * stride + i] : 0.0f;
         team_sync(t);
         for (uint64_t l = 0; l < L->factors; l++) {
-            uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
+            uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 4, &q0, &q1);
             products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
             team_sync(t);
@@ -737,7 +701,7 @@ static void dlor_layer_d(const dlor_model *m, const dlor_image_layer *L, const d
             memset(out + b * stride + L->cols, 0, (D - L->cols) * sizeof(double));
         }
         for (uint64_t l = 0; l < L->factors; l++) {
-            uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
+            uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             const double *V = as_f64(&vt, j0 * D, r * D, widen);
             const double *U = as_f64(&ut, j0 * D, r * D, widen + r * D);
             for (size_t b = 0; b < batch; b++) {
@@ -757,7 +721,7 @@ static void dlor_layer_d(const dlor_model *m, const dlor_image_layer *L, const d
         for (uint64_t i = 0; i < L->rows; i++) ob[i] = i < kdiag ? la * ib[i] : 0.0;
     }
     for (uint64_t l = 0; l < L->factors; l++) {
-        uint64_t j0 = l * L->rank, r = L->k - j0 < L->rank ? L->k - j0 : L->rank;
+        uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
         const double *V = as_f64(&vt, j0 * dv, r * dv, widen);
         const double *U = as_f64(&ut, j0 * du, r * du, widen + r * dv);
         for (size_t b = 0; b < batch; b++) {
