@@ -41,6 +41,8 @@ static const dlor_optdef defs[] = {
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
+    {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
+                                 "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
@@ -121,6 +123,19 @@ static dlor_status add_factor_tensor(dlor_container *c, const char *name, const 
     dlor_status st = dlor_tensor_list_own(&c->tensors, buf, err);
     if (st != DLOR_OK) return st;
     return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
+}
+
+int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *d, int *layout)
+{
+    const char *v = dlor_opt(o, d, "layout");
+    *layout = DLOR_IMAGE_U_PANELS;
+    if (!v || strcmp(v, "panels") == 0) return 0;
+    if (strcmp(v, "rows") == 0) {
+        *layout = DLOR_IMAGE_U_ROWS;
+        return 0;
+    }
+    fprintf(stderr, "dlor convert: --layout must be panels or rows, not '%s'\n", v);
+    return -1;
 }
 
 dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
@@ -481,6 +496,8 @@ int dlor_cmd_convert(int argc, char **argv)
         return 2;
     }
     if ((rc = parse_config(&o, &cfg)) != 0) return rc;
+    int u_layout;
+    if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
     if (strcmp(in, out) == 0) {
         fprintf(stderr, "dlor convert: output '%s' would overwrite the input\n", out);
@@ -565,6 +582,7 @@ int dlor_cmd_convert(int argc, char **argv)
     free(kept_dense);
     if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0 && !shard_n)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
+    dlor_container_set_u_layout(&c, u_layout);
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
     if (st == DLOR_OK && shard_n) st = shard_metadata(&c, shard_i, shard_n, graph_source, why, &err);
     else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);

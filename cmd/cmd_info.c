@@ -171,16 +171,20 @@ static int info_dlor(const char *path, int json)
             dlor_jw_str(&w, dlor_dtype_name(u->dtype));
             dlor_jw_key(&w, "source_dtype");
             dlor_jw_str(&w, dlor_dtype_name(d->source_dtype));
+            dlor_jw_key(&w, "u_layout");
+            dlor_jw_str(&w, d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows");
             dlor_jw_key(&w, "params_dense");
             dlor_jw_u64(&w, d->rows * d->cols);
             dlor_jw_key(&w, "params_dlor");
             dlor_jw_u64(&w, params);
             dlor_jw_end_obj(&w);
         } else {
-            printf("  %-28s [%llu, %llu] %s/%s rank %llu, %llu factors, alpha %.9g, %s factors, params %llu -> %llu\n",
+            printf("  %-28s [%llu, %llu] %s/%s rank %llu, %llu factors, alpha %.9g, %s factors (U in %s), params "
+                   "%llu -> %llu\n",
                    d->name, (unsigned long long)d->rows, (unsigned long long)d->cols,
                    dlor_method_name(d->method), dlor_basis_name(d->basis), (unsigned long long)d->rank,
                    (unsigned long long)d->factors, d->alpha, dlor_dtype_name(u->dtype),
+                   d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows",
                    (unsigned long long)(d->rows * d->cols), (unsigned long long)params);
         }
     }

@@ -33,6 +33,7 @@ typedef struct {
     int h_auto;
     double h;
     dlor_dtype storage;
+    int u_layout;         /* --layout */
 } net_cfg;
 
 static int usage_fail(const char *msg, const char *val)
@@ -52,6 +53,7 @@ static int parse_net(const dlor_opts *o, const dlor_optdef *defs, net_cfg *cfg)
     for (size_t i = 0; i < sizeof not_here / sizeof not_here[0]; i++)
         if (dlor_opt_count(o, defs, not_here[i]))
             return usage_fail("--%s does not apply to --form network", not_here[i]);
+    if (dlor_convert_u_layout(o, defs, &cfg->u_layout) != 0) return 2;
     if ((v = dlor_opt(o, defs, "construction"))) {
         if (strcmp(v, "deep") == 0) cfg->no.kind = DLOR_NET_DEEP;
         else if (strcmp(v, "wide") == 0) cfg->no.kind = DLOR_NET_WIDE;
@@ -282,6 +284,7 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs)
                                   t->nbytes, &err);
     }
     if (st == DLOR_OK) st = dlor_net_build(&plan, h, cfg.storage, &c, &err);
+    dlor_container_set_u_layout(&c, cfg.u_layout);
     if (st == DLOR_OK)
         st = write_meta(&cfg, &plan, in, &src, graph_source, h, inputs, ref.n, err64, err32, &c, &err);
     if (st == DLOR_OK)

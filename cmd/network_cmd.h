@@ -12,6 +12,9 @@
 /* dlor convert IN -o OUT --form network ...: called by dlor convert with its
  * parsed options and option table. Returns the exit status. */
 int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs);
+/* convert's --layout: DLOR_IMAGE_U_PANELS (default) or DLOR_IMAGE_U_ROWS into
+ * *layout; -1 (after a message) for anything else. */
+int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *defs, int *layout);
 
 /* Reads a .npy of float samples, [N, features] or [features], as float64
  * (malloc'd) and N. Checks the feature count against 'features'. */

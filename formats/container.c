@@ -67,6 +67,11 @@ dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d
     return DLOR_OK;
 }
 
+void dlor_container_set_u_layout(dlor_container *c, int u_layout)
+{
+    for (size_t i = 0; i < c->nlayers; i++) c->layers[i].u_layout = u_layout;
+}
+
 const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const char *name)
 {
     for (size_t i = 0; i < c->nlayers; i++)
@@ -150,6 +155,8 @@ typedef struct {
     const char **t_names, **l_names;
     bytes pool;
     unsigned char *header;
+    unsigned char **panels;     /* by sorted tensor index: the U tensor's bytes in panels, or NULL */
+    size_t npanels;
 } writer_state;
 
 static void writer_free(writer_state *w)
@@ -161,6 +168,8 @@ static void writer_free(writer_state *w)
     free(w->l_names);
     free(w->pool.p);
     free(w->header);
+    for (size_t i = 0; w->panels && i < w->npanels; i++) free(w->panels[i]);
+    free(w->panels);
 }
 
 static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const dlor_tensor *u,
@@ -194,7 +203,64 @@ static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const
                          path, d->name);
     if (dlor_dtype_size(d->source_dtype) == 0)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid source dtype", path, d->name);
+    if (d->u_layout != DLOR_IMAGE_U_ROWS && d->u_layout != DLOR_IMAGE_U_PANELS)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': unknown U layout %d", path, d->name, d->u_layout);
     return DLOR_OK;
+}
+
+/* How many times each tensor (by sorted index) is referenced by a layer or the
+ * graph; NULL when out of memory. */
+static unsigned *count_uses(const dlor_container *c, const writer_state *w, size_t nt)
+{
+    unsigned *uses = calloc(nt ? nt : 1, sizeof *uses);
+    if (!uses) return NULL;
+    for (size_t i = 0; i < c->nlayers; i++) {
+        long ui = find_sorted(w->t_names, w->t_order, nt, c->layers[i].u_name);
+        long vi = find_sorted(w->t_names, w->t_order, nt, c->layers[i].v_name);
+        if (ui >= 0) uses[ui]++;
+        if (vi >= 0) uses[vi]++;
+    }
+    for (size_t i = 0; i < c->graph.count; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        long wi = op->weight ? find_sorted(w->t_names, w->t_order, nt, op->weight) : -1;
+        long bi = op->bias ? find_sorted(w->t_names, w->t_order, nt, op->bias) : -1;
+        if (wi >= 0) uses[wi]++;
+        if (bi >= 0) uses[bi]++;
+    }
+    return uses;
+}
+
+/* Checks every layer and reorders the U tensors of panel layers (w->panels). */
+static dlor_status prepare_layers(const char *path, const dlor_container *c, writer_state *w, dlor_error *err)
+{
+    const dlor_tensor_list *tl = &c->tensors;
+    size_t nt = tl->count;
+    w->panels = calloc(nt ? nt : 1, sizeof *w->panels);
+    if (!w->panels) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+    w->npanels = nt;
+    unsigned *uses = count_uses(c, w, nt);
+    if (!uses) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < c->nlayers && st == DLOR_OK; i++) {
+        const dlor_layer_desc *d = &c->layers[i];
+        long ui = find_sorted(w->t_names, w->t_order, nt, d->u_name);
+        long vi = find_sorted(w->t_names, w->t_order, nt, d->v_name);
+        const dlor_tensor *u = ui >= 0 ? &tl->items[w->t_order[ui]] : NULL;
+        st = check_layer(path, d, u, vi >= 0 ? &tl->items[w->t_order[vi]] : NULL, err);
+        if (st != DLOR_OK || d->u_layout != DLOR_IMAGE_U_PANELS) continue;
+        if (uses[ui] != 1) {
+            st = dlor_fail(err, DLOR_E_ARG,
+                           "%s: layer '%s': U tensor '%s' is used elsewhere too, so it cannot be stored in panels",
+                           path, d->name, d->u_name);
+        } else if (!(w->panels[ui] = malloc(u->nbytes ? u->nbytes : 1))) {
+            st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);
+        } else {
+            dlor_image_u_permute(u->data, w->panels[ui], u->dims[0], u->dims[1], d->rank, dlor_dtype_size(u->dtype),
+                                 1);
+        }
+    }
+    free(uses);
+    return st;
 }
 
 /* Where serialized bytes go: an atomic file or a growing aligned buffer. */
@@ -384,9 +450,14 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         unsigned char *r = h + sec_off[1] + i * DLOR_IMAGE_META_REC;
         for (int q = 0; q < 4; q++) dlor_store_u32(r + 4 * q, mref[4 * i + q]);
     }
+    if ((st = prepare_layers(path, c, &w, err)) != DLOR_OK) {
+        free(refs);
+        goto out;
+    }
     uint64_t dpos = data_offset;
     for (size_t i = 0; i < nt; i++) {
         const dlor_tensor *t = &tl->items[w.t_order[i]];
+        const unsigned char *data = w.panels[i] ? w.panels[i] : t->data;
         unsigned char *r = h + sec_off[2] + i * DLOR_IMAGE_TENSOR_REC;
         if (i) dpos = align_up(dpos, DLOR_IMAGE_ALIGN);
         dlor_store_u32(r, tref[2 * i]);
@@ -396,16 +467,13 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         for (int d = 0; d < t->ndim; d++) dlor_store_u64(r + 16 + 8 * d, t->dims[d]);
         dlor_store_u64(r + 80, dpos);
         dlor_store_u64(r + 88, t->nbytes);
-        dlor_store_u32(r + 96, dlor_crc32(0, t->data, t->nbytes));
+        dlor_store_u32(r + 96, dlor_crc32(0, data, t->nbytes));
         dpos += t->nbytes;
     }
     for (size_t i = 0; i < nl && st == DLOR_OK; i++) {
         const dlor_layer_desc *d = &c->layers[w.l_order[i]];
         long ui = find_sorted(w.t_names, w.t_order, nt, d->u_name);
-        long vi = find_sorted(w.t_names, w.t_order, nt, d->v_name);
-        st = check_layer(path, d, ui >= 0 ? &tl->items[w.t_order[ui]] : NULL,
-                         vi >= 0 ? &tl->items[w.t_order[vi]] : NULL, err);
-        if (st != DLOR_OK) break;
+        long vi = find_sorted(w.t_names, w.t_order, nt, d->v_name); /* both exist: prepare_layers */
         unsigned char *r = h + sec_off[3] + i * DLOR_IMAGE_LAYER_REC;
         uint64_t abits;
         memcpy(&abits, &d->alpha, 8);
@@ -413,6 +481,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         dlor_store_u32(r + 4, lref[2 * i + 1]);
         dlor_store_u16(r + 8, (uint16_t)d->method);
         dlor_store_u16(r + 10, (uint16_t)d->basis);
+        dlor_store_u16(r + 12, (uint16_t)d->u_layout);
         dlor_store_u64(r + 16, d->rows);
         dlor_store_u64(r + 24, d->cols);
         dlor_store_u64(r + 32, d->rank);
@@ -471,7 +540,7 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         const dlor_tensor *t = &tl->items[w.t_order[i]];
         uint64_t at = i ? align_up(dpos, DLOR_IMAGE_ALIGN) : dpos;
         if (at > dpos) st = sink_write(out, zeros, (size_t)(at - dpos), path, err);
-        if (st == DLOR_OK) st = sink_write(out, t->data, t->nbytes, path, err);
+        if (st == DLOR_OK) st = sink_write(out, w.panels[i] ? w.panels[i] : t->data, t->nbytes, path, err);
         dpos = at + t->nbytes;
     }
     goto out;
@@ -642,6 +711,48 @@ static char *dup_n(const char *s, size_t n)
     return p;
 }
 
+/* The U tensors stored in panels, turned back into plain rows (owned copies):
+ * in memory a container always holds rows (see dlor_layer_desc.u_layout). A
+ * panel tensor that another layer or operation also uses has no such form. */
+static dlor_status unpanel(const dlor_image *img, dlor_container *c, const char *what, dlor_error *err)
+{
+    unsigned *uses = calloc(img->ntensors ? img->ntensors : 1, sizeof *uses);
+    dlor_status st = DLOR_OK;
+    if (!uses) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+    for (uint32_t i = 0; i < img->nlayers; i++) {
+        dlor_image_layer l;
+        dlor_image_layer_at(img, i, &l);
+        uses[l.u_tensor]++;
+        uses[l.v_tensor]++;
+    }
+    for (uint32_t i = 0; i < img->nops; i++) {
+        dlor_image_op op;
+        dlor_image_op_at(img, i, &op);
+        if (op.kind == DLOR_IMAGE_OP_LINEAR && !op.is_layer) uses[op.weight]++;
+        if ((op.kind == DLOR_IMAGE_OP_LINEAR || op.kind == DLOR_IMAGE_OP_MERGE) && op.bias != DLOR_IMAGE_NO_TENSOR)
+            uses[op.bias]++;
+    }
+    for (uint32_t i = 0; i < img->nlayers && st == DLOR_OK; i++) {
+        dlor_image_layer l;
+        dlor_image_layer_at(img, i, &l);
+        if (l.u_layout != DLOR_IMAGE_U_PANELS) continue;
+        dlor_tensor *t = &c->tensors.items[l.u_tensor];
+        unsigned char *rows;
+        if (uses[l.u_tensor] != 1) {
+            st = dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: layer '%.*s': its U tensor '%s' is stored in panels and used "
+                           "elsewhere too", what, (int)l.name_len, l.name, t->name);
+        } else if (!(rows = malloc(t->nbytes ? t->nbytes : 1))) {
+            st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+        } else {
+            dlor_image_u_permute(t->data, rows, t->dims[0], t->dims[1], l.rank, dlor_dtype_size(t->dtype), 0);
+            t->data = rows;
+            st = dlor_tensor_list_own(&c->tensors, rows, err);
+        }
+    }
+    free(uses);
+    return st;
+}
+
 dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const char *what,
                                  unsigned flags, dlor_container *out, dlor_error *err)
 {
@@ -682,6 +793,7 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
         d.alpha = l.alpha;
         d.source_dtype = (dlor_dtype)l.source_dtype;
         d.seed = l.seed;
+        d.u_layout = l.u_layout;
         d.name = dup_n(l.name, l.name_len);
         d.u_name = c.tensors.items[l.u_tensor].name;
         d.v_name = c.tensors.items[l.v_tensor].name;
@@ -707,6 +819,7 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
             st = dlor_graph_add_linear(&c.graph, wname, bname, err);
         }
     }
+    if (st == DLOR_OK) st = unpanel(&img, &c, what, err);
     if (st != DLOR_OK) {
         dlor_container_free(&c);
         return st;

@@ -28,6 +28,10 @@ typedef struct dlor_layer_desc {
     char *u_name, *v_name;      /* names of the U^T and V^T tensors */
     dlor_dtype source_dtype;
     uint64_t seed;
+    int u_layout;               /* how the file stores the U tensor: DLOR_IMAGE_U_ROWS (0) or
+                                   DLOR_IMAGE_U_PANELS (DLOR_FORMAT.md 7.6). In memory the U
+                                   tensor always holds plain rows of U^T: the writer reorders
+                                   it into panels and the reader back. */
 } dlor_layer_desc;
 
 typedef struct dlor_container {
@@ -47,9 +51,13 @@ dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d
 /* Returns the layer with this name or NULL. */
 const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const char *name);
 
+/* Sets every layer's u_layout. */
+void dlor_container_set_u_layout(dlor_container *c, int u_layout);
+
 /* Writes c to path atomically. Checks names, limits, duplicate names and
  * that every layer's factor tensors exist with the shapes DLOR_FORMAT.md
- * section 7 requires. On failure no file is left and an existing file at
+ * section 7 requires (and that a U tensor stored in panels belongs to its
+ * layer alone). On failure no file is left and an existing file at
  * path is untouched. */
 dlor_status dlor_container_write(const char *path, const dlor_container *c, dlor_error *err);
 

@@ -330,8 +330,10 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         prev_len = nl;
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
-        if (!all_zero(r + 12, 4) || !all_zero(r + 66, 6) || !all_zero(r + 80, 48))
+        if (!all_zero(r + 14, 2) || !all_zero(r + 66, 6) || !all_zero(r + 80, 48))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
+        if (L.u_layout != DLOR_IMAGE_U_ROWS && L.u_layout != DLOR_IMAGE_U_PANELS)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown U layout %d", shown, L.u_layout);
         if (!((L.method == DLOR_IMAGE_MUL && (L.basis == DLOR_IMAGE_SCHUR || L.basis == DLOR_IMAGE_RANDOM)) ||
               (L.method == DLOR_IMAGE_ADD && L.basis == DLOR_IMAGE_SVD)))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': method %d with basis %d is not defined",
@@ -618,6 +620,7 @@ int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l)
     l->name_len = ld32(r + 4);
     l->method = ld16(r + 8);
     l->basis = ld16(r + 10);
+    l->u_layout = ld16(r + 12);
     l->rows = ld64(r + 16);
     l->cols = ld64(r + 24);
     l->rank = ld64(r + 32);
@@ -641,6 +644,23 @@ int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l)
         if (t[10] >= 1) l->k = ld64(t + 16);
     }
     return 0;
+}
+
+void dlor_image_u_permute(const void *src, void *dst, uint64_t k, uint64_t dim, uint64_t rank, size_t esize,
+                          int to_panels)
+{
+    const unsigned char *s = src;
+    unsigned char *d = dst;
+    for (uint64_t g0 = 0; g0 < k; g0 += rank) {
+        uint64_t h = k - g0 < rank ? k - g0 : rank;
+        for (uint64_t j = 0; j < h; j++)
+            for (uint64_t c = 0; c < dim; c += DLOR_IMAGE_PANEL) {
+                uint64_t w = dim - c < DLOR_IMAGE_PANEL ? dim - c : DLOR_IMAGE_PANEL;
+                uint64_t row = ((g0 + j) * dim + c) * esize, pan = dlor_image_panel_index(g0, h, dim, j, c) * esize;
+                if (to_panels) memcpy(d + pan, s + row, (size_t)(w * esize));
+                else memcpy(d + row, s + pan, (size_t)(w * esize));
+            }
+    }
 }
 
 int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint32_t *key_len,

@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 3
+#define DLOR_IMAGE_MINOR 4
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -72,6 +72,19 @@ enum dlor_image_op_kind {
 
 enum dlor_image_method { DLOR_IMAGE_MUL = 1, DLOR_IMAGE_ADD = 2 };
 enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_SVD = 3 };
+/* How a layer's U tensor orders its elements (DLOR_FORMAT.md 7.6): plain rows of
+ * U^T, or each factor's rows in column panels of DLOR_IMAGE_PANEL columns. */
+enum dlor_image_u_layout { DLOR_IMAGE_U_ROWS = 0, DLOR_IMAGE_U_PANELS = 1 };
+#define DLOR_IMAGE_PANEL 16u
+
+/* Element index, in a U tensor of 'dim' columns stored in panels, of U^T row
+ * g0 + j, column i, for the factor whose rows are [g0, g0 + h). */
+static inline uint64_t dlor_image_panel_index(uint64_t g0, uint64_t h, uint64_t dim, uint64_t j, uint64_t i)
+{
+    uint64_t c = i / DLOR_IMAGE_PANEL * DLOR_IMAGE_PANEL;
+    uint64_t w = dim - c < DLOR_IMAGE_PANEL ? dim - c : DLOR_IMAGE_PANEL;
+    return g0 * dim + c * h + j * w + (i - c);
+}
 
 /* Flags for dlor_image_open. */
 #define DLOR_IMAGE_CHECK_CRC 1u   /* verify every tensor's CRC-32 (reads all data) */
@@ -135,6 +148,7 @@ typedef struct dlor_image_layer {
     uint64_t kmax;                 /* D (mul) or min(rows, cols) (add): k of an exact layer */
     double alpha;
     uint32_t u_tensor, v_tensor;
+    int u_layout;                  /* DLOR_IMAGE_U_ROWS or DLOR_IMAGE_U_PANELS (DLOR_FORMAT.md 7.6) */
     int source_dtype;
     uint64_t seed;
 } dlor_image_layer;
@@ -147,6 +161,11 @@ int dlor_image_open(dlor_image *img, const void *buf, size_t len, unsigned flags
 /* Record accessors; i must be < the count (returns nonzero otherwise). */
 int dlor_image_tensor_at(const dlor_image *img, uint32_t i, dlor_image_tensor *t);
 int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l);
+/* Reorders the k x dim elements of a U tensor (esize bytes each) whose factors
+ * have 'rank' rows (the last one fewer): from plain rows to panels (to_panels
+ * nonzero) or back. src and dst must not overlap. */
+void dlor_image_u_permute(const void *src, void *dst, uint64_t k, uint64_t dim, uint64_t rank, size_t esize,
+                          int to_panels);
 int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint32_t *key_len,
                        const char **val, uint32_t *val_len);
 

@@ -98,10 +98,29 @@ def read(path):
         alpha, = struct.unpack_from("<d", b, r + 48)
         ui, vi, sdt = struct.unpack_from("<IIH", b, r + 56)
         seed, = struct.unpack_from("<Q", b, r + 72)
+        layout, = struct.unpack_from("<H", b, r + 12)
+        _check(layout in (0, 1), f"layer {i}: U layout {layout}")
+        U = tensors[order[ui]]
         layers[s(no, nl)] = dict(method=method, basis=basis, rows=rows, cols=cols, rank=rank,
-                                 factors=factors, alpha=alpha, U=tensors[order[ui]],
-                                 V=tensors[order[vi]], source_dtype=sdt, seed=seed)
+                                 factors=factors, alpha=alpha, U=unpanel(U, rank) if layout == 1 else U,
+                                 V=tensors[order[vi]], source_dtype=sdt, seed=seed, u_layout=layout)
     return meta, tensors, layers
+
+
+def unpanel(stored, rank):
+    """The rows of U^T from a U tensor stored in panels (DLOR_FORMAT.md 7.6): each
+    factor's rows [g0, g0 + h) occupy elements [g0 D, (g0 + h) D), column block by
+    column block (16 columns, the last one narrower), each block h rows of its width."""
+    k, dim = stored.shape
+    flat = stored.reshape(-1)
+    out = np.empty_like(stored)
+    for g0 in range(0, k, rank):
+        h = min(rank, k - g0)
+        base = g0 * dim
+        for c in range(0, dim, 16):
+            w = min(16, dim - c)
+            out[g0:g0 + h, c:c + w] = flat[base + c * h: base + c * h + h * w].reshape(h, w)
+    return out
 
 
 GRAPH_KINDS = {1: "linear", 2: "act", 3: "softmax", 4: "branch", 5: "merge"}

@@ -89,9 +89,9 @@ static void build_sample(dlor_container *c)
     add_t(c, 6, "c.weight.dlor.V", DLOR_DT_BF16, 2, 2, 2);
     add_t(c, 7, "norm", DLOR_DT_F64, 1, 7, 0);
     dlor_layer_desc a = {"a.weight", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, 3, 5, 2, 3, 1.25,
-                         "a.weight.dlor.U", "a.weight.dlor.V", DLOR_DT_F32, 0};
+                         "a.weight.dlor.U", "a.weight.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS};
     dlor_layer_desc b = {"c.weight", DLOR_IMAGE_ADD, DLOR_IMAGE_SVD, 4, 2, 1, 2, 0.0,
-                         "c.weight.dlor.U", "c.weight.dlor.V", DLOR_DT_F16, 0};
+                         "c.weight.dlor.U", "c.weight.dlor.V", DLOR_DT_F16, 0, DLOR_IMAGE_U_ROWS};
     CHECK(dlor_container_add_layer(c, &a, &e) == DLOR_OK, "layer a");
     CHECK(dlor_container_add_layer(c, &b, &e) == DLOR_OK, "layer c");
     dlor_tensor_list_add_meta(&c->tensors, "dlor.version", "test", &e);
@@ -138,12 +138,19 @@ static void test_round_trip(const char *p1, const char *p2)
         CHECK(b && b->dtype == a->dtype && b->ndim == a->ndim && b->nbytes == a->nbytes &&
                   memcmp(a->data, b->data, a->nbytes) == 0,
               "tensor %s round trip", a->name);
-        if (b && b->nbytes) CHECK(((uintptr_t)(b->data - r.tensors.items[0].data)) % 64 == 0, "alignment %s", a->name);
+        /* in the file's buffer, 64-byte aligned (but the U tensor stored in panels,
+         * which the reader turns back into rows in a copy of its own) */
+        const unsigned char *base = dlor_tensor_list_find(&r.tensors, "b.bias")->data;
+        if (b && b->nbytes && strcmp(a->name, "a.weight.dlor.U") != 0)
+            CHECK(((uintptr_t)(b->data - base)) % 64 == 0, "alignment %s", a->name);
     }
     const dlor_layer_desc *la = dlor_container_find_layer(&r, "a.weight");
+    const dlor_layer_desc *lc = dlor_container_find_layer(&r, "c.weight");
     CHECK(la && la->rows == 3 && la->cols == 5 && la->rank == 2 && la->factors == 3 && la->alpha == 1.25 &&
-              strcmp(la->u_name, "a.weight.dlor.U") == 0 && la->source_dtype == DLOR_DT_F32,
+              strcmp(la->u_name, "a.weight.dlor.U") == 0 && la->source_dtype == DLOR_DT_F32 &&
+              la->u_layout == DLOR_IMAGE_U_PANELS,
           "layer a fields");
+    CHECK(lc && lc->u_layout == DLOR_IMAGE_U_ROWS, "layer c layout");
     CHECK(dlor_container_write(p2, &r, &e) == DLOR_OK, "rewrite: %s", e.msg);
     size_t n1, n2;
     unsigned char *b1 = slurp(p1, &n1), *b2 = slurp(p2, &n2);
@@ -220,6 +227,8 @@ static void m_uv_range(unsigned char *b) { dlor_store_u32(lrec(b, 0) + 56, 1000)
 static void m_rows(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 24, 6); }
 static void m_basis(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 10, 3); }
 static void m_seed(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 72, 5); }
+static void m_layout(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 12, 2); }
+static void m_layer_reserved(unsigned char *b) { lrec(b, 0)[14] = 1; }
 static void m_header_len(unsigned char *b) { dlor_store_u64(b + 16, 1ull << 40); }
 
 static void test_mutations(const char *path)
@@ -239,6 +248,8 @@ static void test_mutations(const char *path)
         {"tensor offset moved", m_offset, DLOR_IMAGE_E_FORMAT, "expected"},
         {"name outside the pool", m_name_ref, DLOR_IMAGE_E_FORMAT, "bad name reference"},
         {"rank 0", m_rank0, DLOR_IMAGE_E_FORMAT, "rank 0"},
+        {"unknown U layout", m_layout, DLOR_IMAGE_E_FORMAT, "unknown U layout 2"},
+        {"layer reserved byte", m_layer_reserved, DLOR_IMAGE_E_FORMAT, "reserved"},
         {"factor count", m_factors, DLOR_IMAGE_E_FORMAT, "factors"},
         {"alpha NaN", m_alpha_nan, DLOR_IMAGE_E_FORMAT, "alpha"},
         {"alpha 0 for mul", m_alpha_zero_mul, DLOR_IMAGE_E_FORMAT, "alpha"},
@@ -419,6 +430,82 @@ static void test_deflated(const char *path)
     dlor_container_free(&c);
 }
 
+/* A U tensor stored in panels (DLOR_FORMAT.md 7.6): the file holds each
+ * factor's rows column block by column block, checked here against the spec's
+ * formula written out again; the reader gives the rows back, a rewrite gives
+ * the same bytes, and a tensor shared with another use is refused. */
+static void test_panels(const char *p1, const char *p2)
+{
+    enum { D = 37, K = 37, R = 5 }; /* mul, 8 factors, the last of 2 rows; blocks of 16, 16, 5 */
+    static float u[K * D], v[K * D];
+    dlor_container c, r;
+    dlor_error e;
+    dlor_container_init(&c);
+    for (int i = 0; i < K * D; i++) {
+        u[i] = (float)i;
+        v[i] = 0.5f * (float)i;
+    }
+    uint64_t dims[2] = {K, D};
+    CHECK(dlor_tensor_list_add(&c.tensors, "t", "w.dlor.U", 8, DLOR_DT_F32, 2, dims, (const unsigned char *)u,
+                               sizeof u, &e) == DLOR_OK &&
+              dlor_tensor_list_add(&c.tensors, "t", "w.dlor.V", 8, DLOR_DT_F32, 2, dims, (const unsigned char *)v,
+                                   sizeof v, &e) == DLOR_OK,
+          "add tensors");
+    dlor_layer_desc d = {"w", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, D, D, R, (K + R - 1) / R, 1.0,
+                         "w.dlor.U", "w.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS};
+    CHECK(dlor_container_add_layer(&c, &d, &e) == DLOR_OK, "layer");
+    CHECK(dlor_container_write(p1, &c, &e) == DLOR_OK, "write: %s", e.msg);
+    size_t n1, n2;
+    unsigned char *b1 = slurp(p1, &n1);
+    dlor_image img;
+    dlor_image_error ie;
+    dlor_image_tensor t;
+    dlor_image_layer l;
+    CHECK(b1 && dlor_image_open(&img, b1, n1, DLOR_IMAGE_CHECK_CRC, &ie) == 0, "open: %s", ie.msg);
+    dlor_image_layer_at(&img, 0, &l);
+    dlor_image_tensor_at(&img, l.u_tensor, &t);
+    CHECK(l.u_layout == DLOR_IMAGE_U_PANELS, "layout field");
+    size_t wrong = 0;
+    for (int row = 0; row < K; row++)
+        for (int col = 0; col < D; col++) {
+            int g0 = row / R * R, h = K - g0 < R ? K - g0 : R, j = row - g0;
+            int c0 = col / 16 * 16, w = D - c0 < 16 ? D - c0 : 16;
+            size_t at = (size_t)g0 * D + (size_t)c0 * h + (size_t)j * w + (size_t)(col - c0);
+            float f;
+            memcpy(&f, t.data + 4 * at, 4);
+            wrong += f != u[row * D + col];
+        }
+    CHECK(wrong == 0, "%zu elements of the U tensor are not where 7.6 puts them", wrong);
+    dlor_container_init(&r);
+    CHECK(dlor_container_read(p1, &r, &e) == DLOR_OK, "read: %s", e.msg);
+    const dlor_tensor *ru = dlor_tensor_list_find(&r.tensors, "w.dlor.U");
+    CHECK(ru && memcmp(ru->data, u, sizeof u) == 0 && r.layers[0].u_layout == DLOR_IMAGE_U_PANELS,
+          "read back as rows");
+    CHECK(dlor_container_write(p2, &r, &e) == DLOR_OK, "rewrite: %s", e.msg);
+    unsigned char *b2 = slurp(p2, &n2);
+    CHECK(b2 && n1 == n2 && memcmp(b1, b2, n1) == 0, "rewrite gives the same bytes");
+    free(b2);
+    /* the same layer stored in rows: the file differs in the U tensor and the field only */
+    dlor_container_set_u_layout(&c, DLOR_IMAGE_U_ROWS);
+    CHECK(dlor_container_write(p2, &c, &e) == DLOR_OK, "write rows: %s", e.msg);
+    b2 = slurp(p2, &n2);
+    CHECK(b2 && n2 == n1 && memcmp(b2 + t.offset, u, sizeof u) == 0, "rows layout stores plain rows");
+    free(b2);
+    free(b1);
+    dlor_container_free(&r);
+    /* a U tensor in panels that is also another layer's V: refused, nothing written */
+    dlor_layer_desc d2 = {"x", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, D, D, R, (K + R - 1) / R, 1.0,
+                          "w.dlor.V", "w.dlor.U", DLOR_DT_F32, 0, DLOR_IMAGE_U_ROWS};
+    dlor_container_set_u_layout(&c, DLOR_IMAGE_U_PANELS);
+    CHECK(dlor_container_add_layer(&c, &d2, &e) == DLOR_OK, "layer x");
+    c.layers[1].u_layout = DLOR_IMAGE_U_ROWS;
+    remove(p2);
+    CHECK(dlor_container_write(p2, &c, &e) != DLOR_OK && strstr(e.msg, "used elsewhere") &&
+              fopen(p2, "rb") == NULL,
+          "shared panel tensor refused: %s", e.msg);
+    dlor_container_free(&c);
+}
+
 int main(void)
 {
     char p1[512], p2[512];
@@ -430,5 +517,6 @@ int main(void)
     test_mutations(p1);
     test_writer_safety(p1);
     test_deflated(p2);
+    test_panels(p1, p2);
     return dlt_finish();
 }

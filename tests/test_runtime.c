@@ -18,6 +18,7 @@
 #include "testutil.h"
 
 static dlt_rng rng = {42};
+static int g_layout = DLOR_IMAGE_U_PANELS; /* how add_layer_k's layers store U (DLOR_FORMAT.md 7.6) */
 
 static double *randmat(uint64_t n, double scale)
 {
@@ -72,7 +73,7 @@ static void add_layer_k(dlor_container *c, const char *name, const double *w, in
     add_tensor(c, vn, f.vt, 2, (uint64_t)f.k, (uint64_t)f.dim_v, dt);
     dlor_layer_desc d = {(char *)name, method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD,
                          method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD, (uint64_t)m, (uint64_t)n,
-                         (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0};
+                         (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0, g_layout};
     CHECK(dlor_container_add_layer(c, &d, &e) == DLOR_OK, "layer %s", e.msg);
     dlor_factored_free(&f);
 }
@@ -219,6 +220,48 @@ static void test_pool_run(const char *what, const dlor_model *m, const float *x,
     free(yp);
 }
 
+/* The model with every U tensor in rows instead of panels gives the same bits,
+ * float32 (alone and in a team of 3) and double. */
+static void check_layouts(const char *what, dlor_container *c, const dlor_model *m, const float *x, uint64_t batch,
+                          const float *y, uint64_t nout)
+{
+    unsigned char *img;
+    size_t len;
+    dlor_error e;
+    dlor_image_error ie;
+    dlor_model mr;
+    dlor_container_set_u_layout(c, DLOR_IMAGE_U_ROWS);
+    int rc = dlor_container_to_memory(c, &img, &len, &e);
+    dlor_container_set_u_layout(c, DLOR_IMAGE_U_PANELS);
+    CHECK(rc == DLOR_OK && dlor_model_open(&mr, img, len, DLOR_IMAGE_CHECK_CRC, &ie) == 0, "%s: rows layout", what);
+    if (rc != DLOR_OK) return;
+    size_t need = dlor_model_scratch_size_team(&mr, batch, 3), need64 = dlor_model_scratch_size_f64(m, batch);
+    void *ts = malloc(need), *s64 = malloc(need64);
+    float *yr = calloc(batch * nout, sizeof *yr);
+    dlor_pool *pool = dlor_pool_create(3);
+    CHECK(dlor_model_forward(&mr, x, batch, yr, ts, need, &ie) == 0 && memcmp(y, yr, batch * nout * sizeof *y) == 0,
+          "%s: U in rows and in panels give different bits", what);
+    memset(yr, 0, batch * nout * sizeof *yr);
+    CHECK(pool && dlor_pool_forward(pool, &mr, x, batch, yr, ts, need, &ie) == 0 &&
+              memcmp(y, yr, batch * nout * sizeof *y) == 0,
+          "%s: U in rows, a team of 3: different bits", what);
+    double *xd = malloc(batch * dlor_model_input_dim(m) * sizeof *xd), *y64 = malloc(batch * nout * sizeof *y64),
+           *y64r = malloc(batch * nout * sizeof *y64r);
+    for (uint64_t i = 0; i < batch * dlor_model_input_dim(m); i++) xd[i] = x[i];
+    CHECK(dlor_model_forward_f64(m, xd, batch, y64, s64, need64, &ie) == 0 &&
+              dlor_model_forward_f64(&mr, xd, batch, y64r, s64, need64, &ie) == 0 &&
+              memcmp(y64, y64r, batch * nout * sizeof *y64) == 0,
+          "%s: double precision, U in rows and in panels differ", what);
+    dlor_pool_destroy(pool);
+    free(xd);
+    free(y64);
+    free(y64r);
+    free(yr);
+    free(ts);
+    free(s64);
+    free(img);
+}
+
 /* Opens c through the runtime and compares with the reference. */
 static void check_model(const char *what, dlor_container *c, uint64_t nin, uint64_t batch, double tol)
 {
@@ -295,6 +338,7 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
     }
     test_pinned_pool(what, &m, x, batch, y, nout);
     test_pool_run(what, &m, x, batch, y, nout);
+    check_layouts(what, c, &m, x, batch, y, nout);
 
     /* Scratch one byte short is refused; nothing is written to y. */
     float sentinel = y1[0] = 12345.0f;
@@ -389,6 +433,33 @@ static void test_truncated(void)
     const dlor_layer_desc *L = dlor_container_find_layer(&c, "t2");
     CHECK(L && L->factors == 3, "truncated mul keeps 3 factors");
     check_model("truncated (compressed) layers", &c, 20, 11, 3e-6);
+    dlor_container_free(&c);
+    free(w1);
+    free(w2);
+    free(w3);
+}
+
+/* Layers wide enough that every worker of a team of 2 updates four or more
+ * full blocks of 16 columns per factor (DLOR_FORMAT.md 7.6), with a partial
+ * block at the end: exact mul and add, a compressed add, f32 and f16. */
+static void test_wide(dlor_dtype dt)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_container_init(&c);
+    double *w1 = randmat(150 * 150, 1.0 / sqrt(150.0)), *w2 = randmat(131 * 150, 1.0 / sqrt(150.0)),
+           *w3 = randmat(140 * 131, 1.0 / sqrt(131.0));
+    add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, 16, dt);       /* 10 factors, the last of 6 rows */
+    add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, 9, dt);        /* 15 pieces */
+    add_layer_k(&c, "w3", w3, 140, 131, DLOR_METHOD_ADD, 21, dt, 21); /* beta I + P Q^T, rank 21 */
+    dlor_graph_add_linear(&c.graph, "w1", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
+    dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_RELU, 0, &e);
+    dlor_graph_add_linear(&c.graph, "w3", NULL, &e);
+    char what[64];
+    snprintf(what, sizeof what, "wide layers, %s storage", dlor_dtype_name(dt));
+    check_model(what, &c, 150, 7, 2e-5);
     dlor_container_free(&c);
     free(w1);
     free(w2);
@@ -535,6 +606,8 @@ int main(void)
     test_mixed(DLOR_DT_F16, 3e-6);  /* the reference uses the same rounded factors */
     test_mixed(DLOR_DT_BF16, 3e-6);
     test_truncated();
+    test_wide(DLOR_DT_F32);
+    test_wide(DLOR_DT_F16);
     test_graph_eval();
     test_no_graph();
     test_threads();

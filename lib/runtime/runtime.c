@@ -82,6 +82,24 @@ static const float *rows_f32(const dlor_image_tensor *t, uint64_t r0, uint64_t n
     return buf;
 }
 
+#ifdef DLOR_RUNTIME_BLAS
+/* Rows [q, q + nr) and columns [c0, c0 + nc) of a factor whose nr_f rows start
+ * at row j0 of a U tensor stored in panels (DLOR_FORMAT.md 7.6), as float32
+ * rows of nc into buf. */
+static void panel_rows_f32(const dlor_image_tensor *t, uint64_t j0, uint64_t nr_f, uint64_t q, uint64_t nr, uint64_t c0,
+                           uint64_t nc, float *buf)
+{
+    uint64_t dim = t->dims[1];
+    for (uint64_t j = 0; j < nr; j++)
+        for (uint64_t c = c0; c < c0 + nc;) {
+            uint64_t e = (c / DLOR_IMAGE_PANEL + 1) * DLOR_IMAGE_PANEL;
+            if (e > c0 + nc) e = c0 + nc;
+            convert_f32(t, dlor_image_panel_index(j0, nr_f, dim, q + j, c), e - c, buf + j * nc + (c - c0));
+            c = e;
+        }
+}
+#endif
+
 int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err)
 {
     dlor_model r;
@@ -280,6 +298,62 @@ DLOR_RT_KERNEL static void axpy4(float s, const float *z, const float *u0, const
     for (uint64_t i = 0; i < n; i++) y[i] = (((s * y[i] + z0 * u0[i]) + z1 * u1[i]) + z2 * u2[i]) + z3 * u3[i];
 }
 
+/* The update for a factor in panels (DLOR_FORMAT.md 7.6): y_k[0, 16) = s y_k +
+ * sum_j z[j] p_k[16 j, 16 j + 16) for four blocks of 16 columns k, each block
+ * a run of r x 16 floats, so that four long runs of memory are read side by
+ * side. The rows j come in the order of update's row path (bands t, t + band,
+ * t + 2 band, t + 3 band for t < band = r / 4, then the rest), with s y first:
+ * every element gets the same operations in the same order, so both layouts
+ * give the same bits. */
+static uint64_t band_row(uint64_t t, uint64_t band)
+{
+    return t < 4 * band ? t / 4 + (t % 4) * band : t;
+}
+
+DLOR_RT_KERNEL static void panel4(float s, const float *z, uint64_t r, const float *p0, const float *p1,
+                                  const float *p2, const float *p3, float *y0, float *y1, float *y2, float *y3)
+{
+    float a0[16], a1[16], a2[16], a3[16];
+    uint64_t band = r / 4;
+    for (int i = 0; i < 16; i++) {
+        a0[i] = s * y0[i];
+        a1[i] = s * y1[i];
+        a2[i] = s * y2[i];
+        a3[i] = s * y3[i];
+    }
+    for (uint64_t t = 0; t < r; t++) {
+        uint64_t j = band_row(t, band);
+        float zj = z[j];
+        const float *q0 = p0 + 16 * j, *q1 = p1 + 16 * j, *q2 = p2 + 16 * j, *q3 = p3 + 16 * j;
+        for (int i = 0; i < 16; i++) {
+            a0[i] += zj * q0[i];
+            a1[i] += zj * q1[i];
+            a2[i] += zj * q2[i];
+            a3[i] += zj * q3[i];
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        y0[i] = a0[i];
+        y1[i] = a1[i];
+        y2[i] = a2[i];
+        y3[i] = a3[i];
+    }
+}
+
+/* The same for one block of w <= 16 columns (a run of r x w floats). */
+DLOR_RT_KERNEL static void panel1(float s, const float *z, uint64_t r, const float *p, uint64_t w, float *y)
+{
+    float a[16];
+    uint64_t band = r / 4;
+    for (uint64_t i = 0; i < w; i++) a[i] = s * y[i];
+    for (uint64_t t = 0; t < r; t++) {
+        uint64_t j = band_row(t, band);
+        float zj = z[j];
+        for (uint64_t i = 0; i < w; i++) a[i] += zj * p[w * j + i];
+    }
+    for (uint64_t i = 0; i < w; i++) y[i] = a[i];
+}
+
 /* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
  * for q < nr. The rows go through dot4 as four bands of consecutive rows read
  * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
@@ -378,10 +452,13 @@ static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint
     band_dots(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen);
 }
 
-/* Columns [i0, i1) of y = s y + U z for every sample: U^T rows j0 .. j0 + r of
- * the tensor, z[b * zs + q]. s scales y before the first row is added. */
-static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s, const float *z, uint64_t zs,
-                   float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk, float *widen)
+/* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
+ * rows start at row j0 of the U tensor (stored in panels when 'panels'; then
+ * i0 is a multiple of 16, as share(.., 16) gives), z[b * zs + q]. s scales y
+ * before the first row is added. */
+static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_t r, float s, const float *z,
+                   uint64_t zs, float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk,
+                   float *widen)
 {
     uint64_t ld, nc = i1 - i0;
     if (nc == 0) return;
@@ -392,7 +469,13 @@ static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s
                 for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
         for (uint64_t q = 0; q < r; q += chunk) {
             uint64_t nr = min_u64(chunk, r - q);
-            const float *U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
+            const float *U = widen;
+            if (panels) {
+                panel_rows_f32(ut, j0, r, q, nr, i0, nc, widen);
+                ld = nc;
+            } else {
+                U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
+            }
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)nc, (int)nr, 1.0f, z + q, (int)zs,
                         U, (int)ld, 1.0f, y + i0, (int)stride);
         }
@@ -401,6 +484,32 @@ static void update(const dlor_image_tensor *ut, uint64_t j0, uint64_t r, float s
 #else
     (void)chunk;
 #endif
+    if (panels) {
+        /* blocks [b0, b1) of 16 columns; the full ones four at a time, from four
+         * places a quarter of the worker's share apart */
+        uint64_t dim = ut->dims[1], b0 = i0 / DLOR_IMAGE_PANEL, b1 = (i1 + DLOR_IMAGE_PANEL - 1) / DLOR_IMAGE_PANEL;
+        uint64_t full = b1 - b0 - (i1 % DLOR_IMAGE_PANEL != 0), Q = full / 4, run = r * DLOR_IMAGE_PANEL;
+        int direct = in_place_f32(ut, 0);
+        for (uint64_t q = 0; q < Q; q++) {
+            const float *p[4];
+            for (uint64_t k = 0; k < 4; k++) {
+                uint64_t first = dlor_image_panel_index(j0, r, dim, 0, (b0 + q + k * Q) * DLOR_IMAGE_PANEL);
+                p[k] = direct ? (const float *)(const void *)ut->data + first : as_f32(ut, first, run, widen + k * run);
+            }
+            for (size_t b = 0; b < batch; b++) {
+                float *yb = y + b * stride + (b0 + q) * DLOR_IMAGE_PANEL, *o = yb + Q * DLOR_IMAGE_PANEL;
+                panel4(s, z + b * zs, r, p[0], p[1], p[2], p[3], yb, o, o + Q * DLOR_IMAGE_PANEL,
+                       o + 2 * Q * DLOR_IMAGE_PANEL);
+            }
+        }
+        for (uint64_t blk = b0 + 4 * Q; blk < b1; blk++) {
+            uint64_t c = blk * DLOR_IMAGE_PANEL, w = min_u64(DLOR_IMAGE_PANEL, dim - c);
+            uint64_t first = dlor_image_panel_index(j0, r, dim, 0, c);
+            const float *p = as_f32(ut, first, r * w, widen);
+            for (size_t b = 0; b < batch; b++) panel1(s, z + b * zs, r, p, w, y + b * stride + c);
+        }
+        return;
+    }
     /* rows t, t + band, t + 2 band, t + 3 band together (four long runs of memory
      * when the factor is used in place, as in band_dots), t = 0 .. band - 1, then
      * the remainder rows in order; every worker and every dtype in this order */
@@ -435,6 +544,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
     dlor_image_tensor_at(&m->img, L->v_tensor, &vt);
     uint64_t q0, q1, i0, i1, chunk = L->rank > 4 ? L->rank : 4;
+    int panels = L->u_layout == DLOR_IMAGE_U_PANELS;
     if (L->method == DLOR_IMAGE_MUL) {
         /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
          * (the padding of Remark 2 is undone by reading the first rows features). */
@@ -449,12 +559,13 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
             share(t, r, 4, &q0, &q1);
             products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
             team_sync(t);
-            update(&ut, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
+            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
             team_sync(t);
         }
         return;
     }
-    /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x), all factors' products at once */
+    /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x), all factors' products at
+     * once, then each factor's update */
     uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
     float la = (float)((double)L->factors * L->alpha);
     share(t, k, 4, &q0, &q1);
@@ -463,7 +574,10 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     share(t, L->rows, 16, &i0, &i1);
     for (size_t b = 0; b < batch; b++)
         for (uint64_t i = i0; i < i1; i++) out[b * stride + i] = i < kdiag ? la * in[b * stride + i] : 0.0f;
-    update(&ut, 0, k, 1.0f, z, k, out, stride, batch, i0, i1, chunk, widen);
+    for (uint64_t l = 0; l < L->factors; l++) {
+        uint64_t j0 = l * L->rank;
+        update(&ut, panels, j0, min_u64(L->rank, k - j0), 1.0f, z + j0, k, out, stride, batch, i0, i1, chunk, widen);
+    }
 }
 
 /* Features [f0, f1) of every sample: y += a x. */
@@ -631,6 +745,22 @@ static const double *as_f64(const dlor_image_tensor *t, uint64_t first, uint64_t
     return buf;
 }
 
+/* The r rows of U^T from row j0 (one factor) as double, row after row, whatever
+ * the layout: in place when they can be, else into buf (r x columns). */
+static const double *u_rows_f64(const dlor_image_layer *L, const dlor_image_tensor *ut, uint64_t j0, uint64_t r,
+                                double *buf)
+{
+    uint64_t dim = ut->dims[1];
+    if (L->u_layout != DLOR_IMAGE_U_PANELS) return as_f64(ut, j0 * dim, r * dim, buf);
+    for (uint64_t j = 0; j < r; j++)
+        for (uint64_t c = 0; c < dim; c += DLOR_IMAGE_PANEL) {
+            uint64_t w = min_u64(DLOR_IMAGE_PANEL, dim - c);
+            const double *p = as_f64(ut, dlor_image_panel_index(j0, r, dim, j, c), w, buf + j * dim + c);
+            if (p != buf + j * dim + c) memcpy(buf + j * dim + c, p, w * sizeof *p);
+        }
+    return buf;
+}
+
 static double dot_d(const double *a, const double *b, uint64_t n)
 {
     double s = 0.0;
@@ -703,7 +833,7 @@ static void dlor_layer_d(const dlor_model *m, const dlor_image_layer *L, const d
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             const double *V = as_f64(&vt, j0 * D, r * D, widen);
-            const double *U = as_f64(&ut, j0 * D, r * D, widen + r * D);
+            const double *U = u_rows_f64(L, &ut, j0, r, widen + r * D);
             for (size_t b = 0; b < batch; b++) {
                 double *xb = out + b * stride, *zb = z + b * r;
                 for (uint64_t j = 0; j < r; j++) zb[j] = dot_d(V + j * D, xb, D);
@@ -723,7 +853,7 @@ static void dlor_layer_d(const dlor_model *m, const dlor_image_layer *L, const d
     for (uint64_t l = 0; l < L->factors; l++) {
         uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
         const double *V = as_f64(&vt, j0 * dv, r * dv, widen);
-        const double *U = as_f64(&ut, j0 * du, r * du, widen + r * dv);
+        const double *U = u_rows_f64(L, &ut, j0, r, widen + r * dv);
         for (size_t b = 0; b < batch; b++) {
             const double *xb = in + b * stride;
             double *zb = z + b * r, *ab = out + b * stride;
