@@ -220,10 +220,23 @@ static void test_pool_run(const char *what, const dlor_model *m, const float *x,
     free(yp);
 }
 
-/* The model with every U tensor in rows instead of panels gives the same bits,
- * float32 (alone and in a team of 3) and double. */
+/* The model with every U tensor in rows instead of panels: in double the same
+ * bits (each factor is unpacked to rows, then the same arithmetic); in float32,
+ * alone and in a team of 3, within tol of the panels' output (relative, 2-norm:
+ * the panel kernel adds a factor's rows in order, the row path in bands, so
+ * they round differently; a misplaced element would be off by O(1)). */
+static double rel_diff(const float *a, const float *b, uint64_t n)
+{
+    double num = 0, den = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
 static void check_layouts(const char *what, dlor_container *c, const dlor_model *m, const float *x, uint64_t batch,
-                          const float *y, uint64_t nout)
+                          const float *y, uint64_t nout, double tol)
 {
     unsigned char *img;
     size_t len;
@@ -239,12 +252,13 @@ static void check_layouts(const char *what, dlor_container *c, const dlor_model 
     void *ts = malloc(need), *s64 = malloc(need64);
     float *yr = calloc(batch * nout, sizeof *yr);
     dlor_pool *pool = dlor_pool_create(3);
-    CHECK(dlor_model_forward(&mr, x, batch, yr, ts, need, &ie) == 0 && memcmp(y, yr, batch * nout * sizeof *y) == 0,
-          "%s: U in rows and in panels give different bits", what);
-    memset(yr, 0, batch * nout * sizeof *yr);
-    CHECK(pool && dlor_pool_forward(pool, &mr, x, batch, yr, ts, need, &ie) == 0 &&
-              memcmp(y, yr, batch * nout * sizeof *y) == 0,
-          "%s: U in rows, a team of 3: different bits", what);
+    CHECK(dlor_model_forward(&mr, x, batch, yr, ts, need, &ie) == 0 && rel_diff(yr, y, batch * nout) <= tol,
+          "%s: U in rows and in panels: relative difference %.3g > %.3g", what, rel_diff(yr, y, batch * nout), tol);
+    float *yt = calloc(batch * nout, sizeof *yt);
+    CHECK(pool && dlor_pool_forward(pool, &mr, x, batch, yt, ts, need, &ie) == 0 &&
+              memcmp(yt, yr, batch * nout * sizeof *yt) == 0,
+          "%s: U in rows, a team of 3 differs from one call", what);
+    free(yt);
     double *xd = malloc(batch * dlor_model_input_dim(m) * sizeof *xd), *y64 = malloc(batch * nout * sizeof *y64),
            *y64r = malloc(batch * nout * sizeof *y64r);
     for (uint64_t i = 0; i < batch * dlor_model_input_dim(m); i++) xd[i] = x[i];
@@ -338,7 +352,7 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
     }
     test_pinned_pool(what, &m, x, batch, y, nout);
     test_pool_run(what, &m, x, batch, y, nout);
-    check_layouts(what, c, &m, x, batch, y, nout);
+    check_layouts(what, c, &m, x, batch, y, nout, tol);
 
     /* Scratch one byte short is refused; nothing is written to y. */
     float sentinel = y1[0] = 12345.0f;

@@ -299,30 +299,24 @@ DLOR_RT_KERNEL static void axpy4(float s, const float *z, const float *u0, const
 }
 
 /* The update for a factor in panels (DLOR_FORMAT.md 7.6): y_k[0, 16) = s y_k +
- * sum_j z[j] p_k[16 j, 16 j + 16) for four blocks of 16 columns k, each block
- * a run of r x 16 floats, so that four long runs of memory are read side by
- * side. The rows j come in the order of update's row path (bands t, t + band,
- * t + 2 band, t + 3 band for t < band = r / 4, then the rest), with s y first:
- * every element gets the same operations in the same order, so both layouts
- * give the same bits. */
-static uint64_t band_row(uint64_t t, uint64_t band)
-{
-    return t < 4 * band ? t / 4 + (t % 4) * band : t;
-}
-
+ * sum_j z[j] p_k[16 j, 16 j + 16), j = 0 .. r - 1 in order, for four blocks of
+ * 16 columns k, each block a run of r x 16 floats: four runs of memory read
+ * side by side, each front to back (taking a run's rows in update's band order
+ * instead, which would give the bits of the row layout, made the pass 2-3 times
+ * slower on the machine of BENCHMARKS.md: the prefetcher follows a run only
+ * while it is read in order). So the two layouts round differently (both
+ * within the runtime's error bound; test_runtime checks them against each other). */
 DLOR_RT_KERNEL static void panel4(float s, const float *z, uint64_t r, const float *p0, const float *p1,
                                   const float *p2, const float *p3, float *y0, float *y1, float *y2, float *y3)
 {
     float a0[16], a1[16], a2[16], a3[16];
-    uint64_t band = r / 4;
     for (int i = 0; i < 16; i++) {
         a0[i] = s * y0[i];
         a1[i] = s * y1[i];
         a2[i] = s * y2[i];
         a3[i] = s * y3[i];
     }
-    for (uint64_t t = 0; t < r; t++) {
-        uint64_t j = band_row(t, band);
+    for (uint64_t j = 0; j < r; j++) {
         float zj = z[j];
         const float *q0 = p0 + 16 * j, *q1 = p1 + 16 * j, *q2 = p2 + 16 * j, *q3 = p3 + 16 * j;
         for (int i = 0; i < 16; i++) {
@@ -344,10 +338,8 @@ DLOR_RT_KERNEL static void panel4(float s, const float *z, uint64_t r, const flo
 DLOR_RT_KERNEL static void panel1(float s, const float *z, uint64_t r, const float *p, uint64_t w, float *y)
 {
     float a[16];
-    uint64_t band = r / 4;
     for (uint64_t i = 0; i < w; i++) a[i] = s * y[i];
-    for (uint64_t t = 0; t < r; t++) {
-        uint64_t j = band_row(t, band);
+    for (uint64_t j = 0; j < r; j++) {
         float zj = z[j];
         for (uint64_t i = 0; i < w; i++) a[i] += zj * p[w * j + i];
     }
