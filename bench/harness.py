@@ -595,7 +595,7 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
         ", ".join(map(str, n_list)), NCPU, ", ".join(map(str, n_list))))
     w("|---|---|---|---|---|")
     desc = {"dense": ("`--include nothing` (dense layers carried: dlor's runtime on the dense weights)", "1"),
-            "mul": ("(default: `--method mul`, Schur, rank 16)", "2 N^2 + 1"),
+            "mul": ("(default: `--method mul`, Schur, rank 16, U in panels)", "2 N^2 + 1"),
             "add": ("`--method add` (rank 16)", "2 N^2 + 1")}
     for name, _ in variants(n_list[0]):
         if name in desc:
@@ -789,9 +789,12 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "last-level cache, and its third turn reads the `.dlor` file's bytes and does nothing else, on the same "
       "team, pinned alike, right after the runtime's turn. Where the runtime's GB/s is well below that read's, "
       "the pass is not limited by where its bytes come from but by how the kernels read them: at batch 1 the "
-      "runtime reads each factor as rows of N floats, four at a time, one layer step after another (with a "
-      "sync between steps in a team), while the read turn streams long contiguous runs. The distance between "
-      "the two columns is the room left to the kernels.")
+      "runtime reads each factor in two steps, the rows of V^T (four runs side by side, split among the team by "
+      "rows) and then the column panels of U^T (`.dlor` 1.4: each worker's columns one run, read as four runs "
+      "side by side), one factor after another with a sync after each step in a team, so its runs are a factor "
+      "long (64 KB per worker at N = 2048, rank 16, T = 2) and start over at every step, while the read turn "
+      "streams each worker's half of the file in one go. The distance between the two columns is the room left "
+      "to the kernels.")
     w("")
     w("## 3. Peak memory of `dlor run`")
     w("")
