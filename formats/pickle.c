@@ -123,6 +123,7 @@ static dlor_status need(vm *v, size_t n)
 static dlor_status new_obj(vm *v, dlor_pkl_kind kind, uint32_t *id)
 {
     dlor_pkl *p = v->p;
+    *id = 0; /* defined on failure too (GCC's -O3 cannot tell it is then unused) */
     if (p->nobjs >= DLOR_PKL_MAX_OBJECTS)
         return bad(v, DLOR_E_LIMIT, "more than %u objects", DLOR_PKL_MAX_OBJECTS);
     if (grow((void **)&p->objs, &p->objs_cap, p->nobjs + 1, sizeof *p->objs, DLOR_PKL_MAX_OBJECTS))
@@ -159,6 +160,7 @@ static size_t floor_of(const vm *v)
 
 static dlor_status pop(vm *v, uint32_t *id)
 {
+    *id = 0;
     if (v->sp <= floor_of(v)) return bad(v, DLOR_E_FORMAT, "stack underflow");
     *id = v->stack[--v->sp];
     return DLOR_OK;
@@ -166,6 +168,7 @@ static dlor_status pop(vm *v, uint32_t *id)
 
 static dlor_status top(vm *v, uint32_t *id)
 {
+    *id = 0;
     if (v->sp <= floor_of(v)) return bad(v, DLOR_E_FORMAT, "stack underflow");
     *id = v->stack[v->sp - 1];
     return DLOR_OK;

@@ -90,6 +90,26 @@ for i, (flags, tol, what) in enumerate(cases):
     check(r["max_abs_error"] == max(L["max_abs_error"] for L in r["layers"]), f"{what}: max abs")
     check(r["params_dense_total"] == sum(L["params_dense"] for L in r["layers"]), f"{what}: totals")
 
+# ---- --layout: U^T in panels (the default) or rows (DLOR_FORMAT.md 7.6) ------------
+# The independent reader decodes both to the same factors; the files differ in the
+# U tensors of layers wider than one panel (16 columns) and in the layout field only.
+rows_out = fresh("case0rows.dlor")
+rc, so, se = run("convert", src, "-o", rows_out, "--method", "mul", "--rank", "3", "--layout", "rows")
+check(rc == 0, f"--layout rows: {se}")
+if rc == 0:
+    _, tr, lr = dlor_pyreader.read(rows_out)
+    _, tp, lp = dlor_pyreader.read(path("case0.dlor"))
+    for name in lp:
+        check(lp[name]["u_layout"] == 1 and lr[name]["u_layout"] == 0, f"--layout: {name} layout fields")
+        check(np.array_equal(lp[name]["U"], lr[name]["U"]) and np.array_equal(lp[name]["V"], lr[name]["V"]),
+              f"--layout: {name} the same factors from both layouts")
+        stored_same = np.array_equal(tp[name + ".dlor.U"], tr[name + ".dlor.U"])
+        check(stored_same == (tp[name + ".dlor.U"].shape[1] <= 16), f"--layout: {name} stored bytes")
+    rc, so, se = run("info", rows_out)
+    check(rc == 0 and "U in rows" in so, f"info shows the layout: {so}")
+    rc, so, se = run("info", path("case0.dlor"))
+    check(rc == 0 and "U in panels" in so, f"info shows the layout: {so}")
+
 # ---- --compress: the independent reader inflates it to the same tensors and layers ---
 out = fresh("case0z.dlor")
 rc, so, se = run("convert", src, "-o", out, "--method", "mul", "--rank", "3", "--compress")
@@ -151,7 +171,8 @@ for r_ in (1, 2, 5, 12):
 
 # The paper's construction needs an invertible W: a zero-padded rectangular layer
 # is singular, and the random basis must say so rather than write garbage.
-rc, so, se = run("convert", src, "-o", fresh("rand-rect.dlor"), "--basis", "random", "--include", "fc3.weight")
+rc, so, se = run("convert", src, "-o", fresh("rand-rect.dlor"), "--basis", "random", "--rank", "4",
+             "--include", "fc3.weight")
 check(rc == 1 and "fc3.weight" in se and "--basis schur" in se and not os.path.exists(path("rand-rect.dlor")),
       f"random basis on a singular padded layer: {se}")
 
@@ -201,6 +222,9 @@ for args, needle in [
     (["convert", src, "-o", path("u.dlor"), "--rank", "abc"], "--rank"),
     (["convert", src, "-o", path("u.dlor"), "--method", "prod"], "--method"),
     (["convert", src, "-o", path("u.dlor"), "--dtype", "f8"], "--dtype"),
+    (["convert", src, "-o", path("u.dlor"), "--layout", "columns"], "--layout"),
+    (["convert", src, "-o", path("u.dlor"), "--form", "network", "--activation", "relu", "--layout", "x"],
+     "--layout"),
     (["convert", src, "-o", path("u.dlor"), "--basis", "svd"], "--basis"),
     (["convert", src, "-o", path("u.dlor"), "--method", "add", "--basis", "schur"], "--basis"),
     (["convert", src, "-o", path("u.dlor"), "--alpha", "0"], "--alpha"),

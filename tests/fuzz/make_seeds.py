@@ -256,6 +256,9 @@ def seeds_dlor(dlor):
          ("4.bias", "F32", [2], np.asarray([0.5, -0.5], "<f4").tobytes()),
          ("step", "I64", [], struct.pack("<q", 7))],
         {"note": "tiny"})
+    # one layer wider than a panel of U^T (16 columns), f16 to stay small
+    w = np.linspace(-1, 1, 20 * 18, dtype="<f2").reshape(20, 18)
+    wide = safetensors([("0.weight", "F16", [20, 18], w.tobytes())], {"note": "wide"})
     runs = [
         ("mul-softplus", ["--activation", "softplus", "--rank", "2"]),
         ("add-f16", ["--method", "add", "--dtype", "f16", "--activation", "relu"]),
@@ -270,12 +273,21 @@ def seeds_dlor(dlor):
                           "--h", "0.001"]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        st = os.path.join(tmp, "tiny.safetensors")
+        st, st_wide = os.path.join(tmp, "tiny.safetensors"), os.path.join(tmp, "wide.safetensors")
         with open(st, "wb") as f:
             f.write(tiny)
+        with open(st_wide, "wb") as f:
+            f.write(wide)
+        runs += [("panels-wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--src", st_wide]),
+                 ("rows-wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--layout", "rows",
+                                "--src", st_wide])]
         for name, args in runs:
             out = os.path.join(tmp, name + ".dlor")
-            subprocess.run([dlor, "convert", st, "-o", out] + args, check=True, stdout=subprocess.DEVNULL,
+            src = st
+            if "--src" in args:
+                src = args[args.index("--src") + 1]
+                args = args[:args.index("--src")]
+            subprocess.run([dlor, "convert", src, "-o", out] + args, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             with open(out, "rb") as f:
                 data = f.read()
