@@ -2,7 +2,9 @@
  * inflated with a bounded output, then the in-place validating parser with
  * tensor CRCs, then the container built from it) never crashes, hangs or
  * reads outside the input, and either yields a container whose every tensor,
- * layer and graph operation refers to data inside the image, or a clean error.
+ * layer and graph operation refers to data inside the image (but the U tensors
+ * stored in panels, which the reader hands over as rows in copies of their own:
+ * those must be the image's bytes reordered), or a clean error.
  *
  * Each input is read twice: as given (so checksum failures are exercised)
  * and with its checksums recomputed (dlf_fix_checksums), so that mutations
@@ -13,6 +15,28 @@
 #include "fuzz_common.h"
 #include "dlor_container.h"
 
+/* Tensor i of the container is tensor i of the image; 1 when it is the U of a
+ * layer stored in panels and holds exactly the image's bytes in rows. */
+static int unpaneled(const dlor_container *c, size_t i, const unsigned char *img, size_t len)
+{
+    dlor_image im;
+    dlor_image_error ie;
+    dlor_image_tensor it;
+    const dlor_tensor *t = &c->tensors.items[i];
+    const dlor_layer_desc *d = NULL;
+    for (size_t l = 0; l < c->nlayers; l++)
+        if (c->layers[l].u_layout == DLOR_IMAGE_U_PANELS && strcmp(c->layers[l].u_name, t->name) == 0)
+            d = &c->layers[l];
+    if (!d || dlor_image_open(&im, img, len, 0, &ie) != 0 || i >= im.ntensors) return 0;
+    dlor_image_tensor_at(&im, (uint32_t)i, &it);
+    unsigned char *p = malloc(t->nbytes);
+    DLF_REQUIRE(p != NULL, "out of memory in the target");
+    dlor_image_u_permute(t->data, p, t->dims[0], t->dims[1], d->rank, dlor_dtype_size(t->dtype), 1);
+    int same = it.nbytes == t->nbytes && memcmp(p, it.data, t->nbytes) == 0;
+    free(p);
+    return same;
+}
+
 static void check_container(const dlor_container *c, const unsigned char *img, size_t len)
 {
     dlor_error none;
@@ -20,7 +44,8 @@ static void check_container(const dlor_container *c, const unsigned char *img, s
     dlf_check_result(DLOR_OK, &c->tensors, &none);
     for (size_t i = 0; i < c->tensors.count; i++) {
         const dlor_tensor *t = &c->tensors.items[i];
-        DLF_REQUIRE(t->nbytes == 0 || (t->data >= img && t->nbytes <= len && t->data <= img + len - t->nbytes),
+        DLF_REQUIRE(t->nbytes == 0 || (t->data >= img && t->nbytes <= len && t->data <= img + len - t->nbytes) ||
+                        unpaneled(c, i, img, len),
                     "tensor '%s' outside the image", t->name);
     }
     for (size_t i = 0; i < c->nlayers; i++) {
