@@ -146,6 +146,7 @@ static int info_dlor(const char *path, int json)
         const dlor_tensor *u = dlor_tensor_list_find(&c.tensors, d->u_name);
         const dlor_tensor *v = dlor_tensor_list_find(&c.tensors, d->v_name);
         uint64_t params = u->nelem + v->nelem + 1;
+        const char *layout = d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows";
         pd += d->rows * d->cols;
         pl += params;
         if (json) {
@@ -172,7 +173,7 @@ static int info_dlor(const char *path, int json)
             dlor_jw_key(&w, "source_dtype");
             dlor_jw_str(&w, dlor_dtype_name(d->source_dtype));
             dlor_jw_key(&w, "u_layout");
-            dlor_jw_str(&w, d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows");
+            dlor_jw_str(&w, layout);
             dlor_jw_key(&w, "params_dense");
             dlor_jw_u64(&w, d->rows * d->cols);
             dlor_jw_key(&w, "params_dlor");
@@ -184,7 +185,7 @@ static int info_dlor(const char *path, int json)
                    d->name, (unsigned long long)d->rows, (unsigned long long)d->cols,
                    dlor_method_name(d->method), dlor_basis_name(d->basis), (unsigned long long)d->rank,
                    (unsigned long long)d->factors, d->alpha, dlor_dtype_name(u->dtype),
-                   d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows",
+                   layout,
                    (unsigned long long)(d->rows * d->cols), (unsigned long long)params);
         }
     }

@@ -18,7 +18,6 @@
 #include "testutil.h"
 
 static dlt_rng rng = {42};
-static int g_layout = DLOR_IMAGE_U_PANELS; /* how add_layer_k's layers store U (DLOR_FORMAT.md 7.6) */
 
 static double *randmat(uint64_t n, double scale)
 {
@@ -73,7 +72,8 @@ static void add_layer_k(dlor_container *c, const char *name, const double *w, in
     add_tensor(c, vn, f.vt, 2, (uint64_t)f.k, (uint64_t)f.dim_v, dt);
     dlor_layer_desc d = {(char *)name, method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD,
                          method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD, (uint64_t)m, (uint64_t)n,
-                         (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0, g_layout};
+                         (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0,
+                         DLOR_IMAGE_U_PANELS /* check_model compares with rows (DLOR_FORMAT.md 7.6) */};
     CHECK(dlor_container_add_layer(c, &d, &e) == DLOR_OK, "layer %s", e.msg);
     dlor_factored_free(&f);
 }

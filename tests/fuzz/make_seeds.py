@@ -272,21 +272,17 @@ def seeds_dlor(dlor):
         ("network-wide", ["--form", "network", "--construction", "wide", "--activation", "softplus", "--rank", "2",
                           "--h", "0.001"]),
     ]
+    runs = [(name, "tiny", args) for name, args in runs] + [
+        ("panels-wide", "wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu"]),
+        ("rows-wide", "wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--layout", "rows"]),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
-        st, st_wide = os.path.join(tmp, "tiny.safetensors"), os.path.join(tmp, "wide.safetensors")
-        with open(st, "wb") as f:
-            f.write(tiny)
-        with open(st_wide, "wb") as f:
-            f.write(wide)
-        runs += [("panels-wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--src", st_wide]),
-                 ("rows-wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--layout", "rows",
-                                "--src", st_wide])]
-        for name, args in runs:
+        for model, data in (("tiny", tiny), ("wide", wide)):
+            with open(os.path.join(tmp, model + ".safetensors"), "wb") as f:
+                f.write(data)
+        for name, model, args in runs:
             out = os.path.join(tmp, name + ".dlor")
-            src = st
-            if "--src" in args:
-                src = args[args.index("--src") + 1]
-                args = args[:args.index("--src")]
+            src = os.path.join(tmp, model + ".safetensors")
             subprocess.run([dlor, "convert", src, "-o", out] + args, check=True, stdout=subprocess.DEVNULL,
                            stderr=subprocess.DEVNULL)
             with open(out, "rb") as f:
