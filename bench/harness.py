@@ -309,7 +309,17 @@ def make_inference_models(run, S, a):
     return models
 
 
-def dlor_bench(run, S, a, models):
+def round_trip(run, a, record):
+    """Core-to-core round trip now (bench/stream_probe.c -p), ns; None where it cannot be measured."""
+    out, _ = run.run([os.path.join(a.bench_bin, "stream_probe"), "-p"], record=not record, check=False)
+    for line in (out or "").splitlines():
+        if line.startswith("{"):
+            record.append(json.loads(line)["round_trip_ns_median"])
+            return record[-1]
+    return None
+
+
+def dlor_bench(run, S, a, models, trips):
     run.section = "dlor bench"
     res = []
     for n, d in models.items():
@@ -320,10 +330,13 @@ def dlor_bench(run, S, a, models):
                         if build == "blas" and B == 1:
                             continue  # the runtime uses sgemm only for batches > 1: same code as portable
                         js = os.path.join(a.work, "bench.json")
+                        probe = T > 1 and B == 1  # the team hands over at every step: note the machine's state
+                        before = round_trip(run, a, trips) if probe else None
                         run.run([exe, "bench", path, "--dense", d["safetensors"], "--batch", B, "--threads", T,
                                  "--time", S["bench_time"], "--json", js])
                         j = json.load(open(js))
-                        j.update({"n": n, "variant": name, "build": build})
+                        j.update({"n": n, "variant": name, "build": build,
+                                  "round_trip_ns": [before, round_trip(run, a, trips) if probe else None]})
                         res.append(j)
         print("dlor bench N=%d done (load %s)" % (n, " ".join(loadavg())), flush=True)
     return res
@@ -443,7 +456,7 @@ def p_of(name):
     return float(name[1:]) if name.startswith("p") else None
 
 
-def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, run):
+def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, trips, run):
     L = []
     w = L.append
     quick = a.quick
@@ -475,6 +488,11 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
         vt.get("torch", "?"), vt.get("executable", "?"), vt.get("python", "?"), vt.get("numpy", "?"),
         vt.get("numpy_blas", "?"), ("; " + vt["torch_blas"]) if vt.get("torch_blas") else "")))
     rows.append(("load average (1, 5, 15 min)", "at start %s; at end %s" % (" ".join(load0), " ".join(load1))))
+    if trips:
+        st = sorted(trips)
+        rows.append(("core-to-core round trip (`stream_probe -p`, before and after each T = 2 batch-1 `dlor bench`)",
+                     "%d samples: min %.0f ns, median %.0f ns, max %.0f ns" % (len(st), st[0], st[len(st) // 2],
+                                                                                st[-1])))
     for k, v in rows:
         w("| %s | %s |" % (k, str(v).replace("|", "/")))
     w("")
@@ -507,6 +525,13 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "team one worker per core (`dlor_pool_pin`; unpinned, the scheduler at times left both on one core), after "
       "each runtime sample it sleeps 1 ms (the pool's threads spin 0.2 ms, then sleep), and each timed sample "
       "follows one untimed pass. The framework processes below do not pin.")
+    w("- The two processors of this virtual machine are placed by its host, and the placement changes while the "
+      "suite runs (from one second to the next): the time for one processor to hand a cache line to the other and "
+      "back (`stream_probe -p`, two threads pinned one per processor) moves between levels several times apart "
+      "(the Machine table gives the range in this run). A team of two meets once per step of a forward pass "
+      "(twice per factor of a `mul` layer), so T = 2 batch-1 figures of small or many-step passes move with it, "
+      "and two runs of the suite can disagree there by more than the other figures do. Each such check below "
+      "quotes the round trip measured just before and just after its `dlor bench` run.")
     w("")
 
     # ---- summary of targets, filled below, inserted here
@@ -649,8 +674,11 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                             if name == "mul" else
                             "Compressed p = %g, N = %d, batch 1, T = %d: <= 1.3 x p x dense OpenBLAS (<= %.3f)"
                             % (p_of(name), n, j["threads"], lim))
-                    targets.append((what, "%.3f x (a plain read of the file: %.3f x)" % (j["ratio"], j["read_ratio"]),
-                                    ok))
+                    rt = j.get("round_trip_ns") or [None, None]
+                    trip = ("; core-to-core round trip before / after: %s / %s ns" % tuple(
+                        "?" if x is None else "%.0f" % x for x in rt)) if j["threads"] > 1 else ""
+                    targets.append((what, "%.3f x (a plain read of the file: %.3f x%s)" % (j["ratio"], j["read_ratio"],
+                                                                                       trip), ok))
             w("| %d | %s | %.3f | %s | %s | %.3f | %.3f | %s | %s | %.3f | %.3f | %s | %s |" % (
                 n, name, p, fmt(j1["dense_ms"]), fmt(j1["dlor_ms"]), j1["ratio"], j1["read_ratio"],
                 fmt(j2["dense_ms"]), fmt(j2["dlor_ms"]), j2["ratio"], j2["read_ratio"], tgt, met))
@@ -885,13 +913,14 @@ def main():
     conv = conversion(run, S, a)
     jobs = jobs_section(run, S, a)
     models = make_inference_models(run, S, a)
-    bench = dlor_bench(run, S, a, models)
+    trips = []  # every core-to-core round trip measured during the run, ns
+    bench = dlor_bench(run, S, a, models, trips)
     fws = frameworks(run, S, a, models)
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, probe,
-                  run)
+                  trips, run)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

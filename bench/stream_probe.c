@@ -4,17 +4,30 @@
  *
  *     stream_probe [-t T] MB...   prints one JSON object per size:
  *                                 {"mb": S, "threads": T, "gbs_median": G, "gbs_best": B}
+ *     stream_probe -p             core-to-core round trip: {"round_trip_ns_median": M,
+ *                                 "round_trip_ns_best": B, "cpus": [C0, C1]}
  *
  * Each size is a buffer of S * 10^6 bytes; each of T threads (default 1) sums
  * its own contiguous 1/T of it with 16 independent partial sums (vectorised by
  * the compiler; bench/run.sh builds it with -march=native), over and over. A
  * sample starts all threads together and lasts until every one has passed 0.2 s;
  * GB/s = bytes read by all threads / the slowest thread's time. 15 samples after
- * one warm-up pass. Not part of the product. */
-#define _POSIX_C_SOURCE 200809L
+ * one warm-up pass.
+ *
+ * -p: two threads pinned to the first two processors the process may use hand
+ * a counter on one cache line back and forth (each waits for the other's
+ * increment, then increments); the time per round trip, median and best of 15
+ * samples of 20000 round trips after a warm-up. A team of workers meets once
+ * per step of a forward pass, so this is what each step's hand-over costs: on a
+ * virtual machine it depends on where the host placed the two processors
+ * (threads of one core, cores sharing a last-level cache, or not). Linux only.
+ * Not part of the product. */
+#define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET */
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static double now(void)
@@ -64,9 +77,71 @@ static void *stream(void *arg)
     return NULL;
 }
 
+#define ROUND_TRIPS 20000
+
+static struct {
+    volatile unsigned n; /* odd: the second thread's turn, even: the first's */
+    char pad[60];
+} ball __attribute__((aligned(64)));
+
+static int pin(pthread_t t, int cpu)
+{
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    return pthread_setaffinity_np(t, sizeof one, &one);
+}
+
+/* The second thread: answers every odd value with the next even one. */
+static void *answer(void *arg)
+{
+    unsigned last = 2u * (unsigned)(16 * ROUND_TRIPS);
+    (void)arg;
+    for (unsigned v = 1; v < last; v += 2) {
+        while (__atomic_load_n(&ball.n, __ATOMIC_ACQUIRE) != v)
+            ;
+        __atomic_store_n(&ball.n, v + 1, __ATOMIC_RELEASE);
+    }
+    return NULL;
+}
+
+static int pingpong(void)
+{
+    cpu_set_t allowed;
+    int cpus[2], n = 0;
+    if (sched_getaffinity(0, sizeof allowed, &allowed) != 0) return 1;
+    for (int c = 0; c < CPU_SETSIZE && n < 2; c++)
+        if (CPU_ISSET(c, &allowed)) cpus[n++] = c;
+    if (n < 2) {
+        fprintf(stderr, "stream_probe -p: needs two processors\n");
+        return 1;
+    }
+    pthread_t th;
+    ball.n = 0;
+    if (pin(pthread_self(), cpus[0]) != 0 || pthread_create(&th, NULL, answer, NULL) != 0 || pin(th, cpus[1]) != 0)
+        return 1;
+    double ns[16];
+    unsigned v = 0;
+    for (int s = 0; s < 16; s++) { /* sample 0 is the warm-up */
+        double t0 = now();
+        for (int r = 0; r < ROUND_TRIPS; r++, v += 2) {
+            __atomic_store_n(&ball.n, v + 1, __ATOMIC_RELEASE);
+            while (__atomic_load_n(&ball.n, __ATOMIC_ACQUIRE) != v + 2)
+                ;
+        }
+        ns[s] = (now() - t0) / ROUND_TRIPS * 1e9;
+    }
+    pthread_join(th, NULL);
+    qsort(ns + 1, 15, sizeof *ns, cmp);
+    printf("{\"round_trip_ns_median\": %.1f, \"round_trip_ns_best\": %.1f, \"cpus\": [%d, %d]}\n", ns[8], ns[1],
+           cpus[0], cpus[1]);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     int k = 1, threads = 1;
+    if (argc == 2 && strcmp(argv[1], "-p") == 0) return pingpong();
     if (argc > 2 && argv[1][0] == '-' && argv[1][1] == 't') {
         threads = atoi(argv[2]);
         k = 3;
