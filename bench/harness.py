@@ -309,13 +309,14 @@ def make_inference_models(run, S, a):
     return models
 
 
-def round_trip(run, a, record):
-    """Core-to-core round trip now (bench/stream_probe.c -p), ns; None where it cannot be measured."""
-    out, _ = run.run([os.path.join(a.bench_bin, "stream_probe"), "-p"], record=not record, check=False)
+def round_trip(run, a, trips):
+    """Core-to-core round trip now (bench/stream_probe.c -p), ns, also appended to trips; None where it cannot
+    be measured. Only the first call is listed among the commands."""
+    out, _ = run.run([os.path.join(a.bench_bin, "stream_probe"), "-p"], record=not trips, check=False)
     for line in (out or "").splitlines():
         if line.startswith("{"):
-            record.append(json.loads(line)["round_trip_ns_median"])
-            return record[-1]
+            trips.append(json.loads(line)["round_trip_ns_median"])
+            return trips[-1]
     return None
 
 

@@ -569,6 +569,16 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
             memset(out + b * stride + c, 0, (i1 - c) * sizeof(float));
         }
         team_sync(t);
+        /* Each factor is two steps with a sync after each. At N = 1024, batch 1,
+         * two workers (BENCHMARKS.md), this costs ~40% over the add form of the
+         * same bytes (2 steps per layer instead of 2 per factor): each step's
+         * runs are short (4 x 32 KB per worker at rank 64), the pass switches
+         * between V and U, and the workers' jitter meets at every sync. Tried
+         * without gain: software prefetch in the kernels at 4-32 lines ahead,
+         * prefetching the next step's part during this one (~20% slower),
+         * blocks side by side instead of a quarter share apart (22% slower), a
+         * barrier of per-worker flags. A larger rank (fewer steps) helps; see
+         * DEFAULT_RANK in cmd_convert.c for why it stays 64. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
