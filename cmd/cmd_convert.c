@@ -26,7 +26,7 @@
  * sync in a team) and longer runs of memory: at N = 1024, rank 64 runs 23%
  * faster than rank 16 on one thread and 37% on two (batch 1). Beyond 64 the
  * gain narrows to two threads on weights that fit the last-level cache (at
- * N = 1024, batch 1, rank 256 ~16% faster than 64 with two threads, no faster
+ * N = 1024, batch 1, rank 256 ~14% faster than 64 with two threads, no faster
  * with one or at N = 2048) and batches lose: without BLAS a batch of 64 on one
  * thread ran 16% slower at rank 256, a factor's 2 MB no longer fitting the
  * 1 MB L2 while it is applied to every sample. Hence 64. */
