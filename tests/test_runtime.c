@@ -480,6 +480,28 @@ static void test_wide(dlor_dtype dt)
     free(w3);
 }
 
+/* Wide layers of small rank: the runtime's widening buffer is then sized by four
+ * rows of a factor (converted from f16 or bf16), not by four panel blocks; the
+ * exact-size scratch of check_model lets AddressSanitizer see an overrun. */
+static void test_low_rank(dlor_dtype dt)
+{
+    dlor_container c;
+    dlor_error e;
+    dlor_container_init(&c);
+    double *w1 = randmat(150 * 150, 1.0 / sqrt(150.0)), *w2 = randmat(131 * 150, 1.0 / sqrt(150.0));
+    add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, 4, dt); /* 38 factors, the last of 2 rows */
+    add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, 3, dt); /* 44 pieces */
+    dlor_graph_add_linear(&c.graph, "w1", NULL, &e);
+    dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
+    dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
+    char what[64];
+    snprintf(what, sizeof what, "low-rank wide layers, %s storage", dlor_dtype_name(dt));
+    check_model(what, &c, 150, 5, 2e-5);
+    dlor_container_free(&c);
+    free(w1);
+    free(w2);
+}
+
 /* dlor_graph_forward_f64 (the host's double evaluation, used for calibration)
  * against the test's own reference, and its hook's view of each layer's input. */
 typedef struct {
@@ -622,6 +644,8 @@ int main(void)
     test_truncated();
     test_wide(DLOR_DT_F32);
     test_wide(DLOR_DT_F16);
+    test_low_rank(DLOR_DT_F16);
+    test_low_rank(DLOR_DT_BF16);
     test_graph_eval();
     test_no_graph();
     test_threads();

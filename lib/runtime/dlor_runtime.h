@@ -48,7 +48,9 @@ typedef struct dlor_model {
     uint64_t in_dim, out_dim;
     uint64_t width;           /* largest feature count of any activation, D of mul layers included */
     uint64_t zmax;            /* largest factor count k of a layer (floats per sample of the factor products) */
-    uint64_t widen;           /* floats needed to widen one factor or four weight rows (per worker) */
+    uint64_t widen;           /* elements per worker to widen a bias, four weight or factor rows, or four panel blocks */
+    uint64_t widen_batch;     /* ... a chunk of factor rows for BLAS at batch > 1 (0 without BLAS) */
+    uint64_t widen_f64;       /* ... a whole factor, U and V (the double-precision pass) */
     uint64_t gwidth;          /* widest BRANCH group (0: the graph has none; no scratch for it) */
 } dlor_model;
 

@@ -118,23 +118,36 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
     r.out_dim = r.img.out_dim;
     r.width = r.in_dim;
     r.gwidth = r.img.group_width;
+    /* The widening buffer per worker, in elements: a bias (op.out; a MERGE bias,
+     * gwidth), four weight rows of a dense layer, and for a DLoR layer four rows
+     * of V^T or of U, or four of U's panel blocks (16 x rank each) in float32;
+     * with BLAS at batch > 1 a chunk of 'rank' rows of V^T or of U (widen_batch);
+     * in double, a whole factor's U and V (widen_f64). Only data that is not
+     * float32 in place is converted, but the size does not depend on that. */
+    uint64_t common = r.gwidth;
     for (uint32_t i = 0; i < r.img.nops; i++) {
         dlor_image_op op;
         dlor_image_op_at(&r.img, i, &op);
         if (op.kind != DLOR_IMAGE_OP_LINEAR) continue;
         r.width = max_u64(r.width, max_u64(op.in, op.out));
-        if (op.bias != DLOR_IMAGE_NO_TENSOR) r.widen = max_u64(r.widen, op.out);
+        if (op.bias != DLOR_IMAGE_NO_TENSOR) common = max_u64(common, op.out);
         if (op.is_layer) {
             dlor_image_layer L;
             dlor_image_layer_at(&r.img, op.weight, &L);
-            r.width = max_u64(r.width, max_u64(L.dim_u, L.dim_v));
+            uint64_t rk = max_u64(L.rank, 4), du_dv = max_u64(L.dim_u, L.dim_v);
+            r.width = max_u64(r.width, du_dv);
             r.zmax = max_u64(r.zmax, L.k); /* an add layer's products for all its factors at once */
-            r.widen = max_u64(r.widen, max_u64(L.rank, 4) * (L.dim_u + L.dim_v));
+            r.widen = max_u64(r.widen, max_u64(4 * du_dv, 4 * DLOR_IMAGE_PANEL * rk));
+#ifdef DLOR_RUNTIME_BLAS
+            r.widen_batch = max_u64(r.widen_batch, rk * du_dv);
+#endif
+            r.widen_f64 = max_u64(r.widen_f64, rk * (L.dim_u + L.dim_v));
         } else {
-            r.widen = max_u64(r.widen, 4 * op.in); /* four weight rows at a time */
+            common = max_u64(common, 4 * op.in); /* four weight rows at a time */
         }
     }
-    r.widen = max_u64(r.widen, r.gwidth); /* a MERGE bias is widened there too */
+    r.widen = max_u64(r.widen, common);
+    r.widen_f64 = max_u64(r.widen_f64, common);
     *m = r;
     return 0;
 }
@@ -154,12 +167,13 @@ static int layout(const dlor_model *m, size_t batch, unsigned workers, size_t es
                   size_t *total)
 {
     uint64_t n[DLOR_RT_PARTS];
+    uint64_t widen = esize == sizeof(double) ? m->widen_f64 : batch > 1 ? max_u64(m->widen, m->widen_batch) : m->widen;
     if (batch == 0 || workers == 0 || m->width > (uint64_t)SIZE_MAX / esize / batch) return -1;
     n[0] = n[1] = (uint64_t)batch * m->width;
     if (m->zmax > (uint64_t)SIZE_MAX / esize / batch) return -1;
     n[2] = (uint64_t)batch * m->zmax;
-    if (round16(m->widen) > (uint64_t)SIZE_MAX / esize / workers) return -1;
-    n[3] = round16(m->widen) * workers;
+    if (round16(widen) > (uint64_t)SIZE_MAX / esize / workers) return -1;
+    n[3] = round16(widen) * workers;
     n[4] = n[5] = m->gwidth ? (uint64_t)batch * m->width : 0;
     uint64_t sum = 0;
     for (int i = 0; i < DLOR_RT_PARTS; i++) {
