@@ -455,51 +455,34 @@ static void test_truncated(void)
 
 /* Layers wide enough that every worker of a team of 2 updates four or more
  * full blocks of 16 columns per factor (DLOR_FORMAT.md 7.6), with a partial
- * block at the end: exact mul and add, a compressed add, f32 and f16. */
-static void test_wide(dlor_dtype dt)
+ * block at the end: an exact mul of rank mul_rank (150 x 150), an exact add of
+ * rank add_rank (131 x 150) and, when lr_rank > 0, a compressed add beta I + P Q^T
+ * of that rank (140 x 131); check_model runs them with a scratch of exactly the
+ * size asked for, so AddressSanitizer sees an overrun of it. */
+static void test_wide(const char *label, dlor_dtype dt, int mul_rank, int add_rank, int lr_rank)
 {
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
     double *w1 = randmat(150 * 150, 1.0 / sqrt(150.0)), *w2 = randmat(131 * 150, 1.0 / sqrt(150.0)),
-           *w3 = randmat(140 * 131, 1.0 / sqrt(131.0));
-    add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, 16, dt);       /* 10 factors, the last of 6 rows */
-    add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, 9, dt);        /* 15 pieces */
-    add_layer_k(&c, "w3", w3, 140, 131, DLOR_METHOD_ADD, 21, dt, 21); /* beta I + P Q^T, rank 21 */
+           *w3 = lr_rank > 0 ? randmat(140 * 131, 1.0 / sqrt(131.0)) : NULL;
+    add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, mul_rank, dt);
+    add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, add_rank, dt);
     dlor_graph_add_linear(&c.graph, "w1", NULL, &e);
     dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
     dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
-    dlor_graph_add_act(&c.graph, DLOR_ACT_RELU, 0, &e);
-    dlor_graph_add_linear(&c.graph, "w3", NULL, &e);
+    if (lr_rank > 0) {
+        add_layer_k(&c, "w3", w3, 140, 131, DLOR_METHOD_ADD, lr_rank, dt, lr_rank);
+        dlor_graph_add_act(&c.graph, DLOR_ACT_RELU, 0, &e);
+        dlor_graph_add_linear(&c.graph, "w3", NULL, &e);
+    }
     char what[64];
-    snprintf(what, sizeof what, "wide layers, %s storage", dlor_dtype_name(dt));
-    check_model(what, &c, 150, 7, 2e-5);
+    snprintf(what, sizeof what, "%s, %s storage", label, dlor_dtype_name(dt));
+    check_model(what, &c, 150, lr_rank > 0 ? 7 : 5, 2e-5);
     dlor_container_free(&c);
     free(w1);
     free(w2);
     free(w3);
-}
-
-/* Wide layers of small rank: the runtime's widening buffer is then sized by four
- * rows of a factor (converted from f16 or bf16), not by four panel blocks; the
- * exact-size scratch of check_model lets AddressSanitizer see an overrun. */
-static void test_low_rank(dlor_dtype dt)
-{
-    dlor_container c;
-    dlor_error e;
-    dlor_container_init(&c);
-    double *w1 = randmat(150 * 150, 1.0 / sqrt(150.0)), *w2 = randmat(131 * 150, 1.0 / sqrt(150.0));
-    add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, 4, dt); /* 38 factors, the last of 2 rows */
-    add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, 3, dt); /* 44 pieces */
-    dlor_graph_add_linear(&c.graph, "w1", NULL, &e);
-    dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
-    dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
-    char what[64];
-    snprintf(what, sizeof what, "low-rank wide layers, %s storage", dlor_dtype_name(dt));
-    check_model(what, &c, 150, 5, 2e-5);
-    dlor_container_free(&c);
-    free(w1);
-    free(w2);
 }
 
 /* dlor_graph_forward_f64 (the host's double evaluation, used for calibration)
@@ -642,10 +625,13 @@ int main(void)
     test_mixed(DLOR_DT_F16, 3e-6);  /* the reference uses the same rounded factors */
     test_mixed(DLOR_DT_BF16, 3e-6);
     test_truncated();
-    test_wide(DLOR_DT_F32);
-    test_wide(DLOR_DT_F16);
-    test_low_rank(DLOR_DT_F16);
-    test_low_rank(DLOR_DT_BF16);
+    /* mul: 10 factors, the last of 6 rows; add: 15 pieces; beta I + P Q^T of rank 21 */
+    test_wide("wide layers", DLOR_DT_F32, 16, 9, 21);
+    test_wide("wide layers", DLOR_DT_F16, 16, 9, 21);
+    /* small ranks (38 factors, the last of 2 rows; 44 pieces): the widening buffer
+     * is then sized by four rows of a factor, not by four panel blocks */
+    test_wide("low-rank wide layers", DLOR_DT_F16, 4, 3, 0);
+    test_wide("low-rank wide layers", DLOR_DT_BF16, 4, 3, 0);
     test_graph_eval();
     test_no_graph();
     test_threads();
