@@ -7,9 +7,9 @@
  * (the caller only takes the mutex to wake them when some are asleep). The
  * barrier between steps of a forward pass is a counter and a generation
  * number: the last worker to arrive resets the counter and bumps the
- * generation that the others spin on (yielding the processor after a while,
- * for machines with more threads than cores). The shared counters sit on
- * separate cache lines. GCC/clang __atomic builtins. */
+ * generation that the others spin on. Every spin-wait yields the processor
+ * once it has lasted YIELD_S (for machines with more threads than cores). The
+ * shared counters sit on separate cache lines. GCC/clang __atomic builtins. */
 #define _GNU_SOURCE /* pthread_setaffinity_np, CPU_SET (Linux) */
 #include "dlor_pool.h"
 
@@ -19,8 +19,13 @@
 #include <string.h>
 #include <time.h>
 
-#define SPIN_S 2e-4          /* a worker spins this long for the next job before sleeping */
-#define YIELD_AFTER 32u      /* spins before each further spin also yields the processor */
+#define SPIN_S 2e-4  /* a worker spins this long for the next job before sleeping */
+/* A spin-wait that has lasted this long also yields the processor at each turn.
+ * A wait at a barrier is mostly a few microseconds (the other worker's jitter);
+ * yielding after 32 turns instead (~1 us on the machine of BENCHMARKS.md) put a
+ * ~0.6 us system call in the way of most of them: a two-thread pass of a mul
+ * model at N = 1024 (96 barriers) was 3% slower, a p = 0.1 model's 2%. */
+#define YIELD_S 2e-5
 
 typedef struct {
     struct dlor_pool *p;
@@ -75,6 +80,28 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
+/* One turn of a spin-wait: a pause, and once the wait has lasted YIELD_S a yield
+ * (the clock is read every 64 turns, from the 64th on). */
+typedef struct {
+    unsigned k;
+    int yield;
+    double t0;
+} spinner;
+
+static void spin(spinner *s)
+{
+    relax();
+    if (s->yield) {
+        sched_yield();
+    } else if ((++s->k & 63u) == 0) {
+        double t = seconds();
+        if (s->k == 64)
+            s->t0 = t;
+        else if (t - s->t0 > YIELD_S)
+            s->yield = 1;
+    }
+}
+
 static void pool_sync(void *ctx)
 {
     struct dlor_pool *p = ctx;
@@ -84,10 +111,8 @@ static void pool_sync(void *ctx)
         __atomic_store_n(&p->bar_gen, gen + 1, __ATOMIC_RELEASE);
         return;
     }
-    for (unsigned k = 0; __atomic_load_n(&p->bar_gen, __ATOMIC_ACQUIRE) == gen; k++) {
-        relax();
-        if (k >= YIELD_AFTER) sched_yield();
-    }
+    spinner sp = {0, 0, 0.0};
+    while (__atomic_load_n(&p->bar_gen, __ATOMIC_ACQUIRE) == gen) spin(&sp);
 }
 
 static void run_share(pool_worker *w)
@@ -112,10 +137,10 @@ static void *worker_main(void *arg)
     unsigned seen = 0;
     for (;;) {
         double t0 = seconds();
+        spinner sp = {0, 0, 0.0};
         for (unsigned k = 1; __atomic_load_n(&p->job_gen, __ATOMIC_ACQUIRE) == seen; k++) {
-            relax();
-            if (k >= YIELD_AFTER) sched_yield();
-            if ((k & 15u) == 0 && seconds() - t0 > SPIN_S) {
+            spin(&sp);
+            if ((k & 63u) == 0 && seconds() - t0 > SPIN_S) {
                 pthread_mutex_lock(&p->mu);
                 __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
                 while (__atomic_load_n(&p->job_gen, __ATOMIC_SEQ_CST) == seen) pthread_cond_wait(&p->cv, &p->mu);
@@ -189,10 +214,8 @@ static void run_all(struct dlor_pool *p)
 {
     if (p->size > 1) post(p);
     run_share(&p->w[0]);
-    for (unsigned k = 0; __atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != p->size - 1; k++) {
-        relax();
-        if (k >= YIELD_AFTER) sched_yield();
-    }
+    spinner sp = {0, 0, 0.0};
+    while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != p->size - 1) spin(&sp);
 }
 
 int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
