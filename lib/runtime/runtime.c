@@ -591,8 +591,15 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * without gain: software prefetch in the kernels at 4-32 lines ahead,
          * prefetching the next step's part during this one (~20% slower),
          * blocks side by side instead of a quarter share apart (22% slower), a
-         * barrier of per-worker flags. A larger rank (fewer steps) helps; see
-         * DEFAULT_RANK in cmd_convert.c for why it stays 64. */
+         * barrier of per-worker flags, prefetching the first lines of the next
+         * step's four runs before each sync (no change), and one sync per
+         * factor: products split by columns into fixed chunks of 256 or 512
+         * features (partial sums added in chunk order, so any team gives the
+         * same bits) from V stored in column chunks, so that each worker reads
+         * and writes only its own features (no change in a pass from a warm
+         * cache; reading V's row-major halves instead was 50% slower even on
+         * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
+         * cmd_convert.c for why it stays 64. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
