@@ -80,26 +80,22 @@ static double seconds(void)
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-/* One turn of a spin-wait: a pause, and once the wait has lasted YIELD_S a yield
- * (the clock is read every 64 turns, from the 64th on). */
+/* One turn of a spin-wait: a pause; every 64 turns the time waited so far
+ * (counted from the 64th turn) into 'waited'; once that exceeds YIELD_S, a yield. */
 typedef struct {
     unsigned k;
-    int yield;
-    double t0;
+    double t0, waited;
 } spinner;
 
 static void spin(spinner *s)
 {
     relax();
-    if (s->yield) {
-        sched_yield();
-    } else if ((++s->k & 63u) == 0) {
+    if ((++s->k & 63u) == 0) {
         double t = seconds();
-        if (s->k == 64)
-            s->t0 = t;
-        else if (t - s->t0 > YIELD_S)
-            s->yield = 1;
+        if (s->k == 64) s->t0 = t;
+        s->waited = t - s->t0;
     }
+    if (s->waited > YIELD_S) sched_yield();
 }
 
 static void pool_sync(void *ctx)
@@ -111,7 +107,7 @@ static void pool_sync(void *ctx)
         __atomic_store_n(&p->bar_gen, gen + 1, __ATOMIC_RELEASE);
         return;
     }
-    spinner sp = {0, 0, 0.0};
+    spinner sp = {0, 0.0, 0.0};
     while (__atomic_load_n(&p->bar_gen, __ATOMIC_ACQUIRE) == gen) spin(&sp);
 }
 
@@ -136,11 +132,10 @@ static void *worker_main(void *arg)
     struct dlor_pool *p = w->p;
     unsigned seen = 0;
     for (;;) {
-        double t0 = seconds();
-        spinner sp = {0, 0, 0.0};
-        for (unsigned k = 1; __atomic_load_n(&p->job_gen, __ATOMIC_ACQUIRE) == seen; k++) {
+        spinner sp = {0, 0.0, 0.0};
+        while (__atomic_load_n(&p->job_gen, __ATOMIC_ACQUIRE) == seen) {
             spin(&sp);
-            if ((k & 63u) == 0 && seconds() - t0 > SPIN_S) {
+            if (sp.waited > SPIN_S) {
                 pthread_mutex_lock(&p->mu);
                 __atomic_add_fetch(&p->sleepers, 1, __ATOMIC_SEQ_CST);
                 while (__atomic_load_n(&p->job_gen, __ATOMIC_SEQ_CST) == seen) pthread_cond_wait(&p->cv, &p->mu);
@@ -214,7 +209,7 @@ static void run_all(struct dlor_pool *p)
 {
     if (p->size > 1) post(p);
     run_share(&p->w[0]);
-    spinner sp = {0, 0, 0.0};
+    spinner sp = {0, 0.0, 0.0};
     while (__atomic_load_n(&p->done, __ATOMIC_ACQUIRE) != p->size - 1) spin(&sp);
 }
 
