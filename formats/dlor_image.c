@@ -464,6 +464,11 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
+            /* names resolve to a layer first (the container, the writer, every tool) */
+            if (dlor_image_find_layer(img, t.name, t.name_len) >= 0)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
+                            "graph op %u: weight tensor '%.*s' has the name of a layer, so the name is ambiguous", i,
+                            (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             op.in = t.dims[1];
             op.out = t.dims[0];
         }

@@ -165,6 +165,7 @@ def read_graph(path):
         if kind == 1:
             op["is_layer"] = bool(flags & 1)
             op["weight"] = lnames[widx] if flags & 1 else tnames[widx]
+            _check(flags & 1 or op["weight"] not in lnames, f"graph op {i}: weight tensor named like a layer")
         if kind in (1, 5) and bidx != 0xFFFFFFFF:
             op["bias"] = tnames[bidx]
         if kind == 4:

@@ -506,6 +506,46 @@ static void test_panels(const char *p1, const char *p2)
     dlor_container_free(&c);
 }
 
+/* A graph operation names its weight: a layer record (flag bit 0) or a tensor.
+ * The container keeps names, and every name lookup (the writer, verify, info)
+ * resolves a layer first, so an image whose LINEAR op points at a tensor that
+ * shares its name with a layer cannot be read back faithfully: the reader
+ * refuses it (DLOR_FORMAT.md 7.4). Made by writing a tensor "a.weighs" and
+ * renaming it in the string pool to the mul layer's name "a.weight". */
+static void test_tensor_shadowed_by_layer(void)
+{
+    dlor_container c;
+    dlor_error e;
+    unsigned char *img = NULL;
+    size_t n = 0;
+    char msg[300];
+    build_sample(&c);
+    add_t(&c, 0, "a.weighs", DLOR_DT_F32, 2, 2, 5); /* the layer is 3 x 5: a different out */
+    CHECK(dlor_graph_add_linear(&c.graph, "a.weighs", NULL, &e) == DLOR_OK, "op: %s", e.msg);
+    CHECK(dlor_container_to_memory(&c, &img, &n, &e) == DLOR_OK, "write: %s", e.msg);
+    CHECK(open_code(img, n, msg, sizeof msg) == 0, "as written, the image reads: %s", msg);
+    unsigned char *at = NULL;
+    for (size_t i = 0; i + 8 <= n && !at; i++)
+        if (memcmp(img + i, "a.weighs", 8) == 0) at = img + i;
+    CHECK(at != NULL, "tensor name in the string pool");
+    if (at) {
+        at[7] = 't';
+        recrc(img, n);
+        int rc = open_code(img, n, msg, sizeof msg);
+        CHECK(rc == DLOR_IMAGE_E_FORMAT && strstr(msg, "graph op 0") && strstr(msg, "'a.weight'") &&
+                  strstr(msg, "layer"),
+              "tensor weight named like a layer: code %d, '%s'", rc, msg);
+        /* the same image with the op on the layer itself reads */
+        unsigned char *g = img + sec_off(img, 0x8001);
+        dlor_store_u32(g + 8, 0);
+        dlor_store_u32(g + 16, 1);
+        recrc(img, n);
+        CHECK(open_code(img, n, msg, sizeof msg) == 0, "the op on the layer reads: %s", msg);
+    }
+    free(img);
+    dlor_container_free(&c);
+}
+
 int main(void)
 {
     char p1[512], p2[512];
@@ -518,5 +558,6 @@ int main(void)
     test_writer_safety(p1);
     test_deflated(p2);
     test_panels(p1, p2);
+    test_tensor_shadowed_by_layer();
     return dlt_finish();
 }
