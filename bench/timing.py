@@ -8,11 +8,14 @@ environment's python3 (onnxruntime) and under Debian's /usr/bin/python3
 The protocol follows `dlor bench`: every candidate is warmed up, then the
 candidates are timed in turn (alternating, so drift of the machine touches all
 of them alike; the order rotates every round), each sample being `reps`
-back-to-back passes with reps chosen so that one sample takes at least 5 ms;
+back-to-back passes with reps chosen so that one sample takes at least 5 ms,
+after as many untimed passes (the turn before pushed part of this candidate's
+data out of the shared last-level cache, and the passes after that are slower
+for several passes, not one: each candidate is timed in its steady state);
 sampling stops when every median moved by less than 1% over the last 10
 samples (after at least 21), or when the time budget is spent. The figure
 reported is the median time of one pass. With more than one thread, each
-candidate gets a block of samples per round after one untimed pass, and a
+candidate gets a block of samples per round, and a
 pause after candidates that own a spinning thread pool (see measure()).
 """
 import ctypes
@@ -33,8 +36,8 @@ def measure(cands, budget_s=3.0, min_samples=MIN_SAMPLES, max_samples=4000, bloc
     {"ms": median ms per pass, "samples", "reps"} plus "_stop" ("stable" or
     "budget") and "_rounds".
 
-    Each round times every candidate in turn (rotating the order): one untimed
-    pass, then `block` samples. cooldown: dict name -> seconds to sleep after that
+    Each round times every candidate in turn (rotating the order): `reps`
+    untimed passes, then `block` samples of `reps` passes. cooldown: dict name -> seconds to sleep after that
     candidate's samples, for candidates that own a thread pool whose idle
     threads spin for a while (OpenBLAS: ~2^28 cycles) and would otherwise take
     a core from the next candidate. The budget counts wall time, sleeps
@@ -63,7 +66,8 @@ def measure(cands, budget_s=3.0, min_samples=MIN_SAMPLES, max_samples=4000, bloc
         k = rounds % len(names)
         for n in names[k:] + names[:k]:
             f, r = cands[n], reps[n]
-            f()
+            for _ in range(r):  # untimed: the previous candidate evicted part of this one's data
+                f()
             for _ in range(block):
                 t0 = time.perf_counter()
                 for _ in range(r):

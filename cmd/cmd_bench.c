@@ -4,7 +4,7 @@
  * The dense path is what a user would otherwise run: OpenBLAS sgemv (batch 1)
  * or sgemm on the dense weights, plus bias and activation. The DLoR path is
  * dlor's runtime on the .dlor image (mapped), on a team of --threads workers
- * (dlor_pool). The two alternate sample by sample, so drift of the machine
+ * (dlor_pool). The two alternate turn by turn, so drift of the machine
  * (frequency, other load) touches both alike. A third turn reads the .dlor
  * image's bytes once per pass on the same team and does nothing else: the
  * time any forward pass that must read those bytes needs, in the same run
@@ -33,7 +33,7 @@ static const dlor_optdef defs[] = {
     {"dense", 0, "SRC", "the dense weight file the model came from (required)"},
     {"batch", 'b', "B", "samples per forward pass (default 1)"},
     {"threads", 't', "T", "threads: OpenBLAS's for the dense path, the runtime's team for DLoR (default 1)"},
-    {"time", 0, "S", "at most S seconds of measurement per path (default 3)"},
+    {"time", 0, "S", "stop sampling after S seconds (default 3) if the medians are not stable sooner"},
     {"json", 0, "FILE", "also write the figures as JSON to FILE ('-' for stdout)"},
     {NULL, 0, NULL, NULL}};
 
@@ -255,6 +255,67 @@ static void sizes(const dlor_container *c, const dlor_tensor_list *src, double *
     }
 }
 
+/* Everything a round of turns needs. */
+typedef struct {
+    dense_model *d;
+    const dlor_model *m;
+    dlor_pool *pool;
+    read_job *rj;
+    const float *x;
+    float *yd, *yl;
+    size_t batch, scratch_len;
+    void *scratch;
+    unsigned threads;
+} bench_run;
+
+/* One round: a dense turn, then a team turn (the DLoR pass, or with 'read'
+ * the read of the file's bytes). Each turn runs 'reps' untimed passes and then
+ * the 'reps' it times, so it is timed in its steady state: the other turn has
+ * just pushed part of its data out of the shared last-level cache, and the
+ * first passes after that are slower, for several passes, not one (mul,
+ * N = 1024, two threads: 0.86, 0.58, 0.48, 0.42, 0.37, then 0.32-0.33 ms per
+ * pass, the read of its file alike; timing two passes after one untimed pass
+ * gave 2.5 x dense where the steady state is 2.2 x). Sets the seconds per
+ * timed pass of each turn and the whole round's wall time; returns nonzero
+ * when a DLoR pass failed. */
+static int bench_round(const bench_run *b, size_t reps, int read, double *t_dense, double *t_team, double *wall)
+{
+    int fail = 0;
+    double t0 = 0, t2 = 0, start = now_s();
+    openblas_set_num_threads((int)b->threads);
+    for (size_t r = 0; r < 2 * reps; r++) {
+        if (r == reps) t0 = now_s();
+        dense_forward(b->d, b->x, b->yd);
+    }
+    double t1 = now_s();
+    /* Each side gets the machine to itself: idle OpenBLAS threads would spin
+     * for ~2^28 cycles into the runtime's turn, so they are stopped here; a
+     * BLAS-backed runtime gets one BLAS thread per worker of its team (not
+     * threads x threads); the team is pinned one worker per core; after its
+     * turn its threads are given time to fall asleep. */
+    if (b->threads > 1) {
+        blas_thread_shutdown_();
+        openblas_set_num_threads(1);
+        dlor_pool_pin(b->pool);
+    }
+    for (size_t r = 0; r < 2 * reps; r++) {
+        if (r == reps) t2 = now_s();
+        if (!read)
+            fail |= dlor_pool_forward(b->pool, b->m, b->x, b->batch, b->yl, b->scratch, b->scratch_len, NULL) != 0;
+        else
+            dlor_pool_run(b->pool, read_share, b->rj);
+    }
+    double t3 = now_s();
+    *t_dense = (t1 - t0) / (double)reps;
+    *t_team = (t3 - t2) / (double)reps;
+    if (b->threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
+        dlor_pool_unpin(b->pool);
+        pause_ms(1);
+    }
+    *wall = now_s() - start;
+    return fail;
+}
+
 int dlor_cmd_bench(int argc, char **argv)
 {
     dlor_opts o;
@@ -346,80 +407,47 @@ int dlor_cmd_bench(int argc, char **argv)
             st = dlor_fail(&err, DLOR_E_NOMEM, "cannot allocate scratch for batch %zu", B);
         }
     }
-    /* Samples: 'reps' passes timed together, reps chosen so one dense + DLoR pair
-     * takes >= 5 ms. Stop when the dense and DLoR medians moved < 1% over the last
-     * 10 rounds (at least 21 rounds), or when the dense turns or the team's turns
-     * (DLoR and read) have used the time budget. */
+    /* Samples: 'reps' passes timed together (after as many untimed ones, see
+     * bench_round), reps chosen so that the timed passes of a dense + DLoR pair
+     * take >= 5 ms. Stop when the dense and DLoR medians moved < 1% over the
+     * last 10 rounds (at least 21 rounds), or when the rounds have used the time
+     * budget (wall time, untimed passes and pauses included). */
     size_t cap = 4096, n = 0, reps = 1;
     double med_d = NAN, med_l = NAN, med_r = NAN, maxdiff = 0;
+    bench_run br = {&d, &dl.model, pool, &rj, x, yd, yl, B, scratch_len, scratch, (unsigned)threads};
     if (st == DLOR_OK) {
         td = malloc(2 * cap * sizeof *td);
         tl = malloc(cap * sizeof *tl);
         tr = malloc(cap * sizeof *tr);
         if (!td || !tl || !tr) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
-    if (st == DLOR_OK) { /* warm up, check the outputs agree, pick reps */
-        /* reps from the second pair: the first faults in the mapped file and
-         * fills the caches (a few times a warm pair at N = 1024), and timing it
-         * gave samples of half the 5 ms */
-        double one = 0;
-        for (int pass = 0; pass < 2 && st == DLOR_OK; pass++) {
-            double t0 = now_s();
-            dense_forward(&d, x, yd);
-            dlor_image_error ie;
-            if (dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, &ie) != 0)
-                st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed: %s", model_path, ie.msg);
-            one = now_s() - t0;
-        }
-        while (reps < 1000000 && one * (double)reps < 5e-3) reps *= 2;
-        rj.base = dl.model.img.base;
-        rj.words = dl.model.img.len / 8;
-        for (size_t i = 0; i < nout; i++) {
+    if (st == DLOR_OK) { /* warm up (faults in the mapped file), check the outputs agree, pick reps */
+        dense_forward(&d, x, yd);
+        dlor_image_error ie;
+        if (dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, &ie) != 0)
+            st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed: %s", model_path, ie.msg);
+        for (size_t i = 0; st == DLOR_OK && i < nout; i++) {
             double e = fabs((double)yd[i] - (double)yl[i]);
             if (!(e <= maxdiff)) maxdiff = e;
         }
+        rj.base = dl.model.img.base;
+        rj.words = dl.model.img.len / 8;
+        double a = 0, b = 0, wall;
+        if (st == DLOR_OK && bench_round(&br, 4, 0, &a, &b, &wall) != 0)
+            st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
+        while (reps < 1000000 && (a + b) * (double)reps < 5e-3) reps *= 2;
     }
     /* A round: dense, DLoR, dense, read. The read turn comes after a dense turn
      * with the same number of passes as the DLoR turn, so both start from the
      * same cache state (the dense weights just streamed). Both dense turns count
      * toward the dense median. */
-    double spent_d = 0, spent_l = 0, prev_d = NAN, prev_l = NAN;
+    double spent = 0, prev_d = NAN, prev_l = NAN;
     while (st == DLOR_OK && n < cap) {
         int fail = 0;
         for (int half = 0; half < 2; half++) {
-            openblas_set_num_threads((int)threads);
-            if (threads > 1) dense_forward(&d, x, yd); /* untimed: starts OpenBLAS's threads again */
-            double t0 = now_s();
-            for (size_t r = 0; r < reps; r++) dense_forward(&d, x, yd);
-            double t1 = now_s();
-            /* Each side gets the machine to itself: idle OpenBLAS threads would spin
-             * for ~2^28 cycles into the runtime's turn, so they are stopped here; a
-             * BLAS-backed runtime gets one BLAS thread per worker of its team (not
-             * threads x threads); the team is pinned one worker per core and woken by
-             * an untimed pass; after its turn its threads are given time to fall asleep. */
-            if (threads > 1) {
-                blas_thread_shutdown_();
-                openblas_set_num_threads(1);
-                dlor_pool_pin(pool);
-            }
-            double t2 = 0;
-            size_t warm = threads > 1 ? 1 : 0; /* the untimed pass that wakes the team */
-            for (size_t r = 0; r < warm + reps; r++) {
-                if (r == warm) t2 = now_s();
-                if (half == 0)
-                    fail |= dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, NULL) != 0;
-                else
-                    dlor_pool_run(pool, read_share, &rj);
-            }
-            double t3 = now_s();
-            td[2 * n + (size_t)half] = (t1 - t0) / (double)reps;
-            (half == 0 ? tl : tr)[n] = (t3 - t2) / (double)reps;
-            spent_d += t1 - t0;
-            spent_l += t3 - t2;
-            if (threads > 1) { /* OpenBLAS's threads, started from this one, must not inherit its pin */
-                dlor_pool_unpin(pool);
-                pause_ms(1);
-            }
+            double wall;
+            fail |= bench_round(&br, reps, half, &td[2 * n + (size_t)half], half == 0 ? &tl[n] : &tr[n], &wall);
+            spent += wall;
         }
         if (fail) st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed", model_path);
         n++;
@@ -430,7 +458,7 @@ int dlor_cmd_bench(int argc, char **argv)
             prev_d = med_d;
             prev_l = med_l;
         }
-        if (spent_d > budget || spent_l > budget) break;
+        if (spent > budget) break;
     }
     if (st == DLOR_OK) {
         med_d = median(td, 2 * n);
