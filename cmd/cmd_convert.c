@@ -23,21 +23,23 @@
 
 /* The exact forms store 2 N^2 numbers whatever the rank; a larger rank means
  * fewer, longer factors, i.e. fewer sequential steps for the runtime (each a
- * sync in a team) and longer runs of memory: at N = 1024, rank 64 runs 23%
- * faster than rank 16 on one thread and 37% on two (batch 1). Beyond 64 the
- * gain narrows to two threads on weights that fit the last-level cache (at
- * N = 1024, batch 1, rank 256 ~14% faster than 64 with two threads, no faster
- * with one or at N = 2048) and batches lose: without BLAS a batch of 64 on one
- * thread ran 16% slower at rank 256, a factor's 2 MB no longer fitting the
- * 1 MB L2 while it is applied to every sample. Hence 64. */
-#define DEFAULT_RANK 64
+ * sync in a team) and longer runs of memory. Measured with dlor bench (each
+ * model timed in its steady state, medians of 3 runs, ratio to dense OpenBLAS
+ * in the same run): at N = 1024, batch 1, two threads, rank 64 2.79 x, 128
+ * 2.21 x, 256 2.42 x (a second set: 128 2.57-3.22 x, 256 2.46-2.95 x, 256
+ * ahead in 3 of 4 pairs); one thread 2.22 / 2.38 / 2.34 x (within the noise);
+ * at N = 2048 rank 256 1.80 / 1.96 x against rank 64's 1.88 / 2.18 x (one /
+ * two threads). Batches of 64 ran 2.2-2.35 x at every rank once the panel
+ * update went through 64 rows at a time (before, rank 256 was 20% slower: a
+ * factor's runs no longer stayed in L1 across the batch). Hence 256. */
+#define DEFAULT_RANK 256
 
 static const dlor_optdef defs[] = {
     {"output", 'o', "OUT.dlor", "output file (required; written atomically)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
                           "                             auto (lowrank, or dense when nothing smaller meets the target)"},
-    {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 64, capped per layer;\n"
+    {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 256, capped per layer;\n"
                        "                             compressed: the rank of P Q^T)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},

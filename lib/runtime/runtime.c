@@ -457,13 +457,14 @@ static void dense_layer(const dlor_image_tensor *w, const float *in, float *out,
 }
 
 /* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
- * taken from row j0 of the tensor), chunked by 'chunk' rows for BLAS. */
+ * taken from row j0 of the tensor). In a BLAS build a batch goes through sgemm
+ * 'chunk' rows at a time; chunk 0 keeps it on the kernels above. */
 static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const float *x,
                      uint64_t stride, size_t batch, float *z, uint64_t zs, uint64_t chunk, float *widen)
 {
     uint64_t dv = vt->dims[1];
 #ifdef DLOR_RUNTIME_BLAS
-    if (batch > 1) {
+    if (batch > 1 && chunk) {
         for (uint64_t q = q0; q < q1; q += chunk) {
             uint64_t nr = min_u64(chunk, q1 - q), ld;
             const float *V = rows_f32(vt, j0 + q, nr, 0, dv, widen, &ld);
@@ -484,7 +485,7 @@ static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint
 /* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
  * rows start at row j0 of the U tensor (stored in panels when 'panels'; then
  * i0 is a multiple of 16, as share(.., 16) gives), z[b * zs + q]. s scales y
- * before the first row is added. */
+ * before the first row is added. chunk: as for products. */
 static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_t r, float s, const float *z,
                    uint64_t zs, float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk,
                    float *widen)
@@ -492,7 +493,7 @@ static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_
     uint64_t ld, nc = i1 - i0;
     if (nc == 0) return;
 #ifdef DLOR_RUNTIME_BLAS
-    if (batch > 1) {
+    if (batch > 1 && chunk) {
         if (s != 1.0f)
             for (size_t b = 0; b < batch; b++)
                 for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
@@ -610,13 +611,15 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * and writes only its own features (no change in a pass from a warm
          * cache; reading V's row-major halves instead was 50% slower even on
          * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
-         * cmd_convert.c for why it stays 64. */
+         * cmd_convert.c. A BLAS build runs these steps on the kernels too
+         * (chunk 0): the sgemm calls of a factor (batch x r x D, then
+         * batch x D x r) took 20-40% longer at batch 64, rank 64-256. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
-            products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
+            products(&vt, j0, q0, q1, out, stride, batch, z, r, 0, widen);
             team_sync(t);
-            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
+            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, 0, widen);
             team_sync(t);
         }
         return;
