@@ -238,7 +238,7 @@ def conversion(run, S, a):
         mpath = os.path.join(a.work, "matrix%d.npy" % n)
         make_models.make_matrix(mpath, n)
         reps = S["conv_reps"][n]
-        cmd = [os.path.join(a.bench_bin, "bench_factor"), n, 64, "--matrix", mpath, "--reps", reps]
+        cmd = [os.path.join(a.bench_bin, "bench_factor"), n, 256, "--matrix", mpath, "--reps", reps]
         if n > S["conv_parts_max"]:
             cmd.append("--no-parts")
         out, _ = run.run(cmd, env)
@@ -412,7 +412,7 @@ def rss_section(run, S, a, models):
                  "nothing"])
         files.append((n, "dense layers carried (`--include nothing`)", out))
     big = max(models)
-    files.append((big, "exact `mul` (rank 64)", models[big]["dlor"]["mul"]))
+    files.append((big, "exact `mul` (rank 256)", models[big]["dlor"]["mul"]))
     files.append((big, "compressed p = 0.1", models[big]["dlor"]["p0.1"]))
     for n, what, path in files:
         xp = x % n
@@ -544,7 +544,7 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
     # ---- conversion
     w("## 1. Conversion time per layer")
     w("")
-    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank 64; `add` = its SVD "
+    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank 256 (the default); `add` = its SVD "
       "path; LAPACK `dgesdd` (jobz = 'A') and `numpy.linalg.svd` (full_matrices=True, also gesdd) of the same "
       "matrix. OpenBLAS threads: %d for everything (`OPENBLAS_NUM_THREADS=%d`). `bench_factor` times mul, add and "
       "dgesdd in one process (best of the runs); NumPy runs in its own process with its own OpenBLAS build "
@@ -624,8 +624,8 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
         ", ".join(map(str, n_list)), NCPU, ", ".join(map(str, n_list))))
     w("|---|---|---|---|---|")
     desc = {"dense": ("`--include nothing` (dense layers carried: dlor's runtime on the dense weights)", "1"),
-            "mul": ("(default: `--method mul`, Schur, rank 64, U in panels)", "2 N^2 + 1"),
-            "add": ("`--method add` (rank 64)", "2 N^2 + 1")}
+            "mul": ("(default: `--method mul`, Schur, rank 256, U in panels)", "2 N^2 + 1"),
+            "add": ("`--method add` (rank 256)", "2 N^2 + 1")}
     for name, _ in variants(n_list[0]):
         if name in desc:
             o, s = desc[name]
@@ -817,14 +817,14 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                 lb / j1["read_ms"] / 1e6, db / j2["dense_ms"] / 1e6, lb / j2["dlor_ms"] / 1e6,
                 lb / j2["read_ms"] / 1e6))
     w("")
-    w("`dlor bench` alternates the dense model and the DLoR file in one process, so both compete for the "
-      "last-level cache, and its third turn reads the `.dlor` file's bytes and does nothing else, on the same "
+    w("`dlor bench` alternates the dense model and the DLoR file in one process (each turn timed after as many "
+      "untimed passes, so each from its steady state), and its third turn reads the `.dlor` file's bytes and does nothing else, on the same "
       "team, pinned alike, right after the runtime's turn. Where the runtime's GB/s is well below that read's, "
       "the pass is not limited by where its bytes come from but by how the kernels read them: at batch 1 the "
       "runtime reads each factor in two steps, the rows of V^T (four runs side by side, split among the team by "
       "rows) and then the column panels of U^T (`.dlor` 1.4: each worker's columns one run, read as four runs "
       "side by side), one factor after another with a sync after each step in a team, so its runs are a factor "
-      "long (256 KB per worker at N = 2048, rank 64, T = 2) and start over at every step, while the read turn "
+      "long (1 MB per worker at N = 2048, rank 256, T = 2) and start over at every step, while the read turn "
       "streams each worker's half of the file in one go. The distance between the two columns is the room left "
       "to the kernels.")
     w("")
