@@ -274,10 +274,10 @@ typedef struct {
  * just pushed part of its data out of the shared last-level cache, and the
  * first passes after that are slower, for several passes, not one (mul,
  * N = 1024, two threads: 0.86, 0.58, 0.48, 0.42, 0.37, then 0.32-0.33 ms per
- * pass, the read of its file alike; timing two passes after one untimed pass
- * gave 2.5 x dense where the steady state is 2.2 x). Sets the seconds per
- * timed pass of each turn and the whole round's wall time; returns nonzero
- * when a DLoR pass failed. */
+ * pass, the read of its file alike; the dense model's passes also speed up).
+ * The untimed passes of a dense turn with threads also start OpenBLAS's
+ * threads again. Sets the seconds per timed pass of each turn and the whole
+ * round's wall time; returns nonzero when a DLoR pass failed. */
 static int bench_round(const bench_run *b, size_t reps, int read, double *t_dense, double *t_team, double *wall)
 {
     int fail = 0;

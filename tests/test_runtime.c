@@ -632,6 +632,11 @@ int main(void)
      * is then sized by four rows of a factor, not by four panel blocks */
     test_wide("low-rank wide layers", DLOR_DT_F16, 4, 3, 0);
     test_wide("low-rank wide layers", DLOR_DT_BF16, 4, 3, 0);
+    /* mul rank 100 (two factors, of 100 and 50 rows): the panel update takes a
+     * factor's rows 64 at a time across the batch, and one sample at a time must
+     * still give the batch's bits */
+    test_wide("rank above the update's row chunk", DLOR_DT_F32, 100, 9, 0);
+    test_wide("rank above the update's row chunk", DLOR_DT_F16, 100, 9, 0);
     test_graph_eval();
     test_no_graph();
     test_threads();
