@@ -37,10 +37,10 @@ def measure(cands, budget_s=3.0, min_samples=MIN_SAMPLES, max_samples=4000, bloc
     "budget") and "_rounds".
 
     Each round times every candidate in turn (rotating the order): `reps`
-    untimed passes, then `block` samples of `reps` passes. cooldown: dict name -> seconds to sleep after that
-    candidate's samples, for candidates that own a thread pool whose idle
-    threads spin for a while (OpenBLAS: ~2^28 cycles) and would otherwise take
-    a core from the next candidate. The budget counts wall time, sleeps
+    untimed passes, then `block` samples of `reps` passes. cooldown: dict name
+    -> seconds to sleep after that candidate's samples, for candidates that own
+    a thread pool whose idle threads spin for a while (OpenBLAS: ~2^28 cycles)
+    and would otherwise take a core from the next candidate. The budget counts wall time, sleeps
     included; at least 5 rounds are run."""
     names = list(cands)
     cooldown = cooldown or {}

@@ -596,10 +596,11 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
         }
         team_sync(t);
         /* Each factor is two steps with a sync after each. At N = 1024, batch 1,
-         * two workers (BENCHMARKS.md), this costs ~40% over the add form of the
-         * same bytes (2 steps per layer instead of 2 per factor): each step's
-         * runs are short (4 x 32 KB per worker at rank 64), the pass switches
-         * between V and U, and the workers' jitter meets at every sync. Tried
+         * two workers (BENCHMARKS.md), this cost ~40% over the add form of the
+         * same bytes (2 steps per layer instead of 2 per factor) at rank 64,
+         * and ~9% at rank 256: each step's runs are short (4 x 32 KB per worker
+         * at rank 64), the pass switches between V and U, and the workers'
+         * jitter meets at every sync. Tried
          * without gain: software prefetch in the kernels at 4-32 lines ahead,
          * prefetching the next step's part during this one (~20% slower),
          * blocks side by side instead of a quarter share apart (22% slower), a
@@ -613,7 +614,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
          * cmd_convert.c. A BLAS build runs these steps on the kernels too
          * (chunk 0): the sgemm calls of a factor (batch x r x D, then
-         * batch x D x r) took 20-40% longer at batch 64, rank 64-256. */
+         * batch x D x r) took 20-45% longer at batch 64, rank 64-256. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
