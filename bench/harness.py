@@ -65,6 +65,7 @@ QUICK = {
     "probe_small_mb": 0.5,
 }
 BATCHES = [1, 64]
+EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DEFAULT_RANK, cmd/cmd_convert.c)
 THREADS = [1, 2]
 PS = [0.1, 0.25]
 
@@ -238,7 +239,7 @@ def conversion(run, S, a):
         mpath = os.path.join(a.work, "matrix%d.npy" % n)
         make_models.make_matrix(mpath, n)
         reps = S["conv_reps"][n]
-        cmd = [os.path.join(a.bench_bin, "bench_factor"), n, 256, "--matrix", mpath, "--reps", reps]
+        cmd = [os.path.join(a.bench_bin, "bench_factor"), n, min(EXACT_RANK, n), "--matrix", mpath, "--reps", reps]
         if n > S["conv_parts_max"]:
             cmd.append("--no-parts")
         out, _ = run.run(cmd, env)
@@ -412,7 +413,7 @@ def rss_section(run, S, a, models):
                  "nothing"])
         files.append((n, "dense layers carried (`--include nothing`)", out))
     big = max(models)
-    files.append((big, "exact `mul` (rank 256)", models[big]["dlor"]["mul"]))
+    files.append((big, "exact `mul` (rank %d)" % EXACT_RANK, models[big]["dlor"]["mul"]))
     files.append((big, "compressed p = 0.1", models[big]["dlor"]["p0.1"]))
     for n, what, path in files:
         xp = x % n
@@ -544,11 +545,11 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
     # ---- conversion
     w("## 1. Conversion time per layer")
     w("")
-    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank 256 (the default); `add` = its SVD "
+    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank %d (the default, capped at N); `add` = its SVD "
       "path; LAPACK `dgesdd` (jobz = 'A') and `numpy.linalg.svd` (full_matrices=True, also gesdd) of the same "
       "matrix. OpenBLAS threads: %d for everything (`OPENBLAS_NUM_THREADS=%d`). `bench_factor` times mul, add and "
       "dgesdd in one process (best of the runs); NumPy runs in its own process with its own OpenBLAS build "
-      "(%s)." % (NCPU, NCPU, mach["numpy_blas"]))
+      "(%s)." % (EXACT_RANK, NCPU, NCPU, mach["numpy_blas"]))
     w("")
     w("| N | runs | mul (Schur) s | add s | dgesdd s | numpy svd s | mul / dgesdd | add / dgesdd | numpy / dgesdd |"
       " dgees s (sorted) | dgemm N^3 s |")
@@ -624,8 +625,8 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
         ", ".join(map(str, n_list)), NCPU, ", ".join(map(str, n_list))))
     w("|---|---|---|---|---|")
     desc = {"dense": ("`--include nothing` (dense layers carried: dlor's runtime on the dense weights)", "1"),
-            "mul": ("(default: `--method mul`, Schur, rank 256, U in panels)", "2 N^2 + 1"),
-            "add": ("`--method add` (rank 256)", "2 N^2 + 1")}
+            "mul": ("(default: `--method mul`, Schur, rank %d, U in panels)" % EXACT_RANK, "2 N^2 + 1"),
+            "add": ("`--method add` (rank %d)" % EXACT_RANK, "2 N^2 + 1")}
     for name, _ in variants(n_list[0]):
         if name in desc:
             o, s = desc[name]
@@ -824,9 +825,9 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "runtime reads each factor in two steps, the rows of V^T (four runs side by side, split among the team by "
       "rows) and then the column panels of U^T (`.dlor` 1.4: each worker's columns one run, read as four runs "
       "side by side), one factor after another with a sync after each step in a team, so its runs are a factor "
-      "long (1 MB per worker at N = 2048, rank 256, T = 2) and start over at every step, while the read turn "
+      "long (%d KB per worker at N = 2048, rank %d, T = 2) and start over at every step, while the read turn "
       "streams each worker's half of the file in one go. The distance between the two columns is the room left "
-      "to the kernels.")
+      "to the kernels." % (EXACT_RANK // 2 * 2048 * 4 // 1024, EXACT_RANK))
     w("")
     w("## 3. Peak memory of `dlor run`")
     w("")

@@ -24,7 +24,7 @@
  * A wait at a barrier is mostly a few microseconds (the other worker's jitter);
  * yielding after 32 turns instead (~1 us on the machine of BENCHMARKS.md) put a
  * ~0.6 us system call in the way of most of them: a two-thread pass of a mul
- * model at N = 1024 (96 barriers) took 5% longer, a p = 0.1 model's 3%. */
+ * model at N = 1024, rank 64 (96 barriers) took 5% longer, a p = 0.1 model's 3%. */
 #define YIELD_S 2e-5
 
 typedef struct {

@@ -100,6 +100,12 @@ static void panel_rows_f32(const dlor_image_tensor *t, uint64_t j0, uint64_t nr_
 }
 #endif
 
+/* Rows of V^T or of U per sgemm call when a BLAS build runs a batch through a
+ * DLoR layer; 0 keeps the layer on the portable kernels. mul layers stay there:
+ * their per-factor sgemm calls (batch x r x D, then batch x D x r) took 20-45%
+ * longer at batch 64, rank 64-256, on the machine of BENCHMARKS.md. */
+static uint64_t gemm_rows(const dlor_image_layer *L) { return L->method == DLOR_IMAGE_MUL ? 0 : max_u64(L->rank, 4); }
+
 int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err)
 {
     dlor_model r;
@@ -121,7 +127,7 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
     /* The widening buffer per worker, in elements: a bias (op.out; a MERGE bias,
      * gwidth), four weight rows of a dense layer, and for a DLoR layer four rows
      * of V^T or of U, or four of U's panel blocks (16 x rank each) in float32;
-     * with BLAS at batch > 1 a chunk of 'rank' rows of V^T or of U (widen_batch);
+     * with BLAS at batch > 1 a chunk of gemm_rows rows of V^T or of U (widen_batch);
      * in double, a whole factor's U and V (widen_f64). Only data that is not
      * float32 in place is converted, but the size does not depend on that. */
     uint64_t common = r.gwidth;
@@ -139,7 +145,7 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
             r.zmax = max_u64(r.zmax, L.k); /* an add layer's products for all its factors at once */
             r.widen = max_u64(r.widen, max_u64(4 * du_dv, 4 * DLOR_IMAGE_PANEL * rk));
 #ifdef DLOR_RUNTIME_BLAS
-            r.widen_batch = max_u64(r.widen_batch, rk * du_dv);
+            r.widen_batch = max_u64(r.widen_batch, gemm_rows(&L) * du_dv);
 #endif
             r.widen_f64 = max_u64(r.widen_f64, rk * (L.dim_u + L.dim_v));
         } else {
@@ -581,7 +587,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     dlor_image_tensor ut, vt;
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
     dlor_image_tensor_at(&m->img, L->v_tensor, &vt);
-    uint64_t q0, q1, i0, i1, chunk = L->rank > 4 ? L->rank : 4;
+    uint64_t q0, q1, i0, i1, chunk = gemm_rows(L);
     int panels = L->u_layout == DLOR_IMAGE_U_PANELS;
     if (L->method == DLOR_IMAGE_MUL) {
         /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
@@ -612,15 +618,13 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * and writes only its own features (no change in a pass from a warm
          * cache; reading V's row-major halves instead was 50% slower even on
          * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
-         * cmd_convert.c. A BLAS build runs these steps on the kernels too
-         * (chunk 0): the sgemm calls of a factor (batch x r x D, then
-         * batch x D x r) took 20-45% longer at batch 64, rank 64-256. */
+         * cmd_convert.c. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
-            products(&vt, j0, q0, q1, out, stride, batch, z, r, 0, widen);
+            products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
             team_sync(t);
-            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, 0, widen);
+            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
             team_sync(t);
         }
         return;
