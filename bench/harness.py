@@ -289,6 +289,13 @@ def variants(n):
     return v
 
 
+ROWS_OF = ("add", "p0.1")  # also converted with U^T in rows, for the BLAS path at batch 64 only
+
+
+def rows_variants(n):
+    return [(name + "-rows", extra + ["--layout", "rows"]) for name, extra in variants(n) if name in ROWS_OF]
+
+
 def make_inference_models(run, S, a):
     run.section = "models"
     models = {}
@@ -297,10 +304,13 @@ def make_inference_models(run, S, a):
         err = make_models.make_mlp(prefix, n, layers=S["inf_layers"], seed=n)
         st = prefix + ".safetensors"
         d = {"safetensors": st, "onnx": prefix + ".onnx", "ort_check": err, "dlor": {}, "convert_s": {},
-             "size": {}}
-        for name, extra in variants(n):
+             "size": {}, "rows": {}}
+        for name, extra in variants(n) + rows_variants(n):
             out = "%s_%s.dlor" % (prefix, name)
             _, dt = run.run([a.dlor, "convert", st, "-o", out, "--activation", "relu", "--jobs", NCPU] + extra)
+            if name.endswith("-rows"):
+                d["rows"][name] = out
+                continue
             d["dlor"][name] = out
             d["convert_s"][name] = dt
             d["size"][name] = os.path.getsize(out)
@@ -325,8 +335,10 @@ def dlor_bench(run, S, a, models, trips):
     run.section = "dlor bench"
     res = []
     for n, d in models.items():
-        for name, path in d["dlor"].items():
+        for name, path in list(d["dlor"].items()) + list(d["rows"].items()):
             for B in BATCHES:
+                if name in d["rows"] and B == 1:
+                    continue  # U in rows is for batches on the BLAS path (batch 1: panels are the default)
                 for T in THREADS:
                     for build, exe in [("portable", a.dlor), ("blas", a.dlor_blas)]:
                         if build == "blas" and B == 1:
@@ -643,7 +655,8 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
     w("`dlor bench MODEL.dlor --dense SRC.safetensors --batch B --threads T --time %g --json F`: the dense side "
       "is OpenBLAS sgemv (batch 1) or sgemm (batch 64) on the same weights, plus bias and relu; the dlor side "
       "is the runtime on the mapped file. `portable` is the default build; `BLAS` is `-DDLOR_RUNTIME_BLAS=ON` "
-      "(sgemm for batches > 1 in dense and `add` layers; `mul` layers have no BLAS path, and at batch 1 both "
+      "(sgemm for batches > 1 in dense layers and in `add` and compressed layers: their products `V^T x`, and "
+      "their updates `y += U z` when U is stored in rows; `mul` layers have no BLAS path, and at batch 1 both "
       "builds run the same code, so batch 1 is measured once)." % S["bench_time"])
     w("")
     w("**Batch 1, latency** (ms per forward pass; ratio = dlor / dense; target for compressed models: ratio <= "
@@ -689,13 +702,15 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                 fmt(j2["dense_ms"]), fmt(j2["dlor_ms"]), j2["ratio"], j2["read_ratio"], tgt, met))
     w("")
     w("**Batch 64, throughput** (samples/s = 64 / median pass time; x = dlor / dense throughput, > 1 is faster "
-      "than OpenBLAS sgemm; each build's figures come from its own `dlor bench` run against its own dense timing)")
+      "than OpenBLAS sgemm; each build's figures come from its own `dlor bench` run against its own dense timing; "
+      "`-rows`: the same model converted with `--layout rows`, which the BLAS build runs through sgemm in full, "
+      "where with the default panels it runs the products `V^T x` through sgemm and the updates on the kernels)")
     w("")
     w("| N | variant | T | dense sgemm samples/s (portable run) | dlor portable samples/s (x) | "
       "dense sgemm samples/s (BLAS run) | dlor BLAS samples/s (x) |")
     w("|---|---|---|---|---|---|---|")
     for n in n_list:
-        for name, _ in variants(n):
+        for name, _ in variants(n) + rows_variants(n):
             for t in THREADS:
                 jp, jb = B(n, name, 64, t), B(n, name, 64, t, "blas")
                 w("| %d | %s | %d | %s | %s (%.2f) | %s | %s (%.2f) |" % (

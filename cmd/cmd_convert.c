@@ -53,7 +53,8 @@ static const dlor_optdef defs[] = {
     {"seed", 0, "S", "seed of the random basis (default 0)"},
     {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
-                                 "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers)"},
+                                 "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
+                                 "                             a runtime built with BLAS runs batches through sgemm on it)"},
     {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"

@@ -2,8 +2,8 @@
 the runtime built without its per-processor kernel versions (run_image_noclones:
 the baseline instruction set, against the AVX2 kernels that hosts with AVX2
 dispatch to), and the BLAS build of the runtime (sgemm for batches) agrees with
-the portable one within float32 rounding, for dense, mul and add layers in
-several dtypes."""
+the portable one within float32 rounding, for dense, mul, add and compressed
+layers in several dtypes and both U layouts."""
 import os
 import subprocess
 import sys
@@ -21,7 +21,9 @@ TMP = scratch_dir("paths")
 digits = os.path.join(SRC, "samples", "digits")
 x = np.load(os.path.join(digits, "x_test.npy")).astype("<f4")
 cases = [("dense", ["--exclude", "*"]), ("mul", ["--rank", "16"]), ("mul-f16", ["--rank", "8", "--dtype", "f16"]),
-         ("add", ["--method", "add"]), ("mul-f64", ["--rank", "3", "--dtype", "f64"])]
+         ("add", ["--method", "add"]), ("add-rows", ["--method", "add", "--layout", "rows"]),
+         ("lowrank-rows-f16", ["--method", "lowrank", "--rank", "5", "--layout", "rows", "--dtype", "f16"]),
+         ("mul-f64", ["--rank", "3", "--dtype", "f64"])]
 for name, flags in cases:
     model = os.path.join(TMP, f"{name}.dlor")
     r = subprocess.run([DLOR, "convert", os.path.join(digits, "digits.safetensors"), "-o", model, "--activation",

@@ -82,24 +82,6 @@ static const float *rows_f32(const dlor_image_tensor *t, uint64_t r0, uint64_t n
     return buf;
 }
 
-#ifdef DLOR_RUNTIME_BLAS
-/* Rows [q, q + nr) and columns [c0, c0 + nc) of a factor whose nr_f rows start
- * at row j0 of a U tensor stored in panels (DLOR_FORMAT.md 7.6), as float32
- * rows of nc into buf. */
-static void panel_rows_f32(const dlor_image_tensor *t, uint64_t j0, uint64_t nr_f, uint64_t q, uint64_t nr, uint64_t c0,
-                           uint64_t nc, float *buf)
-{
-    uint64_t dim = t->dims[1];
-    for (uint64_t j = 0; j < nr; j++)
-        for (uint64_t c = c0; c < c0 + nc;) {
-            uint64_t e = (c / DLOR_IMAGE_PANEL + 1) * DLOR_IMAGE_PANEL;
-            if (e > c0 + nc) e = c0 + nc;
-            convert_f32(t, dlor_image_panel_index(j0, nr_f, dim, q + j, c), e - c, buf + j * nc + (c - c0));
-            c = e;
-        }
-}
-#endif
-
 /* Rows of V^T or of U per sgemm call when a BLAS build runs a batch through a
  * DLoR layer; 0 keeps the layer on the portable kernels. mul layers stay there:
  * their per-factor sgemm calls (batch x r x D, then batch x D x r) took 20-45%
@@ -491,7 +473,11 @@ static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint
 /* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
  * rows start at row j0 of the U tensor (stored in panels when 'panels'; then
  * i0 is a multiple of 16, as share(.., 16) gives), z[b * zs + q]. s scales y
- * before the first row is added. chunk: as for products. */
+ * before the first row is added. chunk: as for products, for U stored in rows.
+ * U in panels stays on the kernels below in every build: sgemm wants rows, and
+ * copying the panels into rows before each call made a batch of 64 through a
+ * p = 0.1 model 1.4 times and through an add model 1.7 times slower than the
+ * kernels (N = 1024, one thread, machine of BENCHMARKS.md). */
 static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_t r, float s, const float *z,
                    uint64_t zs, float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk,
                    float *widen)
@@ -499,19 +485,13 @@ static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_
     uint64_t ld, nc = i1 - i0;
     if (nc == 0) return;
 #ifdef DLOR_RUNTIME_BLAS
-    if (batch > 1 && chunk) {
+    if (batch > 1 && chunk && !panels) {
         if (s != 1.0f)
             for (size_t b = 0; b < batch; b++)
                 for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
         for (uint64_t q = 0; q < r; q += chunk) {
             uint64_t nr = min_u64(chunk, r - q);
-            const float *U = widen;
-            if (panels) {
-                panel_rows_f32(ut, j0, r, q, nr, i0, nc, widen);
-                ld = nc;
-            } else {
-                U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
-            }
+            const float *U = rows_f32(ut, j0 + q, nr, i0, nc, widen, &ld);
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)nc, (int)nr, 1.0f, z + q, (int)zs,
                         U, (int)ld, 1.0f, y + i0, (int)stride);
         }
