@@ -598,7 +598,17 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * and writes only its own features (no change in a pass from a warm
          * cache; reading V's row-major halves instead was 50% slower even on
          * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
-         * cmd_convert.c. */
+         * cmd_convert.c. Also without gain (rank 256, N = 1024, batch 1, medians
+         * of 5-6 alternated dlor bench runs, +-5% run to run): the last quarter
+         * of each step handed out grain by grain to whichever worker is free
+         * (the barrier waits, 1-8 us each, shrank; the pass did not), eight runs
+         * per worker (two groups of four read in turn: 30-45% slower), bands
+         * cut so the four runs are not a power of two apart (no change), two
+         * products summed before each accumulator addition (no change), x
+         * copied to another alignment (no change). What the gap to the plain
+         * read is made of: the same steps reading the same addresses without
+         * arithmetic (integer sums) ran 1.03-1.06 x the read on one thread and
+         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
