@@ -601,7 +601,9 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * cmd_convert.c. Also without gain (rank 256, N = 1024, batch 1, medians
          * of 5-6 alternated dlor bench runs, +-5% run to run): the last quarter
          * of each step handed out grain by grain to whichever worker is free
-         * (the barrier waits, 1-8 us each, shrank; the pass did not), eight runs
+         * (the waits of 4-16 us at the barriers mostly went, the pass time
+         * stayed; dropping the barriers altogether, for timing only, did not
+         * make the pass faster either), eight runs
          * per worker (two groups of four read in turn: 30-45% slower), bands
          * cut so the four runs are not a power of two apart (no change), two
          * products summed before each accumulator addition (no change), x
