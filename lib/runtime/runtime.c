@@ -610,7 +610,13 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * copied to another alignment (no change). What the gap to the plain
          * read is made of: the same steps reading the same addresses without
          * arithmetic (integer sums) ran 1.03-1.06 x the read on one thread and
-         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. */
+         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. Yet the
+         * V^T steps alone, or the U steps alone (half the file, 12.6 MB), took
+         * 0.43 x and 0.39 x the read of the whole file on one thread: with a
+         * working set that stays in the last-level cache the kernels keep pace,
+         * and the gap opens with the 25 MB that this machine's shared L3 does
+         * not hold from one pass to the next (misses the arithmetic's
+         * dependency chains overlap less well than plain loads do). */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
