@@ -610,13 +610,13 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * copied to another alignment (no change). What the gap to the plain
          * read is made of: the same steps reading the same addresses without
          * arithmetic (integer sums) ran 1.03-1.06 x the read on one thread and
-         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. Yet the
-         * V^T steps alone, or the U steps alone (half the file, 12.6 MB), took
-         * 0.43 x and 0.39 x the read of the whole file on one thread: with a
-         * working set that stays in the last-level cache the kernels keep pace,
-         * and the gap opens with the 25 MB that this machine's shared L3 does
-         * not hold from one pass to the next (misses the arithmetic's
-         * dependency chains overlap less well than plain loads do). */
+         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. The V^T
+         * steps alone, or the U steps alone, ran 1.14 x a read of half the file
+         * (12.6 MB) on one thread, so the kernels cost ~14% over a read at any
+         * working set; what decides the ratio to dense more is the working set:
+         * in the same runs the half read took 0.7 x the dense pass (12.6 MB
+         * too), the whole file's read 2.1 x, i.e. per byte the 25 MB that the
+         * shared L3 of that machine did not hold read 1.5 times slower. */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
