@@ -15,8 +15,8 @@ for several passes, not one: each candidate is timed in its steady state);
 sampling stops when every median moved by less than 1% over the last 10
 samples (after at least 21), or when the time budget is spent. The figure
 reported is the median time of one pass. With more than one thread, each
-candidate gets a block of samples per round, and a
-pause after candidates that own a spinning thread pool (see measure()).
+candidate gets a block of samples per round, and a pause after candidates
+that own a spinning thread pool (see measure()).
 """
 import ctypes
 import json
@@ -40,8 +40,8 @@ def measure(cands, budget_s=3.0, min_samples=MIN_SAMPLES, max_samples=4000, bloc
     untimed passes, then `block` samples of `reps` passes. cooldown: dict name
     -> seconds to sleep after that candidate's samples, for candidates that own
     a thread pool whose idle threads spin for a while (OpenBLAS: ~2^28 cycles)
-    and would otherwise take a core from the next candidate. The budget counts wall time, sleeps
-    included; at least 5 rounds are run."""
+    and would otherwise take a core from the next candidate. The budget counts
+    wall time, sleeps included; at least 5 rounds are run."""
     names = list(cands)
     cooldown = cooldown or {}
     reps = {}

@@ -88,6 +88,16 @@ static const float *rows_f32(const dlor_image_tensor *t, uint64_t r0, uint64_t n
  * longer at batch 64, rank 64-256, on the machine of BENCHMARKS.md. */
 static uint64_t gemm_rows(const dlor_image_layer *L) { return L->method == DLOR_IMAGE_MUL ? 0 : max_u64(L->rank, 4); }
 
+/* The same for the updates y += U z, which sgemm can take only from U stored in
+ * rows: copying panels into rows before each call made a batch of 64 through a
+ * p = 0.1 model 1.4 times and through an add model 1.7 times slower than the
+ * kernels (N = 1024, one thread, machine of BENCHMARKS.md), so with panels the
+ * updates stay on the kernels and only the products go through sgemm. */
+static uint64_t gemm_rows_u(const dlor_image_layer *L)
+{
+    return L->u_layout == DLOR_IMAGE_U_PANELS ? 0 : gemm_rows(L);
+}
+
 int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err)
 {
     dlor_model r;
@@ -473,11 +483,8 @@ static void products(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint
 /* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
  * rows start at row j0 of the U tensor (stored in panels when 'panels'; then
  * i0 is a multiple of 16, as share(.., 16) gives), z[b * zs + q]. s scales y
- * before the first row is added. chunk: as for products, for U stored in rows.
- * U in panels stays on the kernels below in every build: sgemm wants rows, and
- * copying the panels into rows before each call made a batch of 64 through a
- * p = 0.1 model 1.4 times and through an add model 1.7 times slower than the
- * kernels (N = 1024, one thread, machine of BENCHMARKS.md). */
+ * before the first row is added. chunk: as for products (gemm_rows_u: never
+ * for U in panels). */
 static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_t r, float s, const float *z,
                    uint64_t zs, float *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk,
                    float *widen)
@@ -485,7 +492,7 @@ static void update(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_
     uint64_t ld, nc = i1 - i0;
     if (nc == 0) return;
 #ifdef DLOR_RUNTIME_BLAS
-    if (batch > 1 && chunk && !panels) {
+    if (batch > 1 && chunk) {
         if (s != 1.0f)
             for (size_t b = 0; b < batch; b++)
                 for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
@@ -567,7 +574,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     dlor_image_tensor ut, vt;
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
     dlor_image_tensor_at(&m->img, L->v_tensor, &vt);
-    uint64_t q0, q1, i0, i1, chunk = gemm_rows(L);
+    uint64_t q0, q1, i0, i1, chunk = gemm_rows(L), uchunk = gemm_rows_u(L);
     int panels = L->u_layout == DLOR_IMAGE_U_PANELS;
     if (L->method == DLOR_IMAGE_MUL) {
         /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
@@ -622,7 +629,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
             products(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
             team_sync(t);
-            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, chunk, widen);
+            update(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, uchunk, widen);
             team_sync(t);
         }
         return;
@@ -644,7 +651,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     }
     for (uint64_t l = 0; l < L->factors; l++) {
         uint64_t j0 = l * L->rank;
-        update(&ut, panels, j0, min_u64(L->rank, k - j0), 1.0f, z + j0, k, out, stride, batch, i0, i1, chunk, widen);
+        update(&ut, panels, j0, min_u64(L->rank, k - j0), 1.0f, z + j0, k, out, stride, batch, i0, i1, uchunk, widen);
     }
 }
 
