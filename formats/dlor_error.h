@@ -36,7 +36,8 @@ typedef struct dlor_error {
 const char *dlor_status_str(dlor_status s);
 
 /* Sets err (if non-NULL) and returns code, so checks fit on one line:
- *     return dlor_fail(err, DLOR_E_FORMAT, "%s: header too short", path); */
+ *     return dlor_fail(err, DLOR_E_FORMAT, "%s: header too short", path);
+ * The message is one line: control bytes (from quoted input) become '?'. */
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif

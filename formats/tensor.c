@@ -24,6 +24,15 @@ const char *dlor_status_str(dlor_status s)
     return "unknown status";
 }
 
+/* Messages quote names and text taken from the input, which may hold control
+ * bytes (a newline in a graph string, say): each becomes '?', so a message is
+ * always one line. */
+static void one_line(char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
+}
+
 dlor_status dlor_fail(dlor_error *err, dlor_status code, const char *fmt, ...)
 {
     if (err) {
@@ -31,6 +40,7 @@ dlor_status dlor_fail(dlor_error *err, dlor_status code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        one_line(err->msg);
         err->code = code;
     }
     return code;
@@ -47,6 +57,7 @@ void dlor_error_prefix(dlor_error *err, const char *prefix)
     memcpy(err->msg, prefix, pl);
     err->msg[pl] = ':';
     err->msg[pl + 1] = ' ';
+    one_line(err->msg);
 }
 
 /* ---- dtypes ------------------------------------------------------------ */

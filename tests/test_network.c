@@ -102,6 +102,10 @@ static void test_graph_rules(void)
     CHECK(dlor_graph_parse("linear(a); branch(x); linear(b); merge", &g, &e) != DLOR_OK && strstr(e.msg, "branch"),
           "a bad branch weight is refused: %s", e.msg);
     CHECK(dlor_graph_parse("linear(a); branch(nan); linear(b); merge", &g, &e) != DLOR_OK, "a NaN branch weight is refused");
+    /* text quoted from the input keeps an error message on one line */
+    CHECK(dlor_graph_parse("linear(a,\nb; relu", &g, &e) == DLOR_E_FORMAT && strstr(e.msg, "unbalanced") &&
+              strchr(e.msg, '\n') == NULL && strstr(e.msg, "linear(a,?b"),
+          "a newline in a refused operation is shown as '?': %s", e.msg);
     dlor_graph_free(&g);
     free(w);
     dlor_container_free(&c);
