@@ -26,6 +26,10 @@ int dlor__image_fail(dlor_image_error *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
+        /* text quoted from the image (names, metadata) may hold control bytes:
+         * shown as '?', so that a message is always one line */
+        for (char *c = err->msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
         err->code = code;
     }
     return code;

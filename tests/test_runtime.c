@@ -552,6 +552,16 @@ static void test_no_graph(void)
     CHECK(rc == DLOR_RT_E_NOGRAPH && strstr(ie.msg, "operator Conv"), "no graph: %d %s", rc, ie.msg);
     free(img);
     dlor_container_free(&c);
+    /* the reason is quoted from the file: a newline in it keeps the message one line */
+    dlor_container_init(&c);
+    add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
+    dlor_tensor_list_add_meta(&c.tensors, "dlor.graph_missing", "node 'Conv_1':\noperator\tConv", &e);
+    dlor_container_to_memory(&c, &img, &len, &e);
+    rc = dlor_model_open(&m, img, len, 0, &ie);
+    CHECK(rc == DLOR_RT_E_NOGRAPH && strstr(ie.msg, "'Conv_1':?operator?Conv") && !strchr(ie.msg, '\n'),
+          "a newline in the quoted reason is shown as '?': %d %s", rc, ie.msg);
+    free(img);
+    dlor_container_free(&c);
 }
 
 typedef struct {

@@ -1,6 +1,6 @@
 /* fuzz_runtime - property: the runtime's in-place loader trusts no field.
  * dlor_model_open on any image (checksums recomputed, so that mutations get
- * past the header CRC) either fails with a clean error or gives a model whose
+ * past the header CRC) either fails with a clean one-line error or gives a model whose
  * every tensor, layer and graph operation lies inside the image; running that
  * model on batches of 1 and 3 samples reads nothing outside the image or the
  * exactly-sized scratch, writes nothing outside the output, refuses a scratch
@@ -79,6 +79,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         DLF_REQUIRE(rc >= DLOR_IMAGE_E_FORMAT && rc <= DLOR_RT_E_NOGRAPH && ie.msg[0] != 0 &&
                         memchr(ie.msg, 0, sizeof ie.msg) != NULL,
                     "open failed without a clean error (%d)", rc);
+        DLF_REQUIRE(strchr(ie.msg, '\n') == NULL, "error message is not one line: %s", ie.msg);
     } else {
         check_views(&m, img, size);
         DLF_REQUIRE(dlor_model_open(&mu, odd + 1, size, 0, &ie) == 0, "the same image at an odd address fails: %s",
