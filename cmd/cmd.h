@@ -40,6 +40,11 @@ dlor_status dlor_convert_graph_metadata(struct dlor_container *c, const char *so
 /* Prints "dlor CMD: message" to stderr and returns 1. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);
 
+/* Checks, before the work, that each output in paths[0 .. n) (NULL and "-"
+ * skipped) could be written (dlor_output_check); on the first that cannot,
+ * prints "dlor CMD: message" and returns 1, else 0. */
+int dlor_cmd_check_outputs(const char *cmd, const char *const *paths, size_t n);
+
 /* Names for method / basis codes of the container ("mul", "schur", ...). */
 const char *dlor_method_name(int method);
 const char *dlor_basis_name(int basis);

@@ -341,6 +341,7 @@ int dlor_cmd_bench(int argc, char **argv)
         fprintf(stderr, "dlor bench: --time must be a number of seconds in (0, 600], not '%s'\n", tm);
         return 2;
     }
+    if (dlor_cmd_check_outputs("bench", &json, 1)) return 1;
     const char *model_path = o.pos[0];
     dlor_error err;
     dlor_loaded dl;

@@ -515,6 +515,8 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: output '%s' would overwrite the input\n", out);
         return 2;
     }
+    const char *outputs[] = {out, dlor_opt(&o, defs, "emit")};
+    if (dlor_cmd_check_outputs("convert", outputs, 2)) return 1;
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
 

@@ -1052,6 +1052,8 @@ int dlor_cmd_reproduce(int argc, char **argv)
         fprintf(stderr, "dlor reproduce: --json - and --html - cannot both go to standard output\n");
         return 2;
     }
+    const char *outputs[] = {json, html};
+    if (dlor_cmd_check_outputs("reproduce", outputs, 2)) return 1;
     dlor_repro_report r;
     dlor_error err;
     dlor_status st = dlor_repro_compute(&cfg, &r, &err);

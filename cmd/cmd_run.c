@@ -80,6 +80,7 @@ int dlor_cmd_run(int argc, char **argv)
         fprintf(stderr, "dlor run: --dtype must be f32 or f64, not '%s'\n", dt);
         return 2;
     }
+    if (dlor_cmd_check_outputs("run", &out, 1)) return 1;
     dlor_status st = dlor_load_runnable(o.pos[0], dlor_opt(&o, defs, "activation"), &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
     dlor_network_run_note(o.pos[0], &l.model, dt && strcmp(dt, "f64") == 0);

@@ -567,6 +567,8 @@ int dlor_cmd_verify(int argc, char **argv)
         fprintf(stderr, "dlor verify: --tol must be a non-negative number, not '%s'\n", tols);
         return 2;
     }
+    const char *outputs[] = {json, dlor_opt(&o, defs, "html")};
+    if (dlor_cmd_check_outputs("verify", outputs, 2)) return 1;
     const char *in = o.pos[0], *out = o.pos[1];
     dlor_error err;
     dlor_tensor_list src;

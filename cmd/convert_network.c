@@ -207,6 +207,7 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs)
     if (rc) return rc;
     const char *in = o->pos[0], *out = dlor_opt(o, defs, "output"), *calib = dlor_opt(o, defs, "calib");
     if (strcmp(in, out) == 0) return usage_fail("output '%s' would overwrite the input", out);
+    if (dlor_cmd_check_outputs("convert", &out, 1)) return 1;
     int progress = isatty(2) || dlor_opt(o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include");
 

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "dlor_fileio.h"
 #include "dlor_image.h"
 
 static const struct {
@@ -24,6 +25,15 @@ int dlor_cmd_fail(const char *cmd, const dlor_error *err)
 {
     fprintf(stderr, "dlor %s: %s\n", cmd, err->msg);
     return 1;
+}
+
+int dlor_cmd_check_outputs(const char *cmd, const char *const *paths, size_t n)
+{
+    dlor_error err;
+    for (size_t i = 0; i < n; i++)
+        if (paths[i] && strcmp(paths[i], "-") != 0 && dlor_output_check(paths[i], &err) != DLOR_OK)
+            return dlor_cmd_fail(cmd, &err);
+    return 0;
 }
 
 const char *dlor_method_name(int method)

@@ -307,6 +307,7 @@ int dlor_cmd_merge(int argc, char **argv)
             fprintf(stderr, "dlor merge: output '%s' would overwrite a part\n", out);
             return 2;
         }
+    if (dlor_cmd_check_outputs("merge", &out, 1)) return 1;
     size_t np = (size_t)o.npos;
     dlor_error err;
     dlor_container *parts = calloc(np, sizeof *parts), merged;

@@ -43,6 +43,11 @@ typedef struct dlor_atomic_file {
 } dlor_atomic_file;
 
 dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error *err);
+/* Whether an output could be written at path now: not a directory, and a
+ * temporary file can be created beside it (created and removed again). Commands
+ * call it before long work, so that a mistyped path fails at once rather than
+ * after the work; it cannot foresee a full disk. */
+dlor_status dlor_output_check(const char *path, dlor_error *err);
 /* Writes n bytes; on failure marks the file failed and sets err. */
 dlor_status dlor_atomic_write(dlor_atomic_file *af, const void *data, size_t n, dlor_error *err);
 /* Flushes, fsyncs and renames over the target. Always releases af. */

@@ -103,6 +103,17 @@ dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error 
     return dlor_fail(err, DLOR_E_IO, "%s: cannot pick a temporary file name", path);
 }
 
+dlor_status dlor_output_check(const char *path, dlor_error *err)
+{
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+        return dlor_fail(err, DLOR_E_IO, "%s: cannot create output: it is a directory", path);
+    dlor_atomic_file af;
+    dlor_status s = dlor_atomic_open(&af, path, err);
+    if (s == DLOR_OK) dlor_atomic_abort(&af);
+    return s;
+}
+
 dlor_status dlor_atomic_write(dlor_atomic_file *af, const void *data, size_t n, dlor_error *err)
 {
     if (af->failed) return dlor_fail(err, DLOR_E_IO, "%s: earlier write failed", af->final_path);

@@ -51,4 +51,17 @@ for args, msg in ((["bench", exact], "--dense"), (["bench", exact, "--dense", ds
 other = os.path.join(SRC, "samples", "sawtooth", "sawtooth.safetensors")
 rc, so, se = run("bench", exact, "--dense", other, "--time", "0.1")
 check(rc == 1 and "sawtooth.safetensors" in se, f"a mismatched dense source is named: {se.strip()}")
+# a JSON path that cannot be written is refused before anything is timed
+bad = os.path.join(TMP, "no-such-dir", "b.json")
+rc, so, se = run("bench", exact, "--dense", dsrc, "--time", "0.1", "--json", bad)
+check(rc == 1 and "no-such-dir/b.json" in se and "ratio DLoR" not in so,
+      f"an unwritable --json fails before the timing: rc {rc}, {se.strip()}, {so.strip()}")
+# a failed bench leaves an earlier JSON file as it was, and no temporary file beside it
+keep = os.path.join(TMP, "keep.json")
+with open(keep, "w") as f:
+    f.write("earlier\n")
+rc, so, se = run("bench", exact, "--dense", other, "--time", "0.1", "--json", keep)
+check(rc == 1 and open(keep).read() == "earlier\n", f"a failed bench leaves --json untouched ({se.strip()})")
+check(sorted(n for n in os.listdir(TMP) if n.startswith("keep")) == ["keep.json"],
+      f"no temporary file is left: {os.listdir(TMP)}")
 finish()

@@ -5,7 +5,9 @@
  * byte for byte as it was, and no temporary file left in the folder. Each
  * command is tried at several limits, so the write fails at different points
  * (first byte, inside the header, inside the data), and once without a limit,
- * which must succeed (so the limit is what made the others fail). */
+ * which must succeed (so the limit is what made the others fail). And every
+ * command refuses an output it cannot create (a missing folder, a folder)
+ * before it reads any input. */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
@@ -115,6 +117,30 @@ static void run_job(const job *j)
     }
 }
 
+/* An output that cannot be written is refused before any input is read (so
+ * before any long work): with a missing input as well, the one-line message
+ * names the output. '@' and '%' as in job; "OUT" stands for the bad output. */
+static void run_early(const char *cmd, const char *const *args, const char *bad)
+{
+    char paths[12][1024], err[4096], prefix[64];
+    const char *argv[16];
+    int n = 0;
+    argv[n++] = cmd;
+    for (int i = 0; args[i]; i++) {
+        const char *a = args[i];
+        if (strcmp(a, "OUT") == 0) a = bad;
+        else if (a[0] == '@') a = at(a + 1, paths[i], sizeof paths[i]);
+        else if (a[0] == '%') a = dlt_source_path(paths[i], sizeof paths[i], a + 1);
+        argv[n++] = a;
+    }
+    argv[n] = NULL;
+    snprintf(prefix, sizeof prefix, "dlor %s: %s: cannot create output", cmd, bad);
+    int rc = dlt_run(argv, 0, 0, err, sizeof err);
+    const char *nl = strchr(err, '\n');
+    CHECK(rc == 1 && strncmp(err, prefix, strlen(prefix)) == 0 && nl && nl[1] == 0,
+          "dlor %s with output %s and a missing input: exit %d: %s", cmd, bad, rc, err);
+}
+
 int main(void)
 {
     char p[1024], err[4096];
@@ -154,5 +180,25 @@ int main(void)
          {0, 1, 4096}},
     };
     for (size_t i = 0; i < sizeof jobs / sizeof jobs[0]; i++) run_job(&jobs[i]);
+
+    static const char *const early[][12] = {
+        {"convert", "@missing.safetensors", "-o", "OUT", NULL},
+        {"convert", "@missing.safetensors", "-o", "@out.dlor", "--emit", "OUT", NULL},
+        {"convert", "@missing.safetensors", "-o", "OUT", "--form", "network", "--activation", "relu", NULL},
+        {"run", "@missing.dlor", "-i", "@missing.npy", "-o", "OUT", NULL},
+        {"verify", "@missing.safetensors", "@missing.dlor", "--json", "OUT", NULL},
+        {"verify", "@missing.safetensors", "@missing.dlor", "--html", "OUT", NULL},
+        {"bench", "@missing.dlor", "--dense", "@missing.safetensors", "--json", "OUT", NULL},
+        {"merge", "@missing-0.dlor", "@missing-1.dlor", "-o", "OUT", NULL},
+        {"reproduce", "--sample", "@missing", "--json", "OUT", NULL},
+    };
+    char nodir[1024];
+    at("no-such-folder/out", nodir, sizeof nodir);
+    for (size_t i = 0; i < sizeof early / sizeof early[0]; i++) {
+        run_early(early[i][0], early[i] + 1, nodir);
+        run_early(early[i][0], early[i] + 1, g_dir); /* an existing folder */
+    }
+    char stray[256];
+    CHECK(strays(stray, sizeof stray) == 0, "a refused output left '%s' behind", stray);
     return dlt_finish();
 }
