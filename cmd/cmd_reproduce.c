@@ -1052,8 +1052,19 @@ int dlor_cmd_reproduce(int argc, char **argv)
         fprintf(stderr, "dlor reproduce: --json - and --html - cannot both go to standard output\n");
         return 2;
     }
-    const char *outputs[] = {json, html};
-    if (dlor_cmd_check_outputs("reproduce", outputs, 2)) return 1;
+    /* --out: a file can be made in the folder, or the folder beside its name */
+    char in_out[4096];
+    struct stat sb;
+    const char *out_probe = out;
+    if (out && stat(out, &sb) == 0) {
+        if (!S_ISDIR(sb.st_mode)) {
+            fprintf(stderr, "dlor reproduce: %s: --out exists and is not a folder\n", out);
+            return 1;
+        }
+        if ((size_t)snprintf(in_out, sizeof in_out, "%s/report.txt", out) < sizeof in_out) out_probe = in_out;
+    }
+    const char *outputs[] = {json, html, out_probe};
+    if (dlor_cmd_check_outputs("reproduce", outputs, 3)) return 1;
     dlor_repro_report r;
     dlor_error err;
     dlor_status st = dlor_repro_compute(&cfg, &r, &err);

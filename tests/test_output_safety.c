@@ -198,6 +198,9 @@ int main(void)
         run_early(early[i][0], early[i] + 1, nodir);
         run_early(early[i][0], early[i] + 1, g_dir); /* an existing folder */
     }
+    /* reproduce --out DIR: a folder that cannot be made */
+    static const char *const out_dir[] = {"--sample", "@missing", "--out", "OUT", NULL};
+    run_early("reproduce", out_dir, nodir);
     char stray[256];
     CHECK(strays(stray, sizeof stray) == 0, "a refused output left '%s' behind", stray);
     return dlt_finish();
