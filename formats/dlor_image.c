@@ -9,6 +9,7 @@
 
 #include "dlor_crc32.h"
 #include "dlor_image_internal.h"
+#include "dlor_text.h"
 
 static uint16_t ld16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
 static uint32_t ld32(const unsigned char *p)
@@ -26,10 +27,7 @@ int dlor__image_fail(dlor_image_error *err, int code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
-        /* text quoted from the image (names, metadata) may hold control bytes:
-         * shown as '?', so that a message is always one line */
-        for (char *c = err->msg; *c; c++)
-            if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
+        dlor_one_line(err->msg); /* names and metadata quoted from the image */
         err->code = code;
     }
     return code;

@@ -1,6 +1,7 @@
 /* tensor.c - the neutral tensor list, dtype helpers and error records. */
 #include "dlor_tensor.h"
 #include "dlor_image_internal.h"
+#include "dlor_text.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -24,15 +25,6 @@ const char *dlor_status_str(dlor_status s)
     return "unknown status";
 }
 
-/* Messages quote names and text taken from the input, which may hold control
- * bytes (a newline in a graph string, say): each becomes '?', so a message is
- * always one line. */
-static void one_line(char *s)
-{
-    for (; *s; s++)
-        if ((unsigned char)*s < 0x20 || *s == 0x7f) *s = '?';
-}
-
 dlor_status dlor_fail(dlor_error *err, dlor_status code, const char *fmt, ...)
 {
     if (err) {
@@ -40,7 +32,7 @@ dlor_status dlor_fail(dlor_error *err, dlor_status code, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(err->msg, sizeof err->msg, fmt, ap);
         va_end(ap);
-        one_line(err->msg);
+        dlor_one_line(err->msg); /* messages quote the input */
         err->code = code;
     }
     return code;
@@ -57,7 +49,7 @@ void dlor_error_prefix(dlor_error *err, const char *prefix)
     memcpy(err->msg, prefix, pl);
     err->msg[pl] = ':';
     err->msg[pl + 1] = ' ';
-    one_line(err->msg);
+    dlor_one_line(err->msg);
 }
 
 /* ---- dtypes ------------------------------------------------------------ */

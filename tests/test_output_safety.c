@@ -82,19 +82,28 @@ typedef struct {
     unsigned long long limits[8];   /* 0 first (no limit), then the limits, 0-terminated */
 } job;
 
-static void run_job(const job *j)
+/* argv for dlt_run: cmd, then args with "@x" a file in the test folder, "%x"
+ * one in the source tree and "OUT" replaced by out (paths holds the strings). */
+static void make_argv(const char *cmd, const char *const *args, const char *out, char paths[12][1024],
+                      const char *argv[16])
 {
-    char paths[12][1024], err[4096], which[256], stray[256], prefix[64];
-    const char *argv[16];
     int n = 0;
-    argv[n++] = j->cmd;
-    for (int i = 0; j->args[i]; i++) {
-        const char *a = j->args[i];
-        if (a[0] == '@') a = at(a + 1, paths[i], sizeof paths[i]);
+    argv[n++] = cmd;
+    for (int i = 0; args[i]; i++) {
+        const char *a = args[i];
+        if (out && strcmp(a, "OUT") == 0) a = out;
+        else if (a[0] == '@') a = at(a + 1, paths[i], sizeof paths[i]);
         else if (a[0] == '%') a = dlt_source_path(paths[i], sizeof paths[i], a + 1);
         argv[n++] = a;
     }
     argv[n] = NULL;
+}
+
+static void run_job(const job *j)
+{
+    char paths[12][1024], err[4096], which[256], stray[256], prefix[64];
+    const char *argv[16];
+    make_argv(j->cmd, j->args, NULL, paths, argv);
     snprintf(prefix, sizeof prefix, "dlor %s: ", j->cmd);
     for (int k = 0; k < 8 && (j->limits[k] || k == 0); k++) {
         unsigned long long lim = j->limits[k];
@@ -119,21 +128,12 @@ static void run_job(const job *j)
 
 /* An output that cannot be written is refused before any input is read (so
  * before any long work): with a missing input as well, the one-line message
- * names the output. '@' and '%' as in job; "OUT" stands for the bad output. */
+ * names the output ("OUT" in args). */
 static void run_early(const char *cmd, const char *const *args, const char *bad)
 {
-    char paths[12][1024], err[4096], prefix[64];
+    char paths[12][1024], err[4096], prefix[1200];
     const char *argv[16];
-    int n = 0;
-    argv[n++] = cmd;
-    for (int i = 0; args[i]; i++) {
-        const char *a = args[i];
-        if (strcmp(a, "OUT") == 0) a = bad;
-        else if (a[0] == '@') a = at(a + 1, paths[i], sizeof paths[i]);
-        else if (a[0] == '%') a = dlt_source_path(paths[i], sizeof paths[i], a + 1);
-        argv[n++] = a;
-    }
-    argv[n] = NULL;
+    make_argv(cmd, args, bad, paths, argv);
     snprintf(prefix, sizeof prefix, "dlor %s: %s: cannot create output", cmd, bad);
     int rc = dlt_run(argv, 0, 0, err, sizeof err);
     const char *nl = strchr(err, '\n');
