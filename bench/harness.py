@@ -7,8 +7,10 @@ Started by bench/run.sh (which first builds dlor, the bench programs and the run
 Sections: conversion time per layer (bench_factor, bench_compress and
 numpy.linalg.svd on one seeded matrix), `convert --jobs`, inference latency
 and throughput (`dlor bench`, and onnxruntime / PyTorch processes that also
-time NumPy's BLAS and dlor's runtime), and peak memory of `dlor run`. Every
-target is checked by the code below from the figures of this run.
+time NumPy's BLAS and dlor's runtime), the exact `mul` rows benched again in
+independent runs (how far a same-run ratio moves between runs), and peak
+memory of `dlor run`. Every target is checked by the code below from the
+figures of this run.
 """
 import argparse
 import ctypes
@@ -48,6 +50,7 @@ FULL = {
     "rss_target_mb": 100,        # the target applies to the model nearest this size
     "p_target_min_n": 1024,      # the compressed-latency target is for N >= 1024
     "probe_small_mb": 0.5,       # stream_probe also reads a working set that fits in L2
+    "mul_repeats": 8,            # independent dlor bench runs of each exact mul model at batch 1 (2d)
 }
 QUICK = {
     "conv_sizes": [64, 128],
@@ -63,6 +66,7 @@ QUICK = {
     "rss_target_mb": 3,
     "p_target_min_n": 128,       # (to exercise the code; the real target is N >= 1024)
     "probe_small_mb": 0.5,
+    "mul_repeats": 2,
 }
 BATCHES = [1, 64]
 EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DEFAULT_RANK, cmd/cmd_convert.c)
@@ -356,6 +360,23 @@ def dlor_bench(run, S, a, models, trips):
     return res
 
 
+def mul_repeats(run, S, a, models):
+    """The exact mul models at batch 1, benched again in S["mul_repeats"] independent dlor bench processes per
+    thread count, one after another (N, T alternating), to show how far the same-run ratio moves between runs."""
+    run.section = "dlor bench, exact mul repeated"
+    res = []
+    js = os.path.join(a.work, "bench.json")
+    for k in range(S["mul_repeats"]):
+        for n, d in models.items():
+            for T in THREADS:
+                run.run([a.dlor, "bench", d["dlor"]["mul"], "--dense", d["safetensors"], "--batch", 1, "--threads", T,
+                         "--time", S["bench_time"], "--json", js], record=k == 0)
+                j = json.load(open(js))
+                j.update({"n": n, "repeat": k})
+                res.append(j)
+    return res
+
+
 def frameworks(run, S, a, models):
     res = {}
     for fw, py in [("ort", sys.executable), ("torch", a.torch_python)]:
@@ -470,7 +491,7 @@ def p_of(name):
     return float(name[1:]) if name.startswith("p") else None
 
 
-def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, trips, run):
+def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, trips, repeats, run):
     L = []
     w = L.append
     quick = a.quick
@@ -844,6 +865,34 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "streams each worker's half of the file in one go. The distance between the two columns is the room left "
       "to the kernels." % (EXACT_RANK // 2 * 2048 * 4 // 1024, EXACT_RANK))
     w("")
+    # ---- the exact mul rows again
+    w("### 2d. The exact `mul` rows, run again")
+    w("")
+    w("Each check of 2a comes from one `dlor bench` run. After 2a, the exact `mul` models were benched again in "
+      "%d more runs per N and T (`dlor bench MODEL_mul.dlor --dense SRC.safetensors --batch 1 --threads T --time "
+      "%g`, separate processes, the cases taking turns), to show how far the same-run ratio moves from one run to "
+      "the next on this machine. dlor / read = the runtime's pass over the plain read of the same file in the "
+      "same run: the part the code decides." % (S["mul_repeats"], S["bench_time"]))
+    w("")
+    w("| N | T | runs | ratio min / median / max | runs with ratio <= 2.3 | read ratio min / median / max | "
+      "dlor / read min / median / max |")
+    w("|---|---|---|---|---|---|---|")
+
+    def spread(v):
+        v = sorted(v)
+        m = len(v) // 2
+        med = v[m] if len(v) % 2 else 0.5 * (v[m - 1] + v[m])
+        return "%.3f / %.3f / %.3f" % (v[0], med, v[-1])
+
+    for n in n_list:
+        for t in THREADS:
+            rs = [j for j in repeats if j["n"] == n and j["threads"] == t]
+            if not rs:
+                continue
+            w("| %d | %d | %d | %s | %d | %s | %s |" % (
+                n, t, len(rs), spread([j["ratio"] for j in rs]), sum(j["ratio"] <= 2.3 for j in rs),
+                spread([j["read_ratio"] for j in rs]), spread([j["dlor_ms"] / j["read_ms"] for j in rs])))
+    w("")
     w("## 3. Peak memory of `dlor run`")
     w("")
     w("`dlor run MODEL.dlor -i X.npy -o Y.npy` with X = 8 samples, in a fresh process; peak RSS is GNU time's "
@@ -935,12 +984,13 @@ def main():
     models = make_inference_models(run, S, a)
     trips = []  # every core-to-core round trip measured during the run, ns
     bench = dlor_bench(run, S, a, models, trips)
+    repeats = mul_repeats(run, S, a, models)
     fws = frameworks(run, S, a, models)
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, probe,
-                  trips, run)
+                  trips, repeats, run)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
