@@ -628,7 +628,14 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
          * working set; what decides the ratio to dense more is the working set:
          * in the same runs the half read took 0.7 x the dense pass (12.6 MB
          * too), the whole file's read 2.1 x, i.e. per byte the 25 MB that the
-         * shared L3 of that machine did not hold read 1.5 times slower. */
+         * shared L3 of that machine did not hold read 1.5 times slower.
+         * A read-only model of these steps (two workers pinned one per core,
+         * sums of four runs per step, a barrier after each step, N = 1024,
+         * rank 256, 12 factors) took 1.05-1.23 x a plain read of the same
+         * bytes with the factors stored as now, 1.02-1.08 x with each worker's
+         * halves of every factor stored one after the other: a layout made for
+         * one team size could save a few percent at two threads, not kept
+         * (a file would then favour one team size). */
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
