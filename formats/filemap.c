@@ -37,6 +37,11 @@ dlor_status dlor_file_map(const char *path, size_t max_bytes, dlor_mapped_file *
         m->data = empty;
         return DLOR_OK;
     }
+    /* Plain 4 KiB mappings. Asking for huge pages (MADV_HUGEPAGE; the kernel
+     * then maps 2 MiB folios of the page cache when it has them) was tried on
+     * the machine of BENCHMARKS.md: no steady change for a 25 MB .dlor file at
+     * batch 1 (alternated dlor bench runs, +-15% run to run), while giving the
+     * dense baseline's weights huge pages made it faster; not kept. */
     void *p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
     close(fd); /* the mapping keeps the file */
