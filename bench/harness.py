@@ -872,8 +872,8 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "%d more runs per N and T (`dlor bench MODEL_mul.dlor --dense SRC.safetensors --batch 1 --threads T --time "
       "%g`, separate processes, the cases taking turns), to show how far the same-run ratio moves from one run to "
       "the next on this machine. read ratio = a plain read of the `.dlor` file's bytes (no arithmetic) over the "
-      "dense pass: where it is above 2.3, no implementation of the form that reads those bytes can meet the "
-      "check in that run; dlor / read = the runtime's pass over that read in the same run: the part the code "
+      "dense pass: where it is above 2.3, a pass that did nothing but read the file as this read does would "
+      "already miss the check in that run; dlor / read = the runtime's pass over that read in the same run: the part the code "
       "decides." % (S["mul_repeats"], S["bench_time"]))
     w("")
     w("| N | T | runs | ratio min / median / max | runs with ratio <= 2.3 | read ratio min / median / max | "
