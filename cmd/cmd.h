@@ -37,7 +37,8 @@ struct dlor_container;
 dlor_status dlor_convert_graph_metadata(struct dlor_container *c, const char *source, const char *why,
                                         dlor_error *err);
 
-/* Prints "dlor CMD: message" to stderr and returns 1. */
+/* Prints "dlor CMD: message" to stderr and returns the exit status: 2 for
+ * DLOR_E_USAGE (the options do not fit the input), 1 otherwise. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);
 
 /* Checks, before the work, that each output in paths[0 .. n) (NULL and "-"

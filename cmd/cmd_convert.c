@@ -186,6 +186,7 @@ typedef struct {
     const dlor_tensor **t;
     dlor_container *part;   /* one per layer */
     double *secs;
+    int *capped;            /* an explicit --rank was larger than the layer allows */
 } exact_job;
 
 static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
@@ -195,7 +196,10 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
     dlor_factor_opts fo = j->cfg->fo;
     int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
-    if (!j->cfg->rank_given && fo.rank > k) fo.rank = k;
+    if (fo.rank > k) { /* one factor holds the whole layer: the rank, default or given, is capped there */
+        j->capped[i] = j->cfg->rank_given;
+        fo.rank = k;
+    }
     double t0 = now_s();
     double *w = malloc((size_t)t->nelem * sizeof *w);
     if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
@@ -210,21 +214,33 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     return st;
 }
 
-/* Factors the selected tensors with 'jobs' threads and adds them to c in order.
- * The parts own the factor bytes c points to: free them after c is written. */
+/* Appends name to the comma-separated list (len bytes) of a metadata value. */
+static dlor_status list_append(char *list, size_t len, const char *name, const char *key, dlor_error *err)
+{
+    size_t used = strlen(list), nlen = strlen(name);
+    if (used + nlen + 2 > len)
+        return dlor_fail(err, DLOR_E_LIMIT, "too many layers to list in %s (%zu bytes at most)", key, len - 1);
+    snprintf(list + used, len - used, "%s%s", used ? "," : "", name);
+    return DLOR_OK;
+}
+
+/* Factors the selected tensors with 'jobs' threads and adds them to c in order;
+ * the layers whose explicit --rank was capped are listed in 'capped'. The parts
+ * own the factor bytes c points to: free them after c is written. */
 static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *src, const int *selected, int jobs,
                               dlor_container *c, dlor_container **parts_out, size_t *nparts, int progress,
-                              dlor_error *err)
+                              char *capped, size_t capped_len, dlor_error *err)
 {
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
     exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
-                   calloc(n ? n : 1, sizeof *j.secs)};
+                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped)};
     *parts_out = j.part;
     *nparts = 0;
-    if (!j.t || !j.part || !j.secs) {
+    if (!j.t || !j.part || !j.secs || !j.capped) {
         free(j.t);
         free(j.secs);
+        free(j.capped);
         return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
     for (size_t i = 0, k = 0; i < src->count; i++)
@@ -242,17 +258,55 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
                                       x->data, x->nbytes, err);
         }
         for (size_t q = 0; q < p->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &p->layers[q], err);
+        if (st == DLOR_OK && j.capped[i]) st = list_append(capped, capped_len, j.t[i]->name, "dlor.rank_capped", err);
         if (st == DLOR_OK && progress && p->nlayers) {
             const dlor_layer_desc *d = &p->layers[0];
-            char shape[64];
-            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s\n", i + 1, n, d->name,
+            char shape[64], note[96] = "";
+            if (j.capped[i])
+                snprintf(note, sizeof note, " (--rank %lld capped at the layer's size)", (long long)cfg->fo.rank);
+            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s%s\n", i + 1, n, d->name,
                     dlor_shape_str(j.t[i]->dims, 2, shape, sizeof shape), d->method == DLOR_IMAGE_MUL ? "mul" : "add",
-                    (long long)d->rank, (long long)d->factors, d->alpha, j.secs[i]);
+                    (long long)d->rank, (long long)d->factors, d->alpha, j.secs[i], note);
         }
     }
     free(j.t);
     free(j.secs);
+    free(j.capped);
     return st;
+}
+
+/* A compressed form at an explicit --rank: refused (a usage error) only when no
+ * selected layer (of the whole model, whichever shard this is) would be smaller
+ * at that rank than dense; other layers are kept dense, with a note. */
+static dlor_status check_rank_usable(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const int *selected,
+                                     dlor_error *err)
+{
+    int64_t best = -1;
+    const dlor_tensor *at = NULL;
+    for (size_t i = 0; i < src->count; i++) {
+        if (!selected[i]) continue;
+        const dlor_tensor *t = &src->items[i];
+        int64_t k = dlor_compress_rank_cap((int64_t)t->dims[0], (int64_t)t->dims[1], cc->fit_beta);
+        if (k >= cc->rank) return DLOR_OK;
+        if (k > best) {
+            best = k;
+            at = t;
+        }
+    }
+    if (!at) return DLOR_OK; /* nothing to convert */
+    if (best < 1)
+        return dlor_fail(err, DLOR_E_USAGE, "--rank %lld: no layer is large enough for any rank to store less than "
+                                            "the dense layer", (long long)cc->rank);
+    return dlor_fail(err, DLOR_E_USAGE, "--rank %lld is too large for every layer: at that rank no layer stores less "
+                                        "than dense (the largest rank that does: %lld, for '%s')",
+                     (long long)cc->rank, (long long)best, at->name);
+}
+
+static size_t list_count(const char *list)
+{
+    size_t n = *list != 0;
+    for (const char *q = list; *q; q++) n += *q == ',';
+    return n;
 }
 
 static dlor_status add_meta(dlor_container *c, const char *k, const char *v, dlor_error *err)
@@ -348,6 +402,21 @@ static dlor_status shard_metadata(dlor_container *c, int64_t i, int64_t n, const
     dlor_graph_free(&c->graph);
     dlor_graph_init(&c->graph);
     return st;
+}
+
+/* Without progress lines, one note each for the layers an explicit --rank did not
+ * fit as given (the progress lines name them one by one; dlor verify lists them). */
+static void print_rank_notes(const convert_cfg *cfg, size_t nkept, size_t ncapped)
+{
+    if (!cfg->rank_given) return;
+    if (ncapped)
+        fprintf(stderr, "dlor convert: note: --rank %lld is larger than %zu layer%s allow%s: capped at each one's size "
+                        "(listed in dlor.rank_capped; 'dlor verify' names them)\n", (long long)cfg->fo.rank, ncapped,
+                ncapped == 1 ? "" : "s", ncapped == 1 ? "s" : "");
+    if (cfg->compress && nkept)
+        fprintf(stderr, "dlor convert: note: at --rank %lld, %zu layer%s would not be smaller than dense: kept dense "
+                        "(listed in dlor.kept_dense; 'dlor verify' names them)\n", (long long)cfg->cc.rank, nkept,
+                nkept == 1 ? "" : "s");
 }
 
 static int parse_config(const dlor_opts *o, convert_cfg *cfg)
@@ -491,6 +560,7 @@ int dlor_cmd_convert(int argc, char **argv)
         fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
         return 2;
     }
+    if ((rc = dlor_check_activation_opt("convert", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
                                                  "shard", "include", "exclude"};
@@ -553,6 +623,7 @@ int dlor_cmd_convert(int argc, char **argv)
             fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
                     t->name, t->nelem == 0 ? "empty" : "not a float tensor");
     }
+    if (st == DLOR_OK && cfg.compress && cfg.cc.rank > 0) st = check_rank_usable(&cfg.cc, &src, selected, &err);
     /* With --shard, this process converts its share of the layers; part 0 also
      * carries the tensors no shard converts. */
     int64_t shard_i = 0, shard_n = 0;
@@ -577,9 +648,10 @@ int dlor_cmd_convert(int argc, char **argv)
             selected[i] = 0;
             nfactor--;
         }
-    /* the names of layers kept dense, for a metadata value (65535 bytes at most) */
-    char *kept_dense = calloc(65536, 1);
-    if (st == DLOR_OK && !kept_dense) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+    /* the names of layers kept dense, and of layers whose --rank was capped, for
+     * metadata values (65535 bytes at most) */
+    char *kept_dense = calloc(65536, 1), *capped = calloc(65536, 1);
+    if (st == DLOR_OK && (!kept_dense || !capped)) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     if (st == DLOR_OK && cfg.compress) {
         st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
@@ -587,13 +659,23 @@ int dlor_cmd_convert(int argc, char **argv)
     dlor_container *parts = NULL;
     size_t nparts = 0;
     if (st == DLOR_OK && !cfg.compress) {
-        st = factor_all(&cfg, &src, selected, cfg.jobs, &c, &parts, &nparts, progress, &err);
+        st = factor_all(&cfg, &src, selected, cfg.jobs, &c, &parts, &nparts, progress, capped, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
     free(selected);
-    if (st == DLOR_OK) st = dlor_sort_name_list(kept_dense, &err); /* merge rebuilds it in this order */
+    size_t nkept = 0, ncapped = 0;
+    if (st == DLOR_OK) {
+        nkept = list_count(kept_dense);
+        ncapped = list_count(capped);
+        if (!progress) print_rank_notes(&cfg, nkept, ncapped);
+    }
+    /* merge rebuilds the lists in this order */
+    if (st == DLOR_OK) st = dlor_sort_name_list(kept_dense, &err);
+    if (st == DLOR_OK) st = dlor_sort_name_list(capped, &err);
     if (st == DLOR_OK && kept_dense[0]) st = add_meta(&c, "dlor.kept_dense", kept_dense, &err);
+    if (st == DLOR_OK && capped[0]) st = add_meta(&c, "dlor.rank_capped", capped, &err);
     free(kept_dense);
+    free(capped);
     if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0 && !shard_n)
         fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
     dlor_container_set_u_layout(&c, u_layout);
@@ -631,7 +713,12 @@ int dlor_cmd_convert(int argc, char **argv)
     free(parts);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
-    if (progress) fprintf(stderr, "wrote %s: %zu layers factored, %zu tensors stored\n", out, nfactor,
-                          ntensors);
+    if (progress) {
+        char capnote[64] = "", keptnote[64] = "";
+        if (ncapped) snprintf(capnote, sizeof capnote, " (%zu with --rank capped)", ncapped);
+        if (cfg.compress) snprintf(keptnote, sizeof keptnote, ", %zu kept dense", nkept);
+        fprintf(stderr, "wrote %s: %zu layer%s factored%s%s, %zu tensors stored\n", out, nfactor - nkept,
+                nfactor - nkept == 1 ? "" : "s", capnote, keptnote, ntensors);
+    }
     return 0;
 }

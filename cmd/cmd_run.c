@@ -80,6 +80,11 @@ int dlor_cmd_run(int argc, char **argv)
         fprintf(stderr, "dlor run: --dtype must be f32 or f64, not '%s'\n", dt);
         return 2;
     }
+    if (dt && strcmp(dt, "f64") == 0 && ts && threads != 1) {
+        fprintf(stderr, "dlor run: --threads goes with --dtype f32 (the float64 pass runs on one thread)\n");
+        return 2;
+    }
+    if ((rc = dlor_check_activation_opt("run", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     if (dlor_cmd_check_outputs("run", &out, 1)) return 1;
     dlor_status st = dlor_load_runnable(o.pos[0], dlor_opt(&o, defs, "activation"), &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);

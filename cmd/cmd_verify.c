@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "compress_plan.h"
 #include "dlor_fileio.h"
 #include "dlor_graph_eval.h"
 #include "dlor_readers.h"
@@ -83,6 +84,66 @@ static int name_in_list(const char *list, const char *name)
         q = e ? e + 1 : q + len;
     }
     return 0;
+}
+
+const char *dlor_verify_layer_note(const verify_result *r, const dlor_layer_report *L, char *buf, size_t len)
+{
+    long long rank;
+    buf[0] = 0;
+    if (L->method && r->rank_capped && name_in_list(r->rank_capped, L->name)) {
+        snprintf(buf, len, "--rank %s is larger than the layer allows: capped at %llu (one factor)",
+                 r->rank_asked ? r->rank_asked : "?", (unsigned long long)L->rank);
+    } else if (!L->method && L->form && strcmp(L->form, "dense") == 0 && r->target &&
+               sscanf(r->target, "rank %lld", &rank) == 1) {
+        char why[160];
+        dlor_compress_rank_note(rank, (int64_t)L->rows, (int64_t)L->cols, r->fit_beta, why, sizeof why);
+        snprintf(buf, len, "kept dense: %s", why);
+    }
+    return buf;
+}
+
+typedef struct {
+    size_t key, at;
+} order_key;
+
+static int cmp_order(const void *a, const void *b)
+{
+    const order_key *x = a, *y = b;
+    if (x->key != y->key) return x->key < y->key ? -1 : 1;
+    return x->at < y->at ? -1 : x->at > y->at;
+}
+
+/* Puts the layers in model order: the order of the graph's linear operations, then
+ * (layers the graph does not use, or no graph) the source file's tensor order. */
+static dlor_status model_order(verify_result *r, const dlor_graph *g, const dlor_tensor_list *src, dlor_error *err)
+{
+    size_t n = r->nlayers;
+    if (n < 2) return DLOR_OK;
+    order_key *k = malloc(n * sizeof *k);
+    dlor_layer_report *sorted = malloc(n * sizeof *sorted);
+    if (!k || !sorted) {
+        free(k);
+        free(sorted);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *name = r->layers[i].name;
+        k[i].at = i;
+        k[i].key = g->count + src->count + i;
+        for (size_t j = 0; j < g->count; j++)
+            if (g->ops[j].kind == DLOR_OP_LINEAR && strcmp(g->ops[j].weight, name) == 0) {
+                k[i].key = j;
+                break;
+            }
+        for (size_t j = 0; k[i].key >= g->count && j < src->count; j++)
+            if (strcmp(src->items[j].name, name) == 0) k[i].key = g->count + j;
+    }
+    qsort(k, n, sizeof *k, cmp_order);
+    for (size_t i = 0; i < n; i++) sorted[i] = r->layers[k[i].at];
+    memcpy(r->layers, sorted, n * sizeof *sorted);
+    free(k);
+    free(sorted);
+    return DLOR_OK;
 }
 
 static void jstr_or_null(dlor_jw *w, const char *key, const char *v)
@@ -223,6 +284,8 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_u64(&w, L->bytes_dense);
         dlor_jw_key(&w, "bytes_dlor");
         dlor_jw_u64(&w, L->bytes_dlor);
+        char note[400];
+        jstr_or_null(&w, "note", dlor_verify_layer_note(r, L, note, sizeof note)[0] ? note : NULL);
         dlor_jw_end_obj(&w);
         pd += L->params_dense;
         pl += L->params_dlor;
@@ -381,6 +444,11 @@ static void print_text(const char *in, const char *out, const verify_result *r)
                    "(end-to-end inputs below)\n");
             break;
         }
+    for (size_t i = 0; i < r->nlayers; i++) {
+        char note[400];
+        if (dlor_verify_layer_note(r, &r->layers[i], note, sizeof note)[0])
+            printf("note: layer '%s': %s\n", r->layers[i].name, note);
+    }
     if (r->calib)
         printf("note: the layers were fitted to calibration data (%s): the fit minimises the error on those "
                "activations, so weight-space errors (and svd@size) do not measure it; the end-to-end error does\n",
@@ -465,11 +533,11 @@ static dlor_status data_err_hook(void *ctx, size_t op, const char *weight, const
  * the same inputs. max_rel_error is the largest, over samples, of
  * ||y_dlor - y_dense||_inf / ||y_dense||_inf. */
 static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor_list *src, const dlor_graph *g,
-                              const dlor_container *c, const dlor_opts *o, verify_result *r, dlor_error *err)
+                              const dlor_container *c, const dlor_opts *o, uint64_t nsamples, uint64_t seed,
+                              verify_result *r, dlor_error *err)
 {
     const char *xin = dlor_opt(o, defs, "inputs"), *labels = dlor_opt(o, defs, "labels");
-    const char *ns = dlor_opt(o, defs, "samples"), *seeds = dlor_opt(o, defs, "seed");
-    uint64_t nsamples = 256, seed = 0, n = 0;
+    uint64_t n = 0;
     dlor_loaded dl;
     dlor_container dense;
     unsigned char *dimg = NULL;
@@ -478,10 +546,6 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
     dlor_image_error ie;
     float *x = NULL, *yd = NULL, *yl = NULL;
     dlor_status st;
-    if (ns && (dlor_parse_u64(ns, &nsamples) != 0 || nsamples == 0 || nsamples > (1u << 24)))
-        return dlor_fail(err, DLOR_E_ARG, "--samples must be an integer from 1 to 16777216, not '%s'", ns);
-    if (seeds && dlor_parse_u64(seeds, &seed) != 0)
-        return dlor_fail(err, DLOR_E_ARG, "--seed must be a non-negative integer, not '%s'", seeds);
     if (r->net) /* the dense model is the source with its own graph */
         return dlor_verify_net_end_to_end(in, out, g, src, xin, nsamples, seed, labels, r, err);
     if ((st = dlor_load_runnable(out, NULL, &dl, err)) != DLOR_OK) return st;
@@ -567,6 +631,25 @@ int dlor_cmd_verify(int argc, char **argv)
         fprintf(stderr, "dlor verify: --tol must be a non-negative number, not '%s'\n", tols);
         return 2;
     }
+    const char *ns = dlor_opt(&o, defs, "samples"), *seeds = dlor_opt(&o, defs, "seed");
+    uint64_t nsamples = 256, seed = 0;
+    if (ns && (dlor_parse_u64(ns, &nsamples) != 0 || nsamples == 0 || nsamples > (1u << 24))) {
+        fprintf(stderr, "dlor verify: --samples must be an integer from 1 to 16777216, not '%s'\n", ns);
+        return 2;
+    }
+    if (seeds && dlor_parse_u64(seeds, &seed) != 0) {
+        fprintf(stderr, "dlor verify: --seed must be a non-negative integer, not '%s'\n", seeds);
+        return 2;
+    }
+    if (ns && dlor_opt(&o, defs, "inputs")) {
+        fprintf(stderr, "dlor verify: --inputs and --samples do not go together (the inputs are the samples)\n");
+        return 2;
+    }
+    if (dlor_opt(&o, defs, "labels") && !dlor_opt(&o, defs, "inputs")) {
+        fprintf(stderr, "dlor verify: --labels goes with --inputs (the labels of those inputs)\n");
+        return 2;
+    }
+    if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     const char *outputs[] = {json, dlor_opt(&o, defs, "html")};
     if (dlor_cmd_check_outputs("verify", outputs, 2)) return 1;
     const char *in = o.pos[0], *out = o.pos[1];
@@ -589,8 +672,8 @@ int dlor_cmd_verify(int argc, char **argv)
         st = dlor_verify_net_prepare(in, out, dlor_opt(&o, defs, "activation"), &src, &c, &g, &r, &err);
         if (st == DLOR_OK) r.net->tol = tol >= 0 ? tol : NAN;
     } else if (st == DLOR_OK && dlor_opt(&o, defs, "activation")) {
-        st = dlor_fail(&err, DLOR_E_ARG, "%s: --activation applies to network-form files only (this one records "
-                                         "its own graph)", out);
+        st = dlor_fail(&err, DLOR_E_USAGE, "%s: --activation applies to network-form files only (this one records "
+                                           "its own graph)", out);
     }
     const char *kept = NULL, *target = NULL;
     size_t nkept = 0;
@@ -598,7 +681,11 @@ int dlor_cmd_verify(int argc, char **argv)
         if (strcmp(c.tensors.meta_keys[i], "dlor.kept_dense") == 0) kept = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.calib") == 0) r.calib = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.target") == 0) target = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.rank_capped") == 0) r.rank_capped = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.rank") == 0) r.rank_asked = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.method") == 0) r.fit_beta = strcmp(c.tensors.meta_vals[i], "svd") != 0;
     }
+    r.target = target;
     for (const char *q = kept; q && *q; q++) nkept += *q == ',';
     if (kept && *kept) nkept++;
     if (st == DLOR_OK && c.nlayers + nkept) {
@@ -716,6 +803,7 @@ int dlor_cmd_verify(int argc, char **argv)
         }
         q = e ? e + 1 : q + len;
     }
+    if (st == DLOR_OK) st = model_order(&r, &c.graph, &src, &err);
     for (size_t i = 0; i < c.tensors.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &c.tensors.items[i];
         if (is_factor_tensor(&c, t->name) || name_in_list(kept, t->name)) continue;
@@ -742,9 +830,10 @@ int dlor_cmd_verify(int argc, char **argv)
     }
     if (st == DLOR_OK && r.net && !c.graph.count)
         st = dlor_fail(&err, DLOR_E_FORMAT, "%s: a network-form file without a graph", out);
-    if (st == DLOR_OK && c.graph.count) st = end_to_end(in, out, &src, &g, &c, &o, &r, &err);
-    else if (st == DLOR_OK && (dlor_opt(&o, defs, "inputs") || dlor_opt(&o, defs, "samples")))
-        st = dlor_fail(&err, DLOR_E_UNSUPPORTED, "%s: no end-to-end check possible: the file records no graph", out);
+    if (st == DLOR_OK && c.graph.count) st = end_to_end(in, out, &src, &g, &c, &o, nsamples, seed, &r, &err);
+    else if (st == DLOR_OK && (dlor_opt(&o, defs, "inputs") || ns))
+        st = dlor_fail(&err, DLOR_E_USAGE, "%s: no end-to-end check possible: the file records no graph (leave out "
+                                           "--%s)", out, ns ? "samples" : "inputs");
     if (st == DLOR_OK) {
         if (!dlor_opt(&o, defs, "quiet")) print_text(in, out, &r);
         for (size_t i = 0; i < r.nproblems; i++) printf("problem: %s\n", r.problems[i]);

@@ -43,6 +43,22 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+int64_t dlor_compress_rank_cap(int64_t m, int64_t n, int fit_beta)
+{
+    int64_t kmin = m < n ? m : n, k = (m * n - 1 - (fit_beta != 0)) / (m + n);
+    return k < kmin ? k : kmin;
+}
+
+void dlor_compress_rank_note(int64_t rank, int64_t m, int64_t n, int fit_beta, char *buf, size_t len)
+{
+    int64_t kmin = m < n ? m : n;
+    if (rank > kmin)
+        snprintf(buf, len, "--rank %lld exceeds the layer's largest rank, %lld", (long long)rank, (long long)kmin);
+    else
+        snprintf(buf, len, "--rank %lld would store %lld numbers, the dense layer %lld", (long long)rank,
+                 (long long)(rank * (m + n) + (fit_beta != 0)), (long long)(m * n));
+}
+
 static plan_layer *find_layer(plan *p, const char *name)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -69,7 +85,7 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     uint64_t in_dim, n;
     float *xf = NULL;
     if (!g->count)
-        return dlor_fail(err, DLOR_E_ARG, "--calib needs the model's graph to propagate activations; give "
+        return dlor_fail(err, DLOR_E_USAGE, "--calib needs the model's graph to propagate activations; give "
                                           "--activation (or use a source with a graph)");
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
     if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
@@ -229,12 +245,8 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         L->t = &src->items[i];
         L->m = (int64_t)L->t->dims[0];
         L->n = (int64_t)L->t->dims[1];
-        int64_t kmin = L->m < L->n ? L->m : L->n, mn = L->m * L->n;
-        L->kcap = (mn - 1 - with_beta) / (L->m + L->n);
-        if (L->kcap > kmin) L->kcap = kmin;
-        if (cc->rank > 0 && cc->rank > kmin)
-            st = dlor_fail(err, DLOR_E_ARG, "layer '%s' (%lld x %lld): --rank %lld is larger than the layer (at most %lld)",
-                           L->t->name, (long long)L->m, (long long)L->n, (long long)cc->rank, (long long)kmin);
+        int64_t mn = L->m * L->n;
+        L->kcap = dlor_compress_rank_cap(L->m, L->n, with_beta);
         L->w = malloc((size_t)mn * sizeof *L->w);
         if (st == DLOR_OK && !L->w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
         if (st == DLOR_OK) st = dlor_tensor_to_f64(L->t, L->w, err);
@@ -245,10 +257,12 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
 
-    /* Ranks: explicit, or from the error curves (smallest meeting --tol, or the budget allocation). */
+    /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
+     * error curves (smallest meeting --tol, or the budget allocation). */
     for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
         plan_layer *L = &p.layers[i];
-        L->k = cc->rank > 0 ? cc->rank : L->kcap < 1 ? DLOR_KEEP_DENSE : 0;
+        if (cc->rank > 0) L->k = cc->rank <= L->kcap ? cc->rank : DLOR_KEEP_DENSE;
+        else L->k = L->kcap < 1 ? DLOR_KEEP_DENSE : 0;
     }
     int blas = dlor_parallel_blas_begin(cc->jobs);
     if (st == DLOR_OK) st = dlor_parallel_for(p.n, cc->jobs, curve_task, &p, err);
@@ -283,12 +297,15 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         char shape[64];
         dlor_shape_str(L->t->dims, 2, shape, sizeof shape);
         if (!L->has_lr) {
+            char why[160];
+            if (cc->rank > 0)
+                dlor_compress_rank_note(cc->rank, L->m, L->n, cc->fit_beta, why, sizeof why);
+            else
+                snprintf(why, sizeof why, "%s", L->kcap < 1 ? "no rank is cheaper than dense"
+                                                : cc->has_budget ? "the budget is better spent elsewhere"
+                                                                 : "no smaller form meets the target");
             st = keep_dense(cc, L, c, kept_dense, kept_len, err);
-            if (progress)
-                fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape,
-                        L->kcap < 1 ? "no rank is cheaper than dense"
-                        : cc->has_budget ? "the budget is better spent elsewhere"
-                                         : "no smaller form meets the target");
+            if (progress) fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape, why);
             continue;
         }
         const dlor_lowrank *lr = &L->lr;

@@ -23,11 +23,21 @@ typedef struct dlor_compress_cfg {
 } dlor_compress_cfg;
 
 /* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for
- * which no form cheaper than dense meets the target are carried dense; their
- * names are listed, comma-separated, in kept_dense. */
+ * which no form cheaper than dense meets the target (with --rank: which that rank
+ * would not make smaller) are carried dense; their names are listed, comma-separated,
+ * in kept_dense. */
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
                                  const int *selected, dlor_container *c, int progress, char *kept_dense,
                                  size_t kept_len, dlor_error *err);
+
+/* The largest rank k whose beta*I + P Q^T (fit_beta) or P Q^T stores fewer numbers
+ * than the dense m x n layer, k (m + n) (+ 1) < m n, and at most min(m, n); 0 when
+ * none does. A --rank above it keeps the layer dense. */
+int64_t dlor_compress_rank_cap(int64_t m, int64_t n, int fit_beta);
+
+/* Why --rank 'rank' keeps an m x n layer dense, for notes: "--rank R exceeds the
+ * layer's largest rank, K" or "--rank R would store N numbers, the dense layer M". */
+void dlor_compress_rank_note(int64_t rank, int64_t m, int64_t n, int fit_beta, char *buf, size_t len);
 
 /* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
 dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,

@@ -336,6 +336,8 @@ static const char *const css =
     ".row>.tablewrap>table.kv{width:100%}\n"
     "th{background:#f3f4f6;white-space:nowrap}\n"
     "td.r,th.r{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
+    /* column heads wrap, so that a wide table still fits its box at 1280 px */
+    "thead th,thead th.r{white-space:normal;vertical-align:bottom}\n"
     "table.kv th{background:none;font-weight:normal;color:#4b5563}\n"
     "tr.fail td{background:#fee2e2}\n"
     "tr.muted td{color:#6b7280}\n"

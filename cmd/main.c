@@ -24,7 +24,7 @@ static const struct {
 int dlor_cmd_fail(const char *cmd, const dlor_error *err)
 {
     fprintf(stderr, "dlor %s: %s\n", cmd, err->msg);
-    return 1;
+    return err->code == DLOR_E_USAGE ? 2 : 1;
 }
 
 int dlor_cmd_check_outputs(const char *cmd, const char *const *paths, size_t n)

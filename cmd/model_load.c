@@ -30,13 +30,18 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
     }
     if (!activation) return DLOR_OK; /* 'why' already says what the reader knew */
     int act = dlor_act_from_name(activation);
-    if (act < 0)
-        return dlor_fail(err, DLOR_E_ARG, "unknown activation '%s' (relu, leaky_relu, sigmoid, tanh, softplus, "
-                                          "gelu, gelu_tanh, silu, identity)", activation);
+    if (act < 0) return dlor_fail(err, DLOR_E_USAGE, DLOR_ACTIVATION_OPT_MSG, activation);
     dlor_status st = dlor_graph_from_names(t, (dlor_act)act, act == DLOR_ACT_LEAKY_RELU ? 0.01 : 0.0, g, why,
                                            why_len, err);
     if (st == DLOR_OK && g->count) *source = "names";
     return st;
+}
+
+int dlor_check_activation_opt(const char *cmd, const char *activation)
+{
+    if (!activation || dlor_act_from_name(activation) >= 0) return 0;
+    fprintf(stderr, "dlor %s: " DLOR_ACTIVATION_OPT_MSG "\n", cmd, activation);
+    return 2;
 }
 
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err)

@@ -24,6 +24,15 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
                                const char *activation, const char **source, char *why, size_t why_len,
                                dlor_error *err);
 
+/* The message for an --activation value that names no activation (printf format, one %s). */
+#define DLOR_ACTIVATION_OPT_MSG                                                                              \
+    "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or identity, "    \
+    "not '%s'"
+
+/* Checks an --activation value (NULL: not given) before any file is read: 0 when
+ * it names an activation, else prints "dlor CMD: ..." and returns 2. */
+int dlor_check_activation_opt(const char *cmd, const char *activation);
+
 /* Opens a .dlor file or a dense source (with its graph) for running. */
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
 void dlor_loaded_free(dlor_loaded *l);

@@ -229,8 +229,8 @@ static void approx_section(dlor_html *h, const dlor_repro_report *r)
     dlor_html_heading(h, 2, "Figures 2b and 3b: the sawtooth approximated");
     dlor_html_para(h, NULL,
                    "The sawtooth |((3.7 x) mod 2) - 1|, the dense MLP trained on it and the network form at several h "
-                   "(float64), on %zu points of x in [-2, 2]. Left: the functions; right: the network form's distance "
-                   "to the dense MLP, which falls with h.", r->napprox ? r->approx[0].n : (size_t)0);
+                   "(float64), on %zu points of x in [-2, 2]. For each construction the first chart shows the functions, "
+                   "the second the network form's distance to the dense MLP, which falls with h.", r->napprox ? r->approx[0].n : (size_t)0);
     for (size_t i = 0; i < r->napprox; i++) {
         const dlor_repro_approx *a = &r->approx[i];
         size_t ns = a->nseries < 4 ? a->nseries : 4;

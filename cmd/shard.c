@@ -184,9 +184,16 @@ static const char *meta_get(const dlor_tensor_list *t, const char *key)
     return NULL;
 }
 
+/* Name lists each part records for its own layers; the merged file holds their
+ * union, sorted as a single conversion sorts it. */
+static const char *const part_lists[] = {"dlor.kept_dense", "dlor.rank_capped"};
+#define NPART_LISTS (sizeof part_lists / sizeof part_lists[0])
+
 static int is_shard_key(const char *k)
 {
-    return strncmp(k, "dlor.shard", 10) == 0 || strcmp(k, "dlor.kept_dense") == 0;
+    for (size_t i = 0; i < NPART_LISTS; i++)
+        if (strcmp(k, part_lists[i]) == 0) return 1;
+    return strncmp(k, "dlor.shard", 10) == 0;
 }
 
 /* Every metadata record outside the shard's own must agree between parts. */
@@ -207,11 +214,12 @@ static dlor_status same_conversion(const dlor_container *a, const char *an, cons
 }
 
 static dlor_status merge_parts(const char *const *paths, size_t np, dlor_container *parts, dlor_container *out,
-                               char **kept_out, dlor_error *err)
+                               char *lists_out[NPART_LISTS], dlor_error *err)
 {
     int64_t count = -1;
     const char **by_index = NULL;
-    size_t kept_len = 1;
+    size_t list_len[NPART_LISTS];
+    for (size_t l = 0; l < NPART_LISTS; l++) list_len[l] = 1;
     dlor_status st = DLOR_OK;
     for (size_t p = 0; p < np && st == DLOR_OK; p++) {
         st = dlor_container_read(paths[p], &parts[p], err);
@@ -246,8 +254,10 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
         }
         by_index[i] = paths[p];
         if (p > 0) st = same_conversion(&parts[0], paths[0], &parts[p], paths[p], err);
-        const char *k = meta_get(&parts[p].tensors, "dlor.kept_dense");
-        if (k) kept_len += strlen(k) + 1;
+        for (size_t l = 0; l < NPART_LISTS; l++) {
+            const char *k = meta_get(&parts[p].tensors, part_lists[l]);
+            if (k) list_len[l] += strlen(k) + 1;
+        }
     }
     free(by_index);
     if (st != DLOR_OK) return st;
@@ -272,21 +282,20 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
         for (size_t i = 0; i < parts[p].nlayers && st == DLOR_OK; i++)
             st = dlor_container_add_layer(out, &parts[p].layers[i], err);
     }
-    char *kept = calloc(kept_len, 1);
-    if (st == DLOR_OK && !kept) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    for (size_t p = 0; p < np && st == DLOR_OK; p++) {
-        const char *k = meta_get(&parts[p].tensors, "dlor.kept_dense");
-        if (k && *k) {
-            if (*kept) strcat(kept, ",");
-            strcat(kept, k);
+    for (size_t l = 0; l < NPART_LISTS && st == DLOR_OK; l++) {
+        char *list = calloc(list_len[l], 1);
+        if (!list) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        for (size_t p = 0; p < np && st == DLOR_OK; p++) {
+            const char *k = meta_get(&parts[p].tensors, part_lists[l]);
+            if (k && *k) {
+                if (*list) strcat(list, ",");
+                strcat(list, k);
+            }
         }
+        if (st == DLOR_OK) st = dlor_sort_name_list(list, err);
+        lists_out[l] = list;
     }
-    if (st == DLOR_OK) st = dlor_sort_name_list(kept, err);
-    if (st != DLOR_OK) {
-        free(kept);
-        return st;
-    }
-    *kept_out = kept;
+    if (st != DLOR_OK) return st;
     const char *gtext = meta_get(m0, "dlor.shard_graph");
     if (gtext && *gtext) st = dlor_graph_parse(gtext, &out->graph, err);
     return st;
@@ -311,15 +320,16 @@ int dlor_cmd_merge(int argc, char **argv)
     size_t np = (size_t)o.npos;
     dlor_error err;
     dlor_container *parts = calloc(np, sizeof *parts), merged;
-    char *kept = NULL;
+    char *lists[NPART_LISTS] = {NULL};
     dlor_container_init(&merged);
     if (!parts) {
         fprintf(stderr, "dlor merge: out of memory\n");
         return 1;
     }
     for (size_t p = 0; p < np; p++) dlor_container_init(&parts[p]);
-    dlor_status st = merge_parts(o.pos, np, parts, &merged, &kept, &err);
-    if (st == DLOR_OK && *kept) st = dlor_tensor_list_add_meta(&merged.tensors, "dlor.kept_dense", kept, &err);
+    dlor_status st = merge_parts(o.pos, np, parts, &merged, lists, &err);
+    for (size_t l = 0; l < NPART_LISTS && st == DLOR_OK; l++)
+        if (*lists[l]) st = dlor_tensor_list_add_meta(&merged.tensors, part_lists[l], lists[l], &err);
     if (st == DLOR_OK) {
         const char *gs = meta_get(&parts[0].tensors, "dlor.shard_graph_source");
         const char *why = meta_get(&parts[0].tensors, "dlor.shard_graph_missing");
@@ -329,7 +339,7 @@ int dlor_cmd_merge(int argc, char **argv)
         st = dlor_opt(&o, merge_defs, "compress") ? dlor_container_write_deflated(out, &merged, &err)
                                                   : dlor_container_write(out, &merged, &err);
     size_t nl = merged.nlayers;
-    free(kept);
+    for (size_t l = 0; l < NPART_LISTS; l++) free(lists[l]);
     dlor_container_free(&merged);
     for (size_t p = 0; p < np; p++) dlor_container_free(&parts[p]);
     free(parts);

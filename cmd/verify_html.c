@@ -1,6 +1,7 @@
 /* verify_html.c - the HTML page of 'dlor verify --html': summary, per-layer
  * errors against their tolerances, sizes, and singular-value spectra split into
  * their identity / low-rank / per-branch parts (the paper's Figures 2c, 3c). */
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -202,8 +203,8 @@ static void error_chart(dlor_html *h, const verify_result *r)
     free(tol);
 }
 
-/* Two bar charts side by side, parameters and bytes per layer, dense against the
- * stored form. p and q hold 2 n values: the dense figures, then the stored ones. */
+/* Two bar charts in a row (side by side when the page is wide enough), parameters
+ * and bytes per layer, dense against the stored form. p and q hold 2 n values: the dense figures, then the stored ones. */
 static void size_chart_pair(dlor_html *h, size_t n, const char **names, const double *p, const double *q,
                             const char *what, const char *stored)
 {
@@ -309,6 +310,11 @@ static void layer_table(dlor_html *h, const verify_result *r)
         dlor_html_table_row(h, cells, L->pass ? NULL : "fail");
     }
     dlor_html_table_end(h);
+    for (size_t i = 0; i < r->nlayers; i++) {
+        char note[400];
+        if (dlor_verify_layer_note(r, &r->layers[i], note, sizeof note)[0])
+            dlor_html_para(h, "note", "%s: %s.", r->layers[i].name, note);
+    }
     dlor_html_para(h, "note",
                    "rank: columns per DLoR factor; L: factors; alpha / beta: the shared diagonal (beta of a compressed "
                    "beta I + P Q^T). SVD at size: the error plain truncated SVD has when it stores as many numbers. "
@@ -317,7 +323,7 @@ static void layer_table(dlor_html *h, const verify_result *r)
                    "report.");
 }
 
-/* Left chart and right chart of one stored (factored) layer. */
+/* The two charts of one stored (factored) layer: its spectrum, then its split. */
 static void factored_spectra(dlor_html *h, const dlor_layer_report *L, const dlor_layer_desc *d,
                              const dlor_layer_spectrum *s)
 {
@@ -380,7 +386,7 @@ static void factored_spectra(dlor_html *h, const dlor_layer_report *L, const dlo
     free(idl);
 }
 
-static void layer_spectra(dlor_html *h, const dlor_layer_report *L, const dlor_container *c,
+static void layer_spectra(dlor_html *h, const verify_result *r, const dlor_layer_report *L, const dlor_container *c,
                           const dlor_tensor_list *src)
 {
     const dlor_layer_desc *d = dlor_container_find_layer(c, L->name);
@@ -410,7 +416,15 @@ static void layer_spectra(dlor_html *h, const dlor_layer_report *L, const dlor_c
             dlor_html_plot p = index_plot("Singular values", "singular value (log)", 1, (int64_t)k);
             p.series = &se;
             p.nseries = 1;
-            p.caption = "No smaller form met the target: the layer is stored dense (no DLoR parts to split).";
+            char cap[500];
+            if (dlor_verify_layer_note(r, L, cap, sizeof cap)[0]) {
+                cap[0] = (char)toupper((unsigned char)cap[0]);
+                snprintf(cap + strlen(cap), sizeof cap - strlen(cap), " (no DLoR parts to split).");
+            } else {
+                snprintf(cap, sizeof cap, "No smaller form met the target: the layer is stored dense (no DLoR parts "
+                                          "to split).");
+            }
+            p.caption = cap;
             dlor_html_line_plot(h, &p);
         }
         free(sv);
@@ -438,8 +452,9 @@ static void spectra(dlor_html *h, const verify_result *r, const dlor_container *
     size_t shown = 0, big = 0, over = 0;
     dlor_html_heading(h, 2, "Singular-value spectra");
     dlor_html_para(h, NULL,
-                   "How each layer's spectrum is made up. Left: the singular values of the rebuilt layer W_hat "
-                   "(and of the dense W it replaces). Right: the contribution of each part of the DLoR form to "
+                   "How each layer's spectrum is made up. Each layer's first chart: the singular values of the "
+                   "rebuilt layer W_hat (and of the dense W it replaces). Its second chart: the contribution of each "
+                   "part of the DLoR form to "
                    "each singular value: identity versus low-rank for one component alpha I + U V^T (the paper's "
                    "Figure 2c), or each parallel branch of a wide (add) form (Figure 3c).");
     for (size_t i = 0; i < r->nlayers; i++) {
@@ -452,7 +467,7 @@ static void spectra(dlor_html *h, const verify_result *r, const dlor_container *
             over++;
             continue;
         }
-        layer_spectra(h, L, c, src);
+        layer_spectra(h, r, L, c, src);
         shown++;
     }
     if (big)

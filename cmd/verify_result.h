@@ -59,7 +59,17 @@ typedef struct verify_result {
     int compressed;                  /* some layer is a compressed (approximate) form */
     double argmax_agreement, acc_dense, acc_dlor;
     verify_network *net;             /* a network-form file; NULL otherwise */
+    /* what the converter recorded about an explicit --rank (for the per-layer notes) */
+    const char *rank_capped;         /* dlor.rank_capped: layers whose --rank was capped at their size */
+    const char *rank_asked;          /* dlor.rank */
+    const char *target;              /* dlor.target of a compressed form ("rank R", "tol T", ...) */
+    int fit_beta;                    /* compressed with beta (not plain svd) */
 } verify_result;
+
+/* What a reader should know about layer L beyond its figures (its --rank was capped
+ * at the layer's size, or a --rank target kept it dense, and why), in buf; "" when
+ * nothing. Returns buf. */
+const char *dlor_verify_layer_note(const verify_result *r, const dlor_layer_report *L, char *buf, size_t len);
 
 /* Writes the verify report as one self-contained HTML page (inline SVG charts:
  * per-layer errors against their tolerances, sizes, singular-value spectra split

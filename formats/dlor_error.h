@@ -22,7 +22,10 @@ typedef enum dlor_status {
     DLOR_E_NOMEM = 4,       /* allocation failed */
     DLOR_E_LIMIT = 5,       /* exceeds a documented size limit */
     DLOR_E_ARG = 6,         /* invalid argument or option */
-    DLOR_E_NUMERIC = 7      /* numerical failure (non-finite values, LAPACK error) */
+    DLOR_E_NUMERIC = 7,     /* numerical failure (non-finite values, LAPACK error) */
+    /* 8 and 9 are the runtime's own codes (dlor_runtime.h) */
+    DLOR_E_USAGE = 10       /* an option's value, or a combination of options, that the input cannot
+                               take (the dlor command exits 2 for it, as for any usage error) */
 } dlor_status;
 
 #define DLOR_ERROR_MSG_MAX 1024

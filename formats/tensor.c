@@ -21,6 +21,7 @@ const char *dlor_status_str(dlor_status s)
     case DLOR_E_LIMIT: return "size limit exceeded";
     case DLOR_E_ARG: return "invalid argument";
     case DLOR_E_NUMERIC: return "numerical failure";
+    case DLOR_E_USAGE: return "usage error";
     }
     return "unknown status";
 }

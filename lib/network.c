@@ -38,7 +38,7 @@ dlor_status dlor_net_rho(dlor_act act, double p, double c, double *rho_c, double
     case DLOR_ACT_LEAKY_RELU: {
         double slope = act == DLOR_ACT_RELU ? 0.0 : p;
         if (c == 0.0)
-            return dlor_fail(err, DLOR_E_ARG,
+            return dlor_fail(err, DLOR_E_USAGE,
                              "c = 0: %s has no derivative at 0, and the construction divides by rho'(c); "
                              "pick c > 0 (in the linear regime, where rho'(c) = 1)", an);
         r = c > 0 ? c : slope * c;
@@ -71,10 +71,10 @@ dlor_status dlor_net_rho(dlor_act act, double p, double c, double *rho_c, double
     }
     if (!isfinite(r) || !isfinite(d) || fabs(d) < 1e-8) {
         if (act == DLOR_ACT_RELU || act == DLOR_ACT_LEAKY_RELU)
-            return dlor_fail(err, DLOR_E_ARG,
+            return dlor_fail(err, DLOR_E_USAGE,
                              "c = %g: %s has rho'(c) = %g there, and the construction divides by rho'(c); "
                              "pick c > 0 (in the linear regime, where rho'(c) = 1)", c, an, d);
-        return dlor_fail(err, DLOR_E_ARG,
+        return dlor_fail(err, DLOR_E_USAGE,
                          "c = %g: %s has rho'(c) = %.3g there (zero or too close to it), and the construction "
                          "divides by rho'(c); pick a c where the activation is not flat (e.g. c = 0.5)",
                          c, an, d);

@@ -83,9 +83,10 @@ typedef struct dlor_net_plan {
     size_t nlayers;
 } dlor_net_plan;
 
-/* rho(c) and rho'(c) of an activation. Returns DLOR_E_ARG, with a message that
- * names the activation and says what to pick, when rho'(c) vanishes or does not
- * exist (relu/leaky_relu at c = 0, relu for c < 0, ...) or c is not finite. */
+/* rho(c) and rho'(c) of an activation. Returns DLOR_E_USAGE (c is the user's
+ * choice), with a message that names the activation and says what to pick, when
+ * rho'(c) vanishes or does not exist (relu/leaky_relu at c = 0, relu for c < 0, ...);
+ * DLOR_E_ARG when c is not finite. */
 dlor_status dlor_net_rho(dlor_act act, double param, double c, double *rho_c, double *drho_c, dlor_error *err);
 
 /* Factors every selected LINEAR weight (selected: per tensor of src, NULL: all

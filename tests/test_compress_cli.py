@@ -184,8 +184,9 @@ for args, code, needle in [
     (["--tol", "0.1", "--budget", "0.5"], 2, "exactly one target"),
     (["--tol", "0.1", "--allocate", "sum"], 2, "--allocate"),
     (["--budget", "0.5", "--allocate", "mean"], 2, "--allocate"),
-    (["--rank", "2000", "--method", "lowrank"], 1, "2000"),
-    (["--tol", "0.1", "--calib", xd], 1, "graph"),
+    (["--rank", "2000", "--method", "lowrank"], 2, "2000"),
+    (["--rank", "64", "--method", "lowrank"], 2, "too large for every layer"),
+    (["--tol", "0.1", "--calib", xd], 2, "graph"),
     (["--tol", "0.1", "--activation", "relu", "--calib", os.path.join(SRC, "samples", "sawtooth", "x_test.npy")], 1,
      "[N, 64]"),
 ]:

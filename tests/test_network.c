@@ -296,7 +296,7 @@ static void test_rho(void)
             dlor_error e;
             dlor_status st = dlor_net_rho((dlor_act)a, p, c, &r, &d, &e);
             if (a == DLOR_ACT_RELU && c < 0) {
-                CHECK(st == DLOR_E_ARG && strstr(e.msg, "rho'(c)") && strstr(e.msg, "c > 0"), "relu at c = %g: %s", c,
+                CHECK(st == DLOR_E_USAGE && strstr(e.msg, "rho'(c)") && strstr(e.msg, "c > 0"), "relu at c = %g: %s", c,
                       e.msg);
                 continue;
             }
@@ -308,8 +308,8 @@ static void test_rho(void)
         }
     double r, d;
     dlor_error e;
-    CHECK(dlor_net_rho(DLOR_ACT_RELU, 0, 0.0, &r, &d, &e) == DLOR_E_ARG && strstr(e.msg, "c > 0"), "relu at 0: %s", e.msg);
-    CHECK(dlor_net_rho(DLOR_ACT_LEAKY_RELU, 0.0, -1.0, &r, &d, &e) == DLOR_E_ARG, "leaky_relu(0) at -1 is flat");
+    CHECK(dlor_net_rho(DLOR_ACT_RELU, 0, 0.0, &r, &d, &e) == DLOR_E_USAGE && strstr(e.msg, "c > 0"), "relu at 0: %s", e.msg);
+    CHECK(dlor_net_rho(DLOR_ACT_LEAKY_RELU, 0.0, -1.0, &r, &d, &e) == DLOR_E_USAGE, "leaky_relu(0) at -1 is flat");
     CHECK(dlor_net_rho(DLOR_ACT_SOFTPLUS, 0, NAN, &r, &d, &e) == DLOR_E_ARG, "c = NaN");
     /* GELU's derivative vanishes near -0.7518: find the zero by bisection on the difference quotient */
     double lo = -1.0, hi = -0.5;
@@ -318,7 +318,7 @@ static void test_rho(void)
         if (g < 0) lo = mid; /* still decreasing: the flat point is to the right */
         else hi = mid;
     }
-    CHECK(dlor_net_rho(DLOR_ACT_GELU_ERF, 0, 0.5 * (lo + hi), &r, &d, &e) == DLOR_E_ARG && strstr(e.msg, "rho'(c)"),
+    CHECK(dlor_net_rho(DLOR_ACT_GELU_ERF, 0, 0.5 * (lo + hi), &r, &d, &e) == DLOR_E_USAGE && strstr(e.msg, "rho'(c)"),
           "gelu at its flat point %.9g: refused (d = %g)", 0.5 * (lo + hi), d);
 }
 
@@ -400,7 +400,7 @@ static void test_order(void)
     dlor_net_opts_default(&o);
     o.rank = 2;
     o.c = -0.5;
-    CHECK(dlor_net_plan_make(&gr, &src, &o, NULL, "model.safetensors", &p, &e) == DLOR_E_ARG &&
+    CHECK(dlor_net_plan_make(&gr, &src, &o, NULL, "model.safetensors", &p, &e) == DLOR_E_USAGE &&
               strstr(e.msg, "model.safetensors") && strstr(e.msg, "c > 0"), "relu, c = -0.5: %s", e.msg);
     dlor_graph_free(&gr);
     dlor_net_ref_free(&ref);
