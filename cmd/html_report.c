@@ -1130,7 +1130,7 @@ static void bar_chunk(dlor_html *h, const dlor_html_bars *b, size_t c0, size_t c
 {
     FILE *f = h->f;
     size_t nc = c1 - c0, ns = b->nseries ? b->nseries : 1;
-    double W = b->width > 0 ? b->width : 1240, H = b->height > 0 ? b->height : 400;
+    double W = b->width > 0 ? b->width : 1232, H = b->height > 0 ? b->height : 400;
     legend_item items[40];
     char lab3[3][160], lab[CAT_MAX_CHARS * 4 + 8];
     size_t nitems = bar_legend(b, c0, c1, items, sizeof items / sizeof items[0], lab3);
@@ -1254,7 +1254,7 @@ void dlor_html_bar_chart(dlor_html *h, const dlor_html_bars *b)
     axis_range(&b->y, ylog, have, lo, hi, !ylog, &ylo, &yhi);
 
     /* how many named categories fit legibly in one chart */
-    double W = b->width > 0 ? b->width : 1240;
+    double W = b->width > 0 ? b->width : 1232;
     size_t fit = (size_t)((W - 120) / (ns * 14.0 + 8));
     if (fit < 4) fit = 4;
     size_t per = b->categories ? (b->per_chart && b->per_chart < fit ? b->per_chart : fit) : b->ncat;

@@ -158,7 +158,7 @@ typedef struct dlor_html_bars {
     const char *threshold_name;      /* legend text of the threshold marks ("tolerance") */
     int value_labels;                /* print each bar's value above it when there is room */
     size_t per_chart;                /* categories per chart (0: as many as fit legibly) */
-    int width, height;               /* 0: 1240 x 400 */
+    int width, height;               /* 0: 1232 x 400 (the page's width at 1280 px) */
     const char *caption;
 } dlor_html_bars;
 

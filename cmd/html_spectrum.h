@@ -20,7 +20,7 @@ extern "C" {
 #endif
 
 /* Width of the spectrum charts: two fit side by side in a row. */
-#define DLOR_HTML_SPECTRUM_WIDTH 612
+#define DLOR_HTML_SPECTRUM_WIDTH 608
 
 /* Figure 2c: sigma_j, the identity contribution and the low-rank contribution
  * against the index j (linear axes). caption (may be NULL) is followed by the

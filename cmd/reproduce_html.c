@@ -14,7 +14,7 @@
 
 #define INK "#1f2937"
 #define MUTED "#9ca3af"
-#define WIDTH2 612 /* two charts side by side */
+#define WIDTH2 608 /* two charts side by side (in 1232 px: the page at 1280 px) */
 
 /* Colours of the variants of one chart, and their lighter shades for extra seeds. */
 static const char *const colour[] = {"#2563eb", "#ea580c", "#7c3aed", "#0891b2"};

@@ -220,7 +220,7 @@ static void size_chart_pair(dlor_html *h, size_t n, const char **names, const do
     b.nseries = 2;
     b.series_names = series;
     b.threshold = NAN;
-    b.width = 612;
+    b.width = 608;
     b.height = 360;
     snprintf(tp, sizeof tp, "Parameters per %s", what);
     snprintf(tb, sizeof tb, "Bytes per %s", what);

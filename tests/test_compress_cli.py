@@ -173,6 +173,63 @@ for m in (1, 3):
         check(L["method"] == 1 and L["factors"] == m and abs(e - e_dlor) <= 1e-6,
               f"--factors {m}: {L['factors']} factors, error {e:.4g} vs the single component's {e_dlor:.4g}")
 
+# ---- a global --rank on layers it does not fit: the 10-class head (10 x 128) stays dense ------------
+out = path("rank16.dlor")
+rc, so, se = run("convert", dsrc, "-o", out, "--method", "lowrank", "--rank", "16", "--activation", "relu", "-v")
+lines = [ln for ln in se.splitlines() if ln.startswith("[")]
+check(rc == 0 and len(lines) == 3 and "4.weight" in lines[2] and
+      "kept dense (--rank 16 exceeds the layer's largest rank, 10)" in lines[2] and
+      "wrote" in se and "2 layers factored, 1 kept dense" in se, f"lowrank --rank 16 with a 10-class head: {rc} {se}")
+if rc == 0:
+    meta, tensors, layers = dlor_pyreader.read(out)
+    check({n: L["rank"] for n, L in layers.items()} == {"0.weight": 16, "2.weight": 16} and
+          meta.get("dlor.kept_dense") == "4.weight" and np.array_equal(tensors["4.weight"], wd["4.weight"]),
+          f"lowrank --rank 16: ranks {sorted(layers)}, kept {meta.get('dlor.kept_dense')}")
+    rep = path("rank16.json")
+    rc, so, se = run("verify", dsrc, out, "--json", rep)
+    check(rc == 0 and "note: layer '4.weight': kept dense: --rank 16 exceeds the layer's largest rank, 10" in so,
+          f"verify says why the head is dense: {so}")
+    notes = {L["name"]: L["note"] for L in json.load(open(rep))["layers"]} if rc == 0 else {}
+    check(notes.get("0.weight") is None and "exceeds" in (notes.get("4.weight") or ""), f"JSON notes {notes}")
+# rank 9 still stores less than the head (9 * 138 + 1 < 1280); rank 10 would not, with svd 9 still does
+rc, so, se = run("convert", dsrc, "-o", path("rank10.dlor"), "--method", "lowrank", "--rank", "10")
+check(rc == 0 and "1 layer would not be smaller than dense: kept dense" in se, f"lowrank --rank 10, no -v: {se}")
+rc, so, se = run("verify", dsrc, os.path.join(TMP, "rank10.dlor"))
+check(rc == 0 and "kept dense: --rank 10 would store 1381 numbers, the dense layer 1280" in so, f"rank 10 note: {so}")
+out = path("rank9.dlor")
+rc, so, se = run("convert", dsrc, "-o", out, "--method", "lowrank", "--rank", "9")
+check(rc == 0 and se == "" and set(dlor_pyreader.read(out)[2]) == {"0.weight", "2.weight", "4.weight"},
+      f"lowrank --rank 9 compresses every layer: {se}")
+
+# ---- reports: layers counted as factored or kept dense, listed in model order -----------------------
+out = path("budget-order.dlor")
+rc, so, se = run("convert", dsrc, "-o", out, "--budget", "0.5", "--activation", "relu", "-v")
+meta = dlor_pyreader.read(out)[0] if rc == 0 else {}
+nkept = len(meta.get("dlor.kept_dense", "").split(",")) if meta.get("dlor.kept_dense") else 0
+check(rc == 0 and nkept > 0 and f"{3 - nkept} layer{'' if 3 - nkept == 1 else 's'} factored, {nkept} kept dense" in se,
+      f"the summary line counts factored and kept-dense layers apart ({nkept} kept): {se}")
+rep = path("budget-order.json")
+rc, so, se = run("verify", dsrc, out, "--json", rep)
+names = [L["name"] for L in json.load(open(rep))["layers"]] if rc == 0 else []
+check(names == ["0.weight", "2.weight", "4.weight"], f"verify lists layers in graph order: {names}")
+table = [ln.split()[0] for ln in so.splitlines() if ln.split() and ln.split()[0].endswith(".weight")]
+check(table == names, f"the text table in graph order: {table}")
+# without a graph: the source's tensor order (not sorted, not compressed layers first)
+rng = np.random.default_rng(11)
+order = {"zeta.weight": rng.standard_normal((32, 32)),
+         "alpha.weight": np.eye(32) + np.outer(rng.standard_normal(32), rng.standard_normal(32)) / 32,
+         "mid.weight": rng.standard_normal((32, 32))}
+osrc = os.path.join(TMP, "order.npz")
+np.savez(osrc, **{k: v.astype(np.float32) for k, v in order.items()})
+out = path("order.dlor")
+rc, so, se = run("convert", osrc, "-o", out, "--tol", "0.05")
+rep = path("order.json")
+if check(rc == 0, f"convert order.npz: {se}"):
+    rc, so, se = run("verify", osrc, out, "--json", rep)
+    forms = [(L["name"], L["form"]) for L in json.load(open(rep))["layers"]] if rc == 0 else []
+    check(forms == [("zeta.weight", "dense"), ("alpha.weight", "lowrank"), ("mid.weight", "dense")],
+          f"verify lists layers in the source's order: {forms}")
+
 # ---- bad targets and calibration data -----------------------------------------------------------
 keep = os.path.join(TMP, "keep.dlor")
 open(keep, "wb").write(b"old")

@@ -15,7 +15,9 @@ a mismatch, a missed target, a failed construction).
 Browser checks (tests/html_browser.py, through the DevTools pipe): no console
 error or warning, no uncaught exception, no browser log error, exactly one
 request per page (itself); no text label overlapping another or leaving its
-chart, fonts of at least 10 px, no horizontal scrolling at 1366 px; screenshots
+chart, fonts of at least 10 px, no horizontal scrolling at 1280 px, neither of the
+page nor inside a table's box (a table that does not fit would hide its last
+columns: a page with wide layers of long names shows it fits); screenshots
 that are not blank (share of non-white pixels, number of colours). A canary
 page with a deliberate console error, exception and missing image, and a blank
 page, show that the checks can fail.
@@ -29,6 +31,9 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+
+import numpy as np
+from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import html_browser  # noqa: E402
@@ -97,6 +102,13 @@ def layer_rows(root):
     return {}
 
 
+def layer_order(root):
+    for t in root.iter("table"):
+        if [text(th) for th in t.iter("th")][:2] == ["layer", "shape"]:
+            return [text(tr[0]) for tr in t.find("tbody")]
+    return []
+
+
 def verify_page(tag, dl, *args, expect_rc=0):
     """Runs verify with --json and --html; returns (report, page text, tree)."""
     html, js = path(f"{tag}.html"), path(f"{tag}.json")
@@ -124,6 +136,9 @@ def verify_page(tag, dl, *args, expect_rc=0):
     # the per-layer table
     rows = layer_rows(root)
     check(len(rows) == len(rep["layers"]), f"{tag}: one table row per layer")
+    check(layer_order(root) == [L["name"] for L in rep["layers"]], f"{tag}: the table lists layers as the JSON does")
+    # the spectra: each layer's two charts stack on narrow pages, so the text says first / second, not left / right
+    check("Left:" not in page and "Right:" not in page and "first chart" in page, f"{tag}: spectra wording")
     for L in rep["layers"]:
         r = rows.get(L["name"])
         if not check(r is not None, f"{tag}: row for {L['name']}"):
@@ -172,6 +187,9 @@ rep, page, root = verify_page("budget", budget, "--inputs", xin, "--labels", yin
 pages["budget"] = rep is not None
 if root is not None:
     check(any(L["tol"] is None for L in rep["layers"]), "budget: a compressed layer has no per-layer tolerance")
+    check([L["name"] for L in rep["layers"]] == ["0.weight", "2.weight", "4.weight"] and
+          layer_order(root) == ["0.weight", "2.weight", "4.weight"],
+          f"budget: layers in model order, kept-dense ones in place: {layer_order(root)}")
     check("identity part |beta|" in page and "low-rank part P Q^T" in page and
           "Identity and low-rank contributions to sigma_j" in page, "budget: beta I + P Q^T split (Figure 2c)")
 rep, page, root = verify_page("add", add)
@@ -185,6 +203,18 @@ rep, page, root = verify_page("fail", exact, "--tol", "1e-9", expect_rc=1)
 pages["fail"] = rep is not None
 if root is not None:
     check(not rep["pass"] and "bar fail" in page, "fail: FAIL page with red bars")
+
+# wide layers with long names and large counts: the per-layer table must still fit its box at 1280 px
+wsrc, wide = os.path.join(TMP, "wide.safetensors"), path("digits-wide.dlor")
+wrng = np.random.default_rng(5)
+save_file({f"model.layers.{i}.mlp.down_proj.weight": wrng.standard_normal((40, 30000)).astype(np.float32)
+           for i in range(2)}, wsrc)
+rc, so, se = run("convert", wsrc, "-o", wide, "--method", "lowrank", "--rank", "3", "--dtype", "f16")
+check(rc == 0, f"convert wide: {se}")
+rc, so, se = run("verify", wsrc, wide, "--html", path("wide.html"))
+pages["wide"] = check(rc == 0 and os.path.exists(os.path.join(TMP, "wide.html")), f"verify wide --html: {rc} {se}")
+if pages["wide"]:
+    static_checks("wide", open(os.path.join(TMP, "wide.html"), encoding="utf-8").read())
 
 # stdout, and failures that must not leave or clobber a file
 rc, so, se = run("verify", dsrc, exact, "--html", "-", "-q")
@@ -245,6 +275,8 @@ if pages["reproduce"]:
         svgs = root.findall(f".//{SVGNS}svg")
         check(len(svgs) == 3 + 2 * len(rj["approximation"]) + 1,
               f"reproduce: 3 error-vs-h charts, 2 per approximation, 1 split: {len(svgs)}")
+        check("Left:" not in page and "the first chart shows" in page,
+              "reproduce: the charts of a pair stack on narrow pages: no left / right in the text")
         heads = [text(h2) for h2 in root.iter("h2")]
         for want in ("Figures 2a and 3a", "Figures 2b and 3b", "Table 1", "Experiment 3", "Targets",
                      "Where our numbers differ"):
@@ -378,7 +410,10 @@ if check(REPRO_UNIT is not None, "DLOR_REPRO_UNIT names test_reproduce_html"):
 # ---- in the browser ---------------------------------------------------------------------------------
 LAYOUT = r"""(() => {
   const out = {svgs: 0, small: 0, overlaps: [], outside: [], minFont: 100,
-               width: document.documentElement.scrollWidth};
+               width: document.documentElement.scrollWidth, cut: []};
+  for (const w of document.querySelectorAll('.tablewrap'))
+    if (w.scrollWidth > w.clientWidth + 1)
+      out.cut.push(w.querySelector('th, td').textContent + ': ' + w.scrollWidth + ' > ' + w.clientWidth);
   for (const svg of document.querySelectorAll('svg')) {
     const r = svg.getBoundingClientRect();
     if (r.width === 0 && r.height === 0) continue;   /* inside a closed <details> */
@@ -411,7 +446,7 @@ if not check(exe is not None, html_browser.INSTALL_HINT):
 
 browser = None
 try:
-    browser = html_browser.Browser(exe, 1366, 900)
+    browser = html_browser.Browser(exe, 1280, 900)
 
     # canaries: the checks see errors and blank pages when there are some
     canary = path("canary.html")
@@ -436,7 +471,8 @@ try:
     ink, colours = html_browser.ink_stats(browser.screenshot(path("blank.png")))
     check(ink < 0.001 and colours <= 2, f"a blank page measures as blank ({ink:.4f} ink, {colours} colours)")
 
-    shots = [(t, os.path.join(TMP, f"{t}.html"), 3) for t in ("budget", "exact", "add", "fail") if pages.get(t)]
+    shots = [(t, os.path.join(TMP, f"{t}.html"), 3) for t in ("budget", "exact", "add", "fail", "wide")
+             if pages.get(t)]
     if pages.get("reproduce"):
         shots.append(("reproduce", os.path.join(TMP, "reproduce.html"), 8))
     if pages.get("network"):
@@ -455,7 +491,8 @@ try:
         check(lay["overlaps"] == [], f"{tag}: overlapping labels: {lay['overlaps'][:8]}")
         check(lay["outside"] == [], f"{tag}: labels outside their chart: {lay['outside'][:8]}")
         check(lay["minFont"] >= 10, f"{tag}: smallest chart text {lay['minFont']:.1f} px")
-        check(lay["width"] <= 1366, f"{tag}: page {lay['width']} px wide scrolls sideways at 1366 px")
+        check(lay["width"] <= 1280, f"{tag}: page {lay['width']} px wide scrolls sideways at 1280 px")
+        check(lay["cut"] == [], f"{tag}: tables wider than their box at 1280 px: {lay['cut']}")
         name = "report" if tag == "budget" else tag
         shot = os.path.join(TMP, f"{name}.png")
         ink, colours = html_browser.ink_stats(browser.screenshot(shot))

@@ -195,7 +195,7 @@ static void sample_page(FILE *f)
     b.values = st;
     b.stacked = 1;
     b.threshold = nan;
-    b.width = 612;
+    b.width = 608;
     dlor_html_bar_chart(&h, &b);
 
     dlor_html_heading(&h, 2, "Table & <friends>");
