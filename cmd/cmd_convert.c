@@ -39,8 +39,9 @@ static const dlor_optdef defs[] = {
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
                           "                             auto (lowrank, or dense when nothing smaller meets the target)"},
-    {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 256, capped per layer;\n"
-                       "                             compressed: the rank of P Q^T)"},
+    {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 256, capped at each layer's\n"
+                       "                             size; compressed: the rank of P Q^T, layers it would not make\n"
+                       "                             smaller stay dense)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},
     {"allocate", 0, "sum|max", "with --budget: minimise the sum of squared layer errors (sum, default: cheap\n"
