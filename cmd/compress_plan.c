@@ -86,7 +86,7 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     float *xf = NULL;
     if (!g->count)
         return dlor_fail(err, DLOR_E_USAGE, "--calib needs the model's graph to propagate activations; give "
-                                          "--activation (or use a source with a graph)");
+                                            "--activation (or use a source with a graph)");
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
     if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
     if (st != DLOR_OK) return st;

@@ -51,12 +51,19 @@ cases = [
     (mixed, ["--activation", "tanh", "--rank", "8"], (2, 3, 4)),
     (mixed, ["--activation", "tanh", "--tol", "0.5"], (3,)),
     (mixed, ["--rank", "4", "--method", "add"], (4,)),  # no graph: tensors only
+    # a --rank that some layers cap (dlor.rank_capped) or keep dense (dlor.kept_dense): each part lists its own
+    (mixed, ["--rank", "30", "--method", "add"], (2, 3)),
+    (dsrc, ["--activation", "relu", "--rank", "16", "--method", "lowrank"], (2, 3)),
 ]
 for ci, (src, opts, counts) in enumerate(cases):
     single = path(f"single{ci}.dlor")
     rc, so, se = run("convert", src, "-o", single, *opts)
     check(rc == 0, f"case {ci}: single-process convert: {se}")
-    _, _, layers_single = dlor_pyreader.read(single)
+    meta_single, _, layers_single = dlor_pyreader.read(single)
+    if "30" in opts:
+        check(meta_single.get("dlor.rank_capped") == "5.weight,6.weight", f"case {ci}: 24 x 32 and 10 x 24 capped")
+    if "lowrank" in opts:
+        check(meta_single.get("dlor.kept_dense") == "4.weight", f"case {ci}: the head kept dense at rank 16")
     for n in counts:
         parts = [path(f"c{ci}-part{i}of{n}.dlor") for i in range(n)]
         owned = []
