@@ -41,10 +41,33 @@ dlor_status dlor_convert_graph_metadata(struct dlor_container *c, const char *so
  * DLOR_E_USAGE (the options do not fit the input), 1 otherwise. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);
 
-/* Checks, before the work, that each output in paths[0 .. n) (NULL and "-"
- * skipped) could be written (dlor_output_check); on the first that cannot,
- * prints "dlor CMD: message" and returns 1, else 0. */
-int dlor_cmd_check_outputs(const char *cmd, const char *const *paths, size_t n);
+/* An output a command writes: the option that names it (for messages), its
+ * path (NULL: not asked for; "-": standard output) and what may go to
+ * standard output. */
+typedef enum dlor_out_kind {
+    DLOR_OUT_TEXT,       /* text (a report, a C header): "-" is standard output */
+    DLOR_OUT_BINARY,     /* a binary stream (.npy, .dlor): "-" too, but not onto a terminal */
+    DLOR_OUT_FILE        /* only a file or folder: "-" is refused */
+} dlor_out_kind;
+typedef struct dlor_cmd_output {
+    const char *opt;
+    const char *path;
+    dlor_out_kind kind;
+} dlor_cmd_output;
+
+/* Checks, before the work, the outputs out[0 .. nout) of a command whose
+ * input files are in[0 .. nin) (NULL entries skipped):
+ *   - usage errors (exit status 2): "-" for a DLOR_OUT_FILE output, more than
+ *     one output on standard output, a binary output to a terminal, and an
+ *     output that is an input or another output (dlor_same_file: links and
+ *     differently spelled paths included), which would clobber it;
+ *   - then that every output other than "-" could be written now
+ *     (dlor_output_check; exit status 1 when not).
+ * Prints one "dlor CMD: message" line and returns the exit status, or returns
+ * 0. When an output is "-", standard output is then reserved for it
+ * (dlor_stdout_claim): everything else the command prints goes to stderr. */
+int dlor_cmd_check_outputs(const char *cmd, const dlor_cmd_output *out, size_t nout, const char *const *in,
+                           size_t nin);
 
 /* Names for method / basis codes of the container ("mul", "schur", ...). */
 const char *dlor_method_name(int method);

@@ -341,8 +341,10 @@ int dlor_cmd_bench(int argc, char **argv)
         fprintf(stderr, "dlor bench: --time must be a number of seconds in (0, 600], not '%s'\n", tm);
         return 2;
     }
-    if (dlor_cmd_check_outputs("bench", &json, 1)) return 1;
     const char *model_path = o.pos[0];
+    const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT}};
+    const char *inputs[] = {model_path, dense_path};
+    if ((rc = dlor_cmd_check_outputs("bench", outputs, 1, inputs, 2)) != 0) return rc;
     dlor_error err;
     dlor_loaded dl;
     dlor_container c;
@@ -480,7 +482,7 @@ int dlor_cmd_bench(int argc, char **argv)
         printf("ratio read / dense: %.3f (a pass must read those bytes: its floor in this run)\n", med_r / med_d);
         if (json) {
             dlor_atomic_file af;
-            FILE *f = stdout;
+            FILE *f = dlor_stdout_claim(); /* for "-": claimed by dlor_cmd_check_outputs */
             if (strcmp(json, "-") != 0) {
                 st = dlor_atomic_open(&af, json, &err);
                 f = st == DLOR_OK ? af.fp : NULL;
@@ -523,9 +525,11 @@ int dlor_cmd_bench(int argc, char **argv)
                 dlor_jw_num(&w, maxdiff);
                 dlor_jw_end_obj(&w);
                 fputc('\n', f);
-                if (f != stdout) {
+                if (strcmp(json, "-") != 0) {
                     if (ferror(f)) af.failed = 1;
                     st = dlor_atomic_commit(&af, &err);
+                } else if (fflush(f) != 0 || ferror(f)) {
+                    st = dlor_fail(&err, DLOR_E_IO, "writing the JSON report to standard output failed");
                 }
             }
         }

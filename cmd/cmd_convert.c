@@ -35,7 +35,7 @@
 #define DEFAULT_RANK 256
 
 static const dlor_optdef defs[] = {
-    {"output", 'o', "OUT.dlor", "output file (required; written atomically)"},
+    {"output", 'o', "OUT.dlor", "output file (required; written atomically; '-': standard output)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
                           "                             auto (lowrank, or dense when nothing smaller meets the target)"},
@@ -582,12 +582,10 @@ int dlor_cmd_convert(int argc, char **argv)
     int u_layout;
     if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
-    if (strcmp(in, out) == 0) {
-        fprintf(stderr, "dlor convert: output '%s' would overwrite the input\n", out);
-        return 2;
-    }
-    const char *outputs[] = {out, dlor_opt(&o, defs, "emit")};
-    if (dlor_cmd_check_outputs("convert", outputs, 2)) return 1;
+    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
+                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE}};
+    const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 2, inputs, 2)) != 0) return rc;
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
 
@@ -718,7 +716,8 @@ int dlor_cmd_convert(int argc, char **argv)
         char capnote[64] = "", keptnote[64] = "";
         if (ncapped) snprintf(capnote, sizeof capnote, " (%zu with --rank capped)", ncapped);
         if (cfg.compress) snprintf(keptnote, sizeof keptnote, ", %zu kept dense", nkept);
-        fprintf(stderr, "wrote %s: %zu layer%s factored%s%s, %zu tensors stored\n", out, nfactor - nkept,
+        fprintf(stderr, "wrote %s: %zu layer%s factored%s%s, %zu tensors stored\n",
+                strcmp(out, "-") ? out : "standard output", nfactor - nkept,
                 nfactor - nkept == 1 ? "" : "s", capnote, keptnote, ntensors);
     }
     return 0;

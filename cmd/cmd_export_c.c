@@ -13,7 +13,7 @@
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
-    {"output", 'o', "model.h", "header to write (required; written atomically)"},
+    {"output", 'o', "model.h", "header to write (required; written atomically; '-': standard output)"},
     {"name", 0, "NAME", "C identifier prefix (default: dlor_model)"},
     {NULL, 0, NULL, NULL}};
 
@@ -46,6 +46,8 @@ int dlor_cmd_export_c(int argc, char **argv)
         return 2;
     }
     const char *in = o.pos[0];
+    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_TEXT}};
+    if ((rc = dlor_cmd_check_outputs("export-c", outputs, 1, &in, 1)) != 0) return rc;
     dlor_error err;
     unsigned char *buf;
     size_t len;

@@ -1,19 +1,26 @@
 /* cmd_info.c - dlor info: what is inside a weight file or a .dlor file. */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd.h"
 #include "dlor_container.h"
 #include "dlor_readers.h"
+#include "dlor_verify.h"
 #include "json_out.h"
+#include "model_load.h"
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
     {"json", 0, NULL, "print JSON instead of text"},
+    {"activation", 0, "NAME", "for dense files without a graph: the activation between nn.Sequential layers"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "FILE [--json]\n\n"
-                                "FILE is a .dlor, safetensors, .npy or .npz file.";
+static const char *usage_line = "FILE [--json] [--activation NAME]\n\n"
+                                "FILE is a .dlor file, or a dense model: safetensors, NumPy .npy or .npz, ONNX,\n"
+                                "or a PyTorch .pt state dict. The model graph is recovered as convert recovers it:\n"
+                                "ONNX's own, a 'dlor.graph' metadata entry, or nn.Sequential names with\n"
+                                "--activation; when there is none, info says why.";
 
 static void json_tensor(dlor_jw *w, const dlor_tensor *t, const char *role)
 {
@@ -59,12 +66,29 @@ static void print_meta(const dlor_tensor_list *l, dlor_jw *w)
     for (size_t i = 0; i < l->meta_count; i++) printf("  %s = %s\n", l->meta_keys[i], l->meta_vals[i]);
 }
 
-/* One line (text) or an array (JSON) describing a graph; why explains an empty one. */
-static void print_graph(const dlor_graph *g, const dlor_container *c, const char *why, dlor_jw *w)
+/* One line (text) or an array (JSON) describing a graph; source says where it
+ * came from (dlor_resolve_graph; NULL for a .dlor file's own), why explains an
+ * empty one. */
+static void print_graph(const dlor_graph *g, const dlor_container *c, const char *source, const char *why,
+                        dlor_jw *w)
 {
     if (w) {
+        if (!c) {
+            dlor_jw_key(w, "graph_source");
+            if (g->count && source) dlor_jw_str(w, source);
+            else dlor_jw_num(w, NAN); /* null */
+            if (!g->count) {
+                dlor_jw_key(w, "graph_missing");
+                dlor_jw_str(w, why && *why ? why : "no graph");
+            }
+        }
         dlor_jw_key(w, "graph");
         dlor_jw_begin_arr(w);
+    } else if (g->count && source) {
+        printf("graph (from %s): %zu operations:", strcmp(source, "metadata") == 0 ? "dlor.graph metadata"
+                                                   : strcmp(source, "names") == 0 ? "names and --activation"
+                                                   : strcmp(source, "onnx") == 0 ? "the ONNX graph" : source,
+               g->count);
     } else if (g->count) {
         printf("graph: %zu operations:", g->count);
     } else {
@@ -132,13 +156,13 @@ static int info_dlor(const char *path, int json)
         dlor_jw_key(&w, "format");
         dlor_jw_str(&w, "dlor");
         print_meta(&c.tensors, &w);
-        print_graph(&c.graph, &c, NULL, &w);
+        print_graph(&c.graph, &c, NULL, NULL, &w);
         dlor_jw_key(&w, "layers");
         dlor_jw_begin_arr(&w);
     } else {
         printf("%s: .dlor container, format %d.x\nmetadata:\n", path, DLOR_IMAGE_MAJOR);
         print_meta(&c.tensors, NULL);
-        print_graph(&c.graph, &c, NULL, NULL);
+        print_graph(&c.graph, &c, NULL, NULL, NULL);
         printf("layers: %zu\n", c.nlayers);
     }
     for (size_t i = 0; i < c.nlayers; i++) {
@@ -147,6 +171,8 @@ static int info_dlor(const char *path, int json)
         const dlor_tensor *v = dlor_tensor_list_find(&c.tensors, d->v_name);
         uint64_t params = u->nelem + v->nelem + 1;
         const char *layout = d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows";
+        /* one component (beta*I + P Q^T, or add with one factor) stores beta, as --emit names it */
+        int single = d->method == DLOR_IMAGE_ADD && d->factors == 1;
         pd += d->rows * d->cols;
         pl += params;
         if (json) {
@@ -158,6 +184,8 @@ static int info_dlor(const char *path, int json)
             dlor_jw_u64(&w, d->rows);
             dlor_jw_u64(&w, d->cols);
             dlor_jw_end_arr(&w);
+            dlor_jw_key(&w, "form");
+            dlor_jw_str(&w, dlor_layer_form(&c, d));
             dlor_jw_key(&w, "method");
             dlor_jw_str(&w, dlor_method_name(d->method));
             dlor_jw_key(&w, "basis");
@@ -168,6 +196,10 @@ static int info_dlor(const char *path, int json)
             dlor_jw_u64(&w, d->factors);
             dlor_jw_key(&w, "alpha");
             dlor_jw_num(&w, d->alpha);
+            if (single) {
+                dlor_jw_key(&w, "beta");
+                dlor_jw_num(&w, d->alpha);
+            }
             dlor_jw_key(&w, "dtype");
             dlor_jw_str(&w, dlor_dtype_name(u->dtype));
             dlor_jw_key(&w, "source_dtype");
@@ -180,13 +212,13 @@ static int info_dlor(const char *path, int json)
             dlor_jw_u64(&w, params);
             dlor_jw_end_obj(&w);
         } else {
-            printf("  %-28s [%llu, %llu] %s/%s rank %llu, %llu factors, alpha %.9g, %s factors (U in %s), params "
+            printf("  %-28s [%llu, %llu] %s/%s rank %llu, %llu factor%s, %s %.9g, %s factors (U in %s), params "
                    "%llu -> %llu\n",
                    d->name, (unsigned long long)d->rows, (unsigned long long)d->cols,
-                   dlor_method_name(d->method), dlor_basis_name(d->basis), (unsigned long long)d->rank,
-                   (unsigned long long)d->factors, d->alpha, dlor_dtype_name(u->dtype),
-                   layout,
-                   (unsigned long long)(d->rows * d->cols), (unsigned long long)params);
+                   dlor_layer_form(&c, d), dlor_basis_name(d->basis), (unsigned long long)d->rank,
+                   (unsigned long long)d->factors, d->factors == 1 ? "" : "s", single ? "beta" : "alpha", d->alpha,
+                   dlor_dtype_name(u->dtype), layout, (unsigned long long)(d->rows * d->cols),
+                   (unsigned long long)params);
         }
     }
     if (json) {
@@ -218,15 +250,29 @@ static int info_dlor(const char *path, int json)
     return 0;
 }
 
-static int info_weights(const char *path, int json)
+static int info_weights(const char *path, int json, const char *activation)
 {
     dlor_tensor_list l;
     dlor_graph g;
     dlor_error err;
-    char why[512] = "";
+    char why[DLOR_ERROR_MSG_MAX] = "";
+    const char *source = NULL;
     dlor_tensor_list_init(&l);
     dlor_graph_init(&g);
     if (dlor_read_model(path, &l, &g, why, sizeof why, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    /* the graph convert would record: an unusable one is shown as none, with convert's reason */
+    dlor_status st = dlor_resolve_graph(path, &l, &g, activation, &source, why, sizeof why, &err);
+    if (st == DLOR_OK && g.count) st = dlor_graph_check(&g, &l, path, NULL, NULL, &err);
+    if (st == DLOR_E_NOMEM || st == DLOR_E_ARG) {
+        dlor_graph_free(&g);
+        dlor_tensor_list_free(&l);
+        return dlor_cmd_fail("info", &err);
+    }
+    if (st != DLOR_OK) {
+        dlor_graph_free(&g);
+        dlor_graph_init(&g);
+        snprintf(why, sizeof why, "%s", err.msg);
+    }
     uint64_t params = 0;
     dlor_jw w;
     if (json) {
@@ -237,14 +283,14 @@ static int info_weights(const char *path, int json)
         dlor_jw_key(&w, "format");
         dlor_jw_str(&w, dlor_weights_format(path));
         print_meta(&l, &w);
-        print_graph(&g, NULL, why, &w);
+        print_graph(&g, NULL, source, why, &w);
         dlor_jw_key(&w, "tensors");
         dlor_jw_begin_arr(&w);
     } else {
         printf("%s: %s, %zu tensors\n", path, dlor_weights_format(path), l.count);
         if (l.meta_count) printf("metadata:\n");
         print_meta(&l, NULL);
-        print_graph(&g, NULL, why, NULL);
+        print_graph(&g, NULL, source, why, NULL);
     }
     for (size_t i = 0; i < l.count; i++) {
         const dlor_tensor *t = &l.items[i];
@@ -277,6 +323,13 @@ int dlor_cmd_info(int argc, char **argv)
         return 2;
     }
     int json = dlor_opt(&o, defs, "json") != NULL;
-    if (strcmp(dlor_weights_format(o.pos[0]), "dlor") == 0) return info_dlor(o.pos[0], json);
-    return info_weights(o.pos[0], json);
+    const char *activation = dlor_opt(&o, defs, "activation");
+    if (strcmp(dlor_weights_format(o.pos[0]), "dlor") == 0) {
+        if (activation) {
+            fprintf(stderr, "dlor info: --activation is for dense files; %s records its own graph\n", o.pos[0]);
+            return 2;
+        }
+        return info_dlor(o.pos[0], json);
+    }
+    return info_weights(o.pos[0], json, activation);
 }

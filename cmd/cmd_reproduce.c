@@ -931,11 +931,7 @@ typedef void (*writer_fn)(FILE *f, const dlor_repro_report *r);
 
 static dlor_status write_html(const char *path, const dlor_repro_report *r, dlor_error *err)
 {
-    if (strcmp(path, "-") == 0) {
-        if (dlor_repro_html(stdout, r)) return dlor_fail(err, DLOR_E_NOMEM, "out of memory writing the HTML report");
-        return ferror(stdout) ? dlor_fail(err, DLOR_E_IO, "writing the HTML report to stdout failed") : DLOR_OK;
-    }
-    dlor_atomic_file af;
+    dlor_atomic_file af; /* "-": standard output, staged whole */
     dlor_status st = dlor_atomic_open(&af, path, err);
     if (st != DLOR_OK) return st;
     if (dlor_repro_html(af.fp, r)) {
@@ -1048,38 +1044,48 @@ int dlor_cmd_reproduce(int argc, char **argv)
     }
     const char *json = dlor_opt(&o, defs, "json"), *out = dlor_opt(&o, defs, "out"), *html = dlor_opt(&o, defs, "html");
     int json_stdout = json && strcmp(json, "-") == 0, html_stdout = html && strcmp(html, "-") == 0;
-    if (json_stdout && html_stdout) {
-        fprintf(stderr, "dlor reproduce: --json - and --html - cannot both go to standard output\n");
-        return 2;
-    }
-    /* --out: a file can be made in the folder, or the folder beside its name */
-    char in_out[4096];
+    /* --out: the files it will hold when the folder exists (so that none is an input or
+     * another output), else the folder's own name (a file can be made beside it) */
+    static const char *const out_files[] = {"report.txt", "report.json", "curves.csv", "approx.csv", "table1.csv",
+                                            "spectral.csv"};
+    char out_paths[6][4096], in_paths[5][4096];
+    dlor_cmd_output outputs[8] = {{"--json", json, DLOR_OUT_TEXT}, {"--html", html, DLOR_OUT_TEXT},
+                                  {"--out", out, DLOR_OUT_FILE}};
+    size_t nout = 3;
     struct stat sb;
-    const char *out_probe = out;
-    if (out && stat(out, &sb) == 0) {
+    if (out && strcmp(out, "-") != 0 && stat(out, &sb) == 0) {
         if (!S_ISDIR(sb.st_mode)) {
             fprintf(stderr, "dlor reproduce: %s: --out exists and is not a folder\n", out);
             return 1;
         }
-        if ((size_t)snprintf(in_out, sizeof in_out, "%s/report.txt", out) < sizeof in_out) out_probe = in_out;
+        nout = 2;
+        for (size_t i = 0; i < 6; i++)
+            if ((size_t)snprintf(out_paths[i], sizeof out_paths[i], "%s/%s", out, out_files[i]) < sizeof out_paths[i])
+                outputs[nout++] = (dlor_cmd_output){"--out", out_paths[i], DLOR_OUT_FILE};
     }
-    const char *outputs[] = {json, html, out_probe};
-    if (dlor_cmd_check_outputs("reproduce", outputs, 3)) return 1;
+    static const char *const in_files[] = {"sawtooth.safetensors", "x_train.npy", "y_train.npy", "x_test.npy",
+                                           "y_test.npy"};
+    const char *inputs[5] = {NULL, NULL, NULL, NULL, NULL};
+    for (size_t i = 0; i < 5; i++)
+        if ((size_t)snprintf(in_paths[i], sizeof in_paths[i], "%s/%s", cfg.sample_dir, in_files[i]) <
+            sizeof in_paths[i])
+            inputs[i] = in_paths[i];
+    if ((rc = dlor_cmd_check_outputs("reproduce", outputs, nout, inputs, 5)) != 0) return rc;
     dlor_repro_report r;
     dlor_error err;
     dlor_status st = dlor_repro_compute(&cfg, &r, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("reproduce", &err);
-    /* the files first: a failure leaves no page, and nothing on stdout claims success */
+    /* the files first: a failure leaves no page, and nothing on stdout claims success;
+     * with a report on standard output, the text goes to stderr (dlor_stdout_claim) */
     if (json && !json_stdout) st = write_file(json, dlor_repro_json, &r, &err);
     if (st == DLOR_OK && html && !html_stdout) st = write_html(html, &r, &err);
     if (st == DLOR_OK && out) st = write_out(out, &r, &err);
-    if (st == DLOR_OK && json_stdout) dlor_repro_json(stdout, &r);
+    if (st == DLOR_OK && json_stdout) st = write_file("-", dlor_repro_json, &r, &err);
     else if (st == DLOR_OK && html_stdout) st = write_html("-", &r, &err);
-    else if (st == DLOR_OK && !dlor_opt(&o, defs, "quiet")) dlor_repro_print(stdout, &r);
+    if (st == DLOR_OK && !dlor_opt(&o, defs, "quiet")) dlor_repro_print(stdout, &r);
     int pass = 1;
     for (size_t i = 0; i < r.ntargets; i++) pass &= r.targets[i].pass;
-    if (st == DLOR_OK && !json_stdout && !html_stdout)
-        printf("targets: %s\n", pass ? "all met" : "MISSED (see the Targets table)");
+    if (st == DLOR_OK) printf("targets: %s\n", pass ? "all met" : "MISSED (see the Targets table)");
     dlor_repro_free(&r);
     if (st != DLOR_OK) return dlor_cmd_fail("reproduce", &err);
     return pass ? 0 : 1;

@@ -12,8 +12,9 @@
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
-    {"input", 'i', "X.npy", "inputs, float, shape [N, features] (required)"},
-    {"output", 'o', "Y.npy", "where to write the outputs, float32 [N, outputs] (required)"},
+    {"input", 'i', "X.npy", "inputs, float, [N, features] or [N, d1, ..., dk] with d1 x ... x dk =\n"
+                            "                             features, as an ONNX model declares them (required)"},
+    {"output", 'o', "Y.npy", "where to write the outputs, float32 [N, outputs] (required; '-': standard output)"},
     {"batch", 'b', "B", "samples per forward call (default 64)"},
     {"threads", 't', "T", "threads running each forward call together (default 1; f32 only)"},
     {"activation", 0, "NAME", "for dense sources without a graph: activation between nn.Sequential layers"},
@@ -85,7 +86,9 @@ int dlor_cmd_run(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("run", dlor_opt(&o, defs, "activation"))) != 0) return rc;
-    if (dlor_cmd_check_outputs("run", &out, 1)) return 1;
+    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
+    const char *inputs[] = {o.pos[0], in};
+    if ((rc = dlor_cmd_check_outputs("run", outputs, 1, inputs, 2)) != 0) return rc;
     dlor_status st = dlor_load_runnable(o.pos[0], dlor_opt(&o, defs, "activation"), &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
     dlor_network_run_note(o.pos[0], &l.model, dt && strcmp(dt, "f64") == 0);

@@ -35,7 +35,8 @@ static const dlor_optdef defs[] = {
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol T]\n\n"
+static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol T]\n"
+                                "                   [--inputs X.npy [--labels Y.npy] | --samples N [--seed S]] [-q]\n\n"
                                 "Rebuilds every layer of OUT.dlor from its stored factors (in double precision)\n"
                                 "and compares it with the dense weights in IN; checks that every other tensor\n"
                                 "was carried over bit for bit. Exits 1 when a layer exceeds the tolerance.\n\n"
@@ -45,7 +46,10 @@ static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol 
                                 "its exact components weight for weight, and runs the dense model (IN with\n"
                                 "its graph, resolved as convert did) against the network end to end, in double\n"
                                 "precision when the file stores f64 factors and in float32 otherwise. There\n"
-                                "--tol T is the largest end-to-end max abs output error accepted.";
+                                "--tol T is the largest end-to-end max abs output error accepted.\n\n"
+                                "With a graph, the dense and DLoR models also run end to end on --inputs (or on\n"
+                                "--samples seeded normal inputs, 256 by default). A report written to '-' is\n"
+                                "all that goes to standard output; the text then goes to stderr.";
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
 {
@@ -650,9 +654,11 @@ int dlor_cmd_verify(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
-    const char *outputs[] = {json, dlor_opt(&o, defs, "html")};
-    if (dlor_cmd_check_outputs("verify", outputs, 2)) return 1;
     const char *in = o.pos[0], *out = o.pos[1];
+    const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT},
+                                       {"--html", dlor_opt(&o, defs, "html"), DLOR_OUT_TEXT}};
+    const char *inputs[] = {in, out, dlor_opt(&o, defs, "inputs"), dlor_opt(&o, defs, "labels")};
+    if ((rc = dlor_cmd_check_outputs("verify", outputs, 2, inputs, 4)) != 0) return rc;
     dlor_error err;
     dlor_tensor_list src;
     dlor_graph g;                /* the source's own graph (ONNX), for a network form's dense model */
@@ -844,7 +850,10 @@ int dlor_cmd_verify(int argc, char **argv)
         memset(&haf, 0, sizeof haf);
         if (html) st = dlor_verify_html(html, in, out, &r, &c, &src, target, &haf, &err);
         if (st == DLOR_OK && json && strcmp(json, "-") == 0) {
-            write_json(stdout, in, out, &r);
+            FILE *f = dlor_stdout_claim(); /* claimed by dlor_cmd_check_outputs */
+            write_json(f, in, out, &r);
+            if (fflush(f) != 0 || ferror(f))
+                st = dlor_fail(&err, DLOR_E_IO, "writing the JSON report to standard output failed");
         } else if (st == DLOR_OK && json) {
             dlor_atomic_file af;
             st = dlor_atomic_open(&af, json, &err);

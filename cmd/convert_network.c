@@ -206,8 +206,9 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs)
     int rc = parse_net(o, defs, &cfg);
     if (rc) return rc;
     const char *in = o->pos[0], *out = dlor_opt(o, defs, "output"), *calib = dlor_opt(o, defs, "calib");
-    if (strcmp(in, out) == 0) return usage_fail("output '%s' would overwrite the input", out);
-    if (dlor_cmd_check_outputs("convert", &out, 1)) return 1;
+    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
+    const char *in_files[] = {in, calib};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 1, in_files, 2)) != 0) return rc;
     int progress = isatty(2) || dlor_opt(o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include");
 

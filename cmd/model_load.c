@@ -103,17 +103,28 @@ dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x
     if (st != DLOR_OK) return st;
     const dlor_tensor *a = &t.items[0];
     char shape[96];
-    uint64_t rows = 0;
+    uint64_t rows = 0, per_row = 0; /* per_row: the product of the dimensions after the first */
+    int fits = a->ndim >= 2 && dlor_shape_nelem(a->dims + 1, a->ndim - 1, &per_row) == 0 && per_row == features;
     if (!dlor_dtype_is_float(a->dtype))
         st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs must be float (f32, f64, f16), not %s", path,
                        dlor_dtype_name(a->dtype));
     else if (a->ndim == 1 && a->dims[0] == features)
         rows = 1;
-    else if (a->ndim == 2 && a->dims[1] == features)
+    /* [N, d1, ..., dk] with d1 ... dk = features: samples in a model's declared input
+     * shape (an ONNX model that starts with Flatten), flattened in C order as Flatten does */
+    else if (fits)
         rows = a->dims[0];
+    else if (a->ndim >= 2 && a->dims[0] != 1 && a->nelem == features)
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu] or "
+                       "[N, d1, ..., dk] with d1 x ... x dk = %llu (N samples first): for one sample, give [1, %s",
+                       path,
+                       dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features,
+                       (unsigned long long)features, shape + 1);
     else
-        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu]", path,
-                       dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features);
+        st = dlor_fail(err, DLOR_E_FORMAT, "%s: inputs of shape %s do not fit the model, which takes [N, %llu] or "
+                       "[N, d1, ..., dk] with d1 x ... x dk = %llu (N samples first)", path,
+                       dlor_shape_str(a->dims, a->ndim, shape, sizeof shape), (unsigned long long)features,
+                       (unsigned long long)features);
     if (st == DLOR_OK) {
         double *d = malloc((a->nelem ? a->nelem : 1) * sizeof *d);
         if (!d) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", path);

@@ -37,8 +37,10 @@ int dlor_check_activation_opt(const char *cmd, const char *activation);
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
 void dlor_loaded_free(dlor_loaded *l);
 
-/* Reads a .npy of float samples: [N, features] or [features]. Returns float32
- * data (malloc'd) and N. Checks the feature count against 'features'. */
+/* Reads a .npy of float samples: [N, features], [features] (one sample), or
+ * [N, d1, ..., dk] with d1 ... dk = features (samples in a model's declared
+ * input shape, flattened in C order). Returns float32 data (malloc'd) and N.
+ * Checks the feature count against 'features'. */
 dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err);
 /* The same, in double precision (no rounding to float32). */
 dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);

@@ -167,7 +167,7 @@ dlor_status dlor_sort_name_list(char *list, dlor_error *err)
 /* ---- dlor merge ------------------------------------------------------------------------ */
 
 static const dlor_optdef merge_defs[] = {
-    {"output", 'o', "OUT.dlor", "the merged file (required; written atomically)"},
+    {"output", 'o', "OUT.dlor", "the merged file (required; written atomically; '-': standard output)"},
     {"compress", 0, NULL, "deflate the merged file (as convert --compress)"},
     {NULL, 0, NULL, NULL}};
 
@@ -311,12 +311,8 @@ int dlor_cmd_merge(int argc, char **argv)
         fprintf(stderr, "dlor merge: expected the parts and -o OUT.dlor (see 'dlor merge --help')\n");
         return 2;
     }
-    for (int p = 0; p < o.npos; p++)
-        if (strcmp(o.pos[p], out) == 0) {
-            fprintf(stderr, "dlor merge: output '%s' would overwrite a part\n", out);
-            return 2;
-        }
-    if (dlor_cmd_check_outputs("merge", &out, 1)) return 1;
+    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
+    if ((rc = dlor_cmd_check_outputs("merge", outputs, 1, o.pos, (size_t)o.npos)) != 0) return rc;
     size_t np = (size_t)o.npos;
     dlor_error err;
     dlor_container *parts = calloc(np, sizeof *parts), merged;

@@ -655,9 +655,11 @@ dlor_status dlor_verify_html(const char *path, const char *in, const char *out, 
 {
     memset(af, 0, sizeof *af);
     if (strcmp(path, "-") == 0) {
-        if (page(stdout, in, out, r, c, src, target))
+        FILE *f = dlor_stdout_claim(); /* standard output, reserved for the page */
+        if (!f || page(f, in, out, r, c, src, target))
             return dlor_fail(err, DLOR_E_NOMEM, "out of memory writing the HTML report");
-        return ferror(stdout) ? dlor_fail(err, DLOR_E_IO, "writing the HTML report to stdout failed") : DLOR_OK;
+        return fflush(f) != 0 || ferror(f) ? dlor_fail(err, DLOR_E_IO, "writing the HTML report to stdout failed")
+                                           : DLOR_OK;
     }
     dlor_status st = dlor_atomic_open(af, path, err);
     if (st != DLOR_OK) {

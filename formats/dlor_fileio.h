@@ -4,6 +4,9 @@
  * writes into "<path>.tmp.<pid>.<n>" in the target's folder, fsyncs it and
  * renames it over the target only when everything succeeded, so a failed or
  * interrupted run never leaves a partial file and never clobbers a good one.
+ * The path "-" is standard output: the bytes are staged in an anonymous
+ * temporary file and copied out on commit, so a failed run writes nothing
+ * there either.
  */
 #ifndef DLOR_FILEIO_H
 #define DLOR_FILEIO_H
@@ -38,10 +41,11 @@ void dlor_file_unmap(dlor_mapped_file *m);
 typedef struct dlor_atomic_file {
     FILE *fp;
     char *final_path;
-    char *tmp_path;
+    char *tmp_path;    /* NULL for standard output (fp is then an anonymous tmpfile) */
     int failed;        /* set once a write failed; commit then refuses */
 } dlor_atomic_file;
 
+/* Opens the temporary file of path; "-" stages standard output (see above). */
 dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error *err);
 /* Whether an output could be written at path now: not a directory, and a
  * temporary file can be created beside it (created and removed again). Commands
@@ -54,6 +58,20 @@ dlor_status dlor_atomic_write(dlor_atomic_file *af, const void *data, size_t n, 
 dlor_status dlor_atomic_commit(dlor_atomic_file *af, dlor_error *err);
 /* Removes the temporary file and releases af. Harmless on a released af. */
 void dlor_atomic_abort(dlor_atomic_file *af);
+
+/* Whether two paths name the same file: the same device and inode when both
+ * exist (so a symbolic or hard link to a file is that file), else the same
+ * path once resolved (the folder's canonical path and the last component, for
+ * an output not yet written). */
+int dlor_same_file(const char *a, const char *b);
+
+/* Reserves standard output for one machine-readable output (a report or a file
+ * written to "-") and returns the stream that reaches it. The first call moves
+ * the process's standard output aside and points file descriptor 1, and so
+ * stdout and printf, at standard error, line buffered: whatever else the
+ * program prints from then on lands on stderr and cannot corrupt the output.
+ * Later calls return the same stream. Call it before printing anything. */
+FILE *dlor_stdout_claim(void);
 
 /* Returns the last path component (pointer into path). */
 const char *dlor_basename(const char *path);

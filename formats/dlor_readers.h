@@ -72,9 +72,11 @@ dlor_status dlor_pt_parse(const unsigned char *buf, size_t len, const char *what
                           dlor_tensor_list *out, dlor_error *err);
 dlor_status dlor_read_pt(const char *path, dlor_tensor_list *out, dlor_error *err);
 
-/* Name of the format dlor_read_model would use for this file: "npy", "npz",
- * "pt", "onnx", "dlor" or "safetensors" (also for unreadable files); "gguf"
- * and "legacy-pt" for files it refuses. */
+/* Name of the format dlor_read_model would use for this file, from its first
+ * bytes, else from its name: "npy", "npz", "pt", "onnx", "dlor" or
+ * "safetensors" (also for files that cannot be read, whose reader then says
+ * why); "gguf", "legacy-pt" and "unknown" (no model file dlor reads) for
+ * files it refuses. */
 const char *dlor_weights_format(const char *path);
 /* The same, failing with DLOR_E_NOMEM when memory runs out while a zip is
  * looked into (dlor_weights_format then guesses "npz"). */

@@ -1,9 +1,10 @@
 /* fileio.c - whole-file reads and atomic writes (POSIX). */
-#define _POSIX_C_SOURCE 200809L
+#define _XOPEN_SOURCE 700 /* POSIX 2008 with realpath */
 #include "dlor_fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,43 @@ dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **b
     return DLOR_OK;
 }
 
+/* The path with its folder resolved: the file's canonical path when it exists,
+ * else the folder's canonical path and the last component (an output not yet
+ * written), else the path as given. */
+static void resolve_path(const char *path, char out[PATH_MAX])
+{
+    char dir[PATH_MAX], rdir[PATH_MAX];
+    if (realpath(path, out)) return;
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    snprintf(out, PATH_MAX, "%s", path);
+    if (!*base || strcmp(base, ".") == 0 || strcmp(base, "..") == 0 || dl >= PATH_MAX) return;
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (dl == 0) snprintf(dir, sizeof dir, "/");
+    else {
+        memcpy(dir, path, dl);
+        dir[dl] = 0;
+    }
+    if (!realpath(dir, rdir)) return;
+    size_t rl = strcmp(rdir, "/") == 0 ? 0 : strlen(rdir), bl = strlen(base);
+    if (rl + 1 + bl >= PATH_MAX) return;
+    memcpy(out, rdir, rl);
+    out[rl] = '/';
+    memcpy(out + rl + 1, base, bl + 1);
+}
+
+int dlor_same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    char ra[PATH_MAX], rb[PATH_MAX];
+    int ea = stat(a, &sa) == 0, eb = stat(b, &sb) == 0;
+    if (ea && eb) return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    if (ea != eb) return 0;
+    resolve_path(a, ra);
+    resolve_path(b, rb);
+    return strcmp(ra, rb) == 0;
+}
+
 const char *dlor_basename(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -69,10 +107,65 @@ static void atomic_release(dlor_atomic_file *af)
     af->fp = NULL;
 }
 
+FILE *dlor_stdout_claim(void)
+{
+    static FILE *claimed;
+    if (claimed) return claimed;
+    fflush(stdout);
+    int fd = dup(STDOUT_FILENO);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (!f || dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+        if (f) fclose(f);
+        else if (fd >= 0) close(fd);
+        return NULL;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0); /* text on stderr interleaves with direct stderr writes in order */
+    return claimed = f;
+}
+
+/* Standard output: staged in an anonymous temporary file, so that nothing
+ * reaches the reader of a pipe unless the whole output was made. */
+static dlor_status atomic_open_stdout(dlor_atomic_file *af, dlor_error *err)
+{
+    if (!dlor_stdout_claim())
+        return dlor_fail(err, DLOR_E_NOMEM, "standard output: cannot set it aside for the output");
+    af->final_path = strdup("standard output");
+    if (!af->final_path) return dlor_fail(err, DLOR_E_NOMEM, "standard output: out of memory");
+    af->fp = tmpfile();
+    if (!af->fp) {
+        int e = errno;
+        atomic_release(af);
+        return dlor_fail(err, DLOR_E_IO, "standard output: cannot create a temporary file to stage it: %s",
+                         strerror(e));
+    }
+    return DLOR_OK;
+}
+
+static dlor_status atomic_commit_stdout(dlor_atomic_file *af, dlor_error *err)
+{
+    FILE *out = dlor_stdout_claim();
+    char buf[65536];
+    size_t n;
+    dlor_status st = DLOR_OK;
+    if (fflush(af->fp) != 0 || fseek(af->fp, 0, SEEK_SET) != 0)
+        st = dlor_fail(err, DLOR_E_IO, "standard output: cannot read back the staged output: %s", strerror(errno));
+    while (st == DLOR_OK && out && (n = fread(buf, 1, sizeof buf, af->fp)) > 0)
+        if (fwrite(buf, 1, n, out) != n)
+            st = dlor_fail(err, DLOR_E_IO, "standard output: write failed: %s", strerror(errno));
+    if (st == DLOR_OK && (!out || ferror(af->fp)))
+        st = dlor_fail(err, DLOR_E_IO, "standard output: cannot read back the staged output");
+    if (st == DLOR_OK && (fflush(out) != 0 || ferror(out)))
+        st = dlor_fail(err, DLOR_E_IO, "standard output: write failed: %s", strerror(errno));
+    fclose(af->fp);
+    atomic_release(af);
+    return st;
+}
+
 dlor_status dlor_atomic_open(dlor_atomic_file *af, const char *path, dlor_error *err)
 {
     static unsigned counter;
     memset(af, 0, sizeof *af);
+    if (strcmp(path, "-") == 0) return atomic_open_stdout(af, err);
     size_t n = strlen(path) + 64;
     af->final_path = strdup(path);
     af->tmp_path = malloc(n);
@@ -140,6 +233,7 @@ dlor_status dlor_atomic_commit(dlor_atomic_file *af, dlor_error *err)
         dlor_atomic_abort(af);
         return s;
     }
+    if (!af->tmp_path) return atomic_commit_stdout(af, err);
     if (fflush(af->fp) != 0 || fsync(fileno(af->fp)) != 0) {
         dlor_status s = dlor_fail(err, DLOR_E_IO, "%s: cannot flush output: %s", what, strerror(errno));
         dlor_atomic_abort(af);

@@ -50,16 +50,38 @@ static int zip_is_torch(const char *path, dlor_error *err)
     return torch;
 }
 
+/* A safetensors file starts with its header length, which fits in the file,
+ * and a JSON object after it (JSON whitespace allowed before the '{'). */
+static int looks_safetensors(const unsigned char *head, size_t n, long long size)
+{
+    if (n < 9 || dlor_load_u64(head) > (unsigned long long)(size - 8)) return 0;
+    for (size_t i = 8; i < n; i++) {
+        if (head[i] == '{') return 1;
+        if (head[i] != ' ' && head[i] != '\t' && head[i] != '\n' && head[i] != '\r') return 0;
+    }
+    return 1; /* whitespace as far as read */
+}
+
 dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error *err)
 {
-    unsigned char head[8] = {0};
+    static const struct {
+        const char *ext, *format;
+    } by_ext[] = {{".safetensors", "safetensors"}, {".npy", "npy"}, {".npz", "npz"},   {".onnx", "onnx"},
+                  {".pt", "pt"},                   {".pth", "pt"},  {".dlor", "dlor"}};
+    unsigned char head[64] = {0};
     FILE *f = fopen(path, "rb");
     struct stat st;
-    *format = "safetensors";
+    const char *ext_format = NULL;
+    for (size_t i = 0; i < sizeof by_ext / sizeof by_ext[0]; i++)
+        if (ends_with(path, by_ext[i].ext)) ext_format = by_ext[i].format;
+    /* a file that cannot be read goes to its reader, which says why */
+    *format = ext_format ? ext_format : "safetensors";
     if (!f) return DLOR_OK;
-    size_t n = fread(head, 1, sizeof head, f);
-    long long size = fstat(fileno(f), &st) == 0 ? (long long)st.st_size : 0;
+    int regular = fstat(fileno(f), &st) == 0 && S_ISREG(st.st_mode);
+    long long size = regular ? (long long)st.st_size : 0;
+    size_t n = regular ? fread(head, 1, sizeof head, f) : 0;
     fclose(f);
+    if (!regular) return DLOR_OK;
     if (n >= 6 && memcmp(head, "\x93NUMPY", 6) == 0) *format = "npy";
     else if (n >= 4 && (memcmp(head, "PK\x03\x04", 4) == 0 || memcmp(head, "PK\x05\x06", 4) == 0)) {
         int torch = ends_with(path, ".npz") ? 0 : zip_is_torch(path, err);
@@ -71,9 +93,11 @@ dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error 
     /* torch.save before 1.6: a bare pickle stream starting with PROTO 2, LONG1 (magic number) */
     else if (n >= 4 && head[0] == 0x80 && head[1] == 0x02 && head[2] == 0x8a && head[3] == 0x0a) *format = "legacy-pt";
     else if (ends_with(path, ".onnx")) *format = "onnx";
-    /* A safetensors file starts with its header length, which fits in the file;
-     * an ONNX ModelProto starts with field 1 (ir_version) as a varint: 0x08. */
-    else if (n == 8 && head[0] == 0x08 && dlor_load_u64(head) > (unsigned long long)size) *format = "onnx";
+    else if (looks_safetensors(head, n, size)) *format = "safetensors";
+    /* an ONNX ModelProto starts with field 1 (ir_version) as a varint: 0x08 */
+    else if (n >= 2 && head[0] == 0x08) *format = "onnx";
+    /* by its name, its reader says what is wrong with it; else it is no model file */
+    else if (!ext_format) *format = "unknown";
     return DLOR_OK;
 }
 
@@ -102,6 +126,10 @@ dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph 
     if (strcmp(fmt, "gguf") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: a GGUF file; dlor does not read GGUF (export the model as safetensors)", path);
+    if (strcmp(fmt, "unknown") == 0)
+        return dlor_fail(err, DLOR_E_FORMAT,
+                         "%s: not a model file (formats read: safetensors, NumPy .npy and .npz, ONNX, PyTorch .pt, "
+                         ".dlor)", path);
     if (strcmp(fmt, "legacy-pt") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: a torch.save file in the pre-1.6 (non-zip) format is not supported; load it and "

@@ -47,6 +47,12 @@ dlor_status dlor_svd_error_at_params(const double *w, int64_t m, int64_t n, uint
  * 1e-2, bf16 5e-2). */
 double dlor_default_tol(dlor_dtype factor_dtype);
 
+/* What a stored layer is, from its factors' shapes: "mul" or "add" (exact: as
+ * many factor columns as the layer needs), "mul-compressed" (a product with
+ * fewer columns), "lowrank" (beta*I + P Q^T), "svd" (beta = 0); "?" when its
+ * U tensor is missing. verify and info name layers by it. */
+const char *dlor_layer_form(const dlor_container *c, const dlor_layer_desc *d);
+
 /* Rebuilds layer d in double and compares it with the dense tensor w.
  * tol < 0 selects dlor_default_tol. */
 dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,

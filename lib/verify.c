@@ -99,6 +99,17 @@ dlor_status dlor_layer_load(const dlor_container *c, const dlor_layer_desc *d, d
     return DLOR_OK;
 }
 
+const char *dlor_layer_form(const dlor_container *c, const dlor_layer_desc *d)
+{
+    const dlor_tensor *u = dlor_tensor_list_find(&c->tensors, d->u_name);
+    uint64_t kmax = d->method == DLOR_IMAGE_MUL ? (d->rows > d->cols ? d->rows : d->cols)
+                                               : (d->rows < d->cols ? d->rows : d->cols);
+    if (!u) return "?";
+    if (u->dims[0] == kmax) return d->method == DLOR_IMAGE_MUL ? "mul" : "add";
+    if (d->method == DLOR_IMAGE_MUL) return "mul-compressed";
+    return d->alpha == 0.0 && d->factors == 1 ? "svd" : "lowrank";
+}
+
 dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
                               const dlor_layer_desc *d, double tol, dlor_layer_report *r,
                               dlor_error *err)
@@ -144,11 +155,7 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
         r->bytes_dlor = u->nbytes + v->nbytes + 8;
         r->tol = tol < 0 ? dlor_default_tol(u->dtype) : tol;
         r->pass = r->rel_fro_error <= r->tol;
-        uint64_t kmax = d->method == DLOR_IMAGE_MUL ? (d->rows > d->cols ? d->rows : d->cols)
-                                                   : (d->rows < d->cols ? d->rows : d->cols);
-        if (u->dims[0] == kmax) r->form = d->method == DLOR_IMAGE_MUL ? "mul" : "add";
-        else if (d->method == DLOR_IMAGE_MUL) r->form = "mul-compressed";
-        else r->form = d->alpha == 0.0 && d->factors == 1 ? "svd" : "lowrank";
+        r->form = dlor_layer_form(c, d);
         st = dlor_svd_error_at_params(a, (int64_t)d->rows, (int64_t)d->cols, r->params_dlor, &r->svd_rel_fro_error,
                                       err);
     }

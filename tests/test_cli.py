@@ -337,4 +337,229 @@ check(untouched(), "legacy torch file: existing output untouched")
 rc, so, se = run("convert", path("case0.dlor"), "-o", keep)
 check(rc == 1 and ".dlor file" in se, f"convert a .dlor: {se}")
 
+# ---- '-' is standard output, and standard output carries that output alone ----------------
+import io  # noqa: E402
+import pty  # noqa: E402
+import shutil  # noqa: E402
+import subprocess  # noqa: E402
+import threading  # noqa: E402
+
+from dlor_testlib import DLOR, SRC  # noqa: E402
+
+digits = os.path.join(SRC, "samples", "digits")
+dsrc, dx = os.path.join(digits, "digits.safetensors"), os.path.join(digits, "x_test.npy")
+dmodel = fresh("digits.dlor")
+rc, so, se = run("convert", dsrc, "-o", dmodel, "--activation", "relu")
+check(rc == 0, f"convert digits: {se}")
+WORK = os.path.join(TMP, "cwd")  # the commands run here: no file named '-' may appear
+os.makedirs(WORK, exist_ok=True)
+
+
+def run_bytes(*args, stdout=subprocess.PIPE):
+    """Runs dlor in WORK: (exit code, stdout bytes, stderr text)."""
+    p = subprocess.run([DLOR, *args], cwd=WORK, stdout=stdout, stderr=subprocess.PIPE)
+    return p.returncode, p.stdout, p.stderr.decode("utf-8", "replace")
+
+
+def no_dash_file(what):
+    check(not os.path.exists(os.path.join(WORK, "-")), f"{what}: no file named '-'")
+    if os.path.exists(os.path.join(WORK, "-")):
+        os.remove(os.path.join(WORK, "-"))
+
+
+def json_only(so, what):
+    try:
+        return json.loads(so)
+    except ValueError:
+        check(False, f"{what}: standard output is not one JSON document: {so[:300]!r}")
+        return None
+
+
+rc, so, se = run_bytes("verify", dsrc, dmodel, "-q", "--json", "-")
+j = json_only(so, "verify -q --json -")
+check(rc == 0 and j is not None and j["pass"] and "PASS" in se, f"verify -q --json -: the verdict on stderr: {se}")
+rc, so, se = run_bytes("verify", dsrc, dmodel, "--json", "-", "--inputs", dx)
+j = json_only(so, "verify --json -")
+check(rc == 0 and j is not None and "end_to_end" in j and "rel_fro" in se and "PASS" in se,
+      f"verify --json -: the table on stderr: {se}")
+rc, so, se = run_bytes("verify", dsrc, dmodel, "--html", "-", "-q")
+page = so.decode()
+check(rc == 0 and page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>") and "PASS" in se,
+      f"verify --html -: the page alone on stdout, the verdict on stderr: {page[-100:]!r} {se}")
+rc, so, se = run_bytes("verify", dsrc, dmodel, "--json", "-", "--html", "-")
+check(rc == 2 and so == b"" and "standard output" in se, f"--json - with --html -: usage error: {rc} {se}")
+no_dash_file("verify --json - --html -")
+rc, so, se = run_bytes("bench", dmodel, "--dense", dsrc, "--time", "0.1", "--json", "-")
+j = json_only(so, "bench --json -")
+check(rc == 0 and j is not None and "ratio" in j and "ratio DLoR / dense" in se, f"bench --json -: text on stderr: {se}")
+rc, so, se = run_bytes("info", dmodel, "--json")
+check(rc == 0 and json_only(so, "info --json") is not None, "info --json: JSON alone")
+rc, so, se = run_bytes("reproduce", "--sample", os.path.join(SRC, "samples", "sawtooth"), "--step", "1", "--seeds", "1",
+                       "--epochs", "10", "--json", "-")
+j = json_only(so, "reproduce --json -")
+check(j is not None and "targets" in j and "targets:" in se, f"reproduce --json -: the text on stderr: {se[-200:]}")
+# -o - writes the stream itself to stdout (the same bytes as a file), never a file named '-'
+yfile = fresh("y-file.npy")
+rc1, _, _ = run_bytes("run", dmodel, "-i", dx, "-o", yfile)
+rc, so, se = run_bytes("run", dmodel, "-i", dx, "-o", "-")
+check(rc == 0 and rc1 == 0 and so == open(yfile, "rb").read() and np.load(io.BytesIO(so)).shape == (540, 10),
+      f"run -o -: the .npy on stdout: {se}")
+no_dash_file("run -o -")
+hfile = fresh("model-file.h")
+run_bytes("export-c", dmodel, "-o", hfile)
+rc, so, se = run_bytes("export-c", dmodel, "-o", "-")
+check(rc == 0 and so == open(hfile, "rb").read(), f"export-c -o -: the header on stdout: {se}")
+no_dash_file("export-c -o -")
+for extra in ([], ["--compress"], ["--rank", "8", "--method", "lowrank"], ["--form", "network", "--h", "1e-3"]):
+    dfile = fresh("convert-file.dlor")
+    rc1, so1, _ = run_bytes("convert", dsrc, "--activation", "relu", "-o", dfile, *extra)
+    rc, so, se = run_bytes("convert", dsrc, "--activation", "relu", "-o", "-", *extra)
+    check(rc == 0 and rc1 == 0 and so == open(dfile, "rb").read(), f"convert -o - {extra}: the .dlor on stdout: {se}")
+    no_dash_file(f"convert -o - {extra}")
+rc, so, se = run_bytes("convert", dsrc, "--activation", "relu", "-o", "x.dlor", "--emit", "-")
+check(rc == 2 and "--emit" in se and not os.path.exists(os.path.join(WORK, "x.dlor")), f"--emit - is refused: {se}")
+no_dash_file("convert --emit -")
+rc, so, se = run_bytes("reproduce", "--out", "-")
+check(rc == 2 and "--out" in se, f"reproduce --out - is refused: {se}")
+no_dash_file("reproduce --out -")
+# a binary stream is not written onto a terminal (text is)
+master, slave = pty.openpty()
+shown = []
+
+
+def read_terminal():
+    """The terminal's reader, so that a report larger than a pty buffer does not block."""
+    try:
+        while True:
+            shown.append(os.read(master, 65536))
+    except OSError:  # EIO once the last writer is gone
+        pass
+
+
+rc, _, se = run_bytes("run", dmodel, "-i", dx, "-o", "-", stdout=slave)
+check(rc == 2 and "terminal" in se, f"run -o - onto a terminal is refused: {rc} {se}")
+drain = threading.Thread(target=read_terminal, daemon=True)
+drain.start()
+rc, _, se = run_bytes("verify", dsrc, dmodel, "-q", "--json", "-", stdout=slave)
+check(rc == 0, f"verify --json - onto a terminal works: {se}")
+os.close(slave)
+drain.join(30)
+check(b"".join(shown).lstrip().startswith(b"{"), f"the JSON reached the terminal: {b''.join(shown)[:100]}")
+os.close(master)
+no_dash_file("onto a terminal")
+
+# ---- an output never clobbers an input or another output --------------------------------
+CL = os.path.join(TMP, "clobber")
+shutil.rmtree(CL, ignore_errors=True)
+os.makedirs(os.path.join(CL, "sub"))
+
+
+def at(name):
+    return os.path.join(CL, name)
+
+
+shutil.copy(dsrc, at("m.safetensors"))
+shutil.copy(dmodel, at("m.dlor"))
+shutil.copy(dx, at("x.npy"))
+np.save(at("labels.npy"), np.load(os.path.join(digits, "y_test.npy")))
+os.symlink("m.safetensors", at("link.safetensors"))
+os.link(at("m.safetensors"), at("hard.safetensors"))
+before = {n: open(at(n), "rb").read() for n in ("m.safetensors", "m.dlor", "x.npy", "labels.npy")}
+with open(at("e.safetensors"), "wb") as f:
+    f.write(b"an earlier emit")
+before["e.safetensors"] = b"an earlier emit"
+saw_copy = at("saw")
+shutil.copytree(os.path.join(SRC, "samples", "sawtooth"), saw_copy)
+before["saw/x_test.npy"] = open(os.path.join(saw_copy, "x_test.npy"), "rb").read()
+os.makedirs(at("rep"))
+ms, md = at("m.safetensors"), at("m.dlor")
+for args in (
+        ["convert", ms, "-o", at("e.safetensors"), "--emit", at("e.safetensors"), "--activation", "relu"],
+        ["convert", ms, "-o", at("new.dlor"), "--emit", ms],
+        ["convert", ms, "-o", at("link.safetensors")],
+        ["convert", ms, "-o", at("new.dlor"), "--emit", at("hard.safetensors")],
+        ["convert", ms, "-o", at("sub/../m.safetensors")],
+        ["convert", at("link.safetensors"), "-o", at("hard.safetensors")],
+        ["convert", ms, "-o", at("new.dlor"), "--emit", at("sub/../new.dlor")],
+        ["convert", ms, "-o", at("x.npy"), "--activation", "relu", "--rank", "4", "--method", "lowrank", "--calib",
+         at("x.npy")],
+        ["convert", ms, "-o", ms, "--form", "network", "--activation", "relu"],
+        ["run", md, "-i", at("x.npy"), "-o", at("x.npy")],
+        ["run", md, "-i", at("x.npy"), "-o", md],
+        ["export-c", md, "-o", md],
+        ["verify", ms, md, "--json", ms],
+        ["verify", ms, md, "--html", md],
+        ["verify", ms, md, "--json", at("r.json"), "--html", at("./r.json")],
+        ["verify", ms, md, "--inputs", at("x.npy"), "--labels", at("labels.npy"), "--json", at("labels.npy")],
+        ["bench", md, "--dense", ms, "--json", at("hard.safetensors")],
+        ["merge", md, "-o", at("sub/../m.dlor")],
+        ["reproduce", "--sample", saw_copy, "--json", os.path.join(saw_copy, "x_test.npy")],
+        ["reproduce", "--sample", saw_copy, "--out", at("rep"), "--json", at("rep/report.json")]):
+    rc, so, se = run(*args)
+    check(rc == 2 and ("overwrite" in se or "same file" in se) and se.count("\n") == 1,
+          f"{' '.join(os.path.relpath(a, CL) if a.startswith(CL) else a for a in args)}: refused as a usage error: "
+          f"{rc} {se!r}")
+for n, b in before.items():
+    check(open(at(n), "rb").read() == b, f"{n} unchanged by the refused runs")
+check(os.path.islink(at("link.safetensors")) and os.stat(at("hard.safetensors")).st_nlink == 2,
+      "the links are as they were")
+left = sorted(set(os.listdir(CL)) - {"m.safetensors", "m.dlor", "x.npy", "labels.npy", "link.safetensors",
+                                     "hard.safetensors", "e.safetensors", "saw", "sub", "rep"})
+check(left == [] and os.listdir(at("rep")) == [] and os.listdir(at("sub")) == [], f"nothing written: {left}")
+rc, so, se = run("convert", ms, "-o", at("new.dlor"), "--emit", at("new.safetensors"))
+check(rc == 0, f"different outputs still work: {se}")
+
+# ---- info: the same graph, forms and formats as convert and verify -------------------------
+wd = {k: v for k, v in __import__("safetensors.numpy", fromlist=["load_file"]).load_file(dsrc).items()}
+spec = "linear(0.weight,0.bias); relu; linear(2.weight,2.bias); relu; linear(4.weight,4.bias)"
+gsrc = path("graph-meta.safetensors")
+save_file(wd, gsrc, metadata={"dlor.graph": spec})
+rc, so, se = run("info", gsrc)
+check(rc == 0 and "graph (from dlor.graph metadata): 5 operations" in so, f"info finds the dlor.graph metadata: {so}")
+rc, so, se = run("info", gsrc, "--json")
+ji = json.loads(so)
+gdl = fresh("graph-meta.dlor")
+rc2, _, se2 = run("convert", gsrc, "-o", gdl, "--rank", "8", "--method", "lowrank")
+check(rc2 == 0, f"convert with the metadata graph: {se2}")
+jd = json.loads(run("info", gdl, "--json")[1])
+strip = lambda g: [(o["op"], o.get("weight"), o.get("bias")) for o in g]  # noqa: E731
+check(ji.get("graph_source") == "metadata" and strip(ji["graph"]) == strip(jd["graph"]) and len(ji["graph"]) == 5,
+      f"info's graph is the one convert records: {ji['graph']} vs {jd['graph']}")
+rc, so, se = run("info", dsrc, "--activation", "relu", "--json")
+check(rc == 0 and json.loads(so).get("graph_source") == "names" and strip(json.loads(so)["graph"]) == strip(jd["graph"]),
+      f"info --activation recovers the nn.Sequential graph: {so[:200]}")
+bad = path("bad-graph.safetensors")
+save_file(wd, bad, metadata={"dlor.graph": "linear(0.weight,0.bias); frobnicate"})
+rc, so, se = run("info", bad)
+rc2, _, se2 = run("convert", bad, "-o", fresh("bad-graph.dlor"))
+check(rc == 0 and "graph: none" in so and "frobnicate" in so and rc2 == 1 and "frobnicate" in se2,
+      f"an unusable graph: info says why, as convert does: {so} / {se2}")
+# a layer is named as verify names it: lowrank with beta, not add/svd with alpha
+rep = fresh("graph-meta.json")
+run("verify", gsrc, gdl, "--json", rep)
+vj = {L["name"]: L for L in json.load(open(rep))["layers"]}
+rc, so, se = run("info", gdl)
+for L in jd["layers"]:
+    v = vj[L["name"]]
+    check(L.get("form") == v["form"] == "lowrank" and L.get("beta") == v["alpha"], f"info form/beta = verify's: {L} {v}")
+    line = [ln for ln in so.splitlines() if ln.strip().startswith(L["name"] + " ")]
+    check(len(line) == 1 and "lowrank/svd" in line[0] and " beta " in line[0] and "alpha" not in line[0],
+          f"info text names the form and beta: {line}")
+jm = json.loads(run("info", path("case0.dlor"), "--json")[1])
+check(all(L.get("form") == "mul" and "beta" not in L for L in jm["layers"]), "exact mul layers keep alpha")
+readme = os.path.join(SRC, "README.md")
+for cmd in (["info", readme], ["convert", readme, "-o", fresh("readme.dlor")], ["info", path("empty-file")]):
+    if cmd[1].endswith("empty-file"):
+        open(cmd[1], "wb").close()
+    rc, so, se = run(*cmd)
+    check(rc == 1 and "not a model file (formats read: safetensors" in se and "header length" not in se,
+          f"{cmd[0]} {os.path.basename(cmd[1])}: {se}")
+rc, so, se = run("info", "--help")
+check(rc == 0 and "ONNX" in so and ".pt" in so and "--activation" in so, f"info --help names every format: {so}")
+rc, so, se = run("verify", "--help")
+usage = so.split("\n\n")[0]
+check(rc == 0 and "--inputs" in usage and "--labels" in usage and "--samples" in usage, f"verify usage: {usage}")
+rc, so, se = run("-V")
+check(rc == 0 and so == run("--version")[1] and so.startswith("dlor "), f"-V is --version: {rc} {so} {se}")
+
 finish()

@@ -218,7 +218,8 @@ if pages["wide"]:
 
 # stdout, and failures that must not leave or clobber a file
 rc, so, se = run("verify", dsrc, exact, "--html", "-", "-q")
-check(rc == 0 and "<!DOCTYPE html>" in so and so.rstrip().endswith("PASS"), "--html - writes the page to stdout")
+check(rc == 0 and so.startswith("<!DOCTYPE html>") and so.rstrip().endswith("</html>") and se.rstrip().endswith("PASS"),
+      "--html - writes the page alone to stdout, the verdict to stderr")
 rc, so, se = run("verify", dsrc, exact, "--html", os.path.join(TMP, "no-such-dir", "r.html"))
 check(rc == 1 and "no-such-dir" in se, f"unwritable --html path fails naming it: {se}")
 keep = path("keep.html")

@@ -170,4 +170,56 @@ save_file(ws, chain, metadata={"dlor.graph": "linear(0.weight,0.bias);linear(2.w
 rc, so, se = run("convert", chain, "-o", fresh("bad-chain.dlor"))
 check(rc == 1 and "0.weight" in se and "takes 1 inputs" in se, f"graph that does not chain: {se}")
 
+# ---- an ONNX model that starts with Flatten takes inputs in its declared shape -------------
+# Declared input [1, 16, 96]: samples [N, 16, 96] run as they are (flattened in C order, as
+# Flatten does), [N, 1536] too; onnxruntime runs the declared [1, 16, 96] one sample at a time.
+import onnx  # noqa: E402
+import onnxruntime as ort  # noqa: E402
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+rng = np.random.default_rng(7)
+fw1, fb1 = (rng.standard_normal((12, 1536)) * 0.05).astype(np.float32), rng.standard_normal(12).astype(np.float32)
+fw2, fb2 = rng.standard_normal((5, 12)).astype(np.float32), rng.standard_normal(5).astype(np.float32)
+fgraph = helper.make_graph(
+    [helper.make_node("Flatten", ["x"], ["f"], axis=1), helper.make_node("Gemm", ["f", "W1", "b1"], ["h"], transB=1),
+     helper.make_node("Relu", ["h"], ["r"]), helper.make_node("Gemm", ["r", "W2", "b2"], ["y"], transB=1)],
+    "flatten_mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 16, 96])],
+    [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 5])],
+    [numpy_helper.from_array(a, n) for n, a in (("W1", fw1), ("b1", fb1), ("W2", fw2), ("b2", fb2))])
+fmodel = helper.make_model(fgraph, opset_imports=[helper.make_opsetid("", 17)])
+fmodel.ir_version = 8
+flat = path("flatten.onnx")
+onnx.save(fmodel, flat)
+x3 = rng.standard_normal((6, 16, 96)).astype(np.float32)
+np.save(path("x-16x96.npy"), x3)
+np.save(path("x-1536.npy"), x3.reshape(6, -1))
+np.save(path("x-one.npy"), x3[0])
+np.save(path("x-wrong.npy"), x3[:, :, :95])
+sess = ort.InferenceSession(flat, providers=["CPUExecutionProvider"])
+ref_f = np.concatenate([sess.run(None, {"x": x3[i:i + 1]})[0] for i in range(len(x3))])
+flat_dlor = fresh("flatten.dlor")
+rc, so, se = run("convert", flat, "-o", flat_dlor, "--rank", "8")
+check(rc == 0, f"convert the Flatten model: {se}")
+for model in (flat, flat_dlor):
+    outs = {}
+    for xs in ("x-16x96.npy", "x-1536.npy"):
+        o = fresh("y-" + xs)
+        rc, so, se = run("run", model, "-i", path(xs), "-o", o)
+        check(rc == 0, f"run {os.path.basename(model)} on {xs}: {se}")
+        if rc == 0:
+            outs[xs] = np.load(o)
+            e = np.abs(outs[xs] - ref_f).max() / np.abs(ref_f).max()
+            check(outs[xs].shape == (6, 5) and e <= 1e-5, f"{os.path.basename(model)} {xs} vs onnxruntime: {e:.3g}")
+    if len(outs) == 2:
+        check(np.array_equal(outs["x-16x96.npy"], outs["x-1536.npy"]), "[N, 16, 96] and [N, 1536] give the same bits")
+    o = fresh("y-never.npy")
+    rc, so, se = run("run", model, "-i", path("x-one.npy"), "-o", o)
+    check(rc == 1 and "[16, 96]" in se and "[1, 16, 96]" in se and not os.path.exists(o),
+          f"one sample without its batch axis: the shape to give: {se}")
+    rc, so, se = run("run", model, "-i", path("x-wrong.npy"), "-o", o)
+    check(rc == 1 and "[6, 16, 95]" in se and "[N, 1536]" in se and not os.path.exists(o),
+          f"a shape that does not fit says what the model takes: {se}")
+rc, so, se = run("verify", flat, flat_dlor, "--inputs", path("x-16x96.npy"))
+check(rc == 0 and "end to end on 6 x-16x96.npy inputs" in so, f"verify --inputs in the declared shape: {so}{se}")
+
 finish()
