@@ -7,7 +7,8 @@
  * (first byte, inside the header, inside the data), and once without a limit,
  * which must succeed (so the limit is what made the others fail). And every
  * command refuses an output it cannot create (a missing folder, a folder)
- * before it reads any input. */
+ * before it reads any input, and an output that is one of its inputs or
+ * another of its outputs (a usage error, exit status 2). */
 #define _POSIX_C_SOURCE 200809L
 #include <dirent.h>
 #include <stdio.h>
@@ -57,7 +58,8 @@ static int existing_intact(char *which, size_t n)
     return 1;
 }
 
-/* Files in the folder other than the outputs, model.dlor and the inputs. */
+/* Files in the folder other than the outputs, model.dlor and the inputs (and
+ * the folder "sub" of the clobber checks). */
 static int strays(char *first, size_t n)
 {
     DIR *d = opendir(g_dir);
@@ -66,7 +68,7 @@ static int strays(char *first, size_t n)
     first[0] = 0;
     if (!d) return -1;
     while ((e = readdir(d))) {
-        int known = e->d_name[0] == '.' || strcmp(e->d_name, "model.dlor") == 0;
+        int known = e->d_name[0] == '.' || strcmp(e->d_name, "model.dlor") == 0 || strcmp(e->d_name, "sub") == 0;
         for (int i = 0; outputs[i] && !known; i++) known = strcmp(e->d_name, outputs[i]) == 0;
         if (known) continue;
         if (!count++) snprintf(first, n, "%s", e->d_name);
@@ -141,6 +143,21 @@ static void run_early(const char *cmd, const char *const *args, const char *bad)
           "dlor %s with output %s and a missing input: exit %d: %s", cmd, bad, rc, err);
 }
 
+/* An output that is an input or another output, spelled differently ("@x" and
+ * "@sub/../x", nothing existing yet): refused as a usage error before anything
+ * is read or written. */
+static void run_clobber(const char *cmd, const char *const *args)
+{
+    char paths[12][1024], err[4096], stray[256];
+    const char *argv[16];
+    make_argv(cmd, args, NULL, paths, argv);
+    int rc = dlt_run(argv, 0, 0, err, sizeof err);
+    const char *nl = strchr(err, '\n');
+    CHECK(rc == 2 && (strstr(err, "would overwrite") || strstr(err, "same file")) && nl && nl[1] == 0,
+          "dlor %s with an output onto an input or output: exit %d: %s", cmd, rc, err);
+    CHECK(strays(stray, sizeof stray) == 0, "dlor %s: a refused clobber left '%s'", cmd, stray);
+}
+
 int main(void)
 {
     char p[1024], err[4096];
@@ -201,6 +218,23 @@ int main(void)
     /* reproduce --out DIR: a folder that cannot be made */
     static const char *const out_dir[] = {"--sample", "@missing", "--out", "OUT", NULL};
     run_early("reproduce", out_dir, nodir);
+    static const char *const clobber[][12] = {
+        {"convert", "@in.safetensors", "-o", "@sub/../in.safetensors", NULL},
+        {"convert", "@in.safetensors", "-o", "@o.dlor", "--emit", "@sub/../o.dlor", NULL},
+        {"convert", "@in.safetensors", "-o", "@o.dlor", "--calib", "@o.dlor", "--tol", "0.1", NULL},
+        {"convert", "@in.safetensors", "-o", "@in.safetensors", "--form", "network", "--activation", "relu", NULL},
+        {"run", "@m.dlor", "-i", "@x.npy", "-o", "@sub/../x.npy", NULL},
+        {"export-c", "@m.dlor", "-o", "@m.dlor", NULL},
+        {"verify", "@in.safetensors", "@m.dlor", "--json", "@m.dlor", NULL},
+        {"verify", "@in.safetensors", "@m.dlor", "--json", "@r.json", "--html", "@sub/../r.json", NULL},
+        {"bench", "@m.dlor", "--dense", "@in.safetensors", "--json", "@in.safetensors", NULL},
+        {"merge", "@p0.dlor", "@p1.dlor", "-o", "@sub/../p1.dlor", NULL},
+        {"reproduce", "--sample", "@sub/..", "--json", "@x_test.npy", NULL},
+    };
+    at("sub", p, sizeof p);
+    mkdir(p, 0755);
+    for (size_t i = 0; i < sizeof clobber / sizeof clobber[0]; i++) run_clobber(clobber[i][0], clobber[i] + 1);
+    rmdir(p);
     char stray[256];
     CHECK(strays(stray, sizeof stray) == 0, "a refused output left '%s' behind", stray);
     return dlt_finish();
