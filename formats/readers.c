@@ -66,8 +66,8 @@ dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error 
 {
     static const struct {
         const char *ext, *format;
-    } by_ext[] = {{".safetensors", "safetensors"}, {".npy", "npy"}, {".npz", "npz"},   {".onnx", "onnx"},
-                  {".pt", "pt"},                   {".pth", "pt"},  {".dlor", "dlor"}};
+    } by_ext[] = {{".safetensors", "safetensors"}, {".npy", "npy"}, {".npz", "npz"},
+                  {".onnx", "onnx"},               {".pt", "pt"},   {".pth", "pt"}}; /* .dlor: by its magic alone */
     unsigned char head[64] = {0};
     FILE *f = fopen(path, "rb");
     struct stat st;
