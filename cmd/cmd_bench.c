@@ -482,8 +482,10 @@ int dlor_cmd_bench(int argc, char **argv)
         printf("ratio read / dense: %.3f (a pass must read those bytes: its floor in this run)\n", med_r / med_d);
         if (json) {
             dlor_atomic_file af;
-            FILE *f = dlor_stdout_claim(); /* for "-": claimed by dlor_cmd_check_outputs */
-            if (strcmp(json, "-") != 0) {
+            FILE *f = NULL;
+            if (strcmp(json, "-") == 0) {
+                f = dlor_stdout_claim(); /* claimed by dlor_cmd_check_outputs */
+            } else {
                 st = dlor_atomic_open(&af, json, &err);
                 f = st == DLOR_OK ? af.fp : NULL;
             }
