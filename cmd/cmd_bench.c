@@ -481,15 +481,10 @@ int dlor_cmd_bench(int argc, char **argv)
                med_l / med_d, pl / pd, bl / bd, maxdiff);
         printf("ratio read / dense: %.3f (a pass must read those bytes: its floor in this run)\n", med_r / med_d);
         if (json) {
-            dlor_atomic_file af;
-            FILE *f = NULL;
-            if (strcmp(json, "-") == 0) {
-                f = dlor_stdout_claim(); /* claimed by dlor_cmd_check_outputs */
-            } else {
-                st = dlor_atomic_open(&af, json, &err);
-                f = st == DLOR_OK ? af.fp : NULL;
-            }
-            if (f) {
+            dlor_atomic_file af; /* "-": standard output, staged whole */
+            st = dlor_atomic_open(&af, json, &err);
+            if (st == DLOR_OK) {
+                FILE *f = af.fp;
                 dlor_jw w;
                 dlor_jw_init(&w, f);
                 dlor_jw_begin_obj(&w);
@@ -527,12 +522,8 @@ int dlor_cmd_bench(int argc, char **argv)
                 dlor_jw_num(&w, maxdiff);
                 dlor_jw_end_obj(&w);
                 fputc('\n', f);
-                if (strcmp(json, "-") != 0) {
-                    if (ferror(f)) af.failed = 1;
-                    st = dlor_atomic_commit(&af, &err);
-                } else if (fflush(f) != 0 || ferror(f)) {
-                    st = dlor_fail(&err, DLOR_E_IO, "writing the JSON report to standard output failed");
-                }
+                if (ferror(f)) af.failed = 1;
+                st = dlor_atomic_commit(&af, &err);
             }
         }
     }

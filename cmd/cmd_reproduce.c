@@ -53,6 +53,10 @@ static void sample_free(sample *s)
     dlor_net_ref_free(&s->ref);
 }
 
+/* The files of the sample folder: the model, then x_train, y_train, x_test, y_test. */
+static const char *const sample_files[5] = {"sawtooth.safetensors", "x_train.npy", "y_train.npy", "x_test.npy",
+                                            "y_test.npy"};
+
 static dlor_status sample_load(const dlor_repro_cfg *cfg, sample *s, dlor_error *err)
 {
     char p[4096];
@@ -61,15 +65,14 @@ static dlor_status sample_load(const dlor_repro_cfg *cfg, sample *s, dlor_error 
     s->cfg = cfg;
     dlor_tensor_list_init(&s->src);
     dlor_graph_init(&s->g);
-    snprintf(p, sizeof p, "%s/sawtooth.safetensors", cfg->sample_dir);
+    snprintf(p, sizeof p, "%s/%s", cfg->sample_dir, sample_files[0]);
     dlor_status st = dlor_read_model(p, &s->src, &s->g, why, sizeof why, err);
     if (st == DLOR_OK) st = dlor_graph_from_names(&s->src, DLOR_ACT_SOFTPLUS, 0.0, &s->g, why, sizeof why, err);
     if (st == DLOR_OK && !s->g.count) st = dlor_fail(err, DLOR_E_FORMAT, "%s: not the sawtooth MLP: %s", p, why);
-    const char *names[4] = {"x_train", "y_train", "x_test", "y_test"};
     double **dst[4] = {&s->xtr, &s->ytr, &s->xte, &s->yte};
     uint64_t n[4] = {0, 0, 0, 0};
     for (int i = 0; i < 4 && st == DLOR_OK; i++) {
-        snprintf(p, sizeof p, "%s/%s.npy", cfg->sample_dir, names[i]);
+        snprintf(p, sizeof p, "%s/%s", cfg->sample_dir, sample_files[i + 1]);
         st = dlor_load_inputs_f64(p, 1, dst[i], &n[i], err);
     }
     if (st == DLOR_OK && (n[0] != n[1] || n[2] != n[3] || n[2] == 0))
@@ -1063,11 +1066,9 @@ int dlor_cmd_reproduce(int argc, char **argv)
             if ((size_t)snprintf(out_paths[i], sizeof out_paths[i], "%s/%s", out, out_files[i]) < sizeof out_paths[i])
                 outputs[nout++] = (dlor_cmd_output){"--out", out_paths[i], DLOR_OUT_FILE};
     }
-    static const char *const in_files[] = {"sawtooth.safetensors", "x_train.npy", "y_train.npy", "x_test.npy",
-                                           "y_test.npy"};
     const char *inputs[5] = {NULL, NULL, NULL, NULL, NULL};
     for (size_t i = 0; i < 5; i++)
-        if ((size_t)snprintf(in_paths[i], sizeof in_paths[i], "%s/%s", cfg.sample_dir, in_files[i]) <
+        if ((size_t)snprintf(in_paths[i], sizeof in_paths[i], "%s/%s", cfg.sample_dir, sample_files[i]) <
             sizeof in_paths[i])
             inputs[i] = in_paths[i];
     if ((rc = dlor_cmd_check_outputs("reproduce", outputs, nout, inputs, 5)) != 0) return rc;

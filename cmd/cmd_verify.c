@@ -849,12 +849,7 @@ int dlor_cmd_verify(int argc, char **argv)
         dlor_atomic_file haf;
         memset(&haf, 0, sizeof haf);
         if (html) st = dlor_verify_html(html, in, out, &r, &c, &src, target, &haf, &err);
-        if (st == DLOR_OK && json && strcmp(json, "-") == 0) {
-            FILE *f = dlor_stdout_claim(); /* claimed by dlor_cmd_check_outputs */
-            write_json(f, in, out, &r);
-            if (fflush(f) != 0 || ferror(f))
-                st = dlor_fail(&err, DLOR_E_IO, "writing the JSON report to standard output failed");
-        } else if (st == DLOR_OK && json) {
+        if (st == DLOR_OK && json) { /* "-": standard output, staged whole */
             dlor_atomic_file af;
             st = dlor_atomic_open(&af, json, &err);
             if (st == DLOR_OK) {

@@ -654,14 +654,7 @@ dlor_status dlor_verify_html(const char *path, const char *in, const char *out, 
                              dlor_atomic_file *af, dlor_error *err)
 {
     memset(af, 0, sizeof *af);
-    if (strcmp(path, "-") == 0) {
-        FILE *f = dlor_stdout_claim(); /* standard output, reserved for the page */
-        if (!f || page(f, in, out, r, c, src, target))
-            return dlor_fail(err, DLOR_E_NOMEM, "out of memory writing the HTML report");
-        return fflush(f) != 0 || ferror(f) ? dlor_fail(err, DLOR_E_IO, "writing the HTML report to stdout failed")
-                                           : DLOR_OK;
-    }
-    dlor_status st = dlor_atomic_open(af, path, err);
+    dlor_status st = dlor_atomic_open(af, path, err); /* "-": standard output, staged whole */
     if (st != DLOR_OK) {
         memset(af, 0, sizeof *af);
         return st;

@@ -78,8 +78,8 @@ const char *dlor_verify_layer_note(const verify_result *r, const dlor_layer_repo
  * target is the converter's dlor.target (or NULL).
  * The page goes to the temporary file of path (dlor_atomic_open), left open in
  * *af for the caller to dlor_atomic_commit (or _abort) together with its other
- * outputs; path "-" writes to stdout and leaves af->fp NULL. On failure nothing
- * is left behind. */
+ * outputs ("-": standard output, staged the same way). On failure nothing is
+ * left behind. */
 dlor_status dlor_verify_html(const char *path, const char *in, const char *out, const verify_result *r,
                              const dlor_container *c, const dlor_tensor_list *src, const char *target,
                              dlor_atomic_file *af, dlor_error *err);
