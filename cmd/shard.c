@@ -340,6 +340,6 @@ int dlor_cmd_merge(int argc, char **argv)
     for (size_t p = 0; p < np; p++) dlor_container_free(&parts[p]);
     free(parts);
     if (st != DLOR_OK) return dlor_cmd_fail("merge", &err);
-    fprintf(stderr, "wrote %s: %zu parts, %zu layers\n", out, np, nl);
+    fprintf(stderr, "wrote %s: %zu parts, %zu layers\n", strcmp(out, "-") ? out : "standard output", np, nl);
     return 0;
 }

@@ -8,6 +8,7 @@ BLAS's own threads can change the last bits of some LAPACK results, so the
 comparisons run with OPENBLAS_NUM_THREADS=1, as the README asks of shards."""
 import filecmp
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -15,7 +16,7 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import DLOR, SRC, check, finish, run, scratch_dir  # noqa: E402
 
 TMP = scratch_dir("shard")
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
@@ -143,4 +144,10 @@ check(rc == 2 and "--shard does not go with --form network" in se, f"--form netw
 check(open(out, "rb").read() == b"previous contents", "--form network --shard: output untouched")
 rc, so, se = run("merge", parts[0], "-o", parts[0])
 check(rc == 2 and "overwrite" in se, "merge onto one of its parts is refused")
+# '-' is standard output: the merged bytes there, and no file named '-'
+merged = path("merged-file.dlor")
+rc, so, se = run("merge", *parts, "-o", merged)
+p = subprocess.run([DLOR, "merge", *parts, "-o", "-"], cwd=TMP, capture_output=True)
+check(rc == 0 and p.returncode == 0 and p.stdout == open(merged, "rb").read() and not os.path.exists(path("-")),
+      f"merge -o - writes the merged file to stdout: {p.stderr.decode()}")
 finish()
