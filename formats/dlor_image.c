@@ -138,24 +138,24 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
         uint64_t off = ld64(e + 8), size = ld64(e + 16), count = ld64(e + 24);
         if (off != pos)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                        "section %u (kind %u) starts at %llu, expected %llu", s, kind,
+                        "section %u (kind %u) starts at %llu, expected %llu", (unsigned)s, (unsigned)kind,
                         (unsigned long long)off, (unsigned long long)pos);
         if (size > img->header_len - off)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                        "section %u (kind %u) of %llu bytes runs past the header end %llu", s, kind,
+                        "section %u (kind %u) of %llu bytes runs past the header end %llu", (unsigned)s, (unsigned)kind,
                         (unsigned long long)size, (unsigned long long)img->header_len);
         if (kind >= 1 && kind <= 4) {
             static const uint32_t want_esize[5] = {0, 0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC,
                                                    DLOR_IMAGE_LAYER_REC};
             if (seen[kind])
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", kind);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", (unsigned)kind);
             if (esize != want_esize[kind])
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u has entry size %u, expected %u",
-                            kind, esize, want_esize[kind]);
+                            (unsigned)kind, (unsigned)esize, (unsigned)want_esize[kind]);
             if (kind == DLOR_SECTION_STRINGS ? count != size : count * esize != size ||
                                                                    count > size)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                            "section kind %u: size %llu does not match %llu records", kind,
+                            "section kind %u: size %llu does not match %llu records", (unsigned)kind,
                             (unsigned long long)size, (unsigned long long)count);
             seen[kind] = 1;
             off_of[kind] = off;
@@ -174,9 +174,9 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
         } else if (kind < 0x8000) {
             return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
                         "required section kind %u is unknown to this reader (file minor version %u)",
-                        kind, img->minor);
+                        (unsigned)kind, img->minor);
         } else if (esize != 0 && (size % esize != 0 || size / esize != count)) {
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", kind);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", (unsigned)kind);
         }
         uint64_t end = off + size, next = align_up(end, 8);
         if (s + 1 == nsec) {
@@ -188,7 +188,7 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
             if (next > img->header_len)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "sections run past the header end");
             if (!all_zero(b + end, next - end))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", s);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", (unsigned)s);
         }
         pos = next;
     }
@@ -224,7 +224,7 @@ static int check_meta(const dlor_image *img, const strpool *sp, dlor_image_error
         const unsigned char *r = img->meta + (uint64_t)i * DLOR_IMAGE_META_REC;
         uint32_t ko = ld32(r), kl = ld32(r + 4), vo = ld32(r + 8), vl = ld32(r + 12);
         const unsigned char *k = pool_str(sp, ko, kl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!k) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", i);
+        if (!k) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", (unsigned)i);
         if (!pool_str(sp, vo, vl, 0, DLOR_IMAGE_MAX_VALUE))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata '%s': bad value reference",
                         show(k, kl, shown));
@@ -253,7 +253,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         const unsigned char *r = img->tensors + (uint64_t)i * DLOR_IMAGE_TENSOR_REC;
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", i);
+        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", (unsigned)i);
         show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s' is out of order or duplicated", shown);
@@ -324,7 +324,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         const unsigned char *r = img->layers + (uint64_t)i * DLOR_IMAGE_LAYER_REC;
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
-        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", i);
+        if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", (unsigned)i);
         show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s' is out of order or duplicated", shown);
@@ -361,7 +361,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': seed set for a non-random basis", shown);
         if (L.u_tensor >= img->ntensors || L.v_tensor >= img->ntensors || L.u_tensor == L.v_tensor)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': bad factor tensor indices %u, %u", shown,
-                        L.u_tensor, L.v_tensor);
+                        (unsigned)L.u_tensor, (unsigned)L.v_tensor);
         dlor_image_tensor tu, tv;
         dlor_image_tensor_at(img, L.u_tensor, &tu);
         dlor_image_tensor_at(img, L.v_tensor, &tv);
@@ -392,21 +392,23 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
         dlor_image_op op;
         dlor_image_op_at(img, i, &op);
         if (!all_zero(r + 4, 4) || !all_zero(r + 20, 4) || (ld32(r + 16) & ~DLOR_IMAGE_OP_LAYER))
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", i);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", (unsigned)i);
         if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
             if (op.kind == DLOR_IMAGE_OP_BRANCH &&
                 (op.act != 0 || !isfinite(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: branch with operands or a bad weight", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: branch with operands or a bad weight",
+                            (unsigned)i);
             if (op.kind == DLOR_IMAGE_OP_MERGE && (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge with operands", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge with operands", (unsigned)i);
             if (op.kind == DLOR_IMAGE_OP_MERGE && !in_group)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge without a branch", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge without a branch", (unsigned)i);
             if (in_group) {
                 if (!branch_linear)
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: the branch before it has no linear operation", i);
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: the branch before it has no linear operation",
+                                (unsigned)i);
                 if (gout_set && cur != gout)
                     return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: a branch gives %llu features, the first one %llu",
-                                i, (unsigned long long)cur, (unsigned long long)gout);
+                                (unsigned)i, (unsigned long long)cur, (unsigned long long)gout);
                 gout = cur;
                 gout_set = 1;
             }
@@ -421,11 +423,12 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             if (op.bias != DLOR_IMAGE_NO_TENSOR) {
                 dlor_image_tensor t;
                 if (op.bias >= img->ntensors)
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range",
+                                (unsigned)i, (unsigned)op.bias);
                 dlor_image_tensor_at(img, op.bias, &t);
                 if (t.ndim != 1 || t.dims[0] != gout || !is_float_dtype(t.dtype))
                     return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
-                                i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)gout);
+                                (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)gout);
             }
             if (gin > img->group_width) img->group_width = gin;
             if (gout > img->group_width) img->group_width = gout;
@@ -435,41 +438,43 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
         }
         if (op.kind == DLOR_IMAGE_OP_ACT) {
             if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !isfinite(op.param) || (op.act != 2 && op.param != 0.0))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", i, op.act,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", (unsigned)i, op.act,
                             op.param);
             if (op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", (unsigned)i);
             continue;
         }
         if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
             if (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", i);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", (unsigned)i);
             continue;
         }
         if (op.kind != DLOR_IMAGE_OP_LINEAR)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d (this reader knows format 1.%d)", i,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d (this reader knows format 1.%d)", (unsigned)i,
                         op.kind, DLOR_IMAGE_MINOR);
         if (op.act != 0 || op.param != 0.0)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", i);
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", (unsigned)i);
         if (op.is_layer) {
             if (op.weight >= img->nlayers)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range", i, op.weight);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range",
+                            (unsigned)i, (unsigned)op.weight);
             dlor_image_layer L;
             dlor_image_layer_at(img, op.weight, &L);
             op.in = L.cols;
             op.out = L.rows;
         } else {
             if (op.weight >= img->ntensors)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range", i, op.weight);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range",
+                            (unsigned)i, (unsigned)op.weight);
             dlor_image_tensor t;
             dlor_image_tensor_at(img, op.weight, &t);
             if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", i,
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", (unsigned)i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             /* names resolve to a layer first (the container, the writer, every tool) */
             if (dlor_image_find_layer(img, t.name, t.name_len) >= 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                            "graph op %u: weight tensor '%.*s' has the name of a layer, so the name is ambiguous", i,
+                            "graph op %u: weight tensor '%.*s' has the name of a layer, so the name is ambiguous", (unsigned)i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             op.in = t.dims[1];
             op.out = t.dims[0];
@@ -477,14 +482,15 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
         if (op.bias != DLOR_IMAGE_NO_TENSOR) {
             dlor_image_tensor t;
             if (op.bias >= img->ntensors)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range", i, op.bias);
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range",
+                            (unsigned)i, (unsigned)op.bias);
             dlor_image_tensor_at(img, op.bias, &t);
             if (t.ndim != 1 || t.dims[0] != op.out || !is_float_dtype(t.dtype))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
-                            i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)op.out);
+                            (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)op.out);
         }
         if (have && op.in != cur)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", i,
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", (unsigned)i,
                         (unsigned long long)op.in, (unsigned long long)cur);
         if (!have) img->in_dim = op.in;
         if (in_group && !branch_linear && gin == 0) gin = op.in; /* a group opening the graph */

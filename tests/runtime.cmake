@@ -6,6 +6,11 @@ add_test(NAME runtime_standalone_symbols
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${PROJECT_SOURCE_DIR}
                  ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER} $<TARGET_FILE:dlor_runtime>)
 dlor_py_test(test_run test_run.py)
+# ... and for microcontrollers (arm-none-eabi-gcc, -Wall -Wextra -Werror); skipped without the compiler.
+add_test(NAME runtime_firmware_build
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_firmware_build.sh ${PROJECT_SOURCE_DIR}
+                 ${CMAKE_CURRENT_BINARY_DIR}/fwbuild)
+set_tests_properties(runtime_firmware_build PROPERTIES SKIP_RETURN_CODE 77)
 
 # The embedded demo: the digits model compiled in as a const array (export-c).
 set(DLOR_DEMO_DIR ${PROJECT_BINARY_DIR}/embedded)
