@@ -98,6 +98,7 @@ int dlor_cmd_run(int argc, char **argv)
         return st == DLOR_OK ? 0 : dlor_cmd_fail("run", &err);
     }
     st = dlor_load_inputs(in, l.model.in_dim, &x, &n, &err);
+    if (st == DLOR_OK) dlor_warn_nonfinite_inputs("run", in, x, NULL, n, l.model.in_dim);
     if (st == DLOR_OK) {
         y = malloc((n ? n : 1) * l.model.out_dim * sizeof *y);
         if (!y) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory for %llu outputs", (unsigned long long)n);

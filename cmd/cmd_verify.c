@@ -320,6 +320,10 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_num(&w, r->e2e_max_abs);
         dlor_jw_key(&w, "max_rel_error");
         dlor_jw_num(&w, r->e2e_max_rel);
+        dlor_jw_key(&w, "nonfinite_dense");
+        dlor_jw_u64(&w, r->e2e_nonfinite_dense);
+        dlor_jw_key(&w, "nonfinite_dlor");
+        dlor_jw_u64(&w, r->e2e_nonfinite_dlor);
         if (r->net) {
             dlor_jw_key(&w, "precision");
             dlor_jw_str(&w, r->net->f64 ? "f64" : "f32");
@@ -482,6 +486,8 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         else
             printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
                    (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        printf("non-finite outputs: dense %llu, DLoR %llu of %llu\n", (unsigned long long)r->e2e_nonfinite_dense,
+               (unsigned long long)r->e2e_nonfinite_dlor, (unsigned long long)r->e2e_values);
         if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
         if (r->has_labels)
             printf("accuracy: dense %.2f%%, DLoR %.2f%%; argmax agreement %.2f%%\n", 100 * r->acc_dense,

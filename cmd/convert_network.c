@@ -329,6 +329,7 @@ dlor_status dlor_run_f64(const dlor_model *m, const char *in_path, const char *o
     double *x = NULL, *y = NULL;
     uint64_t n = 0;
     dlor_status st = dlor_load_inputs_f64(in_path, m->in_dim, &x, &n, err);
+    if (st == DLOR_OK) dlor_warn_nonfinite_inputs("run", in_path, NULL, x, n, m->in_dim);
     size_t need = dlor_model_scratch_size_f64(m, batch);
     void *scratch = NULL;
     if (st == DLOR_OK && (need == 0 || posix_memalign(&scratch, 64, need) != 0))

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "model_load.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,4 +153,27 @@ dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uin
     free(d);
     *x = f;
     return st;
+}
+
+void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
+                                uint64_t features)
+{
+    uint64_t values = 0, samples = 0, first = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t here = 0;
+        for (uint64_t j = 0; j < features; j++) {
+            double v = xf ? (double)xf[i * features + j] : xd[i * features + j];
+            if (isfinite(v)) continue;
+            if (!values) first = i * features + j;
+            values++;
+            here++;
+        }
+        samples += here != 0;
+    }
+    if (!values) return;
+    fprintf(stderr, "dlor %s: warning: %s: %llu input value%s NaN or infinite%s, in %llu of %llu samples (first: "
+                    "sample %llu, feature %llu); the model carries them through, so those samples' outputs will not "
+                    "be finite\n", cmd, path, (unsigned long long)values, values == 1 ? " is" : "s are",
+            xf ? " as float32" : "", (unsigned long long)samples, (unsigned long long)n,
+            (unsigned long long)(first / features), (unsigned long long)(first % features));
 }

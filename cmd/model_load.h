@@ -44,5 +44,11 @@ void dlor_loaded_free(dlor_loaded *l);
 dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err);
 /* The same, in double precision (no rounding to float32). */
 dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);
+/* Warns on stderr ("dlor CMD: warning: ...") when the n x features inputs read
+ * from path (float32 xf or double xd, the other NULL) hold NaN or infinite
+ * values: the runtime carries them through (as PyTorch does), so those samples'
+ * outputs will not be finite. Quiet when every value is finite. */
+void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
+                                uint64_t features);
 
 #endif

@@ -85,6 +85,9 @@ static void end_to_end(dlor_html *h, const verify_result *r)
     dlor_html_format_num(r->e2e_max_rel, b, sizeof b);
     dlor_html_kv(h, "max abs output error", "%s", a);
     dlor_html_kv(h, "max relative output error", "%s (largest ||y_DLoR - y_dense||_inf / ||y_dense||_inf)", b);
+    dlor_html_kv(h, "non-finite outputs", "dense %llu, DLoR %llu of %llu (NaN or infinite)",
+                 (unsigned long long)r->e2e_nonfinite_dense, (unsigned long long)r->e2e_nonfinite_dlor,
+                 (unsigned long long)r->e2e_values);
     if (r->has_labels) {
         dlor_html_kv(h, "accuracy", "dense %.2f%%, DLoR %.2f%% (%+.2f points)", 100 * r->acc_dense, 100 * r->acc_dlor,
                      100 * (r->acc_dlor - r->acc_dense));
@@ -529,6 +532,9 @@ static void net_summary(dlor_html *h, const char *in, const char *out, const ver
     dlor_html_kv(h, "max abs output error", "%s", a);
     dlor_html_format_num(r->e2e_max_rel, a, sizeof a);
     dlor_html_kv(h, "max relative output error", "%s (largest ||y_net - y_dense||_inf / ||y_dense||_inf)", a);
+    dlor_html_kv(h, "non-finite outputs", "dense %llu, network %llu of %llu (NaN or infinite)",
+                 (unsigned long long)r->e2e_nonfinite_dense, (unsigned long long)r->e2e_nonfinite_dlor,
+                 (unsigned long long)r->e2e_values);
     if (isnan(n->tol)) dlor_html_kv(h, "tolerance", "none given (--tol T holds the max abs error to T)");
     else dlor_html_kv(h, "tolerance", "%s on the max abs error: %s", b, n->e2e_pass ? "met" : "EXCEEDED");
     if (r->has_labels) {

@@ -339,6 +339,12 @@ void dlor_verify_random_inputs(uint64_t seed, float *x, uint64_t count)
     }
 }
 
+/* *m = max(*m, d), where a NaN, once there, stays. */
+static void worst(double *m, double d)
+{
+    if (!isnan(*m) && !(d <= *m)) *m = d;
+}
+
 static uint64_t argmax(const double *v, uint64_t n)
 {
     uint64_t k = 0;
@@ -386,16 +392,21 @@ dlor_status dlor_verify_compare_outputs(const double *yd, const double *yl, uint
     }
     if (st != DLOR_OK) return st;
     r->e2e_samples = n;
+    r->e2e_values = n * fout;
     for (uint64_t i = 0; i < n; i++) {
         double dmax = 0, dn = 0;
         for (uint64_t j = 0; j < fout; j++) {
-            double d = fabs(yl[i * fout + j] - yd[i * fout + j]);
-            if (!(d <= r->e2e_max_abs)) r->e2e_max_abs = d; /* a NaN must show, not hide */
-            if (!(d <= dmax)) dmax = d;
-            if (fabs(yd[i * fout + j]) > dn) dn = fabs(yd[i * fout + j]);
+            double a = yd[i * fout + j], b = yl[i * fout + j], d;
+            r->e2e_nonfinite_dense += !isfinite(a);
+            r->e2e_nonfinite_dlor += !isfinite(b);
+            if (isfinite(a) && isfinite(b)) d = fabs(b - a);
+            else /* the same NaN or infinity is reproduced; any other pair is an error that must show */
+                d = (isnan(a) && isnan(b)) || a == b ? 0.0 : NAN;
+            worst(&r->e2e_max_abs, d);
+            worst(&dmax, d);
+            if (isfinite(a) && fabs(a) > dn) dn = fabs(a);
         }
-        double rel = dn > 0 ? dmax / dn : dmax;
-        if (!(rel <= r->e2e_max_rel)) r->e2e_max_rel = rel;
+        worst(&r->e2e_max_rel, dn > 0 ? dmax / dn : dmax);
     }
     return DLOR_OK;
 }

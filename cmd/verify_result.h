@@ -54,6 +54,8 @@ typedef struct verify_result {
     uint64_t e2e_samples;
     const char *e2e_inputs;          /* file name or "random" */
     double e2e_max_abs, e2e_max_rel;
+    uint64_t e2e_values;             /* outputs compared: samples x output features */
+    uint64_t e2e_nonfinite_dense, e2e_nonfinite_dlor; /* of those, NaN or infinite */
     int has_labels;
     const char *calib;               /* dlor.calib: layers were fitted to calibration data */
     int compressed;                  /* some layer is a compressed (approximate) form */
@@ -117,7 +119,8 @@ dlor_status dlor_verify_net_end_to_end(const char *in, const char *out, const dl
 
 /* count seeded standard normal inputs (splitmix64, Box-Muller), rounded to float32. */
 void dlor_verify_random_inputs(uint64_t seed, float *x, uint64_t count);
-/* End-to-end figures of r from dense outputs yd and DLoR outputs yl (n x fout), and
+/* End-to-end figures of r from dense outputs yd and DLoR outputs yl (n x fout): the
+ * largest errors (NaN when either output is NaN) and the count of non-finite outputs, and
  * accuracy / argmax agreement against the integer labels of a .npy (may be NULL). */
 dlor_status dlor_verify_compare_outputs(const double *yd, const double *yl, uint64_t n, uint64_t fout,
                                         const char *labels, verify_result *r, dlor_error *err);

@@ -10,7 +10,7 @@
 double dlor_act_eval(int act, double x, double p)
 {
     switch (act) {
-    case DLOR_ACT_RELU: return x > 0 ? x : 0;
+    case DLOR_ACT_RELU: return x < 0 ? 0 : x; /* NaN stays NaN, as in PyTorch (runtime.c, act_apply) */
     case DLOR_ACT_LEAKY_RELU: return x >= 0 ? x : p * x;
     case DLOR_ACT_SIGMOID: return 1 / (1 + exp(-x));
     case DLOR_ACT_TANH: return tanh(x);

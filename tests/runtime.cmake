@@ -6,6 +6,8 @@ add_test(NAME runtime_standalone_symbols
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${PROJECT_SOURCE_DIR}
                  ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER} $<TARGET_FILE:dlor_runtime>)
 dlor_py_test(test_run test_run.py)
+# NaN and infinity through every forward pass, against onnxruntime (and PyTorch when installed).
+dlor_py_test(test_nonfinite test_nonfinite.py)
 # ... and for microcontrollers (arm-none-eabi-gcc, -Wall -Wextra -Werror); skipped without the compiler.
 add_test(NAME runtime_firmware_build
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_firmware_build.sh ${PROJECT_SOURCE_DIR}

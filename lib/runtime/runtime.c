@@ -194,7 +194,13 @@ size_t dlor_model_scratch_size(const dlor_model *m, size_t batch) { return dlor_
 
 /* Each activation has its own loop (a switch per element kept the compiler from
  * vectorising relu: a pass of a small compressed model spent ~10% of its time
- * there); the same operations per element as before, so the same bits. */
+ * there). Non-finite values come out as in PyTorch and ONNX Runtime: relu is
+ * 'x < 0 ? 0 : x', so NaN (unordered: the comparison is false) stays NaN and
+ * -0 stays -0, for the same compare and mask per 4 or 8 floats that
+ * 'x > 0 ? x : 0' (which turned NaN into 0) took; the other formulas give NaN
+ * for NaN and those libraries' values at +-inf (sigmoid(-inf) = 0,
+ * gelu(-inf) = silu(-inf) = NaN), and softmax over a sample holding NaN or +inf
+ * is NaN throughout (inf - inf), as there. */
 static void act_apply(float *x, size_t batch, uint64_t stride, uint64_t n, int act, float param)
 {
     for (size_t b = 0; b < batch; b++) {
@@ -202,7 +208,7 @@ static void act_apply(float *x, size_t batch, uint64_t stride, uint64_t n, int a
         uint64_t i;
         switch (act) {
         case 1:
-            for (i = 0; i < n; i++) v[i] = v[i] > 0.0f ? v[i] : 0.0f;
+            for (i = 0; i < n; i++) v[i] = v[i] < 0.0f ? 0.0f : v[i];
             break;
         case 2:
             for (i = 0; i < n; i++) v[i] = v[i] >= 0.0f ? v[i] : param * v[i];
@@ -867,7 +873,7 @@ static void act_apply_d(double *x, size_t batch, uint64_t stride, uint64_t n, in
         for (uint64_t i = 0; i < n; i++) {
             double t = v[i];
             switch (act) {
-            case 1: v[i] = t > 0.0 ? t : 0.0; break;
+            case 1: v[i] = t < 0.0 ? 0.0 : t; break; /* NaN stays NaN (see act_apply) */
             case 2: v[i] = t >= 0.0 ? t : param * t; break;
             case 3: v[i] = 1.0 / (1.0 + exp(-t)); break;
             case 4: v[i] = tanh(t); break;
