@@ -18,7 +18,8 @@ when it is installed. Checked:
   * dlor run warns on stderr about non-finite inputs (and not otherwise);
   * dlor verify counts non-finite outputs of both models, in its text and in
     the JSON end_to_end (layer forms: runtime; network form: the dense model
-    evaluated on the host, lib/graph_eval.c).
+    evaluated on the host, lib/graph_eval.c, for every activation), and keeps
+    a NaN error once one shows.
 
 Prints "N passed, N failed" and exits non-zero on any failure."""
 import json
@@ -86,28 +87,28 @@ def onnx_ref(p, x):
 
 TORCH = "/usr/bin/python3"
 TORCH_SCRIPT = r"""
-import sys, numpy as np, torch
+import json, sys, numpy as np, torch
 F = torch.nn.functional
-d = np.load(sys.argv[1], allow_pickle=False)
-exprs = sys.argv[3:]
-out = {}
-for dt, name in ((torch.float32, "f32"), (torch.float64, "f64")):
-    x = torch.tensor(d["x"]).to(dt)
-    for i, e in enumerate(exprs):
-        if e.startswith("linear"):
-            x = x @ torch.tensor(d["W%d" % i]).to(dt).T + torch.tensor(d["b%d" % i]).to(dt)
-        elif e == "softmax":
-            x = torch.softmax(x, dim=1)
-        else:
-            x = eval(e)
-    out[name] = x.numpy()
-np.savez(sys.argv[2], **out)
+for job in json.load(open(sys.argv[1])):
+    d = np.load(job["in"], allow_pickle=False)
+    out = {}
+    for dt, name in ((torch.float32, "f32"), (torch.float64, "f64")):
+        x = torch.tensor(d["x"]).to(dt)
+        for i, e in enumerate(job["exprs"]):
+            if e == "linear":
+                x = x @ torch.tensor(d["W%d" % i]).to(dt).T + torch.tensor(d["b%d" % i]).to(dt)
+            elif e == "softmax":
+                x = torch.softmax(x, dim=1)
+            else:
+                x = eval(e)
+        out[name] = x.numpy()
+    np.savez(job["out"], **out)
 """
 
 
 def torch_available():
     try:
-        r = subprocess.run([TORCH, "-c", "import torch"], capture_output=True, timeout=120)
+        r = subprocess.run([TORCH, "-c", "import torch"], capture_output=True, timeout=300)
         return r.returncode == 0
     except (OSError, subprocess.TimeoutExpired):
         return False
@@ -116,26 +117,35 @@ def torch_available():
 HAVE_TORCH = torch_available()
 
 
-def torch_ref(label, layers, x):
-    """PyTorch's outputs of the same layers on x: {'f32': ..., 'f64': ...}, or None without torch."""
+def torch_refs(cases):
+    """PyTorch's outputs of [(label, layers, x)] in one process (importing torch takes seconds):
+    {label: {'f32': ..., 'f64': ...}}, empty without torch."""
     if not HAVE_TORCH:
-        return None
-    arrays, exprs = {"x": x}, []
-    for i, L in enumerate(layers):
-        if L[0] == "linear":
-            arrays["W%d" % i], arrays["b%d" % i] = L[1], L[2]
-            exprs.append("linear")
-        elif L[0] == "softmax":
-            exprs.append("softmax")
-        else:
-            exprs.append(L[3])
-    src, dst = path(label + "-torch-in.npz"), path(label + "-torch-out.npz")
-    np.savez(src, **arrays)
-    r = subprocess.run([TORCH, "-c", TORCH_SCRIPT, src, dst] + exprs, capture_output=True, text=True, timeout=300)
-    if not check(r.returncode == 0, "%s: PyTorch reference failed: %s" % (label, r.stderr[-400:])):
-        return None
-    d = np.load(dst)
-    return {"f32": d["f32"], "f64": d["f64"]}
+        return {}
+    jobs = []
+    for label, layers, x in cases:
+        arrays, exprs = {"x": x}, []
+        for i, L in enumerate(layers):
+            if L[0] == "linear":
+                arrays["W%d" % i], arrays["b%d" % i] = L[1], L[2]
+                exprs.append("linear")
+            elif L[0] == "softmax":
+                exprs.append("softmax")
+            else:
+                exprs.append(L[3])
+        jobs.append({"in": path(label + "-torch-in.npz"), "out": path(label + "-torch-out.npz"), "exprs": exprs})
+        np.savez(jobs[-1]["in"], **arrays)
+    with open(path("torch-jobs.json"), "w") as f:
+        json.dump(jobs, f)
+    r = subprocess.run([TORCH, "-c", TORCH_SCRIPT, path("torch-jobs.json")], capture_output=True, text=True,
+                       timeout=600)
+    if not check(r.returncode == 0, "PyTorch reference failed: %s" % r.stderr[-400:]):
+        return {}
+    refs = {}
+    for (label, _, _), job in zip(cases, jobs):
+        d = np.load(job["out"])
+        refs[label] = {"f32": d["f32"], "f64": d["f64"]}
+    return refs
 
 
 def classes(a):
@@ -203,48 +213,23 @@ def dense_and_dlor(label, layers, x, ref, opset=17, dlor_tol=1e-4, nan_rows=(), 
     return p
 
 
-def test_activations():
-    """y = act(x W^T + b) with x one feature: the linear step is exact (one product, one sum), so
-    every special value reaches the activation as it is."""
-    x = SPECIAL.reshape(-1, 1)
-    W, b = np.array([[1.0], [-2.0]], dtype=np.float32), np.array([0.0, 0.5], dtype=np.float32)
-    nan_rows = [i for i in range(len(x)) if np.isnan(x[i, 0])]
-    inf_rows = [i for i in range(len(x)) if np.isinf(x[i, 0])]
-    for label, op, attrs, opset, texpr in ACTS:
-        act = ("silu", None, None, texpr) if op is None else ("act", op, attrs, texpr)
-        layers = [("linear", W, b), act]
-        p = model("act-" + label, layers, opset)
-        ref = onnx_ref(p, x)
-        tr = torch_ref("act-" + label, layers, x)
-        if tr is not None:  # the two oracles agree on every NaN and infinity
-            check((classes(tr["f32"]) == classes(ref)).all() and (classes(tr["f64"]) == classes(ref)).all(),
-                  "%s: onnxruntime %s and PyTorch %s disagree" % (label, ref.tolist(), tr["f32"].tolist()))
-        dense_and_dlor("act-" + label, layers, x, ref, opset, nan_rows=nan_rows, inf_rows=inf_rows)
-        if label == "relu":
-            check(np.isnan(ref[nan_rows]).all() and np.isposinf(ref[x[:, 0] == INF, 0]).all(),
-                  "relu: the oracle keeps NaN and +inf (%s)" % ref.tolist())
+def oracles_agree(label, ref, tr):
+    """onnxruntime's and PyTorch's outputs (both precisions) are NaN, +inf and -inf at the same places."""
+    if tr is not None:
+        check((classes(tr["f32"]) == classes(ref)).all() and (classes(tr["f64"]) == classes(ref)).all(),
+              "%s: onnxruntime %s and PyTorch %s disagree" % (label, ref.tolist(), tr["f32"].tolist()))
 
 
-def test_softmax():
-    """Softmax over rows holding -inf (weight 0 after softmax), +inf or NaN (all NaN)."""
-    x = SPECIAL.reshape(-1, 1)
-    W = np.array([[1.0], [-1.0], [0.5]], dtype=np.float32)
-    for label, last in (("minf", -INF), ("pinf", INF), ("nan", NAN)):
-        b = np.array([0.0, 1.0, last], dtype=np.float32)
-        layers = [("linear", W, b), ("softmax",)]
-        p = model("softmax-" + label, layers)
-        ref = onnx_ref(p, x)
-        tr = torch_ref("softmax-" + label, layers, x)
-        if tr is not None:
-            check((classes(tr["f32"]) == classes(ref)).all(),
-                  "softmax %s: onnxruntime %s and PyTorch %s disagree" % (label, ref.tolist(), tr["f32"].tolist()))
-        for dt in ("f32", "f64"):
-            y, _ = dlor_run("softmax-%s-%s" % (label, dt), p, x, "--dtype", dt)
-            if y is not None:
-                same_nonfinite("softmax with a %s bias, dense, %s runtime" % (label, dt), y, ref, 1e-5)
-        if label == "minf":  # finite rows: the -inf feature gets exactly 0
-            fin = np.isfinite(x[:, 0])
-            check((ref[fin, 2] == 0).all() and np.isfinite(ref[fin]).all(), "softmax -inf: oracle %s" % ref.tolist())
+# One special value per sample through y = act(x W^T + b), x one feature: the linear step is exact
+# (one product, one sum), so every value reaches the activation as it is.
+X1 = SPECIAL.reshape(-1, 1)
+W1, B1 = np.array([[1.0], [-2.0]], dtype=np.float32), np.array([0.0, 0.5], dtype=np.float32)
+ACT_LAYERS = {label: [("linear", W1, B1), ("silu", None, None, texpr) if op is None else ("act", op, attrs, texpr)]
+              for label, op, attrs, opset, texpr in ACTS}
+# softmax over samples holding -inf (weight 0 after softmax), +inf or NaN (all NaN)
+WS = np.array([[1.0], [-1.0], [0.5]], dtype=np.float32)
+SOFTMAX_LAYERS = {label: [("linear", WS, np.array([0.0, 1.0, last], dtype=np.float32)), ("softmax",)]
+                  for label, last in (("minf", -INF), ("pinf", INF), ("nan", NAN))}
 
 
 def mlp_layers(nan_weight=False):
@@ -257,20 +242,60 @@ def mlp_layers(nan_weight=False):
             ("act", "Relu", {}, "F.relu(x)"), ("linear", W3, b3)]
 
 
+MLP = mlp_layers()
+XM = RNG.standard_normal((10, 6)).astype(np.float32)
+XM[2, 3] = NAN
+XM[7, 0] = NAN
+XM[5, 1] = INF
+XM[8, 4] = -INF
+TORCH_REFS = torch_refs([("act-" + k, v, X1) for k, v in ACT_LAYERS.items()] +
+                        [("softmax-" + k, v, X1) for k, v in SOFTMAX_LAYERS.items()] + [("mlp", MLP, XM)])
+
+
+def test_activations():
+    x = X1
+    nan_rows = [i for i in range(len(x)) if np.isnan(x[i, 0])]
+    inf_rows = [i for i in range(len(x)) if np.isinf(x[i, 0])]
+    for label, op, attrs, opset, texpr in ACTS:
+        layers = ACT_LAYERS[label]
+        p = model("act-" + label, layers, opset)
+        ref = onnx_ref(p, x)
+        oracles_agree(label, ref, TORCH_REFS.get("act-" + label))
+        dense_and_dlor("act-" + label, layers, x, ref, opset, nan_rows=nan_rows, inf_rows=inf_rows)
+        # verify evaluates a network form's dense model on the host (lib/graph_eval.c, double)
+        f = convert("act-%s-net" % label, p, "--form", "network", "--h", "1e-3")
+        if f:
+            _, _, e2e = verify_json("act-%s-net" % label, p, f, x)
+            want = int((~np.isfinite(ref)).sum())
+            check(e2e.get("nonfinite_dense") == want, "%s: verify's host evaluation has %s non-finite outputs, "
+                  "onnxruntime %d" % (label, e2e.get("nonfinite_dense"), want))
+        if label == "relu":
+            check(np.isnan(ref[nan_rows]).all() and np.isposinf(ref[x[:, 0] == INF, 0]).all(),
+                  "relu: the oracle keeps NaN and +inf (%s)" % ref.tolist())
+
+
+def test_softmax():
+    x = X1
+    for label, layers in SOFTMAX_LAYERS.items():
+        p = model("softmax-" + label, layers)
+        ref = onnx_ref(p, x)
+        oracles_agree("softmax " + label, ref, TORCH_REFS.get("softmax-" + label))
+        for dt in ("f32", "f64"):
+            y, _ = dlor_run("softmax-%s-%s" % (label, dt), p, x, "--dtype", dt)
+            if y is not None:
+                same_nonfinite("softmax with a %s bias, dense, %s runtime" % (label, dt), y, ref, 1e-5)
+        if label == "minf":  # finite rows: the -inf feature gets exactly 0
+            fin = np.isfinite(x[:, 0])
+            check((ref[fin, 2] == 0).all() and np.isfinite(ref[fin]).all(), "softmax -inf: oracle %s" % ref.tolist())
+
+
 def test_mlp():
-    layers = mlp_layers()
-    x = RNG.standard_normal((10, 6)).astype(np.float32)
-    x[2, 3] = NAN
-    x[7, 0] = NAN
-    x[5, 1] = INF
-    x[8, 4] = -INF
+    layers, x = MLP, XM
     p = model("mlp", layers)
     ref = onnx_ref(p, x)
     check(np.isnan(ref[[2, 7]]).all() and np.isfinite(np.delete(ref, [2, 5, 7, 8], axis=0)).all(),
           "mlp: onnxruntime gives NaN logits for the NaN rows (%s)" % ref.tolist())
-    tr = torch_ref("mlp", layers, x)
-    if tr is not None:
-        check((classes(tr["f32"]) == classes(ref)).all(), "mlp: onnxruntime and PyTorch disagree on non-finite outputs")
+    oracles_agree("mlp", ref, TORCH_REFS.get("mlp"))
     dense_and_dlor("mlp", layers, x, ref, nan_rows=[2, 7], inf_rows=[5, 8])
     # dlor run says so when inputs are not finite, and only then
     _, se = dlor_run("mlp-warn", p, x)
