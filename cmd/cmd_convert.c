@@ -336,10 +336,11 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     }
     snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
     if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
-    if (st == DLOR_OK)
-        st = add_meta(c, "dlor.basis",
-                      fo->basis == DLOR_BASIS_SCHUR ? "schur" : fo->basis == DLOR_BASIS_RANDOM ? "random" : "svd",
-                      err);
+    /* compressed forms: the basis their layers record (add layers: svd; the --factors
+     * products: schur), not fo's, which they do not use */
+    const char *basis = fo->basis == DLOR_BASIS_SCHUR ? "schur" : fo->basis == DLOR_BASIS_RANDOM ? "random" : "svd";
+    if (cfg->compress) basis = cfg->cc.factors > 0 ? "schur" : "svd";
+    if (st == DLOR_OK) st = add_meta(c, "dlor.basis", basis, err);
     if (fo->alpha_auto) snprintf(buf, sizeof buf, "auto");
     else snprintf(buf, sizeof buf, "%.17g", fo->alpha);
     if (st == DLOR_OK) st = add_meta(c, "dlor.alpha", buf, err);

@@ -201,8 +201,9 @@ static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const
         u->dims[1] != du || v->dims[0] != k || v->dims[1] != dv)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors have the wrong dtype or shape",
                          path, d->name);
-    if (dlor_dtype_size(d->source_dtype) == 0)
-        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid source dtype", path, d->name);
+    if (!dlor_dtype_is_float(d->source_dtype))
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': source dtype %s is not a float dtype", path, d->name,
+                         dlor_dtype_name(d->source_dtype));
     if (d->u_layout != DLOR_IMAGE_U_ROWS && d->u_layout != DLOR_IMAGE_U_PANELS)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': unknown U layout %d", path, d->name, d->u_layout);
     return DLOR_OK;
@@ -248,7 +249,11 @@ static dlor_status prepare_layers(const char *path, const dlor_container *c, wri
         const dlor_tensor *u = ui >= 0 ? &tl->items[w->t_order[ui]] : NULL;
         st = check_layer(path, d, u, vi >= 0 ? &tl->items[w->t_order[vi]] : NULL, err);
         if (st != DLOR_OK || d->u_layout != DLOR_IMAGE_U_PANELS) continue;
-        if (uses[ui] != 1) {
+        size_t nl = strlen(d->name);
+        if (strlen(d->u_name) != nl + 7 || strncmp(d->u_name, d->name, nl) != 0 || strcmp(d->u_name + nl, ".dlor.U") != 0) {
+            st = dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': a U tensor stored in panels must be named '%s.dlor.U', not "
+                           "'%s' (DLOR_FORMAT.md 7.6)", path, d->name, d->name, d->u_name);
+        } else if (uses[ui] != 1) {
             st = dlor_fail(err, DLOR_E_ARG,
                            "%s: layer '%s': U tensor '%s' is used elsewhere too, so it cannot be stored in panels",
                            path, d->name, d->u_name);
@@ -353,6 +358,17 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
             st = dlor_fail(err, DLOR_E_ARG, "%s: duplicate layer name '%s'", path, a);
             goto out;
         }
+    }
+    /* A bool is one byte, 0 or 1 (DLOR_FORMAT.md section 6): a source's other byte
+     * values are refused rather than carried into a file no reader accepts. */
+    for (size_t i = 0; i < nt; i++) {
+        const dlor_tensor *t = &tl->items[i];
+        for (size_t k = 0; t->dtype == DLOR_DT_BOOL && k < t->nbytes; k++)
+            if (t->data[k] > 1) {
+                st = dlor_fail(err, DLOR_E_FORMAT, "%s: tensor '%s': bool element %zu is %u, not 0 or 1", path, t->name,
+                               k, (unsigned)t->data[k]);
+                goto out;
+            }
     }
     uint64_t meta_text = 0;
     for (size_t i = 0; i < nm; i++) {

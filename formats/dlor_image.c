@@ -128,10 +128,26 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
 {
     uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY, 8);
     uint64_t dir_end = DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY;
-    int seen[5] = {0, 0, 0, 0, 0}, seen_graph = 0;
+    int seen[5] = {0, 0, 0, 0, 0};
     uint64_t off_of[5] = {0}, size_of[5] = {0}, count_of[5] = {0};
     if (!all_zero(b + dir_end, pos - dir_end))
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
+    /* the kinds first: known, and in one order, so one file has one layout (and each
+     * kind appears once) */
+    for (uint32_t s = 0; s < nsec; s++) {
+        uint32_t kind = ld32(b + DLOR_IMAGE_PREAMBLE + (uint64_t)s * DLOR_IMAGE_DIR_ENTRY);
+        uint32_t prev_kind = s ? ld32(b + DLOR_IMAGE_PREAMBLE + (uint64_t)(s - 1) * DLOR_IMAGE_DIR_ENTRY) : 0;
+        if (kind < 0x8000 && !(kind >= 1 && kind <= 4))
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                        "required section kind %u is unknown to this reader (file minor version %u)",
+                        (unsigned)kind, img->minor);
+        if (s > 0 && kind == prev_kind)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", (unsigned)kind);
+        if (s > 0 && kind < prev_kind)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
+                        "section kind %u follows kind %u: kinds must be in increasing order", (unsigned)kind,
+                        (unsigned)prev_kind);
+    }
     for (uint32_t s = 0; s < nsec; s++) {
         const unsigned char *e = b + DLOR_IMAGE_PREAMBLE + (uint64_t)s * DLOR_IMAGE_DIR_ENTRY;
         uint32_t kind = ld32(e), esize = ld32(e + 4);
@@ -147,8 +163,6 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
         if (kind >= 1 && kind <= 4) {
             static const uint32_t want_esize[5] = {0, 0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC,
                                                    DLOR_IMAGE_LAYER_REC};
-            if (seen[kind])
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u appears twice", (unsigned)kind);
             if (esize != want_esize[kind])
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "section kind %u has entry size %u, expected %u",
                             (unsigned)kind, (unsigned)esize, (unsigned)want_esize[kind]);
@@ -162,20 +176,14 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
             size_of[kind] = size;
             count_of[kind] = count;
         } else if (kind == DLOR_SECTION_GRAPH) {
-            if (seen_graph) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph section appears twice");
             if (esize != DLOR_IMAGE_GRAPH_REC || count > size || count * esize != size)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph section: bad entry size or count");
             if (count > DLOR_IMAGE_MAX_OPS)
                 return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "graph of %llu operations exceeds the limit of %u",
                             (unsigned long long)count, DLOR_IMAGE_MAX_OPS);
-            seen_graph = 1;
             img->graph = b + off;
             img->nops = (uint32_t)count;
-        } else if (kind < 0x8000) {
-            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
-                        "required section kind %u is unknown to this reader (file minor version %u)",
-                        (unsigned)kind, img->minor);
-        } else if (esize != 0 && (size % esize != 0 || size / esize != count)) {
+        } else if (esize == 0 ? count != size : size % esize != 0 || size / esize != count) {
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", (unsigned)kind);
         }
         uint64_t end = off + size, next = align_up(end, 8);
@@ -306,6 +314,11 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         }
         if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
+        if (dtype == DLOR_IMAGE_DT_BOOL)
+            for (uint64_t k = 0; k < nbytes; k++)
+                if (img->base[off + k] > 1)
+                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': bool element %llu is %u, not 0 or 1",
+                                shown, (unsigned long long)k, (unsigned)img->base[off + k]);
     }
     if (pos != img->len)
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "%llu trailing bytes after the last tensor",
@@ -314,6 +327,21 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
 }
 
 static int is_float_dtype(int dt) { return dt >= 1 && dt <= 4; }
+
+/* The layer whose U tensor, stored in panels, is tensor t (named '<layer>.dlor.U'
+ * by 7.6), or -1. Layer names must have been checked. */
+static long panel_owner(const dlor_image *img, uint32_t t)
+{
+    dlor_image_tensor tt;
+    dlor_image_layer L;
+    if (dlor_image_tensor_at(img, t, &tt) != 0 || tt.name_len <= 7 ||
+        memcmp(tt.name + tt.name_len - 7, ".dlor.U", 7) != 0)
+        return -1;
+    long i = dlor_image_find_layer(img, tt.name, tt.name_len - 7);
+    if (i < 0) return -1;
+    dlor_image_layer_at(img, (uint32_t)i, &L);
+    return L.u_layout == DLOR_IMAGE_U_PANELS && L.u_tensor == t ? i : -1;
+}
 
 static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_error *err)
 {
@@ -354,8 +382,8 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         (unsigned long long)L.rank);
         if (!isfinite(L.alpha) || (L.method == DLOR_IMAGE_MUL && L.alpha == 0.0))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
-        if (!dlor_image_dtype_size(L.source_dtype))
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown source dtype %d", shown,
+        if (!is_float_dtype(L.source_dtype)) /* layers are made from float weights only */
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': source dtype %d is not a float dtype", shown,
                         L.source_dtype);
         if (L.basis != DLOR_IMAGE_RANDOM && L.seed != 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': seed set for a non-random basis", shown);
@@ -374,6 +402,22 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         "layer '%s': factor shapes do not match [%llu, %llu] and [%llu, %llu]", shown,
                         (unsigned long long)L.k, (unsigned long long)L.dim_u,
                         (unsigned long long)L.k, (unsigned long long)L.dim_v);
+        if (L.u_layout == DLOR_IMAGE_U_PANELS &&
+            (tu.name_len != nl + 7 || memcmp(tu.name, nm, nl) != 0 || memcmp(tu.name + nl, ".dlor.U", 7) != 0))
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': its U tensor is stored in panels, so it must "
+                        "be named '<layer>.dlor.U', not '%.*s'", shown, (int)(tu.name_len < 64 ? tu.name_len : 64),
+                        tu.name);
+    }
+    /* A U tensor in panels is read through its layer alone (7.6): no other
+     * reference may take it for rows. Its name ties it to its layer, so this
+     * needs no memory: a binary search per reference. */
+    for (uint32_t i = 0; i < img->nlayers; i++) {
+        dlor_image_layer L;
+        dlor_image_layer_at(img, i, &L);
+        if (panel_owner(img, L.v_tensor) >= 0 ||
+            (L.u_layout != DLOR_IMAGE_U_PANELS && panel_owner(img, L.u_tensor) >= 0))
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%.*s': a factor tensor is another layer's U stored "
+                        "in panels, which only that layer may use", (int)(L.name_len < 64 ? L.name_len : 64), L.name);
     }
     return DLOR_IMAGE_OK;
 }
@@ -471,6 +515,10 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", (unsigned)i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
+            if (panel_owner(img, op.weight) >= 0)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
+                            "graph op %u: weight '%.*s' is a layer's U stored in panels, which only that layer may use",
+                            (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             /* names resolve to a layer first (the container, the writer, every tool) */
             if (dlor_image_find_layer(img, t.name, t.name_len) >= 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,

@@ -177,6 +177,10 @@ long dlor_image_find_layer(const dlor_image *img, const char *name, size_t name_
 /* Returns the value of a metadata key (not NUL-terminated) or NULL. */
 const char *dlor_image_meta_get(const dlor_image *img, const char *key, uint32_t *val_len);
 
+/* dtype codes the parser itself looks at (DLOR_FORMAT.md section 6): float
+ * dtypes are 1 to 4 (f32, f16, bf16, f64); a bool is one byte, 0 or 1. */
+#define DLOR_IMAGE_DT_BOOL 13
+
 /* Size in bytes of a dtype code, 0 if unknown. */
 unsigned dlor_image_dtype_size(int dtype);
 

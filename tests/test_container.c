@@ -230,6 +230,14 @@ static void m_seed(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 72, 5); }
 static void m_layout(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 12, 2); }
 static void m_layer_reserved(unsigned char *b) { lrec(b, 0)[14] = 1; }
 static void m_header_len(unsigned char *b) { dlor_store_u64(b + 16, 1ull << 40); }
+static void m_section_order(unsigned char *b) /* METADATA and TENSORS entries trade places */
+{
+    unsigned char t[32];
+    memcpy(t, b + 64 + 32, 32);
+    memcpy(b + 64 + 32, b + 64 + 64, 32);
+    memcpy(b + 64 + 64, t, 32);
+}
+static void m_source_dtype(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 64, DLOR_DT_U8); }
 
 static void test_mutations(const char *path)
 {
@@ -259,6 +267,8 @@ static void test_mutations(const char *path)
         {"basis svd for mul", m_basis, DLOR_IMAGE_E_FORMAT, "basis"},
         {"seed for schur", m_seed, DLOR_IMAGE_E_FORMAT, "seed"},
         {"header_len huge", m_header_len, DLOR_IMAGE_E_LIMIT, "64 MiB"},
+        {"sections out of order", m_section_order, DLOR_IMAGE_E_FORMAT, "increasing order"},
+        {"source dtype u8", m_source_dtype, DLOR_IMAGE_E_FORMAT, "source dtype 9"},
     };
     size_t n;
     unsigned char *orig = slurp(path, &n);
@@ -546,6 +556,63 @@ static void test_tensor_shadowed_by_layer(void)
     dlor_container_free(&c);
 }
 
+/* Rules of DLOR_FORMAT.md section 9 the writer must keep too: it refuses a bool
+ * byte other than 0 or 1, a layer whose source dtype is not a float dtype and a
+ * U tensor in panels not named after its layer; the reader refuses a bool byte
+ * of 2 (the data CRC recomputed, so the value check is what fails). */
+static void test_spec_rules(const char *path)
+{
+    dlor_container c;
+    dlor_error e;
+    unsigned char *img = NULL;
+    size_t n = 0;
+    char msg[300];
+    static const unsigned char flags[3] = {1, 0, 2};
+    uint64_t dims[1] = {3};
+    build_sample(&c);
+    CHECK(dlor_tensor_list_add(&c.tensors, "t", "flags", 5, DLOR_DT_BOOL, 1, dims, flags, 3, &e) == DLOR_OK, "add");
+    remove(path);
+    CHECK(dlor_container_write(path, &c, &e) != DLOR_OK && strstr(e.msg, "'flags'") &&
+              strstr(e.msg, "bool element 2 is 2") && fopen(path, "rb") == NULL,
+          "bool byte 2 refused by the writer: %s", e.msg);
+    dlor_container_free(&c);
+    build_sample(&c);
+    static const unsigned char ok[3] = {1, 0, 1};
+    CHECK(dlor_tensor_list_add(&c.tensors, "t", "flags", 5, DLOR_DT_BOOL, 1, dims, ok, 3, &e) == DLOR_OK, "add");
+    CHECK(dlor_container_to_memory(&c, &img, &n, &e) == DLOR_OK, "bool 0/1 written: %s", e.msg);
+    CHECK(open_code(img, n, msg, sizeof msg) == 0, "bool 0/1 read: %s", msg);
+    dlor_image view;
+    dlor_image_error ie;
+    long fi = -1;
+    if (dlor_image_open(&view, img, n, 0, &ie) == 0) fi = dlor_image_find_tensor(&view, "flags", 5);
+    CHECK(fi >= 0, "flags found");
+    if (fi >= 0) {
+        dlor_image_tensor t;
+        dlor_image_tensor_at(&view, (uint32_t)fi, &t);
+        img[t.offset + 1] = 2;
+        dlor_store_u32(trec(img, (int)fi) + 96, dlor_crc32(0, img + t.offset, 3));
+        recrc(img, n);
+        int rc = open_code(img, n, msg, sizeof msg);
+        CHECK(rc == DLOR_IMAGE_E_FORMAT && strstr(msg, "'flags'") && strstr(msg, "bool element 1 is 2"),
+              "bool byte 2 refused by the reader: code %d, '%s'", rc, msg);
+    }
+    free(img);
+    dlor_container_free(&c);
+    build_sample(&c);
+    c.layers[0].source_dtype = DLOR_DT_I8;
+    CHECK(dlor_container_to_memory(&c, &img, &n, &e) != DLOR_OK && strstr(e.msg, "source dtype i8"),
+          "a layer from an i8 tensor refused by the writer: %s", e.msg);
+    dlor_container_free(&c);
+    build_sample(&c);
+    add_t(&c, 3, "x.u", DLOR_DT_F32, 2, 5, 5); /* layer 'a.weight' (panels) takes it as its U */
+    free(c.layers[0].u_name);
+    c.layers[0].u_name = malloc(4);
+    snprintf(c.layers[0].u_name, 4, "%s", "x.u");
+    CHECK(dlor_container_to_memory(&c, &img, &n, &e) != DLOR_OK && strstr(e.msg, "must be named 'a.weight.dlor.U'"),
+          "a U tensor in panels under another name refused by the writer: %s", e.msg);
+    dlor_container_free(&c);
+}
+
 int main(void)
 {
     char p1[512], p2[512];
@@ -559,5 +626,6 @@ int main(void)
     test_deflated(p2);
     test_panels(p1, p2);
     test_tensor_shadowed_by_layer();
+    test_spec_rules(p2);
     return dlt_finish();
 }

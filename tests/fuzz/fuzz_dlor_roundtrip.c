@@ -78,6 +78,8 @@ static void add_tensor(dlor_container *c, src *s, const char *name, dlor_dtype d
     dlor_error err;
     DLF_REQUIRE(dlor_shape_nbytes(dims, ndim, dt, &nbytes) == 0 && nbytes < (1u << 20), "builder shape");
     unsigned char *b = fill(c, s, (size_t)nbytes);
+    /* a bool is 0 or 1; a byte of 255 stays 2, which the writer must refuse */
+    for (size_t i = 0; dt == DLOR_DT_BOOL && i < nbytes; i++) b[i] = b[i] == 255 ? 2 : b[i] & 1;
     DLF_REQUIRE(dlor_tensor_list_add(&c->tensors, "build", name, strlen(name), dt, ndim, dims, b, (size_t)nbytes,
                                      &err) == DLOR_OK,
                 "builder add '%s': %s", name, err.msg);
@@ -104,15 +106,16 @@ static void add_layer(dlor_container *c, src *s)
     d.factors = (k + d.rank - 1) / d.rank;
     d.alpha = 0.25 * (double)(1 + take(s) % 9) * (mode & 4 ? -1 : 1);
     d.seed = d.basis == DLOR_IMAGE_RANDOM ? take64(s) : 0;
-    d.source_dtype = (dlor_dtype)(1 + take(s) % 13);
+    d.source_dtype = float_types[take(s) % 4];
     dlor_dtype dt = float_types[take(s) % 4];
     if (mode & 0x80) { /* break one rule; the writer must refuse */
-        switch (take(s) % 6) {
+        switch (take(s) % 7) {
         case 0: d.factors++; break;
         case 1: d.rank = k + 1; break;
         case 2: d.alpha = d.method == DLOR_IMAGE_MUL ? 0.0 : HUGE_VAL; break;
         case 3: d.basis = DLOR_IMAGE_SVD + 1; break;
         case 4: d.seed = d.basis == DLOR_IMAGE_RANDOM ? d.seed : 7; break;
+        case 5: d.source_dtype = DLOR_DT_U8; break; /* layers come from float weights */
         default: d.source_dtype = DLOR_DT_INVALID; break;
         }
     }

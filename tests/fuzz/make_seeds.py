@@ -288,6 +288,17 @@ def seeds_dlor(dlor):
             with open(out, "rb") as f:
                 data = f.read()
             put("dlor", name, data)  # also read by the runtime and dlor_roundtrip targets
+        # the edge cases of DLOR_FORMAT.md that tests/test_format_spec.py checks, valid and not
+        sys.path.insert(0, os.path.join(ROOT, "tests"))
+        import dlor_spec_cases
+        src, out = os.path.join(tmp, "spec.safetensors"), os.path.join(tmp, "spec.dlor")
+        with open(src, "wb") as f:
+            f.write(dlor_spec_cases.spec_model_bytes())
+        subprocess.run([dlor, "convert", src, "-o", out] + dlor_spec_cases.CONVERT_ARGS, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(out, "rb") as f:
+            for name, data, _, _ in dlor_spec_cases.cases(f.read()):
+                put("dlor", "spec-" + name, data)
     for i, b in enumerate([b"\x03\x02\x01\x00\x05\x10\x20\x08" * 8, bytes(range(200)), b"\xff" * 64]):
         put("dlor_roundtrip", "builder-%d" % i, b)
 
