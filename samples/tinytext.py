@@ -17,8 +17,9 @@ The language has structure a small model can learn and a test can probe:
 
 Tokenization is word level: lowercase, split on whitespace and around every punctuation
 character (what the Hugging Face `tokenizers` BertNormalizer + BertPreTokenizer do on ASCII
-text), then a vocabulary lookup with an unknown token. `write_tokenizer_json` writes the same
-tokenizer as a `tokenizer.json` for the `tokenizers` package.
+text), then a vocabulary lookup with an unknown token. `write_bert_tokenizer` and
+`write_llama_tokenizer` write the same tokenizer as a `tokenizer.json` for the `tokenizers`
+package (and the files that go with it).
 """
 import json
 import re
