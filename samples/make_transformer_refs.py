@@ -7,8 +7,9 @@ Run with the pip Python (numpy, safetensors, onnxruntime) after the sample's tra
 For each input set (calib.npz, test.npz, long.npz) it computes the output of the numpy
 reference (tests/transformer_ref.py) in float64 and float32, runs model.onnx in onnxruntime
 and, given --torch, reads torch's float32 and float64 outputs. It prints the largest relative
-error (max |a - b| / max |b|) of each against the float64 reference and exits 1 if a float32
-one exceeds 1e-5 or torch's float64 output differs from the reference by more than 1e-10.
+error (max |a - b| / max |b|) of each against the float64 reference, and of onnxruntime against
+torch's float32 output, and exits 1 if a float32 one exceeds 1e-5 or torch's float64 output
+differs from the reference by more than 1e-10.
 
 It writes, rounded to float32 from the float64 reference: for an encoder
 test_last_hidden_state.npy and long_last_hidden_state.npy, and calib_embeddings.npy (mean
@@ -41,20 +42,23 @@ def main():
     th = np.load(a.torch) if a.torch else None
     bad = 0
     print(f"{'set':6} {'shape':>14}  {'numpy f32':>10} {'onnxruntime':>11} {'torch f32':>10} "
-          f"{'torch f64':>10}   (max rel error vs numpy f64)")
+          f"{'torch f64':>10} {'ort vs torch':>13}   (max rel error vs numpy f64; last: vs torch f32)")
     for name in SETS:
         x = dict(np.load(os.path.join(a.folder, f"{name}.npz")))
         kw = {"token_type_ids": x["token_type_ids"]} if model.kind == "bert" else {}
         y64 = model(x["input_ids"], x["attention_mask"], **kw)
         errs = {"numpy f32": ref.max_rel_error(
             model(x["input_ids"], x["attention_mask"], dtype=np.float32, **kw), y64)}
-        errs["onnxruntime"] = ref.max_rel_error(sess.run(None, {k: x[k] for k in feeds})[0], y64)
+        y_ort = sess.run(None, {k: x[k] for k in feeds})[0]
+        errs["onnxruntime"] = ref.max_rel_error(y_ort, y64)
         if th is not None:
             errs["torch f32"] = ref.max_rel_error(th[f"{name}_f32"], y64)
             errs["torch f64"] = ref.max_rel_error(th[f"{name}_f64"], y64)
+            errs["ort vs torch"] = ref.max_rel_error(y_ort, th[f"{name}_f32"])
         print(f"{name:6} {str(list(y64.shape)):>14}  " + " ".join(
             f"{errs.get(k, float('nan')):>{w}.3g}" for k, w in
-            (("numpy f32", 10), ("onnxruntime", 11), ("torch f32", 10), ("torch f64", 10))))
+            (("numpy f32", 10), ("onnxruntime", 11), ("torch f32", 10), ("torch f64", 10),
+             ("ort vs torch", 13))))
         for k, e in errs.items():
             if e > (F64_TOL if k == "torch f64" else F32_TOL):
                 print(f"FAIL {name}: {k} differs from the float64 reference by {e:.3g}")
