@@ -4,7 +4,6 @@
 
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "dlor_crc32.h"
@@ -20,31 +19,236 @@ static uint64_t ld64(const unsigned char *p) { return (uint64_t)ld32(p) | ((uint
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
+#ifndef DLOR_RT_NO_MESSAGES
+/* ---- messages ------------------------------------------------------------------
+ * Formatted here rather than by vsnprintf: newlib-nano, the usual C library of
+ * microcontrollers, has no %llu or %zu and misreads every argument after one
+ * (measured on Cortex-M3: a %s after a %llu would take a number for a pointer),
+ * and without vsnprintf the runtime links no printf family at all. This knows
+ * the conversions the messages use: %s and %.*s, %c, %d, %u and %x with an
+ * optional zero-padded width, the l, ll and z length modifiers, %g (six
+ * significant digits, as C's %g prints them) and %%. */
+typedef struct {
+    char *p;
+    size_t left; /* room, the terminating NUL included */
+} msg_out;
+
+static void out_c(msg_out *o, char c)
+{
+    if (o->left > 1) {
+        *o->p++ = c;
+        o->left--;
+    }
+}
+
+static void out_s(msg_out *o, const char *s, size_t max)
+{
+    for (size_t i = 0; i < max && s[i]; i++) out_c(o, s[i]);
+}
+
+/* v in base 10 or 16, after a '-' when neg, padded to width */
+static void out_u(msg_out *o, uint64_t v, int neg, unsigned base, int width, char pad)
+{
+    char d[24];
+    int n = 0;
+    do {
+        d[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    if (neg) {
+        if (pad == '0') out_c(o, '-');
+        else d[n++] = '-';
+    }
+    for (width -= neg && pad == '0'; width > n; width--) out_c(o, pad);
+    while (n) out_c(o, d[--n]);
+}
+
+/* v = m 2^e2 with m kept in [2^59, 2^60), so that m * 10 and m * 16 fit in 64 bits */
+static void norm60(uint64_t *m, int *e2)
+{
+    while (*m < (1ull << 59)) *m <<= 1, (*e2)--;
+    while (*m >= (1ull << 60)) *m >>= 1, (*e2)++;
+}
+
+/* %g of a double in integer arithmetic (no double operations linked): scale by
+ * tens until six digits are left of the binary point, then round to nearest
+ * even. Each step truncates at most 2^-59 of the value, so the digits are C's
+ * unless the value lies within ~1e-15 (relative) of a rounding tie. */
+static void out_g(msg_out *o, double v)
+{
+    uint64_t b, m;
+    memcpy(&b, &v, 8);
+    int e = (int)((b >> 52) & 0x7ff), e2, k = 0;
+    m = b & 0xfffffffffffffull;
+    if (b >> 63) out_c(o, '-');
+    if (e == 0x7ff) {
+        out_s(o, m ? "nan" : "inf", 3);
+        return;
+    }
+    if (e == 0 && m == 0) {
+        out_c(o, '0');
+        return;
+    }
+    if (e) m |= 1ull << 52;
+    else e = 1;
+    e2 = e - 1075;
+    norm60(&m, &e2);
+    uint64_t ip;
+    for (;;) { /* v 10^k = m 2^e2; ip its integer part */
+        ip = e2 >= 0 ? UINT64_MAX : e2 <= -64 ? 0 : m >> -e2;
+        if (ip >= 1000000) {
+            m = (m << 4) / 10, e2 -= 4, k--;
+        } else if (ip < 100000) {
+            m *= 10, k++;
+        } else {
+            break;
+        }
+        norm60(&m, &e2);
+    }
+    uint64_t rest = m & ((1ull << -e2) - 1), half = 1ull << (-e2 - 1);
+    if (rest > half || (rest == half && (ip & 1))) ip++;
+    if (ip == 1000000) ip = 100000, k--;
+    int x = 5 - k; /* the decimal exponent */
+    char d[6];
+    for (int i = 5; i >= 0; i--) d[i] = (char)('0' + ip % 10), ip /= 10;
+    int last = 5; /* trailing zeros go */
+    while (last > 0 && d[last] == '0') last--;
+    if (x < -4 || x >= 6) {
+        out_c(o, d[0]);
+        if (last > 0) out_c(o, '.');
+        for (int i = 1; i <= last; i++) out_c(o, d[i]);
+        out_c(o, 'e');
+        out_c(o, x < 0 ? '-' : '+');
+        out_u(o, (uint64_t)(x < 0 ? -x : x), 0, 10, 2, '0');
+    } else if (x >= 0) {
+        for (int i = 0; i <= x; i++) out_c(o, d[i]);
+        if (last > x) out_c(o, '.');
+        for (int i = x + 1; i <= last; i++) out_c(o, d[i]);
+    } else {
+        out_s(o, "0.", 2);
+        for (int i = 0; i < -x - 1; i++) out_c(o, '0');
+        for (int i = 0; i <= last; i++) out_c(o, d[i]);
+    }
+}
+
 int dlor__image_fail(dlor_image_error *err, int code, const char *fmt, ...)
 {
+    if (!err) return code;
+    msg_out o = {err->msg, sizeof err->msg};
+    va_list ap;
+    va_start(ap, fmt);
+    for (const char *f = fmt; *f; f++) {
+        if (*f != '%') {
+            out_c(&o, *f);
+            continue;
+        }
+        char pad = ' ';
+        int width = 0, lng = 0, size = 0;
+        size_t prec = (size_t)-1;
+        if (*++f == '0') pad = '0', f++;
+        while (*f >= '0' && *f <= '9') width = width * 10 + (*f++ - '0');
+        if (*f == '.') {
+            if (*++f == '*') {
+                int p = va_arg(ap, int);
+                prec = p < 0 ? (size_t)-1 : (size_t)p;
+                f++;
+            } else {
+                for (prec = 0; *f >= '0' && *f <= '9'; f++) prec = prec * 10 + (size_t)(*f - '0');
+            }
+        }
+        for (; *f == 'l'; f++) lng++;
+        if (*f == 'z') size = 1, f++;
+        switch (*f) {
+        case 's': out_s(&o, va_arg(ap, const char *), prec); break;
+        case 'c': out_c(&o, (char)va_arg(ap, int)); break;
+        case 'g': out_g(&o, va_arg(ap, double)); break;
+        case 'd': {
+            long long v = lng >= 2 ? va_arg(ap, long long) : lng ? va_arg(ap, long) : va_arg(ap, int);
+            out_u(&o, v < 0 ? 0 - (uint64_t)v : (uint64_t)v, v < 0, 10, width, pad);
+            break;
+        }
+        case 'u':
+        case 'x': {
+            uint64_t v = size       ? va_arg(ap, size_t)
+                         : lng >= 2 ? va_arg(ap, unsigned long long)
+                         : lng      ? va_arg(ap, unsigned long)
+                                    : va_arg(ap, unsigned);
+            out_u(&o, v, 0, *f == 'x' ? 16 : 10, width, pad);
+            break;
+        }
+        case '%': out_c(&o, '%'); break;
+        default: /* not a conversion the messages use */
+            out_c(&o, '%');
+            if (!*f) f--;
+            else out_c(&o, *f);
+        }
+    }
+    va_end(ap);
+    *o.p = 0;
+    dlor_one_line(err->msg); /* names and metadata quoted from the image */
+    err->code = code;
+    return code;
+}
+#else
+int dlor__image_error(dlor_image_error *err, int code)
+{
     if (err) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err->msg, sizeof err->msg, fmt, ap);
-        va_end(ap);
-        dlor_one_line(err->msg); /* names and metadata quoted from the image */
+        static const char text[] = "error 00 (runtime built without messages: DLOR_RT_NO_MESSAGES)";
+        memcpy(err->msg, text, sizeof text);
+        err->msg[6] = (char)('0' + code / 10 % 10);
+        err->msg[7] = (char)('0' + code % 10);
         err->code = code;
     }
     return code;
 }
+#endif
 
 float dlor__half_to_float(uint16_t h)
 {
-    /* 1 sign, 5 exponent (bias 15), 10 fraction bits */
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, frac = h & 0x3ff, bits;
+    /* 1 sign, 5 exponent (bias 15), 10 fraction bits; a subnormal f 2^-24 is
+     * 1.f' 2^(-14 - n) after n shifts of f */
+    uint32_t sign = (uint32_t)(h >> 15) << 31, frac = h & 0x3ffu, bits;
+    int exp = (h >> 10) & 0x1f;
     float f;
     if (exp == 0x1f) {
         bits = sign | 0x7f800000u | (frac << 13); /* inf or NaN */
-    } else if (exp == 0) {
-        f = (float)frac * 5.9604644775390625e-8f; /* zero or subnormal: frac * 2^-24, exact */
-        return sign ? -f : f;
+    } else if (exp == 0 && frac == 0) {
+        bits = sign;
     } else {
-        bits = sign | ((exp + 112u) << 23) | (frac << 13);
+        if (exp == 0) {
+            for (exp = 1; !(frac & 0x400u); exp--) frac <<= 1;
+            frac &= 0x3ffu;
+        }
+        bits = sign | ((uint32_t)(exp + 112) << 23) | (frac << 13);
+    }
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+float dlor__double_to_float(double d)
+{
+    uint64_t b, m;
+    memcpy(&b, &d, 8);
+    uint32_t sign = (uint32_t)(b >> 32) & 0x80000000u, bits;
+    int e = (int)((b >> 52) & 0x7ff), shift = 29, E = e - 1023 + 127;
+    float f;
+    m = b & 0xfffffffffffffull;
+    if (e == 0x7ff) {
+        bits = sign | 0x7f800000u | (m ? 0x400000u | (uint32_t)(m >> 29) : 0); /* NaN stays NaN, quiet */
+    } else if (E >= 255) {
+        bits = sign | 0x7f800000u;
+    } else if (e == 0 || 29 + 1 - E > 53) {
+        bits = sign; /* below half of 2^-149 (a double subnormal is far below) */
+    } else {
+        if (E < 1) { /* a float subnormal: all 53 bits, shifted further */
+            m |= 1ull << 52;
+            shift += 1 - E;
+            E = 0;
+        }
+        uint64_t keep = m >> shift, rest = m & ((1ull << shift) - 1), half = 1ull << (shift - 1);
+        bits = ((uint32_t)E << 23) + (uint32_t)keep; /* a carry out of the fraction raises E */
+        if (rest > half || (rest == half && (keep & 1))) bits++;
+        bits |= sign;
     }
     memcpy(&f, &bits, 4);
     return f;

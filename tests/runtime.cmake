@@ -58,3 +58,8 @@ if(Python3_Interpreter_FOUND)
     "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_RUN_IMAGE=$<TARGET_FILE:run_image>;DLOR_RUN_IMAGE_BLAS=$<TARGET_FILE:run_image_blas>;DLOR_RUN_IMAGE_NOCLONES=$<TARGET_FILE:run_image_noclones>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
 endif()
 dlor_py_test(test_models test_models.py)
+
+# The runtime's own float functions (dlor_mathf.h) against libm, its integer
+# conversions, and its message formatting against the C library's.
+dlor_c_test(test_mathf test_mathf.c)
+dlor_c_test(test_image_messages test_image_messages.c)

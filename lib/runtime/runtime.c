@@ -13,12 +13,20 @@
 #include <string.h>
 
 #include "dlor_image_internal.h"
+#include "dlor_mathf.h"
 
 #ifdef DLOR_RUNTIME_BLAS
 #include <cblas.h>
 #endif
 
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
+
+/* A count as a float, from 32-bit halves: a 64-bit conversion is a libgcc
+ * routine in software even where the FPU converts 32-bit integers. */
+static float u64_to_f32(uint64_t v)
+{
+    return (float)(uint32_t)(v >> 32) * 4294967296.0f + (float)(uint32_t)v;
+}
 
 static float load_f32(const unsigned char *p)
 {
@@ -47,7 +55,7 @@ static void convert_f32(const dlor_image_tensor *t, uint64_t first, uint64_t n, 
             double d;
             for (int k = 7; k >= 0; k--) b = (b << 8) | p[8 * i + (unsigned)k];
             memcpy(&d, &b, 8);
-            buf[i] = (float)d;
+            buf[i] = dlor__double_to_float(d);
         }
         }
     }
@@ -153,6 +161,7 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
 uint64_t dlor_model_input_dim(const dlor_model *m) { return m->in_dim; }
 uint64_t dlor_model_output_dim(const dlor_model *m) { return m->out_dim; }
 
+
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): two activation buffers of batch*width,
  * the factor products batch*zmax, a widening buffer for each worker of a team,
@@ -200,7 +209,9 @@ size_t dlor_model_scratch_size(const dlor_model *m, size_t batch) { return dlor_
  * 'x > 0 ? x : 0' (which turned NaN into 0) took; the other formulas give NaN
  * for NaN and those libraries' values at +-inf (sigmoid(-inf) = 0,
  * gelu(-inf) = silu(-inf) = NaN), and softmax over a sample holding NaN or +inf
- * is NaN throughout (inf - inf), as there. */
+ * is NaN throughout (inf - inf), as there. The transcendental functions are
+ * dlor_mathf.h's, not libm's, so that a microcontroller's C library gives the
+ * host's bits, and no double arithmetic. */
 static void act_apply(float *x, size_t batch, uint64_t stride, uint64_t n, int act, float param)
 {
     for (size_t b = 0; b < batch; b++) {
@@ -214,25 +225,22 @@ static void act_apply(float *x, size_t batch, uint64_t stride, uint64_t n, int a
             for (i = 0; i < n; i++) v[i] = v[i] >= 0.0f ? v[i] : param * v[i];
             break;
         case 3:
-            for (i = 0; i < n; i++) v[i] = 1.0f / (1.0f + expf(-v[i]));
+            for (i = 0; i < n; i++) v[i] = dlor__sigmoidf(v[i]);
             break;
         case 4:
-            for (i = 0; i < n; i++) v[i] = tanhf(v[i]);
+            for (i = 0; i < n; i++) v[i] = dlor__tanhf(v[i]);
             break;
-        case 5: /* no overflow */
-            for (i = 0; i < n; i++) v[i] = (v[i] > 0.0f ? v[i] : 0.0f) + log1pf(expf(-fabsf(v[i])));
+        case 5:
+            for (i = 0; i < n; i++) v[i] = dlor__softplusf(v[i]);
             break;
         case 6:
-            for (i = 0; i < n; i++) v[i] = 0.5f * v[i] * (1.0f + erff(v[i] * 0.70710678118654752f));
+            for (i = 0; i < n; i++) v[i] = dlor__geluf(v[i]);
             break;
         case 7:
-            for (i = 0; i < n; i++) {
-                float t = v[i];
-                v[i] = 0.5f * t * (1.0f + tanhf(0.79788456080286536f * (t + 0.044715f * t * t * t)));
-            }
+            for (i = 0; i < n; i++) v[i] = dlor__gelu_tanhf(v[i]);
             break;
         case 8:
-            for (i = 0; i < n; i++) v[i] = v[i] / (1.0f + expf(-v[i]));
+            for (i = 0; i < n; i++) v[i] = dlor__siluf(v[i]);
             break;
         default: break;
         }
@@ -245,7 +253,7 @@ static void softmax_apply(float *x, size_t batch, uint64_t stride, uint64_t n)
         float *v = x + b * stride, mx = v[0], s = 0.0f;
         for (uint64_t i = 1; i < n; i++) mx = v[i] > mx ? v[i] : mx;
         for (uint64_t i = 0; i < n; i++) {
-            v[i] = expf(v[i] - mx);
+            v[i] = dlor__expf(v[i] - mx);
             s += v[i];
         }
         for (uint64_t i = 0; i < n; i++) v[i] /= s;
@@ -591,7 +599,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
         /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
          * (the padding of Remark 2 is undone by reading the first rows features). */
         uint64_t D = L->dim_u;
-        float a = (float)L->alpha;
+        float a = dlor__double_to_float(L->alpha);
         share(t, D, 16, &i0, &i1);
         uint64_t c = i1 < L->cols ? i1 : (i0 < L->cols ? L->cols : i0); /* [i0, c) copied, [c, i1) zero */
         for (size_t b = 0; b < batch; b++) {
@@ -655,7 +663,7 @@ static void dlor_layer(const dlor_model *m, const dlor_image_layer *L, const flo
     /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x), all factors' products at
      * once, then each factor's update */
     uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
-    float la = (float)((double)L->factors * L->alpha);
+    float la = u64_to_f32(L->factors) * dlor__double_to_float(L->alpha);
     share(t, k, 1, &q0, &q1);
     products(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen);
     team_sync(t);
@@ -736,7 +744,7 @@ int dlor_model_forward_team(const dlor_model *m, const float *x, size_t batch, f
                     copy_rows(buf[cur], saved, batch, W, f0, f1);
                 }
                 cur_n = gin;
-                gscale = (float)op.param;
+                gscale = dlor__double_to_float(op.param);
             } else {
                 copy_rows(buf[cur], acc, batch, W, f0, f1);
                 if (op.bias != DLOR_IMAGE_NO_TENSOR && f0 < cur_n) {
@@ -763,7 +771,7 @@ int dlor_model_forward_team(const dlor_model *m, const float *x, size_t batch, f
             } else {
                 share(t, cur_n, 16, &n0, &n1);
                 for (size_t b = 0; b < batch; b++)
-                    act_apply(buf[cur] + b * W + n0, 1, W, n1 - n0, op.act, (float)op.param);
+                    act_apply(buf[cur] + b * W + n0, 1, W, n1 - n0, op.act, dlor__double_to_float(op.param));
                 owned = cur_n;
             }
             continue;

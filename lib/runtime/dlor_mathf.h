@@ -1,0 +1,191 @@
+/* dlor_mathf.h - the runtime's float32 elementary functions, in portable C
+ * (header only, so the stand-alone runtime keeps to its three sources; not
+ * public API).
+ *
+ * Why not <math.h>: libm's float functions differ between C libraries (glibc on
+ * a host, newlib on a microcontroller) in their last bits, and some of them work
+ * in double, which a Cortex-M4F's single-precision FPU runs in software. These
+ * use only float +, -, *, / and integer operations, each rounded once, so every
+ * IEEE-754 platform gives the same bits (with FMA contraction off, as the
+ * runtime is built).
+ *
+ * Largest error over every float of the domain, measured against
+ * double-precision libm (tests/test_mathf.c sweeps them and checks these bounds):
+ *     dlor__expf      1 ulp (0.98)     dlor__tanhf     1.5 ulp (1.46)
+ *     dlor__erff      1 ulp (0.95)     dlor__log1pf    1 ulp (0.87)
+ *     dlor__sigmoidf  2.5 ulp (2.40)   dlor__softplusf 2 ulp (1.71)
+ *     dlor__siluf     3.5 ulp (3.19); below x = -87, where the result is
+ *                     subnormal, 2^-148 |x| absolute
+ *     dlor__geluf     3 ulp (2.82) for x >= -1; below, 2^-23 |x| absolute
+ *     dlor__gelu_tanhf 4.5 ulp (4.02) for x >= -1; below, 2^-23 |x| absolute
+ * (the GELUs keep PyTorch's formula 0.5 x (1 + erf(x / sqrt 2)), which cancels
+ * for negative x).
+ * NaN, infinities and their limits behave as in PyTorch: NaN in, NaN out;
+ * exp(-inf) = 0, tanh(+-inf) = erf(+-inf) = +-1, log1p(-1) = -inf and NaN below,
+ * sigmoid(-inf) = 0, softplus(-inf) = 0, gelu(-inf) = silu(-inf) = NaN
+ * (-inf * 0), and +inf maps to +inf where the function is unbounded. */
+#ifndef DLOR_MATHF_H
+#define DLOR_MATHF_H
+
+#include <stdint.h>
+#include <string.h>
+
+static inline uint32_t dlor__fbits(float x)
+{
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    return b;
+}
+
+static inline float dlor__bitsf(uint32_t b)
+{
+    float x;
+    memcpy(&x, &b, 4);
+    return x;
+}
+
+/* 2^e as a float, for e in [-126, 127] */
+static inline float dlor__pow2f(int e) { return dlor__bitsf((uint32_t)(e + 127) << 23); }
+
+/* x * 2^k for x in [0.5, 2], k in [-151, 128], rounded once at most. */
+static inline float dlor__ldexpf(float x, int k)
+{
+    if (k > 127) return x * dlor__pow2f(127) * dlor__pow2f(k - 127);
+    if (k < -126) return x * dlor__pow2f(k + 64) * dlor__pow2f(-64); /* exact, then the one rounding */
+    return x * dlor__pow2f(k);
+}
+
+/* ln 2 = LN2_HI + LN2_LO, LN2_HI with 16 significant bits, so k * LN2_HI is
+ * exact for |k| < 256. */
+#define DLOR__LN2_HI 6.93145751953125e-01f
+#define DLOR__LN2_LO 1.428606765330187e-06f
+
+static inline float dlor__expf(float x)
+{
+    if (x != x) return x + x;
+    if (x > 88.7228317f) return dlor__bitsf(0x7f800000u); /* above ln(FLT_MAX) */
+    if (x < -103.972084f) return 0.0f;                    /* below ln(2^-150) */
+    /* x = k ln2 + r, |r| <= ln2 / 2; exp(r) = 1 + r + r^2 q(r), q fitted
+     * (least squares on Chebyshev nodes, relative error 4e-9) */
+    float t = x * 1.44269502f;
+    int k = (int)(t < 0.0f ? t - 0.5f : t + 0.5f);
+    float kf = (float)k;
+    float r = (x - kf * DLOR__LN2_HI) - kf * DLOR__LN2_LO;
+    float q = 4.99999881e-01f +
+              r * (1.66665122e-01f + r * (4.16696444e-02f + r * (8.36962834e-03f + r * 1.37488230e-03f)));
+    float p = 1.0f + (r + r * r * q);
+    return dlor__ldexpf(p, k);
+}
+
+static inline float dlor__tanhf(float x)
+{
+    float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu);
+    if (a != a) return x + x;
+    if (a < 0x1p-12f) return x; /* tanh x = x (1 - x^2/3 ...): within half an ulp */
+    float y;
+    if (a < 0.55f) {
+        /* x + x^3 P(x^2), P fitted (relative error 4e-9) */
+        float z = x * x;
+        return x + x * z * (-3.33333194e-01f +
+                            z * (1.33326173e-01f + z * (-5.38551547e-02f + z * (2.10821833e-02f + z * -6.28782343e-03f))));
+    }
+    if (a > 9.1f) {
+        y = 1.0f; /* 1 - 2 e^-2a rounds to 1 */
+    } else {
+        float e = dlor__expf(2.0f * a);
+        y = 1.0f - 2.0f / (e + 1.0f);
+    }
+    return x < 0.0f ? -y : y;
+}
+
+static inline float dlor__erff(float x)
+{
+    /* erfc on [0.84375, 3.93) as four polynomials in x - center, fitted
+     * (absolute error 4e-9) */
+    static const float center[4] = {1.171875f, 1.875f, 2.625f, 3.465f};
+    static const float poly[4][9] = {
+        {9.74625722e-02f, -2.85786927e-01f, 3.34906548e-01f, -1.66383490e-01f, -1.41462116e-02f, 5.65476269e-02f,
+         -1.82902720e-02f, -7.35884160e-03f, 5.79698198e-03f},
+        {8.00994225e-03f, -3.35458219e-02f, 6.28984123e-02f, -6.74415976e-02f, 4.22607027e-02f, -1.14498297e-02f,
+         -4.12158016e-03f, 4.80901543e-03f, -1.29629078e-03f},
+        {2.05375734e-04f, -1.14787731e-03f, 3.01317498e-03f, -4.89022350e-03f, 5.41413808e-03f, -4.22306359e-03f,
+         2.24994170e-03f, -6.31933508e-04f, -6.00891399e-05f},
+        {9.57151883e-07f, -6.88866794e-06f, 2.38728280e-05f, -5.29324789e-05f, 8.36427935e-05f, -9.86809901e-05f,
+         9.27754008e-05f, -7.67676029e-05f, 4.18075470e-05f}};
+    float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu), y;
+    if (a != a) return x + x;
+    if (a < 0.84375f) {
+        /* x + x P(x^2), P fitted (relative error 3e-9) */
+        float z = x * x;
+        return x + x * (1.28379166e-01f +
+                        z * (-3.76126379e-01f +
+                             z * (1.12837560e-01f +
+                                  z * (-2.68629752e-02f + z * (5.21060824e-03f + z * (-8.26059666e-04f +
+                                                                                      z * 8.91318923e-05f))))));
+    }
+    if (a < 3.93f) {
+        int i = a < 1.5f ? 0 : a < 2.25f ? 1 : a < 3.0f ? 2 : 3;
+        const float *c = poly[i];
+        float t = a - center[i], q = c[8];
+        for (int j = 7; j >= 0; j--) q = c[j] + t * q;
+        y = 1.0f - q;
+    } else {
+        y = 1.0f; /* erfc(3.93) < 2^-25 */
+    }
+    return x < 0.0f ? -y : y;
+}
+
+static inline float dlor__log1pf(float x)
+{
+    if (x != x) return x + x;
+    if (x <= -1.0f) return x == -1.0f ? dlor__bitsf(0xff800000u) : dlor__bitsf(0x7fc00000u);
+    if (x == dlor__bitsf(0x7f800000u)) return x;
+    if (dlor__bitsf(dlor__fbits(x) & 0x7fffffffu) < 0x1p-24f) return x; /* log1p x = x - x^2/2 ... */
+    /* u = 1 + x rounded, c its rounding error (exact: Sterbenz), log1p x =
+     * log u + c / u. log u = k ln2 + log(1 + f), 1 + f in [sqrt(2)/2, sqrt(2)),
+     * and with s = f / (2 + f): log(1 + f) = 2 atanh s = f - f^2/2 + s (f^2/2 + R(s^2)),
+     * R fitted (the 2 s^3/3 + 2 s^5/5 + ... of the series, relative error 1e-9). */
+    float u = 1.0f + x, c = 0.0f;
+    uint32_t iu = dlor__fbits(u);
+    int k = (int)(iu >> 23) - 127;
+    uint32_t m = (iu & 0x7fffffu) | 0x3f800000u;
+    if (m > 0x3fb504f3u) { /* mantissa above sqrt(2): halve it */
+        m -= 0x00800000u;
+        k++;
+    }
+    float f = dlor__bitsf(m) - 1.0f, kf = (float)k;
+    if (k < 25) /* else 1 is below half an ulp of x */
+        c = (x >= 1.0f ? 1.0f - (u - x) : x - (u - 1.0f)) / u;
+    float hfsq = 0.5f * f * f, s = f / (2.0f + f), z = s * s;
+    float R = z * (6.66667759e-01f + z * (3.99771780e-01f + z * 2.98856765e-01f));
+    return kf * DLOR__LN2_HI + (f - (hfsq - (s * (hfsq + R) + (kf * DLOR__LN2_LO + c))));
+}
+
+/* 1 / (1 + e^-x), as e^x / (1 + e^x) for x < 0, so that it stays accurate
+ * where it is tiny (PyTorch's formula gives 0 below x = -88.7) */
+static inline float dlor__sigmoidf(float x)
+{
+    if (x < 0.0f) {
+        float e = dlor__expf(x);
+        return e / (1.0f + e);
+    }
+    return 1.0f / (1.0f + dlor__expf(-x));
+}
+
+static inline float dlor__siluf(float x) { return x < 0.0f ? x * dlor__sigmoidf(x) : x / (1.0f + dlor__expf(-x)); }
+
+/* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|) */
+static inline float dlor__softplusf(float x)
+{
+    float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu);
+    return (x > 0.0f ? x : 0.0f) + dlor__log1pf(dlor__expf(-a));
+}
+
+static inline float dlor__geluf(float x) { return 0.5f * x * (1.0f + dlor__erff(x * 0.70710678118654752f)); }
+
+static inline float dlor__gelu_tanhf(float x)
+{
+    return 0.5f * x * (1.0f + dlor__tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+#endif
