@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "cost_report.h"
 #include "dlor_container.h"
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
@@ -84,6 +85,10 @@ int dlor_cmd_export_c(int argc, char **argv)
             fprintf(f, "#define %s_OUTPUT_DIM %lluu\n", upper, (unsigned long long)m.out_dim);
             fprintf(f, "#define %s_SCRATCH_BYTES %zuu /* for a batch of one */\n", upper,
                     dlor_model_scratch_size(&m, 1));
+            fprintf(f, "#define %s_MACS %lluu /* multiply-accumulates per inference */\n\n/*\n", upper,
+                    (unsigned long long)dlor_model_macs(&m));
+            dlor_cost_print(f, " * ", &m, len);
+            fprintf(f, " */\n");
         }
         fprintf(f, "\n#if defined(__GNUC__) || defined(__clang__)\n#define %s_ALIGN __attribute__((aligned(64)))\n"
                    "#else\n#define %s_ALIGN\n#endif\n\n", upper, upper);
@@ -94,6 +99,7 @@ int dlor_cmd_export_c(int argc, char **argv)
         if (ferror(f)) af.failed = 1;
         st = dlor_atomic_commit(&af, &err);
     }
+    if (st == DLOR_OK && runnable) dlor_cost_print(stdout, "", &m, len);
     free(buf);
     if (st != DLOR_OK) return dlor_cmd_fail("export-c", &err);
     return 0;

@@ -1,9 +1,11 @@
 /* cmd_info.c - dlor info: what is inside a weight file or a .dlor file. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cmd.h"
+#include "cost_report.h"
 #include "dlor_container.h"
 #include "dlor_readers.h"
 #include "dlor_verify.h"
@@ -140,12 +142,33 @@ static void print_graph(const dlor_graph *g, const dlor_container *c, const char
     else printf("\n");
 }
 
+/* The cost of one inference (cost_report.h) of an image with a graph, as
+ * export-c would write it (inflated). */
+static void print_cost(const unsigned char *img, size_t len, dlor_jw *w)
+{
+    dlor_model m;
+    dlor_image_error ie;
+    if (dlor_model_open(&m, img, len, 0, &ie) != 0) return;
+    if (w) {
+        dlor_jw_key(w, "cost");
+        dlor_cost_json(w, &m, len);
+    } else {
+        dlor_cost_print(stdout, "", &m, len);
+    }
+}
+
 static int info_dlor(const char *path, int json)
 {
     dlor_container c;
     dlor_error err;
+    unsigned char *img;
+    size_t img_len;
     dlor_container_init(&c);
-    if (dlor_container_read(path, &c, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    if (dlor_image_load_file(path, &img, &img_len, &err) != DLOR_OK) return dlor_cmd_fail("info", &err);
+    if (dlor_container_parse(img, img_len, path, DLOR_IMAGE_CHECK_CRC, &c, &err) != DLOR_OK) {
+        free(img);
+        return dlor_cmd_fail("info", &err);
+    }
     uint64_t pd = 0, pl = 0;
     dlor_jw w;
     if (json) {
@@ -241,12 +264,16 @@ static int info_dlor(const char *path, int json)
         dlor_jw_u64(&w, pd);
         dlor_jw_key(&w, "params_dlor_total");
         dlor_jw_u64(&w, pl);
+        print_cost(img, img_len, &w);
         dlor_jw_end_obj(&w);
-    } else if (c.nlayers) {
-        printf("factored params: %llu dense -> %llu DLoR (%.3fx)\n", (unsigned long long)pd,
-               (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0);
+    } else {
+        if (c.nlayers)
+            printf("factored params: %llu dense -> %llu DLoR (%.3fx)\n", (unsigned long long)pd,
+                   (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0);
+        print_cost(img, img_len, NULL);
     }
     dlor_container_free(&c);
+    free(img);
     return 0;
 }
 

@@ -13,6 +13,8 @@ add_test(NAME runtime_firmware_build
          COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_firmware_build.sh ${PROJECT_SOURCE_DIR}
                  ${CMAKE_CURRENT_BINARY_DIR}/fwbuild)
 set_tests_properties(runtime_firmware_build PROPERTIES SKIP_RETURN_CODE 77)
+# The static cost of an inference (export-c, info) against a count of our own.
+dlor_py_test(test_cost test_cost.py)
 
 # The embedded demo: the digits model compiled in as a const array (export-c).
 set(DLOR_DEMO_DIR ${PROJECT_BINARY_DIR}/embedded)

@@ -66,6 +66,17 @@ uint64_t dlor_model_output_dim(const dlor_model *m);
  * overflow (a batch that large cannot be run). */
 size_t dlor_model_scratch_size(const dlor_model *m, size_t batch);
 
+/* The work of one inference, known before running anything (dlor export-c and
+ * dlor info print it): dlor_model_op_cost gives graph operation i's
+ * multiply-accumulates per sample (a dense layer out x in; a DLoR layer one per
+ * element of its factors, k (dim_u + dim_v), plus its diagonal, alpha x once per
+ * mul factor or once for an add layer; a BRANCH closing a branch or a MERGE
+ * one per feature it adds; activations and softmax none) and the bytes of the
+ * weights and bias it reads; returns -1 when there is no operation i.
+ * dlor_model_macs is the sum over the graph. */
+int dlor_model_op_cost(const dlor_model *m, uint32_t i, uint64_t *macs, uint64_t *bytes);
+uint64_t dlor_model_macs(const dlor_model *m);
+
 /* y = model(x) for 'batch' samples. Returns 0 or an error code (err set). */
 int dlor_model_forward(const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                        size_t scratch_size, dlor_image_error *err);

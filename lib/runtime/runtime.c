@@ -161,6 +161,60 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
 uint64_t dlor_model_input_dim(const dlor_model *m) { return m->in_dim; }
 uint64_t dlor_model_output_dim(const dlor_model *m) { return m->out_dim; }
 
+/* A BRANCH that closes a branch, or a MERGE, adds that branch's output times its
+ * weight: as many multiply-accumulates as the branch gives features, the output
+ * of its last LINEAR (every branch has one). The first BRANCH of a group opens
+ * it and adds nothing. */
+static uint64_t branch_macs(const dlor_model *m, uint32_t i)
+{
+    uint64_t out = 0;
+    for (uint32_t j = i; j-- > 0;) {
+        dlor_image_op op;
+        dlor_image_op_at(&m->img, j, &op);
+        if (op.kind == DLOR_IMAGE_OP_LINEAR && out == 0) out = op.out;
+        if (op.kind == DLOR_IMAGE_OP_BRANCH) return out;
+        if (op.kind == DLOR_IMAGE_OP_MERGE) return 0;
+    }
+    return 0;
+}
+
+int dlor_model_op_cost(const dlor_model *m, uint32_t i, uint64_t *macs, uint64_t *bytes)
+{
+    dlor_image_op op;
+    dlor_image_tensor t;
+    if (dlor_image_op_at(&m->img, i, &op) != 0) return -1;
+    *macs = *bytes = 0;
+    if ((op.kind == DLOR_IMAGE_OP_LINEAR || op.kind == DLOR_IMAGE_OP_MERGE) && op.bias != DLOR_IMAGE_NO_TENSOR &&
+        dlor_image_tensor_at(&m->img, op.bias, &t) == 0)
+        *bytes += t.nbytes;
+    if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
+        *macs = branch_macs(m, i);
+    } else if (op.kind == DLOR_IMAGE_OP_LINEAR && op.is_layer) {
+        dlor_image_layer L;
+        dlor_image_tensor u, v;
+        dlor_image_layer_at(&m->img, op.weight, &L);
+        dlor_image_tensor_at(&m->img, L.u_tensor, &u);
+        dlor_image_tensor_at(&m->img, L.v_tensor, &v);
+        *bytes += u.nbytes + v.nbytes;
+        /* the products V^T x and the updates U z, one per stored element, and the
+         * diagonal: alpha x once per mul factor, L alpha x once for add */
+        *macs = L.k * (L.dim_u + L.dim_v) +
+                (L.method == DLOR_IMAGE_MUL ? L.factors * L.dim_u : (L.rows < L.cols ? L.rows : L.cols));
+    } else if (op.kind == DLOR_IMAGE_OP_LINEAR) {
+        dlor_image_tensor_at(&m->img, op.weight, &t);
+        *bytes += t.nbytes;
+        *macs = op.in * op.out;
+    }
+    return 0;
+}
+
+uint64_t dlor_model_macs(const dlor_model *m)
+{
+    uint64_t total = 0, macs, bytes;
+    for (uint32_t i = 0; i < m->img.nops; i++)
+        if (dlor_model_op_cost(m, i, &macs, &bytes) == 0) total += macs;
+    return total;
+}
 
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): two activation buffers of batch*width,
