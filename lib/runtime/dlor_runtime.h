@@ -63,7 +63,10 @@ uint64_t dlor_model_input_dim(const dlor_model *m);
 uint64_t dlor_model_output_dim(const dlor_model *m);
 
 /* Bytes of scratch dlor_model_forward needs for this batch size. Returns 0 on
- * overflow (a batch that large cannot be run). */
+ * overflow (a batch that large cannot be run). It depends on the opened image:
+ * tensors stored as f16, bf16 or f64, or f32 ones in an image that is not 4-byte
+ * aligned, are converted into the scratch, f32 ones in an aligned image are used
+ * where they lie. */
 size_t dlor_model_scratch_size(const dlor_model *m, size_t batch);
 
 /* The work of one inference, known before running anything (dlor export-c and

@@ -36,27 +36,45 @@ static float load_f32(const unsigned char *p)
     return f;
 }
 
+/* An f16 as float: normal numbers here, with a shift and an add of the
+ * exponent bias difference (112 << 23); the rest by dlor__half_to_float. */
+static float f16_f32(const unsigned char *p)
+{
+    uint32_t h = (uint32_t)p[0] | ((uint32_t)p[1] << 8), e = h & 0x7c00u, b;
+    if (e == 0 || e == 0x7c00u) return dlor__half_to_float((uint16_t)h);
+    b = ((h & 0x8000u) << 16) | (((h & 0x7fffu) << 13) + 0x38000000u);
+    float f;
+    memcpy(&f, &b, 4);
+    return f;
+}
+
 /* n elements of a float tensor starting at element 'first', converted to
- * float32 into buf. */
+ * float32 into buf (one loop per dtype: a switch per element cost a Cortex-M4F
+ * half of an f16 model's instructions). */
 static void convert_f32(const dlor_image_tensor *t, uint64_t first, uint64_t n, float *buf)
 {
     const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
-    for (uint64_t i = 0; i < n; i++) {
-        switch (t->dtype) {
-        case 1: buf[i] = load_f32(p + 4 * i); break;
-        case 2: buf[i] = dlor__half_to_float((uint16_t)(p[2 * i] | (p[2 * i + 1] << 8))); break;
-        case 3: {
+    uint64_t i;
+    switch (t->dtype) {
+    case 1:
+        for (i = 0; i < n; i++) buf[i] = load_f32(p + 4 * i);
+        break;
+    case 2:
+        for (i = 0; i < n; i++) buf[i] = f16_f32(p + 2 * i);
+        break;
+    case 3:
+        for (i = 0; i < n; i++) {
             uint32_t b = ((uint32_t)p[2 * i] << 16) | ((uint32_t)p[2 * i + 1] << 24);
             memcpy(&buf[i], &b, 4);
-            break;
         }
-        default: {
+        break;
+    default:
+        for (i = 0; i < n; i++) {
             uint64_t b = 0;
             double d;
             for (int k = 7; k >= 0; k--) b = (b << 8) | p[8 * i + (unsigned)k];
             memcpy(&d, &b, 8);
             buf[i] = dlor__double_to_float(d);
-        }
         }
     }
 }
@@ -106,6 +124,16 @@ static uint64_t gemm_rows_u(const dlor_image_layer *L)
     return L->u_layout == DLOR_IMAGE_U_PANELS ? 0 : gemm_rows(L);
 }
 
+/* Whether the float32 pass converts tensor i into the widening buffer (see
+ * in_place_f32: float32 data is used where it lies when the image is 4-byte
+ * aligned; every tensor is 64-byte aligned relative to the image). */
+static int widens(const dlor_image *img, uint32_t i)
+{
+    dlor_image_tensor t;
+    dlor_image_tensor_at(img, i, &t);
+    return t.dtype != 1 || ((uintptr_t)img->base & 3u) != 0;
+}
+
 int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err)
 {
     dlor_model r;
@@ -128,32 +156,42 @@ int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags
      * gwidth), four weight rows of a dense layer, and for a DLoR layer four rows
      * of V^T or of U, or four of U's panel blocks (16 x rank each) in float32;
      * with BLAS at batch > 1 a chunk of gemm_rows rows of V^T or of U (widen_batch);
-     * in double, a whole factor's U and V (widen_f64). Only data that is not
-     * float32 in place is converted, but the size does not depend on that. */
-    uint64_t common = r.gwidth;
+     * in double, a whole factor's U and V (widen_f64). The float32 pass converts
+     * only what is not float32 in place, so a model whose tensors all are (the
+     * image 4-byte aligned) needs none: 32 KB less scratch for an exact mul
+     * layer of 128 features, on a device where RAM is the scarce part. */
+    uint64_t common = 0, common_f64 = r.gwidth;
     for (uint32_t i = 0; i < r.img.nops; i++) {
         dlor_image_op op;
         dlor_image_op_at(&r.img, i, &op);
+        if (op.kind == DLOR_IMAGE_OP_MERGE && op.bias != DLOR_IMAGE_NO_TENSOR && widens(&r.img, op.bias))
+            common = max_u64(common, r.gwidth);
         if (op.kind != DLOR_IMAGE_OP_LINEAR) continue;
         r.width = max_u64(r.width, max_u64(op.in, op.out));
-        if (op.bias != DLOR_IMAGE_NO_TENSOR) common = max_u64(common, op.out);
+        if (op.bias != DLOR_IMAGE_NO_TENSOR) {
+            common_f64 = max_u64(common_f64, op.out);
+            if (widens(&r.img, op.bias)) common = max_u64(common, op.out);
+        }
         if (op.is_layer) {
             dlor_image_layer L;
             dlor_image_layer_at(&r.img, op.weight, &L);
             uint64_t rk = max_u64(L.rank, 4), du_dv = max_u64(L.dim_u, L.dim_v);
             r.width = max_u64(r.width, du_dv);
             r.zmax = max_u64(r.zmax, L.k); /* an add layer's products for all its factors at once */
-            r.widen = max_u64(r.widen, max_u64(4 * du_dv, 4 * DLOR_IMAGE_PANEL * rk));
+            if (widens(&r.img, L.u_tensor)) { /* U and V have one dtype */
+                r.widen = max_u64(r.widen, max_u64(4 * du_dv, 4 * DLOR_IMAGE_PANEL * rk));
 #ifdef DLOR_RUNTIME_BLAS
-            r.widen_batch = max_u64(r.widen_batch, gemm_rows(&L) * du_dv);
+                r.widen_batch = max_u64(r.widen_batch, gemm_rows(&L) * du_dv);
 #endif
+            }
             r.widen_f64 = max_u64(r.widen_f64, rk * (L.dim_u + L.dim_v));
         } else {
-            common = max_u64(common, 4 * op.in); /* four weight rows at a time */
+            common_f64 = max_u64(common_f64, 4 * op.in); /* four weight rows at a time */
+            if (widens(&r.img, op.weight)) common = max_u64(common, 4 * op.in);
         }
     }
     r.widen = max_u64(r.widen, common);
-    r.widen_f64 = max_u64(r.widen_f64, common);
+    r.widen_f64 = max_u64(r.widen_f64, common_f64);
     *m = r;
     return 0;
 }
