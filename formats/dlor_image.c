@@ -2,7 +2,6 @@
  * Every rule here is numbered in DLOR_FORMAT.md section 9. */
 #include "dlor_image.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -16,6 +15,19 @@ static uint32_t ld32(const unsigned char *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 static uint64_t ld64(const unsigned char *p) { return (uint64_t)ld32(p) | ((uint64_t)ld32(p + 4) << 32); }
+
+/* Tests of a double on its bits, so that validating an image links no
+ * double-precision arithmetic (a Cortex-M4F's FPU has none, and its software
+ * comparisons would be linked for these few checks). nonzero_d is d != 0.0:
+ * true for NaN, false for -0. */
+static uint64_t dbits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+static int finite_d(double d) { return ((dbits(d) >> 52) & 0x7ff) != 0x7ff; }
+static int nonzero_d(double d) { return (dbits(d) << 1) != 0; }
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
@@ -584,7 +596,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': %llu factors, expected ceil(%llu/%llu)",
                         shown, (unsigned long long)L.factors, (unsigned long long)L.k,
                         (unsigned long long)L.rank);
-        if (!isfinite(L.alpha) || (L.method == DLOR_IMAGE_MUL && L.alpha == 0.0))
+        if (!finite_d(L.alpha) || (L.method == DLOR_IMAGE_MUL && !nonzero_d(L.alpha)))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
         if (!is_float_dtype(L.source_dtype)) /* layers are made from float weights only */
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': source dtype %d is not a float dtype", shown,
@@ -643,10 +655,10 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", (unsigned)i);
         if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
             if (op.kind == DLOR_IMAGE_OP_BRANCH &&
-                (op.act != 0 || !isfinite(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0))
+                (op.act != 0 || !finite_d(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: branch with operands or a bad weight",
                             (unsigned)i);
-            if (op.kind == DLOR_IMAGE_OP_MERGE && (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0))
+            if (op.kind == DLOR_IMAGE_OP_MERGE && (op.act != 0 || nonzero_d(op.param) || op.is_layer || ld32(r + 8) != 0))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge with operands", (unsigned)i);
             if (op.kind == DLOR_IMAGE_OP_MERGE && !in_group)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge without a branch", (unsigned)i);
@@ -685,7 +697,7 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             continue;
         }
         if (op.kind == DLOR_IMAGE_OP_ACT) {
-            if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !isfinite(op.param) || (op.act != 2 && op.param != 0.0))
+            if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !finite_d(op.param) || (op.act != 2 && nonzero_d(op.param)))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", (unsigned)i, op.act,
                             op.param);
             if (op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
@@ -693,14 +705,14 @@ static int check_graph(dlor_image *img, dlor_image_error *err)
             continue;
         }
         if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
-            if (op.act != 0 || op.param != 0.0 || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
+            if (op.act != 0 || nonzero_d(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", (unsigned)i);
             continue;
         }
         if (op.kind != DLOR_IMAGE_OP_LINEAR)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d (this reader knows format 1.%d)", (unsigned)i,
                         op.kind, DLOR_IMAGE_MINOR);
-        if (op.act != 0 || op.param != 0.0)
+        if (op.act != 0 || nonzero_d(op.param))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", (unsigned)i);
         if (op.is_layer) {
             if (op.weight >= img->nlayers)
