@@ -26,13 +26,14 @@ fi
 if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! command -v chromium >/dev/null 2>&1; then
   need_pkgs+=(chromium)
 fi
-# the firmware build test cross-compiles the runtime for Cortex-M
+# the firmware tests cross-compile the runtime for Cortex-M and run it on QEMU's mps2 boards
 if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
   if ! command -v arm-none-eabi-gcc >/dev/null 2>&1; then
     need_pkgs+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
   elif ! echo '#include <math.h>' | arm-none-eabi-gcc -x c -fsyntax-only - >/dev/null 2>&1; then
     need_pkgs+=(libnewlib-arm-none-eabi)  # the compiler without its C library
   fi
+  command -v qemu-system-arm >/dev/null 2>&1 || need_pkgs+=(qemu-system-arm)
 fi
 if [ "${DLOR_WITH_FUZZ:-0}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)

@@ -65,3 +65,11 @@ dlor_py_test(test_models test_models.py)
 # conversions, and its message formatting against the C library's.
 dlor_c_test(test_mathf test_mathf.c)
 dlor_c_test(test_image_messages test_image_messages.c)
+
+# The runtime on emulated Cortex-M4F and Cortex-M3 boards (samples/embedded/,
+# arm-none-eabi-gcc + qemu-system-arm); skipped without them.
+if(Python3_Interpreter_FOUND)
+  add_test(NAME test_embedded_qemu COMMAND ${Python3_EXECUTABLE} ${CMAKE_CURRENT_SOURCE_DIR}/test_embedded_qemu.py)
+  set_tests_properties(test_embedded_qemu PROPERTIES SKIP_RETURN_CODE 77 TIMEOUT 600 ENVIRONMENT
+    "DLOR_BIN=$<TARGET_FILE:dlor>;DLOR_CMAKE=${CMAKE_COMMAND};DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp;DLOR_SOURCE_DIR=${PROJECT_SOURCE_DIR}")
+endif()
