@@ -2,7 +2,8 @@
 # The runtime sources must build warning-free for microcontrollers, where
 # uint32_t is 'long unsigned int' and firmware is often built with -Werror:
 # cross-compile them with arm-none-eabi-gcc for a Cortex-M4 (hard float) and a
-# Cortex-M3 (no FPU) with -std=c99 -Wall -Wextra -Werror, at -Os and -O2.
+# Cortex-M3 (no FPU) with -std=c99 -Wall -Wextra -Werror, at -Os and -O2, and
+# at -Os without the runtime's messages (-DDLOR_RT_NO_MESSAGES).
 # Skipped (exit 77) when the cross compiler or its C library is not installed
 # (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi; scripts/setup.sh installs
 # them as root with DLOR_WITH_PYTHON=1).
@@ -26,10 +27,10 @@ cpus=("-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16" "-mcpu=cortex
 pass=0
 fail=0
 for cpu in "${cpus[@]}"; do
-  for opt in -Os -O2; do
+  for opt in -Os -O2 "-Os -DDLOR_RT_NO_MESSAGES"; do
     for f in formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c; do
-      # shellcheck disable=SC2086  # $cpu holds several flags
-      if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror "$opt" -I"$src/formats" -I"$src/lib/runtime" \
+      # shellcheck disable=SC2086  # $cpu and $opt hold several flags
+      if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror $opt -I"$src/formats" -I"$src/lib/runtime" \
                -c "$src/$f" -o "$work/$(basename "$f" .c).o" 2>&1); then
         pass=$((pass + 1))
       else
