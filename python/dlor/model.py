@@ -1,0 +1,211 @@
+"""``dlor.load``: a ``.dlor`` file as numpy arrays, DLoR layers and a runnable graph."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _container as C
+from . import graph as G
+from .errors import FormatError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+_METHODS = {C.METHOD_MUL: "mul", C.METHOD_ADD: "add"}
+_BASES = {C.BASIS_SCHUR: "schur", C.BASIS_RANDOM: "random", C.BASIS_SVD: "svd"}
+_LAYOUTS = {C.U_ROWS: "rows", C.U_PANELS: "panels"}
+
+
+@dataclass(frozen=True, eq=False)
+class Layer:
+    """One converted dense layer ``W`` (``rows x cols``, ``y = W x``) in DLoR form.
+
+    ``U`` (``[dim_u, K]``) and ``V`` (``[dim_v, K]``) follow the convention of
+    ``dlor convert --emit``: factor ``l`` uses columns ``[l*rank, min((l+1)*rank, K))``.
+
+    - ``method == "mul"``: ``W`` is ``M_{L-1} ... M_0`` with ``M_l = alpha I + U_l V_l^T``
+      (``D x D``, ``D = max(rows, cols)``), applied to the input zero-padded to ``D``
+      and cut to the first ``rows`` outputs (``padding`` = ``(D - rows, D - cols)``).
+    - ``method == "add"``: ``W = L alpha I_{rows x cols} + U V^T``. A layer that is
+      one component (``factors == 1``) is ``beta I + U V^T``: it has ``beta`` and
+      ``alpha`` is None, as ``--emit`` names them.
+
+    ``form`` says what the layer holds, as ``dlor verify`` reports it: ``mul`` and
+    ``add`` (exact), ``mul-compressed``, ``lowrank`` (``beta I + P Q^T`` and sums of
+    components) or ``svd`` (plain truncated SVD, ``beta = 0``). ``dtype`` is the
+    storage dtype of the factors (``f32``, ``f64``, ``f16``, ``bf16``); ``U`` and
+    ``V`` hold their values exactly (bf16 widened to float32, numpy having no
+    bfloat16). Arrays are read-only.
+    """
+    name: str
+    method: str
+    form: str
+    basis: str
+    shape: Tuple[int, int]
+    rank: int
+    factors: int
+    coefficient: float
+    U: np.ndarray = field(repr=False)
+    V: np.ndarray = field(repr=False)
+    dtype: str
+    u_layout: str
+    source_dtype: str
+    seed: int
+
+    @property
+    def alpha(self) -> Optional[float]:
+        """The diagonal coefficient shared by every factor (None for a single component)."""
+        return None if self.single else self.coefficient
+
+    @property
+    def beta(self) -> Optional[float]:
+        """The diagonal coefficient of a single component ``beta I + U V^T`` (else None)."""
+        return self.coefficient if self.single else None
+
+    @property
+    def single(self) -> bool:
+        """True when the layer is the one component ``beta I + U V^T``."""
+        return self.method == "add" and self.factors == 1
+
+    @property
+    def k(self) -> int:
+        """Columns of ``U`` and ``V`` (``K``); an exact layer has ``max`` (mul) or ``min`` (add) of its shape."""
+        return int(self.U.shape[1])
+
+    @property
+    def padding(self) -> Tuple[int, int]:
+        """Zero rows and columns added to make ``W`` square for ``mul`` (DLOR_FORMAT.md 7.1)."""
+        if self.method != "mul":
+            return (0, 0)
+        d = max(self.shape)
+        return (d - self.shape[0], d - self.shape[1])
+
+    def factor(self, l: int) -> Tuple[np.ndarray, np.ndarray]:
+        """``(U_l, V_l)``, the columns of factor ``l``."""
+        if not 0 <= l < self.factors:
+            raise IndexError(f"layer '{self.name}' has {self.factors} factors, not {l + 1}")
+        cols = slice(l * self.rank, min((l + 1) * self.rank, self.k))
+        return self.U[:, cols], self.V[:, cols]
+
+    def apply(self, x: np.ndarray, dtype: Optional[np.dtype] = None) -> np.ndarray:
+        """``W x`` for every row of ``x`` (``[..., cols]`` -> ``[..., rows]``), factor by factor,
+        without forming ``W``; computed in ``dtype`` (default float64)."""
+        dt = np.dtype(dtype or np.float64)
+        x = np.asarray(x, dtype=dt)
+        rows, cols = self.shape
+        if x.shape[-1:] != (cols,):
+            raise ValueError(f"layer '{self.name}' takes {cols} features, the input has shape {x.shape}")
+        U, V, a = self.U.astype(dt), self.V.astype(dt), dt.type(self.coefficient)
+        if self.method == "mul":
+            d = max(rows, cols)
+            h = np.zeros(x.shape[:-1] + (d,), dt)
+            h[..., :cols] = x
+            for l in range(self.factors):
+                c = slice(l * self.rank, min((l + 1) * self.rank, self.k))
+                h = a * h + (h @ V[:, c]) @ U[:, c].T
+            return h[..., :rows]
+        y = (x @ V) @ U.T
+        n = min(rows, cols)
+        y[..., :n] += dt.type(self.factors) * a * x[..., :n]
+        return y
+
+    def dense(self) -> np.ndarray:
+        """The ``rows x cols`` matrix ``W`` in float64 (for inspection: ``apply`` never forms it)."""
+        return self.apply(np.eye(self.shape[1])).T
+
+
+class Model:
+    """A ``.dlor`` file read and checked (see ``dlor.load``).
+
+    Attributes:
+        path: the file read.
+        tensors: every tensor of the file by name, as a read-only numpy array of its
+            dtype (bf16 widened to float32; a U tensor stored in panels is given in
+            rows, the order its shape describes).
+        layers: the DLoR layers by name (``Layer``).
+        graph: the model's operations in order (``dlor.graph``), empty without a graph.
+        metadata: the file's string metadata.
+        version: the file's format version, e.g. ``(1, 4)``.
+        compressed: whether the file was stored deflated (``convert --compress``).
+    """
+
+    def __init__(self, path: str, img: "C.Image") -> None:
+        self.path = path
+        self.version = (C.MAJOR, img.minor)
+        self.compressed = img.compressed
+        self.metadata: Dict[str, str] = dict(img.metadata)
+        arrays = [C.tensor_array(img, t) for t in img.tensors]
+        for L in img.layers:
+            if L.u_layout == C.U_PANELS:
+                arrays[L.u_tensor] = C.unpanel(arrays[L.u_tensor], L.rank)
+        self.tensors: Dict[str, np.ndarray] = {t.name: a for t, a in zip(img.tensors, arrays)}
+        self.layers: Dict[str, Layer] = {}
+        for L in img.layers:
+            kmax = max(L.rows, L.cols) if L.method == C.METHOD_MUL else min(L.rows, L.cols)
+            if L.k == kmax:
+                form = _METHODS[L.method]
+            elif L.method == C.METHOD_MUL:
+                form = "mul-compressed"
+            else:
+                form = "svd" if L.alpha == 0.0 and L.factors == 1 else "lowrank"
+            self.layers[L.name] = Layer(
+                name=L.name, method=_METHODS[L.method], form=form, basis=_BASES[L.basis],
+                shape=(L.rows, L.cols), rank=L.rank, factors=L.factors, coefficient=L.alpha,
+                U=_readonly(arrays[L.u_tensor].T), V=_readonly(arrays[L.v_tensor].T),
+                dtype=C.DTYPES[img.tensors[L.u_tensor].dtype][0], u_layout=_LAYOUTS[L.u_layout],
+                source_dtype=C.DTYPES[L.source_dtype][0], seed=L.seed)
+        self.graph: List[G.Operation] = G.from_records(img)
+        self.in_features, self.out_features = G.widths(self, self.graph)
+        factor_names = {img.tensors[i].name for L in img.layers for i in (L.u_tensor, L.v_tensor)}
+        self.carried: List[str] = [t.name for t in img.tensors if t.name not in factor_names]
+        """Names of the tensors that are not factors of a layer (biases, layers kept dense, ...)."""
+
+    def forward(self, x: np.ndarray, dtype: Optional[np.dtype] = None) -> np.ndarray:
+        """Runs the model's graph on ``x`` (``[N, in_features]``, or one sample
+        ``[in_features]``) with numpy and returns ``[N, out_features]`` (or
+        ``[out_features]``). Computes in ``dtype``: float64 by default, float32 to
+        follow the float32 runtime of ``dlor run``."""
+        if not self.graph:
+            why = self.metadata.get("dlor.graph_missing", "")
+            raise ValueError(f"{self.path}: the file records no graph, so it cannot be run" +
+                             (f" ({why})" if why else ""))
+        dt = np.dtype(dtype or np.float64)
+        if dt.kind != "f":
+            raise TypeError(f"forward computes in a float dtype, not {dt}")
+        x = np.asarray(x)
+        one = x.ndim == 1
+        batch = x.reshape(1, -1) if one else x
+        if batch.ndim != 2 or batch.shape[1] != self.in_features:
+            raise ValueError(f"{self.path}: the model takes [N, {self.in_features}] inputs, not {list(x.shape)}")
+        y = G.evaluate(self, self.graph, batch.astype(dt))
+        return y[0] if one else y
+
+    __call__ = forward
+
+    def __repr__(self) -> str:
+        return (f"<dlor.Model {os.path.basename(self.path)!r}: {len(self.layers)} layers, {len(self.tensors)} tensors, "
+                f"{len(self.graph)} graph operations>")
+
+
+def _readonly(a: np.ndarray) -> np.ndarray:
+    a = a.view()
+    a.flags.writeable = False
+    return a
+
+
+def load(path: PathLike, check_crc: bool = True) -> Model:
+    """Reads a ``.dlor`` file (compressed or not) and checks every rule of
+    formats/DLOR_FORMAT.md section 9 before returning it as a ``Model``.
+
+    Raises ``dlor.FormatError`` (one line naming the file and the tensor, layer or
+    record) for a malformed file and ``OSError`` when it cannot be read. With
+    ``check_crc=False`` the tensors' CRC-32s are not compared (the header's is)."""
+    p = os.fspath(path)
+    with open(p, "rb") as f:
+        raw = f.read()
+    return Model(p, C.read_image(raw, p, check_crc))
+
+
+__all__ = ["Layer", "Model", "load", "FormatError"]
