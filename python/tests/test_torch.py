@@ -1,0 +1,252 @@
+"""dlor.torch: DLoRLinear, apply and load against `dlor run` on the samples converted
+in every form (within 1e-5 of the largest output), gradients reaching every factor,
+a forward pass that never forms the dense matrix, and apply's refusals leaving the
+model as it was.
+
+Run by ctest with Debian's /usr/bin/python3 (PyTorch 1.13); exits 77 (skipped) when
+that Python has no torch.
+"""
+import os
+import sys
+
+import numpy as np
+
+try:
+    import torch
+    import torch.nn as nn
+except ImportError:
+    print(f"SKIP: {sys.executable} has no torch (apt-get install python3-torch)")
+    sys.exit(77)
+
+SRC = os.environ.get("DLOR_SOURCE_DIR") or os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(SRC, "python"))
+sys.path.insert(0, os.path.join(SRC, "tests"))
+import dlor  # noqa: E402
+import dlor.torch as dt  # noqa: E402
+from dlor_testlib import check, finish, run, scratch_dir  # noqa: E402
+
+TMP = scratch_dir("python-torch")
+TOL = 1e-5
+torch.set_num_threads(1)
+
+
+def digits_model():
+    return nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 10))
+
+
+def sawtooth_model():
+    layers = []
+    for i, (a, b) in enumerate([(1, 16), (16, 16), (16, 16), (16, 16), (16, 1)]):
+        layers += [nn.Linear(a, b)] + ([nn.Softplus()] if i < 4 else [])
+    return nn.Sequential(*layers)
+
+
+SAMPLES = {
+    "digits": ("samples/digits/digits.safetensors", "samples/digits/x_test.npy", "relu", digits_model),
+    "sawtooth": ("samples/sawtooth/sawtooth.safetensors", "samples/sawtooth/x_test.npy", "softplus", sawtooth_model),
+}
+FORMS = [
+    ("mul", ["--method", "mul"], ("digits", "sawtooth")),
+    ("mul-r16", ["--method", "mul", "--rank", "16"], ("digits", "sawtooth")),
+    ("mul-rows", ["--method", "mul", "--rank", "3", "--layout", "rows"], ("digits", "sawtooth")),
+    ("add", ["--method", "add"], ("digits", "sawtooth")),
+    ("add-r5", ["--method", "add", "--rank", "5"], ("digits",)),
+    ("budget", ["--budget", "0.25"], ("digits", "sawtooth")),
+    ("tol", ["--tol", "0.3"], ("digits", "sawtooth")),
+    ("lowrank", ["--method", "lowrank", "--rank", "8"], ("digits",)),
+    ("svd", ["--method", "svd", "--rank", "8"], ("digits",)),
+    ("factors3", ["--method", "lowrank", "--rank", "6", "--factors", "3"], ("digits",)),
+    ("f16", ["--budget", "0.25", "--dtype", "f16"], ("digits", "sawtooth")),
+    ("bf16-compress", ["--method", "add", "--dtype", "bf16", "--compress"], ("digits", "sawtooth")),
+    ("f64", ["--method", "mul", "--rank", "5", "--dtype", "f64"], ("digits", "sawtooth")),
+    ("compress", ["--method", "mul", "--rank", "16", "--compress"], ("digits", "sawtooth")),
+    ("net-deep", ["--form", "network"], ("digits", "sawtooth")),
+    ("net-wide", ["--form", "network", "--construction", "wide"], ("digits", "sawtooth")),
+    ("net-wide-f64", ["--form", "network", "--construction", "wide", "--dtype", "f64"], ("digits", "sawtooth")),
+]
+
+
+def rel(a, b):
+    return float(np.abs(np.asarray(a, np.float64) - b).max() / np.abs(b).max())
+
+
+def dlor_run(path, x, f64):
+    xi, yo = os.path.join(TMP, "x.npy"), os.path.join(TMP, "y.npy")
+    np.save(xi, x)
+    rc, so, se = run("run", path, "-i", xi, "-o", yo, *(["--dtype", "f64"] if f64 else []))
+    check(rc == 0, f"dlor run {path}: {se.strip()}")
+    return np.load(yo) if rc == 0 else None
+
+
+def outputs(module, x, dtype):
+    module.eval()
+    with torch.no_grad():
+        return module(torch.from_numpy(x).to(dtype)).double().numpy()
+
+
+def test_forms():
+    for sample, (src, xs, act, make) in SAMPLES.items():
+        src, x = os.path.join(SRC, src), np.load(os.path.join(SRC, xs))
+        for form, args, where in FORMS:
+            if sample not in where:
+                continue
+            label = f"{sample} {form}"
+            path = os.path.join(TMP, f"{sample}-{form}.dlor")
+            if os.path.exists(path):
+                os.remove(path)
+            rc, so, se = run("convert", src, "-o", path, "--activation", act, *args)
+            if not check(rc == 0, f"{label}: convert: {se.strip()}"):
+                continue
+            f64 = "f64" in form
+            dtype = torch.float64 if f64 else torch.float32
+            y_run = dlor_run(path, x, f64)
+            if y_run is None:
+                continue
+            m = dlor.load(path)
+            net = dt.load(m, dtype=dtype)
+            check(rel(outputs(net, x, dtype), y_run) <= TOL,
+                  f"{label}: dlor.torch.load vs dlor run {rel(outputs(net, x, dtype), y_run):.3g}")
+            if "net" in form:
+                continue
+            model = make().to(dtype)
+            applied = dt.apply(model, path)
+            check(sorted(applied.replaced) == sorted(n[:-len(".weight")] for n in m.layers),
+                  f"{label}: replaced {applied.replaced}")
+            check(all(isinstance(model.get_submodule(n), dt.DLoRLinear) for n in applied.replaced),
+                  f"{label}: DLoRLinear modules in place")
+            check(rel(outputs(model, x, dtype), y_run) <= TOL,
+                  f"{label}: apply vs dlor run {rel(outputs(model, x, dtype), y_run):.3g}")
+            for name, L in m.layers.items():
+                mod = model.get_submodule(name[:-len(".weight")])
+                w = mod.dense_weight().detach().double().numpy()
+                check(rel(w, L.dense()) <= (1e-12 if f64 else 1e-5), f"{label}: {name}: dense_weight")
+                check(mod.U.dtype == dtype and isinstance(mod.U, nn.Parameter) and mod.U.requires_grad,
+                      f"{label}: {name}: trainable parameters of the model's dtype")
+
+
+def test_module():
+    """Gradients reach U, V, alpha and bias; forward never forms W; padding both ways."""
+    torch.manual_seed(0)
+    for method, m_out, n_in, k, rank in (("mul", 30, 20, 12, 5), ("mul", 20, 30, 30, 7), ("add", 30, 20, 20, 6),
+                                         ("add", 20, 30, 4, 4)):
+        mod = dt.DLoRLinear(n_in, m_out, k, rank, method).double()
+        with torch.no_grad():
+            mod.alpha.fill_(0.7)
+        x = torch.randn(9, n_in, dtype=torch.float64)
+        w = mod.dense_weight()
+        check(tuple(w.shape) == (m_out, n_in) and torch.allclose(mod(x), x @ w.t() + mod.bias, atol=1e-12),
+              f"{method} {m_out}x{n_in}: forward = x W^T + b")
+        # W from the format's definitions, written here
+        U, V, a = mod.U.detach(), mod.V.detach(), 0.7
+        if method == "mul":
+            d = max(m_out, n_in)
+            P = torch.eye(d, dtype=torch.float64)
+            for l0 in range(0, k, rank):
+                c = slice(l0, min(l0 + rank, k))
+                P = (a * torch.eye(d, dtype=torch.float64) + U[:, c] @ V[:, c].t()) @ P
+            ref = P[:m_out, :n_in]
+        else:
+            ref = U @ V.t()
+            ref[range(min(m_out, n_in)), range(min(m_out, n_in))] += mod.factors * a
+        check(torch.allclose(w, ref, atol=1e-12), f"{method} {m_out}x{n_in}: W against the definition")
+        mod(x).pow(2).sum().backward()
+        check(all(p.grad is not None and p.grad.abs().sum() > 0 for p in (mod.U, mod.V, mod.alpha, mod.bias)),
+              f"{method}: gradients reach U, V, alpha and bias")
+        check(len(list(mod.parameters())) == 4, "four parameters")
+    # no operation of the forward pass takes a [out, in] or [in, out] matrix
+    mod = dt.DLoRLinear(300, 200, 8, 8, "add")
+    with torch.profiler.profile(record_shapes=True) as prof:
+        mod(torch.randn(3, 300))
+    shapes = [s for e in prof.events() for s in e.input_shapes if len(s) == 2]
+    check(shapes and not any(sorted(s) == [200, 300] for s in shapes), f"add forward never forms W: {shapes}")
+    mod = dt.DLoRLinear(300, 200, 20, 5, "mul")
+    with torch.profiler.profile(record_shapes=True) as prof:
+        mod(torch.randn(3, 300))
+    shapes = [s for e in prof.events() for s in e.input_shapes if len(s) == 2]
+    check(shapes and not any(s == [300, 300] or sorted(s) == [200, 300] for s in shapes),
+          f"mul forward never forms W: {shapes}")
+    try:
+        dt.DLoRLinear(10, 5, 6, 2, "add")
+        check(False, "K above min(rows, cols) for add is refused")
+    except ValueError as e:
+        check("K = 6" in str(e), f"bad K: {e}")
+
+
+def same_state(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def refused(label, model, path, *words):
+    """apply raises ValueError naming what is wrong, and the model is left as it was."""
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    kinds = [type(mm) for mm in model.modules()]
+    try:
+        dt.apply(model, path)
+        check(False, f"{label}: accepted")
+    except ValueError as e:
+        check(all(w in str(e) for w in words) and "\n" not in str(e), f"{label}: message {e}")
+    check(same_state(before, model.state_dict()) and kinds == [type(mm) for mm in model.modules()],
+          f"{label}: the model changed")
+
+
+def test_apply_refusals():
+    path = os.path.join(TMP, "digits-budget.dlor")  # layers 0 and 2; 4 kept dense
+    exact = os.path.join(TMP, "digits-add.dlor")    # layers 0, 2 and 4
+    short = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU())
+    refused("a missing module", short, exact, "'4'", "4.weight")
+    wrong = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 100), nn.ReLU(), nn.Linear(100, 10))
+    refused("a shape that differs", wrong, exact, "'2'", "Linear(128, 100)")
+    conv = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Identity(), nn.ReLU(), nn.Linear(128, 10))
+    refused("not a Linear", conv, path, "'2'", "Identity")
+    nobias = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128, bias=False), nn.ReLU(),
+                           nn.Linear(128, 10))
+    refused("a bias the module lacks", nobias, path, "2.bias", "no bias")
+    wrong_head = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 128), nn.ReLU(), nn.Linear(128, 12))
+    refused("a carried tensor of another shape", wrong_head, path, "4.bias", "[10]", "[12]")
+    refused("a network form", digits_model(), os.path.join(TMP, "digits-net-deep.dlor"), "network")
+    # nested modules: layer 'enc.fc.weight' -> module enc.fc
+    rng = np.random.default_rng(1)
+    st = os.path.join(TMP, "nested.npz")
+    np.savez(st, **{"enc.fc.weight": rng.standard_normal((6, 5)).astype(np.float32),
+                    "enc.fc.bias": rng.standard_normal(6).astype(np.float32)})
+    nested_dlor = os.path.join(TMP, "nested.dlor")
+    if os.path.exists(nested_dlor):
+        os.remove(nested_dlor)
+    rc, so, se = run("convert", st, "-o", nested_dlor, "--method", "add")
+    if check(rc == 0, f"nested convert: {se}"):
+        model = nn.Module()
+        model.enc = nn.Module()
+        model.enc.fc = nn.Linear(5, 6)
+        r = dt.apply(model, nested_dlor)
+        x = torch.randn(4, 5)
+        W = torch.from_numpy(np.load(st)["enc.fc.weight"])
+        b = torch.from_numpy(np.load(st)["enc.fc.bias"])
+        check(r.replaced == ["enc.fc"] and isinstance(model.enc.fc, dt.DLoRLinear) and
+              torch.allclose(model.enc.fc(x), x @ W.t() + b, atol=1e-5), "nested module replaced")
+
+
+def test_training():
+    """A few optimiser steps move the factors and lower the loss."""
+    path = os.path.join(TMP, "digits-budget.dlor")
+    model = digits_model()
+    dt.apply(model, path)
+    x = torch.from_numpy(np.load(os.path.join(SRC, "samples/digits/x_train.npy")))
+    y = torch.from_numpy(np.load(os.path.join(SRC, "samples/digits/y_train.npy")))
+    u0 = model[0].U.detach().clone()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    losses = []
+    for _ in range(20):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    check(losses[-1] < losses[0] and not torch.equal(u0, model[0].U), f"training lowers the loss: {losses[::5]}")
+
+
+if __name__ == "__main__":
+    test_forms()
+    test_module()
+    test_apply_refusals()
+    test_training()
+    finish()
