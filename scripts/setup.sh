@@ -2,7 +2,8 @@
 # Installs what dlor needs (when run as root and something is missing),
 # then configures and builds it into build/ (or the folder given as $1).
 #   DLOR_SANITIZE=ON  builds with AddressSanitizer and UBSan
-#   DLOR_WITH_PYTHON=1 also installs the pinned Python packages the tests use
+#   DLOR_WITH_PYTHON=1 also installs the pinned Python packages the tests use, and
+#                      Debian's python3-torch for the tests of dlor.torch
 #   DLOR_WITH_FUZZ=1   also installs clang and its libFuzzer (scripts/fuzz.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,15 @@ if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
     need_pkgs+=(libnewlib-arm-none-eabi)  # the compiler without its C library
   fi
   command -v qemu-system-arm >/dev/null 2>&1 || need_pkgs+=(qemu-system-arm)
+fi
+# dlor.torch's tests and the fine-tuning sample run on Debian's Python with its PyTorch;
+# without root they are skipped rather than failing the setup
+if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    need_pkgs+=(python3-torch python3-numpy)
+  else
+    echo "setup: note: /usr/bin/python3 has no torch (sudo apt-get install python3-torch): the dlor.torch tests will be skipped" >&2
+  fi
 fi
 if [ "${DLOR_WITH_FUZZ:-0}" = 1 ]; then
   command -v clang >/dev/null 2>&1 || need_pkgs+=(clang)
