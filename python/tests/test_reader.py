@@ -114,6 +114,7 @@ def check_verify_forms(label, src, path, m):
 
 
 def test_forms():
+    worst = []
     for sample, (src, xs, act) in SAMPLES.items():
         src, x = os.path.join(SRC, src), np.load(os.path.join(SRC, xs))
         for form, args, where in FORMS:
@@ -134,6 +135,7 @@ def test_forms():
             y = m.forward(x)
             check(y.dtype == np.float64 and y.shape == y_run.shape, f"{label}: forward shape {y.shape}")
             check(rel(y, y_run) <= TOL, f"{label}: forward vs dlor run {rel(y, y_run):.3g}")
+            worst.append((rel(y, y_run), label))
             y32 = m.forward(x, dtype=np.float32)
             check(y32.dtype == np.float32 and rel(y32, y_run) <= TOL,
                   f"{label}: float32 forward vs dlor run {rel(y32, y_run):.3g}")
@@ -167,6 +169,9 @@ def test_forms():
             if "wide" in form and sample == "digits":
                 kinds = [op.kind for op in m.graph]
                 check("branch" in kinds and "merge" in kinds, f"{label}: graph has a branch group: {kinds}")
+    if worst:
+        print(f"Model.forward against dlor run, {len(worst)} files: largest relative difference "
+              f"{max(worst)[0]:.2e} ({max(worst)[1]})")
 
 
 # ---- graphs: every activation, softmax, branch groups; every carried dtype ----------------

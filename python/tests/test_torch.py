@@ -85,6 +85,7 @@ def outputs(module, x, dtype):
 
 
 def test_forms():
+    worst = []
     for sample, (src, xs, act, make) in SAMPLES.items():
         src, x = os.path.join(SRC, src), np.load(os.path.join(SRC, xs))
         for form, args, where in FORMS:
@@ -104,6 +105,7 @@ def test_forms():
                 continue
             m = dlor.load(path)
             net = dt.load(m, dtype=dtype)
+            worst.append((rel(outputs(net, x, dtype), y_run), label))
             check(rel(outputs(net, x, dtype), y_run) <= TOL,
                   f"{label}: dlor.torch.load vs dlor run {rel(outputs(net, x, dtype), y_run):.3g}")
             if "net" in form:
@@ -114,6 +116,7 @@ def test_forms():
                   f"{label}: replaced {applied.replaced}")
             check(all(isinstance(model.get_submodule(n), dt.DLoRLinear) for n in applied.replaced),
                   f"{label}: DLoRLinear modules in place")
+            worst.append((rel(outputs(model, x, dtype), y_run), label + " (apply)"))
             check(rel(outputs(model, x, dtype), y_run) <= TOL,
                   f"{label}: apply vs dlor run {rel(outputs(model, x, dtype), y_run):.3g}")
             for name, L in m.layers.items():
@@ -122,6 +125,9 @@ def test_forms():
                 check(rel(w, L.dense()) <= (1e-12 if f64 else 1e-5), f"{label}: {name}: dense_weight")
                 check(mod.U.dtype == dtype and isinstance(mod.U, nn.Parameter) and mod.U.requires_grad,
                       f"{label}: {name}: trainable parameters of the model's dtype")
+    if worst:
+        print(f"PyTorch modules against dlor run, {len(worst)} models: largest relative difference "
+              f"{max(worst)[0]:.2e} ({max(worst)[1]})")
 
 
 def test_module():
