@@ -1,15 +1,18 @@
 """The operations of a model graph (DLOR_FORMAT.md 7.4) and their numpy evaluation.
 
 A graph is a list of operations applied in order to a batch of row vectors.
-Each kind of operation is one dataclass here and one entry in two tables:
-``_FROM_RECORD`` (how the file encodes it) and ``_EVALUATE`` (what it does to
-the batch). A new kind of operation is a new dataclass and an entry in each.
+Each kind of operation is one dataclass here (listed in ``Operation``) and one
+entry in two tables: ``_FROM_RECORD`` (how the file encodes it) and ``_EVALUATE``
+(what it does to the batch, given the evaluation state ``_State``). A new kind of
+operation is a new dataclass and an entry in each (and, for PyTorch, a module in
+``dlor.torch.load``); operations that need more state than the current batch and
+the open branch groups add it to ``_State``.
 """
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable, ClassVar, Dict, List, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, ClassVar, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -59,7 +62,7 @@ class Merge:
     kind: ClassVar[str] = "merge"
 
 
-Operation = object  # any of the dataclasses above
+Operation = Union[Linear, Activation, Softmax, Branch, Merge]
 
 
 def from_records(img: "C.Image") -> List[Operation]:
@@ -165,7 +168,7 @@ def _eval_merge(s: _State, op: Merge) -> None:
         s.h = s.h + s.vector(op.bias)
 
 
-_EVALUATE: Dict[str, Callable[[_State, object], None]] = {
+_EVALUATE: Dict[str, Callable[[_State, Operation], None]] = {
     Linear.kind: _eval_linear,
     Activation.kind: _eval_act,
     Softmax.kind: _eval_softmax,
@@ -178,18 +181,13 @@ def evaluate(model: "Model", ops: Sequence[Operation], x: np.ndarray) -> np.ndar
     """Runs ``ops`` on the batch ``x`` ([N, in], in x's float dtype)."""
     s = _State(model, x)
     for op in ops:
-        _EVALUATE[op.kind](s, op)  # type: ignore[attr-defined]
+        _EVALUATE[op.kind](s, op)
     return s.h
 
 
-def widths(model: "Model", ops: Sequence[Operation]) -> "tuple[int, int]":
-    """(inputs, outputs) of a checked graph: the first LINEAR's ``in`` and the last one's ``out``."""
-    linear = [op for op in ops if isinstance(op, Linear)]
-    if not linear:
-        return 0, 0
-    def size(op: Linear) -> "tuple[int, int]":
-        if op.dlor:
-            return model.layers[op.weight].shape
-        rows, cols = model.tensors[op.weight].shape
-        return rows, cols
-    return size(linear[0])[1], size(linear[-1])[0]
+def widths(model: "Model", ops: Sequence[Operation]) -> Tuple[int, int]:
+    """(inputs, outputs) of a checked graph: the first LINEAR's ``in`` and the last one's ``out``
+    (all branches of a group give the same number of features); (0, 0) without a graph."""
+    shapes = [model.layers[op.weight].shape if op.dlor else model.tensors[op.weight].shape
+              for op in ops if isinstance(op, Linear)]
+    return (int(shapes[0][1]), int(shapes[-1][0])) if shapes else (0, 0)

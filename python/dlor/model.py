@@ -9,7 +9,6 @@ import numpy as np
 
 from . import _container as C
 from . import graph as G
-from .errors import FormatError
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -208,4 +207,4 @@ def load(path: PathLike, check_crc: bool = True) -> Model:
     return Model(p, C.read_image(raw, p, check_crc))
 
 
-__all__ = ["Layer", "Model", "load", "FormatError"]
+__all__ = ["Layer", "Model", "load"]

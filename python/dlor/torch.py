@@ -12,7 +12,6 @@
 """
 from __future__ import annotations
 
-import os
 from typing import Dict, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
