@@ -26,6 +26,10 @@ p = subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--disabl
 check(p.returncode == 0, f"pip install failed: {p.stderr.strip()}")
 for f in ("dlor/__init__.py", "dlor/torch.py", "dlor/graph.py", "dlor/py.typed"):
     check(os.path.exists(os.path.join(target, f)), f"installed {f}")
+metas = [os.path.join(target, d, "METADATA") for d in os.listdir(target) if d.endswith(".dist-info")]
+meta = metas[0] if len(metas) == 1 else ""
+check(os.path.exists(meta) and "# dlor for Python" in open(meta).read() and "Requires-Dist: numpy" in open(meta).read(),
+      "the package's metadata carries its README and its numpy dependency")
 
 model = os.path.join(TMP, "m.dlor")
 if os.path.exists(model):
