@@ -1,8 +1,8 @@
 """Reading and checking a ``.dlor`` image, written from formats/DLOR_FORMAT.md.
 
-``read_image`` applies every rule of the specification's section 9 (and the
-panel-use rule of 7.6) before it hands out anything, and reports the first
-broken rule as one line naming the file and the record. It returns plain
+``read_image`` applies every rule of the specification's section 9 before it
+hands out anything, and reports the first broken rule as one line naming the
+file and the record. It returns plain
 records; ``model.py`` turns them into the objects users see.
 """
 from __future__ import annotations
@@ -40,6 +40,7 @@ MAX_NAME = 255
 MAX_VALUE = 65535
 MAX_NDIM = 8
 MAX_OPS = 65536
+U64_MAX = (1 << 64) - 1
 MAX_INFLATED = 1 << 40  # the dlor tools' own input limit
 DEFLATE_MAX_RATIO = 1032  # deflate cannot expand further
 
@@ -214,7 +215,6 @@ def read_image(raw: bytes, path: str, check_crc: bool = True) -> Image:
     ops: List[OpRecord] = []
     if SECTION_GRAPH in sections:
         ops = _graph(c, b, sections[SECTION_GRAPH], tensors, layers)
-    _check_panels(c, tensors, layers, ops)
     return Image(b, minor, compressed, metadata, tensors, layers, ops, SECTION_GRAPH in sections)
 
 
@@ -223,27 +223,31 @@ def _sections(c: _Checker, b: bytes, nsec: int, header_len: int, minor: int) -> 
     pos = _align(dir_end, 8)
     c.check(not any(b[dir_end:pos]), "nonzero padding after the section directory")
     found: Dict[int, Tuple[int, int, int]] = {}
+    # the kinds first: known, and strictly increasing, so that a file has one layout
+    kinds = [struct.unpack_from("<I", b, PREAMBLE + DIR_ENTRY * s)[0] for s in range(nsec)]
+    for s, kind in enumerate(kinds):
+        if kind < 0x8000 and kind not in ENTRY_SIZES:
+            raise c.fail(f"required section kind {kind} is unknown to this reader (file minor version {minor})")
+        c.check(s == 0 or kind != kinds[s - 1], f"section kind {kind} appears twice")
+        c.check(s == 0 or kind > kinds[s - 1],
+                f"section kind {kind} follows kind {kinds[s - 1]}: kinds must be in increasing order")
     for s in range(nsec):
         kind, esize, off, size, count = struct.unpack_from("<IIQQQ", b, PREAMBLE + DIR_ENTRY * s)
         c.check(off == pos, f"section {s} (kind {kind}) starts at {off}, expected {pos}")
         c.check(size <= header_len - off,
                 f"section {s} (kind {kind}) of {size} bytes runs past the header end {header_len}")
         if kind in ENTRY_SIZES:
-            c.check(kind not in found, f"section kind {kind} appears twice")
             c.check(esize == ENTRY_SIZES[kind],
                     f"section kind {kind} has entry size {esize}, expected {ENTRY_SIZES[kind]}")
             ok = count == size if kind == SECTION_STRINGS else count * esize == size
             c.check(ok, f"section kind {kind}: size {size} does not match {count} records")
             found[kind] = (off, size, count)
         elif kind == SECTION_GRAPH:
-            c.check(kind not in found, "graph section appears twice")
             c.check(esize == GRAPH_REC and count * esize == size, "graph section: bad entry size or count")
             c.check(count <= MAX_OPS, f"graph of {count} operations exceeds the limit of {MAX_OPS}")
             found[kind] = (off, size, count)
-        elif kind < 0x8000:
-            raise c.fail(f"required section kind {kind} is unknown to this reader (file minor version {minor})")
-        else:  # optional and unknown: skipped
-            c.check(esize == 0 or (size % esize == 0 and size // esize == count),
+        else:  # optional and unknown: skipped once its sizes are checked
+            c.check(count == size if esize == 0 else (size % esize == 0 and size // esize == count),
                     f"optional section kind {kind}: inconsistent size")
         end, nxt = off + size, _align(off + size, 8)
         if s + 1 == nsec:
@@ -302,8 +306,13 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
         for d in range(ndim, MAX_NDIM):
             c.check(dims[d] == 0, f"{what}: unused dimension {d} is {dims[d]}")
         shape = tuple(dims[:ndim])
+        nelem = 1
+        for d in shape:  # every partial product from the left within 64 bits, as a C reader computes it
+            nelem *= d
+            c.check(nelem <= U64_MAX, f"{what}: element count overflows")
+        need = nelem * DTYPES[dtype][1]
+        c.check(need <= U64_MAX, f"{what}: byte size overflows")
         toff, nbytes, crc = struct.unpack_from("<QQI", b, r + 80)
-        need = math.prod(shape) * DTYPES[dtype][1]  # Python integers: no overflow
         c.check(nbytes == need, f"{what}: nbytes {nbytes} but shape needs {need}")
         c.check(toff == pos, f"{what}: data at offset {toff}, expected {pos}")
         c.check(nbytes <= n - toff, f"{what}: needs {nbytes} bytes at offset {toff}, file has {n - toff} left")
@@ -318,7 +327,9 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
         if check_crc:
             c.check(zlib.crc32(b[toff:end]) & 0xFFFFFFFF == crc, f"{what}: CRC-32 mismatch (data corrupt)")
         if dtype == 13:
-            c.check(not np.any(np.frombuffer(b, np.uint8, nbytes, toff) > 1), f"{what}: a bool byte is not 0 or 1")
+            bad = np.flatnonzero(np.frombuffer(b, np.uint8, nbytes, toff) > 1)
+            c.check(bad.size == 0, f"{what}: bool element {bad[0] if bad.size else 0} is "
+                                   f"{b[toff + int(bad[0])] if bad.size else 0}, not 0 or 1")
         out.append(TensorRecord(name, dtype, shape, toff, nbytes))
     c.check(pos == n, f"{n - pos} trailing bytes after the last tensor")
     return out
@@ -359,13 +370,28 @@ def _layers(c: _Checker, b: bytes, sec: Tuple[int, int, int], string,
         c.check(1 <= rank <= k, f"{what}: rank {rank} outside [1, {k}]")
         c.check(factors == (k + rank - 1) // rank, f"{what}: {factors} factors, expected ceil({k}/{rank})")
         c.check(math.isfinite(alpha) and not (method == METHOD_MUL and alpha == 0.0), f"{what}: invalid alpha {alpha:g}")
-        c.check(sdt in DTYPES, f"{what}: unknown source dtype {sdt}")
+        c.check(sdt in FLOAT_DTYPES, f"{what}: source dtype {sdt} is not a float dtype")  # made from float weights
         c.check(basis == BASIS_RANDOM or seed == 0, f"{what}: seed set for a non-random basis")
         c.check(tu.dtype in FLOAT_DTYPES and tu.dtype == tv.dtype,
                 f"{what}: factor dtypes {tu.dtype} and {tv.dtype} are not one float dtype")
+        c.check(layout != U_PANELS or tu.name == name + ".dlor.U",
+                f"{what}: its U tensor is stored in panels, so it must be named '<layer>.dlor.U', "
+                f"not '{shown(tu.name)}'")
         out.append(LayerRecord(name, method, basis, layout, rows, cols, rank, factors, alpha, ui, vi, sdt, seed,
                                k, dim_u, dim_v))
+    # a U tensor in panels is read through its layer alone (7.6): no other reference may take it for rows
+    owners = _panel_owners(tensors, out)
+    for L in out:
+        c.check(L.v_tensor not in owners and (L.u_layout == U_PANELS or L.u_tensor not in owners),
+                f"layer '{shown(L.name)}': a factor tensor is another layer's U stored in panels, "
+                "which only that layer may use")
     return out
+
+
+def _panel_owners(tensors: List[TensorRecord], layers: List[LayerRecord]) -> Dict[int, str]:
+    """Tensor index -> layer name, for the U tensors stored in panels (named '<layer>.dlor.U')."""
+    return {L.u_tensor: L.name for L in layers
+            if L.u_layout == U_PANELS and tensors[L.u_tensor].name == L.name + ".dlor.U"}
 
 
 def _graph(c: _Checker, b: bytes, sec: Tuple[int, int, int], tensors: List[TensorRecord],
@@ -373,6 +399,7 @@ def _graph(c: _Checker, b: bytes, sec: Tuple[int, int, int], tensors: List[Tenso
     """The GRAPH section, checked as DLOR_FORMAT.md 7.4 says (widths chain, groups close)."""
     off, _, count = sec
     layer_names = {L.name for L in layers}
+    owners = _panel_owners(tensors, layers)
     ops: List[OpRecord] = []
     cur, have = 0, False
     in_group = gout_set = branch_linear = False
@@ -426,6 +453,8 @@ def _graph(c: _Checker, b: bytes, sec: Tuple[int, int, int], tensors: List[Tenso
             t = tensors[widx]
             c.check(len(t.shape) == 2 and t.dtype in FLOAT_DTYPES and t.shape[0] * t.shape[1] > 0,
                     f"{what}: weight '{shown(t.name)}' is not a 2-D float tensor")
+            c.check(widx not in owners,
+                    f"{what}: weight '{shown(t.name)}' is a layer's U stored in panels, which only that layer may use")
             c.check(t.name not in layer_names,
                     f"{what}: weight tensor '{shown(t.name)}' has the name of a layer, so the name is ambiguous")
             n_out, n_in = t.shape
@@ -446,23 +475,6 @@ def _check_bias(c: _Checker, what: str, tensors: List[TensorRecord], idx: int, l
     t = tensors[idx]
     c.check(len(t.shape) == 1 and t.shape[0] == length and t.dtype in FLOAT_DTYPES,
             f"{what}: bias '{shown(t.name)}' is not a float vector of length {length}")
-
-
-def _check_panels(c: _Checker, tensors: List[TensorRecord], layers: List[LayerRecord], ops: List[OpRecord]) -> None:
-    """A U tensor stored in panels is used by its layer alone (7.6): it has no plain form to share."""
-    uses = [0] * len(tensors)
-    for L in layers:
-        uses[L.u_tensor] += 1
-        uses[L.v_tensor] += 1
-    for op in ops:
-        if op.kind == OP_LINEAR and not op.is_layer:
-            uses[op.weight] += 1
-        if op.kind in (OP_LINEAR, OP_MERGE) and op.bias != NO_TENSOR:
-            uses[op.bias] += 1
-    for L in layers:
-        if L.u_layout == U_PANELS and uses[L.u_tensor] != 1:
-            raise c.fail(f"layer '{shown(L.name)}': its U tensor '{shown(tensors[L.u_tensor].name)}' "
-                         "is stored in panels and used elsewhere too")
 
 
 def tensor_array(img: Image, t: TensorRecord) -> np.ndarray:

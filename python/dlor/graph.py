@@ -178,10 +178,12 @@ _EVALUATE: Dict[str, Callable[[_State, Operation], None]] = {
 
 
 def evaluate(model: "Model", ops: Sequence[Operation], x: np.ndarray) -> np.ndarray:
-    """Runs ``ops`` on the batch ``x`` ([N, in], in x's float dtype)."""
+    """Runs ``ops`` on the batch ``x`` ([N, in], in x's float dtype). Non-finite values go
+    through as IEEE arithmetic gives them (DLOR_FORMAT.md 7.4), without numpy's warnings."""
     s = _State(model, x)
-    for op in ops:
-        _EVALUATE[op.kind](s, op)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        for op in ops:
+            _EVALUATE[op.kind](s, op)
     return s.h
 
 

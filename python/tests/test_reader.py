@@ -12,6 +12,7 @@ import random
 import struct
 import subprocess
 import sys
+import warnings
 import zlib
 
 import numpy as np
@@ -236,6 +237,19 @@ def test_graph_ops():
             check(rel(y, y_run) <= TOL, f"ops {form}: forward vs dlor run {rel(y, y_run):.3g}")
             check(np.allclose(y.sum(axis=1), 1.0), f"ops {form}: softmax rows sum to 1")
             check(rel(y, ref.forward(path, x)) <= 1e-9, f"ops {form}: against the independent reader")
+        # non-finite inputs go through as IEEE arithmetic gives them (DLOR_FORMAT.md 7.4)
+        xs = np.tile(x[:6], (1, 1))
+        xs[0, 2], xs[1, 0], xs[2, 5], xs[3, :] = np.nan, np.inf, -np.inf, 1e30
+        xs[4, 1] = -1e30
+        y_run = dlor_run(path, xs)
+        if y_run is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # forward raises no numpy warnings either
+                y = m.forward(xs)
+            fin = np.isfinite(y_run)
+            check(np.array_equal(np.isnan(y), np.isnan(y_run)) and np.array_equal(np.isinf(y), np.isinf(y_run)) and
+                  np.allclose(y[fin], y_run[fin], rtol=1e-4, atol=1e-6),
+                  f"ops {form}: non-finite inputs: {y} against dlor run's {y_run}")
     # no graph: forward says why
     bare = os.path.join(TMP, "nograph.dlor")
     st_write(os.path.join(TMP, "nograph.safetensors"), {"w": f32(np.eye(3))})
@@ -302,6 +316,73 @@ def expect_format_error(label, path, *words):
 
 def c_accepts(path):
     return subprocess.run([DLOR, "info", path], capture_output=True).returncode == 0
+
+
+def tensor_records(b):
+    """(record offset, name, data offset, nbytes) of every tensor record of an uncompressed image."""
+    out = []
+    for s in range(struct.unpack_from("<I", b, 52)[0]):
+        kind, _, off, _, count = struct.unpack_from("<IIQQQ", b, 64 + 32 * s)
+        if kind == 1:
+            pool = off
+        if kind == 3:
+            recs = [(off + 128 * i) for i in range(count)]
+    for r in recs:
+        no, nl = struct.unpack_from("<II", b, r)
+        toff, nbytes = struct.unpack_from("<QQ", b, r + 80)
+        out.append((r, bytes(b[pool + no:pool + no + nl]).decode(), toff, nbytes))
+    return out, pool
+
+
+def refresh(b):
+    """Every tensor CRC and the header CRC recomputed, so that a change reaches the checks behind them."""
+    recs, _ = tensor_records(b)
+    for r, _, toff, nbytes in recs:
+        struct.pack_into("<I", b, r + 96, zlib.crc32(bytes(b[toff:toff + nbytes])) & 0xFFFFFFFF)
+    header_len = struct.unpack_from("<Q", b, 16)[0]
+    struct.pack_into("<I", b, 56, 0)
+    struct.pack_into("<I", b, 56, zlib.crc32(bytes(b[:header_len])) & 0xFFFFFFFF)
+    return bytes(b)
+
+
+def test_rules():
+    """Rules of section 9 that random changes seldom reach, each refused by the package and by `dlor info`."""
+    bad = os.path.join(TMP, "rule.dlor")
+
+    def refused(label, data, *words):
+        with open(bad, "wb") as f:
+            f.write(data)
+        expect_format_error(label, bad, *words)
+        check(not c_accepts(bad), f"{label}: the C reader accepts it")
+
+    # a U tensor in panels must be named '<layer>.dlor.U' (7.6)
+    good = os.path.join(TMP, "digits-mul-r16.dlor")
+    if os.path.exists(good):
+        b = bytearray(open(good, "rb").read())
+        recs, pool = tensor_records(b)
+        r, name, _, _ = [x for x in recs if x[1] == "2.weight.dlor.U"][0]
+        no, nl = struct.unpack_from("<II", b, r)
+        b[pool + no + nl - 1] = ord("T")  # still in name order
+        refused("a panel U tensor named otherwise", refresh(b), "layer '2.weight'", "<layer>.dlor.U")
+    # bool bytes are 0 or 1; partial products of the dims fit in 64 bits
+    rng = np.random.default_rng(5)
+    src = os.path.join(TMP, "rules.safetensors")
+    st_write(src, {"flags": ("BOOL", (4,), bytes([1, 0, 1, 1])), "empty": ("F32", (0,), b""),
+                   "w.weight": f32(rng.standard_normal((3, 3)))})
+    path = os.path.join(TMP, "rules.dlor")
+    if convert(src, path, "--method", "add"):
+        data = bytearray(open(path, "rb").read())
+        check(dlor.load(path).tensors["empty"].shape == (0,), "an empty tensor reads")
+        recs, _ = tensor_records(data)
+        b = bytearray(data)
+        _, _, toff, _ = [x for x in recs if x[1] == "flags"][0]
+        b[toff + 2] = 2
+        refused("a bool byte of 2", refresh(b), "tensor 'flags'", "bool element 2 is 2")
+        b = bytearray(data)
+        r = [x for x in recs if x[1] == "empty"][0][0]
+        b[r + 10] = 3
+        struct.pack_into("<3Q", b, r + 16, 1 << 40, 1 << 40, 0)
+        refused("dims whose partial product overflows", refresh(b), "tensor 'empty'", "overflows")
 
 
 def test_hostile():
@@ -415,5 +496,6 @@ if __name__ == "__main__":
     test_forms()
     test_graph_ops()
     test_dtypes()
+    test_rules()
     test_hostile()
     finish()
