@@ -183,7 +183,8 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     plan_layer *L = &p->layers[i];
     const dlor_compress_cfg *cc = p->cc;
     if (cc->rank > 0 || L->kcap < 1) return DLOR_OK;
-    dlor_status st = dlor_error_curves(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &L->curve, err);
+    dlor_curve_opts co = {!cc->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
+    dlor_status st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
     if (st == DLOR_OK && cc->has_tol)
         L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
                                  cc->fit_beta, cc->tol);

@@ -36,6 +36,7 @@
 
 #include "dlor_compress.h"
 #include "factor_internal.h"
+#include "svd_top.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 
@@ -101,6 +102,7 @@ typedef struct space {
     const double *s;  /* lower-triangular S (upper part zero) or NULL for weight space */
     const double *g0; /* W S, or W */
     double *g0_own;
+    double *g;        /* m x n scratch: G(beta), consumed by each SVD */
     double nj;        /* ||J||^2 */
     double g0j;       /* <G0, J> */
     double g0n;       /* ||G0||, or 1 when G0 = 0 (relative errors become absolute) */
@@ -136,12 +138,15 @@ static dlor_status space_init(space *sp, const char *nm, const double *w, int64_
     }
     sp->g0n = norm2(sp->g0, (size_t)m * (size_t)n);
     if (sp->g0n == 0.0) sp->g0n = 1.0;
+    sp->g = dlor__alloc((size_t)m * (size_t)n, sizeof *sp->g);
+    if (!sp->g) return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
     return DLOR_OK;
 }
 
 static void space_free(space *sp)
 {
     free(sp->g0_own);
+    free(sp->g);
     memset(sp, 0, sizeof *sp);
 }
 
@@ -150,23 +155,21 @@ static void space_free(space *sp)
 typedef struct svdws {
     int64_t kvec;   /* t_k is needed for k = 0..kvec */
     double beta;
-    double *g;      /* m x n scratch (dgesdd destroys it) */
-    double *sig;    /* K */
-    double *u2;     /* n x K column-major: v_i = column i */
-    double *vt2;    /* K x m column-major: u_i = row i */
+    dlor__svd svd;  /* of G(beta)^T, n x m column-major (svd_top.h) */
+    int64_t l;      /* singular triplets computed: K (full SVD) or kvec + oversampling */
+    double *sig;    /* l (svd.sig) */
+    double *u2;     /* n x l column-major: v_i = column i (svd.u) */
+    double *vt2;    /* l x m column-major (ld l): u_i = row i (svd.vt) */
     double *sv;     /* K x kvec column-major: leading K entries of S v_i (= J v_i) */
     double *jtu;    /* n x kvec column-major: J^T u_i */
-    double *tail;   /* K + 1: tail[k] = f_k = sum_{i >= k} sigma_i^2 */
+    double *tail;   /* kvec + 1: tail[k] = f_k = ||G - G_k||^2 (svd_top.h (*)) */
     double *t;      /* kvec + 1: t[k] = <R_k, J> */
     double *h;      /* kvec + 1: h[k], the curvature of the alternation step */
 } svdws;
 
 static void ws_free(svdws *ws)
 {
-    free(ws->g);
-    free(ws->sig);
-    free(ws->u2);
-    free(ws->vt2);
+    dlor__svd_free(&ws->svd);
     free(ws->sv);
     free(ws->jtu);
     free(ws->tail);
@@ -175,57 +178,72 @@ static void ws_free(svdws *ws)
     memset(ws, 0, sizeof *ws);
 }
 
-static int ws_init(svdws *ws, const space *sp, int64_t kvec)
+/* flags: the DLOR__SVD_ bits of svd_top.h (full SVD always; singular values only). */
+static int ws_init(svdws *ws, const space *sp, int64_t kvec, int flags)
 {
-    const size_t m = (size_t)sp->m, n = (size_t)sp->n, K = (size_t)sp->K;
+    const size_t n = (size_t)sp->n, K = (size_t)sp->K;
     memset(ws, 0, sizeof *ws);
     ws->kvec = kvec;
-    ws->g = dlor__alloc(m * n, sizeof(double));
-    ws->sig = dlor__alloc(K, sizeof(double));
-    ws->u2 = dlor__alloc(n * K, sizeof(double));
-    ws->vt2 = dlor__alloc(K * m, sizeof(double));
+    if (dlor__svd_init(&ws->svd, sp->n, sp->m, kvec > 0 ? kvec : 1, flags) != 0) return -1;
+    ws->l = ws->svd.l;
+    ws->sig = ws->svd.sig;
+    if (flags & DLOR__SVD_VALUES) {
+        ws->tail = dlor__alloc((size_t)kvec + 1, sizeof(double));
+        if (!ws->tail) {
+            ws_free(ws);
+            return -1;
+        }
+        return 0;
+    }
+    ws->u2 = ws->svd.u;
+    ws->vt2 = ws->svd.vt;
     ws->sv = dlor__alloc(K * (size_t)(kvec > 0 ? kvec : 1), sizeof(double));
     ws->jtu = dlor__alloc(n * (size_t)(kvec > 0 ? kvec : 1), sizeof(double));
-    ws->tail = dlor__alloc(K + 1, sizeof(double));
+    ws->tail = dlor__alloc((size_t)kvec + 1, sizeof(double));
     ws->t = dlor__alloc((size_t)kvec + 1, sizeof(double));
     ws->h = dlor__alloc((size_t)kvec + 1, sizeof(double));
-    if (!ws->g || !ws->sig || !ws->u2 || !ws->vt2 || !ws->sv || !ws->jtu || !ws->tail || !ws->t ||
-        !ws->h) {
+    if (!ws->sv || !ws->jtu || !ws->tail || !ws->t || !ws->h) {
         ws_free(ws);
         return -1;
     }
     return 0;
 }
 
-static dlor_status evaluate(const space *sp, svdws *ws, double beta, int *nsvd, const char *nm,
-                            dlor_error *err)
+/* The SVD of G(beta) into ws; from (may be ws itself, or NULL) is a nearby evaluation the
+ * truncated SVD starts from. */
+static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws *from, int *nsvd,
+                            const char *nm, dlor_error *err)
 {
-    const int64_t m = sp->m, n = sp->n, K = sp->K, kv = ws->kvec;
-    memcpy(ws->g, sp->g0, (size_t)m * (size_t)n * sizeof(double));
+    const int64_t m = sp->m, n = sp->n, K = sp->K, kv = ws->kvec, L = ws->l;
+    memcpy(sp->g, sp->g0, (size_t)m * (size_t)n * sizeof(double));
     if (sp->s) {
         for (int64_t i = 0; i < K; i++)
-            for (int64_t j = 0; j <= i; j++) ws->g[i * n + j] -= beta * sp->s[i * n + j];
+            for (int64_t j = 0; j <= i; j++) sp->g[i * n + j] -= beta * sp->s[i * n + j];
     } else {
-        for (int64_t i = 0; i < K; i++) ws->g[i * n + i] -= beta;
+        for (int64_t i = 0; i < K; i++) sp->g[i * n + i] -= beta;
     }
-    lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)n, (lapack_int)m, ws->g,
-                                     (lapack_int)n, ws->sig, ws->u2, (lapack_int)n, ws->vt2,
-                                     (lapack_int)K);
+    int info = dlor__svd_run(&ws->svd, sp->g, from ? &from->svd : NULL);
     (*nsvd)++;
+    if (info == -1)
+        return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (SVD of %lld x %lld)", nm,
+                         (long long)m, (long long)n);
     if (info != 0)
         return dlor_fail(err, DLOR_E_NUMERIC,
                          "layer '%s': SVD of W - beta I (beta = %.17g) failed "
-                         "(LAPACKE_dgesdd info = %d)", nm, beta, (int)info);
+                         "(LAPACK info = %d)", nm, beta, info);
     ws->beta = beta;
-    ws->tail[K] = 0.0;
-    for (int64_t i = K - 1; i >= 0; i--) ws->tail[i] = ws->tail[i + 1] + ws->sig[i] * ws->sig[i];
+    double tl = ws->svd.res;
+    for (int64_t i = L - 1; i >= kv; i--) tl += ws->sig[i] * ws->sig[i];
+    ws->tail[kv] = tl;
+    for (int64_t i = kv - 1; i >= 0; i--) ws->tail[i] = ws->tail[i + 1] + ws->sig[i] * ws->sig[i];
+    if (ws->svd.values_only) return DLOR_OK;
     if (kv > 0 && sp->s) {
         /* J v_i = S[0:K, :] v_i; J^T u_i = S[0:K, :]^T u_i[0:K] (the column-major view of the
          * row-major S is S^T). */
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)kv, (int)n, 1.0, sp->s,
                     (int)n, ws->u2, (int)n, 0.0, ws->sv, (int)K);
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)kv, (int)K, 1.0, sp->s,
-                    (int)n, ws->vt2, (int)K, 0.0, ws->jtu, (int)n);
+                    (int)n, ws->vt2, (int)L, 0.0, ws->jtu, (int)n);
     }
     ws->t[0] = sp->g0j - beta * sp->nj;
     ws->h[0] = sp->nj;
@@ -235,20 +253,22 @@ static dlor_status evaluate(const space *sp, svdws *ws, double beta, int *nsvd, 
         const double *jv = sp->s ? ws->sv + i * K : ws->u2 + i * n;
         double c = 0.0, a = 0.0, b = 0.0;
         for (int64_t r = 0; r < K; r++) {
-            c += ws->vt2[i + r * K] * jv[r];
+            c += ws->vt2[i + r * L] * jv[r];
             b += jv[r] * jv[r];
         }
         if (sp->s) {
             for (int64_t r = 0; r < n; r++) a += ws->jtu[r + i * n] * ws->jtu[r + i * n];
         } else {
-            for (int64_t r = 0; r < K; r++) a += ws->vt2[i + r * K] * ws->vt2[i + r * K];
+            for (int64_t r = 0; r < K; r++) a += ws->vt2[i + r * L] * ws->vt2[i + r * L];
         }
         pu += a;
         pv += b;
         ws->t[i + 1] = ws->t[i] - ws->sig[i] * c;
         /* The floor only makes the step more cautious; it guards the cancellation in
-         * ||J||^2 - sum when the subspace holds almost all of J (h_K = 0 in weight space). */
-        ws->h[i + 1] = fmax(sp->nj - fmax(pu, pv), 1e-8 * sp->nj);
+         * ||J||^2 - sum when the subspace holds almost all of J (h_K = 0 in weight space).
+         * A truncated SVD has G_k = G V_k V_k^T exactly but not U_k U_k^T G (svd_top.h: the
+         * triplets are of G^T), so only the right subspace's curvature is guaranteed there. */
+        ws->h[i + 1] = fmax(sp->nj - (ws->svd.full ? fmax(pu, pv) : pv), 1e-8 * sp->nj);
     }
     return DLOR_OK;
 }
@@ -276,14 +296,18 @@ static void swap_ws(svdws **a, svdws **b)
 }
 
 /* Local descent of f_k from b0; *best holds the SVD at the best beta found, *cur is scratch.
- * secant = 0 is plain alternation. */
+ * secant = 0 is plain alternation. It stops when the predicted further decrease of f_k is
+ * at most tol f_k: at b0 already when beta is not worth moving (beta* ~ 0 on ordinary
+ * layers costs one SVD). from: the evaluation the first truncated SVD starts from (NULL:
+ * a random start); later ones start from the best so far. */
 static dlor_status descend(const space *sp, svdws **best, svdws **cur, int64_t k, double b0,
-                           int secant, int maxit, int *nsvd, const char *nm, dlor_error *err)
+                           int secant, int maxit, double tol, const svdws *from, int *nsvd,
+                           const char *nm, dlor_error *err)
 {
     const double nj = sp->nj;
     /* f is at most ||G0||^2-sized; below this nothing is measurable. */
     const double tiny = 1e-30 * sp->g0n * sp->g0n;
-    dlor_status st = evaluate(sp, *cur, b0, nsvd, nm, err);
+    dlor_status st = evaluate(sp, *cur, b0, from, nsvd, nm, err);
     if (st != DLOR_OK) return st;
     swap_ws(best, cur);
     double bb = b0, fb = (*best)->tail[k], tb = (*best)->t[k], hb = (*best)->h[k];
@@ -311,12 +335,10 @@ static dlor_status descend(const space *sp, svdws **best, svdws **cur, int64_t k
                 newton = 1;
             }
         }
-        /* The fit's steps converge superlinearly; plain alternation linearly, so a gain
-         * threshold that small stops it only near the optimum too. */
-        if (gain <= (secant ? 1e-12 : 1e-16) * fb + tiny) break;
+        if (gain <= tol * fb + tiny) break;
         double bn = bb + step;
         if (bn == bb) break;
-        st = evaluate(sp, *cur, bn, nsvd, nm, err);
+        st = evaluate(sp, *cur, bn, *best, nsvd, nm, err);
         if (st != DLOR_OK) return st;
         double fn = (*cur)->tail[k], tn = (*cur)->t[k];
         if (fn < fb) {
@@ -368,6 +390,7 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     const size_t mn = (size_t)m * (size_t)n;
 
     double *s = NULL, *pt = NULL, *qt = NULL, *e = NULL;
+    double *snap_sig = NULL, *snap_v = NULL, *snap_u = NULL, snap_beta = 0.0, snap_f = 0.0;
     space sp;
     memset(&sp, 0, sizeof sp);
     svdws wa, wb;
@@ -385,24 +408,31 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     }
     st = space_init(&sp, nm, w, m, n, data ? s : NULL, err);
     if (st != DLOR_OK) goto done;
-    if (ws_init(&wa, &sp, k) || ws_init(&wb, &sp, k)) {
+    const int flags = o.full_svd ? DLOR__SVD_FULL : 0;
+    if (ws_init(&wa, &sp, k, flags) || ws_init(&wb, &sp, k, flags)) {
         st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (SVD of %lld x %lld)", nm,
                        (long long)m, (long long)n);
         goto done;
     }
     svdws *best = &wa, *cur = &wb;
+    /* The factors come from the winner's leading k triplets: beta, sigma (k), v_i (n x k,
+     * ld n), u_i (rows of an ld_u x m array). */
+    double beta, f_win;
+    const double *w_sig, *w_v, *w_u;
+    int64_t ld_u;
     if (o.beta_mode == DLOR_BETA_ZERO || o.beta_mode == DLOR_BETA_FIXED) {
-        st = evaluate(&sp, best, o.beta_mode == DLOR_BETA_ZERO ? 0.0 : o.beta, &nsvd, nm, err);
+        st = evaluate(&sp, best, o.beta_mode == DLOR_BETA_ZERO ? 0.0 : o.beta, NULL, &nsvd, nm,
+                      err);
         if (st != DLOR_OK) goto done;
     } else {
         int secant = o.beta_mode == DLOR_BETA_FIT;
         int maxit = o.max_iter ? o.max_iter : (secant ? 60 : 2000);
+        /* The fit's steps converge superlinearly; plain alternation linearly, so a gain
+         * threshold that small stops it only near the optimum too. */
+        double tol = o.tol > 0.0 ? o.tol : secant ? DLOR_FIT_TOL : 1e-16;
         double starts[2] = {o.has_start ? o.beta : 0.0, sp.g0j / sp.nj};
         int nstart = (o.has_start || starts[1] == 0.0) ? 1 : 2;
-        /* A third buffer would be needed to keep the first run's best while the second runs;
-         * instead the second run reuses the scratch and the winner is re-evaluated if it
-         * was the first (one extra SVD, only when the starts disagree). */
-        double b1 = 0.0, f1 = 0.0;
+        double b1 = 0.0;
         for (int i = 0; i < nstart; i++) {
             /* A descent from 0 that passed the second start, or ended within 1% of the
              * distance it travelled from it, has already been through that basin (usual: the
@@ -411,17 +441,41 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
                             starts[1] <= fmax(starts[0], b1)) ||
                            fabs(starts[1] - b1) <= 0.01 * fabs(b1 - starts[0])))
                 break;
-            st = descend(&sp, &best, &cur, k, starts[i], secant, maxit, &nsvd, nm, err);
-            if (st != DLOR_OK) goto done;
-            if (i == 0) {
-                b1 = best->beta;
-                f1 = best->tail[k];
+            if (i == 1) {
+                /* Keep the first run's result (its k leading triplets) while the second
+                 * runs, which starts its truncated SVD from it. */
+                snap_sig = dlor__alloc((size_t)k, sizeof *snap_sig);
+                snap_v = dlor__alloc((size_t)n * (size_t)k, sizeof *snap_v);
+                snap_u = dlor__alloc((size_t)k * (size_t)m, sizeof *snap_u);
+                if (!snap_sig || !snap_v || !snap_u) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
+                    goto done;
+                }
+                snap_beta = best->beta;
+                snap_f = best->tail[k];
+                memcpy(snap_sig, best->sig, (size_t)k * sizeof *snap_sig);
+                memcpy(snap_v, best->u2, (size_t)n * (size_t)k * sizeof *snap_v);
+                for (int64_t r = 0; r < m; r++)
+                    for (int64_t j = 0; j < k; j++) snap_u[j + r * k] = best->vt2[j + r * best->l];
             }
-        }
-        if (nstart == 2 && f1 < best->tail[k]) {
-            st = evaluate(&sp, best, b1, &nsvd, nm, err);
+            st = descend(&sp, &best, &cur, k, starts[i], secant, maxit, tol, i ? best : NULL,
+                         &nsvd, nm, err);
             if (st != DLOR_OK) goto done;
+            if (i == 0) b1 = best->beta;
         }
+    }
+    beta = best->beta;
+    f_win = best->tail[k];
+    w_sig = best->sig;
+    w_v = best->u2;
+    w_u = best->vt2;
+    ld_u = best->l;
+    if (snap_sig && snap_f < f_win) {
+        beta = snap_beta;
+        w_sig = snap_sig;
+        w_v = snap_v;
+        w_u = snap_u;
+        ld_u = k;
     }
 
     /* P = U_k Sigma^(1/2), Q^T = Sigma^(1/2) V_k^T S^-1 (solve X S = B, S lower triangular). */
@@ -433,14 +487,13 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
         goto done;
     }
     for (int64_t j = 0; j < k; j++) {
-        double h = sqrt(best->sig[j]);
-        for (int64_t r = 0; r < m; r++) pt[j * m + r] = h * best->vt2[j + r * K];
-        for (int64_t c = 0; c < n; c++) qt[j * n + c] = h * best->u2[c + j * n];
+        double h = sqrt(w_sig[j]);
+        for (int64_t r = 0; r < m; r++) pt[j * m + r] = h * w_u[j + r * ld_u];
+        for (int64_t c = 0; c < n; c++) qt[j * n + c] = h * w_v[c + j * n];
     }
     if (data)
         cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)k,
                     (int)n, 1.0, s, (int)n, qt, (int)n);
-    const double beta = best->beta;
 
     /* The reported errors are measured on the factors themselves, not taken from the
      * singular values: E = W - beta I - P Q^T. */
@@ -457,10 +510,10 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
         if (data) {
             nws = sp.g0n;
         } else {
-            memcpy(cur->g, w, mn * sizeof(double));
+            memcpy(sp.g, w, mn * sizeof(double));
             cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)m,
-                        (int)n, 1.0, s, (int)n, cur->g, (int)n);
-            nws = norm2(cur->g, mn);
+                        (int)n, 1.0, s, (int)n, sp.g, (int)n);
+            nws = norm2(sp.g, mn);
             if (nws == 0.0) nws = 1.0;
         }
         rel_data = norm2(e, mn) / nws;
@@ -491,6 +544,9 @@ done:
     free(pt);
     free(qt);
     free(e);
+    free(snap_sig);
+    free(snap_v);
+    free(snap_u);
     ws_free(&wa);
     ws_free(&wb);
     space_free(&sp);
@@ -521,9 +577,8 @@ void dlor_lowrank_free(dlor_lowrank *l)
 
 #define CURVE_MAX_SVD 32
 #define CURVE_NEW_PER_ROUND 4
-/* f_k(b) <= f_k* + ||J||^2 (b - beta*)^2 (f'' <= 2||J||^2): a b within
- * sqrt(CURVE_EPS f_k / ||J||^2) of the optimum is within CURVE_EPS f_k of it. */
-#define CURVE_EPS 2e-8
+/* Settling (dlor_compress.h): near the optimum f_k(b) <= f_k* + h_k (b - beta*)^2, so a b
+ * within sqrt(tol f_k / h_k) of the estimated optimum is predicted within tol f_k of it. */
 
 /* Evaluated betas: point j has beta pb[j] and, for every k, f, t and h at
  * [j*(kmax+1)+k] of pf, ptv and ph. */
@@ -628,6 +683,13 @@ static void sort_order(const curve_pts *p, int *order)
 dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int64_t n,
                               int64_t kmax, const double *chol, dlor_curve *out, dlor_error *err)
 {
+    return dlor_error_curves_ex(name, w, m, n, kmax, chol, NULL, out, err);
+}
+
+dlor_status dlor_error_curves_ex(const char *name, const double *w, int64_t m, int64_t n,
+                                 int64_t kmax, const double *chol, const dlor_curve_opts *opts,
+                                 dlor_curve *out, dlor_error *err)
+{
     const char *nm = lname(name);
     if (!out) return dlor_fail(err, DLOR_E_ARG, "layer '%s': NULL output", nm);
     dlor_status st = check_layer(nm, w, m, n, chol, err);
@@ -638,6 +700,13 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
                          "layer '%s' (%lld x %lld): kmax %lld out of range: need 0 <= kmax <= "
                          "min(m, n) = %lld", nm, (long long)m, (long long)n, (long long)kmax,
                          (long long)K);
+    dlor_curve_opts o;
+    memset(&o, 0, sizeof o);
+    if (opts) o = *opts;
+    if (!(o.tol >= 0.0) || !isfinite(o.tol))
+        return dlor_fail(err, DLOR_E_ARG, "layer '%s': curve tolerance %g is not >= 0", nm, o.tol);
+    const double tol = o.tol > 0.0 ? o.tol : DLOR_CURVE_TOL;
+    const int flags = (o.full_svd ? DLOR__SVD_FULL : 0) | (o.svd_only ? DLOR__SVD_VALUES : 0);
 
     double *s = NULL, *esvd = NULL, *edl = NULL, *bet = NULL;
     ival *iv = NULL, *grp = NULL;
@@ -661,6 +730,17 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
     st = space_init(&sp, nm, w, m, n, s, err);
     if (st != DLOR_OK) goto done;
     esvd = dlor__alloc((size_t)kw, sizeof *esvd);
+    if (!esvd || ws_init(&ws, &sp, kmax, flags)) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (error curves)", nm);
+        goto done;
+    }
+    st = evaluate(&sp, &ws, 0.0, &ws, &nsvd, nm, err);
+    if (st != DLOR_OK) goto done;
+    for (int64_t k = 0; k < kw; k++) esvd[k] = sqrt(ws.tail[k]) / sp.g0n;
+    if (o.svd_only) {
+        converged = 1;
+        goto finish;
+    }
     edl = dlor__alloc((size_t)kw, sizeof *edl);
     bet = dlor__alloc((size_t)kw, sizeof *bet);
     iv = dlor__alloc((size_t)kw, sizeof *iv);
@@ -668,24 +748,14 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
     p.pf = dlor__alloc((size_t)CURVE_MAX_SVD * (size_t)kw, sizeof *p.pf);
     p.ptv = dlor__alloc((size_t)CURVE_MAX_SVD * (size_t)kw, sizeof *p.ptv);
     p.ph = dlor__alloc((size_t)CURVE_MAX_SVD * (size_t)kw, sizeof *p.ph);
-    if (!esvd || !edl || !bet || !iv || !grp || !p.pf || !p.ptv || !p.ph ||
-        ws_init(&ws, &sp, kmax)) {
+    if (!edl || !bet || !iv || !grp || !p.pf || !p.ptv || !p.ph) {
         st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (error curves)", nm);
         goto done;
     }
+    pts_add(&p, &ws);
 
     const double nj = sp.nj, g0n2 = sp.g0n * sp.g0n;
     const double bscale = sp.g0n / sqrt(nj);
-    st = evaluate(&sp, &ws, 0.0, &nsvd, nm, err);
-    if (st != DLOR_OK) goto done;
-    pts_add(&p, &ws);
-    for (int64_t k = 0; k < kw; k++) esvd[k] = sqrt(ws.tail[k]) / sp.g0n;
-    if (sp.g0j != 0.0) {
-        st = evaluate(&sp, &ws, sp.g0j / nj, &nsvd, nm, err);
-        if (st != DLOR_OK) goto done;
-        pts_add(&p, &ws);
-    }
-
     int order[CURVE_MAX_SVD];
     while (1) {
         sort_order(&p, order);
@@ -696,7 +766,7 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
             double v = pt_value(&p, jb, k), h = p.ph[jb * kw + k];
             /* The floor keeps exact fits (f = 0) from asking for infinite precision; the
              * second term is the resolution of beta itself. */
-            double d = sqrt(CURVE_EPS * fmax(v, 1e-28 * g0n2) / h);
+            double d = sqrt(tol * fmax(v, 1e-28 * g0n2) / h);
             d = fmax(d, 1e-13 * (fabs(c) + bscale));
             double near = INFINITY;
             for (int j = 0; j < p.n; j++) near = fmin(near, fabs(p.pb[j] - c));
@@ -712,6 +782,13 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
             break;
         }
         if (p.n >= CURVE_MAX_SVD) break;
+        if (p.n == 1 && sp.g0j != 0.0) {
+            /* Some rank wants beta to move: the k = 0 optimum is the first probe. */
+            st = evaluate(&sp, &ws, sp.g0j / nj, &ws, &nsvd, nm, err);
+            if (st != DLOR_OK) goto done;
+            pts_add(&p, &ws);
+            continue;
+        }
         /* Fewest points that stab every open interval: sort by right end, each point at the
          * middle of the common part of its group. */
         qsort(iv, (size_t)nopen, sizeof *iv, cmp_hi);
@@ -738,13 +815,13 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
                 if (grp[g].gain >= 0.0 && (gbest < 0 || grp[g].gain > grp[gbest].gain)) gbest = g;
             if (gbest < 0) break;
             grp[gbest].gain = -1.0;
-            st = evaluate(&sp, &ws, grp[gbest].lo, &nsvd, nm, err);
+            st = evaluate(&sp, &ws, grp[gbest].lo, &ws, &nsvd, nm, err);
             if (st != DLOR_OK) goto done;
             pts_add(&p, &ws);
         }
     }
 
-    /* Best alternation value over all points; the SVD curve is exact. */
+    /* Best alternation value over all points. */
     for (int64_t k = 0; k < kw; k++) {
         double vb = INFINITY, bb = 0.0;
         for (int j = 0; j < p.n; j++) {
@@ -758,6 +835,7 @@ dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int6
         bet[k] = bb;
     }
 
+finish:
     memset(out, 0, sizeof *out);
     out->m = m;
     out->n = n;

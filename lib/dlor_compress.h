@@ -70,13 +70,25 @@ typedef enum dlor_beta_mode {
  *     increases f (an alternation step; see compress.c for its curvature h <= ||J||^2).
  * FIT takes Newton steps with the secant slope of f' where f is convex, doubles the last
  * step where it is concave, and falls back to the alternation step whenever a step fails
- * to decrease f; it stops when the predicted further decrease is below 1e-12 f (typically
- * 3-6 SVDs in weight space, ~9 in data space, where f is flatter). Every step costs one
- * SVD (dgesdd). Without a start point FIT and ALTERNATE descend from beta = 0 (so they are
- * never worse than truncated SVD) and, unless that descent already passed it or ended
- * within 1% of the distance travelled from it, also from the k = 0 optimum
- * <W S, J> / ||J||^2, keeping the better. f may have several local minima (W with eigenvalue clusters at +1 and -1;
- * flat data-space errors); the result is a local minimum no worse than its starts. */
+ * to decrease f; it stops when the predicted further decrease of f is at most tol f
+ * (opts.tol, default DLOR_FIT_TOL = 1e-6: the error moves by at most 5e-7 of itself). In
+ * particular it stops after the first SVD when beta is not worth moving from its start,
+ * as on ordinary layers (beta* ~ 0); residual-style layers take 3-6 SVDs in weight space,
+ * ~9 in data space, where f is flatter. Every step costs one SVD of G(beta): the leading
+ * k + oversampling singular triplets by a randomized block Krylov method where that is
+ * cheaper than LAPACK's full dgesdd (k well below min(m, n); lib/svd_top.c, which states
+ * the measured crossover), started from the previous step's triplets. Its rank-k error is
+ * within ~1e-4 of the optimum's (measured on flat, clustered and decaying spectra; the
+ * reported errors are always those of the returned factors), deterministic for a given
+ * OpenBLAS thread count. opts.full_svd = 1 takes the full SVD at every step (Eckart-Young
+ * to rounding). Without a start point FIT and ALTERNATE descend from beta = 0 (so they are
+ * never worse than the truncated SVD beta = 0 gives) and, unless that descent already
+ * passed it or ended within 1% of the distance travelled from it, also from the k = 0
+ * optimum <W S, J> / ||J||^2, keeping the better. f may have several local minima (W with
+ * eigenvalue clusters at +1 and -1; flat data-space errors); the result is a local minimum
+ * no worse than its starts. */
+#define DLOR_FIT_TOL 1e-6
+
 typedef struct dlor_lowrank_opts {
     dlor_beta_mode beta_mode;
     int has_start;          /* FIT / ALTERNATE: descend from opts.beta only */
@@ -85,6 +97,9 @@ typedef struct dlor_lowrank_opts {
                              * triangle is read; its diagonal must be non-zero */
     int weight_objective;   /* with chol: minimise the weight error, only report the data one */
     int max_iter;           /* 0: default (60 for FIT, 2000 for ALTERNATE) */
+    double tol;             /* FIT / ALTERNATE stopping tolerance, see above (0: DLOR_FIT_TOL
+                             * for FIT, 1e-16 for ALTERNATE, which converges linearly) */
+    int full_svd;           /* 1: LAPACK's full SVD at every step, never a truncated one */
 } dlor_lowrank_opts;
 
 /* FIT, weight space, no start, default iterations. */
@@ -120,35 +135,52 @@ int64_t dlor_lowrank_params(int64_t m, int64_t n, int64_t k, int with_beta);
 /* ---- error curves ------------------------------------------------------------------------ */
 
 /* Relative errors (data space when chol is given, else weight space) for k = 0..kmax:
- *   err_svd[k]   truncated SVD (beta = 0; whitened when chol is given), exact; err_svd[0] = 1;
+ *   err_svd[k]   truncated SVD (beta = 0; whitened when chol is given); err_svd[0] = 1;
  *   err_dlor[k]  beta I + rank k, with beta[k] the beta that achieves it; k = 0 is beta I.
  * One SVD of G(b) gives, for every k at once, f_k(b), f_k'(b) and the alternation step from
- * b with its guaranteed value. The betas b are chosen in rounds: b = 0 and the k = 0
- * optimum first; then for every k an estimate of its optimum from the evaluated b (regula
- * falsi on f_k' when they bracket it, else a secant-Newton step, clipped by the bound
- * f_k'' <= 2 ||J||^2); an estimate is settled when an evaluated b lies within
- * delta_k = sqrt(2e-8 f_k / h_k) of it (by the local curvature bound 2 h_k, such a b is
- * within 2e-8 f_k of that optimum). The unsettled ranks are grouped (fewest b covering
- * their delta_k windows) and up to 4 new SVDs a round go to the groups with the largest
- * predicted decrease; at most 32 SVDs.
+ * b with its guaranteed value; err_svd needs only b = 0 (and only singular values: with
+ * opts.svd_only, err_dlor and beta are NULL and one SVD without vectors is computed). The
+ * betas b are chosen in rounds: b = 0 first; if some rank is still open, the k = 0 optimum;
+ * then for every k an estimate of its optimum from the evaluated b (regula falsi on f_k'
+ * when they bracket it, else a secant-Newton step, clipped by the bound f_k'' <= 2 ||J||^2).
+ * An estimate is settled when an evaluated b lies within delta_k = sqrt(tol f_k / h_k) of
+ * it, i.e. when moving beta there is predicted to lower f_k by at most tol f_k (opts.tol,
+ * default DLOR_CURVE_TOL = 1e-4: the error by 5e-5 of itself, far below the step from one
+ * rank to the next). On ordinary layers (beta* ~ 0) the first SVD settles every k. The
+ * unsettled ranks are grouped (fewest b covering their delta_k windows) and up to 4 new
+ * SVDs a round go to the groups with the largest predicted decrease; at most 32 SVDs.
+ * The SVDs are truncated to kmax + oversampling triplets where that is cheaper (as in the
+ * fit; then err_svd is within ~1e-4 of exact), else LAPACK's full ones (opts.full_svd: always).
  * err_dlor[k] is the best alternation value over all evaluated b: an achieved error (the
  * truncated SVD at beta[k] does at least as well), never above err_svd[k], and what
- * dlor_lowrank_fit started at beta[k] reaches or improves. In weight space beta*(k) moves
- * slowly with k and 10-20 SVDs settle every k (agreement with the fit ~1e-9); in data space
- * f_k can be flat and beta*(k) wander, and the budget may end first (converged = 0; the
- * test layer agrees with the fit to 3e-6). */
+ * dlor_lowrank_fit started at beta[k] reaches or improves (up to the truncated SVD's
+ * accuracy). With tol = 2e-8 (the tolerance before 1e-4 was the default), weight-space
+ * curves take 10-20 SVDs and agree with the fit to ~1e-9; in data space f_k can be flat and
+ * beta*(k) wander, and the budget may end first (converged = 0). */
+#define DLOR_CURVE_TOL 1e-4
+
+typedef struct dlor_curve_opts {
+    int svd_only;           /* only err_svd (what --method svd needs) */
+    double tol;             /* 0: DLOR_CURVE_TOL */
+    int full_svd;           /* 1: LAPACK's full SVD, never a truncated one */
+} dlor_curve_opts;
+
 typedef struct dlor_curve {
     int64_t m, n, kmax;
     int data_space;         /* errors are data-space errors */
     double *err_svd;        /* kmax + 1 */
-    double *err_dlor;       /* kmax + 1 */
-    double *beta;           /* kmax + 1 */
+    double *err_dlor;       /* kmax + 1; NULL with svd_only */
+    double *beta;           /* kmax + 1; NULL with svd_only */
     int nsvd;               /* SVDs computed */
     int converged;          /* every k's estimate was within delta_k of an evaluated b */
 } dlor_curve;
 
+/* The curves with default options (opts NULL in dlor_error_curves_ex). */
 dlor_status dlor_error_curves(const char *name, const double *w, int64_t m, int64_t n,
                               int64_t kmax, const double *chol, dlor_curve *out, dlor_error *err);
+dlor_status dlor_error_curves_ex(const char *name, const double *w, int64_t m, int64_t n,
+                                 int64_t kmax, const double *chol, const dlor_curve_opts *opts,
+                                 dlor_curve *out, dlor_error *err);
 void dlor_curve_free(dlor_curve *c);
 
 /* ---- data-aware mode: the whitening factor ----------------------------------------------- */

@@ -169,10 +169,22 @@ static void direct_errs(const double *w, const dlor_lowrank *l, const double *x,
     free(e);
 }
 
+/* The optimiser itself is checked with exact SVDs and a tight tolerance: every step takes
+ * LAPACK's full SVD and the beta search runs until the predicted decrease is 1e-12 of f.
+ * What the defaults (truncated SVDs, DLOR_FIT_TOL) give is checked in test_defaults. */
+static dlor_lowrank_opts exact_opts(void)
+{
+    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    o.full_svd = 1;
+    o.tol = 1e-12;
+    return o;
+}
+
 static int fit(const char *name, const double *w, int64_t m, int64_t n, int64_t k,
                dlor_beta_mode mode, const double *chol, dlor_lowrank *l)
 {
-    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    dlor_lowrank_opts o = exact_opts();
+    if (mode == DLOR_BETA_ALTERNATE) o.tol = 0.0; /* its own default, 1e-16 */
     o.beta_mode = mode;
     o.chol = chol;
     dlor_error err = {0};
@@ -236,7 +248,7 @@ static double curve_vs_fit(const char *name, const double *w, int64_t m, int64_t
         int64_t k = ks[q];
         dlor_lowrank l, ls;
         if (!fit(name, w, m, n, k, DLOR_BETA_FIT, chol, &l)) continue;
-        dlor_lowrank_opts o = dlor_lowrank_defaults();
+        dlor_lowrank_opts o = exact_opts();
         o.chol = chol;
         o.has_start = 1;
         o.beta = c->beta[k];
@@ -273,8 +285,11 @@ static double curve_vs_fit(const char *name, const double *w, int64_t m, int64_t
 static int get_curve(const char *name, const double *w, int64_t m, int64_t n, int64_t kmax,
                      const double *chol, dlor_curve *c)
 {
+    /* Full SVDs and the tolerance that was the default before DLOR_CURVE_TOL = 1e-4: the
+     * precision of the curves themselves (the defaults: test_defaults). */
+    dlor_curve_opts co = {0, 2e-8, 1};
     dlor_error err = {0};
-    dlor_status st = dlor_error_curves(name, w, m, n, kmax, chol, c, &err);
+    dlor_status st = dlor_error_curves_ex(name, w, m, n, kmax, chol, &co, c, &err);
     CHECK(st == DLOR_OK, "%s: curves: %s", name, err.msg);
     if (st != DLOR_OK) return 0;
     int mono = 1, below = 1;
@@ -358,7 +373,7 @@ static void test_best_beta(void)
                "scan %.10f; error %.6g (SVD %.6g)\n", (long long)m, (long long)n, (long long)k,
                lf.beta, lf.svds, la.beta, la.svds, bs, lf.rel_err, l0.rel_err);
         /* FIXED at the fitted beta reproduces it; a start point is honoured. */
-        dlor_lowrank_opts o = dlor_lowrank_defaults();
+        dlor_lowrank_opts o = exact_opts();
         o.beta_mode = DLOR_BETA_FIXED;
         o.beta = lf.beta;
         dlor_lowrank lx;

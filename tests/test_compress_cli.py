@@ -49,8 +49,13 @@ e_svd = np.sqrt((s[k:] ** 2).sum()) / np.sqrt((s ** 2).sum())  # Eckart-Young, i
 print(f"residual layer N=512 at 10% (k={k}): DLoR {e_dlor:.4g}, truncated SVD {e_svd:.4g}, ratio {e_svd / e_dlor:.1f}")
 check(e_dlor <= e_svd / 10, f"residual layer: DLoR {e_dlor:.3g} vs SVD {e_svd:.3g}")
 _, _, lay = dlor_pyreader.read(os.path.join(TMP, "residual-svd.dlor"))
-check(abs(rel(dlor_pyreader.rebuild(lay["block.weight"]), W.astype(np.float64)) - e_svd) < 1e-6,
-      "--method svd is the truncated SVD")
+# --method svd at k << N takes the leading singular triplets by a randomized block Krylov
+# method (lib/svd_top.c), whose rank-k error is within 1e-3 of the optimum's (2e-4 measured
+# on this clustered spectrum: 504 singular values within 1 +- 0.05), and never below it
+# (beyond float64 storage rounding, 1e-6 here).
+e_svdm = rel(dlor_pyreader.rebuild(lay["block.weight"]), W.astype(np.float64))
+print(f"--method svd: error {e_svdm:.6g}, Eckart-Young {e_svd:.6g} ({(e_svdm - e_svd) / e_svd:.2g} above)")
+check(e_svd * (1 - 1e-6) <= e_svdm <= e_svd * (1 + 1e-3), "--method svd is the truncated SVD (to 1e-3)")
 check(lay["block.weight"]["alpha"] == 0.0, "svd form has beta 0")
 
 # ---- the report: form, beta, error, and truncated SVD's error at the same size --------------
