@@ -429,7 +429,7 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
         int maxit = o.max_iter ? o.max_iter : (secant ? 60 : 2000);
         /* The fit's steps converge superlinearly; plain alternation linearly, so a gain
          * threshold that small stops it only near the optimum too. */
-        double tol = o.tol > 0.0 ? o.tol : secant ? DLOR_FIT_TOL : 1e-16;
+        double tol = o.tol > 0.0 ? o.tol : secant ? DLOR_BETA_TOL : 1e-16;
         double starts[2] = {o.has_start ? o.beta : 0.0, sp.g0j / sp.nj};
         int nstart = (o.has_start || starts[1] == 0.0) ? 1 : 2;
         double b1 = 0.0;
@@ -705,7 +705,7 @@ dlor_status dlor_error_curves_ex(const char *name, const double *w, int64_t m, i
     if (opts) o = *opts;
     if (!(o.tol >= 0.0) || !isfinite(o.tol))
         return dlor_fail(err, DLOR_E_ARG, "layer '%s': curve tolerance %g is not >= 0", nm, o.tol);
-    const double tol = o.tol > 0.0 ? o.tol : DLOR_CURVE_TOL;
+    const double tol = o.tol > 0.0 ? o.tol : DLOR_BETA_TOL;
     const int flags = (o.full_svd ? DLOR__SVD_FULL : 0) | (o.svd_only ? DLOR__SVD_VALUES : 0);
 
     double *s = NULL, *esvd = NULL, *edl = NULL, *bet = NULL;

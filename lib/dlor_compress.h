@@ -71,23 +71,24 @@ typedef enum dlor_beta_mode {
  * FIT takes Newton steps with the secant slope of f' where f is convex, doubles the last
  * step where it is concave, and falls back to the alternation step whenever a step fails
  * to decrease f; it stops when the predicted further decrease of f is at most tol f
- * (opts.tol, default DLOR_FIT_TOL = 1e-6: the error moves by at most 5e-7 of itself). In
- * particular it stops after the first SVD when beta is not worth moving from its start,
- * as on ordinary layers (beta* ~ 0); residual-style layers take 3-6 SVDs in weight space,
+ * (opts.tol, default DLOR_BETA_TOL = 1e-4: the error would move by at most 5e-5 of itself,
+ * below what the truncated SVDs resolve). In particular it stops after the first SVD when
+ * beta is not worth moving from its start, as on ordinary layers (beta* ~ 0; with the second
+ * start below, 2 SVDs); residual-style layers take 3-6 SVDs in weight space,
  * ~9 in data space, where f is flatter. Every step costs one SVD of G(beta): the leading
  * k + oversampling singular triplets by a randomized block Krylov method where that is
  * cheaper than LAPACK's full dgesdd (k well below min(m, n); lib/svd_top.c, which states
  * the measured crossover), started from the previous step's triplets. Its rank-k error is
- * within ~1e-4 of the optimum's (measured on flat, clustered and decaying spectra; the
- * reported errors are always those of the returned factors), deterministic for a given
- * OpenBLAS thread count. opts.full_svd = 1 takes the full SVD at every step (Eckart-Young
+ * within 1e-3 of the optimum's (1e-4 .. 6e-4 measured on flat spectra, far less where they
+ * decay; the reported errors are always those of the returned factors), deterministic for a
+ * given OpenBLAS thread count. opts.full_svd = 1 takes the full SVD at every step (Eckart-Young
  * to rounding). Without a start point FIT and ALTERNATE descend from beta = 0 (so they are
  * never worse than the truncated SVD beta = 0 gives) and, unless that descent already
  * passed it or ended within 1% of the distance travelled from it, also from the k = 0
  * optimum <W S, J> / ||J||^2, keeping the better. f may have several local minima (W with
  * eigenvalue clusters at +1 and -1; flat data-space errors); the result is a local minimum
  * no worse than its starts. */
-#define DLOR_FIT_TOL 1e-6
+#define DLOR_BETA_TOL 1e-4
 
 typedef struct dlor_lowrank_opts {
     dlor_beta_mode beta_mode;
@@ -97,7 +98,7 @@ typedef struct dlor_lowrank_opts {
                              * triangle is read; its diagonal must be non-zero */
     int weight_objective;   /* with chol: minimise the weight error, only report the data one */
     int max_iter;           /* 0: default (60 for FIT, 2000 for ALTERNATE) */
-    double tol;             /* FIT / ALTERNATE stopping tolerance, see above (0: DLOR_FIT_TOL
+    double tol;             /* FIT / ALTERNATE stopping tolerance, see above (0: DLOR_BETA_TOL
                              * for FIT, 1e-16 for ALTERNATE, which converges linearly) */
     int full_svd;           /* 1: LAPACK's full SVD at every step, never a truncated one */
 } dlor_lowrank_opts;
@@ -145,23 +146,22 @@ int64_t dlor_lowrank_params(int64_t m, int64_t n, int64_t k, int with_beta);
  * when they bracket it, else a secant-Newton step, clipped by the bound f_k'' <= 2 ||J||^2).
  * An estimate is settled when an evaluated b lies within delta_k = sqrt(tol f_k / h_k) of
  * it, i.e. when moving beta there is predicted to lower f_k by at most tol f_k (opts.tol,
- * default DLOR_CURVE_TOL = 1e-4: the error by 5e-5 of itself, far below the step from one
- * rank to the next). On ordinary layers (beta* ~ 0) the first SVD settles every k. The
- * unsettled ranks are grouped (fewest b covering their delta_k windows) and up to 4 new
- * SVDs a round go to the groups with the largest predicted decrease; at most 32 SVDs.
- * The SVDs are truncated to kmax + oversampling triplets where that is cheaper (as in the
- * fit; then err_svd is within ~1e-4 of exact), else LAPACK's full ones (opts.full_svd: always).
+ * default DLOR_BETA_TOL = 1e-4, as for the fit: the error by 5e-5 of itself, far below the
+ * step from one rank to the next). On ordinary layers (beta* ~ 0) the first SVD settles
+ * every k. The unsettled ranks are grouped (fewest b covering their delta_k windows) and up
+ * to 4 new SVDs a round go to the groups with the largest predicted decrease; at most 32
+ * SVDs. They are truncated to kmax + oversampling triplets where that is cheaper (as in the
+ * fit; err_svd is then within 1e-3 of exact), else LAPACK's full ones (opts.full_svd:
+ * always).
  * err_dlor[k] is the best alternation value over all evaluated b: an achieved error (the
  * truncated SVD at beta[k] does at least as well), never above err_svd[k], and what
  * dlor_lowrank_fit started at beta[k] reaches or improves (up to the truncated SVD's
- * accuracy). With tol = 2e-8 (the tolerance before 1e-4 was the default), weight-space
- * curves take 10-20 SVDs and agree with the fit to ~1e-9; in data space f_k can be flat and
+ * accuracy). With tol = 2e-8 and full SVDs, weight-space curves take 10-20 SVDs and agree
+ * with the fit to ~1e-9; in data space f_k can be flat and
  * beta*(k) wander, and the budget may end first (converged = 0). */
-#define DLOR_CURVE_TOL 1e-4
-
 typedef struct dlor_curve_opts {
     int svd_only;           /* only err_svd (what --method svd needs) */
-    double tol;             /* 0: DLOR_CURVE_TOL */
+    double tol;             /* 0: DLOR_BETA_TOL */
     int full_svd;           /* 1: LAPACK's full SVD, never a truncated one */
 } dlor_curve_opts;
 

@@ -5,6 +5,9 @@ dlor_c_test(test_compress ${CMAKE_CURRENT_SOURCE_DIR}/test_compress.c ${CMAKE_CU
 # About 10 s normally; sanitizer builds are slower (the BLAS/LAPACK work is not instrumented).
 set_tests_properties(test_compress PROPERTIES TIMEOUT 600)
 
+# The leading singular triplets (lib/svd_top.c) against LAPACK's full SVD.
+dlor_c_test(test_svd_top ${CMAKE_CURRENT_SOURCE_DIR}/test_svd_top.c ${CMAKE_CURRENT_SOURCE_DIR}/testmat.c)
+
 # Benchmark program (not a test): bench_compress [N] [k]
 add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c)
 target_link_libraries(bench_compress PRIVATE dlor_core)

@@ -171,7 +171,7 @@ static void direct_errs(const double *w, const dlor_lowrank *l, const double *x,
 
 /* The optimiser itself is checked with exact SVDs and a tight tolerance: every step takes
  * LAPACK's full SVD and the beta search runs until the predicted decrease is 1e-12 of f.
- * What the defaults (truncated SVDs, DLOR_FIT_TOL) give is checked in test_defaults. */
+ * What the defaults (truncated SVDs, DLOR_BETA_TOL) give is checked in test_defaults. */
 static dlor_lowrank_opts exact_opts(void)
 {
     dlor_lowrank_opts o = dlor_lowrank_defaults();
@@ -285,8 +285,8 @@ static double curve_vs_fit(const char *name, const double *w, int64_t m, int64_t
 static int get_curve(const char *name, const double *w, int64_t m, int64_t n, int64_t kmax,
                      const double *chol, dlor_curve *c)
 {
-    /* Full SVDs and the tolerance that was the default before DLOR_CURVE_TOL = 1e-4: the
-     * precision of the curves themselves (the defaults: test_defaults). */
+    /* Full SVDs and a tolerance of 2e-8: the precision of the curves themselves (the
+     * defaults: test_defaults). */
     dlor_curve_opts co = {0, 2e-8, 1};
     dlor_error err = {0};
     dlor_status st = dlor_error_curves_ex(name, w, m, n, kmax, chol, &co, c, &err);
@@ -1126,6 +1126,170 @@ static void test_bad_input(void)
     free(w);
 }
 
+/* ---- the defaults: truncated SVDs and the stopping tolerances ------------------------------ */
+
+/* The default fit of (m, n, k) against an exact one (full SVDs, tolerance 1e-12) and against
+ * Eckart-Young at the default fit's own beta; returns the default fit in *l. */
+static void default_vs_exact(const char *nm, const double *w, int64_t m, int64_t n, int64_t k,
+                             dlor_beta_mode mode, dlor_lowrank *l)
+{
+    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    o.beta_mode = mode;
+    dlor_error err = {0};
+    dlor_status st = dlor_lowrank_fit(nm, w, m, n, k, &o, l, &err);
+    CHECK(st == DLOR_OK, "%s: default fit: %s", nm, err.msg);
+    dlor_lowrank lx;
+    if (st != DLOR_OK || !fit(nm, w, m, n, k, mode, NULL, &lx)) return;
+    /* The truncated SVD's rank-k error is within 1e-3 of the optimum at the same beta
+     * (lib/svd_top.c), and beta's tolerance costs at most DLOR_BETA_TOL f: so within 1e-3
+     * of the exact fit, and never below Eckart-Young (to rounding). */
+    double r = ref_err(w, m, n, l->beta, k);
+    CHECK(l->rel_err >= r * (1.0 - 1e-12) && l->rel_err <= r * (1.0 + 1e-3),
+          "%s: default error %.10g vs Eckart-Young at its beta %.10g", nm, l->rel_err, r);
+    CHECK(l->rel_err <= lx.rel_err * (1.0 + 1e-3), "%s: default %.10g vs exact fit %.10g", nm,
+          l->rel_err, lx.rel_err);
+    /* Deterministic: the same bytes again. */
+    dlor_lowrank l2;
+    if (dlor_lowrank_fit(nm, w, m, n, k, &o, &l2, &err) == DLOR_OK) {
+        CHECK(l2.beta == l->beta &&
+                  memcmp(l2.pt, l->pt, sizeof(double) * (size_t)(k * m)) == 0 &&
+                  memcmp(l2.qt, l->qt, sizeof(double) * (size_t)(k * n)) == 0,
+              "%s: two default fits differ", nm);
+        dlor_lowrank_free(&l2);
+    }
+    printf("  %-9s %lldx%lld k=%lld %s: default %.8g (%d SVDs, beta %.6g), exact %.8g (%d SVDs, "
+           "beta %.6g): %.2g above\n", nm, (long long)m, (long long)n, (long long)k,
+           mode == DLOR_BETA_ZERO ? "svd" : "dlor", l->rel_err, l->svds, l->beta, lx.rel_err,
+           lx.svds, lx.beta, l->rel_err / lx.rel_err - 1.0);
+    dlor_lowrank_free(&lx);
+}
+
+static void test_defaults(void)
+{
+    /* Ordinary layers, k = N/20: a Gaussian one (flat spectrum, the hard case for a
+     * truncated SVD) and a decaying one. beta* ~ 0; the fit is never worse than the default
+     * truncated SVD (its first SVD is the same one). */
+    const int64_t N = 512, k = N / 20;
+    for (int which = 0; which < 2; which++) {
+        double *w = which == 0 ? dlt_mat_gauss(N, N, 700, 1.0 / sqrt((double)N))
+                               : mat_decay(N, N, 12.0, 701);
+        const char *nm = which == 0 ? "gauss" : "decaying";
+        dlor_lowrank l0, ld;
+        memset(&l0, 0, sizeof l0);
+        memset(&ld, 0, sizeof ld);
+        default_vs_exact(nm, w, N, N, k, DLOR_BETA_ZERO, &l0);
+        default_vs_exact(nm, w, N, N, k, DLOR_BETA_FIT, &ld);
+        CHECK(ld.rel_err <= l0.rel_err * (1.0 + 1e-13), "%s: DLoR %.17g above SVD %.17g", nm,
+              ld.rel_err, l0.rel_err);
+        /* Gaussian: the predicted decrease at beta = 0 (~1e-5 f) is below DLOR_BETA_TOL, so
+         * two SVDs (beta = 0 and the second start); the decaying layer's small f_k makes it
+         * ~2e-4 f, worth one step. */
+        CHECK(ld.svds <= (which == 0 ? 2 : 4), "%s: beta* ~ 0 took %d SVDs", nm, ld.svds);
+        dlor_lowrank_free(&l0);
+        dlor_lowrank_free(&ld);
+        free(w);
+    }
+    /* A residual-style layer (beta* ~ 1) and a rectangular decaying one. */
+    {
+        double *w = mat_residual(N, N, 1.0, 8, 5.0, 1e-3, 702);
+        dlor_lowrank ld;
+        memset(&ld, 0, sizeof ld);
+        default_vs_exact("residual", w, N, N, k, DLOR_BETA_FIT, &ld);
+        CHECK(fabs(ld.beta - 1.0) <= 1e-2, "residual: beta %.6g", ld.beta);
+        dlor_lowrank_free(&ld);
+        free(w);
+        w = mat_decay(600, 300, 20.0, 703);
+        default_vs_exact("rect", w, 600, 300, 15, DLOR_BETA_FIT, &ld);
+        dlor_lowrank_free(&ld);
+        free(w);
+    }
+    /* Data space: the whitened fit (truncated SVDs of W S - beta I S) against the exact one;
+     * 300 x 400 layer, 8 of 400 features 20 times larger. */
+    {
+        const int64_t m = 300, n = 400, samples = 900, kd = 16;
+        double *w = dlt_mat_gauss(m, n, 710, 1.0 / sqrt((double)n));
+        for (int64_t i = 0; i < m; i++) w[i * n + i] += 0.5;
+        double *x = dlt_mat_gauss(samples, n, 711, 1.0);
+        for (int64_t s2 = 0; s2 < samples; s2++)
+            for (int64_t j = 0; j < 8; j++) x[s2 * n + 50 * j] *= 20.0;
+        double *S = dlt_doubles((size_t)(n * n));
+        dlor_error err = {0};
+        CHECK(dlor_whitening("data", x, DLOR_DT_F64, samples, n, 0.0, S, NULL, &err) == DLOR_OK,
+              "whitening: %s", err.msg);
+        dlor_lowrank ld, lx;
+        dlor_lowrank_opts o = dlor_lowrank_defaults();
+        o.chol = S;
+        if (dlor_lowrank_fit("data", w, m, n, kd, &o, &ld, &err) == DLOR_OK) {
+            if (fit("data", w, m, n, kd, DLOR_BETA_FIT, S, &lx)) {
+                double r = ref_err_data(w, m, n, ld.beta, kd, x, samples);
+                CHECK(ld.rel_err_data >= r * (1.0 - 1e-10) && ld.rel_err_data <= r * (1.0 + 1e-3),
+                      "data: default %.10g vs the spectrum at its beta %.10g", ld.rel_err_data, r);
+                CHECK(ld.rel_err_data <= lx.rel_err_data * (1.0 + 1e-3),
+                      "data: default %.10g vs exact %.10g", ld.rel_err_data, lx.rel_err_data);
+                printf("  data      %lldx%lld k=%lld dlor: default %.8g (%d SVDs, beta %.6g), "
+                       "exact %.8g (%d SVDs, beta %.6g)\n", (long long)m, (long long)n,
+                       (long long)kd, ld.rel_err_data, ld.svds, ld.beta, lx.rel_err_data,
+                       lx.svds, lx.beta);
+                dlor_lowrank_free(&lx);
+            }
+            dlor_lowrank_free(&ld);
+        } else {
+            CHECK(0, "data default fit: %s", err.msg);
+        }
+        free(S);
+        free(x);
+        free(w);
+    }
+    /* Curves by default: on an ordinary layer the first SVD settles every rank; agreement
+     * with precise curves (full SVDs, tolerance 2e-8) to DLOR_BETA_TOL / 2 in the error.
+     * With svd_only, one SVD of singular values and no DLoR curve. */
+    {
+        double *w = mat_decay(N, N, 12.0, 704);
+        dlor_curve cd, cx, cs, cr;
+        dlor_error err = {0};
+        dlor_curve_opts exact = {0, 2e-8, 1}, svdonly = {1, 0.0, 0};
+        int64_t kmax = N / 2;
+        if (dlor_error_curves("curve", w, N, N, kmax, NULL, &cd, &err) == DLOR_OK &&
+            dlor_error_curves_ex("curve", w, N, N, kmax, NULL, &exact, &cx, &err) == DLOR_OK &&
+            dlor_error_curves_ex("curve", w, N, N, kmax, NULL, &svdonly, &cs, &err) == DLOR_OK) {
+            double worst = 0.0;
+            int svd_same = 1;
+            for (int64_t kk = 0; kk <= kmax; kk++) {
+                worst = fmax(worst, fabs(cd.err_dlor[kk] - cx.err_dlor[kk]) / cx.err_dlor[kk]);
+                if (fabs(cs.err_svd[kk] - cx.err_svd[kk]) > 1e-12 * cx.err_svd[kk]) svd_same = 0;
+            }
+            CHECK(cd.nsvd == 1 && cd.converged, "default curves: %d SVDs, converged %d", cd.nsvd,
+                  cd.converged);
+            CHECK(worst <= 0.5 * DLOR_BETA_TOL, "default curves differ by %.3g", worst);
+            CHECK(cs.nsvd == 1 && cs.err_dlor == NULL && cs.beta == NULL && svd_same,
+                  "svd_only: %d SVDs, err_dlor %p, SVD curve equal %d", cs.nsvd,
+                  (void *)cs.err_dlor, svd_same);
+            printf("  curves k<=%lld: default %d SVD(s), precise %d; largest difference %.2g\n",
+                   (long long)kmax, cd.nsvd, cx.nsvd, worst);
+            dlor_curve_free(&cd);
+            dlor_curve_free(&cx);
+            dlor_curve_free(&cs);
+        } else {
+            CHECK(0, "curves: %s", err.msg);
+        }
+        /* Small kmax: the SVD curve from a truncated SVD (values only), within 1e-3. */
+        if (dlor_error_curves_ex("curve", w, N, N, 12, NULL, &svdonly, &cr, &err) == DLOR_OK) {
+            double worst = 0.0;
+            for (int64_t kk = 1; kk <= 12; kk++) {
+                double r = ref_err(w, N, N, 0.0, kk);
+                worst = fmax(worst, cr.err_svd[kk] / r - 1.0);
+                CHECK(cr.err_svd[kk] >= r * (1.0 - 1e-10), "svd curve below Eckart-Young at %lld",
+                      (long long)kk);
+            }
+            CHECK(worst <= 1e-3, "truncated SVD curve %.3g above Eckart-Young", worst);
+            dlor_curve_free(&cr);
+        } else {
+            CHECK(0, "small curves: %s", err.msg);
+        }
+        free(w);
+    }
+}
+
 int main(void)
 {
     struct {
@@ -1137,6 +1301,7 @@ int main(void)
         {"data-aware", test_data_aware},     {"allocate", test_allocate},
         {"allocate (sum)", test_allocate_sum},
         {"m-factor", test_mul},              {"bad input", test_bad_input},
+        {"defaults", test_defaults},
     };
     for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++) {
         double t0 = dlt_now();
