@@ -161,7 +161,7 @@ dlor_status dlor_lowrank_to_mul(const char *name, const dlor_lowrank *l, int64_t
     for (int64_t i = 0; i < kp; i++) w2[i + i * kp] = b;
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)kp, (int)kp, (int)s, 1.0, pk,
                 (int)kp, qk, (int)kp, 1.0, w2, (int)kp);
-    st = dlor__mul_schur(nm, w2, kp, r, mf, a, &u1, &v1, NULL, err);
+    st = dlor__mul_schur(nm, w2, kp, kp, kp, r, mf, a, &u1, &v1, NULL, err);
     if (st != DLOR_OK) goto done;
 
     /* F~^T, built block by block: block j of F~ is V'_j^T Pi_j (r_j x kp). */

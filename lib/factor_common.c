@@ -222,7 +222,7 @@ dlor_status dlor__factor_ex(const char *name, const double *w, int64_t m, int64_
         for (int64_t i = 0; i < m; i++)
             for (int64_t j = 0; j < n; j++) wp[i + j * D] = w[i * n + j];
         if (basis == DLOR_BASIS_SCHUR)
-            st = dlor__mul_schur(nm, wp, D, r, L, a, &ut, &vt, stats, err);
+            st = dlor__mul_schur(nm, wp, D, m, n, r, L, a, &ut, &vt, stats, err);
         else
             st = dlor__mul_random(nm, wp, D, r, L, a, opts->seed, &ut, &vt, err);
         free(wp);

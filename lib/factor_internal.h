@@ -26,7 +26,8 @@ typedef struct dlor__mul_stats {
     double max_abs_t;       /* max |t|, t = T'[j+1,j] / T'[j,j], over the splits (bound: 2) */
     double max_shear_cond;  /* max 2-norm condition number of the shear S (bound: 2.618) */
     int sorted;             /* dgees was asked to put complex pairs first */
-    int gees_info;          /* dgees info: 0, or D+1 / D+2 (reordering incomplete, form still valid) */
+    int gees_info;          /* dgees info: 0, or K+1 / K+2 with K = min(m, n) (reordering
+                             * incomplete, form still valid) */
 } dlor__mul_stats;
 
 /* dlor_factor with an optional stats record (may be NULL). */
@@ -35,12 +36,13 @@ dlor_status dlor__factor_ex(const char *name, const double *w, int64_t m, int64_
                             dlor__mul_stats *stats, dlor_error *err);
 
 /* The two constructions, called by dlor__factor_ex after every argument check.
- * mul: wp is the zero-padded D x D matrix, column-major; a is alpha (already rounded, non-zero);
+ * mul: wp is the zero-padded D x D matrix, column-major, holding an m x n layer in its
+ *      leading block (m = n = D for a square one); a is alpha (already rounded, non-zero);
  *      L = ceil(D / r). On success ut/vt (D*D doubles each, malloc'd) are returned.
  * add: w is the caller's m x n row-major matrix; a is alpha (already rounded, may be 0). */
-dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t r, int64_t L,
-                            double a, double **ut, double **vt, dlor__mul_stats *stats,
-                            dlor_error *err);
+dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t m, int64_t n,
+                            int64_t r, int64_t L, double a, double **ut, double **vt,
+                            dlor__mul_stats *stats, dlor_error *err);
 dlor_status dlor__mul_random(const char *name, const double *wp, int64_t D, int64_t r,
                              int64_t L, double a, uint64_t seed, double **ut, double **vt,
                              dlor_error *err);

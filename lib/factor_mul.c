@@ -69,12 +69,79 @@ static void swap_indices(double *t, double *z, int64_t D, int64_t j)
  *     Z'[:, j] = Z[:, j] + kappa Z[:, j+1],   C = Z' (T' - a^L I).
  * Different splits touch disjoint index pairs, so their corrections are independent.
  */
-dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t r, int64_t L,
-                            double a, double **ut_out, double **vt_out, dlor__mul_stats *stats,
-                            dlor_error *err)
+/*
+ * The real Schur form W~ = Z T Z^T of the zero-padded D x D matrix (Remark 2), W in its
+ * leading m x n block, with only the K x K block A (K = min(m, n)) given to dgees:
+ *   wide (m < n):  W~ = [A B; 0 0]            Z = diag(Z1, I)    T = [T1  Z1^T B; 0 0]
+ *   tall (m > n):  W~ = [A 0; C 0], which the permutation taking the m - n zero columns
+ *                  first makes [0 C; 0 A]:      Z = [0 Z1; I 0]    T = [0  C Z1; 0 T1]
+ * with A = Z1 T1 Z1^T. Both are real Schur forms. Handing dgees all of W~ instead costs
+ * little more for wide layers, but for tall ones the m - n zero eigenvalues sit ahead of
+ * A's in the Hessenberg order, and sorting complex pairs first moves every one of A's
+ * pairs past all of them: on 1536 x 384 at r = 256, 5.8 s of dgees (1.2% of it the Schur
+ * form itself) against 0.24 s for 384 x 1536, so converting the tall layer took 13x as long
+ * as the wide one (6.0 s vs 0.45 s CPU, one thread). In T above, tall layers keep the
+ * zeros first and A's eigenvalues after them; with m - n odd a bump can then straddle a
+ * factor boundary even for even r, and the shear below takes care of it.
+ * sort: ask dgees for complex pairs first (in T1). Returns dgees's info.
+ */
+static lapack_int schur_padded(double *t, double *z, int64_t D, int64_t m, int64_t n, int sort,
+                               double *wr, double *wi)
+{
+    lapack_int sdim = 0;
+    if (m == n)
+        return LAPACKE_dgees(LAPACK_COL_MAJOR, 'V', sort ? 'S' : 'N',
+                             sort ? select_complex : NULL, (lapack_int)D, t, (lapack_int)D,
+                             &sdim, wr, wi, z, (lapack_int)D);
+    const int64_t K = m < n ? m : n, E = D - K;
+    double *t1 = dlor__alloc((size_t)K * (size_t)K, sizeof *t1);
+    double *z1 = dlor__alloc((size_t)K * (size_t)K, sizeof *z1);
+    double *x = dlor__alloc((size_t)K * (size_t)E, sizeof *x);
+    if (!t1 || !z1 || !x) {
+        free(t1);
+        free(z1);
+        free(x);
+        return -1000; /* out of memory: below any LAPACK info */
+    }
+    for (int64_t j = 0; j < K; j++) memcpy(t1 + j * K, t + j * D, (size_t)K * sizeof *t1);
+    lapack_int info = LAPACKE_dgees(LAPACK_COL_MAJOR, 'V', sort ? 'S' : 'N',
+                                    sort ? select_complex : NULL, (lapack_int)K, t1,
+                                    (lapack_int)K, &sdim, wr, wi, z1, (lapack_int)K);
+    if (info < 0 || (info > 0 && info <= (lapack_int)K)) goto out;
+    memset(z, 0, (size_t)D * (size_t)D * sizeof *z);
+    if (m < n) {
+        /* X = Z1^T B (K x E), B = t[0:K, K:D]; rows K.. of t are the zero padding. */
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)E, (int)K, 1.0, z1,
+                    (int)K, t + K * D, (int)D, 0.0, x, (int)K);
+        for (int64_t j = 0; j < K; j++) memcpy(t + j * D, t1 + j * K, (size_t)K * sizeof *t);
+        for (int64_t j = 0; j < E; j++) memcpy(t + (K + j) * D, x + j * K, (size_t)K * sizeof *t);
+        for (int64_t j = 0; j < K; j++) memcpy(z + j * D, z1 + j * K, (size_t)K * sizeof *z);
+        for (int64_t i = K; i < D; i++) z[i + i * D] = 1.0;
+    } else {
+        /* X = C Z1 (E x K), C = t[K:D, 0:K]; columns K.. of t are the zero padding. */
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)E, (int)K, (int)K, 1.0, t + K,
+                    (int)D, z1, (int)K, 0.0, x, (int)E);
+        memset(t, 0, (size_t)D * (size_t)D * sizeof *t);
+        for (int64_t j = 0; j < K; j++) {
+            memcpy(t + (E + j) * D, x + j * E, (size_t)E * sizeof *t);
+            memcpy(t + E + (E + j) * D, t1 + j * K, (size_t)K * sizeof *t);
+            memcpy(z + (E + j) * D, z1 + j * K, (size_t)K * sizeof *z);
+        }
+        for (int64_t i = 0; i < E; i++) z[K + i + i * D] = 1.0;
+    }
+out:
+    free(t1);
+    free(z1);
+    free(x);
+    return info;
+}
+
+dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t m, int64_t n,
+                            int64_t r, int64_t L, double a, double **ut_out, double **vt_out,
+                            dlor__mul_stats *stats, dlor_error *err)
 {
     const size_t dd = (size_t)D * (size_t)D;
-    double *t = wp; /* dgees overwrites W~ with T */
+    double *t = wp; /* overwritten with T */
     double *z = dlor__alloc(dd, sizeof *z);
     double *wr = dlor__alloc((size_t)D, sizeof *wr);
     double *wi = dlor__alloc((size_t)D, sizeof *wi);
@@ -92,15 +159,18 @@ dlor_status dlor__mul_schur(const char *name, double *wp, int64_t D, int64_t r, 
      * multiple of r can fall inside one: no shear is needed at all (the reordering costs
      * 0-10% of dgees, see bench_factor). For odd r reordering cannot help, so it is skipped. */
     int sort = (r % 2 == 0) && L > 1;
-    lapack_int sdim = 0;
-    lapack_int info = LAPACKE_dgees(LAPACK_COL_MAJOR, 'V', sort ? 'S' : 'N',
-                                    sort ? select_complex : NULL, (lapack_int)D, t, (lapack_int)D,
-                                    &sdim, wr, wi, z, (lapack_int)D);
-    /* info = D+1 / D+2: the reordering stopped early or roundoff moved an eigenvalue across the
+    lapack_int info = schur_padded(t, z, D, m, n, sort, wr, wi);
+    if (info == -1000) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (Schur basis, D = %lld)", name,
+                       (long long)D);
+        goto done;
+    }
+    /* info = K+1 / K+2: the reordering stopped early or roundoff moved an eigenvalue across the
      * SELECT test. T and Z are still a valid real Schur form (dtrsen only ever applies
      * completed orthogonal swaps); any bump left straddling a boundary is handled by the
      * shear below, so this is not an error. */
-    if (info < 0 || (info > 0 && info <= (lapack_int)D)) {
+    const int64_t Kg = m < n ? m : n;
+    if (info < 0 || (info > 0 && info <= (lapack_int)Kg)) {
         st = dlor_fail(err, DLOR_E_NUMERIC,
                        "layer '%s': Schur decomposition failed (LAPACKE_dgees info = %d)", name,
                        (int)info);

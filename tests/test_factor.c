@@ -434,18 +434,54 @@ static void test_tiny(void)
     run_case("tiny 1x5 alpha=-0.7", row5, 1, 5, &o, 1e-14, -1, NULL);
 }
 
-/* Rectangular layers: mul pads to D x D, add uses the m x n identity. */
+/* Rectangular layers: mul pads to D x D, add uses the m x n identity. The Schur form of a
+ * padded layer is built from its min(m, n) square block (factor_mul.c): tall layers put the
+ * zero eigenvalues first, so with m - n odd even ranks meet split bumps too. */
 static void test_rectangular(void)
 {
-    double *a = dlt_mat_gauss(300, 200, 41, 1.0), *b = dlt_mat_gauss(200, 300, 42, 1.0);
-    const int64_t ranks[3] = {1, 7, 16};
-    for (int k = 0; k < 3; k++) {
-        dlor_factor_opts o = mul_opts(ranks[k], DLOR_DT_F32);
-        run_case("mul 300x200", a, 300, 200, &o, 1e-12, 2e-5, NULL);
-        run_case("mul 200x300", b, 200, 300, &o, 1e-12, 2e-5, NULL);
+    const int64_t shapes[4][2] = {{300, 200}, {200, 300}, {301, 200}, {200, 301}};
+    const int64_t ranks[5] = {1, 7, 16, 64, 301};
+    char nm[64];
+    for (int sh = 0; sh < 4; sh++) {
+        int64_t m = shapes[sh][0], n = shapes[sh][1];
+        double *a = dlt_mat_gauss(m, n, 41 + (unsigned long long)sh, 1.0);
+        long long splits_even = 0;
+        for (int k = 0; k < 5; k++) {
+            if (ranks[k] > (m > n ? m : n)) continue;
+            dlor_factor_opts o = mul_opts(ranks[k], DLOR_DT_F32);
+            dlor__mul_stats s;
+            snprintf(nm, sizeof nm, "mul %lldx%lld", (long long)m, (long long)n);
+            run_case(nm, a, m, n, &o, 1e-12, 2e-5, &s);
+            if (ranks[k] % 2 == 0) splits_even += s.splits;
+            CHECK(s.max_abs_t <= 2.0 + 1e-12 && s.max_shear_cond <= 2.6181,
+                  "%s r=%lld: |t| %.6g, cond(S) %.6g", nm, (long long)ranks[k], s.max_abs_t,
+                  s.max_shear_cond);
+        }
+        /* Wide layers and tall ones with m - n even keep every bump off the boundaries. */
+        if (m < n || (m - n) % 2 == 0)
+            CHECK(splits_even == 0, "%lldx%lld: %lld splits at even r", (long long)m,
+                  (long long)n, splits_even);
+        else
+            printf("  %lldx%lld (m - n odd): %lld bumps split at even r, fixed by the shear\n",
+                   (long long)m, (long long)n, splits_even);
+        free(a);
     }
-    free(a);
-    free(b);
+    /* A singular square block (rank 60 of 200) in a tall and a wide layer. */
+    {
+        double *p = dlt_mat_gauss(300, 60, 45, 1.0), *q = dlt_mat_gauss(200, 60, 46, 1.0);
+        double *t = dlt_doubles(300 * 200), *wd = dlt_doubles(200 * 300);
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, 300, 200, 60, 1.0, p, 60, q, 60, 0.0,
+                    t, 200);
+        for (int64_t i = 0; i < 300; i++)
+            for (int64_t j = 0; j < 200; j++) wd[j * 300 + i] = t[i * 200 + j];
+        dlor_factor_opts o = mul_opts(16, DLOR_DT_F64);
+        run_case("mul 300x200 rank 60", t, 300, 200, &o, 1e-12, -1, NULL);
+        run_case("mul 200x300 rank 60", wd, 200, 300, &o, 1e-12, -1, NULL);
+        free(p);
+        free(q);
+        free(t);
+        free(wd);
+    }
 }
 
 static void test_add(void)
