@@ -5,7 +5,9 @@ Started by bench/run.sh (which first builds dlor, the bench programs and the run
     python3 bench/harness.py --out BENCHMARKS.md [--quick]
 
 Sections: conversion time per layer (bench_factor, bench_compress and
-numpy.linalg.svd on one seeded matrix), `convert --jobs`, inference latency
+numpy.linalg.svd on one seeded matrix; bench_factor --rect for a tall and a wide
+layer; bench_budget.py for `--budget` over an encoder-shaped model against NumPy's
+SVDs of its layers), `convert --jobs`, inference latency
 and throughput (`dlor bench`, and onnxruntime / PyTorch processes that also
 time NumPy's BLAS and dlor's runtime), the exact `mul` rows benched again in
 independent runs (how far a same-run ratio moves between runs), and peak
@@ -42,6 +44,10 @@ FULL = {
     "conv_reps": {256: 3, 1024: 3, 2048: 3, 4096: 1},   # best of
     "conv_parts_max": 2048,      # dgees/dgemm breakdown up to this N
     "conv_curves_max": 1024,     # error curves (--tol/--budget path) up to this N
+    "schur_small": (256, 1024),  # the exact mul's <= 2 x dgesdd target applies to N in this range
+    "fit_limits": {1024: 0.3, 2048: 0.3, 4096: 0.2},  # svd / lowrank fit at p = 0.1: x dgesdd 'S'
+    "rect": (1536, 384),         # bench_factor --rect: a tall and a wide layer
+    "budget": {"blocks": 6, "d": 384, "reps": 3},     # bench_budget.py: 36 layers
     "inf_sizes": [1024, 2048],
     "inf_layers": 3,
     "bench_time": 2.0,           # dlor bench --time
@@ -58,6 +64,10 @@ QUICK = {
     "conv_reps": {64: 1, 128: 1},
     "conv_parts_max": 64,         # so that the quick run also takes the --no-parts path
     "conv_curves_max": 64,        # and the --no-curves one
+    "schur_small": (64, 128),     # (to exercise the checks; the real range is 256-1024)
+    "fit_limits": {128: 0.3},
+    "rect": (96, 24),
+    "budget": {"blocks": 1, "d": 32, "reps": 1},
     "inf_sizes": [128, 256],
     "inf_layers": 3,
     "bench_time": 0.2,
@@ -232,8 +242,19 @@ def parse_compress(out):
     mm = re.search(r"curves k<=\d+ [0-9.]+x, (\d+) SVDs", out)
     if mm:
         r["curve_svds"] = int(mm.group(1))
+    mm = re.search(r"^matrix\s+errors: eckart_young ([0-9.eE+-]+) svd ([0-9.eE+-]+) lowrank ([0-9.eE+-]+)", out,
+                   re.M)
+    if mm:
+        r["ey_err"], r["svd_err"], r["fit_err"] = float(mm.group(1)), float(mm.group(2)), float(mm.group(3))
     r["has_curves"] = "(curves skipped)" not in out
     return r
+
+
+def parse_rect(out):
+    mm = re.findall(r"^mul (\d+) x (\d+)\s+([0-9.]+) s$", out, re.M)
+    if len(mm) != 2:
+        raise SystemExit("bench_factor --rect printed no timing lines:\n" + out)
+    return {"m": int(mm[0][0]), "n": int(mm[0][1]), "tall": float(mm[0][2]), "wide": float(mm[1][2])}
 
 
 def conversion(run, S, a):
@@ -260,6 +281,30 @@ def conversion(run, S, a):
         f["numpy_svd"] = float(out.strip().splitlines()[-1])
         rows.append({"n": n, "k": k, "reps": reps, "factor": f, "compress": c, "load": loadavg()})
     return rows
+
+
+def rect_section(run, S, a):
+    run.section = "conversion, rectangular mul"
+    env = {"OPENBLAS_NUM_THREADS": str(NCPU), "OMP_NUM_THREADS": str(NCPU)}
+    m, n = S["rect"]
+    out, _ = run.run([os.path.join(a.bench_bin, "bench_factor"), "--rect", m, n, "--reps", 3], env)
+    return parse_rect(out)
+
+
+def budget_section(run, S, a):
+    run.section = "conversion, --budget"
+    env = {"OPENBLAS_NUM_THREADS": str(NCPU), "OMP_NUM_THREADS": str(NCPU)}
+    b = S["budget"]
+    out, _ = run.run([sys.executable, os.path.join(HERE, "bench_budget.py"), a.dlor, os.path.join(a.work, "budget"),
+                      "--blocks", b["blocks"], "--d", b["d"], "--reps", b["reps"]], env)
+    mm = re.search(r"^budget seconds: (.*)$", out, re.M)
+    if not mm:
+        raise SystemExit("bench_budget.py printed no timing line:\n" + out)
+    toks = mm.group(1).split()
+    r = {toks[i]: float(toks[i + 1]) for i in range(0, len(toks) - 1, 2)}
+    mm = re.search(r"^(\d+) layers \(([^)]*)\)", out, re.M)
+    r["layers"], r["shapes"] = (int(mm.group(1)), mm.group(2)) if mm else (0, "?")
+    return r
 
 
 def jobs_section(run, S, a):
@@ -493,7 +538,8 @@ def p_of(name):
     return float(name[1:]) if name.startswith("p") else None
 
 
-def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rss, probe, trips, repeats, run):
+def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
+           run):
     L = []
     w = L.append
     quick = a.quick
@@ -606,6 +652,19 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
                     "%.2f x" % (fb["add"] / fb["dgesdd"]), ok_a))
     w("Target at N = %d: `mul` <= 2.5 x dgesdd: %.2f x, %s; `add` <= 1.2 x dgesdd: %.2f x, %s." % (
         big["n"], fb["schur"] / fb["dgesdd"], verdict(ok_m), fb["add"] / fb["dgesdd"], verdict(ok_a)))
+    lo, hi = S["schur_small"]
+    small = [r for r in conv if lo <= r["n"] <= hi]
+    for r in small:
+        f = r["factor"]
+        targets.append(("Conversion, %d x %d `mul` (Schur) <= 2 x dgesdd" % (r["n"], r["n"]),
+                        "%.2f x" % (f["schur"] / f["dgesdd"]), f["schur"] / f["dgesdd"] <= 2.0))
+    if small:
+        w("Target at N = %s: `mul` <= 2 x dgesdd: %s. dlor's own LAPACK calls use a padded leading dimension "
+          "(N + 8 where N is a multiple of 32: column strides of a multiple of 256 bytes make dgees and dgesdd miss "
+          "in cache); the `dgees (padded ld)` part shows the effect; with rank >= N a single factor needs no Schur "
+          "form at all." % (", ".join(str(r["n"]) for r in small), "; ".join(
+              "%.2f x, %s" % (r["factor"]["schur"] / r["factor"]["dgesdd"],
+                              verdict(r["factor"]["schur"] / r["factor"]["dgesdd"] <= 2.0)) for r in small)))
     w("")
     w("Compressed forms of the same matrix at p = 0.1 (rank k = floor((0.1 N^2 - 1) / 2N)), timed by "
       "`bench_compress --matrix` (one run each) against its own `dgesdd` (jobz = 'S') in the same process. "
@@ -616,16 +675,69 @@ def report(a, S, mach, load0, load1, t_total, conv, jobs, models, bench, fws, rs
       "equals svd's." % S["conv_curves_max"])
     w("")
     w("| N | k | dgesdd 'S' s | svd fit s (x dgesdd) | lowrank fit s (x dgesdd, SVDs) | 3 factors s | curves s "
-      "(SVDs) | rel. error svd / lowrank |")
-    w("|---|---|---|---|---|---|---|---|")
+      "(SVDs) | rel. error svd / lowrank | above Eckart-Young: svd / lowrank |")
+    w("|---|---|---|---|---|---|---|---|---|")
     for r in conv:
         c = r["compress"]
         u = c["dgesdd_S"]
         cur = "%s (%d)" % (fmt(c["curves"]), c.get("curve_svds", 0)) if c["has_curves"] else "-"
-        w("| %d | %d | %s | %s (%.2f) | %s (%.2f, %s) | %s | %s | %.4f / %.4f |" % (
+        ey = c.get("ey_err", float("nan"))
+        w("| %d | %d | %s | %s (%.2f) | %s (%.2f, %s) | %s | %s | %.4f / %.4f | %.1e / %.1e |" % (
             r["n"], r["k"], fmt(u), fmt(c["fit_beta0"]), c["fit_beta0"] / u, fmt(c["fit_best"]),
             c["fit_best"] / u, c.get("fit_svds", "?"), fmt(c["to_mul3"]), cur, c.get("svd_err", float("nan")),
-            c.get("fit_err", float("nan"))))
+            c.get("fit_err", float("nan")), c.get("svd_err", float("nan")) / ey - 1.0,
+            c.get("fit_err", float("nan")) / ey - 1.0))
+    w("")
+    lims = S["fit_limits"]
+    checked = [r for r in conv if r["n"] in lims]
+    for r in checked:
+        c, lim = r["compress"], lims[r["n"]]
+        u = c["dgesdd_S"]
+        for what, key, ek in (("svd", "fit_beta0", "svd_err"), ("lowrank", "fit_best", "fit_err")):
+            targets.append(("Conversion, %d x %d `%s` fit, k = %d: <= %g x dgesdd" % (r["n"], r["n"], what, r["k"], lim),
+                            "%.3f x" % (c[key] / u), c[key] / u <= lim))
+            e = c.get(ek, float("nan")) / c.get("ey_err", float("nan")) - 1.0
+            targets.append(("Conversion, %d x %d `%s` fit, k = %d: error within 1%% of Eckart-Young's" % (
+                r["n"], r["n"], what, r["k"]), "%.1e above" % e, e <= 0.01))
+    if checked:
+        w("Targets for the fits (k = N/20; the seeded Gaussian matrix is the hardest case for a truncated SVD, its "
+          "spectrum being flat): %s; their errors within 1%% of the exact truncated SVD's (Eckart-Young, from "
+          "dgesdd's singular values). The fits take the leading singular triplets by a randomized block Krylov "
+          "method where k is well below N (`lib/svd_top.c`), and the beta search stops after the first SVD where "
+          "moving beta would lower the squared error by less than 1e-4 of itself." % ", ".join(
+              "%d: <= %g x" % (n_, lims[n_]) for n_ in sorted(lims)))
+        w("")
+
+    # ---- rectangular mul and --budget
+    w("### Rectangular `mul` and `--budget`")
+    w("")
+    rr = rect["tall"] / rect["wide"]
+    ok_r = rr <= 1.5
+    targets.append(("Conversion, `mul` %d x %d within 1.5 x of %d x %d" % (rect["m"], rect["n"], rect["n"], rect["m"]),
+                    "%.2f x" % rr, ok_r))
+    w("`bench_factor --rect %d %d` (rank 256 capped at the padded size, best of 3, alternately): `mul` of a tall "
+      "%d x %d layer %s s, of a wide %d x %d one %s s, ratio %.2f (target <= 1.5: %s). Both are padded to %d x %d "
+      "(Remark 2); the Schur form is built from the %d x %d block, so the %d zero eigenvalues of the tall layer "
+      "are not sorted past its complex pairs." % (
+          rect["m"], rect["n"], rect["m"], rect["n"], fmt(rect["tall"]), rect["n"], rect["m"], fmt(rect["wide"]), rr,
+          verdict(ok_r), max(rect["m"], rect["n"]), max(rect["m"], rect["n"]), min(rect["m"], rect["n"]),
+          min(rect["m"], rect["n"]), abs(rect["m"] - rect["n"])))
+    w("")
+    bq = S["budget"]
+    w("`bench/bench_budget.py` (best of %d, one process): %d layers of an encoder-shaped model (%s; float32, "
+      "spectrum (1 + i/8)^-0.8, Haar-random singular vectors), `dlor convert SRC -o OUT --method M --budget 0.5` "
+      "(the whole command) against `numpy.linalg.svd(W, full_matrices=True)` of every layer in float64." % (
+          bq["reps"], budget["layers"], budget["shapes"]))
+    w("")
+    w("| | seconds | x NumPy's SVDs |")
+    w("|---|---|---|")
+    w("| NumPy full SVDs | %s | 1 |" % fmt(budget["numpy"]))
+    for m in ("lowrank", "svd"):
+        if m in budget:
+            w("| `--method %s --budget 0.5` | %s | %.2f |" % (m, fmt(budget[m]), budget[m] / budget["numpy"]))
+            ok_b = budget[m] / budget["numpy"] <= 3.0
+            targets.append(("`convert --method %s --budget 0.5`, %d layers: <= 3 x NumPy's full SVDs" % (
+                m, budget["layers"]), "%.2f x" % (budget[m] / budget["numpy"]), ok_b))
     w("")
 
     # ---- jobs
@@ -983,6 +1095,8 @@ def main():
     mach = machine(a)
     print("load average at start: %s" % " ".join(load0), flush=True)
     conv = conversion(run, S, a)
+    rect = rect_section(run, S, a)
+    budget = budget_section(run, S, a)
     jobs = jobs_section(run, S, a)
     models = make_inference_models(run, S, a)
     trips = []  # every core-to-core round trip measured during the run, ns
@@ -992,8 +1106,8 @@ def main():
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
     load1 = loadavg()
-    text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, jobs, models, bench, fws, rss, probe,
-                  trips, repeats, run)
+    text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
+                  rss, probe, trips, repeats, run)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -102,7 +102,8 @@ typedef struct space {
     const double *s;  /* lower-triangular S (upper part zero) or NULL for weight space */
     const double *g0; /* W S, or W */
     double *g0_own;
-    double *g;        /* m x n scratch: G(beta), consumed by each SVD */
+    double *g;        /* G(beta) for each SVD: G^T column-major (row i of G at g + i ldg) */
+    int64_t ldg;      /* dlor__ld(n): a padded stride speeds LAPACK's full SVD up */
     double nj;        /* ||J||^2 */
     double g0j;       /* <G0, J> */
     double g0n;       /* ||G0||, or 1 when G0 = 0 (relative errors become absolute) */
@@ -138,7 +139,8 @@ static dlor_status space_init(space *sp, const char *nm, const double *w, int64_
     }
     sp->g0n = norm2(sp->g0, (size_t)m * (size_t)n);
     if (sp->g0n == 0.0) sp->g0n = 1.0;
-    sp->g = dlor__alloc((size_t)m * (size_t)n, sizeof *sp->g);
+    sp->ldg = dlor__ld(n);
+    sp->g = dlor__alloc((size_t)m * (size_t)sp->ldg, sizeof *sp->g);
     if (!sp->g) return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
     return DLOR_OK;
 }
@@ -158,8 +160,9 @@ typedef struct svdws {
     dlor__svd svd;  /* of G(beta)^T, n x m column-major (svd_top.h) */
     int64_t l;      /* singular triplets computed: K (full SVD) or kvec + oversampling */
     double *sig;    /* l (svd.sig) */
-    double *u2;     /* n x l column-major: v_i = column i (svd.u) */
-    double *vt2;    /* l x m column-major (ld l): u_i = row i (svd.vt) */
+    double *u2;     /* n x l column-major (ld ldu): v_i = column i (svd.u) */
+    double *vt2;    /* l x m column-major (ld ldvt): u_i = row i (svd.vt) */
+    int64_t ldu, ldvt;
     double *sv;     /* K x kvec column-major: leading K entries of S v_i (= J v_i) */
     double *jtu;    /* n x kvec column-major: J^T u_i */
     double *tail;   /* kvec + 1: tail[k] = f_k = ||G - G_k||^2 (svd_top.h (*)) */
@@ -197,6 +200,8 @@ static int ws_init(svdws *ws, const space *sp, int64_t kvec, int flags)
     }
     ws->u2 = ws->svd.u;
     ws->vt2 = ws->svd.vt;
+    ws->ldu = ws->svd.ldu;
+    ws->ldvt = ws->svd.ldvt;
     ws->sv = dlor__alloc(K * (size_t)(kvec > 0 ? kvec : 1), sizeof(double));
     ws->jtu = dlor__alloc(n * (size_t)(kvec > 0 ? kvec : 1), sizeof(double));
     ws->tail = dlor__alloc((size_t)kvec + 1, sizeof(double));
@@ -214,15 +219,17 @@ static int ws_init(svdws *ws, const space *sp, int64_t kvec, int flags)
 static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws *from, int *nsvd,
                             const char *nm, dlor_error *err)
 {
-    const int64_t m = sp->m, n = sp->n, K = sp->K, kv = ws->kvec, L = ws->l;
-    memcpy(sp->g, sp->g0, (size_t)m * (size_t)n * sizeof(double));
+    const int64_t m = sp->m, n = sp->n, K = sp->K, kv = ws->kvec, L = ws->l, lg = sp->ldg;
+    const int64_t lu = ws->ldu, lv = ws->ldvt;
+    for (int64_t i = 0; i < m; i++)
+        memcpy(sp->g + i * lg, sp->g0 + i * n, (size_t)n * sizeof(double));
     if (sp->s) {
         for (int64_t i = 0; i < K; i++)
-            for (int64_t j = 0; j <= i; j++) sp->g[i * n + j] -= beta * sp->s[i * n + j];
+            for (int64_t j = 0; j <= i; j++) sp->g[i * lg + j] -= beta * sp->s[i * n + j];
     } else {
-        for (int64_t i = 0; i < K; i++) sp->g[i * n + i] -= beta;
+        for (int64_t i = 0; i < K; i++) sp->g[i * lg + i] -= beta;
     }
-    int info = dlor__svd_run(&ws->svd, sp->g, from ? &from->svd : NULL);
+    int info = dlor__svd_run(&ws->svd, sp->g, lg, from ? &from->svd : NULL);
     (*nsvd)++;
     if (info == -1)
         return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (SVD of %lld x %lld)", nm,
@@ -241,25 +248,25 @@ static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws
         /* J v_i = S[0:K, :] v_i; J^T u_i = S[0:K, :]^T u_i[0:K] (the column-major view of the
          * row-major S is S^T). */
         cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)K, (int)kv, (int)n, 1.0, sp->s,
-                    (int)n, ws->u2, (int)n, 0.0, ws->sv, (int)K);
+                    (int)n, ws->u2, (int)lu, 0.0, ws->sv, (int)K);
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasTrans, (int)n, (int)kv, (int)K, 1.0, sp->s,
-                    (int)n, ws->vt2, (int)L, 0.0, ws->jtu, (int)n);
+                    (int)n, ws->vt2, (int)lv, 0.0, ws->jtu, (int)n);
     }
     ws->t[0] = sp->g0j - beta * sp->nj;
     ws->h[0] = sp->nj;
     double pu = 0.0, pv = 0.0;
     for (int64_t i = 0; i < kv; i++) {
         /* c_i = u_i^T J v_i = sum_{r < K} u_i[r] (J v_i)[r]. */
-        const double *jv = sp->s ? ws->sv + i * K : ws->u2 + i * n;
+        const double *jv = sp->s ? ws->sv + i * K : ws->u2 + i * lu;
         double c = 0.0, a = 0.0, b = 0.0;
         for (int64_t r = 0; r < K; r++) {
-            c += ws->vt2[i + r * L] * jv[r];
+            c += ws->vt2[i + r * lv] * jv[r];
             b += jv[r] * jv[r];
         }
         if (sp->s) {
             for (int64_t r = 0; r < n; r++) a += ws->jtu[r + i * n] * ws->jtu[r + i * n];
         } else {
-            for (int64_t r = 0; r < K; r++) a += ws->vt2[i + r * L] * ws->vt2[i + r * L];
+            for (int64_t r = 0; r < K; r++) a += ws->vt2[i + r * lv] * ws->vt2[i + r * lv];
         }
         pu += a;
         pv += b;
@@ -416,10 +423,10 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     }
     svdws *best = &wa, *cur = &wb;
     /* The factors come from the winner's leading k triplets: beta, sigma (k), v_i (n x k,
-     * ld n), u_i (rows of an ld_u x m array). */
+     * leading dimension ld_v), u_i (rows of an ld_u x m array). */
     double beta, f_win;
     const double *w_sig, *w_v, *w_u;
-    int64_t ld_u;
+    int64_t ld_u, ld_v;
     if (o.beta_mode == DLOR_BETA_ZERO || o.beta_mode == DLOR_BETA_FIXED) {
         st = evaluate(&sp, best, o.beta_mode == DLOR_BETA_ZERO ? 0.0 : o.beta, NULL, &nsvd, nm,
                       err);
@@ -454,9 +461,11 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
                 snap_beta = best->beta;
                 snap_f = best->tail[k];
                 memcpy(snap_sig, best->sig, (size_t)k * sizeof *snap_sig);
-                memcpy(snap_v, best->u2, (size_t)n * (size_t)k * sizeof *snap_v);
+                for (int64_t j = 0; j < k; j++)
+                    memcpy(snap_v + j * n, best->u2 + j * best->ldu, (size_t)n * sizeof *snap_v);
                 for (int64_t r = 0; r < m; r++)
-                    for (int64_t j = 0; j < k; j++) snap_u[j + r * k] = best->vt2[j + r * best->l];
+                    for (int64_t j = 0; j < k; j++)
+                        snap_u[j + r * k] = best->vt2[j + r * best->ldvt];
             }
             st = descend(&sp, &best, &cur, k, starts[i], secant, maxit, tol, i ? best : NULL,
                          &nsvd, nm, err);
@@ -468,12 +477,14 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     f_win = best->tail[k];
     w_sig = best->sig;
     w_v = best->u2;
+    ld_v = best->ldu;
     w_u = best->vt2;
-    ld_u = best->l;
+    ld_u = best->ldvt;
     if (snap_sig && snap_f < f_win) {
         beta = snap_beta;
         w_sig = snap_sig;
         w_v = snap_v;
+        ld_v = n;
         w_u = snap_u;
         ld_u = k;
     }
@@ -489,7 +500,7 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     for (int64_t j = 0; j < k; j++) {
         double h = sqrt(w_sig[j]);
         for (int64_t r = 0; r < m; r++) pt[j * m + r] = h * w_u[j + r * ld_u];
-        for (int64_t c = 0; c < n; c++) qt[j * n + c] = h * w_v[c + j * n];
+        for (int64_t c = 0; c < n; c++) qt[j * n + c] = h * w_v[c + j * ld_v];
     }
     if (data)
         cblas_dtrsm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)k,

@@ -20,6 +20,11 @@ void *dlor__alloc(size_t count, size_t size)
     return malloc(bytes ? bytes : 1);
 }
 
+int64_t dlor__ld(int64_t rows)
+{
+    return rows >= 64 && rows % 32 == 0 ? rows + 8 : rows;
+}
+
 double dlor__ipow(double a, int64_t e)
 {
     /* pow is exact enough here (correctly rounded or within 1 ulp in glibc) and defined for

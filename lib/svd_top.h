@@ -24,11 +24,14 @@ typedef struct dlor__svd {
     int full;           /* 1: dgesdd (l = min(p, q)); 0: randomized block Krylov */
     int values_only;    /* sig and res only: u and vt are NULL */
     double *sig;        /* l, descending */
-    double *u;          /* p x l, column-major (ld p) */
-    double *vt;         /* l x q, column-major (ld l): row i is v_i */
+    double *u;          /* p x l, column-major, leading dimension ldu */
+    double *vt;         /* l x q, column-major, leading dimension ldvt: row i is v_i */
+    int64_t ldu, ldvt;  /* p and l, or padded for LAPACK's full SVD (dlor__ld) */
     double res;         /* ||A||_F^2 - sum sig_i^2 (0 for the full SVD) */
     int products;       /* randomized: products of A or A^T with a block, last run */
     int converged;      /* randomized: the stopping rule was met (not the depth limit) */
+    int fell_back;      /* randomized: it was not, and dgesdd gave the triplets instead */
+    int forced;         /* DLOR__SVD_KRYLOV: no fallback */
     int have;           /* u, vt hold a result (a later run may start from it) */
     /* scratch of the randomized path: Krylov basis Q (p x dmax), W = A^T Q (q x dmax),
      * Gram matrix W^T W (dmax x dmax) and a copy, eigen-pairs, small factors */
@@ -39,6 +42,8 @@ typedef struct dlor__svd {
 
 #define DLOR__SVD_FULL 1    /* always dgesdd */
 #define DLOR__SVD_VALUES 2  /* singular values only (with (*) for their errors) */
+#define DLOR__SVD_KRYLOV 4  /* the randomized method wherever two blocks fit (to measure the
+                             * crossover; see bench_compress --sweep) */
 
 /* Chooses the method for the leading k of min(p, q) triplets (see svd_top.c for the
  * measured crossover; flags: the DLOR__SVD_ bits) and allocates. Returns 0, or -1 when
@@ -46,12 +51,13 @@ typedef struct dlor__svd {
  * business. */
 int dlor__svd_init(dlor__svd *s, int64_t p, int64_t q, int64_t k, int flags);
 
-/* The triplets of a (p x q, ld p). a is scratch: the full path destroys it. With start
+/* The triplets of a (p x q, leading dimension lda >= p). a is scratch: the full path
+ * destroys it (give it a padded lda, dlor__ld(p), where p is a multiple of 32). With start
  * (may be s itself, or NULL) holding a result of the same shape, the randomized method
  * starts from its right singular vectors instead of a random block, which converges in
  * one or two steps for a nearby matrix (the beta search). Deterministic: the random block
  * comes from a fixed seed. Returns 0, a LAPACK info != 0, or -1 when memory runs out. */
-int dlor__svd_run(dlor__svd *s, double *a, const dlor__svd *start);
+int dlor__svd_run(dlor__svd *s, double *a, int64_t lda, const dlor__svd *start);
 
 void dlor__svd_free(dlor__svd *s);
 

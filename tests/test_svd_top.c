@@ -67,10 +67,10 @@ static double direct_err2(const double *a, int64_t p, int64_t q, const dlor__svd
     double *e = dlt_doubles((size_t)(p * q)), *us = dlt_doubles((size_t)(p * (j ? j : 1)));
     memcpy(e, a, sizeof(double) * (size_t)(p * q));
     for (int64_t c = 0; c < j; c++)
-        for (int64_t i = 0; i < p; i++) us[i + c * p] = s->u[i + c * p] * s->sig[c];
+        for (int64_t i = 0; i < p; i++) us[i + c * p] = s->u[i + c * s->ldu] * s->sig[c];
     if (j > 0)
         cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)q, (int)j, -1.0, us,
-                    (int)p, s->vt, (int)s->l, 1.0, e, (int)p);
+                    (int)p, s->vt, (int)s->ldvt, 1.0, e, (int)p);
     double f = dlt_fro(e, (size_t)(p * q));
     free(e);
     free(us);
@@ -100,7 +100,7 @@ static double check_common(const char *nm, const double *a, int64_t p, int64_t q
     double *c = dlt_doubles((size_t)(p * q));
     memcpy(c, a, sizeof(double) * (size_t)(p * q));
     CHECK(dlor__svd_init(out, p, q, k, 0) == 0, "%s: init", nm);
-    int info = dlor__svd_run(out, c, NULL);
+    int info = dlor__svd_run(out, c, p, NULL);
     CHECK(info == 0, "%s: run info %d", nm, info);
     const dlor__svd *s = out;
     CHECK(!s->full && s->l > k && s->l < K, "%s: expected the randomized path (l = %lld of %lld)",
@@ -137,7 +137,7 @@ static double check_common(const char *nm, const double *a, int64_t p, int64_t q
     /* Deterministic: a second run from scratch gives the same bytes. */
     dlor__svd s2;
     memcpy(c, a, sizeof(double) * (size_t)(p * q));
-    CHECK(dlor__svd_init(&s2, p, q, k, 0) == 0 && dlor__svd_run(&s2, c, NULL) == 0, "%s: rerun",
+    CHECK(dlor__svd_init(&s2, p, q, k, 0) == 0 && dlor__svd_run(&s2, c, p, NULL) == 0, "%s: rerun",
           nm);
     CHECK(s2.l == s->l && memcmp(s2.sig, s->sig, sizeof(double) * (size_t)s->l) == 0 &&
               memcmp(s2.u, s->u, sizeof(double) * (size_t)(p * s->l)) == 0 &&
@@ -146,7 +146,7 @@ static double check_common(const char *nm, const double *a, int64_t p, int64_t q
     /* Started from its own result, the method confirms it in one step (2 blocks: 4
      * products) and stays within the same accuracy. */
     memcpy(c, a, sizeof(double) * (size_t)(p * q));
-    CHECK(dlor__svd_run(&s2, c, &s2) == 0, "%s: warm run", nm);
+    CHECK(dlor__svd_run(&s2, c, p, &s2) == 0, "%s: warm run", nm);
     double fw = s2.res;
     for (int64_t i = k; i < s2.l; i++) fw += s2.sig[i] * s2.sig[i];
     double ew = fopt > 0.0 ? sqrt(fw / fopt) - 1.0 : sqrt(fw / r->fro2);
@@ -155,7 +155,8 @@ static double check_common(const char *nm, const double *a, int64_t p, int64_t q
     /* Values only: the same singular values (from the Gram matrix: to 1e-8 of sigma_1). */
     dlor__svd s3;
     memcpy(c, a, sizeof(double) * (size_t)(p * q));
-    CHECK(dlor__svd_init(&s3, p, q, k, DLOR__SVD_VALUES) == 0 && dlor__svd_run(&s3, c, NULL) == 0,
+    CHECK(dlor__svd_init(&s3, p, q, k, DLOR__SVD_VALUES) == 0 &&
+              dlor__svd_run(&s3, c, p, NULL) == 0,
           "%s: values only", nm);
     double dv = 0.0;
     for (int64_t i = 0; i < k; i++) dv = fmax(dv, fabs(s3.sig[i] - s->sig[i]));
@@ -299,7 +300,8 @@ static void test_low_rank(void)
     dlor__svd t;
     double *c = dlt_doubles((size_t)(p * q));
     memcpy(c, a, sizeof(double) * (size_t)(p * q));
-    CHECK(dlor__svd_init(&t, p, q, k, 0) == 0 && dlor__svd_run(&t, c, NULL) == 0, "low rank: run");
+    CHECK(dlor__svd_init(&t, p, q, k, 0) == 0 && dlor__svd_run(&t, c, p, NULL) == 0,
+          "low rank: run");
     double ou = orth_err(t.u, p, t.l, 1, p), ov = orth_err(t.vt, q, t.l, t.l, 1);
     double tail = t.res;
     for (int64_t i = 6; i < t.l; i++) tail += t.sig[i] * t.sig[i];
@@ -319,6 +321,36 @@ static void test_low_rank(void)
     free(c);
 }
 
+static void test_fallback(void)
+{
+    /* A flat spectrum with k too close to K/5: five blocks fit, the stopping rule is not
+     * met in them, and LAPACK's SVD gives the triplets (exact, as LAPACK's). */
+    const int64_t p = 300, q = 300, k = 25;
+    double *a = dlt_mat_gauss(p, q, 61, 1.0);
+    ref r = reference(a, p, q);
+    dlor__svd t;
+    double *c = dlt_doubles((size_t)(p * q));
+    memcpy(c, a, sizeof(double) * (size_t)(p * q));
+    CHECK(dlor__svd_init(&t, p, q, k, 0) == 0 && dlor__svd_run(&t, c, p, NULL) == 0,
+          "fallback: run");
+    CHECK(!t.full && t.fell_back && !t.converged, "fallback: full %d, fell back %d", t.full,
+          t.fell_back);
+    double dv = 0.0;
+    for (int64_t i = 0; i < t.l; i++) dv = fmax(dv, fabs(t.sig[i] - r.s[i]) / r.s[i]);
+    double f = t.res, fopt = 0.0;
+    for (int64_t i = k; i < t.l; i++) f += t.sig[i] * t.sig[i];
+    for (int64_t i = k; i < q; i++) fopt += r.s[i] * r.s[i];
+    double fd = direct_err2(a, p, q, &t, k);
+    CHECK(dv <= 1e-13 && fabs(f - fopt) <= 1e-12 * fopt && fabs(fd - f) <= 1e-10 * r.fro2,
+          "fallback: values %.2g, error %.17g vs Eckart-Young %.17g (direct %.17g)", dv, f, fopt,
+          fd);
+    printf("  fallback: %d products, then LAPACK: values to %.1g\n", t.products, dv);
+    dlor__svd_free(&t);
+    ref_free(&r);
+    free(a);
+    free(c);
+}
+
 static void test_choice(void)
 {
     /* Small matrices, and k not well below min(p, q), take LAPACK's full SVD: exactly
@@ -331,15 +363,16 @@ static void test_choice(void)
         dlor__svd t;
         double *c = dlt_doubles((size_t)(p * q));
         memcpy(c, a, sizeof(double) * (size_t)(p * q));
-        CHECK(dlor__svd_init(&t, p, q, k, 0) == 0 && dlor__svd_run(&t, c, NULL) == 0, "choice");
+        CHECK(dlor__svd_init(&t, p, q, k, 0) == 0 && dlor__svd_run(&t, c, p, NULL) == 0, "choice");
         CHECK(t.full && t.l == K && t.res == 0.0 &&
                   memcmp(t.sig, r.s, sizeof(double) * (size_t)K) == 0,
               "%lldx%lld k=%lld: not LAPACK's full SVD", (long long)p, (long long)q, (long long)k);
         dlor__svd_free(&t);
         /* DLOR__SVD_FULL forces it where the randomized path would be taken. */
         memcpy(c, a, sizeof(double) * (size_t)(p * q));
-        CHECK(dlor__svd_init(&t, p, q, 2, DLOR__SVD_FULL) == 0 && dlor__svd_run(&t, c, NULL) == 0 &&
-                  t.full && memcmp(t.sig, r.s, sizeof(double) * (size_t)K) == 0,
+        CHECK(dlor__svd_init(&t, p, q, 2, DLOR__SVD_FULL) == 0 &&
+                  dlor__svd_run(&t, c, p, NULL) == 0 && t.full &&
+                  memcmp(t.sig, r.s, sizeof(double) * (size_t)K) == 0,
               "forced full SVD");
         dlor__svd_free(&t);
         ref_free(&r);
@@ -358,6 +391,8 @@ int main(void)
     test_clustered();
     printf("low rank:\n");
     test_low_rank();
+    printf("fallback:\n");
+    test_fallback();
     test_choice();
     return dlt_finish();
 }
