@@ -112,8 +112,8 @@ static int rect(long M, long N, long r, long reps)
         }
     printf("rect %ld x %ld vs %ld x %ld, r = %ld, best of %ld (OpenBLAS threads: %d)\n", M, N, N, M, r,
            reps, openblas_get_num_threads());
-    printf("mul %ld x %ld %12.4f s\n", M, N, best[0]);
-    printf("mul %ld x %ld %12.4f s\n", N, M, best[1]);
+    printf("mul %ld x %ld %12.6f s\n", M, N, best[0]);
+    printf("mul %ld x %ld %12.6f s\n", N, M, best[1]);
     printf("ratio rect %8.3f\n", best[0] / best[1]);
     free(a);
     free(b);

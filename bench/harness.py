@@ -66,7 +66,7 @@ QUICK = {
     "conv_curves_max": 64,        # and the --no-curves one
     "schur_small": (64, 128),     # (to exercise the checks; the real range is 256-1024)
     "fit_limits": {128: 0.3},
-    "rect": (96, 24),
+    "rect": (384, 96),
     "budget": {"blocks": 1, "d": 32, "reps": 1},
     "inf_sizes": [128, 256],
     "inf_layers": 3,
@@ -213,6 +213,7 @@ def parse_factor(out):
     r = {}
     for label, key in [("mul --basis schur", "schur"), ("add (svd)", "add"), ("dgesdd jobz=A", "dgesdd"),
                        ("  dgees (no sort)", "gees"), ("  dgees (complex first)", "gees_sort"),
+                       ("  dgees (padded ld)", "gees_pad"),
                        ("  dgemm N^3", "gemm")]:
         mm = re.search(r"^" + re.escape(label) + r"\s+([0-9.]+) s$", out, re.M)
         if mm:
@@ -626,18 +627,19 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
     # ---- conversion
     w("## 1. Conversion time per layer")
     w("")
-    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + dgemm), rank %d (the default, capped at N); `add` = its SVD "
+    w("One N x N layer; `mul` = `dlor_factor` with `--basis schur` (dgees + a triangular product), rank %d (the default, capped at N; at rank N one factor, which needs no Schur form); `add` = its SVD "
       "path; LAPACK `dgesdd` (jobz = 'A') and `numpy.linalg.svd` (full_matrices=True, also gesdd) of the same "
       "matrix. OpenBLAS threads: %d for everything (`OPENBLAS_NUM_THREADS=%d`). `bench_factor` times mul, add and "
       "dgesdd in one process (best of the runs); NumPy runs in its own process with its own OpenBLAS build "
       "(%s)." % (EXACT_RANK, NCPU, NCPU, mach["numpy_blas"]))
     w("")
     w("| N | runs | mul (Schur) s | add s | dgesdd s | numpy svd s | mul / dgesdd | add / dgesdd | numpy / dgesdd |"
-      " dgees s (sorted) | dgemm N^3 s |")
+      " dgees s (sorted; padded ld) | dgemm N^3 s |")
     w("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in conv:
         f = r["factor"]
-        parts = ("%s (%s)" % (fmt(f["gees"]), fmt(f["gees_sort"])), fmt(f["gemm"])) if "gees" in f else ("-", "-")
+        parts = ("%s (%s; %s)" % (fmt(f["gees"]), fmt(f["gees_sort"]), fmt(f.get("gees_pad", float("nan")))),
+                 fmt(f["gemm"])) if "gees" in f else ("-", "-")
         w("| %d | %d | %s | %s | %s | %s | %.2f | %.2f | %.2f | %s | %s |" % (
             r["n"], r["reps"], fmt(f["schur"]), fmt(f["add"]), fmt(f["dgesdd"]), fmt(f["numpy_svd"]),
             f["schur"] / f["dgesdd"], f["add"] / f["dgesdd"], f["numpy_svd"] / f["dgesdd"], parts[0], parts[1]))

@@ -75,6 +75,7 @@ void dlor__svd_free(dlor__svd *s)
     free(s->ur);
     free(s->vrt);
     free(s->isuppz);
+    free(s->tri);
     memset(s, 0, sizeof *s);
 }
 
@@ -122,8 +123,9 @@ int dlor__svd_init(dlor__svd *s, int64_t p, int64_t q, int64_t k, int flags)
         s->ur = dlor__alloc((size_t)l * (size_t)l, sizeof *s->ur);
         s->vrt = dlor__alloc((size_t)l * (size_t)l, sizeof *s->vrt);
         s->isuppz = dlor__alloc(2 * (size_t)l, sizeof *s->isuppz);
+        s->tri = dlor__alloc(5 * d, sizeof *s->tri);
         ok = s->qb && s->wb && s->gram && s->gs && s->ev && s->x && s->c && s->tau && s->r &&
-             s->ur && s->vrt && s->isuppz;
+             s->ur && s->vrt && s->isuppz && s->tri;
     }
     if (!ok) {
         dlor__svd_free(s);
@@ -274,8 +276,14 @@ int dlor__svd_run(dlor__svd *s, double *a, int64_t lda, const dlor__svd *start)
                     (int)q, wj, (int)q, 0.0, s->gram + (d - b) * dmax, (int)dmax);
         for (int64_t j = 0; j < d; j++)
             memcpy(s->gs + j * d, s->gram + j * dmax, (size_t)(j + 1) * sizeof *s->gs);
-        info = LAPACKE_dsyevd(LAPACK_COL_MAJOR, 'N', 'U', (lapack_int)d, s->gs, (lapack_int)d,
-                              s->ev);
+        /* Eigenvalues via the tridiagonal form, which is kept for the eigenvectors. */
+        double *td = s->tri, *te = td + dmax, *tt = te + dmax, *ec = tt + dmax;
+        info = LAPACKE_dsytrd(LAPACK_COL_MAJOR, 'U', (lapack_int)d, s->gs, (lapack_int)d, td, te,
+                              tt);
+        if (info != 0) return (int)info;
+        memcpy(s->ev, td, (size_t)d * sizeof *td);
+        memcpy(ec, te, (size_t)(d - 1) * sizeof *te);
+        info = LAPACKE_dsterf((lapack_int)d, s->ev, ec);
         if (info != 0) return (int)info;
         double e = 0.0;
         for (int64_t i = 0; i < k; i++) e += s->ev[d - 1 - i];
@@ -310,15 +318,23 @@ int dlor__svd_run(dlor__svd *s, double *a, int64_t lda, const dlor__svd *start)
         return 0;
     }
 
-    /* Rayleigh-Ritz: the l leading eigenvectors X of the Gram matrix, U_l = Q X. */
-    for (int64_t j = 0; j < d; j++)
-        memcpy(s->gs + j * d, s->gram + j * dmax, (size_t)(j + 1) * sizeof *s->gs);
-    lapack_int found = 0;
-    info = LAPACKE_dsyevr(LAPACK_COL_MAJOR, 'V', 'I', 'U', (lapack_int)d, s->gs, (lapack_int)d,
-                          0.0, 0.0, (lapack_int)(d - l + 1), (lapack_int)d, 0.0, &found, s->ev,
-                          s->x, (lapack_int)d, s->isuppz);
-    if (info != 0) return (int)info;
-    if (found != (lapack_int)l) return -2;
+    /* Rayleigh-Ritz: the l leading eigenvectors X of the Gram matrix, from those of its
+     * tridiagonal form (the last check's, in gs and tri), U_l = Q X. */
+    {
+        double *td = s->tri, *te = td + dmax, *tt = te + dmax, *ec = tt + dmax, *dc = ec + dmax;
+        memcpy(dc, td, (size_t)d * sizeof *td);
+        memcpy(ec, te, (size_t)(d - 1) * sizeof *te);
+        lapack_int found = 0;
+        lapack_logical tryrac = 1;
+        info = LAPACKE_dstemr(LAPACK_COL_MAJOR, 'V', 'I', (lapack_int)d, dc, ec, 0.0, 0.0,
+                              (lapack_int)(d - l + 1), (lapack_int)d, &found, s->ev, s->x,
+                              (lapack_int)d, (lapack_int)l, s->isuppz, &tryrac);
+        if (info != 0) return (int)info;
+        if (found != (lapack_int)l) return -2;
+        info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', (lapack_int)d, (lapack_int)l, s->gs,
+                              (lapack_int)d, tt, s->x, (lapack_int)d);
+        if (info != 0) return (int)info;
+    }
     cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)p, (int)l, (int)d, 1.0, s->qb,
                 (int)p, s->x, (int)d, 0.0, s->u, (int)p);
     /* A^T U_l = W X = Q'' R'', R'' = Ur diag(sig) Vr^T: U = U_l Vr, V = Q'' Ur. Q'' is

@@ -34,9 +34,10 @@ typedef struct dlor__svd {
     int forced;         /* DLOR__SVD_KRYLOV: no fallback */
     int have;           /* u, vt hold a result (a later run may start from it) */
     /* scratch of the randomized path: Krylov basis Q (p x dmax), W = A^T Q (q x dmax),
-     * Gram matrix W^T W (dmax x dmax) and a copy, eigen-pairs, small factors */
+     * Gram matrix W^T W (dmax x dmax) and its tridiagonal reduction (gs, tri), eigen-pairs,
+     * small factors */
     int64_t dmax;
-    double *qb, *wb, *gram, *gs, *ev, *x, *c, *tau, *r, *ur, *vrt;
+    double *qb, *wb, *gram, *gs, *ev, *x, *c, *tau, *r, *ur, *vrt, *tri;
     int *isuppz;
 } dlor__svd;
 
