@@ -231,7 +231,8 @@ static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws
     }
     int info = dlor__svd_run(&ws->svd, sp->g, lg, from ? &from->svd : NULL);
     (*nsvd)++;
-    if (info == -1)
+    if (info == DLOR__SVD_NOMEM || info == LAPACK_WORK_MEMORY_ERROR ||
+        info == LAPACK_TRANSPOSE_MEMORY_ERROR)
         return dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory (SVD of %lld x %lld)", nm,
                          (long long)m, (long long)n);
     if (info != 0)

@@ -200,7 +200,7 @@ static int full_fallback(dlor__svd *s, double *a, int64_t lda)
         free(sg);
         free(u);
         free(vt);
-        return -1;
+        return DLOR__SVD_NOMEM;
     }
     lapack_int info = s->values_only
                           ? LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'N', (lapack_int)p, (lapack_int)q, a,
@@ -330,7 +330,7 @@ int dlor__svd_run(dlor__svd *s, double *a, int64_t lda, const dlor__svd *start)
                               (lapack_int)(d - l + 1), (lapack_int)d, &found, s->ev, s->x,
                               (lapack_int)d, (lapack_int)l, s->isuppz, &tryrac);
         if (info != 0) return (int)info;
-        if (found != (lapack_int)l) return -2;
+        if (found != (lapack_int)l) return DLOR__SVD_FAILED;
         info = LAPACKE_dormtr(LAPACK_COL_MAJOR, 'L', 'U', 'N', (lapack_int)d, (lapack_int)l, s->gs,
                               (lapack_int)d, tt, s->x, (lapack_int)d);
         if (info != 0) return (int)info;

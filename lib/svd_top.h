@@ -57,7 +57,11 @@ int dlor__svd_init(dlor__svd *s, int64_t p, int64_t q, int64_t k, int flags);
  * (may be s itself, or NULL) holding a result of the same shape, the randomized method
  * starts from its right singular vectors instead of a random block, which converges in
  * one or two steps for a nearby matrix (the beta search). Deterministic: the random block
- * comes from a fixed seed. Returns 0, a LAPACK info != 0, or -1 when memory runs out. */
+ * comes from a fixed seed. Returns 0, a LAPACK info != 0 (LAPACKE's -1010 / -1011 when its
+ * workspace could not be allocated), DLOR__SVD_NOMEM when memory runs out, or
+ * DLOR__SVD_FAILED when the eigensolver did not deliver every vector. */
+#define DLOR__SVD_NOMEM (-2000)
+#define DLOR__SVD_FAILED (-2001)
 int dlor__svd_run(dlor__svd *s, double *a, int64_t lda, const dlor__svd *start);
 
 void dlor__svd_free(dlor__svd *s);
