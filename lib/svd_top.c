@@ -133,6 +133,7 @@ int dlor__svd_init(dlor__svd *s, int64_t p, int64_t q, int64_t k, int flags)
     }
     return 0;
 }
+
 /* Sum of squares of the p x q matrix x (leading dimension ld), with scaling (no overflow
  * for huge entries, no underflow for tiny ones). */
 static double sumsq(const double *x, int64_t p, int64_t q, int64_t ld)
