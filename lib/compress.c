@@ -168,6 +168,7 @@ typedef struct svdws {
     double *tail;   /* kvec + 1: tail[k] = f_k = ||G - G_k||^2 (svd_top.h (*)) */
     double *t;      /* kvec + 1: t[k] = <R_k, J> */
     double *h;      /* kvec + 1: h[k], the curvature of the alternation step */
+    double *hv;     /* kvec + 1: the curvature with the right subspace held (h <= hv) */
 } svdws;
 
 static void ws_free(svdws *ws)
@@ -178,6 +179,7 @@ static void ws_free(svdws *ws)
     free(ws->tail);
     free(ws->t);
     free(ws->h);
+    free(ws->hv);
     memset(ws, 0, sizeof *ws);
 }
 
@@ -207,7 +209,8 @@ static int ws_init(svdws *ws, const space *sp, int64_t kvec, int flags)
     ws->tail = dlor__alloc((size_t)kvec + 1, sizeof(double));
     ws->t = dlor__alloc((size_t)kvec + 1, sizeof(double));
     ws->h = dlor__alloc((size_t)kvec + 1, sizeof(double));
-    if (!ws->sv || !ws->jtu || !ws->tail || !ws->t || !ws->h) {
+    ws->hv = dlor__alloc((size_t)kvec + 1, sizeof(double));
+    if (!ws->sv || !ws->jtu || !ws->tail || !ws->t || !ws->h || !ws->hv) {
         ws_free(ws);
         return -1;
     }
@@ -254,7 +257,7 @@ static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws
                     (int)n, ws->vt2, (int)lv, 0.0, ws->jtu, (int)n);
     }
     ws->t[0] = sp->g0j - beta * sp->nj;
-    ws->h[0] = sp->nj;
+    ws->h[0] = ws->hv[0] = sp->nj;
     double pu = 0.0, pv = 0.0;
     for (int64_t i = 0; i < kv; i++) {
         /* c_i = u_i^T J v_i = sum_{r < K} u_i[r] (J v_i)[r]. */
@@ -277,6 +280,7 @@ static dlor_status evaluate(const space *sp, svdws *ws, double beta, const svdws
          * A truncated SVD has G_k = G V_k V_k^T exactly but not U_k U_k^T G (svd_top.h: the
          * triplets are of G^T), so only the right subspace's curvature is guaranteed there. */
         ws->h[i + 1] = fmax(sp->nj - (ws->svd.full ? fmax(pu, pv) : pv), 1e-8 * sp->nj);
+        ws->hv[i + 1] = fmax(sp->nj - pv, 1e-8 * sp->nj);
     }
     return DLOR_OK;
 }
@@ -394,11 +398,14 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
         return dlor_fail(err, DLOR_E_ARG, "layer '%s': beta = %g is not finite", nm, o.beta);
     if (o.max_iter < 0)
         return dlor_fail(err, DLOR_E_ARG, "layer '%s': max_iter = %d < 0", nm, o.max_iter);
+    if (!(o.tol >= 0.0) || !isfinite(o.tol))
+        return dlor_fail(err, DLOR_E_ARG, "layer '%s': tolerance %g is not >= 0", nm, o.tol);
     const int data = o.chol && !o.weight_objective;
     const size_t mn = (size_t)m * (size_t)n;
 
     double *s = NULL, *pt = NULL, *qt = NULL, *e = NULL;
     double *snap_sig = NULL, *snap_v = NULL, *snap_u = NULL, snap_beta = 0.0, snap_f = 0.0;
+    double snap_t = 0.0, snap_hv = 1.0, *yt = NULL, *rr = NULL, *qv = NULL, *sg = NULL, *ub = NULL;
     space sp;
     memset(&sp, 0, sizeof sp);
     svdws wa, wb;
@@ -461,6 +468,8 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
                 }
                 snap_beta = best->beta;
                 snap_f = best->tail[k];
+                snap_t = best->t[k];
+                snap_hv = best->hv[k];
                 memcpy(snap_sig, best->sig, (size_t)k * sizeof *snap_sig);
                 for (int64_t j = 0; j < k; j++)
                     memcpy(snap_v + j * n, best->u2 + j * best->ldu, (size_t)n * sizeof *snap_v);
@@ -481,6 +490,7 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
     ld_v = best->ldu;
     w_u = best->vt2;
     ld_u = best->ldvt;
+    double t_win = best->t[k], hv_win = best->hv[k];
     if (snap_sig && snap_f < f_win) {
         beta = snap_beta;
         w_sig = snap_sig;
@@ -488,13 +498,62 @@ dlor_status dlor_lowrank_fit(const char *name, const double *w, int64_t m, int64
         ld_v = n;
         w_u = snap_u;
         ld_u = k;
+        t_win = snap_t;
+        hv_win = snap_hv;
+    }
+    e = dlor__alloc(mn, sizeof *e);
+    if (!e) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
+        goto done;
+    }
+    if ((o.beta_mode == DLOR_BETA_FIT || o.beta_mode == DLOR_BETA_ALTERNATE) && t_win != 0.0) {
+        /* A last alternation step, free of SVDs: with the right singular subspace V_k held,
+         * beta + t / hv and the rank-k part G(beta + t / hv) V_k V_k^T lower f by t^2 / hv
+         * (or leave it). Where the search stopped at its start (beta* ~ 0) this is the
+         * step it judged too small to take an SVD for. The balanced split comes from the
+         * SVD of the m x k matrix Y = G V_k = U' S' R'^T: P = U' S'^(1/2), Q = V_k R' S'^(1/2). */
+        const double b2 = beta + t_win / hv_win;
+        yt = dlor__alloc((size_t)k * (size_t)m, sizeof *yt);
+        rr = dlor__alloc((size_t)k * (size_t)k, sizeof *rr);
+        qv = dlor__alloc((size_t)n * (size_t)k, sizeof *qv);
+        sg = dlor__alloc((size_t)k, sizeof *sg);
+        ub = dlor__alloc((size_t)k * (size_t)m, sizeof *ub);
+        if (!yt || !rr || !qv || !sg || !ub) {
+            st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
+            goto done;
+        }
+        memcpy(e, sp.g0, mn * sizeof *e);
+        if (data) {
+            for (int64_t i = 0; i < K; i++)
+                for (int64_t j = 0; j <= i; j++) e[i * n + j] -= b2 * s[i * n + j];
+        } else {
+            for (int64_t i = 0; i < K; i++) e[i * n + i] -= b2;
+        }
+        /* Y^T = V_k^T G^T (G^T is e column-major, n x m). */
+        cblas_dgemm(CblasColMajor, CblasTrans, CblasNoTrans, (int)k, (int)m, (int)n, 1.0, w_v,
+                    (int)ld_v, e, (int)n, 0.0, yt, (int)k);
+        lapack_int info = LAPACKE_dgesdd(LAPACK_COL_MAJOR, 'S', (lapack_int)k, (lapack_int)m, yt,
+                                         (lapack_int)k, sg, rr, (lapack_int)k, ub, (lapack_int)k);
+        if (info != 0) {
+            st = dlor_fail(err, DLOR_E_NUMERIC,
+                           "layer '%s': SVD of the last alternation step failed (LAPACK info = %d)",
+                           nm, (int)info);
+            goto done;
+        }
+        cblas_dgemm(CblasColMajor, CblasNoTrans, CblasNoTrans, (int)n, (int)k, (int)k, 1.0, w_v,
+                    (int)ld_v, rr, (int)k, 0.0, qv, (int)n);
+        beta = b2;
+        w_sig = sg;
+        w_v = qv;
+        ld_v = n;
+        w_u = ub;
+        ld_u = k;
     }
 
     /* P = U_k Sigma^(1/2), Q^T = Sigma^(1/2) V_k^T S^-1 (solve X S = B, S lower triangular). */
     pt = dlor__alloc((size_t)k * (size_t)m, sizeof *pt);
     qt = dlor__alloc((size_t)k * (size_t)n, sizeof *qt);
-    e = dlor__alloc(mn, sizeof *e);
-    if (!pt || !qt || !e) {
+    if (!pt || !qt) {
         st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", nm);
         goto done;
     }
@@ -559,6 +618,11 @@ done:
     free(snap_sig);
     free(snap_v);
     free(snap_u);
+    free(yt);
+    free(rr);
+    free(qv);
+    free(sg);
+    free(ub);
     ws_free(&wa);
     ws_free(&wb);
     space_free(&sp);

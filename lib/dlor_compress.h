@@ -81,8 +81,8 @@ typedef enum dlor_beta_mode {
  * the measured crossover), started from the previous step's triplets. Its rank-k error is
  * within 1e-3 of the optimum's (1e-4 .. 6e-4 measured on flat spectra, far less where they
  * decay; the reported errors are always those of the returned factors), deterministic for a
- * given OpenBLAS thread count. opts.full_svd = 1 takes the full SVD at every step (Eckart-Young
- * to rounding). Without a start point FIT and ALTERNATE descend from beta = 0 (so they are
+ * given OpenBLAS thread count. opts.full_svd = 1 takes the full SVD at every step
+ * (Eckart-Young to rounding). Without a start point FIT and ALTERNATE descend from beta = 0 (so they are
  * never worse than the truncated SVD beta = 0 gives) and, unless that descent already
  * passed it or ended within 1% of the distance travelled from it, also from the k = 0
  * optimum <W S, J> / ||J||^2, keeping the better. f may have several local minima (W with

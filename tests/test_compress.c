@@ -1107,6 +1107,14 @@ static void test_bad_input(void)
     o.beta_mode = (dlor_beta_mode)9;
     st = dlor_lowrank_fit("mode", w, m, n, 2, &o, &l, &err);
     CHECK(st == DLOR_E_ARG, "bad mode: %d %s", (int)st, err.msg);
+    o = dlor_lowrank_defaults();
+    o.tol = NAN;
+    st = dlor_lowrank_fit("tol", w, m, n, 2, &o, &l, &err);
+    CHECK(st == DLOR_E_ARG && strstr(err.msg, "'tol'"), "NaN tolerance: %d %s", (int)st, err.msg);
+    dlor_curve_opts co = {0, -1.0, 0};
+    st = dlor_error_curves_ex("ctol", w, m, n, 3, NULL, &co, &c, &err);
+    CHECK(st == DLOR_E_ARG && strstr(err.msg, "'ctol'"), "negative curve tolerance: %d %s", (int)st,
+          err.msg);
     if (fit("ok", w, m, n, 2, DLOR_BETA_FIT, NULL, &l)) {
         dlor_factored f;
         st = dlor_lowrank_to_mul("m0", &l, 0, DLOR_DT_F64, &f, &err);
