@@ -75,7 +75,9 @@ typedef enum dlor_beta_mode {
  * below what the truncated SVDs resolve). In particular it stops after the first SVD when
  * beta is not worth moving from its start, as on ordinary layers (beta* ~ 0; with the second
  * start below, 2 SVDs); residual-style layers take 3-6 SVDs in weight space,
- * ~9 in data space, where f is flatter. Every step costs one SVD of G(beta): the leading
+ * ~9 in data space, where f is flatter. The result then takes one more alternation step,
+ * which needs no SVD (the right singular subspace held: P Q^T = G V_k V_k^T at the stepped
+ * beta) and never raises f. Every step of the search costs one SVD of G(beta): the leading
  * k + oversampling singular triplets by a randomized block Krylov method where that is
  * cheaper than LAPACK's full dgesdd (k well below min(m, n); lib/svd_top.c, which states
  * the measured crossover), started from the previous step's triplets. Its rank-k error is
