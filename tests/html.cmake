@@ -1,10 +1,10 @@
-# The HTML report of 'dlor verify --html': the SVG renderer (cmd/html_report.c) on
+# The HTML report of 'dlor verify --html': the SVG renderer (lib/report/) on
 # hostile values, the spectra it draws (lib/spectrum.c) against numpy, and whole
 # pages opened in headless Chromium (console errors, requests, layout, screenshots).
 
 add_executable(test_html_report ${CMAKE_CURRENT_SOURCE_DIR}/test_html_report.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(test_html_report PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_html_report PRIVATE dlor_cmd)
+target_link_libraries(test_html_report PRIVATE dlor_report)
 add_test(NAME test_html_report COMMAND test_html_report)
 set_tests_properties(test_html_report PROPERTIES ENVIRONMENT "DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")
 

@@ -1,4 +1,4 @@
-/* test_html_report - the HTML/SVG renderer (cmd/html_report.c): number and tick
+/* test_html_report - the HTML/SVG renderer (lib/report/): number and tick
  * formatting, tick placement, and whole pages built from hostile values (NaN,
  * +-Inf, 0 and negatives on log axes, huge ranges, markup and invalid UTF-8 in
  * names) that must stay well-formed with finite coordinates everywhere.

@@ -30,6 +30,11 @@
  * non-finite coordinate: values that cannot be drawn (NaN, +-Inf, and values
  * <= 0 on a log axis) are skipped, a line is broken there, and a note under
  * the chart says how many were left out and why.
+ *
+ * The files: html_page.c (the page, its stylesheet, tables), html_line.c and
+ * html_bars.c (the charts), html_axes.c (ticks, scales, axes), html_svg.c (the
+ * SVG writer, legends, the figure around a chart), html_text.c (escaping, text
+ * widths, numbers); html_internal.h is what they share.
  */
 #ifndef DLOR_HTML_REPORT_H
 #define DLOR_HTML_REPORT_H
