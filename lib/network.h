@@ -1,5 +1,6 @@
 /* network.h - the network form of DLoR layers (Theorems 5 and 6 of the paper),
- * its evaluation, the search for the scaling h, and the paper's Appendix H models.
+ * its evaluation and the search for the scaling h (the paper's Appendix H models and
+ * experiments are in paper/).
  *
  * Every dense layer y = rho(W x + b) of a model graph becomes layers whose every
  * weight is ONE DLoR component alpha*I + U V^T (a .dlor layer with one factor),
@@ -150,69 +151,6 @@ void dlor_net_search_free(dlor_net_search *s);
  * op, and the alphas of its DLoR layers: one per layer with a nonzero alpha, or
  * with tied_alpha one in all (a model that trains a single shared alpha). */
 uint64_t dlor_net_param_count(const dlor_container *c, int tied_alpha);
-
-/* ---- Appendix H.2 models of the 1-D sawtooth (network_train.c) -------------------------
- * Input Linear(1, N) and softplus, a hidden transformation, output Linear(N, 1):
- *   dense: a second hidden layer Linear(N, N) + softplus (the parameter-matched baseline
- *          uses N = w for both hidden layers);
- *   deep:  k layers x <- softplus((alpha I + U_l V_l^T) x + b_l), one shared alpha,
- *          U_l, V_l of N x r;
- *   wide:  x <- softplus(sum_l alpha_l softplus(U_l V_l^T x + b_l) (+ b_out)), a BRANCH
- *          group of k branches; b_out ('outer_bias') is not in H.2's formula but is what
- *          Table 1's counts include. */
-typedef enum dlor_h2_kind { DLOR_H2_DENSE = 0, DLOR_H2_DEEP = 1, DLOR_H2_WIDE = 2 } dlor_h2_kind;
-
-typedef struct dlor_h2_arch {
-    dlor_h2_kind kind;
-    int64_t width;            /* N (dense: w) */
-    int64_t k, rank;          /* deep, wide */
-    int outer_bias;           /* wide */
-} dlor_h2_arch;
-
-/* A deep model's parameters (double). U and V hold k blocks of N x r, row-major. */
-typedef struct dlor_h2_deep {
-    int64_t N, k, r;
-    double *win, *bin;        /* N, N */
-    double *U, *V, *b;        /* k*N*r, k*N*r, k*N */
-    double alpha;
-    double *wout, bout;       /* N, 1 */
-} dlor_h2_deep;
-
-typedef struct dlor_h2_train_opts {
-    int64_t epochs;           /* full-batch Adam steps */
-    double lr, lr_min, factor;/* ReduceLROnPlateau on the training loss */
-    int64_t patience;
-} dlor_h2_train_opts;
-
-/* H.2's setting: Adam lr 0.005, plateau scheduler (patience 200, factor 0.5, min 1e-5). */
-void dlor_h2_train_opts_default(dlor_h2_train_opts *o);
-
-/* torch's default initialisation of the two Linear layers (uniform +-1/sqrt(fan_in)),
- * the same for U, V and b_l, alpha = 1; seeded. */
-dlor_status dlor_h2_deep_init(int64_t N, int64_t k, int64_t r, uint64_t seed, dlor_h2_deep *m, dlor_error *err);
-void dlor_h2_deep_free(dlor_h2_deep *m);
-/* Trains on n samples (x, y) by full-batch Adam with MSE loss; *mse gets the final
- * training loss. */
-dlor_status dlor_h2_train_deep(dlor_h2_deep *m, const double *x, const double *y, uint64_t n,
-                               const dlor_h2_train_opts *o, double *mse, dlor_error *err);
-/* The model's output for one input (the trainer's own forward pass). */
-double dlor_h2_deep_predict(const dlor_h2_deep *m, double x);
-/* The model as a runnable .dlor graph: layers "in", "deep.<l>" (mul, one factor), "out". */
-dlor_status dlor_h2_deep_container(const dlor_h2_deep *m, dlor_dtype storage, dlor_container *c, dlor_error *err);
-
-/* Builds an architecture with seeded parameters as a runnable graph. */
-dlor_status dlor_h2_build(const dlor_h2_arch *a, uint64_t seed, dlor_container *c, dlor_error *err);
-/* Its parameter count (deep: one shared alpha). */
-dlor_status dlor_h2_params(const dlor_h2_arch *a, uint64_t *count, dlor_error *err);
-
-/* Experiment 3's split of a DLoR layer W = alpha I + U V^T (n x n; U, V n x r, row-major):
- * W = P S Q^T, sigma = diag(S), lowrank = diag(P^T U V^T Q), identity = diag(P^T alpha I Q)
- * (so sigma = lowrank + identity), each of n values, largest sigma first. */
-dlor_status dlor_spectral_split(int64_t n, int64_t r, double alpha, const double *U, const double *V, double *sigma,
-                                double *lowrank, double *identity, dlor_error *err);
-
-/* The sawtooth of Appendix H.1: |((3.7 x) mod 2) - 1|, mod with floor semantics. */
-double dlor_sawtooth(double x);
 
 #ifdef __cplusplus
 }

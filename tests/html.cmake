@@ -11,7 +11,7 @@ set_tests_properties(test_html_report PROPERTIES ENVIRONMENT "DLOR_TEST_TMP=${CM
 # The page of 'dlor reproduce --html' from a hand-made report (mismatches, failures, hostile values).
 add_executable(test_reproduce_html ${CMAKE_CURRENT_SOURCE_DIR}/test_reproduce_html.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
 target_include_directories(test_reproduce_html PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
-target_link_libraries(test_reproduce_html PRIVATE dlor_cmd)
+target_link_libraries(test_reproduce_html PRIVATE dlor_paper)
 add_test(NAME test_reproduce_html COMMAND test_reproduce_html)
 set_tests_properties(test_reproduce_html PROPERTIES ENVIRONMENT "DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")
 

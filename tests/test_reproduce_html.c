@@ -1,4 +1,4 @@
-/* test_reproduce_html - the page of 'dlor reproduce --html' (cmd/reproduce_html.c) built
+/* test_reproduce_html - the page of 'dlor reproduce --html' (paper/report_html.c) built
  * from a hand-made report with everything the real sample does not produce: a failed
  * construction, NaN / Inf / 0 errors on the log axes, a Table 1 count that differs from
  * the paper's, a missed target, markup and invalid UTF-8 in the text. The page must mark

@@ -6,6 +6,22 @@
 #include <math.h>
 #include <string.h>
 
+dlor_html_series dlor_html_series_make(const char *name, const double *x, const double *y, size_t n, int line,
+                                       int marker, const char *color, double width)
+{
+    dlor_html_series s;
+    memset(&s, 0, sizeof s);
+    s.name = name;
+    s.x = x;
+    s.y = y;
+    s.n = n;
+    s.line = line;
+    s.marker = marker;
+    s.color = color;
+    s.width = width;
+    return s;
+}
+
 static double series_x(const dlor_html_series *se, size_t i)
 {
     return se->x ? se->x[i] : (double)(i + 1);

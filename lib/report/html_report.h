@@ -128,6 +128,10 @@ typedef struct dlor_html_series {
                               keeps two equal series both visible) */
 } dlor_html_series;
 
+/* A series with the given fields (n points; x NULL: 1, 2, ..., n). */
+dlor_html_series dlor_html_series_make(const char *name, const double *x, const double *y, size_t n, int line,
+                                       int marker, const char *color, double width);
+
 typedef struct dlor_html_plot {
     const char *title;
     dlor_html_axis x, y;

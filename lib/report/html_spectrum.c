@@ -18,27 +18,15 @@ double dlor_spectral_split_residual(const dlor_spectral_split *s)
     return top > 0 ? mx / top : mx;
 }
 
-static dlor_html_series series(const char *name, const double *y, int64_t n, int style, const char *color,
-                               double width)
-{
-    dlor_html_series s;
-    memset(&s, 0, sizeof s);
-    s.name = name;
-    s.y = y;
-    s.n = n > 0 ? (size_t)n : 0;
-    s.line = style;
-    s.color = color;
-    s.width = width;
-    return s;
-}
-
 void dlor_html_split_plot(dlor_html *h, const char *title, const dlor_spectral_split *s, const char *caption)
 {
     char cap[1024], rs[32];
     /* the total wide and light underneath, so the contributions stay visible on top of it */
-    dlor_html_series sp[3] = {series("sigma_j (total)", s->sigma, s->k, DLOR_HTML_SOLID, "#9ca3af", 5),
-                              series("identity contribution", s->identity, s->k, DLOR_HTML_SOLID, "#ea580c", 2),
-                              series("low-rank contribution", s->lowrank, s->k, DLOR_HTML_DASHED, "#7c3aed", 2)};
+    size_t k = s->k > 0 ? (size_t)s->k : 0;
+    dlor_html_series sp[3] = {
+        dlor_html_series_make("sigma_j (total)", NULL, s->sigma, k, DLOR_HTML_SOLID, 0, "#9ca3af", 5),
+        dlor_html_series_make("identity contribution", NULL, s->identity, k, DLOR_HTML_SOLID, 0, "#ea580c", 2),
+        dlor_html_series_make("low-rank contribution", NULL, s->lowrank, k, DLOR_HTML_DASHED, 0, "#7c3aed", 2)};
     dlor_html_plot p;
     dlor_html_format_num(dlor_spectral_split_residual(s), rs, sizeof rs);
     snprintf(cap, sizeof cap, "%s%s(largest deviation of identity + low-rank from sigma_j: %s of sigma_1).",

@@ -1,4 +1,4 @@
-/* reproduce_html.c - the page of 'dlor reproduce --html': the error-versus-h curves
+/* report_html.c - the page of 'dlor reproduce --html': the error-versus-h curves
  * (Figures 2a, 3a), the sawtooth approximations (2b, 3b), Table 1, the spectral split
  * of Experiment 3 (2c), the targets and where the numbers differ from the paper's, as
  * one self-contained page (html_report.h: inline SVG, no scripts, no requests). */
@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
 #include "html_report.h"
 #include "html_spectrum.h"
 #include "reproduce.h"
@@ -19,22 +18,6 @@
 /* Colours of the variants of one chart, and their lighter shades for extra seeds. */
 static const char *const colour[] = {"#2563eb", "#ea580c", "#7c3aed", "#0891b2"};
 static const char *const light[] = {"#93c5fd", "#fdba74", "#c4b5fd", "#67e8f9"};
-
-static dlor_html_series series(const char *name, const double *x, const double *y, size_t n, int line, int mark,
-                               const char *color, double width)
-{
-    dlor_html_series s;
-    memset(&s, 0, sizeof s);
-    s.name = name;
-    s.x = x;
-    s.y = y;
-    s.n = n;
-    s.line = line;
-    s.marker = mark;
-    s.color = color;
-    s.width = width;
-    return s;
-}
 
 /* ---- Figures 2a / 3a --------------------------------------------------------------- */
 
@@ -115,12 +98,12 @@ static void h_chart(dlor_html *h, const dlor_repro_report *r, const char *title,
         else snprintf(what, sizeof what, "alpha %s", cv->alpha);
         if (cv->seed == 0) {
             snprintf(names[ns], sizeof names[ns], "%s, f64", what);
-            se[ns] = series(names[ns], cols[i].h, cols[i].e64, cv->npoints, DLOR_HTML_SOLID, DLOR_HTML_MARK_CIRCLE,
-                            colour[v], 2);
+            se[ns] = dlor_html_series_make(names[ns], cols[i].h, cols[i].e64, cv->npoints, DLOR_HTML_SOLID,
+                                           DLOR_HTML_MARK_CIRCLE, colour[v], 2);
             ns++;
             snprintf(names[ns], sizeof names[ns], "%s, f32", what);
-            se[ns] = series(names[ns], cols[i].h, cols[i].e32, cv->npoints, DLOR_HTML_DASHED, DLOR_HTML_MARK_NONE,
-                            colour[v], 2);
+            se[ns] = dlor_html_series_make(names[ns], cols[i].h, cols[i].e32, cv->npoints, DLOR_HTML_DASHED,
+                                           DLOR_HTML_MARK_NONE, colour[v], 2);
             ns++;
             ox[nopt] = cv->auto_f64.h;
             oy[nopt++] = cv->auto_f64.err;
@@ -128,17 +111,18 @@ static void h_chart(dlor_html *h, const dlor_repro_report *r, const char *title,
             oy[nopt++] = cv->auto_f32.err;
         } else {
             /* the other seeds: thin, light, f64 only, no legend entry */
-            se[ns++] = series(NULL, cols[i].h, cols[i].e64, cv->npoints, DLOR_HTML_SOLID, DLOR_HTML_MARK_NONE,
-                              light[v], 1);
+            se[ns++] = dlor_html_series_make(NULL, cols[i].h, cols[i].e64, cv->npoints, DLOR_HTML_SOLID,
+                                             DLOR_HTML_MARK_NONE, light[v], 1);
         }
     }
     double range_x[2] = {hmin, hmax}, range_y[2];
     range_y[0] = range_y[1] = isfinite(ymin) ? ymin / 4 : NAN;
     if (nopt)
-        se[ns++] = series("searched optimum of h (f64, f32)", ox, oy, nopt, DLOR_HTML_NOLINE, DLOR_HTML_MARK_SQUARE, INK,
-                          2);
-    if (!isnan(hmin)) se[ns++] = series("the paper's range of h", range_x, range_y, 2, DLOR_HTML_SOLID,
-                                        DLOR_HTML_MARK_NONE, MUTED, 6);
+        se[ns++] = dlor_html_series_make("searched optimum of h (f64, f32)", ox, oy, nopt, DLOR_HTML_NOLINE,
+                                         DLOR_HTML_MARK_SQUARE, INK, 2);
+    if (!isnan(hmin))
+        se[ns++] = dlor_html_series_make("the paper's range of h", range_x, range_y, 2, DLOR_HTML_SOLID,
+                                         DLOR_HTML_MARK_NONE, MUTED, 6);
     dlor_html_plot p;
     memset(&p, 0, sizeof p);
     p.title = title;
@@ -241,14 +225,16 @@ static void approx_section(dlor_html *h, const dlor_repro_report *r)
             h->nomem = 1;
             return;
         }
-        se[0] = series("sawtooth (target)", a->x, a->target, a->n, DLOR_HTML_SOLID, DLOR_HTML_MARK_NONE, MUTED, 6);
-        se[1] = series("dense MLP", a->x, a->dense, a->n, DLOR_HTML_SOLID, DLOR_HTML_MARK_NONE, INK, 2);
+        se[0] = dlor_html_series_make("sawtooth (target)", a->x, a->target, a->n, DLOR_HTML_SOLID, DLOR_HTML_MARK_NONE,
+                                      MUTED, 6);
+        se[1] = dlor_html_series_make("dense MLP", a->x, a->dense, a->n, DLOR_HTML_SOLID, DLOR_HTML_MARK_NONE, INK, 2);
         for (size_t k = 0; k < ns; k++) {
             const dlor_repro_series *s = &a->series[k];
             snprintf(lab[k], sizeof lab[k], "network, %s", s->label);
-            se[2 + k] = series(lab[k], a->x, s->y, a->n, style[k], DLOR_HTML_MARK_NONE, col[k], 2);
+            se[2 + k] = dlor_html_series_make(lab[k], a->x, s->y, a->n, style[k], DLOR_HTML_MARK_NONE, col[k], 2);
             for (size_t j = 0; j < a->n; j++) diff[k * a->n + j] = fabs(s->y[j] - a->dense[j]);
-            de[k] = series(lab[k], a->x, diff + k * a->n, a->n, style[k], DLOR_HTML_MARK_NONE, col[k], 2);
+            de[k] =
+                dlor_html_series_make(lab[k], a->x, diff + k * a->n, a->n, style[k], DLOR_HTML_MARK_NONE, col[k], 2);
         }
         snprintf(t1, sizeof t1, "Figure %s: %s (%s)", strcmp(a->construction, "deep") == 0 ? "2b" : "3b",
                  a->construction, a->variant);

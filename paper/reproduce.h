@@ -1,6 +1,13 @@
 /* reproduce.h - dlor reproduce: the paper's sawtooth experiments (Appendix H; Figures 2
  * and 3, Table 1, Experiment 3) computed with dlor's own code, kept as plain data that a
- * report renderer can draw: the text table and the JSON are two views of this struct.
+ * report renderer can draw: the text tables, the JSON, the CSV files and the HTML page
+ * are views of this struct. The paper's module (paper/, library dlor_paper) is linked
+ * by the command alone; the core library knows nothing of it.
+ *
+ * The files: report.c (the experiments run in order, targets, notes), experiments.c
+ * (the h sweeps, Figures 2a/b, 3a/b), experiments_h2.c (Table 1, Experiment 3),
+ * report_text.c, report_json.c, report_csv.c, report_html.c (the views); the H.2 models
+ * themselves are in sawtooth.h.
  *
  *   curves    Figures 2a / 3a: max abs error of the network form to the dense MLP as a
  *             function of h, per construction / basis / alpha / beta (/ seed), with the
@@ -120,13 +127,33 @@ typedef struct dlor_repro_cfg {
     int64_t epochs;               /* training epochs for the spectral split (5000) */
 } dlor_repro_cfg;
 
+/* The files the sample folder must hold: the model, then x_train, y_train, x_test,
+ * y_test. */
+#define DLOR_REPRO_NSAMPLE_FILES 5
+extern const char *const dlor_repro_sample_files[DLOR_REPRO_NSAMPLE_FILES];
+
 void dlor_repro_cfg_default(dlor_repro_cfg *cfg);
+/* Runs every experiment on cfg->sample_dir; on failure r is left empty (freed). */
 dlor_status dlor_repro_compute(const dlor_repro_cfg *cfg, dlor_repro_report *r, dlor_error *err);
+void dlor_repro_free(dlor_repro_report *r);
+
+/* ---- views ---------------------------------------------------------------------------- */
+
+/* The text tables and the JSON document. */
 void dlor_repro_print(FILE *f, const dlor_repro_report *r);
 void dlor_repro_json(FILE *f, const dlor_repro_report *r);
 /* The report as one self-contained HTML page (html_report.h); returns nonzero when
  * the page is incomplete for lack of memory (the caller drops it). */
 int dlor_repro_html(FILE *f, const dlor_repro_report *r);
-void dlor_repro_free(dlor_repro_report *r);
+
+/* The files 'reproduce --out DIR' writes: report.txt, report.json and one CSV file per
+ * figure, each with the function that writes it. */
+typedef void (*dlor_repro_writer)(FILE *f, const dlor_repro_report *r);
+typedef struct dlor_repro_file {
+    const char *name;
+    dlor_repro_writer write;
+} dlor_repro_file;
+#define DLOR_REPRO_NOUT_FILES 6
+extern const dlor_repro_file dlor_repro_out_files[DLOR_REPRO_NOUT_FILES];
 
 #endif
