@@ -28,6 +28,7 @@
 #include "dlor_compress.h"
 #include "dlor_readers.h"
 #include "svd_top.h"
+#include "testutil.h"
 
 static double now(void)
 {
@@ -36,20 +37,8 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* splitmix64 + Box-Muller, fixed seed: the same matrices on every run. */
-static unsigned long long rng_s = 2025;
-static double normal01(void)
-{
-    double u[2];
-    for (int i = 0; i < 2; i++) {
-        unsigned long long z = (rng_s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        u[i] = (double)(z >> 11) * (1.0 / 9007199254740992.0);
-    }
-    return sqrt(-2.0 * log(1.0 - u[0])) * cos(6.283185307179586 * u[1]);
-}
+/* a fixed seed: the same matrices on every run */
+static dlt_rng rng = {2025};
 
 static void *xmalloc(size_t n)
 {
@@ -222,13 +211,13 @@ int main(int argc, char **argv)
         return 0;
     }
     if (sweeping) {
-        for (int64_t i = 0; i < N * N; i++) w[i] = normal01() / sqrt((double)N);
+        for (int64_t i = 0; i < N * N; i++) w[i] = dlt_normal(&rng) / sqrt((double)N);
         sweep("gauss", w, N);
         /* Q1 diag(s) Q2^T, Q from the QR of Gaussian matrices. */
         double *q1 = xmalloc(sizeof(double) * (size_t)(N * N)), *q2 = xmalloc(sizeof(double) * (size_t)(N * N));
         double *tau = xmalloc(sizeof(double) * (size_t)N);
-        for (int64_t i = 0; i < N * N; i++) q1[i] = normal01();
-        for (int64_t i = 0; i < N * N; i++) q2[i] = normal01();
+        for (int64_t i = 0; i < N * N; i++) q1[i] = dlt_normal(&rng);
+        for (int64_t i = 0; i < N * N; i++) q2[i] = dlt_normal(&rng);
         LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)N, (int)N, q1, (int)N, tau);
         LAPACKE_dorgqr(LAPACK_COL_MAJOR, (int)N, (int)N, (int)N, q1, (int)N, tau);
         LAPACKE_dgeqrf(LAPACK_COL_MAJOR, (int)N, (int)N, q2, (int)N, tau);
@@ -247,17 +236,17 @@ int main(int argc, char **argv)
     double *a = xmalloc(sizeof(double) * (size_t)(N * 8));
     double *b = xmalloc(sizeof(double) * (size_t)(N * 8));
     for (int64_t i = 0; i < N * 8; i++) {
-        a[i] = sqrt(5.0 / (double)N) * normal01();
-        b[i] = sqrt(5.0 / (double)N) * normal01();
+        a[i] = sqrt(5.0 / (double)N) * dlt_normal(&rng);
+        b[i] = sqrt(5.0 / (double)N) * dlt_normal(&rng);
     }
     for (int64_t i = 0; i < N; i++)
         for (int64_t j = 0; j < N; j++) {
-            double s = 1e-3 * normal01() + (i == j ? 1.0 : 0.0);
+            double s = 1e-3 * dlt_normal(&rng) + (i == j ? 1.0 : 0.0);
             for (int q = 0; q < 8; q++) s += a[i * 8 + q] * b[j * 8 + q];
             w[i * N + j] = s;
         }
     run("residual", w, N, k, curves);
-    for (int64_t i = 0; i < N * N; i++) w[i] = normal01() / sqrt((double)N);
+    for (int64_t i = 0; i < N * N; i++) w[i] = dlt_normal(&rng) / sqrt((double)N);
     run("gauss", w, N, k, curves);
     free(w);
     free(a);

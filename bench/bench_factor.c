@@ -30,6 +30,7 @@
 #include "dlor_factor.h"
 #include "dlor_readers.h"
 #include "factor_internal.h"
+#include "testutil.h"
 
 static double now(void)
 {
@@ -38,21 +39,8 @@ static double now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* splitmix64 + Box-Muller, seed 2024: the same matrix on every run. */
-static unsigned long long rng_s = 2024;
-static double uniform01(void)
-{
-    unsigned long long z = (rng_s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
-}
-static double normal01(void)
-{
-    double u1 = 1.0 - uniform01(), u2 = uniform01();
-    return sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2);
-}
+/* seed 2024: the same matrix on every run */
+static dlt_rng rng = {2024};
 
 static lapack_logical sel_complex(const double *wr, const double *wi)
 {
@@ -91,8 +79,8 @@ static int rect(long M, long N, long r, long reps)
         fprintf(stderr, "bench_factor: out of memory\n");
         return 1;
     }
-    for (size_t i = 0; i < (size_t)M * (size_t)N; i++) a[i] = normal01();
-    for (size_t i = 0; i < (size_t)M * (size_t)N; i++) b[i] = normal01();
+    for (size_t i = 0; i < (size_t)M * (size_t)N; i++) a[i] = dlt_normal(&rng);
+    for (size_t i = 0; i < (size_t)M * (size_t)N; i++) b[i] = dlt_normal(&rng);
     dlor_factor_opts mo = {DLOR_METHOD_MUL, DLOR_BASIS_SCHUR, r, 1, 0.0, 0, DLOR_DT_F32};
     double best[2] = {1e300, 1e300};
     for (long rep = 0; rep < reps; rep++)
@@ -161,7 +149,7 @@ int main(int argc, char **argv)
     if (matrix) {
         if (load_matrix(matrix, N, w) != 0) return 1;
     } else {
-        for (size_t i = 0; i < nn; i++) w[i] = normal01();
+        for (size_t i = 0; i < nn; i++) w[i] = dlt_normal(&rng);
     }
 
     const char *label[T_COUNT] = {"mul --basis schur", "add (svd)", "dgesdd jobz=A",

@@ -82,8 +82,8 @@ zlib_lib=$(cache ZLIB_LIBRARY_RELEASE)
 mkdir -p build-bench/bench
 echo "== compiling bench_factor, bench_compress, the bandwidth probe and the runtime shim"
 for prog in bench_factor bench_compress; do
-  "$cc" -std=c99 -O3 -DNDEBUG -Wall -Wextra -Iformats -Ilib -Ilib/runtime -I"$lapacke_inc" -I"$cblas_inc" \
-    "bench/$prog.c" build-bench/libdlor_core.a build-bench/libdlor_formats.a build-bench/libdlor_runtime.a \
+  "$cc" -std=c99 -O3 -DNDEBUG -Wall -Wextra -Iformats -Ilib -Ilib/runtime -Itests -I"$lapacke_inc" -I"$cblas_inc" \
+    "bench/$prog.c" tests/testutil.c build-bench/libdlor_core.a build-bench/libdlor_formats.a build-bench/libdlor_runtime.a \
     "$lapacke_lib" "$openblas_lib" "$zlib_lib" -lm -o "build-bench/bench/$prog"
 done
 # the read-bandwidth probe, for this machine only

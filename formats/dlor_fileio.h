@@ -20,6 +20,11 @@
 extern "C" {
 #endif
 
+/* Opens path for reading: a regular file of at most max_bytes (else DLOR_E_LIMIT).
+ * On success *fd (the caller closes it) and *size; dlor_file_read and
+ * dlor_file_map start here. */
+dlor_status dlor_file_open_read(const char *path, size_t max_bytes, int *fd, size_t *size, dlor_error *err);
+
 /* Reads all of path. *buf is malloc'd (at least 1 byte even for an empty
  * file); the caller frees it. Refuses non-regular files and files larger
  * than max_bytes (DLOR_E_LIMIT). */

@@ -11,8 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **buf,
-                           size_t *len, dlor_error *err)
+dlor_status dlor_file_open_read(const char *path, size_t max_bytes, int *fd_out, size_t *size, dlor_error *err)
 {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return dlor_fail(err, DLOR_E_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -28,10 +27,21 @@ dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **b
     }
     if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
         close(fd);
-        return dlor_fail(err, DLOR_E_LIMIT, "%s: file of %lld bytes exceeds the %zu-byte limit",
-                         path, (long long)st.st_size, max_bytes);
+        return dlor_fail(err, DLOR_E_LIMIT, "%s: file of %lld bytes exceeds the %zu-byte limit", path,
+                         (long long)st.st_size, max_bytes);
     }
-    size_t n = (size_t)st.st_size;
+    *fd_out = fd;
+    *size = (size_t)st.st_size;
+    return DLOR_OK;
+}
+
+dlor_status dlor_file_read(const char *path, size_t max_bytes, unsigned char **buf,
+                           size_t *len, dlor_error *err)
+{
+    size_t n;
+    int fd;
+    dlor_status st = dlor_file_open_read(path, max_bytes, &fd, &n, err);
+    if (st != DLOR_OK) return st;
     unsigned char *p = malloc(n ? n : 1);
     if (!p) {
         close(fd);

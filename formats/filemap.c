@@ -3,35 +3,18 @@
 #include "dlor_fileio.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <stdint.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 dlor_status dlor_file_map(const char *path, size_t max_bytes, dlor_mapped_file *m, dlor_error *err)
 {
     static const unsigned char empty[1] = {0};
     memset(m, 0, sizeof *m);
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return dlor_fail(err, DLOR_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return dlor_fail(err, DLOR_E_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return dlor_fail(err, DLOR_E_IO, "%s: not a regular file", path);
-    }
-    if ((uint64_t)st.st_size > (uint64_t)max_bytes) {
-        close(fd);
-        return dlor_fail(err, DLOR_E_LIMIT, "%s: file of %lld bytes exceeds the %zu-byte limit", path,
-                         (long long)st.st_size, max_bytes);
-    }
-    size_t n = (size_t)st.st_size;
+    size_t n;
+    int fd;
+    dlor_status st = dlor_file_open_read(path, max_bytes, &fd, &n, err);
+    if (st != DLOR_OK) return st;
     if (n == 0) { /* mmap cannot map nothing */
         close(fd);
         m->data = empty;

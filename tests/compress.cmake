@@ -9,6 +9,7 @@ set_tests_properties(test_compress PROPERTIES TIMEOUT 600)
 dlor_c_test(test_svd_top ${CMAKE_CURRENT_SOURCE_DIR}/test_svd_top.c ${CMAKE_CURRENT_SOURCE_DIR}/testmat.c)
 
 # Benchmark program (not a test): bench_compress [N] [k]
-add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c)
+add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c ${CMAKE_CURRENT_SOURCE_DIR}/testutil.c)
+target_include_directories(bench_compress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(bench_compress PRIVATE dlor_core)
 dlor_py_test(test_compress_cli test_compress_cli.py)

@@ -60,6 +60,24 @@ def scratch_dir(name):
     return d
 
 
+def scratch(name):
+    """A scratch folder for one test script, and two ways to name a file in it:
+    (folder, path, fresh); path(n) joins n to the folder, fresh(n) also removes
+    an existing file n."""
+    d = scratch_dir(name)
+
+    def path(n):
+        return os.path.join(d, n)
+
+    def fresh(n):
+        p = path(n)
+        if os.path.exists(p):
+            os.remove(p)
+        return p
+
+    return d, path, fresh
+
+
 def finish():
     """Prints the summary line ctest logs show and exits non-zero on failure."""
     sys.exit(summary())

@@ -10,20 +10,9 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_testlib import check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("cli")
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def fresh(name):
-    p = path(name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
+TMP, path, fresh = scratch("cli")
 
 
 rng = np.random.default_rng(1234)

@@ -10,20 +10,13 @@ from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("compress")
+TMP, _, path = scratch("compress")  # path(n) removes an existing n
 digits = os.path.join(SRC, "samples", "digits")
 dsrc = os.path.join(digits, "digits.safetensors")
 wd = load_file(dsrc)
 xd, yd = os.path.join(digits, "x_test.npy"), os.path.join(digits, "y_test.npy")
-
-
-def path(name):
-    p = os.path.join(TMP, name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
 
 
 def rel(a, b):

@@ -17,7 +17,6 @@
  *          it: all refused.
  * The test binary is linked with -Wl,--wrap=read (case 64). */
 #define _POSIX_C_SOURCE 200809L
-#include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,37 +56,21 @@ ssize_t __wrap_read(int fd, void *buf, size_t n)
 
 /* ---- buffers and files ---------------------------------------------------------- */
 
-typedef struct {
-    unsigned char *b;
-    size_t n, cap;
-} buf;
+typedef dlt_buf buf;
 
-static void put(buf *o, const void *p, size_t n)
-{
-    if (o->n + n > o->cap) {
-        size_t c = o->cap ? o->cap : 256;
-        while (c < o->n + n) c *= 2;
-        unsigned char *nb = realloc(o->b, c);
-        if (!nb) abort();
-        o->b = nb;
-        o->cap = c;
-    }
-    if (n) memcpy(o->b + o->n, p, n);
-    o->n += n;
-}
 static void u32(buf *o, uint32_t v)
 {
     unsigned char b[4];
     dlor_store_u32(b, v);
-    put(o, b, 4);
+    dlt_put(o, b, 4);
 }
 static void u64(buf *o, uint64_t v)
 {
     unsigned char b[8];
     dlor_store_u64(b, v);
-    put(o, b, 8);
+    dlt_put(o, b, 8);
 }
-static void gstr(buf *o, const char *s) { u64(o, strlen(s)), put(o, s, strlen(s)); }
+static void gstr(buf *o, const char *s) { u64(o, strlen(s)), dlt_put(o, s, strlen(s)); }
 
 static char g_dir[512];
 
@@ -125,7 +108,7 @@ typedef struct {
 
 static void gguf_build(buf *o, const char *magic, const gguf_case *c)
 {
-    put(o, magic, 4);
+    dlt_put(o, magic, 4);
     u32(o, c->version);
     u64(o, c->ntensors);
     u64(o, c->nkv);
@@ -163,10 +146,10 @@ static void gguf_build(buf *o, const char *magic, const gguf_case *c)
         u32(o, type);
         u64(o, offset);
     }
-    while (o->n % 32) put(o, "\0", 1);
+    while (o->n % 32) dlt_put(o, "\0", 1);
     static const float data[64];
-    put(o, data, sizeof data);
-    if (c->tensor_kind == 11) put(o, "PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22);
+    dlt_put(o, data, sizeof data);
+    if (c->tensor_kind == 11) dlt_put(o, "PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0", 22);
 }
 
 static void test_gguf(void)
@@ -272,15 +255,6 @@ static void test_empty(void)
 
 /* ---- 63: 4 GiB and more ------------------------------------------------------------------ */
 
-static int sparse_file(const char *path, const void *head, size_t n, uint64_t size)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) return -1;
-    int ok = write(fd, head, n) == (ssize_t)n && ftruncate(fd, (off_t)size) == 0;
-    close(fd);
-    return ok ? 0 : -1;
-}
-
 static void test_huge(void)
 {
     char path[700], out[700], x[1024], msg[2048];
@@ -297,7 +271,7 @@ static void test_huge(void)
     dlor_store_u64(pre + 40, size);
     dlor_store_u32(pre + 52, 4);
     at("huge.dlor", path, sizeof path);
-    if (sparse_file(path, pre, sizeof pre, size) != 0) {
+    if (dlt_sparse_file(path, pre, sizeof pre, size) != 0) {
         printf("note: no sparse 4 GiB files here; case 63 is not tested\n");
         unlink(path);
         return;
@@ -315,7 +289,7 @@ static void test_huge(void)
     CHECK(rc == 1 && strstr(msg, "dlor info: ") && strstr(msg, "out of memory"), "63 info 4 GiB .dlor: %d %s", rc, msg);
     at("huge.safetensors", path, sizeof path);
     unsigned char st[16] = {2, 0, 0, 0, 0, 0, 0, 0, '{', '}'};
-    CHECK(sparse_file(path, st, 10, size) == 0, "sparse safetensors");
+    CHECK(dlt_sparse_file(path, st, 10, size) == 0, "sparse safetensors");
     const char *conv[] = {"convert", path, "-o", at("huge-out.dlor", out, sizeof out), NULL};
     rc = dlt_run(conv, 0, 1ull << 30, msg, sizeof msg);
     CHECK(rc == 1 && strstr(msg, "dlor convert: ") && strstr(msg, "out of memory reading 4294967297 bytes"),
@@ -429,9 +403,9 @@ static void test_polyglots(void)
                 if (!after && k >= nm) continue;      /* whole files in front: the 'after' runs of the other file */
                 if (k >= nm && k - nm == i) continue; /* a file twice is not a polyglot */
                 buf o = {0};
-                if (!after) put(&o, extra, en);
-                put(&o, data[i], len[i]);
-                if (after) put(&o, extra, en);
+                if (!after) dlt_put(&o, extra, en);
+                dlt_put(&o, data[i], len[i]);
+                if (after) dlt_put(&o, extra, en);
                 snprintf(msg, sizeof msg, "poly.%s", files[i].name);
                 at(msg, path, sizeof path);
                 dlt_write_file(path, o.b, o.n);

@@ -10,16 +10,12 @@ import numpy as np
 from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("exit_codes")
+TMP, path, _ = scratch("exit_codes")
 digits = os.path.join(SRC, "samples", "digits")
 onnx, dst = os.path.join(digits, "digits.onnx"), os.path.join(digits, "digits.safetensors")
 x, y = os.path.join(digits, "x_test.npy"), os.path.join(digits, "y_test.npy")
-
-
-def path(name):
-    return os.path.join(TMP, name)
 
 
 OUT = path("out")          # every case writes here (under its own extension) or nowhere

@@ -29,16 +29,12 @@ from safetensors.numpy import save_file
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
 import dlor_spec_cases  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
 CHECK = os.environ["DLOR_CHECK"]
-TMP = scratch_dir("format_spec")
+TMP, path, _ = scratch("format_spec")
 SPEC = open(os.path.join(SRC, "formats", "DLOR_FORMAT.md")).read()
 CORPUS = os.path.join(SRC, "tests", "fuzz", "corpus", "dlor")
-
-
-def path(name):
-    return os.path.join(TMP, name)
 
 
 def write(name, data):

@@ -37,21 +37,14 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import html_browser  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("html")
+TMP, _, path = scratch("html")  # path(n) removes an existing n
 UNIT = os.environ.get("DLOR_HTML_UNIT")
 SVGNS = "{http://www.w3.org/2000/svg}"
 digits = os.path.join(SRC, "samples", "digits")
 dsrc = os.path.join(digits, "digits.safetensors")
 xin, yin = os.path.join(digits, "x_test.npy"), os.path.join(digits, "y_test.npy")
-
-
-def path(name):
-    p = os.path.join(TMP, name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
 
 
 def fmt3(v):

@@ -20,18 +20,11 @@ from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
 DUMP = os.environ.get("DLOR_HTML_SPECTRUM", "html_spectrum_dump")
-TMP = scratch_dir("html_spectrum")
+TMP, _, path = scratch("html_spectrum")  # path(n) removes an existing n
 digits = os.path.join(SRC, "samples", "digits", "digits.safetensors")
-
-
-def path(name):
-    p = os.path.join(TMP, name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
 
 
 def dump(src, dl):

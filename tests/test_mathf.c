@@ -148,12 +148,11 @@ static void conversions(void)
         if (!same_bits(dlor__double_to_float(d), (float)d)) bad++;
     }
     CHECK(bad == 0, "%d edge doubles converted unlike the cast", bad);
-    uint64_t s = 0x9e3779b97f4a7c15ull;
+    dlt_rng rng = {1};
     int nan_bad = 0;
     bad = 0;
     for (int i = 0; i < 2000000; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        uint64_t b = s;
+        uint64_t s = dlt_u64(&rng), b = s;
         if (i & 1) /* exponent in the float range or just below it, low bits near a tie */
             b = (b & 0x800fffffe0000000ull) | ((uint64_t)(0x368 + (s >> 40) % 0x120) << 52) |
                 ((s >> 20) & 1 ? 0x10000000ull : 0) | ((s >> 21) & 3);

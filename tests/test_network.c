@@ -19,37 +19,18 @@
 
 static dlt_rng rng = {7};
 
-static void add_t(dlor_container *c, const char *name, const double *x, int ndim, uint64_t d0, uint64_t d1,
-                  dlor_dtype dt)
-{
-    uint64_t dims[2] = {d0, d1}, n = ndim == 1 ? d0 : d0 * d1;
-    size_t nb = (size_t)n * dlor_dtype_size(dt);
-    unsigned char *b = malloc(nb ? nb : 1);
-    dlor_error e;
-    dlor_encode_f64(x, n, dt, b);
-    dlor_tensor_list_own(&c->tensors, b, &e);
-    CHECK(dlor_tensor_list_add(&c->tensors, "t", name, strlen(name), dt, ndim, dims, b, nb, &e) == DLOR_OK, "%s", e.msg);
-}
-
-static double *randv(size_t n, double s)
-{
-    double *a = malloc(n * sizeof *a);
-    for (size_t i = 0; i < n; i++) a[i] = s * dlt_normal(&rng);
-    return a;
-}
-
 /* ---- graph rules ------------------------------------------------------------------ */
 
 static void test_graph_rules(void)
 {
     dlor_container c;
     dlor_container_init(&c);
-    double *w = randv(64, 1.0);
-    add_t(&c, "a", w, 2, 4, 3, DLOR_DT_F32);
-    add_t(&c, "b", w, 2, 4, 4, DLOR_DT_F32);
-    add_t(&c, "c", w, 2, 5, 4, DLOR_DT_F32);
-    add_t(&c, "bias4", w, 1, 4, 0, DLOR_DT_F32);
-    add_t(&c, "bias5", w, 1, 5, 0, DLOR_DT_F32);
+    double *w = dlt_normals(&rng, 64, 1.0);
+    dlt_add_tensor(&c, "a", w, 2, 4, 3, DLOR_DT_F32);
+    dlt_add_tensor(&c, "b", w, 2, 4, 4, DLOR_DT_F32);
+    dlt_add_tensor(&c, "c", w, 2, 5, 4, DLOR_DT_F32);
+    dlt_add_tensor(&c, "bias4", w, 1, 4, 0, DLOR_DT_F32);
+    dlt_add_tensor(&c, "bias5", w, 1, 5, 0, DLOR_DT_F32);
     static const struct {
         const char *text, *why; /* why: NULL = valid, else a word of the message */
         uint64_t in, out;
@@ -131,8 +112,8 @@ static void add_layer(dlor_container *c, const char *name, int method, int rows,
     dlor_error e;
     snprintf(un, sizeof un, "%s.U", name);
     snprintf(vn, sizeof vn, "%s.V", name);
-    add_t(c, un, ut, 2, (uint64_t)K, (uint64_t)du, DLOR_DT_F64);
-    add_t(c, vn, vt, 2, (uint64_t)K, (uint64_t)dv, DLOR_DT_F64);
+    dlt_add_tensor(c, un, ut, 2, (uint64_t)K, (uint64_t)du, DLOR_DT_F64);
+    dlt_add_tensor(c, vn, vt, 2, (uint64_t)K, (uint64_t)dv, DLOR_DT_F64);
     dlor_layer_desc d;
     memset(&d, 0, sizeof d);
     d.name = (char *)name;
@@ -156,15 +137,17 @@ static void test_runtime_group(void)
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
-    double *A = randv(18, 0.7), *ba = randv(6, 0.3), *u1 = randv(12, 0.5), *v1 = randv(12, 0.5);
-    double *u2 = randv(8, 0.5), *v2 = randv(12, 0.5), *b4 = randv(4, 0.2), *D = randv(24, 0.4), *bm = randv(4, 0.2);
-    double *O = randv(8, 0.8);
-    add_t(&c, "a", A, 2, 6, 3, DLOR_DT_F64);
-    add_t(&c, "ba", ba, 1, 6, 0, DLOR_DT_F64);
-    add_t(&c, "b4", b4, 1, 4, 0, DLOR_DT_F64);
-    add_t(&c, "d", D, 2, 4, 6, DLOR_DT_F64);
-    add_t(&c, "bm", bm, 1, 4, 0, DLOR_DT_F64);
-    add_t(&c, "o", O, 2, 2, 4, DLOR_DT_F64);
+    double *A = dlt_normals(&rng, 18, 0.7), *ba = dlt_normals(&rng, 6, 0.3), *u1 = dlt_normals(&rng, 12, 0.5),
+           *v1 = dlt_normals(&rng, 12, 0.5);
+    double *u2 = dlt_normals(&rng, 8, 0.5), *v2 = dlt_normals(&rng, 12, 0.5), *b4 = dlt_normals(&rng, 4, 0.2),
+           *D = dlt_normals(&rng, 24, 0.4), *bm = dlt_normals(&rng, 4, 0.2);
+    double *O = dlt_normals(&rng, 8, 0.8);
+    dlt_add_tensor(&c, "a", A, 2, 6, 3, DLOR_DT_F64);
+    dlt_add_tensor(&c, "ba", ba, 1, 6, 0, DLOR_DT_F64);
+    dlt_add_tensor(&c, "b4", b4, 1, 4, 0, DLOR_DT_F64);
+    dlt_add_tensor(&c, "d", D, 2, 4, 6, DLOR_DT_F64);
+    dlt_add_tensor(&c, "bm", bm, 1, 4, 0, DLOR_DT_F64);
+    dlt_add_tensor(&c, "o", O, 2, 2, 4, DLOR_DT_F64);
     add_layer(&c, "L1", DLOR_IMAGE_MUL, 6, 6, 2, 0.7, u1, v1, 6, 6);
     add_layer(&c, "L2", DLOR_IMAGE_ADD, 4, 6, 2, 0.3, u2, v2, 4, 6);
     CHECK(dlor_graph_parse("linear(a,ba); tanh; branch(0.5); linear(L1); softplus; linear(L2,b4); branch(-1.5); "
@@ -184,7 +167,7 @@ static void test_runtime_group(void)
             M2[i * 6 + j] = s;
         }
     const int n = 37;
-    double *x = randv((size_t)n * 3, 1.0), ref[37 * 2];
+    double *x = dlt_normals(&rng, (size_t)n * 3, 1.0), ref[37 * 2];
     for (int s = 0; s < n; s++) {
         double h[6], t[6], p[4], q[4], g[4];
         matvec(A, x + 3 * s, h, 6, 3);
@@ -331,14 +314,14 @@ static void test_order(void)
     dlor_error e;
     dlor_container holder;
     dlor_container_init(&holder);
-    double *W1 = randv(15, 0.6), *b1 = randv(5, 0.2), *W2 = randv(25, 0.5), *b2 = randv(5, 0.2), *W3 = randv(10, 0.7),
-           *b3 = randv(2, 0.1);
-    add_t(&holder, "0.weight", W1, 2, 5, 3, DLOR_DT_F64);
-    add_t(&holder, "0.bias", b1, 1, 5, 0, DLOR_DT_F64);
-    add_t(&holder, "1.weight", W2, 2, 5, 5, DLOR_DT_F64);
-    add_t(&holder, "1.bias", b2, 1, 5, 0, DLOR_DT_F64);
-    add_t(&holder, "2.weight", W3, 2, 2, 5, DLOR_DT_F64);
-    add_t(&holder, "2.bias", b3, 1, 2, 0, DLOR_DT_F64);
+    double *W1 = dlt_normals(&rng, 15, 0.6), *b1 = dlt_normals(&rng, 5, 0.2), *W2 = dlt_normals(&rng, 25, 0.5),
+           *b2 = dlt_normals(&rng, 5, 0.2), *W3 = dlt_normals(&rng, 10, 0.7), *b3 = dlt_normals(&rng, 2, 0.1);
+    dlt_add_tensor(&holder, "0.weight", W1, 2, 5, 3, DLOR_DT_F64);
+    dlt_add_tensor(&holder, "0.bias", b1, 1, 5, 0, DLOR_DT_F64);
+    dlt_add_tensor(&holder, "1.weight", W2, 2, 5, 5, DLOR_DT_F64);
+    dlt_add_tensor(&holder, "1.bias", b2, 1, 5, 0, DLOR_DT_F64);
+    dlt_add_tensor(&holder, "2.weight", W3, 2, 2, 5, DLOR_DT_F64);
+    dlt_add_tensor(&holder, "2.bias", b3, 1, 2, 0, DLOR_DT_F64);
     src = holder.tensors;
     dlor_graph_init(&g);
     CHECK(dlor_graph_parse("linear(0.weight,0.bias); tanh; linear(1.weight,1.bias); tanh; linear(2.weight,2.bias)", &g,

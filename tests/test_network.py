@@ -15,24 +15,13 @@ from safetensors.numpy import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader as pr  # noqa: E402
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("network")
+TMP, path, fresh = scratch("network")
 SAW = os.path.join(SRC, "samples", "sawtooth")
 ST = os.path.join(SAW, "sawtooth.safetensors")
 XT = os.path.join(SAW, "x_test.npy")
 C, R = 0.5, 6
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def fresh(name):
-    p = path(name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
 
 
 softplus = lambda z: np.logaddexp(0, z)  # noqa: E731

@@ -32,9 +32,9 @@ import onnxruntime as ort
 from onnx import TensorProto, helper, numpy_helper
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dlor_testlib import check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("nonfinite")
+TMP, path, _ = scratch("nonfinite")
 RNG = np.random.default_rng(20240607)
 ort.set_default_logger_severity(3)
 NAN, INF = float("nan"), float("inf")
@@ -51,10 +51,6 @@ ACTS = [("relu", "Relu", {}, 17, "F.relu(x)"),
         ("gelu", "Gelu", {}, 20, "F.gelu(x)"),
         ("gelu_tanh", "Gelu", {"approximate": "tanh"}, 20, "F.gelu(x, approximate='tanh')"),
         ("silu", None, {}, 17, "F.silu(x)")]
-
-
-def path(name):
-    return os.path.join(TMP, name)
 
 
 def model(label, layers, opset=17):

@@ -21,20 +21,7 @@
 
 /* ---- a tiny protobuf writer -------------------------------------------- */
 
-typedef struct { unsigned char *b; size_t n, cap; } buf;
-
-static void put(buf *w, const void *p, size_t n)
-{
-    if (w->n + n > w->cap) {
-        size_t nc = w->cap ? w->cap : 64;
-        while (nc < w->n + n) nc *= 2;
-        w->b = realloc(w->b, nc);
-        if (!w->b) abort();
-        w->cap = nc;
-    }
-    if (n) memcpy(w->b + w->n, p, n);
-    w->n += n;
-}
+typedef dlt_buf buf;
 
 static void varint(buf *w, uint64_t v)
 {
@@ -46,7 +33,7 @@ static void varint(buf *w, uint64_t v)
         if (v) t[n] |= 0x80;
         n++;
     } while (v);
-    put(w, t, n);
+    dlt_put(w, t, n);
 }
 
 static void tag(buf *w, uint32_t field, int wt) { varint(w, ((uint64_t)field << 3) | (unsigned)wt); }
@@ -55,7 +42,7 @@ static void f_bytes(buf *w, uint32_t field, const void *p, size_t n)
 {
     tag(w, field, 2);
     varint(w, n);
-    put(w, p, n);
+    dlt_put(w, p, n);
 }
 static void f_str(buf *w, uint32_t field, const char *s) { f_bytes(w, field, s, strlen(s)); }
 static void f_msg(buf *w, uint32_t field, buf *sub)
@@ -71,7 +58,7 @@ static void f_f32(buf *w, uint32_t field, float f)
     memcpy(&b, &f, 4);
     dlor_store_u32(t, b);
     tag(w, field, 5);
-    put(w, t, 4);
+    dlt_put(w, t, 4);
 }
 
 /* ---- ONNX builders -------------------------------------------------------- */
@@ -388,17 +375,160 @@ static void add_w2(buf *g, const char *wname, const char *bname)
     if (bname) add_init(g, tf32(bname, 1, db, B2));
 }
 
+/* ---- graphs written as text ------------------------------------------------------
+ * A graph as items separated by ';', each a few words:
+ *   in N [out NAME]      the input x [batch, N] (N = 0: no shape; "1,2": [batch, 1, 2])
+ *                        and the output y (or NAME); the first item
+ *   w1 W [B]             initializers W = W1 [3, 2] (and B = B1 [3]); w2 likewise with
+ *                        W2 [2, 3] and B2 [2]
+ *   f32 NAME SRC D,..    a float initializer of the given shape from SRC: W1, B1, W2, B2,
+ *                        SQ (1 .. 9) or Z (zeros)
+ *   scalar NAME V        a float initializer of rank 0
+ *   i64 NAME V,.. [D,..] an INT64 initializer (a vector, or of the given shape)
+ *   input NAME           one more graph input, untyped (output NAME: one more output)
+ *   OP NAME INS > OUTS [K=V ..] [@DOMAIN]
+ *                        a node (NAME "-": none; INS "-": none; lists comma-separated,
+ *                        empty items kept); V an integer, a float (with a '.'), 'text',
+ *                        #f:V (a float scalar tensor) or #i:V,.. (an INT64 vector)
+ */
+static const float SQ[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, ZEROS[16] = {0};
+
+/* Up to max comma-separated integers of s into v; returns the count. */
+static int ints_of(const char *s, int64_t *v, int max)
+{
+    int n = 0;
+    while (n < max && *s) {
+        char *e;
+        v[n++] = strtoll(s, &e, 10);
+        if (*e != ',') break;
+        s = e + 1;
+    }
+    return n;
+}
+
+static buf gattr(const char *kv)
+{
+    char key[64];
+    const char *eq = strchr(kv, '=');
+    size_t kl = eq ? (size_t)(eq - kv) : strlen(kv);
+    snprintf(key, sizeof key, "%.*s", (int)kl, kv);
+    const char *v = eq ? eq + 1 : "";
+    if (v[0] == '\'') {
+        char s[128];
+        snprintf(s, sizeof s, "%.*s", (int)(strlen(v) > 2 ? strlen(v) - 2 : 0), v + 1);
+        return attr_s(key, s);
+    }
+    if (v[0] == '#') {
+        int64_t d0[1] = {0}, iv[8];
+        buf t;
+        if (v[1] == 'f') {
+            float f = strtof(v + 3, NULL);
+            t = tf32(NULL, 0, d0, &f);
+        } else {
+            int64_t n = ints_of(v + 3, iv, 8);
+            t = ti64(NULL, 1, &n, iv);
+        }
+        return attr_t(key, &t);
+    }
+    if (strchr(v, '.')) return attr_f(key, strtof(v, NULL));
+    return attr_i(key, strtoll(v, NULL, 10));
+}
+
+static buf gspec(const char *spec)
+{
+    char text[2048], *save = NULL;
+    buf g = {0};
+    snprintf(text, sizeof text, "%s", spec);
+    for (char *item = strtok_r(text, ";", &save); item; item = strtok_r(NULL, ";", &save)) {
+        char *w[16], *s2 = NULL;
+        int n = 0;
+        for (char *t = strtok_r(item, " ", &s2); t && n < 16; t = strtok_r(NULL, " ", &s2)) w[n++] = t;
+        if (n == 0) continue;
+        int64_t d[8];
+        if (strcmp(w[0], "in") == 0) {
+            int64_t dims[4] = {-1};
+            int nd = 1 + ints_of(w[1], dims + 1, 3);
+            buf vi, vo;
+            f_str(&g, 2, "g");
+            vi = vinfo("x", nd == 2 && dims[1] == 0 ? -1 : nd, dims);
+            vo = vinfo(n > 3 ? w[3] : "y", -1, NULL);
+            f_msg(&g, 11, &vi);
+            f_msg(&g, 12, &vo);
+        } else if (strcmp(w[0], "w1") == 0) {
+            add_w1(&g, w[1], n > 2 ? w[2] : NULL);
+        } else if (strcmp(w[0], "w2") == 0) {
+            add_w2(&g, w[1], n > 2 ? w[2] : NULL);
+        } else if (strcmp(w[0], "f32") == 0) {
+            const float *src = strcmp(w[2], "W1") == 0 ? W1 : strcmp(w[2], "B1") == 0 ? B1
+                             : strcmp(w[2], "W2") == 0 ? W2 : strcmp(w[2], "B2") == 0 ? B2
+                             : strcmp(w[2], "SQ") == 0 ? SQ : ZEROS;
+            add_init(&g, tf32(w[1], ints_of(w[3], d, 8), d, src));
+        } else if (strcmp(w[0], "scalar") == 0) {
+            float f = strtof(w[2], NULL);
+            add_init(&g, tf32(w[1], 0, d, &f));
+        } else if (strcmp(w[0], "i64") == 0) {
+            int64_t v[8], nv = ints_of(w[2], v, 8);
+            if (n > 3) add_init(&g, ti64(w[1], ints_of(w[3], d, 8), d, v));
+            else add_init(&g, ti64(w[1], 1, &nv, v));
+        } else if (strcmp(w[0], "input") == 0 || strcmp(w[0], "output") == 0) {
+            buf vi = vinfo(w[1], -1, NULL);
+            f_msg(&g, w[0][0] == 'i' ? 11 : 12, &vi);
+        } else { /* OP NAME INS > OUTS attrs */
+            buf nd = {0};
+            names(&nd, 1, strcmp(w[2], "-") == 0 ? NULL : w[2]);
+            names(&nd, 2, w[4]);
+            if (strcmp(w[1], "-") != 0) f_str(&nd, 3, w[1]);
+            f_str(&nd, 4, w[0]);
+            for (int i = 5; i < n; i++) {
+                if (w[i][0] == '@') {
+                    f_str(&nd, 7, w[i] + 1);
+                    continue;
+                }
+                buf a = gattr(w[i]);
+                f_msg(&nd, 5, &a);
+            }
+            add_node(&g, nd);
+        }
+    }
+    return g;
+}
+
+/* A graph case: the spec, its opset, and what parsing gives: the ops (OPS, a = the
+ * ops as expect_ops_at writes them), no graph and why (WHY, a and b in the why), or
+ * a failure (ERR, code, a and b in the message). */
+enum { OPS, WHY, ERR };
+typedef struct {
+    int line;
+    const char *spec;
+    int64_t opset;
+    int expect;
+    const char *a, *b;
+    dlor_status code;
+} gcase;
+#define GCASE(...) {__LINE__, __VA_ARGS__}
+
+static void expect_graphs(const gcase *c, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        buf g = gspec(c[i].spec), m = model(&g, c[i].opset);
+        if (c[i].expect == ERR) {
+            expect_err_at(c[i].line, m, NULL, c[i].code, c[i].a, c[i].b);
+        } else if (c[i].expect == WHY) {
+            expect_why_at(c[i].line, m, c[i].a, c[i].b);
+        } else {
+            parsed p;
+            if (parse_ok_at(c[i].line, &p, m, NULL)) expect_ops_at(c[i].line, &p, c[i].a);
+            done(&p);
+        }
+    }
+}
+
 /* A valid graph: Gemm(W1 [3,2], transB=1) -> Relu -> Gemm(W2, transB=1). */
+#define MLP_SPEC \
+    "in 2; w1 W1 b1; w2 W2 b2; Gemm fc1 x,W1,b1 > h transB=1; Relu act h > r; Gemm fc2 r,W2,b2 > y transB=1"
 static buf mlp_graph(void)
 {
-    buf g = graph_io(2, NULL);
-    buf tb1 = attr_i("transB", 1), tb2 = attr_i("transB", 1);
-    add_w1(&g, "W1", "b1");
-    add_w2(&g, "W2", "b2");
-    add_node(&g, node("fc1", "Gemm", "x,W1,b1", "h", &tb1, NULL));
-    add_node(&g, node("act", "Relu", "h", "r", NULL));
-    add_node(&g, node("fc2", "Gemm", "r,W2,b2", "y", &tb2, NULL));
-    return g;
+    return gspec(MLP_SPEC);
 }
 
 static buf mlp(void)
@@ -543,7 +673,7 @@ static void test_pb_nesting_and_packed(void)
 static buf raw_bytes(const void *p, size_t n)
 {
     buf b = {0};
-    put(&b, p, n);
+    dlt_put(&b, p, n);
     return b;
 }
 
@@ -563,7 +693,7 @@ static void test_case34(void)
     buf g = graph_io(2, NULL), t = {0};
     f_varint(&t, 1, 2);
     f_varint(&t, 2, FLOAT);
-    put(&t, "\x3b", 1); /* field 7, wire type 3 */
+    dlt_put(&t, "\x3b", 1); /* field 7, wire type 3 */
     add_init(&g, t);
     EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "initializer #0: field 7", "group wire type 3");
 
@@ -903,7 +1033,7 @@ static void test_case39(void)
     f_str(&t, 8, "f64");
     f_bytes(&t, 10, dd, 16);          /* packed: two values */
     tag(&t, 10, 1);                   /* unpacked: the third */
-    put(&t, dd + 16, 8);
+    dlt_put(&t, dd + 16, 8);
     if (PARSE_OK(&p, init_model(t))) EXPECT_TENSOR(&p, "f64", DLOR_DT_F64, 1, d3, dv);
     done(&p);
 
@@ -1092,109 +1222,61 @@ static void test_case40(void)
 
 static void test_case41(void)
 {
-    buf g = graph_io(2, NULL);
-    add_w1(&g, "W", NULL);
-    add_w1(&g, "W", NULL);
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "initializer 'W' appears twice", NULL);
-
-    /* a node output redefining an initializer, an input, another output */
-    static const char *const redefined[] = {"W1", "x", "h"};
-    for (int i = 0; i < 3; i++) {
-        buf tb = attr_i("transB", 1);
-        g = graph_io(2, NULL);
-        add_w1(&g, "W1", "b1");
-        add_node(&g, node("fc", "Gemm", "x,W1,b1", "h", &tb, NULL));
-        add_node(&g, node("bad", "Relu", "h", redefined[i], NULL));
-        add_node(&g, node("r", "Relu", "h", "y", NULL));
-        EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "node 'bad' (Relu) redefines", "assigned once");
-    }
-    /* out of topological order, a cycle, a self-loop, an undefined name */
-    g = graph_io(2, NULL);
-    add_node(&g, node("second", "Relu", "a", "y", NULL));
-    add_node(&g, node("first", "Relu", "x", "a", NULL));
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "node 'second' (Relu) uses 'a'", "topological order");
-    g = graph_io(2, NULL);
-    add_node(&g, node("p", "Add", "x,q", "p", NULL));
-    add_node(&g, node("q", "Add", "x,p", "q", NULL));
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "node 'p' (Add) uses 'q'", "not defined before it");
-    g = graph_io(2, NULL);
-    add_node(&g, node(NULL, "Relu", "y", "y", NULL));
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "node #0 (Relu) uses 'y'", NULL);
-    g = graph_io(2, NULL);
-    add_node(&g, node("n", "Relu", "nowhere", "y", NULL));
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "uses 'nowhere'", NULL);
-    g = graph_io(2, "out");
-    add_node(&g, node("n", "Relu", "x", "y", NULL));
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "graph output 'out' is not defined", NULL);
-    g = graph_io(2, NULL);
-    buf vi = vinfo("x", -1, NULL);
-    f_msg(&g, 11, &vi);
-    EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "graph input 'x' is listed twice", NULL);
+    static const gcase cases[] = {
+        GCASE("in 2; w1 W; w1 W", 17, ERR, "initializer 'W' appears twice", NULL, DLOR_E_FORMAT),
+        /* a node output redefining an initializer, an input, another output */
+        GCASE("in 2; w1 W1 b1; Gemm fc x,W1,b1 > h transB=1; Relu bad h > W1; Relu r h > y", 17, ERR,
+              "node 'bad' (Relu) redefines", "assigned once", DLOR_E_FORMAT),
+        GCASE("in 2; w1 W1 b1; Gemm fc x,W1,b1 > h transB=1; Relu bad h > x; Relu r h > y", 17, ERR,
+              "node 'bad' (Relu) redefines", "assigned once", DLOR_E_FORMAT),
+        GCASE("in 2; w1 W1 b1; Gemm fc x,W1,b1 > h transB=1; Relu bad h > h; Relu r h > y", 17, ERR,
+              "node 'bad' (Relu) redefines", "assigned once", DLOR_E_FORMAT),
+        /* out of topological order, a cycle, a self-loop, an undefined name */
+        GCASE("in 2; Relu second a > y; Relu first x > a", 17, ERR, "node 'second' (Relu) uses 'a'",
+              "topological order", DLOR_E_FORMAT),
+        GCASE("in 2; Add p x,q > p; Add q x,p > q", 17, ERR, "node 'p' (Add) uses 'q'", "not defined before it",
+              DLOR_E_FORMAT),
+        GCASE("in 2; Relu - y > y", 17, ERR, "node #0 (Relu) uses 'y'", NULL, DLOR_E_FORMAT),
+        GCASE("in 2; Relu n nowhere > y", 17, ERR, "uses 'nowhere'", NULL, DLOR_E_FORMAT),
+        GCASE("in 2 out out; Relu n x > y", 17, ERR, "graph output 'out' is not defined", NULL, DLOR_E_FORMAT),
+        GCASE("in 2; input x", 17, ERR, "graph input 'x' is listed twice", NULL, DLOR_E_FORMAT),
+        /* an empty node output name is an omitted optional output, not a clash */
+        GCASE("in 2; w1 W1; Gemm fc x,W1, > y, transB=1", 17, OPS, "L:W1:-", NULL, DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
     /* sparse initializers */
-    g = graph_io(2, NULL);
-    buf sp = {0};
+    buf g = gspec("in 2"), sp = {0};
     f_str(&sp, 1, "whatever");
     f_msg(&g, 15, &sp);
     EXPECT_ERR(model(&g, 17), DLOR_E_UNSUPPORTED, "sparse initializers", NULL);
-    /* an empty node output name is an omitted optional output, not a clash */
-    parsed p;
-    g = graph_io(2, NULL);
-    buf tb = attr_i("transB", 1);
-    add_w1(&g, "W1", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W1,", "y,", &tb, NULL));
-    if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W1:-");
-    done(&p);
 }
 
 /* ---- case 42: graphs that are well formed but not runnable ---------------------- */
 
 static void test_case42(void)
 {
-    /* K of the first layer against the input's declared shape */
-    buf g = graph_io(4, NULL), tb = attr_i("transB", 1);
-    add_w1(&g, "W1", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W1", "y", &tb, NULL));
-    EXPECT_WHY(model(&g, 17), "node 'fc' (Gemm): weight 'W1' [3, 2] takes 2 inputs",
-               "previous layer gives 4");
-    /* K between two layers */
-    buf tb1 = attr_i("transB", 1), tb2 = attr_i("transB", 1);
-    g = graph_io(0, NULL);
-    add_w1(&g, "W1", NULL);
-    add_w1(&g, "W2", NULL);
-    add_node(&g, node("fc1", "Gemm", "x,W1", "h", &tb1, NULL));
-    add_node(&g, node("fc2", "Gemm", "h,W2", "y", &tb2, NULL));
-    EXPECT_WHY(model(&g, 17), "node 'fc2' (Gemm)", "takes 2 inputs but the previous layer gives 3");
-    /* transB = 2, transA = 1, alpha as an INT */
-    tb = attr_i("transB", 2);
-    g = graph_io(2, NULL);
-    add_w1(&g, "W1", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W1", "y", &tb, NULL));
-    EXPECT_WHY(model(&g, 17), "node 'fc': Gemm transB = 2 (expected 0 or 1)", NULL);
-    tb = attr_i("transA", 1);
-    g = graph_io(2, NULL);
-    add_w1(&g, "W1", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W1", "y", &tb, NULL));
-    EXPECT_WHY(model(&g, 17), "transA = 1 is not supported", NULL);
-    tb = attr_i("alpha", 2);
-    g = graph_io(2, NULL);
-    add_w1(&g, "W1", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W1", "y", &tb, NULL));
-    EXPECT_WHY(model(&g, 17), "node 'fc': attribute 'alpha' has type INT, expected FLOAT", NULL);
-    /* an operator domain other than the default */
-    g = graph_io(2, NULL);
-    add_w1(&g, "W1", NULL);
-    buf n = node("fused", "FusedGemm", "x,W1", "y", NULL);
-    f_str(&n, 7, "com.microsoft");
-    add_node(&g, n);
-    EXPECT_WHY(model(&g, 17), "node 'fused': operator FusedGemm of domain 'com.microsoft'", NULL);
-    /* opset imports */
+    static const gcase cases[] = {
+        /* K of the first layer against the input's declared shape, K between two layers */
+        GCASE("in 4; w1 W1; Gemm fc x,W1 > y transB=1", 17, WHY, "node 'fc' (Gemm): weight 'W1' [3, 2] takes 2 inputs",
+              "previous layer gives 4", DLOR_OK),
+        GCASE("in 0; w1 W1; w1 W2; Gemm fc1 x,W1 > h transB=1; Gemm fc2 h,W2 > y transB=1", 17, WHY,
+              "node 'fc2' (Gemm)", "takes 2 inputs but the previous layer gives 3", DLOR_OK),
+        /* transB = 2, transA = 1, alpha as an INT */
+        GCASE("in 2; w1 W1; Gemm fc x,W1 > y transB=2", 17, WHY, "node 'fc': Gemm transB = 2 (expected 0 or 1)", NULL,
+              DLOR_OK),
+        GCASE("in 2; w1 W1; Gemm fc x,W1 > y transA=1", 17, WHY, "transA = 1 is not supported", NULL, DLOR_OK),
+        GCASE("in 2; w1 W1; Gemm fc x,W1 > y alpha=2", 17, WHY,
+              "node 'fc': attribute 'alpha' has type INT, expected FLOAT", NULL, DLOR_OK),
+        /* an operator domain other than the default */
+        GCASE("in 2; w1 W1; FusedGemm fused x,W1 > y @com.microsoft", 17, WHY,
+              "node 'fused': operator FusedGemm of domain 'com.microsoft'", NULL, DLOR_OK),
+        /* opset imports */
+        GCASE(MLP_SPEC, 99, WHY, "opset 99", "1 to 24", DLOR_OK),
+        GCASE(MLP_SPEC, 0, WHY, "opset 0", NULL, DLOR_OK),
+        GCASE(MLP_SPEC, -1, WHY, "imports no opset of the default ONNX domain", NULL, DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
     buf mg = mlp_graph();
-    EXPECT_WHY(model(&mg, 99), "opset 99", "1 to 24");
-    mg = mlp_graph();
-    EXPECT_WHY(model(&mg, 0), "opset 0", NULL);
-    mg = mlp_graph();
-    EXPECT_WHY(model(&mg, -1), "imports no opset of the default ONNX domain", NULL);
-    mg = mlp_graph();
     buf m = model(&mg, 17), o = {0};
     f_str(&o, 1, "ai.onnx");
     f_varint(&o, 2, 13);
@@ -1211,9 +1293,7 @@ static void test_case42(void)
     if (PARSE_OK(&p, m)) EXPECT_OPS(&p, "L:W1:b1 A:relu L:W2:b2");
     done(&p);
     /* tensors are still returned when the graph is not runnable */
-    g = graph_io(2, NULL);
-    add_w1(&g, "W1", "b1");
-    add_node(&g, node("Conv_3", "Conv", "x,W1,b1", "y", NULL));
+    buf g = gspec("in 2; w1 W1 b1; Conv Conv_3 x,W1,b1 > y");
     if (PARSE_OK(&p, model(&g, 17))) {
         CHECK(p.g.count == 0 && strcmp(p.why, "node 'Conv_3': operator Conv is not supported") == 0,
               "why: '%s'", p.why);
@@ -1371,40 +1451,24 @@ static void test_matmul(void)
         }
         done(&p);
     }
-    /* MatMul alone; MatMul then Add of a non-initializer; W @ x */
-    buf g = graph_io(2, NULL);
-    int64_t dw[2] = {2, 3};
-    add_init(&g, tf32("W", 2, dw, W2));
-    add_node(&g, node("mm", "MatMul", "x,W", "m", NULL));
-    add_node(&g, node("r", "Relu", "m", "y", NULL));
-    if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W:- A:relu");
-    done(&p);
-    g = graph_io(2, NULL);
-    add_init(&g, tf32("W", 2, dw, W2));
-    add_node(&g, node("mm", "MatMul", "x,W", "m", NULL));
-    add_node(&g, node("add", "Add", "m,m", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "value 'm' feeds two nodes", NULL);
-    g = graph_io(2, NULL);
-    add_init(&g, tf32("W", 2, dw, W2));
-    add_node(&g, node("mm", "MatMul", "W,x", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "node 'mm': MatMul multiplies the chain's value from the right", NULL);
-    g = graph_io(2, NULL);
-    add_node(&g, node("add", "Add", "x,x", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "value 'x' feeds two nodes", NULL);
-    g = graph_io(3, NULL);
-    int64_t db[1] = {3};
-    add_init(&g, tf32("b", 1, db, B1));
-    add_node(&g, node("add", "Add", "x,b", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "node 'add': Add is supported only right after MatMul", NULL);
+    /* MatMul alone; MatMul then Add of a non-initializer; W @ x; Add alone */
+    static const gcase cases[] = {
+        GCASE("in 2; f32 W W2 2,3; MatMul mm x,W > m; Relu r m > y", 17, OPS, "L:W:- A:relu", NULL, DLOR_OK),
+        GCASE("in 2; f32 W W2 2,3; MatMul mm x,W > m; Add add m,m > y", 17, WHY, "value 'm' feeds two nodes", NULL,
+              DLOR_OK),
+        GCASE("in 2; f32 W W2 2,3; MatMul mm W,x > y", 17, WHY,
+              "node 'mm': MatMul multiplies the chain's value from the right", NULL, DLOR_OK),
+        GCASE("in 2; Add add x,x > y", 17, WHY, "value 'x' feeds two nodes", NULL, DLOR_OK),
+        GCASE("in 3; f32 b B1 3; Add add x,b > y", 17, WHY, "node 'add': Add is supported only right after MatMul",
+              NULL, DLOR_OK),
+        /* a weight that is also the graph output stays as it is */
+        GCASE("in 3; output T; f32 T SQ 3,3; MatMul mm1 x,T > y", 17, WHY, "2 outputs", NULL, DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
 
     /* tied weights: one initializer used by two MatMuls the same way is
      * replaced; used two ways, it stays and the copy gets a suffix */
-    g = graph_io(3, NULL);
-    int64_t d33[2] = {3, 3};
-    float sq[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
-    add_init(&g, tf32("T", 2, d33, sq));
-    add_node(&g, node("mm1", "MatMul", "x,T", "h", NULL));
-    add_node(&g, node("mm2", "MatMul", "h,T", "y", NULL));
+    buf g = gspec("in 3; f32 T SQ 3,3; MatMul mm1 x,T > h; MatMul mm2 h,T > y");
     if (PARSE_OK(&p, model(&g, 17))) {
         EXPECT_OPS(&p, "L:T:- L:T:-");
         uint64_t d[2] = {3, 3};
@@ -1413,12 +1477,8 @@ static void test_matmul(void)
         CHECK(p.l.count == 1, "one tensor");
     }
     done(&p);
-    buf tb = attr_i("transB", 1);
-    g = graph_io(3, NULL);
-    add_init(&g, tf32("T", 2, d33, sq));
-    add_init(&g, tf32("T.dlor1", 1, db, B1)); /* the first suffix is taken */
-    add_node(&g, node("mm1", "MatMul", "x,T", "h", NULL));
-    add_node(&g, node("g2", "Gemm", "h,T,T.dlor1", "y", &tb, NULL));
+    /* the first suffix is taken */
+    g = gspec("in 3; f32 T SQ 3,3; f32 T.dlor1 B1 3; MatMul mm1 x,T > h; Gemm g2 h,T,T.dlor1 > y transB=1");
     if (PARSE_OK(&p, model(&g, 17))) {
         EXPECT_OPS(&p, "L:T.dlor2:- L:T:T.dlor1");
         uint64_t d[2] = {3, 3};
@@ -1428,37 +1488,37 @@ static void test_matmul(void)
         CHECK(p.l.count == 3 && strcmp(p.l.items[2].name, "T.dlor2") == 0, "copy added last");
     }
     done(&p);
-    /* a weight that is also the graph output stays as it is */
-    g = graph_io(3, NULL);
-    buf vo = vinfo("T", -1, NULL);
-    f_msg(&g, 12, &vo);
-    add_init(&g, tf32("T", 2, d33, sq));
-    add_node(&g, node("mm1", "MatMul", "x,T", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "2 outputs", NULL);
 }
 
 static void test_activations(void)
 {
-    static const struct { const char *op; const char *act; } acts[] = {
-        {"Relu", "relu"}, {"Sigmoid", "sigmoid"}, {"Tanh", "tanh"}, {"Softplus", "softplus"}};
-    parsed p;
-    char want[128];
-    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        add_w1(&g, "W", "b");
-        add_node(&g, node("fc", "Gemm", "x,W,b", "h", &tb, NULL));
-        add_node(&g, node("a", acts[i].op, "h", "y", NULL));
-        snprintf(want, sizeof want, "L:W:b A:%s", acts[i].act);
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, want);
-        done(&p);
-    }
+#define FC "in 2; w1 W; Gemm fc x,W > h transB=1; "
+#define FCB "in 2; w1 W b; Gemm fc x,W,b > h transB=1; "
+    static const gcase cases[] = {
+        GCASE(FCB "Relu a h > y", 17, OPS, "L:W:b A:relu", NULL, DLOR_OK),
+        GCASE(FCB "Sigmoid a h > y", 17, OPS, "L:W:b A:sigmoid", NULL, DLOR_OK),
+        GCASE(FCB "Tanh a h > y", 17, OPS, "L:W:b A:tanh", NULL, DLOR_OK),
+        GCASE(FCB "Softplus a h > y", 17, OPS, "L:W:b A:softplus", NULL, DLOR_OK),
+        /* Gelu (opset 20): none, tanh, bad value, too old an opset */
+        GCASE(FC "Gelu ge h > y", 20, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        GCASE(FC "Gelu ge h > y approximate='none'", 20, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        GCASE(FC "Gelu ge h > y approximate='tanh'", 20, OPS, "L:W:- A:gelu_tanh", NULL, DLOR_OK),
+        GCASE(FC "Gelu ge h > y approximate='fast'", 20, WHY, "approximate = 'fast'", NULL, DLOR_OK),
+        GCASE(FC "Gelu ge h > y", 17, WHY, "node 'ge': Gelu needs opset 20", NULL, DLOR_OK),
+        /* an attribute an op does not have */
+        GCASE(FC "Relu r h > y consumed_inputs=0", 17, WHY,
+              "node 'r': Relu attribute 'consumed_inputs' is not supported", NULL, DLOR_OK),
+        /* Softmax: default and explicit axes; axis 0 refused */
+        GCASE(FCB "Softmax sm h > y", 13, OPS, "L:W:b S", NULL, DLOR_OK),
+        GCASE(FCB "Softmax sm h > y axis=-1", 13, OPS, "L:W:b S", NULL, DLOR_OK),
+        GCASE(FCB "Softmax sm h > y axis=1", 13, OPS, "L:W:b S", NULL, DLOR_OK),
+        GCASE(FCB "Softmax sm h > y axis=0", 13, WHY, "node 'sm': Softmax over axis 0", NULL, DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
     /* LeakyRelu: default slope and a given one */
+    parsed p;
     for (int given = 0; given < 2; given++) {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1), al = attr_f("alpha", 0.2f);
-        add_w1(&g, "W", NULL);
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        add_node(&g, given ? node("l", "LeakyRelu", "h", "y", &al, NULL) : node("l", "LeakyRelu", "h", "y", NULL));
-        if (!given) free(al.b);
+        buf g = gspec(given ? FC "LeakyRelu l h > y alpha=0.2" : FC "LeakyRelu l h > y");
         if (PARSE_OK(&p, model(&g, 17))) {
             EXPECT_OPS(&p, "L:W:- A:leaky_relu");
             CHECK(p.g.count == 2 && p.g.ops[1].param == (given ? (double)0.2f : (double)0.01f),
@@ -1466,283 +1526,89 @@ static void test_activations(void)
         }
         done(&p);
     }
-    /* Gelu (opset 20): none, tanh, bad value, too old an opset */
-    static const char *const approx[] = {NULL, "none", "tanh"};
-    for (int i = 0; i < 3; i++) {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        add_w1(&g, "W", NULL);
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        if (approx[i]) {
-            buf a = attr_s("approximate", approx[i]);
-            add_node(&g, node("ge", "Gelu", "h", "y", &a, NULL));
-        } else {
-            add_node(&g, node("ge", "Gelu", "h", "y", NULL));
-        }
-        if (PARSE_OK(&p, model(&g, 20))) EXPECT_OPS(&p, i == 2 ? "L:W:- A:gelu_tanh" : "L:W:- A:gelu");
-        done(&p);
-    }
-    buf g = graph_io(2, NULL), tb = attr_i("transB", 1), a = attr_s("approximate", "fast");
-    add_w1(&g, "W", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-    add_node(&g, node("ge", "Gelu", "h", "y", &a, NULL));
-    EXPECT_WHY(model(&g, 20), "approximate = 'fast'", NULL);
-    g = graph_io(2, NULL);
-    tb = attr_i("transB", 1);
-    add_w1(&g, "W", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-    add_node(&g, node("ge", "Gelu", "h", "y", NULL));
-    EXPECT_WHY(model(&g, 17), "node 'ge': Gelu needs opset 20", NULL);
-    /* an attribute an op does not have */
-    g = graph_io(2, NULL);
-    tb = attr_i("transB", 1);
-    a = attr_i("consumed_inputs", 0);
-    add_w1(&g, "W", NULL);
-    add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-    add_node(&g, node("r", "Relu", "h", "y", &a, NULL));
-    EXPECT_WHY(model(&g, 17), "node 'r': Relu attribute 'consumed_inputs' is not supported", NULL);
-    /* Softmax: default and explicit axes; axis 0 refused */
-    static const int64_t axes[] = {-2, -1, 1, 0};
-    for (int i = 0; i < 4; i++) {
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        add_w1(&g, "W", "b");
-        add_node(&g, node("fc", "Gemm", "x,W,b", "h", &tb, NULL));
-        if (axes[i] == -2) {
-            add_node(&g, node("sm", "Softmax", "h", "y", NULL));
-        } else {
-            a = attr_i("axis", axes[i]);
-            add_node(&g, node("sm", "Softmax", "h", "y", &a, NULL));
-        }
-        if (axes[i] == 0) {
-            EXPECT_WHY(model(&g, 13), "node 'sm': Softmax over axis 0", NULL);
-            continue;
-        }
-        if (PARSE_OK(&p, model(&g, 13))) EXPECT_OPS(&p, "L:W:b S");
-        done(&p);
-    }
 }
 
 /* x -> [pattern] -> y with the first layer before it */
 static void test_patterns(void)
 {
-    parsed p;
-    /* SiLU: Sigmoid(h) and Mul, operands both ways */
-    for (int order = 0; order < 2; order++) {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        add_w1(&g, "W", NULL);
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        add_node(&g, node("s", "Sigmoid", "h", "s", NULL));
-        add_node(&g, node("m", "Mul", order ? "s,h" : "h,s", "y", NULL));
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W:- A:silu");
-        done(&p);
-    }
-    /* the exported GELU: Div(h, sqrt2) -> Erf -> Add 1 -> Mul h -> Mul 0.5,
-     * constants from Constant nodes or initializers, operands in any order */
-    static const float sqrt2 = 1.4142135f, onef = 1.0f, half = 0.5f;
-    for (int variant = 0; variant < 4; variant++) {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        int64_t d0[1] = {0};
-        add_w1(&g, "W", NULL);
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        if (variant & 1) {
-            buf t1 = tf32("c_sqrt2", 0, d0, &sqrt2), t2 = tf32("c_one", 0, d0, &onef),
-                t3 = tf32("c_half", 0, d0, &half);
-            buf a1 = attr_t("value", &t1), a2 = attr_t("value", &t2), a3 = attr_t("value", &t3);
-            add_node(&g, node("k1", "Constant", NULL, "sqrt2", &a1, NULL));
-            add_node(&g, node("k2", "Constant", NULL, "one", &a2, NULL));
-            add_node(&g, node("k3", "Constant", NULL, "half", &a3, NULL));
-        } else {
-            add_init(&g, tf32("sqrt2", 0, d0, &sqrt2));
-            add_init(&g, tf32("one", 0, d0, &onef));
-            add_init(&g, tf32("half", 0, d0, &half));
-        }
-        int sw = variant >= 2;
-        add_node(&g, node("div", "Div", "h,sqrt2", "d", NULL));
-        add_node(&g, node("erf", "Erf", "d", "e", NULL));
-        add_node(&g, node("add", "Add", sw ? "one,e" : "e,one", "a", NULL));
-        add_node(&g, node("mul", "Mul", sw ? "a,h" : "h,a", "m", NULL));
-        add_node(&g, node("mul2", "Mul", sw ? "half,m" : "m,half", "y", NULL));
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W:- A:gelu");
-        done(&p);
-    }
-    /* the half first: Mul(h, 0.5) then Mul(., 1 + erf) */
-    {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        buf v1 = {0}, v2 = {0}, v3 = {0};
-        f_str(&v1, 1, "value_float");
-        f_f32(&v1, 2, 1.41421356f);
-        f_varint(&v1, 20, 1);
-        f_str(&v2, 1, "value_float");
-        f_f32(&v2, 2, 1.0f);
-        f_varint(&v2, 20, 1);
-        f_str(&v3, 1, "value_float");
-        f_f32(&v3, 2, 0.5f);
-        f_varint(&v3, 20, 1);
-        add_w1(&g, "W", NULL);
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        add_node(&g, node("k1", "Constant", NULL, "sqrt2", &v1, NULL));
-        add_node(&g, node("k2", "Constant", NULL, "one", &v2, NULL));
-        add_node(&g, node("k3", "Constant", NULL, "half", &v3, NULL));
-        add_node(&g, node("hm", "Mul", "h,half", "hh", NULL));
-        add_node(&g, node("div", "Div", "h,sqrt2", "d", NULL));
-        add_node(&g, node("erf", "Erf", "d", "e", NULL));
-        add_node(&g, node("add", "Add", "e,one", "a", NULL));
-        add_node(&g, node("mul", "Mul", "hh,a", "y", NULL));
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W:- A:gelu");
-        done(&p);
-    }
-    /* a wrong constant (Div by 2) is not GELU */
-    {
-        static const float two = 2.0f;
-        int64_t d0[1] = {0};
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        add_w1(&g, "W", NULL);
-        add_init(&g, tf32("two", 0, d0, &two));
-        add_init(&g, tf32("one", 0, d0, &onef));
-        add_init(&g, tf32("half", 0, d0, &half));
-        add_node(&g, node("fc", "Gemm", "x,W", "h", &tb, NULL));
-        add_node(&g, node("div", "Div", "h,two", "d", NULL));
-        add_node(&g, node("erf", "Erf", "d", "e", NULL));
-        add_node(&g, node("add", "Add", "e,one", "a", NULL));
-        add_node(&g, node("mul", "Mul", "h,a", "m", NULL));
-        add_node(&g, node("mul2", "Mul", "m,half", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "value 'h' feeds two nodes ('div' Div and 'mul' Mul)", "not the GELU or SiLU");
-    }
-    /* three consumers */
-    {
-        buf g = graph_io(2, NULL);
-        add_node(&g, node("a", "Relu", "x", "a", NULL));
-        add_node(&g, node("b", "Relu", "x", "b", NULL));
-        add_node(&g, node("c", "Sum", "x,a,b", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "value 'x' feeds 3 node inputs", NULL);
-    }
+#define GELU_INITS "scalar sqrt2 1.4142135; scalar one 1.0; scalar half 0.5; "
+#define GELU_CONSTANTS                                                                               \
+    "Constant k1 - > sqrt2 value=#f:1.4142135; Constant k2 - > one value=#f:1.0; Constant k3 - > half " \
+    "value=#f:0.5; "
+#define GELU "Div div h,sqrt2 > d; Erf erf d > e; Add add e,one > a; Mul mul h,a > m; Mul mul2 m,half > y"
+#define GELU_SWAPPED "Div div h,sqrt2 > d; Erf erf d > e; Add add one,e > a; Mul mul a,h > m; Mul mul2 half,m > y"
+    static const gcase cases[] = {
+        /* SiLU: Sigmoid(h) and Mul, operands both ways */
+        GCASE(FC "Sigmoid s h > s; Mul m h,s > y", 17, OPS, "L:W:- A:silu", NULL, DLOR_OK),
+        GCASE(FC "Sigmoid s h > s; Mul m s,h > y", 17, OPS, "L:W:- A:silu", NULL, DLOR_OK),
+        /* the exported GELU: Div(h, sqrt2) -> Erf -> Add 1 -> Mul h -> Mul 0.5, constants
+         * from Constant nodes or initializers, operands in any order */
+        GCASE(FC GELU_INITS GELU, 17, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        GCASE(FC GELU_CONSTANTS GELU, 17, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        GCASE(FC GELU_INITS GELU_SWAPPED, 17, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        GCASE(FC GELU_CONSTANTS GELU_SWAPPED, 17, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        /* the half first: Mul(h, 0.5) then Mul(., 1 + erf) */
+        GCASE(FC "Constant k1 - > sqrt2 value_float=1.41421356; Constant k2 - > one value_float=1.0; "
+                 "Constant k3 - > half value_float=0.5; Mul hm h,half > hh; Div div h,sqrt2 > d; Erf erf d > e; "
+                 "Add add e,one > a; Mul mul hh,a > y",
+              17, OPS, "L:W:- A:gelu", NULL, DLOR_OK),
+        /* a wrong constant (Div by 2) is not GELU */
+        GCASE("in 2; w1 W; scalar two 2.0; scalar one 1.0; scalar half 0.5; Gemm fc x,W > h transB=1; "
+              "Div div h,two > d; Erf erf d > e; Add add e,one > a; Mul mul h,a > m; Mul mul2 m,half > y",
+              17, WHY, "value 'h' feeds two nodes ('div' Div and 'mul' Mul)", "not the GELU or SiLU", DLOR_OK),
+        /* three consumers */
+        GCASE("in 2; Relu a x > a; Relu b x > b; Sum c x,a,b > y", 17, WHY, "value 'x' feeds 3 node inputs", NULL,
+              DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
+#undef GELU_INITS
+#undef GELU_CONSTANTS
+#undef GELU
+#undef GELU_SWAPPED
 }
 
 static void test_noops(void)
 {
-    parsed p;
-    /* Flatten, Identity, Reshape with a Constant shape [-1, F] and an
-     * initializer shape [0, F] */
-    {
-        buf g = graph_io(2, NULL), tb1 = attr_i("transB", 1), tb2 = attr_i("transB", 1);
-        int64_t d2[1] = {2}, sh1[2] = {-1, 3}, sh2[2] = {0, 3};
-        buf shape = ti64("shape_c", 1, d2, sh1), a = attr_t("value", &shape);
-        add_w1(&g, "W1", "b1");
-        add_w2(&g, "W2", "b2");
-        add_init(&g, ti64("shape_i", 1, d2, sh2));
-        add_node(&g, node("fl", "Flatten", "x", "f", NULL));
-        add_node(&g, node("fc1", "Gemm", "f,W1,b1", "h", &tb1, NULL));
-        add_node(&g, node("k", "Constant", NULL, "sc", &a, NULL));
-        add_node(&g, node("rs", "Reshape", "h,sc", "h2", NULL));
-        add_node(&g, node("id", "Identity", "h2", "h3", NULL));
-        add_node(&g, node("rs2", "Reshape", "h3,shape_i", "h4", NULL));
-        add_node(&g, node("fc2", "Gemm", "h4,W2,b2", "y", &tb2, NULL));
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W1:b1 L:W2:b2");
-        done(&p);
-    }
-    /* Flatten of a [N, 1, 2] input keeps the 2 features; axis 2 does not */
-    for (int axis = 1; axis <= 2; axis++) {
-        buf g = {0}, vi, vo = vinfo("y", -1, NULL), tb = attr_i("transB", 1), ax = attr_i("axis", axis);
-        int64_t d3[3] = {-1, 1, 2};
-        vi = vinfo("x", 3, d3);
-        f_msg(&g, 11, &vi);
-        f_msg(&g, 12, &vo);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fl", "Flatten", "x", "f", &ax, NULL));
-        add_node(&g, node("fc1", "Gemm", "f,W1", "y", &tb, NULL));
-        if (axis == 2) {
-            EXPECT_WHY(model(&g, 17), "node 'fl': Flatten with axis 2", NULL);
-            continue;
-        }
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W1:-");
-        done(&p);
-    }
-    /* a rank-3 input needs the Flatten */
-    {
-        buf g = {0}, vi, vo = vinfo("y", -1, NULL), tb = attr_i("transB", 1);
-        int64_t d3[3] = {-1, 1, 2};
-        vi = vinfo("x", 3, d3);
-        f_msg(&g, 11, &vi);
-        f_msg(&g, 12, &vo);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fc1", "Gemm", "x,W1", "y", &tb, NULL));
-        EXPECT_WHY(model(&g, 17), "its input has rank 3", NULL);
-    }
-    /* Reshape changing the features, to 3-D, with a non-constant shape */
-    {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        int64_t d2[1] = {2}, sh[2] = {-1, 6};
-        add_w1(&g, "W1", NULL);
-        add_init(&g, ti64("shape", 1, d2, sh));
-        add_node(&g, node("fc1", "Gemm", "x,W1", "h", &tb, NULL));
-        add_node(&g, node("rs", "Reshape", "h,shape", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "node 'rs': Reshape to [-1, 6] changes the 3 features", NULL);
-        g = graph_io(2, NULL);
-        int64_t d3[1] = {3}, sh3[3] = {-1, 1, 2};
-        add_init(&g, ti64("shape", 1, d3, sh3));
-        add_node(&g, node("rs", "Reshape", "x,shape", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "shape must be a constant INT64 vector of 2 values", NULL);
-        g = graph_io(2, NULL);
-        add_node(&g, node("sh", "Shape", "x", "s", NULL));
-        add_node(&g, node("rs", "Reshape", "x,s", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "value 'x' feeds two nodes", NULL);
-    }
-    /* a node off the chain, an unused value, several inputs, no layer */
-    {
-        buf g = graph_io(2, NULL), tb = attr_i("transB", 1);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fc1", "Gemm", "x,W1", "y", &tb, NULL));
-        add_node(&g, node("stray", "Relu", "W1", "z", NULL));
-        EXPECT_WHY(model(&g, 17), "node 'stray' (Relu) is not on the chain", NULL);
-        g = graph_io(2, NULL);
-        add_node(&g, node("r", "Relu", "x", "r", NULL));
-        add_node(&g, node("t", "Tanh", "x2", "y", NULL));
-        EXPECT_ERR(model(&g, 17), DLOR_E_FORMAT, "uses 'x2'", NULL);
-        g = graph_io(2, NULL);
-        buf vi = vinfo("x2", -1, NULL);
-        f_msg(&g, 11, &vi);
-        add_node(&g, node("r", "Relu", "x", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "the model has 2 inputs", NULL);
-        g = graph_io(2, NULL);
-        add_node(&g, node("r", "Relu", "x", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "no Gemm or MatMul layer", NULL);
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fc1", "Gemm", "x,W1", "h", &tb, NULL));
-        add_node(&g, node("r", "Relu", "x", "y", NULL));
-        EXPECT_WHY(model(&g, 17), "value 'x' feeds two nodes", NULL);
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fc1", "Gemm", "x,W1", "h", &tb, NULL));
-        add_node(&g, node("r", "Relu", "x", "unused", NULL));
-        add_node(&g, node("r2", "Relu", "h", "y", NULL));
-        add_node(&g, node("r3", "Relu", "unused", "y2", NULL));
-        EXPECT_WHY(model(&g, 17), "value 'x' feeds two nodes", NULL);
+    static const gcase cases[] = {
+        /* Flatten, Identity, Reshape with a Constant shape [-1, F] and an initializer shape [0, F] */
+        GCASE("in 2; w1 W1 b1; w2 W2 b2; i64 shape_i 0,3; Flatten fl x > f; Gemm fc1 f,W1,b1 > h transB=1; "
+              "Constant k - > sc value=#i:-1,3; Reshape rs h,sc > h2; Identity id h2 > h3; "
+              "Reshape rs2 h3,shape_i > h4; Gemm fc2 h4,W2,b2 > y transB=1",
+              17, OPS, "L:W1:b1 L:W2:b2", NULL, DLOR_OK),
+        /* Flatten of a [N, 1, 2] input keeps the 2 features; axis 2 does not */
+        GCASE("in 1,2; w1 W1; Flatten fl x > f axis=1; Gemm fc1 f,W1 > y transB=1", 17, OPS, "L:W1:-", NULL,
+              DLOR_OK),
+        GCASE("in 1,2; w1 W1; Flatten fl x > f axis=2; Gemm fc1 f,W1 > y transB=1", 17, WHY,
+              "node 'fl': Flatten with axis 2", NULL, DLOR_OK),
+        /* a rank-3 input needs the Flatten */
+        GCASE("in 1,2; w1 W1; Gemm fc1 x,W1 > y transB=1", 17, WHY, "its input has rank 3", NULL, DLOR_OK),
+        /* Reshape changing the features, to 3-D, with a non-constant shape */
+        GCASE("in 2; w1 W1; i64 shape -1,6; Gemm fc1 x,W1 > h transB=1; Reshape rs h,shape > y", 17, WHY,
+              "node 'rs': Reshape to [-1, 6] changes the 3 features", NULL, DLOR_OK),
+        GCASE("in 2; i64 shape -1,1,2; Reshape rs x,shape > y", 17, WHY,
+              "shape must be a constant INT64 vector of 2 values", NULL, DLOR_OK),
+        GCASE("in 2; Shape sh x > s; Reshape rs x,s > y", 17, WHY, "value 'x' feeds two nodes", NULL, DLOR_OK),
+        /* a node off the chain, an unused value, several inputs, no layer */
+        GCASE("in 2; w1 W1; Gemm fc1 x,W1 > y transB=1; Relu stray W1 > z", 17, WHY,
+              "node 'stray' (Relu) is not on the chain", NULL, DLOR_OK),
+        GCASE("in 2; Relu r x > r; Tanh t x2 > y", 17, ERR, "uses 'x2'", NULL, DLOR_E_FORMAT),
+        GCASE("in 2; input x2; Relu r x > y", 17, WHY, "the model has 2 inputs", NULL, DLOR_OK),
+        GCASE("in 2; Relu r x > y", 17, WHY, "no Gemm or MatMul layer", NULL, DLOR_OK),
+        GCASE("in 2; w1 W1; Gemm fc1 x,W1 > h transB=1; Relu r x > y", 17, WHY, "value 'x' feeds two nodes", NULL,
+              DLOR_OK),
+        GCASE("in 2; w1 W1; Gemm fc1 x,W1 > h transB=1; Relu r x > unused; Relu r2 h > y; Relu r3 unused > y2", 17,
+              WHY, "value 'x' feeds two nodes", NULL, DLOR_OK),
         /* an initializer that is also a graph input is not a data input */
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        vi = vinfo("W1", -1, NULL);
-        f_msg(&g, 11, &vi);
-        add_w1(&g, "W1", NULL);
-        add_node(&g, node("fc1", "Gemm", "x,W1", "y", &tb, NULL));
-        if (PARSE_OK(&p, model(&g, 17))) EXPECT_OPS(&p, "L:W1:-");
-        done(&p);
+        GCASE("in 2; input W1; w1 W1; Gemm fc1 x,W1 > y transB=1", 17, OPS, "L:W1:-", NULL, DLOR_OK),
         /* a weight that is not an initializer, or not float */
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        add_node(&g, node("r", "Relu", "x", "r", NULL));
-        add_node(&g, node("fc1", "Gemm", "r,r", "y", &tb, NULL));
-        EXPECT_WHY(model(&g, 17), "value 'r' feeds two nodes", NULL);
-        g = graph_io(2, NULL);
-        tb = attr_i("transB", 1);
-        int64_t d32[2] = {3, 2}, iw[6] = {1, 2, 3, 4, 5, 6};
-        add_init(&g, ti64("Wi", 2, d32, iw));
-        add_node(&g, node("fc1", "Gemm", "x,Wi", "y", &tb, NULL));
-        EXPECT_WHY(model(&g, 17), "weight 'Wi' (i64 [3, 2]) is not a non-empty 2-D float tensor", NULL);
-    }
+        GCASE("in 2; Relu r x > r; Gemm fc1 r,r > y transB=1", 17, WHY, "value 'r' feeds two nodes", NULL, DLOR_OK),
+        GCASE("in 2; i64 Wi 1,2,3,4,5,6 3,2; Gemm fc1 x,Wi > y transB=1", 17, WHY,
+              "weight 'Wi' (i64 [3, 2]) is not a non-empty 2-D float tensor", NULL, DLOR_OK),
+    };
+    expect_graphs(cases, sizeof cases / sizeof cases[0]);
 }
+#undef FC
+#undef FCB
 
 int main(void)
 {

@@ -12,13 +12,6 @@
 
 static dlt_rng rng = {7};
 
-static double *randv(size_t n, double s)
-{
-    double *a = malloc(n * sizeof *a);
-    for (size_t i = 0; i < n; i++) a[i] = s * dlt_normal(&rng);
-    return a;
-}
-
 /* ---- Appendix H.2 counts, the spectral split, the trainer --------------------------------- */
 
 static void test_h2(void)
@@ -48,7 +41,7 @@ static void test_h2(void)
     for (int i = 1; i < 5; i++)
         CHECK(fabs(sg[i] - 0.9) < 1e-12 && fabs(lr[i]) < 1e-12 && fabs(id[i] - 0.9) < 1e-12, "rest %d: %g %g %g", i,
               sg[i], lr[i], id[i]);
-    double *Ur = randv(24, 0.5), *Vr = randv(24, 0.5), s2[8], l2[8], i2[8], worst = 0;
+    double *Ur = dlt_normals(&rng, 24, 0.5), *Vr = dlt_normals(&rng, 24, 0.5), s2[8], l2[8], i2[8], worst = 0;
     CHECK(dlor_spectral_split(8, 3, -0.4, Ur, Vr, s2, l2, i2, &e) == DLOR_OK, "%s", e.msg);
     for (int i = 0; i < 8; i++) worst = fmax(worst, fabs(s2[i] - l2[i] - i2[i]));
     CHECK(worst < 1e-12, "sigma = low-rank + identity contributions: %.3g", worst);

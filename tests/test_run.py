@@ -9,20 +9,9 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dlor_testlib import SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("run")
-
-
-def path(name):
-    return os.path.join(TMP, name)
-
-
-def fresh(name):
-    p = path(name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
+TMP, path, fresh = scratch("run")
 
 
 def mlp(weights, x, act, n):

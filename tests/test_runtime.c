@@ -19,25 +19,6 @@
 
 static dlt_rng rng = {42};
 
-static double *randmat(uint64_t n, double scale)
-{
-    double *a = malloc(n * sizeof *a);
-    for (uint64_t i = 0; i < n; i++) a[i] = scale * dlt_normal(&rng);
-    return a;
-}
-
-static void add_tensor(dlor_container *c, const char *name, const double *x, int ndim, uint64_t d0, uint64_t d1,
-                       dlor_dtype dt)
-{
-    uint64_t dims[2] = {d0, d1}, n = ndim == 1 ? d0 : d0 * d1;
-    size_t nb = (size_t)n * dlor_dtype_size(dt);
-    unsigned char *b = malloc(nb ? nb : 1);
-    dlor_error e;
-    dlor_encode_f64(x, n, dt, b);
-    dlor_tensor_list_own(&c->tensors, b, &e);
-    CHECK(dlor_tensor_list_add(&c->tensors, "t", name, strlen(name), dt, ndim, dims, b, nb, &e) == DLOR_OK, "%s", e.msg);
-}
-
 /* Adds layer 'name' (m x n, dense w) to c: factored (method) or dense (method NONE).
  * keep > 0 keeps only the first 'keep' columns of U and V (a compressed layer:
  * the truncated SVD for add, the first factors of the product for mul). */
@@ -54,7 +35,7 @@ static void add_layer_k(dlor_container *c, const char *name, const double *w, in
                         dlor_method method, int64_t rank, dlor_dtype dt, int64_t keep)
 {
     if (method == DLOR_METHOD_NONE) {
-        add_tensor(c, name, w, 2, (uint64_t)m, (uint64_t)n, dt);
+        dlt_add_tensor(c, name, w, 2, (uint64_t)m, (uint64_t)n, dt);
         return;
     }
     dlor_factor_opts o = {method, method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD, rank, 1, 0, 0, dt};
@@ -68,8 +49,8 @@ static void add_layer_k(dlor_container *c, const char *name, const double *w, in
     char un[64], vn[64];
     snprintf(un, sizeof un, "%s.dlor.U", name);
     snprintf(vn, sizeof vn, "%s.dlor.V", name);
-    add_tensor(c, un, f.ut, 2, (uint64_t)f.k, (uint64_t)f.dim_u, dt);
-    add_tensor(c, vn, f.vt, 2, (uint64_t)f.k, (uint64_t)f.dim_v, dt);
+    dlt_add_tensor(c, un, f.ut, 2, (uint64_t)f.k, (uint64_t)f.dim_u, dt);
+    dlt_add_tensor(c, vn, f.vt, 2, (uint64_t)f.k, (uint64_t)f.dim_v, dt);
     dlor_layer_desc d = {(char *)name, method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD,
                          method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD, (uint64_t)m, (uint64_t)n,
                          (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0,
@@ -292,7 +273,7 @@ static void check_model(const char *what, dlor_container *c, uint64_t nin, uint6
         return;
     }
     CHECK(dlor_model_input_dim(&m) == nin, "%s: input dim", what);
-    double *xd = randmat(batch * nin, 1.0), *yref = malloc(batch * 4096 * sizeof(double));
+    double *xd = dlt_normals(&rng, batch * nin, 1.0), *yref = malloc(batch * 4096 * sizeof(double));
     float *x = malloc(batch * nin * sizeof *x);
     for (uint64_t i = 0; i < batch * nin; i++) {
         x[i] = (float)xd[i];
@@ -388,9 +369,10 @@ static void test_activations(void)
         dlor_container c;
         dlor_error e;
         dlor_container_init(&c);
-        double *w1 = randmat(6 * 5, 1.0), *b1 = randmat(6, 0.5), *w2 = randmat(3 * 6, 0.5);
+        double *w1 = dlt_normals(&rng, 6 * 5, 1.0), *b1 = dlt_normals(&rng, 6, 0.5),
+               *w2 = dlt_normals(&rng, 3 * 6, 0.5);
         add_layer(&c, "a", w1, 6, 5, DLOR_METHOD_NONE, 0, DLOR_DT_F32);
-        add_tensor(&c, "a.bias", b1, 1, 6, 0, DLOR_DT_F32);
+        dlt_add_tensor(&c, "a.bias", b1, 1, 6, 0, DLOR_DT_F32);
         add_layer(&c, "b", w2, 3, 6, DLOR_METHOD_MUL, 2, DLOR_DT_F32);
         dlor_graph_add_linear(&c.graph, "a", "a.bias", &e);
         dlor_graph_add_act(&c.graph, (dlor_act)act, act == DLOR_ACT_LEAKY_RELU ? 0.2 : 0.0, &e);
@@ -413,14 +395,15 @@ static void test_mixed(dlor_dtype dt, double tol)
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
-    double *w1 = randmat(40 * 24, 0.2), *w2 = randmat(40 * 40, 0.15), *w3 = randmat(17 * 40, 0.15),
-           *w4 = randmat(10 * 17, 0.25), *b2 = randmat(40, 0.1), *b4 = randmat(10, 0.1);
+    double *w1 = dlt_normals(&rng, 40 * 24, 0.2), *w2 = dlt_normals(&rng, 40 * 40, 0.15),
+           *w3 = dlt_normals(&rng, 17 * 40, 0.15), *w4 = dlt_normals(&rng, 10 * 17, 0.25),
+           *b2 = dlt_normals(&rng, 40, 0.1), *b4 = dlt_normals(&rng, 10, 0.1);
     add_layer(&c, "l1", w1, 40, 24, DLOR_METHOD_MUL, 5, dt);  /* wide: padded to 40 */
     add_layer(&c, "l2", w2, 40, 40, DLOR_METHOD_MUL, 8, dt);
-    add_tensor(&c, "l2.bias", b2, 1, 40, 0, dt);
+    dlt_add_tensor(&c, "l2.bias", b2, 1, 40, 0, dt);
     add_layer(&c, "l3", w3, 17, 40, DLOR_METHOD_ADD, 3, dt);
     add_layer(&c, "l4", w4, 10, 17, DLOR_METHOD_NONE, 0, dt);
-    add_tensor(&c, "l4.bias", b4, 1, 10, 0, dt);
+    dlt_add_tensor(&c, "l4.bias", b4, 1, 10, 0, dt);
     dlor_graph_add_linear(&c.graph, "l1", NULL, &e);
     dlor_graph_add_act(&c.graph, DLOR_ACT_TANH, 0, &e);
     dlor_graph_add_linear(&c.graph, "l2", "l2.bias", &e);
@@ -446,7 +429,8 @@ static void test_truncated(void)
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
-    double *w1 = randmat(30 * 20, 0.3), *w2 = randmat(30 * 30, 0.2), *w3 = randmat(6 * 30, 0.3);
+    double *w1 = dlt_normals(&rng, 30 * 20, 0.3), *w2 = dlt_normals(&rng, 30 * 30, 0.2),
+           *w3 = dlt_normals(&rng, 6 * 30, 0.3);
     add_layer_k(&c, "t1", w1, 30, 20, DLOR_METHOD_ADD, 4, DLOR_DT_F32, 4);  /* beta I + P Q^T, rank 4 */
     add_layer_k(&c, "t2", w2, 30, 30, DLOR_METHOD_MUL, 3, DLOR_DT_F16, 7);  /* 3 factors, 7 columns */
     add_layer_k(&c, "t3", w3, 6, 30, DLOR_METHOD_ADD, 2, DLOR_DT_F32, 5);   /* 3 pieces, 5 columns */
@@ -475,8 +459,8 @@ static void test_wide(const char *label, dlor_dtype dt, int mul_rank, int add_ra
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
-    double *w1 = randmat(150 * 150, 1.0 / sqrt(150.0)), *w2 = randmat(131 * 150, 1.0 / sqrt(150.0)),
-           *w3 = lr_rank > 0 ? randmat(140 * 131, 1.0 / sqrt(131.0)) : NULL;
+    double *w1 = dlt_normals(&rng, 150 * 150, 1.0 / sqrt(150.0)), *w2 = dlt_normals(&rng, 131 * 150, 1.0 / sqrt(150.0)),
+           *w3 = lr_rank > 0 ? dlt_normals(&rng, 140 * 131, 1.0 / sqrt(131.0)) : NULL;
     add_layer(&c, "w1", w1, 150, 150, DLOR_METHOD_MUL, mul_rank, dt);
     add_layer(&c, "w2", w2, 131, 150, DLOR_METHOD_ADD, add_rank, dt);
     dlor_graph_add_linear(&c.graph, "w1", NULL, &e);
@@ -518,18 +502,19 @@ static void test_graph_eval(void)
     dlor_container c;
     dlor_error e;
     dlor_container_init(&c);
-    double *w1 = randmat(9 * 4, 0.5), *b1 = randmat(9, 0.1), *w2 = randmat(5 * 9, 0.5), *w3 = randmat(3 * 5, 0.5);
-    add_tensor(&c, "w1", w1, 2, 9, 4, DLOR_DT_F32);
-    add_tensor(&c, "b1", b1, 1, 9, 0, DLOR_DT_F16);
-    add_tensor(&c, "w2", w2, 2, 5, 9, DLOR_DT_F64);
-    add_tensor(&c, "w3", w3, 2, 3, 5, DLOR_DT_BF16);
+    double *w1 = dlt_normals(&rng, 9 * 4, 0.5), *b1 = dlt_normals(&rng, 9, 0.1), *w2 = dlt_normals(&rng, 5 * 9, 0.5),
+           *w3 = dlt_normals(&rng, 3 * 5, 0.5);
+    dlt_add_tensor(&c, "w1", w1, 2, 9, 4, DLOR_DT_F32);
+    dlt_add_tensor(&c, "b1", b1, 1, 9, 0, DLOR_DT_F16);
+    dlt_add_tensor(&c, "w2", w2, 2, 5, 9, DLOR_DT_F64);
+    dlt_add_tensor(&c, "w3", w3, 2, 3, 5, DLOR_DT_BF16);
     dlor_graph_add_linear(&c.graph, "w1", "b1", &e);
     dlor_graph_add_act(&c.graph, DLOR_ACT_GELU_TANH, 0, &e);
     dlor_graph_add_linear(&c.graph, "w2", NULL, &e);
     dlor_graph_add_act(&c.graph, DLOR_ACT_LEAKY_RELU, 0.1, &e);
     dlor_graph_add_linear(&c.graph, "w3", NULL, &e);
     dlor_graph_add_softmax(&c.graph, &e);
-    double *x = randmat(6 * 4, 1.0), yref[6 * 3], y[6 * 3];
+    double *x = dlt_normals(&rng, 6 * 4, 1.0), yref[6 * 3], y[6 * 3];
     uint64_t nout;
     reference(&c, x, 6, 4, yref, &nout);
     hook_log h = {0, {0}};
@@ -556,7 +541,7 @@ static void test_no_graph(void)
     size_t len;
     double w[4] = {1, 2, 3, 4};
     dlor_container_init(&c);
-    add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
+    dlt_add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
     dlor_tensor_list_add_meta(&c.tensors, "dlor.graph_missing", "node 'Conv_1': operator Conv is not supported", &e);
     dlor_container_to_memory(&c, &img, &len, &e);
     int rc = dlor_model_open(&m, img, len, 0, &ie);
@@ -565,7 +550,7 @@ static void test_no_graph(void)
     dlor_container_free(&c);
     /* the reason is quoted from the file: a newline in it keeps the message one line */
     dlor_container_init(&c);
-    add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
+    dlt_add_tensor(&c, "w", w, 2, 2, 2, DLOR_DT_F32);
     dlor_tensor_list_add_meta(&c.tensors, "dlor.graph_missing", "node 'Conv_1':\noperator\tConv", &e);
     dlor_container_to_memory(&c, &img, &len, &e);
     rc = dlor_model_open(&m, img, len, 0, &ie);
@@ -603,7 +588,7 @@ static void test_threads(void)
     dlor_error e;
     dlor_image_error ie;
     dlor_container_init(&c);
-    double *w = randmat(64 * 64, 0.1);
+    double *w = dlt_normals(&rng, 64 * 64, 0.1);
     add_layer(&c, "w", w, 64, 64, DLOR_METHOD_MUL, 4, DLOR_DT_F32);
     dlor_graph_add_linear(&c.graph, "w", NULL, &e);
     unsigned char *img;

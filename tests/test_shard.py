@@ -16,19 +16,12 @@ from safetensors.numpy import save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_testlib import DLOR, SRC, check, finish, run, scratch_dir  # noqa: E402
+from dlor_testlib import DLOR, SRC, check, finish, run, scratch  # noqa: E402
 
-TMP = scratch_dir("shard")
+TMP, _, path = scratch("shard")  # path(n) removes an existing n
 os.environ["OPENBLAS_NUM_THREADS"] = "1"
 digits = os.path.join(SRC, "samples", "digits")
 dsrc = os.path.join(digits, "digits.safetensors")
-
-
-def path(name):
-    p = os.path.join(TMP, name)
-    if os.path.exists(p):
-        os.remove(p)
-    return p
 
 
 # A model with more layers of mixed shapes (and a non-layer tensor), seeded.

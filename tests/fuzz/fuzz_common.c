@@ -222,3 +222,20 @@ void dlf_fix_checksums(unsigned char *b, size_t len)
     st32(b + 56, 0);
     st32(b + 56, dlor_crc32(0, b, (size_t)hl));
 }
+
+void dlf_check_reader(dlf_reader parse, const uint8_t *data, size_t size, const char *name)
+{
+    dlor_tensor_list l;
+    dlor_error err;
+    dlor_graph g;
+    dlor_tensor_list_init(&l);
+    dlor_graph_init(&g);
+    dlor_status st = parse(data, size, name, &l, &err);
+    dlf_check_result(st, &l, &err);
+    if (st == DLOR_OK) {
+        dlf_resolve_graph(&l, &g);
+        dlf_check_carry(&l, &g);
+    }
+    dlor_graph_free(&g);
+    dlor_tensor_list_free(&l);
+}

@@ -64,6 +64,13 @@ void dlf_resolve_graph(const dlor_tensor_list *l, dlor_graph *g);
  * bounds is left alone. */
 void dlf_fix_checksums(unsigned char *b, size_t len);
 
+/* The whole property of a weight-file reader: parse(data, size, name, ...) is
+ * checked with dlf_check_result; what it returns has its graph resolved as the
+ * commands resolve it and is carried into a .dlor (dlf_check_carry). */
+typedef dlor_status (*dlf_reader)(const unsigned char *data, size_t size, const char *name, dlor_tensor_list *l,
+                                  dlor_error *err);
+void dlf_check_reader(dlf_reader parse, const uint8_t *data, size_t size, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

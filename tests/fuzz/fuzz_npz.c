@@ -8,18 +8,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    dlor_tensor_list l;
-    dlor_error err;
-    dlor_graph g;
-    dlor_tensor_list_init(&l);
-    dlor_graph_init(&g);
-    dlor_status st = dlor_npz_parse(data, size, "fuzz.npz", &l, &err);
-    dlf_check_result(st, &l, &err);
-    if (st == DLOR_OK) {
-        dlf_resolve_graph(&l, &g);
-        dlf_check_carry(&l, &g);
-    }
-    dlor_graph_free(&g);
-    dlor_tensor_list_free(&l);
+    dlf_check_reader(dlor_npz_parse, data, size, "fuzz.npz");
     return 0;
 }
