@@ -392,6 +392,10 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         goto out;
     }
 
+    if (dlor_graph_is_dag(&c->graph)) {
+        st = dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: this writer stores chain graphs only (format 1.4)", path);
+        goto out;
+    }
     /* Layout. */
     const uint32_t nsec = c->graph.count ? 5 : 4;
     if (c->graph.count > DLOR_IMAGE_MAX_OPS) {

@@ -26,6 +26,7 @@ dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *
                                    dlor_linear_hook hook, void *ctx, double *y, dlor_error *err)
 {
     uint64_t in_dim, out_dim;
+    if (dlor_graph_is_dag(g)) return dlor_fail(err, DLOR_E_UNSUPPORTED, "graph: only chain graphs are evaluated here");
     dlor_status st = dlor_graph_check(g, t, "graph", &in_dim, &out_dim, err);
     if (st != DLOR_OK) return st;
     double *cur = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *cur);
