@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dlor_fileio.h"
+#include "dlor_host.h"
 #include "dlor_readers.h"
 
 dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor_graph *g,
@@ -78,7 +79,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
         if (st != DLOR_OK) return st;
     }
     img = l.map.data ? l.map.data : l.image;
-    if (dlor_model_open(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &ie) != 0) {
+    if (dlor_model_open_alloc(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &l.plan, &ie) != 0) {
         free(l.image);
         dlor_file_unmap(&l.map);
         return dlor_fail(err, ie.code == DLOR_RT_E_NOGRAPH ? DLOR_E_UNSUPPORTED : (dlor_status)ie.code,
@@ -91,6 +92,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
 void dlor_loaded_free(dlor_loaded *l)
 {
     if (!l) return;
+    free(l->plan);
     free(l->image);
     dlor_file_unmap(&l->map);
     memset(l, 0, sizeof *l);

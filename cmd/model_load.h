@@ -13,6 +13,7 @@ typedef struct dlor_loaded {
     size_t len;
     dlor_mapped_file map;  /* an uncompressed .dlor file runs from its mapping */
     dlor_model model;
+    void *plan;            /* the model's plan when it needs a buffer (dlor_host.h), owned */
     int is_dlor;           /* the file was a .dlor */
 } dlor_loaded;
 

@@ -210,6 +210,8 @@ dlor_status dlor_graph_pool(dlor_graph *g, uint32_t x, uint32_t mask, dlor_pool_
 dlor_status dlor_graph_l2norm(dlor_graph *g, uint32_t x, double eps, uint32_t *out, dlor_error *err);
 /* Appends any op (the builders above are shorthands for it); strings are copied. */
 dlor_status dlor_graph_push(dlor_graph *g, const dlor_graph_op *op, uint32_t *out, dlor_error *err);
+/* Appends every op of src to dst (an empty graph makes a copy of src). */
+dlor_status dlor_graph_copy(dlor_graph *dst, const dlor_graph *src, dlor_error *err);
 
 /* "relu", "leaky_relu", "gelu", "gelu_tanh", ... -> code; -1 if unknown. */
 int dlor_act_from_name(const char *name);
@@ -231,6 +233,13 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
  * entries (an OUTPUT's entry is the value it names). */
 dlor_status dlor_graph_shapes(const dlor_graph *g, const dlor_tensor_list *t, const char *what,
                               dlor_graph_value *vals, dlor_error *err);
+
+/* The same where a LINEAR weight may also name a DLoR layer of a container:
+ * layer(ctx, name, &rows, &cols) returns nonzero, with the layer's shape, when
+ * 'name' is one (the .dlor writer checks its graph so). */
+typedef int (*dlor_graph_layer_fn)(void *ctx, const char *name, uint64_t *rows, uint64_t *cols);
+dlor_status dlor_graph_shapes_layers(const dlor_graph *g, const dlor_tensor_list *t, dlor_graph_layer_fn layer,
+                                     void *layer_ctx, const char *what, dlor_graph_value *vals, dlor_error *err);
 
 /* Builds a graph from nn.Sequential-style names: every 2-D float tensor
  * "<prefix>.weight" whose prefix ends in an integer index ("0.weight",

@@ -93,6 +93,13 @@ dlor_status dlor_graph_push(dlor_graph *g, const dlor_graph_op *op, uint32_t *ou
     return DLOR_OK;
 }
 
+dlor_status dlor_graph_copy(dlor_graph *dst, const dlor_graph *src, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < src->count && st == DLOR_OK; i++) st = dlor_graph_push(dst, &src->ops[i], NULL, err);
+    return st;
+}
+
 /* A new op of this kind reading nothing (chains: in[] all zero, as the format stores them). */
 static dlor_graph_op blank(dlor_op_kind kind, int dag)
 {

@@ -30,8 +30,9 @@ static const dlor_tensor *find_sorted(const dlor_tensor **v, size_t n, const cha
 static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **v, size_t nt, const char *what,
                                 uint64_t *in_dim, uint64_t *out_dim, dlor_error *err);
 
-static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t nt, const char *what,
-                             dlor_graph_value *vals, uint64_t *in_dim, uint64_t *out_dim, dlor_error *err);
+static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t nt, dlor_graph_layer_fn layer,
+                             void *layer_ctx, const char *what, dlor_graph_value *vals, uint64_t *in_dim,
+                             uint64_t *out_dim, dlor_error *err);
 
 /* The tensors of t sorted by name (malloc'd). */
 static const dlor_tensor **sorted_tensors(const dlor_tensor_list *t)
@@ -50,7 +51,7 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
     dlor_graph_value *vals = dlor_graph_is_dag(g) ? malloc(g->count * sizeof *vals) : NULL;
     dlor_status st;
     if (!v || (dlor_graph_is_dag(g) && !vals)) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
-    else if (vals) st = check_dag(g, v, t->count, what, vals, in_dim, out_dim, err);
+    else if (vals) st = check_dag(g, v, t->count, NULL, NULL, what, vals, in_dim, out_dim, err);
     else st = check_sorted(g, v, t->count, what, in_dim, out_dim, err);
     free(v);
     free(vals);
@@ -60,10 +61,16 @@ dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, con
 dlor_status dlor_graph_shapes(const dlor_graph *g, const dlor_tensor_list *t, const char *what,
                               dlor_graph_value *vals, dlor_error *err)
 {
+    return dlor_graph_shapes_layers(g, t, NULL, NULL, what, vals, err);
+}
+
+dlor_status dlor_graph_shapes_layers(const dlor_graph *g, const dlor_tensor_list *t, dlor_graph_layer_fn layer,
+                                     void *layer_ctx, const char *what, dlor_graph_value *vals, dlor_error *err)
+{
     if (!dlor_graph_is_dag(g)) return dlor_fail(err, DLOR_E_ARG, "%s: the model graph is a chain, not a DAG", what);
     const dlor_tensor **v = sorted_tensors(t);
     if (!v) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
-    dlor_status st = check_dag(g, v, t->count, what, vals, NULL, NULL, err);
+    dlor_status st = check_dag(g, v, t->count, layer, layer_ctx, what, vals, NULL, NULL, err);
     free(v);
     return st;
 }
@@ -179,6 +186,8 @@ static int is_float_value(dlor_value_type t) { return t == DLOR_VALUE_ROWS || t 
 typedef struct {
     const dlor_tensor **tv;
     size_t nt;
+    dlor_graph_layer_fn layer;
+    void *layer_ctx;
     const char *what;
     size_t i;
     const dlor_graph_op *op;
@@ -221,10 +230,11 @@ static dlor_status dag_tensor(const dag_ctx *c, const char *role, const char *na
     return DLOR_OK;
 }
 
-static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t nt, const char *what,
-                             dlor_graph_value *vals, uint64_t *in_dim, uint64_t *out_dim, dlor_error *err)
+static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t nt, dlor_graph_layer_fn layer,
+                             void *layer_ctx, const char *what, dlor_graph_value *vals, uint64_t *in_dim,
+                             uint64_t *out_dim, dlor_error *err)
 {
-    dag_ctx c = {tv, nt, what, 0, NULL, err};
+    dag_ctx c = {tv, nt, layer, layer_ctx, what, 0, NULL, err};
     size_t ninputs = 0, noutputs = 0;
     uint32_t by_mode[5] = {DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE};
     uint64_t first_out = 0;
@@ -303,10 +313,18 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
         case DLOR_OP_LINEAR:
             if (!is_float_value(x.type)) return dag_fail(&c, "its input is not a float value");
             if (!op->weight) return dag_fail(&c, "has no weight");
-            if (dag_tensor(&c, "weight", op->weight, 2, 0, x.features, &t) != DLOR_OK) return err->code;
-            if (op->bias && dag_tensor(&c, "bias", op->bias, 1, t->dims[0], 0, NULL) != DLOR_OK) return err->code;
+            uint64_t rows, cols;
+            if (layer && layer(layer_ctx, op->weight, &rows, &cols)) { /* a DLoR layer of a container */
+                if (cols != x.features)
+                    return dag_fail(&c, "layer '%s' takes %llu features but receives %llu", op->weight,
+                                    (unsigned long long)cols, (unsigned long long)x.features);
+            } else {
+                if (dag_tensor(&c, "weight", op->weight, 2, 0, x.features, &t) != DLOR_OK) return err->code;
+                rows = t->dims[0];
+            }
+            if (op->bias && dag_tensor(&c, "bias", op->bias, 1, rows, 0, NULL) != DLOR_OK) return err->code;
             y.type = x.type;
-            y.features = t->dims[0];
+            y.features = rows;
             break;
         case DLOR_OP_ACT:
             if ((int)op->act < 0 || op->act > DLOR_ACT_MAX || (op->act != DLOR_ACT_LEAKY_RELU && op->param != 0.0))

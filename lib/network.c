@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dlor_graph_eval.h"
+#include "dlor_host.h"
 #include "dlor_runtime.h"
 
 void dlor_net_opts_default(dlor_net_opts *o)
@@ -511,12 +512,15 @@ dlor_status dlor_net_image_error(const unsigned char *image, size_t len, const d
 {
     dlor_model m;
     dlor_image_error ie;
-    if (dlor_model_open(&m, image, len, 0, &ie) != 0)
+    void *plan;
+    if (dlor_model_open_alloc(&m, image, len, 0, &plan, &ie) != 0)
         return dlor_fail(err, DLOR_E_FORMAT, "the network form does not open: %s", ie.msg);
-    if (m.in_dim != r->in_dim || m.out_dim != r->out_dim)
+    if (m.in_dim != r->in_dim || m.out_dim != r->out_dim) {
+        free(plan);
         return dlor_fail(err, DLOR_E_FORMAT, "the network form maps %llu -> %llu features, the dense model %llu -> %llu",
                          (unsigned long long)m.in_dim, (unsigned long long)m.out_dim,
                          (unsigned long long)r->in_dim, (unsigned long long)r->out_dim);
+    }
     const size_t batch = 64;
     size_t need = f64 ? dlor_model_scratch_size_f64(&m, batch) : dlor_model_scratch_size(&m, batch);
     void *scratch = need ? malloc(need) : NULL;
@@ -549,6 +553,7 @@ dlor_status dlor_net_image_error(const unsigned char *image, size_t len, const d
     free(yd);
     free(xf);
     free(yf);
+    free(plan);
     if (st == DLOR_OK) *max_abs = worst;
     return st;
 }
