@@ -619,7 +619,7 @@ int dlor_cmd_convert(int argc, char **argv)
     for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
         const dlor_tensor *t = &src.items[i];
         int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
-                   !matches_any(&o, exc, t->name);
+                   !matches_any(&o, exc, t->name) && !dlor_graph_is_table(&c.graph, t->name);
         selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
         nfactor += (size_t)selected[i];
         if (want && !selected[i])

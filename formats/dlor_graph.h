@@ -213,6 +213,10 @@ dlor_status dlor_graph_push(dlor_graph *g, const dlor_graph_op *op, uint32_t *ou
 /* Appends every op of src to dst (an empty graph makes a copy of src). */
 dlor_status dlor_graph_copy(dlor_graph *dst, const dlor_graph *src, dlor_error *err);
 
+/* Nonzero when an EMBED or POS_EMBED op reads the tensor 'name': a table of
+ * rows picked by index, which conversion carries over as it is. */
+int dlor_graph_is_table(const dlor_graph *g, const char *name);
+
 /* "relu", "leaky_relu", "gelu", "gelu_tanh", ... -> code; -1 if unknown. */
 int dlor_act_from_name(const char *name);
 const char *dlor_act_name(dlor_act act);

@@ -77,7 +77,7 @@ const char *dlor__image_show(const unsigned char *s, uint32_t n, char out[72]);
 /* The layer whose U tensor, stored in panels, is tensor t (DLOR_FORMAT.md 7.6:
  * used by that layer alone), or -1. */
 long dlor__panel_owner(const dlor_image *img, uint32_t t);
-/* Checks the graph section (chain or DAG: DLOR_FORMAT.md 9.8) and sets the
+/* Checks the graph section (chain or DAG: DLOR_FORMAT.md section 9, rules 9 and 10) and sets the
  * image's graph fields (dlor_image_graph.c). */
 int dlor__image_check_graph(dlor_image *img, dlor_image_error *err);
 

@@ -51,6 +51,15 @@ void dlor_graph_free(dlor_graph *g)
 
 int dlor_graph_is_dag(const dlor_graph *g) { return g->count > 0 && g->ops[0].kind == DLOR_OP_INPUT; }
 
+int dlor_graph_is_table(const dlor_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->count; i++)
+        if ((g->ops[i].kind == DLOR_OP_EMBED || g->ops[i].kind == DLOR_OP_POS_EMBED) && g->ops[i].weight &&
+            strcmp(g->ops[i].weight, name) == 0)
+            return 1;
+    return 0;
+}
+
 static char *dup_opt(const char *s, int *fail)
 {
     if (!s) return NULL;

@@ -195,7 +195,6 @@ static dlor_status split_args(const dag_parser *p, char *arg, op_args *a)
             a->keys[a->nkeys] = trim(t);
             a->kvals[a->nkeys++] = trim(eq + 1);
         } else {
-            if (a->nkeys) return pfail(p, "'%s' after a KEY=VALUE argument", t);
             if (a->nwords == MAX_ARGS) return pfail(p, "too many arguments");
             a->words[a->nwords++] = t;
         }

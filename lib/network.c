@@ -136,6 +136,9 @@ dlor_status dlor_net_plan_make(const dlor_graph *g, const dlor_tensor_list *src,
     if (o->rank < 1) return dlor_fail(err, DLOR_E_ARG, "%s: rank %lld must be >= 1", what, (long long)o->rank);
     if (o->kind != DLOR_NET_DEEP && o->kind != DLOR_NET_WIDE)
         return dlor_fail(err, DLOR_E_ARG, "%s: unknown construction %d", what, (int)o->kind);
+    if (dlor_graph_is_dag(g))
+        return dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: the network form takes a chain of layers (an MLP), not a graph "
+                                                  "with inputs and values", what);
     dlor_status st = dlor_graph_check(g, src, what, NULL, NULL, err);
     if (st != DLOR_OK) return st;
     size_t nlin = 0;

@@ -1,2 +1,5 @@
 # The host model graph: DAG builders, the shape check and the text form.
 dlor_c_test(test_graph test_graph.c)
+# Graphs of format 1.5 run by dlor against numpy (tests/dlor_pyreader.py and
+# models written out in the test), bad inputs and graphs, files of format 1.4.
+dlor_py_test(test_graph_run test_graph_run.py)

@@ -147,8 +147,8 @@ typedef int (*dlor_observer)(void *ctx, const dlor_model *m, const dlor_image_no
 
 /* One pass. Exactly the inputs the graph takes: x for a features input, else
  * ids with optional mask (NULL: every token attends) and type_ids (NULL: all
- * zero). y[i] receives output i (i < ny; later outputs are not written):
- * batch x F, or batch x seq x F per token. */
+ * zero). y[i] receives output i (i < ny, y[i] not NULL; other outputs are
+ * not written): batch x F, or batch x seq x F per token. */
 typedef struct dlor_run {
     size_t batch;             /* N, samples or sequences */
     size_t seq;               /* S, tokens per sequence (1 for a model of features) */

@@ -572,8 +572,6 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
     if (!r->y || r->ny == 0 || r->ny > img->noutputs)
         return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "%u output buffers for a model of %u outputs",
                                 (unsigned)r->ny, (unsigned)img->noutputs);
-    for (uint32_t i = 0; i < r->ny; i++)
-        if (!r->y[i]) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null output %u", (unsigned)i);
     if (img->input_of[M_FEATURES] != DLOR_IMAGE_NONE) {
         if (!r->x) return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "null input");
         if (r->seq != 1)

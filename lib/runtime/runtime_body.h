@@ -633,11 +633,13 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
     T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
     const size_t N = r->batch, S = r->seq, R = N * S;
     const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
-    /* Syncs: 'since' steps have run since the last one, all split by features into
-     * share(split, 16) (split UINT64_MAX: some other split). A step that writes
-     * over its input column by column in that same split needs none: each worker
-     * reads and writes only columns it wrote itself. Any other step after any
-     * work waits for every worker (a place it writes may still be read). */
+    /* Syncs: 'since' steps have run since the last one, all writing in the split
+     * share(split, 16) of features (split UINT64_MAX: some other split). An
+     * elementwise step in that same split that writes over the value the step
+     * before made needs none: each worker reads only columns it wrote itself, and
+     * writes a place nobody reads yet (a linear step reads every column of its
+     * input, so writing over an older value would race with it). Any other step
+     * after any work waits for every worker: a place it writes may still be read. */
     uint64_t since = 0, split = 0, f0, f1;
     uint32_t nout = 0;
     dlor_image_walk wk;
@@ -648,9 +650,10 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
         T *y = vals + P[i];
         const T *x = n.in[0] != DLOR_IMAGE_NONE && (n.in_type[0] == V_ROWS || n.in_type[0] == V_TOKENS) ? VAL(n.in[0])
                                                                                                         : NULL;
+        /* over the value the step before made (nothing has read it yet) */
         int in_place = 0;
         for (int k = 0; k < 4; k++)
-            if (n.in[k] != DLOR_IMAGE_NONE && (n.in_type[k] == V_ROWS || n.in_type[k] == V_TOKENS) && P[n.in[k]] == P[i])
+            if (i > 0 && n.in[k] == i - 1 && (n.in_type[k] == V_ROWS || n.in_type[k] == V_TOKENS) && P[i - 1] == P[i])
                 in_place = 1;
         switch (n.kind) {
         case K_INPUT:
@@ -664,7 +667,10 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             break;
         case K_OUTPUT: {
             size_t orows = n.in_type[0] == V_TOKENS ? R : N;
-            if (nout == r->ny) continue; /* an output not asked for */
+            if (nout == r->ny || !r->y[nout]) { /* an output not asked for */
+                nout++;
+                continue;
+            }
             T *o = (T *)r->y[nout++];
             if (since && split != n.features) {
                 team_sync(t);
@@ -688,7 +694,8 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
                 dlor_image_layer L;
                 dlor_image_layer_at(img, n.weight, &L);
                 RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, t);
-                if (L.method == DLOR_IMAGE_MUL) since = 0; /* it ends with a sync */
+                /* it ends with a sync; the bias is added after it */
+                if (L.method == DLOR_IMAGE_MUL && n.bias == DLOR_IMAGE_NO_TENSOR) since = 0;
             } else {
                 dlor_image_tensor w;
                 dlor_image_tensor_at(img, n.weight, &w);
