@@ -125,6 +125,7 @@ typedef enum dlor_value_type {
 #define DLOR_GRAPH_NONE 0xFFFFFFFFu  /* no value */
 #define DLOR_GRAPH_MAX_IN 4          /* values an op reads at most */
 #define DLOR_GRAPH_MAX_OPS 65536
+#define DLOR_GRAPH_MAX_OUTPUTS 64    /* OUTPUT ops of a DAG */
 
 typedef struct dlor_graph_op {
     dlor_op_kind kind;

@@ -307,6 +307,7 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
                 if (g->ops[j].kind == DLOR_OP_OUTPUT && strcmp(g->ops[j].name, op->name) == 0)
                     return dag_fail(&c, "two outputs are named '%s'", op->name);
             if (!is_float_value(x.type)) return dag_fail(&c, "output '%s' names an integer value", op->name);
+            if (noutputs == DLOR_GRAPH_MAX_OUTPUTS) return dag_fail(&c, "more than %d outputs", DLOR_GRAPH_MAX_OUTPUTS);
             if (noutputs++ == 0) first_out = x.features;
             y = x;
             break;

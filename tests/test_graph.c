@@ -390,6 +390,20 @@ static void test_check(void)
     CHECK(dlor_graph_check(&g, &t, "m", NULL, NULL, &e) == DLOR_E_FORMAT &&
               strstr(e.msg, "rotary embedding needs an even head size, not 3"),
           "%s", e.msg);
+    /* at most 64 outputs */
+    dlor_graph g2;
+    uint32_t xin;
+    dlor_graph_init(&g2);
+    CHECK(dlor_graph_input(&g2, "x", DLOR_INPUT_FEATURES, 6, &xin, &e) == DLOR_OK, "input");
+    for (int k = 0; k < 65; k++) {
+        char name[16];
+        snprintf(name, sizeof name, "y%d", k);
+        CHECK(dlor_graph_output(&g2, name, xin, &e) == DLOR_OK, "output");
+        if (k == 63) CHECK(dlor_graph_check(&g2, &t, "m", NULL, NULL, &e) == DLOR_OK, "64 outputs: %s", e.msg);
+    }
+    CHECK(dlor_graph_check(&g2, &t, "m", NULL, NULL, &e) == DLOR_E_FORMAT && strstr(e.msg, "more than 64 outputs"),
+          "65 outputs: %s", e.msg);
+    dlor_graph_free(&g2);
     /* builders refuse values not made yet, and branch groups in a DAG */
     CHECK(dlor_graph_act(&g, 99, DLOR_ACT_RELU, 0, NULL, &e) == DLOR_E_ARG && strstr(e.msg, "reads value 99"), "%s",
           e.msg);

@@ -88,6 +88,22 @@ static void test_plan(void)
     free(plan);
     free(img);
     dlor_container_free(&c);
+
+    /* 65 values alive at once (65 linear steps of one input, summed after): more than the plan holds */
+    char big[8192] = "input(x, features, 3)";
+    dlor_container_init(&c);
+    add_tensor(&c, "w0", 2, 4, 3, 0.5);
+    for (int i = 0; i < 65; i++) strcat(big, "; linear(%x, w0)");
+    strcat(big, "; add(%1, %2)");
+    for (int i = 3; i <= 65; i++) sprintf(big + strlen(big), "; add(%%%d)", i);
+    strcat(big, "; output(y)");
+    img = image_of(&c, big, &len);
+    plan = malloc(dlor_model_plan_size(img, len));
+    rc = dlor_model_open_plan(&m, img, len, 0, plan, dlor_model_plan_size(img, len), &ie);
+    CHECK(rc == DLOR_RT_E_PLAN && strstr(ie.msg, "more than 64 values alive at once"), "65 values alive: %s", ie.msg);
+    free(plan);
+    free(img);
+    dlor_container_free(&c);
 }
 
 /* The observer sees every linear step's input; stopping it stops the pass. */
