@@ -206,6 +206,7 @@ static void test_text(void)
     CHECK(same_graph(&g, &b), "the text gives another graph than the builders");
     CHECK(dlor_graph_check(&g, &t, "m", NULL, NULL, &e) == DLOR_OK, "%s", e.msg);
     dlor_graph_free(&g);
+    dlor_graph_free(&b);
     /* defaults: layernorm 1e-5, rmsnorm 1e-6, l2norm 1e-12, kv_heads = heads, pool mean */
     CHECK(dlor_graph_parse("input(x, features, 8); layernorm; rmsnorm(w); l2norm; scale(0.5, b); output(y)", &g,
                            &e) == DLOR_OK,

@@ -162,7 +162,7 @@ static void test_observer(void)
     unsigned char *img = image_of(&c, encoder, &len);
     CHECK(dlor_model_open(&m, img, len, 0, &ie) == 0, "%s", ie.msg);
     int64_t ids[8] = {1, 2, 3, 4, 5, 6, 7, 8};
-    double y[2 * 8], e[2 * 8];
+    double y[2 * 4 * 8], e[2 * 8];
     void *ys[2] = {y, e};
     dlor_run r;
     memset(&r, 0, sizeof r);
