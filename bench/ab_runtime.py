@@ -60,14 +60,16 @@ def main(argv):
     ratios = []
     for n in a.sizes:
         prefix = os.path.join(a.work, f"mlp{n}")
-        make_models.make_mlp(prefix, n, layers=3, seed=n, onnx_too=False, check=False)
+        if not os.path.exists(prefix + ".safetensors"):  # models of an earlier run are kept
+            make_models.make_mlp(prefix, n, layers=3, seed=n, onnx_too=False, check=False)
         variants = [("dense", ["--include", "nothing"]), ("mul", []), ("add", ["--method", "add"]),
                     ("p0.1", ["--method", "lowrank", "--rank", str(max(1, round(0.1 * n / 2)))]),
                     ("p0.25", ["--method", "lowrank", "--rank", str(max(1, round(0.25 * n / 2)))])]
         for name, extra in variants:
             model = f"{prefix}-{name}.dlor"
-            subprocess.run([dlor, "convert", prefix + ".safetensors", "-o", model, "--activation", "relu"] + extra,
-                           check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if not os.path.exists(model):
+                subprocess.run([dlor, "convert", prefix + ".safetensors", "-o", model, "--activation", "relu"] + extra,
+                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             for batch, threads in ((1, 1), (64, 1), (1, 2)):
                 x = timing.inputs(n, batch)
                 runs = {k: rt.model(model, x, threads) for k, rt in rts.items()}
