@@ -30,6 +30,7 @@ typedef struct {
     void *map;
     size_t len;
     dlor_model m;
+    void *plan;
     size_t max_batch;
     dlor_pool *pool[SHIM_MAX_THREADS + 1];    /* by team size, made on first use */
     void *scratch[SHIM_MAX_THREADS + 1];
@@ -58,9 +59,12 @@ SHIM_API void *shim_open(const char *path, size_t max_batch, char *msg, size_t m
         free(s);
         return NULL;
     }
-    if (dlor_model_open(&s->m, s->map, s->len, DLOR_IMAGE_CHECK_CRC, &e) != 0) {
-        snprintf(msg, msglen, "%s: %s", path, e.msg);
+    size_t plan_size = dlor_model_plan_size(s->map, s->len);
+    s->plan = malloc(plan_size ? plan_size : 1);
+    if (!s->plan || dlor_model_open_plan(&s->m, s->map, s->len, DLOR_IMAGE_CHECK_CRC, s->plan, plan_size, &e) != 0) {
+        snprintf(msg, msglen, "%s: %s", path, s->plan ? e.msg : "out of memory");
         munmap(s->map, s->len);
+        free(s->plan);
         free(s);
         return NULL;
     }
@@ -104,5 +108,6 @@ SHIM_API void shim_close(void *h)
         free(s->scratch[t]);
     }
     munmap(s->map, s->len);
+    free(s->plan);
     free(s);
 }

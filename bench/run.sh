@@ -89,7 +89,7 @@ done
 # the read-bandwidth probe, for this machine only
 "$cc" -std=c99 -O3 -march=native -Wall -Wextra bench/stream_probe.c -o build-bench/bench/stream_probe
 # the runtime's own sources and flags (see CMakeLists.txt: runtime.c at -O3 -ffp-contract=off)
-rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c lib/runtime/pool.c)
+rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c formats/dlor_image_graph.c lib/runtime/runtime.c lib/runtime/pool.c)
 rt_flags=(-std=c99 -O3 -DNDEBUG -ffp-contract=off -fPIC -shared -fvisibility=hidden -Wall -Wextra
           -Iformats -Ilib/runtime)
 "$cc" "${rt_flags[@]}" "${rt_src[@]}" -lm -lpthread -o build-bench/bench/librt_shim.so

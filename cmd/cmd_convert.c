@@ -12,6 +12,7 @@
 #include "dlor_container.h"
 #include "dlor_factor.h"
 #include "dlor_fileio.h"
+#include "dlor_host.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
 #include "compress_plan.h"
@@ -377,11 +378,13 @@ dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, c
     dlor_status st = add_meta(c, "dlor.graph_source", source ? source : "unknown", err);
     if (st == DLOR_OK) st = dlor_container_to_memory(c, &img, &len, err);
     if (st != DLOR_OK) return st;
-    if (dlor_model_open(&m, img, len, 0, &ie) != 0) {
+    void *plan;
+    if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0) {
         free(img);
         return dlor_fail(err, DLOR_E_FORMAT, "the recorded graph does not open: %s", ie.msg);
     }
     snprintf(num, sizeof num, "%zu", dlor_model_scratch_size(&m, 1));
+    free(plan);
     free(img);
     return add_meta(c, "dlor.scratch_bytes_batch1", num, err);
 }
@@ -616,7 +619,7 @@ int dlor_cmd_convert(int argc, char **argv)
     for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
         const dlor_tensor *t = &src.items[i];
         int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
-                   !matches_any(&o, exc, t->name);
+                   !matches_any(&o, exc, t->name) && !dlor_graph_is_table(&c.graph, t->name);
         selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
         nfactor += (size_t)selected[i];
         if (want && !selected[i])

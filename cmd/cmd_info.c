@@ -68,6 +68,66 @@ static void print_meta(const dlor_tensor_list *l, dlor_jw *w)
     for (size_t i = 0; i < l->meta_count; i++) printf("  %s = %s\n", l->meta_keys[i], l->meta_vals[i]);
 }
 
+/* The ops of a graph over values (format 1.5), after print_graph's heading: its
+ * text form (dlor_graph.h), or one JSON object per op with the values it reads. */
+static void print_dag(const dlor_graph *g, const dlor_container *c, dlor_jw *w)
+{
+    static const char *const modes[] = {"", "features", "ids", "mask", "type_ids"};
+    if (!w) {
+        char *text = NULL;
+        dlor_error e;
+        if (dlor_graph_to_text(g, &text, &e) == DLOR_OK) printf(" %s", text);
+        else printf(" (%s)", e.msg);
+        free(text);
+        return;
+    }
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_graph_op *op = &g->ops[i];
+        dlor_jw_begin_obj(w);
+        dlor_jw_key(w, "op");
+        dlor_jw_str(w, op->kind == DLOR_OP_ACT ? dlor_act_name(op->act) : dlor_op_name(op->kind));
+        dlor_jw_key(w, "in");
+        dlor_jw_begin_arr(w);
+        for (int k = 0; k < DLOR_GRAPH_MAX_IN; k++)
+            if (op->in[k] != DLOR_GRAPH_NONE) dlor_jw_num(w, op->in[k]);
+        dlor_jw_end_arr(w);
+        const char *keys[3] = {"weight", "bias", "name"}, *vals[3] = {op->weight, op->bias, op->name};
+        for (int k = 0; k < 3; k++)
+            if (vals[k]) {
+                dlor_jw_key(w, keys[k]);
+                dlor_jw_str(w, vals[k]);
+            }
+        if (op->kind == DLOR_OP_LINEAR) {
+            dlor_jw_key(w, "dlor");
+            dlor_jw_bool(w, c && dlor_container_find_layer(c, op->weight));
+        }
+        if (op->kind == DLOR_OP_INPUT || op->kind == DLOR_OP_POOL) {
+            dlor_jw_key(w, "mode");
+            dlor_jw_str(w, op->kind == DLOR_OP_POOL ? (op->mode == DLOR_POOL_CLS ? "cls" : "mean")
+                                                    : op->mode >= 1 && op->mode <= 4 ? modes[op->mode] : "?");
+        }
+        if (op->kind == DLOR_OP_INPUT && op->features) {
+            dlor_jw_key(w, "features");
+            dlor_jw_num(w, (double)op->features);
+        }
+        if (op->param != 0.0) {
+            dlor_jw_key(w, "param");
+            dlor_jw_num(w, op->param);
+        }
+        if (op->kind == DLOR_OP_ATTENTION) {
+            dlor_jw_key(w, "heads");
+            dlor_jw_num(w, op->heads);
+            dlor_jw_key(w, "kv_heads");
+            dlor_jw_num(w, op->kv_heads);
+            dlor_jw_key(w, "causal");
+            dlor_jw_bool(w, op->causal);
+            dlor_jw_key(w, "rope_theta");
+            dlor_jw_num(w, op->rope_theta);
+        }
+        dlor_jw_end_obj(w);
+    }
+}
+
 /* One line (text) or an array (JSON) describing a graph; source says where it
  * came from (dlor_resolve_graph; NULL for a .dlor file's own), why explains an
  * empty one. */
@@ -98,7 +158,8 @@ static void print_graph(const dlor_graph *g, const dlor_container *c, const char
         else printf("graph: none\n");
         return;
     }
-    for (size_t i = 0; i < g->count; i++) {
+    if (dlor_graph_is_dag(g)) print_dag(g, c, w);
+    for (size_t i = 0; !dlor_graph_is_dag(g) && i < g->count; i++) {
         const dlor_graph_op *op = &g->ops[i];
         const char *kind = op->kind == DLOR_OP_LINEAR ? "linear" : op->kind == DLOR_OP_SOFTMAX ? "softmax"
                          : op->kind == DLOR_OP_BRANCH ? "branch" : op->kind == DLOR_OP_MERGE ? "merge" : "act";

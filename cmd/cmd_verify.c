@@ -9,6 +9,7 @@
 #include "compress_plan.h"
 #include "dlor_fileio.h"
 #include "dlor_graph_eval.h"
+#include "dlor_host.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
 #include "dlor_verify.h"
@@ -553,6 +554,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
     unsigned char *dimg = NULL;
     size_t dlen;
     dlor_model dm;
+    void *dplan = NULL;
     dlor_image_error ie;
     float *x = NULL, *yd = NULL, *yl = NULL;
     dlor_status st;
@@ -567,17 +569,10 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         st = dlor_tensor_list_add(&dense.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims, t->data,
                                   t->nbytes, err);
     }
-    for (size_t i = 0; i < c->graph.count && st == DLOR_OK; i++) {
-        const dlor_graph_op *op = &c->graph.ops[i];
-        if (op->kind == DLOR_OP_LINEAR) st = dlor_graph_add_linear(&dense.graph, op->weight, op->bias, err);
-        else if (op->kind == DLOR_OP_ACT) st = dlor_graph_add_act(&dense.graph, op->act, op->param, err);
-        else if (op->kind == DLOR_OP_BRANCH) st = dlor_graph_add_branch(&dense.graph, op->param, err);
-        else if (op->kind == DLOR_OP_MERGE) st = dlor_graph_add_merge(&dense.graph, op->bias, err);
-        else st = dlor_graph_add_softmax(&dense.graph, err);
-    }
+    if (st == DLOR_OK) st = dlor_graph_copy(&dense.graph, &c->graph, err);
     if (st == DLOR_OK) st = dlor_graph_check(&dense.graph, &dense.tensors, in, NULL, NULL, err);
     if (st == DLOR_OK) st = dlor_container_to_memory(&dense, &dimg, &dlen, err);
-    if (st == DLOR_OK && dlor_model_open(&dm, dimg, dlen, 0, &ie) != 0)
+    if (st == DLOR_OK && dlor_model_open_alloc(&dm, dimg, dlen, 0, &dplan, &ie) != 0)
         st = dlor_fail(err, DLOR_E_FORMAT, "%s: the dense model does not open: %s", in, ie.msg);
     uint64_t fin = dl.model.in_dim, fout = dl.model.out_dim;
     if (st == DLOR_OK && xin) {
@@ -620,6 +615,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
     free(x);
     free(yd);
     free(yl);
+    free(dplan);
     free(dimg);
     dlor_container_free(&dense);
     dlor_loaded_free(&dl);

@@ -12,6 +12,7 @@
 #include "cmd.h"
 #include "dlor_container.h"
 #include "dlor_fileio.h"
+#include "dlor_host.h"
 #include "dlor_npy.h"
 #include "dlor_readers.h"
 #include "dlor_runtime.h"
@@ -184,11 +185,13 @@ static dlor_status write_meta(const net_cfg *cfg, const dlor_net_plan *p, const 
         size_t ilen;
         dlor_model m;
         dlor_image_error ie;
+        void *plan = NULL;
         st = dlor_container_to_memory(c, &img, &ilen, err);
-        if (st == DLOR_OK && dlor_model_open(&m, img, ilen, 0, &ie) != 0)
+        if (st == DLOR_OK && dlor_model_open_alloc(&m, img, ilen, 0, &plan, &ie) != 0)
             st = dlor_fail(err, DLOR_E_FORMAT, "the network form does not open: %s", ie.msg);
         if (st == DLOR_OK) {
             snprintf(buf, sizeof buf, "%zu", dlor_model_scratch_size(&m, 1));
+            free(plan);
             free(img);
             st = meta(c, "dlor.scratch_bytes_batch1", buf, err);
         } else {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "dlor_fileio.h"
+#include "dlor_host.h"
 #include "dlor_readers.h"
 
 dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor_graph *g,
@@ -78,7 +79,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
         if (st != DLOR_OK) return st;
     }
     img = l.map.data ? l.map.data : l.image;
-    if (dlor_model_open(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &ie) != 0) {
+    if (dlor_model_open_alloc(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &l.plan, &ie) != 0) {
         free(l.image);
         dlor_file_unmap(&l.map);
         return dlor_fail(err, ie.code == DLOR_RT_E_NOGRAPH ? DLOR_E_UNSUPPORTED : (dlor_status)ie.code,
@@ -91,6 +92,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
 void dlor_loaded_free(dlor_loaded *l)
 {
     if (!l) return;
+    free(l->plan);
     free(l->image);
     dlor_file_unmap(&l->map);
     memset(l, 0, sizeof *l);
@@ -176,4 +178,112 @@ void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *
                     "be finite\n", cmd, path, (unsigned long long)values, values == 1 ? " is" : "s are",
             xf ? " as float32" : "", (unsigned long long)samples, (unsigned long long)n,
             (unsigned long long)(first / features), (unsigned long long)(first % features));
+}
+
+void dlor_tokens_free(dlor_tokens *tok)
+{
+    if (!tok) return;
+    free(tok->ids);
+    free(tok->mask);
+    free(tok->type_ids);
+    memset(tok, 0, sizeof *tok);
+}
+
+/* The array of an input mode: by the model's name for it, else Hugging Face's. */
+static const dlor_tensor *token_array(const dlor_tensor_list *t, const dlor_model *m, int mode, const char *hf,
+                                      char *name, size_t name_len)
+{
+    const char *n = NULL;
+    uint32_t nl = 0;
+    if (dlor_model_input_at(m, mode, &n, &nl) >= 0) {
+        snprintf(name, name_len, "%.*s", (int)nl, n);
+        const dlor_tensor *a = dlor_tensor_list_find(t, name);
+        if (a) return a;
+    }
+    snprintf(name, name_len, "%s", hf);
+    return dlor_tensor_list_find(t, hf);
+}
+
+/* One [N, S] integer array as int64, checked: ids below 'rows' (0: any id >= 0),
+ * the mask 0 or 1. */
+static dlor_status token_field(const char *path, const char *name, const dlor_tensor *a, int mask, uint64_t rows,
+                               const uint64_t *shape, int64_t **out, dlor_error *err)
+{
+    char got[96], want[96];
+    if (a->dtype != DLOR_DT_I32 && a->dtype != DLOR_DT_I64)
+        return dlor_fail(err, DLOR_E_FORMAT, "%s: %s must be int32 or int64 token %s [N, S], not %s", path, name,
+                         mask ? "mask values" : "ids", dlor_dtype_name(a->dtype));
+    if (a->ndim != 2 || (shape && (a->dims[0] != shape[0] || a->dims[1] != shape[1])))
+        return dlor_fail(err, DLOR_E_FORMAT, "%s: %s has shape %s, not %s", path, name,
+                         dlor_shape_str(a->dims, a->ndim, got, sizeof got),
+                         shape ? dlor_shape_str(shape, 2, want, sizeof want) : "[N, S]");
+    uint64_t n = a->nelem;
+    int64_t *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory for %s", path, name);
+    for (uint64_t i = 0; i < n; i++) {
+        if (a->dtype == DLOR_DT_I32) {
+            int32_t x;
+            memcpy(&x, a->data + 4 * i, 4);
+            v[i] = x;
+        } else {
+            memcpy(&v[i], a->data + 8 * i, 8);
+        }
+        int bad = mask ? (v[i] != 0 && v[i] != 1) : (v[i] < 0 || (rows && (uint64_t)v[i] >= rows));
+        if (bad) {
+            uint64_t s = a->dims[1];
+            dlor_status st = mask ? dlor_fail(err, DLOR_E_FORMAT, "%s: %s[%llu, %llu] = %lld is not 0 or 1", path, name,
+                                              (unsigned long long)(i / s), (unsigned long long)(i % s), (long long)v[i])
+                                  : dlor_fail(err, DLOR_E_FORMAT,
+                                              "%s: %s[%llu, %llu] = %lld is outside the model's table of %llu rows",
+                                              path, name, (unsigned long long)(i / s), (unsigned long long)(i % s),
+                                              (long long)v[i], (unsigned long long)rows);
+            free(v);
+            return st;
+        }
+    }
+    *out = v;
+    return DLOR_OK;
+}
+
+dlor_status dlor_load_tokens(const char *path, const dlor_model *m, dlor_tokens *tok, dlor_error *err)
+{
+    dlor_tensor_list t;
+    dlor_tokens r;
+    char name[3][300];
+    memset(&r, 0, sizeof r);
+    dlor_tensor_list_init(&t);
+    int npz = strcmp(dlor_weights_format(path), "npz") == 0;
+    dlor_status st = npz ? dlor_read_npz(path, &t, err) : dlor_read_npy(path, &t, err);
+    if (st != DLOR_OK) return st;
+    const dlor_tensor *a[3];
+    if (npz) {
+        a[0] = token_array(&t, m, 2, "input_ids", name[0], sizeof name[0]);
+        a[1] = token_array(&t, m, 3, "attention_mask", name[1], sizeof name[1]);
+        a[2] = token_array(&t, m, 4, "token_type_ids", name[2], sizeof name[2]);
+        if (!a[0]) st = dlor_fail(err, DLOR_E_FORMAT, "%s: no '%s' array (the model takes token ids)", path, name[0]);
+    } else {
+        a[0] = &t.items[0];
+        a[1] = a[2] = NULL;
+        snprintf(name[0], sizeof name[0], "input_ids");
+    }
+    if (st == DLOR_OK) st = token_field(path, name[0], a[0], 0, m->vocab[2], NULL, &r.ids, err);
+    if (st == DLOR_OK) {
+        r.n = a[0]->dims[0];
+        r.seq = a[0]->dims[1];
+        if (r.seq == 0) st = dlor_fail(err, DLOR_E_FORMAT, "%s: %s holds sequences of no token", path, name[0]);
+        else if (m->max_seq && r.seq > m->max_seq)
+            st = dlor_fail(err, DLOR_E_FORMAT, "%s: %s has %llu tokens per sequence, more than the model's %llu positions",
+                           path, name[0], (unsigned long long)r.seq, (unsigned long long)m->max_seq);
+    }
+    if (st == DLOR_OK && a[1] && dlor_model_input_at(m, 3, NULL, NULL) >= 0)
+        st = token_field(path, name[1], a[1], 1, 0, a[0]->dims, &r.mask, err);
+    if (st == DLOR_OK && a[2] && dlor_model_input_at(m, 4, NULL, NULL) >= 0)
+        st = token_field(path, name[2], a[2], 0, m->vocab[4], a[0]->dims, &r.type_ids, err);
+    dlor_tensor_list_free(&t);
+    if (st != DLOR_OK) {
+        dlor_tokens_free(&r);
+        return st;
+    }
+    *tok = r;
+    return DLOR_OK;
 }

@@ -13,6 +13,7 @@ typedef struct dlor_loaded {
     size_t len;
     dlor_mapped_file map;  /* an uncompressed .dlor file runs from its mapping */
     dlor_model model;
+    void *plan;            /* the model's plan when it needs a buffer (dlor_host.h), owned */
     int is_dlor;           /* the file was a .dlor */
 } dlor_loaded;
 
@@ -36,6 +37,21 @@ int dlor_check_activation_opt(const char *cmd, const char *activation);
 /* Opens a .dlor file or a dense source (with its graph) for running. */
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
 void dlor_loaded_free(dlor_loaded *l);
+
+/* The inputs of a model of token ids (int64, malloc'd; mask and type_ids NULL
+ * when not given): n sequences of seq tokens. */
+typedef struct dlor_tokens {
+    int64_t *ids, *mask, *type_ids;
+    uint64_t n, seq;
+} dlor_tokens;
+
+/* Reads token ids for m: a .npz holding input_ids (int32 or int64 [N, S]) and
+ * optionally attention_mask and token_type_ids of the same shape (each looked
+ * up by the name of the model's input, then by those names), or a .npy of ids.
+ * Every id is checked against the tables it indexes, the length against the
+ * position table, the mask for 0 and 1: one line naming the file and field. */
+dlor_status dlor_load_tokens(const char *path, const dlor_model *m, dlor_tokens *tok, dlor_error *err);
+void dlor_tokens_free(dlor_tokens *tok);
 
 /* Reads a .npy of float samples: [N, features], [features] (one sample), or
  * [N, d1, ..., dk] with d1 ... dk = features (samples in a model's declared

@@ -84,52 +84,6 @@ void dlor_shard_assign(const dlor_tensor_list *src, const int *selected, int exa
     free(load);
 }
 
-static int text_safe(const char *s)
-{
-    for (; *s; s++)
-        if (*s == ';' || *s == ',' || *s == '(' || *s == ')' || *s == ' ' || *s == '\t' || *s == '\n') return 0;
-    return 1;
-}
-
-dlor_status dlor_graph_to_text(const dlor_graph *g, char **out, dlor_error *err)
-{
-    size_t cap = 64, len = 0;
-    for (size_t i = 0; i < g->count; i++) {
-        const dlor_graph_op *op = &g->ops[i];
-        if (op->kind == DLOR_OP_LINEAR) {
-            if (!text_safe(op->weight) || (op->bias && !text_safe(op->bias)))
-                return dlor_fail(err, DLOR_E_UNSUPPORTED,
-                                 "tensor name '%s' cannot be written in a graph's text form (it holds one of "
-                                 "; , ( ) or a space)",
-                                 text_safe(op->weight) ? op->bias : op->weight);
-            cap += strlen(op->weight) + (op->bias ? strlen(op->bias) : 0) + 16;
-        } else if (op->kind == DLOR_OP_ACT || op->kind == DLOR_OP_SOFTMAX) {
-            cap += 48;
-        } else {
-            return dlor_fail(err, DLOR_E_UNSUPPORTED, "graph operation %zu has no text form", i);
-        }
-    }
-    char *s = malloc(cap);
-    if (!s) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    s[0] = 0;
-    for (size_t i = 0; i < g->count; i++) {
-        const dlor_graph_op *op = &g->ops[i];
-        const char *sep = i ? ";" : "";
-        if (op->kind == DLOR_OP_LINEAR && op->bias)
-            len += (size_t)snprintf(s + len, cap - len, "%slinear(%s,%s)", sep, op->weight, op->bias);
-        else if (op->kind == DLOR_OP_LINEAR)
-            len += (size_t)snprintf(s + len, cap - len, "%slinear(%s)", sep, op->weight);
-        else if (op->kind == DLOR_OP_SOFTMAX)
-            len += (size_t)snprintf(s + len, cap - len, "%ssoftmax", sep);
-        else if (op->act == DLOR_ACT_LEAKY_RELU)
-            len += (size_t)snprintf(s + len, cap - len, "%sleaky_relu(%.17g)", sep, op->param);
-        else
-            len += (size_t)snprintf(s + len, cap - len, "%s%s", sep, dlor_act_name(op->act));
-    }
-    *out = s;
-    return DLOR_OK;
-}
-
 static int cmp_str(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);

@@ -18,10 +18,6 @@ int dlor_shard_parse(const char *s, int64_t *index, int64_t *count);
 void dlor_shard_assign(const dlor_tensor_list *src, const int *selected, int exact_mul, int64_t count,
                        int64_t *owner);
 
-/* The graph in the text form dlor_graph_parse reads (malloc'd). Fails for names
- * the text form cannot hold. */
-dlor_status dlor_graph_to_text(const dlor_graph *g, char **out, dlor_error *err);
-
 /* Sorts a comma-separated list of names in place (byte order). */
 dlor_status dlor_sort_name_list(char *list, dlor_error *err);
 

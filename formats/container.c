@@ -157,6 +157,7 @@ typedef struct {
     unsigned char *header;
     unsigned char **panels;     /* by sorted tensor index: the U tensor's bytes in panels, or NULL */
     size_t npanels;
+    dlor_graph_value *vals;     /* a DAG's value shapes */
 } writer_state;
 
 static void writer_free(writer_state *w)
@@ -170,6 +171,7 @@ static void writer_free(writer_state *w)
     free(w->header);
     for (size_t i = 0; w->panels && i < w->npanels; i++) free(w->panels[i]);
     free(w->panels);
+    free(w->vals);
 }
 
 static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const dlor_tensor *u,
@@ -312,6 +314,67 @@ static long layer_index(const writer_state *w, size_t nl, const char *name)
     return find_sorted(w->l_names, w->l_order, nl, name);
 }
 
+/* The layer fn of dlor_graph_shapes_layers: the container's layers. */
+static int container_layer(void *ctx, const char *name, uint64_t *rows, uint64_t *cols)
+{
+    const dlor_layer_desc *d = dlor_container_find_layer((const dlor_container *)ctx, name);
+    if (!d) return 0;
+    *rows = d->rows;
+    *cols = d->cols;
+    return 1;
+}
+
+static void store_f64(unsigned char *p, double v)
+{
+    uint64_t b;
+    memcpy(&b, &v, 8);
+    dlor_store_u64(p, b);
+}
+
+/* The records of a DAG (DLOR_FORMAT.md 7.7), w->vals holding its shapes. */
+static dlor_status write_dag(const char *path, const dlor_container *c, const writer_state *w, const uint32_t *gref,
+                             unsigned char *recs, dlor_error *err)
+{
+    size_t nt = c->tensors.count, nl = c->nlayers;
+    for (size_t i = 0; i < c->graph.count; i++) {
+        const dlor_graph_op *op = &c->graph.ops[i];
+        unsigned char *r = recs + i * DLOR_IMAGE_DAG_REC;
+        uint32_t widx = DLOR_IMAGE_NO_TENSOR, bidx = DLOR_IMAGE_NO_TENSOR, flags = 0;
+        if (op->weight) {
+            long li = op->kind == DLOR_OP_LINEAR ? layer_index(w, nl, op->weight) : -1;
+            long ti = li < 0 ? find_sorted(w->t_names, w->t_order, nt, op->weight) : -1;
+            if (li < 0 && ti < 0) /* dlor_graph_shapes_layers found it: unreachable */
+                return dlor_fail(err, DLOR_E_ARG, "%s: graph op %zu refers to a missing tensor '%s'", path, i,
+                                 op->weight);
+            widx = (uint32_t)(li >= 0 ? li : ti);
+            if (li >= 0) flags |= DLOR_IMAGE_OP_LAYER;
+        }
+        if (op->bias) {
+            long bi = find_sorted(w->t_names, w->t_order, nt, op->bias);
+            if (bi < 0) return dlor_fail(err, DLOR_E_ARG, "%s: graph op %zu refers to a missing tensor '%s'", path, i, op->bias);
+            bidx = (uint32_t)bi;
+        }
+        if (op->kind == DLOR_OP_ATTENTION && op->causal) flags |= DLOR_IMAGE_OP_CAUSAL;
+        dlor_store_u16(r, (uint16_t)op->kind);
+        dlor_store_u16(r + 2, (uint16_t)(op->kind == DLOR_OP_ACT ? (int)op->act : op->mode));
+        dlor_store_u32(r + 4, flags);
+        for (int k = 0; k < DLOR_GRAPH_MAX_IN; k++) dlor_store_u32(r + 8 + 4 * k, op->in[k]);
+        dlor_store_u32(r + 24, widx);
+        dlor_store_u32(r + 28, bidx);
+        if (op->name) {
+            dlor_store_u32(r + 32, gref[2 * i]);
+            dlor_store_u32(r + 36, gref[2 * i + 1]);
+        }
+        dlor_store_u32(r + 40, op->heads);
+        dlor_store_u32(r + 44, op->kv_heads);
+        dlor_store_u64(r + 48, w->vals[i].features);
+        r[56] = (unsigned char)w->vals[i].type;
+        store_f64(r + 64, op->param);
+        store_f64(r + 72, op->rope_theta);
+    }
+    return DLOR_OK;
+}
+
 static dlor_status serialize(const char *path, const dlor_container *c, sink *out, dlor_error *err)
 {
     const dlor_tensor_list *tl = &c->tensors;
@@ -393,16 +456,25 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
     }
 
     /* Layout. */
+    const int dag = dlor_graph_is_dag(&c->graph);
     const uint32_t nsec = c->graph.count ? 5 : 4;
+    const size_t ng = dag ? c->graph.count : 0;
     if (c->graph.count > DLOR_IMAGE_MAX_OPS) {
         st = dlor_fail(err, DLOR_E_LIMIT, "%s: graph of %zu operations exceeds the limit", path, c->graph.count);
         goto out;
     }
+    if (dag) { /* the shapes every record declares, checked as a reader will */
+        w.vals = malloc(ng * sizeof *w.vals);
+        if (!w.vals) goto nomem;
+        if ((st = dlor_graph_shapes_layers(&c->graph, tl, container_layer, (void *)c, path, w.vals, err)) != DLOR_OK)
+            goto out;
+    }
     uint64_t pos = align_up(DLOR_IMAGE_PREAMBLE + nsec * DLOR_IMAGE_DIR_ENTRY, 8);
-    /* String pool first: metadata keys/values, tensor names, layer names. */
-    uint32_t *refs = calloc(2 * nm + nt + nl + 1, 2 * sizeof(uint32_t));
+    /* String pool first: metadata keys/values, tensor names, layer names, the
+     * names of a DAG's inputs and outputs. */
+    uint32_t *refs = calloc(2 * nm + nt + nl + ng + 1, 2 * sizeof(uint32_t));
     if (!refs) goto nomem;
-    uint32_t *mref = refs, *tref = refs + 4 * nm, *lref = tref + 2 * nt;
+    uint32_t *mref = refs, *tref = refs + 4 * nm, *lref = tref + 2 * nt, *gref = lref + 2 * nl;
     for (size_t i = 0; i < nm && st == DLOR_OK; i++)
         if (pool_add(&w.pool, tl->meta_keys[w.m_order[i]], &mref[4 * i], &mref[4 * i + 1]) ||
             pool_add(&w.pool, tl->meta_vals[w.m_order[i]], &mref[4 * i + 2], &mref[4 * i + 3]))
@@ -411,15 +483,24 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         if (pool_add(&w.pool, w.t_names[w.t_order[i]], &tref[2 * i], &tref[2 * i + 1])) st = DLOR_E_NOMEM;
     for (size_t i = 0; i < nl && st == DLOR_OK; i++)
         if (pool_add(&w.pool, w.l_names[w.l_order[i]], &lref[2 * i], &lref[2 * i + 1])) st = DLOR_E_NOMEM;
+    for (size_t i = 0; i < ng && st == DLOR_OK; i++) {
+        const char *name = c->graph.ops[i].name;
+        if (name && (st = check_utf8(path, "graph input or output name", name, err)) != DLOR_OK) break;
+        if (name && pool_add(&w.pool, name, &gref[2 * i], &gref[2 * i + 1])) st = DLOR_E_NOMEM;
+    }
+    if (st != DLOR_OK && st != DLOR_E_NOMEM) {
+        free(refs);
+        goto out;
+    }
     if (st != DLOR_OK) {
         free(refs);
         goto nomem;
     }
     uint64_t sec_off[5], sec_size[5], sec_count[5];
     const uint64_t sec_esize[5] = {0, DLOR_IMAGE_META_REC, DLOR_IMAGE_TENSOR_REC, DLOR_IMAGE_LAYER_REC,
-                                   DLOR_IMAGE_GRAPH_REC};
+                                   dag ? DLOR_IMAGE_DAG_REC : DLOR_IMAGE_GRAPH_REC};
     const uint32_t sec_kind[5] = {DLOR_SECTION_STRINGS, DLOR_SECTION_METADATA, DLOR_SECTION_TENSORS,
-                                  DLOR_SECTION_LAYERS, DLOR_SECTION_GRAPH};
+                                  DLOR_SECTION_LAYERS, dag ? DLOR_SECTION_DAG : DLOR_SECTION_GRAPH};
     sec_size[0] = w.pool.len;
     sec_count[0] = w.pool.len;
     sec_count[1] = nm;
@@ -508,8 +589,9 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         dlor_store_u16(r + 64, (uint16_t)d->source_dtype);
         dlor_store_u64(r + 72, d->seed);
     }
+    if (dag) st = write_dag(path, c, &w, gref, h + sec_off[4], err);
     free(refs);
-    for (size_t i = 0; i < c->graph.count && st == DLOR_OK; i++) {
+    for (size_t i = 0; !dag && i < c->graph.count && st == DLOR_OK; i++) {
         const dlor_graph_op *op = &c->graph.ops[i];
         unsigned char *r = h + sec_off[4] + i * DLOR_IMAGE_GRAPH_REC;
         dlor_store_u16(r, (uint16_t)op->kind);
@@ -834,6 +916,33 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
             const char *bname = op.bias == DLOR_IMAGE_NO_TENSOR ? NULL : c.tensors.items[op.bias].name;
             st = dlor_graph_add_linear(&c.graph, wname, bname, err);
         }
+    }
+    for (uint32_t i = 0; i < img.ndag && st == DLOR_OK; i++) { /* a DAG: its records as they are */
+        dlor_image_node n;
+        dlor_graph_op op;
+        char *name = NULL;
+        dlor_image_node_at(&img, i, &n);
+        memset(&op, 0, sizeof op);
+        op.kind = (dlor_op_kind)n.kind;
+        for (int k = 0; k < 4; k++) op.in[k] = n.in[k];
+        if (n.weight != DLOR_IMAGE_NO_TENSOR)
+            op.weight = n.is_layer ? c.layers[n.weight].name : c.tensors.items[n.weight].name;
+        if (n.bias != DLOR_IMAGE_NO_TENSOR) op.bias = c.tensors.items[n.bias].name;
+        if (n.kind == DLOR_OP_ACT) op.act = (dlor_act)n.code;
+        else op.mode = n.code;
+        if (n.name && !(name = dup_n(n.name, n.name_len))) {
+            st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
+            break;
+        }
+        op.name = name;
+        op.features = n.kind == DLOR_OP_INPUT ? n.features : 0;
+        op.param = n.p0;
+        op.rope_theta = n.p1;
+        op.heads = n.heads;
+        op.kv_heads = n.kv_heads;
+        op.causal = n.causal;
+        st = dlor_graph_push(&c.graph, &op, NULL, err);
+        free(name);
     }
     if (st == DLOR_OK) st = unpanel(&img, &c, what, err);
     if (st != DLOR_OK) {

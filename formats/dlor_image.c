@@ -9,25 +9,14 @@
 #include "dlor_image_internal.h"
 #include "dlor_text.h"
 
-static uint16_t ld16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
-static uint32_t ld32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-static uint64_t ld64(const unsigned char *p) { return (uint64_t)ld32(p) | ((uint64_t)ld32(p + 4) << 32); }
+#define ld16 dlor__ld16
+#define ld32 dlor__ld32
+#define ld64 dlor__ld64
 
-/* Tests of a double on its bits, so that validating an image links no
- * double-precision arithmetic (a Cortex-M4F's FPU has none, and its software
- * comparisons would be linked for these few checks). nonzero_d is d != 0.0:
- * true for NaN, false for -0. */
-static uint64_t dbits(double d)
-{
-    uint64_t b;
-    memcpy(&b, &d, 8);
-    return b;
-}
-static int finite_d(double d) { return ((dbits(d) >> 52) & 0x7ff) != 0x7ff; }
-static int nonzero_d(double d) { return (dbits(d) << 1) != 0; }
+/* Tests of a double on its bits (dlor_image_internal.h), so that validating an
+ * image links no double-precision arithmetic. */
+#define finite_d dlor__finite_d
+#define nonzero_d dlor__nonzero_d
 
 static uint64_t align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
@@ -272,7 +261,7 @@ unsigned dlor_image_dtype_size(int dtype)
     return (dtype >= 1 && dtype <= 13) ? sizes[dtype] : 0;
 }
 
-static int all_zero(const unsigned char *p, uint64_t n)
+int dlor__all_zero(const unsigned char *p, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
         if (p[i]) return 0;
@@ -328,9 +317,15 @@ static const unsigned char *pool_str(const strpool *sp, uint32_t off, uint32_t l
     return sp->pool + off;
 }
 
+const unsigned char *dlor__image_str(const dlor_image *img, uint32_t off, uint32_t len, uint32_t min, uint32_t max)
+{
+    strpool sp = {img->strings, img->strings_len};
+    return pool_str(&sp, off, len, min, max);
+}
+
 /* Prints a possibly-hostile name for a message: at most 64 bytes, and any
  * byte that is not printable ASCII becomes '?'. */
-static const char *show(const unsigned char *s, uint32_t n, char out[72])
+const char *dlor__image_show(const unsigned char *s, uint32_t n, char out[72])
 {
     uint32_t k = n < 64 ? n : 64;
     for (uint32_t i = 0; i < k; i++) out[i] = (s[i] >= 0x20 && s[i] < 0x7f) ? (char)s[i] : '?';
@@ -346,7 +341,7 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
     uint64_t dir_end = DLOR_IMAGE_PREAMBLE + (uint64_t)nsec * DLOR_IMAGE_DIR_ENTRY;
     int seen[5] = {0, 0, 0, 0, 0};
     uint64_t off_of[5] = {0}, size_of[5] = {0}, count_of[5] = {0};
-    if (!all_zero(b + dir_end, pos - dir_end))
+    if (!dlor__all_zero(b + dir_end, pos - dir_end))
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after the section directory");
     /* the kinds first: known, and in one order, so one file has one layout (and each
      * kind appears once) */
@@ -391,14 +386,23 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
             off_of[kind] = off;
             size_of[kind] = size;
             count_of[kind] = count;
-        } else if (kind == DLOR_SECTION_GRAPH) {
-            if (esize != DLOR_IMAGE_GRAPH_REC || count > size || count * esize != size)
+        } else if (kind == DLOR_SECTION_GRAPH || kind == DLOR_SECTION_DAG) {
+            /* one graph: a chain (1.1) or a DAG (1.5) */
+            uint32_t rec = kind == DLOR_SECTION_GRAPH ? DLOR_IMAGE_GRAPH_REC : DLOR_IMAGE_DAG_REC;
+            if (img->graph || img->dag)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "the file has two graph sections");
+            if (esize != rec || count > size || count * esize != size)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph section: bad entry size or count");
             if (count > DLOR_IMAGE_MAX_OPS)
                 return dlor__image_fail(err, DLOR_IMAGE_E_LIMIT, "graph of %llu operations exceeds the limit of %u",
                             (unsigned long long)count, DLOR_IMAGE_MAX_OPS);
-            img->graph = b + off;
-            img->nops = (uint32_t)count;
+            if (kind == DLOR_SECTION_GRAPH) {
+                img->graph = b + off;
+                img->nops = (uint32_t)count;
+            } else {
+                img->dag = b + off;
+                img->ndag = (uint32_t)count;
+            }
         } else if (esize == 0 ? count != size : size % esize != 0 || size / esize != count) {
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "optional section kind %u: inconsistent size", (unsigned)kind);
         }
@@ -411,7 +415,7 @@ static int check_sections(dlor_image *img, const unsigned char *b, uint32_t nsec
         } else {
             if (next > img->header_len)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "sections run past the header end");
-            if (!all_zero(b + end, next - end))
+            if (!dlor__all_zero(b + end, next - end))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after section %u", (unsigned)s);
         }
         pos = next;
@@ -451,10 +455,10 @@ static int check_meta(const dlor_image *img, const strpool *sp, dlor_image_error
         if (!k) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata record %u: bad key reference", (unsigned)i);
         if (!pool_str(sp, vo, vl, 0, DLOR_IMAGE_MAX_VALUE))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata '%s': bad value reference",
-                        show(k, kl, shown));
+                        dlor__image_show(k, kl, shown));
         if (prev && name_cmp(prev, prev_len, k, kl) >= 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "metadata key '%s' is out of order or duplicated",
-                        show(k, kl, shown));
+                        dlor__image_show(k, kl, shown));
         text += (uint64_t)kl + vl;
         prev = k;
         prev_len = kl;
@@ -478,7 +482,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
         if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor record %u: bad name reference", (unsigned)i);
-        show(nm, nl, shown);
+        dlor__image_show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s' is out of order or duplicated", shown);
         prev = nm;
@@ -488,7 +492,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if (!es) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
         if (ndim > DLOR_IMAGE_MAX_NDIM)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
-        if (!all_zero(r + 11, 5) || !all_zero(r + 100, 28))
+        if (!dlor__all_zero(r + 11, 5) || !dlor__all_zero(r + 100, 28))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': reserved bytes are not zero", shown);
         uint64_t nelem = 1;
         for (int d = 0; d < DLOR_IMAGE_MAX_NDIM; d++) {
@@ -522,7 +526,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
             uint64_t next = align_up(end, DLOR_IMAGE_ALIGN);
             if (next > img->len)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': file ends inside padding", shown);
-            if (!all_zero(img->base + end, next - end))
+            if (!dlor__all_zero(img->base + end, next - end))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding after tensor '%s'", shown);
             pos = next;
         } else {
@@ -542,11 +546,9 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
     return DLOR_IMAGE_OK;
 }
 
-static int is_float_dtype(int dt) { return dt >= 1 && dt <= 4; }
-
 /* The layer whose U tensor, stored in panels, is tensor t (named '<layer>.dlor.U'
  * by 7.6), or -1. Layer names must have been checked. */
-static long panel_owner(const dlor_image *img, uint32_t t)
+long dlor__panel_owner(const dlor_image *img, uint32_t t)
 {
     dlor_image_tensor tt;
     dlor_image_layer L;
@@ -569,14 +571,14 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         uint32_t no = ld32(r), nl = ld32(r + 4);
         const unsigned char *nm = pool_str(sp, no, nl, 1, DLOR_IMAGE_MAX_NAME);
         if (!nm) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer record %u: bad name reference", (unsigned)i);
-        show(nm, nl, shown);
+        dlor__image_show(nm, nl, shown);
         if (prev && name_cmp(prev, prev_len, nm, nl) >= 0)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s' is out of order or duplicated", shown);
         prev = nm;
         prev_len = nl;
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
-        if (!all_zero(r + 14, 2) || !all_zero(r + 66, 6) || !all_zero(r + 80, 48))
+        if (!dlor__all_zero(r + 14, 2) || !dlor__all_zero(r + 66, 6) || !dlor__all_zero(r + 80, 48))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
         if (L.u_layout != DLOR_IMAGE_U_ROWS && L.u_layout != DLOR_IMAGE_U_PANELS)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown U layout %d", shown, L.u_layout);
@@ -598,7 +600,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         (unsigned long long)L.rank);
         if (!finite_d(L.alpha) || (L.method == DLOR_IMAGE_MUL && !nonzero_d(L.alpha)))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': invalid alpha %g", shown, L.alpha);
-        if (!is_float_dtype(L.source_dtype)) /* layers are made from float weights only */
+        if (!dlor__is_float_dtype(L.source_dtype)) /* layers are made from float weights only */
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': source dtype %d is not a float dtype", shown,
                         L.source_dtype);
         if (L.basis != DLOR_IMAGE_RANDOM && L.seed != 0)
@@ -609,7 +611,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         dlor_image_tensor tu, tv;
         dlor_image_tensor_at(img, L.u_tensor, &tu);
         dlor_image_tensor_at(img, L.v_tensor, &tv);
-        if (!is_float_dtype(tu.dtype) || tu.dtype != tv.dtype)
+        if (!dlor__is_float_dtype(tu.dtype) || tu.dtype != tv.dtype)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float dtype",
                         shown, tu.dtype, tv.dtype);
         if (tu.ndim != 2 || tu.dims[0] != L.k || tu.dims[1] != L.dim_u || tv.ndim != 2 ||
@@ -630,170 +632,12 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
     for (uint32_t i = 0; i < img->nlayers; i++) {
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
-        if (panel_owner(img, L.v_tensor) >= 0 ||
-            (L.u_layout != DLOR_IMAGE_U_PANELS && panel_owner(img, L.u_tensor) >= 0))
+        if (dlor__panel_owner(img, L.v_tensor) >= 0 ||
+            (L.u_layout != DLOR_IMAGE_U_PANELS && dlor__panel_owner(img, L.u_tensor) >= 0))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%.*s': a factor tensor is another layer's U stored "
                         "in panels, which only that layer may use", (int)(L.name_len < 64 ? L.name_len : 64), L.name);
     }
     return DLOR_IMAGE_OK;
-}
-
-static int check_graph(dlor_image *img, dlor_image_error *err)
-{
-    uint64_t cur = 0;
-    int have = 0;
-    /* an open BRANCH group (DLOR_FORMAT.md 7.4): input width (0 until a LINEAR has
-     * run), the width of its branches' outputs, whether the branch has a LINEAR */
-    int in_group = 0, gout_set = 0, branch_linear = 0;
-    uint64_t gin = 0, gout = 0;
-    img->group_width = 0;
-    for (uint32_t i = 0; i < img->nops; i++) {
-        const unsigned char *r = img->graph + (uint64_t)i * DLOR_IMAGE_GRAPH_REC;
-        dlor_image_op op;
-        dlor_image_op_at(img, i, &op);
-        if (!all_zero(r + 4, 4) || !all_zero(r + 20, 4) || (ld32(r + 16) & ~DLOR_IMAGE_OP_LAYER))
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: reserved bytes are not zero", (unsigned)i);
-        if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
-            if (op.kind == DLOR_IMAGE_OP_BRANCH &&
-                (op.act != 0 || !finite_d(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: branch with operands or a bad weight",
-                            (unsigned)i);
-            if (op.kind == DLOR_IMAGE_OP_MERGE && (op.act != 0 || nonzero_d(op.param) || op.is_layer || ld32(r + 8) != 0))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge with operands", (unsigned)i);
-            if (op.kind == DLOR_IMAGE_OP_MERGE && !in_group)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: merge without a branch", (unsigned)i);
-            if (in_group) {
-                if (!branch_linear)
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: the branch before it has no linear operation",
-                                (unsigned)i);
-                if (gout_set && cur != gout)
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: a branch gives %llu features, the first one %llu",
-                                (unsigned)i, (unsigned long long)cur, (unsigned long long)gout);
-                gout = cur;
-                gout_set = 1;
-            }
-            if (op.kind == DLOR_IMAGE_OP_BRANCH) {
-                if (!in_group) gin = cur;
-                in_group = 1;
-                branch_linear = 0;
-                cur = gin;
-                have = have || gin != 0;
-                continue;
-            }
-            if (op.bias != DLOR_IMAGE_NO_TENSOR) {
-                dlor_image_tensor t;
-                if (op.bias >= img->ntensors)
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range",
-                                (unsigned)i, (unsigned)op.bias);
-                dlor_image_tensor_at(img, op.bias, &t);
-                if (t.ndim != 1 || t.dims[0] != gout || !is_float_dtype(t.dtype))
-                    return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
-                                (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)gout);
-            }
-            if (gin > img->group_width) img->group_width = gin;
-            if (gout > img->group_width) img->group_width = gout;
-            in_group = gout_set = 0;
-            cur = gout;
-            continue;
-        }
-        if (op.kind == DLOR_IMAGE_OP_ACT) {
-            if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !finite_d(op.param) || (op.act != 2 && nonzero_d(op.param)))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", (unsigned)i, op.act,
-                            op.param);
-            if (op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: activation with operands", (unsigned)i);
-            continue;
-        }
-        if (op.kind == DLOR_IMAGE_OP_SOFTMAX) {
-            if (op.act != 0 || nonzero_d(op.param) || op.is_layer || ld32(r + 8) != 0 || ld32(r + 12) != 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: softmax with operands", (unsigned)i);
-            continue;
-        }
-        if (op.kind != DLOR_IMAGE_OP_LINEAR)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: unknown kind %d (this reader knows format 1.%d)", (unsigned)i,
-                        op.kind, DLOR_IMAGE_MINOR);
-        if (op.act != 0 || nonzero_d(op.param))
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: linear with an activation field", (unsigned)i);
-        if (op.is_layer) {
-            if (op.weight >= img->nlayers)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: layer index %u out of range",
-                            (unsigned)i, (unsigned)op.weight);
-            dlor_image_layer L;
-            dlor_image_layer_at(img, op.weight, &L);
-            op.in = L.cols;
-            op.out = L.rows;
-        } else {
-            if (op.weight >= img->ntensors)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: tensor index %u out of range",
-                            (unsigned)i, (unsigned)op.weight);
-            dlor_image_tensor t;
-            dlor_image_tensor_at(img, op.weight, &t);
-            if (t.ndim != 2 || !is_float_dtype(t.dtype) || t.nelem == 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", (unsigned)i,
-                            (int)(t.name_len < 64 ? t.name_len : 64), t.name);
-            if (panel_owner(img, op.weight) >= 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                            "graph op %u: weight '%.*s' is a layer's U stored in panels, which only that layer may use",
-                            (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name);
-            /* names resolve to a layer first (the container, the writer, every tool) */
-            if (dlor_image_find_layer(img, t.name, t.name_len) >= 0)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
-                            "graph op %u: weight tensor '%.*s' has the name of a layer, so the name is ambiguous", (unsigned)i,
-                            (int)(t.name_len < 64 ? t.name_len : 64), t.name);
-            op.in = t.dims[1];
-            op.out = t.dims[0];
-        }
-        if (op.bias != DLOR_IMAGE_NO_TENSOR) {
-            dlor_image_tensor t;
-            if (op.bias >= img->ntensors)
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias index %u out of range",
-                            (unsigned)i, (unsigned)op.bias);
-            dlor_image_tensor_at(img, op.bias, &t);
-            if (t.ndim != 1 || t.dims[0] != op.out || !is_float_dtype(t.dtype))
-                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bias '%.*s' is not a float vector of length %llu",
-                            (unsigned)i, (int)(t.name_len < 64 ? t.name_len : 64), t.name, (unsigned long long)op.out);
-        }
-        if (have && op.in != cur)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u takes %llu features but receives %llu", (unsigned)i,
-                        (unsigned long long)op.in, (unsigned long long)cur);
-        if (!have) img->in_dim = op.in;
-        if (in_group && !branch_linear && gin == 0) gin = op.in; /* a group opening the graph */
-        branch_linear = 1;
-        have = 1;
-        cur = op.out;
-    }
-    if (in_group) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph ends inside a branch group (no merge)");
-    if (img->nops && !have) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph has no linear operation");
-    img->out_dim = cur;
-    return DLOR_IMAGE_OK;
-}
-
-int dlor_image_op_at(const dlor_image *img, uint32_t i, dlor_image_op *op)
-{
-    if (i >= img->nops) return -1;
-    const unsigned char *r = img->graph + (uint64_t)i * DLOR_IMAGE_GRAPH_REC;
-    uint64_t bits = ld64(r + 24);
-    memset(op, 0, sizeof *op);
-    op->kind = ld16(r);
-    op->act = ld16(r + 2);
-    op->weight = ld32(r + 8);
-    op->bias = ld32(r + 12);
-    op->is_layer = (ld32(r + 16) & DLOR_IMAGE_OP_LAYER) != 0;
-    memcpy(&op->param, &bits, 8);
-    if (op->kind == DLOR_IMAGE_OP_LINEAR) {
-        if (op->is_layer && op->weight < img->nlayers) {
-            dlor_image_layer L;
-            dlor_image_layer_at(img, op->weight, &L);
-            op->in = L.cols;
-            op->out = L.rows;
-        } else if (!op->is_layer && op->weight < img->ntensors) {
-            dlor_image_tensor t;
-            dlor_image_tensor_at(img, op->weight, &t);
-            op->in = t.dims[1];
-            op->out = t.dims[0];
-        }
-    }
-    return 0;
 }
 
 int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags,
@@ -854,14 +698,14 @@ int dlor_image_open(dlor_image *out, const void *buf, size_t len, unsigned flags
         if (c != ld32(b + 56))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "header checksum mismatch (header corrupt)");
     }
-    if (!all_zero(b + img.header_len, img.data_offset - img.header_len))
+    if (!dlor__all_zero(b + img.header_len, img.data_offset - img.header_len))
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "nonzero padding before the data section");
     if ((rc = check_sections(&img, b, nsec, err)) != 0) return rc;
     strpool sp = {img.strings, img.strings_len};
     if ((rc = check_meta(&img, &sp, err)) != 0) return rc;
     if ((rc = check_tensors(&img, &sp, flags, err)) != 0) return rc;
     if ((rc = check_layers(&img, &sp, err)) != 0) return rc;
-    if ((rc = check_graph(&img, err)) != 0) return rc;
+    if ((rc = dlor__image_check_graph(&img, err)) != 0) return rc;
     *out = img;
     return DLOR_IMAGE_OK;
 }

@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 4
+#define DLOR_IMAGE_MINOR 5
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -40,6 +40,8 @@ extern "C" {
 #define DLOR_IMAGE_LAYER_REC 128
 #define DLOR_IMAGE_META_REC 16
 #define DLOR_IMAGE_GRAPH_REC 32
+#define DLOR_IMAGE_DAG_REC 96
+#define DLOR_IMAGE_MAX_OUTPUTS 64u     /* OUTPUT nodes of a DAG */
 #define DLOR_IMAGE_MAX_OPS 65536u
 #define DLOR_IMAGE_NO_TENSOR 0xFFFFFFFFu
 #define DLOR_IMAGE_MAX_HEADER (64ull << 20)
@@ -57,7 +59,8 @@ enum dlor_image_section {
     DLOR_SECTION_METADATA = 2,
     DLOR_SECTION_TENSORS = 3,
     DLOR_SECTION_LAYERS = 4,
-    DLOR_SECTION_GRAPH = 0x8001   /* optional (1.1): the model's computation */
+    DLOR_SECTION_GRAPH = 0x8001,  /* optional (1.1): the model's computation, a chain */
+    DLOR_SECTION_DAG = 0x8002     /* optional (1.5): the model's computation, a DAG over values */
 };
 
 enum dlor_image_op_kind {
@@ -68,7 +71,9 @@ enum dlor_image_op_kind {
     DLOR_IMAGE_OP_MERGE = 5        /* 1.3: sums the group's weighted branches (+ optional bias) */
 };
 #define DLOR_IMAGE_OP_LAYER 1u     /* LINEAR flag: the weight is a DLoR layer */
-#define DLOR_IMAGE_MAX_ACT 8       /* activation codes 0..8, see dlor_graph.h */
+#define DLOR_IMAGE_OP_CAUSAL 2u    /* ATTENTION flag (DAG records): causal */
+#define DLOR_IMAGE_MAX_ACT 8       /* activation codes 0..8, see dlor_act.h */
+#define DLOR_IMAGE_NONE 0xFFFFFFFFu /* no value (DAG records) */
 
 enum dlor_image_method { DLOR_IMAGE_MUL = 1, DLOR_IMAGE_ADD = 2 };
 enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_SVD = 3 };
@@ -113,9 +118,13 @@ typedef struct dlor_image {
     const unsigned char *meta;     uint32_t nmeta;
     const unsigned char *tensors;  uint32_t ntensors;
     const unsigned char *layers;   uint32_t nlayers;
-    const unsigned char *graph;    uint32_t nops;     /* nops == 0: no graph */
-    uint64_t in_dim, out_dim;      /* of the graph's first / last LINEAR */
-    uint64_t group_width;          /* widest input or output of a BRANCH group; 0: none */
+    const unsigned char *graph;    uint32_t nops;     /* chain GRAPH section; nops == 0: none */
+    const unsigned char *dag;      uint32_t ndag;     /* DAG section; ndag == 0: none */
+    uint32_t nnodes;               /* nodes of the graph read as a DAG (dlor_image_walk); 0: no graph */
+    uint32_t input_of[5];          /* node of the input of each mode (dlor_graph.h), DLOR_IMAGE_NONE */
+    uint32_t noutputs;
+    uint64_t in_dim, out_dim;      /* features of the FEATURES input (0: the graph takes ids) and of
+                                      the first output */
 } dlor_image;
 
 typedef struct dlor_image_op {
@@ -127,6 +136,37 @@ typedef struct dlor_image_op {
     uint32_t bias;                 /* LINEAR, MERGE: tensor index or DLOR_IMAGE_NO_TENSOR */
     uint64_t in, out;              /* LINEAR: features in and out */
 } dlor_image_op;
+
+/* One node of the graph read as a DAG (DLOR_FORMAT.md 7.7): a DAG section's
+ * record, or a node of a chain graph converted (7.4, read as 7.8 says). Node i
+ * writes value i. Kinds and codes are dlor_graph.h's (dlor_op_kind,
+ * dlor_input_mode, dlor_pool_mode, dlor_value_type). */
+typedef struct dlor_image_node {
+    int kind;
+    int code;                      /* ACT: activation; INPUT: mode; POOL: mode; 0 */
+    int is_layer;                  /* LINEAR: weight is layer 'weight', else tensor 'weight' */
+    int causal;                    /* ATTENTION */
+    uint32_t in[4];                /* values read, DLOR_IMAGE_NONE for unused slots */
+    int in_type[4];                /* ... their types and features (0 for unused slots) */
+    uint64_t in_features[4];
+    uint32_t weight, bias;         /* tensor (or layer) indices, DLOR_IMAGE_NO_TENSOR for none */
+    const char *name;              /* INPUT, OUTPUT (not NUL-terminated); NULL otherwise */
+    uint32_t name_len;
+    uint32_t heads, kv_heads;      /* ATTENTION */
+    int type;                      /* of the value written */
+    uint64_t features;
+    double p0;                     /* ACT: slope; SCALE: factor; norms: eps; ATTENTION: score scale */
+    double p1;                     /* ATTENTION: rotary embedding theta (0: none) */
+} dlor_image_node;
+
+/* Walks the nodes of an opened image's graph in order, chain or DAG. */
+typedef struct dlor_image_walk {
+    uint32_t node, op;             /* next node to give; next chain record to read */
+    uint32_t cur, gin, acc, part;  /* chain: current value, group input, group sum, pending term */
+    uint64_t cur_f, gin_f;
+    double scale;                  /* chain: weight of the open branch */
+    int in_group, stage, done;
+} dlor_image_walk;
 
 typedef struct dlor_image_tensor {
     const char *name;              /* not NUL-terminated */
@@ -170,6 +210,14 @@ int dlor_image_meta_at(const dlor_image *img, uint32_t i, const char **key, uint
                        const char **val, uint32_t *val_len);
 
 int dlor_image_op_at(const dlor_image *img, uint32_t i, dlor_image_op *op);
+
+/* Record i of a DAG section as a node (-1 when the image has no DAG section or
+ * i >= ndag). */
+int dlor_image_node_at(const dlor_image *img, uint32_t i, dlor_image_node *n);
+/* The graph as a DAG, chain or not: dlor_image_walk_next gives node after node
+ * (returns 1) until there are none (returns 0). */
+void dlor_image_walk_init(dlor_image_walk *w);
+int dlor_image_walk_next(const dlor_image *img, dlor_image_walk *w, dlor_image_node *n);
 
 /* Binary searches; return the index or -1. */
 long dlor_image_find_tensor(const dlor_image *img, const char *name, size_t name_len);

@@ -4,6 +4,7 @@
 #define DLOR_IMAGE_INTERNAL_H
 
 #include <stdint.h>
+#include <string.h>
 
 #include "dlor_image.h"
 
@@ -33,5 +34,51 @@ float dlor__half_to_float(uint16_t h);
  * quiet NaN, overflow is infinity), in integer operations: a Cortex-M4F has no
  * double-precision hardware, and this links no software emulation of it. */
 float dlor__double_to_float(double d);
+
+/* Little-endian loads. */
+static inline uint16_t dlor__ld16(const unsigned char *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+static inline uint32_t dlor__ld32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t dlor__ld64(const unsigned char *p)
+{
+    return (uint64_t)dlor__ld32(p) | ((uint64_t)dlor__ld32(p + 4) << 32);
+}
+static inline double dlor__ldf64(const unsigned char *p)
+{
+    uint64_t b = dlor__ld64(p);
+    double d;
+    memcpy(&d, &b, 8);
+    return d;
+}
+static inline int dlor__is_float_dtype(int dt) { return dt >= 1 && dt <= 4; }
+
+/* Tests of a double on its bits, so that validating an image and the float32
+ * pass link no double-precision arithmetic (a Cortex-M4F's FPU has none).
+ * nonzero is d != 0.0 (true for NaN, false for -0); positive is d > 0 for a
+ * finite d. */
+static inline uint64_t dlor__dbits(double d)
+{
+    uint64_t b;
+    memcpy(&b, &d, 8);
+    return b;
+}
+static inline int dlor__finite_d(double d) { return ((dlor__dbits(d) >> 52) & 0x7ff) != 0x7ff; }
+static inline int dlor__nonzero_d(double d) { return (dlor__dbits(d) << 1) != 0; }
+static inline int dlor__positive_d(double d) { return !(dlor__dbits(d) >> 63) && dlor__nonzero_d(d); }
+
+int dlor__all_zero(const unsigned char *p, uint64_t n);
+/* A string of the pool: inside it, length in [min, max], valid UTF-8 without
+ * NUL; NULL otherwise. */
+const unsigned char *dlor__image_str(const dlor_image *img, uint32_t off, uint32_t len, uint32_t min, uint32_t max);
+/* A possibly hostile name for a message: at most 64 bytes, printable ASCII. */
+const char *dlor__image_show(const unsigned char *s, uint32_t n, char out[72]);
+/* The layer whose U tensor, stored in panels, is tensor t (DLOR_FORMAT.md 7.6:
+ * used by that layer alone), or -1. */
+long dlor__panel_owner(const dlor_image *img, uint32_t t);
+/* Checks the graph section (chain or DAG: DLOR_FORMAT.md section 9, rules 9 and 10) and sets the
+ * image's graph fields (dlor_image_graph.c). */
+int dlor__image_check_graph(dlor_image *img, dlor_image_error *err);
 
 #endif

@@ -1,4 +1,5 @@
-/* graph.c - the neutral model graph: building and checking it. */
+/* graph.c - the neutral model graph: building and checking it (the text form
+ * is in graph_text.c). */
 #include "dlor_graph.h"
 
 #include <math.h>
@@ -8,6 +9,10 @@
 
 static const char *const act_names[] = {"identity", "relu", "leaky_relu", "sigmoid", "tanh",
                                         "softplus", "gelu", "gelu_tanh", "silu"};
+
+static const char *const op_names[DLOR_OP_KIND_MAX + 1] = {
+    NULL, "linear", "act", "softmax", "branch", "merge", "input", "output", "embed", "pos_embed", "add", "mul",
+    "scale", "layernorm", "rmsnorm", "attention", "pool", "l2norm"};
 
 int dlor_act_from_name(const char *name)
 {
@@ -25,6 +30,11 @@ const char *dlor_act_name(dlor_act act)
     return "unknown";
 }
 
+const char *dlor_op_name(dlor_op_kind kind)
+{
+    return (int)kind >= 1 && (int)kind <= DLOR_OP_KIND_MAX ? op_names[kind] : "unknown";
+}
+
 void dlor_graph_init(dlor_graph *g) { memset(g, 0, sizeof *g); }
 
 void dlor_graph_free(dlor_graph *g)
@@ -33,9 +43,21 @@ void dlor_graph_free(dlor_graph *g)
     for (size_t i = 0; i < g->count; i++) {
         free(g->ops[i].weight);
         free(g->ops[i].bias);
+        free(g->ops[i].name);
     }
     free(g->ops);
     memset(g, 0, sizeof *g);
+}
+
+int dlor_graph_is_dag(const dlor_graph *g) { return g->count > 0 && g->ops[0].kind == DLOR_OP_INPUT; }
+
+int dlor_graph_is_table(const dlor_graph *g, const char *name)
+{
+    for (size_t i = 0; i < g->count; i++)
+        if ((g->ops[i].kind == DLOR_OP_EMBED || g->ops[i].kind == DLOR_OP_POS_EMBED) && g->ops[i].weight &&
+            strcmp(g->ops[i].weight, name) == 0)
+            return 1;
+    return 0;
 }
 
 static char *dup_opt(const char *s, int *fail)
@@ -48,10 +70,15 @@ static char *dup_opt(const char *s, int *fail)
     return p;
 }
 
-static dlor_status push(dlor_graph *g, const dlor_graph_op *op, dlor_error *err)
+dlor_status dlor_graph_push(dlor_graph *g, const dlor_graph_op *op, uint32_t *out, dlor_error *err)
 {
     if (g->count >= DLOR_GRAPH_MAX_OPS)
         return dlor_fail(err, DLOR_E_LIMIT, "model graph has more than %d operations", DLOR_GRAPH_MAX_OPS);
+    int dag = dlor_graph_is_dag(g) || (g->count == 0 && op->kind == DLOR_OP_INPUT);
+    for (int k = 0; dag && k < DLOR_GRAPH_MAX_IN; k++)
+        if (op->in[k] != DLOR_GRAPH_NONE && op->in[k] >= g->count)
+            return dlor_fail(err, DLOR_E_ARG, "graph op %zu (%s) reads value %u, which is not made before it", g->count,
+                             dlor_op_name(op->kind), (unsigned)op->in[k]);
     if (g->count == g->cap) {
         size_t nc = g->cap ? 2 * g->cap : 16;
         dlor_graph_op *p = realloc(g->ops, nc * sizeof *p);
@@ -63,164 +90,206 @@ static dlor_status push(dlor_graph *g, const dlor_graph_op *op, dlor_error *err)
     dlor_graph_op o = *op;
     o.weight = dup_opt(op->weight, &fail);
     o.bias = dup_opt(op->bias, &fail);
+    o.name = dup_opt(op->name, &fail);
     if (fail) {
         free(o.weight);
         free(o.bias);
+        free(o.name);
         return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
+    if (out) *out = (uint32_t)g->count;
     g->ops[g->count++] = o;
     return DLOR_OK;
 }
 
+dlor_status dlor_graph_copy(dlor_graph *dst, const dlor_graph *src, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < src->count && st == DLOR_OK; i++) st = dlor_graph_push(dst, &src->ops[i], NULL, err);
+    return st;
+}
+
+/* A new op of this kind reading nothing (chains: in[] all zero, as the format stores them). */
+static dlor_graph_op blank(dlor_op_kind kind, int dag)
+{
+    dlor_graph_op op;
+    memset(&op, 0, sizeof op);
+    op.kind = kind;
+    for (int k = 0; k < DLOR_GRAPH_MAX_IN; k++) op.in[k] = dag ? DLOR_GRAPH_NONE : 0;
+    return op;
+}
+
+/* The chain builders: in a DAG, the op reads the last value (the last op that
+ * is not an OUTPUT). */
+static dlor_status push_chain(dlor_graph *g, dlor_graph_op *op, dlor_error *err)
+{
+    if (dlor_graph_is_dag(g)) {
+        size_t i = g->count;
+        while (i > 0 && g->ops[i - 1].kind == DLOR_OP_OUTPUT) i--;
+        if (op->kind == DLOR_OP_BRANCH || op->kind == DLOR_OP_MERGE)
+            return dlor_fail(err, DLOR_E_ARG, "graph op %zu: %s belongs to chains; a DAG sums branches with add and scale",
+                             g->count, dlor_op_name(op->kind));
+        for (int k = 0; k < DLOR_GRAPH_MAX_IN; k++) op->in[k] = DLOR_GRAPH_NONE;
+        op->in[0] = (uint32_t)(i - 1);
+    }
+    return dlor_graph_push(g, op, NULL, err);
+}
+
 dlor_status dlor_graph_add_linear(dlor_graph *g, const char *weight, const char *bias, dlor_error *err)
 {
-    dlor_graph_op op = {DLOR_OP_LINEAR, (char *)weight, (char *)bias, DLOR_ACT_IDENTITY, 0.0};
-    return push(g, &op, err);
+    dlor_graph_op op = blank(DLOR_OP_LINEAR, 0);
+    op.weight = (char *)weight;
+    op.bias = (char *)bias;
+    return push_chain(g, &op, err);
 }
 
 dlor_status dlor_graph_add_act(dlor_graph *g, dlor_act act, double param, dlor_error *err)
 {
-    dlor_graph_op op = {DLOR_OP_ACT, NULL, NULL, act, param};
-    return push(g, &op, err);
+    dlor_graph_op op = blank(DLOR_OP_ACT, 0);
+    op.act = act;
+    op.param = param;
+    return push_chain(g, &op, err);
 }
 
 dlor_status dlor_graph_add_softmax(dlor_graph *g, dlor_error *err)
 {
-    dlor_graph_op op = {DLOR_OP_SOFTMAX, NULL, NULL, DLOR_ACT_IDENTITY, 0.0};
-    return push(g, &op, err);
+    dlor_graph_op op = blank(DLOR_OP_SOFTMAX, 0);
+    return push_chain(g, &op, err);
 }
 
 dlor_status dlor_graph_add_branch(dlor_graph *g, double weight, dlor_error *err)
 {
-    dlor_graph_op op = {DLOR_OP_BRANCH, NULL, NULL, DLOR_ACT_IDENTITY, weight};
-    return push(g, &op, err);
+    dlor_graph_op op = blank(DLOR_OP_BRANCH, 0);
+    op.param = weight;
+    return push_chain(g, &op, err);
 }
 
 dlor_status dlor_graph_add_merge(dlor_graph *g, const char *bias, dlor_error *err)
 {
-    dlor_graph_op op = {DLOR_OP_MERGE, NULL, (char *)bias, DLOR_ACT_IDENTITY, 0.0};
-    return push(g, &op, err);
+    dlor_graph_op op = blank(DLOR_OP_MERGE, 0);
+    op.bias = (char *)bias;
+    return push_chain(g, &op, err);
 }
 
-/* Tensors sorted by name, so a graph of many layers is checked in O(n log n). */
-static int cmp_tensor_name(const void *a, const void *b)
+/* ---- DAG builders ------------------------------------------------------------ */
+
+dlor_status dlor_graph_input(dlor_graph *g, const char *name, dlor_input_mode mode, uint64_t features, uint32_t *out,
+                             dlor_error *err)
 {
-    return strcmp((*(const dlor_tensor *const *)a)->name, (*(const dlor_tensor *const *)b)->name);
+    dlor_graph_op op = blank(DLOR_OP_INPUT, 1);
+    op.name = (char *)name;
+    op.mode = mode;
+    op.features = features;
+    return dlor_graph_push(g, &op, out, err);
 }
 
-static const dlor_tensor *find_sorted(const dlor_tensor **v, size_t n, const char *name)
+dlor_status dlor_graph_output(dlor_graph *g, const char *name, uint32_t x, dlor_error *err)
 {
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(v[mid]->name, name);
-        if (c == 0) return v[mid];
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return NULL;
+    dlor_graph_op op = blank(DLOR_OP_OUTPUT, 1);
+    op.name = (char *)name;
+    op.in[0] = x;
+    return dlor_graph_push(g, &op, NULL, err);
 }
 
-static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **v, size_t nt, const char *what,
-                                uint64_t *in_dim, uint64_t *out_dim, dlor_error *err);
-
-dlor_status dlor_graph_check(const dlor_graph *g, const dlor_tensor_list *t, const char *what,
-                             uint64_t *in_dim, uint64_t *out_dim, dlor_error *err)
+/* An op reading x (and y) with a weight and a bias. */
+static dlor_status push2(dlor_graph *g, dlor_op_kind kind, uint32_t x, uint32_t y, const char *weight,
+                         const char *bias, double param, uint32_t *out, dlor_error *err)
 {
-    const dlor_tensor **v = malloc((t->count ? t->count : 1) * sizeof *v);
-    if (!v) return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
-    for (size_t i = 0; i < t->count; i++) v[i] = &t->items[i];
-    qsort(v, t->count, sizeof *v, cmp_tensor_name);
-    dlor_status st = check_sorted(g, v, t->count, what, in_dim, out_dim, err);
-    free(v);
-    return st;
+    dlor_graph_op op = blank(kind, 1);
+    op.in[0] = x;
+    op.in[1] = y;
+    op.weight = (char *)weight;
+    op.bias = (char *)bias;
+    op.param = param;
+    return dlor_graph_push(g, &op, out, err);
 }
 
-static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, size_t nt, const char *what,
-                                uint64_t *in_dim, uint64_t *out_dim, dlor_error *err)
+dlor_status dlor_graph_linear(dlor_graph *g, uint32_t x, const char *weight, const char *bias, uint32_t *out,
+                              dlor_error *err)
 {
-    uint64_t cur = 0, first = 0;
-    int have = 0;
-    /* an open BRANCH group: its input width (known once a LINEAR has run), the width
-     * its branches give (set by the first), whether the current branch has a LINEAR */
-    int in_group = 0, gout_set = 0, branch_linear = 0;
-    uint64_t gin = 0, gout = 0;
-    for (size_t i = 0; i < g->count; i++) {
-        const dlor_graph_op *op = &g->ops[i];
-        if (op->kind == DLOR_OP_ACT) {
-            if ((int)op->act < 0 || op->act > DLOR_ACT_SILU)
-                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: unknown activation %d", what, i, (int)op->act);
-            continue;
-        }
-        if (op->kind == DLOR_OP_SOFTMAX) continue;
-        if (op->kind == DLOR_OP_BRANCH || op->kind == DLOR_OP_MERGE) {
-            if (op->kind == DLOR_OP_BRANCH && !isfinite(op->param))
-                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: branch weight is not finite", what, i);
-            if (op->kind == DLOR_OP_MERGE && !in_group)
-                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: merge without a branch", what, i);
-            if (in_group) {
-                if (!branch_linear)
-                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: the branch before it has no linear layer",
-                                     what, i);
-                if (gout_set && cur != gout)
-                    return dlor_fail(err, DLOR_E_FORMAT,
-                                     "%s: graph op %zu: a branch gives %llu features, the first one %llu", what, i,
-                                     (unsigned long long)cur, (unsigned long long)gout);
-                gout = cur;
-                gout_set = 1;
-            }
-            if (op->kind == DLOR_OP_BRANCH) {
-                if (!in_group) gin = cur; /* 0 (unknown) when no LINEAR ran before the group */
-                in_group = 1;
-                branch_linear = 0;
-                cur = gin;
-                have = gin != 0 || have;
-                continue;
-            }
-            if (op->bias) {
-                const dlor_tensor *b = find_sorted(tv, nt, op->bias);
-                if (!b)
-                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias tensor '%s' not found", what, i, op->bias);
-                if (b->ndim != 1 || b->dims[0] != gout || !dlor_dtype_is_float(b->dtype))
-                    return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias '%s' must be a float vector of length %llu",
-                                     what, i, b->name, (unsigned long long)gout);
-            }
-            in_group = gout_set = 0;
-            cur = gout;
-            continue;
-        }
-        if (op->kind != DLOR_OP_LINEAR)
-            return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: unknown kind %d", what, i, (int)op->kind);
-        const dlor_tensor *w = op->weight ? find_sorted(tv, nt, op->weight) : NULL;
-        if (!w)
-            return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: weight tensor '%s' not found", what, i,
-                             op->weight ? op->weight : "(none)");
-        if (w->ndim != 2 || !dlor_dtype_is_float(w->dtype) || w->nelem == 0)
-            return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: weight '%s' is not a non-empty 2-D float tensor",
-                             what, i, w->name);
-        if (have && w->dims[1] != cur)
-            return dlor_fail(err, DLOR_E_FORMAT,
-                             "%s: graph op %zu: weight '%s' takes %llu inputs but the previous layer gives %llu",
-                             what, i, w->name, (unsigned long long)w->dims[1], (unsigned long long)cur);
-        if (op->bias) {
-            const dlor_tensor *b = find_sorted(tv, nt, op->bias);
-            if (!b)
-                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias tensor '%s' not found", what, i, op->bias);
-            if (b->ndim != 1 || b->dims[0] != w->dims[0] || !dlor_dtype_is_float(b->dtype))
-                return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: bias '%s' must be a float vector of length %llu",
-                                 what, i, b->name, (unsigned long long)w->dims[0]);
-        }
-        if (!have) first = w->dims[1];
-        if (in_group && !branch_linear && gin == 0) gin = w->dims[1]; /* a group opening the graph */
-        branch_linear = 1;
-        have = 1;
-        cur = w->dims[0];
-    }
-    if (in_group) return dlor_fail(err, DLOR_E_FORMAT, "%s: model graph ends inside a branch group (no merge)", what);
-    if (!have) return dlor_fail(err, DLOR_E_FORMAT, "%s: model graph has no linear layer", what);
-    if (in_dim) *in_dim = first;
-    if (out_dim) *out_dim = cur;
-    return DLOR_OK;
+    return push2(g, DLOR_OP_LINEAR, x, DLOR_GRAPH_NONE, weight, bias, 0.0, out, err);
+}
+
+dlor_status dlor_graph_act(dlor_graph *g, uint32_t x, dlor_act act, double param, uint32_t *out, dlor_error *err)
+{
+    dlor_graph_op op = blank(DLOR_OP_ACT, 1);
+    op.in[0] = x;
+    op.act = act;
+    op.param = param;
+    return dlor_graph_push(g, &op, out, err);
+}
+
+dlor_status dlor_graph_softmax(dlor_graph *g, uint32_t x, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_SOFTMAX, x, DLOR_GRAPH_NONE, NULL, NULL, 0.0, out, err);
+}
+
+dlor_status dlor_graph_embed(dlor_graph *g, uint32_t ids, const char *table, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_EMBED, ids, DLOR_GRAPH_NONE, table, NULL, 0.0, out, err);
+}
+
+dlor_status dlor_graph_pos_embed(dlor_graph *g, uint32_t ids, const char *table, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_POS_EMBED, ids, DLOR_GRAPH_NONE, table, NULL, 0.0, out, err);
+}
+
+dlor_status dlor_graph_add(dlor_graph *g, uint32_t a, uint32_t b, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_ADD, a, b, NULL, NULL, 0.0, out, err);
+}
+
+dlor_status dlor_graph_mul(dlor_graph *g, uint32_t a, uint32_t b, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_MUL, a, b, NULL, NULL, 0.0, out, err);
+}
+
+dlor_status dlor_graph_scale(dlor_graph *g, uint32_t x, double factor, const char *bias, uint32_t *out,
+                             dlor_error *err)
+{
+    return push2(g, DLOR_OP_SCALE, x, DLOR_GRAPH_NONE, NULL, bias, factor, out, err);
+}
+
+dlor_status dlor_graph_layernorm(dlor_graph *g, uint32_t x, const char *weight, const char *bias, double eps,
+                                 uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_LAYERNORM, x, DLOR_GRAPH_NONE, weight, bias, eps, out, err);
+}
+
+dlor_status dlor_graph_rmsnorm(dlor_graph *g, uint32_t x, const char *weight, double eps, uint32_t *out,
+                               dlor_error *err)
+{
+    return push2(g, DLOR_OP_RMSNORM, x, DLOR_GRAPH_NONE, weight, NULL, eps, out, err);
+}
+
+dlor_status dlor_graph_attention(dlor_graph *g, const dlor_attention *a, uint32_t *out, dlor_error *err)
+{
+    dlor_graph_op op = blank(DLOR_OP_ATTENTION, 1);
+    op.in[0] = a->q;
+    op.in[1] = a->k;
+    op.in[2] = a->v;
+    op.in[3] = a->mask;
+    op.heads = a->heads;
+    op.kv_heads = a->kv_heads ? a->kv_heads : a->heads;
+    op.causal = a->causal != 0;
+    op.param = a->scale;
+    op.rope_theta = a->rope_theta;
+    return dlor_graph_push(g, &op, out, err);
+}
+
+dlor_status dlor_graph_pool(dlor_graph *g, uint32_t x, uint32_t mask, dlor_pool_mode mode, uint32_t *out,
+                            dlor_error *err)
+{
+    dlor_graph_op op = blank(DLOR_OP_POOL, 1);
+    op.in[0] = x;
+    op.in[1] = mask;
+    op.mode = mode;
+    return dlor_graph_push(g, &op, out, err);
+}
+
+dlor_status dlor_graph_l2norm(dlor_graph *g, uint32_t x, double eps, uint32_t *out, dlor_error *err)
+{
+    return push2(g, DLOR_OP_L2NORM, x, DLOR_GRAPH_NONE, NULL, NULL, eps, out, err);
 }
 
 /* ---- graphs from nn.Sequential names -------------------------------------- */
@@ -320,87 +389,4 @@ done:
     dlor_graph_free(&tmp);
     free(v);
     return st;
-}
-
-/* ---- the text form -------------------------------------------------------- */
-
-static char *trim(char *s)
-{
-    while (*s == ' ' || *s == '\t' || *s == '\n') s++;
-    size_t n = strlen(s);
-    while (n && (s[n - 1] == ' ' || s[n - 1] == '\t' || s[n - 1] == '\n')) s[--n] = 0;
-    return s;
-}
-
-dlor_status dlor_graph_parse(const char *text, dlor_graph *g, dlor_error *err)
-{
-    size_t n = strlen(text);
-    char *copy = malloc(n + 1);
-    dlor_graph tmp;
-    dlor_status st = DLOR_OK;
-    if (!copy) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    memcpy(copy, text, n + 1);
-    dlor_graph_init(&tmp);
-    char *save = copy;
-    for (size_t k = 0; st == DLOR_OK; k++) {
-        char *semi = strchr(save, ';');
-        if (semi) *semi = 0;
-        char *op = trim(save), *arg = strchr(op, '(');
-        if (arg) {
-            char *close = strrchr(arg, ')');
-            if (!close || trim(close + 1)[0]) {
-                st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: unbalanced '(' in '%s'", k + 1, op);
-                break;
-            }
-            *arg++ = 0;
-            *close = 0;
-            op = trim(op);
-            arg = trim(arg);
-        }
-        if (strcmp(op, "linear") == 0 && arg) {
-            char *comma = strchr(arg, ',');
-            if (comma) *comma = 0;
-            st = dlor_graph_add_linear(&tmp, trim(arg), comma ? trim(comma + 1) : NULL, err);
-        } else if (strcmp(op, "softmax") == 0 && !arg) {
-            st = dlor_graph_add_softmax(&tmp, err);
-        } else if (strcmp(op, "merge") == 0) {
-            st = dlor_graph_add_merge(&tmp, arg && *arg ? arg : NULL, err);
-        } else if (strcmp(op, "branch") == 0 && arg) {
-            char *end;
-            double wgt = strtod(arg, &end);
-            if (end == arg || *trim(end) || !isfinite(wgt)) {
-                st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: branch weight '%s' is not a finite number",
-                               k + 1, arg);
-                break;
-            }
-            st = dlor_graph_add_branch(&tmp, wgt, err);
-        } else if (dlor_act_from_name(op) >= 0) {
-            double p = 0.0;
-            int a = dlor_act_from_name(op);
-            if (arg) {
-                char *end;
-                p = strtod(arg, &end);
-                if (a != DLOR_ACT_LEAKY_RELU || end == arg || *trim(end)) {
-                    st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: '%s' takes no argument '%s'",
-                                   k + 1, op, arg);
-                    break;
-                }
-            } else if (a == DLOR_ACT_LEAKY_RELU) {
-                p = 0.01;
-            }
-            st = dlor_graph_add_act(&tmp, (dlor_act)a, p, err);
-        } else if (*op || semi) {
-            st = dlor_fail(err, DLOR_E_FORMAT, "graph text, operation %zu: unknown operation '%s'", k + 1, op);
-        }
-        if (!semi) break;
-        save = semi + 1;
-    }
-    free(copy);
-    if (st != DLOR_OK) {
-        dlor_graph_free(&tmp);
-        return st;
-    }
-    dlor_graph_free(g);
-    *g = tmp;
-    return DLOR_OK;
 }

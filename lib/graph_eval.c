@@ -1,25 +1,42 @@
-/* graph_eval.c - double-precision evaluation of a dense model graph. */
+/* graph_eval.c - double-precision evaluation of a dense model graph on a host,
+ * through the runtime's double pass: the graph and the tensors it names are
+ * packed into an image in memory and run there, with the runtime's observer
+ * handing every linear step's input to the caller's hook. One graph walk for
+ * the runtime and the host. */
 #include "dlor_graph_eval.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
+#include "dlor_container.h"
+#include "dlor_host.h"
 
-double dlor_act_eval(int act, double x, double p)
+double dlor_act_eval(int act, double x, double p) { return dlor_act_f64(act, x, p); }
+
+typedef struct {
+    dlor_linear_hook hook;
+    void *ctx;
+    const dlor_graph *g;
+    size_t next;       /* the graph op after the last LINEAR seen (steps run in the graph's order) */
+    double *buf;       /* the inputs of a step, rows x in, contiguous */
+    dlor_status st;
+    dlor_error *err;
+} hook_bridge;
+
+static int observe(void *ctx, const dlor_model *m, const dlor_image_node *node, const void *x, size_t rows,
+                   uint64_t stride)
 {
-    switch (act) {
-    case DLOR_ACT_RELU: return x < 0 ? 0 : x; /* NaN stays NaN, as in PyTorch (runtime.c, act_apply) */
-    case DLOR_ACT_LEAKY_RELU: return x >= 0 ? x : p * x;
-    case DLOR_ACT_SIGMOID: return 1 / (1 + exp(-x));
-    case DLOR_ACT_TANH: return tanh(x);
-    case DLOR_ACT_SOFTPLUS: return (x > 0 ? x : 0) + log1p(exp(-fabs(x)));
-    case DLOR_ACT_GELU_ERF: return 0.5 * x * (1 + erf(x * 0.70710678118654752));
-    case DLOR_ACT_GELU_TANH: return 0.5 * x * (1 + tanh(0.79788456080286536 * (x + 0.044715 * x * x * x)));
-    case DLOR_ACT_SILU: return x / (1 + exp(-x));
-    default: return x;
-    }
+    hook_bridge *b = ctx;
+    dlor_image_tensor t;
+    char name[DLOR_IMAGE_MAX_NAME + 1];
+    uint64_t in = node->in_features[0];
+    dlor_image_tensor_at(&m->img, node->weight, &t); /* a dense source: weights are tensors */
+    memcpy(name, t.name, t.name_len);
+    name[t.name_len] = 0;
+    for (size_t r = 0; r < rows; r++) memcpy(b->buf + r * in, (const double *)x + r * stride, in * sizeof(double));
+    while (b->next < b->g->count && b->g->ops[b->next].kind != DLOR_OP_LINEAR) b->next++;
+    b->st = b->hook(b->ctx, b->next++, name, b->buf, rows, in, b->err);
+    return b->st != DLOR_OK;
 }
 
 dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *t, const double *x, uint64_t n,
@@ -28,104 +45,66 @@ dlor_status dlor_graph_forward_f64(const dlor_graph *g, const dlor_tensor_list *
     uint64_t in_dim, out_dim;
     dlor_status st = dlor_graph_check(g, t, "graph", &in_dim, &out_dim, err);
     if (st != DLOR_OK) return st;
-    double *cur = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *cur);
-    if (!cur) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for %llu activations", (unsigned long long)n);
-    memcpy(cur, x, (size_t)(n * in_dim) * sizeof *cur);
-    uint64_t width = in_dim, gin = 0;
-    /* a BRANCH group: its input (saved), the weighted sum of its branches (acc) */
-    double *saved = NULL, *acc = NULL, gscale = 0;
+    if (in_dim == 0) return dlor_fail(err, DLOR_E_UNSUPPORTED, "graph: a model of token ids is not evaluated here");
+    if (n == 0) return DLOR_OK;
+    /* the tensors the graph names (borrowed: t outlives the image) and the graph */
+    dlor_container c;
+    dlor_container_init(&c);
     for (size_t i = 0; i < g->count && st == DLOR_OK; i++) {
-        const dlor_graph_op *op = &g->ops[i];
-        if (op->kind == DLOR_OP_BRANCH || op->kind == DLOR_OP_MERGE) {
-            if (saved) { /* a branch ends: add its weighted output (the first one sizes the sum) */
-                if (!acc) acc = calloc((size_t)(n * width > 0 ? n * width : 1), sizeof *acc);
-                if (!acc) {
-                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
-                    break;
-                }
-                for (uint64_t j = 0; j < n * width; j++) acc[j] += gscale * cur[j];
-            } else { /* a BRANCH opens the group (the check rejects a MERGE without one) */
-                saved = malloc((size_t)(n * width > 0 ? n * width : 1) * sizeof *saved);
-                if (!saved) {
-                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
-                    break;
-                }
-                memcpy(saved, cur, (size_t)(n * width) * sizeof *saved);
-                gin = width;
-            }
-            if (op->kind == DLOR_OP_BRANCH) {
-                free(cur);
-                cur = malloc((size_t)(n * gin > 0 ? n * gin : 1) * sizeof *cur);
-                if (!cur) {
-                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating a branch group");
-                    break;
-                }
-                memcpy(cur, saved, (size_t)(n * gin) * sizeof *cur);
-                width = gin;
-                gscale = op->param;
-                continue;
-            }
-            free(cur);
-            free(saved);
-            cur = acc;
-            saved = acc = NULL;
-            if (op->bias) {
-                double *b = malloc((size_t)(width ? width : 1) * sizeof *b);
-                if (!b) {
-                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating '%s'", op->bias);
-                    break;
-                }
-                st = dlor_tensor_to_f64(dlor_tensor_list_find(t, op->bias), b, err);
-                for (uint64_t s = 0; st == DLOR_OK && s < n; s++)
-                    for (uint64_t j = 0; j < width; j++) cur[s * width + j] += b[j];
-                free(b);
-            }
-            continue;
+        const char *names[2] = {g->ops[i].weight, g->ops[i].bias};
+        for (int k = 0; k < 2 && st == DLOR_OK; k++) {
+            const dlor_tensor *w = names[k] ? dlor_tensor_list_find(t, names[k]) : NULL;
+            if (w && !dlor_tensor_list_find(&c.tensors, w->name))
+                st = dlor_tensor_list_add(&c.tensors, "graph", w->name, strlen(w->name), w->dtype, w->ndim, w->dims,
+                                          w->data, w->nbytes, err);
         }
-        if (op->kind == DLOR_OP_ACT) {
-            for (uint64_t j = 0; j < n * width; j++) cur[j] = dlor_act_eval(op->act, cur[j], op->param);
-            continue;
-        }
-        if (op->kind == DLOR_OP_SOFTMAX) {
-            for (uint64_t s = 0; s < n; s++) {
-                double *v = cur + s * width, mx = v[0], sum = 0;
-                for (uint64_t j = 1; j < width; j++) mx = v[j] > mx ? v[j] : mx;
-                for (uint64_t j = 0; j < width; j++) sum += (v[j] = exp(v[j] - mx));
-                for (uint64_t j = 0; j < width; j++) v[j] /= sum;
-            }
-            continue;
-        }
-        const dlor_tensor *w = dlor_tensor_list_find(t, op->weight);
-        uint64_t m = w->dims[0], k = w->dims[1];
-        if (hook && (st = hook(ctx, i, op->weight, cur, n, k, err)) != DLOR_OK) break;
-        double *W = malloc((size_t)(m * k) * sizeof *W), *nxt = malloc((size_t)(n * m > 0 ? n * m : 1) * sizeof *nxt);
-        double *b = op->bias ? malloc((size_t)m * sizeof *b) : NULL;
-        if (!W || !nxt || (op->bias && !b)) {
-            free(W);
-            free(nxt);
-            free(b);
-            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory evaluating '%s'", op->weight);
-            break;
-        }
-        st = dlor_tensor_to_f64(w, W, err);
-        if (st == DLOR_OK && b) st = dlor_tensor_to_f64(dlor_tensor_list_find(t, op->bias), b, err);
-        if (st == DLOR_OK) {
-            /* next = cur W^T (+ b) */
-            cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)n, (int)m, (int)k, 1.0, cur, (int)k, W,
-                        (int)k, 0.0, nxt, (int)m);
-            if (b)
-                for (uint64_t s = 0; s < n; s++)
-                    for (uint64_t j = 0; j < m; j++) nxt[s * m + j] += b[j];
-        }
-        free(W);
-        free(b);
-        free(cur);
-        cur = nxt;
-        width = m;
     }
-    free(saved);
-    free(acc);
-    if (st == DLOR_OK && y) memcpy(y, cur, (size_t)(n * width) * sizeof *y);
-    free(cur);
+    if (st == DLOR_OK) st = dlor_graph_copy(&c.graph, g, err);
+    unsigned char *img = NULL;
+    size_t len = 0;
+    if (st == DLOR_OK) st = dlor_container_to_memory(&c, &img, &len, err);
+    dlor_container_free(&c);
+    if (st != DLOR_OK) return st;
+    dlor_model m;
+    dlor_image_error ie;
+    void *plan = NULL, *scratch = NULL;
+    double *yy = NULL, *buf = NULL;
+    if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0) {
+        free(img);
+        return dlor_fail(err, ie.code == DLOR_IMAGE_E_LIMIT ? DLOR_E_NOMEM : DLOR_E_FORMAT, "graph: %s", ie.msg);
+    }
+    /* one pass over every sample, as the hook sees each step's inputs at once */
+    size_t need = dlor_model_scratch_bytes(&m, (size_t)n, 1, 1, DLOR_RT_F64);
+    uint64_t widest = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_tensor *w = g->ops[i].kind == DLOR_OP_LINEAR ? dlor_tensor_list_find(t, g->ops[i].weight) : NULL;
+        if (w && w->dims[1] > widest) widest = w->dims[1];
+    }
+    if (need) scratch = malloc(need);
+    if (!y) yy = malloc((size_t)(n * out_dim) * sizeof *yy);
+    if (hook) buf = malloc((size_t)(n * widest) * sizeof *buf);
+    if (!need || !scratch || (!y && !yy) || (hook && !buf)) {
+        st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for %llu activations", (unsigned long long)n);
+    } else {
+        hook_bridge b = {hook, ctx, g, 0, buf, DLOR_OK, err};
+        void *ys[1] = {y ? (void *)y : (void *)yy};
+        dlor_run r;
+        memset(&r, 0, sizeof r);
+        r.batch = (size_t)n;
+        r.seq = 1;
+        r.x = x;
+        r.y = ys;
+        r.ny = 1;
+        r.observe = hook ? observe : NULL;
+        r.observe_ctx = &b;
+        int rc = dlor_model_run(&m, &r, DLOR_RT_F64, scratch, need, NULL, &ie);
+        if (rc == DLOR_RT_E_STOPPED) st = b.st;
+        else if (rc != 0) st = dlor_fail(err, DLOR_E_NUMERIC, "graph: %s", ie.msg);
+    }
+    free(buf);
+    free(yy);
+    free(scratch);
+    free(plan);
+    free(img);
     return st;
 }

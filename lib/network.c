@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "dlor_graph_eval.h"
+#include "dlor_host.h"
 #include "dlor_runtime.h"
 
 void dlor_net_opts_default(dlor_net_opts *o)
@@ -135,6 +136,9 @@ dlor_status dlor_net_plan_make(const dlor_graph *g, const dlor_tensor_list *src,
     if (o->rank < 1) return dlor_fail(err, DLOR_E_ARG, "%s: rank %lld must be >= 1", what, (long long)o->rank);
     if (o->kind != DLOR_NET_DEEP && o->kind != DLOR_NET_WIDE)
         return dlor_fail(err, DLOR_E_ARG, "%s: unknown construction %d", what, (int)o->kind);
+    if (dlor_graph_is_dag(g))
+        return dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: the network form takes a chain of layers (an MLP), not a graph "
+                                                  "with inputs and values", what);
     dlor_status st = dlor_graph_check(g, src, what, NULL, NULL, err);
     if (st != DLOR_OK) return st;
     size_t nlin = 0;
@@ -511,12 +515,15 @@ dlor_status dlor_net_image_error(const unsigned char *image, size_t len, const d
 {
     dlor_model m;
     dlor_image_error ie;
-    if (dlor_model_open(&m, image, len, 0, &ie) != 0)
+    void *plan;
+    if (dlor_model_open_alloc(&m, image, len, 0, &plan, &ie) != 0)
         return dlor_fail(err, DLOR_E_FORMAT, "the network form does not open: %s", ie.msg);
-    if (m.in_dim != r->in_dim || m.out_dim != r->out_dim)
+    if (m.in_dim != r->in_dim || m.out_dim != r->out_dim) {
+        free(plan);
         return dlor_fail(err, DLOR_E_FORMAT, "the network form maps %llu -> %llu features, the dense model %llu -> %llu",
                          (unsigned long long)m.in_dim, (unsigned long long)m.out_dim,
                          (unsigned long long)r->in_dim, (unsigned long long)r->out_dim);
+    }
     const size_t batch = 64;
     size_t need = f64 ? dlor_model_scratch_size_f64(&m, batch) : dlor_model_scratch_size(&m, batch);
     void *scratch = need ? malloc(need) : NULL;
@@ -549,6 +556,7 @@ dlor_status dlor_net_image_error(const unsigned char *image, size_t len, const d
     free(yd);
     free(xf);
     free(yf);
+    free(plan);
     if (st == DLOR_OK) *max_abs = worst;
     return st;
 }

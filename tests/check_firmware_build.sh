@@ -28,7 +28,7 @@ pass=0
 fail=0
 for cpu in "${cpus[@]}"; do
   for opt in -Os -O2 "-Os -DDLOR_RT_NO_MESSAGES"; do
-    for f in formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c; do
+    for f in formats/crc32.c formats/dlor_image.c formats/dlor_image_graph.c lib/runtime/runtime.c; do
       # shellcheck disable=SC2086  # $cpu and $opt hold several flags
       if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror $opt -I"$src/formats" -I"$src/lib/runtime" \
                -c "$src/$f" -o "$work/$(basename "$f" .c).o" 2>&1); then

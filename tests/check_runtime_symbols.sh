@@ -12,7 +12,7 @@ cc=${3:-cc}
 archive=${4:-}
 mkdir -p "$work"
 objs=()
-for f in formats/crc32.c formats/dlor_image.c lib/runtime/runtime.c; do
+for f in formats/crc32.c formats/dlor_image.c formats/dlor_image_graph.c lib/runtime/runtime.c; do
   o="$work/$(basename "$f" .c).o"
   "$cc" -std=c99 -pedantic -Wall -Wextra -Werror -O2 -I"$src/formats" -I"$src/lib/runtime" -c "$src/$f" -o "$o"
   objs+=("$o")

@@ -4,8 +4,11 @@ Used by the tests as a second implementation: it parses the container with
 Python's struct and zlib and enforces every rule of the spec's section 9 (a
 file it accepts is valid, and it raises DlorError naming the broken rule
 otherwise), rebuilds each layer's dense matrix with numpy, and runs the model
-graph (section 7.4, branch groups of format 1.3 included) in float64, without
-any of dlor's C code.
+graph in float64, without any of dlor's C code: a chain (section 7.4, branch
+groups of format 1.3 included) or a DAG (section 7.7, format 1.5: embeddings,
+norms, attention with masks, causal order, rotary embedding and grouped-query
+heads, pooling), each op written with numpy's array operations from the spec's
+formulas.
 """
 import math
 import struct
@@ -24,7 +27,7 @@ MIB = 1 << 20
 MAX_HEADER, MAX_SECTIONS, MAX_TENSORS, MAX_LAYERS, MAX_META, MAX_META_TEXT = 64 * MIB, 64, 1 << 20, 1 << 20, 65536, MIB
 MAX_NAME, MAX_VALUE, MAX_NDIM, MAX_OPS = 255, 65535, 8, 65536
 # section 4: required kinds and their entry sizes; GRAPH is optional
-ENTRY_SIZES = {1: 0, 2: 16, 3: 128, 4: 128, 0x8001: 32}
+ENTRY_SIZES = {1: 0, 2: 16, 3: 128, 4: 128, 0x8001: 32, 0x8002: 96}
 GRAPH_KINDS = {1: "linear", 2: "act", 3: "softmax", 4: "branch", 5: "merge"}
 MAX_ACT = 8
 
@@ -116,6 +119,7 @@ def _parse(b):
         else:
             _check(end == header_len, "the last section does not end at header_len")
     _check(all(k in sections for k in (1, 2, 3, 4)), "a required section is missing")
+    _check(not (0x8001 in sections and 0x8002 in sections), "two graph sections (GRAPH and DAG)")
     _zero(b, header_len, data_offset, "before the data")
     poff, psize, _ = sections[1]
     pool = b[poff:poff + psize]
@@ -226,9 +230,10 @@ def _parse(b):
     for L in lrecs:
         _check(L["vi"] not in panel_u and (L["u_layout"] == 1 or L["ui"] not in panel_u),
                f"layer {L['name']}: uses another layer's U stored in panels")
-    # 9. graph
+    # 9. graph; 10. DAG
     ops = _parse_graph(b, sections.get(0x8001), trecs, lrecs, panel_u)
-    return meta, trecs, lrecs, ops
+    nodes = _parse_dag(b, sections.get(0x8002), trecs, lrecs, panel_u, string)
+    return meta, trecs, lrecs, ops, nodes
 
 
 def _parse_graph(b, sec, trecs, lrecs, panel_u):
@@ -305,9 +310,14 @@ def _parse_graph(b, sec, trecs, lrecs, panel_u):
     return ops
 
 
-def _load(path):
+def _load_all(path):
     with open(path, "rb") as f:
         return _parse(f.read())
+
+
+def _load(path):
+    """(metadata, tensor records, layer records, GRAPH operations) of a valid file."""
+    return _load_all(path)[:4]
 
 
 def _array(t):
@@ -437,3 +447,278 @@ def rebuild(layer):
     k = min(m, n)
     W[np.arange(k), np.arange(k)] += L * a
     return W
+
+
+# ---- the DAG section (7.7) ------------------------------------------------------------
+
+DAG_KINDS = {1: "linear", 2: "act", 3: "softmax", 6: "input", 7: "output", 8: "embed", 9: "pos_embed",
+             10: "add", 11: "mul", 12: "scale", 13: "layernorm", 14: "rmsnorm", 15: "attention", 16: "pool",
+             17: "l2norm"}
+ROWS, TOKENS, IDS, MASK = 1, 2, 3, 4
+FEATURES_IN, IDS_IN, MASK_IN, TYPE_IDS_IN = 1, 2, 3, 4
+NONE = 0xFFFFFFFF
+MAX_OUTPUTS = 64
+# which in slots a kind must fill / may fill, and which fields it uses (7.7's kind table)
+_NEED = {"input": (), "add": (0, 1), "mul": (0, 1), "attention": (0, 1, 2)}
+_MAY = {"attention": (3,), "pool": (1,)}
+_WEIGHT = {"linear", "embed", "pos_embed", "layernorm", "rmsnorm"}
+_BIAS = {"linear", "scale", "layernorm"}
+_P0 = {"act", "scale", "layernorm", "rmsnorm", "l2norm", "attention"}
+_CODE = {"act", "input", "pool"}
+_ROWWISE = ("act", "softmax", "scale", "layernorm", "rmsnorm", "l2norm")
+
+
+def _parse_dag(b, sec, trecs, lrecs, panel_u, string):
+    """Rule 10: the DAG section's nodes, each a dict (kind name, code, in: the used
+    slots' value numbers, slots: all four, weight/bias: tensor or layer names or
+    None, is_layer, causal, name, heads, kv_heads, type, features, p0, p1); None
+    when the file has no DAG section."""
+    if sec is None:
+        return None
+    off, _, count = sec
+    _check(count <= MAX_OPS, "too many graph nodes")
+    lnames = {L["name"] for L in lrecs}
+    nodes, modes, outputs, in_names, out_names = [], {}, 0, set(), set()
+    for i in range(count):
+        r = off + 96 * i
+        what = f"graph node {i}"
+        kind, code, flags = struct.unpack_from("<HHI", b, r)
+        slots = list(struct.unpack_from("<4I", b, r + 8))
+        widx, bidx, no, nl, heads, kv = struct.unpack_from("<6I", b, r + 24)
+        features, = struct.unpack_from("<Q", b, r + 48)
+        vtype = b[r + 56]
+        p0, p1 = struct.unpack_from("<dd", b, r + 64)
+        _check(kind in DAG_KINDS, f"{what}: unknown kind {kind}")
+        _zero(b, r + 57, r + 64, what)
+        _zero(b, r + 80, r + 96, what)
+        k = DAG_KINDS[kind]
+        _check(len(nodes) == len(modes) if k == "input" else len(modes) > 0, f"{what}: the inputs come first")
+        allowed = {"linear": 1, "attention": 2}.get(k, 0)
+        named = k in ("input", "output")
+        _check(flags & ~allowed == 0 and (k in _WEIGHT or widx == NONE) and (k in _BIAS or bidx == NONE)
+               and (k in _P0 or p0 == 0) and (k == "attention" or p1 == 0) and (k in _CODE or code == 0)
+               and (named or (no == 0 and nl == 0)) and (k == "attention" or (heads == 0 and kv == 0)),
+               f"{what} ({k}): a field its kind does not use is set")
+        _check(math.isfinite(p0) and math.isfinite(p1), f"{what}: parameter is not finite")
+        need, may = _NEED.get(k, (0,)), _MAY.get(k, ())
+        for s, v in enumerate(slots):
+            if v == NONE:
+                _check(s not in need, f"{what}: input {s} is missing")
+                continue
+            _check(s in need or s in may, f"{what}: reads a value in slot {s}, which it has not")
+            _check(v < i, f"{what} reads value {v}, which is not made before it")
+            _check(nodes[v]["kind"] != "output", f"{what} reads value {v}, an output")
+        n = dict(kind=k, code=code, slots=slots, ins=[v for v in slots if v != NONE], is_layer=bool(flags & 1),
+                 causal=bool(flags & 2), weight=None, bias=None, name=None, heads=heads, kv_heads=kv,
+                 type=vtype, features=features, p0=p0, p1=p1)
+        if named:
+            n["name"] = string(no, nl, 1, MAX_NAME, f"{what} name").decode("utf-8")
+        typ, f = _dag_shape(n, slots, widx, bidx, nodes, modes, trecs, lrecs, lnames, panel_u, what)
+        if k == "input":
+            _check(n["name"] not in in_names, f"{what}: two inputs are named '{n['name']}'")
+            in_names.add(n["name"])
+            modes[code] = i
+        elif k == "output":
+            _check(outputs < MAX_OUTPUTS, f"{what}: more than {MAX_OUTPUTS} outputs")
+            _check(n["name"] not in out_names, f"{what}: two outputs are named '{n['name']}'")
+            out_names.add(n["name"])
+            outputs += 1
+        _check((vtype, features) == (typ, f),
+               f"{what}: declares a value of type {vtype} with {features} features, but makes type {typ} with {f}")
+        nodes.append(n)
+    _check(not (FEATURES_IN in modes and IDS_IN in modes), "graph takes both features and token ids")
+    _check(IDS_IN in modes or not (MASK_IN in modes or TYPE_IDS_IN in modes),
+           "graph takes a mask or token type ids but no token ids")
+    _check(count == 0 or outputs >= 1, "graph has no output")
+    return nodes
+
+
+def _dag_shape(n, slots, widx, bidx, nodes, modes, trecs, lrecs, lnames, panel_u, what):
+    """The (type, F) node n makes, by 7.7's kind table, after checking what it reads and its
+    tensors; fills n's weight and bias names."""
+    k = n["kind"]
+    x = nodes[slots[0]] if slots[0] != NONE else None
+    xt, xf = (x["type"], x["features"]) if x else (None, None)
+
+    def tensor(idx, role, ndim, first, second=None):
+        _check(idx < len(trecs), f"{what}: {role} tensor index {idx} out of range")
+        _check(idx not in panel_u, f"{what}: {role} is a layer's U stored in panels")
+        t = trecs[idx]
+        _check(len(t["dims"]) == ndim and t["dtype"] in FLOATS and math.prod(t["dims"]) > 0
+               and (first is None or t["dims"][0] == first) and (second is None or t["dims"][1] == second),
+               f"{what}: {role} '{t['name']}' is not a non-empty float {ndim}-D tensor of the right shape")
+        return t
+
+    def is_mask(v):
+        return v == modes.get(MASK_IN, -1)
+
+    if k == "input":
+        _check(n["code"] in (1, 2, 3, 4), f"{what}: unknown input mode {n['code']}")
+        _check(n["code"] not in modes, f"{what}: two inputs of mode {n['code']}")
+        _check((n["code"] == FEATURES_IN) == (n["features"] != 0),
+               f"{what}: a features input has a feature count, others none")
+        return {1: ROWS, 2: IDS, 3: MASK, 4: IDS}[n["code"]], n["features"]
+    if k in ("output", "linear", "add", "mul") + _ROWWISE:
+        _check(xt in (ROWS, TOKENS), f"{what}: {k} of an integer value")
+    if k == "output":
+        return xt, xf
+    if k == "linear":
+        if n["is_layer"]:
+            _check(widx < len(lrecs), f"{what}: layer index {widx} out of range")
+            L = lrecs[widx]
+            _check(L["cols"] == xf, f"{what}: layer '{L['name']}' takes {L['cols']} features but receives {xf}")
+            n["weight"], out = L["name"], L["rows"]
+        else:
+            t = tensor(widx, "weight", 2, None, xf)
+            _check(t["name"] not in lnames, f"{what}: weight tensor '{t['name']}' has the name of a layer")
+            n["weight"], out = t["name"], t["dims"][0]
+        if bidx != NONE:
+            n["bias"] = tensor(bidx, "bias", 1, out)["name"]
+        return xt, out
+    if k in _ROWWISE:
+        if k == "act":
+            _check(n["code"] <= MAX_ACT and (n["code"] == 2 or n["p0"] == 0), f"{what}: bad activation {n['code']}")
+        if k in ("layernorm", "rmsnorm", "l2norm"):
+            _check(n["p0"] > 0, f"{what}: eps {n['p0']} is not > 0")
+        if k in _WEIGHT and widx != NONE:
+            n["weight"] = tensor(widx, "weight", 1, xf)["name"]
+        if k in _BIAS and bidx != NONE:
+            n["bias"] = tensor(bidx, "bias", 1, xf)["name"]
+        return xt, xf
+    if k in ("embed", "pos_embed"):
+        _check(xt == IDS or (k == "pos_embed" and xt == MASK), f"{what}: {k} reads no ids")
+        t = tensor(widx, "table", 2, None)
+        n["weight"] = t["name"]
+        return TOKENS, t["dims"][1]
+    if k in ("add", "mul"):
+        y = nodes[slots[1]]
+        _check((xt, xf) == (y["type"], y["features"]), f"{what}: adds or multiplies values of different shapes")
+        return xt, xf
+    if k == "attention":
+        kk, v = nodes[slots[1]], nodes[slots[2]]
+        h, g = n["heads"], n["kv_heads"]
+        _check(xt == kk["type"] == v["type"] == TOKENS, f"{what}: attention of values that are not [N, S, F]")
+        _check(h >= 1 and g >= 1 and h % g == 0 and xf % h == 0 and v["features"] % g == 0,
+               f"{what}: {h} heads and {g} kv heads do not divide q or v")
+        d = xf // h
+        _check(kk["features"] == g * d, f"{what}: k has {kk['features']} features, not {g} kv heads of {d}")
+        _check(slots[3] == NONE or is_mask(slots[3]), f"{what}: the mask is not the mask input")
+        _check(n["p0"] >= 0 and n["p1"] >= 0 and (n["p1"] == 0 or d % 2 == 0),
+               f"{what}: bad scale {n['p0']} or rotary theta {n['p1']}")
+        return TOKENS, h * (v["features"] // g)
+    if k == "pool":
+        _check(xt == TOKENS, f"{what}: pooling of a value that is not [N, S, F]")
+        _check(slots[1] == NONE or is_mask(slots[1]), f"{what}: the mask is not the mask input")
+        _check(n["code"] in (1, 2), f"{what}: unknown pooling mode {n['code']}")
+        return ROWS, xf
+    raise DlorError(f"{what}: kind {k}")
+
+
+def read_dag(path):
+    """The DAG section (kind 0x8002) as a list of node dicts (see _parse_dag); None when
+    the file has no DAG section. DlorError naming the broken rule for an invalid file."""
+    return _load_all(path)[4]
+
+
+def _rope(u, theta):
+    """Rotary embedding, Hugging Face's rotate_half form: u [..., S, d] by position."""
+    S, d = u.shape[-2], u.shape[-1]
+    inv = theta ** (-np.arange(0, d, 2, dtype=np.float64) / d)
+    ang = np.outer(np.arange(S, dtype=np.float64), inv)
+    emb = np.concatenate([ang, ang], axis=-1)
+    half = np.concatenate([-u[..., d // 2:], u[..., :d // 2]], axis=-1)
+    return u * np.cos(emb) + half * np.sin(emb)
+
+
+def run(path, x=None, ids=None, mask=None, type_ids=None):
+    """Runs the file's graph in float64: a chain on features x, or a DAG on x or on
+    token ids [N, S] (mask and type_ids optional, as 7.7 says). Returns a dict of
+    output name -> array."""
+    nodes = read_dag(path)
+    if nodes is None:
+        return {"output": forward(path, x)}
+    meta, tensors, layers = read(path)
+    W = {name: t.astype(np.float64) for name, t in tensors.items() if t.dtype.kind == "f"}
+    if ids is not None:
+        ids = np.asarray(ids, dtype=np.int64)
+        N, S = ids.shape
+    vals, out = [], {}
+    for i, n in enumerate(nodes):
+        k = n["kind"]
+        a = vals[n["ins"][0]] if n["ins"] else None
+        if k == "input":
+            y = {1: None if x is None else np.asarray(x, np.float64), 2: ids,
+                 3: np.ones((N, S), np.int64) if mask is None and ids is not None else mask,
+                 4: np.zeros((N, S), np.int64) if type_ids is None and ids is not None else type_ids}[n["code"]]
+            _check(y is not None, f"input '{n['name']}' not given")
+            if n["code"] == MASK_IN:
+                y = np.asarray(y, np.int64)
+                _check(np.isin(y, (0, 1)).all(), "a mask value other than 0 or 1")
+        elif k == "output":
+            out[n["name"]] = a
+            y = a
+        elif k == "linear":
+            M = rebuild(layers[n["weight"]]) if n["is_layer"] else W[n["weight"]]
+            y = a @ M.T + (W[n["bias"]] if n["bias"] else 0)
+        elif k == "act":
+            y = _act(n["code"], a, n["p0"])
+        elif k == "softmax":
+            e = np.exp(a - a.max(axis=-1, keepdims=True))
+            y = e / e.sum(axis=-1, keepdims=True)
+        elif k == "embed":
+            T = W[n["weight"]]
+            _check(a.min() >= 0 and a.max() < T.shape[0], "an id outside the table")
+            y = T[a]
+        elif k == "pos_embed":
+            T = W[n["weight"]]
+            _check(a.shape[1] <= T.shape[0], "a sequence longer than the position table")
+            y = np.broadcast_to(T[:a.shape[1]], a.shape + (T.shape[1],))
+        elif k == "add":
+            y = a + vals[n["ins"][1]]
+        elif k == "mul":
+            y = a * vals[n["ins"][1]]
+        elif k == "scale":
+            y = n["p0"] * a + (W[n["bias"]] if n["bias"] else 0)
+        elif k == "layernorm":
+            m = a.mean(axis=-1, keepdims=True)
+            v = ((a - m) ** 2).mean(axis=-1, keepdims=True)
+            y = (a - m) / np.sqrt(v + n["p0"])
+            y = y * (W[n["weight"]] if n["weight"] else 1) + (W[n["bias"]] if n["bias"] else 0)
+        elif k == "rmsnorm":
+            y = a / np.sqrt((a * a).mean(axis=-1, keepdims=True) + n["p0"]) * (W[n["weight"]] if n["weight"] else 1)
+        elif k == "l2norm":
+            y = a / np.maximum(np.linalg.norm(a, axis=-1, keepdims=True), n["p0"])
+        elif k == "pool":
+            m = vals[n["slots"][1]] if n["slots"][1] != NONE else np.ones(a.shape[:2], np.int64)
+            if n["code"] == 2:
+                y = a[:, 0]
+            else:
+                cnt = m.sum(axis=1)[:, None].astype(np.float64)
+                y = np.where(cnt > 0, (a * m[..., None]).sum(axis=1) / np.maximum(cnt, 1), 0.0)
+        elif k == "attention":
+            q, kk, v = (vals[j] for j in n["slots"][:3])
+            h, g = n["heads"], n["kv_heads"]
+            Nn, Ss = q.shape[:2]
+            d, dv = q.shape[2] // h, v.shape[2] // g
+            qh = q.reshape(Nn, Ss, h, d).transpose(0, 2, 1, 3)
+            kh = np.repeat(kk.reshape(Nn, Ss, g, d).transpose(0, 2, 1, 3), h // g, axis=1)
+            vh = np.repeat(v.reshape(Nn, Ss, g, dv).transpose(0, 2, 1, 3), h // g, axis=1)
+            if n["p1"] > 0:
+                qh, kh = _rope(qh, n["p1"]), _rope(kh, n["p1"])
+            scale = n["p0"] if n["p0"] > 0 else 1 / math.sqrt(d)
+            e = scale * qh @ kh.transpose(0, 1, 3, 2)
+            seen = np.ones((Nn, 1, Ss, Ss), bool)
+            if n["slots"][3] != NONE:
+                seen &= (vals[n["slots"][3]] == 1)[:, None, None, :]
+            if n["causal"]:
+                seen &= np.tril(np.ones((Ss, Ss), bool))
+            e = np.where(seen, e, -np.inf)
+            mx = np.max(e, axis=-1, keepdims=True)
+            p = np.where(seen, np.exp(e - np.where(np.isfinite(mx), mx, 0)), 0.0)
+            tot = p.sum(axis=-1, keepdims=True)
+            p = np.where(tot > 0, p / np.where(tot > 0, tot, 1), 0.0)
+            y = (p @ vh).transpose(0, 2, 1, 3).reshape(Nn, Ss, h * dv)
+        else:
+            raise DlorError(f"node {i}: kind {k}")
+        vals.append(y)
+    return out

@@ -147,8 +147,8 @@ def cases(base):
     case("panel-u-as-v", False, "panels", lambda b: struct.pack_into("<I", b, layers[1] + 60, u0))
     case("panel-u-misnamed", False, "must be named", lambda b: struct.pack_into("<I", b, layers[1] + 56, u0))
     case("panel-u-as-weight", False, "panels", weight_is_panel_u)
-    case("optional-skipped", True, "", graph_kind(0x8002))
-    case("optional-raw", True, "", graph_kind(0x8002, 0, 0))
-    case("optional-raw-count", False, "inconsistent size", graph_kind(0x8002, 0, 1))
+    case("optional-skipped", True, "", graph_kind(0x9001))
+    case("optional-raw", True, "", graph_kind(0x9001, 0, 0))
+    case("optional-raw-count", False, "inconsistent size", graph_kind(0x9001, 0, 1))
     case("unknown-required", False, "kind 5", graph_kind(5))
     return out

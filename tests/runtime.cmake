@@ -44,7 +44,8 @@ target_link_libraries(run_image_blas PRIVATE dlor_runtime_blas)
 # ... and built without the per-processor kernel versions (the baseline instruction
 # set only, e.g. SSE2 on x86-64), which must give the bits of the dispatched ones.
 add_library(dlor_runtime_noclones STATIC ${PROJECT_SOURCE_DIR}/formats/crc32.c
-            ${PROJECT_SOURCE_DIR}/formats/dlor_image.c ${PROJECT_SOURCE_DIR}/lib/runtime/runtime.c)
+            ${PROJECT_SOURCE_DIR}/formats/dlor_image.c ${PROJECT_SOURCE_DIR}/formats/dlor_image_graph.c
+            ${PROJECT_SOURCE_DIR}/lib/runtime/runtime.c)
 target_include_directories(dlor_runtime_noclones PUBLIC ${PROJECT_SOURCE_DIR}/formats
                            ${PROJECT_SOURCE_DIR}/lib/runtime)
 target_compile_definitions(dlor_runtime_noclones PRIVATE DLOR_RUNTIME_NO_CLONES)

@@ -165,6 +165,74 @@ static void conversions(void)
     CHECK(bad == 0 && nan_bad == 0, "%d random doubles converted unlike the cast (%d NaNs lost)", bad, nan_bad);
 }
 
+/* The functions of the transformer steps: the square root of the norms,
+ * correctly rounded (the bits of (float)sqrt(double), which rounds once);
+ * sin and cos of the rotary angles, absolutely within 1.2e-7 for |x| < 6400;
+ * theta^-e of the rotary frequencies within 2.5 ulp. */
+static void transformer_steps(uint32_t stride)
+{
+    uint32_t bad = 0, n = 0;
+    float first = 0.0f;
+    for (uint64_t b = 0; b <= 0xffffffffu; b += stride) {
+        float x = fl((uint32_t)b), got = dlor__sqrtf(x);
+        double ref = sqrt((double)x);
+        if (isnan(ref) ? !isnan(got) : !same_bits(got, (float)ref)) {
+            if (bad++ == 0) first = x;
+        }
+        n++;
+    }
+    const float edge[] = {0.0f, -0.0f, 0x1p-149f, 0x1.fffffcp-127f, 0x1p-126f, 1.0f, 2.0f, 3.0f, 0x1.fffffep127f, INFINITY};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++) {
+        float got = dlor__sqrtf(edge[i]);
+        if (!same_bits(got, (float)sqrt((double)edge[i]))) {
+            if (bad++ == 0) first = edge[i];
+        }
+    }
+    CHECK(bad == 0, "sqrt: %u of %u floats not correctly rounded (first %.9g)", bad, n, (double)first);
+    CHECK(isnan(dlor__sqrtf(-1.0f)) && isnan(dlor__sqrtf(-INFINITY)) && isnan(dlor__sqrtf(fl(0x7fc00000u))),
+          "sqrt of a negative number or NaN is not NaN");
+
+    double worst = 0.0;
+    float at = 0.0f;
+    for (uint32_t b = 0; b < 0x45c80000u; b += stride / 8 + 1) { /* 0 <= x < 6400, both signs */
+        for (int sign = 0; sign < 2; sign++) {
+            float x = sign ? -fl(b) : fl(b), s, c;
+            dlor__sincosf(x, &s, &c);
+            double e = fmax(fabs((double)s - sin((double)x)), fabs((double)c - cos((double)x)));
+            if (e > worst) worst = e, at = x;
+        }
+    }
+    for (int pos = 0; pos < 4096; pos++) { /* the angles of a rotary embedding, theta 10000, d 128 */
+        for (int i = 0; i < 64; i++) {
+            float x = (float)pos * (float)pow(10000.0, -2.0 * i / 128.0), s, c;
+            dlor__sincosf(x, &s, &c);
+            double e = fmax(fabs((double)s - sin((double)x)), fabs((double)c - cos((double)x)));
+            if (e > worst) worst = e, at = x;
+        }
+    }
+    printf("sincos     max absolute error %.3g (at %.9g), |x| < 6400\n", worst, (double)at);
+    CHECK(worst <= 1.2e-7, "sincos: absolute error %.3g (at %.9g) exceeds 1.2e-7", worst, (double)at);
+    float s, c;
+    dlor__sincosf(INFINITY, &s, &c);
+    CHECK(isnan(s) && isnan(c), "sincos(inf) is not NaN");
+    dlor__sincosf(0.0f, &s, &c);
+    CHECK(s == 0.0f && c == 1.0f, "sincos(0) is not (0, 1)");
+
+    const float thetas[] = {1.0f, 2.0f, 100.0f, 10000.0f, 500000.0f, 1e6f, 1e9f, 1e30f};
+    worst = 0.0;
+    for (size_t t = 0; t < sizeof thetas / sizeof thetas[0]; t++) {
+        for (int d = 2; d <= 512; d += 2) {
+            for (int i = 0; i < d / 2; i++) {
+                float e = (float)(2 * i) / (float)d;
+                double u = ulp_err(dlor__powmf(thetas[t], e), pow((double)thetas[t], -(double)e));
+                if (u > worst) worst = u, at = thetas[t];
+            }
+        }
+    }
+    printf("powm       max %.3f ulp (at theta %.9g), exponents 2i/d, d <= 512\n", worst, (double)at);
+    CHECK(worst <= 2.5, "theta^-e: %.3f ulp exceeds 2.5", worst);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t stride = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 509;
@@ -193,5 +261,6 @@ int main(int argc, char **argv)
     }
     special_values();
     conversions();
+    transformer_steps(stride);
     return dlt_finish();
 }

@@ -19,7 +19,10 @@
  *     dlor__geluf     3 ulp (2.82) for x >= -1; below, 2^-23 |x| absolute
  *     dlor__gelu_tanhf 4.5 ulp (4.02) for x >= -1; below, 2^-23 |x| absolute
  * (the GELUs keep PyTorch's formula 0.5 x (1 + erf(x / sqrt 2)), which cancels
- * for negative x).
+ * for negative x). For the transformer steps:
+ *     dlor__sqrtf     correctly rounded (every float checked)
+ *     dlor__sincosf   1.08e-7 absolute for |x| < 6400 (every float checked)
+ *     dlor__powmf     2.5 ulp (2.10) for theta^-e, theta >= 1, e = 2i/d, d <= 512
  * NaN, infinities and their limits behave as in PyTorch: NaN in, NaN out;
  * exp(-inf) = 0, tanh(+-inf) = erf(+-inf) = +-1, log1p(-1) = -inf and NaN below,
  * sigmoid(-inf) = 0, softplus(-inf) = 0, gelu(-inf) = silu(-inf) = NaN
@@ -186,6 +189,98 @@ static inline float dlor__geluf(float x) { return 0.5f * x * (1.0f + dlor__erff(
 static inline float dlor__gelu_tanhf(float x)
 {
     return 0.5f * x * (1.0f + dlor__tanhf(0.79788456080286536f * (x + 0.044715f * x * x * x)));
+}
+
+/* ---- for the transformer steps: norms and rotary position embedding ---- */
+
+/* The square root, correctly rounded (the IEEE operation: the bits of a
+ * hardware sqrt), in integer operations: the mantissa's integer square root
+ * with its remainder for the rounding. sqrt(-0) = -0, NaN below zero. */
+static inline float dlor__sqrtf(float x)
+{
+    uint32_t b = dlor__fbits(x);
+    if ((b << 1) == 0 || (b >> 23) == 0xffu) return x; /* +-0, +inf, NaN */
+    if (b >> 31) return dlor__bitsf(0x7fc00000u);
+    int e = (int)(b >> 23);
+    uint32_t m = b & 0x7fffffu;
+    if (e == 0) { /* subnormal: normalise */
+        while (!(m & 0x800000u)) {
+            m <<= 1;
+            e--;
+        }
+        e++;
+    } else {
+        m |= 0x800000u;
+    }
+    int ex = e - 127; /* x = (m / 2^23) 2^ex */
+    if (ex & 1) {
+        m <<= 1;
+        ex--;
+    }
+    uint64_t rem = (uint64_t)m << 25, r = 0, bit = (uint64_t)1 << 50;
+    while (bit > rem) bit >>= 2;
+    while (bit) {
+        if (rem >= r + bit) {
+            rem -= r + bit;
+            r = (r >> 1) + bit;
+        } else {
+            r >>= 1;
+        }
+        bit >>= 2;
+    }
+    /* r = floor(sqrt(m / 2^23) 2^24), in [2^24, 2^25): 24 bits and the rounding bit */
+    uint32_t q = (uint32_t)r, out = ((uint32_t)(ex / 2 + 127) << 23) + ((q >> 1) - 0x800000u);
+    if ((q & 1u) && (rem != 0 || (q & 2u))) out++; /* nearest, ties to even (a carry is the next binade) */
+    return dlor__bitsf(out);
+}
+
+/* sin x and cos x, within 1.2e-7 for |x| < 6400 (x - k pi/2 by Cody and Waite:
+ * pi/2 in three parts, the first two of 12 bits, so k times them is exact for
+ * k < 4096; Taylor polynomials on |r| <= pi/4); beyond, the reduction loses
+ * accuracy in proportion to |x|; NaN for NaN, infinities and |x| >= 2^30. */
+static inline void dlor__sincosf(float x, float *s, float *c)
+{
+    uint32_t ax = dlor__fbits(x) & 0x7fffffffu;
+    if (ax >= 0x4e800000u) { /* NaN, inf, 2^30 and above */
+        *s = *c = dlor__bitsf(0x7fc00000u);
+        return;
+    }
+    float t = x * 6.36619772e-01f;
+    int k = (int)(t < 0.0f ? t - 0.5f : t + 0.5f);
+    float kf = (float)k;
+    float r = ((x - kf * 1.57080078125f) - kf * -4.453584551811218e-06f) - kf * -8.705515752716053e-10f;
+    float r2 = r * r;
+    float sn = r + r * r2 * (-1.66666672e-01f + r2 * (8.33333377e-03f + r2 * (-1.98412701e-04f + r2 * 2.75573188e-06f)));
+    float cs = 1.0f - 0.5f * r2 +
+               r2 * r2 * (4.16666679e-02f + r2 * (-1.38888892e-03f + r2 * (2.48015876e-05f + r2 * -2.75573188e-07f)));
+    switch (k & 3) {
+    case 0: *s = sn; *c = cs; break;
+    case 1: *s = cs; *c = -sn; break;
+    case 2: *s = -sn; *c = -cs; break;
+    default: *s = -cs; *c = sn; break;
+    }
+}
+
+/* theta^-e for a finite theta >= 1 and 0 <= e <= 1 (rotary embedding's
+ * frequencies, e = 2i/d), within 2.5 ulp where the result is a normal float
+ * (tests/test_mathf.c): ln theta = k ln2 + log1p(m - 1) kept as a float h of 12
+ * significant bits plus a small float l, e split likewise into e_hi + e_lo, so
+ * that e_hi h is exact, and exp(-e ln theta) = exp(-e_hi h) exp(c) with
+ * c = -(e_hi l + e_lo (h + l)), |c| < 0.02, exp(c) by its cubic. (exp(-e *
+ * logf(theta)) in floats would be off by about e ln(theta) ulp: 9 ulp at theta =
+ * 10000, an angle 5e-4 off at position 1000.) */
+static inline float dlor__powmf(float theta, float e)
+{
+    uint32_t b = dlor__fbits(theta);
+    float kf = (float)((int)(b >> 23) - 127);
+    float m1 = dlor__bitsf((b & 0x7fffffu) | 0x3f800000u) - 1.0f; /* m - 1, exact */
+    float hi = kf * DLOR__LN2_HI, lo = kf * DLOR__LN2_LO + dlor__log1pf(m1);
+    float s = hi + lo, err = lo - (s - hi);                      /* hi + lo = s + err (|hi| >= |lo| or hi = 0) */
+    float h12 = dlor__bitsf(dlor__fbits(s) & 0xfffff000u);      /* s to 12 significant bits */
+    float l = (s - h12) + err;
+    float e_hi = dlor__bitsf(dlor__fbits(e) & 0xfffff000u), e_lo = e - e_hi;
+    float c = -(e_hi * l + e_lo * (h12 + l));
+    return dlor__expf(-(e_hi * h12)) * (1.0f + c * (1.0f + c * (0.5f + c * 0.166666672f)));
 }
 
 #endif

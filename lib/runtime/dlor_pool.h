@@ -35,6 +35,12 @@ unsigned dlor_pool_size(const dlor_pool *p);
 int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t batch, float *y, void *scratch,
                       size_t scratch_size, dlor_image_error *err);
 
+/* dlor_model_run with every worker of the pool (a pass of a model of token
+ * ids, or of either precision); scratch as dlor_model_scratch_bytes gives for
+ * dlor_pool_size(p) workers. */
+int dlor_pool_run_model(dlor_pool *p, const dlor_model *m, const dlor_run *r, int dtype, void *scratch,
+                        size_t scratch_size, dlor_image_error *err);
+
 /* Runs fn(arg, id, size) once on every worker (id 0 .. size - 1, the caller
  * being worker 0) and returns when all have returned: work other than a forward
  * pass on the same threads (dlor bench times a plain read of the model's bytes

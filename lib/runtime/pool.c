@@ -46,6 +46,8 @@ struct dlor_pool {
     const dlor_model *m;
     const float *x;
     float *y;
+    const dlor_run *run;           /* a dlor_model_run pass (NULL: dlor_model_forward_team) */
+    int dtype;
     size_t batch, scratch_size;
     void *scratch;
     int quit;
@@ -123,7 +125,8 @@ static void run_share(pool_worker *w)
     t.size = p->size;
     t.sync = pool_sync;
     t.ctx = p;
-    w->rc = dlor_model_forward_team(p->m, p->x, p->batch, p->y, p->scratch, p->scratch_size, &t, &w->err);
+    if (p->run) w->rc = dlor_model_run(p->m, p->run, p->dtype, p->scratch, p->scratch_size, &t, &w->err);
+    else w->rc = dlor_model_forward_team(p->m, p->x, p->batch, p->y, p->scratch, p->scratch_size, &t, &w->err);
 }
 
 static void *worker_main(void *arg)
@@ -217,10 +220,25 @@ int dlor_pool_forward(dlor_pool *p, const dlor_model *m, const float *x, size_t 
                       size_t scratch_size, dlor_image_error *err)
 {
     p->fn = NULL;
+    p->run = NULL;
     p->m = m;
     p->x = x;
     p->y = y;
     p->batch = batch;
+    p->scratch = scratch;
+    p->scratch_size = scratch_size;
+    run_all(p);
+    if (p->w[0].rc != 0 && err) *err = p->w[0].err;
+    return p->w[0].rc;
+}
+
+int dlor_pool_run_model(dlor_pool *p, const dlor_model *m, const dlor_run *r, int dtype, void *scratch,
+                        size_t scratch_size, dlor_image_error *err)
+{
+    p->fn = NULL;
+    p->run = r;
+    p->dtype = dtype;
+    p->m = m;
     p->scratch = scratch;
     p->scratch_size = scratch_size;
     run_all(p);

@@ -103,11 +103,12 @@ void dlf_resolve_graph(const dlor_tensor_list *l, dlor_graph *g)
     }
 }
 
-/* Copies a chain of LINEAR, ACT and SOFTMAX operations; a graph with other
- * kinds is left out (out stays empty). */
+/* Copies a DAG, or a chain of LINEAR, ACT and SOFTMAX operations; a chain
+ * with other kinds is left out (out stays empty). */
 static dlor_status copy_graph(const dlor_graph *g, dlor_graph *out, dlor_error *err)
 {
     dlor_status st = DLOR_OK;
+    if (g && dlor_graph_is_dag(g)) return dlor_graph_copy(out, g, err);
     for (size_t i = 0; g && i < g->count; i++)
         if (g->ops[i].kind != DLOR_OP_LINEAR && g->ops[i].kind != DLOR_OP_ACT && g->ops[i].kind != DLOR_OP_SOFTMAX)
             return DLOR_OK;
@@ -120,25 +121,44 @@ static dlor_status copy_graph(const dlor_graph *g, dlor_graph *out, dlor_error *
     return st;
 }
 
-/* One sample of ones through a model the graph check accepted. */
+/* One sample of ones (or one token of id 0) through a model the graph check
+ * accepted. */
 static void run_once(const unsigned char *img, size_t len)
 {
     dlor_model m;
     dlor_image_error ie;
-    int rc = dlor_model_open(&m, img, len, DLOR_IMAGE_CHECK_CRC, &ie);
-    DLF_REQUIRE(rc == 0, "a graph that passed dlor_graph_check does not open in the runtime: %s", ie.msg);
-    size_t need = dlor_model_scratch_size(&m, 1);
-    uint64_t in = dlor_model_input_dim(&m), out = dlor_model_output_dim(&m);
-    if (need == 0 || need > ((size_t)1 << 22) || in > (1u << 20) || out > (1u << 20)) return;
-    float *x = malloc((size_t)in * sizeof *x), *y = malloc((size_t)out * sizeof *y);
-    void *scratch = malloc(need);
+    size_t plan_size = dlor_model_plan_size(img, len);
+    void *plan = malloc(plan_size + 8);
+    DLF_REQUIRE(plan, "out of memory in the check");
+    int rc = dlor_model_open_plan(&m, img, len, DLOR_IMAGE_CHECK_CRC, plan, plan_size, &ie);
+    /* a valid graph may keep more values alive than this runtime plans for */
+    DLF_REQUIRE(rc == 0 || (rc == DLOR_RT_E_PLAN && strstr(ie.msg, "alive at once")),
+                "a graph that passed dlor_graph_check does not open in the runtime: %s", ie.msg);
+    size_t need = rc == 0 ? dlor_model_scratch_bytes(&m, 1, 1, 1, DLOR_RT_F32) : 0;
+    uint64_t in = rc == 0 ? dlor_model_input_dim(&m) : 0, out = rc == 0 ? dlor_model_output_dim(&m) : 0;
+    if (need == 0 || need > ((size_t)1 << 22) || in > (1u << 20) || out > (1u << 20)) {
+        free(plan);
+        return;
+    }
+    float *x = malloc((size_t)(in + 1) * sizeof *x), *y = malloc((size_t)(out + 1) * sizeof *y);
+    void *scratch = malloc(need), *ys[1] = {y};
+    int64_t zero = 0;
     DLF_REQUIRE(x && y && scratch, "out of memory in the check");
     for (uint64_t i = 0; i < in; i++) x[i] = 1.0f;
-    rc = dlor_model_forward(&m, x, 1, y, scratch, need, &ie);
+    dlor_run r;
+    memset(&r, 0, sizeof r);
+    r.batch = r.seq = 1;
+    r.x = in ? x : NULL;
+    r.ids = in ? NULL : &zero;
+    r.ids_dtype = DLOR_RT_I64;
+    r.y = ys;
+    r.ny = 1;
+    rc = dlor_model_run(&m, &r, DLOR_RT_F32, scratch, need, NULL, &ie);
     DLF_REQUIRE(rc == 0, "forward failed on a valid model: %s", ie.msg);
     free(x);
     free(y);
     free(scratch);
+    free(plan);
 }
 
 void dlf_check_carry(const dlor_tensor_list *l, const dlor_graph *g)

@@ -73,6 +73,12 @@ def seeds_safetensors():
          ("h", "U16", [1], b"\x01\x02"), ("i", "I8", [2], b"\xff\x01"), ("j", "I16", [1], b"\x00\x80")],
         {"format": "pt", "note": "caf\u00e9 \\u \"q\""}))
     put("safetensors", "empty", safetensors([]))
+    put("safetensors", "graph-dag", safetensors(
+        [("e", "F32", [5, 2], f32(np.arange(10) / 8 - 0.5)), ("p", "F32", [3, 2], f32(np.arange(6) / 4)),
+         ("w", "F32", [2, 2], f32([1, -1, 0.5, 2])), ("g", "F32", [2], f32([1, 0.5]))],
+        {"dlor.graph": "input(ids, ids); input(mask, mask); %e = embed(%ids, e); pos_embed(%ids, p); add(%e); "
+                       "%x = layernorm(g, eps=1e-5); %q = linear(w); attention(%q, %x, %x, %mask, heads=1, causal, "
+                       "rope_theta=10); add(%x); output(h); pool(%mask, mean); l2norm; output(y)"}))
 
 
 # ---- npy / npz ---------------------------------------------------------------
@@ -256,6 +262,38 @@ def seeds_dlor(dlor):
          ("4.bias", "F32", [2], np.asarray([0.5, -0.5], "<f4").tobytes()),
          ("step", "I64", [], struct.pack("<q", 7))],
         {"note": "tiny"})
+    # graphs of values (format 1.5): an encoder and a decoder of width 4, a features model
+    # with two outputs; embedding tables stay dense, the linear layers become DLoR layers
+    r = np.random.default_rng(15)
+    w = lambda *shape: r.standard_normal(shape).astype("<f4").round(2)  # noqa: E731
+    enc = safetensors(
+        [("word", "F32", [7, 4], w(7, 4).tobytes()), ("pos", "F32", [4, 4], w(4, 4).tobytes()),
+         ("type", "F32", [2, 4], w(2, 4).tobytes()), ("q", "F32", [4, 4], w(4, 4).tobytes()),
+         ("k", "F32", [4, 4], w(4, 4).tobytes()), ("v", "F32", [4, 4], w(4, 4).tobytes()),
+         ("f", "F32", [6, 4], w(6, 4).tobytes()), ("fb", "F32", [6], w(6).tobytes()),
+         ("o", "F32", [4, 6], w(4, 6).tobytes()), ("ln", "F32", [4], w(4).tobytes())],
+        {"dlor.graph": "input(input_ids, ids); input(attention_mask, mask); input(token_type_ids, type_ids); "
+                       "%w = embed(%input_ids, word); %p = pos_embed(%input_ids, pos); add(%w, %p); "
+                       "%t = embed(%token_type_ids, type); %x = add(%t); %q = linear(%x, q); %k = linear(%x, k); "
+                       "%v = linear(%x, v); attention(%q, %k, %v, %attention_mask, heads=2); add(%x); "
+                       "%h = layernorm(ln, ln, eps=1e-12); linear(f, fb); gelu; linear(o); add(%h); "
+                       "output(hidden); pool(%attention_mask, mean); l2norm; output(embedding)"})
+    dec = safetensors(
+        [("embed", "F32", [7, 4], w(7, 4).tobytes()), ("n", "F32", [4], w(4).tobytes()),
+         ("q", "F32", [4, 4], w(4, 4).tobytes()), ("k", "F32", [2, 4], w(2, 4).tobytes()),
+         ("v", "F32", [2, 4], w(2, 4).tobytes()), ("g", "F32", [3, 4], w(3, 4).tobytes()),
+         ("u", "F32", [3, 4], w(3, 4).tobytes()), ("d", "F32", [4, 3], w(4, 3).tobytes()),
+         ("head", "F32", [7, 4], w(7, 4).tobytes())],
+        {"dlor.graph": "input(input_ids, ids); input(attention_mask, mask); %x = embed(%input_ids, embed); "
+                       "%n = rmsnorm(n, eps=1e-6); %q = linear(q); %k = linear(%n, k); %v = linear(%n, v); "
+                       "attention(%q, %k, %v, %attention_mask, heads=2, kv_heads=1, causal, rope_theta=10000); "
+                       "%h = add(%x); %m = rmsnorm(n); linear(g); %s = silu; %u = linear(%m, u); mul(%s, %u); "
+                       "linear(d); add(%h); linear(head); softmax; output(probs)"})
+    feats = safetensors(
+        [("a", "F32", [3, 2], w(3, 2).tobytes()), ("b", "F32", [2, 3], w(2, 3).tobytes()),
+         ("s", "F32", [2], w(2).tobytes())],
+        {"dlor.graph": "input(x, features, 2); linear(a); tanh; linear(b); %r = add(%x); scale(0.5, s); "
+                       "output(y); mul(%r, %r); rmsnorm(s); output(z)"})
     # one layer wider than a panel of U^T (16 columns), f16 to stay small
     w = np.linspace(-1, 1, 20 * 18, dtype="<f2").reshape(20, 18)
     wide = safetensors([("0.weight", "F16", [20, 18], w.tobytes())], {"note": "wide"})
@@ -275,9 +313,13 @@ def seeds_dlor(dlor):
     runs = [(name, "tiny", args) for name, args in runs] + [
         ("panels-wide", "wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu"]),
         ("rows-wide", "wide", ["--rank", "8", "--dtype", "f16", "--activation", "relu", "--layout", "rows"]),
+        ("dag-encoder", "enc", ["--method", "add"]),
+        ("dag-encoder-dense", "enc", ["--exclude", "*", "--dtype", "f16"]),
+        ("dag-decoder", "dec", ["--rank", "2", "--dtype", "bf16"]),
+        ("dag-features", "feats", ["--rank", "1"]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
-        for model, data in (("tiny", tiny), ("wide", wide)):
+        for model, data in (("tiny", tiny), ("wide", wide), ("enc", enc), ("dec", dec), ("feats", feats)):
             with open(os.path.join(tmp, model + ".safetensors"), "wb") as f:
                 f.write(data)
         for name, model, args in runs:

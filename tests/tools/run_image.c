@@ -23,7 +23,9 @@ int main(int argc, char **argv)
     fclose(f);
     dlor_model m;
     dlor_image_error e;
-    if (dlor_model_open(&m, img, (size_t)len, 0, &e) != 0) {
+    size_t plan_size = dlor_model_plan_size(img, (size_t)len);
+    void *plan = malloc(plan_size ? plan_size : 1);
+    if (!plan || dlor_model_open_plan(&m, img, (size_t)len, 0, plan, plan_size, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
@@ -41,6 +43,7 @@ int main(int argc, char **argv)
     free(x);
     free(y);
     free(scratch);
+    free(plan);
     free(img);
     return 0;
 }

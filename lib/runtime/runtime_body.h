@@ -1,0 +1,851 @@
+/* runtime_body.h - the forward pass and its kernels, written once for both
+ * precisions. runtime.c includes this file twice, after defining
+ *     RT_T     the element type (float, double)
+ *     RT_(f)   the name of f for that type (f_f32, f_f64)
+ *     RT_F32   1 for float (the BLAS path exists only there)
+ *     RT_DTYPE the .dlor dtype code of RT_T (data of that dtype is used in place)
+ *     RT_EXP, RT_SQRT, RT_ACT  its math; RT_POWM(theta, e) = theta^-e and
+ *     RT_SINCOS(a, &s, &c) for rotary embedding
+ *     RT_D2T(d), RT_U2T(n)  a double, a uint64_t as T
+ * For float these are dlor_mathf.h's functions and conversions in integer
+ * operations (no libm, no double arithmetic: the float32 pass runs alike on a
+ * Cortex-M4F), for double libm's.
+ * Every expression here decides the bits of the float32 pass (the file's
+ * outputs since format 1.1): change one only on purpose, and run
+ * test_runtime_paths and test_old_files. */
+
+#define T RT_T
+
+/* ---- the tensors' data in the pass's precision ------------------------------------ */
+
+/* n elements of a float tensor starting at element 'first', converted into buf
+ * (one loop per dtype: a switch per element cost a Cortex-M4F half of an f16
+ * model's instructions). */
+static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
+{
+    const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
+    uint64_t i;
+    switch (t->dtype) {
+    case 1:
+        for (i = 0; i < n; i++) {
+            uint32_t b = dlor__ld32(p + 4 * i);
+            float f;
+            memcpy(&f, &b, 4);
+            buf[i] = f;
+        }
+        break;
+    case 2:
+        for (i = 0; i < n; i++) buf[i] = f16_f32(p + 2 * i);
+        break;
+    case 3:
+        for (i = 0; i < n; i++) {
+            uint32_t b = ((uint32_t)p[2 * i] << 16) | ((uint32_t)p[2 * i + 1] << 24);
+            float f;
+            memcpy(&f, &b, 4);
+            buf[i] = f;
+        }
+        break;
+    default:
+        for (i = 0; i < n; i++) buf[i] = RT_D2T(dlor__ldf64(p + 8 * i));
+    }
+}
+
+static int RT_(in_place)(const dlor_image_tensor *t, uint64_t first)
+{
+    return t->dtype == RT_DTYPE && ((uintptr_t)(t->data + sizeof(T) * first) & (sizeof(T) - 1)) == 0;
+}
+
+/* The same, used in place when the data is of the pass's dtype and aligned. */
+static const T *RT_(as)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
+{
+    if (RT_(in_place)(t, first)) return (const T *)(const void *)(t->data + sizeof(T) * first);
+    RT_(convert)(t, first, n, buf);
+    return buf;
+}
+
+/* Rows [r0, r0 + nr) and columns [c0, c0 + nc) of a 2-D float tensor with row
+ * stride *ld: in place when possible, else converted into buf (nr * nc). */
+static const T *RT_(rows)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, uint64_t nc, T *buf,
+                          uint64_t *ld)
+{
+    uint64_t cols = t->dims[1];
+    if (RT_(in_place)(t, r0 * cols + c0)) {
+        *ld = cols;
+        return (const T *)(const void *)(t->data + sizeof(T) * (r0 * cols + c0));
+    }
+    for (uint64_t q = 0; q < nr; q++) RT_(convert)(t, (r0 + q) * cols + c0, nc, buf + q * nc);
+    *ld = nc;
+    return buf;
+}
+
+/* ---- kernels ------------------------------------------------------------------
+ * The kernels everything reduces to. dot keeps 16 independent partial sums
+ * (summed pairwise at the end): no loop-carried dependency on one register, and
+ * the compiler maps the lanes onto SIMD registers without reassociating anything,
+ * so every build (scalar, SSE, AVX) gives the same bits. dot4 computes four such
+ * dot products against one vector in one pass (four rows share each load of x,
+ * and eight accumulator registers hide the latency of the additions), each with
+ * dot's lanes and order: the same bits as four calls of dot. axpy4 adds four
+ * scaled rows to y in one pass over y, in the order four calls of axpy would:
+ * again the same bits, with a quarter of the loads and stores of y. On x86-64
+ * Linux with GCC or clang each kernel is also compiled for AVX2 and chosen at
+ * load time by that feature (a version for "arch=haswell" would be chosen by
+ * processor model, and never on AMD processors); the build turns off FMA
+ * contraction (-ffp-contract=off) to keep those bits identical too
+ * (test_runtime_paths compares with a build without the AVX2 versions).
+ * That costs a little: a build with contraction and an "arch=x86-64-v3" clone
+ * (AVX2 + FMA, one instruction per 8 products instead of two) ran batch-1
+ * passes 3-6% closer to a plain read of the same file (exact mul, N = 1024,
+ * one thread: 1.10 x the read instead of 1.16 x; medians of 8 alternated dlor
+ * bench runs), but its bits would depend on the processor. */
+
+DLOR_RT_KERNEL static T RT_(dot)(const T *a, const T *b, uint64_t n)
+{
+    T s[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += a[i + l] * b[i + l];
+    T t = 0;
+    for (; i < n; i++) t += a[i] * b[i];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0] + t;
+}
+
+/* out[q] = dot(a + q lda, x, n) for q = 0..3. */
+DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint64_t n, T *out)
+{
+    const T *a0 = a, *a1 = a + lda, *a2 = a + 2 * lda, *a3 = a + 3 * lda;
+    T s0[16] = {0}, s1[16] = {0}, s2[16] = {0}, s3[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            T xv = x[i + l];
+            s0[l] += a0[i + l] * xv;
+            s1[l] += a1[i + l] * xv;
+            s2[l] += a2[i + l] * xv;
+            s3[l] += a3[i + l] * xv;
+        }
+    T t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+    for (; i < n; i++) {
+        t0 += a0[i] * x[i];
+        t1 += a1[i] * x[i];
+        t2 += a2[i] * x[i];
+        t3 += a3[i] * x[i];
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) {
+            s0[l] += s0[l + w];
+            s1[l] += s1[l + w];
+            s2[l] += s2[l + w];
+            s3[l] += s3[l + w];
+        }
+    out[0] = s0[0] + t0;
+    out[1] = s1[0] + t1;
+    out[2] = s2[0] + t2;
+    out[3] = s3[0] + t3;
+}
+
+/* sum_i (x_i - c)^2 in dot's lanes and order. */
+DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
+{
+    T s[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) {
+            T d = x[i + l] - c;
+            s[l] += d * d;
+        }
+    T t = 0;
+    for (; i < n; i++) t += (x[i] - c) * (x[i] - c);
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0] + t;
+}
+
+/* sum_i x_i in dot's lanes and order. */
+DLOR_RT_KERNEL static T RT_(sum)(const T *x, uint64_t n)
+{
+    T s[16] = {0};
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int l = 0; l < 16; l++) s[l] += x[i + l];
+    T t = 0;
+    for (; i < n; i++) t += x[i];
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) s[l] += s[l + w];
+    return s[0] + t;
+}
+
+DLOR_RT_KERNEL static void RT_(axpy)(T a, const T *x, T *y, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+/* y = s y + z[0] u0 + z[1] u1 + z[2] u2 + z[3] u3, added left to right. s = 1
+ * leaves y's term exact. */
+DLOR_RT_KERNEL static void RT_(axpy4)(T s, const T *z, const T *u0, const T *u1, const T *u2, const T *u3,
+                                      T *restrict y, uint64_t n)
+{
+    T z0 = z[0], z1 = z[1], z2 = z[2], z3 = z[3];
+    for (uint64_t i = 0; i < n; i++) y[i] = (((s * y[i] + z0 * u0[i]) + z1 * u1[i]) + z2 * u2[i]) + z3 * u3[i];
+}
+
+/* The update for a factor in panels (DLOR_FORMAT.md 7.6): y_k[0, 16) = s y_k +
+ * sum_j z[j] p_k[16 j, 16 j + 16), j = 0 .. r - 1 in order, for four blocks of
+ * 16 columns k, each block a run of r x 16 elements: four runs of memory read
+ * side by side, each front to back (taking a run's rows in update's band order
+ * instead, which would give the bits of the row layout, made the pass 2-3 times
+ * slower on the machine of BENCHMARKS.md: the prefetcher follows a run only
+ * while it is read in order). So the two layouts round differently (both
+ * within the runtime's error bound; test_runtime checks them against each other). */
+DLOR_RT_KERNEL static void RT_(panel4)(T s, const T *z, uint64_t r, const T *p0, const T *p1, const T *p2,
+                                       const T *p3, T *y0, T *y1, T *y2, T *y3)
+{
+    T a0[16], a1[16], a2[16], a3[16];
+    for (int i = 0; i < 16; i++) {
+        a0[i] = s * y0[i];
+        a1[i] = s * y1[i];
+        a2[i] = s * y2[i];
+        a3[i] = s * y3[i];
+    }
+    for (uint64_t j = 0; j < r; j++) {
+        T zj = z[j];
+        const T *q0 = p0 + 16 * j, *q1 = p1 + 16 * j, *q2 = p2 + 16 * j, *q3 = p3 + 16 * j;
+        for (int i = 0; i < 16; i++) {
+            a0[i] += zj * q0[i];
+            a1[i] += zj * q1[i];
+            a2[i] += zj * q2[i];
+            a3[i] += zj * q3[i];
+        }
+    }
+    for (int i = 0; i < 16; i++) {
+        y0[i] = a0[i];
+        y1[i] = a1[i];
+        y2[i] = a2[i];
+        y3[i] = a3[i];
+    }
+}
+
+/* The same for one block of w <= 16 columns (a run of r x w elements). */
+DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, uint64_t w, T *y)
+{
+    T a[16];
+    for (uint64_t i = 0; i < w; i++) a[i] = s * y[i];
+    for (uint64_t j = 0; j < r; j++) {
+        T zj = z[j];
+        for (uint64_t i = 0; i < w; i++) a[i] += zj * p[w * j + i];
+    }
+    for (uint64_t i = 0; i < w; i++) y[i] = a[i];
+}
+
+/* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
+ * for q < nr. The rows go through dot4 as four bands of consecutive rows read
+ * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
+ * of memory for the hardware prefetcher instead of four rows of a few KB each
+ * starting over (20-30% faster at N = 1024-2048 on the machine of
+ * BENCHMARKS.md); the rows left over go through dot. Each row's dot product is
+ * dot's, so the bits do not depend on the banding. */
+static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, const T *x,
+                           uint64_t xstride, uint64_t n, size_t batch, T *out, uint64_t ostride, T *widen)
+{
+    uint64_t band = nr / 4, cols = t->dims[1], ld;
+    int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+    for (uint64_t q = 0; q < band; q++) {
+        const T *a = widen;
+        uint64_t lda = n;
+        if (direct) {
+            a = (const T *)(const void *)t->data + (r0 + q) * cols + c0;
+            lda = band * cols;
+        } else {
+            for (uint64_t k = 0; k < 4; k++) RT_(rows)(t, r0 + q + k * band, 1, c0, n, widen + k * n, &ld);
+        }
+        for (size_t b = 0; b < batch; b++) {
+            T r4[4], *ob = out + b * ostride + q;
+            RT_(dot4)(a, lda, x + b * xstride, n, r4);
+            for (uint64_t k = 0; k < 4; k++) ob[k * band] = r4[k];
+        }
+    }
+    for (uint64_t q = 4 * band; q < nr; q++) {
+        const T *a = RT_(rows)(t, r0 + q, 1, c0, n, widen, &ld);
+        for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(dot)(a, x + b * xstride, n);
+    }
+}
+
+/* Dense y = W x for every sample, the worker's rows [o0, o1) of W = [out, in]. */
+static void RT_(dense_layer)(const dlor_image_tensor *w, const T *in, T *out, size_t batch, uint64_t stride,
+                             uint64_t o0, uint64_t o1, T *widen)
+{
+    uint64_t nin = w->dims[1];
+#if RT_F32 && defined(DLOR_RUNTIME_BLAS)
+    if (batch > 1 && RT_(in_place)(w, o0 * nin)) {
+        if (o1 > o0)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)(o1 - o0), (int)nin, 1.0f, in,
+                        (int)stride, (const float *)(const void *)(w->data + 4 * o0 * nin), (int)nin, 0.0f, out + o0,
+                        (int)stride);
+        return;
+    }
+#endif
+    RT_(band_dots)(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen);
+}
+
+/* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
+ * taken from row j0 of the tensor). In a BLAS build a batch goes through sgemm
+ * 'chunk' rows at a time; chunk 0 keeps it on the kernels above. */
+static void RT_(products)(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const T *x,
+                          uint64_t stride, size_t batch, T *z, uint64_t zs, uint64_t chunk, T *widen)
+{
+    uint64_t dv = vt->dims[1];
+#if RT_F32 && defined(DLOR_RUNTIME_BLAS)
+    if (batch > 1 && chunk) {
+        for (uint64_t q = q0; q < q1; q += chunk) {
+            uint64_t nr = min_u64(chunk, q1 - q), ld;
+            const float *V = RT_(rows)(vt, j0 + q, nr, 0, dv, widen, &ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)batch, (int)nr, (int)dv, 1.0f, x, (int)stride, V,
+                        (int)ld, 0.0f, z + q, (int)zs);
+        }
+        return;
+    }
+#else
+    (void)chunk;
+#endif
+    RT_(band_dots)(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen);
+}
+
+/* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
+ * rows start at row j0 of the U tensor (stored in panels when 'panels'; then
+ * i0 is a multiple of 16, as share(.., 16) gives), z[b * zs + q]. s scales y
+ * before the first row is added. chunk: as for products (gemm_rows_u: never
+ * for U in panels). */
+static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, uint64_t r, T s, const T *z,
+                        uint64_t zs, T *y, uint64_t stride, size_t batch, uint64_t i0, uint64_t i1, uint64_t chunk,
+                        T *widen)
+{
+    uint64_t ld, nc = i1 - i0;
+    if (nc == 0) return;
+#if RT_F32 && defined(DLOR_RUNTIME_BLAS)
+    if (batch > 1 && chunk) {
+        if (s != 1.0f)
+            for (size_t b = 0; b < batch; b++)
+                for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
+        for (uint64_t q = 0; q < r; q += chunk) {
+            uint64_t nr = min_u64(chunk, r - q);
+            const float *U = RT_(rows)(ut, j0 + q, nr, i0, nc, widen, &ld);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)batch, (int)nc, (int)nr, 1.0f, z + q, (int)zs,
+                        U, (int)ld, 1.0f, y + i0, (int)stride);
+        }
+        return;
+    }
+#else
+    (void)chunk;
+#endif
+    if (panels) {
+        /* blocks [b0, b1) of 16 columns; the full ones four at a time, from four
+         * places a quarter of the worker's share apart */
+        uint64_t dim = ut->dims[1], b0 = i0 / DLOR_IMAGE_PANEL, b1 = (i1 + DLOR_IMAGE_PANEL - 1) / DLOR_IMAGE_PANEL;
+        uint64_t full = b1 - b0 - (i1 % DLOR_IMAGE_PANEL != 0), Q = full / 4, run = r * DLOR_IMAGE_PANEL;
+        int direct = RT_(in_place)(ut, 0);
+        for (uint64_t q = 0; q < Q; q++) {
+            const T *p[4];
+            for (uint64_t k = 0; k < 4; k++) {
+                uint64_t first = dlor_image_panel_index(j0, r, dim, 0, (b0 + q + k * Q) * DLOR_IMAGE_PANEL);
+                p[k] = direct ? (const T *)(const void *)ut->data + first : RT_(as)(ut, first, run, widen + k * run);
+            }
+            /* rows [j, j + PANEL_ROWS) of the four runs for every sample, then the
+             * next rows: the 16 KB stay in L1 while a batch goes through them
+             * (the whole runs, 64 KB at rank 256, did not: a batch of 64 ran 20%
+             * slower than at rank 64). Same bits: panel4 with s = 1 starts from y
+             * exactly, and y holds the sum so far. */
+            for (uint64_t j = 0; j < r; j += PANEL_ROWS) {
+                uint64_t nj = min_u64(PANEL_ROWS, r - j), o16 = DLOR_IMAGE_PANEL * j;
+                for (size_t b = 0; b < batch; b++) {
+                    T *yb = y + b * stride + (b0 + q) * DLOR_IMAGE_PANEL, *o = yb + Q * DLOR_IMAGE_PANEL;
+                    RT_(panel4)(j == 0 ? s : (T)1, z + b * zs + j, nj, p[0] + o16, p[1] + o16, p[2] + o16, p[3] + o16,
+                                yb, o, o + Q * DLOR_IMAGE_PANEL, o + 2 * Q * DLOR_IMAGE_PANEL);
+                }
+            }
+        }
+        for (uint64_t blk = b0 + 4 * Q; blk < b1; blk++) {
+            uint64_t c = blk * DLOR_IMAGE_PANEL, w = min_u64(DLOR_IMAGE_PANEL, dim - c);
+            uint64_t first = dlor_image_panel_index(j0, r, dim, 0, c);
+            const T *p = RT_(as)(ut, first, r * w, widen);
+            for (size_t b = 0; b < batch; b++) RT_(panel1)(s, z + b * zs, r, p, w, y + b * stride + c);
+        }
+        return;
+    }
+    /* rows t, t + band, t + 2 band, t + 3 band together (four long runs of memory
+     * when the factor is used in place, as in band_dots), t = 0 .. band - 1, then
+     * the remainder rows in order; every worker and every dtype in this order */
+    uint64_t band = r / 4;
+    for (uint64_t t = 0; t < band; t++) {
+        const T *u[4];
+        for (uint64_t k = 0; k < 4; k++) u[k] = RT_(rows)(ut, j0 + t + k * band, 1, i0, nc, widen + k * nc, &ld);
+        for (size_t b = 0; b < batch; b++) {
+            const T *zb = z + b * zs + t;
+            T z4[4] = {zb[0], zb[band], zb[2 * band], zb[3 * band]};
+            RT_(axpy4)(t == 0 ? s : (T)1, z4, u[0], u[1], u[2], u[3], y + b * stride + i0, nc);
+        }
+    }
+    for (uint64_t q = 4 * band; q < r; q++) {
+        const T *u = RT_(rows)(ut, j0 + q, 1, i0, nc, widen, &ld);
+        for (size_t b = 0; b < batch; b++) {
+            T *yb = y + b * stride + i0;
+            if (q == 0 && s != (T)1) /* y scaled (rounded) first, as axpy4 does in its first term */
+                for (uint64_t i = 0; i < nc; i++) yb[i] *= s;
+            RT_(axpy)(z[b * zs + q], u, yb, nc);
+        }
+    }
+}
+
+/* A DLoR layer: in (cols features per sample) -> out (rows features). Ends with
+ * the worker's rows of the output written: share(rows, 16) for add layers; a mul
+ * layer ends with a sync (its last step is split over D, not rows). */
+static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, const T *in, T *out, size_t batch,
+                            uint64_t stride, T *z, T *widen, const dlor_team *t)
+{
+    dlor_image_tensor ut, vt;
+    dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
+    dlor_image_tensor_at(&m->img, L->v_tensor, &vt);
+    uint64_t q0, q1, i0, i1, chunk = gemm_rows(L), uchunk = gemm_rows_u(L);
+    int panels = L->u_layout == DLOR_IMAGE_U_PANELS;
+    if (L->method == DLOR_IMAGE_MUL) {
+        /* x~ = [x; 0] in D features, then x~ <- a x~ + U_l (V_l^T x~) for each factor
+         * (the padding of Remark 2 is undone by reading the first rows features). */
+        uint64_t D = L->dim_u;
+        T a = RT_D2T(L->alpha);
+        share(t, D, 16, &i0, &i1);
+        uint64_t c = i1 < L->cols ? i1 : (i0 < L->cols ? L->cols : i0); /* [i0, c) copied, [c, i1) zero */
+        for (size_t b = 0; b < batch; b++) {
+            memcpy(out + b * stride + i0, in + b * stride + i0, (c - i0) * sizeof(T));
+            memset(out + b * stride + c, 0, (i1 - c) * sizeof(T));
+        }
+        team_sync(t);
+        /* Each factor is two steps with a sync after each. At N = 1024, batch 1,
+         * two workers (BENCHMARKS.md), this cost ~40% over the add form of the
+         * same bytes (2 steps per layer instead of 2 per factor) at rank 64,
+         * and ~9% at rank 256: each step's runs are short (4 x 32 KB per worker
+         * at rank 64), the pass switches between V and U, and the workers'
+         * jitter meets at every sync. Tried
+         * without gain: software prefetch in the kernels at 4-32 lines ahead,
+         * prefetching the next step's part during this one (~20% slower),
+         * blocks side by side instead of a quarter share apart (22% slower), a
+         * barrier of per-worker flags, prefetching the first lines of the next
+         * step's four runs before each sync (no change), and one sync per
+         * factor: products split by columns into fixed chunks of 256 or 512
+         * features (partial sums added in chunk order, so any team gives the
+         * same bits) from V stored in column chunks, so that each worker reads
+         * and writes only its own features (no change in a pass from a warm
+         * cache; reading V's row-major halves instead was 50% slower even on
+         * one thread). A larger rank (fewer steps) helps; see DEFAULT_RANK in
+         * cmd_convert.c. Also without gain (rank 256, N = 1024, batch 1, medians
+         * of 5-6 alternated dlor bench runs, +-5% run to run): the last quarter
+         * of each step handed out grain by grain to whichever worker is free
+         * (the waits of 4-16 us at the barriers mostly went, the pass time
+         * stayed; dropping the barriers altogether, for timing only, did not
+         * make the pass faster either), eight runs
+         * per worker (two groups of four read in turn: 30-45% slower), bands
+         * cut so the four runs are not a power of two apart (no change), two
+         * products summed before each accumulator addition (no change), x
+         * copied to another alignment (no change). What the gap to the plain
+         * read is made of: the same steps reading the same addresses without
+         * arithmetic (integer sums) ran 1.03-1.06 x the read on one thread and
+         * 1.18 x on two; with the kernels 1.13-1.19 x and 1.23-1.3 x. The V^T
+         * steps alone, or the U steps alone, ran 1.14 x a read of half the file
+         * (12.6 MB) on one thread, so the kernels cost ~14% over a read at any
+         * working set; what decides the ratio to dense more is the working set:
+         * in the same runs the half read took 0.7 x the dense pass (12.6 MB
+         * too), the whole file's read 2.1 x, i.e. per byte the 25 MB that the
+         * shared L3 of that machine did not hold read 1.5 times slower.
+         * A read-only model of these steps (two workers pinned one per core,
+         * sums of four runs per step, a barrier after each step, N = 1024,
+         * rank 256, 12 factors) took 1.05-1.23 x a plain read of the same
+         * bytes with the factors stored as now, 1.02-1.08 x with each worker's
+         * halves of every factor stored one after the other: a layout made for
+         * one team size could save a few percent at two threads, not kept
+         * (a file would then favour one team size). */
+        for (uint64_t l = 0; l < L->factors; l++) {
+            uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
+            share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
+            RT_(products)(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
+            team_sync(t);
+            RT_(update)(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, uchunk, widen);
+            team_sync(t);
+        }
+        return;
+    }
+    /* add: y = L a I_{m x n} x + sum_l U_l (V_l^T x), all factors' products at
+     * once, then each factor's update */
+    uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
+    T la = RT_U2T(L->factors) * RT_D2T(L->alpha);
+    share(t, k, 1, &q0, &q1);
+    RT_(products)(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen);
+    team_sync(t);
+    share(t, L->rows, 16, &i0, &i1);
+    uint64_t c = i1 < kdiag ? i1 : (i0 < kdiag ? kdiag : i0); /* [i0, c) on the diagonal, [c, i1) zero */
+    for (size_t b = 0; b < batch; b++) {
+        T *ob = out + b * stride;
+        const T *ib = in + b * stride;
+        for (uint64_t i = i0; i < c; i++) ob[i] = la * ib[i];
+        memset(ob + c, 0, (i1 - c) * sizeof(T));
+    }
+    for (uint64_t l = 0; l < L->factors; l++) {
+        uint64_t j0 = l * L->rank;
+        RT_(update)(&ut, panels, j0, min_u64(L->rank, k - j0), (T)1, z + j0, k, out, stride, batch, i0, i1, uchunk,
+                    widen);
+    }
+}
+
+/* ---- elementwise and row steps --------------------------------------------------- */
+
+/* Columns [f0, f1) of y = act(x) for 'rows' rows. Each activation has its own
+ * loop (a switch per element kept the compiler from vectorising relu: a pass
+ * of a small compressed model spent ~10% of its time there). */
+static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
+{
+    for (size_t b = 0; b < rows; b++) {
+        const T *u = x + b * stride;
+        T *v = y + b * stride;
+        uint64_t i;
+#define RT_ACT_LOOP(code) \
+    for (i = f0; i < f1; i++) v[i] = RT_ACT(code, u[i], p)
+        switch (act) {
+        case DLOR_ACT_RELU: RT_ACT_LOOP(DLOR_ACT_RELU); break;
+        case DLOR_ACT_LEAKY_RELU: RT_ACT_LOOP(DLOR_ACT_LEAKY_RELU); break;
+        case DLOR_ACT_SIGMOID: RT_ACT_LOOP(DLOR_ACT_SIGMOID); break;
+        case DLOR_ACT_TANH: RT_ACT_LOOP(DLOR_ACT_TANH); break;
+        case DLOR_ACT_SOFTPLUS: RT_ACT_LOOP(DLOR_ACT_SOFTPLUS); break;
+        case DLOR_ACT_GELU_ERF: RT_ACT_LOOP(DLOR_ACT_GELU_ERF); break;
+        case DLOR_ACT_GELU_TANH: RT_ACT_LOOP(DLOR_ACT_GELU_TANH); break;
+        case DLOR_ACT_SILU: RT_ACT_LOOP(DLOR_ACT_SILU); break;
+        default:
+            if (v != u) memmove(v + f0, u + f0, (f1 - f0) * sizeof(T));
+            break;
+        }
+#undef RT_ACT_LOOP
+    }
+}
+
+/* y = softmax(x) over the n features of each row (in place when y == x). */
+static void RT_(softmax_row)(const T *x, T *v, uint64_t n)
+{
+    T mx = x[0], s = 0;
+    for (uint64_t i = 1; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (uint64_t i = 0; i < n; i++) {
+        v[i] = RT_EXP(x[i] - mx);
+        s += v[i];
+    }
+    for (uint64_t i = 0; i < n; i++) v[i] /= s;
+}
+
+/* LayerNorm (mode 0), RMSNorm (1) or L2 normalisation (2) of one row of n, with
+ * optional scale w and bias b. */
+static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T *w, const T *b)
+{
+    T mean = 0, inv;
+    if (mode == 0) {
+        mean = RT_(sum)(x, n) / RT_U2T(n);
+        inv = (T)1 / RT_SQRT(RT_(sumsq)(x, mean, n) / RT_U2T(n) + eps);
+    } else if (mode == 1) {
+        inv = (T)1 / RT_SQRT(RT_(sumsq)(x, 0, n) / RT_U2T(n) + eps);
+    } else {
+        T nrm = RT_SQRT(RT_(sumsq)(x, 0, n));
+        inv = (T)1 / (nrm > eps ? nrm : eps);
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        T v = (x[i] - mean) * inv;
+        if (w) v = v * w[i];
+        if (b) v = v + b[i];
+        y[i] = v;
+    }
+}
+
+/* ---- attention ------------------------------------------------------------------ */
+
+/* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
+ * query s may see (mask, causal), p_s = softmax(scale q_s . k_t), q and k
+ * rotated (rotary embedding) when theta > 0. tmp: this worker's attention
+ * scratch (see layout() in runtime.c), cs already holding the cosines and
+ * sines of every position. */
+static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const T *v, T *out, uint64_t W, size_t S,
+                        uint64_t h, const void *mask, int mask_dtype, size_t seq0, T scale, T *tmp, const T *cs)
+{
+    uint64_t heads = n->heads, d = n->in_features[0] / heads, dv = n->in_features[2] / n->kv_heads;
+    uint64_t g = h / (heads / n->kv_heads), half = d / 2;
+    int rope = dlor__nonzero_d(n->p1);
+    T *sc = tmp, *kr = tmp + S, *qr = kr + S * d;
+    const T *qh = q + h * d, *kh = k + g * d, *vh = v + g * dv;
+    if (rope) /* the keys of this head's group, rotated by their positions */
+        for (size_t t = 0; t < S; t++) {
+            const T *x = kh + t * W, *c = cs + t * d, *s = c + half;
+            T *o = kr + t * d;
+            for (uint64_t i = 0; i < half; i++) {
+                o[i] = x[i] * c[i] - x[i + half] * s[i];
+                o[i + half] = x[i + half] * c[i] + x[i] * s[i];
+            }
+        }
+    for (size_t s = 0; s < S; s++) {
+        const T *qs = qh + s * W;
+        T *os = out + s * W + h * dv;
+        if (rope) {
+            const T *c = cs + s * d, *sn = c + half;
+            for (uint64_t i = 0; i < half; i++) {
+                qr[i] = qs[i] * c[i] - qs[i + half] * sn[i];
+                qr[i + half] = qs[i + half] * c[i] + qs[i] * sn[i];
+            }
+            qs = qr;
+        }
+        size_t tend = n->causal ? s + 1 : S;
+        T mx = 0;
+        int any = 0;
+        for (size_t t = 0; t < tend; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            sc[t] = scale * RT_(dot)(qs, rope ? kr + t * d : kh + t * W, d);
+            if (!any || sc[t] > mx) mx = sc[t];
+            any = 1;
+        }
+        memset(os, 0, dv * sizeof(T));
+        if (!any) continue; /* no key to see: zero */
+        T sum = 0;
+        for (size_t t = 0; t < tend; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            sc[t] = RT_EXP(sc[t] - mx);
+            sum += sc[t];
+        }
+        for (size_t t = 0; t < tend; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            RT_(axpy)(sc[t] / sum, vh + t * W, os, dv);
+        }
+    }
+}
+
+/* ---- the pass --------------------------------------------------------------------- */
+
+/* Where value i starts (row 0) in the values' part of the scratch. */
+#define VAL(i) (vals + P[i])
+
+static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, const size_t part[DLOR_RT_PARTS],
+                     const dlor_team *t, dlor_image_error *err)
+{
+    const dlor_image *img = &m->img;
+    const uint64_t *P = plan_of(m), W = m->width;
+    T *vals = (T *)scratch, *z = vals + part[0];
+    T *widen = z + part[1] + (size_t)t->id * (part[2] / t->size);
+    T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
+    const size_t N = r->batch, S = r->seq, R = N * S;
+    const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
+    /* Syncs: 'since' steps have run since the last one, all writing in the split
+     * share(split, 16) of features (split UINT64_MAX: some other split). An
+     * elementwise step in that same split that writes over the value the step
+     * before made needs none: each worker reads only columns it wrote itself, and
+     * writes a place nobody reads yet (a linear step reads every column of its
+     * input, so writing over an older value would race with it). Any other step
+     * after any work waits for every worker: a place it writes may still be read. */
+    uint64_t since = 0, split = 0, f0, f1;
+    uint32_t nout = 0;
+    dlor_image_walk wk;
+    dlor_image_node n;
+    dlor_image_walk_init(&wk);
+    for (uint32_t i = 0; dlor_image_walk_next(img, &wk, &n); i++) {
+        size_t rows = n.type == V_TOKENS ? R : N;
+        T *y = vals + P[i];
+        const T *x = n.in[0] != DLOR_IMAGE_NONE && (n.in_type[0] == V_ROWS || n.in_type[0] == V_TOKENS) ? VAL(n.in[0])
+                                                                                                        : NULL;
+        /* over the value the step before made (nothing has read it yet) */
+        int in_place = 0;
+        for (int k = 0; k < 4; k++)
+            if (i > 0 && n.in[k] == i - 1 && (n.in_type[k] == V_ROWS || n.in_type[k] == V_TOKENS) && P[i - 1] == P[i])
+                in_place = 1;
+        switch (n.kind) {
+        case K_INPUT:
+            if (n.code != M_FEATURES) continue; /* ids are read where they are */
+            if (since) team_sync(t);
+            share(t, n.features, 16, &f0, &f1);
+            for (size_t b = 0; b < N; b++)
+                memcpy(y + b * W + f0, (const T *)r->x + b * n.features + f0, (f1 - f0) * sizeof(T));
+            since = 1;
+            split = n.features;
+            break;
+        case K_OUTPUT: {
+            size_t orows = n.in_type[0] == V_TOKENS ? R : N;
+            if (nout == r->ny || !r->y[nout]) { /* an output not asked for */
+                nout++;
+                continue;
+            }
+            T *o = (T *)r->y[nout++];
+            if (since && split != n.features) {
+                team_sync(t);
+                since = 0;
+            }
+            share(t, n.features, 16, &f0, &f1);
+            for (size_t b = 0; b < orows; b++)
+                memcpy(o + b * n.features + f0, x + b * W + f0, (f1 - f0) * sizeof(T));
+            if (!since) split = n.features;
+            since++;
+            break;
+        }
+        case K_LINEAR: {
+            if (since) team_sync(t);
+            if (r->observe && r->observe(r->observe_ctx, m, &n, x, rows, W) != 0)
+                return dlor__image_fail(err, DLOR_RT_E_STOPPED, "the pass was stopped at node %u", (unsigned)i);
+            share(t, n.features, 16, &f0, &f1);
+            since = 1;
+            split = n.features;
+            if (n.is_layer) {
+                dlor_image_layer L;
+                dlor_image_layer_at(img, n.weight, &L);
+                RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, t);
+                /* it ends with a sync; the bias is added after it */
+                if (L.method == DLOR_IMAGE_MUL && n.bias == DLOR_IMAGE_NO_TENSOR) since = 0;
+            } else {
+                dlor_image_tensor w;
+                dlor_image_tensor_at(img, n.weight, &w);
+                RT_(dense_layer)(&w, x, y, rows, W, f0, f1, widen);
+            }
+            if (n.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
+                dlor_image_tensor bt;
+                dlor_image_tensor_at(img, n.bias, &bt);
+                const T *bias = RT_(as)(&bt, f0, f1 - f0, widen);
+                for (size_t b = 0; b < rows; b++) RT_(axpy)((T)1, bias, y + b * W + f0, f1 - f0);
+            }
+            break;
+        }
+        case K_ACT:
+        case K_SCALE:
+        case K_ADD:
+        case K_MUL: {
+            if (since && !(in_place && split == n.features)) {
+                team_sync(t);
+                since = 0;
+            }
+            share(t, n.features, 16, &f0, &f1);
+            if (n.kind == K_ACT) {
+                RT_(act_rows)(x, y, rows, W, f0, f1, n.code, RT_D2T(n.p0));
+            } else if (n.kind == K_SCALE) {
+                T s = RT_D2T(n.p0);
+                const T *bias = NULL;
+                if (n.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
+                    dlor_image_tensor bt;
+                    dlor_image_tensor_at(img, n.bias, &bt);
+                    bias = RT_(as)(&bt, f0, f1 - f0, widen);
+                }
+                for (size_t b = 0; b < rows; b++) {
+                    const T *u = x + b * W + f0;
+                    T *v = y + b * W + f0;
+                    if (bias)
+                        for (uint64_t f = 0; f < f1 - f0; f++) v[f] = s * u[f] + bias[f];
+                    else
+                        for (uint64_t f = 0; f < f1 - f0; f++) v[f] = s * u[f];
+                }
+            } else {
+                const T *x2 = VAL(n.in[1]);
+                for (size_t b = 0; b < rows; b++) {
+                    const T *u = x + b * W, *u2 = x2 + b * W;
+                    T *v = y + b * W;
+                    if (n.kind == K_ADD)
+                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] + u2[f];
+                    else
+                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] * u2[f];
+                }
+            }
+            if (!since) split = n.features;
+            since++;
+            break;
+        }
+        case K_SOFTMAX:
+        case K_LAYERNORM:
+        case K_RMSNORM:
+        case K_L2NORM: { /* whole rows */
+            if (since) team_sync(t);
+            share(t, rows, 1, &f0, &f1);
+            const T *w = NULL, *b = NULL;
+            if (n.weight != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
+                dlor_image_tensor wt;
+                dlor_image_tensor_at(img, n.weight, &wt);
+                w = RT_(as)(&wt, 0, n.features, widen);
+            }
+            if (n.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
+                dlor_image_tensor bt;
+                dlor_image_tensor_at(img, n.bias, &bt);
+                b = RT_(as)(&bt, 0, n.features, widen + n.features);
+            }
+            for (uint64_t q = f0; q < f1; q++) {
+                if (n.kind == K_SOFTMAX) RT_(softmax_row)(x + q * W, y + q * W, n.features);
+                else RT_(norm_row)(n.kind == K_LAYERNORM ? 0 : n.kind == K_RMSNORM ? 1 : 2, x + q * W, y + q * W,
+                                   n.features, RT_D2T(n.p0), w, b);
+            }
+            since = 1;
+            split = UINT64_MAX;
+            break;
+        }
+        case K_EMBED:
+        case K_POS_EMBED: {
+            dlor_image_tensor tt;
+            int mode = n.in[0] == img->input_of[M_IDS] ? M_IDS : n.in[0] == img->input_of[M_MASK] ? M_MASK : M_TYPE_IDS;
+            if (since) team_sync(t);
+            dlor_image_tensor_at(img, n.weight, &tt);
+            share(t, n.features, 16, &f0, &f1);
+            for (size_t q = 0; q < R && f1 > f0; q++) {
+                uint64_t row = n.kind == K_POS_EMBED ? q % S : src[mode] ? (uint64_t)id_at(src[mode], r->ids_dtype, q) : 0;
+                const T *e = RT_(as)(&tt, row * n.features + f0, f1 - f0, widen);
+                memcpy(y + q * W + f0, e, (f1 - f0) * sizeof(T));
+            }
+            since = 1;
+            split = n.features;
+            break;
+        }
+        case K_POOL: {
+            const void *mask = n.in[1] != DLOR_IMAGE_NONE ? r->mask : NULL;
+            if (since) team_sync(t);
+            share(t, n.features, 16, &f0, &f1);
+            for (size_t b = 0; b < N && f1 > f0; b++) {
+                T *v = y + b * W;
+                const T *u = x + b * S * W;
+                if (n.code == P_CLS) {
+                    memcpy(v + f0, u + f0, (f1 - f0) * sizeof(T));
+                    continue;
+                }
+                uint64_t count = 0;
+                memset(v + f0, 0, (f1 - f0) * sizeof(T));
+                for (size_t s = 0; s < S; s++) {
+                    if (mask && id_at(mask, r->ids_dtype, b * S + s) == 0) continue;
+                    for (uint64_t f = f0; f < f1; f++) v[f] += u[s * W + f];
+                    count++;
+                }
+                if (count)
+                    for (uint64_t f = f0; f < f1; f++) v[f] /= RT_U2T(count);
+            }
+            since = 1;
+            split = n.features;
+            break;
+        }
+        case K_ATTENTION: {
+            uint64_t u0, u1, d = n.in_features[0] / n.heads, half = d / 2;
+            const void *mask = n.in[3] != DLOR_IMAGE_NONE ? r->mask : NULL;
+            T scale = dlor__nonzero_d(n.p0) ? RT_D2T(n.p0) : (T)1 / RT_SQRT(RT_U2T(d));
+            int rope = dlor__nonzero_d(n.p1);
+            T *cs = rope ? att + S + S * d + d : NULL; /* after the scores, keys and query */
+            if (since) team_sync(t);
+            share(t, (uint64_t)N * n.heads, 1, &u0, &u1);
+            if (rope && u1 > u0) /* cos and sin of position s times theta^(-2i/d) */
+                for (uint64_t j = 0; j < half; j++) {
+                    T inv = RT_POWM(RT_D2T(n.p1), RT_U2T(2 * j) / RT_U2T(d));
+                    for (size_t s = 0; s < S; s++) RT_SINCOS(RT_U2T(s) * inv, &cs[s * d + half + j], &cs[s * d + j]);
+                }
+            for (uint64_t u = u0; u < u1; u++) {
+                size_t b = (size_t)(u / n.heads);
+                RT_(attend)(&n, VAL(n.in[0]) + b * S * W, VAL(n.in[1]) + b * S * W, VAL(n.in[2]) + b * S * W,
+                            y + b * S * W, W, S, u % n.heads, mask, r->ids_dtype, b * S, scale, att, cs);
+            }
+            since = 1;
+            split = UINT64_MAX;
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    return 0;
+}
+
+#undef VAL
+#undef T
