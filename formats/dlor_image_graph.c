@@ -15,16 +15,6 @@
 #define positive_d dlor__positive_d
 #define negative_d(d) ((dlor__dbits(d) >> 63) && nonzero_d(d)) /* d < 0 for a finite d */
 
-/* Kinds and codes (the values of dlor_graph.h, which the runtime does not include). */
-enum {
-    K_LINEAR = 1, K_ACT = 2, K_SOFTMAX = 3, K_BRANCH = 4, K_MERGE = 5, K_INPUT = 6, K_OUTPUT = 7, K_EMBED = 8,
-    K_POS_EMBED = 9, K_ADD = 10, K_MUL = 11, K_SCALE = 12, K_LAYERNORM = 13, K_RMSNORM = 14, K_ATTENTION = 15,
-    K_POOL = 16, K_L2NORM = 17, K_MAX = 17
-};
-enum { V_ROWS = 1, V_TOKENS = 2, V_IDS = 3, V_MASK = 4 };
-enum { M_FEATURES = 1, M_IDS = 2, M_MASK = 3, M_TYPE_IDS = 4 };
-enum { P_MEAN = 1, P_CLS = 2 };
-
 /* ---- chains (7.4) ------------------------------------------------------------ */
 
 static int check_chain(dlor_image *img, dlor_image_error *err)

@@ -8,6 +8,19 @@
 
 #include "dlor_image.h"
 
+/* Kinds of graph nodes, value types, input and pool modes: the codes of
+ * dlor_graph.h, which the dependency-free parts do not include. One definition
+ * for the graph check and the runtime, which also share a translation unit in
+ * the one-file runtime (scripts/amalgamate_runtime.py). */
+enum {
+    K_LINEAR = 1, K_ACT = 2, K_SOFTMAX = 3, K_BRANCH = 4, K_MERGE = 5, K_INPUT = 6, K_OUTPUT = 7, K_EMBED = 8,
+    K_POS_EMBED = 9, K_ADD = 10, K_MUL = 11, K_SCALE = 12, K_LAYERNORM = 13, K_RMSNORM = 14, K_ATTENTION = 15,
+    K_POOL = 16, K_L2NORM = 17, K_MAX = 17
+};
+enum { V_ROWS = 1, V_TOKENS = 2, V_IDS = 3, V_MASK = 4 };
+enum { M_FEATURES = 1, M_IDS = 2, M_MASK = 3, M_TYPE_IDS = 4 };
+enum { P_MEAN = 1, P_CLS = 2 };
+
 #ifndef DLOR_RT_NO_MESSAGES
 /* Formats one line into err (if non-NULL) without allocating or calling the C
  * library's printf (the conversions it knows are listed in dlor_image.c);

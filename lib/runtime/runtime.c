@@ -29,15 +29,6 @@
 #include <cblas.h>
 #endif
 
-/* Kinds, modes and value types of graph nodes (dlor_graph.h's codes). */
-enum {
-    K_LINEAR = 1, K_ACT = 2, K_SOFTMAX = 3, K_INPUT = 6, K_OUTPUT = 7, K_EMBED = 8, K_POS_EMBED = 9, K_ADD = 10,
-    K_MUL = 11, K_SCALE = 12, K_LAYERNORM = 13, K_RMSNORM = 14, K_ATTENTION = 15, K_POOL = 16, K_L2NORM = 17
-};
-enum { V_ROWS = 1, V_TOKENS = 2 };
-enum { M_FEATURES = 1, M_IDS = 2, M_MASK = 3, M_TYPE_IDS = 4 };
-enum { P_MEAN = 1, P_CLS = 2 };
-
 static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
