@@ -7,11 +7,15 @@
 # Skipped (exit 77) when the cross compiler or its C library is not installed
 # (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi; scripts/setup.sh installs
 # them as root with DLOR_WITH_PYTHON=1).
-# usage: check_firmware_build.sh SOURCE_DIR WORK_DIR [CC]
+# usage: check_firmware_build.sh WORK_DIR FLAGS SOURCE...
+# FLAGS: further flags, the include folders at least (one word, split at spaces);
+# the build passes the sources of its dlor_runtime target, or the one-file
+# runtime's dlor_runtime.c. DLOR_FW_CC names another compiler.
 set -uo pipefail
-src=$1
-work=$2
-cc=${3:-arm-none-eabi-gcc}
+work=$1
+flags=$2
+shift 2
+cc=${DLOR_FW_CC:-arm-none-eabi-gcc}
 hint="install gcc-arm-none-eabi libnewlib-arm-none-eabi (scripts/setup.sh does as root with DLOR_WITH_PYTHON=1)"
 if ! command -v "$cc" >/dev/null 2>&1; then
   echo "SKIP: $cc not found: $hint"
@@ -28,10 +32,10 @@ pass=0
 fail=0
 for cpu in "${cpus[@]}"; do
   for opt in -Os -O2 "-Os -DDLOR_RT_NO_MESSAGES"; do
-    for f in formats/crc32.c formats/dlor_image.c formats/dlor_image_graph.c lib/runtime/runtime.c; do
-      # shellcheck disable=SC2086  # $cpu and $opt hold several flags
-      if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror $opt -I"$src/formats" -I"$src/lib/runtime" \
-               -c "$src/$f" -o "$work/$(basename "$f" .c).o" 2>&1); then
+    for f in "$@"; do
+      # shellcheck disable=SC2086  # $cpu, $opt and $flags hold several flags
+      if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror $opt $flags -c "$f" -o "$work/$(basename "$f" .c).o" 2>&1)
+      then
         pass=$((pass + 1))
       else
         echo "FAIL: $f ($cpu $opt):"

@@ -2,16 +2,21 @@
 dlor_c_test(test_runtime test_runtime.c)
 find_package(Threads REQUIRED)
 target_link_libraries(test_runtime PRIVATE dlor_pool Threads::Threads)
+# The runtime's sources and include folders, as the dlor_runtime target lists them.
+set(DLOR_RT_INCLUDE_FLAGS "-I$<JOIN:$<TARGET_PROPERTY:dlor_runtime,INCLUDE_DIRECTORIES>, -I>")
 add_test(NAME runtime_standalone_symbols
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${PROJECT_SOURCE_DIR}
-                 ${CMAKE_CURRENT_BINARY_DIR}/rtsym ${CMAKE_C_COMPILER} $<TARGET_FILE:dlor_runtime>)
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_runtime_symbols.sh ${CMAKE_CURRENT_BINARY_DIR}/rtsym
+                 ${CMAKE_C_COMPILER} $<TARGET_FILE:dlor_runtime> "${DLOR_RT_INCLUDE_FLAGS}"
+                 "$<TARGET_PROPERTY:dlor_runtime,SOURCES>"
+         COMMAND_EXPAND_LISTS WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 dlor_py_test(test_run test_run.py)
 # NaN and infinity through every forward pass, against onnxruntime (and PyTorch when installed).
 dlor_py_test(test_nonfinite test_nonfinite.py)
 # ... and for microcontrollers (arm-none-eabi-gcc, -Wall -Wextra -Werror); skipped without the compiler.
 add_test(NAME runtime_firmware_build
-         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_firmware_build.sh ${PROJECT_SOURCE_DIR}
-                 ${CMAKE_CURRENT_BINARY_DIR}/fwbuild)
+         COMMAND bash ${CMAKE_CURRENT_SOURCE_DIR}/check_firmware_build.sh ${CMAKE_CURRENT_BINARY_DIR}/fwbuild
+                 "${DLOR_RT_INCLUDE_FLAGS}" "$<TARGET_PROPERTY:dlor_runtime,SOURCES>"
+         COMMAND_EXPAND_LISTS WORKING_DIRECTORY ${PROJECT_SOURCE_DIR})
 set_tests_properties(runtime_firmware_build PROPERTIES SKIP_RETURN_CODE 77)
 # The static cost of an inference (export-c, info) against a count of our own.
 dlor_py_test(test_cost test_cost.py)

@@ -1,16 +1,99 @@
 /* run_image - runs a .dlor file through the runtime API alone (no dlor
- * host library): run_image MODEL.dlor BATCH < inputs.f32 > outputs.f32, raw
- * little-endian float32. Built against the portable and the BLAS runtime so
- * the tests can compare the two paths. */
+ * host library), in float32, raw little-endian data on stdin and stdout:
+ *     run_image MODEL.dlor BATCH < x.f32 > y.f32
+ * for a model of features (BATCH samples a pass), and
+ *     run_image MODEL.dlor N S OUTPUT < ids.i64 > y.f32
+ * for a model of token ids: stdin holds N sequences of S token ids, then their
+ * attention mask and their token type ids when the graph takes them (each
+ * [N, S] int64), stdout gets the output named OUTPUT. Built against the
+ * portable and the BLAS runtime so the tests can compare the two paths, and
+ * with the one-file runtime alone (test_one_file_runtime.py). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "dlor_runtime.h"
 
+/* Reads the whole of stdin into a buffer (NULL when out of memory). */
+static unsigned char *read_stdin(size_t *len)
+{
+    size_t cap = 1 << 16, n = 0, got;
+    unsigned char *b = malloc(cap);
+    while (b && (got = fread(b + n, 1, cap - n, stdin)) > 0) {
+        n += got;
+        if (n == cap) {
+            unsigned char *nb = realloc(b, cap *= 2);
+            if (!nb) free(b);
+            b = nb;
+        }
+    }
+    *len = n;
+    return b;
+}
+
+static int run_tokens(const dlor_model *m, size_t n, size_t s, const char *want)
+{
+    void *ys[DLOR_IMAGE_MAX_OUTPUTS] = {0};
+    dlor_run r;
+    dlor_image_error e;
+    size_t len, cells = n * s, rows = 0;
+    uint32_t ny = 0;
+    unsigned char *in = read_stdin(&len), *p = in;
+    const void **slot[3];
+    memset(&r, 0, sizeof r);
+    slot[0] = &r.ids;
+    slot[1] = &r.mask;
+    slot[2] = &r.type_ids;
+    for (int mode = 2; mode <= 4; mode++)
+        if (dlor_model_input_at(m, mode, NULL, NULL) >= 0) {
+            if (!in || (size_t)(p - in) + cells * 8 > len) {
+                fprintf(stderr, "run_image: stdin holds too few token ids\n");
+                return 1;
+            }
+            *slot[mode - 2] = p;
+            p += cells * 8;
+        }
+    for (uint32_t i = 0; i < dlor_model_output_count(m); i++) {
+        const char *name;
+        uint32_t name_len;
+        int per_token;
+        uint64_t f;
+        dlor_model_output_at(m, i, &name, &name_len, &per_token, &f);
+        ys[i] = malloc((size_t)f * n * (per_token ? s : 1) * sizeof(float));
+        if (!ys[i]) return 1;
+        if (strlen(want) == name_len && memcmp(want, name, name_len) == 0) {
+            ny = i + 1;
+            rows = (size_t)f * n * (per_token ? s : 1);
+            break;
+        }
+    }
+    if (ny == 0) {
+        fprintf(stderr, "run_image: the graph has no output '%s'\n", want);
+        return 1;
+    }
+    size_t need = dlor_model_scratch_bytes(m, n, s, 1, DLOR_RT_F32);
+    void *scratch = malloc(need ? need : 1);
+    r.batch = n;
+    r.seq = s;
+    r.ids_dtype = DLOR_RT_I64;
+    r.y = ys;
+    r.ny = ny;
+    if (!scratch || dlor_model_run(m, &r, DLOR_RT_F32, scratch, need, NULL, &e) != 0) {
+        fprintf(stderr, "%s\n", scratch ? e.msg : "out of memory");
+        return 1;
+    }
+    fwrite(ys[ny - 1], sizeof(float), rows, stdout);
+    for (uint32_t i = 0; i < ny; i++) free(ys[i]);
+    free(scratch);
+    free(in);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc != 3) {
-        fprintf(stderr, "usage: run_image MODEL.dlor BATCH < x.f32 > y.f32\n");
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: run_image MODEL.dlor BATCH < x.f32 > y.f32\n"
+                        "       run_image MODEL.dlor N S OUTPUT < ids.i64 > y.f32\n");
         return 2;
     }
     FILE *f = fopen(argv[1], "rb");
@@ -28,6 +111,12 @@ int main(int argc, char **argv)
     if (!plan || dlor_model_open_plan(&m, img, (size_t)len, 0, plan, plan_size, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
+    }
+    if (argc == 5) {
+        int rc = run_tokens(&m, (size_t)atoi(argv[2]), (size_t)atoi(argv[3]), argv[4]);
+        free(plan);
+        free(img);
+        return rc;
     }
     size_t batch = (size_t)atoi(argv[2]), need = dlor_model_scratch_size(&m, batch);
     float *x = malloc(batch * m.in_dim * sizeof *x), *y = malloc(batch * m.out_dim * sizeof *y);
