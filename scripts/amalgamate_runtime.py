@@ -108,26 +108,23 @@ def condition(expr, undef):
         if isinstance(t, tuple):
             return False if t[1] in undef else None
         if t is not None and re.match(r'^\d+[uUlL]*$', t):
-            return int(re.sub(r'[uUlL]', '', t), 0) != 0
+            return int(t.rstrip("uUlL"), 10) != 0  # zero in any base alike
         if t is not None and re.match(r'^[A-Za-z_]\w*$', t):
             return None
         die("cannot decide '#if %s' with %s undefined" % (expr.strip(), ", ".join(sorted(undef))))
 
-    def conjunction():
-        v = unary()
-        while peek() == "&&":
-            pos[0] += 1
-            w = unary()
-            v = False if v is False or w is False else (None if v is None or w is None else True)
-        return v
+    def chain(op, operand, absorbing):
+        """Parses operand (op operand)*: && (absorbing False) or || (absorbing True)."""
+        def parse():
+            v = operand()
+            while peek() == op:
+                pos[0] += 1
+                w = operand()
+                v = absorbing if absorbing in (v, w) else (None if None in (v, w) else not absorbing)
+            return v
+        return parse
 
-    def disjunction():
-        v = conjunction()
-        while peek() == "||":
-            pos[0] += 1
-            w = conjunction()
-            v = True if v is True or w is True else (None if v is None or w is None else False)
-        return v
+    disjunction = chain("||", chain("&&", unary, False), True)
 
     v = disjunction()
     if pos[0] != len(toks):
@@ -138,49 +135,58 @@ def condition(expr, undef):
 def leave_out(text, undef):
     """The text without the code that the names in undef, left undefined, exclude
     (as unifdef -U does): a conditional decided by them disappears with its dead
-    branches; every other conditional stays as written."""
+    branches, an #elif decided by them goes with its branch (or becomes #else when
+    true); every other conditional stays as written."""
     if not undef:
         return text
-    out, stack = [], []  # stack: [decided, keeping, taken] per open conditional
+    # per open conditional: [passes (its directives stay), keeping (the branch's
+    # lines stay), settled (a branch known true was taken: the rest is dead)]
+    out, stack = [], []
     lines = text.split("\n")
     i = 0
     while i < len(lines):
-        line = lines[i]
         n = 1
-        while line.endswith("\\") and i + n < len(lines) and COND.match(lines[i]):
-            line = line[:-1] + lines[i + n]
+        while COND.match(lines[i]) and lines[i + n - 1].endswith("\\") and i + n < len(lines):
             n += 1
-        live = all(keeping for _, keeping, _ in stack)
-        m = COND.match(line)
-        emit = live
+        m = COND.match(" ".join(ln.rstrip("\\") for ln in lines[i:i + n]))
+        live = all(g[1] for g in stack)
+        keep = live
         if m:
             word, rest = m.group(1), m.group(2)
             if word in ("if", "ifdef", "ifndef"):
                 expr = {"if": rest, "ifdef": "defined(%s)" % rest.strip(),
                         "ifndef": "!defined(%s)" % rest.strip()}[word]
                 v = condition(expr, undef) if live else None
-                stack.append([v is not None, v is not False, v is True])
-                emit = live and v is None
+                stack.append([v is None, v is not False, v is True])
+                keep = live and v is None
             elif not stack:
                 die("#%s without #if" % word)
-            elif word == "endif":
-                emit = not stack[-1][0] and all(k for _, k, _ in stack[:-1])
-                stack.pop()
             else:
                 g = stack[-1]
-                outer = all(k for _, k, _ in stack[:-1])
-                if not g[0]:
-                    if word == "elif" and outer and condition(rest, undef) is not None:
-                        die("cannot decide '#elif %s' after an #if that stays" % rest.strip())
-                    emit = outer
-                else:
-                    v = True if word == "else" else condition(rest, undef)
-                    if v is None:
-                        die("cannot decide '#elif %s' with %s undefined" % (rest.strip(), ", ".join(sorted(undef))))
-                    g[1] = not g[2] and v
-                    g[2] = g[2] or v
-                    emit = False
-        if emit:
+                outer = all(h[1] for h in stack[:-1])
+                v = None if word == "endif" else True if word == "else" else condition(rest, undef) if outer else None
+                keep = False
+                if word == "endif":
+                    keep = outer and g[0]
+                    stack.pop()
+                elif g[2]:
+                    g[1] = False
+                elif v is False:
+                    g[1] = False
+                elif g[0]:  # the group stays: this branch too, as #else when known true
+                    g[1], g[2], keep = True, v is True, outer
+                    if v is True and word == "elif":
+                        keep = False
+                        if outer:
+                            out.append(lines[i][:lines[i].index("#") + 1] + "else")
+                elif v is True:
+                    g[1] = g[2] = True
+                else:  # every branch before was left out: from here the group is '#if rest'
+                    g[0] = g[1] = True
+                    if outer:
+                        out.append(re.sub(r"#([ \t]*)elif", r"#\1if", lines[i], count=1))
+                        out.extend(lines[i + 1:i + n])
+        if keep:
             out.extend(lines[i:i + n])
         i += n
     if stack:

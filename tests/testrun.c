@@ -12,6 +12,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "tools/read_all.h"
+
 
 int dlt_run(const char *const *args, unsigned long long fsize, unsigned long long as, char *err, size_t errn)
 {
@@ -92,18 +94,8 @@ unsigned char *dlt_read_file(const char *path, size_t *n)
 {
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
-    size_t cap = 1 << 16, len = 0, got;
-    unsigned char *b = malloc(cap);
-    while (b && (got = fread(b + len, 1, cap - len, f)) > 0) {
-        len += got;
-        if (len == cap) {
-            unsigned char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                b = NULL;
-            } else b = nb;
-        }
-    }
+    size_t len;
+    unsigned char *b = read_all(f, &len);
     fclose(f);
     if (b) *n = len;
     return b;

@@ -7,27 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "read_all.h"
+
 int copy_a_forward(const void *image, size_t len, const float *x, size_t batch, float *y, void *work,
                    size_t work_size);
 int copy_b_forward(const void *image, size_t len, const float *x, size_t batch, float *y, void *work,
                    size_t work_size);
-
-/* Reads a whole stream into a buffer (NULL when out of memory). */
-static unsigned char *slurp(FILE *f, size_t *len)
-{
-    size_t cap = 1 << 16, n = 0, got;
-    unsigned char *b = malloc(cap);
-    while (b && (got = fread(b + n, 1, cap - n, f)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    *len = n;
-    return b;
-}
 
 int main(int argc, char **argv)
 {
@@ -38,7 +23,7 @@ int main(int argc, char **argv)
     }
     FILE *f = fopen(argv[1], "rb");
     size_t len, xlen, in = (size_t)atoi(argv[2]), out = (size_t)atoi(argv[3]);
-    unsigned char *img = f ? slurp(f, &len) : NULL, *x = slurp(stdin, &xlen);
+    unsigned char *img = f ? read_all(f, &len) : NULL, *x = read_all(stdin, &xlen);
     if (f) fclose(f);
     size_t batch = in ? xlen / (in * sizeof(float)) : 0;
     float *ya = malloc(batch * out * sizeof(float) + 1), *yb = malloc(batch * out * sizeof(float) + 1);

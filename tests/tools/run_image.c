@@ -13,23 +13,7 @@
 #include <string.h>
 
 #include "dlor_runtime.h"
-
-/* Reads the whole of stdin into a buffer (NULL when out of memory). */
-static unsigned char *read_stdin(size_t *len)
-{
-    size_t cap = 1 << 16, n = 0, got;
-    unsigned char *b = malloc(cap);
-    while (b && (got = fread(b + n, 1, cap - n, stdin)) > 0) {
-        n += got;
-        if (n == cap) {
-            unsigned char *nb = realloc(b, cap *= 2);
-            if (!nb) free(b);
-            b = nb;
-        }
-    }
-    *len = n;
-    return b;
-}
+#include "read_all.h"
 
 static int run_tokens(const dlor_model *m, size_t n, size_t s, const char *want)
 {
@@ -38,7 +22,7 @@ static int run_tokens(const dlor_model *m, size_t n, size_t s, const char *want)
     dlor_image_error e;
     size_t len, cells = n * s, rows = 0;
     uint32_t ny = 0;
-    unsigned char *in = read_stdin(&len), *p = in;
+    unsigned char *in = read_all(stdin, &len), *p = in;
     const void **slot[3];
     memset(&r, 0, sizeof r);
     slot[0] = &r.ids;
