@@ -233,6 +233,13 @@ static int dag_tensor(const dlor_image *img, uint32_t i, const char *role, uint3
 }
 
 #define FAIL(...) return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, __VA_ARGS__)
+/* err may be NULL (the caller wants only a yes or no), so a failed check passes on its
+ * return code, never err->code */
+#define TRY(call)                  \
+    do {                           \
+        int rc_ = (call);          \
+        if (rc_) return rc_;       \
+    } while (0)
 
 static int check_dag(dlor_image *img, dlor_image_error *err)
 {
@@ -335,14 +342,13 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
                          (unsigned long long)xf);
                 f = L.rows;
             } else {
-                if (dag_tensor(img, i, "weight", n.weight, 2, 0, xf, &t, err)) return err->code;
+                TRY(dag_tensor(img, i, "weight", n.weight, 2, 0, xf, &t, err));
                 if (dlor_image_find_layer(img, t.name, t.name_len) >= 0)
                     FAIL("graph node %u: weight tensor '%.*s' has the name of a layer, so the name is ambiguous", (unsigned)i,
                          (int)(t.name_len < 64 ? t.name_len : 64), t.name);
                 f = t.dims[0];
             }
-            if (n.bias != DLOR_IMAGE_NO_TENSOR && dag_tensor(img, i, "bias", n.bias, 1, f, 0, &t, err))
-                return err->code;
+            if (n.bias != DLOR_IMAGE_NO_TENSOR) TRY(dag_tensor(img, i, "bias", n.bias, 1, f, 0, &t, err));
             type = xt;
             break;
         case K_ACT:
@@ -356,10 +362,8 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
                 FAIL("graph node %u: bad activation %d (param %g)", (unsigned)i, n.code, n.p0);
             if ((n.kind == K_LAYERNORM || n.kind == K_RMSNORM || n.kind == K_L2NORM) && !positive_d(n.p0))
                 FAIL("graph node %u: eps %g is not > 0", (unsigned)i, n.p0);
-            if (w && n.weight != DLOR_IMAGE_NO_TENSOR && dag_tensor(img, i, "weight", n.weight, 1, xf, 0, &t, err))
-                return err->code;
-            if (b && n.bias != DLOR_IMAGE_NO_TENSOR && dag_tensor(img, i, "bias", n.bias, 1, xf, 0, &t, err))
-                return err->code;
+            if (w && n.weight != DLOR_IMAGE_NO_TENSOR) TRY(dag_tensor(img, i, "weight", n.weight, 1, xf, 0, &t, err));
+            if (b && n.bias != DLOR_IMAGE_NO_TENSOR) TRY(dag_tensor(img, i, "bias", n.bias, 1, xf, 0, &t, err));
             type = xt;
             f = xf;
             break;
@@ -367,7 +371,7 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
         case K_POS_EMBED:
             if (xt != V_IDS && (n.kind == K_EMBED || xt != V_MASK))
                 FAIL("graph node %u: %s reads no ids", (unsigned)i, n.kind == K_EMBED ? "embedding" : "position embedding");
-            if (dag_tensor(img, i, "table", n.weight, 2, 0, 0, &t, err)) return err->code;
+            TRY(dag_tensor(img, i, "table", n.weight, 2, 0, 0, &t, err));
             type = V_TOKENS;
             f = t.dims[1];
             break;

@@ -236,6 +236,7 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
 {
     dag_ctx c = {tv, nt, layer, layer_ctx, what, 0, NULL, err};
     size_t ninputs = 0, noutputs = 0;
+    dlor_status st_;
     uint32_t by_mode[5] = {DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE, DLOR_GRAPH_NONE};
     uint64_t first_out = 0;
     for (size_t i = 0; i < g->count; i++) {
@@ -320,10 +321,10 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
                     return dag_fail(&c, "layer '%s' takes %llu features but receives %llu", op->weight,
                                     (unsigned long long)cols, (unsigned long long)x.features);
             } else {
-                if (dag_tensor(&c, "weight", op->weight, 2, 0, x.features, &t) != DLOR_OK) return err->code;
+                if ((st_ = dag_tensor(&c, "weight", op->weight, 2, 0, x.features, &t)) != DLOR_OK) return st_;
                 rows = t->dims[0];
             }
-            if (op->bias && dag_tensor(&c, "bias", op->bias, 1, rows, 0, NULL) != DLOR_OK) return err->code;
+            if (op->bias && (st_ = dag_tensor(&c, "bias", op->bias, 1, rows, 0, NULL)) != DLOR_OK) return st_;
             y.type = x.type;
             y.features = rows;
             break;
@@ -340,8 +341,8 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
             if ((op->kind == DLOR_OP_L2NORM || op->kind == DLOR_OP_LAYERNORM || op->kind == DLOR_OP_RMSNORM) &&
                 !(op->param > 0.0))
                 return dag_fail(&c, "eps must be a finite number > 0");
-            if (op->weight && dag_tensor(&c, "weight", op->weight, 1, x.features, 0, NULL) != DLOR_OK) return err->code;
-            if (op->bias && dag_tensor(&c, "bias", op->bias, 1, x.features, 0, NULL) != DLOR_OK) return err->code;
+            if (op->weight && (st_ = dag_tensor(&c, "weight", op->weight, 1, x.features, 0, NULL)) != DLOR_OK) return st_;
+            if (op->bias && (st_ = dag_tensor(&c, "bias", op->bias, 1, x.features, 0, NULL)) != DLOR_OK) return st_;
             y = x;
             break;
         case DLOR_OP_EMBED:
@@ -349,7 +350,7 @@ static dlor_status check_dag(const dlor_graph *g, const dlor_tensor **tv, size_t
             if (x.type != DLOR_VALUE_IDS && (op->kind == DLOR_OP_EMBED || x.type != DLOR_VALUE_MASK))
                 return dag_fail(&c, "its input is not %s", op->kind == DLOR_OP_EMBED ? "token ids" : "an [N, S] input");
             if (!op->weight) return dag_fail(&c, "has no table");
-            if (dag_tensor(&c, "table", op->weight, 2, 0, 0, &t) != DLOR_OK) return err->code;
+            if ((st_ = dag_tensor(&c, "table", op->weight, 2, 0, 0, &t)) != DLOR_OK) return st_;
             y.type = DLOR_VALUE_TOKENS;
             y.features = t->dims[1];
             break;
