@@ -3,6 +3,8 @@
 # which has PyTorch (python3-torch; the tests report themselves skipped without it).
 dlor_py_test(python_reader ../python/tests/test_reader.py)
 set_tests_properties(python_reader PROPERTIES TIMEOUT 600)
+dlor_py_test(python_dag ../python/tests/test_dag.py)
+set_tests_properties(python_dag PROPERTIES TIMEOUT 600)
 dlor_py_test(python_commands ../python/tests/test_commands.py)
 dlor_py_test(python_install ../python/tests/test_install.py)
 if(EXISTS /usr/bin/python3)

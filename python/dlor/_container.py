@@ -15,6 +15,7 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from . import _dag
 from .errors import FormatError
 
 MAGIC = b"\x89DLOR\r\n\x1a"
@@ -27,8 +28,10 @@ ALIGN = 64
 
 SECTION_STRINGS, SECTION_METADATA, SECTION_TENSORS, SECTION_LAYERS = 1, 2, 3, 4
 SECTION_GRAPH = 0x8001
+SECTION_DAG = 0x8002
 ENTRY_SIZES = {SECTION_STRINGS: 0, SECTION_METADATA: 16, SECTION_TENSORS: 128, SECTION_LAYERS: 128}
 GRAPH_REC = 32
+DAG_REC = 96
 
 MAX_HEADER = 64 << 20
 MAX_SECTIONS = 64
@@ -114,6 +117,7 @@ class Image:
     layers: List[LayerRecord]
     ops: List[OpRecord]
     has_graph: bool
+    nodes: List["_dag.NodeRecord"]
 
 
 def _align(x: int, a: int) -> int:
@@ -215,7 +219,11 @@ def read_image(raw: bytes, path: str, check_crc: bool = True) -> Image:
     ops: List[OpRecord] = []
     if SECTION_GRAPH in sections:
         ops = _graph(c, b, sections[SECTION_GRAPH], tensors, layers)
-    return Image(b, minor, compressed, metadata, tensors, layers, ops, SECTION_GRAPH in sections)
+    nodes: List[_dag.NodeRecord] = []
+    if SECTION_DAG in sections:
+        nodes = _dag.read_dag(c, b, sections[SECTION_DAG], tensors, layers, string,
+                              _panel_owners(tensors, layers), shown, FLOAT_DTYPES)
+    return Image(b, minor, compressed, metadata, tensors, layers, ops, SECTION_GRAPH in sections, nodes)
 
 
 def _sections(c: _Checker, b: bytes, nsec: int, header_len: int, minor: int) -> Dict[int, Tuple[int, int, int]]:
@@ -242,9 +250,11 @@ def _sections(c: _Checker, b: bytes, nsec: int, header_len: int, minor: int) -> 
             ok = count == size if kind == SECTION_STRINGS else count * esize == size
             c.check(ok, f"section kind {kind}: size {size} does not match {count} records")
             found[kind] = (off, size, count)
-        elif kind == SECTION_GRAPH:
-            c.check(esize == GRAPH_REC and count * esize == size, "graph section: bad entry size or count")
-            c.check(count <= MAX_OPS, f"graph of {count} operations exceeds the limit of {MAX_OPS}")
+        elif kind in (SECTION_GRAPH, SECTION_DAG):
+            rec = GRAPH_REC if kind == SECTION_GRAPH else DAG_REC
+            what = "graph" if kind == SECTION_GRAPH else "DAG"
+            c.check(esize == rec and count * esize == size, f"{what} section: bad entry size or count")
+            c.check(count <= MAX_OPS, f"{what} of {count} operations exceeds the limit of {MAX_OPS}")
             found[kind] = (off, size, count)
         else:  # optional and unknown: skipped once its sizes are checked
             c.check(count == size if esize == 0 else (size % esize == 0 and size // esize == count),
@@ -258,6 +268,7 @@ def _sections(c: _Checker, b: bytes, nsec: int, header_len: int, minor: int) -> 
         pos = nxt
     for k in (SECTION_STRINGS, SECTION_METADATA, SECTION_TENSORS, SECTION_LAYERS):
         c.check(k in found, f"required section kind {k} is missing")
+    c.check(not (SECTION_GRAPH in found and SECTION_DAG in found), "both a GRAPH and a DAG section")
     c.check(found[SECTION_METADATA][2] <= MAX_META,
             f"{found[SECTION_METADATA][2]} metadata records exceed the limit of {MAX_META}")
     c.check(found[SECTION_TENSORS][2] <= MAX_TENSORS,

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
 from . import _container as C
+from . import dag as DG
 from . import graph as G
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -124,7 +125,10 @@ class Model:
             dtype (bf16 widened to float32; a U tensor stored in panels is given in
             rows, the order its shape describes).
         layers: the DLoR layers by name (``Layer``).
-        graph: the model's operations in order (``dlor.graph``), empty without a graph.
+        graph: the model's graph, empty without one: for a chain (GRAPH section, 7.4)
+            its operations in order (``dlor.graph``), for a graph over values (DAG
+            section, 7.7: transformers, several outputs) its nodes (``dlor.dag.Node``).
+        is_dag: whether ``graph`` holds DAG nodes.
         metadata: the file's string metadata.
         version: the file's format version, e.g. ``(1, 4)``.
         compressed: whether the file was stored deflated (``convert --compress``).
@@ -155,17 +159,57 @@ class Model:
                 U=_readonly(arrays[L.u_tensor].T), V=_readonly(arrays[L.v_tensor].T),
                 dtype=C.DTYPES[img.tensors[L.u_tensor].dtype][0], u_layout=_LAYOUTS[L.u_layout],
                 source_dtype=C.DTYPES[L.source_dtype][0], seed=L.seed)
-        self.graph: List[G.Operation] = G.from_records(img)
-        self.in_features, self.out_features = G.widths(self, self.graph)
+        self.is_dag = bool(img.nodes)
+        self.graph: List[Any] = DG.from_records(img) if self.is_dag else G.from_records(img)
+        self.in_features, self.out_features = (DG.widths(self.graph) if self.is_dag
+                                               else G.widths(self, self.graph))
+        self._dag: Optional[List[DG.Node]] = None
         factor_names = {img.tensors[i].name for L in img.layers for i in (L.u_tensor, L.v_tensor)}
         self.carried: List[str] = [t.name for t in img.tensors if t.name not in factor_names]
         """Names of the tensors that are not factors of a layer (biases, layers kept dense, ...)."""
 
-    def forward(self, x: np.ndarray, dtype: Optional[np.dtype] = None) -> np.ndarray:
-        """Runs the model's graph on ``x`` (``[N, in_features]``, or one sample
-        ``[in_features]``) with numpy and returns ``[N, out_features]`` (or
-        ``[out_features]``). Computes in ``dtype``: float64 by default, float32 to
-        follow the float32 runtime of ``dlor run``."""
+    @property
+    def dag(self) -> List[DG.Node]:
+        """The graph as DAG nodes: a DAG file's own, or a chain read as DLOR_FORMAT.md 7.8
+        says (INPUT ``input``, OUTPUT ``output``); empty without a graph."""
+        if self._dag is None:
+            self._dag = (list(self.graph) if self.is_dag else
+                         DG.from_chain(self, self.graph) if self.graph else [])
+        return self._dag
+
+    @property
+    def input_names(self) -> List[str]:
+        """The names of the graph's inputs (``input_ids``, ``attention_mask``, ... or ``input``)."""
+        return [nd.name for nd in self.dag if nd.kind == "input"]
+
+    @property
+    def output_names(self) -> List[str]:
+        """The names of the graph's outputs in order; ``forward`` returns the first by default."""
+        return [nd.name for nd in self.dag if nd.kind == "output"]
+
+    def forward(self, inputs: Union[np.ndarray, Mapping[str, np.ndarray]], dtype: Optional[np.dtype] = None,
+                select: Optional[str] = None) -> np.ndarray:
+        """Runs the model's graph with numpy and returns one output (the first, or the one
+        named ``select``, as ``dlor run --select``).
+
+        ``inputs``: for a model of features, ``[N, in_features]`` (or one sample
+        ``[in_features]``, giving one output row); for a model of token ids, a dict
+        holding ``input_ids`` (integers ``[N, S]``) and optionally ``attention_mask``
+        (0 and 1; all ones when left out) and ``token_type_ids`` (all zeros when left
+        out), under the graph's input names or Hugging Face's, or the ``input_ids``
+        array alone. Outputs are ``[N, F]``, or ``[N, S, F]`` for a value per token.
+        Computes in ``dtype``: float64 by default, float32 to follow the float32 runtime
+        of ``dlor run``."""
+        outs = self.outputs(inputs, dtype)
+        if select is None:
+            return next(iter(outs.values()))
+        if select not in outs:
+            raise ValueError(f"{self.path}: the model has no output '{select}' (outputs: {', '.join(outs)})")
+        return outs[select]
+
+    def outputs(self, inputs: Union[np.ndarray, Mapping[str, np.ndarray]],
+                dtype: Optional[np.dtype] = None) -> Dict[str, np.ndarray]:
+        """Every output of the graph by name, in order (``forward`` takes one of them)."""
         if not self.graph:
             why = self.metadata.get("dlor.graph_missing", "")
             raise ValueError(f"{self.path}: the file records no graph, so it cannot be run" +
@@ -173,19 +217,64 @@ class Model:
         dt = np.dtype(dtype or np.float64)
         if dt.kind != "f":
             raise TypeError(f"forward computes in a float dtype, not {dt}")
-        x = np.asarray(x)
-        one = x.ndim == 1
-        batch = x.reshape(1, -1) if one else x
-        if batch.ndim != 2 or batch.shape[1] != self.in_features:
-            raise ValueError(f"{self.path}: the model takes [N, {self.in_features}] inputs, not {list(x.shape)}")
-        y = G.evaluate(self, self.graph, batch.astype(dt))
-        return y[0] if one else y
+        if self.in_features:
+            x = inputs
+            if isinstance(inputs, Mapping):
+                extra = sorted(set(inputs) - {self.input_names[0], "input"})
+                if extra or len(inputs) != 1:
+                    raise ValueError(f"{self.path}: the model takes one input '{self.input_names[0]}', "
+                                     f"not {sorted(inputs)}")
+                x = next(iter(inputs.values()))
+            x = np.asarray(x)
+            one = x.ndim == 1
+            batch = x.reshape(1, -1) if one else x
+            if batch.ndim != 2 or batch.shape[1] != self.in_features:
+                raise ValueError(f"{self.path}: the model takes [N, {self.in_features}] inputs, not {list(x.shape)}")
+            batch = batch.astype(dt)
+            if self.is_dag:
+                outs = DG.evaluate(self, self.graph, {"features": batch}, dt, batch.shape[0], 1)
+            else:
+                outs = {"output": G.evaluate(self, self.graph, batch)}
+            return {k: (v[0] if one else v) for k, v in outs.items()}
+        feeds = self._token_feeds(inputs)
+        n, s = feeds["ids"].shape
+        return DG.evaluate(self, self.graph, feeds, dt, n, s)
+
+    def _token_feeds(self, inputs: Union[np.ndarray, Mapping[str, np.ndarray]]) -> Dict[str, np.ndarray]:
+        """The integer inputs of a model of token ids by mode, checked."""
+        by_name = {nd.name: nd.mode for nd in self.dag if nd.kind == "input"}
+        by_name.update({DG.INPUT_NAMES[m]: m for m in by_name.values()})
+        if not isinstance(inputs, Mapping):
+            inputs = {"input_ids": inputs}
+        feeds: Dict[str, np.ndarray] = {}
+        for key, a in inputs.items():
+            if key not in by_name:
+                raise ValueError(f"{self.path}: the model has no input '{key}' (inputs: {', '.join(self.input_names)})")
+            a = np.asarray(a)
+            if a.dtype.kind not in "iu" and not (a.dtype.kind == "b" and by_name[key] == "mask"):
+                raise TypeError(f"{self.path}: input '{key}' holds {a.dtype}, not integers")
+            feeds[by_name[key]] = a.astype(np.int64)
+        if "ids" not in feeds:
+            raise ValueError(f"{self.path}: the model needs 'input_ids'")
+        ids = feeds["ids"]
+        if ids.ndim == 1:
+            feeds = {k: v.reshape(1, -1) for k, v in feeds.items()}
+            ids = feeds["ids"]
+        if ids.ndim != 2 or ids.shape[1] < 1:
+            raise ValueError(f"{self.path}: input_ids of shape {list(ids.shape)}, expected [N, S]")
+        for mode, a in feeds.items():
+            if a.shape != ids.shape:
+                raise ValueError(f"{self.path}: {DG.INPUT_NAMES[mode]} of shape {list(a.shape)}, "
+                                 f"input_ids {list(ids.shape)}")
+        if "mask" in feeds and ((feeds["mask"] != 0) & (feeds["mask"] != 1)).any():
+            raise ValueError(f"{self.path}: attention_mask holds values other than 0 and 1")
+        return feeds
 
     __call__ = forward
 
     def __repr__(self) -> str:
         return (f"<dlor.Model {os.path.basename(self.path)!r}: {len(self.layers)} layers, {len(self.tensors)} tensors, "
-                f"{len(self.graph)} graph operations>")
+                f"{len(self.graph)} graph {'nodes' if self.is_dag else 'operations'}>")
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:

@@ -255,6 +255,10 @@ def load(source: Union[PathLike, Model], dtype: torch.dtype = torch.float32, dev
     m = _model_of(source)
     if not m.graph:
         raise ValueError(f"{m.path}: the file records no graph, so it cannot be made a module")
+    if m.is_dag:
+        raise ValueError(f"{m.path}: the file's graph is a DAG (format 1.5: transformers, several outputs), "
+                         "which has no nn.Sequential form; apply the file to the model's own module "
+                         "(dlor.torch.apply) or run it with Model.forward")
 
     def vec(name: Optional[str]) -> Optional[torch.Tensor]:
         return None if name is None else torch.tensor(np.asarray(m.tensors[name], np.float64), dtype=dtype,

@@ -231,6 +231,120 @@ def test_apply_refusals():
               torch.allclose(model.enc.fc(x), x @ W.t() + b, atol=1e-5), "nested module replaced")
 
 
+# ---- a transformer-like module tree --------------------------------------------------------
+
+class SelfAttention(nn.Module):
+    def __init__(self, h):
+        super().__init__()
+        self.query, self.key, self.value = nn.Linear(h, h), nn.Linear(h, h), nn.Linear(h, h)
+
+
+class Attention(nn.Module):
+    def __init__(self, h, heads):
+        super().__init__()
+        self.heads = heads
+        setattr(self, "self", SelfAttention(h))  # Hugging Face's name for it
+        self.output = nn.Module()
+        self.output.dense, self.output.LayerNorm = nn.Linear(h, h), nn.LayerNorm(h)
+
+    def forward(self, x, mask):
+        n, s, h = x.shape
+        sa = getattr(self, "self")
+        q, k, v = (f(x).view(n, s, self.heads, -1).transpose(1, 2) for f in (sa.query, sa.key, sa.value))
+        e = q @ k.transpose(2, 3) / (h // self.heads) ** 0.5
+        e = e.masked_fill(mask[:, None, None, :] == 0, float("-inf"))
+        y = (e.softmax(-1) @ v).transpose(1, 2).reshape(n, s, h)
+        return self.output.LayerNorm(self.output.dense(y) + x)
+
+
+class Block(nn.Module):
+    def __init__(self, h, i, heads):
+        super().__init__()
+        self.attention = Attention(h, heads)
+        self.intermediate = nn.Module()
+        self.intermediate.dense = nn.Linear(h, i)
+        self.output = nn.Module()
+        self.output.dense, self.output.LayerNorm = nn.Linear(i, h), nn.LayerNorm(h)
+
+    def forward(self, x, mask):
+        a = self.attention(x, mask)
+        return self.output.LayerNorm(self.output.dense(nn.functional.gelu(self.intermediate.dense(a))) + a)
+
+
+class Encoder(nn.Module):
+    """A small BERT-like encoder with Hugging Face's module names."""
+
+    def __init__(self, vocab=50, h=32, i=96, heads=4, layers=2, positions=16):
+        super().__init__()
+        self.embeddings = nn.Module()
+        self.embeddings.word_embeddings = nn.Embedding(vocab, h)
+        self.embeddings.position_embeddings = nn.Embedding(positions, h)
+        self.embeddings.LayerNorm = nn.LayerNorm(h)
+        self.encoder = nn.Module()
+        self.encoder.layer = nn.ModuleList(Block(h, i, heads) for _ in range(layers))
+
+    def forward(self, ids, mask):
+        e = self.embeddings
+        x = e.LayerNorm(e.word_embeddings(ids) + e.position_embeddings(torch.arange(ids.shape[1]))[None])
+        for b in self.encoder.layer:
+            x = b(x, mask)
+        return x
+
+
+def test_apply_transformer():
+    """apply on a module tree whose Linear modules the file's layers name (exact add: the
+    outputs of the dense model; a compressed budget: the model with each weight replaced by
+    the layer's numpy rebuild), and refusals of files naming modules the model lacks or
+    shapes that differ, naming the module and leaving the model as it was."""
+    torch.manual_seed(3)
+    dense = Encoder().eval()
+    with torch.no_grad():  # LayerNorm parameters away from their initial 1 and 0
+        for name, p in dense.named_parameters():
+            if "LayerNorm" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    src = os.path.join(TMP, "encoder.pt")
+    torch.save(dense.state_dict(), src)
+    ids = torch.randint(0, 50, (3, 9))
+    mask = torch.ones(3, 9, dtype=torch.long)
+    mask[1, 6:] = 0
+    mask[2, 3:] = 0
+    with torch.no_grad():
+        want = dense(ids, mask).double().numpy()
+    linears = sorted(n for n, mm in dense.named_modules() if isinstance(mm, nn.Linear))
+    for form, flags in (("add", ["--method", "add"]), ("budget", ["--budget", "0.5"])):
+        path = os.path.join(TMP, f"encoder-{form}.dlor")
+        if os.path.exists(path):
+            os.remove(path)
+        rc, so, se = run("convert", src, "-o", path, "--exclude", "*embeddings*", *flags)
+        if not check(rc == 0, f"encoder {form}: convert: {se.strip()}"):
+            continue
+        m = dlor.load(path)
+        model = Encoder().eval()
+        r = dt.apply(model, path)
+        check(sorted(r.replaced) == sorted(n[:-len(".weight")] for n in m.layers) and
+              all(isinstance(model.get_submodule(n), dt.DLoRLinear) for n in r.replaced) and
+              "embeddings.word_embeddings.weight" in r.loaded, f"encoder {form}: replaced {r.replaced}")
+        with torch.no_grad():
+            got = model(ids, mask).double().numpy()
+        if form == "add":
+            check(sorted(r.replaced) == linears, f"encoder add: every Linear replaced: {r.replaced}")
+            check(rel(got, want) <= TOL, f"encoder add: apply vs the dense model {rel(got, want):.3g}")
+        else:
+            rebuilt = Encoder().eval()
+            rebuilt.load_state_dict(dense.state_dict())
+            with torch.no_grad():
+                for name, L in m.layers.items():
+                    rebuilt.get_submodule(name[:-len(".weight")]).weight.copy_(torch.from_numpy(L.dense()))
+                ref = rebuilt(ids, mask).double().numpy()
+            check(m.layers and rel(got, ref) <= TOL and rel(got, want) > 1e-4,
+                  f"encoder budget: apply vs the numpy rebuilds {rel(got, ref):.3g}")
+    exact = os.path.join(TMP, "encoder-add.dlor")
+    refused("a transformer lacking a module", Encoder(layers=1), exact, "'encoder.layer.1.",
+            "the model has no module")
+    refused("a transformer of another width", Encoder(i=64), exact, "'encoder.layer.0.intermediate.dense'",
+            "Linear(32, 64)")
+
+
 def test_training():
     """A few optimiser steps move the factors and lower the loss."""
     path = os.path.join(TMP, "digits-budget.dlor")
@@ -254,5 +368,6 @@ if __name__ == "__main__":
     test_forms()
     test_module()
     test_apply_refusals()
+    test_apply_transformer()
     test_training()
     finish()
