@@ -28,8 +28,11 @@ dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_
                              float *y, dlor_error *err);
 
 struct dlor_container;
-/* Writes the factors (and carried tensors) as safetensors; see emit.c for the names. */
-dlor_status dlor_emit_safetensors(const char *path, const struct dlor_container *c, dlor_error *err);
+struct dlor_tensor_list;
+/* Writes the factors (and carried tensors, and src's metadata) as safetensors; see
+ * emit.c for the names. */
+dlor_status dlor_emit_safetensors(const char *path, const struct dlor_container *c,
+                                  const struct dlor_tensor_list *src, dlor_error *err);
 
 struct dlor_container;
 /* Convert's last step for a model: records where the graph came from and the

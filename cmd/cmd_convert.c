@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dlor_emit.h"
 #include "dlor_container.h"
 #include "dlor_factor.h"
 #include "dlor_fileio.h"
@@ -67,6 +68,8 @@ static const dlor_optdef defs[] = {
                           "                             it inflated, which 'dlor export-c' does)"},
     {"emit", 0, "FILE.safetensors", "also write the factors as safetensors (NAME.dlor.U [dim, K], NAME.dlor.V,\n"
                                     "                             NAME.dlor.alpha or .beta; see the README)"},
+    {"emit-dense", 0, "FILE.safetensors", "also write the dense weights rebuilt from the factors under the source's\n"
+                                          "                             names, shapes, dtypes and metadata (a drop-in file)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
     {"form", 0, "layer|network", "network: replace each dense layer by DLoR layers with the activation between\n"
@@ -545,11 +548,11 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --shard takes I/N with 0 <= I < N <= 65536, not '%s'\n", shard);
         return 2;
     }
-    if (shard && (budgets || dlor_opt(o, defs, "emit"))) {
+    if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense"))) {
         fprintf(stderr, "dlor convert: --shard does not go with %s\n",
                 budgets ? "--budget (the budget is shared by all layers: convert in one process, or use --tol "
                           "or --rank)"
-                        : "--emit (emit from the merged file's conversion in one process)");
+                        : "--emit or --emit-dense (emit from the merged file's conversion in one process)");
         return 2;
     }
     return 0;
@@ -568,7 +571,7 @@ int dlor_cmd_convert(int argc, char **argv)
     if ((rc = dlor_check_activation_opt("convert", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
-                                                 "shard", "include", "exclude"};
+                                                 "emit-dense", "shard", "include", "exclude"};
         for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
             if (dlor_opt(&o, defs, layer_only[i])) {
                 fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
@@ -587,9 +590,10 @@ int dlor_cmd_convert(int argc, char **argv)
     if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
-                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE}};
+                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE},
+                                       {"--emit-dense", dlor_opt(&o, defs, "emit-dense"), DLOR_OUT_FILE}};
     const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 2, inputs, 2)) != 0) return rc;
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 3, inputs, 2)) != 0) return rc;
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
 
@@ -685,30 +689,34 @@ int dlor_cmd_convert(int argc, char **argv)
     if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
     if (st == DLOR_OK && shard_n) st = shard_metadata(&c, shard_i, shard_n, graph_source, why, &err);
     else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);
-    /* --emit is written under a temporary name and renamed into place only once
-     * OUT is written, so a run that fails leaves neither file behind */
-    const char *emit = dlor_opt(&o, defs, "emit");
-    char *emit_tmp = NULL;
-    if (st == DLOR_OK && emit) {
-        size_t n = strlen(emit) + 32;
-        if (!(emit_tmp = malloc(n))) st = dlor_fail(&err, DLOR_E_NOMEM, "%s: out of memory", emit);
-        else snprintf(emit_tmp, n, "%s.pending.%ld", emit, (long)getpid());
-        if (st == DLOR_OK) st = dlor_emit_safetensors(emit_tmp, &c, &err);
-        size_t tl = emit_tmp ? strlen(emit_tmp) : 0;
-        if (st != DLOR_OK && tl && strncmp(err.msg, emit_tmp, tl) == 0) { /* name the file the user asked for */
+    /* the --emit files are written under temporary names and renamed into place only
+     * once OUT is written, so a run that fails leaves none of them behind */
+    const char *emits[] = {dlor_opt(&o, defs, "emit"), dlor_opt(&o, defs, "emit-dense")};
+    enum { NEMIT = sizeof emits / sizeof emits[0] };
+    char *emit_tmp[NEMIT] = {NULL};
+    for (int k = 0; k < NEMIT && st == DLOR_OK; k++) {
+        if (!emits[k]) continue;
+        size_t n = strlen(emits[k]) + 32;
+        if (!(emit_tmp[k] = malloc(n))) st = dlor_fail(&err, DLOR_E_NOMEM, "%s: out of memory", emits[k]);
+        else snprintf(emit_tmp[k], n, "%s.pending.%ld", emits[k], (long)getpid());
+        if (st == DLOR_OK)
+            st = k == 0 ? dlor_emit_safetensors(emit_tmp[k], &c, &src, &err) : dlor_emit_dense(emit_tmp[k], &src, &c, &err);
+        size_t tl = emit_tmp[k] ? strlen(emit_tmp[k]) : 0;
+        if (st != DLOR_OK && tl && strncmp(err.msg, emit_tmp[k], tl) == 0) { /* name the file the user asked for */
             char rest[DLOR_ERROR_MSG_MAX];
             snprintf(rest, sizeof rest, "%s", err.msg + tl);
-            dlor_fail(&err, st, "%s%s", emit, rest);
+            dlor_fail(&err, st, "%s%s", emits[k], rest);
         }
     }
     if (st == DLOR_OK)
         st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
                                             : dlor_container_write(out, &c, &err);
-    if (emit_tmp) {
-        if (st == DLOR_OK && rename(emit_tmp, emit) != 0)
-            st = dlor_fail(&err, DLOR_E_IO, "%s: cannot rename output into place: %s", emit, strerror(errno));
-        if (st != DLOR_OK) unlink(emit_tmp);
-        free(emit_tmp);
+    for (int k = 0; k < NEMIT; k++) {
+        if (!emit_tmp[k]) continue;
+        if (st == DLOR_OK && rename(emit_tmp[k], emits[k]) != 0)
+            st = dlor_fail(&err, DLOR_E_IO, "%s: cannot rename output into place: %s", emits[k], strerror(errno));
+        if (st != DLOR_OK) unlink(emit_tmp[k]);
+        free(emit_tmp[k]);
     }
     size_t ntensors = c.tensors.count;
     dlor_container_free(&c);

@@ -9,7 +9,8 @@
  * NAME.dlor.shape ("m,n"). Factor l uses columns [l*rank, min((l+1)*rank, K)).
  * mul: W = M_{L-1} ... M_0 on inputs zero-padded to D = max(m, n), M_l = alpha I + U_l V_l^T,
  *      output = first m entries;  add: W = L*alpha*I_{m x n} + U V^T.
- * Every tensor that was not factored is copied unchanged. */
+ * Every tensor that was not factored is copied unchanged, and so is the source's metadata
+ * (src), after the keys above. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,7 +50,15 @@ static dlor_status add_scalar(dlor_tensor_list *o, const char *name, double v, d
     return st;
 }
 
-dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, dlor_error *err)
+static int has_meta(const dlor_tensor_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->meta_count; i++)
+        if (strcmp(l->meta_keys[i], key) == 0) return 1;
+    return 0;
+}
+
+dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, const dlor_tensor_list *src,
+                                  dlor_error *err)
 {
     dlor_tensor_list o;
     dlor_status st = DLOR_OK;
@@ -82,6 +91,8 @@ dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, dlo
             st = dlor_tensor_list_add_meta(&o, name, val, err);
         }
     }
+    for (size_t i = 0; src && i < src->meta_count && st == DLOR_OK; i++)
+        if (!has_meta(&o, src->meta_keys[i])) st = dlor_tensor_list_add_meta(&o, src->meta_keys[i], src->meta_vals[i], err);
     if (st == DLOR_OK) st = dlor_tensor_list_check_unique(&o, path, err);
     if (st == DLOR_OK) st = dlor_safetensors_write(path, &o, err);
     dlor_tensor_list_free(&o);
