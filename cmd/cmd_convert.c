@@ -10,6 +10,7 @@
 
 #include "cmd.h"
 #include "dlor_emit.h"
+#include "dlor_onnx_rewrite.h"
 #include "dlor_container.h"
 #include "dlor_factor.h"
 #include "dlor_fileio.h"
@@ -70,6 +71,8 @@ static const dlor_optdef defs[] = {
                                     "                             NAME.dlor.alpha or .beta; see the README)"},
     {"emit-dense", 0, "FILE.safetensors", "also write the dense weights rebuilt from the factors under the source's\n"
                                           "                             names, shapes, dtypes and metadata (a drop-in file)"},
+    {"emit-onnx", 0, "FILE.onnx", "ONNX source: also write it with each converted layer's MatMul/Gemm replaced\n"
+                                  "                             by its DLoR computation (every other node kept)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
     {"form", 0, "layer|network", "network: replace each dense layer by DLoR layers with the activation between\n"
@@ -548,11 +551,13 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --shard takes I/N with 0 <= I < N <= 65536, not '%s'\n", shard);
         return 2;
     }
-    if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense"))) {
+    if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
+                  dlor_opt(o, defs, "emit-onnx"))) {
         fprintf(stderr, "dlor convert: --shard does not go with %s\n",
                 budgets ? "--budget (the budget is shared by all layers: convert in one process, or use --tol "
                           "or --rank)"
-                        : "--emit or --emit-dense (emit from the merged file's conversion in one process)");
+                        : "--emit, --emit-dense or --emit-onnx (emit from the merged file's conversion in one "
+                          "process)");
         return 2;
     }
     return 0;
@@ -571,7 +576,7 @@ int dlor_cmd_convert(int argc, char **argv)
     if ((rc = dlor_check_activation_opt("convert", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
-                                                 "emit-dense", "shard", "include", "exclude"};
+                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude"};
         for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
             if (dlor_opt(&o, defs, layer_only[i])) {
                 fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
@@ -591,13 +596,16 @@ int dlor_cmd_convert(int argc, char **argv)
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
                                        {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE},
-                                       {"--emit-dense", dlor_opt(&o, defs, "emit-dense"), DLOR_OUT_FILE}};
+                                       {"--emit-dense", dlor_opt(&o, defs, "emit-dense"), DLOR_OUT_FILE},
+                                       {"--emit-onnx", dlor_opt(&o, defs, "emit-onnx"), DLOR_OUT_FILE}};
     const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 3, inputs, 2)) != 0) return rc;
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 4, inputs, 2)) != 0) return rc;
+    dlor_error err;
+    if (dlor_opt(&o, defs, "emit-onnx") && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK)
+        return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
 
-    dlor_error err;
     dlor_tensor_list src;
     dlor_container c;
     char why[512] = "";
@@ -691,7 +699,7 @@ int dlor_cmd_convert(int argc, char **argv)
     else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);
     /* the --emit files are written under temporary names and renamed into place only
      * once OUT is written, so a run that fails leaves none of them behind */
-    const char *emits[] = {dlor_opt(&o, defs, "emit"), dlor_opt(&o, defs, "emit-dense")};
+    const char *emits[] = {dlor_opt(&o, defs, "emit"), dlor_opt(&o, defs, "emit-dense"), dlor_opt(&o, defs, "emit-onnx")};
     enum { NEMIT = sizeof emits / sizeof emits[0] };
     char *emit_tmp[NEMIT] = {NULL};
     for (int k = 0; k < NEMIT && st == DLOR_OK; k++) {
@@ -700,7 +708,9 @@ int dlor_cmd_convert(int argc, char **argv)
         if (!(emit_tmp[k] = malloc(n))) st = dlor_fail(&err, DLOR_E_NOMEM, "%s: out of memory", emits[k]);
         else snprintf(emit_tmp[k], n, "%s.pending.%ld", emits[k], (long)getpid());
         if (st == DLOR_OK)
-            st = k == 0 ? dlor_emit_safetensors(emit_tmp[k], &c, &src, &err) : dlor_emit_dense(emit_tmp[k], &src, &c, &err);
+            st = k == 0   ? dlor_emit_safetensors(emit_tmp[k], &c, &src, &err)
+                 : k == 1 ? dlor_emit_dense(emit_tmp[k], &src, &c, &err)
+                          : dlor_onnx_rewrite(emit_tmp[k], in, &c, &err);
         size_t tl = emit_tmp[k] ? strlen(emit_tmp[k]) : 0;
         if (st != DLOR_OK && tl && strncmp(err.msg, emit_tmp[k], tl) == 0) { /* name the file the user asked for */
             char rest[DLOR_ERROR_MSG_MAX];
