@@ -9,7 +9,8 @@
 # It builds build-bench/ (Release, portable runtime) and build-bench-blas/ (Release,
 # -DDLOR_RUNTIME_BLAS=ON), compiles bench_factor, bench_compress and the runtime shim
 # (bench/rt_shim.c, for the Python timing processes) against build-bench's libraries,
-# installs bench/requirements.txt into the current python3, and runs bench/harness.py.
+# installs bench/requirements.txt into the current python3, and runs bench/harness.py, then
+# bench/onnx_rewrite.py (printed only: onnxruntime on a dense ONNX model and its --emit-onnx rewrite).
 # PyTorch comes from Debian (python3-torch, under /usr/bin/python3; installed here when
 # missing and run as root), not from PyPI. Generated models go to build-bench/work/.
 # The tests never run this.
@@ -21,7 +22,7 @@ quick=0
 for arg in "$@"; do
   case "$arg" in
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench/run.sh: unknown argument '$arg' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -107,3 +108,11 @@ else
   python3 bench/harness.py --out "$out" --work build-bench/work --torch-python "$torch_py"
 fi
 echo "== wrote $out"
+
+# ---- printed only: the dense ONNX model against its --emit-onnx rewrite in onnxruntime ---------
+echo "== bench/onnx_rewrite.py (not in $out)"
+if [ "$quick" = 1 ]; then
+  python3 bench/onnx_rewrite.py --quick --dlor build-bench/dlor --work build-bench/work-quick/onnx-rewrite
+else
+  python3 bench/onnx_rewrite.py --dlor build-bench/dlor --work build-bench/work/onnx-rewrite
+fi
