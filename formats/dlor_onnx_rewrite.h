@@ -38,6 +38,12 @@ dlor_status dlor_onnx_rewrite_check_source(const char *src, dlor_error *err);
  * the node's, padding or cutting below opset 11. Nothing is written then. */
 dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_container *c, dlor_error *err);
 
+/* The same on the n bytes of a model in memory ('src' names it in messages): on
+ * success *out (malloc'd; the caller frees it; NULL when *out_len is 0) holds the
+ * rewritten model. */
+dlor_status dlor_onnx_rewrite_buffer(const unsigned char *buf, size_t n, const char *src, const dlor_container *c,
+                                     unsigned char **out, size_t *out_len, dlor_error *err);
+
 #ifdef __cplusplus
 }
 #endif

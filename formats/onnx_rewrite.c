@@ -101,6 +101,8 @@ static dlor_status fail(rw_ctx *x, dlor_status code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    for (char *p = msg; *p; p++) /* names from the file: one line, no control characters */
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
     return dlor_fail(x->err, code, "%s: %s", x->src, msg);
 }
 
@@ -802,7 +804,8 @@ dlor_status dlor_onnx_rewrite_check_source(const char *src, dlor_error *err)
     return DLOR_OK;
 }
 
-dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_container *c, dlor_error *err)
+dlor_status dlor_onnx_rewrite_buffer(const unsigned char *buf, size_t len, const char *src, const dlor_container *c,
+                                     unsigned char **out, size_t *out_len, dlor_error *err)
 {
     rw_ctx x;
     memset(&x, 0, sizeof x);
@@ -810,14 +813,14 @@ dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_conta
     x.c = c;
     x.err = err;
     x.opset = 1;
-    unsigned char *buf = NULL;
+    x.buf = buf;
+    x.len = len;
     int *used = calloc(c->nlayers + 1, sizeof *used);
     dlor_pbw graph, model;
     dlor_pbw_init(&graph);
     dlor_pbw_init(&model);
     dlor_pbw_init(&x.new_inits);
-    dlor_status st = used ? dlor_file_read(src, RW_MAX_BYTES, &buf, &x.len, err) : nomem(&x);
-    x.buf = buf;
+    dlor_status st = used ? DLOR_OK : nomem(&x);
     if (st == DLOR_OK) st = read_model(&x);
     if (st == DLOR_OK && !(x.plans = calloc(x.nnodes + 1, sizeof *x.plans))) st = nomem(&x);
     if (st == DLOR_OK) st = plan_nodes(&x, used);
@@ -825,11 +828,9 @@ dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_conta
     if (st == DLOR_OK) st = write_graph(&x, &graph);
     if (st == DLOR_OK) st = write_model(&x, &graph, &model);
     if (st == DLOR_OK) {
-        dlor_atomic_file af;
-        st = dlor_atomic_open(&af, out, err);
-        if (st == DLOR_OK) st = dlor_atomic_write(&af, model.p, model.n, err);
-        if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
-        else dlor_atomic_abort(&af);
+        *out = model.p; /* handed over */
+        *out_len = model.n;
+        dlor_pbw_init(&model);
     }
     dlor_pbw_free(&graph);
     dlor_pbw_free(&model);
@@ -842,6 +843,23 @@ dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_conta
     free(x.io);
     free(x.plans);
     free(used);
+    return st;
+}
+
+dlor_status dlor_onnx_rewrite(const char *out, const char *src, const dlor_container *c, dlor_error *err)
+{
+    unsigned char *buf = NULL, *model = NULL;
+    size_t len = 0, n = 0;
+    dlor_status st = dlor_file_read(src, RW_MAX_BYTES, &buf, &len, err);
+    if (st == DLOR_OK) st = dlor_onnx_rewrite_buffer(buf, len, src, c, &model, &n, err);
+    if (st == DLOR_OK) {
+        dlor_atomic_file af;
+        st = dlor_atomic_open(&af, out, err);
+        if (st == DLOR_OK) st = dlor_atomic_write(&af, model, n, err);
+        if (st == DLOR_OK) st = dlor_atomic_commit(&af, err);
+        else dlor_atomic_abort(&af);
+    }
+    free(model);
     free(buf);
     return st;
 }

@@ -5,8 +5,8 @@
 #
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #
-#   TARGET          safetensors npy npz onnx pt pickle dlor dlor_roundtrip
-#                   runtime (default: all)
+#   TARGET          safetensors npy npz onnx onnx_rewrite pt pickle dlor
+#                   dlor_roundtrip runtime (default: all)
 #   DLOR_FUZZ_JOBS  targets run at once (default 2)
 #   DLOR_FUZZ_RUNS  stop each target after this many executions instead of
 #                   SECONDS (for long campaigns; see FUZZING.md)
@@ -15,14 +15,15 @@
 #                   campaign and short runs can go on side by side
 #
 # Each run starts from the committed corpus tests/fuzz/corpus/TARGET (read,
-# never written; runtime and dlor_roundtrip also read tests/fuzz/corpus/dlor)
+# never written; runtime and dlor_roundtrip also read tests/fuzz/corpus/dlor,
+# onnx_rewrite tests/fuzz/corpus/onnx)
 # plus build-fuzz/corpus/TARGET, where new inputs go. Logs are in
 # build-fuzz/logs/, crash reproducers in build-fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-all=(safetensors npy npz onnx pt pickle dlor dlor_roundtrip runtime)
+all=(safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${DLOR_FUZZ_JOBS:-2}
@@ -45,7 +46,7 @@ run_target() {
   local t=$1 limit extra=()
   mkdir -p "$out/corpus/$t" "$out/artifacts/$t"
   # the targets that take .dlor images also start from the shared image corpus
-  case $t in runtime|dlor_roundtrip) extra=(tests/fuzz/corpus/dlor) ;; esac
+  case $t in runtime|dlor_roundtrip) extra=(tests/fuzz/corpus/dlor) ;; onnx_rewrite) extra=(tests/fuzz/corpus/onnx) ;; esac
   if [ -n "${DLOR_FUZZ_RUNS:-}" ]; then limit=(-runs="$DLOR_FUZZ_RUNS"); else limit=(-max_total_time="$seconds"); fi
   # shellcheck disable=SC2086
   ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

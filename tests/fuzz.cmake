@@ -3,7 +3,7 @@
 # so the sanitizer build checks them under ASan + UBSan; with DLOR_FUZZ=ON
 # (clang) the libFuzzer binaries fuzz_<target> are built too
 # (scripts/fuzz.sh builds and runs them).
-set(DLOR_FUZZ_TARGETS safetensors npy npz onnx pt pickle dlor dlor_roundtrip runtime)
+set(DLOR_FUZZ_TARGETS safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime)
 set(DLOR_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${DLOR_FUZZ_TARGETS})
   add_executable(fuzz_replay_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c
@@ -14,6 +14,10 @@ foreach(t ${DLOR_FUZZ_TARGETS})
   set(extra)
   if(t STREQUAL "runtime" OR t STREQUAL "dlor_roundtrip")
     set(extra ${DLOR_FUZZ_DIR}/corpus/dlor)
+  endif()
+  # the ONNX rewrite also replays the reader's corpus
+  if(t STREQUAL "onnx_rewrite")
+    set(extra ${DLOR_FUZZ_DIR}/corpus/onnx)
   endif()
   add_test(NAME fuzz_replay_${t} COMMAND fuzz_replay_${t} --min 5 ${DLOR_FUZZ_DIR}/corpus/${t} ${extra})
   set_tests_properties(fuzz_replay_${t} PROPERTIES TIMEOUT 600)
