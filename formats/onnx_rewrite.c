@@ -422,9 +422,24 @@ static const dlor_layer_desc *layer_for(const rw_ctx *x, rw_str name, uint64_t r
     return by_name; /* the shape differs: refused by the caller, naming it */
 }
 
+/* The weight the recovered graph's next LINEAR names, when it is the initializer
+ * 'name' or a copy of it ("<name>.dlor<k>"): with a weight used two ways (tied, or
+ * also elsewhere) the reader made a copy per way, and only the graph says which
+ * node takes which. NULL when the graph does not say. */
+static const char *graph_weight(const rw_ctx *x, size_t *li, rw_str name)
+{
+    const dlor_graph *g = &x->c->graph;
+    while (*li < g->count && g->ops[*li].kind != DLOR_OP_LINEAR) (*li)++;
+    if (*li >= g->count) return NULL;
+    const char *w = g->ops[(*li)++].weight;
+    if (!w || strlen(w) < name.n || memcmp(w, name.p, name.n) != 0) return NULL;
+    return w[name.n] == 0 || strncmp(w + name.n, ".dlor", 5) == 0 ? w : NULL;
+}
+
 static dlor_status plan_nodes(rw_ctx *x, int *used)
 {
     int normalised = x->c->graph.count > 0;
+    size_t li = 0;
     for (size_t k = 0; k < x->nnodes; k++) {
         rw_node *n = &x->nodes[k];
         int matmul = str_is(n->op, "MatMul"), gemm = str_is(n->op, "Gemm");
@@ -434,9 +449,11 @@ static dlor_status plan_nodes(rw_ctx *x, int *used)
         const rw_init *t = &x->inits[w];
         int trans_b = gemm && n->trans_b != 0;
         uint64_t out = trans_b ? t->dims[0] : t->dims[1], in = trans_b ? t->dims[1] : t->dims[0];
-        const dlor_layer_desc *d = normalised ? layer_for(x, t->name, out, in, 1)
-                                              : layer_for(x, t->name, t->dims[0], t->dims[1], 0);
-        if (!d) continue;
+        const char *gw = normalised ? graph_weight(x, &li, t->name) : NULL;
+        const dlor_layer_desc *d = gw ? dlor_container_find_layer(x->c, gw)
+                                   : normalised ? layer_for(x, t->name, out, in, 1)
+                                                : layer_for(x, t->name, t->dims[0], t->dims[1], 0);
+        if (!d) continue; /* kept dense */
         const char *node = n->name.n ? own(x, (const char *)n->name.p, n->name.n) : "(unnamed)";
         if (!node) return nomem(x);
         uint64_t want_r = normalised ? out : t->dims[0], want_c = normalised ? in : t->dims[1];

@@ -15,7 +15,9 @@ output:
   of its layer (tests/dlor_pyreader.py), for a small CNN whose Gemm layers are converted
   (tests/data/onnx/cnn.onnx; its Conv node is kept) and for the MatMul/Gemm MLP with a node
   that stops graph recovery (layers as stored, [in, out]: the rewrite runs the factors in
-  reverse).
+  reverse);
+and, for a weight used by a MatMul and a Gemm with transB (a copy per use in the .dlor),
+onnxruntime against `dlor run`.
 Refused in one line with nothing written: a source that is not ONNX (exit 2), a converted
 2-D tensor that is not a MatMul or Gemm weight, external data, padding below opset 11
 (exit 1)."""
@@ -195,6 +197,33 @@ def matmul():
                 check(rel(y, want) <= TOL, f"{label}: onnxruntime vs reference {rel(y, want):.3g}")
 
 
+def tied():
+    """One 8 x 8 initializer used by a MatMul (as [in, out]) and a Gemm with transB (as [out, in]):
+    the reader keeps a copy per use, and the rewrite gives each node its own."""
+    f = TensorProto.FLOAT
+    W = rng.standard_normal((8, 8)).astype(np.float32) * 0.4
+    nodes = [helper.make_node("MatMul", ["x", "W"], ["h"], name="mm"),
+             helper.make_node("Tanh", ["h"], ["t"], name="act"),
+             helper.make_node("Gemm", ["t", "W"], ["y"], name="gemm", transB=1)]
+    g = helper.make_graph(nodes, "tied", [helper.make_tensor_value_info("x", f, ["N", 8])],
+                          [helper.make_tensor_value_info("y", f, ["N", 8])], [nh.from_array(W, "W")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)])
+    m.ir_version = 8
+    src = fresh("tied.onnx")
+    onnx.save(m, src)
+    x = rng.standard_normal((5, 8)).astype(np.float32)
+    for form, flags in (("mul", ["--method", "mul", "--rank", "3"]), ("lowrank", ["--method", "lowrank", "--rank", "3"])):
+        label = f"tied {form}"
+        dl, ox = convert(label, src, flags)
+        if not dl:
+            continue
+        _, layers = check_structure(label, src, ox, dl)
+        check(len(layers) == 2, f"{label}: a layer per use: {sorted(layers)}")
+        y, want = ort_run(ox, {"x": x}), dlor_run(dl, x)
+        if want is not None:
+            check(rel(y, want) <= TOL, f"{label}: onnxruntime vs dlor run {rel(y, want):.3g}")
+
+
 def refused(label, args, code, *words):
     dl, ox = fresh("refused.dlor"), fresh("refused.onnx")
     rc, so, se = run("convert", *args, "-o", dl, "--emit-onnx", ox)
@@ -228,5 +257,6 @@ def refusals():
 digits()
 cnn()
 matmul()
+tied()
 refusals()
 finish()
