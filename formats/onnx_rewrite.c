@@ -654,8 +654,13 @@ static dlor_status emit_plan(rw_ctx *x, const rw_plan *p, rw_emit *e)
     const dlor_layer_desc *d = p->d;
     const dlor_tensor *u = dlor_tensor_list_find(&x->c->tensors, d->u_name);
     const dlor_tensor *v = dlor_tensor_list_find(&x->c->tensors, d->v_name);
-    if (!u || !v || u->ndim != 2 || v->ndim != 2 || u->dims[0] != v->dims[0])
-        return fail(x, DLOR_E_FORMAT, "layer '%s': factor tensors missing or of different shapes", d->name);
+    uint64_t D = d->rows > d->cols ? d->rows : d->cols;
+    int mul = d->method == DLOR_IMAGE_MUL;
+    /* the container's own invariants (DLOR_FORMAT.md 7): every index below stays inside U and V */
+    if (!u || !v || u->ndim != 2 || v->ndim != 2 || u->dims[0] != v->dims[0] || u->dims[0] == 0 || d->rank == 0 ||
+        d->factors != (u->dims[0] + d->rank - 1) / d->rank || u->dims[1] != (mul ? D : d->rows) ||
+        v->dims[1] != (mul ? D : d->cols))
+        return fail(x, DLOR_E_FORMAT, "layer '%s': factor tensors missing or not of the layer's shapes", d->name);
     int64_t type = x->inits[p->init].type;
     uint64_t K = u->dims[0], du = u->dims[1], dv = v->dims[1];
     uint64_t din = p->t ? d->cols : d->rows, dout = p->t ? d->rows : d->cols;
@@ -668,15 +673,15 @@ static dlor_status emit_plan(rw_ctx *x, const rw_plan *p, rw_emit *e)
     const double *first = p->t ? vt : ut, *second = p->t ? ut : vt;
     uint64_t dfirst = p->t ? dv : du, dsecond = p->t ? du : dv;
     char nm[600];
-    if (st == DLOR_OK && d->method == DLOR_IMAGE_MUL) {
-        uint64_t D = du;
+    if (st == DLOR_OK && mul) {
         if (din < D || dout < D) {
             if (x->opset < 11) st = fail(x, DLOR_E_UNSUPPORTED, "layer '%s' (%llux%llu) needs zero padding or a cut "
                                          "(Slice, Concat of opset 11); the model imports opset %lld", d->name,
                                          (unsigned long long)d->rows, (unsigned long long)d->cols, (long long)x->opset);
         }
         if (st == DLOR_OK) h = fit(x, e, y, d->name, h, din, D, type);
-        char *a = d->alpha != 0 ? scalar(x, (snprintf(nm, sizeof nm, "%s.dlor.alpha", d->name), nm), type, d->alpha) : NULL;
+        snprintf(nm, sizeof nm, "%s.dlor.alpha", d->name);
+        char *a = d->alpha != 0 ? scalar(x, nm, type, d->alpha) : NULL;
         for (uint64_t s = 0; st == DLOR_OK && s < d->factors && !x->oom; s++) {
             uint64_t l = p->t ? s : d->factors - 1 - s;
             uint64_t c0 = l * d->rank, cols = K - c0 < d->rank ? K - c0 : d->rank;
