@@ -165,15 +165,21 @@ def verify(src: PathLike, dlor_path: PathLike, **options: Any) -> VerifyReport:
 
 # ---- run and info -------------------------------------------------------------------
 
-def run(model: Union[PathLike, Model], x: Union[np.ndarray, PathLike], **options: Any) -> np.ndarray:
+def run(model: Union[PathLike, Model], x: Union[np.ndarray, Mapping[str, np.ndarray], PathLike],
+        **options: Any) -> np.ndarray:
     """Runs a model with dlor's runtime (``dlor run``) on the inputs ``x``
-    (``[N, features]``, an array or a ``.npy`` path) and returns its outputs
-    (float32, or float64 with ``dtype="f64"``). ``model`` is a ``.dlor`` file (a path or
-    a loaded ``Model``) or a dense source whose graph dlor knows (e.g. with
-    ``activation="relu"``). Other options: ``batch``, ``threads``."""
+    (``[N, features]``, an array or a ``.npy`` path; for a model of token ids, a dict
+    of ``input_ids`` and optionally ``attention_mask`` and ``token_type_ids``, or a
+    ``.npz`` path) and returns its outputs (float32, or float64 with ``dtype="f64"``).
+    ``model`` is a ``.dlor`` file (a path or a loaded ``Model``) or a dense source whose
+    graph dlor knows (e.g. with ``activation="relu"``). Other options: ``batch``,
+    ``threads``, ``select`` (the output to return, by name)."""
     path = model.path if isinstance(model, Model) else os.fspath(model)
     with tempfile.TemporaryDirectory(prefix="dlor-") as tmp:
-        if isinstance(x, np.ndarray):
+        if isinstance(x, Mapping):
+            xs = os.path.join(tmp, "x.npz")
+            np.savez(xs, **{k: np.asarray(v) for k, v in x.items()})
+        elif isinstance(x, np.ndarray):
             xs = os.path.join(tmp, "x.npy")
             np.save(xs, x if x.dtype.kind == "f" else x.astype(np.float32))
         else:

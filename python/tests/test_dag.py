@@ -12,7 +12,7 @@ against the C runtime and the samples' references:
   as a DAG (Model.dag, DLOR_FORMAT.md 7.8) gives what the chain evaluator gives (1e-12) and
   what `dlor run` gives (1e-5);
 - inputs as a dict (the graph's or Hugging Face's names), an ids array alone, a mask left
-  out (all ones); bad inputs (ids outside a table, sequences longer than the position
+  out (all ones); dlor.run with the same dict and select= gives what forward gives; bad inputs (ids outside a table, sequences longer than the position
   table, mask values other than 0 and 1, floats for ids, shapes that differ, unknown names)
   raise one line naming the input;
 - DAG records changed one field at a time are refused with a FormatError naming the node,
@@ -103,6 +103,11 @@ def test_transformers():
                       f"{label} {out}: forward vs dlor run {e:.3g}, float32 {e32:.3g}")
             e = rel(m.forward(batch), ref)
             check(e <= TOL, f"{label}: forward vs the committed {first} {e:.3g}")
+            if form == "add":  # dlor.run takes the same dict and --select
+                last = m.output_names[-1]
+                y = dlor.run(m, batch, select=last)
+                check(y.shape == outs[last].shape and rel(outs[last], y) <= TOL,
+                      f"{label}: dlor.run(model, dict, select={last!r}) vs forward")
             if "bert" in name:
                 emb = np.load(os.path.join(folder, "calib_embeddings.npy"))
                 calib = dict(np.load(os.path.join(folder, "calib.npz")))
