@@ -1,6 +1,7 @@
 """Batch-1 latency of quantized dense layers in dlor's runtime, against float32.
 
-    python3 bench/bench_quant.py --dlor BIN --shim LIB [--work DIR] [--sizes 2048] [--budget S] [--markdown FILE]
+    python3 bench/bench_quant.py --dlor BIN --shim LIB [--work DIR] [--sizes 2048] [--budget S]
+                                 [--markdown FILE] [--json FILE]
 
 For each N: one dense N x N layer (Gaussian weights, no bias) converted with
 --dtype f32, q8 and q4 (--tol 1e-9 keeps the layer dense), each timed at batch 1
@@ -8,7 +9,8 @@ on one thread through bench/rt_shim.c (the runtime's sources and flags),
 alternating in one process (bench/timing.py's protocol), together with a plain
 read of each file's bytes (the floor for a pass that reads every byte once).
 Prints the medians and the ratios q8 / f32 and q4 / f32, and with --markdown
-writes them as a table for BENCHMARKS.md. A benchmark, not a test.
+writes them as a table for BENCHMARKS.md (bench/harness.py, section 4). A
+benchmark, not a test.
 """
 import argparse
 import ctypes
@@ -64,6 +66,7 @@ def main():
     ap.add_argument("--sizes", type=int, nargs="+", default=[2048])
     ap.add_argument("--budget", type=float, default=20.0)
     ap.add_argument("--markdown")
+    ap.add_argument("--json")
     a = ap.parse_args()
     os.makedirs(a.work, exist_ok=True)
     rt = timing.Runtime(a.shim)
@@ -74,7 +77,7 @@ def main():
         res, size, ys = measure_size(a, rt, n)
         ms = {k: res[k]["ms"] for k in res if not k.startswith("_")}
         for dt in ("q8", "q4"):
-            err = np.abs(ys[dt] - ys["f32"]).max() / np.abs(ys["f32"]).max()
+            err = float(np.abs(ys[dt] - ys["f32"]).max() / np.abs(ys["f32"]).max())
             row = dict(n=n, dt=dt, ms=ms[dt], f32=ms["f32"], ratio=ms[dt] / ms["f32"], read=ms["read " + dt],
                        floor=ms["read " + dt] / ms["f32"], read_f32=ms["read f32"], bytes=size[dt] / size["f32"],
                        err=err, stop=res["_stop"], samples=res["_samples"])
@@ -83,6 +86,9 @@ def main():
                   "%.3f ms = %.3f x f32 dense (read of the f32 file %.3f ms); output max rel. diff to f32 %.2g "
                   "[%s, %d samples]" % (n, dt, row["ms"], row["f32"], row["ratio"], row["bytes"], dt, row["read"],
                                        row["floor"], row["read_f32"], err, row["stop"], row["samples"]), flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f)
     if a.markdown:
         lines = ["| N | dtype | bits/weight | ms | f32 dense ms | ratio to f32 | file bytes ratio | "
                  "plain read of the file, ms | read / f32 dense |",

@@ -255,7 +255,22 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
  * scale times that to its own accumulator; the 16 accumulators are summed
  * pairwise at the end, as in dot. Fixed lanes and no reassociation: the AVX2
  * and plain builds give the same bits.
- * GENERATED-CODE-NOTE */
+ * What GCC 12 makes of them on x86-64 (-O2 and -O3 alike, -S; see RT_NO_UNROLL
+ * in runtime.c): qdot8's AVX2 clone takes a block per iteration in registers:
+ * one 32-byte load of the values, vpmovsxbw + vextracti128 + four vpmovsxwd
+ * (int8 to int32, 8 lanes each), four vcvtdq2ps, four vmulps by x (memory
+ * operands), two vaddps of the column pairs, two vmulps by the broadcast scale
+ * and two vaddps into the two accumulator registers: 23 instructions per 32
+ * weights; its plain clone does the same with SSE2, the sign extension through
+ * punpck/pcmpgtw. The double pass widens with vcvtdq2pd, 4 lanes a register.
+ * qdot4 adds vpand 15 / vpsrlw 4, vpxor 8 and vpaddb -8 for the nibbles and
+ * runs its float part in 128-bit halves (12 vmulps, 8 vaddps per two blocks).
+ * qscales is 8-wide integer work with one vpblendvb for the subnormals; qaxpy
+ * vectorises its whole blocks (vpmovsxwd, vcvtdq2ps, vmulps, vaddps). On the
+ * machine of BENCHMARKS.md a batch-1 q8 pass spends ~70% of its time in
+ * qdot8 (perf), on the accumulator additions: it is bound by these
+ * instructions, not by memory (a plain read of the q8 file takes ~0.3 x the
+ * pass), which bench/bench_quant.py reports. */
 
 /* acc[l] += s[b] (q[32 b + l] x[32 b + l] + q[32 b + 16 + l] x[32 b + 16 + l])
  * over the nb whole blocks of q8 values v against x (32 nb features): each
