@@ -439,6 +439,13 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
                                k, (unsigned)t->data[k]);
                 goto out;
             }
+        /* the same for quantized tensors' scales and padding (section 6.1) */
+        dlor_image_error qe;
+        if (dlor_dtype_is_quant(t->dtype) && t->nelem &&
+            dlor_image_check_qdata(t->data, (int)t->dtype, t->dims[0], t->dims[1], t->name, &qe) != 0) {
+            st = dlor_fail(err, DLOR_E_FORMAT, "%s: %s", path, qe.msg);
+            goto out;
+        }
     }
     uint64_t meta_text = 0;
     for (size_t i = 0; i < nm; i++) {

@@ -276,7 +276,7 @@ uint64_t dlor_image_qbytes(int dtype, uint64_t rows, uint64_t cols)
 
 /* The rules of DLOR_FORMAT.md 6.1 a file's bytes can break: every scale a
  * finite f16 with its sign bit clear, every padding column 0. */
-static int check_quant(const unsigned char *d, int dtype, uint64_t rows, uint64_t cols, const char *shown,
+int dlor_image_check_qdata(const unsigned char *d, int dtype, uint64_t rows, uint64_t cols, const char *shown,
                        dlor_image_error *err)
 {
     uint64_t nb = (cols + DLOR_IMAGE_QBLOCK - 1) / DLOR_IMAGE_QBLOCK, vb = dlor_image_qblock_bytes(dtype);
@@ -582,7 +582,7 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
         if (quant && nelem) {
-            int rc = check_quant(img->base + off, dtype, qr, qc, shown, err);
+            int rc = dlor_image_check_qdata(img->base + off, dtype, qr, qc, shown, err);
             if (rc) return rc;
         }
         if (dtype == DLOR_IMAGE_DT_BOOL)

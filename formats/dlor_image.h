@@ -243,6 +243,11 @@ unsigned dlor_image_dtype_size(int dtype);
 unsigned dlor_image_qblock_bytes(int dtype);
 /* Bytes a quantized tensor of rows x cols holds (0 on overflow; 0 for an empty one). */
 uint64_t dlor_image_qbytes(int dtype, uint64_t rows, uint64_t cols);
+/* Checks the data of a non-empty quantized tensor (dlor_image_qbytes bytes):
+ * every scale finite and not negative, every padding value 0. 0 or an error
+ * naming the tensor ('name', NUL-terminated). */
+int dlor_image_check_qdata(const unsigned char *d, int dtype, uint64_t rows, uint64_t cols, const char *name,
+                           dlor_image_error *err);
 
 #ifdef __cplusplus
 }
