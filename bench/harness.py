@@ -11,7 +11,8 @@ SVDs of its layers), `convert --jobs`, inference latency
 and throughput (`dlor bench`, and onnxruntime / PyTorch processes that also
 time NumPy's BLAS and dlor's runtime), the exact `mul` rows benched again in
 independent runs (how far a same-run ratio moves between runs), and peak
-memory of `dlor run`. Every target is checked by the code below from the
+memory of `dlor run`, and batch-1 latency of quantized (q8, q4) dense layers
+(bench_quant.py). Every target is checked by the code below from the
 figures of this run.
 """
 import argparse
@@ -58,6 +59,8 @@ FULL = {
     "p_target_min_n": 1024,      # the compressed-latency target is for N >= 1024
     "probe_small_mb": 0.5,       # stream_probe also reads a working set that fits in L2
     "mul_repeats": 8,            # independent dlor bench runs of each exact mul model at batch 1 (2d)
+    "quant_sizes": [2048, 4096],  # bench_quant.py: one dense N x N layer in f32, q8 and q4
+    "quant_budget": 20.0,
 }
 QUICK = {
     "conv_sizes": [64, 128],
@@ -78,6 +81,8 @@ QUICK = {
     "p_target_min_n": 128,       # (to exercise the code; the real target is N >= 1024)
     "probe_small_mb": 0.5,
     "mul_repeats": 2,
+    "quant_sizes": [256],
+    "quant_budget": 1.0,
 }
 BATCHES = [1, 64]
 EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DEFAULT_RANK, cmd/cmd_convert.c)
@@ -458,6 +463,22 @@ def frameworks(run, S, a, models):
 
 # ---------------------------------------------------------------- 3. memory
 
+QUANT_LIMITS = {"q8": 0.4, "q4": 0.25}
+
+
+def quant_section(run, S, a):
+    """bench_quant.py: batch-1 latency of q8 and q4 dense layers against f32 in dlor's runtime."""
+    run.section = "quantized storage"
+    md, js = os.path.join(a.work, "quant.md"), os.path.join(a.work, "quant.json")
+    run.run([sys.executable, os.path.join(HERE, "bench_quant.py"), "--dlor", a.dlor, "--shim", a.shim,
+             "--work", a.work, "--budget", str(S["quant_budget"]), "--markdown", md, "--json", js, "--sizes"]
+            + [str(n) for n in S["quant_sizes"]])
+    with open(md) as f:
+        table = f.read().splitlines()
+    with open(js) as f:
+        return {"table": table, "rows": json.load(f)}
+
+
 def stream_section(run, S, a, models):
     """Read bandwidth of one core and of T cores for working sets of each model's size (bench/stream_probe.c)."""
     run.section = "memory tiers"
@@ -540,7 +561,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run):
+           run, quant=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1033,6 +1054,29 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
         rj["size"] / MB, (rj["rss"] - rj["size"]) / MB, verdict(ok)))
     w("")
 
+    # ---- quantized storage
+    if quant:
+        w("## 4. Quantized storage (q8, q4)")
+        w("")
+        w("`bench/bench_quant.py`: one dense N x N layer (Gaussian weights) converted with `--dtype f32`, `q8` and "
+          "`q4` (kept dense), timed at batch 1 on one thread through dlor's runtime (the shim), alternating in one "
+          "process, with a plain read of each file's bytes (integer sums of its 64-bit words) as the floor of a pass "
+          "that reads every byte once. Ratios are same-run medians.")
+        w("")
+        for line in quant["table"]:
+            w(line)
+        w("")
+        for r in quant["rows"]:
+            if r["n"] != 2048:
+                continue
+            limit = QUANT_LIMITS[r["dt"]]
+            ok = r["ratio"] <= limit
+            targets.append(("%s dense batch-1 latency <= %.2f x f32 dense (N = 2048)" % (r["dt"], limit),
+                            "%.3f (plain read of the file: %.3f)" % (r["ratio"], r["floor"]), ok))
+            w("Target: %s <= %.2f x f32 dense at N = 2048: %.3f, %s (the plain read of the %s file alone takes "
+              "%.3f x the f32 pass)." % (r["dt"], limit, r["ratio"], verdict(ok), r["dt"], r["floor"]))
+        w("")
+
     # ---- commands
     w("## Commands")
     w("")
@@ -1107,9 +1151,10 @@ def main():
     fws = frameworks(run, S, a, models)
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
+    quant = quant_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run)
+                  rss, probe, trips, repeats, run, quant)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -9,6 +9,7 @@
  * and the runtime's compile flags. Not part of the product. */
 #define _POSIX_C_SOURCE 200809L
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +98,27 @@ SHIM_API int shim_forward(void *h, const float *x, size_t batch, float *y, int t
     openblas_set_num_threads(threads > 1 ? 1 : blas_threads);
 #endif
     return dlor_pool_forward(s->pool[threads], &s->m, x, batch, y, s->scratch[threads], s->need[threads], &e);
+}
+
+/* A plain read of the mapped file's bytes on the calling thread (64-bit words
+ * summed in integer lanes, four streams side by side, as dlor bench's read
+ * turn): the floor under a pass that reads every byte of the file once. */
+#if defined(__GNUC__) && defined(__x86_64__) && defined(__linux__)
+__attribute__((target_clones("avx2", "default")))
+#endif
+SHIM_API unsigned long long shim_read(void *h)
+{
+    shim_model *s = h;
+    typedef uint64_t __attribute__((may_alias)) word;
+    const word *a = (const word *)s->map;
+    size_t n = s->len / 8, q = n / 4 / 8 * 8;
+    const word *a0 = a, *a1 = a + q, *a2 = a + 2 * q, *a3 = a + 3 * q;
+    uint64_t acc[8] = {0};
+    for (size_t i = 0; i < q; i += 8)
+        for (int l = 0; l < 8; l++) acc[l] += (a0[i + l] + a1[i + l]) + (a2[i + l] + a3[i + l]);
+    for (size_t i = 4 * q; i < n; i++) acc[0] += a[i];
+    for (int l = 1; l < 8; l++) acc[0] += acc[l];
+    return acc[0];
 }
 
 SHIM_API void shim_close(void *h)

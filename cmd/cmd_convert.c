@@ -55,7 +55,7 @@ static const dlor_optdef defs[] = {
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
-    {"dtype", 0, "f32|f64|f16|bf16", "storage dtype of the factors (default f32)"},
+    {"dtype", 0, "f32|f64|f16|bf16|q8|q4", "storage dtype of the factors (default f32; q8, q4: blocks of 32 with f16 scales)"},
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
                                  "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
@@ -136,11 +136,17 @@ static dlor_status add_factor_tensor(dlor_container *c, const char *name, const 
                                      int64_t dim, dlor_dtype dt, dlor_error *err)
 {
     uint64_t dims[2] = {(uint64_t)k, (uint64_t)dim};
-    size_t n = (size_t)k * (size_t)dim, nbytes = n * dlor_dtype_size(dt);
+    uint64_t nb = 0;
+    if (dlor_shape_nbytes(dims, 2, dt, &nb) != 0) return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s' is too large", name);
+    size_t nbytes = (size_t)nb;
     unsigned char *buf = malloc(nbytes ? nbytes : 1);
     if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for tensor '%s'", name);
-    dlor_encode_f64(x, n, dt, buf);
-    dlor_status st = dlor_tensor_list_own(&c->tensors, buf, err);
+    dlor_status st = dlor_encode_matrix(x, dims[0], dims[1], dt, buf, name, err);
+    if (st != DLOR_OK) {
+        free(buf);
+        return st;
+    }
+    st = dlor_tensor_list_own(&c->tensors, buf, err);
     if (st != DLOR_OK) return st;
     return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
 }
@@ -531,8 +537,8 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     fo->storage = DLOR_DT_F32;
     if (dtype) {
         fo->storage = dlor_dtype_from_name(dtype);
-        if (!dlor_dtype_is_float(fo->storage)) {
-            fprintf(stderr, "dlor convert: --dtype must be f32, f64, f16 or bf16, not '%s'\n", dtype);
+        if (!dlor_dtype_is_weight(fo->storage)) {
+            fprintf(stderr, "dlor convert: --dtype must be f32, f64, f16, bf16, q8 or q4, not '%s'\n", dtype);
             return 2;
         }
     }

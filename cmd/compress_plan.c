@@ -152,14 +152,15 @@ static dlor_status keep_dense(const dlor_compress_cfg *cc, const plan_layer *L, 
                          kept_len - 1);
     snprintf(kept + used, kept_len - used, "%s%s", used ? "," : "", L->t->name);
     dlor_dtype dt = L->t->dtype;
-    if (dlor_dtype_size(cc->storage) >= dlor_dtype_size(dt))
+    uint64_t nb = 0;
+    if (dlor_shape_nbytes(L->t->dims, 2, cc->storage, &nb) != 0 || nb >= L->t->nbytes)
         return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, dt, 2, L->t->dims, L->t->data,
                                     L->t->nbytes, err);
-    size_t nb = (size_t)L->t->nelem * dlor_dtype_size(cc->storage);
-    unsigned char *buf = malloc(nb ? nb : 1);
+    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
     if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
-    dlor_encode_f64(L->w, (size_t)L->t->nelem, cc->storage, buf);
-    dlor_status st = dlor_tensor_list_own(&c->tensors, buf, err);
+    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], cc->storage, buf, L->t->name, err);
+    if (st == DLOR_OK) st = dlor_tensor_list_own(&c->tensors, buf, err);
+    else free(buf);
     if (st == DLOR_OK)
         st = dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, cc->storage, 2, L->t->dims, buf, nb, err);
     return st;

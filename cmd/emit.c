@@ -30,6 +30,7 @@ static int is_factor(const dlor_container *c, const char *name)
 static dlor_status add_transposed(dlor_tensor_list *o, const dlor_tensor *t, const char *name, dlor_error *err)
 {
     size_t es = dlor_dtype_size(t->dtype), K = (size_t)t->dims[0], dim = (size_t)t->dims[1];
+    if (!es) return dlor_fail(err, DLOR_E_ARG, "--emit writes float factors; '%s' is %s", t->name, dlor_dtype_name(t->dtype));
     unsigned char *b = malloc(t->nbytes ? t->nbytes : 1);
     if (!b) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     for (size_t j = 0; j < K; j++)

@@ -69,7 +69,11 @@ dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d
 
 void dlor_container_set_u_layout(dlor_container *c, int u_layout)
 {
-    for (size_t i = 0; i < c->nlayers; i++) c->layers[i].u_layout = u_layout;
+    for (size_t i = 0; i < c->nlayers; i++) {
+        const dlor_tensor *u = dlor_tensor_list_find(&c->tensors, c->layers[i].u_name);
+        /* quantized rows are blocks of the row itself: no panels (DLOR_FORMAT.md 6.1) */
+        c->layers[i].u_layout = u && dlor_dtype_is_quant(u->dtype) ? DLOR_IMAGE_U_ROWS : u_layout;
+    }
 }
 
 const dlor_layer_desc *dlor_container_find_layer(const dlor_container *c, const char *name)
@@ -199,7 +203,7 @@ static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': invalid alpha %g", path, d->name, d->alpha);
     if (d->basis != DLOR_IMAGE_RANDOM && d->seed != 0)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': seed given for a non-random basis", path, d->name);
-    if (!dlor_dtype_is_float(u->dtype) || u->dtype != v->dtype || u->ndim != 2 || v->ndim != 2 ||
+    if (!dlor_dtype_is_weight(u->dtype) || u->dtype != v->dtype || u->ndim != 2 || v->ndim != 2 ||
         u->dims[1] != du || v->dims[0] != k || v->dims[1] != dv)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': factor tensors have the wrong dtype or shape",
                          path, d->name);
@@ -208,6 +212,9 @@ static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const
                          dlor_dtype_name(d->source_dtype));
     if (d->u_layout != DLOR_IMAGE_U_ROWS && d->u_layout != DLOR_IMAGE_U_PANELS)
         return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': unknown U layout %d", path, d->name, d->u_layout);
+    if (dlor_dtype_is_quant(u->dtype) && d->u_layout == DLOR_IMAGE_U_PANELS)
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': a quantized U tensor is stored in rows, not panels", path,
+                         d->name);
     return DLOR_OK;
 }
 
@@ -432,6 +439,13 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
                                k, (unsigned)t->data[k]);
                 goto out;
             }
+        /* the same for quantized tensors' scales and padding (section 6.1) */
+        dlor_image_error qe;
+        if (dlor_dtype_is_quant(t->dtype) && t->nelem &&
+            dlor_image_check_qdata(t->data, (int)t->dtype, t->dims[0], t->dims[1], t->name, &qe) != 0) {
+            st = dlor_fail(err, DLOR_E_FORMAT, "%s: %s", path, qe.msg);
+            goto out;
+        }
     }
     uint64_t meta_text = 0;
     for (size_t i = 0; i < nm; i++) {

@@ -261,6 +261,48 @@ unsigned dlor_image_dtype_size(int dtype)
     return (dtype >= 1 && dtype <= 13) ? sizes[dtype] : 0;
 }
 
+unsigned dlor_image_qblock_bytes(int dtype)
+{
+    return dtype == DLOR_IMAGE_DT_Q8 ? 32u : dtype == DLOR_IMAGE_DT_Q4 ? 16u : 0u;
+}
+
+uint64_t dlor_image_qbytes(int dtype, uint64_t rows, uint64_t cols)
+{
+    uint64_t vb = dlor_image_qblock_bytes(dtype), nb = cols / DLOR_IMAGE_QBLOCK + (cols % DLOR_IMAGE_QBLOCK != 0);
+    if (!vb || (rows && nb > UINT64_MAX / rows)) return 0;
+    nb *= rows; /* blocks */
+    return nb > UINT64_MAX / (vb + 2) ? 0 : nb * (vb + 2);
+}
+
+/* The rules of DLOR_FORMAT.md 6.1 a file's bytes can break: every scale a
+ * finite f16 with its sign bit clear, every padding column 0. */
+int dlor_image_check_qdata(const unsigned char *d, int dtype, uint64_t rows, uint64_t cols, const char *shown,
+                       dlor_image_error *err)
+{
+    uint64_t nb = (cols + DLOR_IMAGE_QBLOCK - 1) / DLOR_IMAGE_QBLOCK, vb = dlor_image_qblock_bytes(dtype);
+    const unsigned char *sc = d + rows * nb * vb;
+    unsigned used = (unsigned)(cols % DLOR_IMAGE_QBLOCK);
+    for (uint64_t i = 0; i < rows * nb; i++) {
+        unsigned h = (unsigned)sc[2 * i] | ((unsigned)sc[2 * i + 1] << 8);
+        if ((h & 0x7c00u) == 0x7c00u || (h & 0x8000u))
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': scale of row %llu block %llu is %s (0x%04x)",
+                                    shown, (unsigned long long)(i / nb), (unsigned long long)(i % nb),
+                                    (h & 0x7c00u) == 0x7c00u ? "not finite" : "negative", h);
+    }
+    if (used == 0) return DLOR_IMAGE_OK;
+    for (uint64_t r = 0; r < rows; r++) {
+        const unsigned char *blk = d + (r * nb + nb - 1) * vb;
+        for (unsigned c = used; c < DLOR_IMAGE_QBLOCK; c++) {
+            unsigned v = vb == 32 ? blk[c] : c < 16 ? blk[c] & 15u : blk[c - 16] >> 4;
+            if (v)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': row %llu has a nonzero padding "
+                                        "value past its %llu columns", shown, (unsigned long long)r,
+                                        (unsigned long long)cols);
+        }
+    }
+    return DLOR_IMAGE_OK;
+}
+
 int dlor__all_zero(const unsigned char *p, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
@@ -489,7 +531,10 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         prev_len = nl;
         int dtype = ld16(r + 8), ndim = r[10];
         unsigned es = dlor_image_dtype_size(dtype);
-        if (!es) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
+        int quant = dlor__is_quant_dtype(dtype);
+        if (quant && ndim != 2)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': a quantized tensor is 2-D, not %d-D", shown, ndim);
+        if (!es && !quant) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
         if (ndim > DLOR_IMAGE_MAX_NDIM)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
         if (!dlor__all_zero(r + 11, 5) || !dlor__all_zero(r + 100, 28))
@@ -507,12 +552,14 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': element count overflows", shown);
             nelem *= dim;
         }
-        if (nelem > UINT64_MAX / es)
+        uint64_t want = 0, qr = quant ? ld64(r + 16) : 0, qc = quant ? ld64(r + 24) : 0;
+        if (quant ? nelem && !(want = dlor_image_qbytes(dtype, qr, qc)) : nelem > UINT64_MAX / es)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': byte size overflows", shown);
+        if (!quant) want = nelem * es;
         uint64_t off = ld64(r + 80), nbytes = ld64(r + 88);
-        if (nbytes != nelem * es)
+        if (nbytes != want)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': nbytes %llu but shape needs %llu",
-                        shown, (unsigned long long)nbytes, (unsigned long long)(nelem * es));
+                        shown, (unsigned long long)nbytes, (unsigned long long)want);
         if (off != pos)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': data at offset %llu, expected %llu",
                         shown, (unsigned long long)off, (unsigned long long)pos);
@@ -534,6 +581,10 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         }
         if ((flags & DLOR_IMAGE_CHECK_CRC) && dlor_crc32(0, img->base + off, (size_t)nbytes) != ld32(r + 96))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': CRC-32 mismatch (data corrupt)", shown);
+        if (quant && nelem) {
+            int rc = dlor_image_check_qdata(img->base + off, dtype, qr, qc, shown, err);
+            if (rc) return rc;
+        }
         if (dtype == DLOR_IMAGE_DT_BOOL)
             for (uint64_t k = 0; k < nbytes; k++)
                 if (img->base[off + k] > 1)
@@ -611,9 +662,12 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         dlor_image_tensor tu, tv;
         dlor_image_tensor_at(img, L.u_tensor, &tu);
         dlor_image_tensor_at(img, L.v_tensor, &tv);
-        if (!dlor__is_float_dtype(tu.dtype) || tu.dtype != tv.dtype)
-            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float dtype",
-                        shown, tu.dtype, tv.dtype);
+        if (!dlor__is_weight_dtype(tu.dtype) || tu.dtype != tv.dtype)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': factor dtypes %d and %d are not one float "
+                        "or quantized dtype", shown, tu.dtype, tv.dtype);
+        if (dlor__is_quant_dtype(tu.dtype) && L.u_layout == DLOR_IMAGE_U_PANELS)
+            return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': a quantized U tensor is stored in rows, "
+                        "not panels", shown);
         if (tu.ndim != 2 || tu.dims[0] != L.k || tu.dims[1] != L.dim_u || tv.ndim != 2 ||
             tv.dims[0] != L.k || tv.dims[1] != L.dim_v)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,

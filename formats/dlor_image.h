@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 5
+#define DLOR_IMAGE_MINOR 6
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -228,9 +228,26 @@ const char *dlor_image_meta_get(const dlor_image *img, const char *key, uint32_t
 /* dtype codes the parser itself looks at (DLOR_FORMAT.md section 6): float
  * dtypes are 1 to 4 (f32, f16, bf16, f64); a bool is one byte, 0 or 1. */
 #define DLOR_IMAGE_DT_BOOL 13
+/* Block-quantized weights (DLOR_FORMAT.md 6.1): 2-D, blocks of 32 along the
+ * last dimension, each with one f16 scale. q8: 32 int8 values a block; q4: 16
+ * bytes a block, byte j holding column j (low nibble) and column j + 16 (high
+ * nibble) as 4-bit two's complement. All values of the tensor first (row by
+ * row, block by block), then all its scales in the same order. */
+#define DLOR_IMAGE_DT_Q8 14
+#define DLOR_IMAGE_DT_Q4 15
+#define DLOR_IMAGE_QBLOCK 32
 
-/* Size in bytes of a dtype code, 0 if unknown. */
+/* Size in bytes of an element of a dtype code, 0 if unknown or quantized. */
 unsigned dlor_image_dtype_size(int dtype);
+/* Bytes of the values of one block (32 for q8, 16 for q4), 0 otherwise. */
+unsigned dlor_image_qblock_bytes(int dtype);
+/* Bytes a quantized tensor of rows x cols holds (0 on overflow; 0 for an empty one). */
+uint64_t dlor_image_qbytes(int dtype, uint64_t rows, uint64_t cols);
+/* Checks the data of a non-empty quantized tensor (dlor_image_qbytes bytes):
+ * every scale finite and not negative, every padding value 0. 0 or an error
+ * naming the tensor ('name', NUL-terminated). */
+int dlor_image_check_qdata(const unsigned char *d, int dtype, uint64_t rows, uint64_t cols, const char *name,
+                           dlor_image_error *err);
 
 #ifdef __cplusplus
 }

@@ -104,7 +104,7 @@ static int check_chain(dlor_image *img, dlor_image_error *err)
                             (unsigned)i, (unsigned)op.weight);
             dlor_image_tensor t;
             dlor_image_tensor_at(img, op.weight, &t);
-            if (t.ndim != 2 || !dlor__is_float_dtype(t.dtype) || t.nelem == 0)
+            if (t.ndim != 2 || !dlor__is_weight_dtype(t.dtype) || t.nelem == 0)
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: weight '%.*s' is not a 2-D float tensor", (unsigned)i,
                             (int)(t.name_len < 64 ? t.name_len : 64), t.name);
             if (dlor__panel_owner(img, op.weight) >= 0)
@@ -222,7 +222,9 @@ static int dag_tensor(const dlor_image *img, uint32_t i, const char *role, uint3
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                                 "graph node %u: %s '%.*s' is a layer's U stored in panels, which only that layer may use",
                                 (unsigned)i, role, (int)(t->name_len < 64 ? t->name_len : 64), t->name);
-    if (t->ndim != ndim || !dlor__is_float_dtype(t->dtype) || t->nelem == 0 || (first && t->dims[0] != first) ||
+    /* a LINEAR weight may be block-quantized; vectors and tables are floats */
+    int dt_ok = dlor__is_float_dtype(t->dtype) || (ndim == 2 && strcmp(role, "weight") == 0 && dlor__is_quant_dtype(t->dtype));
+    if (t->ndim != ndim || !dt_ok || t->nelem == 0 || (first && t->dims[0] != first) ||
         (ndim == 2 && second && t->dims[1] != second))
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
                                 "graph node %u: %s '%.*s' is not a non-empty float %d-D tensor of %llu x %llu",

@@ -66,6 +66,9 @@ static inline double dlor__ldf64(const unsigned char *p)
     return d;
 }
 static inline int dlor__is_float_dtype(int dt) { return dt >= 1 && dt <= 4; }
+static inline int dlor__is_quant_dtype(int dt) { return dt == 14 || dt == 15; }
+/* What a weight matrix may be stored as: a float or a block-quantized dtype. */
+static inline int dlor__is_weight_dtype(int dt) { return dlor__is_float_dtype(dt) || dlor__is_quant_dtype(dt); }
 
 /* Tests of a double on its bits, so that validating an image and the float32
  * pass link no double-precision arithmetic (a Cortex-M4F's FPU has none).

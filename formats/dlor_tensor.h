@@ -38,7 +38,9 @@ typedef enum dlor_dtype {
     DLOR_DT_U16 = 10,
     DLOR_DT_U32 = 11,
     DLOR_DT_U64 = 12,
-    DLOR_DT_BOOL = 13
+    DLOR_DT_BOOL = 13,
+    DLOR_DT_Q8 = 14,   /* block-quantized 2-D weights, DLOR_FORMAT.md 6.1: */
+    DLOR_DT_Q4 = 15    /* nbytes from dlor_shape_nbytes, dlor_dtype_size 0 */
 } dlor_dtype;
 
 #define DLOR_MAX_NDIM 8
@@ -70,6 +72,8 @@ size_t dlor_dtype_size(dlor_dtype dt);
 const char *dlor_dtype_name(dlor_dtype dt);          /* "f32", "bf16", ...; "invalid" */
 dlor_dtype dlor_dtype_from_name(const char *name);   /* accepts "f32"/"F32"/"float32"...; INVALID otherwise */
 int dlor_dtype_is_float(dlor_dtype dt);
+int dlor_dtype_is_quant(dlor_dtype dt);             /* q8, q4 */
+int dlor_dtype_is_weight(dlor_dtype dt);            /* a float or a quantized dtype */
 
 /* Half-precision conversions (round to nearest even; NaN stays NaN). */
 float dlor_f16_to_f32(uint16_t h);
@@ -99,6 +103,13 @@ const char *dlor_shape_str(const uint64_t *dims, int ndim, char *buf, size_t buf
 dlor_status dlor_tensor_to_f64(const dlor_tensor *t, double *out, dlor_error *err);
 /* Encodes n doubles into dtype dt (float dtypes only), LE, into out. */
 void dlor_encode_f64(const double *x, size_t n, dlor_dtype dt, unsigned char *out);
+/* Encodes a rows x cols matrix (C order) into dt, a float or a quantized dtype
+ * (DLOR_FORMAT.md 6.1: absmax scales rounded to f16, values rounded to nearest,
+ * ties to even, padding columns 0), into out of dlor_shape_nbytes bytes. A
+ * quantized dtype refuses non-finite values and blocks whose scale f16 cannot
+ * hold, naming the tensor. */
+dlor_status dlor_encode_matrix(const double *x, uint64_t rows, uint64_t cols, dlor_dtype dt, unsigned char *out,
+                               const char *name, dlor_error *err);
 
 /* List management. All return DLOR_OK or DLOR_E_NOMEM / DLOR_E_FORMAT. */
 void dlor_tensor_list_init(dlor_tensor_list *l);

@@ -336,7 +336,7 @@ dlor_status dlor_graph_from_names(const dlor_tensor_list *t, dlor_act act, doubl
         const dlor_tensor *w = &t->items[i];
         size_t len = strlen(w->name), sl2;
         unsigned long long idx;
-        if (w->ndim != 2 || !dlor_dtype_is_float(w->dtype)) continue;
+        if (w->ndim != 2 || !dlor_dtype_is_weight(w->dtype)) continue;
         if (len <= sl || strcmp(w->name + len - sl, suffix) != 0 ||
             seq_index(w->name, len - sl, &sl2, &idx) != 0) {
             if (why) snprintf(why, why_len, "2-D tensor '%s' does not follow nn.Sequential naming (<index>.weight)", w->name);

@@ -137,7 +137,7 @@ static dlor_status check_sorted(const dlor_graph *g, const dlor_tensor **tv, siz
         if (!w)
             return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: weight tensor '%s' not found", what, i,
                              op->weight ? op->weight : "(none)");
-        if (w->ndim != 2 || !dlor_dtype_is_float(w->dtype) || w->nelem == 0)
+        if (w->ndim != 2 || !dlor_dtype_is_weight(w->dtype) || w->nelem == 0)
             return dlor_fail(err, DLOR_E_FORMAT, "%s: graph op %zu: weight '%s' is not a non-empty 2-D float tensor",
                              what, i, w->name);
         if (have && w->dims[1] != cur)
@@ -215,7 +215,8 @@ static dlor_status dag_tensor(const dag_ctx *c, const char *role, const char *na
     const dlor_tensor *t = find_sorted(c->tv, c->nt, name);
     if (!t) return dlor_fail(c->err, DLOR_E_FORMAT, "%s: graph op %zu (%s): %s tensor '%s' not found", c->what, c->i,
                              dlor_op_name(c->op->kind), role, name);
-    if (t->ndim != ndim || !dlor_dtype_is_float(t->dtype) || t->nelem == 0 || (first && t->dims[0] != first) ||
+    int dt_ok = dlor_dtype_is_float(t->dtype) || (ndim == 2 && strcmp(role, "weight") == 0 && dlor_dtype_is_quant(t->dtype));
+    if (t->ndim != ndim || !dt_ok || t->nelem == 0 || (first && t->dims[0] != first) ||
         (ndim == 2 && second && t->dims[1] != second)) {
         char want[64], got[96];
         if (ndim == 1) snprintf(want, sizeof want, "[%llu]", (unsigned long long)first);

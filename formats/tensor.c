@@ -62,6 +62,7 @@ size_t dlor_dtype_size(dlor_dtype dt)
     case DLOR_DT_F32: case DLOR_DT_I32: case DLOR_DT_U32: return 4;
     case DLOR_DT_F16: case DLOR_DT_BF16: case DLOR_DT_I16: case DLOR_DT_U16: return 2;
     case DLOR_DT_I8: case DLOR_DT_U8: case DLOR_DT_BOOL: return 1;
+    case DLOR_DT_Q8: case DLOR_DT_Q4: break; /* blocks, not elements: dlor_shape_nbytes */
     case DLOR_DT_INVALID: break;
     }
     return 0;
@@ -71,7 +72,7 @@ static const struct { dlor_dtype dt; const char *name; } dtype_names[] = {
     {DLOR_DT_F32, "f32"}, {DLOR_DT_F16, "f16"}, {DLOR_DT_BF16, "bf16"}, {DLOR_DT_F64, "f64"},
     {DLOR_DT_I8, "i8"}, {DLOR_DT_I16, "i16"}, {DLOR_DT_I32, "i32"}, {DLOR_DT_I64, "i64"},
     {DLOR_DT_U8, "u8"}, {DLOR_DT_U16, "u16"}, {DLOR_DT_U32, "u32"}, {DLOR_DT_U64, "u64"},
-    {DLOR_DT_BOOL, "bool"},
+    {DLOR_DT_BOOL, "bool"}, {DLOR_DT_Q8, "q8"}, {DLOR_DT_Q4, "q4"},
 };
 
 const char *dlor_dtype_name(dlor_dtype dt)
@@ -105,6 +106,9 @@ int dlor_dtype_is_float(dlor_dtype dt)
 {
     return dt == DLOR_DT_F32 || dt == DLOR_DT_F64 || dt == DLOR_DT_F16 || dt == DLOR_DT_BF16;
 }
+
+int dlor_dtype_is_quant(dlor_dtype dt) { return dt == DLOR_DT_Q8 || dt == DLOR_DT_Q4; }
+int dlor_dtype_is_weight(dlor_dtype dt) { return dlor_dtype_is_float(dt) || dlor_dtype_is_quant(dt); }
 
 /* ---- half precision -------------------------------------------------------
  * IEEE binary16: 1 sign, 5 exponent (bias 15), 10 fraction bits.
@@ -201,6 +205,11 @@ int dlor_shape_nelem(const uint64_t *dims, int ndim, uint64_t *nelem)
 int dlor_shape_nbytes(const uint64_t *dims, int ndim, dlor_dtype dt, uint64_t *nbytes)
 {
     uint64_t n, es = dlor_dtype_size(dt);
+    if (dlor_dtype_is_quant(dt)) { /* 2-D only; padded to whole blocks of the last dimension */
+        if (ndim != 2 || dlor_shape_nelem(dims, ndim, &n) != 0) return -1;
+        *nbytes = n ? dlor_image_qbytes((int)dt, dims[0], dims[1]) : 0;
+        return n && !*nbytes ? -1 : 0;
+    }
     if (es == 0 || dlor_shape_nelem(dims, ndim, &n) != 0) return -1;
     if (n > UINT64_MAX / es) return -1;
     *nbytes = n * es;
@@ -247,11 +256,34 @@ dlor_status dlor_tensor_to_f64(const dlor_tensor *t, double *out, dlor_error *er
     case DLOR_DT_BF16:
         for (uint64_t i = 0; i < n; i++) out[i] = dlor_bf16_to_f32(dlor_load_u16(p + 2 * i));
         return DLOR_OK;
-    default:
-        return dlor_fail(err, DLOR_E_UNSUPPORTED, "tensor '%s': dtype %s is not a float type",
-                         t->name, dlor_dtype_name(t->dtype));
+    case DLOR_DT_Q8:
+    case DLOR_DT_Q4: {
+        if (t->ndim != 2) break;
+        uint64_t rows = t->dims[0], cols = t->dims[1], nb = (cols + 31) / 32;
+        unsigned vb = dlor_image_qblock_bytes((int)t->dtype);
+        const unsigned char *sc = p + rows * nb * vb;
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t c = 0; c < cols; c++) {
+                uint64_t b = r * nb + c / 32;
+                unsigned j = (unsigned)(c % 32);
+                int q;
+                if (vb == 32) {
+                    q = (int)p[b * 32 + j] - (p[b * 32 + j] >= 128 ? 256 : 0);
+                } else {
+                    unsigned nib = j < 16 ? p[b * 16 + j] & 15u : p[b * 16 + j - 16] >> 4;
+                    q = (int)(nib ^ 8u) - 8;
+                }
+                out[r * cols + c] = (double)dlor_f16_to_f32(dlor_load_u16(sc + 2 * b)) * q;
+            }
+        return DLOR_OK;
     }
+    default:
+        break;
+    }
+    return dlor_fail(err, DLOR_E_UNSUPPORTED, "tensor '%s': dtype %s is not a float type",
+                     t->name, dlor_dtype_name(t->dtype));
 }
+
 
 void dlor_encode_f64(const double *x, size_t n, dlor_dtype dt, unsigned char *out)
 {
@@ -275,6 +307,55 @@ void dlor_encode_f64(const double *x, size_t n, dlor_dtype dt, unsigned char *ou
         default: break;
         }
     }
+}
+
+/* The f16 scale of a block whose largest magnitude is a, for values up to
+ * qmax: a / qmax in binary64, rounded to binary32, then to binary16 (both to
+ * nearest, ties to even). */
+static uint16_t quant_scale(double a, int qmax) { return dlor_f32_to_f16((float)(a / qmax)); }
+
+dlor_status dlor_encode_matrix(const double *x, uint64_t rows, uint64_t cols, dlor_dtype dt, unsigned char *out,
+                               const char *name, dlor_error *err)
+{
+    if (!dlor_dtype_is_quant(dt)) {
+        dlor_encode_f64(x, (size_t)(rows * cols), dt, out);
+        return DLOR_OK;
+    }
+    uint64_t nb = (cols + 31) / 32;
+    unsigned vb = dlor_image_qblock_bytes((int)dt);
+    int qmax = dt == DLOR_DT_Q8 ? 127 : 7;
+    unsigned char *sc = out + rows * nb * vb;
+    memset(out, 0, (size_t)(rows * nb * vb));
+    for (uint64_t r = 0; r < rows; r++)
+        for (uint64_t b = 0; b < nb; b++) {
+            const double *v = x + r * cols + 32 * b;
+            uint64_t w = cols - 32 * b < 32 ? cols - 32 * b : 32;
+            double a = 0;
+            for (uint64_t j = 0; j < w; j++) {
+                if (!isfinite(v[j]))
+                    return dlor_fail(err, DLOR_E_ARG, "tensor '%s': element [%llu, %llu] is %g; %s stores finite values only",
+                                     name, (unsigned long long)r, (unsigned long long)(32 * b + j), v[j],
+                                     dlor_dtype_name(dt));
+                a = fabs(v[j]) > a ? fabs(v[j]) : a;
+            }
+            uint16_t h = quant_scale(a, qmax);
+            if ((h & 0x7c00u) == 0x7c00u)
+                return dlor_fail(err, DLOR_E_ARG, "tensor '%s': row %llu holds %g, too large for an f16 %s scale "
+                                 "(largest magnitude %g)", name, (unsigned long long)r, a, dlor_dtype_name(dt),
+                                 65504.0 * qmax);
+            dlor_store_u16(sc + 2 * (r * nb + b), h);
+            double s = (double)dlor_f16_to_f32(h);
+            unsigned char *o = out + (r * nb + b) * vb;
+            for (uint64_t j = 0; j < w && s > 0; j++) {
+                double q = nearbyint(v[j] / s); /* the default rounding: to nearest, ties to even */
+                q = q > qmax ? qmax : q < -qmax ? -qmax : q;
+                int qi = (int)q;
+                if (vb == 32) o[j] = (unsigned char)(qi & 0xff);
+                else if (j < 16) o[j] |= (unsigned char)(qi & 15);
+                else o[j - 16] |= (unsigned char)((qi & 15) << 4);
+            }
+        }
+    return DLOR_OK;
 }
 
 /* ---- the list ---------------------------------------------------------- */

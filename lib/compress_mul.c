@@ -61,9 +61,8 @@ dlor_status dlor_lowrank_to_mul(const char *name, const dlor_lowrank *l, int64_t
         return dlor_fail(err, DLOR_E_ARG,
                          "layer '%s': %lld factors requested; need 1 <= m <= D = %lld", nm,
                          (long long)mfactors, (long long)D);
-    if (storage != DLOR_DT_F64 && storage != DLOR_DT_F32 && storage != DLOR_DT_F16 &&
-        storage != DLOR_DT_BF16)
-        return dlor_fail(err, DLOR_E_ARG, "layer '%s': storage dtype %s is not a float type", nm,
+    if (!dlor_dtype_is_weight(storage))
+        return dlor_fail(err, DLOR_E_ARG, "layer '%s': storage dtype %s is not a float or quantized type", nm,
                          dlor_dtype_name(storage));
     const double beta = l->beta;
     if (!isfinite(beta) || dlor__first_nonfinite(l->pt, (size_t)k * (size_t)m) >= 0 ||

@@ -97,10 +97,7 @@ double dlor__norm2_estimate(const double *w, int64_t m, int64_t n)
 
 /* ---- dlor_factor ------------------------------------------------------------------------ */
 
-static int storage_ok(dlor_dtype dt)
-{
-    return dt == DLOR_DT_F32 || dt == DLOR_DT_F64 || dt == DLOR_DT_F16 || dt == DLOR_DT_BF16;
-}
+static int storage_ok(dlor_dtype dt) { return dlor_dtype_is_weight(dt); }
 
 static const char *method_str(dlor_method m)
 {
@@ -149,7 +146,7 @@ dlor_status dlor__factor_ex(const char *name, const double *w, int64_t m, int64_
     }
     if (!storage_ok(opts->storage))
         return dlor_fail(err, DLOR_E_ARG,
-                         "layer '%s': storage dtype %s is not one of f32, f64, f16, bf16", nm,
+                         "layer '%s': storage dtype %s is not one of f32, f64, f16, bf16, q8, q4", nm,
                          dlor_dtype_name(opts->storage));
 
     int64_t D = m > n ? m : n;

@@ -14,6 +14,8 @@ double dlor_default_tol(dlor_dtype factor_dtype)
     case DLOR_DT_F64: return 1e-10;
     case DLOR_DT_F16: return 1e-2;
     case DLOR_DT_BF16: return 5e-2;
+    case DLOR_DT_Q8: return 5e-2;
+    case DLOR_DT_Q4: return 0.3;
     default: return 1e-4;
     }
 }

@@ -21,6 +21,8 @@ DTYPES = {1: "<f4", 2: "<f2", 3: "bf16", 4: "<f8", 5: "i1", 6: "<i2", 7: "<i4", 
           9: "u1", 10: "<u2", 11: "<u4", 12: "<u8", 13: "u1"}
 SIZES = {1: 4, 2: 2, 3: 2, 4: 8, 5: 1, 6: 2, 7: 4, 8: 8, 9: 1, 10: 2, 11: 4, 12: 8, 13: 1}
 FLOATS = (1, 2, 3, 4)
+QUANT = {14: 32, 15: 16}  # 6.1: q8, q4 and the value bytes of a block of 32
+WEIGHTS = FLOATS + tuple(QUANT)
 BOOL = 13
 MIB = 1 << 20
 # section 8
@@ -47,6 +49,28 @@ def _check(cond, msg):
 
 def _zero(b, lo, hi, what):
     _check(b[lo:hi].count(0) == hi - lo, f"{what}: nonzero padding or reserved bytes")
+
+
+def _quant_parts(raw, dt, dims):
+    """6.1: the values [R, B, 32] (int) and the scales [R, B] (float16) of a q8 or q4 tensor."""
+    R, C = dims
+    B, vb = -(-C // 32), QUANT[dt]
+    vals = np.frombuffer(raw, np.uint8, R * B * vb).reshape(R, B, vb)
+    scales = np.frombuffer(raw, "<f2", R * B, R * B * vb).reshape(R, B)
+    if dt == 14:
+        q = vals.view(np.int8).astype(np.int32)
+    else:
+        lo, hi = (vals & 15).astype(np.int32), (vals >> 4).astype(np.int32)
+        q = np.concatenate([(lo ^ 8) - 8, (hi ^ 8) - 8], axis=2)
+    return q, scales
+
+
+def _check_quant(raw, dt, dims, sname):
+    q, scales = _quant_parts(raw, dt, dims)
+    bits = scales.view(np.uint16)
+    _check(not ((bits & 0x7C00) == 0x7C00).any(), f"tensor {sname}: a scale is not finite")
+    _check(not (bits & 0x8000).any(), f"tensor {sname}: a scale is negative")
+    _check(not q.reshape(dims[0], -1)[:, dims[1]:].any(), f"tensor {sname}: a padding value is not 0")
 
 
 def _inflate(b):
@@ -158,7 +182,8 @@ def _parse(b):
         no, nl, dt, ndim = struct.unpack_from("<IIHB", b, r)
         name = string(no, nl, 1, MAX_NAME, f"tensor record {i} name")
         sname = name.decode("utf-8")
-        _check(dt in SIZES, f"tensor {sname}: unknown dtype {dt}")
+        _check(dt in SIZES or dt in QUANT, f"tensor {sname}: unknown dtype {dt}")
+        _check(dt not in QUANT or ndim == 2, f"tensor {sname}: a quantized tensor is not 2-D")
         _check(ndim <= MAX_NDIM, f"tensor {sname}: {ndim} dimensions")
         _zero(b, r + 11, r + 16, f"tensor {sname}")
         _zero(b, r + 100, r + 128, f"tensor {sname}")
@@ -167,7 +192,10 @@ def _parse(b):
         dims = alldims[:ndim]
         toff, nbytes, crc = struct.unpack_from("<QQI", b, r + 80)
         want = 1
-        for d in dims + (SIZES[dt],):  # every partial product from the left fits in 64 bits
+        if dt in QUANT:  # 6.1: R * ceil(C / 32) blocks of vb value bytes and a 2-byte scale
+            want = dims[0] * -(-dims[1] // 32) * (QUANT[dt] + 2) if dims[0] and dims[1] else 0
+            _check(want < 1 << 64, f"tensor {sname}: size overflows")
+        for d in dims + (SIZES[dt],) if dt in SIZES else ():  # every partial product from the left fits in 64 bits
             want *= d
             _check(want < 1 << 64, f"tensor {sname}: size overflows")
         _check(nbytes == want, f"tensor {sname}: nbytes does not match the shape")
@@ -176,6 +204,8 @@ def _parse(b):
         raw = b[toff:toff + nbytes]
         _check(zlib.crc32(raw) & 0xFFFFFFFF == crc, f"tensor {sname}: crc")
         _check(dt != BOOL or raw.translate(None, b"\0\1") == b"", f"tensor {sname}: a bool byte other than 0 or 1")
+        if dt in QUANT and nbytes:
+            _check_quant(raw, dt, dims, sname)
         end = toff + nbytes
         if i + 1 < count:
             dpos = _align(end, 64)
@@ -210,7 +240,8 @@ def _parse(b):
         U, V = trecs[ui], trecs[vi]
         kmax = max(rows, cols) if method == 1 else min(rows, cols)
         du, dv = (kmax, kmax) if method == 1 else (rows, cols)
-        _check(U["dtype"] in FLOATS and V["dtype"] == U["dtype"], f"layer {sname}: factor dtypes")
+        _check(U["dtype"] in WEIGHTS and V["dtype"] == U["dtype"], f"layer {sname}: factor dtypes")
+        _check(U["dtype"] in FLOATS or layout == 0, f"layer {sname}: a quantized U in panels")
         _check(len(U["dims"]) == 2 and len(V["dims"]) == 2, f"layer {sname}: factor tensors not 2-D")
         K = U["dims"][0]
         _check(1 <= K <= kmax, f"layer {sname}: K = {K}")
@@ -291,7 +322,7 @@ def _parse_graph(b, sec, trecs, lrecs, panel_u):
             else:
                 _check(widx < len(trecs), f"{what}: tensor index")
                 t = trecs[widx]
-                _check(len(t["dims"]) == 2 and t["dtype"] in FLOATS and math.prod(t["dims"]) > 0,
+                _check(len(t["dims"]) == 2 and t["dtype"] in WEIGHTS and math.prod(t["dims"]) > 0,
                        f"{what}: weight '{t['name']}' is not a 2-D float tensor")
                 _check(t["name"] not in lnames, f"{what}: weight tensor named like a layer")
                 _check(widx not in panel_u, f"{what}: weight is a layer's U stored in panels")
@@ -324,6 +355,12 @@ def _array(t):
     raw, dt = t["raw"], t["dtype"]
     if dt == 3:
         arr = (np.frombuffer(raw, "<u2").astype(np.uint32) << 16).view(np.float32)
+    elif dt in QUANT:  # 6.1: scale * value, exact in float32
+        R, C = t["dims"]
+        if R == 0 or C == 0:
+            return np.zeros((R, C), np.float32)
+        q, scales = _quant_parts(raw, dt, t["dims"])
+        arr = (scales.astype(np.float32)[:, :, None] * q.astype(np.float32)).reshape(R, -1)[:, :C]
     else:
         arr = np.frombuffer(raw, DTYPES[dt])
     return arr.reshape(t["dims"])
@@ -544,7 +581,8 @@ def _dag_shape(n, slots, widx, bidx, nodes, modes, trecs, lrecs, lnames, panel_u
         _check(idx < len(trecs), f"{what}: {role} tensor index {idx} out of range")
         _check(idx not in panel_u, f"{what}: {role} is a layer's U stored in panels")
         t = trecs[idx]
-        _check(len(t["dims"]) == ndim and t["dtype"] in FLOATS and math.prod(t["dims"]) > 0
+        _check(len(t["dims"]) == ndim and (t["dtype"] in FLOATS or (role == "weight" and ndim == 2 and t["dtype"] in QUANT))
+               and math.prod(t["dims"]) > 0
                and (first is None or t["dims"][0] == first) and (second is None or t["dims"][1] == second),
                f"{what}: {role} '{t['name']}' is not a non-empty float {ndim}-D tensor of the right shape")
         return t

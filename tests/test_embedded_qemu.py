@@ -1,5 +1,6 @@
 """dlor's runtime on microcontrollers, emulated: the digits model in several
-forms (exact mul, add, compressed to f16, the dense source) and a model that
+forms (exact mul, add, compressed to f16 and to q8 factors, kept dense in q4,
+the dense source) and a model that
 runs every activation, a branch group and softmax (factors in bf16 and in f64)
 are exported with 'dlor export-c', built with arm-none-eabi-gcc (-Wall -Wextra
 -Werror) into bare-metal programs for QEMU's mps2-an386 (Cortex-M4F, hard
@@ -57,6 +58,8 @@ forms = {
     "add": [os.path.join(DIGITS, "digits.safetensors"), "--activation", "relu", "--method", "add"],
     "f16": [os.path.join(DIGITS, "digits.safetensors"), "--activation", "relu", "--budget", "0.5", "--dtype", "f16"],
     "dense": [os.path.join(DIGITS, "digits.safetensors"), "--activation", "relu", "--exclude", "*"],
+    "q8": [os.path.join(DIGITS, "digits.safetensors"), "--activation", "relu", "--budget", "0.5", "--dtype", "q8"],
+    "q4": [os.path.join(DIGITS, "digits.safetensors"), "--activation", "relu", "--tol", "1e-9", "--dtype", "q4"],
     "acts_bf16": [acts_src, "--rank", "8", "--dtype", "bf16"],
     "acts_f64": [acts_src, "--method", "add", "--rank", "6", "--dtype", "f64", "--layout", "rows"],
 }

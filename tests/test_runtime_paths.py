@@ -3,7 +3,7 @@ the runtime built without its per-processor kernel versions (run_image_noclones:
 the baseline instruction set, against the AVX2 kernels that hosts with AVX2
 dispatch to), and the BLAS build of the runtime (sgemm for batches) agrees with
 the portable one within float32 rounding, for dense, mul, add and compressed
-layers in several dtypes and both U layouts."""
+layers in several dtypes (q8 and q4 too) and both U layouts."""
 import os
 import subprocess
 import sys
@@ -23,7 +23,10 @@ x = np.load(os.path.join(digits, "x_test.npy")).astype("<f4")
 cases = [("dense", ["--exclude", "*"]), ("mul", ["--rank", "16"]), ("mul-f16", ["--rank", "8", "--dtype", "f16"]),
          ("add", ["--method", "add"]), ("add-rows", ["--method", "add", "--layout", "rows"]),
          ("lowrank-rows-f16", ["--method", "lowrank", "--rank", "5", "--layout", "rows", "--dtype", "f16"]),
-         ("mul-f64", ["--rank", "3", "--dtype", "f64"])]
+         ("mul-f64", ["--rank", "3", "--dtype", "f64"]),
+         ("lowrank-q8", ["--method", "lowrank", "--rank", "12", "--dtype", "q8"]),
+         ("mul-q4", ["--rank", "40", "--dtype", "q4"]), ("dense-q8", ["--tol", "1e-9", "--dtype", "q8"]),
+         ("dense-q4", ["--tol", "1e-9", "--dtype", "q4"])]
 for name, flags in cases:
     model = os.path.join(TMP, f"{name}.dlor")
     r = subprocess.run([DLOR, "convert", os.path.join(digits, "digits.safetensors"), "-o", model, "--activation",

@@ -609,6 +609,19 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define DLOR_RT_KERNEL
 #endif
 
+/* Keeps GCC from unrolling a loop of a fixed trip count before its loop
+ * vectoriser sees it: at -O3 it unrolls the quantized kernels' 16- and 32-lane
+ * loops first, and its block vectoriser then makes scalar conversions of them
+ * (32 vcvtsi2ss a block); left as loops they become 8-wide vector code. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define RT_NO_UNROLL _Pragma("GCC unroll 1")
+#else
+#define RT_NO_UNROLL
+#endif
+
+/* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
+#define RT_QCHUNK 64
+
 /* Rows of a factor's panels the update takes at a time (see update). */
 #define PANEL_ROWS 64
 

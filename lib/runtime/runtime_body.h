@@ -21,8 +21,14 @@
 /* n elements of a float tensor starting at element 'first', converted into buf
  * (one loop per dtype: a switch per element cost a Cortex-M4F half of an f16
  * model's instructions). */
+static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf);
+
 static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
 {
+    if (dlor__is_quant_dtype(t->dtype)) {
+        RT_(dequant)(t, first, n, buf);
+        return;
+    }
     const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
     uint64_t i;
     switch (t->dtype) {
@@ -239,6 +245,166 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
     for (uint64_t i = 0; i < w; i++) y[i] = a[i];
 }
 
+/* ---- block-quantized weights (DLOR_FORMAT.md 6.1) ----------------------------------
+ * A row of a q8 or q4 tensor is nb blocks of 32 values (vb bytes each: 32 int8,
+ * or 16 bytes whose low nibbles are the block's columns 0-15 and high nibbles
+ * columns 16-31, 4-bit two's complement), and its nb f16 scales lie in the
+ * tensor's scale part. The kernels keep the weights in their integers and the
+ * activations in T: per block, lane l (< 16) takes the products of columns l
+ * and l + 16 (the two nibbles of byte l in q4) added in T, and adds the block's
+ * scale times that to its own accumulator; the 16 accumulators are summed
+ * pairwise at the end, as in dot. Fixed lanes and no reassociation: the AVX2
+ * and plain builds give the same bits.
+ * What GCC 12 makes of them on x86-64 (-O2 and -O3 alike, -S; see RT_NO_UNROLL
+ * in runtime.c): qdot8's AVX2 clone takes a block per iteration in registers:
+ * one 32-byte load of the values, vpmovsxbw + vextracti128 + four vpmovsxwd
+ * (int8 to int32, 8 lanes each), four vcvtdq2ps, four vmulps by x (memory
+ * operands), two vaddps of the column pairs, two vmulps by the broadcast scale
+ * and two vaddps into the two accumulator registers: 23 instructions per 32
+ * weights; its plain clone does the same with SSE2, the sign extension through
+ * punpck/pcmpgtw. The double pass widens with vcvtdq2pd, 4 lanes a register.
+ * qdot4 adds vpand 15 / vpsrlw 4, vpxor 8 and vpaddb -8 for the nibbles and
+ * runs its float part in 128-bit halves (12 vmulps, 8 vaddps per two blocks).
+ * qscales is 8-wide integer work with one vpblendvb for the subnormals; qaxpy
+ * vectorises its whole blocks (vpmovsxwd, vcvtdq2ps, vmulps, vaddps). On the
+ * machine of BENCHMARKS.md a batch-1 q8 pass spends ~70% of its time in
+ * qdot8 (perf), on the accumulator additions: it is bound by these
+ * instructions, not by memory (a plain read of the q8 file takes ~0.3 x the
+ * pass), which bench/bench_quant.py reports. */
+
+/* acc[l] += s[b] (q[32 b + l] x[32 b + l] + q[32 b + 16 + l] x[32 b + 16 + l])
+ * over the nb whole blocks of q8 values v against x (32 nb features): each
+ * block's values converted to T first, then the lanes' products. */
+DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
+{
+    T a[16];
+    memcpy(a, acc, sizeof a);
+    for (uint64_t b = 0; b < nb; b++) {
+        const signed char *q = (const signed char *)(const void *)(v + 32 * b);
+        const T *xb = x + 32 * b;
+        T sb = s[b], qf[32];
+        RT_NO_UNROLL for (int l = 0; l < 32; l++) qf[l] = (T)q[l];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) a[l] += sb * (qf[l] * xb[l] + qf[l + 16] * xb[l + 16]);
+    }
+    memcpy(acc, a, sizeof a);
+}
+
+/* The same for q4 blocks (16 bytes: column l in the low nibble of byte l,
+ * column l + 16 in its high nibble), each block's nibbles first widened to
+ * bytes (kept in registers; as floats in two arrays, GCC stored them to the
+ * stack in halves and reloaded them whole, which stalled: 2 x slower). */
+DLOR_RT_KERNEL static void RT_(qdot4)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
+{
+    T a[16];
+    memcpy(a, acc, sizeof a);
+    for (uint64_t b = 0; b < nb; b++) {
+        const unsigned char *q = v + 16 * b;
+        const T *xb = x + 32 * b;
+        T sb = s[b];
+        signed char t8[32];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) {
+            t8[l] = (signed char)((int)((q[l] & 15u) ^ 8u) - 8);
+            t8[l + 16] = (signed char)((int)(((unsigned)q[l] >> 4) ^ 8u) - 8);
+        }
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) a[l] += sb * ((T)t8[l] * xb[l] + (T)t8[l + 16] * xb[l + 16]);
+    }
+    memcpy(acc, a, sizeof a);
+}
+
+/* n scales (f16, finite and not negative: the image reader checked them) as
+ * T, without branches so that the vectoriser takes the loop (f16_f32 per
+ * block, with its branches, cost a q8 row about a quarter of its time). The
+ * exponent rebased and the fraction moved up gives a normal number; for a
+ * subnormal (exponent 0) that reads 2^-15 (1 + m/1024), and (that - 2^-15) 2
+ * = m 2^-24 is its value (both steps exact). The bits of f16_f32. */
+DLOR_RT_KERNEL static void RT_(qscales)(const unsigned char *sc, uint64_t n, T *restrict s)
+{
+    for (uint64_t b = 0; b < n; b++) {
+        uint32_t h = (uint32_t)sc[2 * b] | ((uint32_t)sc[2 * b + 1] << 8), nb = (h << 13) + 0x38000000u, sb;
+        uint32_t sub = 0u - (uint32_t)((h & 0x7c00u) == 0);
+        float fn, fs;
+        memcpy(&fn, &nb, 4);
+        fs = (fn - 3.0517578125e-5f) * 2.0f;
+        memcpy(&sb, &fs, 4);
+        nb = (nb & ~sub) | (sb & sub);
+        memcpy(&fn, &nb, 4);
+        s[b] = (T)fn;
+    }
+}
+
+/* Value of column j (< 32) of a block. */
+static int RT_(qval)(const unsigned char *blk, unsigned vb, uint64_t j)
+{
+    if (vb == 32) return (int)blk[j] - (blk[j] >= 128 ? 256 : 0);
+    unsigned nib = j < 16 ? blk[j] & 15u : (unsigned)blk[j - 16] >> 4;
+    return (int)(nib ^ 8u) - 8;
+}
+
+/* Row 'row' of a quantized tensor . x (cols features): the whole blocks
+ * through the kernels, RT_QCHUNK blocks' scales converted at a time, then the
+ * last block's used columns in order; the lanes summed pairwise as in dot. */
+static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
+{
+    uint64_t cols = t->dims[1], nb = (cols + 31) / 32, full = cols / 32;
+    unsigned vb = dlor_image_qblock_bytes(t->dtype);
+    const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
+    T acc[16] = {0}, s[RT_QCHUNK];
+    for (uint64_t b0 = 0; b0 < full; b0 += RT_QCHUNK) {
+        uint64_t n = min_u64(RT_QCHUNK, full - b0);
+        RT_(qscales)(sc + 2 * b0, n, s);
+        if (vb == 32) RT_(qdot8)(v + 32 * b0, s, x + 32 * b0, n, acc);
+        else RT_(qdot4)(v + 16 * b0, s, x + 32 * b0, n, acc);
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    if (full < nb) {
+        T tail = 0;
+        for (uint64_t j = 0; j < cols - 32 * full; j++)
+            tail += (T)RT_(qval)(v + full * vb, vb, j) * x[32 * full + j];
+        acc[0] += (T)f16_f32(sc + 2 * full) * tail;
+    }
+    return acc[0];
+}
+
+/* y[i0, i1) += a * row 'row' of a quantized tensor (its columns [i0, i1)):
+ * per block, a times the scale, then that times each value. */
+DLOR_RT_KERNEL static void RT_(qaxpy)(T a, const dlor_image_tensor *t, uint64_t row, uint64_t i0, uint64_t i1,
+                                      T *restrict y)
+{
+    uint64_t cols = t->dims[1], nb = (cols + 31) / 32;
+    unsigned vb = dlor_image_qblock_bytes(t->dtype);
+    const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
+    for (uint64_t b = i0 / 32; b * 32 < i1; b++) {
+        const unsigned char *q = v + b * vb;
+        T c = a * (T)f16_f32(sc + 2 * b);
+        uint64_t lo = b * 32 > i0 ? b * 32 : i0, hi = b * 32 + 32 < i1 ? b * 32 + 32 : i1;
+        T *yb = y + 32 * b;
+        if (lo == 32 * b && hi == 32 * b + 32 && vb == 32) {
+            const signed char *s8 = (const signed char *)(const void *)q;
+            for (int l = 0; l < 32; l++) yb[l] += c * (T)s8[l];
+        } else if (lo == 32 * b && hi == 32 * b + 32) {
+            for (int l = 0; l < 16; l++) {
+                yb[l] += c * (T)((int)((q[l] & 15u) ^ 8u) - 8);
+                yb[l + 16] += c * (T)((int)(((unsigned)q[l] >> 4) ^ 8u) - 8);
+            }
+        } else {
+            for (uint64_t i = lo; i < hi; i++) y[i] += c * (T)RT_(qval)(q, vb, i - 32 * b);
+        }
+    }
+}
+
+/* n elements of a quantized tensor from element 'first', as T. */
+static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
+{
+    uint64_t cols = t->dims[1], nb = (cols + 31) / 32;
+    unsigned vb = dlor_image_qblock_bytes(t->dtype);
+    const unsigned char *sc = t->data + t->dims[0] * nb * vb;
+    for (uint64_t e = first; e < first + n; e++) {
+        uint64_t r = e / cols, c = e % cols, b = r * nb + c / 32;
+        buf[e - first] = (T)f16_f32(sc + 2 * b) * (T)RT_(qval)(t->data + b * vb, vb, c % 32);
+    }
+}
+
 /* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
  * for q < nr. The rows go through dot4 as four bands of consecutive rows read
  * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
@@ -251,6 +417,11 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+    if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
+        for (uint64_t q = 0; q < nr; q++)
+            for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
+        return;
+    }
     for (uint64_t q = 0; q < band; q++) {
         const T *a = widen;
         uint64_t lda = n;
@@ -339,6 +510,14 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
 #else
     (void)chunk;
 #endif
+    if (dlor__is_quant_dtype(ut->dtype)) { /* rows of U^T in their integers, y scaled first */
+        if (s != (T)1)
+            for (size_t b = 0; b < batch; b++)
+                for (uint64_t i = i0; i < i1; i++) y[b * stride + i] *= s;
+        for (uint64_t q = 0; q < r; q++)
+            for (size_t b = 0; b < batch; b++) RT_(qaxpy)(z[b * zs + q], ut, j0 + q, i0, i1, y + b * stride);
+        return;
+    }
     if (panels) {
         /* blocks [b0, b1) of 16 columns; the full ones four at a time, from four
          * places a quarter of the worker's share apart */

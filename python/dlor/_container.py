@@ -55,6 +55,14 @@ DTYPES: Dict[int, Tuple[str, int, str]] = {
     13: ("bool", 1, "u1"),
 }
 FLOAT_DTYPES = (1, 2, 3, 4)
+# block-quantized 2-D weights (DLOR_FORMAT.md 6.1): code -> (name, value bytes of a block of 32)
+QUANT_DTYPES: Dict[int, Tuple[str, int]] = {14: ("q8", 32), 15: ("q4", 16)}
+WEIGHT_DTYPES = FLOAT_DTYPES + tuple(QUANT_DTYPES)
+QBLOCK = 32
+
+
+def dtype_name(code: int) -> str:
+    return QUANT_DTYPES[code][0] if code in QUANT_DTYPES else DTYPES[code][0]
 
 METHOD_MUL, METHOD_ADD = 1, 2
 BASIS_SCHUR, BASIS_RANDOM, BASIS_SVD = 1, 2, 3
@@ -310,7 +318,8 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
         nb = name.encode("utf-8")
         c.check(prev is None or prev < nb, f"{what} is out of order or duplicated")
         prev = nb
-        c.check(dtype in DTYPES, f"{what}: unknown dtype code {dtype}")
+        c.check(dtype in DTYPES or dtype in QUANT_DTYPES, f"{what}: unknown dtype code {dtype}")
+        c.check(dtype not in QUANT_DTYPES or ndim == 2, f"{what}: a quantized tensor is 2-D, not {ndim}-D")
         c.check(ndim <= MAX_NDIM, f"{what}: {ndim} dimensions (limit 8)")
         c.check(not any(b[r + 11:r + 16]) and not any(b[r + 100:r + 128]), f"{what}: reserved bytes are not zero")
         dims = struct.unpack_from("<8Q", b, r + 16)
@@ -321,7 +330,10 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
         for d in shape:  # every partial product from the left within 64 bits, as a C reader computes it
             nelem *= d
             c.check(nelem <= U64_MAX, f"{what}: element count overflows")
-        need = nelem * DTYPES[dtype][1]
+        if dtype in QUANT_DTYPES:  # 6.1: R * ceil(C / 32) blocks of value bytes and a 2-byte scale
+            need = shape[0] * -(-shape[1] // QBLOCK) * (QUANT_DTYPES[dtype][1] + 2) if nelem else 0
+        else:
+            need = nelem * DTYPES[dtype][1]
         c.check(need <= U64_MAX, f"{what}: byte size overflows")
         toff, nbytes, crc = struct.unpack_from("<QQI", b, r + 80)
         c.check(nbytes == need, f"{what}: nbytes {nbytes} but shape needs {need}")
@@ -337,6 +349,8 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
             pos = end
         if check_crc:
             c.check(zlib.crc32(b[toff:end]) & 0xFFFFFFFF == crc, f"{what}: CRC-32 mismatch (data corrupt)")
+        if dtype in QUANT_DTYPES and nbytes:
+            _check_quant(c, what, b, toff, dtype, shape)
         if dtype == 13:
             bad = np.flatnonzero(np.frombuffer(b, np.uint8, nbytes, toff) > 1)
             c.check(bad.size == 0, f"{what}: bool element {bad[0] if bad.size else 0} is "
@@ -344,6 +358,27 @@ def _tensors(c: _Checker, b: bytes, sec: Tuple[int, int, int], string, data_offs
         out.append(TensorRecord(name, dtype, shape, toff, nbytes))
     c.check(pos == n, f"{n - pos} trailing bytes after the last tensor")
     return out
+
+
+def _quant_parts(data: bytes, off: int, dtype: int, shape: Tuple[int, ...]) -> Tuple[np.ndarray, np.ndarray]:
+    """The values [R, B, 32] (int32) and scales [R, B] (float16) of a q8 or q4 tensor (6.1)."""
+    rows, cols = shape
+    nb, vb = -(-cols // QBLOCK), QUANT_DTYPES[dtype][1]
+    vals = np.frombuffer(data, np.uint8, rows * nb * vb, off).reshape(rows, nb, vb)
+    scales = np.frombuffer(data, "<f2", rows * nb, off + rows * nb * vb).reshape(rows, nb)
+    if dtype == 14:
+        q = vals.view(np.int8).astype(np.int32)
+    else:  # byte j: column j in the low nibble, j + 16 in the high one, 4-bit two's complement
+        q = np.concatenate([((vals & 15).astype(np.int32) ^ 8) - 8, ((vals >> 4).astype(np.int32) ^ 8) - 8], axis=2)
+    return q, scales
+
+
+def _check_quant(c: _Checker, what: str, b: bytes, off: int, dtype: int, shape: Tuple[int, ...]) -> None:
+    q, scales = _quant_parts(b, off, dtype, shape)
+    bits = scales.view(np.uint16)
+    bad = np.flatnonzero(((bits & 0x7C00) == 0x7C00) | ((bits & 0x8000) != 0))
+    c.check(bad.size == 0, f"{what}: the scale of block {int(bad[0]) if bad.size else 0} is not finite or negative")
+    c.check(not q.reshape(shape[0], -1)[:, shape[1]:].any(), f"{what}: a padding value past column {shape[1]} is not 0")
 
 
 def _layers(c: _Checker, b: bytes, sec: Tuple[int, int, int], string,
@@ -383,8 +418,9 @@ def _layers(c: _Checker, b: bytes, sec: Tuple[int, int, int], string,
         c.check(math.isfinite(alpha) and not (method == METHOD_MUL and alpha == 0.0), f"{what}: invalid alpha {alpha:g}")
         c.check(sdt in FLOAT_DTYPES, f"{what}: source dtype {sdt} is not a float dtype")  # made from float weights
         c.check(basis == BASIS_RANDOM or seed == 0, f"{what}: seed set for a non-random basis")
-        c.check(tu.dtype in FLOAT_DTYPES and tu.dtype == tv.dtype,
-                f"{what}: factor dtypes {tu.dtype} and {tv.dtype} are not one float dtype")
+        c.check(tu.dtype in WEIGHT_DTYPES and tu.dtype == tv.dtype,
+                f"{what}: factor dtypes {tu.dtype} and {tv.dtype} are not one float or quantized dtype")
+        c.check(tu.dtype in FLOAT_DTYPES or layout != U_PANELS, f"{what}: a quantized U tensor is stored in rows, not panels")
         c.check(layout != U_PANELS or tu.name == name + ".dlor.U",
                 f"{what}: its U tensor is stored in panels, so it must be named '<layer>.dlor.U', "
                 f"not '{shown(tu.name)}'")
@@ -462,7 +498,7 @@ def _graph(c: _Checker, b: bytes, sec: Tuple[int, int, int], tensors: List[Tenso
         else:
             c.check(widx < len(tensors), f"{what}: tensor index {widx} out of range")
             t = tensors[widx]
-            c.check(len(t.shape) == 2 and t.dtype in FLOAT_DTYPES and t.shape[0] * t.shape[1] > 0,
+            c.check(len(t.shape) == 2 and t.dtype in WEIGHT_DTYPES and t.shape[0] * t.shape[1] > 0,
                     f"{what}: weight '{shown(t.name)}' is not a 2-D float tensor")
             c.check(widx not in owners,
                     f"{what}: weight '{shown(t.name)}' is a layer's U stored in panels, which only that layer may use")
@@ -490,7 +526,17 @@ def _check_bias(c: _Checker, what: str, tensors: List[TensorRecord], idx: int, l
 
 def tensor_array(img: Image, t: TensorRecord) -> np.ndarray:
     """The tensor's values as a read-only numpy array of its shape (bf16 widened
-    exactly to float32, bool as numpy bool), viewing the image's bytes where it can."""
+    exactly to float32, bool as numpy bool, q8 and q4 dequantized exactly to float32),
+    viewing the image's bytes where it can."""
+    if t.dtype in QUANT_DTYPES:
+        rows, cols = t.shape
+        if rows * cols == 0:
+            a = np.zeros(t.shape, np.float32)
+        else:
+            q, scales = _quant_parts(img.data, t.offset, t.dtype, t.shape)
+            a = (scales.astype(np.float32)[:, :, None] * q.astype(np.float32)).reshape(rows, -1)[:, :cols]
+        a.flags.writeable = False
+        return a
     _, size, npdt = DTYPES[t.dtype]
     a = np.frombuffer(img.data, np.dtype(npdt), t.nbytes // size, t.offset)
     if t.dtype == 3:

@@ -35,9 +35,9 @@ class Layer:
     ``form`` says what the layer holds, as ``dlor verify`` reports it: ``mul`` and
     ``add`` (exact), ``mul-compressed``, ``lowrank`` (``beta I + P Q^T`` and sums of
     components) or ``svd`` (plain truncated SVD, ``beta = 0``). ``dtype`` is the
-    storage dtype of the factors (``f32``, ``f64``, ``f16``, ``bf16``); ``U`` and
-    ``V`` hold their values exactly (bf16 widened to float32, numpy having no
-    bfloat16). Arrays are read-only.
+    storage dtype of the factors (``f32``, ``f64``, ``f16``, ``bf16``, ``q8``, ``q4``); ``U`` and
+    ``V`` hold their values exactly (bf16 widened to float32, numpy having no bfloat16; q8 and q4
+    dequantized to float32, which holds them exactly). Arrays are read-only.
     """
     name: str
     method: str
@@ -157,7 +157,7 @@ class Model:
                 name=L.name, method=_METHODS[L.method], form=form, basis=_BASES[L.basis],
                 shape=(L.rows, L.cols), rank=L.rank, factors=L.factors, coefficient=L.alpha,
                 U=_readonly(arrays[L.u_tensor].T), V=_readonly(arrays[L.v_tensor].T),
-                dtype=C.DTYPES[img.tensors[L.u_tensor].dtype][0], u_layout=_LAYOUTS[L.u_layout],
+                dtype=C.dtype_name(img.tensors[L.u_tensor].dtype), u_layout=_LAYOUTS[L.u_layout],
                 source_dtype=C.DTYPES[L.source_dtype][0], seed=L.seed)
         self.is_dag = bool(img.nodes)
         self.graph: List[Any] = DG.from_records(img) if self.is_dag else G.from_records(img)

@@ -52,7 +52,7 @@ void dlf_check_result(dlor_status st, const dlor_tensor_list *l, const dlor_erro
         size_t nl = strlen(t->name);
         DLF_REQUIRE(nl >= 1 && nl <= DLOR_MAX_NAME, "tensor %zu: name of %zu bytes", i, nl);
         size_t es = dlor_dtype_size(t->dtype);
-        DLF_REQUIRE(es != 0, "tensor '%s': invalid dtype %d", t->name, (int)t->dtype);
+        DLF_REQUIRE(es != 0 || dlor_dtype_is_quant(t->dtype), "tensor '%s': invalid dtype %d", t->name, (int)t->dtype);
         DLF_REQUIRE(t->ndim >= 0 && t->ndim <= DLOR_MAX_NDIM, "tensor '%s': ndim %d", t->name, t->ndim);
         uint64_t n = 1;
         for (int d = 0; d < t->ndim; d++) {
@@ -61,8 +61,9 @@ void dlf_check_result(dlor_status st, const dlor_tensor_list *l, const dlor_erro
         }
         DLF_REQUIRE(n == t->nelem, "tensor '%s': nelem %llu, shape gives %llu", t->name,
                     (unsigned long long)t->nelem, (unsigned long long)n);
-        DLF_REQUIRE(n <= UINT64_MAX / es && n * es == t->nbytes, "tensor '%s': nbytes %zu for %llu elements",
-                    t->name, t->nbytes, (unsigned long long)n);
+        uint64_t want = 0; /* element size times count, or the blocks of a quantized tensor */
+        DLF_REQUIRE(dlor_shape_nbytes(t->dims, t->ndim, t->dtype, &want) == 0 && want == t->nbytes,
+                    "tensor '%s': nbytes %zu for %llu elements", t->name, t->nbytes, (unsigned long long)n);
         DLF_REQUIRE(t->nbytes == 0 || t->data != NULL, "tensor '%s': no data", t->name);
         /* every byte must be readable: AddressSanitizer reports a view past the input */
         for (size_t k = 0; k < t->nbytes; k++) sink += t->data[k];

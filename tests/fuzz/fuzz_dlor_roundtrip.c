@@ -80,6 +80,23 @@ static void add_tensor(dlor_container *c, src *s, const char *name, dlor_dtype d
     unsigned char *b = fill(c, s, (size_t)nbytes);
     /* a bool is 0 or 1; a byte of 255 stays 2, which the writer must refuse */
     for (size_t i = 0; dt == DLOR_DT_BOOL && i < nbytes; i++) b[i] = b[i] == 255 ? 2 : b[i] & 1;
+    /* quantized (DLOR_FORMAT.md 6.1): made valid unless the next byte is odd, so that the writer both
+     * writes such tensors and refuses bad scales and nonzero padding */
+    if (dlor_dtype_is_quant(dt) && nbytes && !(take(s) & 1)) {
+        uint64_t rows = dims[0], cols = dims[1], nb = (cols + 31) / 32, vb = dt == DLOR_DT_Q8 ? 32 : 16;
+        unsigned char *sc = b + rows * nb * vb;
+        for (uint64_t i = 0; i < rows * nb; i++) {
+            sc[2 * i + 1] &= 0x7f;                                           /* not negative */
+            if ((sc[2 * i + 1] & 0x7c) == 0x7c) sc[2 * i + 1] &= (unsigned char)~0x04; /* finite */
+        }
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t j = cols % 32 ? cols % 32 : 32; j < 32; j++) {
+                unsigned char *blk = b + (r * nb + nb - 1) * vb;
+                if (vb == 32) blk[j] = 0;
+                else if (j < 16) blk[j] &= 0xf0;
+                else blk[j - 16] &= 0x0f;
+            }
+    }
     DLF_REQUIRE(dlor_tensor_list_add(&c->tensors, "build", name, strlen(name), dt, ndim, dims, b, (size_t)nbytes,
                                      &err) == DLOR_OK,
                 "builder add '%s': %s", name, err.msg);
@@ -139,9 +156,10 @@ static void build(dlor_container *c, src *s)
     for (unsigned i = 0; i < nt; i++) {
         uint64_t dims[DLOR_MAX_NDIM] = {0};
         make_name(s, name, sizeof name);
-        dlor_dtype dt = (dlor_dtype)(1 + take(s) % 13);
+        dlor_dtype dt = (dlor_dtype)(1 + take(s) % 15);
         unsigned r = take(s);
         int ndim = r >= 250 ? (int)(r - 247) : (int)(r % 3); /* up to 8 */
+        if (dlor_dtype_is_quant(dt)) ndim = 2;
         for (int d = 0; d < ndim; d++) dims[d] = take(s) % (ndim > 3 ? 3 : 6);
         add_tensor(c, s, name, dt, ndim, dims);
     }

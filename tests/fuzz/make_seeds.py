@@ -317,6 +317,12 @@ def seeds_dlor(dlor):
         ("dag-encoder-dense", "enc", ["--exclude", "*", "--dtype", "f16"]),
         ("dag-decoder", "dec", ["--rank", "2", "--dtype", "bf16"]),
         ("dag-features", "feats", ["--rank", "1"]),
+        # block-quantized tensors (format 1.6): factors, a layer kept dense, rows that are not whole blocks
+        ("lowrank-q8", "tiny", ["--method", "lowrank", "--rank", "1", "--dtype", "q8", "--activation", "relu"]),
+        ("mul-q4", "tiny", ["--rank", "2", "--dtype", "q4", "--activation", "tanh"]),
+        ("dense-q4", "wide", ["--tol", "1e-9", "--dtype", "q4", "--activation", "relu"]),
+        ("dense-q8", "wide", ["--tol", "1e-9", "--dtype", "q8", "--activation", "relu"]),
+        ("dag-decoder-q8", "dec", ["--rank", "2", "--dtype", "q8"]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for model, data in (("tiny", tiny), ("wide", wide), ("enc", enc), ("dec", dec), ("feats", feats)):
@@ -333,6 +339,17 @@ def seeds_dlor(dlor):
         # the edge cases of DLOR_FORMAT.md that tests/test_format_spec.py checks, valid and not
         sys.path.insert(0, os.path.join(ROOT, "tests"))
         import dlor_spec_cases
+        # a q4 tensor's bad scale (NaN) and a nonzero padding value, checksums resealed (6.1)
+        with open(os.path.join(tmp, "dense-q4.dlor"), "rb") as f:
+            q4 = bytearray(f.read())
+        _, rec = dlor_spec_cases._tensor_index(q4, "0.weight")
+        toff = struct.unpack_from("<Q", q4, rec + 80)[0]
+        bad = bytearray(q4)
+        struct.pack_into("<H", bad, toff + 20 * 16, 0x7E00)  # 20 rows of one block: the first scale
+        put("dlor", "q4-nan-scale", dlor_spec_cases.fix_checksums(bytes(bad)))
+        bad = bytearray(q4)
+        bad[toff + 5] |= 0x80  # high nibble of byte 5: column 21 of 18, padding
+        put("dlor", "q4-padding", dlor_spec_cases.fix_checksums(bytes(bad)))
         src, out = os.path.join(tmp, "spec.safetensors"), os.path.join(tmp, "spec.dlor")
         with open(src, "wb") as f:
             f.write(dlor_spec_cases.spec_model_bytes())

@@ -1,0 +1,3 @@
+# Block-quantized storage (q8, q4; DLOR_FORMAT.md 6.1): the converter's values against a numpy
+# quantizer, 'dlor run' against a numpy forward pass, error bounds, hostile files.
+dlor_py_test(test_quant test_quant.py)

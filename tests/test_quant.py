@@ -1,0 +1,238 @@
+"""Block-quantized storage (q8, q4; DLOR_FORMAT.md 6.1) through the dlor command.
+
+The references are written here, apart from the C code: a numpy quantizer that
+follows 6.1's rule and a numpy forward pass of the dequantized weights. Checked:
+the values the converter stores (dense layers kept dense, and DLoR factors,
+whose float64 twin comes from the same factorization), 'dlor run' against numpy
+at batch 1 and batched, one and two threads, float32 and float64 passes, the
+quantization error on Gaussian weights, q8 factors of beta*I + P Q^T against
+float32 factors on a residual-style layer, and hostile files: truncated
+payloads, NaN/inf/negative scales, nonzero padding, wrong byte counts, a
+quantized U in panels, each one line and exit 1, never a crash."""
+import json
+import os
+import struct
+import sys
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dlor_pyreader  # noqa: E402
+from dlor_spec_cases import _tensor_index, fix_checksums, safetensors_bytes  # noqa: E402
+from dlor_testlib import check, finish, run, scratch  # noqa: E402
+
+TMP, path, fresh = scratch("quant")
+QMAX = {"q8": 127, "q4": 7}
+
+
+def quantize(w, dt):
+    """6.1 in numpy: per row, blocks of 32 columns (the last one zero-padded), scale = the f16 of
+    the f32 of absmax / qmax, values = round-half-even(w / scale) clamped to +-qmax. Returns the
+    dequantized matrix (float64) and the stored bytes."""
+    w = np.asarray(w, np.float64)
+    R, C = w.shape
+    B = -(-C // 32)
+    p = np.zeros((R, 32 * B))
+    p[:, :C] = w
+    blk = p.reshape(R, B, 32)
+    a = np.abs(blk).max(axis=2)
+    s16 = (a / QMAX[dt]).astype(np.float32).astype(np.float16)
+    s = s16.astype(np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        q = np.where(s[:, :, None] > 0, np.rint(blk / s[:, :, None]), 0)
+    q = np.clip(q, -QMAX[dt], QMAX[dt]).astype(np.int64)
+    deq = (q * s[:, :, None]).reshape(R, 32 * B)[:, :C]
+    if dt == "q8":
+        vals = (q & 0xFF).astype(np.uint8).tobytes()
+    else:
+        n = q & 15
+        vals = (n[:, :, :16] | (n[:, :, 16:] << 4)).astype(np.uint8).tobytes()
+    return deq, vals + s16.astype("<f2").tobytes()
+
+
+def rel(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def st_file(name, tensors, graph=None):
+    p = fresh(name)
+    with open(p, "wb") as f:
+        f.write(safetensors_bytes([(n, "F32", list(a.shape), np.asarray(a, "<f4").tobytes()) for n, a in tensors],
+                                  {"dlor.graph": graph} if graph else None))
+    return p
+
+
+def convert(src, out, *args):
+    rc, so, se = run("convert", src, "-o", fresh(out), *args)
+    check(rc == 0, f"convert {out} {args}: {se}")
+    return path(out)
+
+
+def run_model(model, x, *args):
+    xin, yout = fresh("x.npy"), fresh("y.npy")
+    np.save(xin, x)
+    rc, so, se = run("run", model, "-i", xin, "-o", yout, *args)
+    check(rc == 0, f"run {model} {args}: {se}")
+    return np.load(yout) if rc == 0 else None
+
+
+rng = np.random.default_rng(11)
+
+# ---- a model kept dense in q8 / q4: stored values equal the numpy quantizer's -----------------
+# 100 and 70 features: rows that are not whole blocks (padding); one block of zeros; tiny values
+W0 = rng.standard_normal((70, 100)).astype(np.float32)
+W0[3, 32:64] = 0
+W0[5, :] *= 1e-6
+W0[6, :] *= 1e-3  # f16 subnormal scales (q8)
+W0[7, :] *= 1e-4  # and for q4
+W1 = (0.3 * rng.standard_normal((10, 70))).astype(np.float32)
+b0, b1 = rng.standard_normal(70).astype(np.float32), rng.standard_normal(10).astype(np.float32)
+dense = st_file("dense.safetensors", [("0.weight", W0), ("0.bias", b0), ("2.weight", W1), ("2.bias", b1)],
+                "linear(0.weight,0.bias); relu; linear(2.weight,2.bias)")
+x = rng.standard_normal((37, 100)).astype(np.float32)
+for dt in ("q8", "q4"):
+    m = convert(dense, f"dense-{dt}.dlor", "--tol", "1e-9", "--dtype", dt)
+    meta, tensors, _ = dlor_pyreader.read(m)
+    raw = {t["name"]: t["raw"] for t in dlor_pyreader._load(m)[1]}
+    refs = {}
+    for name, w in (("0.weight", W0), ("2.weight", W1)):
+        deq, stored = quantize(w, dt)
+        refs[name] = deq
+        check(np.array_equal(tensors[name].astype(np.float64), deq), f"{dt} {name}: dequantized values")
+        check(raw[name] == stored, f"{dt} {name}: the bytes of 6.1")
+    bits = 8 * len(raw["0.weight"]) / W0.size
+    check(abs(bits - (8.5 if dt == "q8" else 4.5) * 128 / 100) < 1e-9, f"{dt}: {bits} bits per weight (padded)")
+    # numpy forward pass of the dequantized weights
+    ref = np.maximum(x @ refs["0.weight"].T + b0, 0) @ refs["2.weight"].T + b1
+    for args in ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64"), ("--batch", "5", "--threads", "2")):
+        y = run_model(m, x, *args)
+        if y is not None:
+            e = np.abs(y - ref).max() / np.abs(ref).max()
+            check(e <= 1e-5, f"{dt} dense run {args}: relative error {e:.3g} to numpy")
+    check(np.abs(dlor_pyreader.forward(m, x) - ref).max() <= 1e-6 * np.abs(ref).max(), f"{dt}: pyreader forward")
+
+# ---- factors: the q8/q4 factors are the numpy quantizer of the float64 factors -------------------
+N = 96
+Wf = (np.eye(N) + rng.standard_normal((N, 6)) @ rng.standard_normal((6, N)) / N
+      + 0.01 * rng.standard_normal((N, N))).astype(np.float32)
+W2 = (0.2 * rng.standard_normal((10, N))).astype(np.float32)
+fsrc = st_file("factors.safetensors", [("0.weight", Wf), ("2.weight", W2)], "linear(0.weight); tanh; linear(2.weight)")
+f64 = convert(fsrc, "factors-f64.dlor", "--method", "lowrank", "--rank", "12", "--dtype", "f64")
+_, _, lay64 = dlor_pyreader.read(f64)
+xf = rng.standard_normal((9, N)).astype(np.float32)
+for dt in ("q8", "q4"):
+    for method in (("--method", "lowrank", "--rank", "12"), ("--method", "mul", "--rank", "40")):
+        m = convert(fsrc, f"factors-{dt}.dlor", *method, "--dtype", dt)
+        _, tensors, lay = dlor_pyreader.read(m)
+        L = lay["0.weight"]
+        if method[1] == "lowrank":
+            for part in ("U", "V"):
+                deq, _ = quantize(lay64["0.weight"][part], dt)
+                check(np.array_equal(L[part].astype(np.float64), deq), f"{dt} factor {part}: dequantized values")
+        Wh = [dlor_pyreader.rebuild(lay[n]) if n in lay else tensors[n].astype(np.float64)
+              for n in ("0.weight", "2.weight")]
+        ref = np.tanh(xf @ Wh[0].T) @ Wh[1].T
+        for args in ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64")):
+            y = run_model(m, xf, *args)
+            if y is not None:
+                e = np.abs(y - ref).max() / np.abs(ref).max()
+                check(e <= 1e-5, f"{dt} {method[1]} run {args}: relative error {e:.3g} to numpy")
+
+# ---- quantization error on Gaussian weights -----------------------------------------------------
+G = rng.standard_normal((512, 512)).astype(np.float32)
+gsrc = st_file("gauss.safetensors", [("0.weight", G)], "linear(0.weight)")
+errs = {}
+for dt, bound in (("q8", 0.006), ("q4", 0.10)):
+    m = convert(gsrc, f"gauss-{dt}.dlor", "--tol", "1e-9", "--dtype", dt)
+    errs[dt] = rel(dlor_pyreader.read(m)[1]["0.weight"].astype(np.float64), G.astype(np.float64))
+    print(f"Gaussian 512 x 512, {dt}: relative Frobenius error {errs[dt]:.4%}")
+    check(errs[dt] <= bound, f"{dt} Gaussian error {errs[dt]:.4g} above {bound}")
+    y = run_model(m, G[:3])
+    ref = G[:3].astype(np.float64) @ dlor_pyreader.read(m)[1]["0.weight"].astype(np.float64).T
+    check(y is not None and np.abs(y - ref).max() <= 1e-5 * np.abs(ref).max(), f"{dt} Gaussian run")
+
+# ---- beta*I + P Q^T with q8 factors on a residual-style layer ---------------------------------------
+N = 768
+A, B = rng.standard_normal((N, 16)), rng.standard_normal((N, 16))
+Wr = (np.eye(N) + A @ B.T / N + 2e-3 * rng.standard_normal((N, N))).astype(np.float32)
+rsrc = st_file("residual.safetensors", [("0.weight", Wr)], "linear(0.weight)")
+res = {}
+for dt in ("f32", "q8"):
+    m = convert(rsrc, f"residual-{dt}.dlor", "--method", "lowrank", "--rank", "24", "--dtype", dt)
+    _, _, lay = dlor_pyreader.read(m)
+    recs = {t["name"]: t for t in dlor_pyreader._load(m)[1]}
+    nbytes = len(recs["0.weight.dlor.U"]["raw"]) + len(recs["0.weight.dlor.V"]["raw"])
+    res[dt] = (rel(dlor_pyreader.rebuild(lay["0.weight"]), Wr.astype(np.float64)), nbytes)
+print(f"residual N={N}, rank 24: f32 factors error {res['f32'][0]:.5g} ({res['f32'][1]} bytes), "
+      f"q8 factors {res['q8'][0]:.5g} ({res['q8'][1]} bytes): {res['q8'][0] / res['f32'][0]:.4f} x the error at "
+      f"{res['q8'][1] / res['f32'][1]:.3f} x the bytes")
+check(res["q8"][0] <= 1.05 * res["f32"][0], "q8 factors within 1.05 x the float32 factors' error")
+check(res["q8"][1] <= 0.3 * res["f32"][1], "q8 factors in at most 0.3 x the bytes")
+
+# ---- verify and info know the dtypes -----------------------------------------------------------------
+rc, so, se = run("verify", dense, path("dense-q8.dlor"), "--json", fresh("v.json"))
+check(rc == 0, f"verify of a q8 model: {so} {se}")
+rc, so, se = run("info", path("factors-q4.dlor"))
+check(rc == 0 and " q4 " in so, f"info names q4: {so[:200]}")
+rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q3")
+check(rc == 2 and "q8 or q4" in se, f"--dtype q3 is a usage error: {se}")
+rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q8", "--emit", fresh("x.safetensors"))
+check(rc == 1 and se.count("\n") == 1 and not os.path.exists(path("x.dlor")), f"--emit with q8: {se}")
+big = st_file("big.safetensors", [("0.weight", (1e7 * rng.standard_normal((4, 40))).astype(np.float32))], "linear(0.weight)")
+rc, so, se = run("convert", big, "-o", fresh("x.dlor"), "--tol", "1e-9", "--dtype", "q8")
+check(rc == 1 and "f16" in se and se.count("\n") == 1 and not os.path.exists(path("x.dlor")),
+      f"a block too large for an f16 scale: {se}")
+
+# ---- hostile files ------------------------------------------------------------------------------------
+base = open(path("dense-q4.dlor"), "rb").read()
+_, rec = _tensor_index(base, "0.weight")
+toff, nbytes = struct.unpack_from("<QQ", base, rec + 80)
+nb = 70 * 4  # blocks of 0.weight: 70 rows of ceil(100 / 32) = 4
+scales = toff + nb * 16
+
+
+def edited(edit, reseal=True):
+    b = bytearray(base)
+    edit(b)
+    return fix_checksums(bytes(b)) if reseal else bytes(b)
+
+
+hostile = [
+    ("truncated-payload", base[:toff + nbytes // 2], "truncated"),
+    ("truncated-file", base[:toff + 5], None),
+    ("scale-nan", edited(lambda b: struct.pack_into("<H", b, scales + 6, 0x7E00)), "not finite"),
+    ("scale-inf", edited(lambda b: struct.pack_into("<H", b, scales, 0x7C00)), "not finite"),
+    ("scale-negative", edited(lambda b: struct.pack_into("<H", b, scales + 2, 0xBC00)), "negative"),
+    ("padding", edited(lambda b: b.__setitem__(toff + 3 * 16 + 10, 0x70)), "padding"),  # column 122 of row 0
+    ("nbytes", edited(lambda b: struct.pack_into("<Q", b, rec + 88, 70 * 100)), "nbytes"),
+    ("ndim", edited(lambda b: b.__setitem__(rec + 10, 1) or struct.pack_into("<Q", b, rec + 24, 0)), "2-D"),
+    ("crc", edited(lambda b: b.__setitem__(toff, b[toff] ^ 1), reseal=False), "CRC"),
+]
+# a q4 U tensor in panels (layer record offset 12)
+fb = open(path("factors-q4.dlor"), "rb").read()
+
+
+def panels(b):
+    lrec = struct.unpack_from("<Q", b, 64 + 32 * 3 + 8)[0]
+    struct.pack_into("<H", b, lrec + 12, 1)
+
+
+fb2 = bytearray(fb)
+panels(fb2)
+hostile.append(("u-panels", fix_checksums(bytes(fb2)), "panels"))
+for name, img, msg in hostile:
+    p = fresh(f"hostile-{name}.dlor")
+    open(p, "wb").write(img)
+    for cmd in (("info", p), ("run", p, "-i", path("x.npy"), "-o", fresh("y.npy"))):
+        rc, so, se = run(*cmd)
+        check(rc == 1 and se.count("\n") == 1 and (msg is None or msg in se),
+              f"{name} ({cmd[0]}): exit {rc}, {se!r}")
+    try:
+        dlor_pyreader.read(p)
+        check(False, f"{name}: the numpy reader accepted it")
+    except dlor_pyreader.DlorError:
+        check(True, "")
+
+with open(fresh("quant-errors.json"), "w") as f:
+    json.dump({"gauss_q8": errs["q8"], "gauss_q4": errs["q4"], "residual": res}, f)
+finish()
