@@ -11,6 +11,7 @@
 #include "dlor_graph_eval.h"
 #include "dlor_host.h"
 #include "dlor_readers.h"
+#include "dlor_hf.h"
 #include "dlor_sha256.h"
 #include "dlor_verify.h"
 #include "json_out.h"
@@ -656,6 +657,10 @@ int dlor_cmd_verify(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
+    dlor_error hf_err;
+    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
+        return dlor_cmd_fail("verify", &hf_err);
     const char *in = o.pos[0], *out = o.pos[1];
     const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT},
                                        {"--html", dlor_opt(&o, defs, "html"), DLOR_OUT_TEXT}};
