@@ -54,7 +54,9 @@ dlor_status dlor_read_npz(const char *path, dlor_tensor_list *out, dlor_error *e
  * F64, F16, BF16 and integer types; raw_data or the typed repeated fields).
  * The graph is recovered when it is a chain dlor can run (Gemm, MatMul + Add,
  * the activation ops, no-op Flatten/Identity/Reshape, the exported GELU
- * pattern; see dlor_graph.h); otherwise 'graph' stays empty and 'why' says
+ * pattern; see dlor_graph.h), possibly with LayerNorms (one node or the
+ * decomposed form) and residual Adds, which make it a graph of values;
+ * otherwise 'graph' stays empty and 'why' says
  * why, and the tensors are still returned. External data is read only from
  * files inside the model's folder. model_dir may be NULL for the in-memory
  * parser, which then refuses external data. */
