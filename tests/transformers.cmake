@@ -4,3 +4,6 @@ dlor_py_test(test_transformer_samples test_transformer_samples.py)
 # Hugging Face folders: the graph built from config.json (bert, llama) against the samples'
 # references, config.json files that disagree with the tensors, inputs the models cannot take.
 dlor_py_test(test_hf_models test_hf_models.py)
+# verify's end-to-end figures for models of token ids (cosine of pooled hidden states, next-token
+# agreement and KL divergence) against numpy computations of the same figures.
+dlor_py_test(test_verify_tokens test_verify_tokens.py)
