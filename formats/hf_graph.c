@@ -229,8 +229,9 @@ static dlor_status llama(builder *b, const dlor_hf_config *c, char *why, size_t 
     if (st == DLOR_OK && nh % nkv)
         st = dlor_fail(b->err, DLOR_E_FORMAT, "%s: num_key_value_heads %lld does not divide num_attention_heads %lld",
                        b->cfg, (long long)nkv, (long long)nh);
+    if (st != DLOR_OK) return st; /* nh may be 0 */
     if (d < 0) d = H / nh;
-    if (st == DLOR_OK && (d == 0 || d % 2))
+    if (d == 0 || d % 2)
         st = dlor_fail(b->err, DLOR_E_FORMAT, "%s: head_dim %lld is not a positive even number (RoPE rotates pairs)",
                        b->cfg, (long long)d);
     if (st != DLOR_OK) return st;

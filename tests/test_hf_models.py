@@ -169,6 +169,7 @@ refused("llama kv heads", make_folder("kv", "llama-tiny", {"num_key_value_heads"
         "model.layers.0.self_attn.k_proj.weight", "[32, 64]", "[64, 64]")
 refused("llama kv heads divide", make_folder("kv3", "llama-tiny", {"num_key_value_heads": 3}),
         "num_key_value_heads 3", "num_attention_heads 4")
+refused("llama no heads", make_folder("noheads", "llama-tiny", {"num_attention_heads": 0}), "num_attention_heads is 0")
 refused("llama untied without head", make_folder("nohead", "llama-tiny", drop=["lm_head.weight"]),
         "'lm_head.weight'", "tie_word_embeddings false")
 refused("llama hidden_size", make_folder("lhidden", "llama-tiny", {"hidden_size": 32, "head_dim": 8}),

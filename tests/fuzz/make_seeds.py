@@ -204,6 +204,8 @@ def model(nodes, inits, inputs, outputs, opset=13):
 
 def seeds_onnx():
     copy("onnx", "samples/sawtooth/sawtooth.onnx")
+    for m in ("prenorm_opset17", "prenorm_opset13", "postnorm_opset13"):  # LayerNorm, residual Add
+        copy("onnx", f"tests/data/onnx_norms/{m}.onnx")
     w = [0.5, -0.25, 1.0, 0.75, -1.5, 2.0]
     put("onnx", "gemm-relu", model(
         [node("Gemm", ["x", "W", "B"], ["h"], [attr_i("transB", 1), attr_f("alpha", 1.0)], "fc"),
