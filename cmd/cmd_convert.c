@@ -16,6 +16,7 @@
 #include "dlor_fileio.h"
 #include "dlor_host.h"
 #include "dlor_readers.h"
+#include "dlor_hf.h"
 #include "dlor_sha256.h"
 #include "compress_plan.h"
 #include "model_load.h"
@@ -580,6 +581,10 @@ int dlor_cmd_convert(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("convert", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
+    dlor_error hf_err;
+    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
+        return dlor_cmd_fail("convert", &hf_err);
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
                                                  "emit-dense", "emit-onnx", "shard", "include", "exclude"};
@@ -628,8 +633,6 @@ int dlor_cmd_convert(int argc, char **argv)
         dlor_tensor_list_free(&src);
         return dlor_cmd_fail("convert", &err);
     }
-    if (!c.graph.count && dlor_opt(&o, defs, "activation"))
-        fprintf(stderr, "dlor convert: note: %s: no graph recorded: %s\n", in, why);
 
     size_t nfactor = 0;
     int *selected = calloc(src.count ? src.count : 1, sizeof *selected);
@@ -735,11 +738,16 @@ int dlor_cmd_convert(int argc, char **argv)
         free(emit_tmp[k]);
     }
     size_t ntensors = c.tensors.count;
+    int graphless = !c.graph.count && !shard_n;
     dlor_container_free(&c);
     for (size_t i = 0; i < nparts; i++) dlor_container_free(&parts[i]);
     free(parts);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
+    if (graphless)
+        fprintf(stderr, "dlor convert: note: %s: no graph recorded (%s): %s holds the converted tensors only, so "
+                        "'dlor run', 'dlor verify --inputs' and calibration (--calib) will not work on it\n", in,
+                why[0] ? why : "the source has none", strcmp(out, "-") ? out : "the output");
     if (progress) {
         char capnote[64] = "", keptnote[64] = "";
         if (ncapped) snprintf(capnote, sizeof capnote, " (%zu with --rank capped)", ncapped);

@@ -11,6 +11,7 @@
 #include "dlor_graph_eval.h"
 #include "dlor_host.h"
 #include "dlor_readers.h"
+#include "dlor_hf.h"
 #include "dlor_sha256.h"
 #include "dlor_verify.h"
 #include "json_out.h"
@@ -27,7 +28,8 @@ static const dlor_optdef defs[] = {
                     "                             file, the largest end-to-end max abs output error accepted\n"
                     "                             (its exact components keep the defaults; no --tol: reported, and\n"
                     "                             only a non-finite error fails)"},
-    {"inputs", 0, "X.npy", "end-to-end check on these model inputs [N, features]"},
+    {"inputs", 0, "X.npy", "end-to-end check on these model inputs [N, features] (a model of token ids:\n"
+                           "                             a .npz of input_ids, attention_mask, token_type_ids)"},
     {"samples", 0, "N", "end-to-end check on N seeded random inputs (default 256 when a graph is known)"},
     {"labels", 0, "Y.npy", "integer class labels of --inputs: adds accuracy and argmax agreement"},
     {"seed", 0, "S", "seed of the random inputs (default 0)"},
@@ -49,7 +51,10 @@ static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol 
                                 "precision when the file stores f64 factors and in float32 otherwise. There\n"
                                 "--tol T is the largest end-to-end max abs output error accepted.\n\n"
                                 "With a graph, the dense and DLoR models also run end to end on --inputs (or on\n"
-                                "--samples seeded normal inputs, 256 by default). A report written to '-' is\n"
+                                "--samples seeded normal inputs, 256 by default; a model of token ids: random\n"
+                                "sequences of 16 ids), and a transformer also reports the cosine of its mean-\n"
+                                "pooled hidden states (encoders) or its next-token agreement and KL divergence\n"
+                                "(decoders). A report written to '-' is\n"
                                 "all that goes to standard output; the text then goes to stderr.";
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
@@ -333,6 +338,19 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
             dlor_jw_key(&w, "pass");
             dlor_jw_bool(&w, r->net->e2e_pass);
         }
+        if (r->e2e_tokens == 1) {
+            dlor_jw_key(&w, "cosine_mean");
+            dlor_jw_num(&w, r->cosine_mean);
+            dlor_jw_key(&w, "cosine_min");
+            dlor_jw_num(&w, r->cosine_min);
+        } else if (r->e2e_tokens == 2) {
+            dlor_jw_key(&w, "top1_agreement");
+            dlor_jw_num(&w, r->top1_agreement);
+            dlor_jw_key(&w, "kl_mean");
+            dlor_jw_num(&w, r->kl_mean);
+            dlor_jw_key(&w, "positions");
+            dlor_jw_u64(&w, r->e2e_positions);
+        }
         if (r->has_labels) {
             dlor_jw_key(&w, "argmax_agreement");
             dlor_jw_num(&w, r->argmax_agreement);
@@ -490,6 +508,12 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         printf("non-finite outputs: dense %llu, DLoR %llu of %llu\n", (unsigned long long)r->e2e_nonfinite_dense,
                (unsigned long long)r->e2e_nonfinite_dlor, (unsigned long long)r->e2e_values);
         if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
+        if (r->e2e_tokens == 1)
+            printf("mean-pooled hidden states (sequences of %llu tokens): cosine similarity mean %.9f, min %.9f\n",
+                   (unsigned long long)r->e2e_seq, r->cosine_mean, r->cosine_min);
+        else if (r->e2e_tokens == 2)
+            printf("next-token distributions at %llu positions: top-1 agreement %.2f%%, mean KL divergence %.3g "
+                   "nats\n", (unsigned long long)r->e2e_positions, 100 * r->top1_agreement, r->kl_mean);
         if (r->has_labels)
             printf("accuracy: dense %.2f%%, DLoR %.2f%%; argmax agreement %.2f%%\n", 100 * r->acc_dense,
                    100 * r->acc_dlor, 100 * r->argmax_agreement);
@@ -575,6 +599,11 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
     if (st == DLOR_OK && dlor_model_open_alloc(&dm, dimg, dlen, 0, &dplan, &ie) != 0)
         st = dlor_fail(err, DLOR_E_FORMAT, "%s: the dense model does not open: %s", in, ie.msg);
     uint64_t fin = dl.model.in_dim, fout = dl.model.out_dim;
+    if (st == DLOR_OK && !fin) { /* a model of token ids */
+        if (labels) st = dlor_fail(err, DLOR_E_USAGE, "%s takes token ids: --labels applies to models of features", out);
+        else st = dlor_verify_tokens_end_to_end(&dm, &dl.model, xin, nsamples, seed, r, err);
+        goto done;
+    }
     if (st == DLOR_OK && xin) {
         st = dlor_load_inputs(xin, fin, &x, &n, err);
         r->e2e_inputs = dlor_basename(xin);
@@ -612,6 +641,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         free(a);
         free(b);
     }
+done:
     free(x);
     free(yd);
     free(yl);
@@ -656,6 +686,10 @@ int dlor_cmd_verify(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
+    dlor_error hf_err;
+    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
+        return dlor_cmd_fail("verify", &hf_err);
     const char *in = o.pos[0], *out = o.pos[1];
     const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT},
                                        {"--html", dlor_opt(&o, defs, "html"), DLOR_OUT_TEXT}};

@@ -17,7 +17,7 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
 {
     *source = NULL;
     if (g->count) {
-        *source = "onnx";
+        *source = strcmp(dlor_weights_format(path), "onnx") == 0 ? "onnx" : "config.json";
         return DLOR_OK;
     }
     for (size_t i = 0; i < t->meta_count; i++) {

@@ -88,11 +88,20 @@ static void end_to_end(dlor_html *h, const verify_result *r)
     dlor_html_kv(h, "non-finite outputs", "dense %llu, DLoR %llu of %llu (NaN or infinite)",
                  (unsigned long long)r->e2e_nonfinite_dense, (unsigned long long)r->e2e_nonfinite_dlor,
                  (unsigned long long)r->e2e_values);
-    if (r->has_labels) {
+    if (r->e2e_tokens == 1) {
+        dlor_html_kv(h, "cosine of mean-pooled hidden states", "mean %.9f, min %.9f (per sequence)", r->cosine_mean,
+                     r->cosine_min);
+    } else if (r->e2e_tokens == 2) {
+        dlor_html_kv(h, "top-1 next-token agreement", "%.2f%% of %llu positions", 100 * r->top1_agreement,
+                     (unsigned long long)r->e2e_positions);
+        dlor_html_format_num(r->kl_mean, a, sizeof a);
+        dlor_html_kv(h, "mean KL divergence", "%s nats (dense || DLoR next-token distributions)", a);
+    }
+    if (!r->e2e_tokens && r->has_labels) {
         dlor_html_kv(h, "accuracy", "dense %.2f%%, DLoR %.2f%% (%+.2f points)", 100 * r->acc_dense, 100 * r->acc_dlor,
                      100 * (r->acc_dlor - r->acc_dense));
         dlor_html_kv(h, "argmax agreement", "%.2f%%", 100 * r->argmax_agreement);
-    } else {
+    } else if (!r->e2e_tokens) {
         dlor_html_kv(h, "accuracy", "not measured (verify --labels Y.npy with --inputs)");
     }
     dlor_html_kv_end(h);

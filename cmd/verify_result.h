@@ -9,6 +9,7 @@
 #include "dlor_error.h"
 #include "dlor_fileio.h"
 #include "dlor_graph.h"
+#include "dlor_runtime.h"
 #include "dlor_tensor.h"
 #include "dlor_verify.h"
 
@@ -60,6 +61,11 @@ typedef struct verify_result {
     const char *calib;               /* dlor.calib: layers were fitted to calibration data */
     int compressed;                  /* some layer is a compressed (approximate) form */
     double argmax_agreement, acc_dense, acc_dlor;
+    /* a model of token ids: 1 an encoder (hidden states: cosine of the mean-pooled
+     * states per sequence), 2 a decoder (logits: next-token agreement and KL) */
+    int e2e_tokens;
+    uint64_t e2e_seq, e2e_positions;
+    double cosine_mean, cosine_min, top1_agreement, kl_mean;
     verify_network *net;             /* a network-form file; NULL otherwise */
     /* what the converter recorded about an explicit --rank (for the per-layer notes) */
     const char *rank_capped;         /* dlor.rank_capped: layers whose --rank was capped at their size */
@@ -124,5 +130,15 @@ void dlor_verify_random_inputs(uint64_t seed, float *x, uint64_t count);
  * accuracy / argmax agreement against the integer labels of a .npy (may be NULL). */
 dlor_status dlor_verify_compare_outputs(const double *yd, const double *yl, uint64_t n, uint64_t fout,
                                         const char *labels, verify_result *r, dlor_error *err);
+
+/* The end-to-end check of a model of token ids: dense and DLoR models on the
+ * sequences of xin (a .npz of input_ids, attention_mask, token_type_ids; NULL:
+ * nsamples seeded random sequences of 16 ids, or the position table's length
+ * when shorter), compared on their first output (max abs and relative error),
+ * with the cosine of mean-pooled hidden states for an encoder and next-token
+ * agreement and KL divergence for a decoder (whose output has a value per row
+ * of its token table). */
+dlor_status dlor_verify_tokens_end_to_end(const dlor_model *dense, const dlor_model *dl, const char *xin,
+                                          uint64_t nsamples, uint64_t seed, verify_result *r, dlor_error *err);
 
 #endif

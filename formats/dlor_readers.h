@@ -54,7 +54,9 @@ dlor_status dlor_read_npz(const char *path, dlor_tensor_list *out, dlor_error *e
  * F64, F16, BF16 and integer types; raw_data or the typed repeated fields).
  * The graph is recovered when it is a chain dlor can run (Gemm, MatMul + Add,
  * the activation ops, no-op Flatten/Identity/Reshape, the exported GELU
- * pattern; see dlor_graph.h); otherwise 'graph' stays empty and 'why' says
+ * pattern; see dlor_graph.h), possibly with LayerNorms (one node or the
+ * decomposed form) and residual Adds, which make it a graph of values;
+ * otherwise 'graph' stays empty and 'why' says
  * why, and the tensors are still returned. External data is read only from
  * files inside the model's folder. model_dir may be NULL for the in-memory
  * parser, which then refuses external data. */
@@ -72,8 +74,9 @@ dlor_status dlor_pt_parse(const unsigned char *buf, size_t len, const char *what
                           dlor_tensor_list *out, dlor_error *err);
 dlor_status dlor_read_pt(const char *path, dlor_tensor_list *out, dlor_error *err);
 
-/* Name of the format dlor_read_model would use for this file, from its first
- * bytes, else from its name: "npy", "npz", "pt", "onnx", "dlor" or
+/* Name of the format dlor_read_model would use for this file (for a Hugging
+ * Face folder, its weight file's), from its first bytes, else from its name:
+ * "npy", "npz", "pt", "onnx", "dlor" or
  * "safetensors" (also for files that cannot be read, whose reader then says
  * why); "gguf", "legacy-pt" and "unknown" (no model file dlor reads) for
  * files it refuses. */
@@ -83,12 +86,16 @@ const char *dlor_weights_format(const char *path);
 dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error *err);
 
 /* Sniffs the file and dispatches to the right reader. 'graph' (initialised by
- * the caller) receives the model graph when the format carries one (ONNX);
- * otherwise it stays empty and 'why' (may be NULL) says why. A .dlor file is
- * refused with a message saying so. */
+ * the caller) receives the model graph when the format carries one (ONNX), or
+ * when a config.json beside a safetensors or torch file describes a model
+ * dlor knows (dlor_hf.h: Hugging Face bert and llama); otherwise it stays
+ * empty and 'why' (may be NULL) says why. A config.json that disagrees with
+ * the tensors is an error. 'path' may be a Hugging Face folder, which stands
+ * for its model.safetensors (or pytorch_model.bin). A .dlor file is refused
+ * with a message saying so. */
 dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
                             size_t why_len, dlor_error *err);
-/* dlor_read_model without the graph. */
+/* dlor_read_model without the graph (config.json is not read). */
 dlor_status dlor_read_weights(const char *path, dlor_tensor_list *out, dlor_error *err);
 
 #ifdef __cplusplus

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "dlor_fileio.h"
+#include "dlor_hf.h"
 #include "dlor_readers.h"
 #include "dlor_zip.h"
 
@@ -69,6 +70,10 @@ dlor_status dlor_sniff_format(const char *path, const char **format, dlor_error 
     } by_ext[] = {{".safetensors", "safetensors"}, {".npy", "npy"}, {".npz", "npz"},
                   {".onnx", "onnx"},               {".pt", "pt"},   {".pth", "pt"}}; /* .dlor: by its magic alone */
     unsigned char head[64] = {0};
+    char hf[4096];
+    dlor_error e;
+    const char *file = dlor_hf_weights_path(path, hf, sizeof hf, &e);
+    if (file) path = file; /* a Hugging Face folder: its weight file */
     FILE *f = fopen(path, "rb");
     struct stat st;
     const char *ext_format = NULL;
@@ -107,10 +112,20 @@ const char *dlor_weights_format(const char *path)
     return dlor_sniff_format(path, &fmt, NULL) == DLOR_OK ? fmt : "npz"; /* a zip it could not look into */
 }
 
-dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
-                            size_t why_len, dlor_error *err)
+/* Reads a model file (or a Hugging Face folder's weight file); with 'recognise',
+ * a config.json beside a safetensors or torch file gives its graph. */
+static dlor_status read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, int recognise, char *why,
+                              size_t why_len, dlor_error *err)
 {
     const char *fmt;
+    char hf[4096];
+    dlor_error e;
+    const char *file = dlor_hf_weights_path(path, hf, sizeof hf, &e);
+    if (!file) {
+        if (err) *err = e;
+        return e.code;
+    }
+    path = file;
     dlor_status st = dlor_sniff_format(path, &fmt, err);
     if (st != DLOR_OK) return st;
     if (why && why_len) why[0] = 0;
@@ -119,7 +134,6 @@ dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph 
         snprintf(why, why_len, "%s files store tensors only; give the layers' activation with --activation", fmt);
     if (strcmp(fmt, "npy") == 0) return dlor_read_npy(path, out, err);
     if (strcmp(fmt, "npz") == 0) return dlor_read_npz(path, out, err);
-    if (strcmp(fmt, "pt") == 0) return dlor_read_pt(path, out, err);
     if (strcmp(fmt, "dlor") == 0)
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: this is a .dlor file, not dense weights (use 'dlor info' on it)", path);
@@ -134,14 +148,33 @@ dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph 
         return dlor_fail(err, DLOR_E_UNSUPPORTED,
                          "%s: a torch.save file in the pre-1.6 (non-zip) format is not supported; load it and "
                          "save it again with torch >= 1.6, or export safetensors", path);
-    return dlor_read_safetensors(path, out, err); /* also reports open errors */
+    /* safetensors also reports open errors */
+    st = strcmp(fmt, "pt") == 0 ? dlor_read_pt(path, out, err) : dlor_read_safetensors(path, out, err);
+    if (st != DLOR_OK || !recognise) return st;
+    /* a Hugging Face model: config.json beside the weights gives the graph */
+    char reason[512] = "";
+    int found = 0;
+    st = dlor_hf_recognise(path, out, graph, &found, reason, sizeof reason, err);
+    if (st != DLOR_OK) {
+        dlor_tensor_list_free(out);
+        dlor_tensor_list_init(out);
+    } else if (found && why && why_len) {
+        snprintf(why, why_len, "%s", reason);
+    }
+    return st;
+}
+
+dlor_status dlor_read_model(const char *path, dlor_tensor_list *out, dlor_graph *graph, char *why,
+                            size_t why_len, dlor_error *err)
+{
+    return read_model(path, out, graph, 1, why, why_len, err);
 }
 
 dlor_status dlor_read_weights(const char *path, dlor_tensor_list *out, dlor_error *err)
 {
     dlor_graph g;
     dlor_graph_init(&g);
-    dlor_status st = dlor_read_model(path, out, &g, NULL, 0, err);
+    dlor_status st = read_model(path, out, &g, 0, NULL, 0, err);
     dlor_graph_free(&g);
     return st;
 }

@@ -71,4 +71,17 @@ void dlor_compare(const double *a, const double *b, uint64_t n, double *rel_fro,
 #ifdef __cplusplus
 }
 #endif
+/* Encoders: the cosine similarity, per sample, of the mean over the tokens whose
+ * mask is 1 (all tokens when mask is NULL) of hidden states a (dense) and b
+ * (DLoR), [n, s, f] each; the mean and the smallest over the n samples (NaN
+ * when a value is NaN). Two zero vectors count as 1, one zero vector as 0. */
+void dlor_pooled_cosine(const double *a, const double *b, const int64_t *mask, uint64_t n, uint64_t s, uint64_t f,
+                        double *mean, double *min);
+/* Decoders: over every position whose mask is 1 (all when NULL) of logits a
+ * (dense) and b (DLoR), [n, s, v] each: the fraction where the two argmaxes (the
+ * first largest) agree, and the mean KL divergence KL(softmax(a) || softmax(b))
+ * in nats; *positions counts the positions. */
+void dlor_next_token_agreement(const double *a, const double *b, const int64_t *mask, uint64_t n, uint64_t s,
+                               uint64_t v, double *top1, double *kl_mean, uint64_t *positions);
+
 #endif

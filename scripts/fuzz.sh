@@ -6,7 +6,7 @@
 #   bash scripts/fuzz.sh [SECONDS] [TARGET...]
 #
 #   TARGET          safetensors npy npz onnx onnx_rewrite pt pickle dlor
-#                   dlor_roundtrip runtime (default: all)
+#                   dlor_roundtrip runtime hf_config (default: all)
 #   DLOR_FUZZ_JOBS  targets run at once (default 2)
 #   DLOR_FUZZ_RUNS  stop each target after this many executions instead of
 #                   SECONDS (for long campaigns; see FUZZING.md)
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-all=(safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime)
+all=(safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${DLOR_FUZZ_JOBS:-2}

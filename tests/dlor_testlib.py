@@ -54,6 +54,13 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def without_graph_note(err):
+    """The stderr of dlor convert without its note that the model has no graph (a weight file of
+    tensors only), for checks that nothing else was said."""
+    return "".join(line for line in err.splitlines(True)
+                   if not (line.startswith("dlor convert: note: ") and ": no graph recorded (" in line))
+
+
 def scratch_dir(name):
     d = os.path.join(os.environ.get("DLOR_TEST_TMP", "/tmp"), name)
     os.makedirs(d, exist_ok=True)

@@ -3,7 +3,7 @@
 # so the sanitizer build checks them under ASan + UBSan; with DLOR_FUZZ=ON
 # (clang) the libFuzzer binaries fuzz_<target> are built too
 # (scripts/fuzz.sh builds and runs them).
-set(DLOR_FUZZ_TARGETS safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime)
+set(DLOR_FUZZ_TARGETS safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config)
 set(DLOR_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${DLOR_FUZZ_TARGETS})
   add_executable(fuzz_replay_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c

@@ -11,3 +11,7 @@ if(Python3_Interpreter_FOUND)
   set_tests_properties(test_interop_onnx PROPERTIES
     ENVIRONMENT "DLOR_DUMP_ONNX=$<TARGET_FILE:dlor_dump_onnx>;DLOR_TEST_TMP=${CMAKE_CURRENT_BINARY_DIR}/tmp")
 endif()
+
+# ONNX models with LayerNorm (one node, and the exporters' decomposed form) and residual Adds,
+# exported by PyTorch (tests/data/onnx_norms), through dlor run and convert against onnxruntime.
+dlor_py_test(test_onnx_norms test_onnx_norms.py)

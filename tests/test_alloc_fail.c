@@ -344,6 +344,9 @@ static const step steps[] = {
      {"onnx.dlor"}},
     {"convert-pt", "convert", {"%sawtooth/sawtooth.pt", "-o", "@pt.dlor", "--activation", "softplus"},
      {"pt.dlor"}},
+    /* an ONNX graph of values (LayerNorm, residual Add) */
+    {"convert-onnx-norms", "convert", {"%../tests/data/onnx_norms/prenorm_opset13.onnx", "-o", "@norms.dlor"},
+     {"norms.dlor"}},
     /* verifying (per layer and end to end, with a JSON report) */
     {"verify", "verify",
      {"%digits/digits.safetensors", "@out.dlor", "--inputs", "%digits/x_test.npy", "--labels", "%digits/y_test.npy",
@@ -357,6 +360,8 @@ static const step steps[] = {
     {"run-dense", "run", {"%sawtooth/sawtooth.onnx", "-i", "%sawtooth/x_test.npy", "-o", "@yd.npy"},
      {"yd.npy"}},
     {"export-c", "export-c", {"@out.dlor", "-o", "@model.h"}, {"model.h"}},
+    /* a Hugging Face folder: its graph from config.json */
+    {"run-hf", "run", {"%llama-tiny", "-i", "%llama-tiny/test.npz", "-o", "@logits.npy"}, {"logits.npy"}},
 };
 
 int main(int argc, char **argv)

@@ -204,6 +204,8 @@ def model(nodes, inits, inputs, outputs, opset=13):
 
 def seeds_onnx():
     copy("onnx", "samples/sawtooth/sawtooth.onnx")
+    for m in ("prenorm_opset17", "prenorm_opset13", "postnorm_opset13"):  # LayerNorm, residual Add
+        copy("onnx", f"tests/data/onnx_norms/{m}.onnx")
     w = [0.5, -0.25, 1.0, 0.75, -1.5, 2.0]
     put("onnx", "gemm-relu", model(
         [node("Gemm", ["x", "W", "B"], ["h"], [attr_i("transB", 1), attr_f("alpha", 1.0)], "fc"),
@@ -362,6 +364,28 @@ def seeds_dlor(dlor):
         put("dlor_roundtrip", "builder-%d" % i, b)
 
 
+# ---- hf_config (Hugging Face config.json) -----------------------------------
+
+def seeds_hf_config():
+    import json
+    for m in ("bert-tiny", "llama-tiny", "llama-tiny-tied"):
+        copy("hf_config", f"samples/{m}/config.json", m + ".json")
+    # configs of the target's two fixed models, which give graphs
+    bert = {"model_type": "bert", "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
+            "intermediate_size": 8, "vocab_size": 10, "max_position_embeddings": 6, "type_vocab_size": 2,
+            "layer_norm_eps": 1e-12, "hidden_act": "gelu", "position_embedding_type": "absolute"}
+    llama = {"model_type": "llama", "hidden_size": 4, "num_hidden_layers": 1, "num_attention_heads": 2,
+             "num_key_value_heads": 1, "head_dim": 2, "intermediate_size": 6, "vocab_size": 10,
+             "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "rope_scaling": None, "tie_word_embeddings": False,
+             "hidden_act": "silu"}
+    put("hf_config", "bert-fixed", json.dumps(bert).encode())
+    put("hf_config", "llama-fixed", json.dumps(llama).encode())
+    put("hf_config", "llama-tied", json.dumps(dict(llama, tie_word_embeddings=True)).encode())
+    put("hf_config", "bert-gelu-new", json.dumps(dict(bert, hidden_act="gelu_new", extra={"a": [1, 2.5e-3, None]})).encode())
+    put("hf_config", "other-type", b'{"model_type": "gpt2", "n_embd": 4}')
+    put("hf_config", "escapes", b'{"model_type": "b\u0065rt", "hidden_act": "\ud83d\ude00", "x\u0000": 1}')
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit(__doc__)
@@ -372,6 +396,7 @@ def main():
     seeds_pt()
     seeds_pickle()
     seeds_dlor(sys.argv[1])
+    seeds_hf_config()
 
 
 if __name__ == "__main__":
