@@ -479,6 +479,38 @@ def quant_section(run, S, a):
         return {"table": table, "rows": json.load(f)}
 
 
+def mcu_section(run, S, a):
+    """bench/mcu_footprint.py and bench/mcu_icount.py: the runtime on Cortex-M (cross-compiled, run in QEMU);
+    None when arm-none-eabi-gcc or qemu-system-arm is missing."""
+    import shutil
+    if not (shutil.which("arm-none-eabi-gcc") and shutil.which("qemu-system-arm")):
+        print("skipping the microcontroller section: arm-none-eabi-gcc or qemu-system-arm not found", flush=True)
+        return None
+    run.section = "microcontroller"
+    out = {}
+    for key, script in (("footprint", "mcu_footprint.py"), ("icount", "mcu_icount.py")):
+        text, _ = run.run([sys.executable, os.path.join(HERE, script), "--dlor", a.dlor,
+                           "--work", os.path.join(a.work, "mcu-" + key)])
+        out[key] = [ln for ln in text.splitlines() if ln.startswith("|") or ln.startswith("Model image")
+                    or ln.startswith("No printf")]
+    return out
+
+
+def onnx_rewrite_section(run, S, a):
+    """bench/onnx_rewrite.py: a dense ONNX MLP against its `convert --emit-onnx` rewrite in onnxruntime."""
+    run.section = "ONNX rewrite"
+    cmd = [sys.executable, os.path.join(HERE, "onnx_rewrite.py"), "--dlor", a.dlor,
+           "--work", os.path.join(a.work, "onnx-rewrite")] + (["--quick"] if a.quick else [])
+    text, _ = run.run(cmd)
+    rows = []
+    for ln in text.splitlines():
+        f = ln.split()
+        if len(f) >= 8 and f[0].isdigit() and f[3].endswith("x"):
+            rows.append({"n": int(f[0]), "dense_ms": float(f[1]), "rw_ms": float(f[2]), "ratio": float(f[3][:-1]),
+                         "params": float(f[4]), "mb_dense": float(f[5]), "mb_rw": float(f[6]), "err": float(f[7])})
+    return {"head": text.splitlines()[0] if text else "", "rows": rows}
+
+
 def stream_section(run, S, a, models):
     """Read bandwidth of one core and of T cores for working sets of each model's size (bench/stream_probe.c)."""
     run.section = "memory tiers"
@@ -561,7 +593,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None):
+           run, quant=None, mcu=None, onnx_rw=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1077,6 +1109,50 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
               "%.3f x the f32 pass)." % (r["dt"], limit, r["ratio"], verdict(ok), r["dt"], r["floor"]))
         w("")
 
+    # ---- ONNX rewrite
+    if onnx_rw:
+        w("## 6. ONNX models rewritten with DLoR factors (`convert --emit-onnx`)")
+        w("")
+        w("`bench/onnx_rewrite.py`: %s. The rewrite replaces each Gemm by beta*I + P Q^T (two MatMuls, a Mul and "
+          "an Add); `vs dlor run` is the largest difference between the rewrite's outputs in onnxruntime and "
+          "`dlor run`'s on the `.dlor` file, relative to the largest output." % onnx_rw["head"].rstrip(":"))
+        w("")
+        w("| N | dense ONNX ms | rewritten ms | speed-up (same run) | parameters | MB dense | MB rewritten | vs dlor run |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in onnx_rw["rows"]:
+            w("| %d | %.4f | %.4f | %.2f x | %.3f | %.2f | %.2f | %.1e |" % (
+                r["n"], r["dense_ms"], r["rw_ms"], r["ratio"], r["params"], r["mb_dense"], r["mb_rw"], r["err"]))
+            if r["n"] >= 1024:
+                ok = r["ratio"] >= 2.0
+                targets.append(("`--emit-onnx` p = 0.25 model in onnxruntime, N = %d, batch 1: >= 2 x faster than "
+                                "the dense ONNX" % r["n"], "%.2f x faster" % r["ratio"], ok))
+        w("")
+
+    # ---- microcontrollers
+    if mcu:
+        w("## 5. On a microcontroller (QEMU)")
+        w("")
+        w("`bench/mcu_footprint.py`: the runtime's code for Cortex-M (arm-none-eabi-gcc -Os, the flags of "
+          "`samples/embedded/`), with and without its messages (`DLOR_RT_NO_MESSAGES`): the objects, the part the "
+          "smallest program (`samples/embedded/mcu_min.c`) links after `--gc-sections`, and that program without "
+          "the model. The target applies to the runtime code linked.")
+        w("")
+        for line in mcu["footprint"]:
+            w(line)
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            if len(cells) >= 8 and cells[0] == "mps2-an386" and cells[7].startswith("<="):
+                ok = cells[7].endswith("met")
+                targets.append(("Runtime code linked for Cortex-M4 (-Os), %s messages: %s" % (
+                    cells[1], cells[7].split(":")[0]), cells[3], ok))
+        w("")
+        w("`bench/mcu_icount.py`: instructions per inference counted by QEMU (`-icount`; QEMU is not "
+          "cycle-accurate, so these are instructions, not cycles) next to the multiply-accumulates `dlor export-c` "
+          "counts, on the Cortex-M4F (mps2-an386) and the Cortex-M3 (mps2-an385).")
+        w("")
+        for line in mcu["icount"]:
+            w(line)
+        w("")
+
     # ---- commands
     w("## Commands")
     w("")
@@ -1152,9 +1228,11 @@ def main():
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
     quant = quant_section(run, S, a)
+    mcu = mcu_section(run, S, a)
+    onnx_rw = onnx_rewrite_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -10,8 +10,8 @@ models run in onnxruntime (CPU provider, intra_op_num_threads = T) on the same s
 batch, timed alternately by bench/timing.py's protocol, and the script prints per N the
 two medians, their ratio (dense / rewritten: above 1 means the rewrite is faster), the
 parameter ratio, the file sizes and the largest difference between the rewrite's outputs
-and `dlor run`'s (relative to the largest output). Printed only: nothing is written to
-BENCHMARKS.md. Run by bench/run.sh after the suite; needs numpy, safetensors, onnx and
+and `dlor run`'s (relative to the largest output). It writes nothing itself: bench/harness.py
+runs it and puts the table in BENCHMARKS.md (section 6). Needs numpy, safetensors, onnx and
 onnxruntime.
 """
 import argparse

@@ -9,8 +9,7 @@
 # It builds build-bench/ (Release, portable runtime) and build-bench-blas/ (Release,
 # -DDLOR_RUNTIME_BLAS=ON), compiles bench_factor, bench_compress and the runtime shim
 # (bench/rt_shim.c, for the Python timing processes) against build-bench's libraries,
-# installs bench/requirements.txt into the current python3, and runs bench/harness.py, then
-# bench/onnx_rewrite.py (printed only: onnxruntime on a dense ONNX model and its --emit-onnx rewrite).
+# installs bench/requirements.txt into the current python3, and runs bench/harness.py.
 # PyTorch comes from Debian (python3-torch, under /usr/bin/python3; installed here when
 # missing and run as root), not from PyPI. Generated models go to build-bench/work/.
 # The tests never run this.
@@ -109,10 +108,3 @@ else
 fi
 echo "== wrote $out"
 
-# ---- printed only: the dense ONNX model against its --emit-onnx rewrite in onnxruntime ---------
-echo "== bench/onnx_rewrite.py (not in $out)"
-if [ "$quick" = 1 ]; then
-  python3 bench/onnx_rewrite.py --quick --dlor build-bench/dlor --work build-bench/work-quick/onnx-rewrite
-else
-  python3 bench/onnx_rewrite.py --dlor build-bench/dlor --work build-bench/work/onnx-rewrite
-fi
