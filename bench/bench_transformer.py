@@ -9,8 +9,10 @@ One seeded, untrained encoder in the Hugging Face BertModel layout (hidden 256, 
 built with Debian's PyTorch (the module classes of samples/bert-tiny/train.py), saved as a
 folder (config.json + model.safetensors) and exported to ONNX (opset 17). dlor converts the
 folder twice: dense (--method auto --tol 1e-9: no smaller form meets that, so every layer
-stays dense) and compressed (--method lowrank --budget 0.25 over the 24 linear layers, the
-embedding tables left out). Input: one sequence of S = 128 seeded token ids, attention mask
+stays dense) and compressed (--method lowrank --rank R over the 24 linear layers, R the one
+rank at which they store a quarter of their dense parameters; the embedding tables left
+out). One rank rather than --budget 0.25: on these random weights, whose spectra are flat,
+the budget's allocation cuts the feed-forward layers to rank 1 and keeps others dense. Input: one sequence of S = 128 seeded token ids, attention mask
 all ones, token types 0; the output is last_hidden_state [1, 128, hidden].
 
 Timing follows bench/timing.py (alternating candidates in one process, same-run medians).
@@ -171,6 +173,16 @@ def ort_model(sess, ids, mask):
     return run
 
 
+def rank_for(cfg):
+    """The one rank r of every linear layer (beta I + P Q^T, r (m + n) + 1 numbers each) for which
+    the encoder's linear layers store at most P of their dense parameters, and that fraction."""
+    h, i = cfg["hidden_size"], cfg["intermediate_size"]
+    shapes = [(h, h)] * 4 + [(i, h), (h, i)]  # query, key, value, attention output; intermediate, output
+    dense = sum(m * n for m, n in shapes)
+    r = int((P * dense - len(shapes)) // sum(m + n for m, n in shapes))
+    return r, sum(r * (m + n) + 1 for m, n in shapes) / dense
+
+
 def convert(dlor, folder, out, args):
     cmd = [dlor, "convert", folder, "-o", out] + args
     print("  $ " + " ".join(os.path.relpath(c, ROOT) if c.startswith(ROOT + "/") else c for c in cmd), flush=True)
@@ -208,7 +220,9 @@ def main():
                    check=True, env=env)
     dense, comp = os.path.join(work, "dense.dlor"), os.path.join(work, "p025.dlor")
     convert(a.dlor, folder, dense, ["--method", "auto", "--tol", "1e-9"])
-    convert(a.dlor, folder, comp, ["--method", "lowrank", "--budget", str(P), "--exclude", "embeddings.*"])
+    cfg = json.load(open(os.path.join(folder, "config.json")))
+    rank, frac = rank_for(cfg)
+    convert(a.dlor, folder, comp, ["--method", "lowrank", "--rank", str(rank), "--exclude", "embeddings.*"])
     ids = np.load(os.path.join(folder, "ids.npy"))
     mask = np.ones_like(ids)
     ref = np.load(os.path.join(folder, "ref_f64.npy"))
@@ -241,9 +255,8 @@ def main():
     subprocess.run([a.torch_python, os.path.abspath(__file__), "--torch-turn", plan, tout], check=True, env=env)
     tres = json.load(open(tout))
 
-    cfg = json.load(open(os.path.join(folder, "config.json")))
     out = {"config": {k: cfg[k] for k in SIZES["full"]}, "seq": SEQ, "batch": 1, "onnxruntime": ort.__version__,
-           "torch": tres["torch"], "sizes": {"dense": os.path.getsize(dense), "p=0.25": os.path.getsize(comp)},
+           "torch": tres["torch"], "rank": rank, "fraction": frac, "sizes": {"dense": os.path.getsize(dense), "p=0.25": os.path.getsize(comp)},
            "rows": []}
     for T in threads:
         o, t = rows[T]["times"], tres["results"][str(T)]["times"]
@@ -265,10 +278,11 @@ def main():
 def table(out):
     c = out["config"]
     L = ["BERT-style encoder (seeded, untrained): hidden %d, %d layers, %d heads, intermediate %d, vocabulary %d; "
-         "batch 1, S = %d. Files: dense %.2f MB, p = 0.25 %.2f MB. onnxruntime %s, PyTorch %s." % (
+         "batch 1, S = %d. p = 0.25: every linear layer `--method lowrank --rank %d` (%.3f of their dense "
+         "parameters; embeddings dense). Files: dense %.2f MB, p = 0.25 %.2f MB. onnxruntime %s, PyTorch %s." % (
              c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"], c["intermediate_size"],
-             c["vocab_size"], out["seq"], out["sizes"]["dense"] / 1e6, out["sizes"]["p=0.25"] / 1e6,
-             out["onnxruntime"], out["torch"]),
+             c["vocab_size"], out["seq"], out["rank"], out["fraction"], out["sizes"]["dense"] / 1e6,
+             out["sizes"]["p=0.25"] / 1e6, out["onnxruntime"], out["torch"]),
          "",
          "| threads | onnxruntime ms | dlor dense ms | dense / ort | dlor p=0.25 ms | p=0.25 / dense "
          "| PyTorch ms | dlor dense ms (its turn) | dense / PyTorch |",
