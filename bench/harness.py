@@ -1118,7 +1118,6 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
             ok = r["p_vs_dense"] < 1
             targets.append(("transformer, p = 0.25 faster than dlor dense (batch 1, S = 128, T = %d)" % r["threads"],
                             "%.3f" % r["p_vs_dense"], ok))
-        w("")
 
     # ---- commands
     w("## Commands")
