@@ -12,7 +12,9 @@ and throughput (`dlor bench`, and onnxruntime / PyTorch processes that also
 time NumPy's BLAS and dlor's runtime), the exact `mul` rows benched again in
 independent runs (how far a same-run ratio moves between runs), and peak
 memory of `dlor run`, and batch-1 latency of quantized (q8, q4) dense layers
-(bench_quant.py). Every target is checked by the code below from the
+(bench_quant.py), and a BERT-style encoder at batch 1, S = 128 in dlor's
+runtime (dense and lowrank at a quarter of the parameters) against onnxruntime and PyTorch
+(bench_transformer.py). Every target is checked by the code below from the
 figures of this run.
 """
 import argparse
@@ -61,6 +63,7 @@ FULL = {
     "mul_repeats": 8,            # independent dlor bench runs of each exact mul model at batch 1 (2d)
     "quant_sizes": [2048, 4096],  # bench_quant.py: one dense N x N layer in f32, q8 and q4
     "quant_budget": 20.0,
+    "tf_budget": 6.0,            # bench_transformer.py: seconds of sampling per thread count
 }
 QUICK = {
     "conv_sizes": [64, 128],
@@ -83,6 +86,7 @@ QUICK = {
     "mul_repeats": 2,
     "quant_sizes": [256],
     "quant_budget": 1.0,
+    "tf_budget": 0.5,
 }
 BATCHES = [1, 64]
 EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DEFAULT_RANK, cmd/cmd_convert.c)
@@ -464,6 +468,7 @@ def frameworks(run, S, a, models):
 # ---------------------------------------------------------------- 3. memory
 
 QUANT_LIMITS = {"q8": 0.4, "q4": 0.25}
+TF_ORT_LIMIT = 1.2  # transformer: dlor dense at most this x onnxruntime
 
 
 def quant_section(run, S, a):
@@ -477,6 +482,20 @@ def quant_section(run, S, a):
         table = f.read().splitlines()
     with open(js) as f:
         return {"table": table, "rows": json.load(f)}
+
+
+def transformer_section(run, S, a):
+    """bench_transformer.py: a BERT-style encoder in dlor's runtime against onnxruntime and PyTorch."""
+    run.section = "transformer"
+    md, js = os.path.join(a.work, "transformer.md"), os.path.join(a.work, "transformer.json")
+    run.run([sys.executable, os.path.join(HERE, "bench_transformer.py"), "--dlor", a.dlor, "--shim", a.shim,
+             "--work", a.work, "--budget", str(S["tf_budget"]), "--torch-python", a.torch_python,
+             "--threads", ",".join(str(t) for t in THREADS), "--markdown", md, "--json", js]
+            + (["--quick"] if a.quick else []))
+    with open(md) as f:
+        table = f.read().splitlines()
+    with open(js) as f:
+        return {"table": table, "rows": json.load(f)["rows"]}
 
 
 def mcu_section(run, S, a):
@@ -593,7 +612,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None, mcu=None, onnx_rw=None):
+           run, quant=None, mcu=None, onnx_rw=None, tf=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1109,6 +1128,29 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
               "%.3f x the f32 pass)." % (r["dt"], limit, r["ratio"], verdict(ok), r["dt"], r["floor"]))
         w("")
 
+    # ---- transformer
+    if tf:
+        w("## 5. A transformer encoder (batch 1, S = 128)")
+        w("")
+        w("`bench/bench_transformer.py`: a seeded BERT-style encoder built with PyTorch and saved as a Hugging Face "
+          "folder and an ONNX export (opset 17); dlor converts the folder dense (`--method auto --tol 1e-9`) and "
+          "compressed (`--method lowrank --rank R`, R giving the linear layers a quarter of their dense parameters, "
+          "embeddings excluded). onnxruntime, dlor dense and dlor "
+          "p = 0.25 alternate in one process; PyTorch alternates with its own turn of dlor dense in a second one "
+          "(Debian's python3). Every output is first compared with PyTorch's float64 pass. Ratios are same-run "
+          "medians.")
+        w("")
+        for line in tf["table"]:
+            w(line)
+        w("")
+        for r in tf["rows"]:
+            ok = r["dense_vs_ort"] <= TF_ORT_LIMIT
+            targets.append(("transformer, dlor dense <= %.1f x onnxruntime (batch 1, S = 128, T = %d)" % (
+                TF_ORT_LIMIT, r["threads"]), "%.3f" % r["dense_vs_ort"], ok))
+            ok = r["p_vs_dense"] < 1
+            targets.append(("transformer, p = 0.25 faster than dlor dense (batch 1, S = 128, T = %d)" % r["threads"],
+                            "%.3f" % r["p_vs_dense"], ok))
+
     # ---- ONNX rewrite
     if onnx_rw:
         w("## 6. ONNX models rewritten with DLoR factors (`convert --emit-onnx`)")
@@ -1130,7 +1172,7 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
 
     # ---- microcontrollers
     if mcu:
-        w("## 5. On a microcontroller (QEMU)")
+        w("## 7. On a microcontroller (QEMU)")
         w("")
         w("`bench/mcu_footprint.py`: the runtime's code for Cortex-M (arm-none-eabi-gcc -Os, the flags of "
           "`samples/embedded/`), with and without its messages (`DLOR_RT_NO_MESSAGES`): the objects, the part the "
@@ -1228,11 +1270,12 @@ def main():
     rss = rss_section(run, S, a, models)
     probe = stream_section(run, S, a, models)
     quant = quant_section(run, S, a)
+    tf = transformer_section(run, S, a)
     mcu = mcu_section(run, S, a)
     onnx_rw = onnx_rewrite_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

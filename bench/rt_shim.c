@@ -36,6 +36,8 @@ typedef struct {
     dlor_pool *pool[SHIM_MAX_THREADS + 1];    /* by team size, made on first use */
     void *scratch[SHIM_MAX_THREADS + 1];
     size_t need[SHIM_MAX_THREADS + 1];
+    void *seq_scratch[SHIM_MAX_THREADS + 1]; /* token-id passes (shim_run_ids), grown on demand */
+    size_t seq_need[SHIM_MAX_THREADS + 1];
 } shim_model;
 
 /* Opens path for batches of up to max_batch samples; NULL on failure, with the
@@ -100,6 +102,42 @@ SHIM_API int shim_forward(void *h, const float *x, size_t batch, float *y, int t
     return dlor_pool_forward(s->pool[threads], &s->m, x, batch, y, s->scratch[threads], s->need[threads], &e);
 }
 
+/* y = model(ids) for a model of token ids (DLOR_FORMAT.md 7.7): batch
+ * sequences of seq int64 ids, mask NULL (every token attends) or [batch, seq]
+ * 0/1, into y [batch, seq, F] (the graph's first output), on a team of
+ * 'threads' workers. */
+SHIM_API int shim_run_ids(void *h, const int64_t *ids, const int64_t *mask, size_t batch, size_t seq, float *y,
+                          int threads)
+{
+    shim_model *s = h;
+    dlor_image_error e;
+    void *const ys[1] = {y};
+    dlor_run r;
+    if (batch == 0 || batch > s->max_batch || seq == 0) return -1;
+    if (threads < 1) threads = 1;
+    if (threads > SHIM_MAX_THREADS) threads = SHIM_MAX_THREADS;
+    if (!s->pool[threads] && !(s->pool[threads] = dlor_pool_create((unsigned)threads))) return -1;
+    size_t need = dlor_model_scratch_bytes(&s->m, batch, seq, (unsigned)threads, DLOR_RT_F32);
+    if (need == 0) return -1;
+    if (need > s->seq_need[threads]) {
+        free(s->seq_scratch[threads]);
+        s->seq_scratch[threads] = NULL;
+        s->seq_need[threads] = 0;
+        if (posix_memalign(&s->seq_scratch[threads], 64, need) != 0) return -1;
+        s->seq_need[threads] = need;
+    }
+    memset(&r, 0, sizeof r);
+    r.batch = batch;
+    r.seq = seq;
+    r.ids = ids;
+    r.mask = mask;
+    r.ids_dtype = DLOR_RT_I64;
+    r.y = ys;
+    r.ny = 1;
+    return dlor_pool_run_model(s->pool[threads], &s->m, &r, DLOR_RT_F32, s->seq_scratch[threads],
+                               s->seq_need[threads], &e);
+}
+
 /* A plain read of the mapped file's bytes on the calling thread (64-bit words
  * summed in integer lanes, four streams side by side, as dlor bench's read
  * turn): the floor under a pass that reads every byte of the file once. */
@@ -128,6 +166,7 @@ SHIM_API void shim_close(void *h)
     for (int t = 0; t <= SHIM_MAX_THREADS; t++) {
         dlor_pool_destroy(s->pool[t]);
         free(s->scratch[t]);
+        free(s->seq_scratch[t]);
     }
     munmap(s->map, s->len);
     free(s->plan);

@@ -127,6 +127,9 @@ class Runtime:
         L.shim_in_dim.argtypes = [ctypes.c_void_p]
         L.shim_out_dim.restype = ctypes.c_ulonglong
         L.shim_out_dim.argtypes = [ctypes.c_void_p]
+        L.shim_run_ids.restype = ctypes.c_int
+        L.shim_run_ids.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                   ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int]
         L.shim_close.restype = None
         L.shim_close.argtypes = [ctypes.c_void_p]
 
@@ -147,6 +150,30 @@ class Runtime:
 
         run.y = y
         run.keep = (x, self, h)
+        return run
+
+
+    def seq_model(self, path, ids, mask, threads):
+        """A callable doing one forward pass of a .dlor model of token ids on
+        ids (and mask, or None) [B, S] int64 into its own output array
+        [B, S, F] (returned as .y)."""
+        msg = ctypes.create_string_buffer(512)
+        ids = np.ascontiguousarray(ids, dtype=np.int64)
+        mask = None if mask is None else np.ascontiguousarray(mask, dtype=np.int64)
+        h = self.lib.shim_open(path.encode(), ids.shape[0], msg, 512)
+        if not h:
+            raise RuntimeError(msg.value.decode())
+        y = np.zeros((ids.shape[0], ids.shape[1], int(self.lib.shim_out_dim(h))), dtype=np.float32)
+        run_ids = self.lib.shim_run_ids
+        ip, mp, yp = ids.ctypes.data, (None if mask is None else mask.ctypes.data), y.ctypes.data
+        b, s = ids.shape
+
+        def run():
+            if run_ids(h, ip, mp, b, s, yp, threads) != 0:
+                raise RuntimeError("%s: forward pass failed" % path)
+
+        run.y = y
+        run.keep = (ids, mask, self, h)
         return run
 
 
