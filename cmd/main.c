@@ -83,21 +83,6 @@ int dlor_cmd_check_outputs(const char *cmd, const dlor_cmd_output *out, size_t n
     return 0;
 }
 
-const char *dlor_method_name(int method)
-{
-    return method == DLOR_IMAGE_MUL ? "mul" : method == DLOR_IMAGE_ADD ? "add" : "?";
-}
-
-const char *dlor_basis_name(int basis)
-{
-    switch (basis) {
-    case DLOR_IMAGE_SCHUR: return "schur";
-    case DLOR_IMAGE_RANDOM: return "random";
-    case DLOR_IMAGE_SVD: return "svd";
-    }
-    return "?";
-}
-
 static void usage(FILE *f)
 {
     fprintf(f, "usage: dlor COMMAND [ARGS]\n\n"

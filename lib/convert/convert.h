@@ -1,0 +1,45 @@
+/* convert.h - the conversion's library side that the command and the public
+ * API share: storing factored layers, the graph's metadata, safetensors
+ * emission, batched runs, and the names of the container's codes. */
+#ifndef DLOR_CONVERT_H
+#define DLOR_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_container.h"
+#include "dlor_error.h"
+#include "dlor_factor.h"
+#include "dlor_runtime.h"
+
+#ifndef DLOR_VERSION_STRING
+#define DLOR_VERSION_STRING "0.0.0"
+#endif
+
+/* Runs n samples through a model in batches (scratch allocated here), each batch
+ * on a team of 'threads' workers (a dlor_pool) when threads > 1. */
+dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
+                             float *y, dlor_error *err);
+
+/* The model on the inputs of in_path (.npy) in double precision, in batches,
+ * outputs written to out_path as float64 [N, outputs] (dlor run --dtype f64). */
+dlor_status dlor_run_f64(const dlor_model *m, const char *in_path, const char *out_path, size_t batch,
+                         dlor_error *err);
+
+/* Writes the factors (and carried tensors) as safetensors; see emit.c for the names. */
+dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, dlor_error *err);
+
+/* Convert's last step for a model: records where the graph came from and the
+ * runtime's scratch need for a batch of one, or why there is no graph (why). */
+dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, const char *why,
+                                        dlor_error *err);
+
+/* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
+dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                uint64_t seed, dlor_error *err);
+
+/* Names for method / basis codes of the container ("mul", "schur", ...). */
+const char *dlor_method_name(int method);
+const char *dlor_basis_name(int basis);
+
+#endif
