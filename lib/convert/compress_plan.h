@@ -26,9 +26,9 @@ typedef struct dlor_compress_cfg {
 /* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for
  * which no form cheaper than dense meets the target (with --rank: which that rank
  * would not make smaller) are carried dense; their names are listed, comma-separated,
- * in kept_dense. */
+ * in kept_dense. Progress lines and stop requests go through hooks (may be NULL). */
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
-                                 const int *selected, dlor_container *c, int progress, char *kept_dense,
+                                 const int *selected, dlor_container *c, const dlor_convert_hooks *hooks, char *kept_dense,
                                  size_t kept_len, dlor_error *err);
 
 /* The largest rank k whose beta*I + P Q^T (fit_beta) or P Q^T stores fewer numbers

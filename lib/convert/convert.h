@@ -16,6 +16,27 @@
 #define DLOR_VERSION_STRING "0.0.0"
 #endif
 
+/* What a conversion tells as it goes: notes (a tensor carried over, a
+ * --rank that did not fit) and, when verbose, one progress line per layer,
+ * each as one line of text without the newline; and a question before each
+ * layer starts, whose nonzero answer stops the conversion (DLOR_E_STOPPED).
+ * Any member may be NULL; so may the hooks. poll may be called from worker
+ * threads, one call at a time. */
+typedef struct dlor_convert_hooks {
+    int verbose;
+    void (*line)(void *ctx, int note, const char *text);
+    int (*poll)(void *ctx, size_t done, size_t total, const char *layer);
+    void *ctx;
+} dlor_convert_hooks;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void dlor_hooks_line(const dlor_convert_hooks *h, int note, const char *fmt, ...);
+/* DLOR_OK, or DLOR_E_STOPPED (err set, naming the layer) when poll asks to stop. */
+dlor_status dlor_hooks_poll(const dlor_convert_hooks *h, size_t done, size_t total, const char *layer,
+                            dlor_error *err);
+
 /* Runs n samples through a model in batches (scratch allocated here), each batch
  * on a team of 'threads' workers (a dlor_pool) when threads > 1. */
 dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
