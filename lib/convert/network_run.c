@@ -101,7 +101,7 @@ static dlor_status write_meta(const net_cfg *cfg, const dlor_net_plan *p, const 
     }
     if (st == DLOR_OK) {
         /* the runtime's scratch for a batch of one (float32 forward), measured */
-        unsigned char *img;
+        unsigned char *img = NULL; /* stays NULL when the image cannot be made */
         size_t ilen;
         dlor_model m;
         dlor_image_error ie;
@@ -206,6 +206,8 @@ dlor_status dlor_convert_network_source(const char *in, const dlor_tensor_list *
         sum->nlayers = plan.nlayers;
         sum->constructed = constructed;
         sum->params = dlor_net_param_count(c, 0);
+        if (sum->params == 0) /* a graph of layers has parameters: 0 means the count ran out of memory */
+            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory counting the network's parameters");
         for (size_t i = 0; i < gp->count; i++) {
             const dlor_graph_op *op = &gp->ops[i];
             const dlor_tensor *w = op->kind == DLOR_OP_LINEAR ? dlor_tensor_list_find(src, op->weight) : NULL;
