@@ -37,6 +37,10 @@ if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
   fi
   command -v qemu-system-arm >/dev/null 2>&1 || need_pkgs+=(qemu-system-arm)
 fi
+# the README's MPI recipe for sharded conversion runs on two local ranks (tests/test_shard_mpi.py)
+if [ "${DLOR_WITH_PYTHON:-0}" = 1 ]; then
+  command -v mpirun >/dev/null 2>&1 || need_pkgs+=(openmpi-bin)
+fi
 # dlor.torch's tests and the fine-tuning sample run on Debian's Python with its PyTorch;
 # without root they are skipped rather than failing the setup
 if [ "${DLOR_WITH_PYTHON:-0}" = 1 ] && ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then
