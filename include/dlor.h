@@ -263,7 +263,8 @@ DLOR_API DLOR_NODISCARD dlor_status dlor_merge(const char *const *parts, size_t 
 
 typedef struct dlor_verify_options {
     double tol;               /* per-layer relative error accepted (network form: end to end); < 0: defaults */
-    const char *inputs;       /* end-to-end inputs (.npy), or NULL */
+    const char *inputs;       /* end-to-end inputs (.npy; a model of token ids: a .npz of input_ids,
+                                 attention_mask, token_type_ids), or NULL */
     const char *labels;       /* their integer labels (.npy), or NULL */
     uint64_t samples;         /* seeded random end-to-end inputs when inputs is NULL (0: 256) */
     uint64_t seed;

@@ -79,7 +79,7 @@ typedef struct verify_result {
 typedef struct dlor_verify_args {
     const char *in, *out;        /* the dense source and the .dlor file */
     const char *activation;      /* network form from nn.Sequential names: the dense model's activation (or NULL) */
-    const char *inputs;          /* end-to-end inputs (.npy), or NULL: nsamples seeded normal inputs */
+    const char *inputs;          /* end-to-end inputs (.npy; token ids: .npz), or NULL: nsamples seeded inputs */
     const char *labels;          /* integer labels of inputs (.npy), or NULL */
     double tol;                  /* per-layer tolerance (network form: end to end); < 0: the defaults */
     uint64_t nsamples, seed;     /* random end-to-end inputs */
@@ -97,10 +97,12 @@ typedef struct dlor_verify_state {
 void dlor_verify_state_init(dlor_verify_state *vs);
 void dlor_verify_state_free(dlor_verify_state *vs);
 
-/* Reads a->in and a->out into vs and measures: every stored layer rebuilt in
- * double against its dense weights, layers kept dense, carried tensors bit for
- * bit, the recorded source checksum, and with a graph the dense and DLoR
- * models end to end (per-layer data-space errors on the dense activations).
+/* Reads a->in (a Hugging Face folder: its weight file) and a->out into vs and
+ * measures: every stored layer rebuilt in double against its dense weights,
+ * layers kept dense, carried tensors bit for bit, the recorded source
+ * checksum, and with a graph the dense and DLoR models end to end (per-layer
+ * data-space errors on the dense activations; a model of token ids: see
+ * dlor_verify_tokens_end_to_end).
  * Mismatches that are findings (a missing tensor, a layer over its tolerance)
  * go into vs->r (pass = 0, problems); errors that stop the check are returned.
  * vs must be freed with dlor_verify_state_free either way. */
