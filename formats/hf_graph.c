@@ -308,11 +308,14 @@ dlor_status dlor_hf_graph(const dlor_hf_config *c, const dlor_tensor_list *t, co
             snprintf(why, why_len, "%s: model_type '%s' is not one dlor builds a graph for (bert, llama)", cfg,
                      c->model_type);
         else snprintf(why, why_len, "%s: no model_type", cfg);
-        return DLOR_OK;
+        st = DLOR_OK;
     }
     if (st != DLOR_OK || why[0]) {
         dlor_graph_free(g);
         dlor_graph_init(g);
     }
+    /* the reason quotes config.json's strings: one line, control bytes shown as '?' */
+    for (char *q = why; *q; q++)
+        if ((unsigned char)*q < 0x20 || *q == 0x7f) *q = '?';
     return st;
 }

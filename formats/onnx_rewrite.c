@@ -491,7 +491,13 @@ static dlor_status mark_drops(rw_ctx *x)
     for (size_t p = 0; p < x->nplans; p++) x->inits[x->plans[p].init].drop = 1;
     for (size_t k = 0; k < x->nnodes; k++) {
         const rw_node *n = &x->nodes[k];
-        if (n->plan >= 0) continue;
+        if (n->plan >= 0) { /* the new nodes still read the input and Gemm's C */
+            for (size_t j = 0; j < 3 && j < n->nin; j++) {
+                long i = j == 1 ? -1 : find_init(x, n->in[j]);
+                if (i >= 0) x->inits[i].drop = 0;
+            }
+            continue;
+        }
         dlor_pb m;
         dlor_pb_field g;
         dlor_pb_init(&m, n->payload, n->plen, RW_MAX_DEPTH);

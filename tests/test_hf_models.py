@@ -198,6 +198,10 @@ check(rc != 0 and "graph" in err, f"gpt2: run on the tensors-only .dlor: rc {rc}
 rc, _, err = run("run", gpt, "-i", os.path.join(SRC, "samples", "bert-tiny", "test.npz"), "-o",
                  os.path.join(TMP, "gpt2.npy"))
 check(rc == 1 and "'gpt2'" in err, f"gpt2: run on the folder: rc {rc}: {err!r}")
+# a model_type with a line break: the note stays one line
+odd = make_folder("odd_type", "bert-tiny", {"model_type": "x\ny"})
+rc, _, err = run("convert", odd, "-o", os.path.join(TMP, "odd.dlor"), "--method", "mul")
+check(rc == 0 and "'x?y'" in err and err.count("\n") == 1, f"model_type with a line break: rc {rc}: {err!r}")
 # a rope_scaling dlor does not run: no graph, and why
 scaled = make_folder("scaled", "llama-tiny", {"rope_scaling": {"type": "linear", "factor": 2.0}})
 rc, _, err = run("convert", scaled, "-o", os.path.join(TMP, "scaled.dlor"))
