@@ -33,7 +33,7 @@ def shim(src, out, cc="cc"):
     if os.path.exists(os.path.join(src, "formats/dlor_image_graph.c")):
         files.insert(3, "formats/dlor_image_graph.c")
     cmd = [cc, "-std=c99", "-O3", "-DNDEBUG", "-ffp-contract=off", "-fPIC", "-shared", "-fvisibility=hidden",
-           "-I" + os.path.join(src, "formats"), "-I" + os.path.join(src, "lib/runtime")]
+           "-I" + os.path.join(src, "include"), "-I" + os.path.join(src, "formats"), "-I" + os.path.join(src, "lib/runtime")]
     cmd += [os.path.join(src, f) for f in files] + ["-lm", "-lpthread", "-o", out]
     subprocess.run(cmd, check=True)
     return out

@@ -89,7 +89,7 @@ QUICK = {
     "tf_budget": 0.5,
 }
 BATCHES = [1, 64]
-EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DEFAULT_RANK, cmd/cmd_convert.c)
+EXACT_RANK = 256  # dlor convert's default for the exact forms, capped at N (DLOR_DEFAULT_RANK, lib/convert/convert_run.h)
 THREADS = [1, 2]
 PS = [0.1, 0.25]
 MUL_LIMIT = 2.3  # target for the exact mul form at batch 1: ratio to dense OpenBLAS

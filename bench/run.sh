@@ -82,7 +82,7 @@ zlib_lib=$(cache ZLIB_LIBRARY_RELEASE)
 mkdir -p build-bench/bench
 echo "== compiling bench_factor, bench_compress, the bandwidth probe and the runtime shim"
 for prog in bench_factor bench_compress; do
-  "$cc" -std=c99 -O3 -DNDEBUG -Wall -Wextra -Iformats -Ilib -Ilib/runtime -Itests -I"$lapacke_inc" -I"$cblas_inc" \
+  "$cc" -std=c99 -O3 -DNDEBUG -Wall -Wextra -Iinclude -Iformats -Ilib -Ilib/runtime -Itests -I"$lapacke_inc" -I"$cblas_inc" \
     "bench/$prog.c" tests/testutil.c build-bench/libdlor_core.a build-bench/libdlor_formats.a build-bench/libdlor_runtime.a \
     "$lapacke_lib" "$openblas_lib" "$zlib_lib" -lm -o "build-bench/bench/$prog"
 done
@@ -91,7 +91,7 @@ done
 # the runtime's own sources and flags (see CMakeLists.txt: runtime.c at -O3 -ffp-contract=off)
 rt_src=(bench/rt_shim.c formats/crc32.c formats/dlor_image.c formats/dlor_image_graph.c lib/runtime/runtime.c lib/runtime/pool.c)
 rt_flags=(-std=c99 -O3 -DNDEBUG -ffp-contract=off -fPIC -shared -fvisibility=hidden -Wall -Wextra
-          -Iformats -Ilib/runtime)
+          -Iinclude -Iformats -Ilib/runtime)
 "$cc" "${rt_flags[@]}" "${rt_src[@]}" -lm -lpthread -o build-bench/bench/librt_shim.so
 "$cc" "${rt_flags[@]}" -DDLOR_RUNTIME_BLAS -I"$cblas_inc" "${rt_src[@]}" "$openblas_lib" -lm -lpthread \
   -o build-bench/bench/librt_shim_blas.so

@@ -6,11 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "convert.h"
 #include "dlor_error.h"
-
-#ifndef DLOR_VERSION_STRING
-#define DLOR_VERSION_STRING "0.0.0"
-#endif
 
 int dlor_cmd_convert(int argc, char **argv);
 int dlor_cmd_verify(int argc, char **argv);
@@ -20,25 +17,6 @@ int dlor_cmd_export_c(int argc, char **argv);
 int dlor_cmd_reproduce(int argc, char **argv);
 int dlor_cmd_merge(int argc, char **argv);
 int dlor_cmd_bench(int argc, char **argv);
-
-struct dlor_model;
-/* Runs n samples through a model in batches (scratch allocated here), each batch
- * on a team of 'threads' workers (a dlor_pool) when threads > 1. */
-dlor_status dlor_run_batches(const struct dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
-                             float *y, dlor_error *err);
-
-struct dlor_container;
-struct dlor_tensor_list;
-/* Writes the factors (and carried tensors, and src's metadata) as safetensors; see
- * emit.c for the names. */
-dlor_status dlor_emit_safetensors(const char *path, const struct dlor_container *c,
-                                  const struct dlor_tensor_list *src, dlor_error *err);
-
-struct dlor_container;
-/* Convert's last step for a model: records where the graph came from and the
- * runtime's scratch need for a batch of one, or why there is no graph (why). */
-dlor_status dlor_convert_graph_metadata(struct dlor_container *c, const char *source, const char *why,
-                                        dlor_error *err);
 
 /* Prints "dlor CMD: message" to stderr and returns the exit status: 2 for
  * DLOR_E_USAGE (the options do not fit the input), 1 otherwise. */
@@ -71,9 +49,5 @@ typedef struct dlor_cmd_output {
  * (dlor_stdout_claim): everything else the command prints goes to stderr. */
 int dlor_cmd_check_outputs(const char *cmd, const dlor_cmd_output *out, size_t nout, const char *const *in,
                            size_t nin);
-
-/* Names for method / basis codes of the container ("mul", "schur", ...). */
-const char *dlor_method_name(int method);
-const char *dlor_basis_name(int basis);
 
 #endif

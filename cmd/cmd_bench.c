@@ -22,6 +22,7 @@
 
 #include "cmd.h"
 #include "dlor_fileio.h"
+#include "dense_ref.h"
 #include "dlor_graph_eval.h"
 #include "dlor_pool.h"
 #include "dlor_readers.h"
@@ -44,120 +45,11 @@ static const char *usage_line = "MODEL.dlor --dense SRC [--batch B] [--threads T
                                 "medians, their ratio and the parameter and byte ratios. A third turn only\n"
                                 "reads the .dlor file's bytes on the same threads: the floor for a pass.";
 
-typedef struct {
-    int kind;                /* DLOR_OP_* */
-    float *w, *b;            /* LINEAR: out x in (row-major), bias or NULL */
-    uint64_t in, out;
-    int act;
-    double param;
-} dense_op;
-
-typedef struct {
-    dense_op *ops;
-    size_t n;
-    uint64_t in_dim, out_dim, width;
-    float *buf[2];           /* batch x width each */
-    size_t batch;
-} dense_model;
-
 static double now_s(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static void dense_free(dense_model *d)
-{
-    for (size_t i = 0; i < d->n; i++) {
-        free(d->ops[i].w);
-        free(d->ops[i].b);
-    }
-    free(d->ops);
-    free(d->buf[0]);
-    free(d->buf[1]);
-}
-
-static dlor_status to_f32(const dlor_tensor *t, float **out, dlor_error *err)
-{
-    double *d = malloc((t->nelem ? t->nelem : 1) * sizeof *d);
-    float *f = malloc((t->nelem ? t->nelem : 1) * sizeof *f);
-    dlor_status st = d && f ? dlor_tensor_to_f64(t, d, err) : dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    for (uint64_t i = 0; st == DLOR_OK && i < t->nelem; i++) f[i] = (float)d[i];
-    free(d);
-    if (st != DLOR_OK) {
-        free(f);
-        f = NULL;
-    }
-    *out = f;
-    return st;
-}
-
-/* The dense model: the .dlor file's graph over the source's tensors. */
-static dlor_status dense_build(const char *src_path, const dlor_tensor_list *src, const dlor_graph *g, size_t batch,
-                               dense_model *d, dlor_error *err)
-{
-    dlor_status st = dlor_graph_check(g, src, src_path, &d->in_dim, &d->out_dim, err);
-    if (st != DLOR_OK) return st;
-    d->ops = calloc(g->count ? g->count : 1, sizeof *d->ops);
-    if (!d->ops) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    d->width = d->in_dim;
-    for (size_t i = 0; i < g->count && st == DLOR_OK; i++, d->n++) {
-        const dlor_graph_op *op = &g->ops[i];
-        dense_op *o = &d->ops[i];
-        o->kind = op->kind;
-        o->act = op->act;
-        o->param = op->param;
-        if (op->kind != DLOR_OP_LINEAR) continue;
-        const dlor_tensor *w = dlor_tensor_list_find(src, op->weight);
-        o->out = w->dims[0];
-        o->in = w->dims[1];
-        if (o->out > d->width) d->width = o->out;
-        st = to_f32(w, &o->w, err);
-        if (st == DLOR_OK && op->bias) st = to_f32(dlor_tensor_list_find(src, op->bias), &o->b, err);
-    }
-    d->batch = batch;
-    for (int k = 0; k < 2 && st == DLOR_OK; k++) {
-        d->buf[k] = malloc(batch * d->width * sizeof(float));
-        if (!d->buf[k]) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    }
-    return st;
-}
-
-static void dense_forward(dense_model *d, const float *x, float *y)
-{
-    size_t B = d->batch;
-    uint64_t width = d->in_dim;
-    float *cur = d->buf[0], *nxt = d->buf[1];
-    memcpy(cur, x, B * d->in_dim * sizeof *cur);
-    for (size_t i = 0; i < d->n; i++) {
-        const dense_op *o = &d->ops[i];
-        if (o->kind == DLOR_OP_LINEAR) {
-            if (B == 1)
-                cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)o->out, (int)o->in, 1.0f, o->w, (int)o->in, cur, 1, 0.0f,
-                            nxt, 1);
-            else
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)o->out, (int)o->in, 1.0f, cur,
-                            (int)o->in, o->w, (int)o->in, 0.0f, nxt, (int)o->out);
-            if (o->b)
-                for (size_t s = 0; s < B; s++)
-                    for (uint64_t j = 0; j < o->out; j++) nxt[s * o->out + j] += o->b[j];
-            float *t = cur;
-            cur = nxt;
-            nxt = t;
-            width = o->out;
-        } else if (o->kind == DLOR_OP_ACT) {
-            for (uint64_t j = 0; j < B * width; j++) cur[j] = (float)dlor_act_eval(o->act, cur[j], o->param);
-        } else {
-            for (size_t s = 0; s < B; s++) {
-                float *v = cur + s * width, mx = v[0], sum = 0;
-                for (uint64_t j = 1; j < width; j++) mx = v[j] > mx ? v[j] : mx;
-                for (uint64_t j = 0; j < width; j++) sum += (v[j] = expf(v[j] - mx));
-                for (uint64_t j = 0; j < width; j++) v[j] /= sum;
-            }
-        }
-    }
-    memcpy(y, cur, B * d->out_dim * sizeof *y);
 }
 
 /* The read turn: worker id of size sums its contiguous share of the image's
@@ -285,7 +177,7 @@ static int bench_round(const bench_run *b, size_t reps, int read, double *t_dens
     openblas_set_num_threads((int)b->threads);
     for (size_t r = 0; r < 2 * reps; r++) {
         if (r == reps) t0 = now_s();
-        dense_forward(b->d, b->x, b->yd);
+        dlor_dense_forward(b->d, b->x, b->yd);
     }
     double t1 = now_s();
     /* Each side gets the machine to itself: idle OpenBLAS threads would spin
@@ -372,7 +264,7 @@ int dlor_cmd_bench(int argc, char **argv)
                                      model_path);
     if (st == DLOR_OK) st = dlor_container_read(model_path, &c, &err);
     if (st == DLOR_OK) st = dlor_read_weights(dense_path, &src, &err);
-    if (st == DLOR_OK) st = dense_build(dense_path, &src, &c.graph, (size_t)batch, &d, &err);
+    if (st == DLOR_OK) st = dlor_dense_build(dense_path, &src, &c.graph, (size_t)batch, &d, &err);
     if (st == DLOR_OK && (d.in_dim != dl.model.in_dim || d.out_dim != dl.model.out_dim))
         st = dlor_fail(&err, DLOR_E_FORMAT, "%s: the dense model maps %llu to %llu features, %s %llu to %llu",
                        dense_path, (unsigned long long)d.in_dim, (unsigned long long)d.out_dim, model_path,
@@ -425,7 +317,7 @@ int dlor_cmd_bench(int argc, char **argv)
         if (!td || !tl || !tr) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
     if (st == DLOR_OK) { /* warm up (faults in the mapped file), check the outputs agree, pick reps */
-        dense_forward(&d, x, yd);
+        dlor_dense_forward(&d, x, yd);
         dlor_image_error ie;
         if (dlor_pool_forward(pool, &dl.model, x, B, yl, scratch, scratch_len, &ie) != 0)
             st = dlor_fail(&err, DLOR_E_NUMERIC, "%s: forward pass failed: %s", model_path, ie.msg);
@@ -535,7 +427,7 @@ int dlor_cmd_bench(int argc, char **argv)
     free(x);
     free(yd);
     free(yl);
-    dense_free(&d);
+    dlor_dense_free(&d);
     dlor_tensor_list_free(&src);
     dlor_container_free(&c);
     dlor_loaded_free(&dl);

@@ -1,42 +1,23 @@
 /* cmd_convert.c - dlor convert: factor every selected 2-D tensor exactly. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd.h"
-#include "dlor_emit.h"
-#include "dlor_onnx_rewrite.h"
 #include "dlor_container.h"
-#include "dlor_factor.h"
 #include "dlor_fileio.h"
-#include "dlor_host.h"
-#include "dlor_readers.h"
 #include "dlor_hf.h"
-#include "dlor_sha256.h"
-#include "compress_plan.h"
+#include "dlor_onnx_rewrite.h"
+#include "dlor_readers.h"
+#include "convert_run.h"
 #include "model_load.h"
 #include "network_cmd.h"
 #include "parallel.h"
 #include "shard.h"
 #include "opts.h"
 
-/* The exact forms store 2 N^2 numbers whatever the rank; a larger rank means
- * fewer, longer factors, i.e. fewer sequential steps for the runtime (each a
- * sync in a team) and longer runs of memory. Measured with dlor bench (each
- * model timed in its steady state, medians of 3 runs, ratio to dense OpenBLAS
- * in the same run): at N = 1024, batch 1, two threads, rank 64 2.79 x, 128
- * 2.21 x, 256 2.42 x (a second set: 128 2.57-3.22 x, 256 2.46-2.95 x, 256
- * ahead in 3 of 4 pairs); one thread 2.22 / 2.38 / 2.34 x (within the noise);
- * at N = 2048 rank 256 1.80 / 1.96 x against rank 64's 1.88 / 2.18 x (one /
- * two threads). Batches of 64 ran 2.2-2.35 x at every rank once the panel
- * update went through 64 rows at a time (before, rank 256 was 20% slower: a
- * factor's runs no longer stayed in L1 across the batch). Hence 256. */
-#define DEFAULT_RANK 256
 
 static const dlor_optdef defs[] = {
     {"output", 'o', "OUT.dlor", "output file (required; written atomically; '-': standard output)"},
@@ -91,67 +72,6 @@ static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
                                 "unchanged. The model's graph is recorded when it is known (ONNX, a 'dlor.graph'\n"
                                 "metadata entry, or nn.Sequential names with --activation).";
 
-typedef struct {
-    dlor_factor_opts fo;
-    int rank_given;
-    const dlor_opts *o;
-    int compress;            /* a compressed form was asked for */
-    const char *form;        /* the --method word */
-    int jobs;                /* layers converted at once */
-    dlor_compress_cfg cc;
-} convert_cfg;
-
-static int matches_any(const dlor_opts *o, int idx, const char *name)
-{
-    for (int i = 0; i < o->count[idx]; i++)
-        if (fnmatch(o->all[idx][i], name, 0) == 0) return 1;
-    return 0;
-}
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static dlor_status sha256_file(const char *path, char hex[65], dlor_error *err)
-{
-    FILE *f = fopen(path, "rb");
-    unsigned char buf[1 << 16], d[32];
-    dlor_sha256 s;
-    size_t n;
-    if (!f) return dlor_fail(err, DLOR_E_IO, "%s: cannot open", path);
-    dlor_sha256_init(&s);
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) dlor_sha256_update(&s, buf, n);
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) return dlor_fail(err, DLOR_E_IO, "%s: read failed", path);
-    dlor_sha256_final(&s, d);
-    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
-    return DLOR_OK;
-}
-
-/* Adds a tensor of k x dim doubles encoded in the storage dtype. */
-static dlor_status add_factor_tensor(dlor_container *c, const char *name, const double *x, int64_t k,
-                                     int64_t dim, dlor_dtype dt, dlor_error *err)
-{
-    uint64_t dims[2] = {(uint64_t)k, (uint64_t)dim};
-    uint64_t nb = 0;
-    if (dlor_shape_nbytes(dims, 2, dt, &nb) != 0) return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s' is too large", name);
-    size_t nbytes = (size_t)nb;
-    unsigned char *buf = malloc(nbytes ? nbytes : 1);
-    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for tensor '%s'", name);
-    dlor_status st = dlor_encode_matrix(x, dims[0], dims[1], dt, buf, name, err);
-    if (st != DLOR_OK) {
-        free(buf);
-        return st;
-    }
-    st = dlor_tensor_list_own(&c->tensors, buf, err);
-    if (st != DLOR_OK) return st;
-    return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
-}
-
 int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *d, int *layout)
 {
     const char *v = dlor_opt(o, d, "layout");
@@ -165,278 +85,6 @@ int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *d, int *layout)
     return -1;
 }
 
-dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
-                                uint64_t seed, dlor_error *err)
-{
-    char uname[300], vname[300];
-    if (strlen(t->name) + 7 > DLOR_MAX_NAME)
-        return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s': name too long to add the '.dlor.U' suffix", t->name);
-    snprintf(uname, sizeof uname, "%s.dlor.U", t->name);
-    snprintf(vname, sizeof vname, "%s.dlor.V", t->name);
-    dlor_status st = add_factor_tensor(c, uname, f->ut, f->k, f->dim_u, storage, err);
-    if (st == DLOR_OK) st = add_factor_tensor(c, vname, f->vt, f->k, f->dim_v, storage, err);
-    if (st != DLOR_OK) return st;
-    dlor_layer_desc d;
-    memset(&d, 0, sizeof d);
-    d.name = t->name;
-    d.method = f->method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD;
-    d.basis = f->basis == DLOR_BASIS_RANDOM ? DLOR_IMAGE_RANDOM
-            : f->method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD;
-    d.rows = (uint64_t)f->m;
-    d.cols = (uint64_t)f->n;
-    d.rank = (uint64_t)f->rank;
-    d.factors = (uint64_t)f->factors;
-    d.alpha = f->alpha;
-    d.u_name = uname;
-    d.v_name = vname;
-    d.source_dtype = t->dtype;
-    d.seed = d.basis == DLOR_IMAGE_RANDOM ? seed : 0;
-    return dlor_container_add_layer(c, &d, err);
-}
-
-/* One layer of the exact path: factored and encoded into its own container
- * (tasks run in parallel), then moved into the output in source order. */
-typedef struct {
-    const convert_cfg *cfg;
-    const dlor_tensor **t;
-    dlor_container *part;   /* one per layer */
-    double *secs;
-    int *capped;            /* an explicit --rank was larger than the layer allows */
-} exact_job;
-
-static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
-{
-    const exact_job *j = ctx;
-    const dlor_tensor *t = j->t[i];
-    int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
-    dlor_factor_opts fo = j->cfg->fo;
-    int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
-    if (fo.rank > k) { /* one factor holds the whole layer: the rank, default or given, is capped there */
-        j->capped[i] = j->cfg->rank_given;
-        fo.rank = k;
-    }
-    double t0 = now_s();
-    double *w = malloc((size_t)t->nelem * sizeof *w);
-    if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
-    dlor_status st = dlor_tensor_to_f64(t, w, err);
-    dlor_factored f;
-    memset(&f, 0, sizeof f);
-    if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
-    free(w);
-    if (st == DLOR_OK) st = dlor_store_factored(&j->part[i], t, &f, fo.storage, fo.seed, err);
-    dlor_factored_free(&f);
-    j->secs[i] = now_s() - t0;
-    return st;
-}
-
-/* Appends name to the comma-separated list (len bytes) of a metadata value. */
-static dlor_status list_append(char *list, size_t len, const char *name, const char *key, dlor_error *err)
-{
-    size_t used = strlen(list), nlen = strlen(name);
-    if (used + nlen + 2 > len)
-        return dlor_fail(err, DLOR_E_LIMIT, "too many layers to list in %s (%zu bytes at most)", key, len - 1);
-    snprintf(list + used, len - used, "%s%s", used ? "," : "", name);
-    return DLOR_OK;
-}
-
-/* Factors the selected tensors with 'jobs' threads and adds them to c in order;
- * the layers whose explicit --rank was capped are listed in 'capped'. The parts
- * own the factor bytes c points to: free them after c is written. */
-static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *src, const int *selected, int jobs,
-                              dlor_container *c, dlor_container **parts_out, size_t *nparts, int progress,
-                              char *capped, size_t capped_len, dlor_error *err)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
-    exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
-                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped)};
-    *parts_out = j.part;
-    *nparts = 0;
-    if (!j.t || !j.part || !j.secs || !j.capped) {
-        free(j.t);
-        free(j.secs);
-        free(j.capped);
-        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    }
-    for (size_t i = 0, k = 0; i < src->count; i++)
-        if (selected[i]) j.t[k++] = &src->items[i];
-    for (size_t i = 0; i < n; i++) dlor_container_init(&j.part[i]);
-    *nparts = n;
-    int blas = dlor_parallel_blas_begin(jobs);
-    dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
-    dlor_parallel_blas_end(blas);
-    for (size_t i = 0; i < n && st == DLOR_OK; i++) {
-        const dlor_container *p = &j.part[i];
-        for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
-            const dlor_tensor *x = &p->tensors.items[q];
-            st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
-                                      x->data, x->nbytes, err);
-        }
-        for (size_t q = 0; q < p->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &p->layers[q], err);
-        if (st == DLOR_OK && j.capped[i]) st = list_append(capped, capped_len, j.t[i]->name, "dlor.rank_capped", err);
-        if (st == DLOR_OK && progress && p->nlayers) {
-            const dlor_layer_desc *d = &p->layers[0];
-            char shape[64], note[96] = "";
-            if (j.capped[i])
-                snprintf(note, sizeof note, " (--rank %lld capped at the layer's size)", (long long)cfg->fo.rank);
-            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s%s\n", i + 1, n, d->name,
-                    dlor_shape_str(j.t[i]->dims, 2, shape, sizeof shape), d->method == DLOR_IMAGE_MUL ? "mul" : "add",
-                    (long long)d->rank, (long long)d->factors, d->alpha, j.secs[i], note);
-        }
-    }
-    free(j.t);
-    free(j.secs);
-    free(j.capped);
-    return st;
-}
-
-/* A compressed form at an explicit --rank: refused (a usage error) only when no
- * selected layer (of the whole model, whichever shard this is) would be smaller
- * at that rank than dense; other layers are kept dense, with a note. */
-static dlor_status check_rank_usable(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const int *selected,
-                                     dlor_error *err)
-{
-    int64_t best = -1;
-    const dlor_tensor *at = NULL;
-    for (size_t i = 0; i < src->count; i++) {
-        if (!selected[i]) continue;
-        const dlor_tensor *t = &src->items[i];
-        int64_t k = dlor_compress_rank_cap((int64_t)t->dims[0], (int64_t)t->dims[1], cc->fit_beta);
-        if (k >= cc->rank) return DLOR_OK;
-        if (k > best) {
-            best = k;
-            at = t;
-        }
-    }
-    if (!at) return DLOR_OK; /* nothing to convert */
-    if (best < 1)
-        return dlor_fail(err, DLOR_E_USAGE, "--rank %lld: no layer is large enough for any rank to store less than "
-                                            "the dense layer", (long long)cc->rank);
-    return dlor_fail(err, DLOR_E_USAGE, "--rank %lld is too large for every layer: at that rank no layer stores less "
-                                        "than dense (the largest rank that does: %lld, for '%s')",
-                     (long long)cc->rank, (long long)best, at->name);
-}
-
-static size_t list_count(const char *list)
-{
-    size_t n = *list != 0;
-    for (const char *q = list; *q; q++) n += *q == ',';
-    return n;
-}
-
-static dlor_status add_meta(dlor_container *c, const char *k, const char *v, dlor_error *err)
-{
-    return dlor_tensor_list_add_meta(&c->tensors, k, v, err);
-}
-
-static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const dlor_tensor_list *src,
-                                  dlor_container *c, dlor_error *err)
-{
-    const dlor_factor_opts *fo = &cfg->fo;
-    char buf[64], hex[65];
-    dlor_status st = sha256_file(in, hex, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.version", DLOR_VERSION_STRING, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.method", cfg->form, err);
-    if (st == DLOR_OK && cfg->compress) {
-        const dlor_compress_cfg *cc = &cfg->cc;
-        if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
-        else if (cc->has_budget)
-            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget, cc->allocate_sum ? "sum" : "max");
-        else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
-        st = add_meta(c, "dlor.target", buf, err);
-        if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
-        snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
-        if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
-    }
-    snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
-    /* compressed forms: the basis their layers record (add layers: svd; the --factors
-     * products: schur), not fo's, which they do not use */
-    const char *basis = fo->basis == DLOR_BASIS_SCHUR ? "schur" : fo->basis == DLOR_BASIS_RANDOM ? "random" : "svd";
-    if (cfg->compress) basis = cfg->cc.factors > 0 ? "schur" : "svd";
-    if (st == DLOR_OK) st = add_meta(c, "dlor.basis", basis, err);
-    if (fo->alpha_auto) snprintf(buf, sizeof buf, "auto");
-    else snprintf(buf, sizeof buf, "%.17g", fo->alpha);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.alpha", buf, err);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)fo->seed);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.seed", buf, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.dtype", dlor_dtype_name(fo->storage), err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.padding", "zero", err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.source", dlor_basename(in), err);
-    const char *format = NULL;
-    if (st == DLOR_OK) st = dlor_sniff_format(in, &format, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.source_format", format, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.source_sha256", hex, err);
-    for (size_t i = 0; i < src->meta_count && st == DLOR_OK; i++) {
-        char key[300];
-        if (strlen(src->meta_keys[i]) + 7 > 255) continue; /* cannot be carried under the prefix */
-        snprintf(key, sizeof key, "source.%s", src->meta_keys[i]);
-        st = add_meta(c, key, src->meta_vals[i], err);
-    }
-    return st;
-}
-
-/* Records where the graph came from and the runtime's scratch need for a
- * batch of one (measured by opening the serialized model), or why there is
- * no graph. */
-dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, const char *why, dlor_error *err)
-{
-    if (!c->graph.count)
-        return add_meta(c, "dlor.graph_missing", why[0] ? why : "the source has no graph", err);
-    unsigned char *img;
-    size_t len;
-    dlor_model m;
-    dlor_image_error ie;
-    char num[32];
-    dlor_status st = add_meta(c, "dlor.graph_source", source ? source : "unknown", err);
-    if (st == DLOR_OK) st = dlor_container_to_memory(c, &img, &len, err);
-    if (st != DLOR_OK) return st;
-    void *plan;
-    if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0) {
-        free(img);
-        return dlor_fail(err, DLOR_E_FORMAT, "the recorded graph does not open: %s", ie.msg);
-    }
-    snprintf(num, sizeof num, "%zu", dlor_model_scratch_size(&m, 1));
-    free(plan);
-    free(img);
-    return add_meta(c, "dlor.scratch_bytes_batch1", num, err);
-}
-
-/* A part of a sharded conversion: which shard, and the graph as text (its
- * weights are spread over the parts, so it cannot be a GRAPH section yet). */
-static dlor_status shard_metadata(dlor_container *c, int64_t i, int64_t n, const char *source, const char *why,
-                                  dlor_error *err)
-{
-    char buf[48];
-    snprintf(buf, sizeof buf, "%lld/%lld", (long long)i, (long long)n);
-    dlor_status st = add_meta(c, "dlor.shard", buf, err);
-    if (st != DLOR_OK) return st;
-    if (!c->graph.count) return add_meta(c, "dlor.shard_graph_missing", why, err);
-    char *text = NULL;
-    st = dlor_graph_to_text(&c->graph, &text, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph", text, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph_source", source ? source : "unknown", err);
-    free(text);
-    dlor_graph_free(&c->graph);
-    dlor_graph_init(&c->graph);
-    return st;
-}
-
-/* Without progress lines, one note each for the layers an explicit --rank did not
- * fit as given (the progress lines name them one by one; dlor verify lists them). */
-static void print_rank_notes(const convert_cfg *cfg, size_t nkept, size_t ncapped)
-{
-    if (!cfg->rank_given) return;
-    if (ncapped)
-        fprintf(stderr, "dlor convert: note: --rank %lld is larger than %zu layer%s allow%s: capped at each one's size "
-                        "(listed in dlor.rank_capped; 'dlor verify' names them)\n", (long long)cfg->fo.rank, ncapped,
-                ncapped == 1 ? "" : "s", ncapped == 1 ? "s" : "");
-    if (cfg->compress && nkept)
-        fprintf(stderr, "dlor convert: note: at --rank %lld, %zu layer%s would not be smaller than dense: kept dense "
-                        "(listed in dlor.kept_dense; 'dlor verify' names them)\n", (long long)cfg->cc.rank, nkept,
-                nkept == 1 ? "" : "s");
-}
-
 static int parse_config(const dlor_opts *o, convert_cfg *cfg)
 {
     const char *method = dlor_opt(o, defs, "method"), *basis = dlor_opt(o, defs, "basis");
@@ -444,7 +92,6 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     const char *seed = dlor_opt(o, defs, "seed"), *dtype = dlor_opt(o, defs, "dtype");
     dlor_factor_opts *fo = &cfg->fo;
     memset(cfg, 0, sizeof *cfg);
-    cfg->o = o;
     const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
     const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
     fo->method = DLOR_METHOD_MUL;
@@ -510,7 +157,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             return 2;
         }
     }
-    fo->rank = DEFAULT_RANK;
+    fo->rank = DLOR_DEFAULT_RANK;
     if (rank) {
         if (dlor_parse_i64(rank, &fo->rank) != 0 || fo->rank < 1) {
             fprintf(stderr, "dlor convert: --rank must be a positive integer, not '%s'\n", rank);
@@ -558,6 +205,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --shard takes I/N with 0 <= I < N <= 65536, not '%s'\n", shard);
         return 2;
     }
+    if (shard) {
+        cfg->shard_i = si;
+        cfg->shard_n = sn;
+    }
     if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
                   dlor_opt(o, defs, "emit-onnx"))) {
         fprintf(stderr, "dlor convert: --shard does not go with %s\n",
@@ -568,6 +219,13 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         return 2;
     }
     return 0;
+}
+
+/* The conversion's notes ("dlor convert: note: ...") and progress lines, on stderr. */
+static void print_line(void *ctx, int note, const char *text)
+{
+    (void)ctx;
+    fprintf(stderr, "%s%s\n", note ? "dlor convert: " : "", text);
 }
 
 int dlor_cmd_convert(int argc, char **argv)
@@ -605,143 +263,50 @@ int dlor_cmd_convert(int argc, char **argv)
     int u_layout;
     if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
+    const dlor_convert_outputs outs = {out, dlor_opt(&o, defs, "compress") != NULL, dlor_opt(&o, defs, "emit"),
+                                       dlor_opt(&o, defs, "emit-dense"), dlor_opt(&o, defs, "emit-onnx")};
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
-                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE},
-                                       {"--emit-dense", dlor_opt(&o, defs, "emit-dense"), DLOR_OUT_FILE},
-                                       {"--emit-onnx", dlor_opt(&o, defs, "emit-onnx"), DLOR_OUT_FILE}};
+                                       {"--emit", outs.emit, DLOR_OUT_FILE},
+                                       {"--emit-dense", outs.emit_dense, DLOR_OUT_FILE},
+                                       {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE}};
     const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
     if ((rc = dlor_cmd_check_outputs("convert", outputs, 4, inputs, 2)) != 0) return rc;
     dlor_error err;
-    if (dlor_opt(&o, defs, "emit-onnx") && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK)
-        return dlor_cmd_fail("convert", &err);
+    if (outs.emit_onnx && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
+    cfg.include = o.all[inc];
+    cfg.ninclude = (size_t)o.count[inc];
+    cfg.exclude = o.all[exc];
+    cfg.nexclude = (size_t)o.count[exc];
+    cfg.activation = dlor_opt(&o, defs, "activation");
+    cfg.u_layout = u_layout;
+    dlor_convert_hooks hooks = {progress, print_line, NULL, NULL};
 
     dlor_tensor_list src;
-    dlor_container c;
+    dlor_graph graph;
+    dlor_converted conv;
     char why[512] = "";
     const char *graph_source = NULL;
     dlor_tensor_list_init(&src);
-    dlor_container_init(&c);
-    dlor_status st = dlor_read_model(in, &src, &c.graph, why, sizeof why, &err);
+    dlor_graph_init(&graph);
+    memset(&conv, 0, sizeof conv);
+    dlor_status st = dlor_read_model(in, &src, &graph, why, sizeof why, &err);
     if (st == DLOR_OK)
-        st = dlor_resolve_graph(in, &src, &c.graph, dlor_opt(&o, defs, "activation"), &graph_source, why,
-                                sizeof why, &err);
-    if (st == DLOR_OK && c.graph.count) st = dlor_graph_check(&c.graph, &src, in, NULL, NULL, &err);
+        st = dlor_resolve_graph(in, &src, &graph, cfg.activation, &graph_source, why, sizeof why, &err);
+    if (st == DLOR_OK && graph.count) st = dlor_graph_check(&graph, &src, in, NULL, NULL, &err);
     if (st != DLOR_OK) {
-        dlor_container_free(&c);
+        dlor_graph_free(&graph);
         dlor_tensor_list_free(&src);
         return dlor_cmd_fail("convert", &err);
     }
-
-    size_t nfactor = 0;
-    int *selected = calloc(src.count ? src.count : 1, sizeof *selected);
-    if (!selected) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
-    for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
-        const dlor_tensor *t = &src.items[i];
-        int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
-                   !matches_any(&o, exc, t->name) && !dlor_graph_is_table(&c.graph, t->name);
-        selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
-        nfactor += (size_t)selected[i];
-        if (want && !selected[i])
-            fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
-                    t->name, t->nelem == 0 ? "empty" : "not a float tensor");
-    }
-    if (st == DLOR_OK && cfg.compress && cfg.cc.rank > 0) st = check_rank_usable(&cfg.cc, &src, selected, &err);
-    /* With --shard, this process converts its share of the layers; part 0 also
-     * carries the tensors no shard converts. */
-    int64_t shard_i = 0, shard_n = 0;
-    if (st == DLOR_OK && dlor_opt(&o, defs, "shard")) {
-        dlor_shard_parse(dlor_opt(&o, defs, "shard"), &shard_i, &shard_n); /* checked in parse_config */
-        int64_t *owner = malloc((src.count ? src.count : 1) * sizeof *owner);
-        if (!owner) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
-        else dlor_shard_assign(&src, selected, !cfg.compress && cfg.fo.method == DLOR_METHOD_MUL, shard_n, owner);
-        for (size_t i = 0; st == DLOR_OK && i < src.count; i++)
-            if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
-        free(owner);
-    }
-    /* every tensor not converted is carried over unchanged */
-    for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
-        const dlor_tensor *t = &src.items[i];
-        if (selected[i] || shard_i > 0) continue;
-        st = dlor_tensor_list_add(&c.tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
-                                  t->data, t->nbytes, &err);
-    }
-    for (size_t i = 0; i < src.count && shard_n; i++) /* other shards' layers: not here */
-        if (selected[i] == 2) {
-            selected[i] = 0;
-            nfactor--;
-        }
-    /* the names of layers kept dense, and of layers whose --rank was capped, for
-     * metadata values (65535 bytes at most) */
-    char *kept_dense = calloc(65536, 1), *capped = calloc(65536, 1);
-    if (st == DLOR_OK && (!kept_dense || !capped)) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
-    if (st == DLOR_OK && cfg.compress) {
-        st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, 65536, &err);
-        if (st != DLOR_OK) dlor_error_prefix(&err, in);
-    }
-    dlor_container *parts = NULL;
-    size_t nparts = 0;
-    if (st == DLOR_OK && !cfg.compress) {
-        st = factor_all(&cfg, &src, selected, cfg.jobs, &c, &parts, &nparts, progress, capped, 65536, &err);
-        if (st != DLOR_OK) dlor_error_prefix(&err, in);
-    }
-    free(selected);
-    size_t nkept = 0, ncapped = 0;
-    if (st == DLOR_OK) {
-        nkept = list_count(kept_dense);
-        ncapped = list_count(capped);
-        if (!progress) print_rank_notes(&cfg, nkept, ncapped);
-    }
-    /* merge rebuilds the lists in this order */
-    if (st == DLOR_OK) st = dlor_sort_name_list(kept_dense, &err);
-    if (st == DLOR_OK) st = dlor_sort_name_list(capped, &err);
-    if (st == DLOR_OK && kept_dense[0]) st = add_meta(&c, "dlor.kept_dense", kept_dense, &err);
-    if (st == DLOR_OK && capped[0]) st = add_meta(&c, "dlor.rank_capped", capped, &err);
-    free(kept_dense);
-    free(capped);
-    if (st == DLOR_OK && o.count[inc] > 0 && nfactor == 0 && !shard_n)
-        fprintf(stderr, "dlor convert: note: no 2-D float tensor matched --include; nothing was factored\n");
-    dlor_container_set_u_layout(&c, u_layout);
-    if (st == DLOR_OK) st = write_metadata(&cfg, in, &src, &c, &err);
-    if (st == DLOR_OK && shard_n) st = shard_metadata(&c, shard_i, shard_n, graph_source, why, &err);
-    else if (st == DLOR_OK) st = dlor_convert_graph_metadata(&c, graph_source, why, &err);
-    /* the --emit files are written under temporary names and renamed into place only
-     * once OUT is written, so a run that fails leaves none of them behind */
-    const char *emits[] = {dlor_opt(&o, defs, "emit"), dlor_opt(&o, defs, "emit-dense"), dlor_opt(&o, defs, "emit-onnx")};
-    enum { NEMIT = sizeof emits / sizeof emits[0] };
-    char *emit_tmp[NEMIT] = {NULL};
-    for (int k = 0; k < NEMIT && st == DLOR_OK; k++) {
-        if (!emits[k]) continue;
-        size_t n = strlen(emits[k]) + 32;
-        if (!(emit_tmp[k] = malloc(n))) st = dlor_fail(&err, DLOR_E_NOMEM, "%s: out of memory", emits[k]);
-        else snprintf(emit_tmp[k], n, "%s.pending.%ld", emits[k], (long)getpid());
-        if (st == DLOR_OK)
-            st = k == 0   ? dlor_emit_safetensors(emit_tmp[k], &c, &src, &err)
-                 : k == 1 ? dlor_emit_dense(emit_tmp[k], &src, &c, &err)
-                          : dlor_onnx_rewrite(emit_tmp[k], in, &c, &err);
-        size_t tl = emit_tmp[k] ? strlen(emit_tmp[k]) : 0;
-        if (st != DLOR_OK && tl && strncmp(err.msg, emit_tmp[k], tl) == 0) { /* name the file the user asked for */
-            char rest[DLOR_ERROR_MSG_MAX];
-            snprintf(rest, sizeof rest, "%s", err.msg + tl);
-            dlor_fail(&err, st, "%s%s", emits[k], rest);
-        }
-    }
-    if (st == DLOR_OK)
-        st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
-                                            : dlor_container_write(out, &c, &err);
-    for (int k = 0; k < NEMIT; k++) {
-        if (!emit_tmp[k]) continue;
-        if (st == DLOR_OK && rename(emit_tmp[k], emits[k]) != 0)
-            st = dlor_fail(&err, DLOR_E_IO, "%s: cannot rename output into place: %s", emits[k], strerror(errno));
-        if (st != DLOR_OK) unlink(emit_tmp[k]);
-        free(emit_tmp[k]);
-    }
-    size_t ntensors = c.tensors.count;
-    int graphless = !c.graph.count && !shard_n;
-    dlor_container_free(&c);
-    for (size_t i = 0; i < nparts; i++) dlor_container_free(&parts[i]);
-    free(parts);
+    st = dlor_convert_source(in, &src, &graph, graph_source, why, &cfg, &hooks, &conv, &err);
+    dlor_graph_free(&graph);
+    dlor_container *c = &conv.c;
+    if (st == DLOR_OK) st = dlor_convert_write_outputs(in, &src, c, &outs, &err);
+    size_t ntensors = c->tensors.count, nfactor = conv.nfactor, nkept = conv.nkept, ncapped = conv.ncapped;
+    int graphless = !c->graph.count && !cfg.shard_n;
+    dlor_converted_free(&conv);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
     if (graphless)

@@ -31,30 +31,6 @@ static const char *usage_line = "MODEL -i X.npy|X.npz -o Y.npy [--batch B] [--th
                                 "(ONNX; safetensors/npz/pt with a 'dlor.graph' metadata entry or nn.Sequential\n"
                                 "names plus --activation), so dense and DLoR models can be compared.";
 
-dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
-                             float *y, dlor_error *err)
-{
-    if (threads == 0) threads = 1;
-    dlor_pool *pool = dlor_pool_create(threads); /* a pool of one runs in the caller alone */
-    if (!pool) return dlor_fail(err, DLOR_E_NOMEM, "cannot allocate or start a team of %u threads", threads);
-    size_t need = dlor_model_scratch_size_team(m, batch, threads);
-    void *scratch = NULL;
-    if (need == 0 || posix_memalign(&scratch, 64, need) != 0) {
-        dlor_pool_destroy(pool);
-        return dlor_fail(err, DLOR_E_NOMEM, "cannot allocate %zu bytes of scratch for batch %zu", need, batch);
-    }
-    dlor_status st = DLOR_OK;
-    for (uint64_t i = 0; i < n && st == DLOR_OK; i += batch) {
-        size_t b = (size_t)(n - i < batch ? n - i : batch);
-        dlor_image_error ie;
-        if (dlor_pool_forward(pool, m, x + i * m->in_dim, b, y + i * m->out_dim, scratch, need, &ie) != 0)
-            st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
-    }
-    dlor_pool_destroy(pool);
-    free(scratch);
-    return st;
-}
-
 /* Any model through dlor_model_run: a model of token ids (batches of
  * sequences) or of features; the selected output written [N, F] or [N, S, F],
  * in float32 or double. */
@@ -194,4 +170,14 @@ int dlor_cmd_run(int argc, char **argv)
     dlor_loaded_free(&l);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
     return 0;
+}
+
+void dlor_network_run_note(const char *path, const dlor_model *m, int f64)
+{
+    uint32_t n = 0, nd = 0;
+    const char *form = dlor_image_meta_get(&m->img, "dlor.form", &n);
+    const char *dt = dlor_image_meta_get(&m->img, "dlor.dtype", &nd);
+    if (f64 || !form || n != 7 || memcmp(form, "network", 7) != 0 || !dt || nd != 3 || memcmp(dt, "f64", 3) != 0) return;
+    fprintf(stderr, "dlor run: note: %s is a network form made for the float64 runtime (its h balances float64 "
+                    "rounding); in float32 its error is far larger: run it with --dtype f64\n", path);
 }

@@ -16,15 +16,7 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs);
  * *layout; -1 (after a message) for anything else. */
 int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *defs, int *layout);
 
-/* Reads a .npy of float samples, [N, features] or [features], as float64
- * (malloc'd) and N. Checks the feature count against 'features'. */
-
 struct dlor_model;
-/* dlor run --dtype f64: the model on the inputs of in_path in double precision,
- * in batches, outputs written to out_path as float64 [N, outputs]. */
-dlor_status dlor_run_f64(const struct dlor_model *m, const char *in_path, const char *out_path, size_t batch,
-                         dlor_error *err);
-
 /* dlor run: a note on stderr when a network form made for float64 is run in float32. */
 void dlor_network_run_note(const char *path, const struct dlor_model *m, int f64);
 

@@ -104,34 +104,3 @@ int dlor_opts_parse(const char *cmd, const char *usage, const dlor_optdef *defs,
     }
     return 0;
 }
-
-int dlor_parse_i64(const char *s, int64_t *v)
-{
-    char *end;
-    errno = 0;
-    long long x = strtoll(s, &end, 10);
-    if (!*s || *end || errno) return -1;
-    *v = x;
-    return 0;
-}
-
-int dlor_parse_u64(const char *s, uint64_t *v)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-') return -1;
-    unsigned long long x = strtoull(s, &end, 10);
-    if (!*s || *end || errno) return -1;
-    *v = x;
-    return 0;
-}
-
-int dlor_parse_double(const char *s, double *v)
-{
-    char *end;
-    errno = 0;
-    double x = strtod(s, &end);
-    if (!*s || *end || errno || !isfinite(x)) return -1;
-    *v = x;
-    return 0;
-}

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "numparse.h"
+
 #define DLOR_MAX_OPTS 32
 #define DLOR_MAX_POS 4096 /* dlor merge takes one part per shard */
 #define DLOR_MAX_REPEAT 32
@@ -36,10 +38,5 @@ void dlor_opts_usage(FILE *f, const char *cmd, const char *usage, const dlor_opt
 int dlor_opt_index(const dlor_optdef *defs, const char *name);
 const char *dlor_opt(const dlor_opts *o, const dlor_optdef *defs, const char *name);
 int dlor_opt_count(const dlor_opts *o, const dlor_optdef *defs, const char *name);
-
-/* Strict number parsing: the whole string must be a number. 0 on success. */
-int dlor_parse_i64(const char *s, int64_t *v);
-int dlor_parse_u64(const char *s, uint64_t *v);
-int dlor_parse_double(const char *s, double *v);
 
 #endif

@@ -10,30 +10,14 @@
 
 #include <stdarg.h>
 
+#include "dlor.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-typedef enum dlor_status {
-    DLOR_OK = 0,
-    DLOR_E_IO = 1,          /* open/read/write/rename failed */
-    DLOR_E_FORMAT = 2,      /* malformed, corrupt or inconsistent input */
-    DLOR_E_UNSUPPORTED = 3, /* well-formed but outside what dlor handles */
-    DLOR_E_NOMEM = 4,       /* allocation failed */
-    DLOR_E_LIMIT = 5,       /* exceeds a documented size limit */
-    DLOR_E_ARG = 6,         /* invalid argument or option */
-    DLOR_E_NUMERIC = 7,     /* numerical failure (non-finite values, LAPACK error) */
-    /* 8 and 9 are the runtime's own codes (dlor_runtime.h) */
-    DLOR_E_USAGE = 10       /* an option's value, or a combination of options, that the input cannot
-                               take (the dlor command exits 2 for it, as for any usage error) */
-} dlor_status;
-
-#define DLOR_ERROR_MSG_MAX 1024
-
-typedef struct dlor_error {
-    dlor_status code;
-    char msg[DLOR_ERROR_MSG_MAX];
-} dlor_error;
+/* dlor_status (its codes shared with the runtime's, DLOR_E_USAGE included),
+ * dlor_error and DLOR_ERROR_MSG_MAX are the public ones (include/dlor.h). */
 
 /* Never returns NULL. */
 const char *dlor_status_str(dlor_status s);

@@ -21,6 +21,11 @@ const char *dlor_status_str(dlor_status s)
     case DLOR_E_LIMIT: return "size limit exceeded";
     case DLOR_E_ARG: return "invalid argument";
     case DLOR_E_NUMERIC: return "numerical failure";
+    case DLOR_E_NOGRAPH: return "no runnable graph";
+    case DLOR_E_SCRATCH: return "scratch buffer too small";
+    case DLOR_E_PLAN: return "graph needs a plan buffer";
+    case DLOR_E_INPUT: return "bad model inputs";
+    case DLOR_E_STOPPED: return "stopped";
     case DLOR_E_USAGE: return "usage error";
     }
     return "unknown status";

@@ -5,6 +5,7 @@
 #   DLOR_WITH_PYTHON=1 also installs the pinned Python packages the tests use, and
 #                      Debian's python3-torch for the tests of dlor.torch
 #   DLOR_WITH_FUZZ=1   also installs clang and its libFuzzer (scripts/fuzz.sh)
+# The build treats compiler warnings as errors (DLOR_WERROR=ON).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${1:-build}
@@ -76,5 +77,5 @@ if command -v python3 >/dev/null 2>&1; then
   py_args=(-DPython3_EXECUTABLE="$(command -v python3)")  # the one pip installed into
 fi
 cmake -S . -B "$build_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-      -DDLOR_SANITIZE="${DLOR_SANITIZE:-OFF}" "${py_args[@]}" >/dev/null
+      -DDLOR_SANITIZE="${DLOR_SANITIZE:-OFF}" -DDLOR_WERROR=ON "${py_args[@]}" >/dev/null
 cmake --build "$build_dir" -j"$(nproc)"

@@ -1,6 +1,6 @@
 # Failing allocator: every allocation of dlor's own code (the static libraries)
 # fails once while the samples are loaded, converted, verified, run and
-# exported; each run must end in a clean error with nothing leaked and no file
+# exported, through the public API (dlor.h) and the commands; each run must end in a clean error with nothing leaked and no file
 # left behind (tests/test_alloc_fail.c).
 dlor_c_test(test_alloc_fail test_alloc_fail.c)
 target_link_libraries(test_alloc_fail PRIVATE dlor_cmd

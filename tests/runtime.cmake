@@ -52,7 +52,8 @@ add_library(dlor_runtime_noclones STATIC ${PROJECT_SOURCE_DIR}/formats/crc32.c
             ${PROJECT_SOURCE_DIR}/formats/dlor_image.c ${PROJECT_SOURCE_DIR}/formats/dlor_image_graph.c
             ${PROJECT_SOURCE_DIR}/lib/runtime/runtime.c)
 target_include_directories(dlor_runtime_noclones PUBLIC ${PROJECT_SOURCE_DIR}/formats
-                           ${PROJECT_SOURCE_DIR}/lib/runtime)
+                           ${PROJECT_SOURCE_DIR}/lib/runtime
+                           ${PROJECT_SOURCE_DIR}/include)
 target_compile_definitions(dlor_runtime_noclones PRIVATE DLOR_RUNTIME_NO_CLONES)
 if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(dlor_runtime_noclones PRIVATE -O3 -ffp-contract=off)

@@ -19,8 +19,11 @@
  * build runs the same walk under AddressSanitizer (use after free, double
  * free, leaks at exit).
  *
- * Commands run in-process through the command's own main() (cmd/main.c,
- * included below under another name).
+ * The steps drive libdlor's public API (<dlor.h>: open, convert in the
+ * exact, compressed and network forms, write, write safetensors, verify with
+ * its JSON report, run, describe; see api_main below), and the commands
+ * in-process through the command library (dlor_cmd_*), whose failures the
+ * same checks hold: an API step reports "dlor api: message".
  *
  * Usage: test_alloc_fail [STEP...] (default: every step). */
 #define _POSIX_C_SOURCE 200809L
@@ -34,13 +37,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cmd.h"
+#include "dlor.h"
 #include "testutil.h"
-
-/* The dlor command's own main(), renamed, so that every run goes through the
- * same dispatch as the installed binary. */
-#define main dlor_cli_main
-#include "main.c"
-#undef main
 
 /* ---- the failing allocator ------------------------------------------------ */
 
@@ -187,6 +186,104 @@ static const char *sample(const char *rel, char *buf, size_t n)
     return buf;
 }
 
+/* ---- the steps: the public API, and the commands ------------------------------ */
+
+static int api_fail(const dlor_error *err)
+{
+    fprintf(stderr, "dlor api: %s\n", err->msg);
+    return 1;
+}
+
+/* api convert IN ACTIVATION OUT [exact|budget|network] [EMIT.safetensors]
+ * api verify IN OUT.dlor JSON
+ * api run MODEL ACTIVATION
+ * api info PATH */
+static int api_main(int argc, char **argv)
+{
+    dlor_error err;
+    if (argc >= 5 && strcmp(argv[1], "convert") == 0) {
+        dlor_file *src = NULL;
+        dlor_conversion *conv = NULL;
+        dlor_convert_options o;
+        dlor_convert_options_init(&o);
+        const char *form = argc > 5 ? argv[5] : "exact";
+        if (strcmp(form, "budget") == 0) o.budget = 0.5;
+        if (strcmp(form, "network") == 0) o.form = DLOR_FORM_NETWORK;
+        dlor_status st = dlor_open(argv[2], argv[3], &src, &err);
+        if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
+        if (st == DLOR_OK && argc > 6) st = dlor_write_safetensors(conv, argv[6], &err);
+        if (st == DLOR_OK) st = dlor_write(conv, argv[4], DLOR_WRITE_DEFLATE, &err);
+        if (st != DLOR_OK && argc > 6) remove(argv[6]); /* the caller's to clean: safetensors first */
+        dlor_conversion_free(conv);
+        dlor_close(src);
+        return st == DLOR_OK ? 0 : api_fail(&err);
+    }
+    if (argc == 5 && strcmp(argv[1], "verify") == 0) {
+        dlor_report *r = NULL;
+        dlor_verify_options vo;
+        dlor_verify_options_init(&vo);
+        vo.samples = 16;
+        dlor_status st = dlor_verify(argv[2], argv[3], &vo, &r, &err);
+        FILE *f = st == DLOR_OK ? fopen(argv[4], "w") : NULL;
+        if (st == DLOR_OK && !f) st = DLOR_E_IO;
+        if (f) {
+            st = dlor_report_write_json(r, f, &err);
+            if (fclose(f) != 0 && st == DLOR_OK) st = DLOR_E_IO;
+            if (st != DLOR_OK) remove(argv[4]);
+        }
+        int pass = dlor_report_pass(r);
+        dlor_report_free(r);
+        if (st == DLOR_OK && !pass) {
+            fprintf(stderr, "dlor api: %s did not pass\n", argv[3]);
+            return 2;
+        }
+        return st == DLOR_OK ? 0 : api_fail(&err);
+    }
+    if (argc == 4 && strcmp(argv[1], "run") == 0) {
+        dlor_runner *r = NULL;
+        dlor_status st = dlor_runner_open(argv[2], argv[3], &r, &err);
+        uint64_t in = dlor_runner_input_dim(r), out = dlor_runner_output_dim(r);
+        float *x = st == DLOR_OK ? calloc(40 * in, sizeof *x) : NULL, *y = st == DLOR_OK ? calloc(40 * out, sizeof *y) : NULL;
+        if (st == DLOR_OK && (!x || !y)) st = (err.code = DLOR_E_NOMEM, snprintf(err.msg, sizeof err.msg, "out of memory"), DLOR_E_NOMEM);
+        if (st == DLOR_OK) st = dlor_runner_forward(r, x, 40, 16, 2, y, &err);
+        free(x);
+        free(y);
+        dlor_runner_free(r);
+        return st == DLOR_OK ? 0 : api_fail(&err);
+    }
+    if (argc == 3 && strcmp(argv[1], "info") == 0) {
+        dlor_file *f = NULL;
+        dlor_status st = dlor_open(argv[2], NULL, &f, &err);
+        dlor_tensor_info ti;
+        dlor_layer_info li;
+        for (size_t i = 0; st == DLOR_OK && i < dlor_file_tensor_count(f); i++) st = dlor_file_tensor(f, i, &ti, &err);
+        for (size_t i = 0; st == DLOR_OK && i < dlor_file_layer_count(f); i++) st = dlor_file_layer(f, i, &li, &err);
+        dlor_close(f);
+        return st == DLOR_OK ? 0 : api_fail(&err);
+    }
+    fprintf(stderr, "dlor api: bad step\n");
+    return 2;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(int, char **);
+} commands[] = {
+    {"api", api_main},
+    {"convert", dlor_cmd_convert},
+    {"verify", dlor_cmd_verify},
+    {"info", dlor_cmd_info},
+    {"run", dlor_cmd_run},
+    {"export-c", dlor_cmd_export_c},
+};
+
+static int dispatch(int argc, char **argv)
+{
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    return 2;
+}
+
 /* Runs "dlor ARGS" with stdout discarded and stderr captured in g_err,
  * failing allocation fail_at (0: none). Returns the exit status. */
 static int run_cmd(int argc, char **argv, unsigned long fail_at)
@@ -207,7 +304,7 @@ static int run_cmd(int argc, char **argv, unsigned long fail_at)
     memset(&g, 0, sizeof g);
     g.fail_at = fail_at;
     g.active = 1;
-    int rc = dlor_cli_main(argc, argv);
+    int rc = dispatch(argc, argv);
     g.active = 0;
     fflush(stdout);
     fflush(stderr);
@@ -329,6 +426,15 @@ static void prepare(const step *s)
 }
 
 static const step steps[] = {
+    /* the library's API */
+    {"api-convert", "api", {"convert", "%digits/digits.safetensors", "relu", "@api.dlor", "exact", "@api.safetensors"},
+     {"api.dlor", "api.safetensors"}},
+    {"api-budget", "api", {"convert", "%digits/digits.safetensors", "relu", "@apib.dlor", "budget"}, {"apib.dlor"}},
+    {"api-network", "api", {"convert", "%sawtooth/sawtooth.safetensors", "softplus", "@apin.dlor", "network"},
+     {"apin.dlor"}},
+    {"api-verify", "api", {"verify", "%digits/digits.safetensors", "@out.dlor", "@api.json"}, {"api.json"}},
+    {"api-run", "api", {"run", "@out.dlor", "relu"}, {NULL}},
+    {"api-info", "api", {"info", "@cmp.dlor"}, {NULL}},
     /* loading and converting: every reader on the samples, both writers */
     {"convert-st", "convert", {"%digits/digits.safetensors", "-o", "@out.dlor", "--activation", "relu"},
      {"out.dlor"}},
@@ -364,6 +470,8 @@ static const step steps[] = {
     {"run-hf", "run", {"%llama-tiny", "-i", "%llama-tiny/test.npz", "-o", "@logits.npy"}, {"logits.npy"}},
 };
 
+#define NAPI 6 /* the API steps come first */
+
 int main(int argc, char **argv)
 {
     dlt_tmp_path(g_dir, sizeof g_dir, "alloc_fail");
@@ -377,14 +485,14 @@ int main(int argc, char **argv)
     if (d) closedir(d);
 
     /* the files the later steps read */
-    prepare(&steps[0]);
-    prepare(&steps[1]);
+    prepare(&steps[NAPI]);
+    prepare(&steps[NAPI + 1]);
     for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
         int want = argc < 2;
         for (int k = 1; k < argc; k++) want |= strcmp(argv[k], steps[i].name) == 0;
         if (!want) continue;
         walk(&steps[i]);
-        if (i <= 1) prepare(&steps[i]); /* the walk removed its output */
+        if (i == NAPI || i == NAPI + 1) prepare(&steps[i]); /* the walk removed its output */
     }
     return dlt_finish();
 }

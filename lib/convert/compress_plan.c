@@ -34,6 +34,7 @@ typedef struct {
     size_t n;
     dlor_error *err;
     const dlor_compress_cfg *cc;
+    const dlor_convert_hooks *hooks;
 } plan;
 
 static double now_s(void)
@@ -184,8 +185,10 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     plan_layer *L = &p->layers[i];
     const dlor_compress_cfg *cc = p->cc;
     if (cc->rank > 0 || L->kcap < 1) return DLOR_OK;
+    dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
+    if (st != DLOR_OK) return st;
     dlor_curve_opts co = {!cc->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
-    dlor_status st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
     if (st == DLOR_OK && cc->has_tol)
         L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
                                  cc->fit_beta, cc->tol);
@@ -203,7 +206,8 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
     int with_beta = cc->fit_beta;
     double t0 = now_s();
     if (L->k == DLOR_KEEP_DENSE) return DLOR_OK;
-    dlor_status st;
+    dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
+    if (st != DLOR_OK) return st;
     for (;;) {
         dlor_lowrank_opts o = dlor_lowrank_defaults();
         o.beta_mode = with_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
@@ -232,10 +236,11 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
 }
 
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
-                                 const int *selected, dlor_container *c, int progress, char *kept_dense,
+                                 const int *selected, dlor_container *c, const dlor_convert_hooks *hooks, char *kept_dense,
                                  size_t kept_len, dlor_error *err)
 {
-    plan p = {NULL, 0, err, cc};
+    plan p = {NULL, 0, err, cc, hooks};
+    int progress = hooks && hooks->verbose;
     dlor_status st = DLOR_OK;
     int with_beta = cc->fit_beta;
     kept_dense[0] = 0;
@@ -307,17 +312,18 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                                 : cc->has_budget ? "the budget is better spent elsewhere"
                                                                  : "no smaller form meets the target");
             st = keep_dense(cc, L, c, kept_dense, kept_len, err);
-            if (progress) fprintf(stderr, "[%zu/%zu] %-32s %-14s kept dense (%s)\n", i + 1, p.n, L->t->name, shape, why);
+            if (progress)
+                dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s kept dense (%s)", i + 1, p.n, L->t->name, shape, why);
             continue;
         }
         const dlor_lowrank *lr = &L->lr;
         st = store(cc, L, lr, c, err);
         if (progress && st == DLOR_OK) {
-            fprintf(stderr, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g", i + 1, p.n, L->t->name, shape,
-                    cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"), (long long)L->k, lr->beta,
-                    lr->rel_err);
-            if (L->chol) fprintf(stderr, " data-err=%.3g", lr->rel_err_data);
-            fprintf(stderr, " %.2f s\n", L->secs);
+            char data_err[48] = "";
+            if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", lr->rel_err_data);
+            dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g%s %.2f s", i + 1, p.n,
+                            L->t->name, shape, cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"),
+                            (long long)L->k, lr->beta, lr->rel_err, data_err, L->secs);
         }
     }
     plan_free(&p);

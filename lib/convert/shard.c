@@ -13,10 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "convert.h"
 #include "dlor_container.h"
 #include "dlor_fileio.h"
-#include "opts.h"
+#include "numparse.h"
 
 int dlor_shard_parse(const char *s, int64_t *index, int64_t *count)
 {
@@ -119,17 +119,6 @@ dlor_status dlor_sort_name_list(char *list, dlor_error *err)
 }
 
 /* ---- dlor merge ------------------------------------------------------------------------ */
-
-static const dlor_optdef merge_defs[] = {
-    {"output", 'o', "OUT.dlor", "the merged file (required; written atomically; '-': standard output)"},
-    {"compress", 0, NULL, "deflate the merged file (as convert --compress)"},
-    {NULL, 0, NULL, NULL}};
-
-static const char *merge_usage = "PART.dlor... -o OUT.dlor [--compress]\n\n"
-                                 "Joins the parts written by 'dlor convert --shard I/N' (all N of them, in any\n"
-                                 "order) into the file a single 'dlor convert' with the same options writes,\n"
-                                 "byte for byte. Refuses parts of different sources, options or shard counts,\n"
-                                 "missing or repeated shards, and layers claimed twice.";
 
 static const char *meta_get(const dlor_tensor_list *t, const char *key)
 {
@@ -255,45 +244,34 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
     return st;
 }
 
-int dlor_cmd_merge(int argc, char **argv)
+dlor_status dlor_merge_files(const char *const *paths, size_t np, dlor_merged *m, dlor_error *err)
 {
-    dlor_opts o;
-    int rc = dlor_opts_parse("merge", merge_usage, merge_defs, argc, argv, &o);
-    if (rc) return rc == 1 ? 0 : rc;
-    const char *out = dlor_opt(&o, merge_defs, "output");
-    if (o.npos < 1 || !out) {
-        fprintf(stderr, "dlor merge: expected the parts and -o OUT.dlor (see 'dlor merge --help')\n");
-        return 2;
-    }
-    const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
-    if ((rc = dlor_cmd_check_outputs("merge", outputs, 1, o.pos, (size_t)o.npos)) != 0) return rc;
-    size_t np = (size_t)o.npos;
-    dlor_error err;
-    dlor_container *parts = calloc(np, sizeof *parts), merged;
     char *lists[NPART_LISTS] = {NULL};
-    dlor_container_init(&merged);
-    if (!parts) {
-        fprintf(stderr, "dlor merge: out of memory\n");
-        return 1;
-    }
-    for (size_t p = 0; p < np; p++) dlor_container_init(&parts[p]);
-    dlor_status st = merge_parts(o.pos, np, parts, &merged, lists, &err);
+    m->parts = np ? calloc(np, sizeof *m->parts) : NULL;
+    m->nparts = 0;
+    dlor_container_init(&m->merged);
+    if (!m->parts) return dlor_fail(err, np ? DLOR_E_NOMEM : DLOR_E_ARG, np ? "out of memory" : "no parts to merge");
+    m->nparts = np;
+    for (size_t p = 0; p < np; p++) dlor_container_init(&m->parts[p]);
+    dlor_status st = merge_parts(paths, np, m->parts, &m->merged, lists, err);
     for (size_t l = 0; l < NPART_LISTS && st == DLOR_OK; l++)
-        if (*lists[l]) st = dlor_tensor_list_add_meta(&merged.tensors, part_lists[l], lists[l], &err);
+        if (*lists[l]) st = dlor_tensor_list_add_meta(&m->merged.tensors, part_lists[l], lists[l], err);
     if (st == DLOR_OK) {
-        const char *gs = meta_get(&parts[0].tensors, "dlor.shard_graph_source");
-        const char *why = meta_get(&parts[0].tensors, "dlor.shard_graph_missing");
-        st = dlor_convert_graph_metadata(&merged, gs, why ? why : "", &err);
+        const char *gs = meta_get(&m->parts[0].tensors, "dlor.shard_graph_source");
+        const char *why = meta_get(&m->parts[0].tensors, "dlor.shard_graph_missing");
+        st = dlor_convert_graph_metadata(&m->merged, gs, why ? why : "", err);
     }
-    if (st == DLOR_OK)
-        st = dlor_opt(&o, merge_defs, "compress") ? dlor_container_write_deflated(out, &merged, &err)
-                                                  : dlor_container_write(out, &merged, &err);
-    size_t nl = merged.nlayers;
     for (size_t l = 0; l < NPART_LISTS; l++) free(lists[l]);
-    dlor_container_free(&merged);
-    for (size_t p = 0; p < np; p++) dlor_container_free(&parts[p]);
-    free(parts);
-    if (st != DLOR_OK) return dlor_cmd_fail("merge", &err);
-    fprintf(stderr, "wrote %s: %zu parts, %zu layers\n", strcmp(out, "-") ? out : "standard output", np, nl);
-    return 0;
+    if (st != DLOR_OK) dlor_merged_free(m);
+    return st;
+}
+
+void dlor_merged_free(dlor_merged *m)
+{
+    if (!m) return;
+    dlor_container_free(&m->merged);
+    for (size_t p = 0; p < m->nparts; p++) dlor_container_free(&m->parts[p]);
+    free(m->parts);
+    m->parts = NULL;
+    m->nparts = 0;
 }

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "convert.h"
 #include "dlor_container.h"
 #include "dlor_safetensors.h"
 

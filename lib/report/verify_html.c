@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "convert.h"
 #include "dlor_fileio.h"
 #include "dlor_spectrum.h"
 #include "html_report.h"

@@ -6,6 +6,7 @@
 #include <stdint.h>
 
 #include "dlor_container.h"
+#include "convert.h"
 #include "dlor_factor.h"
 
 typedef struct dlor_compress_cfg {
@@ -25,9 +26,9 @@ typedef struct dlor_compress_cfg {
 /* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for
  * which no form cheaper than dense meets the target (with --rank: which that rank
  * would not make smaller) are carried dense; their names are listed, comma-separated,
- * in kept_dense. */
+ * in kept_dense. Progress lines and stop requests go through hooks (may be NULL). */
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
-                                 const int *selected, dlor_container *c, int progress, char *kept_dense,
+                                 const int *selected, dlor_container *c, const dlor_convert_hooks *hooks, char *kept_dense,
                                  size_t kept_len, dlor_error *err);
 
 /* The largest rank k whose beta*I + P Q^T (fit_beta) or P Q^T stores fewer numbers
@@ -38,9 +39,5 @@ int64_t dlor_compress_rank_cap(int64_t m, int64_t n, int fit_beta);
 /* Why --rank 'rank' keeps an m x n layer dense, for notes: "--rank R exceeds the
  * layer's largest rank, K" or "--rank R would store N numbers, the dense layer M". */
 void dlor_compress_rank_note(int64_t rank, int64_t m, int64_t n, int fit_beta, char *buf, size_t len);
-
-/* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
-dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
-                                uint64_t seed, dlor_error *err);
 
 #endif

@@ -1,4 +1,4 @@
-/* verify_tokens.c - verify's end-to-end check of a model of token ids: the dense
+/* verify_tokens_run.c - verify's end-to-end check of a model of token ids: the dense
  * and DLoR models on the same sequences, compared on their first output. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dlor_container.h"
 #include "dlor_error.h"
@@ -73,6 +74,42 @@ typedef struct verify_result {
     const char *target;              /* dlor.target of a compressed form ("rank R", "tol T", ...) */
     int fit_beta;                    /* compressed with beta (not plain svd) */
 } verify_result;
+
+/* What 'dlor verify IN OUT' checks (verify_run.c). */
+typedef struct dlor_verify_args {
+    const char *in, *out;        /* the dense source and the .dlor file */
+    const char *activation;      /* network form from nn.Sequential names: the dense model's activation (or NULL) */
+    const char *inputs;          /* end-to-end inputs (.npy; token ids: .npz), or NULL: nsamples seeded inputs */
+    const char *labels;          /* integer labels of inputs (.npy), or NULL */
+    double tol;                  /* per-layer tolerance (network form: end to end); < 0: the defaults */
+    uint64_t nsamples, seed;     /* random end-to-end inputs */
+    int samples_given;           /* nsamples was asked for (a file without a graph refuses it) */
+} dlor_verify_args;
+
+/* The files verify read and what it measured (r borrows names from c and src). */
+typedef struct dlor_verify_state {
+    dlor_tensor_list src;
+    dlor_graph g;                /* the source's own graph (ONNX), for a network form's dense model */
+    dlor_container c;
+    verify_result r;
+} dlor_verify_state;
+
+void dlor_verify_state_init(dlor_verify_state *vs);
+void dlor_verify_state_free(dlor_verify_state *vs);
+
+/* Reads a->in (a Hugging Face folder: its weight file) and a->out into vs and
+ * measures: every stored layer rebuilt in double against its dense weights,
+ * layers kept dense, carried tensors bit for bit, the recorded source
+ * checksum, and with a graph the dense and DLoR models end to end (per-layer
+ * data-space errors on the dense activations; a model of token ids: see
+ * dlor_verify_tokens_end_to_end).
+ * Mismatches that are findings (a missing tensor, a layer over its tolerance)
+ * go into vs->r (pass = 0, problems); errors that stop the check are returned.
+ * vs must be freed with dlor_verify_state_free either way. */
+dlor_status dlor_verify_files(const dlor_verify_args *a, dlor_verify_state *vs, dlor_error *err);
+
+/* The verify report as JSON (the format of dlor verify --json). */
+void dlor_verify_write_json(FILE *f, const char *in, const char *out, const verify_result *r);
 
 /* What a reader should know about layer L beyond its figures (its --rank was capped
  * at the layer's size, or a --rank target kept it dense, and why), in buf; "" when

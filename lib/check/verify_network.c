@@ -7,11 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cmd.h"
+#include "convert.h"
 #include "dlor_graph_eval.h"
 #include "dlor_readers.h"
 #include "model_load.h"
-#include "network_cmd.h"
 #include "verify_result.h"
 
 static const char *meta(const dlor_container *c, const char *key)

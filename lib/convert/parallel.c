@@ -1,4 +1,5 @@
-/* parallel.c - dlor_parallel_for on POSIX threads. */
+/* parallel.c - dlor_parallel_for on the host's one thread pool (dlor_pool,
+ * lib/runtime/pool.c): every worker takes the next task until none is left. */
 #define _POSIX_C_SOURCE 200809L
 #include "parallel.h"
 
@@ -9,6 +10,8 @@
 
 #include <cblas.h>
 
+#include "dlor_pool.h"
+
 typedef struct {
     pthread_mutex_t mu;
     size_t next, n, fail_at;   /* fail_at == n: no failure yet */
@@ -18,16 +21,18 @@ typedef struct {
     void *ctx;
 } pool;
 
-static void *worker(void *arg)
+static void worker(void *arg, unsigned id, unsigned size)
 {
     pool *p = arg;
+    (void)id;
+    (void)size;
     for (;;) {
         pthread_mutex_lock(&p->mu);
         size_t i = p->next;
         int stop = i >= p->n || p->fail_at < p->n;
         if (!stop) p->next++;
         pthread_mutex_unlock(&p->mu);
-        if (stop) return NULL;
+        if (stop) return;
         dlor_error e;
         memset(&e, 0, sizeof e);
         dlor_status st = p->fn(p->ctx, i, &e);
@@ -53,20 +58,17 @@ dlor_status dlor_parallel_for(size_t n, int jobs, dlor_task_fn fn, void *ctx, dl
         return DLOR_OK;
     }
     if ((size_t)jobs > n) jobs = (int)n;
+    if (jobs > 256) jobs = 256; /* the pool's limit */
     pool p;
     memset(&p, 0, sizeof p);
     p.n = p.fail_at = n;
     p.fn = fn;
     p.ctx = ctx;
     if (pthread_mutex_init(&p.mu, NULL) != 0) return dlor_fail(err, DLOR_E_NOMEM, "cannot create a mutex");
-    pthread_t *th = malloc((size_t)jobs * sizeof *th);
-    int started = 0;
-    if (th)
-        for (; started < jobs; started++)
-            if (pthread_create(&th[started], NULL, worker, &p) != 0) break;
-    if (started == 0) worker(&p); /* no thread could start: do the work here */
-    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
-    free(th);
+    dlor_pool *team = dlor_pool_create((unsigned)jobs); /* the caller is one of the workers */
+    if (team) dlor_pool_run(team, worker, &p);
+    else worker(&p, 0, 1); /* no thread could start: do the work here */
+    dlor_pool_destroy(team);
     pthread_mutex_destroy(&p.mu);
     if (p.fail_at < n) {
         *err = p.fail_err;

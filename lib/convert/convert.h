@@ -1,0 +1,85 @@
+/* convert.h - the conversion's library side that the command and the public
+ * API share: storing factored layers, the graph's metadata, safetensors
+ * emission, batched runs, and the names of the container's codes. */
+#ifndef DLOR_CONVERT_H
+#define DLOR_CONVERT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_container.h"
+#include "dlor_error.h"
+#include "dlor_factor.h"
+#include "dlor_runtime.h"
+
+#ifndef DLOR_VERSION_STRING
+#define DLOR_VERSION_STRING "0.0.0"
+#endif
+
+/* What a conversion tells as it goes: notes (a tensor carried over, a
+ * --rank that did not fit) and, when verbose, one progress line per layer,
+ * each as one line of text without the newline; and a question before each
+ * layer starts, whose nonzero answer stops the conversion (DLOR_E_STOPPED).
+ * Any member may be NULL; so may the hooks. poll may be called from worker
+ * threads, one call at a time. */
+typedef struct dlor_convert_hooks {
+    int verbose;
+    void (*line)(void *ctx, int note, const char *text);
+    int (*poll)(void *ctx, size_t done, size_t total, const char *layer);
+    void *ctx;
+} dlor_convert_hooks;
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+void dlor_hooks_line(const dlor_convert_hooks *h, int note, const char *fmt, ...);
+/* DLOR_OK, or DLOR_E_STOPPED (err set, naming the layer) when poll asks to stop. */
+dlor_status dlor_hooks_poll(const dlor_convert_hooks *h, size_t done, size_t total, const char *layer,
+                            dlor_error *err);
+
+/* Runs n samples through a model in batches (scratch allocated here), each batch
+ * on a team of 'threads' workers (a dlor_pool) when threads > 1. */
+dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
+                             float *y, dlor_error *err);
+
+/* The model on the inputs of in_path (.npy) in double precision, in batches,
+ * outputs written to out_path as float64 [N, outputs] (dlor run --dtype f64). */
+dlor_status dlor_run_f64(const dlor_model *m, const char *in_path, const char *out_path, size_t batch,
+                         dlor_error *err);
+
+/* Writes the factors (and carried tensors, and src's metadata; src may be NULL)
+ * as safetensors; see emit.c for the names. */
+dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, const dlor_tensor_list *src,
+                                  dlor_error *err);
+
+/* What a layer-form conversion writes (outputs.c): the .dlor file and, beside it,
+ * the files for use elsewhere (NULL: not asked for). */
+typedef struct dlor_convert_outputs {
+    const char *dlor;        /* the .dlor file ("-": standard output) */
+    int deflate;             /* one zlib stream after the preamble */
+    const char *emit;        /* the factors as safetensors (dlor_emit_safetensors) */
+    const char *emit_dense;  /* the dense weights rebuilt under the source's names (dlor_emit_dense) */
+    const char *emit_onnx;   /* the ONNX source with its converted layers rewritten (dlor_onnx_rewrite) */
+} dlor_convert_outputs;
+
+/* Writes the outputs of c, converted from src (read from the file in). The emitted
+ * files are written under temporary names and renamed into place only once the
+ * .dlor file is written, so a run that fails leaves none of them behind; errors
+ * name the file asked for. */
+dlor_status dlor_convert_write_outputs(const char *in, const dlor_tensor_list *src, const dlor_container *c,
+                                       const dlor_convert_outputs *o, dlor_error *err);
+
+/* Convert's last step for a model: records where the graph came from and the
+ * runtime's scratch need for a batch of one, or why there is no graph (why). */
+dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, const char *why,
+                                        dlor_error *err);
+
+/* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
+dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                uint64_t seed, dlor_error *err);
+
+/* Names for method / basis codes of the container ("mul", "schur", ...). */
+const char *dlor_method_name(int method);
+const char *dlor_basis_name(int basis);
+
+#endif

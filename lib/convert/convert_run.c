@@ -1,0 +1,362 @@
+/* convert_run.c - dlor convert's pipeline for the layer form: which tensors
+ * become DLoR layers, the exact factorizations (in parallel, stored in source
+ * order) or the compressed fits (compress_plan.c), the tensors carried over,
+ * and the metadata that records what was done (a shard's part included). */
+#define _POSIX_C_SOURCE 200809L
+#include <fnmatch.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "convert_run.h"
+#include "dlor_fileio.h"
+#include "dlor_readers.h"
+#include "dlor_sha256.h"
+#include "parallel.h"
+#include "shard.h"
+
+static int matches_any(const char *const *globs, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fnmatch(globs[i], name, 0) == 0) return 1;
+    return 0;
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static dlor_status sha256_file(const char *path, char hex[65], dlor_error *err)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char buf[1 << 16], d[32];
+    dlor_sha256 s;
+    size_t n;
+    if (!f) return dlor_fail(err, DLOR_E_IO, "%s: cannot open", path);
+    dlor_sha256_init(&s);
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) dlor_sha256_update(&s, buf, n);
+    int bad = ferror(f);
+    fclose(f);
+    if (bad) return dlor_fail(err, DLOR_E_IO, "%s: read failed", path);
+    dlor_sha256_final(&s, d);
+    for (int i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    return DLOR_OK;
+}
+
+/* One layer of the exact path: factored and encoded into its own container
+ * (tasks run in parallel), then moved into the output in source order. */
+typedef struct {
+    const convert_cfg *cfg;
+    const dlor_tensor **t;
+    dlor_container *part;   /* one per layer */
+    double *secs;
+    int *capped;            /* an explicit --rank was larger than the layer allows */
+    size_t n;
+    const dlor_convert_hooks *hooks;
+} exact_job;
+
+static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
+{
+    const exact_job *j = ctx;
+    const dlor_tensor *t = j->t[i];
+    dlor_status st = dlor_hooks_poll(j->hooks, i, j->n, t->name, err);
+    if (st != DLOR_OK) return st;
+    int64_t m = (int64_t)t->dims[0], n = (int64_t)t->dims[1];
+    dlor_factor_opts fo = j->cfg->fo;
+    int64_t k = fo.method == DLOR_METHOD_MUL ? (m > n ? m : n) : (m < n ? m : n);
+    if (fo.rank > k) { /* one factor holds the whole layer: the rank, default or given, is capped there */
+        j->capped[i] = j->cfg->rank_given;
+        fo.rank = k;
+    }
+    double t0 = now_s();
+    double *w = malloc((size_t)t->nelem * sizeof *w);
+    if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
+    st = dlor_tensor_to_f64(t, w, err);
+    dlor_factored f;
+    memset(&f, 0, sizeof f);
+    if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
+    free(w);
+    if (st == DLOR_OK) st = dlor_store_factored(&j->part[i], t, &f, fo.storage, fo.seed, err);
+    dlor_factored_free(&f);
+    j->secs[i] = now_s() - t0;
+    return st;
+}
+
+/* Appends name to the comma-separated list (len bytes) of a metadata value. */
+static dlor_status list_append(char *list, size_t len, const char *name, const char *key, dlor_error *err)
+{
+    size_t used = strlen(list), nlen = strlen(name);
+    if (used + nlen + 2 > len)
+        return dlor_fail(err, DLOR_E_LIMIT, "too many layers to list in %s (%zu bytes at most)", key, len - 1);
+    snprintf(list + used, len - used, "%s%s", used ? "," : "", name);
+    return DLOR_OK;
+}
+
+/* Factors the selected tensors with 'jobs' threads and adds them to c in order;
+ * the layers whose explicit --rank was capped are listed in 'capped'. The parts
+ * own the factor bytes c points to: free them after c is written. */
+static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *src, const int *selected, int jobs,
+                              dlor_container *c, dlor_container **parts_out, size_t *nparts,
+                              const dlor_convert_hooks *hooks,
+                              char *capped, size_t capped_len, dlor_error *err)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
+    exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
+                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), n, hooks};
+    *parts_out = j.part;
+    *nparts = 0;
+    if (!j.t || !j.part || !j.secs || !j.capped) {
+        free(j.t);
+        free(j.secs);
+        free(j.capped);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    for (size_t i = 0, k = 0; i < src->count; i++)
+        if (selected[i]) j.t[k++] = &src->items[i];
+    for (size_t i = 0; i < n; i++) dlor_container_init(&j.part[i]);
+    *nparts = n;
+    int blas = dlor_parallel_blas_begin(jobs);
+    dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
+    dlor_parallel_blas_end(blas);
+    for (size_t i = 0; i < n && st == DLOR_OK; i++) {
+        const dlor_container *p = &j.part[i];
+        for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
+            const dlor_tensor *x = &p->tensors.items[q];
+            st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                      x->data, x->nbytes, err);
+        }
+        for (size_t q = 0; q < p->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &p->layers[q], err);
+        if (st == DLOR_OK && j.capped[i]) st = list_append(capped, capped_len, j.t[i]->name, "dlor.rank_capped", err);
+        if (st == DLOR_OK && hooks && hooks->verbose && p->nlayers) {
+            const dlor_layer_desc *d = &p->layers[0];
+            char shape[64], note[96] = "";
+            if (j.capped[i])
+                snprintf(note, sizeof note, " (--rank %lld capped at the layer's size)", (long long)cfg->fo.rank);
+            dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s r=%lld L=%lld alpha=%.6g %.2f s%s", i + 1, n, d->name,
+                    dlor_shape_str(j.t[i]->dims, 2, shape, sizeof shape), d->method == DLOR_IMAGE_MUL ? "mul" : "add",
+                    (long long)d->rank, (long long)d->factors, d->alpha, j.secs[i], note);
+        }
+    }
+    free(j.t);
+    free(j.secs);
+    free(j.capped);
+    return st;
+}
+
+/* A compressed form at an explicit --rank: refused (a usage error) only when no
+ * selected layer (of the whole model, whichever shard this is) would be smaller
+ * at that rank than dense; other layers are kept dense, with a note. */
+static dlor_status check_rank_usable(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const int *selected,
+                                     dlor_error *err)
+{
+    int64_t best = -1;
+    const dlor_tensor *at = NULL;
+    for (size_t i = 0; i < src->count; i++) {
+        if (!selected[i]) continue;
+        const dlor_tensor *t = &src->items[i];
+        int64_t k = dlor_compress_rank_cap((int64_t)t->dims[0], (int64_t)t->dims[1], cc->fit_beta);
+        if (k >= cc->rank) return DLOR_OK;
+        if (k > best) {
+            best = k;
+            at = t;
+        }
+    }
+    if (!at) return DLOR_OK; /* nothing to convert */
+    if (best < 1)
+        return dlor_fail(err, DLOR_E_USAGE, "--rank %lld: no layer is large enough for any rank to store less than "
+                                            "the dense layer", (long long)cc->rank);
+    return dlor_fail(err, DLOR_E_USAGE, "--rank %lld is too large for every layer: at that rank no layer stores less "
+                                        "than dense (the largest rank that does: %lld, for '%s')",
+                     (long long)cc->rank, (long long)best, at->name);
+}
+
+static size_t list_count(const char *list)
+{
+    size_t n = *list != 0;
+    for (const char *q = list; *q; q++) n += *q == ',';
+    return n;
+}
+
+static dlor_status add_meta(dlor_container *c, const char *k, const char *v, dlor_error *err)
+{
+    return dlor_tensor_list_add_meta(&c->tensors, k, v, err);
+}
+
+static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const dlor_tensor_list *src,
+                                  dlor_container *c, dlor_error *err)
+{
+    const dlor_factor_opts *fo = &cfg->fo;
+    char buf[64], hex[65];
+    dlor_status st = sha256_file(in, hex, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.version", DLOR_VERSION_STRING, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.method", cfg->form, err);
+    if (st == DLOR_OK && cfg->compress) {
+        const dlor_compress_cfg *cc = &cfg->cc;
+        if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
+        else if (cc->has_budget)
+            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget, cc->allocate_sum ? "sum" : "max");
+        else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
+        st = add_meta(c, "dlor.target", buf, err);
+        if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
+        snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
+        if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
+    }
+    snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
+    /* compressed forms: the basis their layers record (add layers: svd; the --factors
+     * products: schur), not fo's, which they do not use */
+    const char *basis = fo->basis == DLOR_BASIS_SCHUR ? "schur" : fo->basis == DLOR_BASIS_RANDOM ? "random" : "svd";
+    if (cfg->compress) basis = cfg->cc.factors > 0 ? "schur" : "svd";
+    if (st == DLOR_OK) st = add_meta(c, "dlor.basis", basis, err);
+    if (fo->alpha_auto) snprintf(buf, sizeof buf, "auto");
+    else snprintf(buf, sizeof buf, "%.17g", fo->alpha);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.alpha", buf, err);
+    snprintf(buf, sizeof buf, "%llu", (unsigned long long)fo->seed);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.seed", buf, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.dtype", dlor_dtype_name(fo->storage), err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.padding", "zero", err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source", dlor_basename(in), err);
+    const char *format = NULL;
+    if (st == DLOR_OK) st = dlor_sniff_format(in, &format, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source_format", format, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.source_sha256", hex, err);
+    for (size_t i = 0; i < src->meta_count && st == DLOR_OK; i++) {
+        char key[300];
+        if (strlen(src->meta_keys[i]) + 7 > 255) continue; /* cannot be carried under the prefix */
+        snprintf(key, sizeof key, "source.%s", src->meta_keys[i]);
+        st = add_meta(c, key, src->meta_vals[i], err);
+    }
+    return st;
+}
+
+/* A part of a sharded conversion: which shard, and the graph as text (its
+ * weights are spread over the parts, so it cannot be a GRAPH section yet). */
+static dlor_status shard_metadata(dlor_container *c, int64_t i, int64_t n, const char *source, const char *why,
+                                  dlor_error *err)
+{
+    char buf[48];
+    snprintf(buf, sizeof buf, "%lld/%lld", (long long)i, (long long)n);
+    dlor_status st = add_meta(c, "dlor.shard", buf, err);
+    if (st != DLOR_OK) return st;
+    if (!c->graph.count) return add_meta(c, "dlor.shard_graph_missing", why, err);
+    char *text = NULL;
+    st = dlor_graph_to_text(&c->graph, &text, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph", text, err);
+    if (st == DLOR_OK) st = add_meta(c, "dlor.shard_graph_source", source ? source : "unknown", err);
+    free(text);
+    dlor_graph_free(&c->graph);
+    dlor_graph_init(&c->graph);
+    return st;
+}
+
+/* Without progress lines, one note each for the layers an explicit --rank did not
+ * fit as given (the progress lines name them one by one; dlor verify lists them). */
+static void print_rank_notes(const convert_cfg *cfg, size_t nkept, size_t ncapped, const dlor_convert_hooks *hooks)
+{
+    if (!cfg->rank_given) return;
+    if (ncapped)
+        dlor_hooks_line(hooks, 1, "note: --rank %lld is larger than %zu layer%s allow%s: capped at each one's size "
+                        "(listed in dlor.rank_capped; 'dlor verify' names them)", (long long)cfg->fo.rank, ncapped,
+                ncapped == 1 ? "" : "s", ncapped == 1 ? "s" : "");
+    if (cfg->compress && nkept)
+        dlor_hooks_line(hooks, 1, "note: at --rank %lld, %zu layer%s would not be smaller than dense: kept dense "
+                        "(listed in dlor.kept_dense; 'dlor verify' names them)", (long long)cfg->cc.rank, nkept,
+                nkept == 1 ? "" : "s");
+}
+
+void dlor_converted_free(dlor_converted *x)
+{
+    if (!x) return;
+    dlor_container_free(&x->c);
+    for (size_t i = 0; i < x->nparts; i++) dlor_container_free(&x->parts[i]);
+    free(x->parts);
+    memset(x, 0, sizeof *x);
+}
+
+dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, const dlor_graph *graph,
+                                const char *graph_source, const char *why, const convert_cfg *cfg,
+                                const dlor_convert_hooks *hooks, dlor_converted *out, dlor_error *err)
+{
+    dlor_container *c = &out->c;
+    int progress = hooks && hooks->verbose;
+    memset(out, 0, sizeof *out);
+    dlor_container_init(c);
+    dlor_status st = dlor_graph_copy(&c->graph, graph, err);
+    if (st != DLOR_OK) return st;
+
+    size_t nfactor = 0;
+    int *selected = calloc(src->count ? src->count : 1, sizeof *selected);
+    if (!selected) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < src->count; i++) {
+        const dlor_tensor *t = &src->items[i];
+        int want = t->ndim == 2 && (cfg->ninclude == 0 || matches_any(cfg->include, cfg->ninclude, t->name)) &&
+                   !matches_any(cfg->exclude, cfg->nexclude, t->name) && !dlor_graph_is_table(&c->graph, t->name);
+        selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
+        nfactor += (size_t)selected[i];
+        if (want && !selected[i])
+            dlor_hooks_line(hooks, 1, "note: %s: tensor '%s' is %s, carried over unchanged", in, t->name,
+                            t->nelem == 0 ? "empty" : "not a float tensor");
+    }
+    if (st == DLOR_OK && cfg->compress && cfg->cc.rank > 0) st = check_rank_usable(&cfg->cc, src, selected, err);
+    /* With a shard, this process converts its share of the layers; part 0 also
+     * carries the tensors no shard converts. */
+    int64_t shard_i = cfg->shard_n ? cfg->shard_i : 0, shard_n = cfg->shard_n;
+    if (st == DLOR_OK && shard_n) {
+        int64_t *owner = malloc((src->count ? src->count : 1) * sizeof *owner);
+        if (!owner) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        else dlor_shard_assign(src, selected, !cfg->compress && cfg->fo.method == DLOR_METHOD_MUL, shard_n, owner);
+        for (size_t i = 0; st == DLOR_OK && i < src->count; i++)
+            if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
+        free(owner);
+    }
+    /* every tensor not converted is carried over unchanged */
+    for (size_t i = 0; st == DLOR_OK && i < src->count; i++) {
+        const dlor_tensor *t = &src->items[i];
+        if (selected[i] || shard_i > 0) continue;
+        st = dlor_tensor_list_add(&c->tensors, in, t->name, strlen(t->name), t->dtype, t->ndim, t->dims,
+                                  t->data, t->nbytes, err);
+    }
+    for (size_t i = 0; selected && i < src->count && shard_n; i++) /* other shards' layers: not here */
+        if (selected[i] == 2) {
+            selected[i] = 0;
+            nfactor--;
+        }
+    /* the names of layers kept dense, and of layers whose --rank was capped, for
+     * metadata values (65535 bytes at most) */
+    char *kept_dense = calloc(65536, 1), *capped = calloc(65536, 1);
+    if (st == DLOR_OK && (!kept_dense || !capped)) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    if (st == DLOR_OK && cfg->compress) {
+        st = dlor_compress_layers(&cfg->cc, src, &c->graph, selected, c, hooks, kept_dense, 65536, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, in);
+    }
+    if (st == DLOR_OK && !cfg->compress) {
+        st = factor_all(cfg, src, selected, cfg->jobs, c, &out->parts, &out->nparts, hooks, capped, 65536, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, in);
+    }
+    free(selected);
+    if (st == DLOR_OK) {
+        out->nkept = list_count(kept_dense);
+        out->ncapped = list_count(capped);
+        if (!progress) print_rank_notes(cfg, out->nkept, out->ncapped, hooks);
+    }
+    /* merge rebuilds the lists in this order */
+    if (st == DLOR_OK) st = dlor_sort_name_list(kept_dense, err);
+    if (st == DLOR_OK) st = dlor_sort_name_list(capped, err);
+    if (st == DLOR_OK && kept_dense[0]) st = add_meta(c, "dlor.kept_dense", kept_dense, err);
+    if (st == DLOR_OK && capped[0]) st = add_meta(c, "dlor.rank_capped", capped, err);
+    free(kept_dense);
+    free(capped);
+    if (st == DLOR_OK && cfg->ninclude > 0 && nfactor == 0 && !shard_n)
+        dlor_hooks_line(hooks, 1, "note: no 2-D float tensor matched --include; nothing was factored");
+    dlor_container_set_u_layout(c, cfg->u_layout);
+    if (st == DLOR_OK) st = write_metadata(cfg, in, src, c, err);
+    if (st == DLOR_OK && shard_n) st = shard_metadata(c, shard_i, shard_n, graph_source, why, err);
+    else if (st == DLOR_OK) st = dlor_convert_graph_metadata(c, graph_source, why, err);
+    out->nfactor = nfactor;
+    return st;
+}

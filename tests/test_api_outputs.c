@@ -1,0 +1,236 @@
+/* test_api_outputs.c - the public API (dlor.h) on what the dlor command also
+ * does: q8 and q4 factors (DLOR_STORE_Q8, DLOR_STORE_Q4), the dense weights
+ * rebuilt (dlor_write_dense_safetensors, held against the source's own
+ * weights), the ONNX rewrite (dlor_write_onnx, byte for byte the file of
+ * 'dlor convert --emit-onnx'), and a Hugging Face folder opened by its path.
+ *
+ * Environment: DLOR_SOURCE_DIR (the checkout), DLOR_BIN (the dlor command). */
+#define _POSIX_C_SOURCE 200809L
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dlor.h"
+#include "testutil.h"
+
+static char samples[2048];
+
+static const char *sample(char *buf, size_t n, const char *name)
+{
+    snprintf(buf, n, "%s/%s", samples, name);
+    return buf;
+}
+
+static unsigned char *slurp(const char *path, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    unsigned char *b = NULL;
+    size_t cap = 0, n = 0, got;
+    do {
+        if (n == cap) {
+            unsigned char *nb = realloc(b, cap = cap ? 2 * cap : 1 << 16);
+            if (!nb) break;
+            b = nb;
+        }
+        got = fread(b + n, 1, cap - n, f);
+        n += got;
+    } while (got > 0);
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+/* Relative Frobenius distance of tensor i of a and the tensor of b with its name
+ * (-1 when b lacks it or its shape differs). */
+static double tensor_distance(const dlor_file *a, size_t i, const dlor_file *b)
+{
+    dlor_tensor_info ta, tb;
+    dlor_error err;
+    if (dlor_file_tensor(a, i, &ta, &err) != DLOR_OK) return -1;
+    for (size_t j = 0; j < dlor_file_tensor_count(b); j++) {
+        if (dlor_file_tensor(b, j, &tb, &err) != DLOR_OK || strcmp(ta.name, tb.name) != 0) continue;
+        if (ta.ndim != tb.ndim || strcmp(ta.dtype, tb.dtype) != 0) return -1;
+        size_t n = 1;
+        for (int d = 0; d < ta.ndim; d++) {
+            if (ta.dims[d] != tb.dims[d]) return -1;
+            n *= (size_t)ta.dims[d];
+        }
+        double *x = malloc((n ? n : 1) * sizeof *x), *y = malloc((n ? n : 1) * sizeof *y), num = 0, den = 0;
+        if (!x || !y || dlor_file_tensor_f64(a, i, x, n, &err) != DLOR_OK ||
+            dlor_file_tensor_f64(b, j, y, n, &err) != DLOR_OK) {
+            free(x);
+            free(y);
+            return -1;
+        }
+        for (size_t k = 0; k < n; k++) {
+            num += (x[k] - y[k]) * (x[k] - y[k]);
+            den += x[k] * x[k];
+        }
+        free(x);
+        free(y);
+        return den > 0 ? sqrt(num / den) : sqrt(num);
+    }
+    return -1;
+}
+
+/* Converts sawtooth.safetensors (exact mul form) with the given storage, writes
+ * and verifies it: every factor tensor stored in 'dtype', the largest layer error
+ * in (lo, hi]. Returns that error (NaN when the steps failed). */
+static double quantized(int storage, const char *dtype, double lo, double hi)
+{
+    double e = NAN;
+    char in[4096], out[4096];
+    dlor_error err;
+    dlor_file *src = NULL, *dl = NULL;
+    dlor_conversion *conv = NULL;
+    dlor_report *rep = NULL;
+    dlor_convert_options o;
+    dlor_convert_options_init(&o);
+    o.storage = storage;
+    sample(in, sizeof in, "sawtooth/sawtooth.safetensors");
+    dlt_tmp_path(out, sizeof out, "api_outputs_q.dlor");
+    dlor_status st = dlor_open(in, "softplus", &src, &err);
+    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
+    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
+    if (st == DLOR_OK) st = dlor_verify(in, out, NULL, &rep, &err);
+    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    CHECK(st == DLOR_OK, "%s: %s", dtype, st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) {
+        size_t factors = 0, other = 0;
+        for (size_t i = 0; i < dlor_file_tensor_count(dl); i++) {
+            dlor_tensor_info t;
+            if (dlor_file_tensor(dl, i, &t, &err) != DLOR_OK) continue;
+            int factor = strstr(t.name, ".dlor.U") || strstr(t.name, ".dlor.V");
+            factors += factor && strcmp(t.dtype, dtype) == 0;
+            other += factor && strcmp(t.dtype, dtype) != 0;
+        }
+        CHECK(factors == 2 * dlor_conversion_layers(conv) && factors > 0 && other == 0,
+              "%s: %zu factor tensors in %s, %zu in another dtype, %zu layers", dtype, factors, dtype, other,
+              dlor_conversion_layers(conv));
+        e = dlor_report_max_rel_error(rep);
+        CHECK(e > lo && e <= hi, "%s: max relative error %g, expected in (%g, %g]", dtype, e, lo, hi);
+    }
+    dlor_close(dl);
+    dlor_report_free(rep);
+    dlor_conversion_free(conv);
+    dlor_close(src);
+    return e;
+}
+
+/* The dense weights rebuilt from an exact f32 conversion: the source's tensors,
+ * names, shapes and dtypes, each within 1e-5 relative Frobenius error. */
+static void dense_rebuild(void)
+{
+    char in[4096], out[4096];
+    dlor_error err;
+    dlor_file *src = NULL, *back = NULL;
+    dlor_conversion *conv = NULL;
+    sample(in, sizeof in, "digits/digits.safetensors");
+    dlt_tmp_path(out, sizeof out, "api_outputs_dense.safetensors");
+    remove(out);
+    dlor_status st = dlor_open(in, "relu", &src, &err);
+    if (st == DLOR_OK) st = dlor_convert(src, NULL, &conv, &err);
+    if (st == DLOR_OK) st = dlor_write_dense_safetensors(conv, out, &err);
+    if (st == DLOR_OK) st = dlor_open(out, NULL, &back, &err);
+    CHECK(st == DLOR_OK, "dense rebuild: %s", st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) {
+        CHECK(dlor_file_tensor_count(back) == dlor_file_tensor_count(src), "dense rebuild: %zu tensors, source %zu",
+              dlor_file_tensor_count(back), dlor_file_tensor_count(src));
+        double worst = 0;
+        for (size_t i = 0; i < dlor_file_tensor_count(src); i++) {
+            double d = tensor_distance(src, i, back);
+            if (d < 0 || d > worst) worst = d < 0 ? INFINITY : d;
+        }
+        CHECK(worst <= 1e-5, "dense rebuild: largest relative error %g (1e-5 accepted)", worst);
+        CHECK(dlor_conversion_layers(conv) > 0, "dense rebuild: no layer converted");
+    }
+    dlor_close(back);
+    dlor_conversion_free(conv);
+    dlor_close(src);
+}
+
+/* dlor_write_onnx writes what 'dlor convert --emit-onnx' writes for the same
+ * conversion, and refuses a source of another format without writing. */
+static void onnx_rewrite(const char *dlor_bin)
+{
+    char in[4096], api[4096], cli[4096], cli_dlor[4096], cmd[20000], other[4096];
+    dlor_error err;
+    dlor_file *src = NULL, *st_src = NULL;
+    dlor_conversion *conv = NULL, *st_conv = NULL;
+    sample(in, sizeof in, "sawtooth/sawtooth.onnx");
+    dlt_tmp_path(api, sizeof api, "api_outputs_api.onnx");
+    dlt_tmp_path(cli, sizeof cli, "api_outputs_cli.onnx");
+    dlt_tmp_path(cli_dlor, sizeof cli_dlor, "api_outputs_cli.dlor");
+    remove(api);
+    remove(cli);
+    dlor_status st = dlor_open(in, NULL, &src, &err);
+    if (st == DLOR_OK) st = dlor_convert(src, NULL, &conv, &err);
+    if (st == DLOR_OK) st = dlor_write_onnx(conv, api, &err);
+    CHECK(st == DLOR_OK, "onnx rewrite: %s", st == DLOR_OK ? "" : err.msg);
+    snprintf(cmd, sizeof cmd, "'%s' convert '%s' -o '%s' --emit-onnx '%s'", dlor_bin, in, cli_dlor, cli);
+    CHECK(system(cmd) == 0, "onnx rewrite: %s failed", cmd);
+    size_t na = 0, nc = 0;
+    unsigned char *a = slurp(api, &na), *c = slurp(cli, &nc);
+    CHECK(a && c && na > 0 && na == nc && memcmp(a, c, na) == 0,
+          "onnx rewrite: the API's file (%zu bytes) is not the command's (%zu bytes)", na, nc);
+    free(a);
+    free(c);
+
+    sample(other, sizeof other, "sawtooth/sawtooth.safetensors");
+    dlt_tmp_path(api, sizeof api, "api_outputs_refused.onnx");
+    remove(api);
+    st = dlor_open(other, "softplus", &st_src, &err);
+    if (st == DLOR_OK) st = dlor_convert(st_src, NULL, &st_conv, &err);
+    CHECK(st == DLOR_OK, "onnx rewrite: safetensors source: %s", st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) {
+        st = dlor_write_onnx(st_conv, api, &err);
+        CHECK(st == DLOR_E_USAGE && strstr(err.msg, "sawtooth.safetensors") && !dlt_file_exists(api),
+              "onnx rewrite of a safetensors source: status %d, '%s'", (int)st, err.msg);
+    }
+    dlor_conversion_free(st_conv);
+    dlor_close(st_src);
+    dlor_conversion_free(conv);
+    dlor_close(src);
+}
+
+/* A Hugging Face folder: its model.safetensors, with the graph config.json gives. */
+static void hf_folder(void)
+{
+    char in[4096];
+    dlor_error err;
+    dlor_file *f = NULL;
+    sample(in, sizeof in, "llama-tiny");
+    dlor_status st = dlor_open(in, NULL, &f, &err);
+    CHECK(st == DLOR_OK, "hf folder: %s", st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) {
+        CHECK(strcmp(dlor_file_format(f), "safetensors") == 0, "hf folder: format %s", dlor_file_format(f));
+        CHECK(dlor_file_graph_ops(f) > 0 && strcmp(dlor_file_graph_source(f), "config.json") == 0,
+              "hf folder: %zu graph ops from '%s'", dlor_file_graph_ops(f), dlor_file_graph_source(f));
+    }
+    dlor_close(f);
+    sample(in, sizeof in, "sawtooth");
+    st = dlor_open(in, NULL, &f, &err);
+    CHECK(st != DLOR_OK && strstr(err.msg, "model.safetensors"), "a folder without weights: status %d, '%s'",
+          (int)st, st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) dlor_close(f);
+}
+
+int main(void)
+{
+    const char *root = getenv("DLOR_SOURCE_DIR"), *bin = getenv("DLOR_BIN");
+    if (!root || !bin) {
+        fprintf(stderr, "test_api_outputs: set DLOR_SOURCE_DIR and DLOR_BIN\n");
+        return 2;
+    }
+    snprintf(samples, sizeof samples, "%s/samples", root);
+    /* above f32's rounding (1e-4, verify's f32 tolerance): the factors were quantized;
+     * q8 within verify's q8 tolerance (5e-2); q4 coarser than q8 */
+    double e8 = quantized(DLOR_STORE_Q8, "q8", 1e-4, 5e-2);
+    quantized(DLOR_STORE_Q4, "q4", e8, 1.0);
+    dense_rebuild();
+    onnx_rewrite(bin);
+    hf_folder();
+    return dlt_finish();
+}
