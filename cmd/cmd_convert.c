@@ -1,7 +1,6 @@
 /* cmd_convert.c - dlor convert: factor every selected 2-D tensor exactly. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +15,9 @@
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
 #include "compress_plan.h"
+#include "convert_roles.h"
+#include "convert_run.h"
+#include "progress.h"
 #include "model_load.h"
 #include "network_cmd.h"
 #include "parallel.h"
@@ -69,6 +71,12 @@ static const dlor_optdef defs[] = {
                                     "                             NAME.dlor.alpha or .beta; see the README)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
+    {"dry-run", 0, NULL, "print the plan (per layer: form, output bytes, memory, time; totals) and write nothing"},
+    {"force", 0, NULL, "convert even when the plan's peak memory or output exceeds what the machine has"},
+    {"set", 0, "GLOB:KEY=V,...", "per-layer targets for the layers matching GLOB (keys: method, rank, tol, dtype;\n"
+                                 "                             repeatable, later ones win)"},
+    {"plan", 0, "FILE", "convert the layers a plan file lists, each with its own targets"},
+    {"plan-out", 0, "FILE", "write the plan as a plan file (with --dry-run: edit it, then --plan FILE)"},
     {"form", 0, "layer|network", "network: replace each dense layer by DLoR layers with the activation between\n"
                                  "                             them (Theorems 5, 6; runnable; rank, basis, alpha, dtype, calib apply)"},
     {"construction", 0, "deep|wide", "network form: deep (Appendix E.1, default) or wide (Theorem 3 branches)"},
@@ -93,13 +101,6 @@ typedef struct {
     int jobs;                /* layers converted at once */
     dlor_compress_cfg cc;
 } convert_cfg;
-
-static int matches_any(const dlor_opts *o, int idx, const char *name)
-{
-    for (int i = 0; i < o->count[idx]; i++)
-        if (fnmatch(o->all[idx][i], name, 0) == 0) return 1;
-    return 0;
-}
 
 static double now_s(void)
 {
@@ -189,6 +190,7 @@ typedef struct {
     dlor_container *part;   /* one per layer */
     double *secs;
     int *capped;            /* an explicit --rank was larger than the layer allows */
+    dlor_progress *prog;
 } exact_job;
 
 static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
@@ -213,6 +215,7 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     if (st == DLOR_OK) st = dlor_store_factored(&j->part[i], t, &f, fo.storage, fo.seed, err);
     dlor_factored_free(&f);
     j->secs[i] = now_s() - t0;
+    dlor_progress_step(j->prog, (double)m * (double)n * (double)(m < n ? m : n));
     return st;
 }
 
@@ -236,7 +239,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
     exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
-                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped)};
+                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), NULL};
     *parts_out = j.part;
     *nparts = 0;
     if (!j.t || !j.part || !j.secs || !j.capped) {
@@ -249,9 +252,16 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
         if (selected[i]) j.t[k++] = &src->items[i];
     for (size_t i = 0; i < n; i++) dlor_container_init(&j.part[i]);
     *nparts = n;
+    dlor_progress prog;
+    double work = 0;
+    for (size_t i = 0; i < n; i++) work += (double)j.t[i]->dims[0] * (double)j.t[i]->dims[1] *
+                                           (double)(j.t[i]->dims[0] < j.t[i]->dims[1] ? j.t[i]->dims[0] : j.t[i]->dims[1]);
+    j.prog = &prog;
+    dlor_progress_begin(&prog, progress, "exact factorizations", "layers", n, work);
     int blas = dlor_parallel_blas_begin(jobs);
     dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
     dlor_parallel_blas_end(blas);
+    dlor_progress_end(&prog);
     for (size_t i = 0; i < n && st == DLOR_OK; i++) {
         const dlor_container *p = &j.part[i];
         for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
@@ -555,13 +565,96 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     return 0;
 }
 
+/* The options as the per-layer targets of lib/convert (convert_run.h). */
+static void convert_request(const dlor_opts *o, const convert_cfg *cfg, const char *in, const char *out,
+                            int show_plan, dlor_convert_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->in = in;
+    rq->out = out;
+    rq->plan_in = dlor_opt(o, defs, "plan");
+    rq->plan_out = dlor_opt(o, defs, "plan-out");
+    int si = dlor_opt_index(defs, "set");
+    rq->sets = o->all[si];
+    rq->nsets = o->count[si];
+    rq->dry_run = dlor_opt(o, defs, "dry-run") != NULL;
+    rq->force = dlor_opt(o, defs, "force") != NULL;
+    rq->show_plan = show_plan;
+    rq->base.form = dlor_form_from_name(cfg->form);
+    rq->base.rank = cfg->rank_given ? cfg->fo.rank : 0;
+    rq->base.tol = cfg->compress && cfg->cc.has_tol ? cfg->cc.tol : 0;
+    rq->base.dtype = cfg->fo.storage;
+    rq->have_budget = cfg->compress && cfg->cc.has_budget;
+    rq->budget = cfg->cc.budget;
+    rq->jobs = cfg->jobs;
+    rq->calib = cfg->compress ? cfg->cc.calib : NULL;
+}
+
+/* One group of layers with equal targets (dlor_convert_groups), converted as a
+ * run with those options would convert them. */
+typedef struct {
+    const convert_cfg *cfg;
+    const dlor_tensor_list *src;
+    const dlor_graph *g;
+    int progress;
+    char *kept, *capped;        /* the run's lists (65536 bytes each) */
+    dlor_container *fparts;     /* factor_all's parts, freed after the file is written */
+    size_t nfparts;
+} group_ctx;
+
+static dlor_status convert_group(void *ctx, const dlor_layer_spec *s, const int *sel, dlor_container *part,
+                                 dlor_error *err)
+{
+    group_ctx *x = ctx;
+    convert_cfg cfg = *x->cfg;
+    if (dlor_form_is_compressed(s->form)) {
+        char kept[65536];
+        cfg.compress = 1;
+        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD;
+        cfg.cc.rank = s->rank > 0 ? s->rank : 0;
+        cfg.cc.has_tol = s->tol > 0;
+        cfg.cc.tol = s->tol;
+        cfg.cc.has_budget = s->budget;
+        cfg.cc.storage = s->dtype;
+        dlor_status st = dlor_compress_layers(&cfg.cc, x->src, x->g, sel, part, x->progress, kept, sizeof kept, err);
+        for (const char *q = kept; st == DLOR_OK && *q;) {
+            size_t len = strcspn(q, ",");
+            char nm[DLOR_MAX_NAME + 1];
+            snprintf(nm, sizeof nm, "%.*s", (int)len, q);
+            st = list_append(x->kept, 65536, nm, "dlor.kept_dense", err);
+            q += len + (q[len] == ',');
+        }
+        return st;
+    }
+    cfg.compress = 0;
+    cfg.fo.method = s->form == DLOR_FORM_ADD ? DLOR_METHOD_ADD : DLOR_METHOD_MUL;
+    if (cfg.fo.method != x->cfg->fo.method)
+        cfg.fo.basis = cfg.fo.method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
+    cfg.fo.rank = s->rank > 0 ? s->rank : DEFAULT_RANK;
+    cfg.rank_given = s->rank > 0;
+    cfg.fo.storage = s->dtype;
+    dlor_container *fp = NULL;
+    size_t nfp = 0;
+    dlor_status st = factor_all(&cfg, x->src, sel, cfg.jobs, part, &fp, &nfp, x->progress, x->capped, 65536, err);
+    dlor_container *grown = realloc(x->fparts, (x->nfparts + nfp + 1) * sizeof *grown);
+    if (!grown) {
+        for (size_t i = 0; i < nfp; i++) dlor_container_free(&fp[i]);
+        free(fp);
+        return st == DLOR_OK ? dlor_fail(err, DLOR_E_NOMEM, "out of memory") : st;
+    }
+    x->fparts = grown;
+    for (size_t i = 0; i < nfp; i++) x->fparts[x->nfparts++] = fp[i];
+    free(fp);
+    return st;
+}
+
 int dlor_cmd_convert(int argc, char **argv)
 {
     dlor_opts o;
     convert_cfg cfg;
     int rc = dlor_opts_parse("convert", usage_line, defs, argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
-    if (o.npos != 1 || !dlor_opt(&o, defs, "output")) {
+    if (o.npos != 1 || (!dlor_opt(&o, defs, "output") && !dlor_opt(&o, defs, "dry-run"))) {
         fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
         return 2;
     }
@@ -591,6 +684,7 @@ int dlor_cmd_convert(int argc, char **argv)
     const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
     if ((rc = dlor_cmd_check_outputs("convert", outputs, 2, inputs, 2)) != 0) return rc;
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
+    cfg.cc.show_progress = progress;
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
 
     dlor_error err;
@@ -616,17 +710,18 @@ int dlor_cmd_convert(int argc, char **argv)
     size_t nfactor = 0;
     int *selected = calloc(src.count ? src.count : 1, sizeof *selected);
     if (!selected) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
-    for (size_t i = 0; st == DLOR_OK && i < src.count; i++) {
-        const dlor_tensor *t = &src.items[i];
-        int want = t->ndim == 2 && (o.count[inc] == 0 || matches_any(&o, inc, t->name)) &&
-                   !matches_any(&o, exc, t->name) && !dlor_graph_is_table(&c.graph, t->name);
-        selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
-        nfactor += (size_t)selected[i];
-        if (want && !selected[i])
-            fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in,
-                    t->name, t->nelem == 0 ? "empty" : "not a float tensor");
+    if (st == DLOR_OK)
+        nfactor = dlor_convert_select(&src, &c.graph, o.all[inc], o.count[inc], o.all[exc], o.count[exc], in, selected);
+    /* per-layer targets: the options, a --plan file, --set rules */
+    dlor_convert_request rq;
+    int uniform = 1;
+    dlor_layer_spec *specs = calloc(src.count ? src.count : 1, sizeof *specs);
+    if (st == DLOR_OK && !specs) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
+    if (st == DLOR_OK) {
+        convert_request(&o, &cfg, in, out, isatty(2), &rq);
+        st = dlor_convert_specs(&rq, &src, &c.graph, selected, &nfactor, specs, &uniform, &err);
     }
-    if (st == DLOR_OK && cfg.compress && cfg.cc.rank > 0) st = check_rank_usable(&cfg.cc, &src, selected, &err);
+    if (st == DLOR_OK && uniform && cfg.compress && cfg.cc.rank > 0) st = check_rank_usable(&cfg.cc, &src, selected, &err);
     /* With --shard, this process converts its share of the layers; part 0 also
      * carries the tensors no shard converts. */
     int64_t shard_i = 0, shard_n = 0;
@@ -639,6 +734,22 @@ int dlor_cmd_convert(int argc, char **argv)
             if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
         free(owner);
     }
+    /* the plan: printed, checked against the machine, or all a --dry-run does */
+    if (st == DLOR_OK) {
+        int gate = dlor_convert_plan_gate(&rq, &src, &c.graph, selected, specs, &err);
+        if (gate == -1) st = err.code;
+        else if (gate) {
+            free(selected);
+            free(specs);
+            dlor_container_free(&c);
+            dlor_tensor_list_free(&src);
+            return gate == 1 ? 0 : 2;
+        }
+    }
+    /* the targets of every layer, this shard's and the others' (the parts of a
+     * run record the same) */
+    char *targets = NULL;
+    if (st == DLOR_OK && !uniform) st = dlor_convert_targets_text(&src, selected, specs, &targets, &err);
     /* every tensor not converted is carried over unchanged */
     for (size_t i = 0; i < src.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &src.items[i];
@@ -655,13 +766,21 @@ int dlor_cmd_convert(int argc, char **argv)
      * metadata values (65535 bytes at most) */
     char *kept_dense = calloc(65536, 1), *capped = calloc(65536, 1);
     if (st == DLOR_OK && (!kept_dense || !capped)) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
-    if (st == DLOR_OK && cfg.compress) {
+    if (st == DLOR_OK && uniform && cfg.compress) {
         st = dlor_compress_layers(&cfg.cc, &src, &c.graph, selected, &c, progress, kept_dense, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
-    dlor_container *parts = NULL;
-    size_t nparts = 0;
-    if (st == DLOR_OK && !cfg.compress) {
+    dlor_container *parts = NULL, *gparts = NULL;
+    size_t nparts = 0, ngparts = 0;
+    group_ctx gx = {&cfg, &src, &c.graph, progress, kept_dense, capped, NULL, 0};
+    if (st == DLOR_OK && !uniform) {
+        st = dlor_convert_groups(&src, selected, specs, convert_group, &gx, &c, &gparts, &ngparts, &err);
+        if (st != DLOR_OK) dlor_error_prefix(&err, in);
+        if (st == DLOR_OK) st = add_meta(&c, "dlor.layer_targets", targets, &err);
+    }
+    free(specs);
+    free(targets);
+    if (st == DLOR_OK && uniform && !cfg.compress) {
         st = factor_all(&cfg, &src, selected, cfg.jobs, &c, &parts, &nparts, progress, capped, 65536, &err);
         if (st != DLOR_OK) dlor_error_prefix(&err, in);
     }
@@ -701,9 +820,13 @@ int dlor_cmd_convert(int argc, char **argv)
             dlor_fail(&err, st, "%s%s", emit, rest);
         }
     }
+    dlor_progress wprog;
+    dlor_progress_begin(&wprog, progress, "writing", "files", 1, 0);
     if (st == DLOR_OK)
         st = dlor_opt(&o, defs, "compress") ? dlor_container_write_deflated(out, &c, &err)
                                             : dlor_container_write(out, &c, &err);
+    dlor_progress_step(&wprog, 0);
+    dlor_progress_end(&wprog);
     if (emit_tmp) {
         if (st == DLOR_OK && rename(emit_tmp, emit) != 0)
             st = dlor_fail(&err, DLOR_E_IO, "%s: cannot rename output into place: %s", emit, strerror(errno));
@@ -714,6 +837,10 @@ int dlor_cmd_convert(int argc, char **argv)
     dlor_container_free(&c);
     for (size_t i = 0; i < nparts; i++) dlor_container_free(&parts[i]);
     free(parts);
+    for (size_t i = 0; i < ngparts; i++) dlor_container_free(&gparts[i]);
+    free(gparts);
+    for (size_t i = 0; i < gx.nfparts; i++) dlor_container_free(&gx.fparts[i]);
+    free(gx.fparts);
     dlor_tensor_list_free(&src);
     if (st != DLOR_OK) return dlor_cmd_fail("convert", &err);
     if (progress) {

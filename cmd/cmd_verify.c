@@ -17,6 +17,9 @@
 #include "model_load.h"
 #include "opts.h"
 #include "verify_result.h"
+#include "convert_run.h"
+#include "e2e_check.h"
+#include "verdict.h"
 
 static const dlor_optdef defs[] = {
     {"json", 0, "FILE", "also write the report as JSON to FILE ('-' for stdout)"},
@@ -33,6 +36,9 @@ static const dlor_optdef defs[] = {
     {"seed", 0, "S", "seed of the random inputs (default 0)"},
     {"activation", 0, "NAME", "network form from nn.Sequential names: the dense model's activation\n"
                               "                             (default: the one the network's graph uses)"},
+    {"min-cosine", 0, "C", "with --inputs: the least cosine between dense and DLoR outputs accepted, sample by\n"
+                           "                             sample (default 0.99 where layers have no tolerance of their own)"},
+    {"max-rel-error", 0, "E", "with --inputs: the largest end-to-end relative error accepted (default: none)"},
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
@@ -325,6 +331,14 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
         dlor_jw_u64(&w, r->e2e_nonfinite_dense);
         dlor_jw_key(&w, "nonfinite_dlor");
         dlor_jw_u64(&w, r->e2e_nonfinite_dlor);
+        dlor_jw_key(&w, "mean_cosine");
+        dlor_jw_num(&w, r->e2e_mean_cos);
+        dlor_jw_key(&w, "min_cosine");
+        dlor_jw_num(&w, r->e2e_min_cos);
+        dlor_jw_key(&w, "min_cosine_required");
+        dlor_jw_num(&w, r->req_min_cos);
+        dlor_jw_key(&w, "max_rel_error_allowed");
+        dlor_jw_num(&w, r->req_max_rel);
         if (r->net) {
             dlor_jw_key(&w, "precision");
             dlor_jw_str(&w, r->net->f64 ? "f64" : "f32");
@@ -354,6 +368,8 @@ static void write_json(FILE *f, const char *in, const char *out, const verify_re
     dlor_jw_end_arr(&w);
     dlor_jw_key(&w, "pass");
     dlor_jw_bool(&w, r->pass);
+    dlor_jw_key(&w, "verdict");
+    dlor_jw_str(&w, r->verdict ? r->verdict : "fail");
     dlor_jw_end_obj(&w);
 }
 
@@ -487,6 +503,12 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         else
             printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
                    (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        if (!isnan(r->e2e_mean_cos))
+            printf("cosine of dense and DLoR outputs per sample: mean %.6f, least %.6f%s\n", r->e2e_mean_cos,
+                   r->e2e_min_cos, r->e2e_checked && !isnan(r->req_min_cos) && !(r->e2e_min_cos >= r->req_min_cos)
+                                       ? "  BELOW --min-cosine" : "");
+        if (r->e2e_checked && !isnan(r->req_max_rel) && !(r->e2e_max_rel <= r->req_max_rel))
+            printf("end-to-end relative error %.3g exceeds --max-rel-error %.3g\n", r->e2e_max_rel, r->req_max_rel);
         printf("non-finite outputs: dense %llu, DLoR %llu of %llu\n", (unsigned long long)r->e2e_nonfinite_dense,
                (unsigned long long)r->e2e_nonfinite_dlor, (unsigned long long)r->e2e_values);
         if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
@@ -575,7 +597,16 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
     if (st == DLOR_OK && dlor_model_open_alloc(&dm, dimg, dlen, 0, &dplan, &ie) != 0)
         st = dlor_fail(err, DLOR_E_FORMAT, "%s: the dense model does not open: %s", in, ie.msg);
     uint64_t fin = dl.model.in_dim, fout = dl.model.out_dim;
-    if (st == DLOR_OK && xin) {
+    if (st == DLOR_OK && fin == 0) { /* a model of token ids: only on the inputs given */
+        double *a = NULL, *b = NULL;
+        if (xin) st = dlor_e2e_tokens(&dm, &dl.model, xin, &a, &b, &n, &fout, err);
+        r->e2e_inputs = xin ? dlor_basename(xin) : NULL;
+        if (st == DLOR_OK && xin) st = dlor_verify_compare_outputs(a, b, n, fout, NULL, r, err);
+        if (st == DLOR_OK && xin) dlor_output_cosines(a, b, n, fout, &r->e2e_min_cos, &r->e2e_mean_cos);
+        free(a);
+        free(b);
+        n = 0;
+    } else if (st == DLOR_OK && xin) {
         st = dlor_load_inputs(xin, fin, &x, &n, err);
         r->e2e_inputs = dlor_basename(xin);
     } else if (st == DLOR_OK) {
@@ -585,13 +616,13 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         else dlor_verify_random_inputs(seed, x, n * fin);
         r->e2e_inputs = "random";
     }
-    if (st == DLOR_OK) {
+    if (st == DLOR_OK && fin) {
         yd = malloc((n ? n : 1) * fout * sizeof *yd);
         yl = malloc((n ? n : 1) * fout * sizeof *yl);
         if (!yd || !yl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&dm, x, n, 64, 1, yd, err);
-    if (st == DLOR_OK) {
+    if (st == DLOR_OK && fin) st = dlor_run_batches(&dm, x, n, 64, 1, yd, err);
+    if (st == DLOR_OK && fin) {
         /* per-layer data-space errors, on the activations of the dense model in double */
         double *xd = malloc((n ? n : 1) * fin * sizeof *xd);
         data_err_ctx dc = {r, c, src};
@@ -600,8 +631,8 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
         if (st == DLOR_OK) st = dlor_graph_forward_f64(&dense.graph, &dense.tensors, xd, n, data_err_hook, &dc, NULL, err);
         free(xd);
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&dl.model, x, n, 64, 1, yl, err);
-    if (st == DLOR_OK) {
+    if (st == DLOR_OK && fin) st = dlor_run_batches(&dl.model, x, n, 64, 1, yl, err);
+    if (st == DLOR_OK && fin) {
         double *a = malloc((n * fout > 0 ? n * fout : 1) * sizeof *a), *b = malloc((n * fout > 0 ? n * fout : 1) * sizeof *b);
         if (!a || !b) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
         for (uint64_t i = 0; st == DLOR_OK && i < n * fout; i++) {
@@ -609,6 +640,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
             b[i] = yl[i];
         }
         if (st == DLOR_OK) st = dlor_verify_compare_outputs(a, b, n, fout, labels, r, err);
+        if (st == DLOR_OK) dlor_output_cosines(a, b, n, fout, &r->e2e_min_cos, &r->e2e_mean_cos);
         free(a);
         free(b);
     }
@@ -656,6 +688,21 @@ int dlor_cmd_verify(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    double min_cos = NAN, max_rel = NAN;
+    const char *mcs = dlor_opt(&o, defs, "min-cosine"), *mres = dlor_opt(&o, defs, "max-rel-error");
+    if (mcs && (dlor_parse_double(mcs, &min_cos) != 0 || !(min_cos >= -1 && min_cos <= 1))) {
+        fprintf(stderr, "dlor verify: --min-cosine must be a number from -1 to 1, not '%s'\n", mcs);
+        return 2;
+    }
+    if (mres && (dlor_parse_double(mres, &max_rel) != 0 || !(max_rel >= 0))) {
+        fprintf(stderr, "dlor verify: --max-rel-error must be a non-negative number, not '%s'\n", mres);
+        return 2;
+    }
+    if ((mcs || mres) && !dlor_opt(&o, defs, "inputs")) {
+        fprintf(stderr, "dlor verify: --min-cosine and --max-rel-error hold the outputs on --inputs to a tolerance; "
+                        "give --inputs\n");
+        return 2;
+    }
     const char *in = o.pos[0], *out = o.pos[1];
     const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT},
                                        {"--html", dlor_opt(&o, defs, "html"), DLOR_OUT_TEXT}};
@@ -669,6 +716,7 @@ int dlor_cmd_verify(int argc, char **argv)
     char why[512];
     memset(&r, 0, sizeof r);
     r.pass = 1;
+    r.e2e_min_cos = r.e2e_mean_cos = r.req_min_cos = r.req_max_rel = NAN;
     dlor_tensor_list_init(&src);
     dlor_graph_init(&g);
     dlor_container_init(&c);
@@ -689,6 +737,7 @@ int dlor_cmd_verify(int argc, char **argv)
         if (strcmp(c.tensors.meta_keys[i], "dlor.kept_dense") == 0) kept = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.calib") == 0) r.calib = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.target") == 0) target = c.tensors.meta_vals[i];
+        if (strcmp(c.tensors.meta_keys[i], "dlor.layer_targets") == 0) r.layer_targets = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.rank_capped") == 0) r.rank_capped = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.rank") == 0) r.rank_asked = c.tensors.meta_vals[i];
         if (strcmp(c.tensors.meta_keys[i], "dlor.method") == 0) r.fit_beta = strcmp(c.tensors.meta_vals[i], "svd") != 0;
@@ -754,8 +803,12 @@ int dlor_cmd_verify(int argc, char **argv)
         dlor_layer_report *lr = &r.layers[r.nlayers];
         if (layer_tol < 0 && !r.net && strcmp(lr->form, "mul") != 0 && strcmp(lr->form, "add") != 0) {
             double t;
+            dlor_layer_spec ls;
             r.compressed = 1;
-            if (!r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
+            if (r.layer_targets && dlor_convert_target_of(r.layer_targets, lr->name, &ls)) {
+                if (!r.calib && ls.tol > 0) lr->tol = ls.tol + dlor_default_tol(lr->factor_dtype);
+                else lr->tol = NAN;
+            } else if (!r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
                 lr->tol = t + dlor_default_tol(lr->factor_dtype);
             else
                 lr->tol = NAN;
@@ -842,6 +895,7 @@ int dlor_cmd_verify(int argc, char **argv)
     else if (st == DLOR_OK && (dlor_opt(&o, defs, "inputs") || ns))
         st = dlor_fail(&err, DLOR_E_USAGE, "%s: no end-to-end check possible: the file records no graph (leave out "
                                            "--%s)", out, ns ? "samples" : "inputs");
+    if (st == DLOR_OK) dlor_verify_verdict(&r, dlor_opt(&o, defs, "inputs") != NULL, min_cos, max_rel);
     if (st == DLOR_OK) {
         if (!dlor_opt(&o, defs, "quiet")) print_text(in, out, &r);
         for (size_t i = 0; i < r.nproblems; i++) printf("problem: %s\n", r.problems[i]);
@@ -867,9 +921,14 @@ int dlor_cmd_verify(int argc, char **argv)
         else if (r.compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");
         else snprintf(tolbuf, sizeof tolbuf, "tol %.3g", r.nlayers ? r.layers[0].tol : 0.0);
         if (r.net) print_net_verdict(&r);
+        else if (strcmp(r.verdict, "unchecked") == 0)
+            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): UNCHECKED: nothing was "
+                   "checked (the compressed layers have no tolerance of their own; give --inputs to hold the outputs "
+                   "to --min-cosine / --max-rel-error)\n", r.max_rel, r.max_abs, r.nlayers, tolbuf);
         else
-            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): %s\n", r.max_rel,
-                   r.max_abs, r.nlayers, tolbuf, r.pass ? "PASS" : "FAIL");
+            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s%s): %s\n", r.max_rel,
+                   r.max_abs, r.nlayers, tolbuf, r.e2e_checked ? ", outputs checked end to end" : "",
+                   r.pass ? "PASS" : "FAIL");
     }
     dlor_verify_net_free(r.net);
     for (size_t i = 0; i < r.nproblems; i++) free(r.problems[i]);

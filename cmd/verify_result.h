@@ -66,6 +66,14 @@ typedef struct verify_result {
     const char *rank_asked;          /* dlor.rank */
     const char *target;              /* dlor.target of a compressed form ("rank R", "tol T", ...) */
     int fit_beta;                    /* compressed with beta (not plain svd) */
+    const char *layer_targets;       /* dlor.layer_targets: per-layer targets of a --set / --plan run */
+    /* the verdict: some compressed layer has no tolerance of its own (a budget, rank or
+     * calibrated target), and what end-to-end check stood in for it */
+    int unchecked_layers;
+    int e2e_checked;                 /* --inputs held to the tolerances below */
+    double e2e_min_cos, e2e_mean_cos; /* cosine of dense and DLoR outputs per sample */
+    double req_min_cos, req_max_rel; /* the tolerances applied (NAN: none) */
+    const char *verdict;             /* "pass", "fail" or "unchecked" */
 } verify_result;
 
 /* What a reader should know about layer L beyond its figures (its --rank was capped
