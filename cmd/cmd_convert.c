@@ -59,7 +59,7 @@ static const dlor_optdef defs[] = {
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
                                  "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
-    {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
+    {"include", 0, "GLOB", "factor the 2-D tensors whose name matches, whatever their role (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
                        "                             does not depend on J"},
@@ -88,9 +88,11 @@ static const dlor_optdef defs[] = {
 
 static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
                                 "IN is a safetensors, .npy, .npz, ONNX or PyTorch (.pt) file of dense weights.\n"
-                                "Every 2-D float tensor is factored exactly; other tensors are carried over\n"
-                                "unchanged. The model's graph is recorded when it is known (ONNX, a 'dlor.graph'\n"
-                                "metadata entry, or nn.Sequential names with --activation).";
+                                "The weights of matrix multiplications (a graph's linear weights; without one,\n"
+                                "2-D float tensors not named like embeddings or norms) are factored exactly;\n"
+                                "other tensors are carried over unchanged ('dlor info' shows each one's role).\n"
+                                "The model's graph is recorded when it is known (ONNX, a 'dlor.graph' metadata\n"
+                                "entry, or nn.Sequential names with --activation).";
 
 typedef struct {
     dlor_factor_opts fo;
@@ -680,9 +682,10 @@ int dlor_cmd_convert(int argc, char **argv)
     if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
     const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
-                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE}};
-    const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 2, inputs, 2)) != 0) return rc;
+                                       {"--emit", dlor_opt(&o, defs, "emit"), DLOR_OUT_FILE},
+                                       {"--plan-out", dlor_opt(&o, defs, "plan-out"), DLOR_OUT_TEXT}};
+    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan")};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 3, inputs, 3)) != 0) return rc;
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
     cfg.cc.show_progress = progress;
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");

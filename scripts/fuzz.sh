@@ -22,7 +22,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-all=(safetensors npy npz onnx pt pickle dlor dlor_roundtrip runtime)
+all=(safetensors npy npz onnx pt pickle dlor dlor_roundtrip runtime plan)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${DLOR_FUZZ_JOBS:-2}

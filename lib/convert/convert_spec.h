@@ -66,6 +66,9 @@ dlor_status dlor_spec_parse_set(const char *arg, dlor_spec_rules *rs, dlor_error
  * DLOR_E_USAGE "FILE:LINE: ..." for an unknown key, a bad value, a line
  * without a name or a layer listed twice; DLOR_E_IO when unreadable. */
 dlor_status dlor_spec_read_plan(const char *path, dlor_spec_rules *rs, dlor_error *err);
+/* The same from the len bytes of text (path names it in messages). */
+dlor_status dlor_spec_parse_plan(const char *text, size_t len, const char *path, dlor_spec_rules *rs,
+                                 dlor_error *err);
 
 /* Applies rules to s (a layer's spec from the options) for the layer 'name',
  * in order; *matched (may be NULL) is set when a rule named it. */

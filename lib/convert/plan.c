@@ -151,7 +151,12 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     if (calib_rows && compressed_any) secs += RATE_CALIB_ROW * (double)calib_rows * (double)weights;
     /* jobs layers at once: the work spreads, the longest layer still takes its time */
     p->secs = secs / p->jobs > longest ? secs / p->jobs : longest;
-    p->peak_bytes = BASE_BYTES + src_file_bytes + held + work_max * (uint64_t)p->jobs;
+    /* the writer copies every U factor into panels before it writes: about half
+     * the factors' bytes, after the work */
+    uint64_t factors = 0;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->items[i].convert) factors += p->items[i].out_bytes;
+    p->peak_bytes = BASE_BYTES + src_file_bytes + held + u64max(work_max * (uint64_t)p->jobs, factors / 2);
     return DLOR_OK;
 }
 

@@ -1,6 +1,7 @@
 /* spec.c - per-layer targets: --set rules and plan files (convert_spec.h). */
 #define _POSIX_C_SOURCE 200809L
 #include "convert_spec.h"
+#include "dlor_fileio.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -128,27 +129,34 @@ dlor_status dlor_spec_parse_set(const char *arg, dlor_spec_rules *rs, dlor_error
     return push(rs, &rule, arg, (size_t)(colon - arg), err);
 }
 
-dlor_status dlor_spec_read_plan(const char *path, dlor_spec_rules *rs, dlor_error *err)
+dlor_status dlor_spec_parse_plan(const char *text, size_t len, const char *path, dlor_spec_rules *rs,
+                                 dlor_error *err)
 {
-    FILE *f = fopen(path, "r");
-    if (!f) return dlor_fail(err, DLOR_E_IO, "%s: cannot open: %s", path, strerror(errno));
     char line[4096], why[200];
     int ln = 0;
-    size_t first = rs->n;
+    size_t first = rs->n, at = 0;
     dlor_status st = DLOR_OK;
-    while (st == DLOR_OK && fgets(line, sizeof line, f)) {
+    while (st == DLOR_OK && at < len) {
         ln++;
-        size_t len = strlen(line);
-        if (len == sizeof line - 1 && line[len - 1] != '\n') {
-            st = dlor_fail(err, DLOR_E_USAGE, "%s:%d: line longer than %zu bytes", path, ln, sizeof line - 2);
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t ll = nl ? (size_t)(nl - (text + at)) : len - at;
+        if (ll >= sizeof line) {
+            st = dlor_fail(err, DLOR_E_USAGE, "%s:%d: line longer than %zu bytes", path, ln, sizeof line - 1);
             break;
         }
+        if (memchr(text + at, 0, ll)) {
+            st = dlor_fail(err, DLOR_E_USAGE, "%s:%d: a NUL byte: not a plan file", path, ln);
+            break;
+        }
+        memcpy(line, text + at, ll);
+        line[ll] = 0;
+        at += ll + (nl != NULL);
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
         char *p = line;
         while (isspace((unsigned char)*p)) p++;
         if (!*p) continue;
-        size_t nlen = strcspn(p, " \t\r\n");
+        size_t nlen = strcspn(p, " \t\r\n\v\f");
         const char *name = p;
         if (memchr(name, '=', nlen)) {
             st = dlor_fail(err, DLOR_E_USAGE, "%s:%d: a line starts with the layer's name, not '%.*s'", path, ln,
@@ -162,7 +170,7 @@ dlor_status dlor_spec_read_plan(const char *path, dlor_spec_rules *rs, dlor_erro
         for (;;) {
             while (isspace((unsigned char)*p)) p++;
             if (!*p) break;
-            size_t kl = strcspn(p, " \t\r\n");
+            size_t kl = strcspn(p, " \t\r\n\v\f");
             if (parse_kv(p, kl, &rule, why, sizeof why)) {
                 st = dlor_fail(err, DLOR_E_USAGE, "%s:%d: layer '%.*s': %s", path, ln, (int)nlen, name, why);
                 break;
@@ -175,8 +183,19 @@ dlor_status dlor_spec_read_plan(const char *path, dlor_spec_rules *rs, dlor_erro
                                name, rs->r[i].line);
         if (st == DLOR_OK) st = push(rs, &rule, name, nlen, err);
     }
-    if (st == DLOR_OK && ferror(f)) st = dlor_fail(err, DLOR_E_IO, "%s: read failed", path);
-    fclose(f);
+    return st;
+}
+
+#define PLAN_MAX_BYTES (64u << 20)
+
+dlor_status dlor_spec_read_plan(const char *path, dlor_spec_rules *rs, dlor_error *err)
+{
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    dlor_status st = dlor_file_read(path, PLAN_MAX_BYTES, &buf, &len, err);
+    if (st != DLOR_OK) return st;
+    st = dlor_spec_parse_plan((const char *)buf, len, path, rs, err);
+    free(buf);
     return st;
 }
 
