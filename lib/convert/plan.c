@@ -23,16 +23,22 @@
  *       padded D x D layer, D = max(m, n): 1024 x 1024 1.82 s, 1024 x 256 0.21 s,
  *       256 x 1024 0.18 s (RATE_MUL_K3 K^3 + RATE_MUL_D2K D^2 K);
  *  add: one SVD of m x n (m n K): 1024 x 1024 0.86 s, 1024 x 256 0.05 s;
- *  compressed at a rank k: truncated SVDs of about 2 k + 64 triplets (m n
- *       min(K, 2 k + 64)): 1024 x 1024 at rank 64 0.37 s, at rank 256 1.28 s,
- *       1024 x 256 at rank 64 0.10 s;
+ *  compressed at a rank k: about 2.2 SVDs (the beta search's two starts), each
+ *       LAPACK's full one (RATE_ADD m n K) or, where svd_top.c takes the block
+ *       Krylov method (K >= 200 and at least 5 blocks of b = k + max(10, k/10)
+ *       columns within 0.6 K, at most 10), RATE_KRYLOV m n b blocks: 1024 x 1024
+ *       at rank 64 0.37 s (Krylov), at rank 256 1.28 s (full), 1024 x 256 at
+ *       rank 64 0.10 s, 512 x 512 at rank 64 0.15-0.32 s, 2048 x 512 0.68-0.94 s
+ *       (full);
  *  compressed at a tol or budget: the error curves (m n K) and a fit at the rank
  *       the target comes to (as above): --budget 0.5 over the three, 1.68 s, of
  *       which 0.81 s the 1024 x 1024 fit at rank 127. */
 #define RATE_MUL_K3 1.0e-9
 #define RATE_MUL_D2K 0.7e-9
 #define RATE_ADD 0.8e-9
-#define RATE_LOWRANK 2.0e-9
+#define RATE_LOWRANK 2.0e-9         /* a fit after the error curves: m n min(K, 2 k + 64) */
+#define RATE_KRYLOV 0.27e-9
+#define RANK_FIT_SVDS 2.2
 #define RATE_CURVES 0.75e-9
 #define RATE_CALIB_ROW 2.0e-9       /* per calibration row and weight of the model (forward, Gram) */
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
@@ -52,6 +58,16 @@ static int64_t rank_cap(int64_t m, int64_t n, int fit_beta)
 {
     int64_t kmin = m < n ? m : n, k = (m * n - 1 - (fit_beta != 0)) / (m + n);
     return k < kmin ? k : kmin;
+}
+
+/* Seconds of a fit at rank k from no start (a --rank target). */
+static double rank_fit_secs(double m, double n, double k)
+{
+    double K = m < n ? m : n, o = k / 10 < 10 ? 10 : (double)(long)(k / 10), b = k + o;
+    double blocks = b <= K ? (double)(long)(0.6 * K / b) : 0;
+    if (blocks > 10) blocks = 10;
+    double one = K >= 200 && blocks >= 5 ? RATE_KRYLOV * m * n * b * blocks : RATE_ADD * m * n * K;
+    return RANK_FIT_SVDS * one;
 }
 
 static void estimate(dlor_plan_item *it, double budget_hint)
@@ -83,8 +99,7 @@ static void estimate(dlor_plan_item *it, double budget_hint)
         int64_t cap = rank_cap((int64_t)m, (int64_t)n, s->form != DLOR_FORM_SVD);
         if (s->rank > 0) {
             uint64_t k = (uint64_t)s->rank;
-            double kk = dK < 2.0 * (double)k + 64 ? dK : 2.0 * (double)k + 64;
-            it->secs = RATE_LOWRANK * dm * dn * kk;
+            it->secs = s->rank <= cap ? rank_fit_secs(dm, dn, (double)k) : 0;
             it->out_bytes = s->rank <= cap ? k * (m + n) * es + 2 * TENSOR_OVERHEAD : dense_at + TENSOR_OVERHEAD;
         } else {
             /* the rank the target comes to: about the budget's share, or half the
