@@ -227,6 +227,8 @@ check(rc == 0 and rep.get("verdict") == "unchecked", f"rank targets are unchecke
 f = fresh("digits_dense.dlor")
 rc, so, se = run("convert", dsrc, "-o", f, "--activation", "relu", "--set", "2.weight:method=dense")
 check(rc == 0 and sorted(layers_of(f)) == ["0.weight", "4.weight"], f"method=dense carries a layer: {se}")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "fc*:method=add")
+check(rc == 0 and "--set 'fc*:...' matches no layer" in se, f"a rule that matches nothing is noted: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:speed=9")
 check(rc == 2 and "unknown key 'speed'" in se and len(se.strip().splitlines()) == 1, f"--set unknown key: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:method=lowrank")

@@ -71,7 +71,7 @@ dlor_status dlor_spec_parse_plan(const char *text, size_t len, const char *path,
                                  dlor_error *err);
 
 /* Applies rules to s (a layer's spec from the options) for the layer 'name',
- * in order; *matched (may be NULL) is set when a rule named it. */
+ * in order; matched (may be NULL, else rs->n flags) marks the rules that named it. */
 void dlor_spec_apply(const dlor_spec_rules *rs, const char *name, dlor_layer_spec *s, int *matched);
 
 /* Checks a resolved spec; DLOR_E_USAGE naming the layer when its keys do not

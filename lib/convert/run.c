@@ -35,6 +35,8 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
             selected[t - src->items] = 1;
         }
     }
+    int *used = st == DLOR_OK ? calloc(sets.n ? sets.n : 1, sizeof *used) : NULL;
+    if (st == DLOR_OK && !used) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     dlor_layer_spec base = rq->base;
     base.budget = dlor_form_is_compressed(base.form) && base.rank <= 0 && base.tol <= 0 && rq->have_budget;
     size_t n = 0;
@@ -43,7 +45,7 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
         dlor_layer_spec *s = &specs[i];
         *s = base;
         dlor_spec_apply(&plan, src->items[i].name, s, NULL);
-        dlor_spec_apply(&sets, src->items[i].name, s, NULL);
+        dlor_spec_apply(&sets, src->items[i].name, s, used);
         /* a layer made exact by a rule drops the run's tol target */
         if (!dlor_form_is_compressed(s->form) && base.tol > 0 && s->tol == base.tol) s->tol = 0;
         s->budget = dlor_form_is_compressed(s->form) && s->rank <= 0 && s->tol <= 0 && rq->have_budget;
@@ -57,6 +59,12 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
         n++;
     }
     if (st == DLOR_OK && rq->plan_in) *uniform = 0;
+    /* a rule that names no layer is most likely a mistyped glob */
+    for (size_t r = 0; st == DLOR_OK && r < sets.n; r++)
+        if (!used[r])
+            fprintf(stderr, "dlor convert: note: --set '%s:...' matches no layer converted from %s\n", sets.r[r].glob,
+                    rq->in);
+    free(used);
     dlor_spec_rules_free(&plan);
     dlor_spec_rules_free(&sets);
     *nselected = n;

@@ -204,7 +204,7 @@ void dlor_spec_apply(const dlor_spec_rules *rs, const char *name, dlor_layer_spe
     for (size_t i = 0; i < rs->n; i++) {
         const dlor_spec_rule *r = &rs->r[i];
         if (r->line ? strcmp(r->glob, name) != 0 : fnmatch(r->glob, name, 0) != 0) continue;
-        if (matched) *matched = 1;
+        if (matched) matched[i] = 1;
         if (r->keys & DLOR_SPEC_METHOD) s->form = r->v.form;
         if (r->keys & DLOR_SPEC_RANK) {
             s->rank = r->v.rank;
