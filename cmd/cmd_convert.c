@@ -38,7 +38,7 @@
 #define DEFAULT_RANK 256
 
 static const dlor_optdef defs[] = {
-    {"output", 'o', "OUT.dlor", "output file (required; written atomically; '-': standard output)"},
+    {"output", 'o', "OUT.dlor", "output file (required but with --dry-run; written atomically; '-': standard output)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
                           "                             auto (lowrank, or dense when nothing smaller meets the target)"},
