@@ -254,7 +254,8 @@ int dlor_cmd_convert(int argc, char **argv)
         return dlor_cmd_fail("convert", &hf_err);
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
-                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude"};
+                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude",
+                                                 "dry-run", "force", "set", "plan", "plan-out"};
         for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
             if (dlor_opt(&o, defs, layer_only[i])) {
                 fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
@@ -323,11 +324,10 @@ int dlor_cmd_convert(int argc, char **argv)
     st = dlor_convert_source(in, &src, &graph, graph_source, why, &cfg, &hooks, &conv, &err);
     dlor_graph_free(&graph);
     dlor_container *c = &conv.c;
-    if (st == DLOR_OK && conv.stopped) { /* a dry run, or refused by the plan's checks */
-        rc = conv.stopped == 1 ? 0 : 2;
+    if (st == DLOR_OK && conv.stopped) { /* a dry run: the plan printed, nothing to write */
         dlor_converted_free(&conv);
         dlor_tensor_list_free(&src);
-        return rc;
+        return 0;
     }
     dlor_phase wprog;
     dlor_progress_begin(&wprog, progress, "writing", "files", 1, 0);

@@ -222,7 +222,8 @@ typedef struct dlor_convert_options {
     const char *const *sets;
     size_t nsets;
     const char *plan;
-    int force;                /* convert even when the plan's peak memory exceeds what the machine has */
+    int force;                /* convert even when the plan's peak memory or output exceeds what the machine
+                                 has (else dlor_convert fails with DLOR_E_USAGE saying what is lacking) */
 } dlor_convert_options;
 
 /* A converted model, ready to write. */

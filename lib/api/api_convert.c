@@ -205,9 +205,6 @@ dlor_status dlor_convert(const dlor_file *src, const dlor_convert_options *o, dl
     } else
         st = dlor_convert_source(src->path, &src->c.tensors, &src->c.graph, src->graph_source, src->why, &cfg,
                                  &hooks, &c->conv, err);
-    if (st == DLOR_OK && c->conv.stopped)
-        st = dlor_fail(err, DLOR_E_LIMIT, "%s: the plan needs more memory than the machine has (set force to "
-                                          "convert anyway)", src->path);
     if (st != DLOR_OK) {
         dlor_conversion_free(c);
         return st;

@@ -62,9 +62,9 @@ void dlor_plan_free(dlor_plan *p);
  * with their estimates, then the totals. */
 void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in);
 
-/* One line on f per flagged layer (exact form past 4x its dense bytes) with what
+/* One note through h per flagged layer (exact form past 4x its dense bytes) with what
  * stores it smaller. Returns the count. */
-size_t dlor_plan_print_flags(FILE *f, const dlor_plan *p);
+size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h);
 
 /* Memory the system has for a new process (MemAvailable), or DLOR_TEST_MEM_AVAILABLE;
  * 0 when unknown. Free bytes of the file system that would hold 'path' (its folder),

@@ -18,6 +18,7 @@
 
 #include <stddef.h>
 
+#include "convert.h"
 #include "dlor_graph.h"
 #include "dlor_tensor.h"
 
@@ -38,9 +39,10 @@ const char *dlor_role_name(dlor_tensor_role r);
  * tensor matching one (whatever its role); never one matching an exclude
  * glob, and never a table an embedding lookup of g reads (the runtime needs
  * it as rows). A tensor asked for by --include that cannot be factored (not
- * float, empty, a table) gets one note on stderr naming 'in' and why.
+ * float, empty, a table) gets one note through hooks naming 'in' and why.
  * Returns the count selected. */
 size_t dlor_convert_select(const dlor_tensor_list *src, const dlor_graph *g, const char *const *include,
-                           int ninclude, const char *const *exclude, int nexclude, const char *in, int *selected);
+                           int ninclude, const char *const *exclude, int nexclude, const char *in, int *selected,
+                           const dlor_convert_hooks *hooks);
 
 #endif

@@ -400,12 +400,13 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
     if (!selected || !specs) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     if (st == DLOR_OK)
         nfactor = dlor_convert_select(src, &c->graph, cfg->include, (int)cfg->ninclude, cfg->exclude,
-                                      (int)cfg->nexclude, in, selected);
+                                      (int)cfg->nexclude, in, selected, hooks);
     /* per-layer targets: the options, a plan file, --set rules */
     dlor_convert_request rq;
     int uniform = 1;
     if (st == DLOR_OK) {
         convert_request(cfg, in, &rq);
+        rq.hooks = hooks;
         st = dlor_convert_specs(&rq, src, &c->graph, selected, &nfactor, specs, &uniform, err);
     }
     if (st == DLOR_OK && uniform && cfg->compress && cfg->cc.rank > 0) st = check_rank_usable(&cfg->cc, src, selected, err);

@@ -61,8 +61,7 @@ typedef struct dlor_converted {
     size_t nparts;
     size_t nfactor;          /* layers selected for conversion (in this shard) */
     size_t nkept, ncapped;   /* of those, kept dense; with --rank capped at their size */
-    int stopped;             /* 1: a dry run, done (nothing to write); 2: refused by the plan's checks
-                              * against the machine (the message printed) */
+    int stopped;             /* 1: a dry run, done (the plan printed, nothing to write) */
 } dlor_converted;
 
 /* Converts src (read from the file in, whose bytes are checksummed into the

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "convert.h"
 #include "convert_plan.h"
 #include "convert_spec.h"
 #include "dlor_container.h"
@@ -25,6 +26,7 @@ typedef struct dlor_convert_request {
     double budget;
     int jobs;
     const char *calib;              /* NULL: none */
+    const dlor_convert_hooks *hooks; /* where notes and refusals go (NULL: nowhere) */
 } dlor_convert_request;
 
 /* Per-tensor specs (specs has src->count entries): base for every selected
@@ -40,8 +42,8 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
 /* Makes the plan (selected[i]: 1 here, 2 another shard's), prints the layers
  * that grow (stderr, always), the plan (stdout with dry_run, stderr with
  * show_plan), writes --plan-out, and checks the machine. Returns 0 to go on,
- * 1 when a dry run is done (nothing more to do), 2 when refused (the message
- * printed), or -1 with err set. */
+ * 1 when a dry run is done (nothing more to do), or -1 with err set (a
+ * refusal: DLOR_E_USAGE, saying what the machine lacks). */
 int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_list *src, const dlor_graph *g,
                            const int *selected, const dlor_layer_spec *specs, dlor_error *err);
 

@@ -235,7 +235,7 @@ void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in)
             p->jobs == 1 ? "" : "s");
 }
 
-size_t dlor_plan_print_flags(FILE *f, const dlor_plan *p)
+size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h)
 {
     size_t n = 0;
     for (size_t i = 0; i < p->n; i++) {
@@ -244,8 +244,8 @@ size_t dlor_plan_print_flags(FILE *f, const dlor_plan *p)
             !(it->growth > DLOR_PLAN_GROWTH_FLAG))
             continue;
         uint64_t m = it->t->dims[0], k = it->t->dims[1], mn = m < k ? m : k;
-        fprintf(f, "dlor convert: note: layer '%s' [%llu, %llu]: its exact %s form stores %.1fx its dense size (zero "
-                   "padding to %llu x %llu); --method add stores %.2fx, a compressed form less\n",
+        dlor_hooks_line(h, 1, "note: layer '%s' [%llu, %llu]: its exact %s form stores %.1fx its dense size (zero "
+                        "padding to %llu x %llu); --method add stores %.2fx, a compressed form less",
                 it->t->name, (unsigned long long)m, (unsigned long long)k, dlor_form_name(it->spec.form), it->growth,
                 (unsigned long long)(m > k ? m : k), (unsigned long long)(m > k ? m : k),
                 (double)((m + k) * mn) / (double)(m * k));

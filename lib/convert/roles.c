@@ -94,7 +94,8 @@ static int matches_any(const char *const *globs, int n, const char *name)
 }
 
 size_t dlor_convert_select(const dlor_tensor_list *src, const dlor_graph *g, const char *const *include,
-                           int ninclude, const char *const *exclude, int nexclude, const char *in, int *selected)
+                           int ninclude, const char *const *exclude, int nexclude, const char *in, int *selected,
+                           const dlor_convert_hooks *hooks)
 {
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) {
@@ -112,7 +113,7 @@ size_t dlor_convert_select(const dlor_tensor_list *src, const dlor_graph *g, con
         else if (!dlor_dtype_is_float(t->dtype)) why = "not a float tensor";
         else if (t->nelem == 0) why = "empty";
         if (why) {
-            fprintf(stderr, "dlor convert: note: %s: tensor '%s' is %s, carried over unchanged\n", in, t->name, why);
+            dlor_hooks_line(hooks, 1, "note: %s: tensor '%s' is %s, carried over unchanged", in, t->name, why);
             continue;
         }
         selected[i] = 1;

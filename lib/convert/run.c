@@ -62,8 +62,8 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
     /* a rule that names no layer is most likely a mistyped glob */
     for (size_t r = 0; st == DLOR_OK && r < sets.n; r++)
         if (!used[r])
-            fprintf(stderr, "dlor convert: note: --set '%s:...' matches no layer converted from %s\n", sets.r[r].glob,
-                    rq->in);
+            dlor_hooks_line(rq->hooks, 1, "note: --set '%s:...' matches no layer converted from %s", sets.r[r].glob,
+                            rq->in);
     free(used);
     dlor_spec_rules_free(&plan);
     dlor_spec_rules_free(&sets);
@@ -81,7 +81,7 @@ int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_lis
     if (dlor_plan_make(&p, src, g, selected, specs, rq->jobs, rq->have_budget ? rq->budget : 0, calib_rows,
                        src_bytes, err) != DLOR_OK)
         return -1;
-    dlor_plan_print_flags(stderr, &p);
+    dlor_plan_print_flags(&p, rq->hooks);
     if (rq->dry_run) dlor_plan_print(stdout, &p, rq->in);
     else if (rq->show_plan) dlor_plan_print(stderr, &p, rq->in);
     if (rq->plan_out && dlor_plan_write(rq->plan_out, &p, rq->in, err) != DLOR_OK) {
@@ -96,10 +96,10 @@ int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_lis
         return 1;
     }
     if (refused && !rq->force) {
-        fprintf(stderr, "dlor convert: %s\n", msg);
-        return 2;
+        dlor_fail(err, DLOR_E_USAGE, "%s", msg);
+        return -1;
     }
-    if (refused) fprintf(stderr, "dlor convert: note: --force: %s\n", msg);
+    if (refused) dlor_hooks_line(rq->hooks, 1, "note: --force: %s", msg);
     return 0;
 }
 
