@@ -17,10 +17,11 @@
 #include "parallel.h"
 #include "shard.h"
 #include "opts.h"
+#include "progress.h"
 
 
 static const dlor_optdef defs[] = {
-    {"output", 'o', "OUT.dlor", "output file (required; written atomically; '-': standard output)"},
+    {"output", 'o', "OUT.dlor", "output file (required but with --dry-run; written atomically; '-': standard output)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
                           "                             auto (lowrank, or dense when nothing smaller meets the target)"},
@@ -41,7 +42,7 @@ static const dlor_optdef defs[] = {
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
                                  "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
-    {"include", 0, "GLOB", "factor only 2-D tensors whose name matches (repeatable)"},
+    {"include", 0, "GLOB", "factor the 2-D tensors whose name matches, whatever their role (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
                        "                             does not depend on J"},
@@ -57,6 +58,12 @@ static const dlor_optdef defs[] = {
                                   "                             by its DLoR computation (every other node kept)"},
     {"activation", 0, "NAME", "record the graph of nn.Sequential-named layers with this activation between them"},
     {"verbose", 'v', NULL, "print progress lines even when stderr is not a terminal"},
+    {"dry-run", 0, NULL, "print the plan (per layer: form, output bytes, memory, time; totals) and write nothing"},
+    {"force", 0, NULL, "convert even when the plan's peak memory or output exceeds what the machine has"},
+    {"set", 0, "GLOB:KEY=V,...", "per-layer targets for the layers matching GLOB (keys: method, rank, tol, dtype;\n"
+                                 "                             repeatable, later ones win)"},
+    {"plan", 0, "FILE", "convert the layers a plan file lists, each with its own targets"},
+    {"plan-out", 0, "FILE", "write the plan as a plan file (with --dry-run: edit it, then --plan FILE)"},
     {"form", 0, "layer|network", "network: replace each dense layer by DLoR layers with the activation between\n"
                                  "                             them (Theorems 5, 6; runnable; rank, basis, alpha, dtype, calib apply)"},
     {"construction", 0, "deep|wide", "network form: deep (Appendix E.1, default) or wide (Theorem 3 branches)"},
@@ -68,9 +75,11 @@ static const dlor_optdef defs[] = {
 
 static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
                                 "IN is a safetensors, .npy, .npz, ONNX or PyTorch (.pt) file of dense weights.\n"
-                                "Every 2-D float tensor is factored exactly; other tensors are carried over\n"
-                                "unchanged. The model's graph is recorded when it is known (ONNX, a 'dlor.graph'\n"
-                                "metadata entry, or nn.Sequential names with --activation).";
+                                "The weights of matrix multiplications (a graph's linear weights; without one,\n"
+                                "2-D float tensors not named like embeddings or norms) are factored exactly;\n"
+                                "other tensors are carried over unchanged ('dlor info' shows each one's role).\n"
+                                "The model's graph is recorded when it is known (ONNX, a 'dlor.graph' metadata\n"
+                                "entry, or nn.Sequential names with --activation).";
 
 int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *d, int *layout)
 {
@@ -234,7 +243,7 @@ int dlor_cmd_convert(int argc, char **argv)
     convert_cfg cfg;
     int rc = dlor_opts_parse("convert", usage_line, defs, argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
-    if (o.npos != 1 || !dlor_opt(&o, defs, "output")) {
+    if (o.npos != 1 || (!dlor_opt(&o, defs, "output") && !dlor_opt(&o, defs, "dry-run"))) {
         fprintf(stderr, "dlor convert: expected one input file and -o OUT.dlor (see 'dlor convert --help')\n");
         return 2;
     }
@@ -245,7 +254,8 @@ int dlor_cmd_convert(int argc, char **argv)
         return dlor_cmd_fail("convert", &hf_err);
     if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
         static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
-                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude"};
+                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude",
+                                                 "dry-run", "force", "set", "plan", "plan-out"};
         for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
             if (dlor_opt(&o, defs, layer_only[i])) {
                 fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
@@ -268,9 +278,10 @@ int dlor_cmd_convert(int argc, char **argv)
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
                                        {"--emit", outs.emit, DLOR_OUT_FILE},
                                        {"--emit-dense", outs.emit_dense, DLOR_OUT_FILE},
-                                       {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE}};
-    const char *inputs[] = {in, dlor_opt(&o, defs, "calib")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 4, inputs, 2)) != 0) return rc;
+                                       {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE},
+                                       {"--plan-out", dlor_opt(&o, defs, "plan-out"), DLOR_OUT_TEXT}};
+    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan")};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 3)) != 0) return rc;
     dlor_error err;
     if (outs.emit_onnx && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
@@ -281,6 +292,16 @@ int dlor_cmd_convert(int argc, char **argv)
     cfg.nexclude = (size_t)o.count[exc];
     cfg.activation = dlor_opt(&o, defs, "activation");
     cfg.u_layout = u_layout;
+    int si = dlor_opt_index(defs, "set");
+    cfg.out = out;
+    cfg.plan_in = dlor_opt(&o, defs, "plan");
+    cfg.plan_out = dlor_opt(&o, defs, "plan-out");
+    cfg.sets = o.all[si];
+    cfg.nsets = o.count[si];
+    cfg.dry_run = dlor_opt(&o, defs, "dry-run") != NULL;
+    cfg.force = dlor_opt(&o, defs, "force") != NULL;
+    cfg.show_plan = isatty(2);
+    cfg.phase_lines = progress;
     dlor_convert_hooks hooks = {progress, print_line, NULL, NULL};
 
     dlor_tensor_list src;
@@ -303,7 +324,16 @@ int dlor_cmd_convert(int argc, char **argv)
     st = dlor_convert_source(in, &src, &graph, graph_source, why, &cfg, &hooks, &conv, &err);
     dlor_graph_free(&graph);
     dlor_container *c = &conv.c;
+    if (st == DLOR_OK && conv.stopped) { /* a dry run: the plan printed, nothing to write */
+        dlor_converted_free(&conv);
+        dlor_tensor_list_free(&src);
+        return 0;
+    }
+    dlor_phase wprog;
+    dlor_progress_begin(&wprog, progress, "writing", "files", 1, 0);
     if (st == DLOR_OK) st = dlor_convert_write_outputs(in, &src, c, &outs, &err);
+    dlor_progress_step(&wprog, 0);
+    dlor_progress_end(&wprog);
     size_t ntensors = c->tensors.count, nfactor = conv.nfactor, nkept = conv.nkept, ncapped = conv.ncapped;
     int graphless = !c->graph.count && !cfg.shard_n;
     dlor_converted_free(&conv);

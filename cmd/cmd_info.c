@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cmd.h"
+#include "convert_roles.h"
 #include "cost_report.h"
 #include "dlor_container.h"
 #include "dlor_readers.h"
@@ -383,10 +384,11 @@ static int info_weights(const char *path, int json, const char *activation)
     for (size_t i = 0; i < l.count; i++) {
         const dlor_tensor *t = &l.items[i];
         char shape[96];
+        const char *role = dlor_role_name(dlor_tensor_role_of(t, &g));
         params += t->nelem;
-        if (json) json_tensor(&w, t, NULL);
-        else printf("  %-36s %-5s %s\n", t->name, dlor_dtype_name(t->dtype),
-                    dlor_shape_str(t->dims, t->ndim, shape, sizeof shape));
+        if (json) json_tensor(&w, t, role);
+        else printf("  %-36s %-5s %-16s %s\n", t->name, dlor_dtype_name(t->dtype),
+                    dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role);
     }
     if (json) {
         dlor_jw_end_arr(&w);

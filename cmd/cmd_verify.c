@@ -29,6 +29,9 @@ static const dlor_optdef defs[] = {
     {"seed", 0, "S", "seed of the random inputs (default 0)"},
     {"activation", 0, "NAME", "network form from nn.Sequential names: the dense model's activation\n"
                               "                             (default: the one the network's graph uses)"},
+    {"min-cosine", 0, "C", "with --inputs: the least cosine between dense and DLoR outputs accepted, sample by\n"
+                           "                             sample (default 0.99 where layers have no tolerance of their own)"},
+    {"max-rel-error", 0, "E", "with --inputs: the largest end-to-end relative error accepted (default: none)"},
     {"quiet", 'q', NULL, "print only the verdict line"},
     {NULL, 0, NULL, NULL}};
 
@@ -180,6 +183,13 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         else
             printf("end to end on %llu %s inputs: max abs output error %.3g, max relative error %.3g\n",
                    (unsigned long long)r->e2e_samples, r->e2e_inputs, r->e2e_max_abs, r->e2e_max_rel);
+        if (!isnan(r->e2e_mean_cos) && r->e2e_tokens != 1)
+            printf("cosine of dense and DLoR outputs per sample: mean %.6f, least %.6f\n", r->e2e_mean_cos,
+                   r->e2e_min_cos);
+        if (r->e2e_checked && !isnan(r->req_min_cos) && !(r->e2e_min_cos >= r->req_min_cos))
+            printf("least cosine %.6f is BELOW --min-cosine %.6g\n", r->e2e_min_cos, r->req_min_cos);
+        if (r->e2e_checked && !isnan(r->req_max_rel) && !(r->e2e_max_rel <= r->req_max_rel))
+            printf("end-to-end relative error %.3g exceeds --max-rel-error %.3g\n", r->e2e_max_rel, r->req_max_rel);
         printf("non-finite outputs: dense %llu, DLoR %llu of %llu\n", (unsigned long long)r->e2e_nonfinite_dense,
                (unsigned long long)r->e2e_nonfinite_dlor, (unsigned long long)r->e2e_values);
         if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
@@ -231,6 +241,21 @@ int dlor_cmd_verify(int argc, char **argv)
         return 2;
     }
     if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    double min_cos = NAN, max_rel = NAN;
+    const char *mcs = dlor_opt(&o, defs, "min-cosine"), *mres = dlor_opt(&o, defs, "max-rel-error");
+    if (mcs && (dlor_parse_double(mcs, &min_cos) != 0 || !(min_cos >= -1 && min_cos <= 1))) {
+        fprintf(stderr, "dlor verify: --min-cosine must be a number from -1 to 1, not '%s'\n", mcs);
+        return 2;
+    }
+    if (mres && (dlor_parse_double(mres, &max_rel) != 0 || !(max_rel >= 0))) {
+        fprintf(stderr, "dlor verify: --max-rel-error must be a non-negative number, not '%s'\n", mres);
+        return 2;
+    }
+    if ((mcs || mres) && !dlor_opt(&o, defs, "inputs")) {
+        fprintf(stderr, "dlor verify: --min-cosine and --max-rel-error hold the outputs on --inputs to a tolerance; "
+                        "give --inputs\n");
+        return 2;
+    }
     char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
     dlor_error hf_err;
     if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
@@ -241,7 +266,8 @@ int dlor_cmd_verify(int argc, char **argv)
     const char *inputs[] = {in, out, dlor_opt(&o, defs, "inputs"), dlor_opt(&o, defs, "labels")};
     if ((rc = dlor_cmd_check_outputs("verify", outputs, 2, inputs, 4)) != 0) return rc;
     dlor_verify_args va = {in, out, dlor_opt(&o, defs, "activation"), dlor_opt(&o, defs, "inputs"),
-                           dlor_opt(&o, defs, "labels"), tol, nsamples, seed, ns != NULL};
+                           dlor_opt(&o, defs, "labels"), tol, nsamples, seed, ns != NULL,
+                           mcs != NULL, mres != NULL, min_cos, max_rel};
     dlor_verify_state vs;
     dlor_error err;
     dlor_verify_state_init(&vs);
@@ -273,9 +299,14 @@ int dlor_cmd_verify(int argc, char **argv)
         else if (rp->compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");
         else snprintf(tolbuf, sizeof tolbuf, "tol %.3g", rp->nlayers ? rp->layers[0].tol : 0.0);
         if (rp->net) print_net_verdict(rp);
+        else if (strcmp(rp->verdict, "unchecked") == 0)
+            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): UNCHECKED: nothing was "
+                   "checked (the compressed layers have no tolerance of their own; give --inputs to hold the outputs "
+                   "to --min-cosine / --max-rel-error)\n", rp->max_rel, rp->max_abs, rp->nlayers, tolbuf);
         else
-            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s): %s\n", rp->max_rel,
-                   rp->max_abs, rp->nlayers, tolbuf, rp->pass ? "PASS" : "FAIL");
+            printf("max relative Frobenius error %.3g, max abs error %.3g over %zu layers (%s%s): %s\n", rp->max_rel,
+                   rp->max_abs, rp->nlayers, tolbuf, rp->e2e_checked ? ", outputs checked end to end" : "",
+                   rp->pass ? "PASS" : "FAIL");
     }
     int pass = rp->pass;
     dlor_verify_state_free(&vs);

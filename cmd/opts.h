@@ -7,7 +7,7 @@
 
 #include "numparse.h"
 
-#define DLOR_MAX_OPTS 32
+#define DLOR_MAX_OPTS 48
 #define DLOR_MAX_POS 4096 /* dlor merge takes one part per shard */
 #define DLOR_MAX_REPEAT 32
 

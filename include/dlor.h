@@ -217,6 +217,13 @@ typedef struct dlor_convert_options {
     double c;                 /* expansion point with rho'(c) != 0 (NaN: 0.5; relu needs c > 0) */
     dlor_progress_fn progress; /* NULL, or called as above */
     void *progress_ctx;
+    /* per-layer targets (the layer form): rules "GLOB:KEY=V,..." (keys method, rank, tol, dtype; later
+       rules win), and a plan file listing the layers to convert with their targets (NULL: none) */
+    const char *const *sets;
+    size_t nsets;
+    const char *plan;
+    int force;                /* convert even when the plan's peak memory or output exceeds what the machine
+                                 has (else dlor_convert fails with DLOR_E_USAGE saying what is lacking) */
 } dlor_convert_options;
 
 /* A converted model, ready to write. */
@@ -269,6 +276,9 @@ typedef struct dlor_verify_options {
     uint64_t samples;         /* seeded random end-to-end inputs when inputs is NULL (0: 256) */
     uint64_t seed;
     const char *activation;   /* a network form from nn.Sequential names: the dense model's activation */
+    double min_cosine;        /* with inputs: the least per-sample cosine of dense and DLoR outputs accepted
+                                 (NaN: 0.99 where compressed layers have no tolerance of their own, else none) */
+    double max_rel_error;     /* with inputs: the largest end-to-end relative error accepted (NaN: none) */
 } dlor_verify_options;
 
 /* What dlor_verify measured. */

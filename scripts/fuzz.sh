@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
-all=(safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config)
+all=(safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config plan)
 targets=("$@")
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 jobs=${DLOR_FUZZ_JOBS:-2}

@@ -3,13 +3,16 @@
 # so the sanitizer build checks them under ASan + UBSan; with DLOR_FUZZ=ON
 # (clang) the libFuzzer binaries fuzz_<target> are built too
 # (scripts/fuzz.sh builds and runs them).
-set(DLOR_FUZZ_TARGETS safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config)
+set(DLOR_FUZZ_TARGETS safetensors npy npz onnx onnx_rewrite pt pickle dlor dlor_roundtrip runtime hf_config plan)
 set(DLOR_FUZZ_DIR ${CMAKE_CURRENT_SOURCE_DIR}/fuzz)
 foreach(t ${DLOR_FUZZ_TARGETS})
   add_executable(fuzz_replay_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c
                                   ${DLOR_FUZZ_DIR}/replay_main.c)
   target_include_directories(fuzz_replay_${t} PRIVATE ${DLOR_FUZZ_DIR})
   target_link_libraries(fuzz_replay_${t} PRIVATE dlor_formats)
+  if(t STREQUAL "plan")  # convert's plan files (lib/convert)
+    target_link_libraries(fuzz_replay_${t} PRIVATE dlor_lib)
+  endif()
   # the targets that take .dlor images also replay the shared image corpus (corpus/dlor)
   set(extra)
   if(t STREQUAL "runtime" OR t STREQUAL "dlor_roundtrip")
@@ -25,6 +28,9 @@ foreach(t ${DLOR_FUZZ_TARGETS})
     add_executable(fuzz_${t} ${DLOR_FUZZ_DIR}/fuzz_${t}.c ${DLOR_FUZZ_DIR}/fuzz_common.c)
     target_include_directories(fuzz_${t} PRIVATE ${DLOR_FUZZ_DIR})
     target_link_libraries(fuzz_${t} PRIVATE dlor_formats)
+    if(t STREQUAL "plan")
+      target_link_libraries(fuzz_${t} PRIVATE dlor_lib)
+    endif()
     target_link_options(fuzz_${t} PRIVATE -fsanitize=fuzzer)
   endif()
 endforeach()

@@ -2,7 +2,8 @@
  * does: q8 and q4 factors (DLOR_STORE_Q8, DLOR_STORE_Q4), the dense weights
  * rebuilt (dlor_write_dense_safetensors, held against the source's own
  * weights), the ONNX rewrite (dlor_write_onnx, byte for byte the file of
- * 'dlor convert --emit-onnx'), and a Hugging Face folder opened by its path.
+ * 'dlor convert --emit-onnx'), a Hugging Face folder opened by its path, and
+ * per-layer targets (sets) with verify's end-to-end tolerance (min_cosine).
  *
  * Environment: DLOR_SOURCE_DIR (the checkout), DLOR_BIN (the dlor command). */
 #define _POSIX_C_SOURCE 200809L
@@ -217,6 +218,58 @@ static void hf_folder(void)
     if (st == DLOR_OK) dlor_close(f);
 }
 
+/* Per-layer targets through the API (a --set rule: 2.weight as a rank-2 lowrank
+ * fit, the other layers exact mul), and verify's end-to-end tolerance on the
+ * digits test inputs: the exact layers pass, the lowrank one is what moves the
+ * outputs, so a least cosine of 1 (a perfect match) fails and -1 passes. */
+static void layer_targets(void)
+{
+    char in[4096], out[4096], x[4096];
+    dlor_error err;
+    dlor_file *src = NULL, *dl = NULL;
+    dlor_conversion *conv = NULL;
+    dlor_report *strict = NULL, *loose = NULL;
+    const char *sets[] = {"2.weight:method=lowrank,rank=2"};
+    dlor_convert_options o;
+    dlor_convert_options_init(&o);
+    o.sets = sets;
+    o.nsets = 1;
+    sample(in, sizeof in, "digits/digits.safetensors");
+    sample(x, sizeof x, "digits/x_test.npy");
+    dlt_tmp_path(out, sizeof out, "api_outputs_sets.dlor");
+    dlor_status st = dlor_open(in, "relu", &src, &err);
+    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
+    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
+    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    CHECK(st == DLOR_OK, "sets: %s", st == DLOR_OK ? "" : err.msg);
+    size_t lowrank = 0, exact = 0;
+    for (size_t i = 0; st == DLOR_OK && i < dlor_file_layer_count(dl); i++) {
+        dlor_layer_info L;
+        if (dlor_file_layer(dl, i, &L, &err) != DLOR_OK) continue;
+        if (strcmp(L.name, "2.weight") == 0) lowrank += strcmp(L.form, "lowrank") == 0 && L.rank == 2;
+        else exact += strcmp(L.form, "mul") == 0;
+    }
+    CHECK(st != DLOR_OK || (lowrank == 1 && exact == 2), "sets: 2.weight lowrank r=2: %zu, exact mul others: %zu",
+          lowrank, exact);
+    dlor_verify_options vo;
+    dlor_verify_options_init(&vo);
+    vo.inputs = x;
+    vo.min_cosine = 1.0;
+    if (st == DLOR_OK) st = dlor_verify(in, out, &vo, &strict, &err);
+    vo.min_cosine = -1.0;
+    if (st == DLOR_OK) st = dlor_verify(in, out, &vo, &loose, &err);
+    CHECK(st == DLOR_OK, "sets, verify: %s", st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK)
+        CHECK(!dlor_report_pass(strict) && dlor_report_pass(loose),
+              "min_cosine 1 fails (%d), -1 passes (%d) on a rank-2 layer", dlor_report_pass(strict),
+              dlor_report_pass(loose));
+    dlor_report_free(strict);
+    dlor_report_free(loose);
+    dlor_close(dl);
+    dlor_conversion_free(conv);
+    dlor_close(src);
+}
+
 int main(void)
 {
     const char *root = getenv("DLOR_SOURCE_DIR"), *bin = getenv("DLOR_BIN");
@@ -232,5 +285,6 @@ int main(void)
     dense_rebuild();
     onnx_rewrite(bin);
     hf_folder();
+    layer_targets();
     return dlt_finish();
 }

@@ -249,7 +249,8 @@ def transformers():
 def refused(label, args, code, *words):
     dl, ox = fresh("refused.dlor"), fresh("refused.onnx")
     rc, so, se = run("convert", *args, "-o", dl, "--emit-onnx", ox)
-    lines = se.strip().splitlines()
+    # the plan's notes on exact layers that grow past 4x are not part of the refusal
+    lines = [ln for ln in se.strip().splitlines() if "form stores" not in ln]
     check(rc == code and len(lines) == 1 and all(w in se for w in words) and not os.path.exists(dl)
           and not os.path.exists(ox) and not [f for f in os.listdir(TMP) if ".pending." in f or ".tmp." in f],
           f"{label}: rc {rc}: {se}")
@@ -259,7 +260,8 @@ def refusals():
     refused("a source that is not ONNX", [os.path.join(SRC, "samples/digits/digits.safetensors")], 2,
             "digits.safetensors", "--emit-onnx")
     src = matmul_model(fresh("extra.onnx"), True, extra_2d=True)
-    refused("a converted tensor that is not a MatMul or Gemm weight", [src, "--method", "add"], 1,
+    # without a recovered graph 'shift' is no linear weight by default: --include converts it
+    refused("a converted tensor that is not a MatMul or Gemm weight", [src, "--method", "add", "--include", "*"], 1,
             "extra.onnx", "layer 'shift'", "--exclude")
     old = onnx.load(os.path.join(SRC, "samples/digits/digits.onnx"))
     old.opset_import[0].version = 10

@@ -67,7 +67,9 @@ for name, norms in (("prenorm_opset17", 2), ("prenorm_opset13", 2), ("postnorm_o
     for method in ("mul", "add"):
         dl = os.path.join(TMP, f"{name}-{method}.dlor")
         rc, _, err = run("convert", path, "-o", dl, "--method", method)
-        check(rc == 0 and err == "", f"{name}: convert --method {method}: {rc} {err}")
+        # quiet but for the plan's notes on exact layers that grow past 4x (the small heads)
+        rest = [ln for ln in err.splitlines() if "form stores" not in ln]
+        check(rc == 0 and rest == [], f"{name}: convert --method {method}: {rc} {err}")
         y, err = dlor_run(dl)
         e = rel(y, want) if y is not None and y.shape == want.shape else np.inf
         check(e <= 1e-5, f"{name} {method}: dlor run vs onnxruntime: {e:.3g} {err}")

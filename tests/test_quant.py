@@ -177,7 +177,9 @@ check(rc == 0 and " q4 " in so, f"info names q4: {so[:200]}")
 rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q3")
 check(rc == 2 and "q8 or q4" in se, f"--dtype q3 is a usage error: {se}")
 rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q8", "--emit", fresh("x.safetensors"))
-check(rc == 1 and se.count("\n") == 1 and not os.path.exists(path("x.dlor")), f"--emit with q8: {se}")
+# one line, beside the plan's notes on exact layers that grow past 4x
+other = [ln for ln in se.splitlines() if "form stores" not in ln]
+check(rc == 1 and len(other) == 1 and not os.path.exists(path("x.dlor")), f"--emit with q8: {se}")
 big = st_file("big.safetensors", [("0.weight", (1e7 * rng.standard_normal((4, 40))).astype(np.float32))], "linear(0.weight)")
 rc, so, se = run("convert", big, "-o", fresh("x.dlor"), "--tol", "1e-9", "--dtype", "q8")
 check(rc == 1 and "f16" in se and se.count("\n") == 1 and not os.path.exists(path("x.dlor")),

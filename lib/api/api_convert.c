@@ -102,6 +102,12 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     cfg->exclude = o->exclude;
     cfg->nexclude = o->nexclude;
     cfg->u_layout = DLOR_IMAGE_U_PANELS;
+    if (o->nsets && !o->sets) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: sets is NULL with a nonzero count");
+    if (o->nsets > 4096) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: more than 4096 sets");
+    cfg->sets = o->sets;
+    cfg->nsets = (int)o->nsets;
+    cfg->plan_in = o->plan;
+    cfg->force = o->force != 0;
     return DLOR_OK;
 }
 

@@ -12,6 +12,8 @@ void dlor_verify_options_init(dlor_verify_options *o)
     if (!o) return;
     memset(o, 0, sizeof *o);
     o->tol = -1;
+    o->min_cosine = NAN;
+    o->max_rel_error = NAN;
 }
 
 void dlor_report_free(dlor_report *r)
@@ -50,7 +52,9 @@ dlor_status dlor_verify(const char *dense_path, const char *dlor_path, const dlo
         return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
     dlor_verify_args a = {r->in, r->out, opts->activation, opts->inputs, opts->labels, opts->tol,
-                          opts->samples ? opts->samples : 256, opts->seed, opts->samples != 0};
+                          opts->samples ? opts->samples : 256, opts->seed, opts->samples != 0,
+                          !isnan(opts->min_cosine), !isnan(opts->max_rel_error), opts->min_cosine,
+                          opts->max_rel_error};
     dlor_status st = dlor_verify_files(&a, &r->vs, err);
     if (st != DLOR_OK) {
         dlor_report_free(r);

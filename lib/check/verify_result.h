@@ -73,6 +73,14 @@ typedef struct verify_result {
     const char *rank_asked;          /* dlor.rank */
     const char *target;              /* dlor.target of a compressed form ("rank R", "tol T", ...) */
     int fit_beta;                    /* compressed with beta (not plain svd) */
+    const char *layer_targets;       /* dlor.layer_targets: per-layer targets of a --set / --plan run */
+    /* the verdict: some compressed layer has no tolerance of its own (a budget, rank or
+     * calibrated target), and what end-to-end check stood in for it */
+    int unchecked_layers;
+    int e2e_checked;                 /* --inputs held to the tolerances below */
+    double e2e_min_cos, e2e_mean_cos; /* cosine of dense and DLoR outputs per sample */
+    double req_min_cos, req_max_rel; /* the tolerances applied (NAN: none) */
+    const char *verdict;             /* "pass", "fail" or "unchecked" */
 } verify_result;
 
 /* What 'dlor verify IN OUT' checks (verify_run.c). */
@@ -84,6 +92,8 @@ typedef struct dlor_verify_args {
     double tol;                  /* per-layer tolerance (network form: end to end); < 0: the defaults */
     uint64_t nsamples, seed;     /* random end-to-end inputs */
     int samples_given;           /* nsamples was asked for (a file without a graph refuses it) */
+    int has_min_cos, has_max_rel; /* with inputs: the outputs held to min_cos and max_rel */
+    double min_cos, max_rel;
 } dlor_verify_args;
 
 /* The files verify read and what it measured (r borrows names from c and src). */

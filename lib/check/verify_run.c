@@ -18,6 +18,9 @@
 #include "dlor_verify.h"
 #include "json_out.h"
 #include "model_load.h"
+#include "convert_targets.h"
+#include "e2e_check.h"
+#include "verdict.h"
 #include "verify_result.h"
 
 static void add_problem(verify_result *r, const char *fmt, const char *a, const char *b)
@@ -293,6 +296,14 @@ void dlor_verify_write_json(FILE *f, const char *in, const char *out, const veri
         dlor_jw_u64(&w, r->e2e_nonfinite_dense);
         dlor_jw_key(&w, "nonfinite_dlor");
         dlor_jw_u64(&w, r->e2e_nonfinite_dlor);
+        dlor_jw_key(&w, "mean_cosine");
+        dlor_jw_num(&w, r->e2e_mean_cos);
+        dlor_jw_key(&w, "min_cosine");
+        dlor_jw_num(&w, r->e2e_min_cos);
+        dlor_jw_key(&w, "min_cosine_required");
+        dlor_jw_num(&w, r->req_min_cos);
+        dlor_jw_key(&w, "max_rel_error_allowed");
+        dlor_jw_num(&w, r->req_max_rel);
         if (r->net) {
             dlor_jw_key(&w, "precision");
             dlor_jw_str(&w, r->net->f64 ? "f64" : "f32");
@@ -335,6 +346,8 @@ void dlor_verify_write_json(FILE *f, const char *in, const char *out, const veri
     dlor_jw_end_arr(&w);
     dlor_jw_key(&w, "pass");
     dlor_jw_bool(&w, r->pass);
+    dlor_jw_key(&w, "verdict");
+    dlor_jw_str(&w, r->verdict ? r->verdict : "fail");
     dlor_jw_end_obj(&w);
 }
 
@@ -454,6 +467,7 @@ static dlor_status end_to_end(const char *in, const char *out, const dlor_tensor
             b[i] = yl[i];
         }
         if (st == DLOR_OK) st = dlor_verify_compare_outputs(a, b, n, fout, labels, r, err);
+        if (st == DLOR_OK) dlor_output_cosines(a, b, n, fout, &r->e2e_min_cos, &r->e2e_mean_cos);
         free(a);
         free(b);
     }
@@ -472,6 +486,7 @@ void dlor_verify_state_init(dlor_verify_state *vs)
 {
     memset(vs, 0, sizeof *vs);
     vs->r.pass = 1;
+    vs->r.e2e_min_cos = vs->r.e2e_mean_cos = vs->r.req_min_cos = vs->r.req_max_rel = NAN;
     dlor_tensor_list_init(&vs->src);
     dlor_graph_init(&vs->g);
     dlor_container_init(&vs->c);
@@ -517,6 +532,8 @@ dlor_status dlor_verify_files(const dlor_verify_args *a, dlor_verify_state *vs, 
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.kept_dense") == 0) kept = vs->c.tensors.meta_vals[i];
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.calib") == 0) vs->r.calib = vs->c.tensors.meta_vals[i];
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.target") == 0) target = vs->c.tensors.meta_vals[i];
+        if (strcmp(vs->c.tensors.meta_keys[i], "dlor.layer_targets") == 0)
+            vs->r.layer_targets = vs->c.tensors.meta_vals[i];
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.rank_capped") == 0) vs->r.rank_capped = vs->c.tensors.meta_vals[i];
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.rank") == 0) vs->r.rank_asked = vs->c.tensors.meta_vals[i];
         if (strcmp(vs->c.tensors.meta_keys[i], "dlor.method") == 0) vs->r.fit_beta = strcmp(vs->c.tensors.meta_vals[i], "svd") != 0;
@@ -573,8 +590,12 @@ dlor_status dlor_verify_files(const dlor_verify_args *a, dlor_verify_state *vs, 
         dlor_layer_report *lr = &vs->r.layers[vs->r.nlayers];
         if (layer_tol < 0 && !vs->r.net && strcmp(lr->form, "mul") != 0 && strcmp(lr->form, "add") != 0) {
             double t;
+            dlor_layer_spec ls;
             vs->r.compressed = 1;
-            if (!vs->r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
+            if (vs->r.layer_targets && dlor_convert_target_of(vs->r.layer_targets, lr->name, &ls)) {
+                if (!vs->r.calib && ls.tol > 0) lr->tol = ls.tol + dlor_default_tol(lr->factor_dtype);
+                else lr->tol = NAN;
+            } else if (!vs->r.calib && target && sscanf(target, "tol %lf", &t) == 1 && t >= 0)
                 lr->tol = t + dlor_default_tol(lr->factor_dtype);
             else
                 lr->tol = NAN;
@@ -661,5 +682,8 @@ dlor_status dlor_verify_files(const dlor_verify_args *a, dlor_verify_state *vs, 
     else if (st == DLOR_OK && (a->inputs || a->samples_given))
         st = dlor_fail(err, DLOR_E_USAGE, "%s: no end-to-end check possible: the file records no graph (leave out "
                                            "--%s)", out, a->samples_given ? "samples" : "inputs");
+    if (st == DLOR_OK)
+        dlor_verify_verdict(&vs->r, a->inputs != NULL, a->has_min_cos ? a->min_cos : NAN,
+                            a->has_max_rel ? a->max_rel : NAN);
     return st;
 }

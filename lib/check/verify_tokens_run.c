@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "dlor_verify.h"
+#include "e2e_check.h"
 #include "model_load.h"
 #include "verify_result.h"
 
@@ -103,6 +104,14 @@ dlor_status dlor_verify_tokens_end_to_end(const dlor_model *dense, const dlor_mo
             r->e2e_tokens = 1;
             dlor_pooled_cosine(a, b, tok.mask, tok.n, tok.seq, f, &r->cosine_mean, &r->cosine_min);
         }
+    }
+    /* the cosine the tolerances of --min-cosine hold: the pooled one of hidden
+     * states, else sample by sample over a whole output */
+    if (st == DLOR_OK && r->e2e_tokens == 1) {
+        r->e2e_min_cos = r->cosine_min;
+        r->e2e_mean_cos = r->cosine_mean;
+    } else if (st == DLOR_OK) {
+        dlor_output_cosines(a, b, tok.n, per, &r->e2e_min_cos, &r->e2e_mean_cos);
     }
     free(yd);
     free(yl);

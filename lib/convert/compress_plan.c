@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "calib_tokens.h"
+#include "progress.h"
 #include "dlor_compress.h"
 #include "dlor_fileio.h"
 #include "dlor_graph_eval.h"
@@ -35,7 +37,22 @@ typedef struct {
     dlor_error *err;
     const dlor_compress_cfg *cc;
     const dlor_convert_hooks *hooks;
+    dlor_phase prog;      /* of the phase running */
 } plan;
+
+/* A layer's share of a phase's work (its SVDs), for progress ETAs. */
+static double layer_work(const plan_layer *L)
+{
+    double k = (double)(L->m < L->n ? L->m : L->n);
+    return (double)L->m * (double)L->n * k;
+}
+
+static double plan_work(const plan *p)
+{
+    double w = 0;
+    for (size_t i = 0; i < p->n; i++) w += layer_work(&p->layers[i]);
+    return w;
+}
 
 static double now_s(void)
 {
@@ -80,6 +97,24 @@ static dlor_status calib_hook(void *ctx, size_t op, const char *weight, const do
     return dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, NULL, err);
 }
 
+/* Calibration of a model of token ids: each compressed layer's whitening from
+ * the Gram matrix of its inputs (calib_tokens.h). */
+static int calib_want(void *ctx, const char *weight)
+{
+    plan_layer *L = find_layer(ctx, weight);
+    return L && !L->chol;
+}
+
+static dlor_status calib_gram(void *ctx, const char *weight, const double *gram, uint64_t in, uint64_t rows,
+                              dlor_error *err)
+{
+    plan_layer *L = find_layer(ctx, weight);
+    (void)rows;
+    L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
+    if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
+    return dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, NULL, err);
+}
+
 static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tensor_list *src,
                                     const dlor_graph *g, plan *p, dlor_error *err)
 {
@@ -89,6 +124,7 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
         return dlor_fail(err, DLOR_E_USAGE, "--calib needs the model's graph to propagate activations; give "
                                             "--activation (or use a source with a graph)");
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
+    if (st == DLOR_OK && in_dim == 0) return dlor_calib_tokens_gram(g, src, cc->calib, calib_want, calib_gram, p, cc->show_progress, err);
     if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
     if (st != DLOR_OK) return st;
     double *x = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *x);
@@ -235,11 +271,32 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
     return DLOR_OK;
 }
 
+/* The tasks as the parallel loop runs them: each also counts for the progress lines. */
+static dlor_status curve_step(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    dlor_status st = curve_task(ctx, i, err);
+    dlor_progress_step(&p->prog, layer_work(&p->layers[i]));
+    return st;
+}
+
+static dlor_status fit_step(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    dlor_status st = fit_task(ctx, i, err);
+    dlor_progress_step(&p->prog, layer_work(&p->layers[i]));
+    return st;
+}
+
 dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
                                  const int *selected, dlor_container *c, const dlor_convert_hooks *hooks, char *kept_dense,
                                  size_t kept_len, dlor_error *err)
 {
-    plan p = {NULL, 0, err, cc, hooks};
+    plan p;
+    memset(&p, 0, sizeof p);
+    p.err = err;
+    p.cc = cc;
+    p.hooks = hooks;
     int progress = hooks && hooks->verbose;
     dlor_status st = DLOR_OK;
     int with_beta = cc->fit_beta;
@@ -272,7 +329,12 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         else L->k = L->kcap < 1 ? DLOR_KEEP_DENSE : 0;
     }
     int blas = dlor_parallel_blas_begin(cc->jobs);
-    if (st == DLOR_OK) st = dlor_parallel_for(p.n, cc->jobs, curve_task, &p, err);
+    if (st == DLOR_OK && cc->rank <= 0) {
+        dlor_progress_begin(&p.prog, cc->show_progress, "error curves", "layers", p.n, plan_work(&p));
+        st = dlor_parallel_for(p.n, cc->jobs, curve_step, &p, err);
+        dlor_progress_end(&p.prog);
+    }
+    if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->show_progress, "allocation", "steps", 1, 0);
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
@@ -294,10 +356,16 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
         free(al);
         free(ks);
+        dlor_progress_step(&p.prog, 0);
+        dlor_progress_end(&p.prog);
     }
 
     /* Fit (in parallel), then store in order. */
-    if (st == DLOR_OK) st = dlor_parallel_for(p.n, cc->jobs, fit_task, &p, err);
+    if (st == DLOR_OK) {
+        dlor_progress_begin(&p.prog, cc->show_progress, "fits", "layers", p.n, plan_work(&p));
+        st = dlor_parallel_for(p.n, cc->jobs, fit_step, &p, err);
+        dlor_progress_end(&p.prog);
+    }
     dlor_parallel_blas_end(blas);
     for (size_t i = 0; i < p.n && st == DLOR_OK; i++) {
         plan_layer *L = &p.layers[i];

@@ -9,19 +9,14 @@
 #include <string.h>
 #include <time.h>
 
+#include "convert_roles.h"
 #include "convert_run.h"
+#include "progress.h"
 #include "dlor_fileio.h"
 #include "dlor_readers.h"
 #include "dlor_sha256.h"
 #include "parallel.h"
 #include "shard.h"
-
-static int matches_any(const char *const *globs, size_t n, const char *name)
-{
-    for (size_t i = 0; i < n; i++)
-        if (fnmatch(globs[i], name, 0) == 0) return 1;
-    return 0;
-}
 
 static double now_s(void)
 {
@@ -57,6 +52,7 @@ typedef struct {
     int *capped;            /* an explicit --rank was larger than the layer allows */
     size_t n;
     const dlor_convert_hooks *hooks;
+    dlor_phase *prog;
 } exact_job;
 
 static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
@@ -83,6 +79,7 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     if (st == DLOR_OK) st = dlor_store_factored(&j->part[i], t, &f, fo.storage, fo.seed, err);
     dlor_factored_free(&f);
     j->secs[i] = now_s() - t0;
+    dlor_progress_step(j->prog, (double)m * (double)n * (double)(m < n ? m : n));
     return st;
 }
 
@@ -107,7 +104,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
     exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
-                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), n, hooks};
+                   calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), n, hooks, NULL};
     *parts_out = j.part;
     *nparts = 0;
     if (!j.t || !j.part || !j.secs || !j.capped) {
@@ -120,9 +117,18 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
         if (selected[i]) j.t[k++] = &src->items[i];
     for (size_t i = 0; i < n; i++) dlor_container_init(&j.part[i]);
     *nparts = n;
+    dlor_phase prog;
+    double work = 0;
+    for (size_t i = 0; i < n; i++) {
+        double a = (double)j.t[i]->dims[0], b = (double)j.t[i]->dims[1];
+        work += a * b * (a < b ? a : b);
+    }
+    j.prog = &prog;
+    dlor_progress_begin(&prog, cfg->phase_lines, "exact factorizations", "layers", n, work);
     int blas = dlor_parallel_blas_begin(jobs);
     dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
     dlor_parallel_blas_end(blas);
+    dlor_progress_end(&prog);
     for (size_t i = 0; i < n && st == DLOR_OK; i++) {
         const dlor_container *p = &j.part[i];
         for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
@@ -269,6 +275,102 @@ static void print_rank_notes(const convert_cfg *cfg, size_t nkept, size_t ncappe
                 nkept == 1 ? "" : "s");
 }
 
+/* The options as the per-layer targets of convert_targets.h. */
+static void convert_request(const convert_cfg *cfg, const char *in, dlor_convert_request *rq)
+{
+    memset(rq, 0, sizeof *rq);
+    rq->in = in;
+    rq->out = cfg->out;
+    rq->plan_in = cfg->plan_in;
+    rq->plan_out = cfg->plan_out;
+    rq->sets = cfg->sets;
+    rq->nsets = cfg->nsets;
+    rq->dry_run = cfg->dry_run;
+    rq->force = cfg->force;
+    rq->show_plan = cfg->show_plan;
+    rq->base.form = dlor_form_from_name(cfg->form);
+    rq->base.rank = cfg->rank_given ? cfg->fo.rank : 0;
+    rq->base.tol = cfg->compress && cfg->cc.has_tol ? cfg->cc.tol : 0;
+    rq->base.dtype = cfg->fo.storage;
+    rq->have_budget = cfg->compress && cfg->cc.has_budget;
+    rq->budget = cfg->cc.budget;
+    rq->jobs = cfg->jobs;
+    rq->calib = cfg->compress ? cfg->cc.calib : NULL;
+}
+
+/* One group of layers with equal targets (dlor_convert_groups), converted as a
+ * run with those options would convert them. */
+typedef struct {
+    const convert_cfg *cfg;
+    const dlor_tensor_list *src;
+    const dlor_graph *g;
+    const dlor_convert_hooks *hooks;
+    char *kept, *capped;        /* the run's lists (65536 bytes each) */
+    dlor_container *fparts;     /* factor_all's parts, freed with the conversion */
+    size_t nfparts;
+} group_ctx;
+
+static dlor_status convert_group(void *ctx, const dlor_layer_spec *s, const int *sel, dlor_container *part,
+                                 dlor_error *err)
+{
+    group_ctx *x = ctx;
+    convert_cfg cfg = *x->cfg;
+    if (dlor_form_is_compressed(s->form)) {
+        char kept[65536];
+        cfg.compress = 1;
+        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD;
+        cfg.cc.rank = s->rank > 0 ? s->rank : 0;
+        cfg.cc.has_tol = s->tol > 0;
+        cfg.cc.tol = s->tol;
+        cfg.cc.has_budget = s->budget;
+        cfg.cc.storage = s->dtype;
+        dlor_status st = dlor_compress_layers(&cfg.cc, x->src, x->g, sel, part, x->hooks, kept, sizeof kept, err);
+        for (const char *q = kept; st == DLOR_OK && *q;) {
+            size_t len = strcspn(q, ",");
+            char nm[DLOR_MAX_NAME + 1];
+            snprintf(nm, sizeof nm, "%.*s", (int)len, q);
+            st = list_append(x->kept, 65536, nm, "dlor.kept_dense", err);
+            q += len + (q[len] == ',');
+        }
+        return st;
+    }
+    cfg.compress = 0;
+    cfg.fo.method = s->form == DLOR_FORM_ADD ? DLOR_METHOD_ADD : DLOR_METHOD_MUL;
+    if (cfg.fo.method != x->cfg->fo.method)
+        cfg.fo.basis = cfg.fo.method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
+    cfg.fo.rank = s->rank > 0 ? s->rank : DLOR_DEFAULT_RANK;
+    cfg.rank_given = s->rank > 0;
+    cfg.fo.storage = s->dtype;
+    dlor_container *fp = NULL;
+    size_t nfp = 0;
+    dlor_status st = factor_all(&cfg, x->src, sel, cfg.jobs, part, &fp, &nfp, x->hooks, x->capped, 65536, err);
+    dlor_container *grown = realloc(x->fparts, (x->nfparts + nfp + 1) * sizeof *grown);
+    if (!grown) {
+        for (size_t i = 0; i < nfp; i++) dlor_container_free(&fp[i]);
+        free(fp);
+        return st == DLOR_OK ? dlor_fail(err, DLOR_E_NOMEM, "out of memory") : st;
+    }
+    x->fparts = grown;
+    for (size_t i = 0; i < nfp; i++) x->fparts[x->nfparts++] = fp[i];
+    free(fp);
+    return st;
+}
+
+/* Moves n parts (an array of them, freed here) into the conversion's parts. */
+static dlor_status keep_parts(dlor_converted *out, dlor_container *p, size_t n, dlor_status st, dlor_error *err)
+{
+    dlor_container *grown = n ? realloc(out->parts, (out->nparts + n) * sizeof *grown) : out->parts;
+    if (n && !grown) {
+        for (size_t i = 0; i < n; i++) dlor_container_free(&p[i]);
+        free(p);
+        return st == DLOR_OK ? dlor_fail(err, DLOR_E_NOMEM, "out of memory") : st;
+    }
+    out->parts = grown;
+    for (size_t i = 0; i < n; i++) out->parts[out->nparts++] = p[i];
+    free(p);
+    return st;
+}
+
 void dlor_converted_free(dlor_converted *x)
 {
     if (!x) return;
@@ -284,6 +386,9 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
 {
     dlor_container *c = &out->c;
     int progress = hooks && hooks->verbose;
+    convert_cfg with_progress = *cfg;
+    with_progress.cc.show_progress = cfg->phase_lines;
+    cfg = &with_progress;
     memset(out, 0, sizeof *out);
     dlor_container_init(c);
     dlor_status st = dlor_graph_copy(&c->graph, graph, err);
@@ -291,18 +396,20 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
 
     size_t nfactor = 0;
     int *selected = calloc(src->count ? src->count : 1, sizeof *selected);
-    if (!selected) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    for (size_t i = 0; st == DLOR_OK && i < src->count; i++) {
-        const dlor_tensor *t = &src->items[i];
-        int want = t->ndim == 2 && (cfg->ninclude == 0 || matches_any(cfg->include, cfg->ninclude, t->name)) &&
-                   !matches_any(cfg->exclude, cfg->nexclude, t->name) && !dlor_graph_is_table(&c->graph, t->name);
-        selected[i] = want && dlor_dtype_is_float(t->dtype) && t->nelem > 0;
-        nfactor += (size_t)selected[i];
-        if (want && !selected[i])
-            dlor_hooks_line(hooks, 1, "note: %s: tensor '%s' is %s, carried over unchanged", in, t->name,
-                            t->nelem == 0 ? "empty" : "not a float tensor");
+    dlor_layer_spec *specs = calloc(src->count ? src->count : 1, sizeof *specs);
+    if (!selected || !specs) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    if (st == DLOR_OK)
+        nfactor = dlor_convert_select(src, &c->graph, cfg->include, (int)cfg->ninclude, cfg->exclude,
+                                      (int)cfg->nexclude, in, selected, hooks);
+    /* per-layer targets: the options, a plan file, --set rules */
+    dlor_convert_request rq;
+    int uniform = 1;
+    if (st == DLOR_OK) {
+        convert_request(cfg, in, &rq);
+        rq.hooks = hooks;
+        st = dlor_convert_specs(&rq, src, &c->graph, selected, &nfactor, specs, &uniform, err);
     }
-    if (st == DLOR_OK && cfg->compress && cfg->cc.rank > 0) st = check_rank_usable(&cfg->cc, src, selected, err);
+    if (st == DLOR_OK && uniform && cfg->compress && cfg->cc.rank > 0) st = check_rank_usable(&cfg->cc, src, selected, err);
     /* With a shard, this process converts its share of the layers; part 0 also
      * carries the tensors no shard converts. */
     int64_t shard_i = cfg->shard_n ? cfg->shard_i : 0, shard_n = cfg->shard_n;
@@ -314,6 +421,21 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
             if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
         free(owner);
     }
+    /* the plan: printed, checked against the machine, or all a dry run does */
+    if (st == DLOR_OK) {
+        int gate = dlor_convert_plan_gate(&rq, src, &c->graph, selected, specs, err);
+        if (gate == -1) st = err->code;
+        else if (gate) {
+            out->stopped = gate;
+            free(selected);
+            free(specs);
+            return DLOR_OK;
+        }
+    }
+    /* the targets of every layer, this shard's and the others' (the parts of a
+     * run record the same) */
+    char *targets = NULL;
+    if (st == DLOR_OK && !uniform) st = dlor_convert_targets_text(src, selected, specs, &targets, err);
     /* every tensor not converted is carried over unchanged */
     for (size_t i = 0; st == DLOR_OK && i < src->count; i++) {
         const dlor_tensor *t = &src->items[i];
@@ -330,15 +452,28 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
      * metadata values (65535 bytes at most) */
     char *kept_dense = calloc(65536, 1), *capped = calloc(65536, 1);
     if (st == DLOR_OK && (!kept_dense || !capped)) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    if (st == DLOR_OK && cfg->compress) {
+    if (st == DLOR_OK && uniform && cfg->compress) {
         st = dlor_compress_layers(&cfg->cc, src, &c->graph, selected, c, hooks, kept_dense, 65536, err);
         if (st != DLOR_OK) dlor_error_prefix(err, in);
     }
-    if (st == DLOR_OK && !cfg->compress) {
+    if (st == DLOR_OK && uniform && !cfg->compress) {
         st = factor_all(cfg, src, selected, cfg->jobs, c, &out->parts, &out->nparts, hooks, capped, 65536, err);
         if (st != DLOR_OK) dlor_error_prefix(err, in);
     }
+    if (st == DLOR_OK && !uniform) {
+        group_ctx gx = {cfg, src, &c->graph, hooks, kept_dense, capped, NULL, 0};
+        dlor_container *gparts = NULL;
+        size_t ngparts = 0;
+        st = dlor_convert_groups(src, selected, specs, convert_group, &gx, c, &gparts, &ngparts, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, in);
+        if (st == DLOR_OK) st = add_meta(c, "dlor.layer_targets", targets, err);
+        /* the parts own what c points to: kept with the conversion */
+        st = keep_parts(out, gparts, ngparts, st, err);
+        st = keep_parts(out, gx.fparts, gx.nfparts, st, err);
+    }
+    free(targets);
     free(selected);
+    free(specs);
     if (st == DLOR_OK) {
         out->nkept = list_count(kept_dense);
         out->ncapped = list_count(capped);

@@ -11,6 +11,7 @@
 
 #include "compress_plan.h"
 #include "convert.h"
+#include "convert_targets.h"
 #include "dlor_container.h"
 #include "dlor_factor.h"
 
@@ -41,6 +42,15 @@ typedef struct convert_cfg {
     const char *activation;  /* given for nn.Sequential names (the graph is resolved with it) */
     int64_t shard_i, shard_n; /* this process converts part shard_i of shard_n (shard_n 0: all) */
     int u_layout;            /* DLOR_IMAGE_U_PANELS or DLOR_IMAGE_U_ROWS */
+    /* per-layer targets and the plan (convert_targets.h): a plan file, --set
+     * rules, --plan-out, --dry-run, --force; show_plan prints the plan on
+     * stderr before the work */
+    const char *out;         /* the output path (NULL with dry_run) */
+    const char *plan_in, *plan_out;
+    const char *const *sets;
+    int nsets;
+    int dry_run, force, show_plan;
+    int phase_lines;         /* progress lines with an ETA on stderr (progress.h; the command's) */
 } convert_cfg;
 
 /* A conversion: the container to write, and what it points into (the factor
@@ -51,6 +61,7 @@ typedef struct dlor_converted {
     size_t nparts;
     size_t nfactor;          /* layers selected for conversion (in this shard) */
     size_t nkept, ncapped;   /* of those, kept dense; with --rank capped at their size */
+    int stopped;             /* 1: a dry run, done (the plan printed, nothing to write) */
 } dlor_converted;
 
 /* Converts src (read from the file in, whose bytes are checksummed into the

@@ -68,6 +68,7 @@ static const char *const css =
     ".badge{font-weight:bold;font-size:20px;letter-spacing:1px;padding:3px 14px;border-radius:6px;color:#fff}\n"
     ".badge.pass{background:#16a34a}\n"
     ".badge.fail{background:#dc2626}\n"
+    ".badge.unchecked{background:#b45309}\n"
     ".tablewrap{overflow-x:auto;max-width:100%}\n"
     "table{border-collapse:collapse;margin:6px 0 14px;font-size:13px}\n"
     "caption{text-align:left;font-weight:bold;font-size:16px;padding:4px 0 6px}\n"
@@ -152,8 +153,8 @@ void dlor_html_para(dlor_html *h, const char *cls, const char *fmt, ...)
 void dlor_html_verdict(dlor_html *h, int pass, const char *fmt, ...)
 {
     va_list ap;
-    fprintf(h->f, "<div class=\"verdict\"><span class=\"badge %s\">%s</span><span>", pass ? "pass" : "fail",
-            pass ? "PASS" : "FAIL");
+    fprintf(h->f, "<div class=\"verdict\"><span class=\"badge %s\">%s</span><span>",
+            pass == 2 ? "unchecked" : pass ? "pass" : "fail", pass == 2 ? "UNCHECKED" : pass ? "PASS" : "FAIL");
     va_start(ap, fmt);
     vescape(h, fmt, ap);
     va_end(ap);

@@ -73,7 +73,8 @@ void dlor_html_end(dlor_html *h, const char *footer);
 void dlor_html_heading(dlor_html *h, int level, const char *fmt, ...) DLOR_HTML_PRINTF(3, 4);
 /* A paragraph. cls: NULL, "note" (muted, small) or "warn" (highlighted). */
 void dlor_html_para(dlor_html *h, const char *cls, const char *fmt, ...) DLOR_HTML_PRINTF(3, 4);
-/* A large PASS / FAIL badge followed by a line of text. */
+/* A large badge followed by a line of text: pass 1 PASS, 0 FAIL, 2 UNCHECKED (nothing held
+ * the result to a tolerance). */
 void dlor_html_verdict(dlor_html *h, int pass, const char *fmt, ...) DLOR_HTML_PRINTF(3, 4);
 
 /* Charts placed between row_begin and row_end sit side by side (wrapping on

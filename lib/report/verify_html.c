@@ -124,7 +124,7 @@ static void summary(dlor_html *h, const char *in, const char *out, const verify_
         else ndense++;
     }
     dlor_html_format_num(r->max_rel, a, sizeof a);
-    dlor_html_verdict(h, r->pass, "%zu layer%s checked, largest relative Frobenius error %s; DLoR stores %.3f\xC3\x97 "
+    dlor_html_verdict(h, r->verdict && strcmp(r->verdict, "unchecked") == 0 ? 2 : r->pass, "%zu layer%s checked, largest relative Frobenius error %s; DLoR stores %.3f\xC3\x97 "
                       "the parameters and %.3f\xC3\x97 the bytes of the dense layers", r->nlayers, r->nlayers == 1 ? "" : "s", a,
                       ratio(pl, pd), ratio(bl, bd));
     dlor_html_row_begin(h);

@@ -1,0 +1,84 @@
+"""How close convert's plan comes to what a conversion takes: a mid-size model of transformer
+shapes (4 blocks, hidden 512, MLP 2048, seeded Gaussian weights; 12.6 M parameters, 50 MB) is
+converted with several options; for each, the plan's estimated time and peak memory (from
+'convert --dry-run') are printed next to the measured wall time and peak RSS of the conversion
+(wait4's ru_maxrss) and their ratios. The plan aims at a factor of 2 either way. Not a test: the
+numbers depend on the machine and its load.
+
+    python3 bench/plan_check.py [--dlor build/dlor] [--hidden 512] [--blocks 4]"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from safetensors.numpy import save_file
+
+UNITS = {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def to_bytes(s):
+    n, u = s.split()
+    return float(n) * UNITS[u]
+
+
+def to_secs(s):
+    n, u = s.split()
+    return float(n) * {"s": 1, "min": 60, "h": 3600}[u]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--dlor", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "dlor"))
+    ap.add_argument("--hidden", type=int, default=512)
+    ap.add_argument("--blocks", type=int, default=4)
+    a = ap.parse_args()
+    h, inter = a.hidden, 4 * a.hidden
+    rng = np.random.default_rng(0)
+    t = {"embed.weight": rng.standard_normal((1000, h)).astype(np.float32)}
+    for b in range(a.blocks):
+        for n in ("q", "k", "v", "o"):
+            t[f"blocks.{b}.{n}.weight"] = (rng.standard_normal((h, h)) / np.sqrt(h)).astype(np.float32)
+        t[f"blocks.{b}.up.weight"] = (rng.standard_normal((inter, h)) / np.sqrt(h)).astype(np.float32)
+        t[f"blocks.{b}.down.weight"] = (rng.standard_normal((h, inter)) / np.sqrt(inter)).astype(np.float32)
+        t[f"blocks.{b}.norm.weight"] = np.ones(h, np.float32)
+    d = tempfile.mkdtemp(prefix="dlor-plan-")
+    src = os.path.join(d, "model.safetensors")
+    save_file(t, src)
+    print(f"model: {a.blocks} blocks, hidden {h}, {sum(x.size for x in t.values()) / 1e6:.1f} M parameters, "
+          f"{os.path.getsize(src) / 1e6:.1f} MB; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
+    print(f"{'options':<28} {'est time':>9} {'time':>8} {'ratio':>6}   {'est peak':>9} {'peak RSS':>9} {'ratio':>6}"
+          f"   {'est out':>9} {'out':>9}")
+    for opts in (["--method", "add"], ["--method", "mul"], ["--rank", "64", "--method", "lowrank"],
+                 ["--budget", "0.5"], ["--tol", "0.5"]):
+        p = subprocess.run([a.dlor, "convert", src, "--dry-run", *opts], capture_output=True, text=True)
+        tot = [ln for ln in p.stdout.splitlines() if ln.startswith("total:")]
+        if p.returncode != 0 or not tot:
+            print(" ".join(opts), "dry run failed:", p.stderr.strip())
+            continue
+        line = tot[0]
+        est_out = to_bytes(line.split("output ")[1].split(" (")[0])
+        est_peak = to_bytes(line.split("peak memory ")[1].split(",")[0])
+        est_time = to_secs(line.split(", time ")[1].split(" (")[0])
+        out = os.path.join(d, "out.dlor")
+        if os.path.exists(out):
+            os.remove(out)
+        t0 = time.monotonic()
+        proc = subprocess.Popen([a.dlor, "convert", src, "-o", out, *opts], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        _, status, ru = os.wait4(proc.pid, 0)
+        secs = time.monotonic() - t0
+        if status != 0:
+            print(" ".join(opts), "failed:", proc.stderr.read().decode().strip())
+            continue
+        peak = ru.ru_maxrss * 1024
+        size = os.path.getsize(out)
+        print(f"{' '.join(opts):<28} {est_time:>8.1f}s {secs:>7.1f}s {est_time / secs:>6.2f}   {est_peak / 1e6:>7.0f}MB "
+              f"{peak / 1e6:>7.0f}MB {est_peak / peak:>6.2f}   {est_out / 1e6:>7.1f}MB {size / 1e6:>7.1f}MB")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

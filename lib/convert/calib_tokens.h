@@ -1,0 +1,32 @@
+/* calib_tokens.h - calibration of models of token ids (transformers): the
+ * Gram matrix X^T X of the inputs every linear layer receives when token ids
+ * run through the dense model in the runtime (double precision), accumulated
+ * batch by batch, so the memory does not grow with the number of samples.
+ * Positions whose attention mask is 0 (padding) are left out. */
+#ifndef DLOR_CALIB_TOKENS_H
+#define DLOR_CALIB_TOKENS_H
+
+#include <stdint.h>
+
+#include "dlor_error.h"
+#include "dlor_graph.h"
+#include "dlor_tensor.h"
+
+/* want(ctx, weight): accumulate for this linear weight? done(ctx, weight,
+ * gram, in, rows): once per wanted weight the graph uses, in graph order, its
+ * in x in Gram matrix (row-major, lower triangle filled) over 'rows' token rows;
+ * gram is valid during the call only. */
+typedef int (*dlor_calib_want_fn)(void *ctx, const char *weight);
+typedef dlor_status (*dlor_calib_gram_fn)(void *ctx, const char *weight, const double *gram, uint64_t in,
+                                          uint64_t rows, dlor_error *err);
+
+/* Runs the token ids of 'path' (a .npz with input_ids [N, S], optionally
+ * attention_mask and token_type_ids; as 'dlor run' reads them, checked the
+ * same way: one line naming the file and the field, DLOR_E_FORMAT) through
+ * the dense graph g over src, a few sequences at a time (progress lines when
+ * show_progress and the passes take long). */
+dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *src, const char *path,
+                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, int show_progress,
+                                   dlor_error *err);
+
+#endif

@@ -1,0 +1,4 @@
+# Whole checkpoints: what converts by default (tensor roles), the plan and its refusals, per-layer
+# targets (--set, --plan) and their shards, progress lines, the verdict of verify, calibration of
+# transformers (test_checkpoints.py).
+dlor_py_test(test_checkpoints test_checkpoints.py)

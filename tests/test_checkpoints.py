@@ -1,0 +1,324 @@
+"""What users of whole checkpoints need from dlor convert and verify, checked from the outside:
+
+- roles and the default selection: only matrix-multiplication weights convert (graph LINEAR
+  weights; without a graph, 2-D float tensors not named like embeddings or norms and not
+  vectors); --include still selects anything; info --json gives every tensor's role;
+- the plan: --dry-run writes nothing, its estimated output bytes are within 2x of the file
+  written; exact layers that grow past 4x are named on stderr; a peak memory (faked with
+  DLOR_TEST_MEM_AVAILABLE) or output (DLOR_TEST_DISK_FREE) beyond the machine is refused (exit 2,
+  nothing written) unless --force;
+- per-layer targets: --set rules (later wins), plan files (--plan-out, --plan; unknown keys refused
+  naming the line), shards of one plan merge into the file one process writes;
+- progress lines with counts and an ETA (DLOR_PROGRESS_AFTER=0 shows them at once);
+- verify's verdict: UNCHECKED without --inputs for budget / rank / calibrated targets, the
+  end-to-end tolerances with them (exit 1 on a miss), PASS for exact forms;
+- calibration of bert-tiny on its token ids: the sentence embeddings of a calibrated
+  --budget 0.5 are closer (cosine, numpy) to the dense model's than uncalibrated ones; bad ids
+  are one line, exit 1."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+from safetensors.numpy import load_file, save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import dlor_pyreader  # noqa: E402
+from dlor_testlib import DLOR, SRC, check, finish, run  # noqa: E402
+from dlor_testlib import scratch  # noqa: E402
+from sample_graphs import sample_with_graph  # noqa: E402
+
+TMP, path, fresh = scratch("checkpoints")
+os.environ["OPENBLAS_NUM_THREADS"] = "1"
+digits = os.path.join(SRC, "samples", "digits")
+dsrc = os.path.join(digits, "digits.safetensors")
+bert_dir = os.path.join(SRC, "samples", "bert-tiny")
+bert, _, _ = sample_with_graph("bert-tiny", TMP)
+tied, _, _ = sample_with_graph("llama-tiny-tied", TMP)
+
+
+def run_env(env, *args):
+    e = dict(os.environ)
+    e.update(env)
+    p = subprocess.run([DLOR, *args], capture_output=True, text=True, env=e)
+    return p.returncode, p.stdout, p.stderr
+
+
+def layers_of(f):
+    _, _, layers = dlor_pyreader.read(f)
+    return layers
+
+
+def meta_of(f):
+    meta, _, _ = dlor_pyreader.read(f)
+    return meta
+
+
+def info_roles(f):
+    rc, so, se = run("info", f, "--json")
+    check(rc == 0, f"info --json {f}: {se}")
+    return {t["name"]: t.get("role") for t in json.loads(so)["tensors"]}
+
+
+# ---- 1. roles and the default selection ----------------------------------------------------
+rng = np.random.default_rng(3)
+nog = {
+    "model.embed_tokens.weight": rng.standard_normal((50, 16)),
+    "transformer.wte.weight": rng.standard_normal((50, 16)),
+    "transformer.wpe.weight": rng.standard_normal((32, 16)),
+    "enc.position_bias": rng.standard_normal((32, 16)),
+    "enc.token_type_table": rng.standard_normal((2, 16)),
+    "h.0.ln_1.weight": rng.standard_normal(16),
+    "h.0.attn_norm_2d": rng.standard_normal((16, 16)),
+    "h.0.fc.weight": rng.standard_normal((24, 16)),
+    "h.0.fc.bias": rng.standard_normal(24),
+    "h.0.proj.weight": rng.standard_normal((16, 24)),
+    "cls_vector": rng.standard_normal((1, 16)),
+    "ids_table": np.arange(16, dtype=np.int64).reshape(4, 4),
+}
+nog = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in nog.items()}
+nogf = os.path.join(TMP, "nograph.safetensors")
+save_file(nog, nogf)
+want_roles = {"model.embed_tokens.weight": "embedding", "transformer.wte.weight": "embedding",
+              "transformer.wpe.weight": "embedding", "enc.position_bias": "embedding",
+              "enc.token_type_table": "embedding", "h.0.ln_1.weight": "norm", "h.0.attn_norm_2d": "norm",
+              "h.0.fc.weight": "linear", "h.0.fc.bias": "other", "h.0.proj.weight": "linear",
+              "cls_vector": "other", "ids_table": "other"}
+check(info_roles(nogf) == want_roles, f"roles without a graph: {info_roles(nogf)}")
+out = fresh("nograph.dlor")
+rc, so, se = run("convert", nogf, "-o", out, "--method", "add")
+check(rc == 0, f"convert without a graph: {se}")
+check(sorted(layers_of(out)) == ["h.0.fc.weight", "h.0.proj.weight"], f"only the linear weights: {sorted(layers_of(out))}")
+out = fresh("nograph_inc.dlor")
+rc, so, se = run("convert", nogf, "-o", out, "--method", "add", "--include", "*wte*", "--include", "h.0.fc.weight")
+check(rc == 0 and sorted(layers_of(out)) == ["h.0.fc.weight", "transformer.wte.weight"],
+      f"--include selects an embedding-named table too: {se}")
+
+roles = info_roles(bert)
+check(roles["embeddings.word_embeddings.weight"] == "embedding" and
+      roles["embeddings.LayerNorm.weight"] == "norm" and
+      roles["encoder.layer.0.attention.self.query.weight"] == "linear" and
+      roles["encoder.layer.0.attention.self.query.bias"] == "other", f"bert-tiny roles from its graph: {roles}")
+linear = sorted(k for k, v in roles.items() if v == "linear")
+check(len(linear) == 12, f"bert-tiny has 12 linear weights: {linear}")
+out = fresh("bert_mul.dlor")
+rc, so, se = run("convert", bert, "-o", out, "--method", "add")
+check(rc == 0 and sorted(layers_of(out)) == linear, f"bert-tiny converts its 12 linear weights: {se}")
+# the tied head reads the embedding table: carried, and --include cannot make it a layer
+out = fresh("tied.dlor")
+rc, so, se = run("convert", tied, "-o", out, "--method", "add", "--include", "*")
+check(rc == 0 and "model.embed_tokens.weight" not in layers_of(out) and "embedding lookup" in se,
+      f"the tied table stays a table: {se}")
+
+# ---- 2. the plan -----------------------------------------------------------------------------
+out = fresh("dry.dlor")
+rc, so, se = run("convert", bert, "-o", out, "--dry-run")
+check(rc == 0 and not os.path.exists(out), f"--dry-run writes nothing: {se}")
+check("plan for" in so and "total: 12 layers" in so and "GROWS" in so, f"the plan on stdout: {so[:400]}")
+check(so.count(" linear ") >= 12 and " embedding " in so and " norm " in so, "the plan shows roles")
+check(se.count("stores 8.0x its dense size") == 4, f"the four 256 x 64 layers grow 8x under mul: {se}")
+est = {}
+for line in so.splitlines():
+    if line.startswith("total:"):
+        est["out"] = line.split("output ")[1].split(" (")[0]
+# the estimate against the file written (same options)
+out = fresh("bert_mul.dlor")
+rc, so2, se2 = run("convert", bert, "-o", out)
+check(rc == 0 and se2.count("stores 8.0x") == 4, f"the growth notes go to stderr without a terminal too: {se2}")
+num, unit = est["out"].split()
+est_bytes = float(num) * {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
+size = os.path.getsize(out)
+check(0.5 <= est_bytes / size <= 2, f"estimated output {est_bytes} vs written {size}")
+for budget_args in (["--budget", "0.5"], ["--rank", "8"]):
+    rc, so, se = run("convert", bert, "--dry-run", *budget_args)
+    check(rc == 0 and "lowrank" not in so or "auto" in so, f"dry run of {budget_args}: {se}")
+
+# refusals before any work
+out = fresh("refused.dlor")
+rc, so, se = run_env({"DLOR_TEST_MEM_AVAILABLE": "1000000"}, "convert", bert, "-o", out)
+check(rc == 2 and not os.path.exists(out), f"peak memory beyond MemAvailable: exit 2, nothing written ({rc})")
+check(len(se.strip().splitlines()) == 1 + 4 and "memory" in se and "--force" in se and "MB" in se,
+      f"one line with the estimate and --force: {se}")
+rc, so, se = run_env({"DLOR_TEST_MEM_AVAILABLE": "1000000"}, "convert", bert, "-o", out, "--force")
+check(rc == 0 and os.path.exists(out), f"--force converts anyway: {se}")
+out = fresh("refused_disk.dlor")
+rc, so, se = run_env({"DLOR_TEST_DISK_FREE": "1000"}, "convert", bert, "-o", out)
+check(rc == 2 and not os.path.exists(out) and "free" in se and "--force" in se, f"output beyond the free space: {se}")
+rc, so, se = run_env({"DLOR_TEST_MEM_AVAILABLE": "1000000"}, "convert", bert, "--dry-run")
+check(rc == 0 and "would be refused" in so, f"a dry run says it would be refused: {so[-300:]}")
+
+# ---- 3. verify's verdict ---------------------------------------------------------------------
+x_test = os.path.join(digits, "x_test.npy")
+x_train = os.path.join(digits, "x_train.npy")
+
+
+def verify(src, f, *args):
+    j = path("v.json")
+    rc, so, se = run("verify", src, f, "--json", j, *args)
+    rep = json.load(open(j)) if rc in (0, 1) and os.path.exists(j) else {}
+    if os.path.exists(j):
+        os.remove(j)
+    return rc, so, se, rep
+
+
+cases = {"budget": ["--budget", "0.5"], "rank": ["--rank", "48", "--method", "lowrank"],
+         "tolcal": ["--tol", "0.02", "--calib", x_train], "tol": ["--tol", "0.3"], "mul": []}
+for name, opts in cases.items():
+    f = fresh(f"digits_{name}.dlor")
+    rc, so, se = run("convert", dsrc, "-o", f, "--activation", "relu", *opts)
+    check(rc == 0, f"convert {name}: {se}")
+    rc, so, se, rep = verify(dsrc, f)
+    if name in ("budget", "rank", "tolcal"):
+        check(rc == 0 and "PASS" not in so and "UNCHECKED: nothing was checked" in so and
+              rep.get("verdict") == "unchecked", f"{name} without --inputs: unchecked ({rc}, {so[-300:]})")
+        rc, so, se, rep = verify(dsrc, f, "--inputs", x_test)
+        e2e = rep.get("end_to_end", {})
+        check(rc == 0 and rep.get("verdict") == "pass" and "PASS" in so and e2e.get("min_cosine_required") == 0.99 and
+              e2e.get("min_cosine", 0) >= 0.99, f"{name} with --inputs: checked ({rc}, {e2e})")
+        # the cosine, recomputed from dlor run's outputs
+        yd, yl = path("yd.npy"), path("yl.npy")
+        run("run", dsrc, "--activation", "relu", "-i", x_test, "-o", yd)
+        run("run", f, "-i", x_test, "-o", yl)
+        a, b = np.load(yd).astype(np.float64), np.load(yl).astype(np.float64)
+        cos = (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
+        check(abs(cos.min() - e2e.get("min_cosine", 0)) < 1e-5 and abs(cos.mean() - e2e.get("mean_cosine", 0)) < 1e-5,
+              f"{name}: cosines {cos.min()} {cos.mean()} vs {e2e}")
+        rc, so, se, rep = verify(dsrc, f, "--inputs", x_test, "--min-cosine", str(min(1.0, cos.min() + 1e-4)))
+        check(rc == 1 and rep.get("verdict") == "fail" and "BELOW --min-cosine" in so, f"{name}: a cosine miss fails")
+        rc, so, se, rep = verify(dsrc, f, "--inputs", x_test, "--max-rel-error", "1e-7")
+        check(rc == 1 and rep.get("verdict") == "fail" and "exceeds --max-rel-error" in so,
+              f"{name}: a relative error miss fails")
+    else:
+        check(rc == 0 and "PASS" in so and rep.get("verdict") == "pass", f"{name}: per-layer checks pass ({so[-200:]})")
+rc, so, se = run("verify", dsrc, path("digits_budget.dlor"), "--min-cosine", "0.9")
+check(rc == 2 and "--inputs" in se, "--min-cosine without --inputs is a usage error")
+# a transformer, end to end on its token ids
+f = fresh("bert_budget.dlor")
+rc, so, se = run("convert", bert, "-o", f, "--budget", "0.5")
+check(rc == 0, f"bert-tiny --budget 0.5: {se}")
+rc, so, se, rep = verify(bert, f)
+check(rc == 0 and rep.get("verdict") == "unchecked", f"bert-tiny budget without inputs: unchecked ({rc} {se})")
+rc, so, se, rep = verify(bert, f, "--inputs", os.path.join(bert_dir, "test.npz"))
+check(rc in (0, 1) and rep.get("end_to_end", {}).get("samples") == 16 and rep.get("verdict") in ("pass", "fail"),
+      f"bert-tiny checked on test.npz ({rc}, {se})")
+# layers in model order (the graph's), compressed and kept-dense alike
+names = [L["name"] for L in rep.get("layers", [])]
+graph_order = [n for n in linear]
+check(set(names) == set(linear) and names.index("encoder.layer.0.attention.self.query.weight") <
+      names.index("encoder.layer.0.intermediate.dense.weight") < names.index("encoder.layer.1.attention.self.query.weight"),
+      f"layers in model order: {names}")
+
+# ---- 4. per-layer targets --------------------------------------------------------------------
+f = fresh("digits_set.dlor")
+rc, so, se = run("convert", dsrc, "-o", f, "--activation", "relu", "--rank", "16", "--method", "lowrank",
+                 "--set", "2.weight:rank=4", "--set", "0.weight:rank=8,dtype=f16", "--set", "0.*:rank=6",
+                 "--set", "4.weight:method=mul")
+check(rc == 0, f"--set: {se}")
+L = layers_of(f)
+check(L.get("2.weight", {}).get("rank") == 4 and L.get("0.weight", {}).get("rank") == 6 and
+      L.get("4.weight", {}).get("method") == 1, f"--set targets, later wins: {L}")
+meta = meta_of(f)
+check("0.weight method=lowrank rank=6 dtype=f16" in meta.get("dlor.layer_targets", ""), f"targets recorded: {meta}")
+u0 = dlor_pyreader.read(f)[1]
+check(any(k.startswith("0.weight.dlor.U") and v.dtype == np.float16 for k, v in u0.items()), "dtype=f16 for layer 0")
+rc, so, se, rep = verify(dsrc, f)
+check(rc == 0 and rep.get("verdict") == "unchecked", f"rank targets are unchecked: {so[-200:]}")
+f = fresh("digits_dense.dlor")
+rc, so, se = run("convert", dsrc, "-o", f, "--activation", "relu", "--set", "2.weight:method=dense")
+check(rc == 0 and sorted(layers_of(f)) == ["0.weight", "4.weight"], f"method=dense carries a layer: {se}")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "fc*:method=add")
+check(rc == 0 and "--set 'fc*:...' matches no layer" in se, f"a rule that matches nothing is noted: {se}")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:speed=9")
+check(rc == 2 and "unknown key 'speed'" in se and len(se.strip().splitlines()) == 1, f"--set unknown key: {se}")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:method=lowrank")
+check(rc == 2 and "needs a target" in se, f"a compressed layer without target: {se}")
+
+# plan files
+planf = fresh("digits.plan")
+rc, so, se = run("convert", dsrc, "--activation", "relu", "--rank", "16", "--method", "lowrank", "--dry-run",
+                 "--plan-out", planf)
+check(rc == 0 and os.path.exists(planf), f"--plan-out: {se}")
+lines = [ln for ln in open(planf).read().splitlines() if ln and not ln.startswith("#")]
+check([ln.split()[0] for ln in lines] == ["0.weight", "2.weight", "4.weight"], f"one layer per line: {lines}")
+text = open(planf).read().replace("2.weight method=lowrank rank=16", "2.weight method=lowrank rank=5")
+text = text.replace("4.weight method=lowrank rank=16 dtype=f32", "4.weight method=add")
+open(planf, "w").write(text)
+f1 = fresh("plan1.dlor")
+rc, so, se = run("convert", dsrc, "-o", f1, "--activation", "relu", "--rank", "16", "--method", "lowrank",
+                 "--plan", planf)
+L = layers_of(f1)
+check(rc == 0 and L.get("2.weight", {}).get("rank") == 5 and L.get("0.weight", {}).get("rank") == 16 and
+      L.get("4.weight", {}).get("method") == 2, f"--plan targets: {se} {L}")
+bad = fresh("bad.plan")
+open(bad, "w").write("# a plan\n0.weight method=lowrank rank=4\n2.weight method=lowrank colour=red\n")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--rank", "16", "--plan", bad)
+check(rc == 2 and se.strip().count("\n") == 0 and "bad.plan:3:" in se and "unknown key 'colour'" in se,
+      f"an unknown key names the line: {se}")
+open(bad, "w").write("nosuch.weight method=add\n")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--plan", bad)
+check(rc == 2 and "bad.plan:1:" in se and "nosuch.weight" in se, f"a layer the model lacks: {se}")
+# shards made from one plan merge into the one-process file
+parts = []
+for i in range(2):
+    pf = fresh(f"plan_part{i}.dlor")
+    rc, so, se = run("convert", dsrc, "-o", pf, "--activation", "relu", "--rank", "16", "--method", "lowrank",
+                     "--plan", planf, "--shard", f"{i}/2")
+    check(rc == 0, f"plan shard {i}: {se}")
+    parts.append(pf)
+merged = fresh("plan_merged.dlor")
+rc, so, se = run("merge", *parts, "-o", merged)
+check(rc == 0 and open(merged, "rb").read() == open(f1, "rb").read(), f"plan shards merge to the same bytes: {se}")
+
+# ---- 5. progress -----------------------------------------------------------------------------
+rc, so, se = run_env({"DLOR_PROGRESS_AFTER": "0"}, "convert", dsrc, "-o", fresh("p.dlor"), "--activation", "relu",
+                     "--budget", "0.5", "--verbose")
+check(rc == 0 and "error curves: 1/3 layers" in se and "fits: 3/3 layers" in se and "ETA" in se and
+      "allocation" in se and "writing" in se, f"progress lines with counts and an ETA: {se}")
+rc, so, se = run_env({"DLOR_PROGRESS_AFTER": "0"}, "convert", dsrc, "-o", fresh("p.dlor"), "--activation", "relu",
+                     "--verbose")
+check(rc == 0 and "exact factorizations: 1/3 layers" in se, f"exact progress: {se}")
+rc, so, se = run_env({"DLOR_PROGRESS_AFTER": "0"}, "convert", dsrc, "-o", fresh("p.dlor"), "--activation", "relu")
+check(rc == 0 and "ETA" not in se, "no progress lines without a terminal or --verbose")
+
+# ---- 6. calibration of a transformer ---------------------------------------------------------
+test_ids = os.path.join(bert_dir, "test.npz")
+calib = os.path.join(bert_dir, "calib.npz")
+dense_emb = path("dense_emb.npy")
+rc, so, se = run("run", bert, "-i", test_ids, "-o", dense_emb, "--select", "sentence_embedding")
+check(rc == 0, f"dense embeddings: {se}")
+cosines = {}
+for name, extra in (("plain", []), ("calibrated", ["--calib", calib])):
+    f = fresh(f"bert_{name}.dlor")
+    rc, so, se = run("convert", bert, "-o", f, "--budget", "0.5", *extra)
+    check(rc == 0, f"bert-tiny {name}: {se}")
+    e = path(f"emb_{name}.npy")
+    rc, so, se = run("run", f, "-i", test_ids, "-o", e, "--select", "sentence_embedding")
+    a, b = np.load(dense_emb).astype(np.float64), np.load(e).astype(np.float64)
+    cosines[name] = float(((a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)).mean())
+print("bert-tiny --budget 0.5, mean sentence-embedding cosine on test.npz:", cosines)
+check(cosines["calibrated"] > cosines["plain"], f"calibration brings the embeddings closer: {cosines}")
+check(meta_of(path("bert_calibrated.dlor")).get("dlor.calib") == "calib.npz", "dlor.calib recorded")
+# the Gram matrix leaves out padded positions: a calibration set with padding rows appended (mask 0,
+# arbitrary ids) gives the same file
+c = dict(np.load(calib))
+pad = {k: np.concatenate([v, np.zeros_like(v[:, :8])], axis=1) for k, v in c.items()}
+pad["input_ids"][:, -8:] = 7
+padf = path("calib_padded.npz")
+np.savez(padf, **pad)
+f = fresh("bert_padded.dlor")
+rc, so, se = run("convert", bert, "-o", f, "--budget", "0.5", "--calib", padf)
+ta, tb = dlor_pyreader.read(path("bert_calibrated.dlor"))[1], dlor_pyreader.read(f)[1] if rc == 0 else {}
+factors = [k for k in ta if ".dlor." in k]
+check(rc == 0 and factors and set(factors) == {k for k in tb if ".dlor." in k} and
+      all(np.array_equal(ta[k], tb[k]) for k in factors), f"masked positions do not count: the same factors ({se})")
+for bad_name, arr, want in (("ids_range", np.full((2, 8), 500, dtype=np.int64), "outside"),
+                            ("ids_shape", np.zeros((2, 8, 3), dtype=np.int64), "shape")):
+    bf = path(bad_name + ".npz")
+    np.savez(bf, input_ids=arr)
+    out = fresh("bad.dlor")
+    rc, so, se = run("convert", bert, "-o", out, "--budget", "0.5", "--calib", bf)
+    check(rc == 1 and len(se.strip().splitlines()) == 1 and want in se and bad_name in se and not os.path.exists(out),
+          f"bad calibration ids ({bad_name}): {rc} {se}")
+
+finish()
