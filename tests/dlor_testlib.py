@@ -54,6 +54,20 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def rel(a, b):
+    """Largest difference of a from b over the largest |b| (float64)."""
+    return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-300))
+
+
+def run_npy(tmp, model, inputs, *flags):
+    """'dlor run MODEL -i INPUTS' into TMP/y.npy: (outputs, stderr), outputs None on failure."""
+    out = os.path.join(tmp, "y.npy")
+    if os.path.exists(out):
+        os.remove(out)
+    rc, _, err = run("run", model, "-i", inputs, "-o", out, *flags)
+    return (np.load(out), err) if rc == 0 else (None, err)
+
+
 def without_graph_note(err):
     """The stderr of dlor convert without its note that the model has no graph (a weight file of
     tensors only), for checks that nothing else was said."""

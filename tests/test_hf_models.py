@@ -27,22 +27,14 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from dlor_testlib import SRC, check, finish, run, scratch_dir, without_growth_notes  # noqa: E402
+from dlor_testlib import SRC, check, finish, rel, run, run_npy, scratch_dir, without_growth_notes  # noqa: E402
 from sample_graphs import sample_with_graph  # noqa: E402
 
 TMP = scratch_dir("hf_models")
 
 
-def rel(a, b):
-    return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-300))
-
-
 def dlor_run(model, inputs, *flags):
-    out = os.path.join(TMP, "y.npy")
-    if os.path.exists(out):
-        os.remove(out)
-    rc, _, err = run("run", model, "-i", inputs, "-o", out, *flags)
-    return (np.load(out), err) if rc == 0 else (None, err)
+    return run_npy(TMP, model, inputs, *flags)
 
 
 def sample(name):
