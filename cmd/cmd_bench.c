@@ -29,6 +29,7 @@
 #include "json_out.h"
 #include "model_load.h"
 #include "opts.h"
+#include "verify_result.h"
 
 static const dlor_optdef defs[] = {
     {"dense", 0, "SRC", "the dense weight file the model came from (required)"},
@@ -276,20 +277,7 @@ int dlor_cmd_bench(int argc, char **argv)
         yl = malloc(nout * sizeof *yl);
         if (!x || !yd || !yl) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory");
     }
-    if (st == DLOR_OK) { /* seeded standard normal inputs (splitmix64 + Box-Muller) */
-        uint64_t s = 12345;
-        for (size_t i = 0; i < nin; i++) {
-            double u[2];
-            for (int k = 0; k < 2; k++) {
-                uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-                z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-                z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-                z ^= z >> 31;
-                u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-            }
-            x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-        }
-    }
+    if (st == DLOR_OK) dlor_verify_random_inputs(12345, x, nin); /* seeded standard normals */
     /* the runtime's team: the calling thread and threads-1 more, splitting every
      * layer's rows (any batch, 1 included) */
     if (st == DLOR_OK) {
