@@ -230,13 +230,6 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     return 0;
 }
 
-/* The conversion's notes ("dlor convert: note: ...") and progress lines, on stderr. */
-static void print_line(void *ctx, int note, const char *text)
-{
-    (void)ctx;
-    fprintf(stderr, "%s%s\n", note ? "dlor convert: " : "", text);
-}
-
 int dlor_cmd_convert(int argc, char **argv)
 {
     dlor_opts o;
@@ -302,7 +295,9 @@ int dlor_cmd_convert(int argc, char **argv)
     cfg.force = dlor_opt(&o, defs, "force") != NULL;
     cfg.show_plan = isatty(2);
     cfg.phase_lines = progress;
-    dlor_convert_hooks hooks = {progress, print_line, NULL, NULL};
+    dlor_cmd_lines lines;
+    dlor_cmd_lines_init(&lines, cfg.dry_run);
+    dlor_convert_hooks hooks = {progress, dlor_cmd_line, NULL, &lines};
 
     dlor_tensor_list src;
     dlor_graph graph;
@@ -330,7 +325,7 @@ int dlor_cmd_convert(int argc, char **argv)
         return 0;
     }
     dlor_phase wprog;
-    dlor_progress_begin(&wprog, progress, "writing", "files", 1, 0);
+    dlor_progress_begin(&wprog, progress ? &hooks : NULL, "writing", "files", 1, 0);
     if (st == DLOR_OK) st = dlor_convert_write_outputs(in, &src, c, &outs, &err);
     dlor_progress_step(&wprog, 0);
     dlor_progress_end(&wprog);

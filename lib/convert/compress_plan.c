@@ -124,7 +124,7 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
         return dlor_fail(err, DLOR_E_USAGE, "--calib needs the model's graph to propagate activations; give "
                                             "--activation (or use a source with a graph)");
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
-    if (st == DLOR_OK && in_dim == 0) return dlor_calib_tokens_gram(g, src, cc->calib, calib_want, calib_gram, p, cc->show_progress, err);
+    if (st == DLOR_OK && in_dim == 0) return dlor_calib_tokens_gram(g, src, cc->calib, calib_want, calib_gram, p, cc->progress, err);
     if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
     if (st != DLOR_OK) return st;
     double *x = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *x);
@@ -330,11 +330,11 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     }
     int blas = dlor_parallel_blas_begin(cc->jobs);
     if (st == DLOR_OK && cc->rank <= 0) {
-        dlor_progress_begin(&p.prog, cc->show_progress, "error curves", "layers", p.n, plan_work(&p));
+        dlor_progress_begin(&p.prog, cc->progress, "error curves", "layers", p.n, plan_work(&p));
         st = dlor_parallel_for(p.n, cc->jobs, curve_step, &p, err);
         dlor_progress_end(&p.prog);
     }
-    if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->show_progress, "allocation", "steps", 1, 0);
+    if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->progress, "allocation", "steps", 1, 0);
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
@@ -362,7 +362,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
 
     /* Fit (in parallel), then store in order. */
     if (st == DLOR_OK) {
-        dlor_progress_begin(&p.prog, cc->show_progress, "fits", "layers", p.n, plan_work(&p));
+        dlor_progress_begin(&p.prog, cc->progress, "fits", "layers", p.n, plan_work(&p));
         st = dlor_parallel_for(p.n, cc->jobs, fit_step, &p, err);
         dlor_progress_end(&p.prog);
     }

@@ -21,7 +21,7 @@ typedef struct dlor_compress_cfg {
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
     dlor_dtype storage;
     int jobs;                /* layers fitted at once (threads) */
-    int show_progress;       /* progress lines of the long phases (progress.h) */
+    const struct dlor_convert_hooks *progress; /* lines of the long phases go there (progress.h; NULL: none) */
 } dlor_compress_cfg;
 
 /* Compresses every tensor with selected[i] != 0 (2-D float) into c. Layers for

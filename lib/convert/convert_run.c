@@ -124,7 +124,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
         work += a * b * (a < b ? a : b);
     }
     j.prog = &prog;
-    dlor_progress_begin(&prog, cfg->phase_lines, "exact factorizations", "layers", n, work);
+    dlor_progress_begin(&prog, cfg->phase_lines ? hooks : NULL, "exact factorizations", "layers", n, work);
     int blas = dlor_parallel_blas_begin(jobs);
     dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
     dlor_parallel_blas_end(blas);
@@ -387,7 +387,7 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
     dlor_container *c = &out->c;
     int progress = hooks && hooks->verbose;
     convert_cfg with_progress = *cfg;
-    with_progress.cc.show_progress = cfg->phase_lines;
+    with_progress.cc.progress = cfg->phase_lines ? hooks : NULL;
     cfg = &with_progress;
     memset(out, 0, sizeof *out);
     dlor_container_init(c);

@@ -198,22 +198,23 @@ static const char *secs_str(double s, char *buf, size_t len)
     return buf;
 }
 
-void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in)
+void dlor_plan_lines(const dlor_plan *p, const char *in, const dlor_convert_hooks *h)
 {
     char a[32], b[32], c[32], shape[64];
     int w = 6;
     for (size_t i = 0; i < p->n; i++)
         if ((int)strlen(p->items[i].t->name) > w) w = (int)strlen(p->items[i].t->name);
-    fprintf(f, "plan for %s: %zu of %zu tensors converted\n", in, p->nconvert, p->n);
-    fprintf(f, "%-*s %-14s %-9s %-22s %11s %11s %9s\n", w, "tensor", "shape", "role", "form", "out bytes", "memory",
-            "time");
+    dlor_hooks_line(h, DLOR_LINE_PLAN, "plan for %s: %zu of %zu tensors converted", in, p->nconvert, p->n);
+    dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %11s %11s %9s", w, "tensor", "shape", "role", "form",
+                    "out bytes", "memory", "time");
     for (size_t i = 0; i < p->n; i++) {
         const dlor_plan_item *it = &p->items[i];
         char form[64];
         dlor_shape_str(it->t->dims, it->t->ndim, shape, sizeof shape);
         if (!it->convert) {
-            fprintf(f, "%-*s %-14s %-9s %-22s %11s\n", w, it->t->name, shape, dlor_role_name(it->role),
-                    it->other_shard ? "another shard" : "carried", it->other_shard ? "-" : dlor_bytes_str(it->out_bytes, a, sizeof a));
+            dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %11s", w, it->t->name, shape,
+                            dlor_role_name(it->role), it->other_shard ? "another shard" : "carried",
+                            it->other_shard ? "-" : dlor_bytes_str(it->out_bytes, a, sizeof a));
             continue;
         }
         const dlor_layer_spec *s = &it->spec;
@@ -222,17 +223,19 @@ void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in)
         else if (s->tol > 0) n += snprintf(form + n, sizeof form - (size_t)n, " tol=%.3g", s->tol);
         else if (dlor_form_is_compressed(s->form)) n += snprintf(form + n, sizeof form - (size_t)n, " budget");
         snprintf(form + n, sizeof form - (size_t)n, " %s", dlor_dtype_name(s->dtype));
-        fprintf(f, "%-*s %-14s %-9s %-22s %s%10s %11s %9s%s\n", w, it->t->name, shape, dlor_role_name(it->role), form,
-                it->out_bound ? "<" : " ", dlor_bytes_str(it->out_bytes, a, sizeof a),
-                dlor_bytes_str(it->work_bytes, b, sizeof b), secs_str(it->secs, c, sizeof c),
-                (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
-                    ? "  GROWS" : "");
+        dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %s%10s %11s %9s%s", w, it->t->name, shape,
+                        dlor_role_name(it->role), form, it->out_bound ? "<" : " ",
+                        dlor_bytes_str(it->out_bytes, a, sizeof a), dlor_bytes_str(it->work_bytes, b, sizeof b),
+                        secs_str(it->secs, c, sizeof c),
+                        (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
+                            ? "  GROWS" : "");
     }
     char d[32];
-    fprintf(f, "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s)\n",
-            p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a), dlor_bytes_str(p->dense_bytes, b, sizeof b),
-            dlor_bytes_str(p->peak_bytes, c, sizeof c), secs_str(p->secs, d, sizeof d), p->jobs,
-            p->jobs == 1 ? "" : "s");
+    dlor_hooks_line(h, DLOR_LINE_PLAN,
+                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s)",
+                    p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a),
+                    dlor_bytes_str(p->dense_bytes, b, sizeof b), dlor_bytes_str(p->peak_bytes, c, sizeof c),
+                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s");
 }
 
 size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h)
