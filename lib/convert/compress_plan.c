@@ -161,6 +161,7 @@ static dlor_status load_calib_acts(const dlor_compress_cfg *cc, plan *p, dlor_er
         const dlor_calib_acts_entry *e = dlor_calib_acts_find(cc->acts, L->t->name);
         if (!e) continue;
         st = calib_gram(p, L->t->name, e->gram, e->in, e->rows, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, cc->calib_acts);
     }
     return st;
 }
