@@ -117,6 +117,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd or auto, not '%s'\n", method);
         return 2;
     }
+    if (dlor_opt(o, defs, "allocate") && !budgets) {
+        fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
+        return 2;
+    }
     if (calib && acts) {
         fprintf(stderr, "dlor convert: --calib and --calib-acts do not go together: give the layers' inputs one way\n");
         return 2;
