@@ -3,6 +3,9 @@
     python3 bench_calib.py DLOR WORKDIR [--budgets 0.5,0.25] [--models digits,bert-tiny,...]
                            [--calib-seqs 512] [--test-seqs 256]
 
+A model is a sample's name (digits, bert-tiny, llama-tiny, llama-tiny-tied) or the path of a
+Hugging Face folder of the samples' language (bench/train_wide_encoder.py writes one).
+
 For each sample model and budget F, converts it five ways and measures each file with
 `DLOR verify MODEL OUT --inputs TEST --json` (end-to-end outputs of the dense and compressed
 models on held-out inputs):
@@ -76,16 +79,19 @@ def model_sets(name, work, a):
         d = os.path.join(s, "digits")
         return (os.path.join(d, "digits.safetensors"), os.path.join(d, "x_train.npy"),
                 os.path.join(d, "x_test.npy"), ["--activation", "relu"])
-    if name == "bert-tiny":
+    folder = name if os.path.isdir(name) else os.path.join(s, name)
+    with open(os.path.join(folder, "config.json")) as f:
+        bert = json.load(f).get("model_type") == "bert"
+    if bert:
         spec, lead, tail = tt.BERT_SPECIALS, ["[CLS]"], ["[SEP]"]
     else:
         spec, lead, tail = tt.LLAMA_SPECIALS, ["<s>"], []
     files = []
     for kind, n, seed in (("calib", a.calib_seqs, 1001), ("test", a.test_seqs, 2002)):
-        f = os.path.join(work, f"{name}_{kind}.npz")
+        f = os.path.join(work, f"{os.path.basename(folder.rstrip('/'))}_{kind}.npz")
         np.savez(f, **token_set(spec, lead, tail, n, seed))
         files.append(f)
-    return os.path.join(s, name), files[0], files[1], []
+    return folder, files[0], files[1], []
 
 
 def measure(dlor, model, out, test):
@@ -112,8 +118,9 @@ def main():
     os.makedirs(a.work, exist_ok=True)
     print(f"{'model':11} {'budget':>6} {'way':14} {'mean cos':>9} {'min cos':>9} {'max rel':>9} {'stored':>7}")
     gains = []
-    for name in a.models.split(","):
-        model, calib, test, extra = model_sets(name, a.work, a)
+    for arg in a.models.split(","):
+        model, calib, test, extra = model_sets(arg, a.work, a)
+        name = os.path.basename(arg.rstrip("/"))
         for b in a.budgets.split(","):
             res = {}
             for way, flags, cal in WAYS:
