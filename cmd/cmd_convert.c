@@ -30,11 +30,15 @@ static const dlor_optdef defs[] = {
                        "                             smaller stay dense)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},
-    {"allocate", 0, "sum|max", "with --budget: minimise the sum of squared layer errors (sum, default: cheap\n"
-                               "                             layers such as a classifier head get the ranks they need) or the\n"
-                               "                             largest layer error (max)"},
+    {"allocate", 0, "sum|max|uniform", "with --budget: minimise the sum of squared layer errors (sum, default:\n"
+                                       "                             cheap layers such as a classifier head get the ranks they need), the\n"
+                                       "                             largest layer error (max), or give every layer the same fraction F\n"
+                                       "                             of its own dense size (uniform: no allocation)"},
     {"factors", 0, "M", "compressed: store each beta*I + P Q^T exactly as a product of M DLoR factors"},
     {"calib", 0, "X.npy", "compressed: fit each layer to its inputs on these model inputs (needs a graph)"},
+    {"calib-acts", 0, "ACTS.npz", "compressed: fit each layer to its inputs as captured elsewhere: keys are weight\n"
+                                  "                             names, arrays the layer's inputs [..., in] (key NAME) or their Gram\n"
+                                  "                             matrix X^T X [in, in] (key NAME.gram); no graph needed"},
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
@@ -103,8 +107,9 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     memset(cfg, 0, sizeof *cfg);
     const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
     const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
+    const char *acts = dlor_opt(o, defs, "calib-acts");
     fo->method = DLOR_METHOD_MUL;
-    cfg->form = method ? method : (tols || budgets || factors || calib) ? "auto" : "mul";
+    cfg->form = method ? method : (tols || budgets || factors || calib || acts) ? "auto" : "mul";
     if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
     else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
         cfg->compress = 1;
@@ -112,8 +117,16 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd or auto, not '%s'\n", method);
         return 2;
     }
-    if (!cfg->compress && (tols || budgets || factors || calib)) {
-        fprintf(stderr, "dlor convert: --tol, --budget, --factors and --calib choose compressed forms; use --method "
+    if (dlor_opt(o, defs, "allocate") && !budgets) {
+        fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
+        return 2;
+    }
+    if (calib && acts) {
+        fprintf(stderr, "dlor convert: --calib and --calib-acts do not go together: give the layers' inputs one way\n");
+        return 2;
+    }
+    if (!cfg->compress && (tols || budgets || factors || calib || acts)) {
+        fprintf(stderr, "dlor convert: --tol, --budget, --factors, --calib and --calib-acts choose compressed forms; use --method "
                         "auto, lowrank or svd (mul and add are exact)\n");
         return 2;
     }
@@ -122,6 +135,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL);
         cc->fit_beta = strcmp(cfg->form, "svd") != 0;
         cc->calib = calib;
+        cc->calib_acts = acts;
         if (targets != 1) {
             fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T or --budget F\n");
             return 2;
@@ -137,11 +151,13 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
         cc->has_budget = budgets != NULL;
         const char *alloc = dlor_opt(o, defs, "allocate");
-        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0))) {
-            fprintf(stderr, "dlor convert: --allocate takes max or sum and goes with --budget\n");
+        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0 &&
+                                   strcmp(alloc, "uniform") != 0))) {
+            fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
             return 2;
         }
         cc->allocate_sum = !alloc || strcmp(alloc, "sum") == 0;
+        cc->allocate_uniform = alloc && strcmp(alloc, "uniform") == 0;
         if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
             fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
             return 2;
@@ -273,8 +289,8 @@ int dlor_cmd_convert(int argc, char **argv)
                                        {"--emit-dense", outs.emit_dense, DLOR_OUT_FILE},
                                        {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE},
                                        {"--plan-out", dlor_opt(&o, defs, "plan-out"), DLOR_OUT_TEXT}};
-    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 3)) != 0) return rc;
+    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan"), dlor_opt(&o, defs, "calib-acts")};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 4)) != 0) return rc;
     dlor_error err;
     if (outs.emit_onnx && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");

@@ -26,7 +26,8 @@ static int usage_fail(const char *msg, const char *val)
 
 static int parse_net(const dlor_opts *o, const dlor_optdef *defs, net_cfg *cfg)
 {
-    static const char *const not_here[] = {"method", "tol", "budget", "allocate", "factors", "emit", "shard", "jobs"};
+    static const char *const not_here[] = {"method", "tol", "budget", "allocate", "factors", "emit", "shard", "jobs",
+                                           "calib-acts"};
     const char *v;
     memset(cfg, 0, sizeof *cfg);
     dlor_net_opts_default(&cfg->no);

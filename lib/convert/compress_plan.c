@@ -10,6 +10,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calib_acts.h"
 #include "calib_tokens.h"
 #include "progress.h"
 #include "dlor_compress.h"
@@ -38,6 +39,8 @@ typedef struct {
     const dlor_compress_cfg *cc;
     const dlor_convert_hooks *hooks;
     dlor_phase prog;      /* of the phase running */
+    size_t nridge;        /* layers whose whitening needed a ridge */
+    double ridge_max;     /* the largest ridge (x the mean diagonal) */
 } plan;
 
 /* A layer's share of a phase's work (its SVDs), for progress ETAs. */
@@ -77,11 +80,38 @@ void dlor_compress_rank_note(int64_t rank, int64_t m, int64_t n, int fit_beta, c
                  (long long)(rank * (m + n) + (fit_beta != 0)), (long long)(m * n));
 }
 
+/* --allocate uniform: the largest rank whose form stores at most 'budget' x the
+ * layer's dense numbers, at least 1 and at most kmax. */
+static int64_t uniform_rank(int64_t m, int64_t n, int64_t kmax, int with_beta, double budget)
+{
+    double share = budget * (double)m * (double)n - (with_beta != 0);
+    int64_t k = share > 0 ? (int64_t)floor(share / (double)(m + n)) : 0;
+    if (k < 1) k = 1;
+    return k < kmax ? k : kmax;
+}
+
 static plan_layer *find_layer(plan *p, const char *name)
 {
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->layers[i].t->name, name) == 0) return &p->layers[i];
     return NULL;
+}
+
+/* A Gram matrix too close to singular (or indefinite by rounding) is whitened
+ * with lambda x its mean diagonal added: counted, said once after calibration. */
+static void whiten_count(plan *p, double lambda)
+{
+    if (!(lambda > 0)) return;
+    p->nridge++;
+    if (lambda > p->ridge_max) p->ridge_max = lambda;
+}
+
+static void whiten_note(const plan *p)
+{
+    if (p->nridge)
+        dlor_hooks_line(p->hooks, 1, "note: the Gram matrix of the calibration inputs of %zu layer%s is singular or "
+                        "indefinite by rounding: whitened with up to %g x its mean diagonal added", p->nridge,
+                        p->nridge == 1 ? "" : "s", p->ridge_max);
 }
 
 /* Calibration hook: the inputs a linear layer sees give its whitening factor. */
@@ -94,7 +124,10 @@ static dlor_status calib_hook(void *ctx, size_t op, const char *weight, const do
     if (!L || L->chol) return DLOR_OK; /* not compressed, or already seen (a weight used twice) */
     L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
     if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
-    return dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, NULL, err);
+    double lam = 0;
+    dlor_status st = dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, &lam, err);
+    if (st == DLOR_OK) whiten_count(p, lam);
+    return st;
 }
 
 /* Calibration of a model of token ids: each compressed layer's whitening from
@@ -112,7 +145,25 @@ static dlor_status calib_gram(void *ctx, const char *weight, const double *gram,
     (void)rows;
     L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
     if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
-    return dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, NULL, err);
+    double lam = 0;
+    dlor_status st = dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, &lam, err);
+    if (st == DLOR_OK) whiten_count(ctx, lam);
+    return st;
+}
+
+/* Calibration from captured activations: each layer the file names is whitened
+ * by its Gram matrix; the others are fitted in weight space. */
+static dlor_status load_calib_acts(const dlor_compress_cfg *cc, plan *p, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < p->n && st == DLOR_OK; i++) {
+        plan_layer *L = &p->layers[i];
+        const dlor_calib_acts_entry *e = dlor_calib_acts_find(cc->acts, L->t->name);
+        if (!e) continue;
+        st = calib_gram(p, L->t->name, e->gram, e->in, e->rows, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, cc->calib_acts);
+    }
+    return st;
 }
 
 static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tensor_list *src,
@@ -320,6 +371,8 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                (long long)(j / L->n), (long long)(j % L->n));
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
+    if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
+    if (st == DLOR_OK) whiten_note(&p);
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
      * error curves (smallest meeting --tol, or the budget allocation). */
@@ -349,7 +402,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
             na++;
         }
-        if (st == DLOR_OK)
+        if (st == DLOR_OK && cc->allocate_uniform)
+            for (size_t i = 0; i < na; i++) ks[i] = uniform_rank(al[i].m, al[i].n, al[i].kmax, with_beta, cc->budget);
+        else if (st == DLOR_OK)
             st = cc->allocate_sum ? dlor_allocate_sum(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err)
                                   : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)

@@ -17,8 +17,11 @@ typedef struct dlor_compress_cfg {
     int has_budget;
     double budget;           /* stored numbers / dense numbers over the compressed layers */
     int allocate_sum;        /* budget: minimise the sum of squared errors, not the largest */
+    int allocate_uniform;    /* budget: every layer at the same fraction of its own dense size */
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
+    const char *calib_acts;  /* captured activations or Gram matrices (.npz, calib_acts.h), or NULL */
+    const struct dlor_calib_acts *acts; /* calib_acts as read (borrowed), set by the pipeline */
     dlor_dtype storage;
     int jobs;                /* layers fitted at once (threads) */
     const struct dlor_convert_hooks *progress; /* lines of the long phases go there (progress.h; NULL: none) */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calib_acts.h"
 #include "convert_roles.h"
 #include "convert_run.h"
 #include "progress.h"
@@ -205,10 +206,12 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
         const dlor_compress_cfg *cc = &cfg->cc;
         if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
         else if (cc->has_budget)
-            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget, cc->allocate_sum ? "sum" : "max");
+            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget,
+                     cc->allocate_uniform ? "uniform" : cc->allocate_sum ? "sum" : "max");
         else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
         st = add_meta(c, "dlor.target", buf, err);
-        if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
+        if (st == DLOR_OK && (cc->calib || cc->calib_acts))
+            st = add_meta(c, "dlor.calib", dlor_basename(cc->calib ? cc->calib : cc->calib_acts), err);
         snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
         if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
     }
@@ -421,12 +424,26 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
             if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
         free(owner);
     }
+    /* captured activations: read and checked against the converted layers once, for every group */
+    dlor_calib_acts acts = {NULL, 0};
+    if (st == DLOR_OK && cfg->compress && cfg->cc.calib_acts) {
+        st = dlor_calib_acts_load(cfg->cc.calib_acts, src, selected, &acts, err);
+        with_progress.cc.acts = &acts;
+        size_t missing = 0;
+        for (size_t i = 0; st == DLOR_OK && i < src->count; i++)
+            missing += selected[i] == 1 && !dlor_calib_acts_find(&acts, src->items[i].name);
+        if (missing)
+            dlor_hooks_line(hooks, 1, "note: %zu converted layer%s ha%s no entry in %s: fitted to %s weights, not "
+                            "to data", missing, missing == 1 ? "" : "s", missing == 1 ? "s" : "ve",
+                            cfg->cc.calib_acts, missing == 1 ? "its" : "their");
+    }
     /* the plan: printed, checked against the machine, or all a dry run does */
     if (st == DLOR_OK) {
         int gate = dlor_convert_plan_gate(&rq, src, &c->graph, selected, specs, err);
         if (gate == -1) st = err->code;
         else if (gate) {
             out->stopped = gate;
+            dlor_calib_acts_free(&acts);
             free(selected);
             free(specs);
             return DLOR_OK;
@@ -474,6 +491,7 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
     free(targets);
     free(selected);
     free(specs);
+    dlor_calib_acts_free(&acts);
     if (st == DLOR_OK) {
         out->nkept = list_count(kept_dense);
         out->ncapped = list_count(capped);
