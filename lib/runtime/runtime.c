@@ -619,6 +619,22 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define RT_NO_UNROLL
 #endif
 
+/* The quantized kernels in GCC/Clang vector types where the processor has
+ * vector registers for them (x86-64, AArch64): the same lanes and the same
+ * operations in the same order as their plain loops, so the same bits (the
+ * plain loops are what the vectoriser made 128-bit code of, 2 x slower for
+ * q4: see qdot8). DLOR_RT_NO_VECTOR_EXT keeps the plain loops (the tests build
+ * the runtime so to compare the two). */
+#if !defined(DLOR_RT_NO_VECTOR_EXT) && (defined(__x86_64__) || defined(__aarch64__)) &&                            \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
+#define RT_VEC 1
+typedef int32_t rt_v8i __attribute__((vector_size(32)));
+typedef signed char rt_v8s8 __attribute__((vector_size(8)));
+typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
+#else
+#define RT_VEC 0
+#endif
+
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
 
