@@ -535,6 +535,11 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if (quant && ndim != 2)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': a quantized tensor is 2-D, not %d-D", shown, ndim);
         if (!es && !quant) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
+        const char *left = dlor__rt_dtype_left_out(dtype);
+        if (left)
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                                    "tensor '%s': dtype code %d is left out of this build of the runtime (%s)", shown,
+                                    dtype, left);
         if (ndim > DLOR_IMAGE_MAX_NDIM)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
         if (!dlor__all_zero(r + 11, 5) || !dlor__all_zero(r + 100, 28))
