@@ -7,21 +7,10 @@
 #include "dlor_crc32.h"
 
 #ifdef DLOR_RT_SMALL_CRC
-static const uint32_t crc_table[16] = {
+static const uint32_t crc_nibbles[16] = {
     0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
     0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu, 0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu
 };
-
-uint32_t dlor_crc32(uint32_t crc, const void *data, size_t n)
-{
-    const unsigned char *p = (const unsigned char *)data;
-    crc = ~crc;
-    while (n--) {
-        crc = crc_table[(crc ^ *p) & 15u] ^ (crc >> 4);
-        crc = crc_table[(crc ^ ((unsigned)*p++ >> 4)) & 15u] ^ (crc >> 4);
-    }
-    return ~crc;
-}
 #else
 static const uint32_t crc_table[256] = {
     0x00000000u, 0x77073096u, 0xee0e612cu, 0x990951bau, 0x076dc419u, 0x706af48fu,
@@ -69,11 +58,19 @@ static const uint32_t crc_table[256] = {
     0xb40bbe37u, 0xc30c8ea1u, 0x5a05df1bu, 0x2d02ef8du
 };
 
+#endif
+
 uint32_t dlor_crc32(uint32_t crc, const void *data, size_t n)
 {
     const unsigned char *p = (const unsigned char *)data;
     crc = ~crc;
+#ifdef DLOR_RT_SMALL_CRC
+    while (n--) {
+        crc = crc_nibbles[(crc ^ *p) & 15u] ^ (crc >> 4);
+        crc = crc_nibbles[(crc ^ ((unsigned)*p++ >> 4)) & 15u] ^ (crc >> 4);
+    }
+#else
     while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+#endif
     return ~crc;
 }
-#endif

@@ -82,7 +82,9 @@ int dlor__image_args(int unused, ...);
 #endif
 
 /* IEEE binary16 to float, exactly (NaN stays NaN), in integer operations. */
+#if !defined(DLOR_RT_NO_F16) || !defined(DLOR_RT_NO_QUANT)
 float dlor__half_to_float(uint16_t h);
+#endif
 
 /* A double to the nearest float, ties to even, as a cast gives (NaN stays a
  * quiet NaN, overflow is infinity), in integer operations: a Cortex-M4F has no
@@ -128,7 +130,9 @@ static inline int dlor__positive_d(double d) { return !(dlor__dbits(d) >> 63) &&
 int dlor__all_zero(const unsigned char *p, uint64_t n);
 /* A string of the pool: inside it, length in [min, max], valid UTF-8 without
  * NUL; NULL otherwise. */
+#ifndef DLOR_RT_NO_DAG
 const unsigned char *dlor__image_str(const dlor_image *img, uint32_t off, uint32_t len, uint32_t min, uint32_t max);
+#endif
 /* A possibly hostile name for a message: at most 64 bytes, printable ASCII. */
 const char *dlor__image_show(const unsigned char *s, uint32_t n, char out[72]);
 /* The layer whose U tensor, stored in panels, is tensor t (DLOR_FORMAT.md 7.6:
