@@ -520,11 +520,15 @@ static int emit(dlor_image_walk *w, dlor_image_node *n, uint32_t *value)
 
 int dlor_image_walk_next(const dlor_image *img, dlor_image_walk *w, dlor_image_node *n)
 {
+#ifdef DLOR_RT_NO_DAG
+    if (img->ndag) return 0; /* not opened by this build (dlor__image_check_graph) */
+#else
     if (img->ndag) {
         if (w->node >= img->ndag) return 0;
         dag_node(img, w->node, n);
         return emit(w, n, NULL);
     }
+#endif
     if (img->nops == 0 || w->done) return 0;
     if (w->node == 0) { /* the chain's input */
         chain_node(w, n, K_INPUT, DLOR_IMAGE_NONE, 0);
