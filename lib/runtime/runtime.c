@@ -15,7 +15,8 @@
  *
  * The pass itself, with every kernel, is written once in runtime_body.h and
  * compiled here twice: for float (the kernels the file's bits are made by,
- * with sgemm in a BLAS build) and for double. */
+ * with sgemm in a BLAS build) and for double (not with DLOR_RT_NO_F64: the
+ * parts a build may leave out are listed in dlor_rt_features.h). */
 #include "dlor_runtime.h"
 
 #include <math.h>
