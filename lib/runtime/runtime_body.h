@@ -21,14 +21,20 @@
 /* n elements of a float tensor starting at element 'first', converted into buf
  * (one loop per dtype: a switch per element cost a Cortex-M4F half of an f16
  * model's instructions). */
+#ifndef DLOR_RT_NO_QUANT
 static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf);
+#endif
 
+/* The dtypes a build leaves out (dlor_rt_features.h) never get here: the image
+ * reader refuses them. */
 static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
 {
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(t->dtype)) {
         RT_(dequant)(t, first, n, buf);
         return;
     }
+#endif
     const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
     uint64_t i;
     switch (t->dtype) {
@@ -40,9 +46,12 @@ static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
             buf[i] = f;
         }
         break;
+#ifndef DLOR_RT_NO_F16
     case 2:
         for (i = 0; i < n; i++) buf[i] = f16_f32(p + 2 * i);
         break;
+#endif
+#ifndef DLOR_RT_NO_BF16
     case 3:
         for (i = 0; i < n; i++) {
             uint32_t b = ((uint32_t)p[2 * i] << 16) | ((uint32_t)p[2 * i + 1] << 24);
@@ -51,8 +60,14 @@ static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
             buf[i] = f;
         }
         break;
-    default:
+#endif
+#ifndef DLOR_RT_NO_F64
+    case 4:
         for (i = 0; i < n; i++) buf[i] = RT_D2T(dlor__ldf64(p + 8 * i));
+        break;
+#endif
+    default:
+        break;
     }
 }
 
@@ -152,6 +167,7 @@ DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint6
     out[3] = s3[0] + t3;
 }
 
+#ifndef DLOR_RT_NO_NORMS
 /* sum_i (x_i - c)^2 in dot's lanes and order. */
 DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
 {
@@ -182,6 +198,8 @@ DLOR_RT_KERNEL static T RT_(sum)(const T *x, uint64_t n)
         for (int l = 0; l < w; l++) s[l] += s[l + w];
     return s[0] + t;
 }
+
+#endif
 
 DLOR_RT_KERNEL static void RT_(axpy)(T a, const T *x, T *y, uint64_t n)
 {
@@ -245,6 +263,7 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
     for (uint64_t i = 0; i < w; i++) y[i] = a[i];
 }
 
+#ifndef DLOR_RT_NO_QUANT
 /* ---- block-quantized weights (DLOR_FORMAT.md 6.1) ----------------------------------
  * A row of a q8 or q4 tensor is nb blocks of 32 values (vb bytes each: 32 int8,
  * or 16 bytes whose low nibbles are the block's columns 0-15 and high nibbles
@@ -467,6 +486,8 @@ static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
     }
 }
 
+#endif
+
 /* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
  * for q < nr. The rows go through dot4 as four bands of consecutive rows read
  * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
@@ -479,11 +500,13 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
         return;
     }
+#endif
     for (uint64_t q = 0; q < band; q++) {
         const T *a = widen;
         uint64_t lda = n;
@@ -572,6 +595,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
 #else
     (void)chunk;
 #endif
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(ut->dtype)) { /* rows of U^T in their integers, y scaled first */
         if (s != (T)1)
             for (size_t b = 0; b < batch; b++)
@@ -580,6 +604,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
             for (size_t b = 0; b < batch; b++) RT_(qaxpy)(z[b * zs + q], ut, j0 + q, i0, i1, y + b * stride);
         return;
     }
+#endif
     if (panels) {
         /* blocks [b0, b1) of 16 columns; the full ones four at a time, from four
          * places a quarter of the worker's share apart */
@@ -748,7 +773,8 @@ static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64
         T *v = y + b * stride;
         uint64_t i;
 #define RT_ACT_LOOP(code) \
-    for (i = f0; i < f1; i++) v[i] = RT_ACT(code, u[i], p)
+    if (DLOR_RT_HAS_ACT(code))  \
+        for (i = f0; i < f1; i++) v[i] = RT_ACT(code, u[i], p)
         switch (act) {
         case DLOR_ACT_RELU: RT_ACT_LOOP(DLOR_ACT_RELU); break;
         case DLOR_ACT_LEAKY_RELU: RT_ACT_LOOP(DLOR_ACT_LEAKY_RELU); break;
@@ -778,6 +804,7 @@ static void RT_(softmax_row)(const T *x, T *v, uint64_t n)
     for (uint64_t i = 0; i < n; i++) v[i] /= s;
 }
 
+#ifndef DLOR_RT_NO_NORMS
 /* LayerNorm (mode 0), RMSNorm (1) or L2 normalisation (2) of one row of n, with
  * optional scale w and bias b. */
 static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T *w, const T *b)
@@ -800,6 +827,9 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
     }
 }
 
+#endif
+
+#ifndef DLOR_RT_NO_ATTENTION
 /* ---- attention ------------------------------------------------------------------ */
 
 /* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
@@ -859,6 +889,8 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     }
 }
 
+#endif
+
 /* ---- the pass --------------------------------------------------------------------- */
 
 /* Where value i starts (row 0) in the values' part of the scratch. */
@@ -871,9 +903,13 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
     const uint64_t *P = plan_of(m), W = m->width;
     T *vals = (T *)scratch, *z = vals + part[0];
     T *widen = z + part[1] + (size_t)t->id * (part[2] / t->size);
+#ifndef DLOR_RT_NO_ATTENTION
     T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
+#endif
     const size_t N = r->batch, S = r->seq, R = N * S;
+#ifndef DLOR_RT_NO_TOKENS
     const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
+#endif
     /* Syncs: 'since' steps have run since the last one, all writing in the split
      * share(split, 16) of features (split UINT64_MAX: some other split). An
      * elementwise step in that same split that writes over the value the step
@@ -993,11 +1029,17 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             break;
         }
         case K_SOFTMAX:
+#ifndef DLOR_RT_NO_NORMS
         case K_LAYERNORM:
         case K_RMSNORM:
-        case K_L2NORM: { /* whole rows */
+        case K_L2NORM:
+#endif
+        { /* whole rows */
             if (since) team_sync(t);
             share(t, rows, 1, &f0, &f1);
+#ifdef DLOR_RT_NO_NORMS
+            for (uint64_t q = f0; q < f1; q++) RT_(softmax_row)(x + q * W, y + q * W, n.features);
+#else
             const T *w = NULL, *b = NULL;
             if (n.weight != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
                 dlor_image_tensor wt;
@@ -1014,10 +1056,12 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
                 else RT_(norm_row)(n.kind == K_LAYERNORM ? 0 : n.kind == K_RMSNORM ? 1 : 2, x + q * W, y + q * W,
                                    n.features, RT_D2T(n.p0), w, b);
             }
+#endif
             since = 1;
             split = UINT64_MAX;
             break;
         }
+#ifndef DLOR_RT_NO_TOKENS
         case K_EMBED:
         case K_POS_EMBED: {
             dlor_image_tensor tt;
@@ -1059,6 +1103,8 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             split = n.features;
             break;
         }
+#endif
+#ifndef DLOR_RT_NO_ATTENTION
         case K_ATTENTION: {
             uint64_t u0, u1, d = n.in_features[0] / n.heads, half = d / 2;
             const void *mask = n.in[3] != DLOR_IMAGE_NONE ? r->mask : NULL;
@@ -1081,6 +1127,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             split = UINT64_MAX;
             break;
         }
+#endif
         default:
             break;
         }
