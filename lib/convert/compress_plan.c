@@ -1,6 +1,12 @@
 /* compress_plan.c - convert's compressed forms: for each selected layer the
  * smallest beta*I + P Q^T (or truncated SVD) meeting the target, optionally
- * data-aware and optionally as a product of m DLoR factors. */
+ * data-aware and optionally as a product of m DLoR factors.
+ *
+ * Streamed: a layer is in double precision only while a task works on it
+ * (at most --jobs at once). --tol and --budget take two passes: the error
+ * curves of every layer (kept: a few numbers per rank), the ranks from them,
+ * then the fits; each fit is encoded into the storage dtype at once and its
+ * doubles freed, so what stays held is the output's bytes. */
 #define _POSIX_C_SOURCE 200809L
 #include "compress_plan.h"
 
@@ -23,18 +29,22 @@
 typedef struct {
     const dlor_tensor *t;
     int64_t m, n, kcap;     /* kcap: the largest rank still cheaper than dense storage */
-    double *w;              /* m x n */
+    double *w;              /* m x n, only while a task works on the layer */
     double *chol;           /* n x n whitening factor, or NULL (weight space) */
     dlor_curve curve;
     int64_t k;              /* chosen rank, or DLOR_KEEP_DENSE */
-    dlor_lowrank lr;        /* the fit, when has_lr */
-    int has_lr;
+    int has_lr;             /* fitted: the factors are in part */
+    double beta, rel_err, rel_err_data; /* the fit's, for the progress line */
+    dlor_container part;    /* the layer's tensors as stored (factors, or a narrowed dense copy) */
+    dlor_lowrank lr;        /* with --factors: the fit, made a product after the parallel fits (at the
+                             * caller's BLAS thread count, as its bytes depend on it) */
     double secs;            /* time of the fit */
 } plan_layer;
 
 typedef struct {
     plan_layer *layers;
     size_t n;
+    const dlor_tensor_list *src;
     dlor_error *err;
     const dlor_compress_cfg *cc;
     const dlor_convert_hooks *hooks;
@@ -227,31 +237,79 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
     return st;
 }
 
-/* Carries a layer over dense and records its name for dlor.kept_dense. A layer the
- * target keeps dense is still a converted layer: when the storage dtype asked for is
- * narrower than the layer's, it is stored in that dtype (so --dtype f16 halves it like
- * the factors); it is never widened. */
-static dlor_status keep_dense(const dlor_compress_cfg *cc, const plan_layer *L, dlor_container *c, char *kept,
-                              size_t kept_len, dlor_error *err)
+/* The dense copy of a layer kept dense, when the storage dtype asked for is
+ * narrower than the layer's: a layer the target keeps dense is still a converted
+ * layer, so --dtype f16 halves it like the factors; it is never widened. Encoded
+ * into L->part while the layer's doubles are loaded. */
+static dlor_status narrow_dense(const dlor_compress_cfg *cc, plan_layer *L, dlor_error *err)
+{
+    uint64_t nb = 0;
+    if (dlor_shape_nbytes(L->t->dims, 2, cc->storage, &nb) != 0 || nb >= L->t->nbytes) return DLOR_OK;
+    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
+    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
+    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], cc->storage, buf, L->t->name, err);
+    if (st == DLOR_OK) st = dlor_tensor_list_own(&L->part.tensors, buf, err);
+    else free(buf);
+    if (st == DLOR_OK)
+        st = dlor_tensor_list_add(&L->part.tensors, "input", L->t->name, strlen(L->t->name), cc->storage, 2,
+                                  L->t->dims, buf, nb, err);
+    return st;
+}
+
+/* Carries a layer over dense (its narrowed copy, or the source's bytes) and
+ * records its name for dlor.kept_dense. */
+static dlor_status keep_dense(plan_layer *L, dlor_container *c, char *kept, size_t kept_len, dlor_error *err)
 {
     size_t used = strlen(kept), nlen = strlen(L->t->name);
     if (used + nlen + 2 > kept_len)
         return dlor_fail(err, DLOR_E_ARG, "too many layers kept dense to list in dlor.kept_dense (%zu bytes at most)",
                          kept_len - 1);
     snprintf(kept + used, kept_len - used, "%s%s", used ? "," : "", L->t->name);
-    dlor_dtype dt = L->t->dtype;
-    uint64_t nb = 0;
-    if (dlor_shape_nbytes(L->t->dims, 2, cc->storage, &nb) != 0 || nb >= L->t->nbytes)
-        return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, dt, 2, L->t->dims, L->t->data,
-                                    L->t->nbytes, err);
-    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
-    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
-    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], cc->storage, buf, L->t->name, err);
-    if (st == DLOR_OK) st = dlor_tensor_list_own(&c->tensors, buf, err);
-    else free(buf);
-    if (st == DLOR_OK)
-        st = dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, cc->storage, 2, L->t->dims, buf, nb, err);
+    if (L->part.tensors.count) return DLOR_OK; /* moved in by the caller */
+    return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, L->t->dtype, 2, L->t->dims, L->t->data,
+                                L->t->nbytes, err);
+}
+
+/* Moves a layer's part (tensors, the blocks that hold their bytes, layers) into c. */
+static dlor_status move_part(dlor_container *part, dlor_container *c, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t q = 0; q < part->tensors.nblocks && st == DLOR_OK; q++) {
+        void *b = part->tensors.blocks[q];
+        part->tensors.blocks[q] = NULL; /* c owns it now (or freed it, failing) */
+        st = dlor_tensor_list_own(&c->tensors, b, err);
+    }
+    for (size_t q = 0; q < part->tensors.count && st == DLOR_OK; q++) {
+        const dlor_tensor *x = &part->tensors.items[q];
+        st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                  x->data, x->nbytes, err);
+    }
+    for (size_t q = 0; q < part->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &part->layers[q], err);
+    dlor_container_free(part);
+    dlor_container_init(part);
     return st;
+}
+
+/* Layer L's weights in double precision, checked finite, into L->w; the
+ * source's pages of the layer are then released. */
+static dlor_status load_layer(const plan *p, plan_layer *L, dlor_error *err)
+{
+    int64_t mn = L->m * L->n;
+    L->w = malloc((size_t)(mn ? mn : 1) * sizeof *L->w);
+    if (!L->w) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+    dlor_status st = dlor_tensor_to_f64(L->t, L->w, err);
+    for (int64_t j = 0; st == DLOR_OK && j < mn; j++)
+        if (!isfinite(L->w[j]))
+            st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
+                           (long long)(j / L->n), (long long)(j % L->n));
+    dlor_tensor_release(p->src, L->t);
+    return st;
+}
+
+static void drop_layer(plan_layer *L)
+{
+    free(L->w);
+    L->w = NULL;
 }
 
 static void plan_free(plan *p)
@@ -260,7 +318,8 @@ static void plan_free(plan *p)
         free(p->layers[i].w);
         free(p->layers[i].chol);
         dlor_curve_free(&p->layers[i].curve);
-        if (p->layers[i].has_lr) dlor_lowrank_free(&p->layers[i].lr);
+        dlor_container_free(&p->layers[i].part);
+        dlor_lowrank_free(&p->layers[i].lr);
     }
     free(p->layers);
 }
@@ -275,7 +334,9 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
     dlor_curve_opts co = {!cc->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
-    st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    st = load_layer(p, L, err);
+    if (st == DLOR_OK) st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    drop_layer(L);
     if (st == DLOR_OK && cc->has_tol)
         L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
                                  cc->fit_beta, cc->tol);
@@ -285,14 +346,14 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
 /* The fit of layer i at its chosen rank; under --tol the rank steps up when the
  * fit misses what the curve promised, and the layer stays dense when even the
  * largest rank cheaper than dense misses. */
-static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
+static dlor_status fit_layer(plan *p, plan_layer *L, size_t i, dlor_error *err)
 {
-    plan *p = ctx;
-    plan_layer *L = &p->layers[i];
     const dlor_compress_cfg *cc = p->cc;
     int with_beta = cc->fit_beta;
     double t0 = now_s();
-    if (L->k == DLOR_KEEP_DENSE) return DLOR_OK;
+    dlor_lowrank lr;
+    memset(&lr, 0, sizeof lr);
+    if (L->k == DLOR_KEEP_DENSE) return narrow_dense(cc, L, err);
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
     for (;;) {
@@ -303,23 +364,47 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
             o.has_start = 1;
             o.beta = L->curve.beta[L->k];
         }
-        st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &L->lr, err);
+        st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &lr, err);
         if (st != DLOR_OK) return st;
         if (!cc->has_tol) break;
-        double e = L->chol ? L->lr.rel_err_data : L->lr.rel_err;
+        double e = L->chol ? lr.rel_err_data : lr.rel_err;
         if (e <= cc->tol || L->k >= L->kcap) break;
-        dlor_lowrank_free(&L->lr);
+        dlor_lowrank_free(&lr);
         L->k++;
     }
-    if (cc->has_tol && (L->chol ? L->lr.rel_err_data : L->lr.rel_err) > cc->tol) {
-        dlor_lowrank_free(&L->lr);
+    if (cc->has_tol && (L->chol ? lr.rel_err_data : lr.rel_err) > cc->tol) {
+        dlor_lowrank_free(&lr);
         L->k = DLOR_KEEP_DENSE;
+        L->secs = now_s() - t0;
+        return narrow_dense(cc, L, err);
+    }
+    L->beta = lr.beta;
+    L->rel_err = lr.rel_err;
+    L->rel_err_data = lr.rel_err_data;
+    if (cc->factors > 0) {
+        L->lr = lr; /* stored after the parallel fits */
+        L->has_lr = 1;
         L->secs = now_s() - t0;
         return DLOR_OK;
     }
-    L->has_lr = 1;
+    st = store(cc, L, &lr, &L->part, err);
+    dlor_lowrank_free(&lr);
+    L->has_lr = st == DLOR_OK;
     L->secs = now_s() - t0;
-    return DLOR_OK;
+    return st;
+}
+
+/* Layer i loaded, fitted at its chosen rank (under --tol the rank steps up when
+ * the fit misses what the curve promised, and the layer stays dense when even the
+ * largest rank cheaper than dense misses), encoded, and released. */
+static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = &p->layers[i];
+    dlor_status st = load_layer(p, L, err);
+    if (st == DLOR_OK) st = fit_layer(p, L, i, err);
+    drop_layer(L);
+    return st;
 }
 
 /* The tasks as the parallel loop runs them: each also counts for the progress lines. */
@@ -346,6 +431,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     plan p;
     memset(&p, 0, sizeof p);
     p.err = err;
+    p.src = src;
     p.cc = cc;
     p.hooks = hooks;
     int progress = hooks && hooks->verbose;
@@ -360,19 +446,13 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         L->t = &src->items[i];
         L->m = (int64_t)L->t->dims[0];
         L->n = (int64_t)L->t->dims[1];
-        int64_t mn = L->m * L->n;
         L->kcap = dlor_compress_rank_cap(L->m, L->n, with_beta);
-        L->w = malloc((size_t)mn * sizeof *L->w);
-        if (st == DLOR_OK && !L->w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
-        if (st == DLOR_OK) st = dlor_tensor_to_f64(L->t, L->w, err);
-        for (int64_t j = 0; st == DLOR_OK && j < mn; j++)
-            if (!isfinite(L->w[j]))
-                st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
-                               (long long)(j / L->n), (long long)(j % L->n));
+        dlor_container_init(&L->part);
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
     if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
     if (st == DLOR_OK) whiten_note(&p);
+    for (size_t i = 0; i < p.n; i++) dlor_tensor_release(src, p.layers[i].t); /* what calibration read */
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
      * error curves (smallest meeting --tol, or the budget allocation). */
@@ -434,19 +514,23 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                 snprintf(why, sizeof why, "%s", L->kcap < 1 ? "no rank is cheaper than dense"
                                                 : cc->has_budget ? "the budget is better spent elsewhere"
                                                                  : "no smaller form meets the target");
-            st = keep_dense(cc, L, c, kept_dense, kept_len, err);
+            st = keep_dense(L, c, kept_dense, kept_len, err);
+            if (st == DLOR_OK) st = move_part(&L->part, c, err);
             if (progress)
                 dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s kept dense (%s)", i + 1, p.n, L->t->name, shape, why);
             continue;
         }
-        const dlor_lowrank *lr = &L->lr;
-        st = store(cc, L, lr, c, err);
+        if (cc->factors > 0) {
+            st = store(cc, L, &L->lr, &L->part, err);
+            dlor_lowrank_free(&L->lr);
+        }
+        if (st == DLOR_OK) st = move_part(&L->part, c, err);
         if (progress && st == DLOR_OK) {
             char data_err[48] = "";
-            if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", lr->rel_err_data);
+            if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", L->rel_err_data);
             dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g%s %.2f s", i + 1, p.n,
                             L->t->name, shape, cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"),
-                            (long long)L->k, lr->beta, lr->rel_err, data_err, L->secs);
+                            (long long)L->k, L->beta, L->rel_err, data_err, L->secs);
         }
     }
     plan_free(&p);

@@ -47,6 +47,7 @@ static dlor_status sha256_file(const char *path, char hex[65], dlor_error *err)
  * (tasks run in parallel), then moved into the output in source order. */
 typedef struct {
     const convert_cfg *cfg;
+    const dlor_tensor_list *src;   /* the source: its pages of a layer are released once read */
     const dlor_tensor **t;
     dlor_container *part;   /* one per layer */
     double *secs;
@@ -73,6 +74,7 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     double *w = malloc((size_t)t->nelem * sizeof *w);
     if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
     st = dlor_tensor_to_f64(t, w, err);
+    dlor_tensor_release(j->src, t);
     dlor_factored f;
     memset(&f, 0, sizeof f);
     if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
@@ -104,7 +106,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
 {
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
-    exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
+    exact_job j = {cfg, src, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
                    calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), n, hooks, NULL};
     *parts_out = j.part;
     *nparts = 0;

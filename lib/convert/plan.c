@@ -114,9 +114,10 @@ static void estimate(dlor_plan_item *it, double budget_hint)
                 it->out_bytes = (uint64_t)(budget_hint * (double)(m * n)) * es + 2 * TENSOR_OVERHEAD;
             }
         }
-        /* the layer in double is held from the start to the end of the step, with
-         * the SVD's copies while it is fitted */
-        it->held_bytes = w64 + it->out_bytes + K * (m + n) * 8 / 2;
+        /* the layer in double only while its curve or fit task runs, with the
+         * SVD's copies; afterwards only its encoded bytes (and, with --calib, its
+         * n x n whitening factor, added by dlor_plan_make) */
+        it->held_bytes = it->out_bytes;
         it->work_bytes = w64 * 2 + (m + n) * K * 8;
         break;
     }
@@ -135,7 +136,11 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     p->n = src->count;
     p->jobs = jobs < 1 ? 1 : jobs;
     p->src_bytes = src_file_bytes;
-    uint64_t held = 0, work_max = 0, weights = 0;
+    uint64_t held = 0, work_max = 0, weights = 0, carried = 0;
+    /* a mapped source (safetensors) is resident only where it is being read: a
+     * layer while a task converts it, the carried tensors while they are written;
+     * other sources are read into memory whole */
+    int mapped = src->nmaps > 0;
     int compressed_any = 0;
     double secs = 0, longest = 0;
     for (size_t i = 0; i < src->count; i++) {
@@ -148,6 +153,7 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         if (it->t->ndim == 2 && it->role == DLOR_ROLE_LINEAR) weights += it->t->nelem;
         if (!it->convert) {
             if (!it->other_shard) it->out_bytes = it->t->nbytes + TENSOR_OVERHEAD;
+            if (!it->other_shard) carried += it->t->nbytes;
             p->out_bytes += it->out_bytes;
             continue;
         }
@@ -155,8 +161,12 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         p->nconvert++;
         p->dense_bytes += it->t->nbytes;
         p->out_bytes += it->out_bytes;
+        if (calib_rows && dlor_form_is_compressed(it->spec.form))
+            it->held_bytes += it->t->dims[1] * it->t->dims[1] * 8; /* the whitening factor */
         held += it->held_bytes;
-        work_max = u64max(work_max, it->work_bytes);
+        /* a layer kept dense is written from the source's bytes */
+        if (dlor_form_is_compressed(it->spec.form) && it->out_bytes >= it->t->nbytes) carried += it->t->nbytes;
+        work_max = u64max(work_max, it->work_bytes + (mapped ? it->t->nbytes : 0));
         secs += it->secs;
         if (it->secs > longest) longest = it->secs;
         if (dlor_form_is_compressed(it->spec.form)) compressed_any = 1;
@@ -166,12 +176,17 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     if (calib_rows && compressed_any) secs += RATE_CALIB_ROW * (double)calib_rows * (double)weights;
     /* jobs layers at once: the work spreads, the longest layer still takes its time */
     p->secs = secs / p->jobs > longest ? secs / p->jobs : longest;
-    /* the writer copies every U factor into panels before it writes: about half
-     * the factors' bytes, after the work */
+    /* The peak (README, "The plan"): what stays held (the converted layers' bytes
+     * as stored) plus the larger of the work of 'jobs' layers at once (each in
+     * double with its SVD's copies, and its source bytes while they are read)
+     * and the writer's (it copies every U factor into panels before it writes:
+     * about half the factors' bytes; a mapped source's carried tensors become
+     * resident as they are written). */
     uint64_t factors = 0;
     for (size_t i = 0; i < p->n; i++)
         if (p->items[i].convert) factors += p->items[i].out_bytes;
-    p->peak_bytes = BASE_BYTES + src_file_bytes + held + u64max(work_max * (uint64_t)p->jobs, factors / 2);
+    uint64_t writing = factors / 2 + (mapped ? carried : 0);
+    p->peak_bytes = BASE_BYTES + (mapped ? 0 : src_file_bytes) + held + u64max(work_max * (uint64_t)p->jobs, writing);
     return DLOR_OK;
 }
 
