@@ -609,6 +609,16 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define DLOR_RT_KERNEL
 #endif
 
+/* The batch kernel's tile: samples x rows (see tile in runtime_body.h). On
+ * x86-64 a 4 x 4 tile for AVX-512 processors as well, chosen at run time. */
+#define RT_TILE_MB 2
+#define RT_TILE_NB 2
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DLOR_RUNTIME_NO_CLONES)
+#define RT_WIDE_TILE __attribute__((target("avx512f")))
+#define RT_WIDE_TILE_OK() __builtin_cpu_supports("avx512f")
+#endif
+
 /* Keeps GCC from unrolling a loop of a fixed trip count before its loop
  * vectoriser sees it: at -O3 it unrolls the quantized kernels' 16- and 32-lane
  * loops first, and its block vectoriser then makes scalar conversions of them

@@ -152,6 +152,127 @@ DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint6
     out[3] = s3[0] + t3;
 }
 
+/* dot's closing sum of its 16 lanes, written out (s[l] += s[l + w] for w = 8, 4,
+ * 2, 1): straight code, where the loops were left as loops in the tiles. */
+static inline T RT_(fold16)(const T *s)
+{
+    T a0 = s[0] + s[8], a1 = s[1] + s[9], a2 = s[2] + s[10], a3 = s[3] + s[11];
+    T a4 = s[4] + s[12], a5 = s[5] + s[13], a6 = s[6] + s[14], a7 = s[7] + s[15];
+    T b0 = a0 + a4, b1 = a1 + a5, b2 = a2 + a6, b3 = a3 + a7;
+    T c0 = b0 + b2, c1 = b1 + b3;
+    return c0 + c1;
+}
+
+/* The kernel of a batch against rows in place: out[b * ldo + q] = dot(w + q ldw,
+ * x + b ldx, n) for MB samples b and NB rows q at once, every product with
+ * dot's lanes and order (the same bits as MB x NB calls of dot). Each load of a
+ * row serves MB samples and each load of a sample NB rows, so the additions, not
+ * the loads, set the pace. */
+#define RT_TILE_BODY(MB, NB)                                                         \
+    T s[MB][NB][16], t[MB][NB];                                                      \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) {                                               \
+            t[b][q] = 0;                                                             \
+            for (int l = 0; l < 16; l++) s[b][q][l] = 0;                             \
+        }                                                                            \
+    uint64_t i = 0;                                                                  \
+    for (; i + 16 <= n; i += 16)                                                     \
+        for (int l = 0; l < 16; l++)                                                 \
+            for (int b = 0; b < MB; b++)                                             \
+                for (int q = 0; q < NB; q++) s[b][q][l] += w[q * ldw + i + l] * x[b * ldx + i + l]; \
+    for (; i < n; i++)                                                               \
+        for (int b = 0; b < MB; b++)                                                 \
+            for (int q = 0; q < NB; q++) t[b][q] += w[q * ldw + i] * x[b * ldx + i]; \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) out[b * ldo + q] = RT_(fold16)(s[b][q]) + t[b][q];
+
+DLOR_RT_KERNEL static void RT_(tile)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                     uint64_t ldo)
+{
+    RT_TILE_BODY(RT_TILE_MB, RT_TILE_NB)
+}
+
+#if RT_F32 && defined(RT_WIDE_TILE)
+/* 4 x 4 for processors with 32 vector registers of 16 floats: one register of
+ * dot's 16 lanes per product, and the closing sums of the 16 products done
+ * side by side (each step adds lane l + w to lane l for two products at once:
+ * the same additions as fold16, so the same bits). GNU C vectors. */
+typedef float dlor__v16 __attribute__((vector_size(64)));
+typedef float dlor__v16u __attribute__((vector_size(64), aligned(4)));
+typedef int dlor__i16 __attribute__((vector_size(64)));
+
+RT_WIDE_TILE static void RT_(tile_wide)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                        uint64_t ldo)
+{
+    dlor__v16 s[16], v[8];
+    T t[16];
+    for (int o = 0; o < 16; o++) {
+        s[o] = (dlor__v16){0};
+        t[o] = 0;
+    }
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        dlor__v16 wq[4];
+        for (int q = 0; q < 4; q++) wq[q] = *(const dlor__v16u *)(const void *)(w + q * ldw + i);
+        for (int b = 0; b < 4; b++) {
+            dlor__v16 xb = *(const dlor__v16u *)(const void *)(x + b * ldx + i);
+            for (int q = 0; q < 4; q++) s[4 * b + q] += wq[q] * xb;
+        }
+    }
+    for (; i < n; i++)
+        for (int b = 0; b < 4; b++)
+            for (int q = 0; q < 4; q++) t[4 * b + q] += w[q * ldw + i] * x[b * ldx + i];
+    /* lanes l and l + 8 of products 2j and 2j + 1, then l and l + 4 of 4 products ... */
+    const dlor__i16 lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                    hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                    lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+                    hi2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31},
+                    lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+                    hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
+                    lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
+                    hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    for (int j = 0; j < 8; j++)
+        v[j] = __builtin_shuffle(s[2 * j], s[2 * j + 1], lo1) + __builtin_shuffle(s[2 * j], s[2 * j + 1], hi1);
+    for (int j = 0; j < 4; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo2) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi2);
+    for (int j = 0; j < 2; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo3) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi3);
+    v[0] = __builtin_shuffle(v[0], v[1], lo4) + __builtin_shuffle(v[0], v[1], hi4);
+    for (int b = 0; b < 4; b++)
+        for (int q = 0; q < 4; q++) out[b * ldo + q] = v[0][4 * b + q] + t[4 * b + q];
+}
+#endif
+
+/* out[b * ostride + q] = dot(w + q ldw, x + b xstride, n) for q < nr, b < batch,
+ * tile by tile: a block of rows (a few KB, kept in the first-level cache) against
+ * every sample, the samples and rows left over through dot. */
+static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_t xstride, uint64_t n, size_t batch,
+                      T *out, uint64_t ostride)
+{
+    uint64_t mb = RT_TILE_MB, nb = RT_TILE_NB;
+#if RT_F32 && defined(RT_WIDE_TILE)
+    int wide = RT_WIDE_TILE_OK();
+    if (wide) mb = nb = 4;
+#endif
+    uint64_t q = 0;
+    for (; q + nb <= nr; q += nb) {
+        size_t b = 0;
+        for (; b + mb <= batch; b += mb) {
+#if RT_F32 && defined(RT_WIDE_TILE)
+            if (wide) {
+                RT_(tile_wide)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+                continue;
+            }
+#endif
+            RT_(tile)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+        }
+        for (; b < batch; b++)
+            for (uint64_t k = q; k < q + nb; k++) out[b * ostride + k] = RT_(dot)(w + k * ldw, x + b * xstride, n);
+    }
+    for (; q < nr; q++)
+        for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(dot)(w + q * ldw, x + b * xstride, n);
+}
+
 /* sum_i (x_i - c)^2 in dot's lanes and order. */
 DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
 {
@@ -417,6 +538,10 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+    if (direct && batch >= RT_TILE_MB) { /* a batch: tile by tile, each product still dot's */
+        RT_(gemm)((const T *)(const void *)t->data + r0 * cols + c0, cols, nr, x, xstride, n, batch, out, ostride);
+        return;
+    }
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
