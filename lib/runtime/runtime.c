@@ -33,6 +33,12 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
 
+/* Queries an attention takes at a time (see attend in runtime_body.h), and the
+ * scores that needs per worker: RT_QB rows of seq (one row for a sequence
+ * shorter than that, which goes query by query). */
+#define RT_QB 4
+static uint64_t att_scores(uint64_t seq) { return seq >= RT_QB ? RT_QB * seq : seq; }
+
 static const uint64_t *plan_of(const dlor_model *m) { return m->plan ? m->plan : m->plan_inline; }
 
 /* A count as a float, from 32-bit halves: a 64-bit conversion is a libgcc
@@ -473,7 +479,8 @@ uint64_t dlor_model_macs(const dlor_model *m)
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): the values, rows x width; the factor
  * products, rows x zmax; a widening buffer for each worker of a team; and for
- * attention each worker's scores (seq), with rotary embedding also its rotated
+ * attention each worker's scores (seq x RT_QB queries, seq for a sequence
+ * shorter than RT_QB), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
  * rotated query (head). rows = batch x seq. */
 #define DLOR_RT_PARTS 4
@@ -495,7 +502,7 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
     uint64_t att = 0;
     if (m->att_head) {
         if (m->att_rope && seq > lim / 4 / (m->att_head + 1)) return -1;
-        att = seq + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
+        att = att_scores(seq) + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
     }
     if (round16(att) > lim / workers) return -1;
     n[3] = round16(att) * workers;

@@ -865,6 +865,79 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
 
 /* ---- attention ------------------------------------------------------------------ */
 
+/* y_s = sum over the keys t that are seen of p[s S + t] v_t, for the RT_QB
+ * queries s of a block at once (each load of v_t serves them all), every
+ * element added in t's order as axpy would: the same bits as a call of axpy
+ * per query and key. */
+DLOR_RT_KERNEL static void RT_(mix)(const T *p, size_t S, const T *v, uint64_t W, uint64_t dv, const void *mask,
+                                    int mask_dtype, size_t seq0, T *y, uint64_t ldy)
+{
+    uint64_t f = 0;
+#if RT_QB != 4
+#error "mix takes four queries"
+#endif
+    for (; f + 16 <= dv; f += 16) {
+        T a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            const T *vt = v + t * W + f;
+            T c0 = p[t], c1 = p[S + t], c2 = p[2 * S + t], c3 = p[3 * S + t];
+            for (int l = 0; l < 16; l++) {
+                T x = vt[l];
+                a0[l] += c0 * x;
+                a1[l] += c1 * x;
+                a2[l] += c2 * x;
+                a3[l] += c3 * x;
+            }
+        }
+        memcpy(y + f, a0, sizeof a0);
+        memcpy(y + ldy + f, a1, sizeof a1);
+        memcpy(y + 2 * ldy + f, a2, sizeof a2);
+        memcpy(y + 3 * ldy + f, a3, sizeof a3);
+    }
+    for (; f < dv; f++)
+        for (int s = 0; s < RT_QB; s++) {
+            T a = 0;
+            for (size_t t = 0; t < S; t++)
+                if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) a += p[s * S + t] * v[t * W + f];
+            y[s * ldy + f] = a;
+        }
+}
+
+/* Queries q_0 .. q_{RT_QB-1} (rows W apart) of a head without rotary embedding
+ * or causal mask: their scores against every key through gemm (each one dot's,
+ * as the query-by-query loop of attend computes it), the softmax of each row
+ * over the keys seen, then mix. p: RT_QB x S scratch. */
+static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64_t W, size_t S, uint64_t d,
+                              uint64_t dv, const void *mask, int mask_dtype, size_t seq0, T scale, T *p)
+{
+    RT_(gemm)(k, W, S, q, W, d, RT_QB, p, S);
+    for (int s = 0; s < RT_QB; s++) {
+        T *ps = p + s * S, mx = 0, sum = 0;
+        int any = 0;
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            ps[t] = scale * ps[t];
+            if (!any || ps[t] > mx) mx = ps[t];
+            any = 1;
+        }
+        if (!any) { /* no key to see: zero */
+            for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
+            return;
+        }
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            ps[t] = RT_EXP(ps[t] - mx);
+            sum += ps[t];
+        }
+        for (size_t t = 0; t < S; t++) ps[t] = ps[t] / sum;
+    }
+    RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
+}
+
 /* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
  * query s may see (mask, causal), p_s = softmax(scale q_s . k_t), q and k
  * rotated (rotary embedding) when theta > 0. tmp: this worker's attention
@@ -876,8 +949,13 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     uint64_t heads = n->heads, d = n->in_features[0] / heads, dv = n->in_features[2] / n->kv_heads;
     uint64_t g = h / (heads / n->kv_heads), half = d / 2;
     int rope = dlor__nonzero_d(n->p1);
-    T *sc = tmp, *kr = tmp + S, *qr = kr + S * d;
+    T *sc = tmp, *kr = tmp + att_scores(S), *qr = kr + S * d;
     const T *qh = q + h * d, *kh = k + g * d, *vh = v + g * dv;
+    size_t s0 = 0;
+    if (!rope && !n->causal) /* RT_QB queries at a time, then the rest one by one */
+        for (; s0 + RT_QB <= S; s0 += RT_QB)
+            RT_(attend_block)(qh + s0 * W, kh, vh, out + s0 * W + h * dv, W, S, d, dv, mask, mask_dtype, seq0, scale,
+                              sc);
     if (rope) /* the keys of this head's group, rotated by their positions */
         for (size_t t = 0; t < S; t++) {
             const T *x = kh + t * W, *c = cs + t * d, *s = c + half;
@@ -887,7 +965,7 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
                 o[i + half] = x[i + half] * c[i] + x[i] * s[i];
             }
         }
-    for (size_t s = 0; s < S; s++) {
+    for (size_t s = s0; s < S; s++) {
         const T *qs = qh + s * W;
         T *os = out + s * W + h * dv;
         if (rope) {
@@ -1127,7 +1205,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             const void *mask = n.in[3] != DLOR_IMAGE_NONE ? r->mask : NULL;
             T scale = dlor__nonzero_d(n.p0) ? RT_D2T(n.p0) : (T)1 / RT_SQRT(RT_U2T(d));
             int rope = dlor__nonzero_d(n.p1);
-            T *cs = rope ? att + S + S * d + d : NULL; /* after the scores, keys and query */
+            T *cs = rope ? att + att_scores(S) + S * d + d : NULL; /* after the scores, keys and query */
             if (since) team_sync(t);
             share(t, (uint64_t)N * n.heads, 1, &u0, &u1);
             if (rope && u1 > u0) /* cos and sin of position s times theta^(-2i/d) */
