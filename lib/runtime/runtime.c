@@ -33,6 +33,13 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
 
+/* Hosts with vector units run GELU through dlor__erff_sel (the same bits as
+ * dlor__erff, every branch computed: a vector loop); other processors take
+ * dlor__erff's branches. */
+#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)
+#define RT_VECTOR_MATH 1
+#endif
+
 /* Queries an attention takes at a time (see attend in runtime_body.h), and the
  * scores that needs per worker: RT_QB rows of seq (one row for a sequence
  * shorter than that, which goes query by query). */
