@@ -233,20 +233,28 @@ static void transformer_steps(uint32_t stride)
     CHECK(worst <= 2.5, "theta^-e: %.3f ulp exceeds 2.5", worst);
 }
 
-/* dlor__erff_sel and dlor__geluf_sel (the runtime's vector GELU) give the bits
- * of dlor__erff and dlor__geluf: every STRIDE-th float of both signs, the ends
- * of erf's intervals and their neighbours, the special values. */
+/* dlor__erff_sel, dlor__geluf_sel and dlor__expf_sel (the runtime's vector
+ * GELU and softmax) give the bits of dlor__erff, dlor__geluf and dlor__expf:
+ * every STRIDE-th float of both signs, the ends of their intervals and their
+ * neighbours, the special values. */
+static int sel_differs(float x)
+{
+    return !same_bits(dlor__erff_sel(x), dlor__erff(x)) || !same_bits(dlor__geluf_sel(x), dlor__geluf(x)) ||
+           !same_bits(dlor__expf_sel(x), dlor__expf(x));
+}
+
 static void selected_branches(uint32_t stride)
 {
     uint64_t bad = 0, n = 0;
     float first = 0.0f;
-    const float edges[] = {0.84375f, 1.5f, 2.25f, 3.0f, 3.93f, 0x1p-12f, 1.0f, 0.0f};
+    const float edges[] = {0.84375f, 1.5f, 2.25f, 3.0f, 3.93f, 0x1p-12f, 1.0f, 0.0f, 88.7228317f, 103.972084f, 89.0f,
+                           104.0f, 87.3365479f, 88.0296249f};
     for (int neg = 0; neg < 2; neg++) {
         uint32_t sign = neg ? 0x80000000u : 0;
         for (uint64_t b = 0; b <= 0x7fffffffu; b += stride) {
             float x = fl((uint32_t)b | sign);
             n++;
-            if (!same_bits(dlor__erff_sel(x), dlor__erff(x)) || !same_bits(dlor__geluf_sel(x), dlor__geluf(x))) {
+            if (sel_differs(x)) {
                 if (!bad) first = x;
                 bad++;
             }
@@ -257,7 +265,7 @@ static void selected_branches(uint32_t stride)
                 if (d < 0 && eb < (uint32_t)-d) continue;
                 float x = fl((eb + (uint32_t)d) | sign), g = x * 1.41421356f;
                 n += 2;
-                if (!same_bits(dlor__erff_sel(x), dlor__erff(x)) || !same_bits(dlor__geluf_sel(g), dlor__geluf(g))) {
+                if (sel_differs(x) || sel_differs(g)) {
                     if (!bad) first = x;
                     bad++;
                 }
@@ -267,14 +275,14 @@ static void selected_branches(uint32_t stride)
                         -FLT_MAX, FLT_MIN, -0.0f};
     for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
         n++;
-        if (!same_bits(dlor__erff_sel(sp[i]), dlor__erff(sp[i])) || !same_bits(dlor__geluf_sel(sp[i]), dlor__geluf(sp[i]))) {
+        if (sel_differs(sp[i])) {
             if (!bad) first = sp[i];
             bad++;
         }
     }
-    printf("erf_sel, gelu_sel: %llu of %llu inputs differ from erf, gelu\n", (unsigned long long)bad,
+    printf("erf_sel, gelu_sel, exp_sel: %llu of %llu inputs differ from erf, gelu, exp\n", (unsigned long long)bad,
            (unsigned long long)n);
-    CHECK(bad == 0, "dlor__erff_sel or dlor__geluf_sel differs from the branching form at %.9g", (double)first);
+    CHECK(bad == 0, "dlor__erff_sel, dlor__geluf_sel or dlor__expf_sel differs from the branching form at %.9g", (double)first);
 }
 
 int main(int argc, char **argv)

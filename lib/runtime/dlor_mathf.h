@@ -187,6 +187,31 @@ static inline float dlor__self(int c, float a, float b)
     return dlor__bitsf((dlor__fbits(a) & m) | (dlor__fbits(b) & ~m));
 }
 
+/* dlor__expf with its branches computed and selected (dlor__erff_sel below
+ * says why): the same bits. k comes from x clamped to [-104, 89] (0 for NaN),
+ * which leaves every input that reaches the polynomial as it was and keeps
+ * the conversion to int defined. */
+static inline float dlor__expf_sel(float x)
+{
+    float xc = dlor__self(x > 89.0f, 89.0f, dlor__self(x < -104.0f, -104.0f, x));
+    xc = dlor__self(x != x, 0.0f, xc);
+    float t = xc * 1.44269502f;
+    int k = (int)dlor__self(t < 0.0f, t - 0.5f, t + 0.5f);
+    float kf = (float)k;
+    float r = (xc - kf * DLOR__LN2_HI) - kf * DLOR__LN2_LO;
+    float q = 4.99999881e-01f +
+              r * (1.66665122e-01f + r * (4.16696444e-02f + r * (8.36962834e-03f + r * 1.37488230e-03f)));
+    float p = 1.0f + (r + r * r * q);
+    /* dlor__ldexpf's three cases, 2^e as bits with e + 127 taken modulo 2^32 */
+    float hi = p * dlor__bitsf(254u << 23) * dlor__bitsf((uint32_t)k << 23);
+    float lo = p * dlor__bitsf((uint32_t)(k + 64 + 127) << 23) * dlor__bitsf(63u << 23);
+    float mid = p * dlor__bitsf((uint32_t)(k + 127) << 23);
+    float e = dlor__self(k > 127, hi, dlor__self(k < -126, lo, mid));
+    e = dlor__self(x < -103.972084f, 0.0f, e);
+    e = dlor__self(x > 88.7228317f, dlor__bitsf(0x7f800000u), e);
+    return dlor__self(x != x, x + x, e);
+}
+
 /* c0 if i0, else c1 if i1, else c2 if i2, else c3 */
 static inline float dlor__sel4(int i0, int i1, int i2, float c0, float c1, float c2, float c3)
 {

@@ -810,6 +810,12 @@ DLOR_RT_KERNEL static void RT_(gelu_run)(const T *u, T *v, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
 }
+
+/* p[t] = exp(p[t] - m) by dlor__expf_sel: dlor__expf's bits, vectorised. */
+DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
+}
 #endif
 
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
@@ -942,11 +948,22 @@ static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64
             for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
             return;
         }
+#if RT_F32 && defined(RT_VECTOR_MATH)
+        RT_(exp_run)(ps, mx, S); /* every key's, then the ones not seen put back to 0 */
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            sum += ps[t];
+        }
+#else
         for (size_t t = 0; t < S; t++) {
             if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
             ps[t] = RT_EXP(ps[t] - mx);
             sum += ps[t];
         }
+#endif
         for (size_t t = 0; t < S; t++) ps[t] = ps[t] / sum;
     }
     RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
