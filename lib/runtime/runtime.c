@@ -33,18 +33,28 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
 
-/* Hosts with vector units run GELU through dlor__erff_sel (the same bits as
- * dlor__erff, every branch computed: a vector loop); other processors take
- * dlor__erff's branches. */
+/* Hosts with vector units (RT_VECTOR_HOST) take batches through tiles (gemm
+ * in runtime_body.h), attention four queries at a time, and GELU and the
+ * attention's exponentials through dlor__erff_sel and dlor__expf_sel (every
+ * branch computed: vector loops). Each gives the bits of the path it replaces,
+ * which other processors (a Cortex-M, with 16-32 float registers and no vector
+ * unit) keep taking. */
 #if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)
-#define RT_VECTOR_MATH 1
+#define RT_VECTOR_HOST 1
 #endif
 
 /* Queries an attention takes at a time (see attend in runtime_body.h), and the
- * scores that needs per worker: RT_QB rows of seq (one row for a sequence
- * shorter than that, which goes query by query). */
+ * scores that needs per worker: RT_QB rows of seq on a vector host (one row for
+ * a sequence shorter than that, which goes query by query). */
 #define RT_QB 4
-static uint64_t att_scores(uint64_t seq) { return seq >= RT_QB ? RT_QB * seq : seq; }
+static uint64_t att_scores(uint64_t seq)
+{
+#ifdef RT_VECTOR_HOST
+    return seq >= RT_QB ? RT_QB * seq : seq;
+#else
+    return seq;
+#endif
+}
 
 static const uint64_t *plan_of(const dlor_model *m) { return m->plan ? m->plan : m->plan_inline; }
 
@@ -486,8 +496,8 @@ uint64_t dlor_model_macs(const dlor_model *m)
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): the values, rows x width; the factor
  * products, rows x zmax; a widening buffer for each worker of a team; and for
- * attention each worker's scores (seq x RT_QB queries, seq for a sequence
- * shorter than RT_QB), with rotary embedding also its rotated
+ * attention each worker's scores (att_scores: seq x RT_QB queries on a vector
+ * host, seq elsewhere), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
  * rotated query (head). rows = batch x seq. */
 #define DLOR_RT_PARTS 4

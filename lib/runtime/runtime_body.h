@@ -152,6 +152,7 @@ DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint6
     out[3] = s3[0] + t3;
 }
 
+#ifdef RT_VECTOR_HOST
 /* dot's closing sum of its 16 lanes, written out (s[l] += s[l + w] for w = 8, 4,
  * 2, 1): straight code, where the loops were left as loops in the tiles. */
 static inline T RT_(fold16)(const T *s)
@@ -272,6 +273,7 @@ static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_
     for (; q < nr; q++)
         for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(dot)(w + q * ldw, x + b * xstride, n);
 }
+#endif
 
 /* sum_i (x_i - c)^2 in dot's lanes and order. */
 DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
@@ -538,10 +540,12 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+#ifdef RT_VECTOR_HOST
     if (direct && batch >= RT_TILE_MB) { /* a batch: tile by tile, each product still dot's */
         RT_(gemm)((const T *)(const void *)t->data + r0 * cols + c0, cols, nr, x, xstride, n, batch, out, ostride);
         return;
     }
+#endif
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
@@ -804,7 +808,7 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
 /* Columns [f0, f1) of y = act(x) for 'rows' rows. Each activation has its own
  * loop (a switch per element kept the compiler from vectorising relu: a pass
  * of a small compressed model spent ~10% of its time there). */
-#if RT_F32 && defined(RT_VECTOR_MATH)
+#if RT_F32 && defined(RT_VECTOR_HOST)
 /* GELU (erf) of n floats by dlor__geluf_sel: dlor__geluf's bits, vectorised. */
 DLOR_RT_KERNEL static void RT_(gelu_run)(const T *u, T *v, uint64_t n)
 {
@@ -833,7 +837,7 @@ static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64
         case DLOR_ACT_TANH: RT_ACT_LOOP(DLOR_ACT_TANH); break;
         case DLOR_ACT_SOFTPLUS: RT_ACT_LOOP(DLOR_ACT_SOFTPLUS); break;
         case DLOR_ACT_GELU_ERF:
-#if RT_F32 && defined(RT_VECTOR_MATH)
+#if RT_F32 && defined(RT_VECTOR_HOST)
             RT_(gelu_run)(u + f0, v + f0, f1 - f0);
 #else
             RT_ACT_LOOP(DLOR_ACT_GELU_ERF);
@@ -885,6 +889,7 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
 
 /* ---- attention ------------------------------------------------------------------ */
 
+#ifdef RT_VECTOR_HOST
 /* y_s = sum over the keys t that are seen of p[s S + t] v_t, for the RT_QB
  * queries s of a block at once (each load of v_t serves them all), every
  * element added in t's order as axpy would: the same bits as a call of axpy
@@ -948,7 +953,7 @@ static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64
             for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
             return;
         }
-#if RT_F32 && defined(RT_VECTOR_MATH)
+#if RT_F32 && defined(RT_VECTOR_HOST)
         RT_(exp_run)(ps, mx, S); /* every key's, then the ones not seen put back to 0 */
         for (size_t t = 0; t < S; t++) {
             if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
@@ -968,6 +973,7 @@ static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64
     }
     RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
 }
+#endif
 
 /* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
  * query s may see (mask, causal), p_s = softmax(scale q_s . k_t), q and k
@@ -983,10 +989,12 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     T *sc = tmp, *kr = tmp + att_scores(S), *qr = kr + S * d;
     const T *qh = q + h * d, *kh = k + g * d, *vh = v + g * dv;
     size_t s0 = 0;
+#ifdef RT_VECTOR_HOST
     if (!rope && !n->causal) /* RT_QB queries at a time, then the rest one by one */
         for (; s0 + RT_QB <= S; s0 += RT_QB)
             RT_(attend_block)(qh + s0 * W, kh, vh, out + s0 * W + h * dv, W, S, d, dv, mask, mask_dtype, seq0, scale,
                               sc);
+#endif
     if (rope) /* the keys of this head's group, rotated by their positions */
         for (size_t t = 0; t < S; t++) {
             const T *x = kh + t * W, *c = cs + t * d, *s = c + half;
