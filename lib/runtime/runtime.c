@@ -34,6 +34,29 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
 
+/* Hosts with vector units (RT_VECTOR_HOST) take batches through tiles (gemm
+ * in runtime_body.h), attention four queries at a time, and GELU and the
+ * attention's exponentials through dlor__erff_sel and dlor__expf_sel (every
+ * branch computed: vector loops). Each gives the bits of the path it replaces,
+ * which other processors (a Cortex-M, with 16-32 float registers and no vector
+ * unit) keep taking. */
+#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)
+#define RT_VECTOR_HOST 1
+#endif
+
+/* Queries an attention takes at a time (see attend in runtime_body.h), and the
+ * scores that needs per worker: RT_QB rows of seq on a vector host (one row for
+ * a sequence shorter than that, which goes query by query). */
+#define RT_QB 4
+static uint64_t att_scores(uint64_t seq)
+{
+#ifdef RT_VECTOR_HOST
+    return seq >= RT_QB ? RT_QB * seq : seq;
+#else
+    return seq;
+#endif
+}
+
 static const uint64_t *plan_of(const dlor_model *m) { return m->plan ? m->plan : m->plan_inline; }
 
 /* A count as a float, from 32-bit halves: a 64-bit conversion is a libgcc
@@ -487,7 +510,8 @@ uint64_t dlor_model_macs(const dlor_model *m)
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): the values, rows x width; the factor
  * products, rows x zmax; a widening buffer for each worker of a team; and for
- * attention each worker's scores (seq), with rotary embedding also its rotated
+ * attention each worker's scores (att_scores: seq x RT_QB queries on a vector
+ * host, seq elsewhere), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
  * rotated query (head). rows = batch x seq. */
 #define DLOR_RT_PARTS 4
@@ -509,7 +533,7 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
     uint64_t att = 0;
     if (m->att_head) {
         if (m->att_rope && seq > lim / 4 / (m->att_head + 1)) return -1;
-        att = seq + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
+        att = att_scores(seq) + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
     }
     if (round16(att) > lim / workers) return -1;
     n[3] = round16(att) * workers;
@@ -630,6 +654,16 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define DLOR_RT_KERNEL
 #endif
 
+/* The batch kernel's tile: samples x rows (see tile in runtime_body.h). On
+ * x86-64 a 4 x 4 tile for AVX-512 processors as well, chosen at run time. */
+#define RT_TILE_MB 2
+#define RT_TILE_NB 2
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DLOR_RUNTIME_NO_CLONES)
+#define RT_WIDE_TILE __attribute__((target("avx512f")))
+#define RT_WIDE_TILE_OK() __builtin_cpu_supports("avx512f")
+#endif
+
 /* Keeps GCC from unrolling a loop of a fixed trip count before its loop
  * vectoriser sees it: at -O3 it unrolls the quantized kernels' 16- and 32-lane
  * loops first, and its block vectoriser then makes scalar conversions of them
@@ -640,13 +674,13 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define RT_NO_UNROLL
 #endif
 
-/* The quantized kernels in GCC/Clang vector types where the processor has
- * vector registers for them (x86-64, AArch64): the same lanes and the same
- * operations in the same order as their plain loops, so the same bits (the
- * plain loops are what the vectoriser made 128-bit code of, 2 x slower for
- * q4: see qdot8). DLOR_RT_NO_VECTOR_EXT keeps the plain loops (the tests build
- * the runtime so to compare the two). */
-#if !defined(DLOR_RT_NO_VECTOR_EXT) && (defined(__x86_64__) || defined(__aarch64__)) &&                            \
+/* The quantized kernels in GCC/Clang vector types on a vector host
+ * (RT_VECTOR_HOST): the same lanes and the same operations in the same order
+ * as their plain loops, so the same bits (the plain loops are what the
+ * vectoriser made 128-bit code of, 2 x slower for q4: see qdot8).
+ * DLOR_RT_NO_VECTOR_EXT keeps the plain loops (the tests build the runtime so
+ * to compare the two). */
+#if defined(RT_VECTOR_HOST) && !defined(DLOR_RT_NO_VECTOR_EXT) &&                                                  \
     (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
 #define RT_VEC 1
 typedef int32_t rt_v8i __attribute__((vector_size(32)));

@@ -167,6 +167,129 @@ DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint6
     out[3] = s3[0] + t3;
 }
 
+#ifdef RT_VECTOR_HOST
+/* dot's closing sum of its 16 lanes, written out (s[l] += s[l + w] for w = 8, 4,
+ * 2, 1): straight code, where the loops were left as loops in the tiles. */
+static inline T RT_(fold16)(const T *s)
+{
+    T a0 = s[0] + s[8], a1 = s[1] + s[9], a2 = s[2] + s[10], a3 = s[3] + s[11];
+    T a4 = s[4] + s[12], a5 = s[5] + s[13], a6 = s[6] + s[14], a7 = s[7] + s[15];
+    T b0 = a0 + a4, b1 = a1 + a5, b2 = a2 + a6, b3 = a3 + a7;
+    T c0 = b0 + b2, c1 = b1 + b3;
+    return c0 + c1;
+}
+
+/* The kernel of a batch against rows in place: out[b * ldo + q] = dot(w + q ldw,
+ * x + b ldx, n) for MB samples b and NB rows q at once, every product with
+ * dot's lanes and order (the same bits as MB x NB calls of dot). Each load of a
+ * row serves MB samples and each load of a sample NB rows, so the additions, not
+ * the loads, set the pace. */
+#define RT_TILE_BODY(MB, NB)                                                         \
+    T s[MB][NB][16], t[MB][NB];                                                      \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) {                                               \
+            t[b][q] = 0;                                                             \
+            for (int l = 0; l < 16; l++) s[b][q][l] = 0;                             \
+        }                                                                            \
+    uint64_t i = 0;                                                                  \
+    for (; i + 16 <= n; i += 16)                                                     \
+        for (int l = 0; l < 16; l++)                                                 \
+            for (int b = 0; b < MB; b++)                                             \
+                for (int q = 0; q < NB; q++) s[b][q][l] += w[q * ldw + i + l] * x[b * ldx + i + l]; \
+    for (; i < n; i++)                                                               \
+        for (int b = 0; b < MB; b++)                                                 \
+            for (int q = 0; q < NB; q++) t[b][q] += w[q * ldw + i] * x[b * ldx + i]; \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) out[b * ldo + q] = RT_(fold16)(s[b][q]) + t[b][q];
+
+DLOR_RT_KERNEL static void RT_(tile)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                     uint64_t ldo)
+{
+    RT_TILE_BODY(RT_TILE_MB, RT_TILE_NB)
+}
+
+#if RT_F32 && defined(RT_WIDE_TILE)
+/* 4 x 4 for processors with 32 vector registers of 16 floats: one register of
+ * dot's 16 lanes per product, and the closing sums of the 16 products done
+ * side by side (each step adds lane l + w to lane l for two products at once:
+ * the same additions as fold16, so the same bits). GNU C vectors. */
+typedef float dlor__v16 __attribute__((vector_size(64)));
+typedef float dlor__v16u __attribute__((vector_size(64), aligned(4)));
+typedef int dlor__i16 __attribute__((vector_size(64)));
+
+RT_WIDE_TILE static void RT_(tile_wide)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                        uint64_t ldo)
+{
+    dlor__v16 s[16], v[8];
+    T t[16];
+    for (int o = 0; o < 16; o++) {
+        s[o] = (dlor__v16){0};
+        t[o] = 0;
+    }
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        dlor__v16 wq[4];
+        for (int q = 0; q < 4; q++) wq[q] = *(const dlor__v16u *)(const void *)(w + q * ldw + i);
+        for (int b = 0; b < 4; b++) {
+            dlor__v16 xb = *(const dlor__v16u *)(const void *)(x + b * ldx + i);
+            for (int q = 0; q < 4; q++) s[4 * b + q] += wq[q] * xb;
+        }
+    }
+    for (; i < n; i++)
+        for (int b = 0; b < 4; b++)
+            for (int q = 0; q < 4; q++) t[4 * b + q] += w[q * ldw + i] * x[b * ldx + i];
+    /* lanes l and l + 8 of products 2j and 2j + 1, then l and l + 4 of 4 products ... */
+    const dlor__i16 lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                    hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                    lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+                    hi2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31},
+                    lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+                    hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
+                    lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
+                    hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    for (int j = 0; j < 8; j++)
+        v[j] = __builtin_shuffle(s[2 * j], s[2 * j + 1], lo1) + __builtin_shuffle(s[2 * j], s[2 * j + 1], hi1);
+    for (int j = 0; j < 4; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo2) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi2);
+    for (int j = 0; j < 2; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo3) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi3);
+    v[0] = __builtin_shuffle(v[0], v[1], lo4) + __builtin_shuffle(v[0], v[1], hi4);
+    for (int b = 0; b < 4; b++)
+        for (int q = 0; q < 4; q++) out[b * ldo + q] = v[0][4 * b + q] + t[4 * b + q];
+}
+#endif
+
+/* out[b * ostride + q] = dot(w + q ldw, x + b xstride, n) for q < nr, b < batch,
+ * tile by tile: a block of rows (a few KB, kept in the first-level cache) against
+ * every sample, the samples and rows left over through dot. */
+static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_t xstride, uint64_t n, size_t batch,
+                      T *out, uint64_t ostride)
+{
+    uint64_t mb = RT_TILE_MB, nb = RT_TILE_NB;
+#if RT_F32 && defined(RT_WIDE_TILE)
+    int wide = RT_WIDE_TILE_OK();
+    if (wide) mb = nb = 4;
+#endif
+    uint64_t q = 0;
+    for (; q + nb <= nr; q += nb) {
+        size_t b = 0;
+        for (; b + mb <= batch; b += mb) {
+#if RT_F32 && defined(RT_WIDE_TILE)
+            if (wide) {
+                RT_(tile_wide)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+                continue;
+            }
+#endif
+            RT_(tile)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+        }
+        for (; b < batch; b++)
+            for (uint64_t k = q; k < q + nb; k++) out[b * ostride + k] = RT_(dot)(w + k * ldw, x + b * xstride, n);
+    }
+    for (; q < nr; q++)
+        for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(dot)(w + q * ldw, x + b * xstride, n);
+}
+#endif
+
 #ifndef DLOR_RT_NO_NORMS
 /* sum_i (x_i - c)^2 in dot's lanes and order. */
 DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
@@ -500,6 +623,12 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+#ifdef RT_VECTOR_HOST
+    if (direct && batch >= RT_TILE_MB) { /* a batch: tile by tile, each product still dot's */
+        RT_(gemm)((const T *)(const void *)t->data + r0 * cols + c0, cols, nr, x, xstride, n, batch, out, ostride);
+        return;
+    }
+#endif
 #ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
@@ -766,6 +895,20 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
 /* Columns [f0, f1) of y = act(x) for 'rows' rows. Each activation has its own
  * loop (a switch per element kept the compiler from vectorising relu: a pass
  * of a small compressed model spent ~10% of its time there). */
+#if RT_F32 && defined(RT_VECTOR_HOST)
+/* GELU (erf) of n floats by dlor__geluf_sel: dlor__geluf's bits, vectorised. */
+DLOR_RT_KERNEL static void RT_(gelu_run)(const T *u, T *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
+}
+
+/* p[t] = exp(p[t] - m) by dlor__expf_sel: dlor__expf's bits, vectorised. */
+DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
+}
+#endif
+
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
 {
     for (size_t b = 0; b < rows; b++) {
@@ -781,7 +924,13 @@ static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64
         case DLOR_ACT_SIGMOID: RT_ACT_LOOP(DLOR_ACT_SIGMOID); break;
         case DLOR_ACT_TANH: RT_ACT_LOOP(DLOR_ACT_TANH); break;
         case DLOR_ACT_SOFTPLUS: RT_ACT_LOOP(DLOR_ACT_SOFTPLUS); break;
-        case DLOR_ACT_GELU_ERF: RT_ACT_LOOP(DLOR_ACT_GELU_ERF); break;
+        case DLOR_ACT_GELU_ERF:
+#if RT_F32 && defined(RT_VECTOR_HOST)
+            RT_(gelu_run)(u + f0, v + f0, f1 - f0);
+#else
+            RT_ACT_LOOP(DLOR_ACT_GELU_ERF);
+#endif
+            break;
         case DLOR_ACT_GELU_TANH: RT_ACT_LOOP(DLOR_ACT_GELU_TANH); break;
         case DLOR_ACT_SILU: RT_ACT_LOOP(DLOR_ACT_SILU); break;
         default:
@@ -832,6 +981,92 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
 #ifndef DLOR_RT_NO_ATTENTION
 /* ---- attention ------------------------------------------------------------------ */
 
+#ifdef RT_VECTOR_HOST
+/* y_s = sum over the keys t that are seen of p[s S + t] v_t, for the RT_QB
+ * queries s of a block at once (each load of v_t serves them all), every
+ * element added in t's order as axpy would: the same bits as a call of axpy
+ * per query and key. */
+DLOR_RT_KERNEL static void RT_(mix)(const T *p, size_t S, const T *v, uint64_t W, uint64_t dv, const void *mask,
+                                    int mask_dtype, size_t seq0, T *y, uint64_t ldy)
+{
+    uint64_t f = 0;
+#if RT_QB != 4
+#error "mix takes four queries"
+#endif
+    for (; f + 16 <= dv; f += 16) {
+        T a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            const T *vt = v + t * W + f;
+            T c0 = p[t], c1 = p[S + t], c2 = p[2 * S + t], c3 = p[3 * S + t];
+            for (int l = 0; l < 16; l++) {
+                T x = vt[l];
+                a0[l] += c0 * x;
+                a1[l] += c1 * x;
+                a2[l] += c2 * x;
+                a3[l] += c3 * x;
+            }
+        }
+        memcpy(y + f, a0, sizeof a0);
+        memcpy(y + ldy + f, a1, sizeof a1);
+        memcpy(y + 2 * ldy + f, a2, sizeof a2);
+        memcpy(y + 3 * ldy + f, a3, sizeof a3);
+    }
+    for (; f < dv; f++)
+        for (int s = 0; s < RT_QB; s++) {
+            T a = 0;
+            for (size_t t = 0; t < S; t++)
+                if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) a += p[s * S + t] * v[t * W + f];
+            y[s * ldy + f] = a;
+        }
+}
+
+/* Queries q_0 .. q_{RT_QB-1} (rows W apart) of a head without rotary embedding
+ * or causal mask: their scores against every key through gemm (each one dot's,
+ * as the query-by-query loop of attend computes it), the softmax of each row
+ * over the keys seen, then mix. p: RT_QB x S scratch. */
+static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64_t W, size_t S, uint64_t d,
+                              uint64_t dv, const void *mask, int mask_dtype, size_t seq0, T scale, T *p)
+{
+    RT_(gemm)(k, W, S, q, W, d, RT_QB, p, S);
+    for (int s = 0; s < RT_QB; s++) {
+        T *ps = p + s * S, mx = 0, sum = 0;
+        int any = 0;
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            ps[t] = scale * ps[t];
+            if (!any || ps[t] > mx) mx = ps[t];
+            any = 1;
+        }
+        if (!any) { /* no key to see: zero */
+            for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
+            return;
+        }
+#if RT_F32 && defined(RT_VECTOR_HOST)
+        RT_(exp_run)(ps, mx, S); /* every key's, then the ones not seen put back to 0 */
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            sum += ps[t];
+        }
+#else
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            ps[t] = RT_EXP(ps[t] - mx);
+            sum += ps[t];
+        }
+#endif
+        for (size_t t = 0; t < S; t++) ps[t] = ps[t] / sum;
+    }
+    RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
+}
+#endif
+
 /* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
  * query s may see (mask, causal), p_s = softmax(scale q_s . k_t), q and k
  * rotated (rotary embedding) when theta > 0. tmp: this worker's attention
@@ -843,8 +1078,15 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     uint64_t heads = n->heads, d = n->in_features[0] / heads, dv = n->in_features[2] / n->kv_heads;
     uint64_t g = h / (heads / n->kv_heads), half = d / 2;
     int rope = dlor__nonzero_d(n->p1);
-    T *sc = tmp, *kr = tmp + S, *qr = kr + S * d;
+    T *sc = tmp, *kr = tmp + att_scores(S), *qr = kr + S * d;
     const T *qh = q + h * d, *kh = k + g * d, *vh = v + g * dv;
+    size_t s0 = 0;
+#ifdef RT_VECTOR_HOST
+    if (!rope && !n->causal) /* RT_QB queries at a time, then the rest one by one */
+        for (; s0 + RT_QB <= S; s0 += RT_QB)
+            RT_(attend_block)(qh + s0 * W, kh, vh, out + s0 * W + h * dv, W, S, d, dv, mask, mask_dtype, seq0, scale,
+                              sc);
+#endif
     if (rope) /* the keys of this head's group, rotated by their positions */
         for (size_t t = 0; t < S; t++) {
             const T *x = kh + t * W, *c = cs + t * d, *s = c + half;
@@ -854,7 +1096,7 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
                 o[i + half] = x[i + half] * c[i] + x[i] * s[i];
             }
         }
-    for (size_t s = 0; s < S; s++) {
+    for (size_t s = s0; s < S; s++) {
         const T *qs = qh + s * W;
         T *os = out + s * W + h * dv;
         if (rope) {
@@ -1110,7 +1352,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             const void *mask = n.in[3] != DLOR_IMAGE_NONE ? r->mask : NULL;
             T scale = dlor__nonzero_d(n.p0) ? RT_D2T(n.p0) : (T)1 / RT_SQRT(RT_U2T(d));
             int rope = dlor__nonzero_d(n.p1);
-            T *cs = rope ? att + S + S * d + d : NULL; /* after the scores, keys and query */
+            T *cs = rope ? att + att_scores(S) + S * d + d : NULL; /* after the scores, keys and query */
             if (since) team_sync(t);
             share(t, (uint64_t)N * n.heads, 1, &u0, &u1);
             if (rope && u1 > u0) /* cos and sin of position s times theta^(-2i/d) */
