@@ -287,6 +287,27 @@ static void size_model(dlor_model *r)
     }
 }
 
+/* The widest q8/q4 tensor a dot product reads (a dense weight, a layer's V^T):
+ * the columns of the activations DLOR_RT_QUANT_ACTS quantizes at once. */
+static void size_qacts(dlor_model *r)
+{
+    dlor_image_walk w;
+    dlor_image_node n;
+    dlor_image_walk_init(&w);
+    while (dlor_image_walk_next(&r->img, &w, &n)) {
+        if (n.kind != K_LINEAR) continue;
+        uint32_t ti = n.weight;
+        if (n.is_layer) {
+            dlor_image_layer L;
+            dlor_image_layer_at(&r->img, n.weight, &L);
+            ti = L.v_tensor;
+        }
+        dlor_image_tensor t;
+        dlor_image_tensor_at(&r->img, ti, &t);
+        if (dlor__is_quant_dtype(t.dtype)) r->qcols = max_u64(r->qcols, t.dims[1]);
+    }
+}
+
 static int open_model(dlor_model *m, const void *image, size_t len, unsigned flags, void *plan, size_t plan_size,
                       dlor_image_error *err)
 {
@@ -318,6 +339,8 @@ static int open_model(dlor_model *m, const void *image, size_t len, unsigned fla
                                 (unsigned long long)r.nvalues * 8);
     }
     size_model(&r);
+    r.flags = flags;
+    if (flags & DLOR_RT_QUANT_ACTS) size_qacts(&r);
     uint64_t *P = r.plan ? r.plan : r.plan_inline;
     if ((rc = plan_model(&r, P, err)) != 0) return rc;
     *m = r;
@@ -475,8 +498,11 @@ uint64_t dlor_model_macs(const dlor_model *m)
  * products, rows x zmax; a widening buffer for each worker of a team; and for
  * attention each worker's scores (seq), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
- * rotated query (head). rows = batch x seq. */
-#define DLOR_RT_PARTS 4
+ * rotated query (head); with DLOR_RT_QUANT_ACTS (float32) each worker's
+ * quantized activations, QA_BYTES per block of 32 features of qcols, per row.
+ * rows = batch x seq. */
+#define DLOR_RT_PARTS 5
+#define QA_BYTES 40 /* 32 int8 values, the float scale, 8 x their int32 sum */
 
 static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned workers, size_t esize,
                   size_t part[DLOR_RT_PARTS], size_t *total)
@@ -499,6 +525,14 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
     }
     if (round16(att) > lim / workers) return -1;
     n[3] = round16(att) * workers;
+    uint64_t qa = 0;
+    if ((m->flags & DLOR_RT_QUANT_ACTS) && esize == sizeof(float) && m->qcols) {
+        uint64_t per_row = (m->qcols + 31) / 32 * QA_BYTES / esize;
+        if (rows > lim / per_row) return -1;
+        qa = rows * per_row;
+    }
+    if (round16(qa) > lim / workers) return -1;
+    n[4] = round16(qa) * workers;
     uint64_t sum = 0;
     for (int i = 0; i < DLOR_RT_PARTS; i++) {
         uint64_t a = round16(n[i]);
@@ -637,6 +671,16 @@ typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
 
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
+
+/* A call's activations quantized for integer dot products (DLOR_RT_QUANT_ACTS;
+ * see quant_acts in runtime_body.h): nb blocks per row, their float scales, 8 x
+ * their sums, their int8 values. */
+typedef struct rt_qacts {
+    float *s;
+    int32_t *sum8;
+    signed char *v;
+    uint64_t nb;
+} rt_qacts;
 
 /* Rows of a factor's panels the update takes at a time (see update). */
 #define PANEL_ROWS 64

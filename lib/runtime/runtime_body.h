@@ -428,6 +428,114 @@ static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
     return acc[0];
 }
 
+#if RT_F32
+/* ---- integer dot products (DLOR_RT_QUANT_ACTS, dlor_runtime.h) ----------------------
+ * The activations of a call, 'batch' rows of n features, quantized once: per
+ * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then 8 x
+ * each block's sum of values as int32 [batch][nb] (for q4, below), then the
+ * int8 values [batch][nb][32], zero past n (the weights' padding is zero too,
+ * so whole blocks give the row's exact dot product). The scale is
+ * max|x| / 127 + (the sum of x_i 0): NaN when the block holds an inf or a NaN
+ * (its values then 0), else max|x| / 127 exactly. x / scale is rounded to
+ * nearest even by adding and subtracting 1.5 x 2^23 (no libm; exact for
+ * |x / scale| < 2^22). rt_qacts (runtime.c) points into qa. */
+static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, uint64_t n, unsigned char *qa)
+{
+    rt_qacts q;
+    q.nb = (n + 31) / 32;
+    q.s = (float *)(void *)qa;
+    q.sum8 = (int32_t *)(void *)(qa + 4 * batch * q.nb);
+    q.v = (signed char *)(void *)(qa + 8 * batch * q.nb);
+    for (size_t r = 0; r < batch; r++)
+        for (uint64_t b = 0; b < q.nb; b++) {
+            const float *xb = x + r * stride + 32 * b;
+            uint64_t k = b == q.nb - 1 ? n - 32 * b : 32;
+            signed char *v = q.v + (r * q.nb + b) * 32;
+            float m = 0.0f, z = 0.0f;
+            for (uint64_t j = 0; j < k; j++) {
+                float a = xb[j] < 0.0f ? -xb[j] : xb[j];
+                m = a > m ? a : m;
+                z += xb[j] * 0.0f;
+            }
+            float sc = m / 127.0f + z;
+            int32_t sum = 0;
+            if (sc > 0.0f && sc <= 3.4028234663852886e38f) {
+                for (uint64_t j = 0; j < k; j++) {
+                    float t = xb[j] / sc;
+                    t = (t + 12582912.0f) - 12582912.0f;
+                    t = t > 127.0f ? 127.0f : t < -127.0f ? -127.0f : t;
+                    v[j] = (signed char)(int)t;
+                    sum += v[j];
+                }
+            } else {
+                for (uint64_t j = 0; j < k; j++) v[j] = 0;
+            }
+            for (uint64_t j = k; j < 32; j++) v[j] = 0;
+            q.s[r * q.nb + b] = sc;
+            q.sum8[r * q.nb + b] = 8 * sum;
+        }
+    return q;
+}
+
+/* d[b] = the int32 dot product of q8 block b of v and block b of the int8 x. */
+DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const signed char *x, uint64_t nb, int32_t *restrict d)
+{
+    for (uint64_t b = 0; b < nb; b++) {
+        const signed char *w = (const signed char *)(const void *)(v + 32 * b), *xb = x + 32 * b;
+        int32_t s = 0;
+        for (int l = 0; l < 32; l++) s += (int16_t)w[l] * (int16_t)xb[l];
+        d[b] = s;
+    }
+}
+
+/* The same for q4 blocks: each nibble u XOR 8 is the value plus 8 (0 to 15), so
+ * the dot product is sum (u ^ 8) x - 8 sum x, the latter from quant_acts. */
+DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const signed char *x, const int32_t *sum8, uint64_t nb,
+                                  int32_t *restrict d)
+{
+    for (uint64_t b = 0; b < nb; b++) {
+        const unsigned char *q = v + 16 * b;
+        const signed char *xb = x + 32 * b;
+        int32_t s = 0;
+        for (int l = 0; l < 16; l++)
+            s += (int16_t)((q[l] & 15u) ^ 8u) * (int16_t)xb[l] + (int16_t)((q[l] >> 4) ^ 8u) * (int16_t)xb[l + 16];
+        d[b] = s - sum8[b];
+    }
+}
+
+/* acc[b mod 16] += (ws[b] xs[b]) d[b] for the n blocks (n a multiple of 16 but
+ * for the row's last chunk). */
+DLOR_RT_KERNEL static void RT_(qiacc)(const float *ws, const float *xs, const int32_t *d, uint64_t n, float *restrict acc)
+{
+    uint64_t b0 = 0;
+    for (; b0 + 16 <= n; b0 += 16)
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
+    for (uint64_t l = 0; b0 + l < n; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
+}
+
+/* Row 'row' of a quantized tensor . sample r of the quantized activations. */
+static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts *q, size_t r)
+{
+    uint64_t nb = q->nb;
+    unsigned vb = dlor_image_qblock_bytes(t->dtype);
+    const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
+    const signed char *xv = q->v + r * nb * 32;
+    const float *xs = q->s + r * nb;
+    float acc[16] = {0}, s[RT_QCHUNK];
+    int32_t d[RT_QCHUNK];
+    for (uint64_t b0 = 0; b0 < nb; b0 += RT_QCHUNK) {
+        uint64_t n = min_u64(RT_QCHUNK, nb - b0);
+        RT_(qscales)(sc + 2 * b0, n, s);
+        if (vb == 32) RT_(qidot8)(v + 32 * b0, xv + 32 * b0, n, d);
+        else RT_(qidot4)(v + 16 * b0, xv + 32 * b0, q->sum8 + r * nb + b0, n, d);
+        RT_(qiacc)(s, xs + b0, d, n, acc);
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+#endif
+
 /* y[i0, i1) += a * row 'row' of a quantized tensor (its columns [i0, i1)):
  * per block, a times the scale, then that times each value. */
 DLOR_RT_KERNEL static void RT_(qaxpy)(T a, const dlor_image_tensor *t, uint64_t row, uint64_t i0, uint64_t i1,
@@ -475,10 +583,22 @@ static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
  * BENCHMARKS.md); the rows left over go through dot. Each row's dot product is
  * dot's, so the bits do not depend on the banding. */
 static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, const T *x,
-                           uint64_t xstride, uint64_t n, size_t batch, T *out, uint64_t ostride, T *widen)
+                           uint64_t xstride, uint64_t n, size_t batch, T *out, uint64_t ostride, T *widen,
+                           unsigned char *qa)
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+#if RT_F32
+    if (qa && dlor__is_quant_dtype(t->dtype)) { /* integer dot products (whole rows) */
+        if (nr == 0) return;
+        rt_qacts q = RT_(quant_acts)(x, xstride, batch, cols, qa);
+        for (uint64_t i = 0; i < nr; i++)
+            for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qidot)(t, r0 + i, &q, b);
+        return;
+    }
+#else
+    (void)qa;
+#endif
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
@@ -507,7 +627,7 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 
 /* Dense y = W x for every sample, the worker's rows [o0, o1) of W = [out, in]. */
 static void RT_(dense_layer)(const dlor_image_tensor *w, const T *in, T *out, size_t batch, uint64_t stride,
-                             uint64_t o0, uint64_t o1, T *widen)
+                             uint64_t o0, uint64_t o1, T *widen, unsigned char *qa)
 {
     uint64_t nin = w->dims[1];
 #if RT_F32 && defined(DLOR_RUNTIME_BLAS)
@@ -519,18 +639,19 @@ static void RT_(dense_layer)(const dlor_image_tensor *w, const T *in, T *out, si
         return;
     }
 #endif
-    RT_(band_dots)(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen);
+    RT_(band_dots)(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen, qa);
 }
 
 /* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
  * taken from row j0 of the tensor). In a BLAS build a batch goes through sgemm
  * 'chunk' rows at a time; chunk 0 keeps it on the kernels above. */
 static void RT_(products)(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const T *x,
-                          uint64_t stride, size_t batch, T *z, uint64_t zs, uint64_t chunk, T *widen)
+                          uint64_t stride, size_t batch, T *z, uint64_t zs, uint64_t chunk, T *widen,
+                          unsigned char *qa)
 {
     uint64_t dv = vt->dims[1];
 #if RT_F32 && defined(DLOR_RUNTIME_BLAS)
-    if (batch > 1 && chunk) {
+    if (batch > 1 && chunk && !(qa && dlor__is_quant_dtype(vt->dtype))) {
         for (uint64_t q = q0; q < q1; q += chunk) {
             uint64_t nr = min_u64(chunk, q1 - q), ld;
             const float *V = RT_(rows)(vt, j0 + q, nr, 0, dv, widen, &ld);
@@ -542,7 +663,7 @@ static void RT_(products)(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0,
 #else
     (void)chunk;
 #endif
-    RT_(band_dots)(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen);
+    RT_(band_dots)(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen, qa);
 }
 
 /* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
@@ -642,7 +763,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
  * the worker's rows of the output written: share(rows, 16) for add layers; a mul
  * layer ends with a sync (its last step is split over D, not rows). */
 static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, const T *in, T *out, size_t batch,
-                            uint64_t stride, T *z, T *widen, const dlor_team *t)
+                            uint64_t stride, T *z, T *widen, unsigned char *qa, const dlor_team *t)
 {
     dlor_image_tensor ut, vt;
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
@@ -707,7 +828,7 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
-            RT_(products)(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
+            RT_(products)(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen, qa);
             team_sync(t);
             RT_(update)(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, uchunk, widen);
             team_sync(t);
@@ -719,7 +840,7 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
     uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
     T la = RT_U2T(L->factors) * RT_D2T(L->alpha);
     share(t, k, 1, &q0, &q1);
-    RT_(products)(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen);
+    RT_(products)(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen, qa);
     team_sync(t);
     share(t, L->rows, 16, &i0, &i1);
     uint64_t c = i1 < kdiag ? i1 : (i0 < kdiag ? kdiag : i0); /* [i0, c) on the diagonal, [c, i1) zero */
@@ -872,6 +993,10 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
     T *vals = (T *)scratch, *z = vals + part[0];
     T *widen = z + part[1] + (size_t)t->id * (part[2] / t->size);
     T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
+    /* the quantized activations' part (DLOR_RT_QUANT_ACTS: float32 only) */
+    unsigned char *qa = RT_F32 && part[4] ? (unsigned char *)(void *)(z + part[1] + part[2] + part[3] +
+                                                                      (size_t)t->id * (part[4] / t->size))
+                                          : NULL;
     const size_t N = r->batch, S = r->seq, R = N * S;
     const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
     /* Syncs: 'since' steps have run since the last one, all writing in the split
@@ -934,13 +1059,13 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             if (n.is_layer) {
                 dlor_image_layer L;
                 dlor_image_layer_at(img, n.weight, &L);
-                RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, t);
+                RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, qa, t);
                 /* it ends with a sync; the bias is added after it */
                 if (L.method == DLOR_IMAGE_MUL && n.bias == DLOR_IMAGE_NO_TENSOR) since = 0;
             } else {
                 dlor_image_tensor w;
                 dlor_image_tensor_at(img, n.weight, &w);
-                RT_(dense_layer)(&w, x, y, rows, W, f0, f1, widen);
+                RT_(dense_layer)(&w, x, y, rows, W, f0, f1, widen, qa);
             }
             if (n.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
                 dlor_image_tensor bt;
