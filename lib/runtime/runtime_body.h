@@ -483,7 +483,7 @@ DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const signed char
     for (uint64_t b = 0; b < nb; b++) {
         const signed char *w = (const signed char *)(const void *)(v + 32 * b), *xb = x + 32 * b;
         int32_t s = 0;
-        for (int l = 0; l < 32; l++) s += (int16_t)w[l] * (int16_t)xb[l];
+        RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int16_t)w[l] * (int16_t)xb[l];
         d[b] = s;
     }
 }
@@ -497,8 +497,8 @@ DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const signed char
         const unsigned char *q = v + 16 * b;
         const signed char *xb = x + 32 * b;
         int32_t s = 0;
-        for (int l = 0; l < 16; l++)
-            s += (int16_t)((q[l] & 15u) ^ 8u) * (int16_t)xb[l] + (int16_t)((q[l] >> 4) ^ 8u) * (int16_t)xb[l + 16];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += (int16_t)((q[l] & 15u) ^ 8u) * (int16_t)xb[l];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += (int16_t)((q[l] >> 4) ^ 8u) * (int16_t)xb[l + 16];
         d[b] = s - sum8[b];
     }
 }
