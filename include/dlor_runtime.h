@@ -76,7 +76,7 @@ extern "C" {
  * rounding (about 0.4% relative per layer); faster where the float kernels are
  * compute-bound. The U factors (an update y += z U) and float weights are not
  * affected, nor is the double pass (it ignores the flag). The scratch grows by
- * 40 bytes per block of 32 input features of the widest such tensor, per row
+ * 68 bytes per block of 32 input features of the widest such tensor, per row
  * of a batch and per worker (dlor_model_scratch_bytes and the others count it). */
 #define DLOR_RT_QUANT_ACTS 0x100u
 

@@ -74,4 +74,23 @@ for name, flags in cases:
         else:
             err = np.abs(y - qref).max() / np.abs(qref).max()
             check(err <= 1e-2, f"{what}: relative difference {err:.3g}")
+
+# wide q8/q4 layers (300 and 520 features: the integer kernels' eight blocks at a time and the rest), with
+# --quant-acts: the dispatched runtime and the plain loops give the same bits
+rng = np.random.default_rng(3)
+wide = os.path.join(TMP, "wide.npz")
+np.savez(wide, **{"0.weight": (0.1 * rng.standard_normal((520, 300))).astype("<f4"),
+                  "2.weight": (0.1 * rng.standard_normal((10, 520))).astype("<f4")})
+xw = rng.standard_normal((33, 300)).astype("<f4")
+for dt in ("q8", "q4"):
+    model = os.path.join(TMP, f"wide-{dt}.dlor")
+    r = subprocess.run([DLOR, "convert", wide, "-o", model, "--activation", "relu", "--tol", "1e-9", "--dtype", dt],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"wide {dt}: convert {r.stderr}")
+    ys = {}
+    for tool, batch in ((RUN, "33"), (RUN, "1"), (RUN_BASE, "33"), (RUN_BASE, "1")):
+        p = subprocess.run([tool, "--quant-acts", model, batch], input=xw.tobytes(), capture_output=True)
+        check(p.returncode == 0 and len(p.stdout) == 33 * 10 * 4, f"wide {dt} {tool} {batch}: {p.stderr.decode()}")
+        ys[(tool, batch)] = p.stdout
+    check(len(set(ys.values())) == 1, f"wide {dt}: the runtimes' outputs with --quant-acts are not bit-identical")
 finish()

@@ -502,7 +502,7 @@ uint64_t dlor_model_macs(const dlor_model *m)
  * quantized activations, QA_BYTES per block of 32 features of qcols, per row.
  * rows = batch x seq. */
 #define DLOR_RT_PARTS 5
-#define QA_BYTES 40 /* 32 int8 values, the float scale, 8 x their int32 sum */
+#define QA_BYTES 68 /* the float scale and 32 values (int8 values kept as int16: what the kernels multiply) */
 
 static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned workers, size_t esize,
                   size_t part[DLOR_RT_PARTS], size_t *total)
@@ -652,6 +652,13 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #else
 #define RT_NO_UNROLL
 #endif
+/* ... and makes it unroll the integer kernels' loops of eight blocks, whose
+ * vectors it otherwise keeps on the stack between the loop and the reduction. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define RT_UNROLL8 _Pragma("GCC unroll 8")
+#else
+#define RT_UNROLL8
+#endif
 
 /* The quantized kernels in GCC/Clang vector types where the processor has
  * vector registers for them (x86-64, AArch64): the same lanes and the same
@@ -668,17 +675,48 @@ typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
 #else
 #define RT_VEC 0
 #endif
+/* ... and the integer kernels of DLOR_RT_QUANT_ACTS, which also need
+ * __builtin_shufflevector (GCC 12, Clang). */
+#if RT_VEC && (defined(__clang__) || __GNUC__ >= 12)
+#define RT_VEC_INT 1
+typedef int16_t rt_v16h __attribute__((vector_size(32)));
+typedef int16_t rt_v8h __attribute__((vector_size(16)));
+/* Reductions across vectors without lane crossing (x86's unpack and add):
+ * RT_FOLD32(a, b) = [a0+a2, b0+b2, a1+a3, b1+b3 | a4+a6, b4+b6, a5+a7, b5+b7],
+ * RT_FOLD64 the same on pairs of lanes, RT_HALVES the sum of the 128-bit halves
+ * of a and b, a's in the low half; RT_FOLD16 .. RT_FOLD16_64 the same on
+ * 16-bit lanes. */
+#define RT_FOLD32(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 8, 1, 9, 4, 12, 5, 13) +                                                  \
+     __builtin_shufflevector((a), (b), 2, 10, 3, 11, 6, 14, 7, 15))
+#define RT_FOLD64(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 1, 8, 9, 4, 5, 12, 13) +                                                  \
+     __builtin_shufflevector((a), (b), 2, 3, 10, 11, 6, 7, 14, 15))
+#define RT_HALVES(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 1, 2, 3, 8, 9, 10, 11) +                                                  \
+     __builtin_shufflevector((a), (b), 4, 5, 6, 7, 12, 13, 14, 15))
+#define RT_FOLD16(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 8, 24, 9, 25, 10, 26, 11, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 20, 5, 21, 6, 22, 7, 23, 12, 28, 13, 29, 14, 30, 15, 31))
+#define RT_FOLD16_32(a, b)                                                                                          \
+    (__builtin_shufflevector((a), (b), 0, 1, 16, 17, 2, 3, 18, 19, 8, 9, 24, 25, 10, 11, 26, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 5, 20, 21, 6, 7, 22, 23, 12, 13, 28, 29, 14, 15, 30, 31))
+#define RT_FOLD16_64(a, b)                                                                                          \
+    (__builtin_shufflevector((a), (b), 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+#else
+#define RT_VEC_INT 0
+#endif
 
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
 
 /* A call's activations quantized for integer dot products (DLOR_RT_QUANT_ACTS;
- * see quant_acts in runtime_body.h): nb blocks per row, their float scales, 8 x
- * their sums, their int8 values. */
+ * see quant_acts in runtime_body.h): nb blocks per row, their float scales and
+ * their values (-127 to 127, as int16). */
 typedef struct rt_qacts {
     float *s;
-    int32_t *sum8;
-    signed char *v;
+    int16_t *v;
     uint64_t nb;
 } rt_qacts;
 

@@ -431,10 +431,9 @@ static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
 #if RT_F32
 /* ---- integer dot products (DLOR_RT_QUANT_ACTS, dlor_runtime.h) ----------------------
  * The activations of a call, 'batch' rows of n features, quantized once: per
- * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then 8 x
- * each block's sum of values as int32 [batch][nb] (for q4, below), then the
- * int8 values [batch][nb][32], zero past n (the weights' padding is zero too,
- * so whole blocks give the row's exact dot product). The scale is
+ * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then the
+ * values [batch][nb][32] as int16, zero past n (the weights' padding is zero
+ * too, so whole blocks give the row's exact dot product). The scale is
  * max|x| / 127 + (the sum of x_i 0): NaN when the block holds an inf or a NaN
  * (its values then 0), else max|x| / 127 exactly. x / scale is rounded to
  * nearest even by adding and subtracting 1.5 x 2^23 (no libm; exact for
@@ -444,13 +443,12 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
     rt_qacts q;
     q.nb = (n + 31) / 32;
     q.s = (float *)(void *)qa;
-    q.sum8 = (int32_t *)(void *)(qa + 4 * batch * q.nb);
-    q.v = (signed char *)(void *)(qa + 8 * batch * q.nb);
+    q.v = (int16_t *)(void *)(qa + 4 * batch * q.nb);
     for (size_t r = 0; r < batch; r++)
         for (uint64_t b = 0; b < q.nb; b++) {
             const float *xb = x + r * stride + 32 * b;
             uint64_t k = b == q.nb - 1 ? n - 32 * b : 32;
-            signed char *v = q.v + (r * q.nb + b) * 32;
+            int16_t *v = q.v + (r * q.nb + b) * 32;
             float m = 0.0f, z = 0.0f;
             for (uint64_t j = 0; j < k; j++) {
                 float a = xb[j] < 0.0f ? -xb[j] : xb[j];
@@ -458,48 +456,101 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
                 z += xb[j] * 0.0f;
             }
             float sc = m / 127.0f + z;
-            int32_t sum = 0;
             if (sc > 0.0f && sc <= 3.4028234663852886e38f) {
                 for (uint64_t j = 0; j < k; j++) {
                     float t = xb[j] / sc;
                     t = (t + 12582912.0f) - 12582912.0f;
                     t = t > 127.0f ? 127.0f : t < -127.0f ? -127.0f : t;
-                    v[j] = (signed char)(int)t;
-                    sum += v[j];
+                    v[j] = (int16_t)(int)t;
                 }
             } else {
                 for (uint64_t j = 0; j < k; j++) v[j] = 0;
             }
             for (uint64_t j = k; j < 32; j++) v[j] = 0;
             q.s[r * q.nb + b] = sc;
-            q.sum8[r * q.nb + b] = 8 * sum;
         }
     return q;
 }
 
-/* d[b] = the int32 dot product of q8 block b of v and block b of the int8 x. */
-DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const signed char *x, uint64_t nb, int32_t *restrict d)
+/* d[b] = the int32 dot product of q8 block b of v and block b of x. Every
+ * product and every partial sum is exact (|w x| <= 128 x 127), so any order
+ * gives the same d: the plain loop below, or, where RT_VEC_INT is set
+ * (runtime.c), eight blocks at a time in vector types: per block the int8
+ * values sign-extended to 16-bit lanes, columns l and l + 16 multiplied and
+ * added in int16 (at most 32512), the pairs of lanes added in int32, and the
+ * eight blocks' eight lanes reduced together (unpack-and-add shuffles within
+ * 128-bit halves, then the halves) to one vector of their eight dot products. */
+DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
 {
-    for (uint64_t b = 0; b < nb; b++) {
-        const signed char *w = (const signed char *)(const void *)(v + 32 * b), *xb = x + 32 * b;
+    uint64_t b = 0;
+#if RT_VEC_INT
+    for (; b + 8 <= nb; b += 8) {
+        rt_v8i p[8];
+        RT_UNROLL8 for (int k = 0; k < 8; k++) {
+            const signed char *q = (const signed char *)(const void *)(v + 32 * (b + k));
+            rt_v16h w0, w1, x0, x1;
+            for (int l = 0; l < 16; l++) { /* a loop: __builtin_convertvector made five instructions of it */
+                w0[l] = q[l];
+                w1[l] = q[16 + l];
+            }
+            memcpy(&x0, x + 32 * (b + k), 32);
+            memcpy(&x1, x + 32 * (b + k) + 16, 32);
+            rt_v16h s16 = w0 * x0 + w1 * x1;
+            rt_v8i s32;
+            memcpy(&s32, &s16, 32);
+            p[k] = ((s32 << 16) >> 16) + (s32 >> 16); /* lanes 2i and 2i + 1, sign-extended */
+        }
+        /* lanes of blocks 0-3 and 4-7, then all eight in block order */
+        rt_v8i a0 = RT_FOLD32(p[0], p[1]), a1 = RT_FOLD32(p[2], p[3]), a2 = RT_FOLD32(p[4], p[5]),
+               a3 = RT_FOLD32(p[6], p[7]);
+        rt_v8i b0 = RT_FOLD64(a0, a1), b1 = RT_FOLD64(a2, a3), t = RT_HALVES(b0, b1);
+        memcpy(d + b, &t, 32);
+    }
+#endif
+    for (; b < nb; b++) {
+        const signed char *w = (const signed char *)(const void *)(v + 32 * b);
+        const int16_t *xb = x + 32 * b;
         int32_t s = 0;
-        RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int16_t)w[l] * (int16_t)xb[l];
+        RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int32_t)w[l] * xb[l];
         d[b] = s;
     }
 }
 
-/* The same for q4 blocks: each nibble u XOR 8 is the value plus 8 (0 to 15), so
- * the dot product is sum (u ^ 8) x - 8 sum x, the latter from quant_acts. */
-DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const signed char *x, const int32_t *sum8, uint64_t nb,
-                                  int32_t *restrict d)
+/* The same for q4 blocks. Here the whole block's sum fits int16 (|v x| <= 8 x
+ * 127, 32 of them: at most 32512): in vector types the nibbles are widened to
+ * 16-bit lanes and sign-extended by shifts, multiplied and added in int16, and
+ * eight blocks' 16 lanes reduced together in int16 the same way. */
+DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
 {
-    for (uint64_t b = 0; b < nb; b++) {
+    uint64_t b = 0;
+#if RT_VEC_INT
+    for (; b + 8 <= nb; b += 8) {
+        rt_v16h p[8];
+        RT_UNROLL8 for (int k = 0; k < 8; k++) {
+            const unsigned char *q = v + 16 * (b + k);
+            rt_v16h u, x0, x1;
+            for (int l = 0; l < 16; l++) u[l] = q[l];
+            memcpy(&x0, x + 32 * (b + k), 32);
+            memcpy(&x1, x + 32 * (b + k) + 16, 32);
+            rt_v16h lo = (u << 12) >> 12, hi = (u << 8) >> 12; /* the nibbles, sign-extended */
+            p[k] = lo * x0 + hi * x1;
+        }
+        rt_v16h a0 = RT_FOLD16(p[0], p[1]), a1 = RT_FOLD16(p[2], p[3]), a2 = RT_FOLD16(p[4], p[5]),
+                a3 = RT_FOLD16(p[6], p[7]);
+        rt_v16h b0 = RT_FOLD16_32(a0, a1), b1 = RT_FOLD16_32(a2, a3), c = RT_FOLD16_64(b0, b1);
+        rt_v8h lo8 = __builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7);
+        rt_v8h hi8 = __builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15);
+        rt_v8i t = __builtin_convertvector(lo8 + hi8, rt_v8i);
+        memcpy(d + b, &t, 32);
+    }
+#endif
+    for (; b < nb; b++) {
         const unsigned char *q = v + 16 * b;
-        const signed char *xb = x + 32 * b;
+        const int16_t *xb = x + 32 * b;
         int32_t s = 0;
-        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += (int16_t)((q[l] & 15u) ^ 8u) * (int16_t)xb[l];
-        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += (int16_t)((q[l] >> 4) ^ 8u) * (int16_t)xb[l + 16];
-        d[b] = s - sum8[b];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] & 15u) ^ 8u) - 8) * xb[l];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] >> 4) ^ 8u) - 8) * xb[l + 16];
+        d[b] = s;
     }
 }
 
@@ -519,7 +570,7 @@ static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts
     uint64_t nb = q->nb;
     unsigned vb = dlor_image_qblock_bytes(t->dtype);
     const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
-    const signed char *xv = q->v + r * nb * 32;
+    const int16_t *xv = q->v + r * nb * 32;
     const float *xs = q->s + r * nb;
     float acc[16] = {0}, s[RT_QCHUNK];
     int32_t d[RT_QCHUNK];
@@ -527,7 +578,7 @@ static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts
         uint64_t n = min_u64(RT_QCHUNK, nb - b0);
         RT_(qscales)(sc + 2 * b0, n, s);
         if (vb == 32) RT_(qidot8)(v + 32 * b0, xv + 32 * b0, n, d);
-        else RT_(qidot4)(v + 16 * b0, xv + 32 * b0, q->sum8 + r * nb + b0, n, d);
+        else RT_(qidot4)(v + 16 * b0, xv + 32 * b0, n, d);
         RT_(qiacc)(s, xs + b0, d, n, acc);
     }
     for (int w = 8; w >= 1; w /= 2)
