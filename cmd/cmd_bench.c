@@ -70,8 +70,10 @@ int dlor_cmd_bench(int argc, char **argv)
                dense_path, (long long)batch, (long long)threads, n, reps);
         printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", batch == 1 ? "sgemv" : "sgemm",
                1e3 * med_d, (double)batch / med_d);
-        printf("DLoR (dlor runtime, %lld thread%s):  median %.4g ms per pass (%.4g samples/s)\n", (long long)threads,
-               threads > 1 ? "s" : "", 1e3 * med_l, (double)batch / med_l);
+        printf("DLoR (dlor runtime, %lld thread%s%s):  median %.4g ms per pass (%.4g samples/s)\n",
+               (long long)threads, threads > 1 ? "s" : "",
+               dlor_opt(&o, defs, "quant-acts") ? ", int8 activations on q8/q4 weights" : "", 1e3 * med_l,
+               (double)batch / med_l);
         printf("read of the .dlor file's %.4g MB (same threads): median %.4g ms per pass (%.3g GB/s)\n",
                (double)r.image_bytes / 1e6, 1e3 * med_r, (double)r.image_bytes / med_r / 1e9);
         printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",
