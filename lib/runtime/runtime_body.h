@@ -479,7 +479,12 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
  * values sign-extended to 16-bit lanes, columns l and l + 16 multiplied and
  * added in int16 (at most 32512), the pairs of lanes added in int32, and the
  * eight blocks' eight lanes reduced together (unpack-and-add shuffles within
- * 128-bit halves, then the halves) to one vector of their eight dot products. */
+ * 128-bit halves, then the halves) to one vector of their eight dot products.
+ * GCC 12's AVX2 clone: 99 instructions per eight blocks, no stack (vpmovsxbw
+ * and vpmullw from memory, vpslld/vpsrad for the pairs, vpunpck[lh]dq/qdq,
+ * vperm2i128); qidot4's: 97 (vpmovzxbw, vpsllw/vpsraw, vpunpck[lh]wd/dq/qdq).
+ * With qscales and qiacc about 15 a block, against 20 + 2.6 (q8) and
+ * 29 + 2.6 (q4) for the float kernels. */
 DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
 {
     uint64_t b = 0;
