@@ -8,6 +8,10 @@ For each N: one dense N x N layer (Gaussian weights, no bias) converted with
 on one thread through bench/rt_shim.c (the runtime's sources and flags),
 alternating in one process (bench/timing.py's protocol), together with a plain
 read of each file's bytes (the floor for a pass that reads every byte once).
+Each quantized file is also timed opened with DLOR_RT_QUANT_ACTS (rows "q8 int",
+"q4 int": the activations quantized to int8 per block of 32, integer dot
+products), with the extra output error that brings against the float-activation
+path of the same file.
 Prints the medians and the ratios q8 / f32 and q4 / f32, and with --markdown
 writes them as a table for BENCHMARKS.md (bench/harness.py, section 4). A
 benchmark, not a test.
@@ -25,6 +29,9 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import timing  # noqa: E402
+
+
+QUANT_ACTS = 0x100  # dlor_runtime.h's DLOR_RT_QUANT_ACTS
 
 
 def write_dense(path, n, seed):
@@ -49,11 +56,14 @@ def measure_size(a, rt, n):
     cands, ys = {}, {}
     for dt, f in files.items():
         cands[dt] = rt.model(f, x, 1)
+        if dt != "f32":
+            cands[dt + " int"] = rt.model(f, x, 1, flags=QUANT_ACTS)
         h = rt.lib.shim_open(f.encode(), 1, ctypes.create_string_buffer(256), 256)
         cands["read " + dt] = (lambda h=h: rt.lib.shim_read(h))
     res = timing.measure(cands, budget_s=a.budget)
-    for dt in files:
-        ys[dt] = cands[dt].y.copy()
+    for dt in cands:
+        if not dt.startswith("read"):
+            ys[dt] = cands[dt].y.copy()
     size = {dt: os.path.getsize(f) for dt, f in files.items()}
     return res, size, ys
 
@@ -76,27 +86,33 @@ def main():
     for n in a.sizes:
         res, size, ys = measure_size(a, rt, n)
         ms = {k: res[k]["ms"] for k in res if not k.startswith("_")}
-        for dt in ("q8", "q4"):
+        for dt in ("q8", "q4", "q8 int", "q4 int"):
+            st = dt.split()[0]
             err = float(np.abs(ys[dt] - ys["f32"]).max() / np.abs(ys["f32"]).max())
-            row = dict(n=n, dt=dt, ms=ms[dt], f32=ms["f32"], ratio=ms[dt] / ms["f32"], read=ms["read " + dt],
-                       floor=ms["read " + dt] / ms["f32"], read_f32=ms["read f32"], bytes=size[dt] / size["f32"],
-                       err=err, stop=res["_stop"], samples=res["_samples"])
+            extra = float(np.abs(ys[dt] - ys[st]).max() / np.abs(ys[st]).max())
+            row = dict(n=n, dt=dt, storage=st, quant_acts=dt != st, ms=ms[dt], f32=ms["f32"], ratio=ms[dt] / ms["f32"],
+                       read=ms["read " + st], floor=ms["read " + st] / ms["f32"], read_f32=ms["read f32"],
+                       bytes=size[st] / size["f32"], err=err, err_acts=extra, stop=res["_stop"],
+                       samples=res["_samples"])
             rows.append(row)
             print("N = %d %s: %.3f ms, f32 dense %.3f ms: ratio %.3f (bytes %.3f); plain read of the %s file "
-                  "%.3f ms = %.3f x f32 dense (read of the f32 file %.3f ms); output max rel. diff to f32 %.2g "
-                  "[%s, %d samples]" % (n, dt, row["ms"], row["f32"], row["ratio"], row["bytes"], dt, row["read"],
-                                       row["floor"], row["read_f32"], err, row["stop"], row["samples"]), flush=True)
+                  "%.3f ms = %.3f x f32 dense (read of the f32 file %.3f ms); output max rel. diff to f32 %.2g%s "
+                  "[%s, %d samples]" % (n, dt, row["ms"], row["f32"], row["ratio"], row["bytes"], st, row["read"],
+                                       row["floor"], row["read_f32"], err,
+                                       ", to the float activations of the %s file %.2g" % (st, extra)
+                                       if dt != st else "", row["stop"], row["samples"]), flush=True)
     if a.json:
         with open(a.json, "w") as f:
             json.dump(rows, f)
     if a.markdown:
-        lines = ["| N | dtype | bits/weight | ms | f32 dense ms | ratio to f32 | file bytes ratio | "
-                 "plain read of the file, ms | read / f32 dense |",
-                 "|---|---|---|---|---|---|---|---|---|"]
+        lines = ["| N | dtype | activations | bits/weight | ms | f32 dense ms | ratio to f32 | file bytes ratio | "
+                 "plain read of the file, ms | read / f32 dense | extra output error of int8 activations |",
+                 "|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in rows:
-            lines.append("| %d | %s | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f |" % (
-                r["n"], r["dt"], "8.5" if r["dt"] == "q8" else "4.5", r["ms"], r["f32"], r["ratio"], r["bytes"],
-                r["read"], r["floor"]))
+            lines.append("| %d | %s | %s | %s | %.3f | %.3f | %.3f | %.3f | %.3f | %.3f | %s |" % (
+                r["n"], r["storage"], "int8 (quantized)" if r["quant_acts"] else "float",
+                "8.5" if r["storage"] == "q8" else "4.5", r["ms"], r["f32"], r["ratio"], r["bytes"], r["read"],
+                r["floor"], "%.2g" % r["err_acts"] if r["quant_acts"] else "-"))
         with open(a.markdown, "w") as f:
             f.write("\n".join(lines) + "\n")
 

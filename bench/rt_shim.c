@@ -42,7 +42,14 @@ typedef struct {
 
 /* Opens path for batches of up to max_batch samples; NULL on failure, with the
  * reason in msg. */
+SHIM_API void *shim_open_flags(const char *path, size_t max_batch, unsigned flags, char *msg, size_t msglen);
 SHIM_API void *shim_open(const char *path, size_t max_batch, char *msg, size_t msglen)
+{
+    return shim_open_flags(path, max_batch, 0, msg, msglen);
+}
+
+/* The same with dlor_model_open's runtime flags (DLOR_RT_QUANT_ACTS). */
+SHIM_API void *shim_open_flags(const char *path, size_t max_batch, unsigned flags, char *msg, size_t msglen)
 {
     shim_model *s = calloc(1, sizeof *s);
     int fd = open(path, O_RDONLY);
@@ -64,7 +71,7 @@ SHIM_API void *shim_open(const char *path, size_t max_batch, char *msg, size_t m
     }
     size_t plan_size = dlor_model_plan_size(s->map, s->len);
     s->plan = malloc(plan_size ? plan_size : 1);
-    if (!s->plan || dlor_model_open_plan(&s->m, s->map, s->len, DLOR_IMAGE_CHECK_CRC, s->plan, plan_size, &e) != 0) {
+    if (!s->plan || dlor_model_open_plan(&s->m, s->map, s->len, DLOR_IMAGE_CHECK_CRC | flags, s->plan, plan_size, &e) != 0) {
         snprintf(msg, msglen, "%s: %s", path, s->plan ? e.msg : "out of memory");
         munmap(s->map, s->len);
         free(s->plan);

@@ -134,11 +134,18 @@ class Runtime:
         L.shim_close.restype = None
         L.shim_close.argtypes = [ctypes.c_void_p]
 
-    def model(self, path, x, threads):
+    def model(self, path, x, threads, flags=0):
         """A callable doing one forward pass of the .dlor file on x ([B, in]
-        float32, C order) into its own output array (returned as .y)."""
+        float32, C order) into its own output array (returned as .y); flags:
+        dlor_model_open's runtime flags (shim_open_flags)."""
         msg = ctypes.create_string_buffer(512)
-        h = self.lib.shim_open(path.encode(), x.shape[0], msg, 512)
+        if flags:
+            self.lib.shim_open_flags.restype = ctypes.c_void_p
+            self.lib.shim_open_flags.argtypes = [ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_char_p,
+                                                 ctypes.c_size_t]
+            h = self.lib.shim_open_flags(path.encode(), x.shape[0], flags, msg, 512)
+        else:
+            h = self.lib.shim_open(path.encode(), x.shape[0], msg, 512)
         if not h:
             raise RuntimeError(msg.value.decode())
         y = np.zeros((x.shape[0], int(self.lib.shim_out_dim(h))), dtype=np.float32)

@@ -8,6 +8,7 @@
 #include "bench_run.h"
 #include "cmd.h"
 #include "dlor_fileio.h"
+#include "dlor_runtime.h"
 #include "json_out.h"
 #include "opts.h"
 
@@ -16,10 +17,12 @@ static const dlor_optdef defs[] = {
     {"batch", 'b', "B", "samples per forward pass (default 1)"},
     {"threads", 't', "T", "threads: OpenBLAS's for the dense path, the runtime's team for DLoR (default 1)"},
     {"time", 0, "S", "stop sampling after S seconds (default 3) if the medians are not stable sooner"},
+    {"quant-acts", 0, NULL, "time the model with its q8/q4 weights' dot products on int8 activations\n"
+                            "                             (the runtime's DLOR_RT_QUANT_ACTS)"},
     {"json", 0, "FILE", "also write the figures as JSON to FILE ('-' for stdout)"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "MODEL.dlor --dense SRC [--batch B] [--threads T] [--json FILE]\n\n"
+static const char *usage_line = "MODEL.dlor --dense SRC [--batch B] [--threads T] [--quant-acts] [--json FILE]\n\n"
                                 "Times the forward pass of MODEL.dlor (dlor's runtime) and of the dense model\n"
                                 "it came from (OpenBLAS sgemv/sgemm on the same layers, same graph) on the same\n"
                                 "seeded inputs, alternating until the medians are stable, and prints the\n"
@@ -57,7 +60,8 @@ int dlor_cmd_bench(int argc, char **argv)
     if ((rc = dlor_cmd_check_outputs("bench", outputs, 1, inputs, 2)) != 0) return rc;
     dlor_error err;
     dlor_bench_result r;
-    dlor_status st = dlor_bench_measure(model_path, dense_path, (size_t)batch, (unsigned)threads, budget, &r, &err);
+    dlor_status st = dlor_bench_measure(model_path, dense_path, (size_t)batch, (unsigned)threads,
+                                        dlor_opt(&o, defs, "quant-acts") ? DLOR_RT_QUANT_ACTS : 0, budget, &r, &err);
     if (st == DLOR_OK) {
         double med_d = r.dense_s, med_l = r.dlor_s, med_r = r.read_s, maxdiff = r.max_abs_diff;
         double pd = r.params_dense, pl = r.params_dlor, bd = r.bytes_dense, bl = r.bytes_dlor;
@@ -66,8 +70,10 @@ int dlor_cmd_bench(int argc, char **argv)
                dense_path, (long long)batch, (long long)threads, n, reps);
         printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", batch == 1 ? "sgemv" : "sgemm",
                1e3 * med_d, (double)batch / med_d);
-        printf("DLoR (dlor runtime, %lld thread%s):  median %.4g ms per pass (%.4g samples/s)\n", (long long)threads,
-               threads > 1 ? "s" : "", 1e3 * med_l, (double)batch / med_l);
+        printf("DLoR (dlor runtime, %lld thread%s%s):  median %.4g ms per pass (%.4g samples/s)\n",
+               (long long)threads, threads > 1 ? "s" : "",
+               dlor_opt(&o, defs, "quant-acts") ? ", int8 activations on q8/q4 weights" : "", 1e3 * med_l,
+               (double)batch / med_l);
         printf("read of the .dlor file's %.4g MB (same threads): median %.4g ms per pass (%.3g GB/s)\n",
                (double)r.image_bytes / 1e6, 1e3 * med_r, (double)r.image_bytes / med_r / 1e9);
         printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",

@@ -22,11 +22,13 @@ static const dlor_optdef defs[] = {
     {"batch", 'b', "B", "samples per forward call (default 64)"},
     {"threads", 't', "T", "threads running each forward call together (default 1; f32 only)"},
     {"activation", 0, "NAME", "for dense sources without a graph: activation between nn.Sequential layers"},
+    {"quant-acts", 0, NULL, "with q8/q4 weights: integer dot products of activations quantized to int8\n"
+                            "                             per block of 32 (the runtime's DLOR_RT_QUANT_ACTS; f32 only)"},
     {"dtype", 0, "f32|f64", "precision of the forward pass and of Y.npy (default f32; f64 runs in double,\n"
                             "                             as the network form of 'convert --form network' needs)"},
     {NULL, 0, NULL, NULL}};
 
-static const char *usage_line = "MODEL -i X.npy|X.npz -o Y.npy [--batch B] [--threads T] [--select NAME]\n\n"
+static const char *usage_line = "MODEL -i X.npy|X.npz -o Y.npy [--batch B] [--threads T] [--select NAME] [--quant-acts]\n\n"
                                 "MODEL is a .dlor file with a graph, or a dense source whose graph is known\n"
                                 "(ONNX; safetensors/npz/pt with a 'dlor.graph' metadata entry or nn.Sequential\n"
                                 "names plus --activation), so dense and DLoR models can be compared.";
@@ -142,7 +144,12 @@ int dlor_cmd_run(int argc, char **argv)
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
     const char *inputs[] = {o.pos[0], in};
     if ((rc = dlor_cmd_check_outputs("run", outputs, 1, inputs, 2)) != 0) return rc;
-    dlor_status st = dlor_load_runnable(o.pos[0], dlor_opt(&o, defs, "activation"), &l, &err);
+    unsigned flags = dlor_opt(&o, defs, "quant-acts") ? DLOR_RT_QUANT_ACTS : 0;
+    if (flags && dt && strcmp(dt, "f64") == 0) {
+        fprintf(stderr, "dlor run: --quant-acts goes with --dtype f32 (the float64 pass has float activations)\n");
+        return 2;
+    }
+    dlor_status st = dlor_load_runnable_flags(o.pos[0], dlor_opt(&o, defs, "activation"), flags, &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
     dlor_network_run_note(o.pos[0], &l.model, dt && strcmp(dt, "f64") == 0);
     if (dlor_model_input_at(&l.model, DLOR_INPUT_IDS, NULL, NULL) >= 0 || dlor_opt(&o, defs, "select")) {

@@ -91,7 +91,8 @@ static inline uint64_t dlor_image_panel_index(uint64_t g0, uint64_t h, uint64_t 
     return g0 * dim + c * h + j * w + (i - c);
 }
 
-/* Flags for dlor_image_open. */
+/* Flags for dlor_image_open (bits 0-7; it ignores the others, which
+ * dlor_model_open takes for the runtime: dlor_runtime.h). */
 #define DLOR_IMAGE_CHECK_CRC 1u   /* verify every tensor's CRC-32 (reads all data) */
 
 /* flags_required bits (DLOR_FORMAT.md section 3) */

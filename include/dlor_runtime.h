@@ -61,6 +61,25 @@ extern "C" {
                                  position table, a mask value other than 0 and 1, a missing input */
 #define DLOR_RT_E_STOPPED 12  /* the observer asked to stop */
 
+/* Flags of dlor_model_open beside dlor_image.h's DLOR_IMAGE_CHECK_CRC (bit 0;
+ * the image's flags keep bits 0-7, the runtime's start at bit 8).
+ * DLOR_RT_QUANT_ACTS: the float32 pass multiplies q8 and q4 weights by
+ * activations quantized to int8 (DLOR_FORMAT.md 6.2) instead of float ones.
+ * Each call of a dense layer or of a DLoR layer's V^T products quantizes its
+ * input rows once, per block of 32 features: scale = max|x| / 127 (float32), values
+ * x / scale rounded to nearest even and clamped to [-127, 127] (a block of
+ * zeros: scale 0; a block holding an inf or a NaN: scale NaN, so the outputs
+ * it reaches are NaN); then each weight block's dot product is exact in int32
+ * and the pass adds (weight scale x activation scale) x that dot in float32,
+ * blocks b, b + 16, b + 32, ... in one of 16 accumulators, which are summed
+ * pairwise. The outputs differ from the default ones by the activations'
+ * rounding (about 0.4% relative per layer); faster where the float kernels are
+ * compute-bound. The U factors (an update y += z U) and float weights are not
+ * affected, nor is the double pass (it ignores the flag). The scratch grows by
+ * 68 bytes per block of 32 input features of the widest such tensor, per row
+ * of a batch and per worker (dlor_model_scratch_bytes and the others count it). */
+#define DLOR_RT_QUANT_ACTS 0x100u
+
 #define DLOR_RT_PLAN_INLINE 64 /* values whose plan a dlor_model holds itself */
 #define DLOR_RT_MAX_LIVE 64    /* values a graph may keep alive at once (the planner's limit) */
 
@@ -85,12 +104,15 @@ typedef struct dlor_model {
     int att_rope;             /* some attention rotates q and k */
     uint64_t max_seq;         /* rows of the smallest position table: the longest sequence (0: no limit) */
     uint64_t vocab[5];        /* by input mode: rows of the smallest table its ids index (0: none) */
+    unsigned flags;           /* the flags it was opened with */
+    uint64_t qcols;           /* widest q8/q4 tensor read by dot products (with DLOR_RT_QUANT_ACTS) */
     uint64_t *plan;           /* the offset of each value in a row; NULL: plan_inline */
     uint64_t plan_inline[DLOR_RT_PLAN_INLINE];
 } dlor_model;
 
 /* Opens (validates) an image and plans its scratch. flags: DLOR_IMAGE_CHECK_CRC
- * to verify every tensor's checksum too (reads the whole image once). A file
+ * to verify every tensor's checksum too (reads the whole image once),
+ * DLOR_RT_QUANT_ACTS for integer dot products with q8/q4 weights (above). A file
  * without a graph fails with DLOR_RT_E_NOGRAPH and the reason recorded by the
  * converter; a graph of more than DLOR_RT_PLAN_INLINE values with
  * DLOR_RT_E_PLAN (open it with dlor_model_open_plan). A runtime built

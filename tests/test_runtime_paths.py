@@ -3,7 +3,8 @@ the runtime built without its per-processor kernel versions (run_image_noclones:
 the baseline instruction set, against the AVX2 kernels that hosts with AVX2
 dispatch to), and the BLAS build of the runtime (sgemm for batches) agrees with
 the portable one within float32 rounding, for dense, mul, add and compressed
-layers in several dtypes (q8 and q4 too) and both U layouts."""
+layers in several dtypes (q8 and q4 too) and both U layouts; with quantized
+activations (--quant-acts) the three give the bits of 'dlor run --quant-acts'."""
 import os
 import subprocess
 import sys
@@ -50,4 +51,46 @@ for name, flags in cases:
         else:
             err = np.abs(y - ref).max() / np.abs(ref).max()
             check(err <= 1e-5 and np.array_equal(y.argmax(1), ref.argmax(1)), f"{what}: relative difference {err:.3g}")
+    if "q8" not in name and "q4" not in name:
+        continue
+    # integer dot products on quantized activations: 'dlor run --quant-acts' bit for bit in the dispatched
+    # runtime and the one without kernel versions (plain loops); the BLAS one only near them: its products stay
+    # integer but its updates of U go through sgemm, and a float32 rounding apart in a layer's input can move a
+    # quantized activation of the next layer by one step (scale = max|x| / 127): 1e-2 of the largest output
+    r = subprocess.run([DLOR, "run", model, "-i", os.path.join(digits, "x_test.npy"), "-o", ref_path, "--quant-acts"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"{name}: dlor run --quant-acts {r.stderr}")
+    qref = np.load(ref_path)
+    check(not np.array_equal(qref, ref), f"{name}: --quant-acts changes nothing")
+    for tool, batch in ((RUN, "64"), (RUN, "1"), (RUN_BASE, "64"), (RUN_BASE, "1"), (RUN_BLAS, "64")):
+        p = subprocess.run([tool, "--quant-acts", model, batch], input=x.tobytes(), capture_output=True)
+        y = np.frombuffer(p.stdout, dtype="<f4").reshape(-1, 10) if p.returncode == 0 else None
+        what = f"{name}: {os.path.basename(tool)} --quant-acts batch {batch}"
+        check(y is not None and y.shape == qref.shape, f"{what}: {p.stderr.decode()}")
+        if y is None or y.shape != qref.shape:
+            continue
+        if tool != RUN_BLAS:
+            check(np.array_equal(y.view(np.uint32), qref.view(np.uint32)), f"{what}: not bit-identical")
+        else:
+            err = np.abs(y - qref).max() / np.abs(qref).max()
+            check(err <= 1e-2, f"{what}: relative difference {err:.3g}")
+
+# wide q8/q4 layers (300 and 520 features: the integer kernels' eight blocks at a time and the rest), with
+# --quant-acts: the dispatched runtime and the plain loops give the same bits
+rng = np.random.default_rng(3)
+wide = os.path.join(TMP, "wide.npz")
+np.savez(wide, **{"0.weight": (0.1 * rng.standard_normal((520, 300))).astype("<f4"),
+                  "2.weight": (0.1 * rng.standard_normal((10, 520))).astype("<f4")})
+xw = rng.standard_normal((33, 300)).astype("<f4")
+for dt in ("q8", "q4"):
+    model = os.path.join(TMP, f"wide-{dt}.dlor")
+    r = subprocess.run([DLOR, "convert", wide, "-o", model, "--activation", "relu", "--tol", "1e-9", "--dtype", dt],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"wide {dt}: convert {r.stderr}")
+    ys = {}
+    for tool, batch in ((RUN, "33"), (RUN, "1"), (RUN_BASE, "33"), (RUN_BASE, "1")):
+        p = subprocess.run([tool, "--quant-acts", model, batch], input=xw.tobytes(), capture_output=True)
+        check(p.returncode == 0 and len(p.stdout) == 33 * 10 * 4, f"wide {dt} {tool} {batch}: {p.stderr.decode()}")
+        ys[(tool, batch)] = p.stdout
+    check(len(set(ys.values())) == 1, f"wide {dt}: the runtimes' outputs with --quant-acts are not bit-identical")
 finish()

@@ -194,7 +194,7 @@ static int bench_round(const bench_run *b, size_t reps, int read, double *t_dens
     return fail;
 }
 dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, size_t batch, unsigned threads,
-                               double budget, dlor_bench_result *res, dlor_error *err)
+                               unsigned flags, double budget, dlor_bench_result *res, dlor_error *err)
 {
     memset(res, 0, sizeof *res);
     dlor_loaded dl;
@@ -217,7 +217,7 @@ dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, s
     if (mf) fclose(mf);
     dlor_status st = !readable ? dlor_fail(err, DLOR_E_IO, "%s: cannot open: %s", model_path, strerror(errno))
                      : strcmp(dlor_weights_format(model_path), "dlor") == 0
-                         ? dlor_load_runnable(model_path, NULL, &dl, err)
+                         ? dlor_load_runnable_flags(model_path, NULL, flags, &dl, err)
                          : dlor_fail(err, DLOR_E_ARG,
                                      "%s: not a .dlor file (bench compares a .dlor model with its --dense source)",
                                      model_path);

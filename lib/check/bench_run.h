@@ -19,8 +19,9 @@ typedef struct dlor_bench_result {
 } dlor_bench_result;
 
 /* Times model_path (.dlor) against dense_path at this batch size on threads
- * threads, sampling until the medians are stable or budget seconds are spent. */
+ * threads, sampling until the medians are stable or budget seconds are spent;
+ * flags: dlor_model_open's runtime flags for the .dlor model (DLOR_RT_QUANT_ACTS). */
 dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, size_t batch, unsigned threads,
-                               double budget, dlor_bench_result *r, dlor_error *err);
+                               unsigned flags, double budget, dlor_bench_result *r, dlor_error *err);
 
 #endif

@@ -41,6 +41,12 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
 
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err)
 {
+    return dlor_load_runnable_flags(path, activation, 0, out, err);
+}
+
+dlor_status dlor_load_runnable_flags(const char *path, const char *activation, unsigned flags, dlor_loaded *out,
+                                     dlor_error *err)
+{
     dlor_loaded l;
     dlor_image_error ie;
     dlor_status st;
@@ -72,7 +78,7 @@ dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_lo
         if (st != DLOR_OK) return st;
     }
     img = l.map.data ? l.map.data : l.image;
-    if (dlor_model_open_alloc(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC, &l.plan, &ie) != 0) {
+    if (dlor_model_open_alloc(&l.model, img, l.map.data ? l.map.len : l.len, DLOR_IMAGE_CHECK_CRC | flags, &l.plan, &ie) != 0) {
         free(l.image);
         dlor_file_unmap(&l.map);
         return dlor_fail(err, ie.code == DLOR_RT_E_NOGRAPH ? DLOR_E_UNSUPPORTED : (dlor_status)ie.code,

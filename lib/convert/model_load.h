@@ -32,6 +32,10 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
 
 /* Opens a .dlor file or a dense source (with its graph) for running. */
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
+/* The same, opening the model with dlor_model_open's runtime flags too
+ * (DLOR_RT_QUANT_ACTS). */
+dlor_status dlor_load_runnable_flags(const char *path, const char *activation, unsigned flags, dlor_loaded *out,
+                                     dlor_error *err);
 void dlor_loaded_free(dlor_loaded *l);
 
 /* The inputs of a model of token ids (int64, malloc'd; mask and type_ids NULL

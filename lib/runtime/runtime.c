@@ -324,6 +324,27 @@ static void size_model(dlor_model *r)
     }
 }
 
+/* The widest q8/q4 tensor a dot product reads (a dense weight, a layer's V^T):
+ * the columns of the activations DLOR_RT_QUANT_ACTS quantizes at once. */
+static void size_qacts(dlor_model *r)
+{
+    dlor_image_walk w;
+    dlor_image_node n;
+    dlor_image_walk_init(&w);
+    while (dlor_image_walk_next(&r->img, &w, &n)) {
+        if (n.kind != K_LINEAR) continue;
+        uint32_t ti = n.weight;
+        if (n.is_layer) {
+            dlor_image_layer L;
+            dlor_image_layer_at(&r->img, n.weight, &L);
+            ti = L.v_tensor;
+        }
+        dlor_image_tensor t;
+        dlor_image_tensor_at(&r->img, ti, &t);
+        if (dlor__is_quant_dtype(t.dtype)) r->qcols = max_u64(r->qcols, t.dims[1]);
+    }
+}
+
 static int open_model(dlor_model *m, const void *image, size_t len, unsigned flags, void *plan, size_t plan_size,
                       dlor_image_error *err)
 {
@@ -355,6 +376,8 @@ static int open_model(dlor_model *m, const void *image, size_t len, unsigned fla
                                 (unsigned long long)r.nvalues * 8);
     }
     size_model(&r);
+    r.flags = flags;
+    if (flags & DLOR_RT_QUANT_ACTS) size_qacts(&r);
     uint64_t *P = r.plan ? r.plan : r.plan_inline;
     if ((rc = plan_model(&r, P, err)) != 0) return rc;
     *m = r;
@@ -513,8 +536,11 @@ uint64_t dlor_model_macs(const dlor_model *m)
  * attention each worker's scores (att_scores: seq x RT_QB queries on a vector
  * host, seq elsewhere), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
- * rotated query (head). rows = batch x seq. */
-#define DLOR_RT_PARTS 4
+ * rotated query (head); with DLOR_RT_QUANT_ACTS (float32) each worker's
+ * quantized activations, QA_BYTES per block of 32 features of qcols, per row.
+ * rows = batch x seq. */
+#define DLOR_RT_PARTS 5
+#define QA_BYTES 68 /* the float scale and 32 values (int8 values kept as int16: what the kernels multiply) */
 
 static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned workers, size_t esize,
                   size_t part[DLOR_RT_PARTS], size_t *total)
@@ -537,6 +563,14 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
     }
     if (round16(att) > lim / workers) return -1;
     n[3] = round16(att) * workers;
+    uint64_t qa = 0;
+    if ((m->flags & DLOR_RT_QUANT_ACTS) && esize == sizeof(float) && m->qcols) {
+        uint64_t per_row = (m->qcols + 31) / 32 * QA_BYTES / esize;
+        if (rows > lim / per_row) return -1;
+        qa = rows * per_row;
+    }
+    if (round16(qa) > lim / workers) return -1;
+    n[4] = round16(qa) * workers;
     uint64_t sum = 0;
     for (int i = 0; i < DLOR_RT_PARTS; i++) {
         uint64_t a = round16(n[i]);
@@ -673,6 +707,13 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #else
 #define RT_NO_UNROLL
 #endif
+/* ... and makes it unroll the integer kernels' loops of eight blocks, whose
+ * vectors it otherwise keeps on the stack between the loop and the reduction. */
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define RT_UNROLL8 _Pragma("GCC unroll 8")
+#else
+#define RT_UNROLL8
+#endif
 
 /* The quantized kernels in GCC/Clang vector types on a vector host
  * (RT_VECTOR_HOST): the same lanes and the same operations in the same order
@@ -689,9 +730,50 @@ typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
 #else
 #define RT_VEC 0
 #endif
+/* ... and the integer kernels of DLOR_RT_QUANT_ACTS, which also need
+ * __builtin_shufflevector (GCC 12, Clang). */
+#if RT_VEC && (defined(__clang__) || __GNUC__ >= 12)
+#define RT_VEC_INT 1
+typedef int16_t rt_v16h __attribute__((vector_size(32)));
+typedef int16_t rt_v8h __attribute__((vector_size(16)));
+/* Reductions across vectors without lane crossing (x86's unpack and add):
+ * RT_FOLD32(a, b) = [a0+a2, b0+b2, a1+a3, b1+b3 | a4+a6, b4+b6, a5+a7, b5+b7],
+ * RT_FOLD64 the same on pairs of lanes, RT_HALVES the sum of the 128-bit halves
+ * of a and b, a's in the low half; RT_FOLD16 .. RT_FOLD16_64 the same on
+ * 16-bit lanes. */
+#define RT_FOLD32(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 8, 1, 9, 4, 12, 5, 13) +                                                  \
+     __builtin_shufflevector((a), (b), 2, 10, 3, 11, 6, 14, 7, 15))
+#define RT_FOLD64(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 1, 8, 9, 4, 5, 12, 13) +                                                  \
+     __builtin_shufflevector((a), (b), 2, 3, 10, 11, 6, 7, 14, 15))
+#define RT_HALVES(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 1, 2, 3, 8, 9, 10, 11) +                                                  \
+     __builtin_shufflevector((a), (b), 4, 5, 6, 7, 12, 13, 14, 15))
+#define RT_FOLD16(a, b)                                                                                             \
+    (__builtin_shufflevector((a), (b), 0, 16, 1, 17, 2, 18, 3, 19, 8, 24, 9, 25, 10, 26, 11, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 20, 5, 21, 6, 22, 7, 23, 12, 28, 13, 29, 14, 30, 15, 31))
+#define RT_FOLD16_32(a, b)                                                                                          \
+    (__builtin_shufflevector((a), (b), 0, 1, 16, 17, 2, 3, 18, 19, 8, 9, 24, 25, 10, 11, 26, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 5, 20, 21, 6, 7, 22, 23, 12, 13, 28, 29, 14, 15, 30, 31))
+#define RT_FOLD16_64(a, b)                                                                                          \
+    (__builtin_shufflevector((a), (b), 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +                  \
+     __builtin_shufflevector((a), (b), 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
+#else
+#define RT_VEC_INT 0
+#endif
 
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
+
+/* A call's activations quantized for integer dot products (DLOR_RT_QUANT_ACTS;
+ * see quant_acts in runtime_body.h): nb blocks per row, their float scales and
+ * their values (-127 to 127, as int16). */
+typedef struct rt_qacts {
+    float *s;
+    int16_t *v;
+    uint64_t nb;
+} rt_qacts;
 
 /* Rows of a factor's panels the update takes at a time (see update). */
 #define PANEL_ROWS 64

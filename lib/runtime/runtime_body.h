@@ -570,6 +570,170 @@ static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
     return acc[0];
 }
 
+#if RT_F32
+/* ---- integer dot products (DLOR_RT_QUANT_ACTS, dlor_runtime.h) ----------------------
+ * The activations of a call, 'batch' rows of n features, quantized once: per
+ * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then the
+ * values [batch][nb][32] as int16, zero past n (the weights' padding is zero
+ * too, so whole blocks give the row's exact dot product). The scale is
+ * max|x| / 127 + (the sum of x_i 0): NaN when the block holds an inf or a NaN
+ * (its values then 0), else max|x| / 127 exactly. x / scale is rounded to
+ * nearest even by adding and subtracting 1.5 x 2^23 (no libm; exact for
+ * |x / scale| < 2^22). rt_qacts (runtime.c) points into qa. */
+static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, uint64_t n, unsigned char *qa)
+{
+    rt_qacts q;
+    q.nb = (n + 31) / 32;
+    q.s = (float *)(void *)qa;
+    q.v = (int16_t *)(void *)(qa + 4 * batch * q.nb);
+    for (size_t r = 0; r < batch; r++)
+        for (uint64_t b = 0; b < q.nb; b++) {
+            const float *xb = x + r * stride + 32 * b;
+            uint64_t k = b == q.nb - 1 ? n - 32 * b : 32;
+            int16_t *v = q.v + (r * q.nb + b) * 32;
+            float m = 0.0f, z = 0.0f;
+            for (uint64_t j = 0; j < k; j++) {
+                float a = xb[j] < 0.0f ? -xb[j] : xb[j];
+                m = a > m ? a : m;
+                z += xb[j] * 0.0f;
+            }
+            float sc = m / 127.0f + z;
+            if (sc > 0.0f && sc <= 3.4028234663852886e38f) {
+                for (uint64_t j = 0; j < k; j++) {
+                    float t = xb[j] / sc;
+                    t = (t + 12582912.0f) - 12582912.0f;
+                    t = t > 127.0f ? 127.0f : t < -127.0f ? -127.0f : t;
+                    v[j] = (int16_t)(int)t;
+                }
+            } else {
+                for (uint64_t j = 0; j < k; j++) v[j] = 0;
+            }
+            for (uint64_t j = k; j < 32; j++) v[j] = 0;
+            q.s[r * q.nb + b] = sc;
+        }
+    return q;
+}
+
+/* d[b] = the int32 dot product of q8 block b of v and block b of x. Every
+ * product and every partial sum is exact (|w x| <= 128 x 127), so any order
+ * gives the same d: the plain loop below, or, where RT_VEC_INT is set
+ * (runtime.c), eight blocks at a time in vector types: per block the int8
+ * values sign-extended to 16-bit lanes, columns l and l + 16 multiplied and
+ * added in int16 (at most 32512), the pairs of lanes added in int32, and the
+ * eight blocks' eight lanes reduced together (unpack-and-add shuffles within
+ * 128-bit halves, then the halves) to one vector of their eight dot products.
+ * GCC 12's AVX2 clone: 99 instructions per eight blocks, no stack (vpmovsxbw
+ * and vpmullw from memory, vpslld/vpsrad for the pairs, vpunpck[lh]dq/qdq,
+ * vperm2i128); qidot4's: 97 (vpmovzxbw, vpsllw/vpsraw, vpunpck[lh]wd/dq/qdq).
+ * With qscales and qiacc about 15 a block, against 20 + 2.6 (q8) and
+ * 29 + 2.6 (q4) for the float kernels. */
+DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
+{
+    uint64_t b = 0;
+#if RT_VEC_INT
+    for (; b + 8 <= nb; b += 8) {
+        rt_v8i p[8];
+        RT_UNROLL8 for (int k = 0; k < 8; k++) {
+            const signed char *q = (const signed char *)(const void *)(v + 32 * (b + k));
+            rt_v16h w0, w1, x0, x1;
+            for (int l = 0; l < 16; l++) { /* a loop: __builtin_convertvector made five instructions of it */
+                w0[l] = q[l];
+                w1[l] = q[16 + l];
+            }
+            memcpy(&x0, x + 32 * (b + k), 32);
+            memcpy(&x1, x + 32 * (b + k) + 16, 32);
+            rt_v16h s16 = w0 * x0 + w1 * x1;
+            rt_v8i s32;
+            memcpy(&s32, &s16, 32);
+            p[k] = ((s32 << 16) >> 16) + (s32 >> 16); /* lanes 2i and 2i + 1, sign-extended */
+        }
+        /* lanes of blocks 0-3 and 4-7, then all eight in block order */
+        rt_v8i a0 = RT_FOLD32(p[0], p[1]), a1 = RT_FOLD32(p[2], p[3]), a2 = RT_FOLD32(p[4], p[5]),
+               a3 = RT_FOLD32(p[6], p[7]);
+        rt_v8i b0 = RT_FOLD64(a0, a1), b1 = RT_FOLD64(a2, a3), t = RT_HALVES(b0, b1);
+        memcpy(d + b, &t, 32);
+    }
+#endif
+    for (; b < nb; b++) {
+        const signed char *w = (const signed char *)(const void *)(v + 32 * b);
+        const int16_t *xb = x + 32 * b;
+        int32_t s = 0;
+        RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int32_t)w[l] * xb[l];
+        d[b] = s;
+    }
+}
+
+/* The same for q4 blocks. Here the whole block's sum fits int16 (|v x| <= 8 x
+ * 127, 32 of them: at most 32512): in vector types the nibbles are widened to
+ * 16-bit lanes and sign-extended by shifts, multiplied and added in int16, and
+ * eight blocks' 16 lanes reduced together in int16 the same way. */
+DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
+{
+    uint64_t b = 0;
+#if RT_VEC_INT
+    for (; b + 8 <= nb; b += 8) {
+        rt_v16h p[8];
+        RT_UNROLL8 for (int k = 0; k < 8; k++) {
+            const unsigned char *q = v + 16 * (b + k);
+            rt_v16h u, x0, x1;
+            for (int l = 0; l < 16; l++) u[l] = q[l];
+            memcpy(&x0, x + 32 * (b + k), 32);
+            memcpy(&x1, x + 32 * (b + k) + 16, 32);
+            rt_v16h lo = (u << 12) >> 12, hi = (u << 8) >> 12; /* the nibbles, sign-extended */
+            p[k] = lo * x0 + hi * x1;
+        }
+        rt_v16h a0 = RT_FOLD16(p[0], p[1]), a1 = RT_FOLD16(p[2], p[3]), a2 = RT_FOLD16(p[4], p[5]),
+                a3 = RT_FOLD16(p[6], p[7]);
+        rt_v16h b0 = RT_FOLD16_32(a0, a1), b1 = RT_FOLD16_32(a2, a3), c = RT_FOLD16_64(b0, b1);
+        rt_v8h lo8 = __builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7);
+        rt_v8h hi8 = __builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15);
+        rt_v8i t = __builtin_convertvector(lo8 + hi8, rt_v8i);
+        memcpy(d + b, &t, 32);
+    }
+#endif
+    for (; b < nb; b++) {
+        const unsigned char *q = v + 16 * b;
+        const int16_t *xb = x + 32 * b;
+        int32_t s = 0;
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] & 15u) ^ 8u) - 8) * xb[l];
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] >> 4) ^ 8u) - 8) * xb[l + 16];
+        d[b] = s;
+    }
+}
+
+/* acc[b mod 16] += (ws[b] xs[b]) d[b] for the n blocks (n a multiple of 16 but
+ * for the row's last chunk). */
+DLOR_RT_KERNEL static void RT_(qiacc)(const float *ws, const float *xs, const int32_t *d, uint64_t n, float *restrict acc)
+{
+    uint64_t b0 = 0;
+    for (; b0 + 16 <= n; b0 += 16)
+        RT_NO_UNROLL for (int l = 0; l < 16; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
+    for (uint64_t l = 0; b0 + l < n; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
+}
+
+/* Row 'row' of a quantized tensor . sample r of the quantized activations. */
+static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts *q, size_t r)
+{
+    uint64_t nb = q->nb;
+    unsigned vb = dlor_image_qblock_bytes(t->dtype);
+    const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
+    const int16_t *xv = q->v + r * nb * 32;
+    const float *xs = q->s + r * nb;
+    float acc[16] = {0}, s[RT_QCHUNK];
+    int32_t d[RT_QCHUNK];
+    for (uint64_t b0 = 0; b0 < nb; b0 += RT_QCHUNK) {
+        uint64_t n = min_u64(RT_QCHUNK, nb - b0);
+        RT_(qscales)(sc + 2 * b0, n, s);
+        if (vb == 32) RT_(qidot8)(v + 32 * b0, xv + 32 * b0, n, d);
+        else RT_(qidot4)(v + 16 * b0, xv + 32 * b0, n, d);
+        RT_(qiacc)(s, xs + b0, d, n, acc);
+    }
+    for (int w = 8; w >= 1; w /= 2)
+        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    return acc[0];
+}
+#endif
+
 /* y[i0, i1) += a * row 'row' of a quantized tensor (its columns [i0, i1)):
  * per block, a times the scale, then that times each value. */
 DLOR_RT_KERNEL static void RT_(qaxpy)(T a, const dlor_image_tensor *t, uint64_t row, uint64_t i0, uint64_t i1,
@@ -619,7 +783,8 @@ static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
  * BENCHMARKS.md); the rows left over go through dot. Each row's dot product is
  * dot's, so the bits do not depend on the banding. */
 static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, uint64_t c0, const T *x,
-                           uint64_t xstride, uint64_t n, size_t batch, T *out, uint64_t ostride, T *widen)
+                           uint64_t xstride, uint64_t n, size_t batch, T *out, uint64_t ostride, T *widen,
+                           unsigned char *qa)
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
@@ -629,7 +794,20 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
         return;
     }
 #endif
-#ifndef DLOR_RT_NO_QUANT
+#ifdef DLOR_RT_NO_QUANT
+    (void)qa;
+#else
+#if RT_F32
+    if (qa && dlor__is_quant_dtype(t->dtype)) { /* integer dot products (whole rows) */
+        if (nr == 0) return;
+        rt_qacts q = RT_(quant_acts)(x, xstride, batch, cols, qa);
+        for (uint64_t i = 0; i < nr; i++)
+            for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qidot)(t, r0 + i, &q, b);
+        return;
+    }
+#else
+    (void)qa;
+#endif
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
@@ -659,7 +837,7 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 
 /* Dense y = W x for every sample, the worker's rows [o0, o1) of W = [out, in]. */
 static void RT_(dense_layer)(const dlor_image_tensor *w, const T *in, T *out, size_t batch, uint64_t stride,
-                             uint64_t o0, uint64_t o1, T *widen)
+                             uint64_t o0, uint64_t o1, T *widen, unsigned char *qa)
 {
     uint64_t nin = w->dims[1];
 #if RT_F32 && defined(DLOR_RUNTIME_BLAS)
@@ -671,18 +849,19 @@ static void RT_(dense_layer)(const dlor_image_tensor *w, const T *in, T *out, si
         return;
     }
 #endif
-    RT_(band_dots)(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen);
+    RT_(band_dots)(w, o0, o1 - o0, 0, in, stride, nin, batch, out + o0, stride, widen, qa);
 }
 
 /* z[b * zs + q] = V^T row q . sample b, for the worker's rows [q0, q1) (V^T rows
  * taken from row j0 of the tensor). In a BLAS build a batch goes through sgemm
  * 'chunk' rows at a time; chunk 0 keeps it on the kernels above. */
 static void RT_(products)(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0, uint64_t q1, const T *x,
-                          uint64_t stride, size_t batch, T *z, uint64_t zs, uint64_t chunk, T *widen)
+                          uint64_t stride, size_t batch, T *z, uint64_t zs, uint64_t chunk, T *widen,
+                          unsigned char *qa)
 {
     uint64_t dv = vt->dims[1];
 #if RT_F32 && defined(DLOR_RUNTIME_BLAS)
-    if (batch > 1 && chunk) {
+    if (batch > 1 && chunk && !(qa && dlor__is_quant_dtype(vt->dtype))) {
         for (uint64_t q = q0; q < q1; q += chunk) {
             uint64_t nr = min_u64(chunk, q1 - q), ld;
             const float *V = RT_(rows)(vt, j0 + q, nr, 0, dv, widen, &ld);
@@ -694,7 +873,7 @@ static void RT_(products)(const dlor_image_tensor *vt, uint64_t j0, uint64_t q0,
 #else
     (void)chunk;
 #endif
-    RT_(band_dots)(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen);
+    RT_(band_dots)(vt, j0 + q0, q1 - q0, 0, x, stride, dv, batch, z + q0, zs, widen, qa);
 }
 
 /* Columns [i0, i1) of y = s y + U z for every sample, for the factor whose r
@@ -796,7 +975,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
  * the worker's rows of the output written: share(rows, 16) for add layers; a mul
  * layer ends with a sync (its last step is split over D, not rows). */
 static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, const T *in, T *out, size_t batch,
-                            uint64_t stride, T *z, T *widen, const dlor_team *t)
+                            uint64_t stride, T *z, T *widen, unsigned char *qa, const dlor_team *t)
 {
     dlor_image_tensor ut, vt;
     dlor_image_tensor_at(&m->img, L->u_tensor, &ut);
@@ -861,7 +1040,7 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
         for (uint64_t l = 0; l < L->factors; l++) {
             uint64_t j0 = l * L->rank, r = min_u64(L->rank, L->k - j0);
             share(t, r, 1, &q0, &q1); /* row by row: even shares, 2-7% faster than fours */
-            RT_(products)(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen);
+            RT_(products)(&vt, j0, q0, q1, out, stride, batch, z, r, chunk, widen, qa);
             team_sync(t);
             RT_(update)(&ut, panels, j0, r, a, z, r, out, stride, batch, i0, i1, uchunk, widen);
             team_sync(t);
@@ -873,7 +1052,7 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
     uint64_t kdiag = L->rows < L->cols ? L->rows : L->cols, k = L->k;
     T la = RT_U2T(L->factors) * RT_D2T(L->alpha);
     share(t, k, 1, &q0, &q1);
-    RT_(products)(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen);
+    RT_(products)(&vt, 0, q0, q1, in, stride, batch, z, k, chunk, widen, qa);
     team_sync(t);
     share(t, L->rows, 16, &i0, &i1);
     uint64_t c = i1 < kdiag ? i1 : (i0 < kdiag ? kdiag : i0); /* [i0, c) on the diagonal, [c, i1) zero */
@@ -1150,6 +1329,10 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
 #ifndef DLOR_RT_NO_ATTENTION
     T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
 #endif
+    /* the quantized activations' part (DLOR_RT_QUANT_ACTS: float32 only) */
+    unsigned char *qa = RT_F32 && part[4] ? (unsigned char *)(void *)(z + part[1] + part[2] + part[3] +
+                                                                      (size_t)t->id * (part[4] / t->size))
+                                          : NULL;
     const size_t N = r->batch, S = r->seq, R = N * S;
 #ifndef DLOR_RT_NO_TOKENS
     const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
@@ -1214,13 +1397,13 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             if (n.is_layer) {
                 dlor_image_layer L;
                 dlor_image_layer_at(img, n.weight, &L);
-                RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, t);
+                RT_(dlor_layer)(m, &L, x, y, rows, W, z, widen, qa, t);
                 /* it ends with a sync; the bias is added after it */
                 if (L.method == DLOR_IMAGE_MUL && n.bias == DLOR_IMAGE_NO_TENSOR) since = 0;
             } else {
                 dlor_image_tensor w;
                 dlor_image_tensor_at(img, n.weight, &w);
-                RT_(dense_layer)(&w, x, y, rows, W, f0, f1, widen);
+                RT_(dense_layer)(&w, x, y, rows, W, f0, f1, widen, qa);
             }
             if (n.bias != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
                 dlor_image_tensor bt;

@@ -7,7 +7,8 @@
  * attention mask and their token type ids when the graph takes them (each
  * [N, S] int64), stdout gets the output named OUTPUT. Built against the
  * portable and the BLAS runtime so the tests can compare the two paths, and
- * with the one-file runtime alone (test_one_file_runtime.py). */
+ * with the one-file runtime alone (test_one_file_runtime.py). The option
+ * --quant-acts (first) opens the model with DLOR_RT_QUANT_ACTS. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,8 +81,14 @@ static int run_tokens(const dlor_model *m, size_t n, size_t s, const char *want)
 
 int main(int argc, char **argv)
 {
+    unsigned flags = 0;
+    if (argc > 1 && strcmp(argv[1], "--quant-acts") == 0) {
+        flags = DLOR_RT_QUANT_ACTS;
+        argv++;
+        argc--;
+    }
     if (argc != 3 && argc != 5) {
-        fprintf(stderr, "usage: run_image MODEL.dlor BATCH < x.f32 > y.f32\n"
+        fprintf(stderr, "usage: run_image [--quant-acts] MODEL.dlor BATCH < x.f32 > y.f32\n"
                         "       run_image MODEL.dlor N S OUTPUT < ids.i64 > y.f32\n");
         return 2;
     }
@@ -97,7 +104,7 @@ int main(int argc, char **argv)
     dlor_image_error e;
     size_t plan_size = dlor_model_plan_size(img, (size_t)len);
     void *plan = malloc(plan_size ? plan_size : 1);
-    if (!plan || dlor_model_open_plan(&m, img, (size_t)len, RUN_IMAGE_OPEN_FLAGS, plan, plan_size, &e) != 0) {
+    if (!plan || dlor_model_open_plan(&m, img, (size_t)len, RUN_IMAGE_OPEN_FLAGS | flags, plan, plan_size, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }
