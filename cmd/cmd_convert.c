@@ -49,7 +49,7 @@ static const dlor_optdef defs[] = {
     {"include", 0, "GLOB", "factor the 2-D tensors whose name matches, whatever their role (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
     {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
-                       "                             does not depend on J"},
+                       "                             does not depend on J when BLAS runs one thread (OPENBLAS_NUM_THREADS=1)"},
     {"shard", 0, "I/N", "convert only part I (0-based) of N of the layers into a part file; join the\n"
                         "                             N parts with 'dlor merge' (per-layer targets only, not --budget)"},
     {"compress", 0, NULL, "store the file as one zlib stream after its preamble (hosts inflate it; the runtime needs\n"
