@@ -471,7 +471,7 @@ QUANT_LIMITS = {"q8": 0.4, "q4": 0.25}
 TF_ORT_LIMIT = 1.2  # transformer: dlor dense at most this x onnxruntime
 # the last commit whose runtime had separate float32 and double bodies: bench/ab_runtime.py times it against today's
 AB_OLD_REV = "a7c3c4f29a65828ecfb415749c68c32db9b892f6"
-AB_LIMITS = (0.97, 1.03)
+AB_LIMIT = 1.03  # new / old: the one body must not cost speed (faster is fine: later kernels count too)
 
 
 def quant_section(run, S, a):
@@ -1242,7 +1242,8 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
           "instantiated for both types) compiled with the same flags (-O3 -ffp-contract=off) into two shared "
           "libraries loaded in one process, timed alternately on the same `.dlor` files (3 layers of N x N, relu; "
           "dense, exact mul and add, compressed to 10%% and 25%% of the parameters). `same bits`: both give "
-          "bit-identical outputs." % AB_OLD_REV[:7])
+          "bit-identical outputs. Today's runtime also has later kernels (batches in register tiles), so a ratio "
+          "below 1 is those; the check is that nothing got slower." % AB_OLD_REV[:7])
         w("")
         for line in ab["table"]:
             w(line)
@@ -1255,9 +1256,9 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
             w("Batch %d, %d thread(s): median new/old %.3f over %d models (min %.3f, max %.3f)." % (
                 batch, threads, med, len(rs), min(rs), max(rs)))
             if threads == 1:
-                ok = AB_LIMITS[0] <= med <= AB_LIMITS[1]
-                targets.append(("Runtime one body for float32/double: new/old within %.2f-%.2f, batch %d "
-                                "(median over models)" % (AB_LIMITS[0], AB_LIMITS[1], batch), "%.3f" % med, ok))
+                ok = med <= AB_LIMIT
+                targets.append(("Runtime with one body for float32/double against the one before: new/old <= %.2f, "
+                                "batch %d (median over models)" % (AB_LIMIT, batch), "%.3f" % med, ok))
         w("")
         w("Every row gives the same bits: %s." % ("yes" if all(r["same_bits"] for r in ab["rows"]) else "**no**"))
         w("")
