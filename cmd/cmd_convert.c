@@ -24,7 +24,8 @@ static const dlor_optdef defs[] = {
     {"output", 'o', "OUT.dlor", "output file (required but with --dry-run; written atomically; '-': standard output)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
-                          "                             auto (lowrank, or dense when nothing smaller meets the target)"},
+                          "                             auto (lowrank, or dense when nothing smaller meets the target),\n"
+                          "                             qlr (a --dtype q4|q8 base plus a rank-R correction of its error)"},
     {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 256, capped at each layer's\n"
                        "                             size; compressed: the rank of P Q^T, layers it would not make\n"
                        "                             smaller stay dense)"},
@@ -38,7 +39,9 @@ static const dlor_optdef defs[] = {
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
-    {"dtype", 0, "f32|f64|f16|bf16|q8|q4", "storage dtype of the factors (default f32; q8, q4: blocks of 32 with f16 scales)"},
+    {"dtype", 0, "f32|f64|f16|bf16|q8|q4", "storage dtype of the factors (default f32; q8, q4: blocks of 32 with f16 scales);\n"
+                                           "                             qlr: of the quantized base (q4 or q8, default q4)"},
+    {"correction-dtype", 0, "f16|f32|bf16|q8", "qlr: storage dtype of the low-rank correction (default f16)"},
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
                                  "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
@@ -108,8 +111,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
     else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
         cfg->compress = 1;
+    else if (strcmp(cfg->form, "qlr") == 0)
+        cfg->compress = cfg->cc.qlr = 1;
     else if (strcmp(cfg->form, "mul") != 0) {
-        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd or auto, not '%s'\n", method);
+        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd, auto or qlr, not '%s'\n", method);
         return 2;
     }
     if (!cfg->compress && (tols || budgets || factors || calib)) {
@@ -120,7 +125,11 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     if (cfg->compress) {
         dlor_compress_cfg *cc = &cfg->cc;
         int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL);
-        cc->fit_beta = strcmp(cfg->form, "svd") != 0;
+        cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
+        if (cc->qlr && (budgets || factors)) {
+            fprintf(stderr, "dlor convert: --method qlr takes --rank R or --tol T (not --budget or --factors)\n");
+            return 2;
+        }
         cc->calib = calib;
         if (targets != 1) {
             fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T or --budget F\n");
@@ -200,6 +209,27 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
     }
     cfg->cc.storage = fo->storage;
+    const char *cdtype = dlor_opt(o, defs, "correction-dtype");
+    cfg->cc.corr_storage = DLOR_DT_F16;
+    if (cdtype && !cfg->cc.qlr) {
+        fprintf(stderr, "dlor convert: --correction-dtype goes with --method qlr\n");
+        return 2;
+    }
+    if (cfg->cc.qlr) {
+        if (!dtype) fo->storage = cfg->cc.storage = DLOR_DT_Q4;
+        if (!dlor_dtype_is_quant(fo->storage)) {
+            fprintf(stderr, "dlor convert: --method qlr quantizes its base: --dtype must be q4 or q8, not '%s'\n", dtype);
+            return 2;
+        }
+        if (cdtype) {
+            cfg->cc.corr_storage = dlor_dtype_from_name(cdtype);
+            if (!dlor_dtype_is_weight(cfg->cc.corr_storage) || cfg->cc.corr_storage == DLOR_DT_Q4 ||
+                cfg->cc.corr_storage == DLOR_DT_F64) {
+                fprintf(stderr, "dlor convert: --correction-dtype must be f16, f32, bf16 or q8, not '%s'\n", cdtype);
+                return 2;
+            }
+        }
+    }
     const char *jobs = dlor_opt(o, defs, "jobs");
     uint64_t nj = 1;
     if (jobs && (dlor_parse_u64(jobs, &nj) != 0 || nj > 1024)) {

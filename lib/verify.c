@@ -93,6 +93,16 @@ dlor_status dlor_layer_load(const dlor_container *c, const dlor_layer_desc *d, d
     }
     dlor_status st = dlor_tensor_to_f64(u, g.ut, err);
     if (st == DLOR_OK) st = dlor_tensor_to_f64(v, g.vt, err);
+    if (st == DLOR_OK && d->base_name) {
+        const dlor_tensor *b = dlor_tensor_list_find(&c->tensors, d->base_name);
+        if (!b || b->ndim != 2 || b->dims[0] != d->rows || b->dims[1] != d->cols)
+            st = dlor_fail(err, DLOR_E_FORMAT, "layer '%s': base tensor '%s' is missing or of the wrong shape", d->name,
+                           d->base_name);
+        else if (!(g.base = malloc((b->nelem ? b->nelem : 1) * sizeof(double))))
+            st = dlor_fail(err, DLOR_E_NOMEM, "layer '%s': out of memory", d->name);
+        else
+            st = dlor_tensor_to_f64(b, g.base, err);
+    }
     if (st != DLOR_OK) {
         dlor_factored_free(&g);
         return st;
@@ -107,6 +117,7 @@ const char *dlor_layer_form(const dlor_container *c, const dlor_layer_desc *d)
     uint64_t kmax = d->method == DLOR_IMAGE_MUL ? (d->rows > d->cols ? d->rows : d->cols)
                                                : (d->rows < d->cols ? d->rows : d->cols);
     if (!u) return "?";
+    if (d->base_name) return "qlr";
     if (u->dims[0] == kmax) return d->method == DLOR_IMAGE_MUL ? "mul" : "add";
     if (d->method == DLOR_IMAGE_MUL) return "mul-compressed";
     return d->alpha == 0.0 && d->factors == 1 ? "svd" : "lowrank";
@@ -155,6 +166,11 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
         r->params_dlor = u->nelem + v->nelem + 1;
         r->bytes_dense = w->nbytes;
         r->bytes_dlor = u->nbytes + v->nbytes + 8;
+        const dlor_tensor *bt = d->base_name ? dlor_tensor_list_find(&c->tensors, d->base_name) : NULL;
+        if (bt) {
+            r->params_dlor += bt->nelem;
+            r->bytes_dlor += bt->nbytes;
+        }
         r->tol = tol < 0 ? dlor_default_tol(u->dtype) : tol;
         r->pass = r->rel_fro_error <= r->tol;
         r->form = dlor_layer_form(c, d);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <cblas.h>
+
 #include "calib_tokens.h"
 #include "progress.h"
 #include "dlor_compress.h"
@@ -29,6 +31,13 @@ typedef struct {
     dlor_lowrank lr;        /* the fit, when has_lr */
     int has_lr;
     double secs;            /* time of the fit */
+    /* qlr: the quantized base, the residual W - Q(W) the correction fits, and the
+     * ratios ||R||/||W|| and ||R S||/||W S|| that turn the fit's errors (relative
+     * to R) into errors relative to W */
+    unsigned char *base;
+    uint64_t base_nbytes;
+    double *r;
+    double ratio_w, ratio_d;
 } plan_layer;
 
 typedef struct {
@@ -147,6 +156,63 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     return st;
 }
 
+/* ||A S||_F for an m x n matrix a (S lower triangular n x n), or ||A||_F without S. */
+static double data_norm(const double *a, int64_t m, int64_t n, const double *chol, double *tmp)
+{
+    double s = 0;
+    if (!chol) {
+        for (int64_t i = 0; i < m * n; i++) s += a[i] * a[i];
+        return sqrt(s);
+    }
+    memcpy(tmp, a, (size_t)(m * n) * sizeof *tmp);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)m, (int)n, 1.0, chol, (int)n,
+                tmp, (int)n);
+    for (int64_t i = 0; i < m * n; i++) s += tmp[i] * tmp[i];
+    return sqrt(s);
+}
+
+/* qlr: quantizes W into the base dtype and keeps the residual R = W - Q(W) that the
+ * low-rank correction fits, with the ratios of its norms to W's (weight and data). */
+static dlor_status qlr_prepare(const dlor_compress_cfg *cc, plan_layer *L, dlor_error *err)
+{
+    uint64_t nb = 0, mn = (uint64_t)(L->m * L->n);
+    if (dlor_shape_nbytes(L->t->dims, 2, cc->storage, &nb) != 0)
+        return dlor_fail(err, DLOR_E_LIMIT, "layer '%s' is too large", L->t->name);
+    L->base = malloc(nb ? (size_t)nb : 1);
+    L->r = malloc((size_t)mn * sizeof *L->r);
+    double *tmp = malloc((size_t)mn * sizeof *tmp);
+    dlor_status st = DLOR_OK;
+    if (!L->base || !L->r || !tmp) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+    if (st == DLOR_OK) st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], cc->storage, L->base, L->t->name, err);
+    if (st == DLOR_OK) {
+        dlor_tensor q;
+        memset(&q, 0, sizeof q);
+        q.name = (char *)L->t->name;
+        q.dtype = cc->storage;
+        q.ndim = 2;
+        q.dims[0] = L->t->dims[0];
+        q.dims[1] = L->t->dims[1];
+        q.nelem = mn;
+        q.nbytes = (size_t)nb;
+        q.data = L->base;
+        st = dlor_tensor_to_f64(&q, L->r, err);
+    }
+    if (st == DLOR_OK) {
+        L->base_nbytes = nb;
+        for (uint64_t i = 0; i < mn; i++) L->r[i] = L->w[i] - L->r[i];
+        double nw = data_norm(L->w, L->m, L->n, NULL, tmp), nr = data_norm(L->r, L->m, L->n, NULL, tmp);
+        L->ratio_w = nw > 0 ? nr / nw : nr;
+        L->ratio_d = L->ratio_w;
+        if (L->chol) {
+            nw = data_norm(L->w, L->m, L->n, L->chol, tmp);
+            nr = data_norm(L->r, L->m, L->n, L->chol, tmp);
+            L->ratio_d = nw > 0 ? nr / nw : nr;
+        }
+    }
+    free(tmp);
+    return st;
+}
+
 /* Stores a fitted component as an add layer (K = r = k, L = 1, alpha = beta) or,
  * with --factors, as an exact product of m factors. */
 static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const dlor_lowrank *lr,
@@ -170,6 +236,11 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
         f.alpha = lr->beta;
         f.ut = lr->pt; /* borrowed: not freed here */
         f.vt = lr->qt;
+    }
+    if (cc->qlr) {
+        st = dlor_store_with_base(c, L->t, &f, cc->corr_storage, L->base, L->base_nbytes, cc->storage, err);
+        ((plan_layer *)L)->base = NULL; /* the container's now */
+        return st;
     }
     st = dlor_store_factored(c, L->t, &f, cc->storage, 0, err);
     if (cc->factors > 0) dlor_factored_free(&f);
@@ -208,6 +279,8 @@ static void plan_free(plan *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->layers[i].w);
         free(p->layers[i].chol);
+        free(p->layers[i].base);
+        free(p->layers[i].r);
         dlor_curve_free(&p->layers[i].curve);
         if (p->layers[i].has_lr) dlor_lowrank_free(&p->layers[i].lr);
     }
@@ -224,7 +297,9 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
     dlor_curve_opts co = {!cc->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
-    st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    st = dlor_error_curves_ex(L->t->name, cc->qlr ? L->r : L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    if (st == DLOR_OK && cc->qlr) /* relative to W, not to the residual */
+        for (int64_t k = 0; k <= L->curve.kmax; k++) L->curve.err_svd[k] *= L->chol ? L->ratio_d : L->ratio_w;
     if (st == DLOR_OK && cc->has_tol)
         L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
                                  cc->fit_beta, cc->tol);
@@ -252,8 +327,12 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
             o.has_start = 1;
             o.beta = L->curve.beta[L->k];
         }
-        st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &L->lr, err);
+        st = dlor_lowrank_fit(L->t->name, cc->qlr ? L->r : L->w, L->m, L->n, L->k, &o, &L->lr, err);
         if (st != DLOR_OK) return st;
+        if (cc->qlr) {
+            L->lr.rel_err *= L->ratio_w;
+            L->lr.rel_err_data *= L->ratio_d;
+        }
         if (!cc->has_tol) break;
         double e = L->chol ? L->lr.rel_err_data : L->lr.rel_err;
         if (e <= cc->tol || L->k >= L->kcap) break;
@@ -320,6 +399,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                (long long)(j / L->n), (long long)(j % L->n));
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
+    for (size_t i = 0; st == DLOR_OK && cc->qlr && i < p.n; i++) st = qlr_prepare(cc, &p.layers[i], err);
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
      * error curves (smallest meeting --tol, or the budget allocation). */
@@ -390,7 +470,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             char data_err[48] = "";
             if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", lr->rel_err_data);
             dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g%s %.2f s", i + 1, p.n,
-                            L->t->name, shape, cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"),
+                            L->t->name, shape, cc->qlr ? "qlr" : cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"),
                             (long long)L->k, lr->beta, lr->rel_err, data_err, L->secs);
         }
     }

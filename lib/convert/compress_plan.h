@@ -19,7 +19,11 @@ typedef struct dlor_compress_cfg {
     int allocate_sum;        /* budget: minimise the sum of squared errors, not the largest */
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
-    dlor_dtype storage;
+    dlor_dtype storage;      /* of the factors; with qlr, of the quantized base */
+    int qlr;                 /* 1: W ~= Q(W) + P Q^T, a quantized base (storage) with a low-rank
+                              * correction of its error (corr_storage), fitted by truncated SVD
+                              * of W - Q(W) (whitened with --calib) */
+    dlor_dtype corr_storage; /* qlr: the correction's dtype */
     int jobs;                /* layers fitted at once (threads) */
     int show_progress;       /* progress lines of the long phases (progress.h) */
 } dlor_compress_cfg;

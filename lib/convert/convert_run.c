@@ -211,6 +211,7 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
         if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
         snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
         if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
+        if (st == DLOR_OK && cc->qlr) st = add_meta(c, "dlor.correction_dtype", dlor_dtype_name(cc->corr_storage), err);
     }
     snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
     if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
@@ -318,7 +319,12 @@ static dlor_status convert_group(void *ctx, const dlor_layer_spec *s, const int 
     if (dlor_form_is_compressed(s->form)) {
         char kept[65536];
         cfg.compress = 1;
-        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD;
+        cfg.cc.qlr = s->form == DLOR_FORM_QLR;
+        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD && s->form != DLOR_FORM_QLR;
+        if (cfg.cc.qlr && !x->cfg->cc.qlr) cfg.cc.corr_storage = DLOR_DT_F16;
+        if (cfg.cc.qlr && !dlor_dtype_is_quant(s->dtype))
+            return dlor_fail(err, DLOR_E_USAGE, "method qlr needs dtype q8 or q4 for its base, not %s",
+                             dlor_dtype_name(s->dtype));
         cfg.cc.rank = s->rank > 0 ? s->rank : 0;
         cfg.cc.has_tol = s->tol > 0;
         cfg.cc.tol = s->tol;
