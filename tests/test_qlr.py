@@ -139,11 +139,13 @@ for dt in ("q4", "q8"):
         pl = dlor.load(m).layers["0.weight"]
         check(pl.form == "qlr" and np.abs(pl.dense() - Wh).max() <= 1e-9, f"{tag}: dlor.load's layer")
         rc, so, se = run("verify", src, m, "--json", fresh("v.json"))
+        check(rc == 0, f"verify {tag}: exit {rc}, {se}")
         if rc == 0 or rc == 1:
             v = json.load(open(path("v.json")))
             lv = [x for x in v["layers"] if x["name"] == "0.weight"][0]
             nbytes = len(raw["0.weight.dlor.B"]) + len(raw["0.weight.dlor.U"]) + len(raw["0.weight.dlor.V"])
             check(lv["form"] == "qlr", f"{tag}: verify's form {lv['form']}")
+            check(v["carried_tensors"] == 1 and not v["problems"], f"{tag}: verify's carried tensors {v['problems']}")
             check(abs(lv["rel_fro_error"] - rel(Wh, W64)) <= 1e-6, f"{tag}: verify's error {lv['rel_fro_error']}")
             check(lv["bytes_dlor"] == nbytes + 8, f"{tag}: verify's bytes {lv.get('bytes_dlor')}")
         else:

@@ -45,7 +45,9 @@ static int same_tensor(const dlor_tensor *a, const dlor_tensor *b)
 static int is_factor_tensor(const dlor_container *c, const char *name)
 {
     for (size_t i = 0; i < c->nlayers; i++)
-        if (strcmp(c->layers[i].u_name, name) == 0 || strcmp(c->layers[i].v_name, name) == 0) return 1;
+        if (strcmp(c->layers[i].u_name, name) == 0 || strcmp(c->layers[i].v_name, name) == 0 ||
+            (c->layers[i].base_name && strcmp(c->layers[i].base_name, name) == 0))
+            return 1;
     return 0;
 }
 
