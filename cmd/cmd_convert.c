@@ -31,6 +31,11 @@ static const dlor_optdef defs[] = {
                        "                             smaller stay dense)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},
+    {"budget-bits", 0, "B", "compressed (--method auto): an average of B bits per weight over the converted\n"
+                            "                             layers, each layer in the form of least error the allocation gives it:\n"
+                            "                             dense in f32, f16, bf16, q8 or q4, beta*I + P Q^T in f16 or q8, or a\n"
+                            "                             q4 or q8 base with an f16 correction (least sum of squared errors; data\n"
+                            "                             errors with --calib)"},
     {"allocate", 0, "sum|max", "with --budget: minimise the sum of squared layer errors (sum, default: cheap\n"
                                "                             layers such as a classifier head get the ranks they need) or the\n"
                                "                             largest layer error (max)"},
@@ -105,9 +110,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     dlor_factor_opts *fo = &cfg->fo;
     memset(cfg, 0, sizeof *cfg);
     const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
+    const char *bitss = dlor_opt(o, defs, "budget-bits");
     const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
     fo->method = DLOR_METHOD_MUL;
-    cfg->form = method ? method : (tols || budgets || factors || calib) ? "auto" : "mul";
+    cfg->form = method ? method : (tols || budgets || bitss || factors || calib) ? "auto" : "mul";
     if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
     else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
         cfg->compress = 1;
@@ -124,7 +130,18 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     }
     if (cfg->compress) {
         dlor_compress_cfg *cc = &cfg->cc;
-        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL);
+        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL) + (bitss != NULL);
+        if (bitss && (strcmp(cfg->form, "auto") != 0 || factors || dtype)) {
+            fprintf(stderr, "dlor convert: --budget-bits goes with --method auto and chooses each layer's dtypes "
+                            "(not --dtype or --factors)\n");
+            return 2;
+        }
+        if (bitss && (dlor_parse_double(bitss, &cc->bits) != 0 || !(cc->bits > 0) || cc->bits > 32)) {
+            fprintf(stderr, "dlor convert: --budget-bits must be a number of bits per weight in (0, 32], not '%s'\n",
+                    bitss);
+            return 2;
+        }
+        cc->has_bits = bitss != NULL;
         cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
         if (cc->qlr && (budgets || factors)) {
             fprintf(stderr, "dlor convert: --method qlr takes --rank R or --tol T (not --budget or --factors)\n");
@@ -132,7 +149,8 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
         cc->calib = calib;
         if (targets != 1) {
-            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T or --budget F\n");
+            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T, --budget F or "
+                            "--budget-bits B\n");
             return 2;
         }
         if (tols && (dlor_parse_double(tols, &cc->tol) != 0 || cc->tol <= 0)) {
@@ -248,10 +266,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         cfg->shard_i = si;
         cfg->shard_n = sn;
     }
-    if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
+    if (shard && (budgets || bitss || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
                   dlor_opt(o, defs, "emit-onnx"))) {
         fprintf(stderr, "dlor convert: --shard does not go with %s\n",
-                budgets ? "--budget (the budget is shared by all layers: convert in one process, or use --tol "
+                budgets || bitss ? "--budget or --budget-bits (the budget is shared by all layers: convert in one process, or use --tol "
                           "or --rank)"
                         : "--emit, --emit-dense or --emit-onnx (emit from the merged file's conversion in one "
                           "process)");

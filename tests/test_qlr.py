@@ -191,6 +191,69 @@ if "0.weight" in lay:
 else:
     check(False, "--tol 0.05 kept the layer dense")
 
+# ---- --budget-bits: a form per layer at an average number of bits per weight -------------------------
+# a nearly low-rank layer (DLoR's ground), a heavy-tailed one (quantization's) and a small head
+n = 128
+A = rng.standard_normal((n, 4)) @ rng.standard_normal((4, n)) / 4 + 1e-3 * rng.standard_normal((n, n))
+Ws = [A.astype(np.float32), (0.05 * rng.standard_t(3, size=(n, n))).astype(np.float32),
+      (0.1 * rng.standard_normal((10, n))).astype(np.float32)]
+msrc = st_file("mixed.safetensors", [("0.weight", Ws[0]), ("2.weight", Ws[1]), ("4.weight", Ws[2])],
+               "linear(0.weight); relu; linear(2.weight); relu; linear(4.weight)")
+sx = np.ones(n)
+sx[:4] = 20.0
+Qx, _ = np.linalg.qr(rng.standard_normal((n, n)))
+Xm = ((rng.standard_normal((2048, n)) * sx) @ Qx.T).astype(np.float32)
+np.save(fresh("calib-mixed.npy"), Xm)
+# each layer's inputs in the float model, as the calibration sees them
+ins = [Xm.astype(np.float64)]
+ins.append(np.maximum(ins[0] @ Ws[0].astype(np.float64).T, 0))
+ins.append(np.maximum(ins[1] @ Ws[1].astype(np.float64).T, 0))
+names = ["0.weight", "2.weight", "4.weight"]
+
+
+def data_errs(model):
+    """Per layer: (relative data error on its calibration inputs, bytes of its tensors, form)."""
+    _, tensors, lay = dlor_pyreader.read(model)
+    recs = {t["name"]: len(t["raw"]) for t in dlor_pyreader._load(model)[1]}
+    out = []
+    for nm, W, X_ in zip(names, Ws, ins):
+        if nm in lay:
+            Wh = dlor_pyreader.rebuild(lay[nm])
+            nb = sum(v for k, v in recs.items() if k.startswith(nm + ".dlor."))
+            form = "qlr" if lay[nm]["B"] is not None else "lowrank"
+        else:
+            Wh, nb, form = tensors[nm].astype(np.float64), recs[nm], "dense"
+        W64_ = W.astype(np.float64)
+        out.append((np.linalg.norm(X_ @ (Wh - W64_).T) / np.linalg.norm(X_ @ W64_.T), nb, form))
+    return out
+
+
+auto = convert(msrc, "auto.dlor", "--budget-bits", "4.5", "--calib", path("calib-mixed.npy"))
+q4m = convert(msrc, "mixed-q4.dlor", "--tol", "1e-9", "--dtype", "q4")
+meta, _, _ = dlor_pyreader.read(auto)
+ea, eq = data_errs(auto), data_errs(q4m)
+weights = sum(W.size for W in Ws)
+bytes_auto = sum(e[1] for e in ea)
+print("--budget-bits 4.5:", ", ".join(f"{nm} {f} {e:.4f} ({8 * b / W.size:.2f} bits)"
+                                      for nm, (e, b, f), W in zip(names, ea, Ws)),
+      f"| q4 everywhere: {', '.join(f'{e:.4f}' for e, _, _ in eq)}")
+check(meta.get("dlor.dtype") == "mixed" and meta.get("dlor.target") == "budget-bits 4.5", f"metadata {meta}")
+check(8 * bytes_auto <= 4.5 * weights, f"--budget-bits 4.5: {8 * bytes_auto / weights:.3f} bits per weight")
+check(ea[0][2] == "lowrank", f"the nearly low-rank layer is stored as {ea[0][2]}")
+s_auto, s_q4 = sum(e[0] ** 2 for e in ea), sum(e[0] ** 2 for e in eq)
+check(s_auto <= s_q4, f"sum of squared data errors {s_auto:.4g} above q4 everywhere's {s_q4:.4g}")
+xm = rng.standard_normal((9, n)).astype(np.float32)
+y = run_model(auto, xm, "--threads", "2")
+yr = dlor_pyreader.forward(auto, xm)
+check(y is not None and np.abs(y - yr).max() <= 1e-5 * np.abs(yr).max(), "--budget-bits: dlor run against numpy")
+for args, msg in ((("--budget-bits", "4.5", "--dtype", "q4"), "not --dtype"),
+                  (("--budget-bits", "4.5", "--method", "lowrank"), "--method auto"),
+                  (("--budget-bits", "0"), "in (0, 32]"),
+                  (("--budget-bits", "4", "--rank", "3"), "exactly one target"),
+                  (("--budget-bits", "0.05"), "cheapest forms")):
+    rc, so, se = run("convert", msrc, "-o", fresh("u.dlor"), *args)
+    check(rc == 2 and msg in se and not os.path.exists(path("u.dlor")), f"{args}: exit {rc}, {se!r}")
+
 # ---- hostile layer records ---------------------------------------------------------------------------
 base = open(path("q4.dlor"), "rb").read()
 lrec = struct.unpack_from("<Q", base, 64 + 32 * 3 + 8)[0]  # the first (and only) layer record

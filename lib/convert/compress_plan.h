@@ -16,6 +16,10 @@ typedef struct dlor_compress_cfg {
     double tol;              /* per-layer relative error (data space with --calib) */
     int has_budget;
     double budget;           /* stored numbers / dense numbers over the compressed layers */
+    int has_bits;
+    double bits;             /* --budget-bits: average bits per weight over the converted layers, each
+                              * layer in the form (dense in any dtype, beta I + P Q^T in f16 or q8, a q4
+                              * or q8 base with an f16 correction) the allocation picks */
     int allocate_sum;        /* budget: minimise the sum of squared errors, not the largest */
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
