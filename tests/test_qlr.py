@@ -146,6 +146,37 @@ for dt in ("q4", "q8"):
             nbytes = len(raw["0.weight.dlor.B"]) + len(raw["0.weight.dlor.U"]) + len(raw["0.weight.dlor.V"])
             check(lv["form"] == "qlr", f"{tag}: verify's form {lv['form']}")
             check(v["carried_tensors"] == 1 and not v["problems"], f"{tag}: verify's carried tensors {v['problems']}")
+            # the alternatives at the layer's bytes, against numpy (weight space)
+            alts = {(a["form"], a["dtype"]): a for a in lv["alternatives"]}
+            B_ = lv["bytes_dlor"]
+            check(all(a["bytes"] <= B_ for a in lv["alternatives"]), f"{tag}: an alternative above {B_} bytes")
+            sv = np.linalg.svd(W64, compute_uv=False)
+            ks = B_ // (2 * (M + N))
+            e_svd = np.sqrt((sv[ks:] ** 2).sum()) / np.linalg.norm(W64)
+            a = alts.get(("svd", "f16"))
+            check(a is not None and a["bytes"] == 2 * ks * (M + N) and abs(a["rel_fro_error"] - e_svd) <= 1e-9,
+                  f"{tag}: svd f16 alternative {a} against numpy {e_svd:.6g} at rank {ks}")
+            for qd in ("q4", "q8"):
+                dq, sq = quantize(W0, qd)
+                a = alts.get(("dense", qd))
+                if len(sq) <= B_:
+                    check(a is not None and abs(a["rel_fro_error"] - rel(dq, W64)) <= 1e-9 and a["bytes"] == len(sq),
+                          f"{tag}: dense {qd} alternative {a}, numpy {rel(dq, W64):.6g}")
+                    kq = (B_ - len(sq)) // (2 * (M + N))
+                    a = alts.get(("qlr", qd))
+                    if kq >= 1:
+                        sr = np.linalg.svd(W64 - dq, compute_uv=False)
+                        e_q = np.sqrt((sr[kq:] ** 2).sum()) / np.linalg.norm(W64)
+                        check(a is not None and abs(a["rel_fro_error"] - e_q) <= 1e-9,
+                              f"{tag}: qlr {qd} alternative {a}, numpy {e_q:.6g} at rank {kq}")
+                else:
+                    check(a is None, f"{tag}: dense {qd} listed above the bytes")
+            errs_ = [lv["rel_fro_error"]] + [a["rel_fro_error"] for a in lv["alternatives"]]
+            fam = ["quantization"] + ["dlor" if a["form"] == "svd" else
+                                      "dense" if a["dtype"] == "f32" and a["form"] == "dense" else "quantization"
+                                      for a in lv["alternatives"]]
+            check(lv["least_error_at_bytes"] == fam[int(np.argmin(errs_))], f"{tag}: least error {lv['least_error_at_bytes']}")
+            check("alternatives at each compressed layer's bytes" in so, f"{tag}: verify's summary line: {so}")
             check(abs(lv["rel_fro_error"] - rel(Wh, W64)) <= 1e-6, f"{tag}: verify's error {lv['rel_fro_error']}")
             check(lv["bytes_dlor"] == nbytes + 8, f"{tag}: verify's bytes {lv.get('bytes_dlor')}")
         else:
