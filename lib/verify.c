@@ -35,7 +35,8 @@ void dlor_compare(const double *a, const double *b, uint64_t n, double *rel_fro,
     *max_abs = mx;
 }
 
-/* The min(m, n) singular values of the m x n matrix w (descending) into s; 0 or LAPACK's info. */
+/* The min(m, n) singular values of the m x n matrix w (descending) into s; 0, LAPACK's info, or -1
+ * when out of memory (dgesdd's own -1, a bad first argument, cannot happen here). */
 static int singular_values(const double *w, int64_t m, int64_t n, double *s)
 {
     double *a = malloc((size_t)(m * n) * sizeof *a);
@@ -125,6 +126,10 @@ static dlor_status alternatives(const double *w, int64_t m, int64_t n, const dou
         if (k > kmin) k = kmin;
         if (k < 1) continue;
         int info = singular_values(d, m, n, s);
+        if (info == -1) {
+            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for singular values");
+            break;
+        }
         if (info != 0) {
             st = dlor_fail(err, DLOR_E_NUMERIC, "singular values failed (dgesdd info %d)", info);
             break;
@@ -301,7 +306,7 @@ dlor_status dlor_verify_layer(const dlor_tensor *w, const dlor_container *c,
             int64_t k = (int64_t)(r->params_dlor / (uint64_t)(m + n));
             double *sw = malloc((size_t)kmin * sizeof *sw);
             int info = sw ? singular_values(a, m, n, sw) : -1;
-            if (!sw) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for singular values");
+            if (!sw || info == -1) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for singular values");
             else if (info != 0) st = dlor_fail(err, DLOR_E_NUMERIC, "singular values failed (dgesdd info %d)", info);
             if (st == DLOR_OK) {
                 double nw = tail_norm(sw, kmin, 0);
