@@ -214,6 +214,11 @@ for args, msg in ((("--method", "qlr", "--rank", "4", "--dtype", "f16"), "q4 or 
                   (("--method", "lowrank", "--rank", "4", "--correction-dtype", "f16"), "goes with --method qlr")):
     rc, so, se = run("convert", src, "-o", fresh("u.dlor"), *args)
     check(rc == 2 and msg in se and not os.path.exists(path("u.dlor")), f"{args}: exit {rc}, {se!r}")
+for flag in ("--emit", "--emit-onnx"):  # no factors to emit / not an ONNX source: refused, nothing written
+    side = fresh("side.out")
+    rc, so, se = run("convert", src, "-o", fresh("e.dlor"), "--method", "qlr", "--rank", "2", flag, side)
+    check(rc in (1, 2) and se.count("\n") == 1 and not os.path.exists(path("e.dlor")) and not os.path.exists(side),
+          f"qlr with {flag}: exit {rc}, {se!r}")
 m = convert(src, "tol.dlor", "--method", "qlr", "--tol", "0.05", "--correction-dtype", "q8")
 _, _, lay = dlor_pyreader.read(m)
 if "0.weight" in lay:
