@@ -15,7 +15,8 @@ plain q4 and q8 and against DLoR (beta*I + P Q^T) at about the same bytes.
 2. End to end on the samples (digits MLP, bert-tiny, llama-tiny): q4 storage of every converted
    layer, qlr (q4 base plus a rank-r f16 correction fitted on the sample's calibration inputs), and
    DLoR with f16 factors at the budget whose bytes match the qlr file's layers, each held against
-   the float model by 'dlor verify --inputs' on the sample's held-out inputs.
+   the float model by 'dlor verify --inputs' on the sample's held-out inputs; and at q4's bytes,
+   convert --budget-bits 4.5 (each layer's form chosen by the allocation) and DLoR in f16.
 
 Prints the figures; a benchmark, not a test (tests/test_qlr.py asserts the 20% data-space gain).
 """
@@ -139,7 +140,12 @@ def end_to_end(a):
             out_rows.append(row)
             return row
 
-        measure("q4", ["--tol", "1e-9", "--dtype", "q4"])
+        q4 = measure("q4", ["--tol", "1e-9", "--dtype", "q4"])
+        measure("auto --budget-bits 4.5 (--calib)", ["--budget-bits", "4.5", "--calib", calib])
+        if q4:
+            measure("DLoR f16 at q4's bytes (--calib)", ["--method", "auto", "--budget",
+                                                         f"{min(1.0, q4['bytes'] / (2.0 * q4['dense'] / 4.0)):.4f}",
+                                                         "--dtype", "f16", "--calib", calib])
         q = measure(f"q4 + rank {rank} f16 (--calib)", ["--method", "qlr", "--rank", str(rank), "--calib", calib])
         measure(f"q4 + rank {rank} f16 (weight space)", ["--method", "qlr", "--rank", str(rank)])
         if q:
