@@ -469,6 +469,9 @@ def frameworks(run, S, a, models):
 
 QUANT_LIMITS = {"q8": 0.4, "q4": 0.25}
 TF_ORT_LIMIT = 1.2  # transformer: dlor dense at most this x onnxruntime
+# the last commit whose runtime had separate float32 and double bodies: bench/ab_runtime.py times it against today's
+AB_OLD_REV = "a7c3c4f29a65828ecfb415749c68c32db9b892f6"
+AB_LIMITS = (0.97, 1.03)
 
 
 def quant_section(run, S, a):
@@ -507,11 +510,12 @@ def mcu_section(run, S, a):
         return None
     run.section = "microcontroller"
     out = {}
-    for key, script in (("footprint", "mcu_footprint.py"), ("icount", "mcu_icount.py")):
+    for key, script, more in (("footprint", "mcu_footprint.py", ["--functions", "12"]),
+                              ("icount", "mcu_icount.py", [])):
         text, _ = run.run([sys.executable, os.path.join(HERE, script), "--dlor", a.dlor,
-                           "--work", os.path.join(a.work, "mcu-" + key)])
-        out[key] = [ln for ln in text.splitlines() if ln.startswith("|") or ln.startswith("Model image")
-                    or ln.startswith("No printf")]
+                           "--work", os.path.join(a.work, "mcu-" + key)] + more)
+        out[key] = [ln for ln in text.splitlines() if ln.startswith(("|", "Model image", "No printf", "The minimal",
+                                                                     "Largest linked"))]
     return out
 
 
@@ -528,6 +532,25 @@ def onnx_rewrite_section(run, S, a):
             rows.append({"n": int(f[0]), "dense_ms": float(f[1]), "rw_ms": float(f[2]), "ratio": float(f[3][:-1]),
                          "params": float(f[4]), "mb_dense": float(f[5]), "mb_rw": float(f[6]), "err": float(f[7])})
     return {"head": text.splitlines()[0] if text else "", "rows": rows}
+
+
+def ab_section(run, S, a):
+    """bench/ab_runtime.py: today's runtime against the one before its single float32/double body, same run;
+    None when the repository's history (git) is not at hand."""
+    import shutil
+    if not shutil.which("git") or subprocess.run(["git", "-C", ROOT, "cat-file", "-e", AB_OLD_REV + "^{commit}"],
+                                                 stderr=subprocess.DEVNULL).returncode != 0:
+        print("skipping the runtime before/after section: commit %s is not in this clone" % AB_OLD_REV[:7], flush=True)
+        return None
+    run.section = "runtime before and after"
+    md, js = os.path.join(a.work, "ab.md"), os.path.join(a.work, "ab.json")
+    cmd = [sys.executable, os.path.join(HERE, "ab_runtime.py"), "--old-rev", AB_OLD_REV, "--new-src", ROOT,
+           "--dlor", a.dlor, "--work", os.path.join(a.work, "ab"), "--markdown", md, "--json", js]
+    run.run(cmd + (["--quick"] if a.quick else ["--sizes", "1024", "2048"]))
+    with open(md) as f:
+        table = f.read().splitlines()
+    with open(js) as f:
+        return {"table": table, "rows": json.load(f)["rows"]}
 
 
 def stream_section(run, S, a, models):
@@ -612,7 +635,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None, mcu=None, onnx_rw=None, tf=None):
+           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1175,17 +1198,22 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
         w("## 7. On a microcontroller (QEMU)")
         w("")
         w("`bench/mcu_footprint.py`: the runtime's code for Cortex-M (arm-none-eabi-gcc -Os, the flags of "
-          "`samples/embedded/`), with and without its messages (`DLOR_RT_NO_MESSAGES`): the objects, the part the "
-          "smallest program (`samples/embedded/mcu_min.c`) links after `--gc-sections`, and that program without "
-          "the model. The target applies to the runtime code linked.")
+          "`samples/embedded/`), with and without its messages (`DLOR_RT_NO_MESSAGES`), in two configurations: "
+          "the full runtime (the default build, everything included) and the minimal one of `samples/embedded/` "
+          "(relu MLP chains in float32 or f16; what it leaves out is listed below the table): the objects, the "
+          "part the smallest program (`samples/embedded/mcu_min.c`) links after `--gc-sections`, and that "
+          "program without the model. The targets apply to the minimal configuration's runtime code linked, "
+          "not to the full runtime.")
         w("")
         for line in mcu["footprint"]:
+            if not line.startswith("|"):  # notes: paragraphs of their own after the table
+                w("")
             w(line)
             cells = [c.strip() for c in line.strip("|").split("|")]
-            if len(cells) >= 8 and cells[0] == "mps2-an386" and cells[7].startswith("<="):
-                ok = cells[7].endswith("met")
-                targets.append(("Runtime code linked for Cortex-M4 (-Os), %s messages: %s" % (
-                    cells[1], cells[7].split(":")[0]), cells[3], ok))
+            if len(cells) >= 9 and cells[0] == "mps2-an386" and cells[8].startswith("<="):
+                ok = cells[8].endswith("met")
+                targets.append(("Runtime code linked for Cortex-M4 (-Os), minimal configuration (relu MLP chains, "
+                                "float32/f16), %s messages: %s" % (cells[2], cells[8].split(":")[0]), cells[4], ok))
         w("")
         w("`bench/mcu_icount.py`: instructions per inference counted by QEMU (`-icount`; QEMU is not "
           "cycle-accurate, so these are instructions, not cycles) next to the multiply-accumulates `dlor export-c` "
@@ -1193,6 +1221,34 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
         w("")
         for line in mcu["icount"]:
             w(line)
+        w("")
+
+    # ---- runtime before/after its one body for float32 and double
+    if ab:
+        w("## 8. The runtime before and after its one body for float32 and double")
+        w("")
+        w("`bench/ab_runtime.py`: the runtime of commit %s (separate float32 and double code) and today's (one body "
+          "instantiated for both types) compiled with the same flags (-O3 -ffp-contract=off) into two shared "
+          "libraries loaded in one process, timed alternately on the same `.dlor` files (3 layers of N x N, relu; "
+          "dense, exact mul and add, compressed to 10%% and 25%% of the parameters). `same bits`: both give "
+          "bit-identical outputs." % AB_OLD_REV[:7])
+        w("")
+        for line in ab["table"]:
+            w(line)
+        w("")
+        for batch, threads in ((1, 1), (64, 1), (1, 2)):
+            rs = [r["ratio"] for r in ab["rows"] if r["batch"] == batch and r["threads"] == threads]
+            if not rs:
+                continue
+            med = float(np.median(rs))
+            w("Batch %d, %d thread(s): median new/old %.3f over %d models (min %.3f, max %.3f)." % (
+                batch, threads, med, len(rs), min(rs), max(rs)))
+            if threads == 1:
+                ok = AB_LIMITS[0] <= med <= AB_LIMITS[1]
+                targets.append(("Runtime one body for float32/double: new/old within %.2f-%.2f, batch %d "
+                                "(median over models)" % (AB_LIMITS[0], AB_LIMITS[1], batch), "%.3f" % med, ok))
+        w("")
+        w("Every row gives the same bits: %s." % ("yes" if all(r["same_bits"] for r in ab["rows"]) else "**no**"))
         w("")
 
     # ---- commands
@@ -1273,9 +1329,10 @@ def main():
     tf = transformer_section(run, S, a)
     mcu = mcu_section(run, S, a)
     onnx_rw = onnx_rewrite_section(run, S, a)
+    ab = ab_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

@@ -2,7 +2,8 @@
 shapes (4 blocks, hidden 512, MLP 2048, seeded Gaussian weights; 12.6 M parameters, 50 MB) is
 converted with several options; for each, the plan's estimated time and peak memory (from
 'convert --dry-run') are printed next to the measured wall time and peak RSS of the conversion
-(wait4's ru_maxrss) and their ratios. The plan aims at a factor of 2 either way. Not a test: the
+(/usr/bin/time's maximum resident set size: a child forked straight from this script would count
+the script's own pages, which Linux keeps in ru_maxrss across exec) and their ratios. The plan aims at a factor of 2 either way. Not a test: the
 numbers depend on the machine and its load.
 
     python3 bench/plan_check.py [--dlor build/dlor] [--hidden 512] [--blocks 4]"""
@@ -66,14 +67,15 @@ def main():
         if os.path.exists(out):
             os.remove(out)
         t0 = time.monotonic()
-        proc = subprocess.Popen([a.dlor, "convert", src, "-o", out, *opts], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        _, status, ru = os.wait4(proc.pid, 0)
+        rss = os.path.join(d, "rss.txt")
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, a.dlor, "convert", src, "-o", out, *opts],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         secs = time.monotonic() - t0
-        if status != 0:
-            print(" ".join(opts), "failed:", proc.stderr.read().decode().strip())
+        if proc.returncode != 0:
+            print(" ".join(opts), "failed:", proc.stderr.decode().strip())
             continue
-        peak = ru.ru_maxrss * 1024
+        with open(rss) as f:
+            peak = int(f.read().split()[-1]) * 1024
         size = os.path.getsize(out)
         print(f"{' '.join(opts):<28} {est_time:>8.1f}s {secs:>7.1f}s {est_time / secs:>6.2f}   {est_peak / 1e6:>7.0f}MB "
               f"{peak / 1e6:>7.0f}MB {est_peak / peak:>6.2f}   {est_out / 1e6:>7.1f}MB {size / 1e6:>7.1f}MB")

@@ -127,9 +127,10 @@ class Runtime:
         L.shim_in_dim.argtypes = [ctypes.c_void_p]
         L.shim_out_dim.restype = ctypes.c_ulonglong
         L.shim_out_dim.argtypes = [ctypes.c_void_p]
-        L.shim_run_ids.restype = ctypes.c_int
-        L.shim_run_ids.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
-                                   ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int]
+        if hasattr(L, "shim_run_ids"):  # absent from runtimes older than token-id models
+            L.shim_run_ids.restype = ctypes.c_int
+            L.shim_run_ids.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t,
+                                       ctypes.c_size_t, ctypes.c_void_p, ctypes.c_int]
         L.shim_close.restype = None
         L.shim_close.argtypes = [ctypes.c_void_p]
 

@@ -22,6 +22,29 @@ int dlor_cmd_bench(int argc, char **argv);
  * DLOR_E_USAGE (the options do not fit the input), 1 otherwise. */
 int dlor_cmd_fail(const char *cmd, const dlor_error *err);
 
+/* Where a conversion's lines (dlor_convert_hooks: ctx a dlor_cmd_lines, line
+ * dlor_cmd_line) go: notes ("dlor convert: note: ...") and progress on
+ * stderr, a progress line rewritten in place when stderr is a terminal; the
+ * plan on stdout for a dry run (its result), else on stderr. */
+typedef struct dlor_cmd_lines {
+    int tty;             /* stderr is a terminal */
+    int plan_to_stdout;
+    int pending;         /* a progress line is on the terminal, to be overwritten */
+} dlor_cmd_lines;
+void dlor_cmd_lines_init(dlor_cmd_lines *l, int plan_to_stdout);
+void dlor_cmd_line(void *ctx, int kind, const char *text);
+
+/* Checks an --activation value (NULL: not given) before any file is read: 0 when
+ * it names an activation, else prints "dlor CMD: ..." and returns 2. */
+int dlor_check_activation_opt(const char *cmd, const char *activation);
+
+/* Warns on stderr ("dlor CMD: warning: ...") when the n x features inputs read
+ * from path (float32 xf or double xd, the other NULL) hold NaN or infinite
+ * values: the runtime carries them through (as PyTorch does), so those
+ * samples' outputs will not be finite. Quiet when every value is finite. */
+void dlor_cmd_warn_nonfinite(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
+                             uint64_t features);
+
 /* An output a command writes: the option that names it (for messages), its
  * path (NULL: not asked for; "-": standard output) and what may go to
  * standard output. */

@@ -6,12 +6,58 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "dlor_act.h"
 #include "dlor_fileio.h"
+#include "model_load.h"
 
 int dlor_cmd_fail(const char *cmd, const dlor_error *err)
 {
     fprintf(stderr, "dlor %s: %s\n", cmd, err->msg);
     return err->code == DLOR_E_USAGE ? 2 : 1;
+}
+
+void dlor_cmd_lines_init(dlor_cmd_lines *l, int plan_to_stdout)
+{
+    l->tty = isatty(STDERR_FILENO);
+    l->plan_to_stdout = plan_to_stdout;
+    l->pending = 0;
+}
+
+void dlor_cmd_line(void *ctx, int kind, const char *text)
+{
+    dlor_cmd_lines *l = ctx;
+    if (kind == DLOR_LINE_PLAN && l->plan_to_stdout) {
+        printf("%s\n", text);
+        return;
+    }
+    if (kind == DLOR_LINE_PROGRESS && l->tty) {
+        fprintf(stderr, "\r%s\033[K", text);
+        fflush(stderr);
+        l->pending = 1;
+        return;
+    }
+    fprintf(stderr, "%s%s%s%s\n", l->pending ? "\r" : "", kind == DLOR_LINE_NOTE ? "dlor convert: " : "", text,
+            l->pending ? "\033[K" : "");
+    l->pending = 0;
+}
+
+int dlor_check_activation_opt(const char *cmd, const char *activation)
+{
+    if (!activation || dlor_act_from_name(activation) >= 0) return 0;
+    fprintf(stderr, "dlor %s: " DLOR_ACTIVATION_OPT_MSG "\n", cmd, activation);
+    return 2;
+}
+
+void dlor_cmd_warn_nonfinite(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
+                             uint64_t features)
+{
+    dlor_nonfinite nf;
+    if (!dlor_count_nonfinite(xf, xd, n, features, &nf)) return;
+    fprintf(stderr, "dlor %s: warning: %s: %llu input value%s NaN or infinite%s, in %llu of %llu samples (first: "
+                    "sample %llu, feature %llu); the model carries them through, so those samples' outputs will not "
+                    "be finite\n", cmd, path, (unsigned long long)nf.values, nf.values == 1 ? " is" : "s are",
+            xf ? " as float32" : "", (unsigned long long)nf.samples, (unsigned long long)n,
+            (unsigned long long)nf.first_sample, (unsigned long long)nf.first_feature);
 }
 
 int dlor_cmd_check_outputs(const char *cmd, const dlor_cmd_output *out, size_t nout, const char *const *in,

@@ -36,11 +36,15 @@ static const dlor_optdef defs[] = {
                             "                             dense in f32, f16, bf16, q8 or q4, beta*I + P Q^T in f16 or q8, or a\n"
                             "                             q4 or q8 base with an f16 correction (least sum of squared errors; data\n"
                             "                             errors with --calib)"},
-    {"allocate", 0, "sum|max", "with --budget: minimise the sum of squared layer errors (sum, default: cheap\n"
-                               "                             layers such as a classifier head get the ranks they need) or the\n"
-                               "                             largest layer error (max)"},
+    {"allocate", 0, "sum|max|uniform", "with --budget: minimise the sum of squared layer errors (sum, default:\n"
+                                       "                             cheap layers such as a classifier head get the ranks they need), the\n"
+                                       "                             largest layer error (max), or give every layer the same fraction F\n"
+                                       "                             of its own dense size (uniform: no allocation)"},
     {"factors", 0, "M", "compressed: store each beta*I + P Q^T exactly as a product of M DLoR factors"},
     {"calib", 0, "X.npy", "compressed: fit each layer to its inputs on these model inputs (needs a graph)"},
+    {"calib-acts", 0, "ACTS.npz", "compressed: fit each layer to its inputs as captured elsewhere: keys are weight\n"
+                                  "                             names, arrays the layer's inputs [..., in] (key NAME) or their Gram\n"
+                                  "                             matrix X^T X [in, in] (key NAME.gram); no graph needed"},
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
@@ -112,8 +116,9 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
     const char *bitss = dlor_opt(o, defs, "budget-bits");
     const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
+    const char *acts = dlor_opt(o, defs, "calib-acts");
     fo->method = DLOR_METHOD_MUL;
-    cfg->form = method ? method : (tols || budgets || bitss || factors || calib) ? "auto" : "mul";
+    cfg->form = method ? method : (tols || budgets || bitss || factors || calib || acts) ? "auto" : "mul";
     if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
     else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
         cfg->compress = 1;
@@ -123,8 +128,16 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd, auto or qlr, not '%s'\n", method);
         return 2;
     }
-    if (!cfg->compress && (tols || budgets || factors || calib)) {
-        fprintf(stderr, "dlor convert: --tol, --budget, --factors and --calib choose compressed forms; use --method "
+    if (dlor_opt(o, defs, "allocate") && !budgets) {
+        fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
+        return 2;
+    }
+    if (calib && acts) {
+        fprintf(stderr, "dlor convert: --calib and --calib-acts do not go together: give the layers' inputs one way\n");
+        return 2;
+    }
+    if (!cfg->compress && (tols || budgets || factors || calib || acts)) {
+        fprintf(stderr, "dlor convert: --tol, --budget, --factors, --calib and --calib-acts choose compressed forms; use --method "
                         "auto, lowrank or svd (mul and add are exact)\n");
         return 2;
     }
@@ -148,6 +161,7 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
             return 2;
         }
         cc->calib = calib;
+        cc->calib_acts = acts;
         if (targets != 1) {
             fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T, --budget F or "
                             "--budget-bits B\n");
@@ -164,11 +178,13 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
         cc->has_budget = budgets != NULL;
         const char *alloc = dlor_opt(o, defs, "allocate");
-        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0))) {
-            fprintf(stderr, "dlor convert: --allocate takes max or sum and goes with --budget\n");
+        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0 &&
+                                   strcmp(alloc, "uniform") != 0))) {
+            fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
             return 2;
         }
         cc->allocate_sum = !alloc || strcmp(alloc, "sum") == 0;
+        cc->allocate_uniform = alloc && strcmp(alloc, "uniform") == 0;
         if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
             fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
             return 2;
@@ -278,13 +294,6 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     return 0;
 }
 
-/* The conversion's notes ("dlor convert: note: ...") and progress lines, on stderr. */
-static void print_line(void *ctx, int note, const char *text)
-{
-    (void)ctx;
-    fprintf(stderr, "%s%s\n", note ? "dlor convert: " : "", text);
-}
-
 int dlor_cmd_convert(int argc, char **argv)
 {
     dlor_opts o;
@@ -328,8 +337,8 @@ int dlor_cmd_convert(int argc, char **argv)
                                        {"--emit-dense", outs.emit_dense, DLOR_OUT_FILE},
                                        {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE},
                                        {"--plan-out", dlor_opt(&o, defs, "plan-out"), DLOR_OUT_TEXT}};
-    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan")};
-    if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 3)) != 0) return rc;
+    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan"), dlor_opt(&o, defs, "calib-acts")};
+    if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 4)) != 0) return rc;
     dlor_error err;
     if (outs.emit_onnx && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
@@ -350,7 +359,9 @@ int dlor_cmd_convert(int argc, char **argv)
     cfg.force = dlor_opt(&o, defs, "force") != NULL;
     cfg.show_plan = isatty(2);
     cfg.phase_lines = progress;
-    dlor_convert_hooks hooks = {progress, print_line, NULL, NULL};
+    dlor_cmd_lines lines;
+    dlor_cmd_lines_init(&lines, cfg.dry_run);
+    dlor_convert_hooks hooks = {progress, dlor_cmd_line, NULL, &lines};
 
     dlor_tensor_list src;
     dlor_graph graph;
@@ -378,7 +389,7 @@ int dlor_cmd_convert(int argc, char **argv)
         return 0;
     }
     dlor_phase wprog;
-    dlor_progress_begin(&wprog, progress, "writing", "files", 1, 0);
+    dlor_progress_begin(&wprog, progress ? &hooks : NULL, "writing", "files", 1, 0);
     if (st == DLOR_OK) st = dlor_convert_write_outputs(in, &src, c, &outs, &err);
     dlor_progress_step(&wprog, 0);
     dlor_progress_end(&wprog);

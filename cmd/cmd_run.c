@@ -125,7 +125,9 @@ int dlor_cmd_run(int argc, char **argv)
     }
     dlor_error err;
     dlor_loaded l;
-    float *x = NULL, *y = NULL;
+    float *x = NULL;
+    double *xd = NULL;
+    void *y = NULL;
     uint64_t n = 0;
     const char *dt = dlor_opt(&o, defs, "dtype");
     if (dt && strcmp(dt, "f32") != 0 && strcmp(dt, "f64") != 0) {
@@ -149,23 +151,22 @@ int dlor_cmd_run(int argc, char **argv)
         dlor_loaded_free(&l);
         return st == DLOR_OK ? 0 : dlor_cmd_fail("run", &err);
     }
-    if (dt && strcmp(dt, "f64") == 0) {
-        st = dlor_run_f64(&l.model, in, out, (size_t)batch, &err);
-        dlor_loaded_free(&l);
-        return st == DLOR_OK ? 0 : dlor_cmd_fail("run", &err);
-    }
-    st = dlor_load_inputs(in, l.model.in_dim, &x, &n, &err);
-    if (st == DLOR_OK) dlor_warn_nonfinite_inputs("run", in, x, NULL, n, l.model.in_dim);
+    int f64 = dt && strcmp(dt, "f64") == 0;
+    if (f64) st = dlor_load_inputs_f64(in, l.model.in_dim, &xd, &n, &err);
+    else st = dlor_load_inputs(in, l.model.in_dim, &x, &n, &err);
+    if (st == DLOR_OK) dlor_cmd_warn_nonfinite("run", in, x, xd, n, l.model.in_dim);
     if (st == DLOR_OK) {
-        y = malloc((n ? n : 1) * l.model.out_dim * sizeof *y);
+        y = malloc((n ? n : 1) * l.model.out_dim * (f64 ? sizeof(double) : sizeof(float)));
         if (!y) st = dlor_fail(&err, DLOR_E_NOMEM, "out of memory for %llu outputs", (unsigned long long)n);
     }
-    if (st == DLOR_OK) st = dlor_run_batches(&l.model, x, n, (size_t)batch, (unsigned)threads, y, &err);
+    if (st == DLOR_OK && f64) st = dlor_run_f64(&l.model, xd, n, (size_t)batch, y, &err);
+    else if (st == DLOR_OK) st = dlor_run_batches(&l.model, x, n, (size_t)batch, (unsigned)threads, y, &err);
     if (st == DLOR_OK) {
         uint64_t dims[2] = {n, l.model.out_dim};
-        st = dlor_npy_write(out, DLOR_DT_F32, 2, dims, y, &err);
+        st = dlor_npy_write(out, f64 ? DLOR_DT_F64 : DLOR_DT_F32, 2, dims, y, &err);
     }
     free(x);
+    free(xd);
     free(y);
     dlor_loaded_free(&l);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);

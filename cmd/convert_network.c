@@ -26,7 +26,8 @@ static int usage_fail(const char *msg, const char *val)
 
 static int parse_net(const dlor_opts *o, const dlor_optdef *defs, net_cfg *cfg)
 {
-    static const char *const not_here[] = {"method", "tol", "budget", "allocate", "factors", "emit", "shard", "jobs"};
+    static const char *const not_here[] = {"method", "tol", "budget", "allocate", "factors", "emit", "shard", "jobs",
+                                           "calib-acts"};
     const char *v;
     memset(cfg, 0, sizeof *cfg);
     dlor_net_opts_default(&cfg->no);
@@ -81,13 +82,6 @@ static int parse_net(const dlor_opts *o, const dlor_optdef *defs, net_cfg *cfg)
     return 0;
 }
 
-/* The network form's progress lines, on stderr. */
-static void print_line(void *ctx, int note, const char *text)
-{
-    (void)ctx;
-    fprintf(stderr, "%s%s\n", note ? "dlor convert: " : "", text);
-}
-
 int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs)
 {
     const char *form = dlor_opt(o, defs, "form");
@@ -108,7 +102,9 @@ int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs)
     char why[512] = "";
     const char *graph_source = NULL;
     int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
-    dlor_convert_hooks hooks = {progress, print_line, NULL, NULL};
+    dlor_cmd_lines lines;
+    dlor_cmd_lines_init(&lines, 0);
+    dlor_convert_hooks hooks = {progress, dlor_cmd_line, NULL, &lines};
     cfg.calib = calib;
     cfg.include = o->all[inc];
     cfg.ninclude = (size_t)o->count[inc];

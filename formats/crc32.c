@@ -1,8 +1,17 @@
 /* crc32.c - table-driven CRC-32, reflected polynomial 0xEDB88320.
  * The table is a constant (entry i is i run through 8 steps of the
- * polynomial), so it can live in flash and threads share it safely. */
+ * polynomial), so it can live in flash and threads share it safely. Built
+ * with DLOR_RT_SMALL_CRC (dlor_rt_features.h), the table has 16 entries (i
+ * run through 4 steps) and takes half a byte a step: 64 bytes of flash
+ * instead of 1 KB, for firmware that counts them. */
 #include "dlor_crc32.h"
 
+#ifdef DLOR_RT_SMALL_CRC
+static const uint32_t crc_nibbles[16] = {
+    0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u, 0x4db26158u, 0x5005713cu,
+    0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu, 0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu
+};
+#else
 static const uint32_t crc_table[256] = {
     0x00000000u, 0x77073096u, 0xee0e612cu, 0x990951bau, 0x076dc419u, 0x706af48fu,
     0xe963a535u, 0x9e6495a3u, 0x0edb8832u, 0x79dcb8a4u, 0xe0d5e91eu, 0x97d2d988u,
@@ -49,10 +58,19 @@ static const uint32_t crc_table[256] = {
     0xb40bbe37u, 0xc30c8ea1u, 0x5a05df1bu, 0x2d02ef8du
 };
 
+#endif
+
 uint32_t dlor_crc32(uint32_t crc, const void *data, size_t n)
 {
     const unsigned char *p = (const unsigned char *)data;
     crc = ~crc;
+#ifdef DLOR_RT_SMALL_CRC
+    while (n--) {
+        crc = crc_nibbles[(crc ^ *p) & 15u] ^ (crc >> 4);
+        crc = crc_nibbles[(crc ^ ((unsigned)*p++ >> 4)) & 15u] ^ (crc >> 4);
+    }
+#else
     while (n--) crc = crc_table[(crc ^ *p++) & 0xff] ^ (crc >> 8);
+#endif
     return ~crc;
 }

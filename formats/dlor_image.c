@@ -204,6 +204,7 @@ int dlor__image_error(dlor_image_error *err, int code)
 }
 #endif
 
+#if !defined(DLOR_RT_NO_F16) || !defined(DLOR_RT_NO_QUANT) /* its users */
 float dlor__half_to_float(uint16_t h)
 {
     /* 1 sign, 5 exponent (bias 15), 10 fraction bits; a subnormal f 2^-24 is
@@ -225,6 +226,7 @@ float dlor__half_to_float(uint16_t h)
     memcpy(&f, &bits, 4);
     return f;
 }
+#endif
 
 float dlor__double_to_float(double d)
 {
@@ -359,11 +361,13 @@ static const unsigned char *pool_str(const strpool *sp, uint32_t off, uint32_t l
     return sp->pool + off;
 }
 
+#ifndef DLOR_RT_NO_DAG /* the DAG check is its only user */
 const unsigned char *dlor__image_str(const dlor_image *img, uint32_t off, uint32_t len, uint32_t min, uint32_t max)
 {
     strpool sp = {img->strings, img->strings_len};
     return pool_str(&sp, off, len, min, max);
 }
+#endif
 
 /* Prints a possibly-hostile name for a message: at most 64 bytes, and any
  * byte that is not printable ASCII becomes '?'. */
@@ -535,6 +539,11 @@ static int check_tensors(dlor_image *img, const strpool *sp, unsigned flags,
         if (quant && ndim != 2)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': a quantized tensor is 2-D, not %d-D", shown, ndim);
         if (!es && !quant) return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "tensor '%s': unknown dtype code %d", shown, dtype);
+        const char *left = dlor__rt_dtype_left_out(dtype);
+        if (left)
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                                    "tensor '%s': dtype code %d is left out of this build of the runtime (%s)", shown,
+                                    dtype, left);
         if (ndim > DLOR_IMAGE_MAX_NDIM)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "tensor '%s': %d dimensions (limit 8)", shown, ndim);
         if (!dlor__all_zero(r + 11, 5) || !dlor__all_zero(r + 100, 28))
@@ -675,6 +684,12 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         "layer '%s': factor shapes do not match [%llu, %llu] and [%llu, %llu]", shown,
                         (unsigned long long)L.k, (unsigned long long)L.dim_u,
                         (unsigned long long)L.k, (unsigned long long)L.dim_v);
+#ifdef DLOR_RT_NO_QUANT
+        /* the writer stores bases in q8 or q4, so a build without them leaves bases out */
+        if (L.has_base)
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "layer '%s': a base tensor is left out of this "
+                        "build of the runtime (DLOR_RT_NO_QUANT)", shown);
+#else
         if (L.has_base) {
             /* 1.7: W = B + (the add layer's matrix), B [rows, cols] in a weight dtype */
             dlor_image_tensor tb;
@@ -690,6 +705,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                             "quantized [%llu, %llu] tensor", shown, (unsigned long long)L.rows,
                             (unsigned long long)L.cols);
         }
+#endif
         if (L.u_layout == DLOR_IMAGE_U_PANELS &&
             (tu.name_len != nl + 7 || memcmp(tu.name, nm, nl) != 0 || memcmp(tu.name + nl, ".dlor.U", 7) != 0))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': its U tensor is stored in panels, so it must "

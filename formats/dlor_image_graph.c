@@ -72,6 +72,10 @@ static int check_chain(dlor_image *img, dlor_image_error *err)
             cur = gout;
             continue;
         }
+        if (op.kind == DLOR_IMAGE_OP_ACT && dlor__rt_node_left_out(K_ACT, op.act))
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                                    "graph op %u: activation %d is left out of this build of the runtime (%s)",
+                                    (unsigned)i, op.act, dlor__rt_node_left_out(K_ACT, op.act));
         if (op.kind == DLOR_IMAGE_OP_ACT) {
             if (op.act < 0 || op.act > DLOR_IMAGE_MAX_ACT || !finite_d(op.param) || (op.act != 2 && nonzero_d(op.param)))
                 return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "graph op %u: bad activation %d (param %g)", (unsigned)i, op.act,
@@ -207,6 +211,7 @@ static void dag_node(const dlor_image *img, uint32_t i, dlor_image_node *n)
     n->p1 = dlor__ldf64(r + 72);
 }
 
+#ifndef DLOR_RT_NO_DAG
 static int is_float_value(int t) { return t == V_ROWS || t == V_TOKENS; }
 
 /* A float tensor index with ndim dimensions, dims[0] == first (unless 0), for
@@ -223,7 +228,7 @@ static int dag_tensor(const dlor_image *img, uint32_t i, const char *role, uint3
                                 "graph node %u: %s '%.*s' is a layer's U stored in panels, which only that layer may use",
                                 (unsigned)i, role, (int)(t->name_len < 64 ? t->name_len : 64), t->name);
     /* a LINEAR weight may be block-quantized; vectors and tables are floats */
-    int dt_ok = dlor__is_float_dtype(t->dtype) || (ndim == 2 && strcmp(role, "weight") == 0 && dlor__is_quant_dtype(t->dtype));
+    int dt_ok = dlor__is_float_dtype(t->dtype) || (ndim == 2 && role[0] == 'w' && dlor__is_quant_dtype(t->dtype));
     if (t->ndim != ndim || !dt_ok || t->nelem == 0 || (first && t->dims[0] != first) ||
         (ndim == 2 && second && t->dims[1] != second))
         return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT,
@@ -258,6 +263,11 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             FAIL("graph node %u: unknown kind %d (this reader knows format 1.%d)", (unsigned)i, n.kind, DLOR_IMAGE_MINOR);
         if (!dlor__all_zero(r + 57, 7) || !dlor__all_zero(r + 80, 16))
             FAIL("graph node %u: reserved bytes are not zero", (unsigned)i);
+        const char *left = dlor__rt_node_left_out(n.kind, n.code);
+        if (left)
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                                    "graph node %u (kind %d, code %d) is left out of this build of the runtime (%s)",
+                                    (unsigned)i, n.kind, n.code, left);
         if (n.kind == K_INPUT ? i != ninputs : ninputs == 0)
             FAIL("graph node %u: the inputs come first, before every other node", (unsigned)i);
         /* which slots, fields and flags each kind uses; the rest is zero (or none) */
@@ -369,6 +379,7 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             type = xt;
             f = xf;
             break;
+#ifndef DLOR_RT_NO_TOKENS
         case K_EMBED:
         case K_POS_EMBED:
             if (xt != V_IDS && (n.kind == K_EMBED || xt != V_MASK))
@@ -377,6 +388,7 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             type = V_TOKENS;
             f = t.dims[1];
             break;
+#endif
         case K_ADD:
         case K_MUL:
             if (!is_float_value(xt) || xt != n.in_type[1] || xf != n.in_features[1])
@@ -384,6 +396,7 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             type = xt;
             f = xf;
             break;
+#ifndef DLOR_RT_NO_ATTENTION
         case K_ATTENTION: {
             uint64_t d, dv;
             if (xt != V_TOKENS || n.in_type[1] != V_TOKENS || n.in_type[2] != V_TOKENS)
@@ -406,6 +419,8 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             f = (uint64_t)n.heads * dv;
             break;
         }
+#endif
+#ifndef DLOR_RT_NO_TOKENS
         case K_POOL:
             if (xt != V_TOKENS) FAIL("graph node %u: pooling of a value that is not [N, S, F]", (unsigned)i);
             if (n.in[1] != DLOR_IMAGE_NONE && (n.in_type[1] != V_MASK || n.in[1] != img->input_of[M_MASK]))
@@ -414,6 +429,7 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
             type = V_ROWS;
             f = xf;
             break;
+#endif
         default:
             break;
         }
@@ -436,13 +452,21 @@ static int check_dag(dlor_image *img, dlor_image_error *err)
     return DLOR_IMAGE_OK;
 }
 
+#endif
+
 int dlor__image_check_graph(dlor_image *img, dlor_image_error *err)
 {
     for (int m = 0; m < 5; m++) img->input_of[m] = DLOR_IMAGE_NONE;
     img->noutputs = 0;
     img->nnodes = 0;
     img->in_dim = img->out_dim = 0;
+#ifdef DLOR_RT_NO_DAG
+    if (img->ndag)
+        return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "the graph is a DAG (DLOR_FORMAT.md 7.7), which is left "
+                                                               "out of this build of the runtime (DLOR_RT_NO_DAG)");
+#else
     if (img->ndag) return check_dag(img, err);
+#endif
     int rc = check_chain(img, err);
     if (rc != 0 || img->nops == 0) return rc;
     /* the chain read as a DAG: its input, its nodes, its output */
@@ -496,11 +520,15 @@ static int emit(dlor_image_walk *w, dlor_image_node *n, uint32_t *value)
 
 int dlor_image_walk_next(const dlor_image *img, dlor_image_walk *w, dlor_image_node *n)
 {
+#ifdef DLOR_RT_NO_DAG
+    if (img->ndag) return 0; /* not opened by this build (dlor__image_check_graph) */
+#else
     if (img->ndag) {
         if (w->node >= img->ndag) return 0;
         dag_node(img, w->node, n);
         return emit(w, n, NULL);
     }
+#endif
     if (img->nops == 0 || w->done) return 0;
     if (w->node == 0) { /* the chain's input */
         chain_node(w, n, K_INPUT, DLOR_IMAGE_NONE, 0);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "dlor_image.h"
+#include "dlor_rt_features.h"
 
 /* Kinds of graph nodes, value types, input and pool modes: the codes of
  * dlor_graph.h, which the dependency-free parts do not include. One definition
@@ -20,6 +21,46 @@ enum {
 enum { V_ROWS = 1, V_TOKENS = 2, V_IDS = 3, V_MASK = 4 };
 enum { M_FEATURES = 1, M_IDS = 2, M_MASK = 3, M_TYPE_IDS = 4 };
 enum { P_MEAN = 1, P_CLS = 2 };
+
+/* The macro that leaves float dtype dt out of this build (dlor_rt_features.h),
+ * or NULL when it is kept (every other dtype is). */
+static inline const char *dlor__rt_dtype_left_out(int dt)
+{
+#ifdef DLOR_RT_NO_F16
+    if (dt == 2) return "DLOR_RT_NO_F16";
+#endif
+#ifdef DLOR_RT_NO_BF16
+    if (dt == 3) return "DLOR_RT_NO_BF16";
+#endif
+#ifdef DLOR_RT_NO_F64
+    if (dt == 4) return "DLOR_RT_NO_F64";
+#endif
+#ifdef DLOR_RT_NO_QUANT
+    if (dt == 14 || dt == 15) return "DLOR_RT_NO_QUANT";
+#endif
+    (void)dt;
+    return NULL;
+}
+
+/* The same for a graph node of a kind (and input mode or activation code). */
+static inline const char *dlor__rt_node_left_out(int kind, int code)
+{
+#ifdef DLOR_RT_NO_TOKENS
+    if (kind == K_EMBED || kind == K_POS_EMBED || kind == K_POOL || (kind == K_INPUT && code != M_FEATURES))
+        return "DLOR_RT_NO_TOKENS";
+#endif
+#ifdef DLOR_RT_NO_ATTENTION
+    if (kind == K_ATTENTION) return "DLOR_RT_NO_ATTENTION";
+#endif
+#ifdef DLOR_RT_NO_NORMS
+    if (kind == K_LAYERNORM || kind == K_RMSNORM || kind == K_L2NORM) return "DLOR_RT_NO_NORMS";
+#endif
+#ifdef DLOR_RT_ACTS
+    if (kind == K_ACT && code >= 0 && code <= DLOR_IMAGE_MAX_ACT && !DLOR_RT_HAS_ACT(code)) return "DLOR_RT_ACTS";
+#endif
+    (void)kind, (void)code;
+    return NULL;
+}
 
 #ifndef DLOR_RT_NO_MESSAGES
 /* Formats one line into err (if non-NULL) without allocating or calling the C
@@ -41,7 +82,9 @@ int dlor__image_args(int unused, ...);
 #endif
 
 /* IEEE binary16 to float, exactly (NaN stays NaN), in integer operations. */
+#if !defined(DLOR_RT_NO_F16) || !defined(DLOR_RT_NO_QUANT)
 float dlor__half_to_float(uint16_t h);
+#endif
 
 /* A double to the nearest float, ties to even, as a cast gives (NaN stays a
  * quiet NaN, overflow is infinity), in integer operations: a Cortex-M4F has no
@@ -87,7 +130,9 @@ static inline int dlor__positive_d(double d) { return !(dlor__dbits(d) >> 63) &&
 int dlor__all_zero(const unsigned char *p, uint64_t n);
 /* A string of the pool: inside it, length in [min, max], valid UTF-8 without
  * NUL; NULL otherwise. */
+#ifndef DLOR_RT_NO_DAG
 const unsigned char *dlor__image_str(const dlor_image *img, uint32_t off, uint32_t len, uint32_t min, uint32_t max);
+#endif
 /* A possibly hostile name for a message: at most 64 bytes, printable ASCII. */
 const char *dlor__image_show(const unsigned char *s, uint32_t n, char out[72]);
 /* The layer whose U tensor, stored in panels, is tensor t (DLOR_FORMAT.md 7.6:

@@ -65,6 +65,9 @@ typedef struct dlor_tensor_list {
     size_t meta_count, meta_cap;
     void **blocks;                  /* owned backing memory */
     size_t nblocks, blocks_cap;
+    void **maps;                    /* owned read-only file mappings (munmap'd by free) */
+    size_t *map_lens;
+    size_t nmaps;
 } dlor_tensor_list;
 
 /* dtype helpers. dlor_dtype_size returns 0 for an invalid code. */
@@ -116,6 +119,14 @@ void dlor_tensor_list_init(dlor_tensor_list *l);
 void dlor_tensor_list_free(dlor_tensor_list *l);
 /* Takes ownership of block (malloc'd); on failure frees it. */
 dlor_status dlor_tensor_list_own(dlor_tensor_list *l, void *block, dlor_error *err);
+/* Takes ownership of a read-only mapping (mmap) of len bytes, unmapped when the
+ * list is freed; on failure unmaps it. */
+dlor_status dlor_tensor_list_own_map(dlor_tensor_list *l, void *base, size_t len, dlor_error *err);
+/* Drops the resident pages of t's bytes when they lie in one of l's mappings
+ * (madvise MADV_DONTNEED: the pages load again from the file when next read),
+ * so that a pass over the layers of a mapped file holds about one layer; does
+ * nothing for tensors in memory. */
+void dlor_tensor_release(const dlor_tensor_list *l, const dlor_tensor *t);
 /* Appends a tensor; name is copied; data must point into an owned block (or
  * stay valid as long as the list). Rejects empty names, names longer than
  * DLOR_MAX_NAME or containing NUL, ndim > DLOR_MAX_NDIM, more than

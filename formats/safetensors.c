@@ -522,14 +522,15 @@ done:
 
 dlor_status dlor_read_safetensors(const char *path, dlor_tensor_list *out, dlor_error *err)
 {
-    unsigned char *buf;
-    size_t len;
-    dlor_status s = dlor_file_read(path, DLOR_MAX_INPUT_BYTES, &buf, &len, err);
+    /* mapped, not read: a conversion then holds in memory only the pages of
+     * the layers it is reading (dlor_tensor_release drops the others) */
+    dlor_mapped_file m;
+    dlor_status s = dlor_file_map(path, DLOR_MAX_INPUT_BYTES, &m, err);
     if (s) return s;
-    /* the list owns the bytes from here on, so freeing it on failure frees them */
-    if ((s = dlor_tensor_list_own(out, buf, err))) {
+    /* the list owns the mapping from here on, so freeing it on failure unmaps it */
+    if (m.base && (s = dlor_tensor_list_own_map(out, m.base, m.len, err))) {
         dlor_error_prefix(err, path);
         return s;
     }
-    return dlor_safetensors_parse(buf, len, path, out, err);
+    return dlor_safetensors_parse(m.data, m.len, path, out, err);
 }

@@ -1,4 +1,5 @@
 /* tensor.c - the neutral tensor list, dtype helpers and error records. */
+#define _DEFAULT_SOURCE /* madvise */
 #include "dlor_tensor.h"
 #include "dlor_image_internal.h"
 #include "dlor_text.h"
@@ -7,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- errors ------------------------------------------------------------ */
 
@@ -367,6 +371,39 @@ dlor_status dlor_encode_matrix(const double *x, uint64_t rows, uint64_t cols, dl
 
 void dlor_tensor_list_init(dlor_tensor_list *l) { memset(l, 0, sizeof *l); }
 
+dlor_status dlor_tensor_list_own_map(dlor_tensor_list *l, void *base, size_t len, dlor_error *err)
+{
+    void **m = realloc(l->maps, (l->nmaps + 1) * sizeof *m);
+    if (m) l->maps = m;
+    size_t *n = m ? realloc(l->map_lens, (l->nmaps + 1) * sizeof *n) : NULL;
+    if (n) l->map_lens = n;
+    if (!m || !n) {
+        munmap(base, len);
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    }
+    l->maps[l->nmaps] = base;
+    l->map_lens[l->nmaps++] = len;
+    return DLOR_OK;
+}
+
+void dlor_tensor_release(const dlor_tensor_list *l, const dlor_tensor *t)
+{
+    long page = sysconf(_SC_PAGESIZE);
+    if (!l || !t || !t->nbytes || page <= 0) return;
+    uintptr_t a = (uintptr_t)t->data, b = a + t->nbytes;
+    for (size_t i = 0; i < l->nmaps; i++) {
+        uintptr_t lo = (uintptr_t)l->maps[i], hi = lo + l->map_lens[i];
+        if (a < lo || b > hi) continue;
+        /* whole pages, rounded outward: a read-only private mapping's pages
+         * always load again from the file, so a neighbour's bytes are safe */
+        uintptr_t p0 = a / (uintptr_t)page * (uintptr_t)page, p1 = (b + (uintptr_t)page - 1) / (uintptr_t)page * (uintptr_t)page;
+        if (p0 < lo) p0 = lo;
+        if (p1 > hi) p1 = hi;
+        madvise((void *)p0, p1 - p0, MADV_DONTNEED);
+        return;
+    }
+}
+
 void dlor_tensor_list_free(dlor_tensor_list *l)
 {
     if (!l) return;
@@ -376,6 +413,9 @@ void dlor_tensor_list_free(dlor_tensor_list *l)
         free(l->meta_vals[i]);
     }
     for (size_t i = 0; i < l->nblocks; i++) free(l->blocks[i]);
+    for (size_t i = 0; i < l->nmaps; i++) munmap(l->maps[i], l->map_lens[i]);
+    free(l->maps);
+    free(l->map_lens);
     free(l->items);
     free(l->meta_keys);
     free(l->meta_vals);

@@ -160,7 +160,7 @@ DLOR_API DLOR_NODISCARD dlor_status dlor_file_layer(const dlor_file *f, size_t i
 /* ---- converting ------------------------------------------------------------------- */
 
 typedef enum dlor_convert_method {
-    DLOR_CONVERT_DEFAULT = 0, /* mul, or auto when tol, budget, factors or calib is set */
+    DLOR_CONVERT_DEFAULT = 0, /* mul, or auto when tol, budget, factors, calib or calib_acts is set */
     DLOR_CONVERT_MUL,         /* exact: a product of DLoR factors (Theorem 4) */
     DLOR_CONVERT_ADD,         /* exact: a sum (Theorem 3) */
     DLOR_CONVERT_LOWRANK,     /* compressed: the best beta*I + P Q^T */
@@ -230,6 +230,10 @@ typedef struct dlor_convert_options {
                                  has (else dlor_convert fails with DLOR_E_USAGE saying what is lacking) */
     int correction_storage;   /* DLOR_CONVERT_QLR: dlor_storage of the correction (DLOR_STORE_F16; F32,
                                  BF16 or Q8); storage is the base's, Q8 or Q4 */
+    /* compressed: the layers' inputs captured elsewhere (a .npz; keys are weight names, arrays the inputs
+       [..., in] (key NAME) or their Gram matrix [in, in] (key NAME.gram); no graph needed; not with calib) */
+    const char *calib_acts;
+    int allocate_uniform;     /* with budget: every layer at the fraction budget of its own dense size */
 } dlor_convert_options;
 
 /* A converted model, ready to write. */

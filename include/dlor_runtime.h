@@ -93,7 +93,9 @@ typedef struct dlor_model {
  * to verify every tensor's checksum too (reads the whole image once). A file
  * without a graph fails with DLOR_RT_E_NOGRAPH and the reason recorded by the
  * converter; a graph of more than DLOR_RT_PLAN_INLINE values with
- * DLOR_RT_E_PLAN (open it with dlor_model_open_plan). */
+ * DLOR_RT_E_PLAN (open it with dlor_model_open_plan). A runtime built
+ * without a part the model needs (formats/dlor_rt_features.h: DLOR_RT_NO_DAG,
+ * DLOR_RT_MLP_ONLY, ...) refuses it with DLOR_IMAGE_E_UNSUPPORTED. */
 int dlor_model_open(dlor_model *m, const void *image, size_t len, unsigned flags, dlor_image_error *err);
 
 /* Bytes of plan buffer dlor_model_open_plan needs for this image (its values
@@ -210,7 +212,8 @@ int dlor_model_forward_team(const dlor_model *m, const float *x, size_t batch, f
 
 /* The same in double precision: x, y and the scratch hold doubles. Scratch
  * must be 8-byte aligned; dlor_model_scratch_size_f64 gives its size (0 on
- * overflow). */
+ * overflow). A runtime built with DLOR_RT_NO_F64 has no such pass: the size
+ * is 0 and the pass, its arguments checked, fails with DLOR_IMAGE_E_UNSUPPORTED. */
 size_t dlor_model_scratch_size_f64(const dlor_model *m, size_t batch);
 int dlor_model_forward_f64(const dlor_model *m, const double *x, size_t batch, double *y, void *scratch,
                            size_t scratch_size, dlor_image_error *err);

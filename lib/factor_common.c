@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include "dlor_splitmix.h"
 #include "factor_internal.h"
 
 /* ---- small helpers -------------------------------------------------------------------- */
@@ -35,11 +36,7 @@ double dlor__ipow(double a, int64_t e)
 
 double dlor__rng_uniform(dlor__rng *g)
 {
-    uint64_t z = (g->s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (double)(z >> 11) * (1.0 / 9007199254740992.0);
+    return (double)(dlor_splitmix64(&g->s) >> 11) * (1.0 / 9007199254740992.0);
 }
 
 double dlor__rng_normal(dlor__rng *g)

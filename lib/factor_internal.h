@@ -65,7 +65,7 @@ void *dlor__alloc(size_t count, size_t size);
 /* alpha^e for an integer exponent e (negative alpha allowed). */
 double dlor__ipow(double a, int64_t e);
 
-/* Deterministic generator of the random basis: splitmix64 from state 'seed', uniforms from
+/* Deterministic generator of the random basis: splitmix64 (dlor_splitmix.h) from state 'seed', uniforms from
  * the top 53 bits, normals by the Box-Muller cosine branch (one normal per two uniforms).
  * Fixed here so a given seed gives the same Z on every platform. */
 typedef struct dlor__rng {

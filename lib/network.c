@@ -12,6 +12,7 @@
 #include "dlor_graph_eval.h"
 #include "dlor_host.h"
 #include "dlor_runtime.h"
+#include "dlor_splitmix.h"
 
 void dlor_net_opts_default(dlor_net_opts *o)
 {
@@ -492,19 +493,9 @@ dlor_status dlor_net_ref_random(const dlor_graph *g, const dlor_tensor_list *src
     if (st != DLOR_OK) return st;
     double *x = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *x);
     if (!x) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for %llu samples", (unsigned long long)n);
-    /* seeded standard normals: splitmix64 and Box-Muller, as 'dlor verify --samples' draws them */
+    /* seeded standard normals rounded to float32, as 'dlor verify --samples' draws them */
     uint64_t s = seed;
-    for (uint64_t i = 0; i < n * in_dim; i++) {
-        double u[2];
-        for (int k = 0; k < 2; k++) {
-            uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            z ^= z >> 31;
-            u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        }
-        x[i] = (double)(float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-    }
+    for (uint64_t i = 0; i < n * in_dim; i++) x[i] = (double)(float)dlor_splitmix_normal(&s);
     st = dlor_net_ref_make(g, src, x, n, r, err);
     free(x);
     return st;

@@ -3,7 +3,9 @@
 # uint32_t is 'long unsigned int' and firmware is often built with -Werror:
 # cross-compile them with arm-none-eabi-gcc for a Cortex-M4 (hard float) and a
 # Cortex-M3 (no FPU) with -std=c99 -Wall -Wextra -Werror, at -Os and -O2, and
-# at -Os without the runtime's messages (-DDLOR_RT_NO_MESSAGES).
+# at -Os without the runtime's messages (-DDLOR_RT_NO_MESSAGES), at -Os with
+# the minimal configuration of samples/embedded, with and without messages,
+# and (Cortex-M4 only) at -Os with each switch of formats/dlor_rt_features.h.
 # Skipped (exit 77) when the cross compiler or its C library is not installed
 # (Debian: gcc-arm-none-eabi libnewlib-arm-none-eabi; scripts/setup.sh installs
 # them as root with DLOR_WITH_PYTHON=1).
@@ -28,10 +30,16 @@ if ! printf '#include <math.h>\n#include <string.h>\n' |
   exit 77
 fi
 cpus=("-mcpu=cortex-m4 -mthumb -mfloat-abi=hard -mfpu=fpv4-sp-d16" "-mcpu=cortex-m3 -mthumb")
+minimal="-DDLOR_RT_MLP_ONLY -DDLOR_RT_SMALL_CRC -DDLOR_RT_ACTS=0x2"
 pass=0
 fail=0
 for cpu in "${cpus[@]}"; do
-  for opt in -Os -O2 "-Os -DDLOR_RT_NO_MESSAGES"; do
+  opts=(-Os -O2 "-Os -DDLOR_RT_NO_MESSAGES" "-Os $minimal" "-Os $minimal -DDLOR_RT_NO_MESSAGES")
+  if [ "$cpu" = "${cpus[0]}" ]; then # each switch alone: for one processor (they select code, not instructions)
+    opts+=(-Os\ -DDLOR_RT_NO_{DAG,F64,F16,BF16,QUANT,TOKENS,ATTENTION,NORMS} "-Os -DDLOR_RT_ACTS=0x2"
+           "-Os -DDLOR_RT_NO_F16 -DDLOR_RT_NO_QUANT")
+  fi
+  for opt in "${opts[@]}"; do
     for f in "$@"; do
       # shellcheck disable=SC2086  # $cpu, $opt and $flags hold several flags
       if out=$("$cc" $cpu -std=c99 -Wall -Wextra -Werror $opt $flags -c "$f" -o "$work/$(basename "$f" .c).o" 2>&1)

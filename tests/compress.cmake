@@ -13,3 +13,8 @@ add_executable(bench_compress ${PROJECT_SOURCE_DIR}/bench/bench_compress.c ${CMA
 target_include_directories(bench_compress PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
 target_link_libraries(bench_compress PRIVATE dlor_core)
 dlor_py_test(test_compress_cli test_compress_cli.py)
+# convert --calib-acts: captured activations or Gram matrices against numpy's layer inputs, the
+# ridge fallback, and every refusal (test_calib_acts.py)
+dlor_py_test(test_calib_acts test_calib_acts.py)
+# --allocate uniform's ranks, and calibrated allocation against it end to end (test_calib_alloc.py)
+dlor_py_test(test_calib_alloc test_calib_alloc.py)

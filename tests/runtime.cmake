@@ -47,14 +47,15 @@ target_link_libraries(run_image PRIVATE dlor_runtime)
 add_executable(run_image_blas tools/run_image.c)
 target_link_libraries(run_image_blas PRIVATE dlor_runtime_blas)
 # ... and built without the per-processor kernel versions (the baseline instruction
-# set only, e.g. SSE2 on x86-64), which must give the bits of the dispatched ones.
+# set only, e.g. SSE2 on x86-64) and with the quantized kernels' plain loops instead
+# of their vector types, which must give the bits of the dispatched ones.
 add_library(dlor_runtime_noclones STATIC ${PROJECT_SOURCE_DIR}/formats/crc32.c
             ${PROJECT_SOURCE_DIR}/formats/dlor_image.c ${PROJECT_SOURCE_DIR}/formats/dlor_image_graph.c
             ${PROJECT_SOURCE_DIR}/lib/runtime/runtime.c)
 target_include_directories(dlor_runtime_noclones PUBLIC ${PROJECT_SOURCE_DIR}/formats
                            ${PROJECT_SOURCE_DIR}/lib/runtime
                            ${PROJECT_SOURCE_DIR}/include)
-target_compile_definitions(dlor_runtime_noclones PRIVATE DLOR_RUNTIME_NO_CLONES)
+target_compile_definitions(dlor_runtime_noclones PRIVATE DLOR_RUNTIME_NO_CLONES DLOR_RT_NO_VECTOR_EXT)
 if(CMAKE_C_COMPILER_ID MATCHES "GNU|Clang")
   target_compile_options(dlor_runtime_noclones PRIVATE -O3 -ffp-contract=off)
 endif()

@@ -328,6 +328,64 @@ static void layer_targets(void)
     dlor_close(src);
 }
 
+/* calib_acts and allocate_uniform reach the pipeline: a .npz whose keys are not all
+ * converted layers (digits.npz: its biases) fails naming the file and the key, and
+ * nothing is converted; calib with calib_acts, allocate_uniform without a budget are
+ * refused; a budget of 0.5 with allocate_uniform gives each layer the largest rank k
+ * with k (m + n) + 1 <= 0.5 m n. */
+static void calib_options(void)
+{
+    char in[4096], acts[4096], x[4096];
+    dlor_error err;
+    dlor_file *src = NULL;
+    dlor_conversion *conv = NULL;
+    dlor_convert_options o;
+    sample(in, sizeof in, "digits/digits.safetensors");
+    sample(acts, sizeof acts, "digits/digits.npz");
+    sample(x, sizeof x, "digits/x_train.npy");
+    dlor_status st = dlor_open(in, "relu", &src, &err);
+    CHECK(st == DLOR_OK, "calib options: open: %s", st == DLOR_OK ? "" : err.msg);
+    if (st != DLOR_OK) return;
+    dlor_convert_options_init(&o);
+    o.budget = 0.5;
+    o.calib_acts = acts;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_E_FORMAT && conv == NULL && strstr(err.msg, "digits.npz") && strstr(err.msg, "'0.bias'") &&
+              strstr(err.msg, "matches no converted layer"),
+          "calib_acts with a bias key: %d %s", (int)st, err.msg);
+    o.calib = x;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_E_ARG && conv == NULL && strstr(err.msg, "calib_acts"), "calib with calib_acts: %d %s", (int)st,
+          err.msg);
+    dlor_convert_options_init(&o);
+    o.rank = 4;
+    o.method = DLOR_CONVERT_AUTO;
+    o.allocate_uniform = 1;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_E_ARG && conv == NULL, "allocate_uniform without a budget: %d %s", (int)st, err.msg);
+    dlor_convert_options_init(&o);
+    o.budget = 0.5;
+    o.allocate_uniform = 1;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_OK, "allocate_uniform: %s", st == DLOR_OK ? "" : err.msg);
+    char out[4096];
+    dlt_tmp_path(out, sizeof out, "api_outputs_uniform.dlor");
+    dlor_file *dl = NULL;
+    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
+    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    size_t good = 0;
+    for (size_t i = 0; st == DLOR_OK && i < dlor_file_layer_count(dl); i++) {
+        dlor_layer_info L;
+        if (dlor_file_layer(dl, i, &L, &err) != DLOR_OK) continue;
+        uint64_t k = (uint64_t)((0.5 * (double)L.rows * (double)L.cols - 1) / (double)(L.rows + L.cols));
+        good += L.rank == k;
+    }
+    CHECK(st == DLOR_OK && good == 3, "allocate_uniform: %zu of 3 layers at the uniform rank", good);
+    dlor_close(dl);
+    dlor_conversion_free(conv);
+    dlor_close(src);
+}
+
 int main(void)
 {
     const char *root = getenv("DLOR_SOURCE_DIR"), *bin = getenv("DLOR_BIN");
@@ -345,5 +403,6 @@ int main(void)
     onnx_rewrite(bin);
     hf_folder();
     layer_targets();
+    calib_options();
     return dlt_finish();
 }

@@ -11,7 +11,12 @@ image with one byte of a tensor flipped opens without checksums and is refused
 with them, and a scratch buffer one byte short is refused (with and without the
 runtime's messages). The smallest program links no printf family, no
 double-precision arithmetic and no libm, with or without messages, and exits
-with the class the host predicts. Skipped (77) without the tools."""
+with the class the host predicts. The same for the minimal runtime
+(samples/embedded's DLOR_MCU_MINIMAL_DEFS: chains of relu layers in float32 or
+f16): the digits model compressed to f16, exact mul and dense give the bits of
+'dlor run' on both boards, and models needing parts it leaves out (bf16 factors
+and other activations; q8 factors) are refused at open with code 3 (unsupported).
+Skipped (77) without the tools."""
 import os
 import re
 import subprocess
@@ -78,7 +83,10 @@ for name, args in forms.items():
         refs[name] = np.load(ref)
     folders.append(folder)
 
-bdir, fail = mcu_run.build(TMP, folders, cmake=CMAKE)
+# the minimal runtime: the first folder also makes its mcu_min programs
+MINIMAL_RUN, MINIMAL_REFUSED = ["f16", "mul", "dense"], ["acts_bf16", "q8"]
+minimal = [os.path.join(TMP, "models", n) for n in MINIMAL_RUN + MINIMAL_REFUSED]
+bdir, fail = mcu_run.build(TMP, folders, cmake=CMAKE, minimal=minimal)
 check(fail is None, f"cross build (-Wall -Wextra -Werror, both boards):\n{(fail or '')[-4000:]}")
 if fail:
     finish()
@@ -116,14 +124,34 @@ for folder in folders:
                 check(f"check scratch: refused (code 9): scratch of {n - 1} bytes is too small: batch 1 needs {n}"
                       in checks, f"{what}: short scratch: {checks}")
 
+for name in MINIMAL_RUN + MINIMAL_REFUSED:
+    for board in mcu_run.BOARDS:
+        what = f"{name} on {board}, minimal runtime"
+        rc, text = mcu_run.run(os.path.join(bdir, f"{name}_{board}_mlp.elf"), board, timeout=120)
+        out = mcu_run.parse(text)
+        if name in MINIMAL_REFUSED:
+            check(rc == 1 and re.search(r"^open: refused \(code 3\): .*left out of this build of the runtime "
+                                        r"\(DLOR_RT_(ACTS|NO_BF16|NO_QUANT)\)", text, re.M),
+                  f"{what}: not refused as unsupported: exit {rc}: {text[-800:]}")
+            continue
+        check(rc == 0 and out["ok"], f"{what}: exit {rc}: {text[-1500:]}")
+        y = np.array(out["y"], dtype=np.uint32)
+        ref = refs.get(name)
+        if ref is not None and check(y.shape == ref.shape, f"{what}: outputs {y.shape} vs {ref.shape}"):
+            same = y == ref.view(np.uint32)
+            check(same.all(), f"{what}: {np.count_nonzero(~same)} of {same.size} outputs differ from 'dlor run'")
+        checks = "\n".join(out["checks"])
+        check(re.search(r"check crc: refused \(code 2\): tensor '[^']+': CRC-32 mismatch", checks),
+              f"{what}: corrupt copy with checksums (the 64-byte CRC table): {checks}")
+
 # the smallest program: what it links, and that it runs. Forbidden: the printf
 # family, double-precision helpers (__aeabi_dadd, __aeabi_f2d, __adddf3,
 # __fixdfsi, ...), libm's functions, an allocator.
 FORBIDDEN = re.compile(r"printf|^__aeabi_d|^__aeabi_\w+2d$|^__\w*df|^(exp|tanh|erfc?|log1p|log|pow|sqrt)f?$|"
                        r"^_?(malloc|free|realloc|_malloc_r)$")
-first = os.path.basename(folders[0])
 for board in mcu_run.BOARDS:
-    for variant in ("", "_nomsg"):
+    for variant in ("", "_nomsg", "_mlp", "_mlp_nomsg"):
+        first = MINIMAL_RUN[0] if "mlp" in variant else os.path.basename(folders[0])
         elf = os.path.join(bdir, f"mcu_min_{board}{variant}.elf")
         nm = subprocess.run(["arm-none-eabi-nm", elf], capture_output=True, text=True).stdout
         names = [line.split()[-1] for line in nm.splitlines() if line.strip()]

@@ -233,6 +233,58 @@ static void transformer_steps(uint32_t stride)
     CHECK(worst <= 2.5, "theta^-e: %.3f ulp exceeds 2.5", worst);
 }
 
+/* dlor__erff_sel, dlor__geluf_sel and dlor__expf_sel (the runtime's vector
+ * GELU and softmax) give the bits of dlor__erff, dlor__geluf and dlor__expf:
+ * every STRIDE-th float of both signs, the ends of their intervals and their
+ * neighbours, the special values. */
+static int sel_differs(float x)
+{
+    return !same_bits(dlor__erff_sel(x), dlor__erff(x)) || !same_bits(dlor__geluf_sel(x), dlor__geluf(x)) ||
+           !same_bits(dlor__expf_sel(x), dlor__expf(x));
+}
+
+static void selected_branches(uint32_t stride)
+{
+    uint64_t bad = 0, n = 0;
+    float first = 0.0f;
+    const float edges[] = {0.84375f, 1.5f, 2.25f, 3.0f, 3.93f, 0x1p-12f, 1.0f, 0.0f, 88.7228317f, 103.972084f, 89.0f,
+                           104.0f, 87.3365479f, 88.0296249f};
+    for (int neg = 0; neg < 2; neg++) {
+        uint32_t sign = neg ? 0x80000000u : 0;
+        for (uint64_t b = 0; b <= 0x7fffffffu; b += stride) {
+            float x = fl((uint32_t)b | sign);
+            n++;
+            if (sel_differs(x)) {
+                if (!bad) first = x;
+                bad++;
+            }
+        }
+        for (size_t e = 0; e < sizeof edges / sizeof edges[0]; e++)
+            for (int d = -2; d <= 2; d++) {
+                uint32_t eb = dlor__fbits(edges[e]);
+                if (d < 0 && eb < (uint32_t)-d) continue;
+                float x = fl((eb + (uint32_t)d) | sign), g = x * 1.41421356f;
+                n += 2;
+                if (sel_differs(x) || sel_differs(g)) {
+                    if (!bad) first = x;
+                    bad++;
+                }
+            }
+    }
+    const float sp[] = {fl(0x7f800000u), fl(0xff800000u), fl(0x7fc00000u), fl(0xffc00000u), fl(0x7f800001u), FLT_MAX,
+                        -FLT_MAX, FLT_MIN, -0.0f};
+    for (size_t i = 0; i < sizeof sp / sizeof sp[0]; i++) {
+        n++;
+        if (sel_differs(sp[i])) {
+            if (!bad) first = sp[i];
+            bad++;
+        }
+    }
+    printf("erf_sel, gelu_sel, exp_sel: %llu of %llu inputs differ from erf, gelu, exp\n", (unsigned long long)bad,
+           (unsigned long long)n);
+    CHECK(bad == 0, "dlor__erff_sel, dlor__geluf_sel or dlor__expf_sel differs from the branching form at %.9g", (double)first);
+}
+
 int main(int argc, char **argv)
 {
     uint32_t stride = argc > 1 ? (uint32_t)strtoul(argv[1], NULL, 10) : 509;
@@ -260,6 +312,7 @@ int main(int argc, char **argv)
               fns[i].abs_scale);
     }
     special_values();
+    selected_branches(stride);
     conversions();
     transformer_steps(stride);
     return dlt_finish();

@@ -11,7 +11,12 @@ scripts/amalgamate_runtime.py from the dlor_runtime target's sources):
   llama-tiny's graphs of values converted to exact DLoR layers (test.npz: BERT's last hidden
   state and its pooled sentence embedding, the decoder's logits);
 - two copies compiled with DLOR_RT_STATIC (rt_copy.c) link into one program and give those bits
-  too, while two copies without it do not link."""
+  too, while two copies without it do not link;
+- the minimal runtime (formats/dlor_rt_features.h: DLOR_RT_MLP_ONLY, DLOR_RT_SMALL_CRC and relu
+  alone, as samples/embedded builds it), from the one file and from the sources, with and without
+  messages: the digits models it keeps (float32 and f16; dense, mul, add) give the bits of `dlor run`
+  and open with checksums; those it leaves out (bf16 and f64 factors, q8, another activation, a
+  graph in the DAG section) are refused at open with the message naming the switch, exit 1."""
 import os
 import re
 import shlex
@@ -22,6 +27,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dlor_testlib import DLOR, SRC, check, finish, run, scratch_dir  # noqa: E402
+from safetensors.numpy import save_file  # noqa: E402
 from sample_graphs import sample_with_graph  # noqa: E402
 
 ONE = os.environ["DLOR_ONE_FILE_DIR"]
@@ -123,6 +129,8 @@ forms = [("dense", ["--exclude", "*"]), ("mul", ["--rank", "16"]), ("mul-f16", [
          ("lowrank-bf16", ["--method", "lowrank", "--rank", "5", "--dtype", "bf16"]),
          ("mul-f64", ["--rank", "3", "--dtype", "f64"])]
 mul_model = mul_ref = None
+models = {}
+forms += [("q8", ["--budget", "0.5", "--dtype", "q8"])]
 for name, flags in forms:
     model = os.path.join(TMP, f"digits-{name}.dlor")
     rc, _, err = run("convert", os.path.join(digits, "digits.safetensors"), "-o", model, "--activation", "relu",
@@ -130,6 +138,7 @@ for name, flags in forms:
     if not check(rc == 0, f"convert {name}: {err}"):
         continue
     ref = dlor_run(model, os.path.join(digits, "x_test.npy"))
+    models[name] = (model, ref)
     for batch in ("64", "7"):
         p = subprocess.run([prog, model, batch], input=x.tobytes(), capture_output=True)
         y = np.frombuffer(p.stdout, "<f4").reshape(-1, 10) if p.returncode == 0 else None
@@ -156,6 +165,50 @@ for sample in ("bert-tiny", "llama-tiny"):
         y = np.frombuffer(p.stdout, "<f4").reshape(ref.shape) if p.returncode == 0 and ref is not None and \
             len(p.stdout) == ref.nbytes else None
         same_bits(y, ref, f"{sample} {output} ({p.stderr.decode().strip()})")
+
+# ---- the minimal runtime ------------------------------------------------------------------
+MINIMAL = ["-DDLOR_RT_MLP_ONLY", "-DDLOR_RT_SMALL_CRC", "-DDLOR_RT_ACTS=0x2"]
+RT_SOURCES = [os.path.join(SRC, f) for f in ("formats/crc32.c", "formats/dlor_image.c", "formats/dlor_image_graph.c",
+                                             "lib/runtime/runtime.c")]
+RT_INCLUDES = [f"-I{os.path.join(SRC, d)}" for d in ("include", "formats", "lib/runtime")]
+tanh_src = os.path.join(TMP, "tanh.safetensors")
+rng = np.random.default_rng(5)
+save_file({"a": rng.standard_normal((16, 64)).astype(np.float32), "b": rng.standard_normal((10, 16)).astype(np.float32)},
+          tanh_src, metadata={"dlor.graph": "linear(a); tanh; linear(b)"})
+resid_src = os.path.join(TMP, "resid.safetensors")
+save_file({"a": rng.standard_normal((16, 64)).astype(np.float32), "b": rng.standard_normal((16, 16)).astype(np.float32),
+           "c": rng.standard_normal((10, 16)).astype(np.float32)},
+          resid_src, metadata={"dlor.graph": "input(x, features, 64); %h = linear(a); relu; linear(b); add(%h); linear(c); output(y)"})
+left_out = {}
+for name, src, switch in (("tanh", tanh_src, "DLOR_RT_ACTS"), ("resid", resid_src, "DLOR_RT_NO_DAG")):
+    model = os.path.join(TMP, name + ".dlor")
+    rc, _, err = run("convert", src, "-o", model, "--exclude", "*")
+    if check(rc == 0, f"convert {name}: {err}"):
+        left_out[name] = (model, switch)
+for name, switch in (("lowrank-bf16", "DLOR_RT_NO_BF16"), ("mul-f64", "DLOR_RT_NO_F64"), ("q8", "DLOR_RT_NO_QUANT")):
+    if name in models:
+        left_out[name] = (models[name][0], switch)
+for origin, srcs, incs in (("one file", [os.path.join(ONE, "dlor_runtime.c")], ["-I", ONE]),
+                           ("sources", RT_SOURCES, RT_INCLUDES)):
+    for msgs in ([], ["-DDLOR_RT_NO_MESSAGES"]):
+        what = f"minimal runtime ({origin}{', no messages' if msgs else ''})"
+        prog_min = os.path.join(TMP, "run_minimal")
+        rc, err = cc(*STRICT, *SAN, *MINIMAL, *msgs, *incs, os.path.join(TOOLS, "run_image_crc.c"), *srcs, "-lm",
+                     "-o", prog_min)
+        if not check(rc == 0, f"{what}: cc: {err}"):
+            continue
+        for name in ("dense", "mul", "mul-f16", "add-rows"):
+            if name not in models:
+                continue
+            p = subprocess.run([prog_min, models[name][0], "7"], input=x.tobytes(), capture_output=True)
+            y = np.frombuffer(p.stdout, "<f4").reshape(-1, 10) if p.returncode == 0 else None
+            same_bits(y, models[name][1], f"{what}: digits {name} ({p.stderr.decode().strip()})")
+        for name, (model, switch) in left_out.items():
+            p = subprocess.run([prog_min, model, "1"], input=x[:1].tobytes(), capture_output=True, text=False)
+            msg = p.stderr.decode().strip()
+            want = "error 03" if msgs else f"left out of this build of the runtime ({switch})"
+            check(p.returncode == 1 and want in msg and p.stdout == b"",
+                  f"{what}: {name} not refused as unsupported: exit {p.returncode}: {msg}")
 
 # ---- two copies in one program -------------------------------------------------------------
 objs = []

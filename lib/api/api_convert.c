@@ -44,7 +44,7 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     dlor_factor_opts *fo = &cfg->fo;
     dlor_compress_cfg *cc = &cfg->cc;
     memset(cfg, 0, sizeof *cfg);
-    int targeted = o->tol != 0 || o->budget != 0 || o->factors != 0 || o->calib;
+    int targeted = o->tol != 0 || o->budget != 0 || o->factors != 0 || o->calib || o->calib_acts;
     switch (o->method) {
     case DLOR_CONVERT_DEFAULT: cfg->form = targeted ? "auto" : "mul"; break;
     case DLOR_CONVERT_MUL: cfg->form = "mul"; break;
@@ -60,8 +60,10 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     fo->alpha_auto = 1;
     fo->seed = o->seed;
     cfg->compress = strcmp(cfg->form, "mul") != 0 && strcmp(cfg->form, "add") != 0;
+    if (o->calib && o->calib_acts)
+        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: calib and calib_acts do not go together");
     if (!cfg->compress && targeted)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: tol, budget, factors and calib choose compressed forms "
+        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: tol, budget, factors, calib and calib_acts choose compressed forms "
                                           "(method auto, lowrank or svd); mul and add are exact");
     if (o->rank < 0) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: rank must be positive, not %lld", (long long)o->rank);
     fo->rank = o->rank > 0 ? o->rank : DLOR_DEFAULT_RANK;
@@ -86,11 +88,17 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
         cc->tol = o->tol;
         cc->has_budget = o->budget != 0;
         cc->budget = o->budget;
+        if (o->allocate_uniform && o->budget == 0)
+            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_uniform goes with a budget");
+        if (o->allocate_max && o->allocate_uniform)
+            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max or allocate_uniform, not both");
         cc->allocate_sum = !o->allocate_max;
+        cc->allocate_uniform = o->allocate_uniform != 0;
+        cc->calib_acts = o->calib_acts;
         cc->factors = o->factors;
         cc->calib = o->calib;
-    } else if (o->allocate_max) {
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max goes with a budget");
+    } else if (o->allocate_max || o->allocate_uniform) {
+        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max and allocate_uniform go with a budget");
     }
     fo->storage = storage_dtype(o->storage);
     if (fo->storage == DLOR_DT_INVALID)
@@ -130,9 +138,10 @@ static dlor_status network_cfg(const dlor_convert_options *o, net_cfg *cfg, dlor
     memset(cfg, 0, sizeof *cfg);
     dlor_net_opts_default(&cfg->no);
     if (o->method != DLOR_CONVERT_DEFAULT || o->tol != 0 || o->budget != 0 || o->factors != 0 || o->allocate_max ||
-        o->jobs > 1)
+        o->allocate_uniform || o->calib_acts || o->jobs > 1)
         return dlor_fail(err, DLOR_E_ARG, "dlor_convert: the network form converts every layer of the graph "
-                                          "exactly: method, tol, budget, allocate_max, factors and jobs do not apply");
+                                          "exactly: method, tol, budget, allocate_max, allocate_uniform, calib_acts, "
+                                          "factors and jobs do not apply");
     cfg->no.kind = o->wide ? DLOR_NET_WIDE : DLOR_NET_DEEP;
     if (o->rank < 0) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: rank must be positive, not %lld", (long long)o->rank);
     if (o->rank > 0) cfg->no.rank = o->rank;

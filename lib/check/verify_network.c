@@ -10,6 +10,7 @@
 #include "convert.h"
 #include "dlor_graph_eval.h"
 #include "dlor_readers.h"
+#include "dlor_splitmix.h"
 #include "model_load.h"
 #include "verify_result.h"
 
@@ -322,20 +323,9 @@ dlor_status dlor_verify_net_prepare(const char *in, const char *out, const char 
 
 void dlor_verify_random_inputs(uint64_t seed, float *x, uint64_t count)
 {
-    /* seeded standard normals: splitmix64 and Box-Muller, rounded to float32 (as
-     * convert --form network draws them when it has no --calib) */
+    /* rounded to float32, as convert --form network draws them when it has no --calib */
     uint64_t s = seed;
-    for (uint64_t i = 0; i < count; i++) {
-        double u[2];
-        for (int k = 0; k < 2; k++) {
-            uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-            z ^= z >> 31;
-            u[k] = ((double)(z >> 11) + 0.5) * (1.0 / 9007199254740992.0);
-        }
-        x[i] = (float)(sqrt(-2.0 * log(u[0])) * cos(6.283185307179586 * u[1]));
-    }
+    for (uint64_t i = 0; i < count; i++) x[i] = (float)dlor_splitmix_normal(&s);
 }
 
 /* *m = max(*m, d), where a NaN, once there, stays. */

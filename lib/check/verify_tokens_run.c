@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dlor_splitmix.h"
 #include "dlor_verify.h"
 #include "e2e_check.h"
 #include "model_load.h"
@@ -48,13 +49,7 @@ static dlor_status random_tokens(uint64_t seed, uint64_t n, uint64_t seq, uint64
     tok->ids = malloc((n * seq > 0 ? n * seq : 1) * sizeof *tok->ids);
     if (!tok->ids) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     uint64_t s = seed;
-    for (uint64_t i = 0; i < n * seq; i++) {
-        uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-        z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-        z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-        z ^= z >> 31;
-        tok->ids[i] = (int64_t)(z % vocab);
-    }
+    for (uint64_t i = 0; i < n * seq; i++) tok->ids[i] = (int64_t)(dlor_splitmix64(&s) % vocab);
     tok->n = n;
     tok->seq = seq;
     return DLOR_OK;

@@ -7,6 +7,7 @@
 
 #include <cblas.h>
 
+#include "convert.h"
 #include "dlor_container.h"
 #include "dlor_host.h"
 #include "dlor_runtime.h"
@@ -57,7 +58,7 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
 }
 
 dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *src, const char *path,
-                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, int show_progress,
+                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, const dlor_convert_hooks *progress,
                                    dlor_error *err)
 {
     /* the dense model: the graph over the tensors it names (borrowed) */
@@ -135,7 +136,7 @@ dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *
         if (!scratch || !y || !cc.rows) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for calibration passes");
     }
     dlor_phase prog;
-    dlor_progress_begin(&prog, show_progress, "calibration", "sequences", (size_t)tok.n, 0);
+    dlor_progress_begin(&prog, progress, "calibration", "sequences", (size_t)tok.n, 0);
     for (uint64_t b0 = 0; st == DLOR_OK && cc.n && b0 < tok.n; b0 += B) {
         size_t nb = (size_t)(tok.n - b0 < B ? tok.n - b0 : B);
         void *ys[1] = {y};

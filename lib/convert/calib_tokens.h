@@ -12,6 +12,8 @@
 #include "dlor_graph.h"
 #include "dlor_tensor.h"
 
+struct dlor_convert_hooks;
+
 /* want(ctx, weight): accumulate for this linear weight? done(ctx, weight,
  * gram, in, rows): once per wanted weight the graph uses, in graph order, its
  * in x in Gram matrix (row-major, lower triangle filled) over 'rows' token rows;
@@ -23,10 +25,11 @@ typedef dlor_status (*dlor_calib_gram_fn)(void *ctx, const char *weight, const d
 /* Runs the token ids of 'path' (a .npz with input_ids [N, S], optionally
  * attention_mask and token_type_ids; as 'dlor run' reads them, checked the
  * same way: one line naming the file and the field, DLOR_E_FORMAT) through
- * the dense graph g over src, a few sequences at a time (progress lines when
- * show_progress and the passes take long). */
+ * the dense graph g over src, a few sequences at a time (progress lines to
+ * progress, when not NULL and the passes take long). */
 dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *src, const char *path,
-                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, int show_progress,
+                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx,
+                                   const struct dlor_convert_hooks *progress,
                                    dlor_error *err);
 
 #endif

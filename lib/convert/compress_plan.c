@@ -1,6 +1,14 @@
 /* compress_plan.c - convert's compressed forms: for each selected layer the
  * smallest beta*I + P Q^T (or truncated SVD) meeting the target, optionally
- * data-aware and optionally as a product of m DLoR factors. */
+ * data-aware and optionally as a product of m DLoR factors.
+ *
+ * Streamed: a layer is in double precision only while a task works on it
+ * (at most --jobs at once). --tol and --budget take two passes: the error
+ * curves of every layer (kept: a few numbers per rank), the ranks from them,
+ * then the fits; each fit is encoded into the storage dtype at once and its
+ * doubles freed, so what stays held is the output's bytes. --budget-bits also
+ * measures, in the curve task, every dense dtype and qlr base of the layer,
+ * and allocates over those few numbers per layer. */
 #define _POSIX_C_SOURCE 200809L
 #include "compress_plan.h"
 
@@ -12,6 +20,7 @@
 
 #include <cblas.h>
 
+#include "calib_acts.h"
 #include "calib_tokens.h"
 #include "progress.h"
 #include "dlor_compress.h"
@@ -24,16 +33,19 @@
 typedef struct {
     const dlor_tensor *t;
     int64_t m, n, kcap;     /* kcap: the largest rank still cheaper than dense storage */
-    double *w;              /* m x n */
+    double *w;              /* m x n, only while a task works on the layer */
     double *chol;           /* n x n whitening factor, or NULL (weight space) */
     dlor_curve curve;
     int64_t k;              /* chosen rank, or DLOR_KEEP_DENSE */
-    dlor_lowrank lr;        /* the fit, when has_lr */
-    int has_lr;
+    int has_lr;             /* fitted: the factors are in part */
+    double beta, rel_err, rel_err_data; /* the fit's, for the progress line */
+    dlor_container part;    /* the layer's tensors as stored (factors, or a narrowed dense copy) */
+    dlor_lowrank lr;        /* with --factors: the fit, made a product after the parallel fits (at the
+                             * caller's BLAS thread count, as its bytes depend on it) */
     double secs;            /* time of the fit */
-    /* qlr: the quantized base, the residual W - Q(W) the correction fits, and the
-     * ratios ||R||/||W|| and ||R S||/||W S|| that turn the fit's errors (relative
-     * to R) into errors relative to W */
+    /* qlr: the quantized base and the residual W - Q(W) the correction fits (both,
+     * like w, only while a task works on the layer), and the ratios ||R||/||W|| and
+     * ||R S||/||W S|| that turn the fit's errors (relative to R) into errors relative to W */
     unsigned char *base;
     uint64_t base_nbytes;
     double *r;
@@ -55,10 +67,13 @@ static const dlor_dtype BITS_BASE[2] = {DLOR_DT_Q4, DLOR_DT_Q8};
 typedef struct {
     plan_layer *layers;
     size_t n;
+    const dlor_tensor_list *src;
     dlor_error *err;
     const dlor_compress_cfg *cc;
     const dlor_convert_hooks *hooks;
     dlor_phase prog;      /* of the phase running */
+    size_t nridge;        /* layers whose whitening needed a ridge */
+    double ridge_max;     /* the largest ridge (x the mean diagonal) */
 } plan;
 
 /* A layer's share of a phase's work (its SVDs), for progress ETAs. */
@@ -98,11 +113,38 @@ void dlor_compress_rank_note(int64_t rank, int64_t m, int64_t n, int fit_beta, c
                  (long long)(rank * (m + n) + (fit_beta != 0)), (long long)(m * n));
 }
 
+/* --allocate uniform: the largest rank whose form stores at most 'budget' x the
+ * layer's dense numbers, at least 1 and at most kmax. */
+static int64_t uniform_rank(int64_t m, int64_t n, int64_t kmax, int with_beta, double budget)
+{
+    double share = budget * (double)m * (double)n - (with_beta != 0);
+    int64_t k = share > 0 ? (int64_t)floor(share / (double)(m + n)) : 0;
+    if (k < 1) k = 1;
+    return k < kmax ? k : kmax;
+}
+
 static plan_layer *find_layer(plan *p, const char *name)
 {
     for (size_t i = 0; i < p->n; i++)
         if (strcmp(p->layers[i].t->name, name) == 0) return &p->layers[i];
     return NULL;
+}
+
+/* A Gram matrix too close to singular (or indefinite by rounding) is whitened
+ * with lambda x its mean diagonal added: counted, said once after calibration. */
+static void whiten_count(plan *p, double lambda)
+{
+    if (!(lambda > 0)) return;
+    p->nridge++;
+    if (lambda > p->ridge_max) p->ridge_max = lambda;
+}
+
+static void whiten_note(const plan *p)
+{
+    if (p->nridge)
+        dlor_hooks_line(p->hooks, 1, "note: the Gram matrix of the calibration inputs of %zu layer%s is singular or "
+                        "indefinite by rounding: whitened with up to %g x its mean diagonal added", p->nridge,
+                        p->nridge == 1 ? "" : "s", p->ridge_max);
 }
 
 /* Calibration hook: the inputs a linear layer sees give its whitening factor. */
@@ -115,7 +157,10 @@ static dlor_status calib_hook(void *ctx, size_t op, const char *weight, const do
     if (!L || L->chol) return DLOR_OK; /* not compressed, or already seen (a weight used twice) */
     L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
     if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
-    return dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, NULL, err);
+    double lam = 0;
+    dlor_status st = dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, &lam, err);
+    if (st == DLOR_OK) whiten_count(p, lam);
+    return st;
 }
 
 /* Calibration of a model of token ids: each compressed layer's whitening from
@@ -133,7 +178,25 @@ static dlor_status calib_gram(void *ctx, const char *weight, const double *gram,
     (void)rows;
     L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
     if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
-    return dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, NULL, err);
+    double lam = 0;
+    dlor_status st = dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, &lam, err);
+    if (st == DLOR_OK) whiten_count(ctx, lam);
+    return st;
+}
+
+/* Calibration from captured activations: each layer the file names is whitened
+ * by its Gram matrix; the others are fitted in weight space. */
+static dlor_status load_calib_acts(const dlor_compress_cfg *cc, plan *p, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < p->n && st == DLOR_OK; i++) {
+        plan_layer *L = &p->layers[i];
+        const dlor_calib_acts_entry *e = dlor_calib_acts_find(cc->acts, L->t->name);
+        if (!e) continue;
+        st = calib_gram(p, L->t->name, e->gram, e->in, e->rows, err);
+        if (st != DLOR_OK) dlor_error_prefix(err, cc->calib_acts);
+    }
+    return st;
 }
 
 static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tensor_list *src,
@@ -145,7 +208,7 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
         return dlor_fail(err, DLOR_E_USAGE, "--calib needs the model's graph to propagate activations; give "
                                             "--activation (or use a source with a graph)");
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
-    if (st == DLOR_OK && in_dim == 0) return dlor_calib_tokens_gram(g, src, cc->calib, calib_want, calib_gram, p, cc->show_progress, err);
+    if (st == DLOR_OK && in_dim == 0) return dlor_calib_tokens_gram(g, src, cc->calib, calib_want, calib_gram, p, cc->progress, err);
     if (st == DLOR_OK) st = dlor_load_inputs(cc->calib, in_dim, &xf, &n, err);
     if (st != DLOR_OK) return st;
     double *x = malloc((size_t)(n * in_dim > 0 ? n * in_dim : 1) * sizeof *x);
@@ -396,31 +459,86 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
     return st;
 }
 
-/* Carries a layer over dense and records its name for dlor.kept_dense. A layer the
- * target keeps dense is still a converted layer: when the storage dtype asked for is
- * narrower than the layer's, it is stored in that dtype (so --dtype f16 halves it like
- * the factors); it is never widened. */
-static dlor_status keep_dense(const plan_layer *L, dlor_container *c, char *kept,
-                              size_t kept_len, dlor_error *err)
+/* The dense copy of a layer kept dense, when its storage dtype (the one asked for,
+ * or the one --budget-bits chose) is narrower than the layer's: a layer the target
+ * keeps dense is still a converted layer, so --dtype f16 halves it like the factors;
+ * it is never widened. Encoded into L->part while the layer's doubles are loaded. */
+static dlor_status narrow_dense(plan_layer *L, dlor_error *err)
+{
+    uint64_t nb = 0;
+    if (dlor_shape_nbytes(L->t->dims, 2, L->dt, &nb) != 0 || nb >= L->t->nbytes) return DLOR_OK;
+    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
+    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
+    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], L->dt, buf, L->t->name, err);
+    if (st == DLOR_OK) st = dlor_tensor_list_own(&L->part.tensors, buf, err);
+    else free(buf);
+    if (st == DLOR_OK)
+        st = dlor_tensor_list_add(&L->part.tensors, "input", L->t->name, strlen(L->t->name), L->dt, 2,
+                                  L->t->dims, buf, nb, err);
+    return st;
+}
+
+/* Carries a layer over dense (its narrowed copy, or the source's bytes) and
+ * records its name for dlor.kept_dense. */
+static dlor_status keep_dense(plan_layer *L, dlor_container *c, char *kept, size_t kept_len, dlor_error *err)
 {
     size_t used = strlen(kept), nlen = strlen(L->t->name);
     if (used + nlen + 2 > kept_len)
         return dlor_fail(err, DLOR_E_ARG, "too many layers kept dense to list in dlor.kept_dense (%zu bytes at most)",
                          kept_len - 1);
     snprintf(kept + used, kept_len - used, "%s%s", used ? "," : "", L->t->name);
-    dlor_dtype dt = L->t->dtype;
-    uint64_t nb = 0;
-    if (dlor_shape_nbytes(L->t->dims, 2, L->dt, &nb) != 0 || nb >= L->t->nbytes)
-        return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, dt, 2, L->t->dims, L->t->data,
-                                    L->t->nbytes, err);
-    unsigned char *buf = malloc(nb ? (size_t)nb : 1);
-    if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
-    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], L->dt, buf, L->t->name, err);
-    if (st == DLOR_OK) st = dlor_tensor_list_own(&c->tensors, buf, err);
-    else free(buf);
-    if (st == DLOR_OK)
-        st = dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, L->dt, 2, L->t->dims, buf, nb, err);
+    if (L->part.tensors.count) return DLOR_OK; /* moved in by the caller */
+    return dlor_tensor_list_add(&c->tensors, "input", L->t->name, nlen, L->t->dtype, 2, L->t->dims, L->t->data,
+                                L->t->nbytes, err);
+}
+
+/* Moves a layer's part (tensors, the blocks that hold their bytes, layers) into c. */
+static dlor_status move_part(dlor_container *part, dlor_container *c, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t q = 0; q < part->tensors.nblocks && st == DLOR_OK; q++) {
+        void *b = part->tensors.blocks[q];
+        part->tensors.blocks[q] = NULL; /* c owns it now (or freed it, failing) */
+        st = dlor_tensor_list_own(&c->tensors, b, err);
+    }
+    for (size_t q = 0; q < part->tensors.count && st == DLOR_OK; q++) {
+        const dlor_tensor *x = &part->tensors.items[q];
+        st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                  x->data, x->nbytes, err);
+    }
+    for (size_t q = 0; q < part->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &part->layers[q], err);
+    dlor_container_free(part);
+    dlor_container_init(part);
     return st;
+}
+
+/* Layer L's weights in double precision, checked finite, into L->w; the
+ * source's pages of the layer are then released. A qlr layer also gets its
+ * quantized base and the residual its correction fits (qlr_prepare). */
+static dlor_status load_layer(const plan *p, plan_layer *L, dlor_error *err)
+{
+    int64_t mn = L->m * L->n;
+    L->w = malloc((size_t)(mn ? mn : 1) * sizeof *L->w);
+    if (!L->w) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+    dlor_status st = dlor_tensor_to_f64(L->t, L->w, err);
+    for (int64_t j = 0; st == DLOR_OK && j < mn; j++)
+        if (!isfinite(L->w[j]))
+            st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
+                           (long long)(j / L->n), (long long)(j % L->n));
+    dlor_tensor_release(p->src, L->t);
+    if (st == DLOR_OK && L->qlr) st = qlr_prepare(L, err);
+    return st;
+}
+
+/* Frees what load_layer made: the doubles, and qlr's residual and base (unless
+ * the fit stored the base in L->part). */
+static void drop_layer(plan_layer *L)
+{
+    free(L->w);
+    free(L->r);
+    free(L->base);
+    L->w = L->r = NULL;
+    L->base = NULL;
 }
 
 static void plan_free(plan *p)
@@ -433,7 +551,8 @@ static void plan_free(plan *p)
         free(p->layers[i].qerr[0]);
         free(p->layers[i].qerr[1]);
         dlor_curve_free(&p->layers[i].curve);
-        if (p->layers[i].has_lr) dlor_lowrank_free(&p->layers[i].lr);
+        dlor_container_free(&p->layers[i].part);
+        dlor_lowrank_free(&p->layers[i].lr);
     }
     free(p->layers);
 }
@@ -447,11 +566,17 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     if (cc->rank > 0 || (L->kcap < 1 && !cc->has_bits)) return DLOR_OK;
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
-    if (cc->has_bits) return bits_curves(L, err);
-    dlor_curve_opts co = {!L->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
-    st = dlor_error_curves_ex(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
-    if (st == DLOR_OK && L->qlr) /* relative to W, not to the residual */
-        for (int64_t k = 0; k <= L->curve.kmax; k++) L->curve.err_svd[k] *= L->chol ? L->ratio_d : L->ratio_w;
+    st = load_layer(p, L, err);
+    if (st == DLOR_OK && cc->has_bits) {
+        st = bits_curves(L, err);
+    } else if (st == DLOR_OK) {
+        dlor_curve_opts co = {!L->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
+        st = dlor_error_curves_ex(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve,
+                                  err);
+        if (st == DLOR_OK && L->qlr) /* relative to W, not to the residual */
+            for (int64_t k = 0; k <= L->curve.kmax; k++) L->curve.err_svd[k] *= L->chol ? L->ratio_d : L->ratio_w;
+    }
+    drop_layer(L);
     if (st == DLOR_OK && cc->has_tol)
         L->k = dlor_rank_for_tol(L->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
                                  L->fit_beta, cc->tol);
@@ -461,17 +586,16 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
 /* The fit of layer i at its chosen rank; under --tol the rank steps up when the
  * fit misses what the curve promised, and the layer stays dense when even the
  * largest rank cheaper than dense misses. */
-static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
+static dlor_status fit_layer(plan *p, plan_layer *L, size_t i, dlor_error *err)
 {
-    plan *p = ctx;
-    plan_layer *L = &p->layers[i];
     const dlor_compress_cfg *cc = p->cc;
     int with_beta = L->fit_beta;
     double t0 = now_s();
-    if (L->k == DLOR_KEEP_DENSE) return DLOR_OK;
+    dlor_lowrank lr;
+    memset(&lr, 0, sizeof lr);
+    if (L->k == DLOR_KEEP_DENSE) return narrow_dense(L, err);
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
-    if (L->qlr && !L->r && (st = qlr_prepare(L, err)) != DLOR_OK) return st; /* --budget-bits chose it */
     for (;;) {
         dlor_lowrank_opts o = dlor_lowrank_defaults();
         o.beta_mode = with_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
@@ -480,27 +604,51 @@ static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
             o.has_start = 1;
             o.beta = L->curve.beta[L->k];
         }
-        st = dlor_lowrank_fit(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->k, &o, &L->lr, err);
+        st = dlor_lowrank_fit(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->k, &o, &lr, err);
         if (st != DLOR_OK) return st;
-        if (L->qlr) {
-            L->lr.rel_err *= L->ratio_w;
-            L->lr.rel_err_data *= L->ratio_d;
+        if (L->qlr) { /* relative to W, not to the residual */
+            lr.rel_err *= L->ratio_w;
+            lr.rel_err_data *= L->ratio_d;
         }
         if (!cc->has_tol) break;
-        double e = L->chol ? L->lr.rel_err_data : L->lr.rel_err;
+        double e = L->chol ? lr.rel_err_data : lr.rel_err;
         if (e <= cc->tol || L->k >= L->kcap) break;
-        dlor_lowrank_free(&L->lr);
+        dlor_lowrank_free(&lr);
         L->k++;
     }
-    if (cc->has_tol && (L->chol ? L->lr.rel_err_data : L->lr.rel_err) > cc->tol) {
-        dlor_lowrank_free(&L->lr);
+    if (cc->has_tol && (L->chol ? lr.rel_err_data : lr.rel_err) > cc->tol) {
+        dlor_lowrank_free(&lr);
         L->k = DLOR_KEEP_DENSE;
+        L->secs = now_s() - t0;
+        return narrow_dense(L, err);
+    }
+    L->beta = lr.beta;
+    L->rel_err = lr.rel_err;
+    L->rel_err_data = lr.rel_err_data;
+    if (cc->factors > 0) {
+        L->lr = lr; /* stored after the parallel fits */
+        L->has_lr = 1;
         L->secs = now_s() - t0;
         return DLOR_OK;
     }
-    L->has_lr = 1;
+    st = store(cc, L, &lr, &L->part, err);
+    dlor_lowrank_free(&lr);
+    L->has_lr = st == DLOR_OK;
     L->secs = now_s() - t0;
-    return DLOR_OK;
+    return st;
+}
+
+/* Layer i loaded, fitted at its chosen rank (under --tol the rank steps up when
+ * the fit misses what the curve promised, and the layer stays dense when even the
+ * largest rank cheaper than dense misses), encoded, and released. */
+static dlor_status fit_task(void *ctx, size_t i, dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = &p->layers[i];
+    dlor_status st = load_layer(p, L, err);
+    if (st == DLOR_OK) st = fit_layer(p, L, i, err);
+    drop_layer(L);
+    return st;
 }
 
 /* The tasks as the parallel loop runs them: each also counts for the progress lines. */
@@ -527,6 +675,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     plan p;
     memset(&p, 0, sizeof p);
     p.err = err;
+    p.src = src;
     p.cc = cc;
     p.hooks = hooks;
     int progress = hooks && hooks->verbose;
@@ -541,22 +690,17 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         L->t = &src->items[i];
         L->m = (int64_t)L->t->dims[0];
         L->n = (int64_t)L->t->dims[1];
-        int64_t mn = L->m * L->n;
         L->kcap = dlor_compress_rank_cap(L->m, L->n, with_beta);
         L->qlr = cc->qlr;
         L->fit_beta = cc->fit_beta;
         L->dt = cc->storage;
         L->corr_dt = cc->corr_storage;
-        L->w = malloc((size_t)mn * sizeof *L->w);
-        if (st == DLOR_OK && !L->w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
-        if (st == DLOR_OK) st = dlor_tensor_to_f64(L->t, L->w, err);
-        for (int64_t j = 0; st == DLOR_OK && j < mn; j++)
-            if (!isfinite(L->w[j]))
-                st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
-                               (long long)(j / L->n), (long long)(j % L->n));
+        dlor_container_init(&L->part);
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
-    for (size_t i = 0; st == DLOR_OK && cc->qlr && i < p.n; i++) st = qlr_prepare(&p.layers[i], err);
+    if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
+    if (st == DLOR_OK) whiten_note(&p);
+    for (size_t i = 0; i < p.n; i++) dlor_tensor_release(src, p.layers[i].t); /* what calibration read */
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
      * error curves (smallest meeting --tol, or the budget allocation). */
@@ -567,12 +711,12 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     }
     int blas = dlor_parallel_blas_begin(cc->jobs);
     if (st == DLOR_OK && cc->rank <= 0) {
-        dlor_progress_begin(&p.prog, cc->show_progress, "error curves", "layers", p.n, plan_work(&p));
+        dlor_progress_begin(&p.prog, cc->progress, "error curves", "layers", p.n, plan_work(&p));
         st = dlor_parallel_for(p.n, cc->jobs, curve_step, &p, err);
         dlor_progress_end(&p.prog);
     }
     if (st == DLOR_OK && cc->has_bits) st = bits_allocate(&p, err);
-    if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->show_progress, "allocation", "steps", 1, 0);
+    if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->progress, "allocation", "steps", 1, 0);
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
@@ -587,7 +731,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
             al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
             na++;
         }
-        if (st == DLOR_OK)
+        if (st == DLOR_OK && cc->allocate_uniform)
+            for (size_t i = 0; i < na; i++) ks[i] = uniform_rank(al[i].m, al[i].n, al[i].kmax, with_beta, cc->budget);
+        else if (st == DLOR_OK)
             st = cc->allocate_sum ? dlor_allocate_sum(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err)
                                   : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
@@ -600,7 +746,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
 
     /* Fit (in parallel), then store in order. */
     if (st == DLOR_OK) {
-        dlor_progress_begin(&p.prog, cc->show_progress, "fits", "layers", p.n, plan_work(&p));
+        dlor_progress_begin(&p.prog, cc->progress, "fits", "layers", p.n, plan_work(&p));
         st = dlor_parallel_for(p.n, cc->jobs, fit_step, &p, err);
         dlor_progress_end(&p.prog);
     }
@@ -620,21 +766,25 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                                 : cc->has_budget ? "the budget is better spent elsewhere"
                                                                  : "no smaller form meets the target");
             st = keep_dense(L, c, kept_dense, kept_len, err);
+            if (st == DLOR_OK) st = move_part(&L->part, c, err);
             if (progress)
                 dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s kept dense (%s)", i + 1, p.n, L->t->name, shape, why);
             continue;
         }
-        const dlor_lowrank *lr = &L->lr;
-        st = store(cc, L, lr, c, err);
+        if (cc->factors > 0) {
+            st = store(cc, L, &L->lr, &L->part, err);
+            dlor_lowrank_free(&L->lr);
+        }
+        if (st == DLOR_OK) st = move_part(&L->part, c, err);
         if (progress && st == DLOR_OK) {
             char data_err[48] = "";
-            if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", lr->rel_err_data);
+            if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", L->rel_err_data);
             if (cc->has_bits) /* the form's dtypes: the allocation chose them */
                 snprintf(data_err + strlen(data_err), sizeof data_err - strlen(data_err), " %s%s", dlor_dtype_name(L->dt),
                          L->qlr ? "+f16" : "");
             dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g%s %.2f s", i + 1, p.n,
                             L->t->name, shape, L->qlr ? "qlr" : cc->factors > 0 ? "mul" : (L->fit_beta ? "dlor" : "svd"),
-                            (long long)L->k, lr->beta, lr->rel_err, data_err, L->secs);
+                            (long long)L->k, L->beta, L->rel_err, data_err, L->secs);
         }
     }
     plan_free(&p);

@@ -16,15 +16,22 @@
 #define DLOR_VERSION_STRING "0.0.0"
 #endif
 
-/* What a conversion tells as it goes: notes (a tensor carried over, a
- * --rank that did not fit) and, when verbose, one progress line per layer,
- * each as one line of text without the newline; and a question before each
- * layer starts, whose nonzero answer stops the conversion (DLOR_E_STOPPED).
- * Any member may be NULL; so may the hooks. poll may be called from worker
- * threads, one call at a time. */
+/* What a conversion tells as it goes, each as one line of text without the
+ * newline, of one of these kinds; the library itself writes nothing to the
+ * standard streams, the caller decides where lines go. */
+enum {
+    DLOR_LINE_INFO = 0,       /* when verbose, one line per layer done; a phase's closing line */
+    DLOR_LINE_NOTE = 1,       /* a note (a tensor carried over, a --rank that did not fit) */
+    DLOR_LINE_PLAN = 2,       /* the plan (a table: a dry run's result, or shown before long work) */
+    DLOR_LINE_PROGRESS = 3    /* a progress line of a long phase, superseded by the next line (a terminal
+                                 may overwrite it in place) */
+};
+/* The lines, and a question before each layer starts, whose nonzero answer
+ * stops the conversion (DLOR_E_STOPPED). Any member may be NULL; so may the
+ * hooks. line and poll may be called from worker threads, one call at a time. */
 typedef struct dlor_convert_hooks {
     int verbose;
-    void (*line)(void *ctx, int note, const char *text);
+    void (*line)(void *ctx, int kind, const char *text);
     int (*poll)(void *ctx, size_t done, size_t total, const char *layer);
     void *ctx;
 } dlor_convert_hooks;
@@ -32,7 +39,7 @@ typedef struct dlor_convert_hooks {
 #if defined(__GNUC__)
 __attribute__((format(printf, 3, 4)))
 #endif
-void dlor_hooks_line(const dlor_convert_hooks *h, int note, const char *fmt, ...);
+void dlor_hooks_line(const dlor_convert_hooks *h, int kind, const char *fmt, ...);
 /* DLOR_OK, or DLOR_E_STOPPED (err set, naming the layer) when poll asks to stop. */
 dlor_status dlor_hooks_poll(const dlor_convert_hooks *h, size_t done, size_t total, const char *layer,
                             dlor_error *err);
@@ -42,10 +49,9 @@ dlor_status dlor_hooks_poll(const dlor_convert_hooks *h, size_t done, size_t tot
 dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, size_t batch, unsigned threads,
                              float *y, dlor_error *err);
 
-/* The model on the inputs of in_path (.npy) in double precision, in batches,
- * outputs written to out_path as float64 [N, outputs] (dlor run --dtype f64). */
-dlor_status dlor_run_f64(const dlor_model *m, const char *in_path, const char *out_path, size_t batch,
-                         dlor_error *err);
+/* The model on n samples x in double precision, in batches, one thread, into
+ * y [n, outputs] (dlor run --dtype f64). */
+dlor_status dlor_run_f64(const dlor_model *m, const double *x, uint64_t n, size_t batch, double *y, dlor_error *err);
 
 /* Writes the factors (and carried tensors, and src's metadata; src may be NULL)
  * as safetensors; see emit.c for the names. */

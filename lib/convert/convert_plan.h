@@ -58,9 +58,10 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
                            uint64_t src_file_bytes, dlor_error *err);
 void dlor_plan_free(dlor_plan *p);
 
-/* The plan as a table: every tensor with its role and form, converted layers
- * with their estimates, then the totals. */
-void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in);
+/* The plan as a table, told to h line by line (DLOR_LINE_PLAN): every tensor
+ * with its role and form, converted layers with their estimates, then the
+ * totals. */
+void dlor_plan_lines(const dlor_plan *p, const char *in, const dlor_convert_hooks *h);
 
 /* One note through h per flagged layer (exact form past 4x its dense bytes) with what
  * stores it smaller. Returns the count. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "calib_acts.h"
 #include "convert_roles.h"
 #include "convert_run.h"
 #include "progress.h"
@@ -46,6 +47,7 @@ static dlor_status sha256_file(const char *path, char hex[65], dlor_error *err)
  * (tasks run in parallel), then moved into the output in source order. */
 typedef struct {
     const convert_cfg *cfg;
+    const dlor_tensor_list *src;   /* the source: its pages of a layer are released once read */
     const dlor_tensor **t;
     dlor_container *part;   /* one per layer */
     double *secs;
@@ -72,6 +74,7 @@ static dlor_status factor_task(void *ctx, size_t i, dlor_error *err)
     double *w = malloc((size_t)t->nelem * sizeof *w);
     if (!w) return dlor_fail(err, DLOR_E_NOMEM, "tensor '%s': out of memory", t->name);
     st = dlor_tensor_to_f64(t, w, err);
+    dlor_tensor_release(j->src, t);
     dlor_factored f;
     memset(&f, 0, sizeof f);
     if (st == DLOR_OK) st = dlor_factor(t->name, w, m, n, &fo, &f, err);
@@ -103,7 +106,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
 {
     size_t n = 0;
     for (size_t i = 0; i < src->count; i++) n += selected[i] != 0;
-    exact_job j = {cfg, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
+    exact_job j = {cfg, src, calloc(n ? n : 1, sizeof *j.t), calloc(n ? n : 1, sizeof *j.part),
                    calloc(n ? n : 1, sizeof *j.secs), calloc(n ? n : 1, sizeof *j.capped), n, hooks, NULL};
     *parts_out = j.part;
     *nparts = 0;
@@ -124,7 +127,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
         work += a * b * (a < b ? a : b);
     }
     j.prog = &prog;
-    dlor_progress_begin(&prog, cfg->phase_lines, "exact factorizations", "layers", n, work);
+    dlor_progress_begin(&prog, cfg->phase_lines ? hooks : NULL, "exact factorizations", "layers", n, work);
     int blas = dlor_parallel_blas_begin(jobs);
     dlor_status st = dlor_parallel_for(n, jobs, factor_task, &j, err);
     dlor_parallel_blas_end(blas);
@@ -206,10 +209,12 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
         if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
         else if (cc->has_bits) snprintf(buf, sizeof buf, "budget-bits %.9g", cc->bits);
         else if (cc->has_budget)
-            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget, cc->allocate_sum ? "sum" : "max");
+            snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget,
+                     cc->allocate_uniform ? "uniform" : cc->allocate_sum ? "sum" : "max");
         else snprintf(buf, sizeof buf, "rank %lld", (long long)cc->rank);
         st = add_meta(c, "dlor.target", buf, err);
-        if (st == DLOR_OK && cc->calib) st = add_meta(c, "dlor.calib", dlor_basename(cc->calib), err);
+        if (st == DLOR_OK && (cc->calib || cc->calib_acts))
+            st = add_meta(c, "dlor.calib", dlor_basename(cc->calib ? cc->calib : cc->calib_acts), err);
         snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
         if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
         if (st == DLOR_OK && cc->qlr) st = add_meta(c, "dlor.correction_dtype", dlor_dtype_name(cc->corr_storage), err);
@@ -396,7 +401,7 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
     dlor_container *c = &out->c;
     int progress = hooks && hooks->verbose;
     convert_cfg with_progress = *cfg;
-    with_progress.cc.show_progress = cfg->phase_lines;
+    with_progress.cc.progress = cfg->phase_lines ? hooks : NULL;
     cfg = &with_progress;
     memset(out, 0, sizeof *out);
     dlor_container_init(c);
@@ -430,12 +435,26 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
             if (selected[i] && owner[i] != shard_i) selected[i] = 2; /* another shard's */
         free(owner);
     }
+    /* captured activations: read and checked against the converted layers once, for every group */
+    dlor_calib_acts acts = {NULL, 0};
+    if (st == DLOR_OK && cfg->compress && cfg->cc.calib_acts) {
+        st = dlor_calib_acts_load(cfg->cc.calib_acts, src, selected, &acts, err);
+        with_progress.cc.acts = &acts;
+        size_t missing = 0;
+        for (size_t i = 0; st == DLOR_OK && i < src->count; i++)
+            missing += selected[i] == 1 && !dlor_calib_acts_find(&acts, src->items[i].name);
+        if (missing)
+            dlor_hooks_line(hooks, 1, "note: %zu converted layer%s ha%s no entry in %s: fitted to %s weights, not "
+                            "to data", missing, missing == 1 ? "" : "s", missing == 1 ? "s" : "ve",
+                            cfg->cc.calib_acts, missing == 1 ? "its" : "their");
+    }
     /* the plan: printed, checked against the machine, or all a dry run does */
     if (st == DLOR_OK) {
         int gate = dlor_convert_plan_gate(&rq, src, &c->graph, selected, specs, err);
         if (gate == -1) st = err->code;
         else if (gate) {
             out->stopped = gate;
+            dlor_calib_acts_free(&acts);
             free(selected);
             free(specs);
             return DLOR_OK;
@@ -483,6 +502,7 @@ dlor_status dlor_convert_source(const char *in, const dlor_tensor_list *src, con
     free(targets);
     free(selected);
     free(specs);
+    dlor_calib_acts_free(&acts);
     if (st == DLOR_OK) {
         out->nkept = list_count(kept_dense);
         out->ncapped = list_count(capped);

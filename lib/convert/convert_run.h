@@ -43,14 +43,14 @@ typedef struct convert_cfg {
     int64_t shard_i, shard_n; /* this process converts part shard_i of shard_n (shard_n 0: all) */
     int u_layout;            /* DLOR_IMAGE_U_PANELS or DLOR_IMAGE_U_ROWS */
     /* per-layer targets and the plan (convert_targets.h): a plan file, --set
-     * rules, --plan-out, --dry-run, --force; show_plan prints the plan on
-     * stderr before the work */
+     * rules, --plan-out, --dry-run, --force; show_plan tells the plan
+     * (DLOR_LINE_PLAN lines) before the work */
     const char *out;         /* the output path (NULL with dry_run) */
     const char *plan_in, *plan_out;
     const char *const *sets;
     int nsets;
     int dry_run, force, show_plan;
-    int phase_lines;         /* progress lines with an ETA on stderr (progress.h; the command's) */
+    int phase_lines;         /* progress lines with an ETA to the hooks (progress.h) */
 } convert_cfg;
 
 /* A conversion: the container to write, and what it points into (the factor

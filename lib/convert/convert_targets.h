@@ -20,7 +20,7 @@ typedef struct dlor_convert_request {
     const char *const *sets;        /* --set values, in order */
     int nsets;
     int dry_run, force;
-    int show_plan;                  /* print the plan on stderr before the work */
+    int show_plan;                  /* tell the plan before the work */
     dlor_layer_spec base;           /* every layer's spec from the options */
     int have_budget;
     double budget;
@@ -39,9 +39,9 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
                                int *selected, size_t *nselected, dlor_layer_spec *specs, int *uniform,
                                dlor_error *err);
 
-/* Makes the plan (selected[i]: 1 here, 2 another shard's), prints the layers
- * that grow (stderr, always), the plan (stdout with dry_run, stderr with
- * show_plan), writes --plan-out, and checks the machine. Returns 0 to go on,
+/* Makes the plan (selected[i]: 1 here, 2 another shard's), tells the hooks
+ * the layers that grow (notes, always) and, with dry_run or show_plan, the
+ * plan (DLOR_LINE_PLAN lines), writes --plan-out, and checks the machine. Returns 0 to go on,
  * 1 when a dry run is done (nothing more to do), or -1 with err set (a
  * refusal: DLOR_E_USAGE, saying what the machine lacks). */
 int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_list *src, const dlor_graph *g,

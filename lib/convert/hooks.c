@@ -5,7 +5,10 @@
 
 #include "convert.h"
 
-void dlor_hooks_line(const dlor_convert_hooks *h, int note, const char *fmt, ...)
+/* line is the caller's code too, and lines come from the worker threads: one at a time. */
+static pthread_mutex_t line_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void dlor_hooks_line(const dlor_convert_hooks *h, int kind, const char *fmt, ...)
 {
     if (!h || !h->line) return;
     char text[1024];
@@ -13,7 +16,9 @@ void dlor_hooks_line(const dlor_convert_hooks *h, int note, const char *fmt, ...
     va_start(ap, fmt);
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
-    h->line(h->ctx, note, text);
+    pthread_mutex_lock(&line_lock);
+    h->line(h->ctx, kind, text);
+    pthread_mutex_unlock(&line_lock);
 }
 
 /* poll is the caller's code, called from the worker threads: one at a time. */

@@ -39,13 +39,6 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
     return st;
 }
 
-int dlor_check_activation_opt(const char *cmd, const char *activation)
-{
-    if (!activation || dlor_act_from_name(activation) >= 0) return 0;
-    fprintf(stderr, "dlor %s: " DLOR_ACTIVATION_OPT_MSG "\n", cmd, activation);
-    return 2;
-}
-
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err)
 {
     dlor_loaded l;
@@ -157,8 +150,7 @@ dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uin
     return st;
 }
 
-void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
-                                uint64_t features)
+size_t dlor_count_nonfinite(const float *xf, const double *xd, uint64_t n, uint64_t features, dlor_nonfinite *out)
 {
     uint64_t values = 0, samples = 0, first = 0;
     for (uint64_t i = 0; i < n; i++) {
@@ -172,12 +164,11 @@ void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *
         }
         samples += here != 0;
     }
-    if (!values) return;
-    fprintf(stderr, "dlor %s: warning: %s: %llu input value%s NaN or infinite%s, in %llu of %llu samples (first: "
-                    "sample %llu, feature %llu); the model carries them through, so those samples' outputs will not "
-                    "be finite\n", cmd, path, (unsigned long long)values, values == 1 ? " is" : "s are",
-            xf ? " as float32" : "", (unsigned long long)samples, (unsigned long long)n,
-            (unsigned long long)(first / features), (unsigned long long)(first % features));
+    out->values = values;
+    out->samples = samples;
+    out->first_sample = values ? first / features : 0;
+    out->first_feature = values ? first % features : 0;
+    return (size_t)values;
 }
 
 void dlor_tokens_free(dlor_tokens *tok)

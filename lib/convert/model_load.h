@@ -30,10 +30,6 @@ dlor_status dlor_resolve_graph(const char *path, const dlor_tensor_list *t, dlor
     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or identity, "    \
     "not '%s'"
 
-/* Checks an --activation value (NULL: not given) before any file is read: 0 when
- * it names an activation, else prints "dlor CMD: ..." and returns 2. */
-int dlor_check_activation_opt(const char *cmd, const char *activation);
-
 /* Opens a .dlor file or a dense source (with its graph) for running. */
 dlor_status dlor_load_runnable(const char *path, const char *activation, dlor_loaded *out, dlor_error *err);
 void dlor_loaded_free(dlor_loaded *l);
@@ -60,11 +56,12 @@ void dlor_tokens_free(dlor_tokens *tok);
 dlor_status dlor_load_inputs(const char *path, uint64_t features, float **x, uint64_t *n, dlor_error *err);
 /* The same, in double precision (no rounding to float32). */
 dlor_status dlor_load_inputs_f64(const char *path, uint64_t features, double **x, uint64_t *n, dlor_error *err);
-/* Warns on stderr ("dlor CMD: warning: ...") when the n x features inputs read
- * from path (float32 xf or double xd, the other NULL) hold NaN or infinite
- * values: the runtime carries them through (as PyTorch does), so those samples'
- * outputs will not be finite. Quiet when every value is finite. */
-void dlor_warn_nonfinite_inputs(const char *cmd, const char *path, const float *xf, const double *xd, uint64_t n,
-                                uint64_t features);
+/* The NaN and infinite values among n x features inputs (float32 xf or
+ * double xd, the other NULL): how many, in how many samples, and where the
+ * first is. Returns the count of values. */
+typedef struct dlor_nonfinite {
+    uint64_t values, samples, first_sample, first_feature;
+} dlor_nonfinite;
+size_t dlor_count_nonfinite(const float *xf, const double *xd, uint64_t n, uint64_t features, dlor_nonfinite *out);
 
 #endif

@@ -115,9 +115,10 @@ static void estimate(dlor_plan_item *it, double budget_hint)
                 it->out_bytes = (uint64_t)(budget_hint * (double)(m * n)) * es + 2 * TENSOR_OVERHEAD;
             }
         }
-        /* the layer in double is held from the start to the end of the step, with
-         * the SVD's copies while it is fitted */
-        it->held_bytes = w64 + it->out_bytes + K * (m + n) * 8 / 2;
+        /* the layer in double only while its curve or fit task runs, with the
+         * SVD's copies; afterwards only its encoded bytes (and, with --calib, its
+         * n x n whitening factor, added by dlor_plan_make) */
+        it->held_bytes = it->out_bytes;
         it->work_bytes = w64 * 2 + (m + n) * K * 8;
         if (s->form == DLOR_FORM_QLR) it->work_bytes += 2 * w64; /* the residual, and its norms */
         break;
@@ -137,7 +138,11 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     p->n = src->count;
     p->jobs = jobs < 1 ? 1 : jobs;
     p->src_bytes = src_file_bytes;
-    uint64_t held = 0, work_max = 0, weights = 0;
+    uint64_t held = 0, work_max = 0, weights = 0, carried = 0;
+    /* a mapped source (safetensors) is resident only where it is being read: a
+     * layer while a task converts it, the carried tensors while they are written;
+     * other sources are read into memory whole */
+    int mapped = src->nmaps > 0;
     int compressed_any = 0;
     double secs = 0, longest = 0;
     for (size_t i = 0; i < src->count; i++) {
@@ -150,6 +155,7 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         if (it->t->ndim == 2 && it->role == DLOR_ROLE_LINEAR) weights += it->t->nelem;
         if (!it->convert) {
             if (!it->other_shard) it->out_bytes = it->t->nbytes + TENSOR_OVERHEAD;
+            if (!it->other_shard) carried += it->t->nbytes;
             p->out_bytes += it->out_bytes;
             continue;
         }
@@ -157,8 +163,12 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         p->nconvert++;
         p->dense_bytes += it->t->nbytes;
         p->out_bytes += it->out_bytes;
+        if (calib_rows && dlor_form_is_compressed(it->spec.form))
+            it->held_bytes += it->t->dims[1] * it->t->dims[1] * 8; /* the whitening factor */
         held += it->held_bytes;
-        work_max = u64max(work_max, it->work_bytes);
+        /* a layer kept dense is written from the source's bytes */
+        if (dlor_form_is_compressed(it->spec.form) && it->out_bytes >= it->t->nbytes) carried += it->t->nbytes;
+        work_max = u64max(work_max, it->work_bytes + (mapped ? it->t->nbytes : 0));
         secs += it->secs;
         if (it->secs > longest) longest = it->secs;
         if (dlor_form_is_compressed(it->spec.form)) compressed_any = 1;
@@ -168,12 +178,17 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     if (calib_rows && compressed_any) secs += RATE_CALIB_ROW * (double)calib_rows * (double)weights;
     /* jobs layers at once: the work spreads, the longest layer still takes its time */
     p->secs = secs / p->jobs > longest ? secs / p->jobs : longest;
-    /* the writer copies every U factor into panels before it writes: about half
-     * the factors' bytes, after the work */
+    /* The peak (README, "The plan"): what stays held (the converted layers' bytes
+     * as stored) plus the larger of the work of 'jobs' layers at once (each in
+     * double with its SVD's copies, and its source bytes while they are read)
+     * and the writer's (it copies every U factor into panels before it writes:
+     * about half the factors' bytes; a mapped source's carried tensors become
+     * resident as they are written). */
     uint64_t factors = 0;
     for (size_t i = 0; i < p->n; i++)
         if (p->items[i].convert) factors += p->items[i].out_bytes;
-    p->peak_bytes = BASE_BYTES + src_file_bytes + held + u64max(work_max * (uint64_t)p->jobs, factors / 2);
+    uint64_t writing = factors / 2 + (mapped ? carried : 0);
+    p->peak_bytes = BASE_BYTES + (mapped ? 0 : src_file_bytes) + held + u64max(work_max * (uint64_t)p->jobs, writing);
     return DLOR_OK;
 }
 
@@ -200,22 +215,23 @@ static const char *secs_str(double s, char *buf, size_t len)
     return buf;
 }
 
-void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in)
+void dlor_plan_lines(const dlor_plan *p, const char *in, const dlor_convert_hooks *h)
 {
     char a[32], b[32], c[32], shape[64];
     int w = 6;
     for (size_t i = 0; i < p->n; i++)
         if ((int)strlen(p->items[i].t->name) > w) w = (int)strlen(p->items[i].t->name);
-    fprintf(f, "plan for %s: %zu of %zu tensors converted\n", in, p->nconvert, p->n);
-    fprintf(f, "%-*s %-14s %-9s %-22s %11s %11s %9s\n", w, "tensor", "shape", "role", "form", "out bytes", "memory",
-            "time");
+    dlor_hooks_line(h, DLOR_LINE_PLAN, "plan for %s: %zu of %zu tensors converted", in, p->nconvert, p->n);
+    dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %11s %11s %9s", w, "tensor", "shape", "role", "form",
+                    "out bytes", "memory", "time");
     for (size_t i = 0; i < p->n; i++) {
         const dlor_plan_item *it = &p->items[i];
         char form[64];
         dlor_shape_str(it->t->dims, it->t->ndim, shape, sizeof shape);
         if (!it->convert) {
-            fprintf(f, "%-*s %-14s %-9s %-22s %11s\n", w, it->t->name, shape, dlor_role_name(it->role),
-                    it->other_shard ? "another shard" : "carried", it->other_shard ? "-" : dlor_bytes_str(it->out_bytes, a, sizeof a));
+            dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %11s", w, it->t->name, shape,
+                            dlor_role_name(it->role), it->other_shard ? "another shard" : "carried",
+                            it->other_shard ? "-" : dlor_bytes_str(it->out_bytes, a, sizeof a));
             continue;
         }
         const dlor_layer_spec *s = &it->spec;
@@ -224,17 +240,19 @@ void dlor_plan_print(FILE *f, const dlor_plan *p, const char *in)
         else if (s->tol > 0) n += snprintf(form + n, sizeof form - (size_t)n, " tol=%.3g", s->tol);
         else if (dlor_form_is_compressed(s->form)) n += snprintf(form + n, sizeof form - (size_t)n, " budget");
         snprintf(form + n, sizeof form - (size_t)n, " %s", dlor_dtype_name(s->dtype));
-        fprintf(f, "%-*s %-14s %-9s %-22s %s%10s %11s %9s%s\n", w, it->t->name, shape, dlor_role_name(it->role), form,
-                it->out_bound ? "<" : " ", dlor_bytes_str(it->out_bytes, a, sizeof a),
-                dlor_bytes_str(it->work_bytes, b, sizeof b), secs_str(it->secs, c, sizeof c),
-                (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
-                    ? "  GROWS" : "");
+        dlor_hooks_line(h, DLOR_LINE_PLAN, "%-*s %-14s %-9s %-22s %s%10s %11s %9s%s", w, it->t->name, shape,
+                        dlor_role_name(it->role), form, it->out_bound ? "<" : " ",
+                        dlor_bytes_str(it->out_bytes, a, sizeof a), dlor_bytes_str(it->work_bytes, b, sizeof b),
+                        secs_str(it->secs, c, sizeof c),
+                        (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
+                            ? "  GROWS" : "");
     }
     char d[32];
-    fprintf(f, "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s)\n",
-            p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a), dlor_bytes_str(p->dense_bytes, b, sizeof b),
-            dlor_bytes_str(p->peak_bytes, c, sizeof c), secs_str(p->secs, d, sizeof d), p->jobs,
-            p->jobs == 1 ? "" : "s");
+    dlor_hooks_line(h, DLOR_LINE_PLAN,
+                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s)",
+                    p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a),
+                    dlor_bytes_str(p->dense_bytes, b, sizeof b), dlor_bytes_str(p->peak_bytes, c, sizeof c),
+                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s");
 }
 
 size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h)

@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
+
+#include "convert.h"
 
 #define PROGRESS_AFTER 2.0    /* seconds before a phase says anything */
 #define PROGRESS_EVERY 1.0    /* seconds between lines */
@@ -25,13 +26,12 @@ static void fmt_secs(double s, char *buf, size_t len)
     else snprintf(buf, len, "%.1f h", s / 3600);
 }
 
-void dlor_progress_begin(dlor_phase *p, int enabled, const char *phase, const char *unit, size_t total,
+void dlor_progress_begin(dlor_phase *p, const dlor_convert_hooks *h, const char *phase, const char *unit, size_t total,
                          double work_total)
 {
     if (!p) return;
     memset(p, 0, sizeof *p);
-    p->enabled = enabled;
-    p->tty = isatty(2);
+    p->h = h && h->line ? h : NULL;
     p->phase = phase;
     p->unit = unit;
     p->total = total;
@@ -52,9 +52,8 @@ static void line(dlor_phase *p, double now)
         fmt_secs((now - p->t0) * (1 - frac) / frac, r, sizeof r);
         snprintf(eta, sizeof eta, ", ETA %s", r);
     }
-    fprintf(stderr, "%sdlor convert: %s: %zu/%zu %s, %.0f%% of the work, %s%s%s", p->tty ? "\r" : "", p->phase,
-            p->done, p->total, p->unit, 100 * frac, el, eta, p->tty ? "\033[K" : "\n");
-    fflush(stderr);
+    dlor_hooks_line(p->h, DLOR_LINE_PROGRESS, "dlor convert: %s: %zu/%zu %s, %.0f%% of the work, %s%s", p->phase,
+                    p->done, p->total, p->unit, 100 * frac, el, eta);
     p->shown = 1;
     p->last = now;
 }
@@ -66,7 +65,7 @@ void dlor_progress_step(dlor_phase *p, double work)
     p->done++;
     p->work_done += work;
     double now = dlor_progress_now();
-    if (p->enabled && now - p->t0 >= p->after && (!p->shown || now - p->last >= PROGRESS_EVERY || p->after == 0))
+    if (p->h && now - p->t0 >= p->after && (!p->shown || now - p->last >= PROGRESS_EVERY || p->after == 0))
         line(p, now);
     pthread_mutex_unlock(&p->mu);
 }
@@ -75,11 +74,10 @@ void dlor_progress_end(dlor_phase *p)
 {
     if (!p) return;
     double now = dlor_progress_now();
-    if (p->enabled && (p->shown || now - p->t0 >= p->after)) {
+    if (p->h && (p->shown || now - p->t0 >= p->after)) {
         char el[32];
         fmt_secs(now - p->t0, el, sizeof el);
-        fprintf(stderr, "%sdlor convert: %s: %zu %s done in %s%s\n", p->tty ? "\r" : "", p->phase, p->done, p->unit,
-                el, p->tty ? "\033[K" : "");
+        dlor_hooks_line(p->h, DLOR_LINE_INFO, "dlor convert: %s: %zu %s done in %s", p->phase, p->done, p->unit, el);
     }
     pthread_mutex_destroy(&p->mu);
 }

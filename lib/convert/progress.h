@@ -1,19 +1,20 @@
 /* progress.h - progress lines of the long phases of a conversion (error
  * curves, allocation, fits, exact factorizations, calibration, writing): the
  * phase, items done of the total, the share of the estimated work and an ETA
- * from the rate so far. Quiet for phases shorter than 2 s
- * (DLOR_PROGRESS_AFTER=SECONDS changes that, for tests); at most one line a
- * second; on a terminal one line rewritten in place. Items may finish on
- * several threads. */
+ * from the rate so far, as lines of the conversion's hooks (DLOR_LINE_PROGRESS
+ * while the phase runs, a closing DLOR_LINE_INFO line). Quiet for phases
+ * shorter than 2 s (DLOR_PROGRESS_AFTER=SECONDS changes that, for tests); at
+ * most one line a second. Items may finish on several threads. */
 #ifndef DLOR_PROGRESS_H
 #define DLOR_PROGRESS_H
 
 #include <pthread.h>
 #include <stddef.h>
 
+struct dlor_convert_hooks;
+
 typedef struct dlor_phase {
-    int enabled;              /* print at all (a terminal, or --verbose) */
-    int tty;                  /* rewrite one line */
+    const struct dlor_convert_hooks *h; /* where lines go (NULL: quiet) */
     const char *phase;        /* "error curves", ... */
     const char *unit;         /* "layers", ... */
     size_t total, done;
@@ -25,8 +26,9 @@ typedef struct dlor_phase {
 } dlor_phase;
 
 /* Starts a phase of 'total' items of 'work_total' estimated work (any unit; 0:
- * items count alike). p may be NULL (no progress) in every function. */
-void dlor_progress_begin(dlor_phase *p, int enabled, const char *phase, const char *unit, size_t total,
+ * items count alike), telling h (NULL: nothing told). p may be NULL (no
+ * progress) in every function. */
+void dlor_progress_begin(dlor_phase *p, const struct dlor_convert_hooks *h, const char *phase, const char *unit, size_t total,
                          double work_total);
 /* One item done, of estimated 'work'. */
 void dlor_progress_step(dlor_phase *p, double work);

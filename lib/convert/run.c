@@ -82,8 +82,7 @@ int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_lis
                        src_bytes, err) != DLOR_OK)
         return -1;
     dlor_plan_print_flags(&p, rq->hooks);
-    if (rq->dry_run) dlor_plan_print(stdout, &p, rq->in);
-    else if (rq->show_plan) dlor_plan_print(stderr, &p, rq->in);
+    if (rq->dry_run || rq->show_plan) dlor_plan_lines(&p, rq->in, rq->hooks);
     if (rq->plan_out && dlor_plan_write(rq->plan_out, &p, rq->in, err) != DLOR_OK) {
         dlor_plan_free(&p);
         return -1;
@@ -92,7 +91,9 @@ int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_lis
     int refused = dlor_plan_check_resources(&p, rq->dry_run ? NULL : rq->out, msg, sizeof msg);
     dlor_plan_free(&p);
     if (rq->dry_run) {
-        if (refused) printf("note: without --force this conversion would be refused: %s\n", msg);
+        if (refused)
+            dlor_hooks_line(rq->hooks, DLOR_LINE_PLAN, "note: without --force this conversion would be refused: %s",
+                            msg);
         return 1;
     }
     if (refused && !rq->force) {

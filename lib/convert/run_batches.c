@@ -32,33 +32,19 @@ dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, si
     return st;
 }
 
-dlor_status dlor_run_f64(const dlor_model *m, const char *in_path, const char *out_path, size_t batch,
-                         dlor_error *err)
+dlor_status dlor_run_f64(const dlor_model *m, const double *x, uint64_t n, size_t batch, double *y, dlor_error *err)
 {
-    double *x = NULL, *y = NULL;
-    uint64_t n = 0;
-    dlor_status st = dlor_load_inputs_f64(in_path, m->in_dim, &x, &n, err);
-    if (st == DLOR_OK) dlor_warn_nonfinite_inputs("run", in_path, NULL, x, n, m->in_dim);
     size_t need = dlor_model_scratch_size_f64(m, batch);
     void *scratch = NULL;
-    if (st == DLOR_OK && (need == 0 || posix_memalign(&scratch, 64, need) != 0))
-        st = dlor_fail(err, DLOR_E_NOMEM, "cannot allocate %zu bytes of scratch for batch %zu", need, batch);
-    if (st == DLOR_OK) {
-        y = malloc((n ? n : 1) * m->out_dim * sizeof *y);
-        if (!y) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for %llu outputs", (unsigned long long)n);
-    }
+    if (need == 0 || posix_memalign(&scratch, 64, need) != 0)
+        return dlor_fail(err, DLOR_E_NOMEM, "cannot allocate %zu bytes of scratch for batch %zu", need, batch);
+    dlor_status st = DLOR_OK;
     for (uint64_t i = 0; st == DLOR_OK && i < n; i += batch) {
         size_t b = (size_t)(n - i < batch ? n - i : batch);
         dlor_image_error ie;
         if (dlor_model_forward_f64(m, x + i * m->in_dim, b, y + i * m->out_dim, scratch, need, &ie) != 0)
             st = dlor_fail(err, DLOR_E_NUMERIC, "forward pass failed: %s", ie.msg);
     }
-    if (st == DLOR_OK) {
-        uint64_t dims[2] = {n, m->out_dim};
-        st = dlor_npy_write(out_path, DLOR_DT_F64, 2, dims, y, err);
-    }
     free(scratch);
-    free(x);
-    free(y);
     return st;
 }

@@ -177,6 +177,85 @@ static inline float dlor__sigmoidf(float x)
 
 static inline float dlor__siluf(float x) { return x < 0.0f ? x * dlor__sigmoidf(x) : x / (1.0f + dlor__expf(-x)); }
 
+/* a if c, else b, in integer operations on the bits: both are computed
+ * whatever c is, so a compiler that keeps floating-point operations from
+ * running speculatively (GCC's default -ftrapping-math) still makes a loop of
+ * these branch-free. */
+static inline float dlor__self(int c, float a, float b)
+{
+    uint32_t m = 0u - (uint32_t)(c != 0);
+    return dlor__bitsf((dlor__fbits(a) & m) | (dlor__fbits(b) & ~m));
+}
+
+/* dlor__expf with its branches computed and selected (dlor__erff_sel below
+ * says why): the same bits. k comes from x clamped to [-104, 89] (0 for NaN),
+ * which leaves every input that reaches the polynomial as it was and keeps
+ * the conversion to int defined. */
+static inline float dlor__expf_sel(float x)
+{
+    float xc = dlor__self(x > 89.0f, 89.0f, dlor__self(x < -104.0f, -104.0f, x));
+    xc = dlor__self(x != x, 0.0f, xc);
+    float t = xc * 1.44269502f;
+    int k = (int)dlor__self(t < 0.0f, t - 0.5f, t + 0.5f);
+    float kf = (float)k;
+    float r = (xc - kf * DLOR__LN2_HI) - kf * DLOR__LN2_LO;
+    float q = 4.99999881e-01f +
+              r * (1.66665122e-01f + r * (4.16696444e-02f + r * (8.36962834e-03f + r * 1.37488230e-03f)));
+    float p = 1.0f + (r + r * r * q);
+    /* dlor__ldexpf's three cases, 2^e as bits with e + 127 taken modulo 2^32 */
+    float hi = p * dlor__bitsf(254u << 23) * dlor__bitsf((uint32_t)k << 23);
+    float lo = p * dlor__bitsf((uint32_t)(k + 64 + 127) << 23) * dlor__bitsf(63u << 23);
+    float mid = p * dlor__bitsf((uint32_t)(k + 127) << 23);
+    float e = dlor__self(k > 127, hi, dlor__self(k < -126, lo, mid));
+    e = dlor__self(x < -103.972084f, 0.0f, e);
+    e = dlor__self(x > 88.7228317f, dlor__bitsf(0x7f800000u), e);
+    return dlor__self(x != x, x + x, e);
+}
+
+/* c0 if i0, else c1 if i1, else c2 if i2, else c3 */
+static inline float dlor__sel4(int i0, int i1, int i2, float c0, float c1, float c2, float c3)
+{
+    return dlor__self(i0, c0, dlor__self(i1, c1, dlor__self(i2, c2, c3)));
+}
+
+/* dlor__erff with every branch evaluated and the result selected: the same
+ * operations on each input, so the same bits (tests/test_mathf.c compares them
+ * over the sweep), but a loop of these has no branches and vectorises. For
+ * hosts with vector units; a processor without them runs dlor__erff's branches
+ * faster. */
+static inline float dlor__erff_sel(float x)
+{
+    float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu);
+    float z = x * x;
+    float small = x + x * (1.28379166e-01f +
+                           z * (-3.76126379e-01f +
+                                z * (1.12837560e-01f +
+                                     z * (-2.68629752e-02f + z * (5.21060824e-03f + z * (-8.26059666e-04f +
+                                                                                         z * 8.91318923e-05f))))));
+    int i0 = a < 1.5f, i1 = a < 2.25f, i2 = a < 3.0f;
+#define DLOR__ERF_C(c0, c1, c2, c3) dlor__sel4(i0, i1, i2, c0, c1, c2, c3)
+    float t = a - DLOR__ERF_C(1.171875f, 1.875f, 2.625f, 3.465f);
+    float q = DLOR__ERF_C(5.79698198e-03f, -1.29629078e-03f, -6.00891399e-05f, 4.18075470e-05f);
+    q = DLOR__ERF_C(-7.35884160e-03f, 4.80901543e-03f, -6.31933508e-04f, -7.67676029e-05f) + t * q;
+    q = DLOR__ERF_C(-1.82902720e-02f, -4.12158016e-03f, 2.24994170e-03f, 9.27754008e-05f) + t * q;
+    q = DLOR__ERF_C(5.65476269e-02f, -1.14498297e-02f, -4.22306359e-03f, -9.86809901e-05f) + t * q;
+    q = DLOR__ERF_C(-1.41462116e-02f, 4.22607027e-02f, 5.41413808e-03f, 8.36427935e-05f) + t * q;
+    q = DLOR__ERF_C(-1.66383490e-01f, -6.74415976e-02f, -4.89022350e-03f, -5.29324789e-05f) + t * q;
+    q = DLOR__ERF_C(3.34906548e-01f, 6.28984123e-02f, 3.01317498e-03f, 2.38728280e-05f) + t * q;
+    q = DLOR__ERF_C(-2.85786927e-01f, -3.35458219e-02f, -1.14787731e-03f, -6.88866794e-06f) + t * q;
+    q = DLOR__ERF_C(9.74625722e-02f, 8.00994225e-03f, 2.05375734e-04f, 9.57151883e-07f) + t * q;
+#undef DLOR__ERF_C
+    float y = dlor__self(a < 3.93f, 1.0f - q, 1.0f);
+    float big = dlor__self(x < 0.0f, -y, y);
+    float r = dlor__self(a < 0.84375f, small, big);
+    return dlor__self(a != a, x + x, r);
+}
+
+static inline float dlor__geluf_sel(float x)
+{
+    return 0.5f * x * (1.0f + dlor__erff_sel(x * 0.70710678118654752f));
+}
+
 /* log(1 + e^x) without overflow: max(x, 0) + log1p(e^-|x|) */
 static inline float dlor__softplusf(float x)
 {

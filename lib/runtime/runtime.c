@@ -15,7 +15,8 @@
  *
  * The pass itself, with every kernel, is written once in runtime_body.h and
  * compiled here twice: for float (the kernels the file's bits are made by,
- * with sgemm in a BLAS build) and for double. */
+ * with sgemm in a BLAS build) and for double (not with DLOR_RT_NO_F64: the
+ * parts a build may leave out are listed in dlor_rt_features.h). */
 #include "dlor_runtime.h"
 
 #include <math.h>
@@ -33,6 +34,29 @@ static uint64_t max_u64(uint64_t a, uint64_t b) { return a > b ? a : b; }
 static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
 static uint64_t round16(uint64_t n) { return (n + 15) / 16 * 16; }
 
+/* Hosts with vector units (RT_VECTOR_HOST) take batches through tiles (gemm
+ * in runtime_body.h), attention four queries at a time, and GELU and the
+ * attention's exponentials through dlor__erff_sel and dlor__expf_sel (every
+ * branch computed: vector loops). Each gives the bits of the path it replaces,
+ * which other processors (a Cortex-M, with 16-32 float registers and no vector
+ * unit) keep taking. */
+#if defined(__x86_64__) || defined(__aarch64__) || defined(_M_X64) || defined(_M_ARM64)
+#define RT_VECTOR_HOST 1
+#endif
+
+/* Queries an attention takes at a time (see attend in runtime_body.h), and the
+ * scores that needs per worker: RT_QB rows of seq on a vector host (one row for
+ * a sequence shorter than that, which goes query by query). */
+#define RT_QB 4
+static uint64_t att_scores(uint64_t seq)
+{
+#ifdef RT_VECTOR_HOST
+    return seq >= RT_QB ? RT_QB * seq : seq;
+#else
+    return seq;
+#endif
+}
+
 static const uint64_t *plan_of(const dlor_model *m) { return m->plan ? m->plan : m->plan_inline; }
 
 /* A count as a float, from 32-bit halves: a 64-bit conversion is a libgcc
@@ -42,6 +66,7 @@ static float u64_to_f32(uint64_t v)
     return (float)(uint32_t)(v >> 32) * 4294967296.0f + (float)(uint32_t)v;
 }
 
+#if !defined(DLOR_RT_NO_F16) || !defined(DLOR_RT_NO_QUANT)
 /* An f16 as float: normal numbers here, with a shift and an add of the
  * exponent bias difference (112 << 23); the rest by dlor__half_to_float. */
 static float f16_f32(const unsigned char *p)
@@ -53,6 +78,14 @@ static float f16_f32(const unsigned char *p)
     memcpy(&f, &b, 4);
     return f;
 }
+#endif
+
+/* The passes a build has (dlor_rt_features.h): float32, and double unless left out. */
+#ifdef DLOR_RT_NO_F64
+#define RT_PASSES 1
+#else
+#define RT_PASSES 2
+#endif
 
 /* Rows of V^T or of U per sgemm call when a BLAS build runs a batch through a
  * DLoR layer; 0 keeps the layer on the portable kernels. mul layers stay there:
@@ -248,7 +281,7 @@ static void size_model(dlor_model *r)
     dlor_image_walk_init(&w);
     while (dlor_image_walk_next(&r->img, &w, &n)) {
         const uint32_t tens[3] = {n.is_layer ? DLOR_IMAGE_NO_TENSOR : n.weight, n.bias, DLOR_IMAGE_NO_TENSOR};
-        for (int p = 0; p < 2; p++) {
+        for (int p = 0; p < RT_PASSES; p++) {
             uint64_t *wd = p ? &r->widen_f64 : &r->widen;
             int dt = p ? 4 : 1;
             for (int k = 0; k < 2; k++) {
@@ -259,6 +292,7 @@ static void size_model(dlor_model *r)
                 *wd = max_u64(*wd, need);
             }
         }
+#ifndef DLOR_RT_NO_TOKENS
         if (n.kind == K_EMBED || n.kind == K_POS_EMBED) {
             dlor_image_tensor t;
             dlor_image_tensor_at(&r->img, n.weight, &t);
@@ -267,10 +301,13 @@ static void size_model(dlor_model *r)
                                                                                : M_TYPE_IDS];
             *lim = *lim ? min_u64(*lim, t.dims[0]) : t.dims[0];
         }
+#endif
+#ifndef DLOR_RT_NO_ATTENTION
         if (n.kind == K_ATTENTION) {
             r->att_head = max_u64(r->att_head, n.in_features[0] / n.heads);
             r->att_rope |= dlor__nonzero_d(n.p1);
         }
+#endif
         if (n.kind != K_LINEAR || !n.is_layer) continue;
         dlor_image_layer L;
         dlor_image_layer_at(&r->img, n.weight, &L);
@@ -283,11 +320,13 @@ static void size_model(dlor_model *r)
             r->widen_batch = max_u64(r->widen_batch, gemm_rows(&L) * du_dv);
 #endif
         }
-        if (widens(&r->img, L.u_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, need);
+        if (RT_PASSES > 1 && widens(&r->img, L.u_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, need);
+#ifndef DLOR_RT_NO_QUANT
         if (L.has_base) { /* four rows of the base, as for a dense weight */
             if (widens(&r->img, L.base_tensor, 1)) r->widen = max_u64(r->widen, 4 * L.cols);
-            if (widens(&r->img, L.base_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, 4 * L.cols);
+            if (RT_PASSES > 1 && widens(&r->img, L.base_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, 4 * L.cols);
         }
+#endif
     }
 }
 
@@ -479,7 +518,8 @@ uint64_t dlor_model_macs(const dlor_model *m)
 /* Scratch layout in elements of 'esize' bytes (each part rounded up to 16
  * elements, a multiple of 64 bytes): the values, rows x width; the factor
  * products, rows x zmax; a widening buffer for each worker of a team; and for
- * attention each worker's scores (seq), with rotary embedding also its rotated
+ * attention each worker's scores (att_scores: seq x RT_QB queries on a vector
+ * host, seq elsewhere), with rotary embedding also its rotated
  * keys (seq x head), their angles' cosines and sines (seq x head) and a
  * rotated query (head). rows = batch x seq. */
 #define DLOR_RT_PARTS 4
@@ -501,7 +541,7 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
     uint64_t att = 0;
     if (m->att_head) {
         if (m->att_rope && seq > lim / 4 / (m->att_head + 1)) return -1;
-        att = seq + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
+        att = att_scores(seq) + (m->att_rope ? (2 * (uint64_t)seq + 1) * m->att_head : 0);
     }
     if (round16(att) > lim / workers) return -1;
     n[3] = round16(att) * workers;
@@ -519,7 +559,7 @@ static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned worker
 size_t dlor_model_scratch_bytes(const dlor_model *m, size_t batch, size_t seq, unsigned workers, int dtype)
 {
     size_t part[DLOR_RT_PARTS], total;
-    if (dtype != DLOR_RT_F32 && dtype != DLOR_RT_F64) return 0;
+    if (dtype != DLOR_RT_F32 && (dtype != DLOR_RT_F64 || RT_PASSES == 1)) return 0;
     return layout(m, batch, seq, workers, dtype == DLOR_RT_F32 ? sizeof(float) : sizeof(double), part, &total) == 0
                ? total
                : 0;
@@ -539,6 +579,7 @@ size_t dlor_model_scratch_size_f64(const dlor_model *m, size_t batch)
 
 /* ---- checking a pass's inputs ----------------------------------------------------- */
 
+#ifndef DLOR_RT_NO_TOKENS
 static int64_t id_at(const void *p, int dtype, uint64_t i)
 {
     if (dtype == DLOR_RT_I32) {
@@ -559,13 +600,13 @@ static const char *input_name(const dlor_model *m, int mode, char out[72])
     if (dlor_model_input_at(m, mode, &name, &len) < 0) return "?";
     return dlor__image_show((const unsigned char *)name, len, out);
 }
+#endif
 
 /* Every input the graph reads is given, has its shape (a pass's sizes) and
  * holds what its tables can take. Found before any work, alike by every worker. */
 static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *err)
 {
     const dlor_image *img = &m->img;
-    char nm[72];
     if (!r->y || r->ny == 0 || r->ny > img->noutputs)
         return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "%u output buffers for a model of %u outputs",
                                 (unsigned)r->ny, (unsigned)img->noutputs);
@@ -575,6 +616,11 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
             return dlor__image_fail(err, DLOR_RT_E_INPUT, "the model takes features, not sequences (seq %zu)", r->seq);
         return 0;
     }
+#ifdef DLOR_RT_NO_TOKENS
+    return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "models of token ids are left out of this build of the "
+                                                           "runtime (DLOR_RT_NO_TOKENS)");
+#else
+    char nm[72];
     if (!r->ids) return dlor__image_fail(err, DLOR_RT_E_INPUT, "input '%s' (token ids) is missing", input_name(m, M_IDS, nm));
     if (r->ids_dtype != DLOR_RT_I32 && r->ids_dtype != DLOR_RT_I64)
         return dlor__image_fail(err, DLOR_IMAGE_E_ARG, "ids of dtype %d (int32 or int64 only)", r->ids_dtype);
@@ -601,6 +647,7 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
         }
     }
     return 0;
+#endif
 }
 
 /* ---- the pass, once per precision ------------------------------------------------- */
@@ -615,6 +662,16 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define DLOR_RT_KERNEL
 #endif
 
+/* The batch kernel's tile: samples x rows (see tile in runtime_body.h). On
+ * x86-64 a 4 x 4 tile for AVX-512 processors as well, chosen at run time. */
+#define RT_TILE_MB 2
+#define RT_TILE_NB 2
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) && \
+    !defined(DLOR_RUNTIME_NO_CLONES)
+#define RT_WIDE_TILE __attribute__((target("avx512f")))
+#define RT_WIDE_TILE_OK() __builtin_cpu_supports("avx512f")
+#endif
+
 /* Keeps GCC from unrolling a loop of a fixed trip count before its loop
  * vectoriser sees it: at -O3 it unrolls the quantized kernels' 16- and 32-lane
  * loops first, and its block vectoriser then makes scalar conversions of them
@@ -625,18 +682,36 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define RT_NO_UNROLL
 #endif
 
+/* The quantized kernels in GCC/Clang vector types on a vector host
+ * (RT_VECTOR_HOST): the same lanes and the same operations in the same order
+ * as their plain loops, so the same bits (the plain loops are what the
+ * vectoriser made 128-bit code of, 2 x slower for q4: see qdot8).
+ * DLOR_RT_NO_VECTOR_EXT keeps the plain loops (the tests build the runtime so
+ * to compare the two). */
+#if defined(RT_VECTOR_HOST) && !defined(DLOR_RT_NO_VECTOR_EXT) &&                                                  \
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
+#define RT_VEC 1
+typedef int32_t rt_v8i __attribute__((vector_size(32)));
+typedef signed char rt_v8s8 __attribute__((vector_size(8)));
+typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
+#else
+#define RT_VEC 0
+#endif
+
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
 
 /* Rows of a factor's panels the update takes at a time (see update). */
 #define PANEL_ROWS 64
 
+#if !defined(DLOR_RT_NO_F64) && !defined(DLOR_RT_NO_ATTENTION)
 /* double, with libm */
 static void sincos_d(double a, double *s, double *c)
 {
     *s = sin(a);
     *c = cos(a);
 }
+#endif
 
 #define RT_T float
 #define RT_(name) name##_f32
@@ -662,6 +737,7 @@ static void sincos_d(double a, double *s, double *c)
 #undef RT_D2T
 #undef RT_U2T
 
+#ifndef DLOR_RT_NO_F64
 #define RT_T double
 #define RT_(name) name##_f64
 #define RT_F32 0
@@ -674,6 +750,7 @@ static void sincos_d(double a, double *s, double *c)
 #define RT_D2T(d) (d)
 #define RT_U2T(n) ((double)(n))
 #include "runtime_body.h"
+#endif
 
 /* What every pass checks first, alike in every worker: the team, the inputs
  * (check_run), the scratch; *part receives the layout. */
@@ -714,9 +791,15 @@ static int run_f32(const dlor_model *m, const dlor_run *r, void *scratch, size_t
 static int run_f64(const dlor_model *m, const dlor_run *r, void *scratch, size_t scratch_size, const dlor_team *t,
                    dlor_image_error *err)
 {
+#ifdef DLOR_RT_NO_F64
+    (void)m, (void)r, (void)scratch, (void)scratch_size, (void)t;
+    return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED,
+                            "the double-precision pass is left out of this build of the runtime (DLOR_RT_NO_F64)");
+#else
     size_t part[DLOR_RT_PARTS];
     int rc = prepare(m, r, sizeof(double), scratch, scratch_size, t, part, err);
     return rc != 0 || r->batch == 0 ? rc : pass_f64(m, r, scratch, part, t, err);
+#endif
 }
 
 int dlor_model_run(const dlor_model *m, const dlor_run *r, int dtype, void *scratch, size_t scratch_size,

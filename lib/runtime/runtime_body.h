@@ -21,14 +21,20 @@
 /* n elements of a float tensor starting at element 'first', converted into buf
  * (one loop per dtype: a switch per element cost a Cortex-M4F half of an f16
  * model's instructions). */
+#ifndef DLOR_RT_NO_QUANT
 static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf);
+#endif
 
+/* The dtypes a build leaves out (dlor_rt_features.h) never get here: the image
+ * reader refuses them. */
 static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n, T *buf)
 {
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(t->dtype)) {
         RT_(dequant)(t, first, n, buf);
         return;
     }
+#endif
     const unsigned char *p = t->data + first * dlor_image_dtype_size(t->dtype);
     uint64_t i;
     switch (t->dtype) {
@@ -40,9 +46,12 @@ static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
             buf[i] = f;
         }
         break;
+#ifndef DLOR_RT_NO_F16
     case 2:
         for (i = 0; i < n; i++) buf[i] = f16_f32(p + 2 * i);
         break;
+#endif
+#ifndef DLOR_RT_NO_BF16
     case 3:
         for (i = 0; i < n; i++) {
             uint32_t b = ((uint32_t)p[2 * i] << 16) | ((uint32_t)p[2 * i + 1] << 24);
@@ -51,8 +60,14 @@ static void RT_(convert)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
             buf[i] = f;
         }
         break;
-    default:
+#endif
+#ifndef DLOR_RT_NO_F64
+    case 4:
         for (i = 0; i < n; i++) buf[i] = RT_D2T(dlor__ldf64(p + 8 * i));
+        break;
+#endif
+    default:
+        break;
     }
 }
 
@@ -152,6 +167,130 @@ DLOR_RT_KERNEL static void RT_(dot4)(const T *a, uint64_t lda, const T *x, uint6
     out[3] = s3[0] + t3;
 }
 
+#ifdef RT_VECTOR_HOST
+/* dot's closing sum of its 16 lanes, written out (s[l] += s[l + w] for w = 8, 4,
+ * 2, 1): straight code, where the loops were left as loops in the tiles. */
+static inline T RT_(fold16)(const T *s)
+{
+    T a0 = s[0] + s[8], a1 = s[1] + s[9], a2 = s[2] + s[10], a3 = s[3] + s[11];
+    T a4 = s[4] + s[12], a5 = s[5] + s[13], a6 = s[6] + s[14], a7 = s[7] + s[15];
+    T b0 = a0 + a4, b1 = a1 + a5, b2 = a2 + a6, b3 = a3 + a7;
+    T c0 = b0 + b2, c1 = b1 + b3;
+    return c0 + c1;
+}
+
+/* The kernel of a batch against rows in place: out[b * ldo + q] = dot(w + q ldw,
+ * x + b ldx, n) for MB samples b and NB rows q at once, every product with
+ * dot's lanes and order (the same bits as MB x NB calls of dot). Each load of a
+ * row serves MB samples and each load of a sample NB rows, so the additions, not
+ * the loads, set the pace. */
+#define RT_TILE_BODY(MB, NB)                                                         \
+    T s[MB][NB][16], t[MB][NB];                                                      \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) {                                               \
+            t[b][q] = 0;                                                             \
+            for (int l = 0; l < 16; l++) s[b][q][l] = 0;                             \
+        }                                                                            \
+    uint64_t i = 0;                                                                  \
+    for (; i + 16 <= n; i += 16)                                                     \
+        for (int l = 0; l < 16; l++)                                                 \
+            for (int b = 0; b < MB; b++)                                             \
+                for (int q = 0; q < NB; q++) s[b][q][l] += w[q * ldw + i + l] * x[b * ldx + i + l]; \
+    for (; i < n; i++)                                                               \
+        for (int b = 0; b < MB; b++)                                                 \
+            for (int q = 0; q < NB; q++) t[b][q] += w[q * ldw + i] * x[b * ldx + i]; \
+    for (int b = 0; b < MB; b++)                                                     \
+        for (int q = 0; q < NB; q++) out[b * ldo + q] = RT_(fold16)(s[b][q]) + t[b][q];
+
+DLOR_RT_KERNEL static void RT_(tile)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                     uint64_t ldo)
+{
+    RT_TILE_BODY(RT_TILE_MB, RT_TILE_NB)
+}
+
+#if RT_F32 && defined(RT_WIDE_TILE)
+/* 4 x 4 for processors with 32 vector registers of 16 floats: one register of
+ * dot's 16 lanes per product, and the closing sums of the 16 products done
+ * side by side (each step adds lane l + w to lane l for two products at once:
+ * the same additions as fold16, so the same bits). GNU C vectors. */
+typedef float dlor__v16 __attribute__((vector_size(64)));
+typedef float dlor__v16u __attribute__((vector_size(64), aligned(4)));
+typedef int dlor__i16 __attribute__((vector_size(64)));
+
+RT_WIDE_TILE static void RT_(tile_wide)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
+                                        uint64_t ldo)
+{
+    dlor__v16 s[16], v[8];
+    T t[16];
+    for (int o = 0; o < 16; o++) {
+        s[o] = (dlor__v16){0};
+        t[o] = 0;
+    }
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        dlor__v16 wq[4];
+        for (int q = 0; q < 4; q++) wq[q] = *(const dlor__v16u *)(const void *)(w + q * ldw + i);
+        for (int b = 0; b < 4; b++) {
+            dlor__v16 xb = *(const dlor__v16u *)(const void *)(x + b * ldx + i);
+            for (int q = 0; q < 4; q++) s[4 * b + q] += wq[q] * xb;
+        }
+    }
+    for (; i < n; i++)
+        for (int b = 0; b < 4; b++)
+            for (int q = 0; q < 4; q++) t[4 * b + q] += w[q * ldw + i] * x[b * ldx + i];
+    /* lanes l and l + 8 of products 2j and 2j + 1, then l and l + 4 of 4 products ... */
+    const dlor__i16 lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
+                    hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
+                    lo2 = {0, 1, 2, 3, 8, 9, 10, 11, 16, 17, 18, 19, 24, 25, 26, 27},
+                    hi2 = {4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23, 28, 29, 30, 31},
+                    lo3 = {0, 1, 4, 5, 8, 9, 12, 13, 16, 17, 20, 21, 24, 25, 28, 29},
+                    hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
+                    lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
+                    hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
+    for (int j = 0; j < 8; j++)
+        v[j] = __builtin_shuffle(s[2 * j], s[2 * j + 1], lo1) + __builtin_shuffle(s[2 * j], s[2 * j + 1], hi1);
+    for (int j = 0; j < 4; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo2) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi2);
+    for (int j = 0; j < 2; j++)
+        v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo3) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi3);
+    v[0] = __builtin_shuffle(v[0], v[1], lo4) + __builtin_shuffle(v[0], v[1], hi4);
+    for (int b = 0; b < 4; b++)
+        for (int q = 0; q < 4; q++) out[b * ldo + q] = v[0][4 * b + q] + t[4 * b + q];
+}
+#endif
+
+/* out[b * ostride + q] = dot(w + q ldw, x + b xstride, n) for q < nr, b < batch,
+ * tile by tile: a block of rows (a few KB, kept in the first-level cache) against
+ * every sample, the samples and rows left over through dot. */
+static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_t xstride, uint64_t n, size_t batch,
+                      T *out, uint64_t ostride)
+{
+    uint64_t mb = RT_TILE_MB, nb = RT_TILE_NB;
+#if RT_F32 && defined(RT_WIDE_TILE)
+    int wide = RT_WIDE_TILE_OK();
+    if (wide) mb = nb = 4;
+#endif
+    uint64_t q = 0;
+    for (; q + nb <= nr; q += nb) {
+        size_t b = 0;
+        for (; b + mb <= batch; b += mb) {
+#if RT_F32 && defined(RT_WIDE_TILE)
+            if (wide) {
+                RT_(tile_wide)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+                continue;
+            }
+#endif
+            RT_(tile)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
+        }
+        for (; b < batch; b++)
+            for (uint64_t k = q; k < q + nb; k++) out[b * ostride + k] = RT_(dot)(w + k * ldw, x + b * xstride, n);
+    }
+    for (; q < nr; q++)
+        for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(dot)(w + q * ldw, x + b * xstride, n);
+}
+#endif
+
+#ifndef DLOR_RT_NO_NORMS
 /* sum_i (x_i - c)^2 in dot's lanes and order. */
 DLOR_RT_KERNEL static T RT_(sumsq)(const T *x, T c, uint64_t n)
 {
@@ -182,6 +321,8 @@ DLOR_RT_KERNEL static T RT_(sum)(const T *x, uint64_t n)
         for (int l = 0; l < w; l++) s[l] += s[l + w];
     return s[0] + t;
 }
+
+#endif
 
 DLOR_RT_KERNEL static void RT_(axpy)(T a, const T *x, T *y, uint64_t n)
 {
@@ -245,6 +386,7 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
     for (uint64_t i = 0; i < w; i++) y[i] = a[i];
 }
 
+#ifndef DLOR_RT_NO_QUANT
 /* ---- block-quantized weights (DLOR_FORMAT.md 6.1) ----------------------------------
  * A row of a q8 or q4 tensor is nb blocks of 32 values (vb bytes each: 32 int8,
  * or 16 bytes whose low nibbles are the block's columns 0-15 and high nibbles
@@ -270,13 +412,47 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
  * machine of BENCHMARKS.md a batch-1 q8 pass spends ~70% of its time in
  * qdot8 (perf), on the accumulator additions: it is bound by these
  * instructions, not by memory (a plain read of the q8 file takes ~0.3 x the
- * pass), which bench/bench_quant.py reports. */
+ * pass), which bench/bench_quant.py reports. For q4 GCC made 128-bit code of
+ * the whole block (the byte lanes set its vector width): 90% of a batch-1 q4
+ * pass in qdot4, 2.5 x the q8 pass. Where RT_VEC is set (runtime.c) both
+ * kernels are written in 8-lane vector types instead: lanes 0-7 are one
+ * vector, 8-15 another, each block's 8 bytes widened to int32 lanes
+ * (vpmovsxbd / vpmovzxbd), the nibbles split with integer operations on those
+ * lanes, then the same products, sum, scale and accumulation per lane as the
+ * loops: 20 AVX2 instructions a q8 block, 29 a q4 block, all 256-bit. */
+#if RT_VEC
+typedef T RT_(v8) __attribute__((vector_size(8 * sizeof(T))));
+#endif
 
 /* acc[l] += s[b] (q[32 b + l] x[32 b + l] + q[32 b + 16 + l] x[32 b + 16 + l])
  * over the nb whole blocks of q8 values v against x (32 nb features): each
  * block's values converted to T first, then the lanes' products. */
 DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
+#if RT_VEC
+    RT_(v8) a0, a1;
+    memcpy(&a0, acc, sizeof a0);
+    memcpy(&a1, acc + 8, sizeof a1);
+    for (uint64_t b = 0; b < nb; b++) {
+        const signed char *q = (const signed char *)(const void *)(v + 32 * b);
+        const T *xb = x + 32 * b;
+        T sc = s[b];
+        RT_(v8) sb = {sc, sc, sc, sc, sc, sc, sc, sc}, f[4], x0, x1, x2, x3;
+        for (int k = 0; k < 4; k++) {
+            rt_v8i w; /* a loop, not __builtin_convertvector: GCC 12 converts bytes lane by lane */
+            for (int l = 0; l < 8; l++) w[l] = q[8 * k + l];
+            f[k] = __builtin_convertvector(w, RT_(v8));
+        }
+        memcpy(&x0, xb, sizeof x0); /* one by one: an array of them went through the stack */
+        memcpy(&x1, xb + 8, sizeof x1);
+        memcpy(&x2, xb + 16, sizeof x2);
+        memcpy(&x3, xb + 24, sizeof x3);
+        a0 += sb * (f[0] * x0 + f[2] * x2);
+        a1 += sb * (f[1] * x1 + f[3] * x3);
+    }
+    memcpy(acc, &a0, sizeof a0);
+    memcpy(acc + 8, &a1, sizeof a1);
+#else
     T a[16];
     memcpy(a, acc, sizeof a);
     for (uint64_t b = 0; b < nb; b++) {
@@ -287,6 +463,7 @@ DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const 
         RT_NO_UNROLL for (int l = 0; l < 16; l++) a[l] += sb * (qf[l] * xb[l] + qf[l + 16] * xb[l + 16]);
     }
     memcpy(acc, a, sizeof a);
+#endif
 }
 
 /* The same for q4 blocks (16 bytes: column l in the low nibble of byte l,
@@ -295,6 +472,32 @@ DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const 
  * stack in halves and reloaded them whole, which stalled: 2 x slower). */
 DLOR_RT_KERNEL static void RT_(qdot4)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
+#if RT_VEC
+    RT_(v8) a0, a1;
+    memcpy(&a0, acc, sizeof a0);
+    memcpy(&a1, acc + 8, sizeof a1);
+    for (uint64_t b = 0; b < nb; b++) {
+        const unsigned char *q = v + 16 * b;
+        const T *xb = x + 32 * b;
+        rt_v8i u0, u1;
+        for (int l = 0; l < 8; l++) {
+            u0[l] = q[l];
+            u1[l] = q[8 + l];
+        }
+        rt_v8i lo0 = ((u0 & 15) ^ 8) - 8, hi0 = ((u0 >> 4) ^ 8) - 8;
+        rt_v8i lo1 = ((u1 & 15) ^ 8) - 8, hi1 = ((u1 >> 4) ^ 8) - 8;
+        T sc = s[b];
+        RT_(v8) sb = {sc, sc, sc, sc, sc, sc, sc, sc}, x0, x1, x2, x3;
+        memcpy(&x0, xb, sizeof x0);
+        memcpy(&x1, xb + 8, sizeof x1);
+        memcpy(&x2, xb + 16, sizeof x2);
+        memcpy(&x3, xb + 24, sizeof x3);
+        a0 += sb * (__builtin_convertvector(lo0, RT_(v8)) * x0 + __builtin_convertvector(hi0, RT_(v8)) * x2);
+        a1 += sb * (__builtin_convertvector(lo1, RT_(v8)) * x1 + __builtin_convertvector(hi1, RT_(v8)) * x3);
+    }
+    memcpy(acc, &a0, sizeof a0);
+    memcpy(acc + 8, &a1, sizeof a1);
+#else
     T a[16];
     memcpy(a, acc, sizeof a);
     for (uint64_t b = 0; b < nb; b++) {
@@ -309,6 +512,7 @@ DLOR_RT_KERNEL static void RT_(qdot4)(const unsigned char *v, const T *s, const 
         RT_NO_UNROLL for (int l = 0; l < 16; l++) a[l] += sb * ((T)t8[l] * xb[l] + (T)t8[l + 16] * xb[l + 16]);
     }
     memcpy(acc, a, sizeof a);
+#endif
 }
 
 /* n scales (f16, finite and not negative: the image reader checked them) as
@@ -405,6 +609,8 @@ static void RT_(dequant)(const dlor_image_tensor *t, uint64_t first, uint64_t n,
     }
 }
 
+#endif
+
 /* out[b * ostride + q] = row r0 + q of t (features [c0, c0 + n)) . sample b of x,
  * for q < nr. The rows go through dot4 as four bands of consecutive rows read
  * side by side (rows q, q + nr/4, q + nr/2, q + 3nr/4): in place, four long runs
@@ -417,11 +623,19 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
 {
     uint64_t band = nr / 4, cols = t->dims[1], ld;
     int direct = RT_(in_place)(t, 0); /* rows used where they lie (no call per row) */
+#ifdef RT_VECTOR_HOST
+    if (direct && batch >= RT_TILE_MB) { /* a batch: tile by tile, each product still dot's */
+        RT_(gemm)((const T *)(const void *)t->data + r0 * cols + c0, cols, nr, x, xstride, n, batch, out, ostride);
+        return;
+    }
+#endif
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(t->dtype)) { /* whole rows (c0 = 0, n = cols), in their integers */
         for (uint64_t q = 0; q < nr; q++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + q] = RT_(qdot)(t, r0 + q, x + b * xstride);
         return;
     }
+#endif
     for (uint64_t q = 0; q < band; q++) {
         const T *a = widen;
         uint64_t lda = n;
@@ -510,6 +724,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
 #else
     (void)chunk;
 #endif
+#ifndef DLOR_RT_NO_QUANT
     if (dlor__is_quant_dtype(ut->dtype)) { /* rows of U^T in their integers, y scaled first */
         if (s != (T)1)
             for (size_t b = 0; b < batch; b++)
@@ -518,6 +733,7 @@ static void RT_(update)(const dlor_image_tensor *ut, int panels, uint64_t j0, ui
             for (size_t b = 0; b < batch; b++) RT_(qaxpy)(z[b * zs + q], ut, j0 + q, i0, i1, y + b * stride);
         return;
     }
+#endif
     if (panels) {
         /* blocks [b0, b1) of 16 columns; the full ones four at a time, from four
          * places a quarter of the worker's share apart */
@@ -661,7 +877,9 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
     team_sync(t);
     share(t, L->rows, 16, &i0, &i1);
     uint64_t c = i1 < kdiag ? i1 : (i0 < kdiag ? kdiag : i0); /* [i0, c) on the diagonal, [c, i1) zero */
-    if (L->has_base) { /* 1.7: y = B x, then the diagonal added to it */
+#ifndef DLOR_RT_NO_QUANT
+    if (L->has_base) { /* 1.7: y = B x, then the diagonal added to it (bases are q8 or q4: a build
+                        * with DLOR_RT_NO_QUANT refuses them at open) */
         dlor_image_tensor bt;
         dlor_image_tensor_at(&m->img, L->base_tensor, &bt);
         RT_(dense_layer)(&bt, in, out, batch, stride, i0, i1, widen);
@@ -670,7 +888,9 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
             const T *ib = in + b * stride;
             for (uint64_t i = i0; i < c; i++) ob[i] += la * ib[i];
         }
-    } else {
+    } else
+#endif
+    {
         for (size_t b = 0; b < batch; b++) {
             T *ob = out + b * stride;
             const T *ib = in + b * stride;
@@ -690,6 +910,20 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
 /* Columns [f0, f1) of y = act(x) for 'rows' rows. Each activation has its own
  * loop (a switch per element kept the compiler from vectorising relu: a pass
  * of a small compressed model spent ~10% of its time there). */
+#if RT_F32 && defined(RT_VECTOR_HOST)
+/* GELU (erf) of n floats by dlor__geluf_sel: dlor__geluf's bits, vectorised. */
+DLOR_RT_KERNEL static void RT_(gelu_run)(const T *u, T *v, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
+}
+
+/* p[t] = exp(p[t] - m) by dlor__expf_sel: dlor__expf's bits, vectorised. */
+DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
+}
+#endif
+
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
 {
     for (size_t b = 0; b < rows; b++) {
@@ -697,14 +931,21 @@ static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64
         T *v = y + b * stride;
         uint64_t i;
 #define RT_ACT_LOOP(code) \
-    for (i = f0; i < f1; i++) v[i] = RT_ACT(code, u[i], p)
+    if (DLOR_RT_HAS_ACT(code))  \
+        for (i = f0; i < f1; i++) v[i] = RT_ACT(code, u[i], p)
         switch (act) {
         case DLOR_ACT_RELU: RT_ACT_LOOP(DLOR_ACT_RELU); break;
         case DLOR_ACT_LEAKY_RELU: RT_ACT_LOOP(DLOR_ACT_LEAKY_RELU); break;
         case DLOR_ACT_SIGMOID: RT_ACT_LOOP(DLOR_ACT_SIGMOID); break;
         case DLOR_ACT_TANH: RT_ACT_LOOP(DLOR_ACT_TANH); break;
         case DLOR_ACT_SOFTPLUS: RT_ACT_LOOP(DLOR_ACT_SOFTPLUS); break;
-        case DLOR_ACT_GELU_ERF: RT_ACT_LOOP(DLOR_ACT_GELU_ERF); break;
+        case DLOR_ACT_GELU_ERF:
+#if RT_F32 && defined(RT_VECTOR_HOST)
+            RT_(gelu_run)(u + f0, v + f0, f1 - f0);
+#else
+            RT_ACT_LOOP(DLOR_ACT_GELU_ERF);
+#endif
+            break;
         case DLOR_ACT_GELU_TANH: RT_ACT_LOOP(DLOR_ACT_GELU_TANH); break;
         case DLOR_ACT_SILU: RT_ACT_LOOP(DLOR_ACT_SILU); break;
         default:
@@ -727,6 +968,7 @@ static void RT_(softmax_row)(const T *x, T *v, uint64_t n)
     for (uint64_t i = 0; i < n; i++) v[i] /= s;
 }
 
+#ifndef DLOR_RT_NO_NORMS
 /* LayerNorm (mode 0), RMSNorm (1) or L2 normalisation (2) of one row of n, with
  * optional scale w and bias b. */
 static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T *w, const T *b)
@@ -749,7 +991,96 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
     }
 }
 
+#endif
+
+#ifndef DLOR_RT_NO_ATTENTION
 /* ---- attention ------------------------------------------------------------------ */
+
+#ifdef RT_VECTOR_HOST
+/* y_s = sum over the keys t that are seen of p[s S + t] v_t, for the RT_QB
+ * queries s of a block at once (each load of v_t serves them all), every
+ * element added in t's order as axpy would: the same bits as a call of axpy
+ * per query and key. */
+DLOR_RT_KERNEL static void RT_(mix)(const T *p, size_t S, const T *v, uint64_t W, uint64_t dv, const void *mask,
+                                    int mask_dtype, size_t seq0, T *y, uint64_t ldy)
+{
+    uint64_t f = 0;
+#if RT_QB != 4
+#error "mix takes four queries"
+#endif
+    for (; f + 16 <= dv; f += 16) {
+        T a0[16] = {0}, a1[16] = {0}, a2[16] = {0}, a3[16] = {0};
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            const T *vt = v + t * W + f;
+            T c0 = p[t], c1 = p[S + t], c2 = p[2 * S + t], c3 = p[3 * S + t];
+            for (int l = 0; l < 16; l++) {
+                T x = vt[l];
+                a0[l] += c0 * x;
+                a1[l] += c1 * x;
+                a2[l] += c2 * x;
+                a3[l] += c3 * x;
+            }
+        }
+        memcpy(y + f, a0, sizeof a0);
+        memcpy(y + ldy + f, a1, sizeof a1);
+        memcpy(y + 2 * ldy + f, a2, sizeof a2);
+        memcpy(y + 3 * ldy + f, a3, sizeof a3);
+    }
+    for (; f < dv; f++)
+        for (int s = 0; s < RT_QB; s++) {
+            T a = 0;
+            for (size_t t = 0; t < S; t++)
+                if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) a += p[s * S + t] * v[t * W + f];
+            y[s * ldy + f] = a;
+        }
+}
+
+/* Queries q_0 .. q_{RT_QB-1} (rows W apart) of a head without rotary embedding
+ * or causal mask: their scores against every key through gemm (each one dot's,
+ * as the query-by-query loop of attend computes it), the softmax of each row
+ * over the keys seen, then mix. p: RT_QB x S scratch. */
+static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64_t W, size_t S, uint64_t d,
+                              uint64_t dv, const void *mask, int mask_dtype, size_t seq0, T scale, T *p)
+{
+    RT_(gemm)(k, W, S, q, W, d, RT_QB, p, S);
+    for (int s = 0; s < RT_QB; s++) {
+        T *ps = p + s * S, mx = 0, sum = 0;
+        int any = 0;
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            ps[t] = scale * ps[t];
+            if (!any || ps[t] > mx) mx = ps[t];
+            any = 1;
+        }
+        if (!any) { /* no key to see: zero */
+            for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
+            return;
+        }
+#if RT_F32 && defined(RT_VECTOR_HOST)
+        RT_(exp_run)(ps, mx, S); /* every key's, then the ones not seen put back to 0 */
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+                ps[t] = 0;
+                continue;
+            }
+            sum += ps[t];
+        }
+#else
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            ps[t] = RT_EXP(ps[t] - mx);
+            sum += ps[t];
+        }
+#endif
+        for (size_t t = 0; t < S; t++) ps[t] = ps[t] / sum;
+    }
+    RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
+}
+#endif
 
 /* One head h of one sequence: out[s] = sum_t p_st v_t over the keys t that
  * query s may see (mask, causal), p_s = softmax(scale q_s . k_t), q and k
@@ -762,8 +1093,15 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     uint64_t heads = n->heads, d = n->in_features[0] / heads, dv = n->in_features[2] / n->kv_heads;
     uint64_t g = h / (heads / n->kv_heads), half = d / 2;
     int rope = dlor__nonzero_d(n->p1);
-    T *sc = tmp, *kr = tmp + S, *qr = kr + S * d;
+    T *sc = tmp, *kr = tmp + att_scores(S), *qr = kr + S * d;
     const T *qh = q + h * d, *kh = k + g * d, *vh = v + g * dv;
+    size_t s0 = 0;
+#ifdef RT_VECTOR_HOST
+    if (!rope && !n->causal) /* RT_QB queries at a time, then the rest one by one */
+        for (; s0 + RT_QB <= S; s0 += RT_QB)
+            RT_(attend_block)(qh + s0 * W, kh, vh, out + s0 * W + h * dv, W, S, d, dv, mask, mask_dtype, seq0, scale,
+                              sc);
+#endif
     if (rope) /* the keys of this head's group, rotated by their positions */
         for (size_t t = 0; t < S; t++) {
             const T *x = kh + t * W, *c = cs + t * d, *s = c + half;
@@ -773,7 +1111,7 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
                 o[i + half] = x[i + half] * c[i] + x[i] * s[i];
             }
         }
-    for (size_t s = 0; s < S; s++) {
+    for (size_t s = s0; s < S; s++) {
         const T *qs = qh + s * W;
         T *os = out + s * W + h * dv;
         if (rope) {
@@ -808,6 +1146,8 @@ static void RT_(attend)(const dlor_image_node *n, const T *q, const T *k, const 
     }
 }
 
+#endif
+
 /* ---- the pass --------------------------------------------------------------------- */
 
 /* Where value i starts (row 0) in the values' part of the scratch. */
@@ -820,9 +1160,13 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
     const uint64_t *P = plan_of(m), W = m->width;
     T *vals = (T *)scratch, *z = vals + part[0];
     T *widen = z + part[1] + (size_t)t->id * (part[2] / t->size);
+#ifndef DLOR_RT_NO_ATTENTION
     T *att = z + part[1] + part[2] + (size_t)t->id * (part[3] / t->size);
+#endif
     const size_t N = r->batch, S = r->seq, R = N * S;
+#ifndef DLOR_RT_NO_TOKENS
     const void *src[5] = {NULL, NULL, r->ids, r->mask, r->type_ids};
+#endif
     /* Syncs: 'since' steps have run since the last one, all writing in the split
      * share(split, 16) of features (split UINT64_MAX: some other split). An
      * elementwise step in that same split that writes over the value the step
@@ -942,11 +1286,17 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             break;
         }
         case K_SOFTMAX:
+#ifndef DLOR_RT_NO_NORMS
         case K_LAYERNORM:
         case K_RMSNORM:
-        case K_L2NORM: { /* whole rows */
+        case K_L2NORM:
+#endif
+        { /* whole rows */
             if (since) team_sync(t);
             share(t, rows, 1, &f0, &f1);
+#ifdef DLOR_RT_NO_NORMS
+            for (uint64_t q = f0; q < f1; q++) RT_(softmax_row)(x + q * W, y + q * W, n.features);
+#else
             const T *w = NULL, *b = NULL;
             if (n.weight != DLOR_IMAGE_NO_TENSOR && f1 > f0) {
                 dlor_image_tensor wt;
@@ -963,10 +1313,12 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
                 else RT_(norm_row)(n.kind == K_LAYERNORM ? 0 : n.kind == K_RMSNORM ? 1 : 2, x + q * W, y + q * W,
                                    n.features, RT_D2T(n.p0), w, b);
             }
+#endif
             since = 1;
             split = UINT64_MAX;
             break;
         }
+#ifndef DLOR_RT_NO_TOKENS
         case K_EMBED:
         case K_POS_EMBED: {
             dlor_image_tensor tt;
@@ -1008,12 +1360,14 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             split = n.features;
             break;
         }
+#endif
+#ifndef DLOR_RT_NO_ATTENTION
         case K_ATTENTION: {
             uint64_t u0, u1, d = n.in_features[0] / n.heads, half = d / 2;
             const void *mask = n.in[3] != DLOR_IMAGE_NONE ? r->mask : NULL;
             T scale = dlor__nonzero_d(n.p0) ? RT_D2T(n.p0) : (T)1 / RT_SQRT(RT_U2T(d));
             int rope = dlor__nonzero_d(n.p1);
-            T *cs = rope ? att + S + S * d + d : NULL; /* after the scores, keys and query */
+            T *cs = rope ? att + att_scores(S) + S * d + d : NULL; /* after the scores, keys and query */
             if (since) team_sync(t);
             share(t, (uint64_t)N * n.heads, 1, &u0, &u1);
             if (rope && u1 > u0) /* cos and sin of position s times theta^(-2i/d) */
@@ -1030,6 +1384,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
             split = UINT64_MAX;
             break;
         }
+#endif
         default:
             break;
         }

@@ -15,7 +15,9 @@
  *                        flipped opens without checksums and is refused with them
  *     check scratch: ... a scratch buffer one byte short is refused
  *
- * and ends with 'ok' (exit status 0) or a line saying what failed (status 1).
+ * and ends with 'ok' (exit status 0) or a line saying what failed (status 1):
+ * 'open: refused (code C): MESSAGE' when the runtime does not open the model
+ * (a runtime built without a part the model needs refuses it with code 3).
  *
  * Work per inference: QEMU's mps2 boards have a CMSDK timer at 0x40000000
  * counting down at 25 MHz of virtual time. Under 'qemu-system-arm -icount
@@ -139,8 +141,11 @@ int main(void)
     int ok = 1;
     stack_paint();
     timer_start();
-    if (dlor_model_open(&m, dlor_model_image, DLOR_MODEL_SIZE, DLOR_IMAGE_CHECK_CRC, &err) != 0) {
-        put("open: ");
+    int orc = dlor_model_open(&m, dlor_model_image, DLOR_MODEL_SIZE, DLOR_IMAGE_CHECK_CRC, &err);
+    if (orc != 0) {
+        put("open: refused (code ");
+        put_u32((uint32_t)orc, 0);
+        put("): ");
         put(err.msg);
         flush();
         return 1;

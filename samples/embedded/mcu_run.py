@@ -52,14 +52,15 @@ def export(dlor, model, folder, inputs, rows="0:8"):
     return r
 
 
-def build(work, folders, boards=BOARDS, cmake="cmake", jobs=2, werror=True):
-    """Configures and builds the project for every folder and board in work/build;
+def build(work, folders, boards=BOARDS, cmake="cmake", jobs=2, werror=True, minimal=()):
+    """Configures and builds the project for every folder and board in work/build,
+    and for the folders in minimal also against the minimal runtime (NAME_BOARD_mlp.elf);
     returns (build folder, the failed step's output or None)."""
     bdir = os.path.join(work, "build")
     shutil.rmtree(bdir, ignore_errors=True)
     cfg = [cmake, "-S", HERE, "-B", bdir, "-DCMAKE_TOOLCHAIN_FILE=" + os.path.join(HERE, "arm-none-eabi.cmake"),
            "-DDLOR_MCU_MODELS=" + ";".join(folders), "-DDLOR_MCU_BOARDS=" + ";".join(boards),
-           "-DDLOR_MCU_WERROR=" + ("ON" if werror else "OFF")]
+           "-DDLOR_MCU_WERROR=" + ("ON" if werror else "OFF"), "-DDLOR_MCU_MINIMAL_MODELS=" + ";".join(minimal)]
     for step in (cfg, [cmake, "--build", bdir, "-j", str(jobs)]):
         p = subprocess.run(step, capture_output=True, text=True)
         if p.returncode != 0:

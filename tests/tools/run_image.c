@@ -15,6 +15,11 @@
 #include "dlor_runtime.h"
 #include "read_all.h"
 
+/* run_image_crc.c builds this with the checksums checked at open */
+#ifndef RUN_IMAGE_OPEN_FLAGS
+#define RUN_IMAGE_OPEN_FLAGS 0
+#endif
+
 static int run_tokens(const dlor_model *m, size_t n, size_t s, const char *want)
 {
     void *ys[DLOR_IMAGE_MAX_OUTPUTS] = {0};
@@ -92,7 +97,7 @@ int main(int argc, char **argv)
     dlor_image_error e;
     size_t plan_size = dlor_model_plan_size(img, (size_t)len);
     void *plan = malloc(plan_size ? plan_size : 1);
-    if (!plan || dlor_model_open_plan(&m, img, (size_t)len, 0, plan, plan_size, &e) != 0) {
+    if (!plan || dlor_model_open_plan(&m, img, (size_t)len, RUN_IMAGE_OPEN_FLAGS, plan, plan_size, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
         return 1;
     }

@@ -1,0 +1,26 @@
+/* bench_run.h - the measurement behind 'dlor bench': a .dlor model in dlor's
+ * runtime against its dense source in OpenBLAS, alternating in one process
+ * (see bench_run.c for the protocol). */
+#ifndef DLOR_BENCH_RUN_H
+#define DLOR_BENCH_RUN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlor_error.h"
+
+typedef struct dlor_bench_result {
+    size_t samples, passes_per_sample;  /* timed samples, passes timed together in each */
+    double dense_s, dlor_s, read_s;      /* median seconds per pass: dense, DLoR, a read of the image */
+    uint64_t image_bytes;                /* the .dlor image read */
+    double params_dense, params_dlor;    /* stored numbers of the graph's weights */
+    double bytes_dense, bytes_dlor;      /* and their bytes */
+    double max_abs_diff;                 /* largest |dense - DLoR| output difference on the seeded inputs */
+} dlor_bench_result;
+
+/* Times model_path (.dlor) against dense_path at this batch size on threads
+ * threads, sampling until the medians are stable or budget seconds are spent. */
+dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, size_t batch, unsigned threads,
+                               double budget, dlor_bench_result *r, dlor_error *err);
+
+#endif
