@@ -917,11 +917,13 @@ DLOR_RT_KERNEL static void RT_(gelu_run)(const T *u, T *v, uint64_t n)
     for (uint64_t i = 0; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
 }
 
+#ifndef DLOR_RT_NO_ATTENTION
 /* p[t] = exp(p[t] - m) by dlor__expf_sel: dlor__expf's bits, vectorised. */
 DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
 }
+#endif
 #endif
 
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
