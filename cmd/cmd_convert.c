@@ -24,12 +24,18 @@ static const dlor_optdef defs[] = {
     {"output", 'o', "OUT.dlor", "output file (required but with --dry-run; written atomically; '-': standard output)"},
     {"method", 0, "FORM", "exact: mul (product of DLoR factors, Theorem 4; default) or add (sum, Theorem 3);\n"
                           "                             compressed: lowrank (best beta*I + P Q^T), svd (truncated SVD),\n"
-                          "                             auto (lowrank, or dense when nothing smaller meets the target)"},
+                          "                             auto (lowrank, or dense when nothing smaller meets the target),\n"
+                          "                             qlr (a --dtype q4|q8 base plus a rank-R correction of its error)"},
     {"rank", 'r', "R", "rank of each factor's low-rank part (exact: default 256, capped at each layer's\n"
                        "                             size; compressed: the rank of P Q^T, layers it would not make\n"
                        "                             smaller stay dense)"},
     {"tol", 0, "T", "compressed: per layer, the smallest form with relative Frobenius error <= T"},
     {"budget", 0, "F", "compressed: store F x the dense parameters, spread across layers (see --allocate)"},
+    {"budget-bits", 0, "B", "compressed (--method auto): an average of B bits per weight over the converted\n"
+                            "                             layers, each layer in the form of least error the allocation gives it:\n"
+                            "                             dense in f32, f16, bf16, q8 or q4, beta*I + P Q^T in f16 or q8, or a\n"
+                            "                             q4 or q8 base with an f16 correction (least sum of squared errors; data\n"
+                            "                             errors with --calib)"},
     {"allocate", 0, "sum|max|uniform", "with --budget: minimise the sum of squared layer errors (sum, default:\n"
                                        "                             cheap layers such as a classifier head get the ranks they need), the\n"
                                        "                             largest layer error (max), or give every layer the same fraction F\n"
@@ -42,7 +48,9 @@ static const dlor_optdef defs[] = {
     {"basis", 0, "schur|random|svd", "mul: schur (default, stable) or random (paper's Z); add: svd"},
     {"alpha", 0, "A|auto", "diagonal coefficient; auto (default) picks it from the spectrum for mul, 0 for add"},
     {"seed", 0, "S", "seed of the random basis (default 0)"},
-    {"dtype", 0, "f32|f64|f16|bf16|q8|q4", "storage dtype of the factors (default f32; q8, q4: blocks of 32 with f16 scales)"},
+    {"dtype", 0, "f32|f64|f16|bf16|q8|q4", "storage dtype of the factors (default f32; q8, q4: blocks of 32 with f16 scales);\n"
+                                           "                             qlr: of the quantized base (q4 or q8, default q4)"},
+    {"correction-dtype", 0, "f16|f32|bf16|q8", "qlr: storage dtype of the low-rank correction (default f16)"},
     {"layout", 0, "panels|rows", "how U^T is stored: panels (default; blocks of 16 columns, read in long runs by\n"
                                  "                             the runtime's threads) or rows (the layout of .dlor 1.3 and older readers;\n"
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
@@ -106,15 +114,18 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     dlor_factor_opts *fo = &cfg->fo;
     memset(cfg, 0, sizeof *cfg);
     const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
+    const char *bitss = dlor_opt(o, defs, "budget-bits");
     const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
     const char *acts = dlor_opt(o, defs, "calib-acts");
     fo->method = DLOR_METHOD_MUL;
-    cfg->form = method ? method : (tols || budgets || factors || calib || acts) ? "auto" : "mul";
+    cfg->form = method ? method : (tols || budgets || bitss || factors || calib || acts) ? "auto" : "mul";
     if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
     else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
         cfg->compress = 1;
+    else if (strcmp(cfg->form, "qlr") == 0)
+        cfg->compress = cfg->cc.qlr = 1;
     else if (strcmp(cfg->form, "mul") != 0) {
-        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd or auto, not '%s'\n", method);
+        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd, auto or qlr, not '%s'\n", method);
         return 2;
     }
     if (dlor_opt(o, defs, "allocate") && !budgets) {
@@ -132,12 +143,28 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
     }
     if (cfg->compress) {
         dlor_compress_cfg *cc = &cfg->cc;
-        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL);
-        cc->fit_beta = strcmp(cfg->form, "svd") != 0;
+        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL) + (bitss != NULL);
+        if (bitss && (strcmp(cfg->form, "auto") != 0 || factors || dtype)) {
+            fprintf(stderr, "dlor convert: --budget-bits goes with --method auto and chooses each layer's dtypes "
+                            "(not --dtype or --factors)\n");
+            return 2;
+        }
+        if (bitss && (dlor_parse_double(bitss, &cc->bits) != 0 || !(cc->bits > 0) || cc->bits > 32)) {
+            fprintf(stderr, "dlor convert: --budget-bits must be a number of bits per weight in (0, 32], not '%s'\n",
+                    bitss);
+            return 2;
+        }
+        cc->has_bits = bitss != NULL;
+        cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
+        if (cc->qlr && (budgets || factors)) {
+            fprintf(stderr, "dlor convert: --method qlr takes --rank R or --tol T (not --budget or --factors)\n");
+            return 2;
+        }
         cc->calib = calib;
         cc->calib_acts = acts;
         if (targets != 1) {
-            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T or --budget F\n");
+            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T, --budget F or "
+                            "--budget-bits B\n");
             return 2;
         }
         if (tols && (dlor_parse_double(tols, &cc->tol) != 0 || cc->tol <= 0)) {
@@ -216,6 +243,27 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         }
     }
     cfg->cc.storage = fo->storage;
+    const char *cdtype = dlor_opt(o, defs, "correction-dtype");
+    cfg->cc.corr_storage = DLOR_DT_F16;
+    if (cdtype && !cfg->cc.qlr) {
+        fprintf(stderr, "dlor convert: --correction-dtype goes with --method qlr\n");
+        return 2;
+    }
+    if (cfg->cc.qlr) {
+        if (!dtype) fo->storage = cfg->cc.storage = DLOR_DT_Q4;
+        if (!dlor_dtype_is_quant(fo->storage)) {
+            fprintf(stderr, "dlor convert: --method qlr quantizes its base: --dtype must be q4 or q8, not '%s'\n", dtype);
+            return 2;
+        }
+        if (cdtype) {
+            cfg->cc.corr_storage = dlor_dtype_from_name(cdtype);
+            if (!dlor_dtype_is_weight(cfg->cc.corr_storage) || cfg->cc.corr_storage == DLOR_DT_Q4 ||
+                cfg->cc.corr_storage == DLOR_DT_F64) {
+                fprintf(stderr, "dlor convert: --correction-dtype must be f16, f32, bf16 or q8, not '%s'\n", cdtype);
+                return 2;
+            }
+        }
+    }
     const char *jobs = dlor_opt(o, defs, "jobs");
     uint64_t nj = 1;
     if (jobs && (dlor_parse_u64(jobs, &nj) != 0 || nj > 1024)) {
@@ -234,10 +282,10 @@ static int parse_config(const dlor_opts *o, convert_cfg *cfg)
         cfg->shard_i = si;
         cfg->shard_n = sn;
     }
-    if (shard && (budgets || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
+    if (shard && (budgets || bitss || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
                   dlor_opt(o, defs, "emit-onnx"))) {
         fprintf(stderr, "dlor convert: --shard does not go with %s\n",
-                budgets ? "--budget (the budget is shared by all layers: convert in one process, or use --tol "
+                budgets || bitss ? "--budget or --budget-bits (the budget is shared by all layers: convert in one process, or use --tol "
                           "or --rank)"
                         : "--emit, --emit-dense or --emit-onnx (emit from the merged file's conversion in one "
                           "process)");

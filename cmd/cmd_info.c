@@ -49,6 +49,7 @@ static const char *role_of(const dlor_container *c, const char *name)
 {
     for (size_t i = 0; i < c->nlayers; i++) {
         if (strcmp(c->layers[i].u_name, name) == 0) return "factor U^T";
+        if (c->layers[i].base_name && strcmp(c->layers[i].base_name, name) == 0) return "base B";
         if (strcmp(c->layers[i].v_name, name) == 0) return "factor V^T";
     }
     return "carried";
@@ -254,7 +255,8 @@ static int info_dlor(const char *path, int json)
         const dlor_layer_desc *d = &c.layers[i];
         const dlor_tensor *u = dlor_tensor_list_find(&c.tensors, d->u_name);
         const dlor_tensor *v = dlor_tensor_list_find(&c.tensors, d->v_name);
-        uint64_t params = u->nelem + v->nelem + 1;
+        const dlor_tensor *bt = d->base_name ? dlor_tensor_list_find(&c.tensors, d->base_name) : NULL;
+        uint64_t params = u->nelem + v->nelem + 1 + (bt ? bt->nelem : 0);
         const char *layout = d->u_layout == DLOR_IMAGE_U_PANELS ? "panels" : "rows";
         /* one component (beta*I + P Q^T, or add with one factor) stores beta, as --emit names it */
         int single = d->method == DLOR_IMAGE_ADD && d->factors == 1;

@@ -143,6 +143,15 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         printf("total: %zu layers, params %llu -> %llu (%.3fx), bytes %llu -> %llu (%.3fx)\n", r->nlayers,
                (unsigned long long)pd, (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0,
                (unsigned long long)bd, (unsigned long long)bl, bd ? (double)bl / (double)bd : 0.0);
+    size_t won[3] = {0, 0, 0};
+    for (size_t i = 0; i < r->nlayers; i++) {
+        const char *w = dlor_alternatives_winner(&r->layers[i]);
+        if (w) won[strcmp(w, "dlor") == 0 ? 0 : strcmp(w, "quantization") == 0 ? 1 : 2]++;
+    }
+    if (won[0] + won[1] + won[2])
+        printf("alternatives at each compressed layer's bytes (weight error; --json lists them): DLoR least on %zu "
+               "layer%s, quantization (q8, q4, f16, bf16, or a quantized base with a correction) on %zu, dense f32 "
+               "on %zu\n", won[0], won[0] == 1 ? "" : "s", won[1], won[2]);
     for (size_t i = 0; i < r->nlayers; i++)
         if (!isnan(r->layers[i].data_rel_error)) {
             printf("data_err: ||(W - W_hat) X||_F / ||W X||_F on the inputs X each layer receives in the dense model "

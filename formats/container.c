@@ -34,6 +34,7 @@ static void layer_free(dlor_layer_desc *d)
     free(d->name);
     free(d->u_name);
     free(d->v_name);
+    free(d->base_name);
 }
 
 void dlor_container_free(dlor_container *c)
@@ -59,7 +60,8 @@ dlor_status dlor_container_add_layer(dlor_container *c, const dlor_layer_desc *d
     n.name = dup_str(d->name);
     n.u_name = dup_str(d->u_name);
     n.v_name = dup_str(d->v_name);
-    if (!n.name || !n.u_name || !n.v_name) {
+    n.base_name = d->base_name ? dup_str(d->base_name) : NULL;
+    if (!n.name || !n.u_name || !n.v_name || (d->base_name && !n.base_name)) {
         layer_free(&n);
         return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     }
@@ -179,8 +181,12 @@ static void writer_free(writer_state *w)
 }
 
 static dlor_status check_layer(const char *path, const dlor_layer_desc *d, const dlor_tensor *u,
-                               const dlor_tensor *v, dlor_error *err)
+                               const dlor_tensor *v, const dlor_tensor *b, dlor_error *err)
 {
+    if (d->base_name && (d->method != DLOR_IMAGE_ADD || !b || b == u || b == v || b->ndim != 2 ||
+                         !dlor_dtype_is_weight(b->dtype) || b->dims[0] != d->rows || b->dims[1] != d->cols))
+        return dlor_fail(err, DLOR_E_ARG, "%s: layer '%s': base tensor '%s' missing, of the wrong dtype or shape, "
+                         "or on a mul layer", path, d->name, d->base_name);
     uint64_t kmax, du, dv;
     if (d->method == DLOR_IMAGE_MUL) {
         kmax = du = dv = d->rows > d->cols ? d->rows : d->cols;
@@ -227,8 +233,10 @@ static unsigned *count_uses(const dlor_container *c, const writer_state *w, size
     for (size_t i = 0; i < c->nlayers; i++) {
         long ui = find_sorted(w->t_names, w->t_order, nt, c->layers[i].u_name);
         long vi = find_sorted(w->t_names, w->t_order, nt, c->layers[i].v_name);
+        long bi = c->layers[i].base_name ? find_sorted(w->t_names, w->t_order, nt, c->layers[i].base_name) : -1;
         if (ui >= 0) uses[ui]++;
         if (vi >= 0) uses[vi]++;
+        if (bi >= 0) uses[bi]++;
     }
     for (size_t i = 0; i < c->graph.count; i++) {
         const dlor_graph_op *op = &c->graph.ops[i];
@@ -255,8 +263,10 @@ static dlor_status prepare_layers(const char *path, const dlor_container *c, wri
         const dlor_layer_desc *d = &c->layers[i];
         long ui = find_sorted(w->t_names, w->t_order, nt, d->u_name);
         long vi = find_sorted(w->t_names, w->t_order, nt, d->v_name);
+        long bi = d->base_name ? find_sorted(w->t_names, w->t_order, nt, d->base_name) : -1;
         const dlor_tensor *u = ui >= 0 ? &tl->items[w->t_order[ui]] : NULL;
-        st = check_layer(path, d, u, vi >= 0 ? &tl->items[w->t_order[vi]] : NULL, err);
+        st = check_layer(path, d, u, vi >= 0 ? &tl->items[w->t_order[vi]] : NULL,
+                         bi >= 0 ? &tl->items[w->t_order[bi]] : NULL, err);
         if (st != DLOR_OK || d->u_layout != DLOR_IMAGE_U_PANELS) continue;
         size_t nl = strlen(d->name);
         if (strlen(d->u_name) != nl + 7 || strncmp(d->u_name, d->name, nl) != 0 || strcmp(d->u_name + nl, ".dlor.U") != 0) {
@@ -602,6 +612,10 @@ static dlor_status serialize(const char *path, const dlor_container *c, sink *ou
         dlor_store_u32(r + 60, (uint32_t)vi);
         dlor_store_u16(r + 64, (uint16_t)d->source_dtype);
         dlor_store_u64(r + 72, d->seed);
+        if (d->base_name) { /* exists: prepare_layers */
+            dlor_store_u16(r + 14, DLOR_IMAGE_LAYER_BASE);
+            dlor_store_u32(r + 80, (uint32_t)find_sorted(w.t_names, w.t_order, nt, d->base_name));
+        }
     }
     if (dag) st = write_dag(path, c, &w, gref, h + sec_off[4], err);
     free(refs);
@@ -836,6 +850,7 @@ static dlor_status unpanel(const dlor_image *img, dlor_container *c, const char 
         dlor_image_layer_at(img, i, &l);
         uses[l.u_tensor]++;
         uses[l.v_tensor]++;
+        if (l.has_base) uses[l.base_tensor]++;
     }
     for (uint32_t i = 0; i < img->nops; i++) {
         dlor_image_op op;
@@ -909,6 +924,7 @@ dlor_status dlor_container_parse(const unsigned char *buf, size_t len, const cha
         d.name = dup_n(l.name, l.name_len);
         d.u_name = c.tensors.items[l.u_tensor].name;
         d.v_name = c.tensors.items[l.v_tensor].name;
+        d.base_name = l.has_base ? c.tensors.items[l.base_tensor].name : NULL;
         if (!d.name) st = dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory", what);
         else st = dlor_container_add_layer(&c, &d, err);
         free(d.name);

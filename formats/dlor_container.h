@@ -32,6 +32,8 @@ typedef struct dlor_layer_desc {
                                    DLOR_IMAGE_U_PANELS (DLOR_FORMAT.md 7.6). In memory the U
                                    tensor always holds plain rows of U^T: the writer reorders
                                    it into panels and the reader back. */
+    char *base_name;            /* add layers only (DLOR_FORMAT.md 7.2, 1.7): the [rows, cols] base
+                                   tensor B of W = B + (the layer's matrix), or NULL for none */
 } dlor_layer_desc;
 
 typedef struct dlor_container {

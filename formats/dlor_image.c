@@ -638,7 +638,8 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
         prev_len = nl;
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
-        if (!dlor__all_zero(r + 14, 2) || !dlor__all_zero(r + 66, 6) || !dlor__all_zero(r + 80, 48))
+        if ((ld16(r + 14) & ~DLOR_IMAGE_LAYER_BASE) != 0 || !dlor__all_zero(r + 66, 6) ||
+            !dlor__all_zero(r + 84, 44) || (!L.has_base && !dlor__all_zero(r + 80, 4)))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': reserved bytes are not zero", shown);
         if (L.u_layout != DLOR_IMAGE_U_ROWS && L.u_layout != DLOR_IMAGE_U_PANELS)
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': unknown U layout %d", shown, L.u_layout);
@@ -683,6 +684,28 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
                         "layer '%s': factor shapes do not match [%llu, %llu] and [%llu, %llu]", shown,
                         (unsigned long long)L.k, (unsigned long long)L.dim_u,
                         (unsigned long long)L.k, (unsigned long long)L.dim_v);
+#ifdef DLOR_RT_NO_QUANT
+        /* the writer stores bases in q8 or q4, so a build without them leaves bases out */
+        if (L.has_base)
+            return dlor__image_fail(err, DLOR_IMAGE_E_UNSUPPORTED, "layer '%s': a base tensor is left out of this "
+                        "build of the runtime (DLOR_RT_NO_QUANT)", shown);
+#else
+        if (L.has_base) {
+            /* 1.7: W = B + (the add layer's matrix), B [rows, cols] in a weight dtype */
+            dlor_image_tensor tb;
+            if (L.method != DLOR_IMAGE_ADD)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': a base tensor needs method add, not %d",
+                            shown, L.method);
+            if (L.base_tensor >= img->ntensors || L.base_tensor == L.u_tensor || L.base_tensor == L.v_tensor)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': bad base tensor index %u", shown,
+                            (unsigned)L.base_tensor);
+            dlor_image_tensor_at(img, L.base_tensor, &tb);
+            if (!dlor__is_weight_dtype(tb.dtype) || tb.ndim != 2 || tb.dims[0] != L.rows || tb.dims[1] != L.cols)
+                return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': the base tensor must be a float or "
+                            "quantized [%llu, %llu] tensor", shown, (unsigned long long)L.rows,
+                            (unsigned long long)L.cols);
+        }
+#endif
         if (L.u_layout == DLOR_IMAGE_U_PANELS &&
             (tu.name_len != nl + 7 || memcmp(tu.name, nm, nl) != 0 || memcmp(tu.name + nl, ".dlor.U", 7) != 0))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%s': its U tensor is stored in panels, so it must "
@@ -695,7 +718,7 @@ static int check_layers(const dlor_image *img, const strpool *sp, dlor_image_err
     for (uint32_t i = 0; i < img->nlayers; i++) {
         dlor_image_layer L;
         dlor_image_layer_at(img, i, &L);
-        if (dlor__panel_owner(img, L.v_tensor) >= 0 ||
+        if (dlor__panel_owner(img, L.v_tensor) >= 0 || (L.has_base && dlor__panel_owner(img, L.base_tensor) >= 0) ||
             (L.u_layout != DLOR_IMAGE_U_PANELS && dlor__panel_owner(img, L.u_tensor) >= 0))
             return dlor__image_fail(err, DLOR_IMAGE_E_FORMAT, "layer '%.*s': a factor tensor is another layer's U stored "
                         "in panels, which only that layer may use", (int)(L.name_len < 64 ? L.name_len : 64), L.name);
@@ -814,6 +837,8 @@ int dlor_image_layer_at(const dlor_image *img, uint32_t i, dlor_image_layer *l)
     l->v_tensor = ld32(r + 60);
     l->source_dtype = ld16(r + 64);
     l->seed = ld64(r + 72);
+    l->has_base = (ld16(r + 14) & DLOR_IMAGE_LAYER_BASE) != 0;
+    l->base_tensor = ld32(r + 80);
     if (l->method == DLOR_IMAGE_MUL) {
         l->kmax = l->dim_u = l->dim_v = l->rows > l->cols ? l->rows : l->cols;
     } else {

@@ -31,7 +31,7 @@ extern "C" {
 
 #define DLOR_IMAGE_MAGIC "\x89" "DLOR\r\n\x1a"
 #define DLOR_IMAGE_MAJOR 1
-#define DLOR_IMAGE_MINOR 6
+#define DLOR_IMAGE_MINOR 7
 #define DLOR_IMAGE_ENDIAN_TAG 0x01020304u
 #define DLOR_IMAGE_ALIGN 64
 #define DLOR_IMAGE_PREAMBLE 64
@@ -81,6 +81,8 @@ enum dlor_image_basis { DLOR_IMAGE_SCHUR = 1, DLOR_IMAGE_RANDOM = 2, DLOR_IMAGE_
  * U^T, or each factor's rows in column panels of DLOR_IMAGE_PANEL columns. */
 enum dlor_image_u_layout { DLOR_IMAGE_U_ROWS = 0, DLOR_IMAGE_U_PANELS = 1 };
 #define DLOR_IMAGE_PANEL 16u
+/* Layer flags (DLOR_FORMAT.md 7, offset 14; version 1.7). */
+#define DLOR_IMAGE_LAYER_BASE 1u   /* the layer adds a base tensor (7.2) */
 
 /* Element index, in a U tensor of 'dim' columns stored in panels, of U^T row
  * g0 + j, column i, for the factor whose rows are [g0, g0 + h). */
@@ -192,6 +194,8 @@ typedef struct dlor_image_layer {
     int u_layout;                  /* DLOR_IMAGE_U_ROWS or DLOR_IMAGE_U_PANELS (DLOR_FORMAT.md 7.6) */
     int source_dtype;
     uint64_t seed;
+    int has_base;                  /* 1.7: W = B + (the add layer's matrix), B the base tensor */
+    uint32_t base_tensor;          /* index of B ([rows, cols], float or quantized) when has_base */
 } dlor_image_layer;
 
 /* Validates buf[0, len) and fills *img. Returns DLOR_IMAGE_OK or an error

@@ -17,7 +17,8 @@
  *                           as f64
  *     DLOR_RT_NO_F16        tensors stored as f16
  *     DLOR_RT_NO_BF16       tensors stored as bf16
- *     DLOR_RT_NO_QUANT      block-quantized tensors (q8, q4) and their kernels
+ *     DLOR_RT_NO_QUANT      block-quantized tensors (q8, q4) and their kernels,
+ *                           and layers with a quantized base (1.7)
  *     DLOR_RT_NO_TOKENS     models of token ids: the ids, mask and token type
  *                           inputs, embeddings, position embeddings, pooling,
  *                           and with them attention

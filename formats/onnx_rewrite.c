@@ -454,6 +454,9 @@ static dlor_status plan_nodes(rw_ctx *x, int *used)
                                    : normalised ? layer_for(x, t->name, out, in, 1)
                                                 : layer_for(x, t->name, t->dims[0], t->dims[1], 0);
         if (!d) continue; /* kept dense */
+        if (d->base_name)
+            return fail(x, DLOR_E_UNSUPPORTED, "layer '%s' is a quantized base with a low-rank correction, which "
+                        "--emit-onnx does not rewrite", d->name);
         const char *node = n->name.n ? own(x, (const char *)n->name.p, n->name.n) : "(unnamed)";
         if (!node) return nomem(x);
         uint64_t want_r = normalised ? out : t->dims[0], want_c = normalised ? in : t->dims[1];

@@ -148,7 +148,8 @@ typedef struct dlor_layer_info {
     const char *name;        /* the dense weight it replaces */
     uint64_t rows, cols;
     const char *method;      /* "mul" or "add" */
-    const char *form;        /* "mul", "add" (exact), "lowrank", "svd", "mul-compressed" */
+    const char *form;        /* "mul", "add" (exact), "lowrank", "svd", "mul-compressed", "qlr" (a quantized
+                                base plus a low-rank correction) */
     uint64_t rank, factors;
     double alpha;
 } dlor_layer_info;
@@ -164,7 +165,10 @@ typedef enum dlor_convert_method {
     DLOR_CONVERT_ADD,         /* exact: a sum (Theorem 3) */
     DLOR_CONVERT_LOWRANK,     /* compressed: the best beta*I + P Q^T */
     DLOR_CONVERT_SVD,         /* compressed: a truncated SVD (beta = 0) */
-    DLOR_CONVERT_AUTO         /* compressed: lowrank, or dense when nothing smaller meets the target */
+    DLOR_CONVERT_AUTO,        /* compressed: lowrank, or dense when nothing smaller meets the target */
+    DLOR_CONVERT_QLR          /* compressed: a q8 or q4 base (storage) plus a rank-k correction of its
+                                 error (correction_storage), fitted by truncated SVD (whitened with calib);
+                                 target rank or tol */
 } dlor_convert_method;
 
 typedef enum dlor_convert_form {
@@ -226,6 +230,8 @@ typedef struct dlor_convert_options {
     const char *plan;
     int force;                /* convert even when the plan's peak memory or output exceeds what the machine
                                  has (else dlor_convert fails with DLOR_E_USAGE saying what is lacking) */
+    int correction_storage;   /* DLOR_CONVERT_QLR: dlor_storage of the correction (DLOR_STORE_F16; F32,
+                                 BF16 or Q8); storage is the base's, Q8 or Q4 */
     /* compressed: the layers' inputs captured elsewhere (a .npz; keys are weight names, arrays the inputs
        [..., in] (key NAME) or their Gram matrix [in, in] (key NAME.gram); no graph needed; not with calib) */
     const char *calib_acts;

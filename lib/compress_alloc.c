@@ -243,3 +243,104 @@ dlor_status dlor_allocate_sum(const dlor_alloc_layer *layers, int64_t nlayers, d
     free(kmm);
     return DLOR_OK;
 }
+
+/* The lower convex hull of a layer's choices in (bytes, err^2), cheapest first: indices into
+ * c, written to h; returns their count. Pareto first (each next choice costs more and errs
+ * less), then the points under the chords dropped. */
+static int64_t choice_hull(const dlor_choice *c, int64_t n, int64_t *order, int64_t *h)
+{
+    for (int64_t i = 0; i < n; i++) order[i] = i;
+    /* insertion sort by (bytes, err): lists are a few thousand long and mostly in order */
+    for (int64_t i = 1; i < n; i++) {
+        int64_t v = order[i], j = i;
+        while (j > 0 && (c[order[j - 1]].bytes > c[v].bytes ||
+                         (c[order[j - 1]].bytes == c[v].bytes && c[order[j - 1]].err > c[v].err))) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = v;
+    }
+    int64_t nh = 0;
+    for (int64_t i = 0; i < n; i++) {
+        const dlor_choice *p = &c[order[i]];
+        if (nh && !(p->err < c[h[nh - 1]].err)) continue; /* costs no less, errs no less */
+        double e2 = p->err * p->err;
+        while (nh >= 2) {
+            const dlor_choice *a = &c[h[nh - 2]], *b = &c[h[nh - 1]];
+            double ea = a->err * a->err, eb = b->err * b->err;
+            /* b lies on or above the chord from a to p: drop it */
+            double lhs = (eb - ea) * (double)(p->bytes - a->bytes), rhs = (e2 - ea) * (double)(b->bytes - a->bytes);
+            if (lhs >= rhs) nh--;
+            else break;
+        }
+        h[nh++] = order[i];
+    }
+    return nh;
+}
+
+dlor_status dlor_allocate_choices(const dlor_choice_layer *layers, int64_t nlayers, uint64_t budget, int64_t *pick,
+                                  uint64_t *used, dlor_error *err)
+{
+    if (!layers || nlayers < 0 || (nlayers > 0 && !pick))
+        return dlor_fail(err, DLOR_E_ARG, "allocate: NULL argument or negative layer count");
+    int64_t total = 0;
+    for (int64_t i = 0; i < nlayers; i++) {
+        if (!layers[i].c || layers[i].n < 1) return dlor_fail(err, DLOR_E_ARG, "allocate: layer %lld has no choice",
+                                                               (long long)i);
+        for (int64_t j = 0; j < layers[i].n; j++)
+            if (!(layers[i].c[j].err >= 0) || !isfinite(layers[i].c[j].err))
+                return dlor_fail(err, DLOR_E_ARG, "allocate: layer %lld, choice %lld: error %g", (long long)i,
+                                 (long long)j, layers[i].c[j].err);
+        total += layers[i].n;
+    }
+    int64_t *hull = malloc((size_t)(total ? total : 1) * sizeof *hull);
+    int64_t *order = malloc((size_t)(total ? total : 1) * sizeof *order);
+    int64_t *start = malloc((size_t)(nlayers + 1) * sizeof *start), *at = calloc((size_t)(nlayers ? nlayers : 1), sizeof *at);
+    if (!hull || !order || !start || !at) {
+        free(hull);
+        free(order);
+        free(start);
+        free(at);
+        return dlor_fail(err, DLOR_E_NOMEM, "allocate: out of memory");
+    }
+    uint64_t spent = 0;
+    start[0] = 0;
+    for (int64_t i = 0; i < nlayers; i++) {
+        int64_t nh = choice_hull(layers[i].c, layers[i].n, order + start[i], hull + start[i]);
+        start[i + 1] = start[i] + nh;
+        spent += layers[i].c[hull[start[i]]].bytes;
+    }
+    dlor_status st = DLOR_OK;
+    if (spent > budget) {
+        st = dlor_fail(err, DLOR_E_ARG, "the cheapest forms of the layers take %llu bytes, more than the budget's %llu",
+                       (unsigned long long)spent, (unsigned long long)budget);
+    }
+    while (st == DLOR_OK) {
+        int64_t best = -1;
+        double best_slope = 0;
+        for (int64_t i = 0; i < nlayers; i++) {
+            int64_t a = start[i] + at[i];
+            if (a + 1 >= start[i + 1]) continue;
+            const dlor_choice *p = &layers[i].c[hull[a]], *q = &layers[i].c[hull[a + 1]];
+            if (q->bytes - p->bytes > budget - spent) continue;
+            double slope = (p->err * p->err - q->err * q->err) / (double)(q->bytes - p->bytes);
+            if (best < 0 || slope > best_slope) {
+                best = i;
+                best_slope = slope;
+            }
+        }
+        if (best < 0) break;
+        int64_t a = start[best] + at[best];
+        spent += layers[best].c[hull[a + 1]].bytes - layers[best].c[hull[a]].bytes;
+        at[best]++;
+    }
+    if (st == DLOR_OK) {
+        for (int64_t i = 0; i < nlayers; i++) pick[i] = hull[start[i] + at[i]];
+        if (used) *used = spent;
+    }
+    free(hull);
+    free(order);
+    free(start);
+    free(at);
+    return st;
+}

@@ -238,6 +238,25 @@ dlor_status dlor_allocate(const dlor_alloc_layer *layers, int64_t nlayers, doubl
 dlor_status dlor_allocate_sum(const dlor_alloc_layer *layers, int64_t nlayers, double budget, int with_beta,
                               int64_t *k_out, double *sum_err2, int64_t *params, dlor_error *err);
 
+/* A budget in bytes spent over layers that each have a list of forms to choose from (any
+ * dtype, any rank: convert --budget-bits). Each choice has its bytes and its relative error;
+ * the pick minimises the sum of squared errors with the total bytes <= budget: greedily along
+ * each layer's lower convex hull of (bytes, err^2), the steps of steepest decrease per byte
+ * first, while a step fits (the optimum of the convex relaxation; a step that does not fit is
+ * skipped for a cheaper one that does). pick[i] indexes layer i's choices; *used (may be NULL)
+ * gets the bytes spent. DLOR_E_ARG when even the cheapest choices exceed the budget (message
+ * names the bytes they need) or a layer has no choice. */
+typedef struct dlor_choice {
+    uint64_t bytes;
+    double err;
+} dlor_choice;
+typedef struct dlor_choice_layer {
+    const dlor_choice *c;
+    int64_t n;
+} dlor_choice_layer;
+dlor_status dlor_allocate_choices(const dlor_choice_layer *layers, int64_t nlayers, uint64_t budget, int64_t *pick,
+                                  uint64_t *used, dlor_error *err);
+
 /* --tol: the smallest k in 1..kmax with err[k] <= tol whose storage is below dense, else
  * DLOR_KEEP_DENSE. */
 int64_t dlor_rank_for_tol(const double *err, int64_t kmax, int64_t m, int64_t n, int with_beta,

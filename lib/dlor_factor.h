@@ -69,6 +69,8 @@ typedef struct dlor_factored {
     double alpha;
     double *ut;             /* k x dim_u, row-major, malloc'd */
     double *vt;             /* k x dim_v, row-major, malloc'd */
+    double *base;           /* add only: an m x n matrix B added to the layer's (a quantized base
+                             * with a low-rank correction, DLOR_FORMAT.md 7.2), malloc'd; NULL: none */
 } dlor_factored;
 
 /* Factors the m x n row-major matrix w. On success *out owns ut and vt.
@@ -80,7 +82,7 @@ dlor_status dlor_factor(const char *name, const double *w, int64_t m, int64_t n,
 
 /* Rebuilds the m x n matrix from the factors (w_out holds m*n doubles).
  * mul: P = I_D; for l = 1..L: P = alpha*P + U_l (V_l^T P); W = P[0:m, 0:n].
- * add: W = L*alpha*I_{m x n} + U V^T. O(D^3) / O(m n k). */
+ * add: W = L*alpha*I_{m x n} + U V^T (+ base when set). O(D^3) / O(m n k). */
 dlor_status dlor_reconstruct(const dlor_factored *f, double *w_out, dlor_error *err);
 
 /* Number of columns in factor l (0-based): min(r, k - l*r). */

@@ -16,6 +16,15 @@ extern "C" {
 dlor_status dlor_layer_load(const dlor_container *c, const dlor_layer_desc *d, dlor_factored *f,
                             dlor_error *err);
 
+/* Another form of a layer at no more than the stored form's bytes (verify's alternatives). */
+typedef struct dlor_alternative {
+    const char *form;            /* "svd" (truncated SVD), "dense", "qlr" (a quantized base + an f16 correction) */
+    dlor_dtype dtype;            /* of the factors, of the dense layer, of the qlr base */
+    uint64_t bytes;              /* what it stores */
+    double rel_fro_error;        /* ||W - W_alt||_F / ||W||_F (for factors: the float fit's) */
+} dlor_alternative;
+#define DLOR_MAX_ALTERNATIVES 9
+
 typedef struct dlor_layer_report {
     const char *name;            /* borrowed from the container */
     uint64_t rows, cols;
@@ -35,6 +44,11 @@ typedef struct dlor_layer_report {
                                     "mul-compressed" (a product with fewer columns than exact), "dense" */
     double svd_rel_fro_error;    /* truncated SVD of W storing at most params_dlor numbers */
     double data_rel_error;       /* ||(W - W_hat) X||_F / ||W X||_F on the layer's inputs X (NaN: not measured) */
+    /* compressed forms: the other forms that fit in bytes_dlor, each at the most it can store there:
+     * truncated SVD in f16 and q8, the layer dense in f32, f16, bf16, q8, q4, and q4 and q8 bases
+     * with an f16 correction */
+    dlor_alternative alts[DLOR_MAX_ALTERNATIVES];
+    int nalts;
 } dlor_layer_report;
 
 /* Relative Frobenius error of the best rank-k approximation of the m x n
@@ -42,6 +56,12 @@ typedef struct dlor_layer_report {
  * (k (m + n) <= params), from its singular values (LAPACK dgesdd). */
 dlor_status dlor_svd_error_at_params(const double *w, int64_t m, int64_t n, uint64_t params, double *rel,
                                      dlor_error *err);
+
+/* Which family has the least weight error at a compressed layer's bytes, its stored form
+ * included: "dlor" (DLoR and truncated SVD forms), "quantization" (q8, q4, bf16, f16 dense,
+ * and quantized bases with a correction), "dense" (f32); NULL when the layer has no
+ * alternatives (exact forms, layers kept dense). */
+const char *dlor_alternatives_winner(const dlor_layer_report *r);
 
 /* Default tolerance for a factor storage dtype (f32 1e-4, f64 1e-10, f16
  * 1e-2, bf16 5e-2). */

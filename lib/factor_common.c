@@ -280,6 +280,7 @@ void dlor_factored_free(dlor_factored *f)
     if (!f) return;
     free(f->ut);
     free(f->vt);
+    free(f->base);
     memset(f, 0, sizeof *f);
 }
 
@@ -357,6 +358,8 @@ dlor_status dlor_reconstruct(const dlor_factored *f, double *w_out, dlor_error *
                     (int)m, f->vt, (int)n, 0.0, w_out, (int)n);
         double la = (double)f->factors * f->alpha;
         for (int64_t i = 0; i < (m < n ? m : n); i++) w_out[i * n + i] += la;
+        if (f->base)
+            for (int64_t i = 0; i < m * n; i++) w_out[i] += f->base[i];
     }
     /* Finite factors with a badly chosen alpha (e.g. 0.8 at L = 1024: factor scale
      * alpha^(1-L) ~ 1e99) can overflow in the running product; say so instead of

@@ -232,9 +232,19 @@ def _parse(b):
         seed, = struct.unpack_from("<Q", b, r + 72)
         _check((method, basis) in ((1, 1), (1, 2), (2, 3)), f"layer {sname}: method {method} with basis {basis}")
         _check(layout in (0, 1), f"layer {sname}: U layout {layout}")
-        _zero(b, r + 14, r + 16, f"layer {sname}")
+        lflags, = struct.unpack_from("<H", b, r + 14)
+        bi, = struct.unpack_from("<I", b, r + 80)
+        _check(lflags & ~1 == 0, f"layer {sname}: unknown flags {lflags:#x}")
         _zero(b, r + 66, r + 72, f"layer {sname}")
-        _zero(b, r + 80, r + 128, f"layer {sname}")
+        _zero(b, r + 84, r + 128, f"layer {sname}")
+        if lflags & 1:  # 1.7: W = B + the add layer's matrix
+            _check(method == 2, f"layer {sname}: a base tensor on method {method}")
+            _check(bi < len(trecs) and bi not in (ui, vi), f"layer {sname}: base tensor index {bi}")
+            Bt = trecs[bi]
+            _check(Bt["dtype"] in WEIGHTS and Bt["dims"] == (rows, cols), f"layer {sname}: base tensor dtype/shape")
+        else:
+            _check(bi == 0, f"layer {sname}: base index without the flag")
+            bi = None
         _check(rows >= 1 and cols >= 1, f"layer {sname}: empty shape")
         _check(ui < len(trecs) and vi < len(trecs) and ui != vi, f"layer {sname}: factor tensor indices")
         U, V = trecs[ui], trecs[vi]
@@ -253,13 +263,14 @@ def _parse(b):
         if layout == 1:
             _check(U["name"] == sname + ".dlor.U", f"layer {sname}: U in panels named '{U['name']}'")
         lrecs.append(dict(name=sname, method=method, basis=basis, rows=rows, cols=cols, rank=rank,
-                          factors=factors, alpha=alpha, ui=ui, vi=vi, source_dtype=sdt, seed=seed, u_layout=layout))
+                          factors=factors, alpha=alpha, ui=ui, vi=vi, source_dtype=sdt, seed=seed, u_layout=layout,
+                          bi=bi))
         lnames.append(name)
     increasing(lnames, "layer")
     # 8. a U tensor in panels is used by its layer alone
     panel_u = {L["ui"] for L in lrecs if L["u_layout"] == 1}
     for L in lrecs:
-        _check(L["vi"] not in panel_u and (L["u_layout"] == 1 or L["ui"] not in panel_u),
+        _check(L["vi"] not in panel_u and L["bi"] not in panel_u and (L["u_layout"] == 1 or L["ui"] not in panel_u),
                f"layer {L['name']}: uses another layer's U stored in panels")
     # 9. graph; 10. DAG
     ops = _parse_graph(b, sections.get(0x8001), trecs, lrecs, panel_u)
@@ -378,7 +389,8 @@ def read(path):
                                  rank=L["rank"], factors=L["factors"], alpha=L["alpha"],
                                  U=unpanel(U, L["rank"]) if L["u_layout"] == 1 else U,
                                  V=tensors[trecs[L["vi"]]["name"]], source_dtype=L["source_dtype"], seed=L["seed"],
-                                 u_layout=L["u_layout"])
+                                 u_layout=L["u_layout"],
+                                 B=None if L["bi"] is None else tensors[trecs[L["bi"]]["name"]])
     return meta, tensors, layers
 
 
@@ -483,6 +495,8 @@ def rebuild(layer):
     W = U @ V.T
     k = min(m, n)
     W[np.arange(k), np.arange(k)] += L * a
+    if layer.get("B") is not None:
+        W += layer["B"].astype(np.float64)
     return W
 
 

@@ -1,5 +1,7 @@
 /* test_api_outputs.c - the public API (dlor.h) on what the dlor command also
- * does: q8 and q4 factors (DLOR_STORE_Q8, DLOR_STORE_Q4), the dense weights
+ * does: q8 and q4 factors (DLOR_STORE_Q8, DLOR_STORE_Q4), a q4 base with an f16
+ * correction (DLOR_CONVERT_QLR: layers of form "qlr", each with a '.dlor.B' tensor
+ * in q4, and a largest layer error below that of the exact form in q4 factors), the dense weights
  * rebuilt (dlor_write_dense_safetensors, held against the source's own
  * weights), the ONNX rewrite (dlor_write_onnx, byte for byte the file of
  * 'dlor convert --emit-onnx'), a Hugging Face folder opened by its path, and
@@ -118,6 +120,62 @@ static double quantized(int storage, const char *dtype, double lo, double hi)
     dlor_conversion_free(conv);
     dlor_close(src);
     return e;
+}
+
+/* DLOR_CONVERT_QLR at rank 2 on the sawtooth model: every converted layer of form
+ * "qlr" with its q4 base, the largest layer error below q4_err (the exact form's with q4
+ * factors, which store more bytes), and the usage errors (a float base, a budget). */
+static void qlr(double q4_err)
+{
+    char in[4096], out[4096];
+    dlor_error err;
+    dlor_file *src = NULL, *dl = NULL;
+    dlor_conversion *conv = NULL;
+    dlor_report *rep = NULL;
+    dlor_convert_options o;
+    dlor_convert_options_init(&o);
+    o.method = DLOR_CONVERT_QLR;
+    o.storage = DLOR_STORE_Q4;
+    o.rank = 2;
+    sample(in, sizeof in, "sawtooth/sawtooth.safetensors");
+    dlt_tmp_path(out, sizeof out, "api_outputs_qlr.dlor");
+    dlor_status st = dlor_open(in, "softplus", &src, &err);
+    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
+    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
+    if (st == DLOR_OK) st = dlor_verify(in, out, NULL, &rep, &err);
+    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    CHECK(st == DLOR_OK, "qlr: %s", st == DLOR_OK ? "" : err.msg);
+    if (st == DLOR_OK) {
+        size_t nq = 0, bases = 0;
+        for (size_t i = 0; i < dlor_file_layer_count(dl); i++) {
+            dlor_layer_info L;
+            if (dlor_file_layer(dl, i, &L, &err) == DLOR_OK) nq += strcmp(L.form, "qlr") == 0;
+        }
+        for (size_t i = 0; i < dlor_file_tensor_count(dl); i++) {
+            dlor_tensor_info t;
+            if (dlor_file_tensor(dl, i, &t, &err) == DLOR_OK) bases += strstr(t.name, ".dlor.B") && !strcmp(t.dtype, "q4");
+        }
+        CHECK(nq > 0 && nq == dlor_file_layer_count(dl) && bases == nq, "qlr: %zu qlr layers, %zu q4 bases, %zu layers",
+              nq, bases, dlor_file_layer_count(dl));
+        double e = dlor_report_max_rel_error(rep);
+        CHECK(e > 0 && e < q4_err, "qlr: max relative error %g, plain q4 factors %g", e, q4_err);
+    }
+    dlor_close(dl);
+    dlor_report_free(rep);
+    dlor_conversion_free(conv);
+    conv = NULL;
+    o.storage = DLOR_STORE_F16;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_E_ARG && strstr(err.msg, "Q8 or Q4"), "qlr with an f16 base: %d %s", (int)st, err.msg);
+    dlor_conversion_free(conv);
+    conv = NULL;
+    o.storage = DLOR_STORE_Q4;
+    o.rank = 0;
+    o.budget = 0.5;
+    st = dlor_convert(src, &o, &conv, &err);
+    CHECK(st == DLOR_E_ARG && strstr(err.msg, "rank or a tol"), "qlr with a budget: %d %s", (int)st, err.msg);
+    dlor_conversion_free(conv);
+    dlor_close(src);
 }
 
 /* The dense weights rebuilt from an exact f32 conversion: the source's tensors,
@@ -339,7 +397,8 @@ int main(void)
     /* above f32's rounding (1e-4, verify's f32 tolerance): the factors were quantized;
      * q8 within verify's q8 tolerance (5e-2); q4 coarser than q8 */
     double e8 = quantized(DLOR_STORE_Q8, "q8", 1e-4, 5e-2);
-    quantized(DLOR_STORE_Q4, "q4", e8, 1.0);
+    double e4 = quantized(DLOR_STORE_Q4, "q4", e8, 1.0);
+    qlr(e4);
     dense_rebuild();
     onnx_rewrite(bin);
     hf_folder();

@@ -1298,6 +1298,60 @@ static void test_defaults(void)
     }
 }
 
+/* dlor_allocate_choices against brute force: three layers whose choices cost 0..5 units of
+ * 10 bytes with convex decreasing squared errors (given out of order, with a dominated choice
+ * among them), so that the greedy walk is exact and must match the best of all 6^3
+ * combinations at every budget; the budget respected; the cheapest exceeding it and a layer
+ * without choices refused. */
+static void test_allocate_choices(void)
+{
+    dlor_choice c[3][7];
+    dlor_choice_layer L[3];
+    const double rate[3] = {0.5, 0.8, 0.3}, e0[3] = {1.0, 0.7, 0.9};
+    for (int i = 0; i < 3; i++) {
+        for (int j = 0; j < 6; j++) /* stored in reverse order */
+            c[i][5 - j] = (dlor_choice){(uint64_t)(10 * j), e0[i] * pow(rate[i], 0.5 * j)};
+        c[i][6] = (dlor_choice){25, e0[i]}; /* costs more than choice 0, errs as much: never taken */
+        L[i] = (dlor_choice_layer){c[i], 7};
+    }
+    for (uint64_t budget = 0; budget <= 160; budget += 5) {
+        int64_t pick[3];
+        uint64_t used = 0;
+        dlor_error err;
+        dlor_status st = dlor_allocate_choices(L, 3, budget, pick, &used, &err);
+        CHECK(st == DLOR_OK, "budget %llu: %s", (unsigned long long)budget, err.msg);
+        if (st != DLOR_OK) continue;
+        double got = 0, best = INFINITY;
+        uint64_t sum = 0;
+        for (int i = 0; i < 3; i++) {
+            got += c[i][pick[i]].err * c[i][pick[i]].err;
+            sum += c[i][pick[i]].bytes;
+        }
+        for (int a = 0; a < 7; a++)
+            for (int b = 0; b < 7; b++)
+                for (int d = 0; d < 7; d++) {
+                    uint64_t bytes = c[0][a].bytes + c[1][b].bytes + c[2][d].bytes;
+                    double e = c[0][a].err * c[0][a].err + c[1][b].err * c[1][b].err + c[2][d].err * c[2][d].err;
+                    if (bytes <= budget && e < best) best = e;
+                }
+        CHECK(sum == used && used <= budget, "budget %llu: used %llu, sum %llu", (unsigned long long)budget,
+              (unsigned long long)used, (unsigned long long)sum);
+        CHECK(fabs(got - best) <= 1e-12, "budget %llu: sum of squares %.15g, brute force %.15g",
+              (unsigned long long)budget, got, best);
+    }
+    int64_t pick[3];
+    dlor_error err;
+    dlor_choice costly[1] = {{100, 0.1}};
+    dlor_choice_layer one = {costly, 1};
+    CHECK(dlor_allocate_choices(&one, 1, 99, pick, NULL, &err) == DLOR_E_ARG && strstr(err.msg, "cheapest"),
+          "a budget below the cheapest forms: %s", err.msg);
+    dlor_choice_layer none = {costly, 0};
+    CHECK(dlor_allocate_choices(&none, 1, 1000, pick, NULL, &err) == DLOR_E_ARG, "a layer without choices");
+    dlor_choice nan_err[1] = {{1, NAN}};
+    dlor_choice_layer bad = {nan_err, 1};
+    CHECK(dlor_allocate_choices(&bad, 1, 1000, pick, NULL, &err) == DLOR_E_ARG, "a NaN error");
+}
+
 int main(void)
 {
     struct {
@@ -1307,7 +1361,7 @@ int main(void)
         {"eckart-young", test_eckart_young}, {"best beta", test_best_beta},
         {"residual", test_residual},         {"ordinary", test_ordinary},
         {"data-aware", test_data_aware},     {"allocate", test_allocate},
-        {"allocate (sum)", test_allocate_sum},
+        {"allocate (sum)", test_allocate_sum}, {"allocate (choices)", test_allocate_choices},
         {"m-factor", test_mul},              {"bad input", test_bad_input},
         {"defaults", test_defaults},
     };

@@ -89,9 +89,9 @@ static void build_sample(dlor_container *c)
     add_t(c, 6, "c.weight.dlor.V", DLOR_DT_BF16, 2, 2, 2);
     add_t(c, 7, "norm", DLOR_DT_F64, 1, 7, 0);
     dlor_layer_desc a = {"a.weight", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, 3, 5, 2, 3, 1.25,
-                         "a.weight.dlor.U", "a.weight.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS};
+                         "a.weight.dlor.U", "a.weight.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS, NULL};
     dlor_layer_desc b = {"c.weight", DLOR_IMAGE_ADD, DLOR_IMAGE_SVD, 4, 2, 1, 2, 0.0,
-                         "c.weight.dlor.U", "c.weight.dlor.V", DLOR_DT_F16, 0, DLOR_IMAGE_U_ROWS};
+                         "c.weight.dlor.U", "c.weight.dlor.V", DLOR_DT_F16, 0, DLOR_IMAGE_U_ROWS, NULL};
     CHECK(dlor_container_add_layer(c, &a, &e) == DLOR_OK, "layer a");
     CHECK(dlor_container_add_layer(c, &b, &e) == DLOR_OK, "layer c");
     dlor_tensor_list_add_meta(&c->tensors, "dlor.version", "test", &e);
@@ -228,7 +228,7 @@ static void m_rows(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 24, 6); }
 static void m_basis(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 10, 3); }
 static void m_seed(unsigned char *b) { dlor_store_u64(lrec(b, 0) + 72, 5); }
 static void m_layout(unsigned char *b) { dlor_store_u16(lrec(b, 0) + 12, 2); }
-static void m_layer_reserved(unsigned char *b) { lrec(b, 0)[14] = 1; }
+static void m_layer_reserved(unsigned char *b) { lrec(b, 0)[14] = 2; /* bit 0 is the base flag (1.7); bit 1 is reserved */ }
 static void m_header_len(unsigned char *b) { dlor_store_u64(b + 16, 1ull << 40); }
 static void m_section_order(unsigned char *b) /* METADATA and TENSORS entries trade places */
 {
@@ -462,7 +462,7 @@ static void test_panels(const char *p1, const char *p2)
                                    sizeof v, &e) == DLOR_OK,
           "add tensors");
     dlor_layer_desc d = {"w", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, D, D, R, (K + R - 1) / R, 1.0,
-                         "w.dlor.U", "w.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS};
+                         "w.dlor.U", "w.dlor.V", DLOR_DT_F32, 0, DLOR_IMAGE_U_PANELS, NULL};
     CHECK(dlor_container_add_layer(&c, &d, &e) == DLOR_OK, "layer");
     CHECK(dlor_container_write(p1, &c, &e) == DLOR_OK, "write: %s", e.msg);
     size_t n1, n2;
@@ -505,7 +505,7 @@ static void test_panels(const char *p1, const char *p2)
     dlor_container_free(&r);
     /* a U tensor in panels that is also another layer's V: refused, nothing written */
     dlor_layer_desc d2 = {"x", DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, D, D, R, (K + R - 1) / R, 1.0,
-                          "w.dlor.V", "w.dlor.U", DLOR_DT_F32, 0, DLOR_IMAGE_U_ROWS};
+                          "w.dlor.V", "w.dlor.U", DLOR_DT_F32, 0, DLOR_IMAGE_U_ROWS, NULL};
     dlor_container_set_u_layout(&c, DLOR_IMAGE_U_PANELS);
     CHECK(dlor_container_add_layer(&c, &d2, &e) == DLOR_OK, "layer x");
     c.layers[1].u_layout = DLOR_IMAGE_U_ROWS;

@@ -46,7 +46,7 @@ TABLE = [
     (["convert", onnx, "-o", OUT + ".dlor", "--activation", "RELU"], 2, "relu, leaky_relu"),
     (["convert", onnx, "-o", OUT + ".dlor", "--form", "network", "--activation", "Relu"], 2, "--activation"),
     (["convert", onnx, "-o", OUT + ".dlor", "--rank", "0"], 2, "--rank"),
-    (["convert", onnx, "-o", OUT + ".dlor", "--method", "MUL"], 2, "mul, add, lowrank, svd or auto"),
+    (["convert", onnx, "-o", OUT + ".dlor", "--method", "MUL"], 2, "mul, add, lowrank, svd, auto or qlr"),
     (["convert", onnx, "-o", OUT + ".dlor", "--jobs", "-1"], 2, "--jobs"),
     (["convert", onnx, "-o", OUT + ".dlor", "--shard", "3/2"], 2, "--shard"),
     (["convert", onnx, "-o", OUT + ".dlor", "--tol", "0"], 2, "--tol"),

@@ -290,7 +290,7 @@ static void test_writer_limits(void)
     dlor_container_init(&c);
     memset(key, 'L', 256);
     key[256] = 0;
-    dlor_layer_desc d = {key, DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, 1, 1, 1, 1, 1.0, "u", "v", DLOR_DT_F32, 0, DLOR_IMAGE_U_ROWS};
+    dlor_layer_desc d = {key, DLOR_IMAGE_MUL, DLOR_IMAGE_SCHUR, 1, 1, 1, 1, 1.0, "u", "v", DLOR_DT_F32, 0, DLOR_IMAGE_U_ROWS, NULL};
     dlor_container_add_layer(&c, &d, &err);
     st = dlor_container_to_memory(&c, &img, &len, &err);
     EXPECT("writer: 256-byte layer name", st, err, DLOR_E_LIMIT, "must be 1 to 255 bytes");

@@ -54,7 +54,7 @@ static void add_layer_k(dlor_container *c, const char *name, const double *w, in
     dlor_layer_desc d = {(char *)name, method == DLOR_METHOD_MUL ? DLOR_IMAGE_MUL : DLOR_IMAGE_ADD,
                          method == DLOR_METHOD_MUL ? DLOR_IMAGE_SCHUR : DLOR_IMAGE_SVD, (uint64_t)m, (uint64_t)n,
                          (uint64_t)f.rank, (uint64_t)f.factors, f.alpha, un, vn, DLOR_DT_F32, 0,
-                         DLOR_IMAGE_U_PANELS /* check_model compares with rows (DLOR_FORMAT.md 7.6) */};
+                         DLOR_IMAGE_U_PANELS /* check_model compares with rows (DLOR_FORMAT.md 7.6) */, NULL};
     CHECK(dlor_container_add_layer(c, &d, &e) == DLOR_OK, "layer %s", e.msg);
     dlor_factored_free(&f);
 }

@@ -213,6 +213,17 @@ elif os.path.exists("/usr/bin/time"):
         check(peak <= 1.5 * est, f"peak RSS {peak / 1e6:.0f} MB within 1.5x the plan's {est / 1e6:.0f} MB")
         check(peak < held_all, f"peak RSS {peak / 1e6:.0f} MB below every layer in double ({held_all / 1e6:.0f} MB)")
         print(f"peak RSS {peak / 1e6:.1f} MB, plan {est / 1e6:.1f} MB, all layers held {held_all / 1e6:.1f} MB")
+        # qlr (its base and residual made with the layer's doubles) and --budget-bits (every dense dtype
+        # and qlr base measured with them) stream too: below every layer in double
+        for more in (["--method", "qlr", "--rank", "32", "--dtype", "q4"], ["--budget-bits", "4.5"]):
+            q = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, DLOR, "convert", big_src, "-o",
+                                fresh("big.dlor"), *more, "--jobs", "1"], capture_output=True, text=True)
+            check(q.returncode == 0, f"big convert {' '.join(more)}: {q.stderr.strip()}")
+            with open(rss) as f:
+                peak = int(f.read().split()[-1]) * 1024
+            check(peak < held_all, f"{' '.join(more)}: peak RSS {peak / 1e6:.0f} MB below every layer in double "
+                                   f"({held_all / 1e6:.0f} MB)")
+            print(f"{' '.join(more)}: peak RSS {peak / 1e6:.1f} MB")
 else:
     print("skipped the peak memory check: no /usr/bin/time")
 

@@ -22,6 +22,7 @@ void dlor_convert_options_init(dlor_convert_options *o)
     o->storage = DLOR_STORE_F32;
     o->jobs = 1;
     o->c = NAN;
+    o->correction_storage = DLOR_STORE_F16;
 }
 
 static dlor_dtype storage_dtype(int s)
@@ -51,6 +52,7 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     case DLOR_CONVERT_LOWRANK: cfg->form = "lowrank"; break;
     case DLOR_CONVERT_SVD: cfg->form = "svd"; break;
     case DLOR_CONVERT_AUTO: cfg->form = "auto"; break;
+    case DLOR_CONVERT_QLR: cfg->form = "qlr"; break;
     default: return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method %d is no dlor_convert_method", o->method);
     }
     fo->method = strcmp(cfg->form, "add") == 0 ? DLOR_METHOD_ADD : DLOR_METHOD_MUL;
@@ -77,7 +79,10 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
         if (o->factors < 0 || o->factors > 4096)
             return dlor_fail(err, DLOR_E_ARG, "dlor_convert: factors must be from 1 to 4096 (0: none), not %lld",
                              (long long)o->factors);
-        cc->fit_beta = strcmp(cfg->form, "svd") != 0;
+        cc->qlr = strcmp(cfg->form, "qlr") == 0;
+        cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
+        if (cc->qlr && (o->budget != 0 || o->factors != 0))
+            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method qlr takes a rank or a tol (not budget or factors)");
         cc->rank = o->rank;
         cc->has_tol = o->tol != 0;
         cc->tol = o->tol;
@@ -99,6 +104,14 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     if (fo->storage == DLOR_DT_INVALID)
         return dlor_fail(err, DLOR_E_ARG, "dlor_convert: storage %d is no dlor_storage", o->storage);
     cc->storage = fo->storage;
+    if (cc->qlr) {
+        cc->corr_storage = storage_dtype(o->correction_storage);
+        if (!dlor_dtype_is_quant(cc->storage))
+            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method qlr needs storage Q8 or Q4 for its base");
+        if (cc->corr_storage == DLOR_DT_INVALID || cc->corr_storage == DLOR_DT_Q4 || cc->corr_storage == DLOR_DT_F64)
+            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: correction_storage %d is not F16, F32, BF16 or Q8",
+                             o->correction_storage);
+    }
     if (o->jobs < 0 || o->jobs > 1024)
         return dlor_fail(err, DLOR_E_ARG, "dlor_convert: jobs must be from 0 to 1024, not %d", o->jobs);
     cfg->jobs = o->jobs == 0 ? dlor_cpu_count() : o->jobs;

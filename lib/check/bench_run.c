@@ -121,8 +121,9 @@ static void sizes(const dlor_container *c, const dlor_tensor_list *src, double *
         if (L) {
             const dlor_tensor *u = dlor_tensor_list_find(&c->tensors, L->u_name);
             const dlor_tensor *v = dlor_tensor_list_find(&c->tensors, L->v_name);
-            *pl += (double)(u->nelem + v->nelem + 1);
-            *bl += (double)(u->nbytes + v->nbytes + 8);
+            const dlor_tensor *b = L->base_name ? dlor_tensor_list_find(&c->tensors, L->base_name) : NULL;
+            *pl += (double)(u->nelem + v->nelem + 1 + (b ? b->nelem : 0));
+            *bl += (double)(u->nbytes + v->nbytes + 8 + (b ? b->nbytes : 0));
         } else {
             const dlor_tensor *t = dlor_tensor_list_find(&c->tensors, op->weight);
             if (t) {

@@ -45,7 +45,9 @@ static int same_tensor(const dlor_tensor *a, const dlor_tensor *b)
 static int is_factor_tensor(const dlor_container *c, const char *name)
 {
     for (size_t i = 0; i < c->nlayers; i++)
-        if (strcmp(c->layers[i].u_name, name) == 0 || strcmp(c->layers[i].v_name, name) == 0) return 1;
+        if (strcmp(c->layers[i].u_name, name) == 0 || strcmp(c->layers[i].v_name, name) == 0 ||
+            (c->layers[i].base_name && strcmp(c->layers[i].base_name, name) == 0))
+            return 1;
     return 0;
 }
 
@@ -260,6 +262,24 @@ void dlor_verify_write_json(FILE *f, const char *in, const char *out, const veri
         dlor_jw_u64(&w, L->bytes_dense);
         dlor_jw_key(&w, "bytes_dlor");
         dlor_jw_u64(&w, L->bytes_dlor);
+        /* the other forms at (no more than) this layer's bytes, weight space */
+        dlor_jw_key(&w, "alternatives");
+        dlor_jw_begin_arr(&w);
+        for (int a = 0; a < L->nalts; a++) {
+            dlor_jw_begin_obj(&w);
+            dlor_jw_key(&w, "form");
+            dlor_jw_str(&w, L->alts[a].form);
+            dlor_jw_key(&w, "dtype");
+            dlor_jw_str(&w, dlor_dtype_name(L->alts[a].dtype));
+            dlor_jw_key(&w, "bytes");
+            dlor_jw_u64(&w, L->alts[a].bytes);
+            dlor_jw_key(&w, "rel_fro_error");
+            dlor_jw_num(&w, L->alts[a].rel_fro_error);
+            dlor_jw_end_obj(&w);
+        }
+        dlor_jw_end_arr(&w);
+        const char *winner = dlor_alternatives_winner(L);
+        jstr_or_null(&w, "least_error_at_bytes", winner);
         char note[400];
         jstr_or_null(&w, "note", dlor_verify_layer_note(r, L, note, sizeof note)[0] ? note : NULL);
         dlor_jw_end_obj(&w);

@@ -6,7 +6,9 @@
  * (at most --jobs at once). --tol and --budget take two passes: the error
  * curves of every layer (kept: a few numbers per rank), the ranks from them,
  * then the fits; each fit is encoded into the storage dtype at once and its
- * doubles freed, so what stays held is the output's bytes. */
+ * doubles freed, so what stays held is the output's bytes. --budget-bits also
+ * measures, in the curve task, every dense dtype and qlr base of the layer,
+ * and allocates over those few numbers per layer. */
 #define _POSIX_C_SOURCE 200809L
 #include "compress_plan.h"
 
@@ -15,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "calib_acts.h"
 #include "calib_tokens.h"
@@ -39,7 +43,26 @@ typedef struct {
     dlor_lowrank lr;        /* with --factors: the fit, made a product after the parallel fits (at the
                              * caller's BLAS thread count, as its bytes depend on it) */
     double secs;            /* time of the fit */
+    /* qlr: the quantized base and the residual W - Q(W) the correction fits (both,
+     * like w, only while a task works on the layer), and the ratios ||R||/||W|| and
+     * ||R S||/||W S|| that turn the fit's errors (relative to R) into errors relative to W */
+    unsigned char *base;
+    uint64_t base_nbytes;
+    double *r;
+    double ratio_w, ratio_d;
+    /* the layer's form: the run's, or (--budget-bits) the one the allocation chose */
+    int qlr, fit_beta;
+    dlor_dtype dt;          /* of the factors, of a layer kept dense, or of the qlr base */
+    dlor_dtype corr_dt;     /* qlr: of the correction */
+    double *qerr[2];        /* --budget-bits: the qlr curves (errors relative to W) of a q4 and a q8 base */
+    uint64_t qbytes[2];     /* and those bases' bytes */
+    double derr[5];         /* --budget-bits: the error of the layer kept dense in each of BITS_DENSE */
+    uint64_t dbytes[5];
 } plan_layer;
+
+/* --budget-bits: the dtypes a layer may be kept dense in, and those of a qlr base */
+static const dlor_dtype BITS_DENSE[5] = {DLOR_DT_F32, DLOR_DT_F16, DLOR_DT_BF16, DLOR_DT_Q8, DLOR_DT_Q4};
+static const dlor_dtype BITS_BASE[2] = {DLOR_DT_Q4, DLOR_DT_Q8};
 
 typedef struct {
     plan_layer *layers;
@@ -208,6 +231,200 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     return st;
 }
 
+/* ||A S||_F for an m x n matrix a (S lower triangular n x n), or ||A||_F without S. */
+static double data_norm(const double *a, int64_t m, int64_t n, const double *chol, double *tmp)
+{
+    double s = 0;
+    if (!chol) {
+        for (int64_t i = 0; i < m * n; i++) s += a[i] * a[i];
+        return sqrt(s);
+    }
+    memcpy(tmp, a, (size_t)(m * n) * sizeof *tmp);
+    cblas_dtrmm(CblasRowMajor, CblasRight, CblasLower, CblasNoTrans, CblasNonUnit, (int)m, (int)n, 1.0, chol, (int)n,
+                tmp, (int)n);
+    for (int64_t i = 0; i < m * n; i++) s += tmp[i] * tmp[i];
+    return sqrt(s);
+}
+
+/* qlr: quantizes W into the base dtype and keeps the residual R = W - Q(W) that the
+ * low-rank correction fits, with the ratios of its norms to W's (weight and data). */
+static dlor_status qlr_prepare(plan_layer *L, dlor_error *err)
+{
+    uint64_t nb = 0, mn = (uint64_t)(L->m * L->n);
+    if (dlor_shape_nbytes(L->t->dims, 2, L->dt, &nb) != 0)
+        return dlor_fail(err, DLOR_E_LIMIT, "layer '%s' is too large", L->t->name);
+    L->base = malloc(nb ? (size_t)nb : 1);
+    L->r = malloc((size_t)mn * sizeof *L->r);
+    double *tmp = malloc((size_t)mn * sizeof *tmp);
+    dlor_status st = DLOR_OK;
+    if (!L->base || !L->r || !tmp) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+    if (st == DLOR_OK) st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], L->dt, L->base, L->t->name, err);
+    if (st == DLOR_OK) {
+        dlor_tensor q;
+        memset(&q, 0, sizeof q);
+        q.name = (char *)L->t->name;
+        q.dtype = L->dt;
+        q.ndim = 2;
+        q.dims[0] = L->t->dims[0];
+        q.dims[1] = L->t->dims[1];
+        q.nelem = mn;
+        q.nbytes = (size_t)nb;
+        q.data = L->base;
+        st = dlor_tensor_to_f64(&q, L->r, err);
+    }
+    if (st == DLOR_OK) {
+        L->base_nbytes = nb;
+        for (uint64_t i = 0; i < mn; i++) L->r[i] = L->w[i] - L->r[i];
+        double nw = data_norm(L->w, L->m, L->n, NULL, tmp), nr = data_norm(L->r, L->m, L->n, NULL, tmp);
+        L->ratio_w = nw > 0 ? nr / nw : nr;
+        L->ratio_d = L->ratio_w;
+        if (L->chol) {
+            nw = data_norm(L->w, L->m, L->n, L->chol, tmp);
+            nr = data_norm(L->r, L->m, L->n, L->chol, tmp);
+            L->ratio_d = nw > 0 ? nr / nw : nr;
+        }
+    }
+    free(tmp);
+    return st;
+}
+
+/* --budget-bits: what every form of the layer would cost and err (in the data space with
+ * --calib): kept dense in each dtype of BITS_DENSE (measured), beta I + P Q^T at every rank
+ * (its error curve), and a q4 or q8 base with a correction of every rank (the curve of the
+ * residual's truncated SVD). */
+static dlor_status bits_curves(plan_layer *L, dlor_error *err)
+{
+    uint64_t mn = (uint64_t)(L->m * L->n);
+    dlor_status st = DLOR_OK;
+    double *deq = malloc((size_t)mn * sizeof *deq), *tmp = malloc((size_t)mn * sizeof *tmp);
+    if (!deq || !tmp) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+    double nw = st == DLOR_OK ? data_norm(L->w, L->m, L->n, L->chol, tmp) : 0;
+    for (int d = 0; d < 5 && st == DLOR_OK; d++) {
+        uint64_t nb = 0;
+        if (dlor_shape_nbytes(L->t->dims, 2, BITS_DENSE[d], &nb) != 0)
+            st = dlor_fail(err, DLOR_E_LIMIT, "layer '%s' is too large", L->t->name);
+        unsigned char *buf = st == DLOR_OK ? malloc(nb ? (size_t)nb : 1) : NULL;
+        if (st == DLOR_OK && !buf) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+        if (st == DLOR_OK) st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], BITS_DENSE[d], buf, L->t->name, err);
+        if (st == DLOR_OK) {
+            dlor_tensor q;
+            memset(&q, 0, sizeof q);
+            q.name = (char *)L->t->name;
+            q.dtype = BITS_DENSE[d];
+            q.ndim = 2;
+            q.dims[0] = L->t->dims[0];
+            q.dims[1] = L->t->dims[1];
+            q.nelem = mn;
+            q.nbytes = (size_t)nb;
+            q.data = buf;
+            st = dlor_tensor_to_f64(&q, deq, err);
+        }
+        if (st == DLOR_OK) {
+            for (uint64_t i = 0; i < mn; i++) deq[i] = L->w[i] - deq[i];
+            double nd = data_norm(deq, L->m, L->n, L->chol, tmp);
+            L->derr[d] = nw > 0 ? nd / nw : nd;
+            L->dbytes[d] = nb;
+        }
+        free(buf);
+    }
+    free(deq);
+    free(tmp);
+    if (st == DLOR_OK && L->kcap >= 1) {
+        dlor_curve_opts co = {0, 0.0, 0};
+        st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    }
+    for (int b = 0; b < 2 && st == DLOR_OK; b++) {
+        L->dt = BITS_BASE[b];
+        st = qlr_prepare(L, err);
+        L->qerr[b] = st == DLOR_OK ? malloc((size_t)(L->kcap + 1) * sizeof(double)) : NULL;
+        if (st == DLOR_OK && !L->qerr[b]) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", L->t->name);
+        double ratio = L->chol ? L->ratio_d : L->ratio_w;
+        if (st == DLOR_OK) {
+            L->qbytes[b] = L->base_nbytes;
+            L->qerr[b][0] = ratio;
+        }
+        if (st == DLOR_OK && L->kcap >= 1) {
+            dlor_curve c;
+            dlor_curve_opts co = {1, 0.0, 0};
+            st = dlor_error_curves_ex(L->t->name, L->r, L->m, L->n, L->kcap, L->chol, &co, &c, err);
+            for (int64_t k = 1; st == DLOR_OK && k <= L->kcap; k++) L->qerr[b][k] = c.err_svd[k] * ratio;
+            if (st == DLOR_OK) dlor_curve_free(&c);
+        }
+        free(L->base);
+        free(L->r);
+        L->base = NULL;
+        L->r = NULL;
+    }
+    return st;
+}
+
+/* --budget-bits: one form per layer (dlor_allocate_choices over every form bits_curves
+ * measured), the sum of squared errors least with the average bits per weight <= the target. */
+typedef struct {
+    int form;               /* 0: dense, 1: beta I + P Q^T, 2: qlr */
+    dlor_dtype dt;
+    int64_t k;
+} bits_form;
+
+static dlor_status bits_allocate(plan *p, dlor_error *err)
+{
+    const dlor_compress_cfg *cc = p->cc;
+    double weights = 0;
+    size_t total = 0;
+    for (size_t i = 0; i < p->n; i++) {
+        weights += (double)p->layers[i].m * (double)p->layers[i].n;
+        total += 5 + 4 * (size_t)(p->layers[i].kcap > 0 ? p->layers[i].kcap : 0);
+    }
+    dlor_choice *ch = malloc((total ? total : 1) * sizeof *ch);
+    bits_form *fm = malloc((total ? total : 1) * sizeof *fm);
+    dlor_choice_layer *cl = malloc((p->n ? p->n : 1) * sizeof *cl);
+    int64_t *pick = malloc((p->n ? p->n : 1) * sizeof *pick);
+    dlor_status st = DLOR_OK;
+    if (!ch || !fm || !cl || !pick) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    size_t at = 0;
+    for (size_t i = 0; i < p->n && st == DLOR_OK; i++) {
+        const plan_layer *L = &p->layers[i];
+        uint64_t mu = (uint64_t)L->m, nu = (uint64_t)L->n;
+        cl[i].c = ch + at;
+        size_t first = at;
+        for (int d = 0; d < 5; d++) {
+            ch[at] = (dlor_choice){L->dbytes[d], L->derr[d]};
+            fm[at++] = (bits_form){0, BITS_DENSE[d], 0};
+        }
+        for (int64_t k = 1; k <= L->kcap; k++) {
+            uint64_t ku = (uint64_t)k;
+            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->curve.err_dlor[k]};
+            fm[at++] = (bits_form){1, DLOR_DT_F16, k};
+            ch[at] = (dlor_choice){dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, mu) + dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, nu),
+                                   L->curve.err_dlor[k]};
+            fm[at++] = (bits_form){1, DLOR_DT_Q8, k};
+            for (int b = 0; b < 2; b++) {
+                ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->qerr[b][k]};
+                fm[at++] = (bits_form){2, BITS_BASE[b], k};
+            }
+        }
+        cl[i].n = (int64_t)(at - first);
+    }
+    uint64_t budget = (uint64_t)floor(cc->bits * weights / 8.0), used = 0;
+    if (st == DLOR_OK) st = dlor_allocate_choices(cl, (int64_t)p->n, budget, pick, &used, err);
+    if (st != DLOR_OK && err->code == DLOR_E_ARG)
+        err->code = DLOR_E_USAGE; /* the target is below what the smallest forms take */
+    for (size_t i = 0; i < p->n && st == DLOR_OK; i++) {
+        plan_layer *L = &p->layers[i];
+        const bits_form *f = &fm[(size_t)(cl[i].c - ch) + (size_t)pick[i]];
+        L->dt = f->dt;
+        L->qlr = f->form == 2;
+        L->fit_beta = f->form == 1;
+        L->corr_dt = DLOR_DT_F16;
+        L->k = f->form == 0 ? DLOR_KEEP_DENSE : f->k;
+    }
+    free(ch);
+    free(fm);
+    free(cl);
+    free(pick);
+    return st;
+}
+
 /* Stores a fitted component as an add layer (K = r = k, L = 1, alpha = beta) or,
  * with --factors, as an exact product of m factors. */
 static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const dlor_lowrank *lr,
@@ -217,7 +434,7 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
     dlor_status st;
     memset(&f, 0, sizeof f);
     if (cc->factors > 0) {
-        st = dlor_lowrank_to_mul(L->t->name, lr, cc->factors, cc->storage, &f, err);
+        st = dlor_lowrank_to_mul(L->t->name, lr, cc->factors, L->dt, &f, err);
         if (st != DLOR_OK) return st;
     } else {
         f.method = DLOR_METHOD_ADD;
@@ -232,26 +449,31 @@ static dlor_status store(const dlor_compress_cfg *cc, const plan_layer *L, const
         f.ut = lr->pt; /* borrowed: not freed here */
         f.vt = lr->qt;
     }
-    st = dlor_store_factored(c, L->t, &f, cc->storage, 0, err);
+    if (L->qlr) {
+        st = dlor_store_with_base(c, L->t, &f, L->corr_dt, L->base, L->base_nbytes, L->dt, err);
+        ((plan_layer *)L)->base = NULL; /* the container's now */
+        return st;
+    }
+    st = dlor_store_factored(c, L->t, &f, L->dt, 0, err);
     if (cc->factors > 0) dlor_factored_free(&f);
     return st;
 }
 
-/* The dense copy of a layer kept dense, when the storage dtype asked for is
- * narrower than the layer's: a layer the target keeps dense is still a converted
- * layer, so --dtype f16 halves it like the factors; it is never widened. Encoded
- * into L->part while the layer's doubles are loaded. */
-static dlor_status narrow_dense(const dlor_compress_cfg *cc, plan_layer *L, dlor_error *err)
+/* The dense copy of a layer kept dense, when its storage dtype (the one asked for,
+ * or the one --budget-bits chose) is narrower than the layer's: a layer the target
+ * keeps dense is still a converted layer, so --dtype f16 halves it like the factors;
+ * it is never widened. Encoded into L->part while the layer's doubles are loaded. */
+static dlor_status narrow_dense(plan_layer *L, dlor_error *err)
 {
     uint64_t nb = 0;
-    if (dlor_shape_nbytes(L->t->dims, 2, cc->storage, &nb) != 0 || nb >= L->t->nbytes) return DLOR_OK;
+    if (dlor_shape_nbytes(L->t->dims, 2, L->dt, &nb) != 0 || nb >= L->t->nbytes) return DLOR_OK;
     unsigned char *buf = malloc(nb ? (size_t)nb : 1);
     if (!buf) return dlor_fail(err, DLOR_E_NOMEM, "out of memory storing '%s'", L->t->name);
-    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], cc->storage, buf, L->t->name, err);
+    dlor_status st = dlor_encode_matrix(L->w, L->t->dims[0], L->t->dims[1], L->dt, buf, L->t->name, err);
     if (st == DLOR_OK) st = dlor_tensor_list_own(&L->part.tensors, buf, err);
     else free(buf);
     if (st == DLOR_OK)
-        st = dlor_tensor_list_add(&L->part.tensors, "input", L->t->name, strlen(L->t->name), cc->storage, 2,
+        st = dlor_tensor_list_add(&L->part.tensors, "input", L->t->name, strlen(L->t->name), L->dt, 2,
                                   L->t->dims, buf, nb, err);
     return st;
 }
@@ -291,7 +513,8 @@ static dlor_status move_part(dlor_container *part, dlor_container *c, dlor_error
 }
 
 /* Layer L's weights in double precision, checked finite, into L->w; the
- * source's pages of the layer are then released. */
+ * source's pages of the layer are then released. A qlr layer also gets its
+ * quantized base and the residual its correction fits (qlr_prepare). */
 static dlor_status load_layer(const plan *p, plan_layer *L, dlor_error *err)
 {
     int64_t mn = L->m * L->n;
@@ -303,13 +526,19 @@ static dlor_status load_layer(const plan *p, plan_layer *L, dlor_error *err)
             st = dlor_fail(err, DLOR_E_NUMERIC, "layer '%s': entry [%lld, %lld] is not finite", L->t->name,
                            (long long)(j / L->n), (long long)(j % L->n));
     dlor_tensor_release(p->src, L->t);
+    if (st == DLOR_OK && L->qlr) st = qlr_prepare(L, err);
     return st;
 }
 
+/* Frees what load_layer made: the doubles, and qlr's residual and base (unless
+ * the fit stored the base in L->part). */
 static void drop_layer(plan_layer *L)
 {
     free(L->w);
-    L->w = NULL;
+    free(L->r);
+    free(L->base);
+    L->w = L->r = NULL;
+    L->base = NULL;
 }
 
 static void plan_free(plan *p)
@@ -317,6 +546,10 @@ static void plan_free(plan *p)
     for (size_t i = 0; i < p->n; i++) {
         free(p->layers[i].w);
         free(p->layers[i].chol);
+        free(p->layers[i].base);
+        free(p->layers[i].r);
+        free(p->layers[i].qerr[0]);
+        free(p->layers[i].qerr[1]);
         dlor_curve_free(&p->layers[i].curve);
         dlor_container_free(&p->layers[i].part);
         dlor_lowrank_free(&p->layers[i].lr);
@@ -330,16 +563,23 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
     plan *p = ctx;
     plan_layer *L = &p->layers[i];
     const dlor_compress_cfg *cc = p->cc;
-    if (cc->rank > 0 || L->kcap < 1) return DLOR_OK;
+    if (cc->rank > 0 || (L->kcap < 1 && !cc->has_bits)) return DLOR_OK;
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
-    dlor_curve_opts co = {!cc->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
     st = load_layer(p, L, err);
-    if (st == DLOR_OK) st = dlor_error_curves_ex(L->t->name, L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve, err);
+    if (st == DLOR_OK && cc->has_bits) {
+        st = bits_curves(L, err);
+    } else if (st == DLOR_OK) {
+        dlor_curve_opts co = {!L->fit_beta, 0.0, 0}; /* --method svd: only the SVD curve */
+        st = dlor_error_curves_ex(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->kcap, L->chol, &co, &L->curve,
+                                  err);
+        if (st == DLOR_OK && L->qlr) /* relative to W, not to the residual */
+            for (int64_t k = 0; k <= L->curve.kmax; k++) L->curve.err_svd[k] *= L->chol ? L->ratio_d : L->ratio_w;
+    }
     drop_layer(L);
     if (st == DLOR_OK && cc->has_tol)
-        L->k = dlor_rank_for_tol(cc->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
-                                 cc->fit_beta, cc->tol);
+        L->k = dlor_rank_for_tol(L->fit_beta ? L->curve.err_dlor : L->curve.err_svd, L->kcap, L->m, L->n,
+                                 L->fit_beta, cc->tol);
     return st;
 }
 
@@ -349,11 +589,11 @@ static dlor_status curve_task(void *ctx, size_t i, dlor_error *err)
 static dlor_status fit_layer(plan *p, plan_layer *L, size_t i, dlor_error *err)
 {
     const dlor_compress_cfg *cc = p->cc;
-    int with_beta = cc->fit_beta;
+    int with_beta = L->fit_beta;
     double t0 = now_s();
     dlor_lowrank lr;
     memset(&lr, 0, sizeof lr);
-    if (L->k == DLOR_KEEP_DENSE) return narrow_dense(cc, L, err);
+    if (L->k == DLOR_KEEP_DENSE) return narrow_dense(L, err);
     dlor_status st = dlor_hooks_poll(p->hooks, i, p->n, L->t->name, err);
     if (st != DLOR_OK) return st;
     for (;;) {
@@ -364,8 +604,12 @@ static dlor_status fit_layer(plan *p, plan_layer *L, size_t i, dlor_error *err)
             o.has_start = 1;
             o.beta = L->curve.beta[L->k];
         }
-        st = dlor_lowrank_fit(L->t->name, L->w, L->m, L->n, L->k, &o, &lr, err);
+        st = dlor_lowrank_fit(L->t->name, L->qlr ? L->r : L->w, L->m, L->n, L->k, &o, &lr, err);
         if (st != DLOR_OK) return st;
+        if (L->qlr) { /* relative to W, not to the residual */
+            lr.rel_err *= L->ratio_w;
+            lr.rel_err_data *= L->ratio_d;
+        }
         if (!cc->has_tol) break;
         double e = L->chol ? lr.rel_err_data : lr.rel_err;
         if (e <= cc->tol || L->k >= L->kcap) break;
@@ -376,7 +620,7 @@ static dlor_status fit_layer(plan *p, plan_layer *L, size_t i, dlor_error *err)
         dlor_lowrank_free(&lr);
         L->k = DLOR_KEEP_DENSE;
         L->secs = now_s() - t0;
-        return narrow_dense(cc, L, err);
+        return narrow_dense(L, err);
     }
     L->beta = lr.beta;
     L->rel_err = lr.rel_err;
@@ -447,6 +691,10 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         L->m = (int64_t)L->t->dims[0];
         L->n = (int64_t)L->t->dims[1];
         L->kcap = dlor_compress_rank_cap(L->m, L->n, with_beta);
+        L->qlr = cc->qlr;
+        L->fit_beta = cc->fit_beta;
+        L->dt = cc->storage;
+        L->corr_dt = cc->corr_storage;
         dlor_container_init(&L->part);
     }
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
@@ -467,6 +715,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         st = dlor_parallel_for(p.n, cc->jobs, curve_step, &p, err);
         dlor_progress_end(&p.prog);
     }
+    if (st == DLOR_OK && cc->has_bits) st = bits_allocate(&p, err);
     if (st == DLOR_OK && cc->has_budget) dlor_progress_begin(&p.prog, cc->progress, "allocation", "steps", 1, 0);
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
@@ -508,7 +757,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         dlor_shape_str(L->t->dims, 2, shape, sizeof shape);
         if (!L->has_lr) {
             char why[160];
-            if (cc->rank > 0)
+            if (cc->has_bits)
+                snprintf(why, sizeof why, "in %s: --budget-bits chose it", dlor_dtype_name(L->dt));
+            else if (cc->rank > 0)
                 dlor_compress_rank_note(cc->rank, L->m, L->n, cc->fit_beta, why, sizeof why);
             else
                 snprintf(why, sizeof why, "%s", L->kcap < 1 ? "no rank is cheaper than dense"
@@ -528,8 +779,11 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         if (progress && st == DLOR_OK) {
             char data_err[48] = "";
             if (L->chol) snprintf(data_err, sizeof data_err, " data-err=%.3g", L->rel_err_data);
+            if (cc->has_bits) /* the form's dtypes: the allocation chose them */
+                snprintf(data_err + strlen(data_err), sizeof data_err - strlen(data_err), " %s%s", dlor_dtype_name(L->dt),
+                         L->qlr ? "+f16" : "");
             dlor_hooks_line(hooks, 0, "[%zu/%zu] %-32s %-14s %s k=%lld beta=%.4g err=%.3g%s %.2f s", i + 1, p.n,
-                            L->t->name, shape, cc->factors > 0 ? "mul" : (cc->fit_beta ? "dlor" : "svd"),
+                            L->t->name, shape, L->qlr ? "qlr" : cc->factors > 0 ? "mul" : (L->fit_beta ? "dlor" : "svd"),
                             (long long)L->k, L->beta, L->rel_err, data_err, L->secs);
         }
     }

@@ -16,13 +16,21 @@ typedef struct dlor_compress_cfg {
     double tol;              /* per-layer relative error (data space with --calib) */
     int has_budget;
     double budget;           /* stored numbers / dense numbers over the compressed layers */
+    int has_bits;
+    double bits;             /* --budget-bits: average bits per weight over the converted layers, each
+                              * layer in the form (dense in any dtype, beta I + P Q^T in f16 or q8, a q4
+                              * or q8 base with an f16 correction) the allocation picks */
     int allocate_sum;        /* budget: minimise the sum of squared errors, not the largest */
     int allocate_uniform;    /* budget: every layer at the same fraction of its own dense size */
     int64_t factors;         /* > 0: store as an exact product of this many DLoR factors */
     const char *calib;       /* model inputs (.npy) for data-aware fits, or NULL */
     const char *calib_acts;  /* captured activations or Gram matrices (.npz, calib_acts.h), or NULL */
     const struct dlor_calib_acts *acts; /* calib_acts as read (borrowed), set by the pipeline */
-    dlor_dtype storage;
+    dlor_dtype storage;      /* of the factors; with qlr, of the quantized base */
+    int qlr;                 /* 1: W ~= Q(W) + P Q^T, a quantized base (storage) with a low-rank
+                              * correction of its error (corr_storage), fitted by truncated SVD
+                              * of W - Q(W) (whitened with --calib) */
+    dlor_dtype corr_storage; /* qlr: the correction's dtype */
     int jobs;                /* layers fitted at once (threads) */
     const struct dlor_convert_hooks *progress; /* lines of the long phases go there (progress.h; NULL: none) */
 } dlor_compress_cfg;

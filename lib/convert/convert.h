@@ -81,6 +81,11 @@ dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, c
                                         dlor_error *err);
 
 /* Adds f's U^T and V^T (encoded in 'storage') and its layer record for tensor t. */
+/* An add layer W = B + P Q^T (f: add, one factor) whose base B, 'base' of
+ * base_nbytes bytes in base_dtype (owned by c from here on, freed by it on
+ * failure too), is stored as '<name>.dlor.B' (DLOR_FORMAT.md 7.2, 1.7). */
+dlor_status dlor_store_with_base(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                 unsigned char *base, uint64_t base_nbytes, dlor_dtype base_dtype, dlor_error *err);
 dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
                                 uint64_t seed, dlor_error *err);
 

@@ -207,6 +207,7 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     if (st == DLOR_OK && cfg->compress) {
         const dlor_compress_cfg *cc = &cfg->cc;
         if (cc->has_tol) snprintf(buf, sizeof buf, "tol %.9g", cc->tol);
+        else if (cc->has_bits) snprintf(buf, sizeof buf, "budget-bits %.9g", cc->bits);
         else if (cc->has_budget)
             snprintf(buf, sizeof buf, "budget %.9g (%s)", cc->budget,
                      cc->allocate_uniform ? "uniform" : cc->allocate_sum ? "sum" : "max");
@@ -216,6 +217,7 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
             st = add_meta(c, "dlor.calib", dlor_basename(cc->calib ? cc->calib : cc->calib_acts), err);
         snprintf(buf, sizeof buf, "%lld", (long long)(cc->factors > 0 ? cc->factors : 1));
         if (st == DLOR_OK) st = add_meta(c, "dlor.factors", buf, err);
+        if (st == DLOR_OK && cc->qlr) st = add_meta(c, "dlor.correction_dtype", dlor_dtype_name(cc->corr_storage), err);
     }
     snprintf(buf, sizeof buf, "%lld", (long long)fo->rank);
     if (st == DLOR_OK) st = add_meta(c, "dlor.rank", buf, err);
@@ -229,7 +231,8 @@ static dlor_status write_metadata(const convert_cfg *cfg, const char *in, const 
     if (st == DLOR_OK) st = add_meta(c, "dlor.alpha", buf, err);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)fo->seed);
     if (st == DLOR_OK) st = add_meta(c, "dlor.seed", buf, err);
-    if (st == DLOR_OK) st = add_meta(c, "dlor.dtype", dlor_dtype_name(fo->storage), err);
+    if (st == DLOR_OK)
+        st = add_meta(c, "dlor.dtype", cfg->compress && cfg->cc.has_bits ? "mixed" : dlor_dtype_name(fo->storage), err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.padding", "zero", err);
     if (st == DLOR_OK) st = add_meta(c, "dlor.source", dlor_basename(in), err);
     const char *format = NULL;
@@ -297,8 +300,8 @@ static void convert_request(const convert_cfg *cfg, const char *in, dlor_convert
     rq->base.rank = cfg->rank_given ? cfg->fo.rank : 0;
     rq->base.tol = cfg->compress && cfg->cc.has_tol ? cfg->cc.tol : 0;
     rq->base.dtype = cfg->fo.storage;
-    rq->have_budget = cfg->compress && cfg->cc.has_budget;
-    rq->budget = cfg->cc.budget;
+    rq->have_budget = cfg->compress && (cfg->cc.has_budget || cfg->cc.has_bits);
+    rq->budget = cfg->cc.has_bits ? cfg->cc.bits / 32 : cfg->cc.budget; /* a hint for the plan's estimates */
     rq->jobs = cfg->jobs;
     rq->calib = cfg->compress ? cfg->cc.calib : NULL;
 }
@@ -323,11 +326,17 @@ static dlor_status convert_group(void *ctx, const dlor_layer_spec *s, const int 
     if (dlor_form_is_compressed(s->form)) {
         char kept[65536];
         cfg.compress = 1;
-        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD;
+        cfg.cc.qlr = s->form == DLOR_FORM_QLR;
+        cfg.cc.fit_beta = s->form != DLOR_FORM_SVD && s->form != DLOR_FORM_QLR;
+        if (cfg.cc.qlr && !x->cfg->cc.qlr) cfg.cc.corr_storage = DLOR_DT_F16;
+        if (cfg.cc.qlr && !dlor_dtype_is_quant(s->dtype))
+            return dlor_fail(err, DLOR_E_USAGE, "method qlr needs dtype q8 or q4 for its base, not %s",
+                             dlor_dtype_name(s->dtype));
         cfg.cc.rank = s->rank > 0 ? s->rank : 0;
         cfg.cc.has_tol = s->tol > 0;
         cfg.cc.tol = s->tol;
-        cfg.cc.has_budget = s->budget;
+        cfg.cc.has_budget = s->budget && !x->cfg->cc.has_bits;
+        cfg.cc.has_bits = s->budget && x->cfg->cc.has_bits;
         cfg.cc.storage = s->dtype;
         dlor_status st = dlor_compress_layers(&cfg.cc, x->src, x->g, sel, part, x->hooks, kept, sizeof kept, err);
         for (const char *q = kept; st == DLOR_OK && *q;) {

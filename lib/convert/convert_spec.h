@@ -23,7 +23,8 @@ typedef enum dlor_form_kind {
     DLOR_FORM_LOWRANK = 3,
     DLOR_FORM_SVD = 4,
     DLOR_FORM_AUTO = 5,
-    DLOR_FORM_DENSE = 6     /* not converted: carried over */
+    DLOR_FORM_DENSE = 6,    /* not converted: carried over */
+    DLOR_FORM_QLR = 7       /* a quantized base (dtype) plus a low-rank correction */
 } dlor_form_kind;
 
 #define DLOR_SPEC_METHOD 1u

@@ -73,6 +73,11 @@ dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, con
     }
     for (size_t i = 0; i < c->nlayers && st == DLOR_OK; i++) {
         const dlor_layer_desc *d = &c->layers[i];
+        if (d->base_name) {
+            st = dlor_fail(err, DLOR_E_UNSUPPORTED, "%s: layer '%s' is a quantized base with a low-rank correction, "
+                           "which --emit does not write as factors (use --emit-dense)", path, d->name);
+            break;
+        }
         const dlor_tensor *u = dlor_tensor_list_find(&c->tensors, d->u_name);
         const dlor_tensor *v = dlor_tensor_list_find(&c->tensors, d->v_name);
         int single = d->method == DLOR_IMAGE_ADD && d->factors == 1;

@@ -95,8 +95,9 @@ static void estimate(dlor_plan_item *it, double budget_hint)
         break;
     case DLOR_FORM_LOWRANK:
     case DLOR_FORM_SVD:
-    case DLOR_FORM_AUTO: {
-        int64_t cap = rank_cap((int64_t)m, (int64_t)n, s->form != DLOR_FORM_SVD);
+    case DLOR_FORM_AUTO:
+    case DLOR_FORM_QLR: {
+        int64_t cap = rank_cap((int64_t)m, (int64_t)n, s->form != DLOR_FORM_SVD && s->form != DLOR_FORM_QLR);
         if (s->rank > 0) {
             uint64_t k = (uint64_t)s->rank;
             it->secs = s->rank <= cap ? rank_fit_secs(dm, dn, (double)k) : 0;
@@ -119,6 +120,7 @@ static void estimate(dlor_plan_item *it, double budget_hint)
          * n x n whitening factor, added by dlor_plan_make) */
         it->held_bytes = it->out_bytes;
         it->work_bytes = w64 * 2 + (m + n) * K * 8;
+        if (s->form == DLOR_FORM_QLR) it->work_bytes += 2 * w64; /* the residual, and its norms */
         break;
     }
     default:

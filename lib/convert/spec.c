@@ -11,23 +11,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const form_names[] = {"", "mul", "add", "lowrank", "svd", "auto", "dense"};
+static const char *const form_names[] = {"", "mul", "add", "lowrank", "svd", "auto", "dense", "qlr"};
 
 dlor_form_kind dlor_form_from_name(const char *s)
 {
-    for (int i = 1; i <= 6; i++)
+    for (int i = 1; i <= 7; i++)
         if (strcmp(s, form_names[i]) == 0) return (dlor_form_kind)i;
     return (dlor_form_kind)0;
 }
 
 const char *dlor_form_name(dlor_form_kind f)
 {
-    return f >= 1 && f <= 6 ? form_names[f] : "?";
+    return f >= 1 && f <= 7 ? form_names[f] : "?";
 }
 
 int dlor_form_is_compressed(dlor_form_kind f)
 {
-    return f == DLOR_FORM_LOWRANK || f == DLOR_FORM_SVD || f == DLOR_FORM_AUTO;
+    return f == DLOR_FORM_LOWRANK || f == DLOR_FORM_SVD || f == DLOR_FORM_AUTO || f == DLOR_FORM_QLR;
 }
 
 void dlor_spec_rules_free(dlor_spec_rules *rs)
@@ -58,7 +58,7 @@ static const char *parse_kv(const char *kv, size_t len, dlor_spec_rule *rule, ch
     if (kl == 6 && memcmp(kv, "method", 6) == 0) {
         dlor_form_kind f = dlor_form_from_name(buf);
         if (!f) {
-            snprintf(why, wlen, "method must be mul, add, lowrank, svd, auto or dense, not '%s'", buf);
+            snprintf(why, wlen, "method must be mul, add, lowrank, svd, auto, qlr or dense, not '%s'", buf);
             return why;
         }
         rule->v.form = f;

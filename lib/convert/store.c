@@ -34,8 +34,32 @@ static dlor_status add_factor_tensor(dlor_container *c, const char *name, const 
     return dlor_tensor_list_add(&c->tensors, "output", name, strlen(name), dt, 2, dims, buf, nbytes, err);
 }
 
+static dlor_status store_layer(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                               uint64_t seed, const char *base_name, dlor_error *err);
+
+dlor_status dlor_store_with_base(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                                 unsigned char *base, uint64_t base_nbytes, dlor_dtype base_dtype, dlor_error *err)
+{
+    char bname[300];
+    dlor_status st = dlor_tensor_list_own(&c->tensors, base, err);
+    if (st != DLOR_OK) return st;
+    if (strlen(t->name) + 7 > DLOR_MAX_NAME)
+        return dlor_fail(err, DLOR_E_LIMIT, "tensor '%s': name too long to add the '.dlor.B' suffix", t->name);
+    snprintf(bname, sizeof bname, "%s.dlor.B", t->name);
+    uint64_t dims[2] = {(uint64_t)f->m, (uint64_t)f->n};
+    st = dlor_tensor_list_add(&c->tensors, "output", bname, strlen(bname), base_dtype, 2, dims, base, base_nbytes, err);
+    if (st != DLOR_OK) return st;
+    return store_layer(c, t, f, storage, 0, bname, err);
+}
+
 dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
                                 uint64_t seed, dlor_error *err)
+{
+    return store_layer(c, t, f, storage, seed, NULL, err);
+}
+
+static dlor_status store_layer(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
+                               uint64_t seed, const char *base_name, dlor_error *err)
 {
     char uname[300], vname[300];
     if (strlen(t->name) + 7 > DLOR_MAX_NAME)
@@ -60,6 +84,7 @@ dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const d
     d.v_name = vname;
     d.source_dtype = t->dtype;
     d.seed = d.basis == DLOR_IMAGE_RANDOM ? seed : 0;
+    d.base_name = (char *)base_name;
     return dlor_container_add_layer(c, &d, err);
 }
 

@@ -293,6 +293,46 @@ static void size_charts(dlor_html *h, const verify_result *r)
     size_charts_of(h, r->nlayers, layer_name, layer_sizes, r, "layer", "DLoR");
 }
 
+/* Each compressed layer's other forms at (no more than) its bytes, weight error, and which
+ * family has the least error there. */
+static void alternatives_table(dlor_html *h, const verify_result *r)
+{
+    static const char *const head[] = {"layer", "stored form", "bytes", "rel. error", "alternative", "bytes",
+                                       "rel. error", "least error at these bytes"};
+    size_t any = 0, won[3] = {0, 0, 0};
+    for (size_t i = 0; i < r->nlayers; i++) {
+        const char *w = dlor_alternatives_winner(&r->layers[i]);
+        if (!w) continue;
+        any++;
+        won[strcmp(w, "dlor") == 0 ? 0 : strcmp(w, "quantization") == 0 ? 1 : 2]++;
+    }
+    if (!any) return;
+    dlor_html_para(h, NULL, "Alternatives at each compressed layer's bytes (weight error; factors at the float fit's "
+                   "error): DLoR has the least error on %zu layer%s, quantization (q8, q4, f16, bf16, or a quantized "
+                   "base with an f16 correction) on %zu, dense f32 on %zu.", won[0], won[0] == 1 ? "" : "s", won[1],
+                   won[2]);
+    dlor_html_table_begin(h, NULL, 8, head, "llrrlrrl");
+    for (size_t i = 0; i < r->nlayers; i++) {
+        const dlor_layer_report *L = &r->layers[i];
+        const char *w = dlor_alternatives_winner(L);
+        if (!w) continue;
+        for (int a = 0; a < L->nalts; a++) {
+            char sb[32], se[32], ab[32], ae[32], alt[48], stored[48];
+            snprintf(stored, sizeof stored, "%s %s", L->form, dlor_dtype_name(L->factor_dtype));
+            snprintf(sb, sizeof sb, "%llu", (unsigned long long)L->bytes_dlor);
+            dlor_html_format_num(L->rel_fro_error, se, sizeof se);
+            snprintf(alt, sizeof alt, "%s %s%s", L->alts[a].form, dlor_dtype_name(L->alts[a].dtype),
+                     strcmp(L->alts[a].form, "qlr") == 0 ? " + f16" : "");
+            snprintf(ab, sizeof ab, "%llu", (unsigned long long)L->alts[a].bytes);
+            dlor_html_format_num(L->alts[a].rel_fro_error, ae, sizeof ae);
+            const char *cells[8] = {a ? "" : L->name, a ? "" : stored, a ? "" : sb, a ? "" : se, alt, ab, ae,
+                                    a ? "" : w};
+            dlor_html_table_row(h, cells, NULL);
+        }
+    }
+    dlor_html_table_end(h);
+}
+
 static void layer_table(dlor_html *h, const verify_result *r)
 {
     static const char *const head[] = {"layer", "shape", "form", "rank", "L", "alpha / beta", "rel. error",
@@ -327,6 +367,7 @@ static void layer_table(dlor_html *h, const verify_result *r)
         if (dlor_verify_layer_note(r, &r->layers[i], note, sizeof note)[0])
             dlor_html_para(h, "note", "%s: %s.", r->layers[i].name, note);
     }
+    alternatives_table(h, r);
     dlor_html_para(h, "note",
                    "rank: columns per DLoR factor; L: factors; alpha / beta: the shared diagonal (beta of a compressed "
                    "beta I + P Q^T). SVD at size: the error plain truncated SVD has when it stores as many numbers. "

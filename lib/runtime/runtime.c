@@ -321,6 +321,12 @@ static void size_model(dlor_model *r)
 #endif
         }
         if (RT_PASSES > 1 && widens(&r->img, L.u_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, need);
+#ifndef DLOR_RT_NO_QUANT
+        if (L.has_base) { /* four rows of the base, as for a dense weight */
+            if (widens(&r->img, L.base_tensor, 1)) r->widen = max_u64(r->widen, 4 * L.cols);
+            if (RT_PASSES > 1 && widens(&r->img, L.base_tensor, 4)) r->widen_f64 = max_u64(r->widen_f64, 4 * L.cols);
+        }
+#endif
     }
 }
 
@@ -459,7 +465,8 @@ static uint64_t branch_macs(const dlor_model *m, uint32_t i)
 static uint64_t layer_macs(const dlor_image_layer *L)
 {
     return L->k * (L->dim_u + L->dim_v) + (L->method == DLOR_IMAGE_MUL ? L->factors * L->dim_u
-                                                                      : (L->rows < L->cols ? L->rows : L->cols));
+                                                                      : (L->rows < L->cols ? L->rows : L->cols)) +
+           (L->has_base ? L->rows * L->cols : 0);
 }
 
 static uint64_t tensor_bytes(const dlor_model *m, uint32_t i)
@@ -479,7 +486,8 @@ static int node_cost(const dlor_model *m, uint32_t i, uint64_t *macs, uint64_t *
     if (n.kind == K_LINEAR && n.is_layer) {
         dlor_image_layer L;
         dlor_image_layer_at(&m->img, n.weight, &L);
-        *bytes += tensor_bytes(m, L.u_tensor) + tensor_bytes(m, L.v_tensor);
+        *bytes += tensor_bytes(m, L.u_tensor) + tensor_bytes(m, L.v_tensor) +
+                  (L.has_base ? tensor_bytes(m, L.base_tensor) : 0);
         *macs = layer_macs(&L);
     } else {
         if (n.weight != DLOR_IMAGE_NO_TENSOR) *bytes += tensor_bytes(m, n.weight);
@@ -507,7 +515,7 @@ int dlor_model_op_cost(const dlor_model *m, uint32_t i, uint64_t *macs, uint64_t
         dlor_image_layer_at(&m->img, op.weight, &L);
         dlor_image_tensor_at(&m->img, L.u_tensor, &u);
         dlor_image_tensor_at(&m->img, L.v_tensor, &v);
-        *bytes += u.nbytes + v.nbytes;
+        *bytes += u.nbytes + v.nbytes + (L.has_base ? tensor_bytes(m, L.base_tensor) : 0);
         /* the products V^T x and the updates U z, one per stored element, and the
          * diagonal: alpha x once per mul factor, L alpha x once for add */
         *macs = layer_macs(&L);

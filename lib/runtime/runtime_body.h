@@ -1056,11 +1056,26 @@ static void RT_(dlor_layer)(const dlor_model *m, const dlor_image_layer *L, cons
     team_sync(t);
     share(t, L->rows, 16, &i0, &i1);
     uint64_t c = i1 < kdiag ? i1 : (i0 < kdiag ? kdiag : i0); /* [i0, c) on the diagonal, [c, i1) zero */
-    for (size_t b = 0; b < batch; b++) {
-        T *ob = out + b * stride;
-        const T *ib = in + b * stride;
-        for (uint64_t i = i0; i < c; i++) ob[i] = la * ib[i];
-        memset(ob + c, 0, (i1 - c) * sizeof(T));
+#ifndef DLOR_RT_NO_QUANT
+    if (L->has_base) { /* 1.7: y = B x, then the diagonal added to it (bases are q8 or q4: a build
+                        * with DLOR_RT_NO_QUANT refuses them at open) */
+        dlor_image_tensor bt;
+        dlor_image_tensor_at(&m->img, L->base_tensor, &bt);
+        RT_(dense_layer)(&bt, in, out, batch, stride, i0, i1, widen, qa);
+        for (size_t b = 0; b < batch; b++) {
+            T *ob = out + b * stride;
+            const T *ib = in + b * stride;
+            for (uint64_t i = i0; i < c; i++) ob[i] += la * ib[i];
+        }
+    } else
+#endif
+    {
+        for (size_t b = 0; b < batch; b++) {
+            T *ob = out + b * stride;
+            const T *ib = in + b * stride;
+            for (uint64_t i = i0; i < c; i++) ob[i] = la * ib[i];
+            memset(ob + c, 0, (i1 - c) * sizeof(T));
+        }
     }
     for (uint64_t l = 0; l < L->factors; l++) {
         uint64_t j0 = l * L->rank;

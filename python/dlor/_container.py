@@ -102,6 +102,7 @@ class LayerRecord:
     k: int        # columns of U and V (the U tensor's rows)
     dim_u: int
     dim_v: int
+    base_tensor: Optional[int] = None  # 1.7: W = B + the add layer's matrix, B this tensor
 
 
 @dataclass
@@ -397,8 +398,10 @@ def _layers(c: _Checker, b: bytes, sec: Tuple[int, int, int], string,
         rows, cols, rank, factors = struct.unpack_from("<QQQQ", b, r + 16)
         alpha, ui, vi, sdt = struct.unpack_from("<dIIH", b, r + 48)
         seed, = struct.unpack_from("<Q", b, r + 72)
-        c.check(not any(b[r + 14:r + 16]) and not any(b[r + 66:r + 72]) and not any(b[r + 80:r + 128]),
-                f"{what}: reserved bytes are not zero")
+        lflags, = struct.unpack_from("<H", b, r + 14)
+        bi, = struct.unpack_from("<I", b, r + 80)
+        c.check(lflags & ~1 == 0 and not any(b[r + 66:r + 72]) and not any(b[r + 84:r + 128]) and
+                (lflags & 1 or bi == 0), f"{what}: reserved bytes are not zero")
         c.check(layout in (U_ROWS, U_PANELS), f"{what}: unknown U layout {layout}")
         c.check((method == METHOD_MUL and basis in (BASIS_SCHUR, BASIS_RANDOM)) or
                 (method == METHOD_ADD and basis == BASIS_SVD),
@@ -424,12 +427,19 @@ def _layers(c: _Checker, b: bytes, sec: Tuple[int, int, int], string,
         c.check(layout != U_PANELS or tu.name == name + ".dlor.U",
                 f"{what}: its U tensor is stored in panels, so it must be named '<layer>.dlor.U', "
                 f"not '{shown(tu.name)}'")
+        base = None
+        if lflags & 1:
+            c.check(method == METHOD_ADD, f"{what}: a base tensor needs method add, not {method}")
+            c.check(bi < len(tensors) and bi not in (ui, vi), f"{what}: bad base tensor index {bi}")
+            c.check(tensors[bi].dtype in WEIGHT_DTYPES and tensors[bi].shape == (rows, cols),
+                    f"{what}: the base tensor must be a float or quantized [{rows}, {cols}] tensor")
+            base = bi
         out.append(LayerRecord(name, method, basis, layout, rows, cols, rank, factors, alpha, ui, vi, sdt, seed,
-                               k, dim_u, dim_v))
+                               k, dim_u, dim_v, base))
     # a U tensor in panels is read through its layer alone (7.6): no other reference may take it for rows
     owners = _panel_owners(tensors, out)
     for L in out:
-        c.check(L.v_tensor not in owners and (L.u_layout == U_PANELS or L.u_tensor not in owners),
+        c.check(L.v_tensor not in owners and L.base_tensor not in owners and (L.u_layout == U_PANELS or L.u_tensor not in owners),
                 f"layer '{shown(L.name)}': a factor tensor is another layer's U stored in panels, "
                 "which only that layer may use")
     return out

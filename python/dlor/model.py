@@ -34,7 +34,8 @@ class Layer:
 
     ``form`` says what the layer holds, as ``dlor verify`` reports it: ``mul`` and
     ``add`` (exact), ``mul-compressed``, ``lowrank`` (``beta I + P Q^T`` and sums of
-    components) or ``svd`` (plain truncated SVD, ``beta = 0``). ``dtype`` is the
+    components), ``svd`` (plain truncated SVD, ``beta = 0``) or ``qlr`` (a quantized base ``B`` plus
+    a low-rank correction, ``W = B + U V^T``, format 1.7). ``dtype`` is the
     storage dtype of the factors (``f32``, ``f64``, ``f16``, ``bf16``, ``q8``, ``q4``); ``U`` and
     ``V`` hold their values exactly (bf16 widened to float32, numpy having no bfloat16; q8 and q4
     dequantized to float32, which holds them exactly). Arrays are read-only.
@@ -53,6 +54,8 @@ class Layer:
     u_layout: str
     source_dtype: str
     seed: int
+    B: Optional[np.ndarray] = field(default=None, repr=False)
+    """``form == "qlr"``: the ``rows x cols`` quantized base (dequantized), ``W = B + U V^T``."""
 
     @property
     def alpha(self) -> Optional[float]:
@@ -107,6 +110,8 @@ class Layer:
                 h = a * h + (h @ V[:, c]) @ U[:, c].T
             return h[..., :rows]
         y = (x @ V) @ U.T
+        if self.B is not None:
+            y = y + x @ self.B.astype(dt).T
         n = min(rows, cols)
         y[..., :n] += dt.type(self.factors) * a * x[..., :n]
         return y
@@ -147,7 +152,9 @@ class Model:
         self.layers: Dict[str, Layer] = {}
         for L in img.layers:
             kmax = max(L.rows, L.cols) if L.method == C.METHOD_MUL else min(L.rows, L.cols)
-            if L.k == kmax:
+            if L.base_tensor is not None:
+                form = "qlr"
+            elif L.k == kmax:
                 form = _METHODS[L.method]
             elif L.method == C.METHOD_MUL:
                 form = "mul-compressed"
@@ -158,13 +165,15 @@ class Model:
                 shape=(L.rows, L.cols), rank=L.rank, factors=L.factors, coefficient=L.alpha,
                 U=_readonly(arrays[L.u_tensor].T), V=_readonly(arrays[L.v_tensor].T),
                 dtype=C.dtype_name(img.tensors[L.u_tensor].dtype), u_layout=_LAYOUTS[L.u_layout],
-                source_dtype=C.DTYPES[L.source_dtype][0], seed=L.seed)
+                source_dtype=C.DTYPES[L.source_dtype][0], seed=L.seed,
+                B=None if L.base_tensor is None else _readonly(arrays[L.base_tensor]))
         self.is_dag = bool(img.nodes)
         self.graph: List[Any] = DG.from_records(img) if self.is_dag else G.from_records(img)
         self.in_features, self.out_features = (DG.widths(self.graph) if self.is_dag
                                                else G.widths(self, self.graph))
         self._dag: Optional[List[DG.Node]] = None
-        factor_names = {img.tensors[i].name for L in img.layers for i in (L.u_tensor, L.v_tensor)}
+        factor_names = {img.tensors[i].name for L in img.layers
+                        for i in (L.u_tensor, L.v_tensor, L.base_tensor) if i is not None}
         self.carried: List[str] = [t.name for t in img.tensors if t.name not in factor_names]
         """Names of the tensors that are not factors of a layer (biases, layers kept dense, ...)."""
 

@@ -325,6 +325,10 @@ def seeds_dlor(dlor):
         ("dense-q4", "wide", ["--tol", "1e-9", "--dtype", "q4", "--activation", "relu"]),
         ("dense-q8", "wide", ["--tol", "1e-9", "--dtype", "q8", "--activation", "relu"]),
         ("dag-decoder-q8", "dec", ["--rank", "2", "--dtype", "q8"]),
+        # quantized bases with a low-rank correction (format 1.7): q4 + f16, q8 + q8
+        ("qlr-q4", "wide", ["--method", "qlr", "--rank", "2", "--activation", "relu"]),
+        ("qlr-q8", "tiny", ["--method", "qlr", "--rank", "1", "--dtype", "q8", "--correction-dtype", "q8",
+                            "--activation", "relu"]),
     ]
     with tempfile.TemporaryDirectory() as tmp:
         for model, data in (("tiny", tiny), ("wide", wide), ("enc", enc), ("dec", dec), ("feats", feats)):
