@@ -20,60 +20,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import dlor_pyreader  # noqa: E402
-from dlor_spec_cases import fix_checksums, safetensors_bytes  # noqa: E402
+from dlor_spec_cases import fix_checksums  # noqa: E402
+from dlor_quanttest import model_steps, quantize, rel_fro as rel  # noqa: E402
 from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
 TMP, path, fresh = scratch("qlr")
-QMAX = {"q8": 127, "q4": 7}
-
-
-def quantize(w, dt):
-    """6.1 in numpy: blocks of 32 along rows, scale = f16(f32(absmax / qmax)), values
-    round-half-even(w / scale) clamped to +-qmax. (dequantized float64, stored bytes)."""
-    w = np.asarray(w, np.float64)
-    R, C = w.shape
-    B = -(-C // 32)
-    p = np.zeros((R, 32 * B))
-    p[:, :C] = w
-    blk = p.reshape(R, B, 32)
-    s16 = (np.abs(blk).max(axis=2) / QMAX[dt]).astype(np.float32).astype(np.float16)
-    s = s16.astype(np.float64)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        q = np.where(s[:, :, None] > 0, np.rint(blk / s[:, :, None]), 0)
-    q = np.clip(q, -QMAX[dt], QMAX[dt]).astype(np.int64)
-    deq = (q * s[:, :, None]).reshape(R, 32 * B)[:, :C]
-    if dt == "q8":
-        vals = (q & 0xFF).astype(np.uint8).tobytes()
-    else:
-        n = q & 15
-        vals = (n[:, :, :16] | (n[:, :, 16:] << 4)).astype(np.uint8).tobytes()
-    return deq, vals + s16.astype("<f2").tobytes()
-
-
-def rel(a, b):
-    return np.linalg.norm(a - b) / np.linalg.norm(b)
-
-
-def st_file(name, tensors, graph):
-    p = fresh(name)
-    with open(p, "wb") as f:
-        f.write(safetensors_bytes([(n, "F32", list(a.shape), np.asarray(a, "<f4").tobytes()) for n, a in tensors],
-                                  {"dlor.graph": graph}))
-    return p
-
-
-def convert(src, out, *args):
-    rc, so, se = run("convert", src, "-o", fresh(out), *args)
-    check(rc == 0, f"convert {out} {args}: {se}")
-    return path(out)
-
-
-def run_model(model, x, *args):
-    xin, yout = fresh("x.npy"), fresh("y.npy")
-    np.save(xin, x)
-    rc, so, se = run("run", model, "-i", xin, "-o", yout, *args)
-    check(rc == 0, f"run {model} {args}: {se}")
-    return np.load(yout) if rc == 0 else None
+st_file, convert, run_model = model_steps(fresh, path)
 
 
 def raw_dtype(model, name):

@@ -18,33 +18,12 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
-from dlor_spec_cases import safetensors_bytes  # noqa: E402
+from dlor_quanttest import model_steps  # noqa: E402
 from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
 TMP, path, fresh = scratch("quant_acts")
+st_file, convert, run_model = model_steps(fresh, path)
 rng = np.random.default_rng(5)
-
-
-def st_file(name, tensors, graph):
-    p = fresh(name)
-    with open(p, "wb") as f:
-        f.write(safetensors_bytes([(n, "F32", list(a.shape), np.asarray(a, "<f4").tobytes()) for n, a in tensors],
-                                  {"dlor.graph": graph}))
-    return p
-
-
-def convert(src, out, *args):
-    rc, so, se = run("convert", src, "-o", fresh(out), *args)
-    check(rc == 0, f"convert {out} {args}: {se}")
-    return path(out)
-
-
-def run_model(model, x, *args):
-    xin, yout = fresh("x.npy"), fresh("y.npy")
-    np.save(xin, x)
-    rc, so, se = run("run", model, "-i", xin, "-o", yout, *args)
-    check(rc == 0, f"run {model} {args}: {se}")
-    return np.load(yout) if rc == 0 else None
 
 
 def quant_acts(x):
