@@ -9,7 +9,9 @@ and the wall time, for
 The checkpoint is written tensor by tensor (the safetensors layout by hand), so this script never
 holds more than one layer either. Not a test: the numbers depend on the machine and its load.
 
-    python3 bench/bench_stream.py [--dlor build/dlor] [--blocks 10] [--tmp DIR] [--skip-big]"""
+    python3 bench/bench_stream.py [--dlor build/dlor] [--blocks 10] [--tmp DIR] [--skip-big] [--json FILE]
+
+--json writes the rows (model, jobs, source, plan and peak bytes, seconds) for bench/harness.py."""
 import argparse
 import json
 import os
@@ -67,12 +69,14 @@ def measure(dlor, src, out, opts, tmp):
         return int(f.read().split()[-1]) * 1024, secs
 
 
-def row(label, dlor, src, opts, tmp):
+def row(label, dlor, src, opts, tmp, rows):
     est = plan_peak(dlor, src, opts)
     peak, secs = measure(dlor, src, os.path.join(tmp, "out.dlor"), opts, tmp)
     size = os.path.getsize(src)
     print(f"{label:<26} {' '.join(opts):<36} {size / 1e6:>8.0f} {est / 1e6:>8.0f} {peak / 1e6:>8.0f} "
           f"{peak / est:>6.2f} {peak / size:>7.2f} {secs:>7.1f}", flush=True)
+    rows.append({"model": label, "options": " ".join(opts), "jobs": int(opts[opts.index("--jobs") + 1]),
+                 "source_bytes": size, "plan_bytes": est, "peak_bytes": peak, "seconds": secs})
 
 
 def main():
@@ -81,7 +85,9 @@ def main():
     ap.add_argument("--blocks", type=int, default=10)
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--skip-big", action="store_true")
+    ap.add_argument("--json")
     a = ap.parse_args()
+    rows = []
     if not os.path.exists("/usr/bin/time"):
         raise SystemExit("needs /usr/bin/time (GNU time) for the peak RSS")
     tmp = tempfile.mkdtemp(prefix="dlor-stream-", dir=a.tmp)
@@ -92,7 +98,7 @@ def main():
         small = os.path.join(tmp, "layers8.safetensors")
         write_safetensors(small, [(f"l{i}.weight", (2048, 2048)) for i in range(8)], 0)
         for j in ("1", "2"):
-            row("8 x 2048^2", a.dlor, small, ["--method", "lowrank", "--rank", "64", "--jobs", j], tmp)
+            row("8 x 2048^2", a.dlor, small, ["--method", "lowrank", "--rank", "64", "--jobs", j], tmp, rows)
         os.remove(small)
         if not a.skip_big:
             h, inter = 2048, 8192
@@ -106,9 +112,12 @@ def main():
             write_safetensors(big, shapes, 1)
             label = f"{a.blocks} blocks, {os.path.getsize(big) / 1e9:.1f} GB"
             for j in ("1", "2"):
-                row(label, a.dlor, big, ["--method", "lowrank", "--rank", "64", "--jobs", j], tmp)
+                row(label, a.dlor, big, ["--method", "lowrank", "--rank", "64", "--jobs", j], tmp, rows)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(rows, f, indent=1)
     return 0
 
 

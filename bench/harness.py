@@ -553,6 +553,19 @@ def ab_section(run, S, a):
         return {"table": table, "rows": json.load(f)["rows"]}
 
 
+STREAM_RSS_LIMIT = 450e6  # convert 8 x 2048^2 at lowrank rank 64: peak RSS (was 691 MB with every layer in double)
+
+
+def stream_convert_section(run, S, a):
+    """bench/bench_stream.py: peak RSS of a streamed conversion against the plan's estimate."""
+    run.section = "streamed conversion"
+    js = os.path.join(a.work, "stream.json")
+    run.run([sys.executable, os.path.join(HERE, "bench_stream.py"), "--dlor", a.dlor, "--tmp", a.work, "--json", js]
+            + (["--skip-big"] if a.quick else []))
+    with open(js) as f:
+        return json.load(f)
+
+
 def stream_section(run, S, a, models):
     """Read bandwidth of one core and of T cores for working sets of each model's size (bench/stream_probe.c)."""
     run.section = "memory tiers"
@@ -635,7 +648,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None):
+           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None, sconv=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1263,6 +1276,29 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
         w("Every row gives the same bits: %s." % ("yes" if all(r["same_bits"] for r in ab["rows"]) else "**no**"))
         w("")
 
+    # ---- streamed conversion
+    if sconv:
+        w("## 9. Peak memory of a streamed conversion")
+        w("")
+        w("`bench/bench_stream.py`: `dlor convert --method lowrank --rank 64` of seeded float32 safetensors files, "
+          "the plan's peak estimate (`--dry-run`, the formula in README.md) next to the measured peak RSS (GNU "
+          "time's maximum resident set size) and the wall time. A layer is held in double only inside its fit, "
+          "at most --jobs at once; the source is mapped.")
+        w("")
+        w("| model | jobs | source MB | plan MB | peak RSS MB | peak / plan | peak / source | seconds |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in sconv:
+            w("| %s | %d | %.0f | %.0f | %.0f | %.2f | %.2f | %.1f |" % (
+                r["model"], r["jobs"], r["source_bytes"] / 1e6, r["plan_bytes"] / 1e6, r["peak_bytes"] / 1e6,
+                r["peak_bytes"] / r["plan_bytes"], r["peak_bytes"] / r["source_bytes"], r["seconds"]))
+            if r["model"].startswith("8 x 2048"):
+                targets.append(("Peak RSS converting 8 x 2048^2 at lowrank rank 64, --jobs %d: <= 450 MB" % r["jobs"],
+                                "%.0f MB" % (r["peak_bytes"] / 1e6), r["peak_bytes"] <= STREAM_RSS_LIMIT))
+            ratio = r["peak_bytes"] / r["plan_bytes"]
+            targets.append(("Plan's peak memory within 2 x of the measured (%s, --jobs %d)" % (r["model"], r["jobs"]),
+                            "%.2f x" % ratio, 0.5 <= ratio <= 2.0))
+        w("")
+
     # ---- commands
     w("## Commands")
     w("")
@@ -1342,9 +1378,10 @@ def main():
     mcu = mcu_section(run, S, a)
     onnx_rw = onnx_rewrite_section(run, S, a)
     ab = ab_section(run, S, a)
+    sconv = stream_convert_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab, sconv)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
