@@ -98,7 +98,11 @@ int main(int argc, char **argv)
     long len = ftell(f);
     fseek(f, 0, SEEK_SET);
     unsigned char *img = malloc((size_t)len);
-    if (!img || fread(img, 1, (size_t)len, f) != (size_t)len) return 1;
+    if (!img || fread(img, 1, (size_t)len, f) != (size_t)len) {
+        free(img);
+        fclose(f);
+        return 1;
+    }
     fclose(f);
     dlor_model m;
     dlor_image_error e;
@@ -106,6 +110,8 @@ int main(int argc, char **argv)
     void *plan = malloc(plan_size ? plan_size : 1);
     if (!plan || dlor_model_open_plan(&m, img, (size_t)len, RUN_IMAGE_OPEN_FLAGS | flags, plan, plan_size, &e) != 0) {
         fprintf(stderr, "%s\n", e.msg);
+        free(plan);
+        free(img);
         return 1;
     }
     if (argc == 5) {
@@ -118,17 +124,19 @@ int main(int argc, char **argv)
     float *x = malloc(batch * m.in_dim * sizeof *x), *y = malloc(batch * m.out_dim * sizeof *y);
     void *scratch = malloc(need);
     size_t got;
-    while ((got = fread(x, sizeof *x * m.in_dim, batch, stdin)) > 0) {
+    int rc = 0;
+    while (rc == 0 && (got = fread(x, sizeof *x * m.in_dim, batch, stdin)) > 0) {
         if (dlor_model_forward(&m, x, got, y, scratch, need, &e) != 0) {
             fprintf(stderr, "%s\n", e.msg);
-            return 1;
+            rc = 1;
+        } else {
+            fwrite(y, sizeof *y * m.out_dim, got, stdout);
         }
-        fwrite(y, sizeof *y * m.out_dim, got, stdout);
     }
     free(x);
     free(y);
     free(scratch);
     free(plan);
     free(img);
-    return 0;
+    return rc;
 }
