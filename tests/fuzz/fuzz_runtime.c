@@ -8,6 +8,7 @@
  * exactly-sized scratch, writes nothing outside the outputs, refuses a
  * scratch one byte short, and gives the same bits whether the image is
  * 16-byte aligned (f32 data used in place) or not (converted). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,6 +103,16 @@ static float *run(const dlor_model *m, size_t batch, size_t *nout)
     return y;
 }
 
+/* The same outputs: equal bits, or NaN on both sides (a NaN's sign and payload
+ * follow the order of the operations, which differs between the batch tiles of
+ * an image used in place and the row kernels of a widened one). */
+static int same_outputs(const float *a, const float *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(a + i, b + i, sizeof *a) != 0 && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     dlor_model m, mu;
@@ -128,8 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             size_t na = 0, nb = 0;
             float *a = run(&m, batch, &na), *b = run(&mu, batch, &nb);
             if (a && b)
-                DLF_REQUIRE(na == nb && memcmp(a, b, na * sizeof *a) == 0,
-                            "aligned and unaligned images give different outputs");
+                DLF_REQUIRE(na == nb && same_outputs(a, b, na), "aligned and unaligned images give different outputs");
             free(a);
             free(b);
         }
