@@ -11,11 +11,10 @@
 #include "dlor_hf.h"
 #include "dlor_onnx_rewrite.h"
 #include "dlor_readers.h"
+#include "convert_args.h"
 #include "convert_run.h"
 #include "model_load.h"
 #include "network_cmd.h"
-#include "parallel.h"
-#include "shard.h"
 #include "opts.h"
 #include "progress.h"
 
@@ -93,207 +92,6 @@ static const char *usage_line = "IN -o OUT.dlor [options]\n\n"
                                 "The model's graph is recorded when it is known (ONNX, a 'dlor.graph' metadata\n"
                                 "entry, or nn.Sequential names with --activation).";
 
-int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *d, int *layout)
-{
-    const char *v = dlor_opt(o, d, "layout");
-    *layout = DLOR_IMAGE_U_PANELS;
-    if (!v || strcmp(v, "panels") == 0) return 0;
-    if (strcmp(v, "rows") == 0) {
-        *layout = DLOR_IMAGE_U_ROWS;
-        return 0;
-    }
-    fprintf(stderr, "dlor convert: --layout must be panels or rows, not '%s'\n", v);
-    return -1;
-}
-
-static int parse_config(const dlor_opts *o, convert_cfg *cfg)
-{
-    const char *method = dlor_opt(o, defs, "method"), *basis = dlor_opt(o, defs, "basis");
-    const char *rank = dlor_opt(o, defs, "rank"), *alpha = dlor_opt(o, defs, "alpha");
-    const char *seed = dlor_opt(o, defs, "seed"), *dtype = dlor_opt(o, defs, "dtype");
-    dlor_factor_opts *fo = &cfg->fo;
-    memset(cfg, 0, sizeof *cfg);
-    const char *tols = dlor_opt(o, defs, "tol"), *budgets = dlor_opt(o, defs, "budget");
-    const char *bitss = dlor_opt(o, defs, "budget-bits");
-    const char *factors = dlor_opt(o, defs, "factors"), *calib = dlor_opt(o, defs, "calib");
-    const char *acts = dlor_opt(o, defs, "calib-acts");
-    fo->method = DLOR_METHOD_MUL;
-    cfg->form = method ? method : (tols || budgets || bitss || factors || calib || acts) ? "auto" : "mul";
-    if (strcmp(cfg->form, "add") == 0) fo->method = DLOR_METHOD_ADD;
-    else if (strcmp(cfg->form, "lowrank") == 0 || strcmp(cfg->form, "svd") == 0 || strcmp(cfg->form, "auto") == 0)
-        cfg->compress = 1;
-    else if (strcmp(cfg->form, "qlr") == 0)
-        cfg->compress = cfg->cc.qlr = 1;
-    else if (strcmp(cfg->form, "mul") != 0) {
-        fprintf(stderr, "dlor convert: --method must be mul, add, lowrank, svd, auto or qlr, not '%s'\n", method);
-        return 2;
-    }
-    if (dlor_opt(o, defs, "allocate") && !budgets) {
-        fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
-        return 2;
-    }
-    if (calib && acts) {
-        fprintf(stderr, "dlor convert: --calib and --calib-acts do not go together: give the layers' inputs one way\n");
-        return 2;
-    }
-    if (!cfg->compress && (tols || budgets || factors || calib || acts)) {
-        fprintf(stderr, "dlor convert: --tol, --budget, --factors, --calib and --calib-acts choose compressed forms; use --method "
-                        "auto, lowrank or svd (mul and add are exact)\n");
-        return 2;
-    }
-    if (cfg->compress) {
-        dlor_compress_cfg *cc = &cfg->cc;
-        int targets = (rank != NULL) + (tols != NULL) + (budgets != NULL) + (bitss != NULL);
-        if (bitss && (strcmp(cfg->form, "auto") != 0 || factors || dtype)) {
-            fprintf(stderr, "dlor convert: --budget-bits goes with --method auto and chooses each layer's dtypes "
-                            "(not --dtype or --factors)\n");
-            return 2;
-        }
-        if (bitss && (dlor_parse_double(bitss, &cc->bits) != 0 || !(cc->bits > 0) || cc->bits > 32)) {
-            fprintf(stderr, "dlor convert: --budget-bits must be a number of bits per weight in (0, 32], not '%s'\n",
-                    bitss);
-            return 2;
-        }
-        cc->has_bits = bitss != NULL;
-        cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
-        if (cc->qlr && (budgets || factors)) {
-            fprintf(stderr, "dlor convert: --method qlr takes --rank R or --tol T (not --budget or --factors)\n");
-            return 2;
-        }
-        cc->calib = calib;
-        cc->calib_acts = acts;
-        if (targets != 1) {
-            fprintf(stderr, "dlor convert: a compressed form needs exactly one target: --rank R, --tol T, --budget F or "
-                            "--budget-bits B\n");
-            return 2;
-        }
-        if (tols && (dlor_parse_double(tols, &cc->tol) != 0 || cc->tol <= 0)) {
-            fprintf(stderr, "dlor convert: --tol must be a positive number, not '%s'\n", tols);
-            return 2;
-        }
-        cc->has_tol = tols != NULL;
-        if (budgets && (dlor_parse_double(budgets, &cc->budget) != 0 || cc->budget <= 0 || cc->budget > 1)) {
-            fprintf(stderr, "dlor convert: --budget must be a fraction in (0, 1], not '%s'\n", budgets);
-            return 2;
-        }
-        cc->has_budget = budgets != NULL;
-        const char *alloc = dlor_opt(o, defs, "allocate");
-        if (alloc && (!budgets || (strcmp(alloc, "max") != 0 && strcmp(alloc, "sum") != 0 &&
-                                   strcmp(alloc, "uniform") != 0))) {
-            fprintf(stderr, "dlor convert: --allocate takes max, sum or uniform and goes with --budget\n");
-            return 2;
-        }
-        cc->allocate_sum = !alloc || strcmp(alloc, "sum") == 0;
-        cc->allocate_uniform = alloc && strcmp(alloc, "uniform") == 0;
-        if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096)) {
-            fprintf(stderr, "dlor convert: --factors must be an integer from 1 to 4096, not '%s'\n", factors);
-            return 2;
-        }
-        if (basis || alpha) {
-            fprintf(stderr, "dlor convert: --basis and --alpha apply to the exact forms (mul, add) only\n");
-            return 2;
-        }
-    }
-    fo->basis = fo->method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
-    if (basis && !cfg->compress) {
-        if (strcmp(basis, "schur") == 0) fo->basis = DLOR_BASIS_SCHUR;
-        else if (strcmp(basis, "random") == 0) fo->basis = DLOR_BASIS_RANDOM;
-        else if (strcmp(basis, "svd") == 0) fo->basis = DLOR_BASIS_SVD;
-        else {
-            fprintf(stderr, "dlor convert: --basis must be schur, random or svd, not '%s'\n", basis);
-            return 2;
-        }
-        if ((fo->method == DLOR_METHOD_MUL) != (fo->basis != DLOR_BASIS_SVD)) {
-            fprintf(stderr, "dlor convert: --basis %s does not apply to --method %s (mul: schur|random; add: svd)\n",
-                    basis, fo->method == DLOR_METHOD_MUL ? "mul" : "add");
-            return 2;
-        }
-    }
-    fo->rank = DLOR_DEFAULT_RANK;
-    if (rank) {
-        if (dlor_parse_i64(rank, &fo->rank) != 0 || fo->rank < 1) {
-            fprintf(stderr, "dlor convert: --rank must be a positive integer, not '%s'\n", rank);
-            return 2;
-        }
-        cfg->rank_given = 1;
-        cfg->cc.rank = fo->rank;
-    }
-    fo->alpha_auto = 1;
-    if (alpha && strcmp(alpha, "auto") != 0) {
-        if (dlor_parse_double(alpha, &fo->alpha) != 0) {
-            fprintf(stderr, "dlor convert: --alpha must be a finite number or 'auto', not '%s'\n", alpha);
-            return 2;
-        }
-        if (fo->method == DLOR_METHOD_MUL && fo->alpha == 0.0) {
-            fprintf(stderr, "dlor convert: --alpha 0 is not allowed with --method mul (the factors must be invertible)\n");
-            return 2;
-        }
-        fo->alpha_auto = 0;
-    }
-    if (seed && dlor_parse_u64(seed, &fo->seed) != 0) {
-        fprintf(stderr, "dlor convert: --seed must be a non-negative integer, not '%s'\n", seed);
-        return 2;
-    }
-    fo->storage = DLOR_DT_F32;
-    if (dtype) {
-        fo->storage = dlor_dtype_from_name(dtype);
-        if (!dlor_dtype_is_weight(fo->storage)) {
-            fprintf(stderr, "dlor convert: --dtype must be f32, f64, f16, bf16, q8 or q4, not '%s'\n", dtype);
-            return 2;
-        }
-    }
-    cfg->cc.storage = fo->storage;
-    const char *cdtype = dlor_opt(o, defs, "correction-dtype");
-    cfg->cc.corr_storage = DLOR_DT_F16;
-    if (cdtype && !cfg->cc.qlr) {
-        fprintf(stderr, "dlor convert: --correction-dtype goes with --method qlr\n");
-        return 2;
-    }
-    if (cfg->cc.qlr) {
-        if (!dtype) fo->storage = cfg->cc.storage = DLOR_DT_Q4;
-        if (!dlor_dtype_is_quant(fo->storage)) {
-            fprintf(stderr, "dlor convert: --method qlr quantizes its base: --dtype must be q4 or q8, not '%s'\n", dtype);
-            return 2;
-        }
-        if (cdtype) {
-            cfg->cc.corr_storage = dlor_dtype_from_name(cdtype);
-            if (!dlor_dtype_is_weight(cfg->cc.corr_storage) || cfg->cc.corr_storage == DLOR_DT_Q4 ||
-                cfg->cc.corr_storage == DLOR_DT_F64) {
-                fprintf(stderr, "dlor convert: --correction-dtype must be f16, f32, bf16 or q8, not '%s'\n", cdtype);
-                return 2;
-            }
-        }
-    }
-    const char *jobs = dlor_opt(o, defs, "jobs");
-    uint64_t nj = 1;
-    if (jobs && (dlor_parse_u64(jobs, &nj) != 0 || nj > 1024)) {
-        fprintf(stderr, "dlor convert: --jobs must be an integer from 0 to 1024, not '%s'\n", jobs);
-        return 2;
-    }
-    cfg->jobs = nj == 0 ? dlor_cpu_count() : (int)nj;
-    cfg->cc.jobs = cfg->jobs;
-    const char *shard = dlor_opt(o, defs, "shard");
-    int64_t si, sn;
-    if (shard && dlor_shard_parse(shard, &si, &sn) != 0) {
-        fprintf(stderr, "dlor convert: --shard takes I/N with 0 <= I < N <= 65536, not '%s'\n", shard);
-        return 2;
-    }
-    if (shard) {
-        cfg->shard_i = si;
-        cfg->shard_n = sn;
-    }
-    if (shard && (budgets || bitss || dlor_opt(o, defs, "emit") || dlor_opt(o, defs, "emit-dense") ||
-                  dlor_opt(o, defs, "emit-onnx"))) {
-        fprintf(stderr, "dlor convert: --shard does not go with %s\n",
-                budgets || bitss ? "--budget or --budget-bits (the budget is shared by all layers: convert in one process, or use --tol "
-                          "or --rank)"
-                        : "--emit, --emit-dense or --emit-onnx (emit from the merged file's conversion in one "
-                          "process)");
-        return 2;
-    }
-    return 0;
-}
-
 int dlor_cmd_convert(int argc, char **argv)
 {
     dlor_opts o;
@@ -306,57 +104,39 @@ int dlor_cmd_convert(int argc, char **argv)
     }
     if ((rc = dlor_check_activation_opt("convert", dlor_opt(&o, defs, "activation"))) != 0) return rc;
     char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
-    dlor_error hf_err;
-    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
-        return dlor_cmd_fail("convert", &hf_err);
-    if (dlor_opt(&o, defs, "form") && strcmp(dlor_opt(&o, defs, "form"), "layer") != 0) {
-        static const char *const layer_only[] = {"method", "tol", "budget", "allocate", "factors", "emit",
-                                                 "emit-dense", "emit-onnx", "shard", "include", "exclude",
-                                                 "dry-run", "force", "set", "plan", "plan-out"};
-        for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
-            if (dlor_opt(&o, defs, layer_only[i])) {
-                fprintf(stderr, "dlor convert: --%s does not go with --form network (it converts every layer of the "
-                                "model's graph exactly)\n", layer_only[i]);
-                return 2;
-            }
-        return dlor_convert_network(&o, defs);
-    }
-    if (dlor_opt(&o, defs, "construction") || dlor_opt(&o, defs, "h") || dlor_opt(&o, defs, "c") ||
-        dlor_opt(&o, defs, "beta")) {
-        fprintf(stderr, "dlor convert: --construction, --h, --c and --beta go with --form network\n");
-        return 2;
-    }
-    if ((rc = parse_config(&o, &cfg)) != 0) return rc;
-    int u_layout;
-    if (dlor_convert_u_layout(&o, defs, &u_layout) != 0) return 2;
-    const char *in = o.pos[0], *out = dlor_opt(&o, defs, "output");
-    const dlor_convert_outputs outs = {out, dlor_opt(&o, defs, "compress") != NULL, dlor_opt(&o, defs, "emit"),
-                                       dlor_opt(&o, defs, "emit-dense"), dlor_opt(&o, defs, "emit-onnx")};
+    dlor_error err;
+    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &err)))
+        return dlor_cmd_fail("convert", &err);
+    int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude"), si = dlor_opt_index(defs, "set");
+#define OPT(name) dlor_opt(&o, defs, name)
+    const dlor_convert_args args = {
+        .form = OPT("form"), .method = OPT("method"), .rank = OPT("rank"), .tol = OPT("tol"), .budget = OPT("budget"),
+        .budget_bits = OPT("budget-bits"), .allocate = OPT("allocate"), .factors = OPT("factors"),
+        .calib = OPT("calib"), .calib_acts = OPT("calib-acts"), .basis = OPT("basis"), .alpha = OPT("alpha"),
+        .seed = OPT("seed"), .dtype = OPT("dtype"), .correction_dtype = OPT("correction-dtype"), .jobs = OPT("jobs"),
+        .shard = OPT("shard"), .layout = OPT("layout"), .activation = OPT("activation"),
+        .construction = OPT("construction"), .h = OPT("h"), .c = OPT("c"), .beta = OPT("beta"),
+        .out = OPT("output"), .emit = OPT("emit"), .emit_dense = OPT("emit-dense"), .emit_onnx = OPT("emit-onnx"),
+        .plan = OPT("plan"), .plan_out = OPT("plan-out"), .dry_run = OPT("dry-run"), .force = OPT("force"),
+        .include = o.all[inc], .ninclude = (size_t)o.count[inc], .exclude = o.all[exc],
+        .nexclude = (size_t)o.count[exc], .sets = o.all[si], .nsets = o.count[si]};
+#undef OPT
+    int network;
+    net_cfg ncfg;
+    if (dlor_convert_args_check(&args, &network, &cfg, &ncfg, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
+    if (network) return dlor_convert_network(&o, defs, &ncfg);
+    const char *in = o.pos[0], *out = args.out;
+    const dlor_convert_outputs outs = {out, dlor_opt(&o, defs, "compress") != NULL, args.emit, args.emit_dense,
+                                       args.emit_onnx};
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY},
                                        {"--emit", outs.emit, DLOR_OUT_FILE},
                                        {"--emit-dense", outs.emit_dense, DLOR_OUT_FILE},
                                        {"--emit-onnx", outs.emit_onnx, DLOR_OUT_FILE},
-                                       {"--plan-out", dlor_opt(&o, defs, "plan-out"), DLOR_OUT_TEXT}};
-    const char *inputs[] = {in, dlor_opt(&o, defs, "calib"), dlor_opt(&o, defs, "plan"), dlor_opt(&o, defs, "calib-acts")};
+                                       {"--plan-out", args.plan_out, DLOR_OUT_TEXT}};
+    const char *inputs[] = {in, args.calib, args.plan, args.calib_acts};
     if ((rc = dlor_cmd_check_outputs("convert", outputs, 5, inputs, 4)) != 0) return rc;
-    dlor_error err;
     if (outs.emit_onnx && dlor_onnx_rewrite_check_source(in, &err) != DLOR_OK) return dlor_cmd_fail("convert", &err);
     int progress = isatty(2) || dlor_opt(&o, defs, "verbose");
-    int inc = dlor_opt_index(defs, "include"), exc = dlor_opt_index(defs, "exclude");
-    cfg.include = o.all[inc];
-    cfg.ninclude = (size_t)o.count[inc];
-    cfg.exclude = o.all[exc];
-    cfg.nexclude = (size_t)o.count[exc];
-    cfg.activation = dlor_opt(&o, defs, "activation");
-    cfg.u_layout = u_layout;
-    int si = dlor_opt_index(defs, "set");
-    cfg.out = out;
-    cfg.plan_in = dlor_opt(&o, defs, "plan");
-    cfg.plan_out = dlor_opt(&o, defs, "plan-out");
-    cfg.sets = o.all[si];
-    cfg.nsets = o.count[si];
-    cfg.dry_run = dlor_opt(&o, defs, "dry-run") != NULL;
-    cfg.force = dlor_opt(&o, defs, "force") != NULL;
     cfg.show_plan = isatty(2);
     cfg.phase_lines = progress;
     dlor_cmd_lines lines;

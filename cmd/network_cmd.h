@@ -9,12 +9,11 @@
 #include "dlor_error.h"
 #include "opts.h"
 
+struct net_cfg;
 /* dlor convert IN -o OUT --form network ...: called by dlor convert with its
- * parsed options and option table. Returns the exit status. */
-int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs);
-/* convert's --layout: DLOR_IMAGE_U_PANELS (default) or DLOR_IMAGE_U_ROWS into
- * *layout; -1 (after a message) for anything else. */
-int dlor_convert_u_layout(const dlor_opts *o, const dlor_optdef *defs, int *layout);
+ * parsed options, option table and the network form's configuration checked
+ * from them (dlor_convert_args_check). Returns the exit status. */
+int dlor_convert_network(const dlor_opts *o, const dlor_optdef *defs, const struct net_cfg *cfg);
 
 struct dlor_model;
 /* dlor run: a note on stderr when a network form made for float64 is run in float32. */

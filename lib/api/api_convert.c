@@ -38,7 +38,7 @@ static dlor_dtype storage_dtype(int s)
     return DLOR_DT_INVALID;
 }
 
-/* The options as the command's parse_config would have set them, or why not. */
+/* The options as dlor_convert_args_check (convert_args.h) sets them for the command, or why not. */
 static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dlor_error *err)
 {
     dlor_factor_opts *fo = &cfg->fo;
@@ -132,7 +132,7 @@ static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dl
     return DLOR_OK;
 }
 
-/* The network form's options, as the command's parse_net would have set them. */
+/* The network form's options, as dlor_convert_args_check sets them for the command. */
 static dlor_status network_cfg(const dlor_convert_options *o, net_cfg *cfg, dlor_error *err)
 {
     memset(cfg, 0, sizeof *cfg);
