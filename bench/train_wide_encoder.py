@@ -3,7 +3,7 @@
     /usr/bin/python3 bench/train_wide_encoder.py OUTDIR [--hidden 256] [--layers 2] [--steps 300]
 
 Trains samples/bert-tiny's architecture and masked-LM recipe (samples/bert-tiny/train.py: its
-modules, data, masking and optimizer settings) at a larger width for a few hundred steps, and
+modules, data, masking and Trainer) at a larger width for a few hundred steps, and
 writes OUTDIR as a Hugging Face folder dlor reads (config.json, model.safetensors). Few steps
 leave the weights close to their random initialisation, with flat spectra that low rank fits
 badly, while the inputs the layers see span few directions (a 207-word vocabulary, LayerNorm'd):
@@ -14,7 +14,6 @@ the case where fitting each layer to its inputs instead of its weights pays most
 prints its figures. Needs torch (Debian's /usr/bin/python3). Not a test; nothing committed.
 """
 import argparse
-import math
 import random
 import sys
 import time
@@ -22,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent / "samples" / "bert-tiny"))
@@ -41,32 +39,17 @@ def main():
     torch.set_num_threads(1)
     torch.manual_seed(bt.SEED)
     cfg = dict(bt.CONFIG, hidden_size=a.hidden, intermediate_size=4 * a.hidden, num_hidden_layers=a.layers)
-    model, head = bt.BertModel(cfg), bt.MaskedLMHead(cfg)
-    bt.init_weights(model, cfg["initializer_range"])
-    bt.init_weights(head, cfg["initializer_range"])
-    params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=bt.LR, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / bt.WARMUP) * (
-        0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / a.steps)))))
+    trainer = bt.Trainer(cfg, a.steps)
     rng, nrng = random.Random(bt.SEED), np.random.default_rng(bt.SEED)
     t0 = time.time()
     for step in range(a.steps):
-        ids, attn, types = bt.batch_of([bt.random_example(rng, 32) for _ in range(bt.BATCH)])
-        inp, labels = bt.mask_tokens(ids, attn, nrng)
-        x = model(torch.from_numpy(inp), torch.from_numpy(attn), torch.from_numpy(types))
-        sel = torch.from_numpy(labels != -100)
-        loss = F.cross_entropy(head(x[sel], model.embeddings.word_embeddings.weight), torch.from_numpy(labels)[sel])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        loss = trainer.step([bt.random_example(rng, 32) for _ in range(bt.BATCH)], nrng)
         if step % 100 == 0 or step == a.steps - 1:
             print(f"step {step:4d}  loss {loss.item():.3f}  {time.time() - t0:.0f} s", flush=True)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    model.eval()
-    save_model(out / "model.safetensors", model)
+    trainer.model.eval()
+    save_model(out / "model.safetensors", trainer.model)
     write_json(out / "config.json", cfg)
     print(f"wrote {out}: hidden {a.hidden}, {a.layers} layers, {a.steps} steps")
 

@@ -303,6 +303,37 @@ def probes(rng):
     return arith, color
 
 
+# ---- training --------------------------------------------------------------------------
+
+class Trainer:
+    """The masked-LM recipe: a model of config c and its head, initialised; AdamW with a
+    linear warmup over WARMUP steps, then a cosine from 1 down to 0.1 over schedule_steps."""
+
+    def __init__(self, c, schedule_steps):
+        self.model, self.head = BertModel(c), MaskedLMHead(c)
+        init_weights(self.model, c["initializer_range"])
+        init_weights(self.head, c["initializer_range"])
+        self.params = list(self.model.parameters()) + list(self.head.parameters())
+        self.opt = torch.optim.AdamW(self.params, lr=LR, weight_decay=0.01)
+        self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lambda s: min(1.0, (s + 1) / WARMUP) * (
+            0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / schedule_steps)))))
+
+    def step(self, examples, nrng):
+        """One step on a batch of examples (random_example's), masked with nrng; the loss."""
+        ids, attn, types = batch_of(examples)
+        inp, labels = mask_tokens(ids, attn, nrng)
+        x = self.model(torch.from_numpy(inp), torch.from_numpy(attn), torch.from_numpy(types))
+        sel = torch.from_numpy(labels != -100)  # the head runs on the masked positions only
+        logits = self.head(x[sel], self.model.embeddings.word_embeddings.weight)
+        loss = F.cross_entropy(logits, torch.from_numpy(labels)[sel])
+        self.opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.opt.step()
+        self.sched.step()
+        return loss
+
+
 # ---- the committed input sets --------------------------------------------------------------
 
 def exact_pair(rng, n_words):
@@ -341,13 +372,8 @@ def main():
     torch.manual_seed(SEED)
     torch.use_deterministic_algorithms(True)
 
-    model, head = BertModel(CONFIG), MaskedLMHead(CONFIG)
-    init_weights(model, CONFIG["initializer_range"])
-    init_weights(head, CONFIG["initializer_range"])
-    params = list(model.parameters()) + list(head.parameters())
-    opt = torch.optim.AdamW(params, lr=LR, weight_decay=0.01)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / WARMUP) * (
-        0.1 + 0.45 * (1 + math.cos(math.pi * min(1.0, s / STEPS)))))
+    trainer = Trainer(CONFIG, STEPS)
+    model, head = trainer.model, trainer.head
     rng, nrng = random.Random(SEED), np.random.default_rng(SEED)
 
     erng, enrng = random.Random(SEED + 1), np.random.default_rng(SEED + 1)
@@ -362,17 +388,7 @@ def main():
     t0, c0 = time.time(), time.process_time()
     for step in range(args.steps):
         max_tokens = 128 if step % 8 == 0 else 32
-        ids, attn, types = batch_of([random_example(rng, max_tokens) for _ in range(BATCH)])
-        inp, labels = mask_tokens(ids, attn, nrng)
-        x = model(torch.from_numpy(inp), torch.from_numpy(attn), torch.from_numpy(types))
-        sel = torch.from_numpy(labels != -100)  # the head runs on the masked positions only
-        logits = head(x[sel], model.embeddings.word_embeddings.weight)
-        loss = F.cross_entropy(logits, torch.from_numpy(labels)[sel])
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
-        sched.step()
+        loss = trainer.step([random_example(rng, max_tokens) for _ in range(BATCH)], nrng)
         if step % 400 == 0 or step == args.steps - 1:
             hl, ha, _ = mlm_eval(model, head, held)
             print(f"step {step:5d}  train_loss {loss.item():.4f}  heldout_loss {hl:.4f}  "
