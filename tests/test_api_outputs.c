@@ -78,47 +78,69 @@ static double tensor_distance(const dlor_file *a, size_t i, const dlor_file *b)
     return -1;
 }
 
+/* One conversion through the API: samples/NAME opened (with activation),
+ * converted with o (NULL: the defaults), written to the scratch file out_name,
+ * verified against its source when verify is set, and opened again. Free what
+ * it holds with api_run_free whatever it returns. */
+typedef struct api_run {
+    char in[4096], out[4096];
+    dlor_file *src, *dl;
+    dlor_conversion *conv;
+    dlor_report *rep;
+} api_run;
+
+static dlor_status api_run_convert(api_run *r, const char *name, const char *activation,
+                                   const dlor_convert_options *o, const char *out_name, int verify, dlor_error *err)
+{
+    memset(r, 0, sizeof *r);
+    sample(r->in, sizeof r->in, name);
+    dlt_tmp_path(r->out, sizeof r->out, out_name);
+    dlor_status st = dlor_open(r->in, activation, &r->src, err);
+    if (st == DLOR_OK) st = dlor_convert(r->src, o, &r->conv, err);
+    if (st == DLOR_OK) st = dlor_write(r->conv, r->out, 0, err);
+    if (st == DLOR_OK && verify) st = dlor_verify(r->in, r->out, NULL, &r->rep, err);
+    if (st == DLOR_OK) st = dlor_open(r->out, NULL, &r->dl, err);
+    return st;
+}
+
+static void api_run_free(api_run *r)
+{
+    dlor_close(r->dl);
+    dlor_report_free(r->rep);
+    dlor_conversion_free(r->conv);
+    dlor_close(r->src);
+}
+
 /* Converts sawtooth.safetensors (exact mul form) with the given storage, writes
  * and verifies it: every factor tensor stored in 'dtype', the largest layer error
  * in (lo, hi]. Returns that error (NaN when the steps failed). */
 static double quantized(int storage, const char *dtype, double lo, double hi)
 {
     double e = NAN;
-    char in[4096], out[4096];
+    api_run r;
     dlor_error err;
-    dlor_file *src = NULL, *dl = NULL;
-    dlor_conversion *conv = NULL;
-    dlor_report *rep = NULL;
     dlor_convert_options o;
     dlor_convert_options_init(&o);
     o.storage = storage;
-    sample(in, sizeof in, "sawtooth/sawtooth.safetensors");
-    dlt_tmp_path(out, sizeof out, "api_outputs_q.dlor");
-    dlor_status st = dlor_open(in, "softplus", &src, &err);
-    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
-    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
-    if (st == DLOR_OK) st = dlor_verify(in, out, NULL, &rep, &err);
-    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    dlor_status st =
+        api_run_convert(&r, "sawtooth/sawtooth.safetensors", "softplus", &o, "api_outputs_q.dlor", 1, &err);
     CHECK(st == DLOR_OK, "%s: %s", dtype, st == DLOR_OK ? "" : err.msg);
     if (st == DLOR_OK) {
         size_t factors = 0, other = 0;
-        for (size_t i = 0; i < dlor_file_tensor_count(dl); i++) {
+        for (size_t i = 0; i < dlor_file_tensor_count(r.dl); i++) {
             dlor_tensor_info t;
-            if (dlor_file_tensor(dl, i, &t, &err) != DLOR_OK) continue;
+            if (dlor_file_tensor(r.dl, i, &t, &err) != DLOR_OK) continue;
             int factor = strstr(t.name, ".dlor.U") || strstr(t.name, ".dlor.V");
             factors += factor && strcmp(t.dtype, dtype) == 0;
             other += factor && strcmp(t.dtype, dtype) != 0;
         }
-        CHECK(factors == 2 * dlor_conversion_layers(conv) && factors > 0 && other == 0,
+        CHECK(factors == 2 * dlor_conversion_layers(r.conv) && factors > 0 && other == 0,
               "%s: %zu factor tensors in %s, %zu in another dtype, %zu layers", dtype, factors, dtype, other,
-              dlor_conversion_layers(conv));
-        e = dlor_report_max_rel_error(rep);
+              dlor_conversion_layers(r.conv));
+        e = dlor_report_max_rel_error(r.rep);
         CHECK(e > lo && e <= hi, "%s: max relative error %g, expected in (%g, %g]", dtype, e, lo, hi);
     }
-    dlor_close(dl);
-    dlor_report_free(rep);
-    dlor_conversion_free(conv);
-    dlor_close(src);
+    api_run_free(&r);
     return e;
 }
 
@@ -127,55 +149,46 @@ static double quantized(int storage, const char *dtype, double lo, double hi)
  * factors, which store more bytes), and the usage errors (a float base, a budget). */
 static void qlr(double q4_err)
 {
-    char in[4096], out[4096];
+    api_run r;
     dlor_error err;
-    dlor_file *src = NULL, *dl = NULL;
-    dlor_conversion *conv = NULL;
-    dlor_report *rep = NULL;
     dlor_convert_options o;
     dlor_convert_options_init(&o);
     o.method = DLOR_CONVERT_QLR;
     o.storage = DLOR_STORE_Q4;
     o.rank = 2;
-    sample(in, sizeof in, "sawtooth/sawtooth.safetensors");
-    dlt_tmp_path(out, sizeof out, "api_outputs_qlr.dlor");
-    dlor_status st = dlor_open(in, "softplus", &src, &err);
-    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
-    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
-    if (st == DLOR_OK) st = dlor_verify(in, out, NULL, &rep, &err);
-    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    dlor_status st = api_run_convert(&r, "sawtooth/sawtooth.safetensors", "softplus", &o, "api_outputs_qlr.dlor", 1,
+                                     &err);
     CHECK(st == DLOR_OK, "qlr: %s", st == DLOR_OK ? "" : err.msg);
     if (st == DLOR_OK) {
         size_t nq = 0, bases = 0;
-        for (size_t i = 0; i < dlor_file_layer_count(dl); i++) {
+        for (size_t i = 0; i < dlor_file_layer_count(r.dl); i++) {
             dlor_layer_info L;
-            if (dlor_file_layer(dl, i, &L, &err) == DLOR_OK) nq += strcmp(L.form, "qlr") == 0;
+            if (dlor_file_layer(r.dl, i, &L, &err) == DLOR_OK) nq += strcmp(L.form, "qlr") == 0;
         }
-        for (size_t i = 0; i < dlor_file_tensor_count(dl); i++) {
+        for (size_t i = 0; i < dlor_file_tensor_count(r.dl); i++) {
             dlor_tensor_info t;
-            if (dlor_file_tensor(dl, i, &t, &err) == DLOR_OK) bases += strstr(t.name, ".dlor.B") && !strcmp(t.dtype, "q4");
+            if (dlor_file_tensor(r.dl, i, &t, &err) == DLOR_OK)
+                bases += strstr(t.name, ".dlor.B") && !strcmp(t.dtype, "q4");
         }
-        CHECK(nq > 0 && nq == dlor_file_layer_count(dl) && bases == nq, "qlr: %zu qlr layers, %zu q4 bases, %zu layers",
-              nq, bases, dlor_file_layer_count(dl));
-        double e = dlor_report_max_rel_error(rep);
+        CHECK(nq > 0 && nq == dlor_file_layer_count(r.dl) && bases == nq,
+              "qlr: %zu qlr layers, %zu q4 bases, %zu layers", nq, bases, dlor_file_layer_count(r.dl));
+        double e = dlor_report_max_rel_error(r.rep);
         CHECK(e > 0 && e < q4_err, "qlr: max relative error %g, plain q4 factors %g", e, q4_err);
     }
-    dlor_close(dl);
-    dlor_report_free(rep);
-    dlor_conversion_free(conv);
-    conv = NULL;
+    /* the usage errors, on the same source */
+    dlor_conversion *conv = NULL;
     o.storage = DLOR_STORE_F16;
-    st = dlor_convert(src, &o, &conv, &err);
+    st = r.src ? dlor_convert(r.src, &o, &conv, &err) : DLOR_E_IO;
     CHECK(st == DLOR_E_ARG && strstr(err.msg, "Q8 or Q4"), "qlr with an f16 base: %d %s", (int)st, err.msg);
     dlor_conversion_free(conv);
     conv = NULL;
     o.storage = DLOR_STORE_Q4;
     o.rank = 0;
     o.budget = 0.5;
-    st = dlor_convert(src, &o, &conv, &err);
+    st = r.src ? dlor_convert(r.src, &o, &conv, &err) : DLOR_E_IO;
     CHECK(st == DLOR_E_ARG && strstr(err.msg, "rank or a tol"), "qlr with a budget: %d %s", (int)st, err.msg);
     dlor_conversion_free(conv);
-    dlor_close(src);
+    api_run_free(&r);
 }
 
 /* The dense weights rebuilt from an exact f32 conversion: the source's tensors,
@@ -282,28 +295,22 @@ static void hf_folder(void)
  * outputs, so a least cosine of 1 (a perfect match) fails and -1 passes. */
 static void layer_targets(void)
 {
-    char in[4096], out[4096], x[4096];
+    char x[4096];
+    api_run r;
     dlor_error err;
-    dlor_file *src = NULL, *dl = NULL;
-    dlor_conversion *conv = NULL;
     dlor_report *strict = NULL, *loose = NULL;
     const char *sets[] = {"2.weight:method=lowrank,rank=2"};
     dlor_convert_options o;
     dlor_convert_options_init(&o);
     o.sets = sets;
     o.nsets = 1;
-    sample(in, sizeof in, "digits/digits.safetensors");
     sample(x, sizeof x, "digits/x_test.npy");
-    dlt_tmp_path(out, sizeof out, "api_outputs_sets.dlor");
-    dlor_status st = dlor_open(in, "relu", &src, &err);
-    if (st == DLOR_OK) st = dlor_convert(src, &o, &conv, &err);
-    if (st == DLOR_OK) st = dlor_write(conv, out, 0, &err);
-    if (st == DLOR_OK) st = dlor_open(out, NULL, &dl, &err);
+    dlor_status st = api_run_convert(&r, "digits/digits.safetensors", "relu", &o, "api_outputs_sets.dlor", 0, &err);
     CHECK(st == DLOR_OK, "sets: %s", st == DLOR_OK ? "" : err.msg);
     size_t lowrank = 0, exact = 0;
-    for (size_t i = 0; st == DLOR_OK && i < dlor_file_layer_count(dl); i++) {
+    for (size_t i = 0; st == DLOR_OK && i < dlor_file_layer_count(r.dl); i++) {
         dlor_layer_info L;
-        if (dlor_file_layer(dl, i, &L, &err) != DLOR_OK) continue;
+        if (dlor_file_layer(r.dl, i, &L, &err) != DLOR_OK) continue;
         if (strcmp(L.name, "2.weight") == 0) lowrank += strcmp(L.form, "lowrank") == 0 && L.rank == 2;
         else exact += strcmp(L.form, "mul") == 0;
     }
@@ -313,9 +320,9 @@ static void layer_targets(void)
     dlor_verify_options_init(&vo);
     vo.inputs = x;
     vo.min_cosine = 1.0;
-    if (st == DLOR_OK) st = dlor_verify(in, out, &vo, &strict, &err);
+    if (st == DLOR_OK) st = dlor_verify(r.in, r.out, &vo, &strict, &err);
     vo.min_cosine = -1.0;
-    if (st == DLOR_OK) st = dlor_verify(in, out, &vo, &loose, &err);
+    if (st == DLOR_OK) st = dlor_verify(r.in, r.out, &vo, &loose, &err);
     CHECK(st == DLOR_OK, "sets, verify: %s", st == DLOR_OK ? "" : err.msg);
     if (st == DLOR_OK)
         CHECK(!dlor_report_pass(strict) && dlor_report_pass(loose),
@@ -323,9 +330,7 @@ static void layer_targets(void)
               dlor_report_pass(loose));
     dlor_report_free(strict);
     dlor_report_free(loose);
-    dlor_close(dl);
-    dlor_conversion_free(conv);
-    dlor_close(src);
+    api_run_free(&r);
 }
 
 /* calib_acts and allocate_uniform reach the pipeline: a .npz whose keys are not all
@@ -394,11 +399,18 @@ int main(void)
         return 2;
     }
     snprintf(samples, sizeof samples, "%s/samples", root);
-    /* above f32's rounding (1e-4, verify's f32 tolerance): the factors were quantized;
-     * q8 within verify's q8 tolerance (5e-2); q4 coarser than q8 */
-    double e8 = quantized(DLOR_STORE_Q8, "q8", 1e-4, 5e-2);
-    double e4 = quantized(DLOR_STORE_Q4, "q4", e8, 1.0);
-    qlr(e4);
+    /* each storage's largest layer error above the one before (at first f32's rounding,
+     * 1e-4, verify's f32 tolerance: the factors were quantized) and at most hi: q8
+     * within verify's q8 tolerance (5e-2), q4 coarser than q8; then qlr below q4 */
+    static const struct {
+        int storage;
+        const char *dtype;
+        double hi;
+    } quant[] = {{DLOR_STORE_Q8, "q8", 5e-2}, {DLOR_STORE_Q4, "q4", 1.0}};
+    double e = 1e-4;
+    for (size_t i = 0; i < sizeof quant / sizeof quant[0]; i++)
+        e = quantized(quant[i].storage, quant[i].dtype, e, quant[i].hi);
+    qlr(e);
     dense_rebuild();
     onnx_rewrite(bin);
     hf_folder();
