@@ -39,6 +39,20 @@ def rel_fro(a, b):
     return np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
+# the ways of running a model that must agree: batches of one, threads, the float64 pass
+RUNS = ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64"))
+
+
+def check_runs(run_model, model, x, ref, tag, runs=RUNS, tol=1e-5):
+    """Runs model on x (run_model of model_steps) with each tuple of 'dlor run' arguments in runs:
+    every output within tol of the numpy reference ref, relative to its largest magnitude."""
+    for args in runs:
+        y = run_model(model, x, *args)
+        if y is not None:
+            e = np.abs(y - ref).max() / np.abs(ref).max()
+            check(e <= tol, f"{tag} run {args}: relative error {e:.3g} to numpy")
+
+
 def model_steps(fresh, path):
     """st_file(name, tensors, graph=None), convert(src, out, *args) and run_model(model, x, *args)
     writing into the scratch folder of fresh/path (dlor_testlib.scratch)."""

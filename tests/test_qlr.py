@@ -21,7 +21,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import dlor_pyreader  # noqa: E402
 from dlor_spec_cases import fix_checksums  # noqa: E402
-from dlor_quanttest import model_steps, quantize, rel_fro as rel  # noqa: E402
+from dlor_quanttest import RUNS, check_runs, model_steps, quantize, rel_fro as rel  # noqa: E402
 from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
 TMP, path, fresh = scratch("qlr")
@@ -37,6 +37,15 @@ def truncate(a, k):
     return (u[:, :k] * s[:k]) @ vt[:k]
 
 
+def skewed_inputs(rng, n, k, spread):
+    """A sampler of calibration inputs [rows, n] (float64) with a few directions of large variance,
+    as activations of real models have: k of them, spread times the others, in a random rotation."""
+    scale = np.ones(n)
+    scale[:k] = spread
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return lambda rows: (rng.standard_normal((rows, n)) * scale) @ q.T
+
+
 rng = np.random.default_rng(5)
 M, N, K = 192, 160, 8  # 160 columns: five whole blocks; 192 rows
 W0 = (0.05 * rng.standard_t(3, size=(M, N))).astype(np.float32)
@@ -45,10 +54,7 @@ b0 = (0.1 * rng.standard_normal(M)).astype(np.float32)
 src = st_file("t.safetensors", [("0.weight", W0), ("0.bias", b0), ("2.weight", W1)],
               "linear(0.weight,0.bias); relu; linear(2.weight)")
 # calibration inputs with a few directions of large variance (as activations of real models have)
-scale = np.ones(N)
-scale[:6] = 25.0
-Qr, _ = np.linalg.qr(rng.standard_normal((N, N)))
-X = ((rng.standard_normal((1024, N)) * scale) @ Qr.T).astype(np.float32)
+X = skewed_inputs(rng, N, 6, 25.0)(1024).astype(np.float32)
 np.save(fresh("calib.npy"), X)
 W64 = W0.astype(np.float64)
 
@@ -81,11 +87,7 @@ for dt in ("q4", "q8"):
         x = rng.standard_normal((23, N)).astype(np.float32)
         W1h = dlor_pyreader.rebuild(lay["2.weight"]) if "2.weight" in lay else tensors["2.weight"].astype(np.float64)
         yref = np.maximum(x @ Wh.T + b0, 0) @ W1h.T
-        for args in ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64"), ("--batch", "7", "--threads", "2")):
-            y = run_model(m, x, *args)
-            if y is not None:
-                e = np.abs(y - yref).max() / np.abs(yref).max()
-                check(e <= 1e-5, f"{tag} run {args}: relative error {e:.3g} to numpy")
+        check_runs(run_model, m, x, yref, tag, RUNS + (("--batch", "7", "--threads", "2"),))
         check(np.abs(dlor_pyreader.forward(m, x) - yref).max() <= 1e-9 * np.abs(yref).max(), f"{tag}: pyreader")
         import dlor  # the Python package (python/)
         pl = dlor.load(m).layers["0.weight"]
@@ -139,12 +141,10 @@ for dt in ("q4", "q8"):
 Nb = 512
 Wb = (0.05 * rng.standard_t(3, size=(Nb, Nb))).astype(np.float32)
 srcb = st_file("big.safetensors", [("0.weight", Wb)], "linear(0.weight)")
-sb = np.ones(Nb)
-sb[:8] = 30.0
-Qb, _ = np.linalg.qr(rng.standard_normal((Nb, Nb)))
-Xb = ((rng.standard_normal((2048, Nb)) * sb) @ Qb.T).astype(np.float32)
+draw_big = skewed_inputs(rng, Nb, 8, 30.0)
+Xb = draw_big(2048).astype(np.float32)
 np.save(fresh("calib-big.npy"), Xb)
-Xt = ((rng.standard_normal((1024, Nb)) * sb) @ Qb.T)  # held-out inputs of the same distribution
+Xt = draw_big(1024)  # held-out inputs of the same distribution
 kb = 8  # 8 (512 + 512) f16 = 16 KB over 144 KB of q4: 4.5 + 0.5 bits
 Wb64 = Wb.astype(np.float64)
 q4 = convert(srcb, "big-q4.dlor", "--tol", "1e-9", "--dtype", "q4")
@@ -187,10 +187,7 @@ Ws = [A.astype(np.float32), (0.05 * rng.standard_t(3, size=(n, n))).astype(np.fl
       (0.1 * rng.standard_normal((10, n))).astype(np.float32)]
 msrc = st_file("mixed.safetensors", [("0.weight", Ws[0]), ("2.weight", Ws[1]), ("4.weight", Ws[2])],
                "linear(0.weight); relu; linear(2.weight); relu; linear(4.weight)")
-sx = np.ones(n)
-sx[:4] = 20.0
-Qx, _ = np.linalg.qr(rng.standard_normal((n, n)))
-Xm = ((rng.standard_normal((2048, n)) * sx) @ Qx.T).astype(np.float32)
+Xm = skewed_inputs(rng, n, 4, 20.0)(2048).astype(np.float32)
 np.save(fresh("calib-mixed.npy"), Xm)
 # each layer's inputs in the float model, as the calibration sees them
 ins = [Xm.astype(np.float64)]

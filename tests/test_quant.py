@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
 from dlor_spec_cases import _tensor_index, fix_checksums  # noqa: E402
-from dlor_quanttest import model_steps, quantize, rel_fro as rel  # noqa: E402
+from dlor_quanttest import RUNS, check_runs, model_steps, quantize, rel_fro as rel  # noqa: E402
 from dlor_testlib import check, finish, run, scratch  # noqa: E402
 
 TMP, path, fresh = scratch("quant")
@@ -54,11 +54,7 @@ for dt in ("q8", "q4"):
     check(abs(bits - (8.5 if dt == "q8" else 4.5) * 128 / 100) < 1e-9, f"{dt}: {bits} bits per weight (padded)")
     # numpy forward pass of the dequantized weights
     ref = np.maximum(x @ refs["0.weight"].T + b0, 0) @ refs["2.weight"].T + b1
-    for args in ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64"), ("--batch", "5", "--threads", "2")):
-        y = run_model(m, x, *args)
-        if y is not None:
-            e = np.abs(y - ref).max() / np.abs(ref).max()
-            check(e <= 1e-5, f"{dt} dense run {args}: relative error {e:.3g} to numpy")
+    check_runs(run_model, m, x, ref, f"{dt} dense", RUNS + (("--batch", "5", "--threads", "2"),))
     check(np.abs(dlor_pyreader.forward(m, x) - ref).max() <= 1e-6 * np.abs(ref).max(), f"{dt}: pyreader forward")
 
 # ---- factors: the q8/q4 factors are the numpy quantizer of the float64 factors -------------------
@@ -82,11 +78,7 @@ for dt in ("q8", "q4"):
         Wh = [dlor_pyreader.rebuild(lay[n]) if n in lay else tensors[n].astype(np.float64)
               for n in ("0.weight", "2.weight")]
         ref = np.tanh(xf @ Wh[0].T) @ Wh[1].T
-        for args in ((), ("--batch", "1"), ("--threads", "2"), ("--dtype", "f64")):
-            y = run_model(m, xf, *args)
-            if y is not None:
-                e = np.abs(y - ref).max() / np.abs(ref).max()
-                check(e <= 1e-5, f"{dt} {method[1]} run {args}: relative error {e:.3g} to numpy")
+        check_runs(run_model, m, xf, ref, f"{dt} {method[1]}", RUNS)
 
 # ---- quantization error on Gaussian weights -----------------------------------------------------
 G = rng.standard_normal((512, 512)).astype(np.float32)
