@@ -501,12 +501,7 @@ static dlor_status move_part(dlor_container *part, dlor_container *c, dlor_error
         part->tensors.blocks[q] = NULL; /* c owns it now (or freed it, failing) */
         st = dlor_tensor_list_own(&c->tensors, b, err);
     }
-    for (size_t q = 0; q < part->tensors.count && st == DLOR_OK; q++) {
-        const dlor_tensor *x = &part->tensors.items[q];
-        st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
-                                  x->data, x->nbytes, err);
-    }
-    for (size_t q = 0; q < part->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &part->layers[q], err);
+    if (st == DLOR_OK) st = dlor_store_part(c, part, err);
     dlor_container_free(part);
     dlor_container_init(part);
     return st;

@@ -89,6 +89,10 @@ dlor_status dlor_store_with_base(dlor_container *c, const dlor_tensor *t, const 
 dlor_status dlor_store_factored(dlor_container *c, const dlor_tensor *t, const dlor_factored *f, dlor_dtype storage,
                                 uint64_t seed, dlor_error *err);
 
+/* Adds the tensors and layers of part, a layer or group of layers converted on
+ * its own, to c; the tensors point into part's bytes, which must outlive c's use. */
+dlor_status dlor_store_part(dlor_container *c, const dlor_container *part, dlor_error *err);
+
 /* Names for method / basis codes of the container ("mul", "schur", ...). */
 const char *dlor_method_name(int method);
 const char *dlor_basis_name(int basis);

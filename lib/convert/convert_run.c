@@ -134,12 +134,7 @@ static dlor_status factor_all(const convert_cfg *cfg, const dlor_tensor_list *sr
     dlor_progress_end(&prog);
     for (size_t i = 0; i < n && st == DLOR_OK; i++) {
         const dlor_container *p = &j.part[i];
-        for (size_t q = 0; q < p->tensors.count && st == DLOR_OK; q++) {
-            const dlor_tensor *x = &p->tensors.items[q];
-            st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
-                                      x->data, x->nbytes, err);
-        }
-        for (size_t q = 0; q < p->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &p->layers[q], err);
+        st = dlor_store_part(c, p, err);
         if (st == DLOR_OK && j.capped[i]) st = list_append(capped, capped_len, j.t[i]->name, "dlor.rank_capped", err);
         if (st == DLOR_OK && hooks && hooks->verbose && p->nlayers) {
             const dlor_layer_desc *d = &p->layers[0];

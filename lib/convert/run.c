@@ -123,15 +123,7 @@ dlor_status dlor_convert_groups(const dlor_tensor_list *src, const int *selected
         np++;
         st = fn(ctx, &specs[i], sub, &ps[np - 1], err);
     }
-    for (size_t p = 0; st == DLOR_OK && p < np; p++) {
-        const dlor_container *q = &ps[p];
-        for (size_t k = 0; k < q->tensors.count && st == DLOR_OK; k++) {
-            const dlor_tensor *x = &q->tensors.items[k];
-            st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
-                                      x->data, x->nbytes, err);
-        }
-        for (size_t k = 0; k < q->nlayers && st == DLOR_OK; k++) st = dlor_container_add_layer(c, &q->layers[k], err);
-    }
+    for (size_t p = 0; st == DLOR_OK && p < np; p++) st = dlor_store_part(c, &ps[p], err);
     free(done);
     free(sub);
     *parts = ps;

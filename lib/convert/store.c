@@ -1,5 +1,5 @@
 /* store.c - what a conversion adds to its container: the factors of a layer
- * and its record, the graph's provenance and scratch need, and the names of
+ * and its record, the parts converted apart, the graph's provenance and scratch need, and the names of
  * the container's method and basis codes. */
 #define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
@@ -91,6 +91,18 @@ static dlor_status store_layer(dlor_container *c, const dlor_tensor *t, const dl
 /* Records where the graph came from and the runtime's scratch need for a
  * batch of one (measured by opening the serialized model), or why there is
  * no graph. */
+dlor_status dlor_store_part(dlor_container *c, const dlor_container *part, dlor_error *err)
+{
+    dlor_status st = DLOR_OK;
+    for (size_t q = 0; q < part->tensors.count && st == DLOR_OK; q++) {
+        const dlor_tensor *x = &part->tensors.items[q];
+        st = dlor_tensor_list_add(&c->tensors, "output", x->name, strlen(x->name), x->dtype, x->ndim, x->dims,
+                                  x->data, x->nbytes, err);
+    }
+    for (size_t q = 0; q < part->nlayers && st == DLOR_OK; q++) st = dlor_container_add_layer(c, &part->layers[q], err);
+    return st;
+}
+
 dlor_status dlor_convert_graph_metadata(dlor_container *c, const char *source, const char *why, dlor_error *err)
 {
     if (!c->graph.count)
