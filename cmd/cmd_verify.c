@@ -225,60 +225,27 @@ int dlor_cmd_verify(int argc, char **argv)
         fprintf(stderr, "dlor verify: expected IN and OUT.dlor (see 'dlor verify --help')\n");
         return 2;
     }
-    double tol = -1;
-    const char *tols = dlor_opt(&o, defs, "tol"), *json = dlor_opt(&o, defs, "json");
-    if (tols && (dlor_parse_double(tols, &tol) != 0 || tol < 0)) {
-        fprintf(stderr, "dlor verify: --tol must be a non-negative number, not '%s'\n", tols);
-        return 2;
-    }
-    const char *ns = dlor_opt(&o, defs, "samples"), *seeds = dlor_opt(&o, defs, "seed");
-    uint64_t nsamples = 256, seed = 0;
-    if (ns && (dlor_parse_u64(ns, &nsamples) != 0 || nsamples == 0 || nsamples > (1u << 24))) {
-        fprintf(stderr, "dlor verify: --samples must be an integer from 1 to 16777216, not '%s'\n", ns);
-        return 2;
-    }
-    if (seeds && dlor_parse_u64(seeds, &seed) != 0) {
-        fprintf(stderr, "dlor verify: --seed must be a non-negative integer, not '%s'\n", seeds);
-        return 2;
-    }
-    if (ns && dlor_opt(&o, defs, "inputs")) {
-        fprintf(stderr, "dlor verify: --inputs and --samples do not go together (the inputs are the samples)\n");
-        return 2;
-    }
-    if (dlor_opt(&o, defs, "labels") && !dlor_opt(&o, defs, "inputs")) {
-        fprintf(stderr, "dlor verify: --labels goes with --inputs (the labels of those inputs)\n");
-        return 2;
-    }
-    if ((rc = dlor_check_activation_opt("verify", dlor_opt(&o, defs, "activation"))) != 0) return rc;
-    double min_cos = NAN, max_rel = NAN;
-    const char *mcs = dlor_opt(&o, defs, "min-cosine"), *mres = dlor_opt(&o, defs, "max-rel-error");
-    if (mcs && (dlor_parse_double(mcs, &min_cos) != 0 || !(min_cos >= -1 && min_cos <= 1))) {
-        fprintf(stderr, "dlor verify: --min-cosine must be a number from -1 to 1, not '%s'\n", mcs);
-        return 2;
-    }
-    if (mres && (dlor_parse_double(mres, &max_rel) != 0 || !(max_rel >= 0))) {
-        fprintf(stderr, "dlor verify: --max-rel-error must be a non-negative number, not '%s'\n", mres);
-        return 2;
-    }
-    if ((mcs || mres) && !dlor_opt(&o, defs, "inputs")) {
-        fprintf(stderr, "dlor verify: --min-cosine and --max-rel-error hold the outputs on --inputs to a tolerance; "
-                        "give --inputs\n");
-        return 2;
-    }
+#define OPT(name) dlor_opt(&o, defs, name)
+    const dlor_verify_words words = {.tol = OPT("tol"), .samples = OPT("samples"), .seed = OPT("seed"),
+                                     .inputs = OPT("inputs"), .labels = OPT("labels"),
+                                     .activation = OPT("activation"), .min_cosine = OPT("min-cosine"),
+                                     .max_rel_error = OPT("max-rel-error")};
+#undef OPT
+    const char *json = dlor_opt(&o, defs, "json");
+    dlor_verify_args va;
+    dlor_error err;
+    if (dlor_verify_args_check(&words, &va, &err) != DLOR_OK) return dlor_cmd_fail("verify", &err);
     char hf_file[4096]; /* a Hugging Face folder stands for its weight file */
-    dlor_error hf_err;
-    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &hf_err)))
-        return dlor_cmd_fail("verify", &hf_err);
+    if (!(o.pos[0] = dlor_hf_weights_path(o.pos[0], hf_file, sizeof hf_file, &err)))
+        return dlor_cmd_fail("verify", &err);
     const char *in = o.pos[0], *out = o.pos[1];
     const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT},
                                        {"--html", dlor_opt(&o, defs, "html"), DLOR_OUT_TEXT}};
-    const char *inputs[] = {in, out, dlor_opt(&o, defs, "inputs"), dlor_opt(&o, defs, "labels")};
+    const char *inputs[] = {in, out, va.inputs, va.labels};
     if ((rc = dlor_cmd_check_outputs("verify", outputs, 2, inputs, 4)) != 0) return rc;
-    dlor_verify_args va = {in, out, dlor_opt(&o, defs, "activation"), dlor_opt(&o, defs, "inputs"),
-                           dlor_opt(&o, defs, "labels"), tol, nsamples, seed, ns != NULL,
-                           mcs != NULL, mres != NULL, min_cos, max_rel};
+    va.in = in;
+    va.out = out;
     dlor_verify_state vs;
-    dlor_error err;
     dlor_verify_state_init(&vs);
     dlor_status st = dlor_verify_files(&va, &vs, &err);
     const verify_result *rp = &vs.r;
@@ -304,7 +271,7 @@ int dlor_cmd_verify(int argc, char **argv)
         if (haf.fp && st == DLOR_OK) st = dlor_atomic_commit(&haf, &err);
         else if (haf.fp) dlor_atomic_abort(&haf);
         char tolbuf[96];
-        if (tol >= 0) snprintf(tolbuf, sizeof tolbuf, "tol %.3g", tol);
+        if (va.tol >= 0) snprintf(tolbuf, sizeof tolbuf, "tol %.3g", va.tol);
         else if (rp->compressed) snprintf(tolbuf, sizeof tolbuf, "compressed, target %s", target ? target : "unknown");
         else snprintf(tolbuf, sizeof tolbuf, "tol %.3g", rp->nlayers ? rp->layers[0].tol : 0.0);
         if (rp->net) print_net_verdict(rp);

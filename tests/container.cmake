@@ -3,7 +3,7 @@ dlor_c_test(test_container test_container.c)
 target_link_libraries(test_container PRIVATE ZLIB::ZLIB)
 dlor_py_test(test_cli test_cli.py)
 dlor_py_test(test_exit_codes test_exit_codes.py)
-dlor_py_test(test_convert_options test_convert_options.py)
+dlor_py_test(test_usage_lines test_usage_lines.py)
 
 # The format spec (formats/DLOR_FORMAT.md) against dlor's readers and the independent
 # reader tests/dlor_pyreader.py: every form dlor writes is accepted by both, each rule of

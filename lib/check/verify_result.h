@@ -96,6 +96,17 @@ typedef struct dlor_verify_args {
     double min_cos, max_rel;
 } dlor_verify_args;
 
+/* verify's options as given on the command line, NULL when not given. */
+typedef struct dlor_verify_words {
+    const char *tol, *samples, *seed, *inputs, *labels, *activation, *min_cosine, *max_rel_error;
+} dlor_verify_words;
+
+/* Checks verify's options together, in a fixed order (the first problem is the
+ * one told), and fills every member of a but in and out. On failure
+ * DLOR_E_USAGE with one line naming the options and the value refused; the
+ * command prints it after "dlor verify: " and exits 2. */
+dlor_status dlor_verify_args_check(const dlor_verify_words *w, dlor_verify_args *a, dlor_error *err);
+
 /* The files verify read and what it measured (r borrows names from c and src). */
 typedef struct dlor_verify_state {
     dlor_tensor_list src;

@@ -1,18 +1,20 @@
-"""dlor convert's option combinations: each refused one exits 2 with one line,
-"dlor convert: " and the message naming the options (and the value refused),
-before any file is read or written. The expected lines are written out in full:
-a message that changes is a change of the command's interface."""
+"""The options of dlor convert and dlor verify checked together: each refused
+combination or value exits 2 with one line, "dlor CMD: " and the message naming
+the options (and the value refused), before any file is read or written. The
+expected lines are written out in full: a message that changes is a change of
+the command's interface."""
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
-_, path, fresh = scratch("convert_options")
-src = os.path.join(SRC, "samples", "digits", "digits.safetensors")
+_, path, fresh = scratch("usage_lines")
+digits = os.path.join(SRC, "samples", "digits")
+src, X, Y = (os.path.join(digits, f) for f in ("digits.safetensors", "x_test.npy", "y_test.npy"))
 out = path("out.dlor")
 
-CASES = [
+CONVERT = [
     # the layer form
     (["--method", "foo"],
      "--method must be mul, add, lowrank, svd, auto or qlr, not 'foo'"),
@@ -171,11 +173,59 @@ CASES = [
      "the network form stores f32 or f64 (--dtype), not 'f16'"),
 ]
 
-for args, msg in CASES:
-    fresh(out)
-    rc, so, se = run("convert", src, "-o", out, *args)
-    what = " ".join(args)
+# verify IN OUT.dlor (OUT.dlor need not exist: the options are checked first)
+VERIFY = [
+    (["--tol", "x"],
+     "--tol must be a non-negative number, not 'x'"),
+    (["--tol", "-1"],
+     "--tol must be a non-negative number, not '-1'"),
+    (["--samples", "0"],
+     "--samples must be an integer from 1 to 16777216, not '0'"),
+    (["--samples", "99999999"],
+     "--samples must be an integer from 1 to 16777216, not '99999999'"),
+    (["--samples", "x"],
+     "--samples must be an integer from 1 to 16777216, not 'x'"),
+    (["--seed", "-2"],
+     "--seed must be a non-negative integer, not '-2'"),
+    (["--inputs", X, "--samples", "4"],
+     "--inputs and --samples do not go together (the inputs are the samples)"),
+    (["--labels", Y],
+     "--labels goes with --inputs (the labels of those inputs)"),
+    (["--activation", "RELU"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'RELU'"),
+    (["--min-cosine", "2"],
+     "--min-cosine must be a number from -1 to 1, not '2'"),
+    (["--min-cosine", "x"],
+     "--min-cosine must be a number from -1 to 1, not 'x'"),
+    (["--max-rel-error", "-1"],
+     "--max-rel-error must be a non-negative number, not '-1'"),
+    (["--min-cosine", "0.5"],
+     "--min-cosine and --max-rel-error hold the outputs on --inputs to a tolerance; give --inputs"),
+    (["--max-rel-error", "0.5"],
+     "--min-cosine and --max-rel-error hold the outputs on --inputs to a tolerance; give --inputs"),
+    (["--tol", "x", "--samples", "0"],
+     "--tol must be a non-negative number, not 'x'"),
+    (["--labels", Y, "--activation", "foo"],
+     "--labels goes with --inputs (the labels of those inputs)"),
+    (["--activation", "foo", "--min-cosine", "3"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'foo'"),
+]
+
+
+def refused(cmd, args, msg, written):
+    rc, so, se = run(cmd, *args)
+    what = f"{cmd} {' '.join(args)}"
     check(rc == 2, f"{what}: exit status {rc}, expected 2")
-    check(se == f"dlor convert: {msg}\n", f"{what}: stderr {se!r}, expected {msg!r}")
-    check(so == "" and not os.path.exists(out), f"{what}: printed {so!r} or wrote {out}")
+    check(se == f"dlor {cmd}: {msg}\n", f"{what}: stderr {se!r}, expected {msg!r}")
+    check(so == "" and not os.path.exists(written), f"{what}: printed {so!r} or wrote {written}")
+
+
+for args, msg in CONVERT:
+    fresh(out)
+    refused("convert", [src, "-o", out, *args], msg, out)
+for args, msg in VERIFY:
+    report = fresh("report.json")
+    refused("verify", [src, out, "--json", report, *args], msg, report)
 finish()
