@@ -53,6 +53,18 @@ dlor_status dlor_run_batches(const dlor_model *m, const float *x, uint64_t n, si
  * y [n, outputs] (dlor run --dtype f64). */
 dlor_status dlor_run_f64(const dlor_model *m, const double *x, uint64_t n, size_t batch, double *y, dlor_error *err);
 
+/* dlor run's work on a file of inputs: any model through dlor_model_run (a
+ * model of token ids, in batches of sequences, or of features), the output
+ * named select (NULL: the first) written to out as .npy [N, F] or [N, S, F],
+ * in float32 or (f64) double. */
+dlor_status dlor_run_graph_file(const dlor_model *m, const char *in, const char *out, const char *select, size_t batch,
+                                unsigned threads, int f64, dlor_error *err);
+/* A model of features on n inputs already loaded, x in float32 or, with f64,
+ * xd in double (the float64 pass, one thread), its outputs [n, out_dim]
+ * written to out as .npy in the same precision. */
+dlor_status dlor_run_features_file(const dlor_model *m, const float *x, const double *xd, uint64_t n, size_t batch,
+                                   unsigned threads, int f64, const char *out, dlor_error *err);
+
 /* Writes the factors (and carried tensors, and src's metadata; src may be NULL)
  * as safetensors; see emit.c for the names. */
 dlor_status dlor_emit_safetensors(const char *path, const dlor_container *c, const dlor_tensor_list *src,
