@@ -9,7 +9,6 @@
 #include "cmd.h"
 #include "dlor_fileio.h"
 #include "dlor_runtime.h"
-#include "json_out.h"
 #include "opts.h"
 
 static const dlor_optdef defs[] = {
@@ -84,42 +83,7 @@ int dlor_cmd_bench(int argc, char **argv)
             st = dlor_atomic_open(&af, json, &err);
             if (st == DLOR_OK) {
                 FILE *f = af.fp;
-                dlor_jw w;
-                dlor_jw_init(&w, f);
-                dlor_jw_begin_obj(&w);
-                dlor_jw_key(&w, "model");
-                dlor_jw_str(&w, model_path);
-                dlor_jw_key(&w, "dense");
-                dlor_jw_str(&w, dense_path);
-                dlor_jw_key(&w, "batch");
-                dlor_jw_u64(&w, (uint64_t)batch);
-                dlor_jw_key(&w, "threads");
-                dlor_jw_u64(&w, (uint64_t)threads);
-                dlor_jw_key(&w, "dense_ms");
-                dlor_jw_num(&w, 1e3 * med_d);
-                dlor_jw_key(&w, "dlor_ms");
-                dlor_jw_num(&w, 1e3 * med_l);
-                dlor_jw_key(&w, "ratio");
-                dlor_jw_num(&w, med_l / med_d);
-                dlor_jw_key(&w, "read_ms");
-                dlor_jw_num(&w, 1e3 * med_r);
-                dlor_jw_key(&w, "read_ratio");
-                dlor_jw_num(&w, med_r / med_d);
-                dlor_jw_key(&w, "params_ratio");
-                dlor_jw_num(&w, pl / pd);
-                dlor_jw_key(&w, "bytes_ratio");
-                dlor_jw_num(&w, bl / bd);
-                dlor_jw_key(&w, "params_dense");
-                dlor_jw_u64(&w, (uint64_t)pd);
-                dlor_jw_key(&w, "params_dlor");
-                dlor_jw_u64(&w, (uint64_t)pl);
-                dlor_jw_key(&w, "samples");
-                dlor_jw_u64(&w, n);
-                dlor_jw_key(&w, "passes_per_sample");
-                dlor_jw_u64(&w, reps);
-                dlor_jw_key(&w, "max_abs_output_difference");
-                dlor_jw_num(&w, maxdiff);
-                dlor_jw_end_obj(&w);
+                dlor_bench_write_json(f, model_path, dense_path, (size_t)batch, (unsigned)threads, &r);
                 fputc('\n', f);
                 if (ferror(f)) af.failed = 1;
                 st = dlor_atomic_commit(&af, &err);

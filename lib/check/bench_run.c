@@ -28,6 +28,7 @@
 #include "dlor_graph_eval.h"
 #include "dlor_pool.h"
 #include "dlor_readers.h"
+#include "json_out.h"
 #include "model_load.h"
 #include "verify_result.h"
 
@@ -328,4 +329,45 @@ dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, s
     dlor_container_free(&c);
     dlor_loaded_free(&dl);
     return st;
+}
+
+void dlor_bench_write_json(FILE *f, const char *model_path, const char *dense_path, size_t batch, unsigned threads,
+                           const dlor_bench_result *r)
+{
+    dlor_jw w;
+    dlor_jw_init(&w, f);
+    dlor_jw_begin_obj(&w);
+    dlor_jw_key(&w, "model");
+    dlor_jw_str(&w, model_path);
+    dlor_jw_key(&w, "dense");
+    dlor_jw_str(&w, dense_path);
+    dlor_jw_key(&w, "batch");
+    dlor_jw_u64(&w, (uint64_t)batch);
+    dlor_jw_key(&w, "threads");
+    dlor_jw_u64(&w, (uint64_t)threads);
+    dlor_jw_key(&w, "dense_ms");
+    dlor_jw_num(&w, 1e3 * r->dense_s);
+    dlor_jw_key(&w, "dlor_ms");
+    dlor_jw_num(&w, 1e3 * r->dlor_s);
+    dlor_jw_key(&w, "ratio");
+    dlor_jw_num(&w, r->dlor_s / r->dense_s);
+    dlor_jw_key(&w, "read_ms");
+    dlor_jw_num(&w, 1e3 * r->read_s);
+    dlor_jw_key(&w, "read_ratio");
+    dlor_jw_num(&w, r->read_s / r->dense_s);
+    dlor_jw_key(&w, "params_ratio");
+    dlor_jw_num(&w, r->params_dlor / r->params_dense);
+    dlor_jw_key(&w, "bytes_ratio");
+    dlor_jw_num(&w, r->bytes_dlor / r->bytes_dense);
+    dlor_jw_key(&w, "params_dense");
+    dlor_jw_u64(&w, (uint64_t)r->params_dense);
+    dlor_jw_key(&w, "params_dlor");
+    dlor_jw_u64(&w, (uint64_t)r->params_dlor);
+    dlor_jw_key(&w, "samples");
+    dlor_jw_u64(&w, r->samples);
+    dlor_jw_key(&w, "passes_per_sample");
+    dlor_jw_u64(&w, r->passes_per_sample);
+    dlor_jw_key(&w, "max_abs_output_difference");
+    dlor_jw_num(&w, r->max_abs_diff);
+    dlor_jw_end_obj(&w);
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "dlor_error.h"
 
@@ -23,5 +24,10 @@ typedef struct dlor_bench_result {
  * flags: dlor_model_open's runtime flags for the .dlor model (DLOR_RT_QUANT_ACTS). */
 dlor_status dlor_bench_measure(const char *model_path, const char *dense_path, size_t batch, unsigned threads,
                                unsigned flags, double budget, dlor_bench_result *r, dlor_error *err);
+
+/* The figures of r as one JSON object (the format of dlor bench --json, without
+ * the closing newline): times in milliseconds per pass and their ratios. */
+void dlor_bench_write_json(FILE *f, const char *model_path, const char *dense_path, size_t batch, unsigned threads,
+                           const dlor_bench_result *r);
 
 #endif
