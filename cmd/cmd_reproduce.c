@@ -1,15 +1,13 @@
 /* cmd_reproduce.c - dlor reproduce: the paper's sawtooth experiments (Appendix H.1 and
  * H.2, Figures 2 and 3, Table 1, Experiment 3) recomputed with dlor's own code from the
  * sawtooth sample (paper/reproduce.h), printed as tables and written as JSON, HTML and
- * CSV. This file holds the options and the outputs. */
+ * CSV (paper/report_files.c). This file holds the options and the outputs. */
 #define _POSIX_C_SOURCE 200809L
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "cmd.h"
-#include "dlor_fileio.h"
 #include "opts.h"
 #include "reproduce.h"
 
@@ -36,43 +34,6 @@ static const char *usage_line = "[--sample DIR] [--json FILE] [--html FILE] [--o
                                 "(2b, 3b), Table 1's parameter counts and Experiment 3's spectral split, and says\n"
                                 "where the numbers differ from the paper's. Exit status 1 when a target is missed.\n"
                                 "Files are written whole or not at all (a temporary file renamed into place).";
-
-static dlor_status write_html(const char *path, const dlor_repro_report *r, dlor_error *err)
-{
-    dlor_atomic_file af; /* "-": standard output, staged whole */
-    dlor_status st = dlor_atomic_open(&af, path, err);
-    if (st != DLOR_OK) return st;
-    if (dlor_repro_html(af.fp, r)) {
-        dlor_atomic_abort(&af);
-        return dlor_fail(err, DLOR_E_NOMEM, "%s: out of memory writing the HTML report", path);
-    }
-    if (ferror(af.fp)) af.failed = 1;
-    return dlor_atomic_commit(&af, err);
-}
-
-static dlor_status write_file(const char *path, dlor_repro_writer fn, const dlor_repro_report *r, dlor_error *err)
-{
-    dlor_atomic_file af;
-    dlor_status st = dlor_atomic_open(&af, path, err);
-    if (st != DLOR_OK) return st;
-    fn(af.fp, r);
-    if (ferror(af.fp)) af.failed = 1;
-    return dlor_atomic_commit(&af, err);
-}
-
-static dlor_status write_out(const char *dir, const dlor_repro_report *r, dlor_error *err)
-{
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return dlor_fail(err, DLOR_E_IO, "%s: cannot create the folder: %s", dir, strerror(errno));
-    dlor_status st = DLOR_OK;
-    for (size_t i = 0; i < DLOR_REPRO_NOUT_FILES && st == DLOR_OK; i++) {
-        char path[4096];
-        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, dlor_repro_out_files[i].name) >= sizeof path)
-            return dlor_fail(err, DLOR_E_ARG, "%s: path too long", dir);
-        st = write_file(path, dlor_repro_out_files[i].write, r, err);
-    }
-    return st;
-}
 
 int dlor_cmd_reproduce(int argc, char **argv)
 {
@@ -133,11 +94,11 @@ int dlor_cmd_reproduce(int argc, char **argv)
     if (st != DLOR_OK) return dlor_cmd_fail("reproduce", &err);
     /* the files first: a failure leaves no page, and nothing on stdout claims success;
      * with a report on standard output, the text goes to stderr (dlor_stdout_claim) */
-    if (json && !json_stdout) st = write_file(json, dlor_repro_json, &r, &err);
-    if (st == DLOR_OK && html && !html_stdout) st = write_html(html, &r, &err);
-    if (st == DLOR_OK && out) st = write_out(out, &r, &err);
-    if (st == DLOR_OK && json_stdout) st = write_file("-", dlor_repro_json, &r, &err);
-    else if (st == DLOR_OK && html_stdout) st = write_html("-", &r, &err);
+    if (json && !json_stdout) st = dlor_repro_write(json, dlor_repro_json, &r, &err);
+    if (st == DLOR_OK && html && !html_stdout) st = dlor_repro_write_html(html, &r, &err);
+    if (st == DLOR_OK && out) st = dlor_repro_write_out(out, &r, &err);
+    if (st == DLOR_OK && json_stdout) st = dlor_repro_write("-", dlor_repro_json, &r, &err);
+    else if (st == DLOR_OK && html_stdout) st = dlor_repro_write_html("-", &r, &err);
     if (st == DLOR_OK && !dlor_opt(&o, defs, "quiet")) dlor_repro_print(stdout, &r);
     int pass = 1;
     for (size_t i = 0; i < r.ntargets; i++) pass &= r.targets[i].pass;

@@ -156,4 +156,11 @@ typedef struct dlor_repro_file {
 #define DLOR_REPRO_NOUT_FILES 6
 extern const dlor_repro_file dlor_repro_out_files[DLOR_REPRO_NOUT_FILES];
 
+/* The report written to path by fn, or as the HTML page (dlor_repro_html), whole
+ * or not at all ("-": standard output, staged whole). */
+dlor_status dlor_repro_write(const char *path, dlor_repro_writer fn, const dlor_repro_report *r, dlor_error *err);
+dlor_status dlor_repro_write_html(const char *path, const dlor_repro_report *r, dlor_error *err);
+/* The files of dlor_repro_out_files into the folder dir (made when missing). */
+dlor_status dlor_repro_write_out(const char *dir, const dlor_repro_report *r, dlor_error *err);
+
 #endif
