@@ -29,6 +29,7 @@
 #include "dlor_readers.h"
 #include "model_load.h"
 #include "parallel.h"
+#include "sensitivity.h"
 
 typedef struct {
     const dlor_tensor *t;
@@ -58,6 +59,8 @@ typedef struct {
     uint64_t qbytes[2];     /* and those bases' bytes */
     double derr[5];         /* --budget-bits: the error of the layer kept dense in each of BITS_DENSE */
     uint64_t dbytes[5];
+    double sens;            /* the allocations' factor on the layer's relative errors: sqrt of its end-to-end
+                             * weight over the layers' mean (sensitivity.h), or 1 */
 } plan_layer;
 
 /* --budget-bits: the dtypes a layer may be kept dense in, and those of a qlr base */
@@ -231,6 +234,52 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     return st;
 }
 
+/* --budget and --budget-bits with --calib: each layer's relative errors weighed by the
+ * square root of its end-to-end weight (sensitivity.h) over the layers' mean, so that the
+ * allocations' sums of squared errors estimate the outputs' squared error. */
+static dlor_status uniform_probe(void *ctx, size_t i, const double *w, int64_t m, int64_t n, double *out,
+                                 dlor_error *err)
+{
+    plan *p = ctx;
+    plan_layer *L = &p->layers[i];
+    const dlor_compress_cfg *cc = p->cc;
+    if (L->kcap < 1) {
+        memcpy(out, w, (size_t)(m * n) * sizeof *out);
+        return DLOR_OK;
+    }
+    dlor_lowrank lr;
+    memset(&lr, 0, sizeof lr);
+    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    o.beta_mode = L->fit_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
+    o.chol = L->chol;
+    int64_t k = uniform_rank(m, n, L->kcap, L->fit_beta, cc->budget);
+    dlor_status st = dlor_lowrank_fit(L->t->name, w, m, n, k, &o, &lr, err);
+    if (st == DLOR_OK) st = dlor_lowrank_reconstruct(&lr, out, err);
+    dlor_lowrank_free(&lr);
+    return st;
+}
+
+static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
+                                       plan *p, dlor_error *err)
+{
+    const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
+    double *w = malloc((p->n ? p->n : 1) * sizeof *w);
+    dlor_status st = DLOR_OK;
+    if (!names || !w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) names[i] = p->layers[i].t->name;
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, cc->has_bits || getenv("DLOR_SENS_Q4") ? NULL : uniform_probe, p, w,
+                                           cc->progress, err);
+    double mean = 0;
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) mean += w[i] / (double)p->n;
+    for (size_t i = 0; st == DLOR_OK && mean > 0 && isfinite(mean) && i < p->n; i++)
+        p->layers[i].sens = sqrt(w[i] / mean);
+    if (getenv("DLOR_SENS_DEBUG"))
+        for (size_t i = 0; st == DLOR_OK && i < p->n; i++) fprintf(stderr, "sens %-40s %.4g\n", names[i], p->layers[i].sens);
+    free(names);
+    free(w);
+    return st;
+}
+
 /* ||A S||_F for an m x n matrix a (S lower triangular n x n), or ||A||_F without S. */
 static double data_norm(const double *a, int64_t m, int64_t n, const double *chol, double *tmp)
 {
@@ -388,18 +437,18 @@ static dlor_status bits_allocate(plan *p, dlor_error *err)
         cl[i].c = ch + at;
         size_t first = at;
         for (int d = 0; d < 5; d++) {
-            ch[at] = (dlor_choice){L->dbytes[d], L->derr[d]};
+            ch[at] = (dlor_choice){L->dbytes[d], L->sens * L->derr[d]};
             fm[at++] = (bits_form){0, BITS_DENSE[d], 0};
         }
         for (int64_t k = 1; k <= L->kcap; k++) {
             uint64_t ku = (uint64_t)k;
-            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->curve.err_dlor[k]};
+            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->sens * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_F16, k};
             ch[at] = (dlor_choice){dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, mu) + dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, nu),
-                                   L->curve.err_dlor[k]};
+                                   L->sens * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_Q8, k};
             for (int b = 0; b < 2; b++) {
-                ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->qerr[b][k]};
+                ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->sens * L->qerr[b][k]};
                 fm[at++] = (bits_form){2, BITS_BASE[b], k};
             }
         }
@@ -700,6 +749,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
     if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
     if (st == DLOR_OK) whiten_note(&p);
+    for (size_t i = 0; i < p.n; i++) p.layers[i].sens = 1.0;
+    if (st == DLOR_OK && cc->calib && ((cc->has_budget && !cc->allocate_uniform) || cc->has_bits))
+        st = measure_sensitivity(cc, src, g, &p, err);
     for (size_t i = 0; i < p.n; i++) dlor_tensor_release(src, p.layers[i].t); /* what calibration read */
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
@@ -720,15 +772,26 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
+        double **scaled = calloc(p.n ? p.n : 1, sizeof *scaled);
         size_t na = 0;
-        if (!al || !ks) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        if (!al || !ks || !scaled) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
         for (size_t i = 0; st == DLOR_OK && i < p.n; i++) {
             plan_layer *L = &p.layers[i];
             if (L->kcap < 1) continue;
+            const double *e = with_beta ? L->curve.err_dlor : L->curve.err_svd;
             al[na].m = L->m;
             al[na].n = L->n;
             al[na].kmax = L->kcap;
-            al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
+            al[na].err = e;
+            if (L->sens != 1.0) { /* the errors weighed by the layer's end-to-end sensitivity */
+                scaled[na] = malloc((size_t)(L->kcap + 1) * sizeof(double));
+                if (!scaled[na]) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+                    break;
+                }
+                for (int64_t k = 0; k <= L->kcap; k++) scaled[na][k] = L->sens * e[k];
+                al[na].err = scaled[na];
+            }
             na++;
         }
         if (st == DLOR_OK && cc->allocate_uniform)
@@ -738,6 +801,8 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                   : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
             if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
+        for (size_t i = 0; scaled && i < na; i++) free(scaled[i]);
+        free(scaled);
         free(al);
         free(ks);
         dlor_progress_step(&p.prog, 0);
