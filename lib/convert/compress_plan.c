@@ -60,7 +60,9 @@ typedef struct {
     double derr[5];         /* --budget-bits: the error of the layer kept dense in each of BITS_DENSE */
     uint64_t dbytes[5];
     double sens;            /* the allocations' factor on the layer's relative errors: sqrt of its end-to-end
-                             * weight over the layers' mean (sensitivity.h), or 1 */
+                             * weight over the layers' mean (sensitivity.h), or 1; with --budget-bits, of
+                             * its quantized forms (dense in a narrower dtype, qlr) */
+    double sens_lr;         /* --budget-bits: the same for its beta I + P Q^T forms */
 } plan_layer;
 
 /* --budget-bits: the dtypes a layer may be kept dense in, and those of a qlr base */
@@ -237,25 +239,64 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
 /* --budget and --budget-bits with --calib: each layer's relative errors weighed by the
  * square root of its end-to-end weight (sensitivity.h) over the layers' mean, so that the
  * allocations' sums of squared errors estimate the outputs' squared error. */
-static dlor_status uniform_probe(void *ctx, size_t i, const double *w, int64_t m, int64_t n, double *out,
-                                 dlor_error *err)
+typedef struct {
+    plan *p;
+    const int64_t *k;       /* per layer: the rank of the probe's fit, or DLOR_KEEP_DENSE (no error) */
+} rank_probe_ctx;
+
+/* The probe of layer i: its beta I + P Q^T (or truncated SVD) fit at rank k[i]. */
+static dlor_status rank_probe(void *ctx, size_t i, const double *w, int64_t m, int64_t n, double *out,
+                              dlor_error *err)
 {
-    plan *p = ctx;
-    plan_layer *L = &p->layers[i];
-    const dlor_compress_cfg *cc = p->cc;
-    if (L->kcap < 1) {
+    rank_probe_ctx *rc = ctx;
+    plan_layer *L = &rc->p->layers[i];
+    const dlor_compress_cfg *cc = rc->p->cc;
+    int64_t k = rc->k[i];
+    if (L->kcap < 1 || k == DLOR_KEEP_DENSE) {
         memcpy(out, w, (size_t)(m * n) * sizeof *out);
         return DLOR_OK;
     }
     dlor_lowrank lr;
     memset(&lr, 0, sizeof lr);
     dlor_lowrank_opts o = dlor_lowrank_defaults();
-    o.beta_mode = L->fit_beta ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
+    o.beta_mode = L->fit_beta || cc->has_bits ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
     o.chol = L->chol;
-    int64_t k = uniform_rank(m, n, L->kcap, L->fit_beta, cc->budget);
     dlor_status st = dlor_lowrank_fit(L->t->name, w, m, n, k, &o, &lr, err);
     if (st == DLOR_OK) st = dlor_lowrank_reconstruct(&lr, out, err);
     dlor_lowrank_free(&lr);
+    return st;
+}
+
+/* --budget with --calib: the allocated ranks and those of --allocate uniform, each fitted
+ * and put into the dense graph at once, run over the calibration inputs; the uniform ones
+ * replace the allocation when their outputs' squared error is smaller. */
+static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src, const dlor_graph *g, dlor_error *err)
+{
+    const dlor_compress_cfg *cc = p->cc;
+    const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
+    int64_t *ka = malloc((p->n ? p->n : 1) * sizeof *ka), *ku = malloc((p->n ? p->n : 1) * sizeof *ku);
+    dlor_status st = DLOR_OK;
+    if (!names || !ka || !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
+        const plan_layer *L = &p->layers[i];
+        names[i] = L->t->name;
+        ka[i] = L->k;
+        ku[i] = L->kcap >= 1 ? uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget) : DLOR_KEEP_DENSE;
+    }
+    double ea = 0, eu = 0;
+    rank_probe_ctx ra = {p, ka}, ru = {p, ku};
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->progress, err);
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->progress, err);
+    if (getenv("DLOR_SENS_DEBUG")) fprintf(stderr, "joint: allocated %.6g uniform %.6g\n", ea, eu);
+    if (st == DLOR_OK && eu < ea) {
+        for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
+        dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
+                        "moves the outputs on the calibration inputs less than the allocation (squared error %.4g "
+                        "against %.4g): kept", cc->budget, eu, ea);
+    }
+    free(names);
+    free(ka);
+    free(ku);
     return st;
 }
 
@@ -263,20 +304,37 @@ static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_t
                                        plan *p, dlor_error *err)
 {
     const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
-    double *w = malloc((p->n ? p->n : 1) * sizeof *w);
+    double *w = malloc((p->n ? p->n : 1) * sizeof *w), *wl = malloc((p->n ? p->n : 1) * sizeof *wl);
     dlor_status st = DLOR_OK;
-    if (!names || !w) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    if (!names || !w || !wl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     for (size_t i = 0; st == DLOR_OK && i < p->n; i++) names[i] = p->layers[i].t->name;
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, cc->has_bits || getenv("DLOR_SENS_Q4") ? NULL : uniform_probe, p, w,
-                                           cc->progress, err);
+    /* --budget: one probe, the fit at the rank --allocate uniform would give; --budget-bits:
+     * the q4 error for the quantized forms, and the beta I + P Q^T fit storing about as many
+     * f16 numbers as the target's bits for the others */
+    int64_t *ku = malloc((p->n ? p->n : 1) * sizeof *ku);
+    if (st == DLOR_OK && !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
+        const plan_layer *L = &p->layers[i];
+        ku[i] = cc->has_bits ? uniform_rank(L->m, L->n, L->kcap, 1, cc->bits / 32.0)
+                             : uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget);
+    }
+    rank_probe_ctx rc = {p, ku};
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &rc, wl, NULL, cc->progress, err);
+    free(ku);
+    if (st == DLOR_OK && cc->has_bits)
+        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->progress, err);
+    else if (st == DLOR_OK) memcpy(w, wl, p->n * sizeof *w);
     double mean = 0;
     for (size_t i = 0; st == DLOR_OK && i < p->n; i++) mean += w[i] / (double)p->n;
-    for (size_t i = 0; st == DLOR_OK && mean > 0 && isfinite(mean) && i < p->n; i++)
+    for (size_t i = 0; st == DLOR_OK && mean > 0 && isfinite(mean) && i < p->n; i++) {
         p->layers[i].sens = sqrt(w[i] / mean);
+        p->layers[i].sens_lr = sqrt(wl[i] / mean);
+    }
     if (getenv("DLOR_SENS_DEBUG"))
-        for (size_t i = 0; st == DLOR_OK && i < p->n; i++) fprintf(stderr, "sens %-40s %.4g\n", names[i], p->layers[i].sens);
+        for (size_t i = 0; st == DLOR_OK && i < p->n; i++) fprintf(stderr, "sens %-40s %.4g %.4g\n", names[i], p->layers[i].sens, p->layers[i].sens_lr);
     free(names);
     free(w);
+    free(wl);
     return st;
 }
 
@@ -442,10 +500,10 @@ static dlor_status bits_allocate(plan *p, dlor_error *err)
         }
         for (int64_t k = 1; k <= L->kcap; k++) {
             uint64_t ku = (uint64_t)k;
-            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->sens * L->curve.err_dlor[k]};
+            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->sens_lr * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_F16, k};
             ch[at] = (dlor_choice){dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, mu) + dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, nu),
-                                   L->sens * L->curve.err_dlor[k]};
+                                   L->sens_lr * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_Q8, k};
             for (int b = 0; b < 2; b++) {
                 ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->sens * L->qerr[b][k]};
@@ -749,7 +807,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
     if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
     if (st == DLOR_OK) whiten_note(&p);
-    for (size_t i = 0; i < p.n; i++) p.layers[i].sens = 1.0;
+    for (size_t i = 0; i < p.n; i++) p.layers[i].sens = p.layers[i].sens_lr = 1.0;
     if (st == DLOR_OK && cc->calib && ((cc->has_budget && !cc->allocate_uniform) || cc->has_bits))
         st = measure_sensitivity(cc, src, g, &p, err);
     for (size_t i = 0; i < p.n; i++) dlor_tensor_release(src, p.layers[i].t); /* what calibration read */
@@ -801,6 +859,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                   : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
             if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
+        if (st == DLOR_OK && cc->calib && !cc->allocate_uniform) st = keep_better_than_uniform(&p, src, g, err);
         for (size_t i = 0; scaled && i < na; i++) free(scaled[i]);
         free(scaled);
         free(al);

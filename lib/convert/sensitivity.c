@@ -62,10 +62,10 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
     return 0;
 }
 
-/* The graph over src's tensors (borrowed), with 'name' replaced by the f32 matrix
- * pw (when not NULL), as an image in memory. */
-static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, const char *name,
-                              const unsigned char *pw, unsigned char **img, size_t *len, dlor_error *err)
+/* The graph over src's tensors (borrowed), with names[j] replaced by the f32 matrix
+ * pw[j] (j < np), as an image in memory. */
+static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, const char *const *name,
+                              unsigned char *const *pw, size_t np, unsigned char **img, size_t *len, dlor_error *err)
 {
     dlor_container c;
     dlor_container_init(&c);
@@ -75,9 +75,11 @@ static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, 
         for (int k = 0; k < 2 && st == DLOR_OK; k++) {
             const dlor_tensor *w = names[k] ? dlor_tensor_list_find(src, names[k]) : NULL;
             if (!w || dlor_tensor_list_find(&c.tensors, w->name)) continue;
-            if (pw && strcmp(w->name, name) == 0)
+            size_t j = 0;
+            while (j < np && (!pw[j] || strcmp(w->name, name[j]) != 0)) j++;
+            if (j < np)
                 st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), DLOR_DT_F32, 2, w->dims,
-                                          pw, (size_t)(w->dims[0] * w->dims[1] * 4), err);
+                                          pw[j], (size_t)(w->dims[0] * w->dims[1] * 4), err);
             else
                 st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), w->dtype, w->ndim,
                                           w->dims, w->data, w->nbytes, err);
@@ -130,10 +132,27 @@ static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, do
     return st;
 }
 
+/* ||Y1 - Y0||_F^2 over the outputs' rows (padded positions left out). */
+static double out_err2(const sens_ctx *c, const double *y0, const double *y1, int per_token, uint64_t ystride,
+                       uint64_t feat)
+{
+    double d = 0;
+    for (uint64_t s = 0; s < c->n; s++)
+        for (uint64_t r = 0; r < (per_token ? c->seq : 1); r++) {
+            if (per_token && c->tok.mask && c->tok.mask[s * c->seq + r] == 0) continue;
+            const double *a = y0 + s * ystride + r * feat, *b = y1 + s * ystride + r * feat;
+            for (uint64_t f = 0; f < feat; f++) d += (a[f] - b[f]) * (a[f] - b[f]);
+        }
+    return d;
+}
+
 dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, const char *calib,
                              const char *const *names, size_t nnames, dlor_sens_probe probe, void *probe_ctx,
-                             double *weight, const dlor_convert_hooks *progress, dlor_error *err)
+                             double *weight, double *joint, const dlor_convert_hooks *progress, dlor_error *err)
 {
+    unsigned char **pws = NULL;
+    if (joint && !(pws = calloc(nnames ? nnames : 1, sizeof *pws)))
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
     sens_ctx c;
     memset(&c, 0, sizeof c);
     uint64_t in_dim = 0;
@@ -141,7 +160,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     size_t len = 0;
     double *y0 = NULL, *y1 = NULL, *w = NULL, *e = NULL;
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
-    if (st == DLOR_OK) st = make_image(g, src, NULL, NULL, &img, &len, err);
+    if (st == DLOR_OK) st = make_image(g, src, NULL, NULL, 0, &img, &len, err);
     /* the calibration rows: whole sequences or samples, DLOR_SENS_ROWS at most */
     dlor_model m;
     dlor_image_error ie;
@@ -228,14 +247,22 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
             st = dlor_tensor_to_f64(&qt, e, err);
         }
         free(q);
-        if (st == DLOR_OK) {
+        if (st == DLOR_OK && joint) { /* kept for the one pass with every layer perturbed */
+            if (!(pws[i] = malloc((size_t)mn * 4))) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", t->name);
+            else dlor_encode_f64(e, (size_t)mn, DLOR_DT_F32, pws[i]);
+        } else if (st == DLOR_OK) {
             dlor_encode_f64(e, (size_t)mn, DLOR_DT_F32, pw);
             float f;
             for (uint64_t j = 0; j < mn; j++) { /* the error the pass sees */
                 memcpy(&f, pw + 4 * j, 4);
                 e[j] = (double)f - w[j];
             }
-            st = make_image(g, src, t->name, pw, &img, &len, err);
+            const char *nm = t->name;
+            st = make_image(g, src, &nm, &pw, 1, &img, &len, err);
+        }
+        if (joint) {
+            dlor_progress_step(&prog, 0);
+            continue;
         }
         c.name = t->name;
         c.e = e;
@@ -247,18 +274,21 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
         free(img);
         img = NULL;
         if (st == DLOR_OK) {
-            double d = 0;
-            for (uint64_t s = 0; s < c.n; s++)
-                for (uint64_t r = 0; r < (per_token ? c.seq : 1); r++) {
-                    if (per_token && c.tok.mask && c.tok.mask[s * c.seq + r] == 0) continue;
-                    const double *a = y0 + s * ystride + r * feat, *b = y1 + s * ystride + r * feat;
-                    for (uint64_t f2 = 0; f2 < feat; f2++) d += (a[f2] - b[f2]) * (a[f2] - b[f2]);
-                }
+            double d = out_err2(&c, y0, y1, per_token, ystride, feat);
             weight[i] = c.se > 0 && isfinite(d) ? d / c.se * c.sw : 0;
         }
         dlor_progress_step(&prog, 0);
     }
     dlor_progress_end(&prog);
+    if (st == DLOR_OK && joint) {
+        c.name = NULL;
+        st = make_image(g, src, names, pws, nnames, &img, &len, err);
+        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
+        free(img);
+        *joint = st == DLOR_OK ? out_err2(&c, y0, y1, per_token, ystride, feat) : 0;
+    }
+    for (size_t i = 0; pws && i < nnames; i++) free(pws[i]);
+    free(pws);
     free(y0);
     free(y1);
     free(w);

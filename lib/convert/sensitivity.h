@@ -36,10 +36,13 @@ typedef dlor_status (*dlor_sens_probe)(void *ctx, size_t i, const double *w, int
 /* Measures weight[i] (>= 0, see above) of every layer names[i] (2-D weights the graph's
  * LINEAR ops use) of src, over the calibration inputs in 'calib' (a .npy of features or
  * a .npz of token ids, as --calib reads them), each layer perturbed by probe (NULL: its
- * q4 error). progress may be NULL. */
+ * q4 error). With joint not NULL, every layer is perturbed at once instead, in one
+ * pass, and *joint receives the outputs' squared error ||Y(perturbed) - Y||_F^2 (weight
+ * is not written). progress may be NULL. */
 struct dlor_convert_hooks;
 dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, const char *calib,
                              const char *const *names, size_t nnames, dlor_sens_probe probe, void *probe_ctx,
-                             double *weight, const struct dlor_convert_hooks *progress, dlor_error *err);
+                             double *weight, double *joint, const struct dlor_convert_hooks *progress,
+                             dlor_error *err);
 
 #endif
