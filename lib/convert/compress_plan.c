@@ -287,7 +287,6 @@ static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src
     rank_probe_ctx ra = {p, ka}, ru = {p, ku};
     if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->progress, err);
     if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->progress, err);
-    if (getenv("DLOR_SENS_DEBUG")) fprintf(stderr, "joint: allocated %.6g uniform %.6g\n", ea, eu);
     if (st == DLOR_OK && eu < ea) {
         for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
         dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
@@ -330,8 +329,6 @@ static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_t
         p->layers[i].sens = sqrt(w[i] / mean);
         p->layers[i].sens_lr = sqrt(wl[i] / mean);
     }
-    if (getenv("DLOR_SENS_DEBUG"))
-        for (size_t i = 0; st == DLOR_OK && i < p->n; i++) fprintf(stderr, "sens %-40s %.4g %.4g\n", names[i], p->layers[i].sens, p->layers[i].sens_lr);
     free(names);
     free(w);
     free(wl);
