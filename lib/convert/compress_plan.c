@@ -290,8 +290,8 @@ static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src
     if (st == DLOR_OK && eu < ea) {
         for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
         dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
-                        "moves the outputs on the calibration inputs less than the allocation (squared error %.4g "
-                        "against %.4g): kept", cc->budget, eu, ea);
+                        "keeps the outputs on the calibration inputs closer than the allocation (mean cosine %.6g "
+                        "against %.6g): kept", cc->budget, 1.0 - eu, 1.0 - ea);
     }
     free(names);
     free(ka);

@@ -13,6 +13,7 @@
 #include "dlor_container.h"
 #include "dlor_host.h"
 #include "dlor_runtime.h"
+#include "dlor_verify.h"
 #include "model_load.h"
 #include "progress.h"
 
@@ -285,7 +286,12 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
         st = make_image(g, src, names, pws, nnames, &img, &len, err);
         if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
         free(img);
-        *joint = st == DLOR_OK ? out_err2(&c, y0, y1, per_token, ystride, feat) : 0;
+        /* 1 - the mean per-sample cosine of the outputs, mean-pooled over each sequence's
+         * tokens when there is one row per token: the figure dlor verify reports */
+        double mean = 0, lo = 0;
+        if (st == DLOR_OK)
+            dlor_pooled_cosine(y0, y1, per_token ? c.tok.mask : NULL, c.n, per_token ? c.seq : 1, feat, &mean, &lo);
+        *joint = st == DLOR_OK ? 1.0 - mean : 0;
     }
     for (size_t i = 0; pws && i < nnames; i++) free(pws[i]);
     free(pws);
