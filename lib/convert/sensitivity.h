@@ -4,9 +4,10 @@
  * by it, so that they minimise an estimate of the outputs' squared error instead of
  * treating equal layer errors as equally costly.
  *
- * For layer l with weight W, a probe error E (its q4 quantization error, Q4(W) - W,
- * a realistic error of the size the allocation trades) is added to W alone and the
- * calibration inputs are run through the dense graph:
+ * For layer l with weight W, a probe error E (an error of the kind and size the
+ * allocation trades: the caller's, such as the layer's fit at a reference rank, or its
+ * q4 quantization error Q4(W) - W) is added to W alone and the calibration inputs are
+ * run through the dense graph:
  *
  *   gain_l   = ||Y(W + E) - Y(W)||_F^2 / ||E X_l^T||_F^2   (outputs per layer-output error)
  *   weight_l = gain_l ||W X_l^T||_F^2
