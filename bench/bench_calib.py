@@ -13,8 +13,10 @@ models on held-out inputs):
   uncal-alloc     --budget F (the default allocation, on weight-space errors)
   cal-uniform     --budget F --allocate uniform --calib CALIB (data-aware fits, same ranks as
                   uncal-uniform)
-  cal-alloc       --budget F --calib CALIB (data-aware fits, ranks allocated on data errors)
-  cal-alloc-max   --budget F --allocate max --calib CALIB
+  cal-alloc       --budget F --calib CALIB (data-aware fits, ranks allocated on data errors
+                  weighed by each layer's end-to-end sensitivity, kept only when closer to the
+                  dense outputs on the calibration inputs than cal-uniform's ranks)
+  cal-alloc-max   --budget F --allocate max --calib CALIB (the same weights and check)
 and prints one table row per model, budget and way: the mean and least per-sample cosine of
 dense and compressed outputs, the largest relative error (verify's max_rel_error) and the
 stored numbers over the dense ones. Then, per model and budget, the gains: cal-alloc minus

@@ -29,6 +29,7 @@
 #include "dlor_readers.h"
 #include "model_load.h"
 #include "parallel.h"
+#include "sensitivity.h"
 
 typedef struct {
     const dlor_tensor *t;
@@ -58,6 +59,10 @@ typedef struct {
     uint64_t qbytes[2];     /* and those bases' bytes */
     double derr[5];         /* --budget-bits: the error of the layer kept dense in each of BITS_DENSE */
     uint64_t dbytes[5];
+    double sens;            /* the allocations' factor on the layer's relative errors: sqrt of its end-to-end
+                             * weight over the layers' mean (sensitivity.h), or 1; with --budget-bits, of
+                             * its quantized forms (dense in a narrower dtype, qlr) */
+    double sens_lr;         /* --budget-bits: the same for its beta I + P Q^T forms */
 } plan_layer;
 
 /* --budget-bits: the dtypes a layer may be kept dense in, and those of a qlr base */
@@ -231,6 +236,105 @@ static dlor_status load_calibration(const dlor_compress_cfg *cc, const dlor_tens
     return st;
 }
 
+/* --budget and --budget-bits with --calib: each layer's relative errors weighed by the
+ * square root of its end-to-end weight (sensitivity.h) over the layers' mean, so that the
+ * allocations' sums of squared errors estimate the outputs' squared error. */
+typedef struct {
+    plan *p;
+    const int64_t *k;       /* per layer: the rank of the probe's fit, or DLOR_KEEP_DENSE (no error) */
+} rank_probe_ctx;
+
+/* The probe of layer i: its beta I + P Q^T (or truncated SVD) fit at rank k[i]. */
+static dlor_status rank_probe(void *ctx, size_t i, const double *w, int64_t m, int64_t n, double *out,
+                              dlor_error *err)
+{
+    rank_probe_ctx *rc = ctx;
+    plan_layer *L = &rc->p->layers[i];
+    const dlor_compress_cfg *cc = rc->p->cc;
+    int64_t k = rc->k[i];
+    if (L->kcap < 1 || k == DLOR_KEEP_DENSE) {
+        memcpy(out, w, (size_t)(m * n) * sizeof *out);
+        return DLOR_OK;
+    }
+    dlor_lowrank lr;
+    memset(&lr, 0, sizeof lr);
+    dlor_lowrank_opts o = dlor_lowrank_defaults();
+    o.beta_mode = L->fit_beta || cc->has_bits ? DLOR_BETA_FIT : DLOR_BETA_ZERO;
+    o.chol = L->chol;
+    dlor_status st = dlor_lowrank_fit(L->t->name, w, m, n, k, &o, &lr, err);
+    if (st == DLOR_OK) st = dlor_lowrank_reconstruct(&lr, out, err);
+    dlor_lowrank_free(&lr);
+    return st;
+}
+
+/* --budget with --calib: the allocated ranks and those of --allocate uniform, each fitted
+ * and put into the dense graph at once, run over the calibration inputs; the uniform ones
+ * replace the allocation when their outputs' squared error is smaller. */
+static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src, const dlor_graph *g, dlor_error *err)
+{
+    const dlor_compress_cfg *cc = p->cc;
+    const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
+    int64_t *ka = malloc((p->n ? p->n : 1) * sizeof *ka), *ku = malloc((p->n ? p->n : 1) * sizeof *ku);
+    dlor_status st = DLOR_OK;
+    if (!names || !ka || !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
+        const plan_layer *L = &p->layers[i];
+        names[i] = L->t->name;
+        ka[i] = L->k;
+        ku[i] = L->kcap >= 1 ? uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget) : DLOR_KEEP_DENSE;
+    }
+    double ea = 0, eu = 0;
+    rank_probe_ctx ra = {p, ka}, ru = {p, ku};
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->progress, err);
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->progress, err);
+    if (st == DLOR_OK && eu < ea) {
+        for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
+        dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
+                        "keeps the outputs on the calibration inputs closer than the allocation (mean cosine %.6g "
+                        "against %.6g): kept", cc->budget, 1.0 - eu, 1.0 - ea);
+    }
+    free(names);
+    free(ka);
+    free(ku);
+    return st;
+}
+
+static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_tensor_list *src, const dlor_graph *g,
+                                       plan *p, dlor_error *err)
+{
+    const char **names = malloc((p->n ? p->n : 1) * sizeof *names);
+    double *w = malloc((p->n ? p->n : 1) * sizeof *w), *wl = malloc((p->n ? p->n : 1) * sizeof *wl);
+    dlor_status st = DLOR_OK;
+    if (!names || !w || !wl) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) names[i] = p->layers[i].t->name;
+    /* --budget: one probe, the fit at the rank --allocate uniform would give; --budget-bits:
+     * the q4 error for the quantized forms, and the beta I + P Q^T fit storing about as many
+     * f16 numbers as the target's bits for the others */
+    int64_t *ku = malloc((p->n ? p->n : 1) * sizeof *ku);
+    if (st == DLOR_OK && !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
+        const plan_layer *L = &p->layers[i];
+        ku[i] = cc->has_bits ? uniform_rank(L->m, L->n, L->kcap, 1, cc->bits / 32.0)
+                             : uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget);
+    }
+    rank_probe_ctx rc = {p, ku};
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &rc, wl, NULL, cc->progress, err);
+    free(ku);
+    if (st == DLOR_OK && cc->has_bits)
+        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->progress, err);
+    else if (st == DLOR_OK) memcpy(w, wl, p->n * sizeof *w);
+    double mean = 0;
+    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) mean += w[i] / (double)p->n;
+    for (size_t i = 0; st == DLOR_OK && mean > 0 && isfinite(mean) && i < p->n; i++) {
+        p->layers[i].sens = sqrt(w[i] / mean);
+        p->layers[i].sens_lr = sqrt(wl[i] / mean);
+    }
+    free(names);
+    free(w);
+    free(wl);
+    return st;
+}
+
 /* ||A S||_F for an m x n matrix a (S lower triangular n x n), or ||A||_F without S. */
 static double data_norm(const double *a, int64_t m, int64_t n, const double *chol, double *tmp)
 {
@@ -388,18 +492,18 @@ static dlor_status bits_allocate(plan *p, dlor_error *err)
         cl[i].c = ch + at;
         size_t first = at;
         for (int d = 0; d < 5; d++) {
-            ch[at] = (dlor_choice){L->dbytes[d], L->derr[d]};
+            ch[at] = (dlor_choice){L->dbytes[d], L->sens * L->derr[d]};
             fm[at++] = (bits_form){0, BITS_DENSE[d], 0};
         }
         for (int64_t k = 1; k <= L->kcap; k++) {
             uint64_t ku = (uint64_t)k;
-            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->curve.err_dlor[k]};
+            ch[at] = (dlor_choice){2 * ku * (mu + nu), L->sens_lr * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_F16, k};
             ch[at] = (dlor_choice){dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, mu) + dlor_image_qbytes(DLOR_IMAGE_DT_Q8, ku, nu),
-                                   L->curve.err_dlor[k]};
+                                   L->sens_lr * L->curve.err_dlor[k]};
             fm[at++] = (bits_form){1, DLOR_DT_Q8, k};
             for (int b = 0; b < 2; b++) {
-                ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->qerr[b][k]};
+                ch[at] = (dlor_choice){L->qbytes[b] + 2 * ku * (mu + nu), L->sens * L->qerr[b][k]};
                 fm[at++] = (bits_form){2, BITS_BASE[b], k};
             }
         }
@@ -695,6 +799,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
     if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
     if (st == DLOR_OK) whiten_note(&p);
+    for (size_t i = 0; i < p.n; i++) p.layers[i].sens = p.layers[i].sens_lr = 1.0;
+    if (st == DLOR_OK && cc->calib && ((cc->has_budget && !cc->allocate_uniform) || cc->has_bits))
+        st = measure_sensitivity(cc, src, g, &p, err);
     for (size_t i = 0; i < p.n; i++) dlor_tensor_release(src, p.layers[i].t); /* what calibration read */
 
     /* Ranks: explicit (a layer the rank would not make smaller stays dense), or from the
@@ -715,15 +822,26 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
     if (st == DLOR_OK && cc->has_budget) {
         dlor_alloc_layer *al = calloc(p.n ? p.n : 1, sizeof *al);
         int64_t *ks = calloc(p.n ? p.n : 1, sizeof *ks);
+        double **scaled = calloc(p.n ? p.n : 1, sizeof *scaled);
         size_t na = 0;
-        if (!al || !ks) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+        if (!al || !ks || !scaled) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
         for (size_t i = 0; st == DLOR_OK && i < p.n; i++) {
             plan_layer *L = &p.layers[i];
             if (L->kcap < 1) continue;
+            const double *e = with_beta ? L->curve.err_dlor : L->curve.err_svd;
             al[na].m = L->m;
             al[na].n = L->n;
             al[na].kmax = L->kcap;
-            al[na].err = with_beta ? L->curve.err_dlor : L->curve.err_svd;
+            al[na].err = e;
+            if (L->sens != 1.0) { /* the errors weighed by the layer's end-to-end sensitivity */
+                scaled[na] = malloc((size_t)(L->kcap + 1) * sizeof(double));
+                if (!scaled[na]) {
+                    st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
+                    break;
+                }
+                for (int64_t k = 0; k <= L->kcap; k++) scaled[na][k] = L->sens * e[k];
+                al[na].err = scaled[na];
+            }
             na++;
         }
         if (st == DLOR_OK && cc->allocate_uniform)
@@ -733,6 +851,9 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
                                   : dlor_allocate(al, (int64_t)na, cc->budget, with_beta, ks, NULL, NULL, err);
         for (size_t i = 0, j = 0; st == DLOR_OK && i < p.n; i++)
             if (p.layers[i].kcap >= 1) p.layers[i].k = ks[j++];
+        if (st == DLOR_OK && cc->calib && !cc->allocate_uniform) st = keep_better_than_uniform(&p, src, g, err);
+        for (size_t i = 0; scaled && i < na; i++) free(scaled[i]);
+        free(scaled);
         free(al);
         free(ks);
         dlor_progress_step(&p.prog, 0);

@@ -1,0 +1,308 @@
+/* sensitivity.c - per-layer end-to-end weights of the allocations (sensitivity.h):
+ * the dense graph run over the calibration inputs with one layer's weight perturbed
+ * at a time, through the runtime's double pass. */
+#include "sensitivity.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "convert.h"
+#include "dlor_container.h"
+#include "dlor_host.h"
+#include "dlor_runtime.h"
+#include "dlor_verify.h"
+#include "model_load.h"
+#include "progress.h"
+
+#define SENS_BATCH 16 /* sequences (or 16 x 64 samples) per pass */
+
+static size_t nz(uint64_t v) { return v ? (size_t)v : 1; }
+
+typedef struct {
+    dlor_tokens tok;         /* token ids, or (features) x */
+    double *x;
+    uint64_t n, in_dim, seq; /* samples or sequences used, features, tokens per sequence (1: features) */
+    size_t batch;            /* per pass */
+    /* the layer probed: its name, probe error e (m x n) and weight w, and the sums of
+     * ||e x||^2 and ||w x||^2 over the rows it sees */
+    const char *name;
+    const double *e, *w;
+    uint64_t m, in;
+    double se, sw;
+    const int64_t *mask;     /* of the running batch, or NULL */
+    size_t nb;
+    double *rows, *tmp;      /* gathered rows, their products */
+} sens_ctx;
+
+static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node, const void *x, size_t rows,
+                   uint64_t stride)
+{
+    sens_ctx *c = vctx;
+    dlor_image_tensor t;
+    dlor_image_tensor_at(&m->img, node->weight, &t);
+    if (!c->name || strlen(c->name) != t.name_len || memcmp(c->name, t.name, t.name_len) != 0) return 0;
+    const double *xd = x;
+    size_t k = 0;
+    for (size_t r = 0; r < rows; r++) {
+        if (c->mask && rows == c->nb * c->seq && c->mask[r] == 0) continue; /* padding */
+        memcpy(c->rows + k * c->in, xd + r * stride, c->in * sizeof(double));
+        k++;
+    }
+    const double *mats[2] = {c->e, c->w};
+    double *sums[2] = {&c->se, &c->sw};
+    for (int q = 0; q < 2 && k; q++) {
+        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)c->m, (int)c->in, 1.0, c->rows, (int)c->in,
+                    mats[q], (int)c->in, 0.0, c->tmp, (int)c->m);
+        double s = 0;
+        for (size_t i = 0; i < k * c->m; i++) s += c->tmp[i] * c->tmp[i];
+        *sums[q] += s;
+    }
+    return 0;
+}
+
+/* The graph over src's tensors (borrowed), with names[j] replaced by the f32 matrix
+ * pw[j] (j < np), as an image in memory. */
+static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, const char *const *name,
+                              unsigned char *const *pw, size_t np, unsigned char **img, size_t *len, dlor_error *err)
+{
+    dlor_container c;
+    dlor_container_init(&c);
+    dlor_status st = DLOR_OK;
+    for (size_t i = 0; i < g->count && st == DLOR_OK; i++) {
+        const char *names[2] = {g->ops[i].weight, g->ops[i].bias};
+        for (int k = 0; k < 2 && st == DLOR_OK; k++) {
+            const dlor_tensor *w = names[k] ? dlor_tensor_list_find(src, names[k]) : NULL;
+            if (!w || dlor_tensor_list_find(&c.tensors, w->name)) continue;
+            size_t j = 0;
+            while (j < np && (!pw[j] || strcmp(w->name, name[j]) != 0)) j++;
+            if (j < np)
+                st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), DLOR_DT_F32, 2, w->dims,
+                                          pw[j], (size_t)(w->dims[0] * w->dims[1] * 4), err);
+            else
+                st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), w->dtype, w->ndim,
+                                          w->dims, w->data, w->nbytes, err);
+        }
+    }
+    if (st == DLOR_OK) st = dlor_graph_copy(&c.graph, g, err);
+    if (st == DLOR_OK) st = dlor_container_to_memory(&c, img, len, err);
+    dlor_container_free(&c);
+    return st;
+}
+
+/* Runs the image over the calibration rows into y (the first output, every row). */
+static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, double *y, uint64_t ystride,
+                           dlor_error *err)
+{
+    dlor_model m;
+    dlor_image_error ie;
+    void *plan = NULL;
+    if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0)
+        return dlor_fail(err, DLOR_E_FORMAT, "the model's graph does not open for the sensitivity passes: %s", ie.msg);
+    size_t need = dlor_model_scratch_bytes(&m, c->batch, (size_t)c->seq, 1, DLOR_RT_F64);
+    void *scratch = need ? malloc(need) : NULL;
+    dlor_status st = need && !scratch ? dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes") : DLOR_OK;
+    for (uint64_t b0 = 0; st == DLOR_OK && b0 < c->n; b0 += c->batch) {
+        size_t nb = (size_t)(c->n - b0 < c->batch ? c->n - b0 : c->batch);
+        void *ys[1] = {y + b0 * ystride};
+        dlor_run r;
+        memset(&r, 0, sizeof r);
+        r.batch = nb;
+        r.seq = (size_t)c->seq;
+        if (c->x) {
+            r.x = c->x + b0 * c->in_dim;
+        } else {
+            r.ids = c->tok.ids + b0 * c->seq;
+            r.mask = c->tok.mask ? c->tok.mask + b0 * c->seq : NULL;
+            r.type_ids = c->tok.type_ids ? c->tok.type_ids + b0 * c->seq : NULL;
+            r.ids_dtype = DLOR_RT_I64;
+        }
+        r.y = ys;
+        r.ny = 1;
+        r.observe = observe;
+        r.observe_ctx = c;
+        c->mask = r.mask;
+        c->nb = nb;
+        if (dlor_model_run(&m, &r, DLOR_RT_F64, scratch, need, NULL, &ie) != 0)
+            st = dlor_fail(err, DLOR_E_NUMERIC, "sensitivity pass: %s", ie.msg);
+    }
+    free(scratch);
+    free(plan);
+    return st;
+}
+
+/* ||Y1 - Y0||_F^2 over the outputs' rows (padded positions left out). */
+static double out_err2(const sens_ctx *c, const double *y0, const double *y1, int per_token, uint64_t ystride,
+                       uint64_t feat)
+{
+    double d = 0;
+    for (uint64_t s = 0; s < c->n; s++)
+        for (uint64_t r = 0; r < (per_token ? c->seq : 1); r++) {
+            if (per_token && c->tok.mask && c->tok.mask[s * c->seq + r] == 0) continue;
+            const double *a = y0 + s * ystride + r * feat, *b = y1 + s * ystride + r * feat;
+            for (uint64_t f = 0; f < feat; f++) d += (a[f] - b[f]) * (a[f] - b[f]);
+        }
+    return d;
+}
+
+dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, const char *calib,
+                             const char *const *names, size_t nnames, dlor_sens_probe probe, void *probe_ctx,
+                             double *weight, double *joint, const dlor_convert_hooks *progress, dlor_error *err)
+{
+    unsigned char **pws = NULL;
+    if (joint && !(pws = calloc(nnames ? nnames : 1, sizeof *pws)))
+        return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
+    sens_ctx c;
+    memset(&c, 0, sizeof c);
+    uint64_t in_dim = 0;
+    unsigned char *img = NULL, *pw = NULL;
+    size_t len = 0;
+    double *y0 = NULL, *y1 = NULL, *w = NULL, *e = NULL;
+    dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
+    if (st == DLOR_OK) st = make_image(g, src, NULL, NULL, 0, &img, &len, err);
+    /* the calibration rows: whole sequences or samples, DLOR_SENS_ROWS at most */
+    dlor_model m;
+    dlor_image_error ie;
+    void *plan = NULL;
+    int per_token = 0;
+    uint64_t feat = 0;
+    if (st == DLOR_OK && dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0)
+        st = dlor_fail(err, DLOR_E_FORMAT, "the model's graph does not open for the sensitivity passes: %s", ie.msg);
+    else if (st == DLOR_OK) {
+        const char *nm;
+        uint32_t nl;
+        dlor_model_output_at(&m, 0, &nm, &nl, &per_token, &feat);
+        if (in_dim == 0) {
+            st = dlor_load_tokens(calib, &m, &c.tok, err);
+            c.seq = c.tok.seq;
+            c.n = c.tok.n;
+            c.batch = SENS_BATCH;
+        } else {
+            st = dlor_load_inputs_f64(calib, in_dim, &c.x, &c.n, err);
+            c.seq = 1;
+            c.in_dim = in_dim;
+            c.batch = SENS_BATCH * 64;
+        }
+        free(plan);
+        if (c.seq && c.n * c.seq > DLOR_SENS_ROWS) c.n = DLOR_SENS_ROWS / c.seq ? DLOR_SENS_ROWS / c.seq : 1;
+    }
+    uint64_t ystride = (per_token ? c.seq : 1) * feat, widest = 0, biggest = 0;
+    for (size_t i = 0; st == DLOR_OK && i < nnames; i++) {
+        const dlor_tensor *t = dlor_tensor_list_find(src, names[i]);
+        if (!t || t->ndim != 2) {
+            st = dlor_fail(err, DLOR_E_ARG, "sensitivity: no 2-D weight '%s'", names[i]);
+            break;
+        }
+        if (t->dims[1] > widest) widest = t->dims[1];
+        if (t->dims[0] * t->dims[1] > biggest) biggest = t->dims[0] * t->dims[1];
+    }
+    if (st == DLOR_OK) {
+        size_t rows = c.batch * (size_t)c.seq;
+        y0 = malloc(nz(c.n * ystride) * sizeof *y0);
+        y1 = malloc(nz(c.n * ystride) * sizeof *y1);
+        w = malloc(nz(biggest) * sizeof *w);
+        e = malloc(nz(biggest) * sizeof *e);
+        pw = malloc(nz(biggest) * 4);
+        c.rows = malloc(nz(rows * widest) * sizeof *c.rows);
+        uint64_t mmax = 0;
+        for (size_t i = 0; i < nnames; i++) {
+            const dlor_tensor *t = dlor_tensor_list_find(src, names[i]);
+            if (t->dims[0] > mmax) mmax = t->dims[0];
+        }
+        c.tmp = malloc(nz(rows * mmax) * sizeof *c.tmp);
+        if (!y0 || !y1 || !w || !e || !pw || !c.rows || !c.tmp)
+            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
+    }
+    if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, err);
+    free(img);
+    img = NULL;
+    dlor_phase prog;
+    dlor_progress_begin(&prog, progress, "sensitivity", "layers", nnames, 0);
+    for (size_t i = 0; st == DLOR_OK && i < nnames; i++) {
+        const dlor_tensor *t = dlor_tensor_list_find(src, names[i]);
+        uint64_t mm = t->dims[0], nn = t->dims[1], mn = mm * nn, nq = 0;
+        unsigned char *q = NULL;
+        st = dlor_tensor_to_f64(t, w, err);
+        dlor_tensor_release(src, t);
+        /* the probe: the layer's q4 error, as the f32 image holds W + E */
+        if (st == DLOR_OK && probe) {
+            st = probe(probe_ctx, i, w, (int64_t)mm, (int64_t)nn, e, err);
+        } else if (st == DLOR_OK && dlor_shape_nbytes(t->dims, 2, DLOR_DT_Q4, &nq) != 0)
+            st = dlor_fail(err, DLOR_E_LIMIT, "layer '%s' is too large", t->name);
+        if (st == DLOR_OK && !probe && !(q = malloc(nq ? (size_t)nq : 1)))
+            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", t->name);
+        if (st == DLOR_OK && !probe) st = dlor_encode_matrix(w, mm, nn, DLOR_DT_Q4, q, t->name, err);
+        if (st == DLOR_OK && !probe) {
+            dlor_tensor qt;
+            memset(&qt, 0, sizeof qt);
+            qt.name = (char *)t->name;
+            qt.dtype = DLOR_DT_Q4;
+            qt.ndim = 2;
+            qt.dims[0] = mm;
+            qt.dims[1] = nn;
+            qt.nelem = mn;
+            qt.nbytes = (size_t)nq;
+            qt.data = q;
+            st = dlor_tensor_to_f64(&qt, e, err);
+        }
+        free(q);
+        if (st == DLOR_OK && joint) { /* kept for the one pass with every layer perturbed */
+            if (!(pws[i] = malloc((size_t)mn * 4))) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for '%s'", t->name);
+            else dlor_encode_f64(e, (size_t)mn, DLOR_DT_F32, pws[i]);
+        } else if (st == DLOR_OK) {
+            dlor_encode_f64(e, (size_t)mn, DLOR_DT_F32, pw);
+            float f;
+            for (uint64_t j = 0; j < mn; j++) { /* the error the pass sees */
+                memcpy(&f, pw + 4 * j, 4);
+                e[j] = (double)f - w[j];
+            }
+            const char *nm = t->name;
+            st = make_image(g, src, &nm, &pw, 1, &img, &len, err);
+        }
+        if (joint) {
+            dlor_progress_step(&prog, 0);
+            continue;
+        }
+        c.name = t->name;
+        c.e = e;
+        c.w = w;
+        c.m = mm;
+        c.in = nn;
+        c.se = c.sw = 0;
+        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
+        free(img);
+        img = NULL;
+        if (st == DLOR_OK) {
+            double d = out_err2(&c, y0, y1, per_token, ystride, feat);
+            weight[i] = c.se > 0 && isfinite(d) ? d / c.se * c.sw : 0;
+        }
+        dlor_progress_step(&prog, 0);
+    }
+    dlor_progress_end(&prog);
+    if (st == DLOR_OK && joint) {
+        c.name = NULL;
+        st = make_image(g, src, names, pws, nnames, &img, &len, err);
+        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
+        free(img);
+        /* 1 - the mean per-sample cosine of the outputs, mean-pooled over each sequence's
+         * tokens when there is one row per token: the figure dlor verify reports */
+        double mean = 0, lo = 0;
+        if (st == DLOR_OK)
+            dlor_pooled_cosine(y0, y1, per_token ? c.tok.mask : NULL, c.n, per_token ? c.seq : 1, feat, &mean, &lo);
+        *joint = st == DLOR_OK ? 1.0 - mean : 0;
+    }
+    for (size_t i = 0; pws && i < nnames; i++) free(pws[i]);
+    free(pws);
+    free(y0);
+    free(y1);
+    free(w);
+    free(e);
+    free(pw);
+    free(c.rows);
+    free(c.tmp);
+    free(c.x);
+    dlor_tokens_free(&c.tok);
+    return st;
+}
