@@ -744,6 +744,7 @@ typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
 #define RT_VEC_INT 1
 typedef int16_t rt_v16h __attribute__((vector_size(32)));
 typedef int16_t rt_v8h __attribute__((vector_size(16)));
+typedef float rt_v8f __attribute__((vector_size(32)));
 /* Reductions across vectors without lane crossing (x86's unpack and add):
  * RT_FOLD32(a, b) = [a0+a2, b0+b2, a1+a3, b1+b3 | a4+a6, b4+b6, a5+a7, b5+b7],
  * RT_FOLD64 the same on pairs of lanes, RT_HALVES the sum of the 128-bit halves
