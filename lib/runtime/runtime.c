@@ -548,7 +548,7 @@ uint64_t dlor_model_macs(const dlor_model *m)
  * quantized activations, QA_BYTES per block of 32 features of qcols, per row.
  * rows = batch x seq. */
 #define DLOR_RT_PARTS 5
-#define QA_BYTES 68 /* the float scale and 32 values (int8 values kept as int16: what the kernels multiply) */
+#define QA_BYTES 104 /* the float scale, the values' sum and 32 values as int16 and as int8 (see quant_acts) */
 
 static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned workers, size_t esize,
                   size_t part[DLOR_RT_PARTS], size_t *total)
@@ -772,15 +772,27 @@ typedef float rt_v8f __attribute__((vector_size(32)));
 #define RT_VEC_INT 0
 #endif
 
+/* Processors with AVX-512 VNNI take q8 rows with int8 activations through
+ * qirow8_vnni (runtime_body.h), chosen at run time. */
+#if RT_VEC_INT && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&         \
+    !defined(DLOR_RUNTIME_NO_CLONES)
+#define RT_VNNI __attribute__((target("avx512vnni,avx512vl,avx512bw")))
+#define RT_VNNI_OK()                                                                                                \
+    (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+#endif
+
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
 
 /* A call's activations quantized for integer dot products (DLOR_RT_QUANT_ACTS;
- * see quant_acts in runtime_body.h): nb blocks per row, their float scales and
- * their values (-127 to 127, as int16). */
+ * see quant_acts in runtime_body.h): nb blocks per row, their float scales,
+ * the sums of their values, and their values (-127 to 127) as int16 (what the
+ * AVX2 and plain kernels multiply) and as int8 (the AVX-512 VNNI kernel's). */
 typedef struct rt_qacts {
     float *s;
+    int32_t *sum;
     int16_t *v;
+    signed char *v8;
     uint64_t nb;
 } rt_qacts;
 

@@ -587,7 +587,8 @@ static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
 /* ---- integer dot products (DLOR_RT_QUANT_ACTS, dlor_runtime.h) ----------------------
  * The activations of a call, 'batch' rows of n features, quantized once: per
  * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then the
- * values [batch][nb][32] as int16, zero past n (the weights' padding is zero
+ * block sums of the values [batch][nb] (int32), the values [batch][nb][32]
+ * as int16 and the same as int8, zero past n (the weights' padding is zero
  * too, so whole blocks give the row's exact dot product). The scale is
  * max|x| / 127 + (the sum of x_i 0): NaN when the block holds an inf or a NaN
  * (its values then 0), else max|x| / 127 exactly. x / scale is rounded to
@@ -598,7 +599,9 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
     rt_qacts q;
     q.nb = (n + 31) / 32;
     q.s = (float *)(void *)qa;
-    q.v = (int16_t *)(void *)(qa + 4 * batch * q.nb);
+    q.sum = (int32_t *)(void *)(qa + 4 * batch * q.nb);
+    q.v = (int16_t *)(void *)(qa + 8 * batch * q.nb);
+    q.v8 = (signed char *)(void *)(qa + 72 * batch * q.nb);
     for (size_t r = 0; r < batch; r++)
         for (uint64_t b = 0; b < q.nb; b++) {
             const float *xb = x + r * stride + 32 * b;
@@ -622,6 +625,12 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
                 for (uint64_t j = 0; j < k; j++) v[j] = 0;
             }
             for (uint64_t j = k; j < 32; j++) v[j] = 0;
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) {
+                q.v8[(r * q.nb + b) * 32 + j] = (signed char)v[j];
+                sum += v[j];
+            }
+            q.sum[r * q.nb + b] = sum;
             q.s[r * q.nb + b] = sc;
         }
     return q;
@@ -760,12 +769,64 @@ DLOR_RT_KERNEL static float RT_(qirow4)(const unsigned char *v, const unsigned c
 #undef RT_QIROW
 #undef RT_QI_GROUPS
 
+#ifdef RT_VNNI
+/* qirow8 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
+ * adds four products of unsigned and signed bytes into each int32 lane: GCC 12
+ * makes it of a plain loop over a block's products of unsigned by signed bytes
+ * (its usdot_prod pattern), so the weights are made unsigned by flipping their
+ * sign bits (w + 128) and the block sums of the int8 activations take the 128
+ * back: d = sum (w + 128) x - 128 sum x, exact. Per block: one vpxor of the
+ * values from memory, one vpdpbusd with the activations from memory and the
+ * sum of its eight lanes (vextracti128, vpsrldq and three vpaddd); the rest as
+ * qirow8, in the same lanes: the same bits. */
+RT_VNNI static float RT_(qirow8_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q, size_t r)
+{
+    uint64_t nb = q->nb, b = 0;
+    const signed char *x8 = q->v8 + r * nb * 32;
+    const int32_t *xsum = q->sum + r * nb;
+    const float *xs = q->s + r * nb;
+    float acc[16] = {0};
+    rt_v8f a0 = {0}, a1 = {0}, xs0, xs1, s0, s1;
+    for (; b + 16 <= nb; b += 16) {
+        int32_t d[16];
+        for (int k = 0; k < 16; k++) {
+            const unsigned char *w = v + 32 * (b + k);
+            const signed char *xb = x8 + 32 * (b + k);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
+            d[k] = s;
+        }
+        rt_v8i d0, d1, c0, c1;
+        memcpy(&d0, d, 32);
+        memcpy(&d1, d + 8, 32);
+        memcpy(&c0, xsum + b, 32);
+        memcpy(&c1, xsum + b + 8, 32);
+        d0 -= c0 << 7;
+        d1 -= c1 << 7;
+        memcpy(&xs0, xs + b, 32);
+        memcpy(&xs1, xs + b + 8, 32);
+        RT_(qs8)(sc + 2 * b, &s0);
+        RT_(qs8)(sc + 2 * b + 16, &s1);
+        a0 += (s0 * xs0) * __builtin_convertvector(d0, rt_v8f);
+        a1 += (s1 * xs1) * __builtin_convertvector(d1, rt_v8f);
+    }
+    memcpy(acc, &a0, 32);
+    memcpy(acc + 8, &a1, 32);
+    for (; b < nb; b++)
+        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) * (float)RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32);
+    return RT_(qsum16)(acc);
+}
+#endif
+
 /* Row 'row' of a quantized tensor . sample r of the quantized activations. */
 static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts *q, size_t r)
 {
     uint64_t nb = q->nb;
     unsigned vb = dlor_image_qblock_bytes(t->dtype);
     const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
+#ifdef RT_VNNI
+    if (vb == 32 && RT_VNNI_OK()) return RT_(qirow8_vnni)(v, sc, q, r);
+#endif
     if (vb == 32) return RT_(qirow8)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
     return RT_(qirow4)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
 }
