@@ -420,7 +420,7 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
  * (vpmovsxbd / vpmovzxbd), the nibbles split with integer operations on those
  * lanes, then the same products, sum, scale and accumulation per lane as the
  * loops: 20 AVX2 instructions a q8 block, 29 a q4 block, all 256-bit. */
-#if RT_VEC
+#ifdef RT_VEC
 typedef T RT_(v8) __attribute__((vector_size(8 * sizeof(T))));
 #endif
 
@@ -429,7 +429,7 @@ typedef T RT_(v8) __attribute__((vector_size(8 * sizeof(T))));
  * block's values converted to T first, then the lanes' products. */
 DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
-#if RT_VEC
+#ifdef RT_VEC
     RT_(v8) a0, a1;
     memcpy(&a0, acc, sizeof a0);
     memcpy(&a1, acc + 8, sizeof a1);
@@ -472,7 +472,7 @@ DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const 
  * stack in halves and reloaded them whole, which stalled: 2 x slower). */
 DLOR_RT_KERNEL static void RT_(qdot4)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
-#if RT_VEC
+#ifdef RT_VEC
     RT_(v8) a0, a1;
     memcpy(&a0, acc, sizeof a0);
     memcpy(&a1, acc + 8, sizeof a1);
@@ -656,8 +656,8 @@ static int32_t RT_(qi4)(const unsigned char *q, const int16_t *x)
     return s;
 }
 
-#if RT_VEC_INT
-/* The d of eight consecutive blocks as one vector (RT_VEC_INT: runtime.c). q8:
+#ifdef RT_VEC
+/* The d of eight consecutive blocks as one vector (RT_VEC: runtime.c). q8:
  * per block the int8 values sign-extended to 16-bit lanes, columns l and
  * l + 16 multiplied and added in int16 (at most 32512), the pairs of lanes
  * added in int32, and the eight blocks' eight lanes reduced together
@@ -730,12 +730,12 @@ static inline void RT_(qs8)(const unsigned char *sc, rt_v8f *s)
 
 /* A row of nb whole blocks (vb bytes each, f16 scales sc) . quantized
  * activations (values x, float scales xs): acc[b mod 16] += (ws[b] xs[b]) d[b]
- * in block order, the lanes summed pairwise (qsum16). With RT_VEC_INT sixteen
+ * in block order, the lanes summed pairwise (qsum16). With RT_VEC sixteen
  * blocks at a time in registers (their scales, the two groups' d, the
  * products, lanes 0-7 and 8-15 of acc), the rest block by block in the same
  * lanes: one kernel for q8 and q4, the blocks' d (qi8x8 or qi4x8) the
  * difference. */
-#if RT_VEC_INT
+#ifdef RT_VEC
 #define RT_QI_GROUPS(GROUP, vb)                                                                                     \
     rt_v8f a0 = {0}, a1 = {0}, xs0, xs1, s0, s1;                                                                    \
     rt_v8i d0, d1;                                                                                                  \
