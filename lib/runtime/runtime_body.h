@@ -777,8 +777,12 @@ DLOR_RT_KERNEL static float RT_(qirow4)(const unsigned char *v, const unsigned c
  * sign bits (w + 128) and the block sums of the int8 activations take the 128
  * back: d = sum (w + 128) x - 128 sum x, exact. Per block: one vpxor of the
  * values from memory, one vpdpbusd with the activations from memory and the
- * sum of its eight lanes (vextracti128, vpsrldq and three vpaddd); the rest as
- * qirow8, in the same lanes: the same bits. */
+ * sum of its eight lanes (vextracti128, vpsrldq, vpaddd; GCC joins the last
+ * steps of the sixteen blocks with vpunpck); the rest as qirow8, in the same
+ * lanes: the same bits. That lane sum, which GCC's pattern always makes per
+ * block, bounds it: on the machine of BENCHMARKS.md (AVX-512 VNNI) the d of
+ * a 2048 x 2048 q8 matrix alone take ~1.5 x the time of its bytes through
+ * vpdpbusd with one sum per row. */
 RT_VNNI static float RT_(qirow8_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q, size_t r)
 {
     uint64_t nb = q->nb, b = 0;
