@@ -121,8 +121,9 @@ for dt in ("q8", "q4"):
     m = convert(dense, f"dense-{dt}.dlor", "--tol", "1e-9", "--dtype", dt)
     check_model(m, [("0.weight", b0, relu), ("2.weight", b1, lambda v: v)], x, f"dense {dt}")
 
-# wide layers: 300 and 520 features, 10 and 17 blocks (the kernels take eight blocks at a time, then the rest)
-Ww = [(0.1 * rng.standard_normal((520, 300))).astype(np.float32), (0.1 * rng.standard_normal((10, 520))).astype(np.float32)]
+# wide layers: 300 and 1060 features, 10 and 34 blocks (the kernels take sixteen blocks at a time, then the rest)
+Ww = [(0.1 * rng.standard_normal((1060, 300))).astype(np.float32),
+      (0.1 * rng.standard_normal((10, 1060))).astype(np.float32)]
 wide = st_file("wide.safetensors", [("0.weight", Ww[0]), ("2.weight", Ww[1])], "linear(0.weight); relu; linear(2.weight)")
 xw = rng.standard_normal((6, 300)).astype(np.float32)
 xw[2, :256] = 0

@@ -75,12 +75,13 @@ for name, flags in cases:
             err = np.abs(y - qref).max() / np.abs(qref).max()
             check(err <= 1e-2, f"{what}: relative difference {err:.3g}")
 
-# wide q8/q4 layers (300 and 520 features: the integer kernels' eight blocks at a time and the rest), with
-# --quant-acts: the dispatched runtime and the plain loops give the same bits
+# wide q8/q4 layers (300 and 1060 features, 10 and 34 blocks: the integer kernels' sixteen blocks at a time,
+# twice, and the rest, the last block partial), with --quant-acts: the dispatched runtime (on a processor with
+# AVX-512 VNNI its vpdpbusd kernel for q8) and the plain loops give the same bits
 rng = np.random.default_rng(3)
 wide = os.path.join(TMP, "wide.npz")
-np.savez(wide, **{"0.weight": (0.1 * rng.standard_normal((520, 300))).astype("<f4"),
-                  "2.weight": (0.1 * rng.standard_normal((10, 520))).astype("<f4")})
+np.savez(wide, **{"0.weight": (0.1 * rng.standard_normal((1060, 300))).astype("<f4"),
+                  "2.weight": (0.1 * rng.standard_normal((10, 1060))).astype("<f4")})
 xw = rng.standard_normal((33, 300)).astype("<f4")
 for dt in ("q8", "q4"):
     model = os.path.join(TMP, f"wide-{dt}.dlor")

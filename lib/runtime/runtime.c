@@ -548,7 +548,7 @@ uint64_t dlor_model_macs(const dlor_model *m)
  * quantized activations, QA_BYTES per block of 32 features of qcols, per row.
  * rows = batch x seq. */
 #define DLOR_RT_PARTS 5
-#define QA_BYTES 68 /* the float scale and 32 values (int8 values kept as int16: what the kernels multiply) */
+#define QA_BYTES 104 /* the float scale, the values' sum and 32 values as int16 and as int8 (see quant_acts) */
 
 static int layout(const dlor_model *m, size_t batch, size_t seq, unsigned workers, size_t esize,
                   size_t part[DLOR_RT_PARTS], size_t *total)
@@ -723,27 +723,21 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
 #define RT_UNROLL8
 #endif
 
-/* The quantized kernels in GCC/Clang vector types on a vector host
- * (RT_VECTOR_HOST): the same lanes and the same operations in the same order
- * as their plain loops, so the same bits (the plain loops are what the
- * vectoriser made 128-bit code of, 2 x slower for q4: see qdot8).
- * DLOR_RT_NO_VECTOR_EXT keeps the plain loops (the tests build the runtime so
- * to compare the two). */
+/* RT_VEC, the one switch of the quantized kernels: set, they are written in
+ * GCC/Clang vector types (the float kernels qdot8 and qdot4, the integer ones
+ * of DLOR_RT_QUANT_ACTS with __builtin_shufflevector: GCC 12 or Clang) on a
+ * vector host (RT_VECTOR_HOST), with the same lanes and the same exact or
+ * same-order operations as their plain loops, so the same bits (the plain
+ * loops are what the vectoriser made 128-bit code of, 2 x slower for q4: see
+ * qdot8). DLOR_RT_NO_VECTOR_EXT, an older compiler or another processor keeps
+ * the plain loops (the tests build the runtime so to compare the two). */
 #if defined(RT_VECTOR_HOST) && !defined(DLOR_RT_NO_VECTOR_EXT) &&                                                  \
-    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 9))
+    (defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12))
 #define RT_VEC 1
 typedef int32_t rt_v8i __attribute__((vector_size(32)));
-typedef signed char rt_v8s8 __attribute__((vector_size(8)));
-typedef unsigned char rt_v8u8 __attribute__((vector_size(8)));
-#else
-#define RT_VEC 0
-#endif
-/* ... and the integer kernels of DLOR_RT_QUANT_ACTS, which also need
- * __builtin_shufflevector (GCC 12, Clang). */
-#if RT_VEC && (defined(__clang__) || __GNUC__ >= 12)
-#define RT_VEC_INT 1
 typedef int16_t rt_v16h __attribute__((vector_size(32)));
 typedef int16_t rt_v8h __attribute__((vector_size(16)));
+typedef float rt_v8f __attribute__((vector_size(32)));
 /* Reductions across vectors without lane crossing (x86's unpack and add):
  * RT_FOLD32(a, b) = [a0+a2, b0+b2, a1+a3, b1+b3 | a4+a6, b4+b6, a5+a7, b5+b7],
  * RT_FOLD64 the same on pairs of lanes, RT_HALVES the sum of the 128-bit halves
@@ -767,19 +761,30 @@ typedef int16_t rt_v8h __attribute__((vector_size(16)));
 #define RT_FOLD16_64(a, b)                                                                                          \
     (__builtin_shufflevector((a), (b), 0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27) +                  \
      __builtin_shufflevector((a), (b), 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
-#else
-#define RT_VEC_INT 0
+
+/* ... and where GCC makes per-processor versions (DLOR_RT_KERNEL), processors
+ * with AVX-512 VNNI take q8 rows with int8 activations through qirow8_vnni
+ * (runtime_body.h), chosen at run time. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&                       \
+    !defined(DLOR_RUNTIME_NO_CLONES)
+#define RT_VNNI __attribute__((target("avx512vnni,avx512vl,avx512bw")))
+#define RT_VNNI_OK()                                                                                                \
+    (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+#endif
 #endif
 
 /* Blocks of a quantized row whose scales qdot converts at a time (on the stack). */
 #define RT_QCHUNK 64
 
 /* A call's activations quantized for integer dot products (DLOR_RT_QUANT_ACTS;
- * see quant_acts in runtime_body.h): nb blocks per row, their float scales and
- * their values (-127 to 127, as int16). */
+ * see quant_acts in runtime_body.h): nb blocks per row, their float scales,
+ * the sums of their values, and their values (-127 to 127) as int16 (what the
+ * AVX2 and plain kernels multiply) and as int8 (the AVX-512 VNNI kernel's). */
 typedef struct rt_qacts {
     float *s;
+    int32_t *sum;
     int16_t *v;
+    signed char *v8;
     uint64_t nb;
 } rt_qacts;
 

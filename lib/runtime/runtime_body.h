@@ -420,7 +420,7 @@ DLOR_RT_KERNEL static void RT_(panel1)(T s, const T *z, uint64_t r, const T *p, 
  * (vpmovsxbd / vpmovzxbd), the nibbles split with integer operations on those
  * lanes, then the same products, sum, scale and accumulation per lane as the
  * loops: 20 AVX2 instructions a q8 block, 29 a q4 block, all 256-bit. */
-#if RT_VEC
+#ifdef RT_VEC
 typedef T RT_(v8) __attribute__((vector_size(8 * sizeof(T))));
 #endif
 
@@ -429,7 +429,7 @@ typedef T RT_(v8) __attribute__((vector_size(8 * sizeof(T))));
  * block's values converted to T first, then the lanes' products. */
 DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
-#if RT_VEC
+#ifdef RT_VEC
     RT_(v8) a0, a1;
     memcpy(&a0, acc, sizeof a0);
     memcpy(&a1, acc + 8, sizeof a1);
@@ -472,7 +472,7 @@ DLOR_RT_KERNEL static void RT_(qdot8)(const unsigned char *v, const T *s, const 
  * stack in halves and reloaded them whole, which stalled: 2 x slower). */
 DLOR_RT_KERNEL static void RT_(qdot4)(const unsigned char *v, const T *s, const T *x, uint64_t nb, T *restrict acc)
 {
-#if RT_VEC
+#ifdef RT_VEC
     RT_(v8) a0, a1;
     memcpy(&a0, acc, sizeof a0);
     memcpy(&a1, acc + 8, sizeof a1);
@@ -544,6 +544,20 @@ static int RT_(qval)(const unsigned char *blk, unsigned vb, uint64_t j)
     return (int)(nib ^ 8u) - 8;
 }
 
+/* The 16 lanes of a quantized kernel's accumulator summed pairwise (lane l
+ * with l + 8, then l + 4, l + 2, l + 1), as dot sums its own: written out,
+ * since as the loops of dot GCC kept the halves on the stack between steps
+ * (stores reloaded at once: a sixth of a batch-1 q8 pass with int8
+ * activations). */
+static T RT_(qsum16)(const T *a)
+{
+    T b[8], c[4];
+    RT_NO_UNROLL for (int l = 0; l < 8; l++) b[l] = a[l] + a[l + 8];
+    for (int l = 0; l < 4; l++) c[l] = b[l] + b[l + 4];
+    T d0 = c[0] + c[2], d1 = c[1] + c[3];
+    return d0 + d1;
+}
+
 /* Row 'row' of a quantized tensor . x (cols features): the whole blocks
  * through the kernels, RT_QCHUNK blocks' scales converted at a time, then the
  * last block's used columns in order; the lanes summed pairwise as in dot. */
@@ -559,22 +573,22 @@ static T RT_(qdot)(const dlor_image_tensor *t, uint64_t row, const T *x)
         if (vb == 32) RT_(qdot8)(v + 32 * b0, s, x + 32 * b0, n, acc);
         else RT_(qdot4)(v + 16 * b0, s, x + 32 * b0, n, acc);
     }
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
+    T sum = RT_(qsum16)(acc);
     if (full < nb) {
         T tail = 0;
         for (uint64_t j = 0; j < cols - 32 * full; j++)
             tail += (T)RT_(qval)(v + full * vb, vb, j) * x[32 * full + j];
-        acc[0] += (T)f16_f32(sc + 2 * full) * tail;
+        sum += (T)f16_f32(sc + 2 * full) * tail;
     }
-    return acc[0];
+    return sum;
 }
 
 #if RT_F32
 /* ---- integer dot products (DLOR_RT_QUANT_ACTS, dlor_runtime.h) ----------------------
  * The activations of a call, 'batch' rows of n features, quantized once: per
  * row nb = ceil(n / 32) blocks, in qa: the float scales [batch][nb], then the
- * values [batch][nb][32] as int16, zero past n (the weights' padding is zero
+ * block sums of the values [batch][nb] (int32), the values [batch][nb][32]
+ * as int16 and the same as int8, zero past n (the weights' padding is zero
  * too, so whole blocks give the row's exact dot product). The scale is
  * max|x| / 127 + (the sum of x_i 0): NaN when the block holds an inf or a NaN
  * (its values then 0), else max|x| / 127 exactly. x / scale is rounded to
@@ -585,7 +599,9 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
     rt_qacts q;
     q.nb = (n + 31) / 32;
     q.s = (float *)(void *)qa;
-    q.v = (int16_t *)(void *)(qa + 4 * batch * q.nb);
+    q.sum = (int32_t *)(void *)(qa + 4 * batch * q.nb);
+    q.v = (int16_t *)(void *)(qa + 8 * batch * q.nb);
+    q.v8 = (signed char *)(void *)(qa + 72 * batch * q.nb);
     for (size_t r = 0; r < batch; r++)
         for (uint64_t b = 0; b < q.nb; b++) {
             const float *xb = x + r * stride + 32 * b;
@@ -609,107 +625,202 @@ static rt_qacts RT_(quant_acts)(const float *x, uint64_t stride, size_t batch, u
                 for (uint64_t j = 0; j < k; j++) v[j] = 0;
             }
             for (uint64_t j = k; j < 32; j++) v[j] = 0;
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) {
+                q.v8[(r * q.nb + b) * 32 + j] = (signed char)v[j];
+                sum += v[j];
+            }
+            q.sum[r * q.nb + b] = sum;
             q.s[r * q.nb + b] = sc;
         }
     return q;
 }
 
-/* d[b] = the int32 dot product of q8 block b of v and block b of x. Every
- * product and every partial sum is exact (|w x| <= 128 x 127), so any order
- * gives the same d: the plain loop below, or, where RT_VEC_INT is set
- * (runtime.c), eight blocks at a time in vector types: per block the int8
- * values sign-extended to 16-bit lanes, columns l and l + 16 multiplied and
- * added in int16 (at most 32512), the pairs of lanes added in int32, and the
- * eight blocks' eight lanes reduced together (unpack-and-add shuffles within
- * 128-bit halves, then the halves) to one vector of their eight dot products.
- * GCC 12's AVX2 clone: 99 instructions per eight blocks, no stack (vpmovsxbw
- * and vpmullw from memory, vpslld/vpsrad for the pairs, vpunpck[lh]dq/qdq,
- * vperm2i128); qidot4's: 97 (vpmovzxbw, vpsllw/vpsraw, vpunpck[lh]wd/dq/qdq).
- * With qscales and qiacc about 15 a block, against 20 + 2.6 (q8) and
- * 29 + 2.6 (q4) for the float kernels. */
-DLOR_RT_KERNEL static void RT_(qidot8)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
+/* The integer dot product of one whole block: d = the sum of w x over its 32
+ * columns, for q8 (qi8) and q4 (qi4) weights. Every product and every partial
+ * sum is exact (|w x| <= 128 x 127, 32 of them), so any order gives the same
+ * d, and so do the vector forms below. */
+static int32_t RT_(qi8)(const unsigned char *v, const int16_t *x)
 {
-    uint64_t b = 0;
-#if RT_VEC_INT
-    for (; b + 8 <= nb; b += 8) {
-        rt_v8i p[8];
-        RT_UNROLL8 for (int k = 0; k < 8; k++) {
-            const signed char *q = (const signed char *)(const void *)(v + 32 * (b + k));
-            rt_v16h w0, w1, x0, x1;
-            for (int l = 0; l < 16; l++) { /* a loop: __builtin_convertvector made five instructions of it */
-                w0[l] = q[l];
-                w1[l] = q[16 + l];
-            }
-            memcpy(&x0, x + 32 * (b + k), 32);
-            memcpy(&x1, x + 32 * (b + k) + 16, 32);
-            rt_v16h s16 = w0 * x0 + w1 * x1;
-            rt_v8i s32;
-            memcpy(&s32, &s16, 32);
-            p[k] = ((s32 << 16) >> 16) + (s32 >> 16); /* lanes 2i and 2i + 1, sign-extended */
-        }
-        /* lanes of blocks 0-3 and 4-7, then all eight in block order */
-        rt_v8i a0 = RT_FOLD32(p[0], p[1]), a1 = RT_FOLD32(p[2], p[3]), a2 = RT_FOLD32(p[4], p[5]),
-               a3 = RT_FOLD32(p[6], p[7]);
-        rt_v8i b0 = RT_FOLD64(a0, a1), b1 = RT_FOLD64(a2, a3), t = RT_HALVES(b0, b1);
-        memcpy(d + b, &t, 32);
-    }
-#endif
-    for (; b < nb; b++) {
-        const signed char *w = (const signed char *)(const void *)(v + 32 * b);
-        const int16_t *xb = x + 32 * b;
-        int32_t s = 0;
-        RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int32_t)w[l] * xb[l];
-        d[b] = s;
-    }
+    const signed char *w = (const signed char *)(const void *)v;
+    int32_t s = 0;
+    RT_NO_UNROLL for (int l = 0; l < 32; l++) s += (int32_t)w[l] * x[l];
+    return s;
 }
 
-/* The same for q4 blocks. Here the whole block's sum fits int16 (|v x| <= 8 x
- * 127, 32 of them: at most 32512): in vector types the nibbles are widened to
- * 16-bit lanes and sign-extended by shifts, multiplied and added in int16, and
- * eight blocks' 16 lanes reduced together in int16 the same way. */
-DLOR_RT_KERNEL static void RT_(qidot4)(const unsigned char *v, const int16_t *x, uint64_t nb, int32_t *restrict d)
+static int32_t RT_(qi4)(const unsigned char *q, const int16_t *x)
 {
-    uint64_t b = 0;
-#if RT_VEC_INT
-    for (; b + 8 <= nb; b += 8) {
-        rt_v16h p[8];
-        RT_UNROLL8 for (int k = 0; k < 8; k++) {
-            const unsigned char *q = v + 16 * (b + k);
-            rt_v16h u, x0, x1;
-            for (int l = 0; l < 16; l++) u[l] = q[l];
-            memcpy(&x0, x + 32 * (b + k), 32);
-            memcpy(&x1, x + 32 * (b + k) + 16, 32);
-            rt_v16h lo = (u << 12) >> 12, hi = (u << 8) >> 12; /* the nibbles, sign-extended */
-            p[k] = lo * x0 + hi * x1;
-        }
-        rt_v16h a0 = RT_FOLD16(p[0], p[1]), a1 = RT_FOLD16(p[2], p[3]), a2 = RT_FOLD16(p[4], p[5]),
-                a3 = RT_FOLD16(p[6], p[7]);
-        rt_v16h b0 = RT_FOLD16_32(a0, a1), b1 = RT_FOLD16_32(a2, a3), c = RT_FOLD16_64(b0, b1);
-        rt_v8h lo8 = __builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7);
-        rt_v8h hi8 = __builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15);
-        rt_v8i t = __builtin_convertvector(lo8 + hi8, rt_v8i);
-        memcpy(d + b, &t, 32);
-    }
-#endif
-    for (; b < nb; b++) {
-        const unsigned char *q = v + 16 * b;
-        const int16_t *xb = x + 32 * b;
-        int32_t s = 0;
-        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] & 15u) ^ 8u) - 8) * xb[l];
-        RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] >> 4) ^ 8u) - 8) * xb[l + 16];
-        d[b] = s;
-    }
+    int32_t s = 0;
+    RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] & 15u) ^ 8u) - 8) * x[l];
+    RT_NO_UNROLL for (int l = 0; l < 16; l++) s += ((int32_t)((q[l] >> 4) ^ 8u) - 8) * x[l + 16];
+    return s;
 }
 
-/* acc[b mod 16] += (ws[b] xs[b]) d[b] for the n blocks (n a multiple of 16 but
- * for the row's last chunk). */
-DLOR_RT_KERNEL static void RT_(qiacc)(const float *ws, const float *xs, const int32_t *d, uint64_t n, float *restrict acc)
+#ifdef RT_VEC
+/* The d of eight consecutive blocks as one vector (RT_VEC: runtime.c). q8:
+ * per block the int8 values sign-extended to 16-bit lanes, columns l and
+ * l + 16 multiplied and added in int16 (at most 32512), the pairs of lanes
+ * added in int32, and the eight blocks' eight lanes reduced together
+ * (unpack-and-add shuffles within 128-bit halves, then the halves). GCC 12's
+ * AVX2 code: 99 instructions per eight blocks, no stack (vpmovsxbw and vpmullw
+ * from memory, vpslld/vpsrad for the pairs, vpunpck[lh]dq/qdq, vperm2i128). */
+static inline void RT_(qi8x8)(const unsigned char *v, const int16_t *x, rt_v8i *d)
 {
-    uint64_t b0 = 0;
-    for (; b0 + 16 <= n; b0 += 16)
-        RT_NO_UNROLL for (int l = 0; l < 16; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
-    for (uint64_t l = 0; b0 + l < n; l++) acc[l] += (ws[b0 + l] * xs[b0 + l]) * (float)d[b0 + l];
+    rt_v8i p[8];
+    RT_UNROLL8 for (int k = 0; k < 8; k++) {
+        const signed char *q = (const signed char *)(const void *)(v + 32 * k);
+        rt_v16h w0, w1, x0, x1;
+        for (int l = 0; l < 16; l++) { /* a loop: __builtin_convertvector made five instructions of it */
+            w0[l] = q[l];
+            w1[l] = q[16 + l];
+        }
+        memcpy(&x0, x + 32 * k, 32);
+        memcpy(&x1, x + 32 * k + 16, 32);
+        rt_v16h s16 = w0 * x0 + w1 * x1;
+        rt_v8i s32;
+        memcpy(&s32, &s16, 32);
+        p[k] = ((s32 << 16) >> 16) + (s32 >> 16); /* lanes 2i and 2i + 1, sign-extended */
+    }
+    /* lanes of blocks 0-3 and 4-7, then all eight in block order */
+    rt_v8i a0 = RT_FOLD32(p[0], p[1]), a1 = RT_FOLD32(p[2], p[3]), a2 = RT_FOLD32(p[4], p[5]),
+           a3 = RT_FOLD32(p[6], p[7]);
+    rt_v8i b0 = RT_FOLD64(a0, a1), b1 = RT_FOLD64(a2, a3);
+    *d = RT_HALVES(b0, b1);
 }
+
+/* q4: here the whole block's sum fits int16 (|v x| <= 8 x 127, 32 of them: at
+ * most 32512): the nibbles widened to 16-bit lanes and sign-extended by
+ * shifts, multiplied and added in int16, and the eight blocks' 16 lanes
+ * reduced together in int16 the same way (vpmovzxbw, vpsllw/vpsraw,
+ * vpunpck[lh]wd/dq/qdq: 97 instructions). */
+static inline void RT_(qi4x8)(const unsigned char *v, const int16_t *x, rt_v8i *d)
+{
+    rt_v16h p[8];
+    RT_UNROLL8 for (int k = 0; k < 8; k++) {
+        const unsigned char *q = v + 16 * k;
+        rt_v16h u, x0, x1;
+        for (int l = 0; l < 16; l++) u[l] = q[l];
+        memcpy(&x0, x + 32 * k, 32);
+        memcpy(&x1, x + 32 * k + 16, 32);
+        rt_v16h lo = (u << 12) >> 12, hi = (u << 8) >> 12; /* the nibbles, sign-extended */
+        p[k] = lo * x0 + hi * x1;
+    }
+    rt_v16h a0 = RT_FOLD16(p[0], p[1]), a1 = RT_FOLD16(p[2], p[3]), a2 = RT_FOLD16(p[4], p[5]),
+            a3 = RT_FOLD16(p[6], p[7]);
+    rt_v16h b0 = RT_FOLD16_32(a0, a1), b1 = RT_FOLD16_32(a2, a3), c = RT_FOLD16_64(b0, b1);
+    rt_v8h lo8 = __builtin_shufflevector(c, c, 0, 1, 2, 3, 4, 5, 6, 7);
+    rt_v8h hi8 = __builtin_shufflevector(c, c, 8, 9, 10, 11, 12, 13, 14, 15);
+    *d = __builtin_convertvector(lo8 + hi8, rt_v8i);
+}
+
+/* Eight f16 scales as float: qscales' steps on eight lanes (the same bits). */
+static inline void RT_(qs8)(const unsigned char *sc, rt_v8f *s)
+{
+    rt_v8i h;
+    for (int l = 0; l < 8; l++) h[l] = (int32_t)((uint32_t)sc[2 * l] | ((uint32_t)sc[2 * l + 1] << 8));
+    rt_v8i sub = (h & 0x7c00) == 0, nb = (h << 13) + 0x38000000, sb;
+    rt_v8f fn, fs;
+    memcpy(&fn, &nb, 32);
+    fs = (fn - 3.0517578125e-5f) * 2.0f;
+    memcpy(&sb, &fs, 32);
+    nb = (nb & ~sub) | (sb & sub);
+    memcpy(s, &nb, 32);
+}
+#endif
+
+/* A row of nb whole blocks (vb bytes each, f16 scales sc) . quantized
+ * activations (values x, float scales xs): acc[b mod 16] += (ws[b] xs[b]) d[b]
+ * in block order, the lanes summed pairwise (qsum16). With RT_VEC sixteen
+ * blocks at a time in registers (their scales, the two groups' d, the
+ * products, lanes 0-7 and 8-15 of acc), the rest block by block in the same
+ * lanes: one kernel for q8 and q4, the blocks' d (qi8x8 or qi4x8) the
+ * difference. */
+#ifdef RT_VEC
+#define RT_QI_GROUPS(GROUP, vb)                                                                                     \
+    rt_v8f a0 = {0}, a1 = {0}, xs0, xs1, s0, s1;                                                                    \
+    rt_v8i d0, d1;                                                                                                  \
+    for (; b + 16 <= nb; b += 16) {                                                                                 \
+        memcpy(&xs0, xs + b, 32);                                                                                   \
+        memcpy(&xs1, xs + b + 8, 32);                                                                               \
+        RT_(qs8)(sc + 2 * b, &s0);                                                                                  \
+        RT_(qs8)(sc + 2 * b + 16, &s1);                                                                             \
+        GROUP(v + (vb) * b, x + 32 * b, &d0);                                                                       \
+        GROUP(v + (vb) * (b + 8), x + 32 * (b + 8), &d1);                                                           \
+        a0 += (s0 * xs0) * __builtin_convertvector(d0, rt_v8f);                                                     \
+        a1 += (s1 * xs1) * __builtin_convertvector(d1, rt_v8f);                                                     \
+    }                                                                                                               \
+    memcpy(acc, &a0, 32);                                                                                           \
+    memcpy(acc + 8, &a1, 32);
+#else
+#define RT_QI_GROUPS(GROUP, vb)
+#endif
+#define RT_QIROW(GROUP, ONE, vb)                                                                                    \
+    {                                                                                                               \
+        float acc[16] = {0};                                                                                        \
+        uint64_t b = 0;                                                                                             \
+        RT_QI_GROUPS(GROUP, vb)                                                                                     \
+        for (; b < nb; b++) acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) * (float)ONE(v + (vb) * b, x + 32 * b); \
+        return RT_(qsum16)(acc);                                                                                    \
+    }
+DLOR_RT_KERNEL static float RT_(qirow8)(const unsigned char *v, const unsigned char *sc, const int16_t *x,
+                                        const float *xs, uint64_t nb) RT_QIROW(RT_(qi8x8), RT_(qi8), 32)
+DLOR_RT_KERNEL static float RT_(qirow4)(const unsigned char *v, const unsigned char *sc, const int16_t *x,
+                                        const float *xs, uint64_t nb) RT_QIROW(RT_(qi4x8), RT_(qi4), 16)
+#undef RT_QIROW
+#undef RT_QI_GROUPS
+
+#ifdef RT_VNNI
+/* qirow8 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
+ * adds four products of unsigned and signed bytes into each int32 lane: GCC 12
+ * makes it of a plain loop over a block's products of unsigned by signed bytes
+ * (its usdot_prod pattern), so the weights are made unsigned by flipping their
+ * sign bits (w + 128) and the block sums of the int8 activations take the 128
+ * back: d = sum (w + 128) x - 128 sum x, exact. Per block: one vpxor of the
+ * values from memory, one vpdpbusd with the activations from memory and the
+ * sum of its eight lanes (vextracti128, vpsrldq, vpaddd; GCC joins the last
+ * steps of the sixteen blocks with vpunpck); the rest as qirow8, in the same
+ * lanes: the same bits. That lane sum, which GCC's pattern always makes per
+ * block, bounds it: on the machine of BENCHMARKS.md (AVX-512 VNNI) the d of
+ * a 2048 x 2048 q8 matrix alone take ~1.5 x the time of its bytes through
+ * vpdpbusd with one sum per row. */
+RT_VNNI static float RT_(qirow8_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q, size_t r)
+{
+    uint64_t nb = q->nb, b = 0;
+    const signed char *x8 = q->v8 + r * nb * 32;
+    const int32_t *xsum = q->sum + r * nb;
+    const float *xs = q->s + r * nb;
+    float acc[16] = {0};
+    rt_v8f a0 = {0}, a1 = {0}, xs0, xs1, s0, s1;
+    for (; b + 16 <= nb; b += 16) {
+        int32_t d[16];
+        for (int k = 0; k < 16; k++) {
+            const unsigned char *w = v + 32 * (b + k);
+            const signed char *xb = x8 + 32 * (b + k);
+            int32_t s = 0;
+            for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
+            d[k] = s;
+        }
+        rt_v8i d0, d1, c0, c1;
+        memcpy(&d0, d, 32);
+        memcpy(&d1, d + 8, 32);
+        memcpy(&c0, xsum + b, 32);
+        memcpy(&c1, xsum + b + 8, 32);
+        d0 -= c0 << 7;
+        d1 -= c1 << 7;
+        memcpy(&xs0, xs + b, 32);
+        memcpy(&xs1, xs + b + 8, 32);
+        RT_(qs8)(sc + 2 * b, &s0);
+        RT_(qs8)(sc + 2 * b + 16, &s1);
+        a0 += (s0 * xs0) * __builtin_convertvector(d0, rt_v8f);
+        a1 += (s1 * xs1) * __builtin_convertvector(d1, rt_v8f);
+    }
+    memcpy(acc, &a0, 32);
+    memcpy(acc + 8, &a1, 32);
+    for (; b < nb; b++)
+        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) * (float)RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32);
+    return RT_(qsum16)(acc);
+}
+#endif
 
 /* Row 'row' of a quantized tensor . sample r of the quantized activations. */
 static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts *q, size_t r)
@@ -717,20 +828,11 @@ static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts
     uint64_t nb = q->nb;
     unsigned vb = dlor_image_qblock_bytes(t->dtype);
     const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
-    const int16_t *xv = q->v + r * nb * 32;
-    const float *xs = q->s + r * nb;
-    float acc[16] = {0}, s[RT_QCHUNK];
-    int32_t d[RT_QCHUNK];
-    for (uint64_t b0 = 0; b0 < nb; b0 += RT_QCHUNK) {
-        uint64_t n = min_u64(RT_QCHUNK, nb - b0);
-        RT_(qscales)(sc + 2 * b0, n, s);
-        if (vb == 32) RT_(qidot8)(v + 32 * b0, xv + 32 * b0, n, d);
-        else RT_(qidot4)(v + 16 * b0, xv + 32 * b0, n, d);
-        RT_(qiacc)(s, xs + b0, d, n, acc);
-    }
-    for (int w = 8; w >= 1; w /= 2)
-        for (int l = 0; l < w; l++) acc[l] += acc[l + w];
-    return acc[0];
+#ifdef RT_VNNI
+    if (vb == 32 && RT_VNNI_OK()) return RT_(qirow8_vnni)(v, sc, q, r);
+#endif
+    if (vb == 32) return RT_(qirow8)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
+    return RT_(qirow4)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
 }
 #endif
 
