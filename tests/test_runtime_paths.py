@@ -113,6 +113,44 @@ if r.returncode == 0:
               f"wide f32 {os.path.basename(tool)} batch {batch}: not the bits of dlor run {p.stderr.decode()}")
 
 
+# GELU over a sweep of float32 values (every sign and exponent, 2^20 of them, through an identity layer: x exactly,
+# -0 as +0): the dispatched runtime (16 lanes at a time on AVX-512 processors, its coefficients picked by a permute)
+# and the one without kernel versions give the same bits
+def gelu_model():
+    from onnx import TensorProto, helper, numpy_helper
+    n = 250
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "W", "b"], ["h"], transB=1),
+                           helper.make_node("Gelu", ["h"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n])],
+                          initializer=[numpy_helper.from_array(np.eye(n, dtype=np.float32), "W"),
+                                       numpy_helper.from_array(np.zeros(n, np.float32), "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    onnx_path = os.path.join(TMP, "gelu.onnx")
+    with open(onnx_path, "wb") as f:
+        f.write(m.SerializeToString())
+    return onnx_path
+
+
+bits = (np.arange(1 << 20, dtype=np.uint64) * 4093 + 17).astype(np.uint32)
+bits[(bits >> 23 & 0xff) == 0xff] &= 0x807fffff  # no infinity or NaN (0 x inf in the identity layer)
+xg = bits.view(np.float32)[:1048000].reshape(4192, 250)
+model = os.path.join(TMP, "gelu.dlor")
+r = subprocess.run([DLOR, "convert", gelu_model(), "-o", model, "--tol", "1e-9"], capture_output=True, text=True)
+check(r.returncode == 0, f"gelu: convert {r.stderr}")
+outs = {}
+for tool in (RUN, RUN_BASE):
+    p = subprocess.run([tool, model, "4192"], input=xg.tobytes(), capture_output=True)
+    check(p.returncode == 0 and len(p.stdout) == xg.nbytes, f"gelu {os.path.basename(tool)}: {p.stderr.decode()}")
+    outs[tool] = p.stdout
+check(outs[RUN] == outs[RUN_BASE], "gelu: the dispatched runtime and the one without kernel versions differ")
+yg = np.frombuffer(outs[RUN], np.float32).reshape(xg.shape).astype(np.float64)
+xd = xg.astype(np.float64)
+near = (np.abs(xd) < 10) & (np.abs(xd) > 1e-30)  # normal results
+want = 0.5 * xd[near] * (1 + np.vectorize(__import__("math").erf)(xd[near] / np.sqrt(2)))
+check(np.all(np.abs(yg[near] - want) <= 1e-6 * (np.abs(want) + np.abs(xd[near]))),
+      "gelu: not within 1e-6 x (|gelu(x)| + |x|) of erf's GELU")
+
 # transformer graphs of dense layers: BERT (attention four queries at a time through the batch tiles, its softmax
 # and the weighted sum of the values; GELU, LayerNorm; a padding mask) and LLaMA (rotary embedding and the causal
 # mask, query by query; RMSNorm, SiLU), both samples and a BERT of 72 features (18 a head, 200 intermediate: no

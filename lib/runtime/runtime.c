@@ -245,6 +245,12 @@ static int plan_model(dlor_model *m, uint64_t *P, dlor_image_error *err)
     if (extent[0] > (UINT64_MAX >> 2) - extent[1])
         return dlor__image_fail(err, DLOR_RT_E_PLAN, "the values of the graph do not fit in a row");
     m->width = extent[0] + extent[1];
+    /* Rows a multiple of 1024 elements apart (4 KB of float32) would put a
+     * feature of every row into the same few sets of a processor's first-level
+     * cache: the attention reads its keys and values down such columns (one row
+     * per token), and so do the batch tiles their samples. 16 more elements
+     * move each row to the next cache line's set. */
+    if (m->width % 1024 == 0) m->width += 16;
     /* offsets: the top side's places counted from the top of the row */
     dlor_image_walk_init(&w);
     for (i = 0; dlor_image_walk_next(img, &w, &n); i++)
