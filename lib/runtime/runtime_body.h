@@ -1171,6 +1171,15 @@ RT_WIDE_TILE static void RT_(exp_run_wide)(T *p, T m, uint64_t n)
 #endif
 #endif
 
+/* v = u + u2 (add) or u * u2, elementwise (in place: v may be u or u2). */
+DLOR_RT_KERNEL static void RT_(add_mul)(int add, const T *u, const T *u2, T *v, uint64_t n)
+{
+    if (add)
+        for (uint64_t f = 0; f < n; f++) v[f] = u[f] + u2[f];
+    else
+        for (uint64_t f = 0; f < n; f++) v[f] = u[f] * u2[f];
+}
+
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
 {
     for (size_t b = 0; b < rows; b++) {
@@ -1222,6 +1231,21 @@ static void RT_(softmax_row)(const T *x, T *v, uint64_t n)
 }
 
 #ifndef DLOR_RT_NO_NORMS
+/* y = (x - mean) inv, times w and plus b when given, one loop per case (a
+ * test per element kept the loop scalar). */
+DLOR_RT_KERNEL static void RT_(norm_apply)(const T *x, T *y, uint64_t n, T mean, T inv, const T *w, const T *b)
+{
+    uint64_t i;
+    if (w && b)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+    else if (w)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w[i];
+    else if (b)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv + b[i];
+    else
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv;
+}
+
 /* LayerNorm (mode 0), RMSNorm (1) or L2 normalisation (2) of one row of n, with
  * optional scale w and bias b. */
 static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T *w, const T *b)
@@ -1236,12 +1260,7 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
         T nrm = RT_SQRT(RT_(sumsq)(x, 0, n));
         inv = (T)1 / (nrm > eps ? nrm : eps);
     }
-    for (uint64_t i = 0; i < n; i++) {
-        T v = (x[i] - mean) * inv;
-        if (w) v = v * w[i];
-        if (b) v = v + b[i];
-        y[i] = v;
-    }
+    RT_(norm_apply)(x, y, n, mean, inv, w, b);
 }
 
 #endif
@@ -1581,10 +1600,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
                 for (size_t b = 0; b < rows; b++) {
                     const T *u = x + b * W, *u2 = x2 + b * W;
                     T *v = y + b * W;
-                    if (n.kind == K_ADD)
-                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] + u2[f];
-                    else
-                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] * u2[f];
+                    RT_(add_mul)(n.kind == K_ADD, u + f0, u2 + f0, v + f0, f1 - f0);
                 }
             }
             if (!since) split = n.features;
