@@ -710,6 +710,12 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
     !defined(DLOR_RUNTIME_NO_CLONES)
 #define RT_WIDE_TILE __attribute__((target("avx512f")))
 #define RT_WIDE_TILE_OK() __builtin_cpu_supports("avx512f")
+/* Lines of the next four rows of weights that each 4 x 4 tile asks the cache
+ * for while it works on the current four (gemm): the rows are read from the
+ * last-level cache or memory once per pass, then from the first level for
+ * every block of samples. A BERT encoder of 256 features at S = 128 (one
+ * thread) ran 9% faster with 2 or 4 lines a tile, 5% with 1. */
+#define RT_PREFETCH 4
 #endif
 
 /* Keeps GCC from unrolling a loop of a fixed trip count before its loop

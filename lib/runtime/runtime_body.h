@@ -294,6 +294,9 @@ static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_
         for (; b + mb <= batch; b += mb) {
 #if RT_F32 && defined(RT_WIDE_TILE)
             if (wide) {
+                if (q + 2 * nb <= nr) /* the next rows' first lines, RT_PREFETCH a tile */
+                    for (uint64_t k = RT_PREFETCH * (b / mb); k < RT_PREFETCH * (b / mb + 1); k++)
+                        if ((k / nb) * 16 < n) __builtin_prefetch(w + (q + nb + k % nb) * ldw + (k / nb) * 16);
                 RT_(tile_wide)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
                 continue;
             }
