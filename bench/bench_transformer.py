@@ -279,7 +279,9 @@ def table(out):
     c = out["config"]
     L = ["BERT-style encoder (seeded, untrained): hidden %d, %d layers, %d heads, intermediate %d, vocabulary %d; "
          "batch 1, S = %d. p = 0.25: every linear layer `--method lowrank --rank %d` (%.3f of their dense "
-         "parameters; embeddings dense). Files: dense %.2f MB, p = 0.25 %.2f MB. onnxruntime %s, PyTorch %s." % (
+         "parameters; embeddings dense). Files: dense %.2f MB, p = 0.25 %.2f MB. dlor: its portable runtime "
+         "(no BLAS) in its only mode, the same bits on every host (no fused multiply-add). onnxruntime %s, "
+         "PyTorch %s." % (
              c["hidden_size"], c["num_hidden_layers"], c["num_attention_heads"], c["intermediate_size"],
              c["vocab_size"], out["seq"], out["rank"], out["fraction"], out["sizes"]["dense"] / 1e6,
              out["sizes"]["p=0.25"] / 1e6, out["onnxruntime"], out["torch"]),

@@ -94,4 +94,112 @@ for dt in ("q8", "q4"):
         check(p.returncode == 0 and len(p.stdout) == 33 * 10 * 4, f"wide {dt} {tool} {batch}: {p.stderr.decode()}")
         ys[(tool, batch)] = p.stdout
     check(len(set(ys.values())) == 1, f"wide {dt}: the runtimes' outputs with --quant-acts are not bit-identical")
+
+# the same for float32 layers whose rows, samples and features are no multiples of the batch tiles' (a 300 x 520 x
+# 10 chain, batches of 33, 7 and 1: the tiles' scalar columns, the rows and samples left over)
+model = os.path.join(TMP, "wide-f32.dlor")
+r = subprocess.run([DLOR, "convert", wide, "-o", model, "--activation", "relu", "--tol", "1e-9"], capture_output=True,
+                   text=True)
+check(r.returncode == 0, f"wide f32: convert {r.stderr}")
+ref_path = os.path.join(TMP, "wide-f32.npy")
+np.save(os.path.join(TMP, "xw.npy"), xw)
+r = subprocess.run([DLOR, "run", model, "-i", os.path.join(TMP, "xw.npy"), "-o", ref_path], capture_output=True,
+                   text=True)
+check(r.returncode == 0, f"wide f32: dlor run {r.stderr}")
+if r.returncode == 0:
+    ref = np.load(ref_path)
+    for tool, batch in ((RUN, "33"), (RUN, "7"), (RUN, "1"), (RUN_BASE, "33"), (RUN_BASE, "1")):
+        p = subprocess.run([tool, model, batch], input=xw.tobytes(), capture_output=True)
+        check(p.returncode == 0 and p.stdout == ref.astype("<f4").tobytes(),
+              f"wide f32 {os.path.basename(tool)} batch {batch}: not the bits of dlor run {p.stderr.decode()}")
+
+
+# GELU over a sweep of float32 values (every sign and exponent, 2^20 of them, through an identity layer: x exactly,
+# -0 as +0): the dispatched runtime (16 lanes at a time on AVX-512 processors, its coefficients picked by a permute)
+# and the one without kernel versions give the same bits
+def gelu_model():
+    from onnx import TensorProto, helper, numpy_helper
+    n = 250
+    g = helper.make_graph([helper.make_node("Gemm", ["x", "W", "b"], ["h"], transB=1),
+                           helper.make_node("Gelu", ["h"], ["y"])], "g",
+                          [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", n])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", n])],
+                          initializer=[numpy_helper.from_array(np.eye(n, dtype=np.float32), "W"),
+                                       numpy_helper.from_array(np.zeros(n, np.float32), "b")])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 20)], ir_version=10)
+    onnx_path = os.path.join(TMP, "gelu.onnx")
+    with open(onnx_path, "wb") as f:
+        f.write(m.SerializeToString())
+    return onnx_path
+
+
+bits = (np.arange(1 << 20, dtype=np.uint64) * 4093 + 17).astype(np.uint32)
+bits[(bits >> 23 & 0xff) == 0xff] &= 0x807fffff  # no infinity or NaN (0 x inf in the identity layer)
+xg = bits.view(np.float32)[:1048000].reshape(4192, 250)
+model = os.path.join(TMP, "gelu.dlor")
+r = subprocess.run([DLOR, "convert", gelu_model(), "-o", model, "--tol", "1e-9"], capture_output=True, text=True)
+check(r.returncode == 0, f"gelu: convert {r.stderr}")
+outs = {}
+for tool in (RUN, RUN_BASE):
+    p = subprocess.run([tool, model, "4192"], input=xg.tobytes(), capture_output=True)
+    check(p.returncode == 0 and len(p.stdout) == xg.nbytes, f"gelu {os.path.basename(tool)}: {p.stderr.decode()}")
+    outs[tool] = p.stdout
+check(outs[RUN] == outs[RUN_BASE], "gelu: the dispatched runtime and the one without kernel versions differ")
+yg = np.frombuffer(outs[RUN], np.float32).reshape(xg.shape).astype(np.float64)
+xd = xg.astype(np.float64)
+near = (np.abs(xd) < 10) & (np.abs(xd) > 1e-30)  # normal results
+want = 0.5 * xd[near] * (1 + np.vectorize(__import__("math").erf)(xd[near] / np.sqrt(2)))
+check(np.all(np.abs(yg[near] - want) <= 1e-6 * (np.abs(want) + np.abs(xd[near]))),
+      "gelu: not within 1e-6 x (|gelu(x)| + |x|) of erf's GELU")
+
+# transformer graphs of dense layers: BERT (attention four queries at a time through the batch tiles, its softmax
+# and the weighted sum of the values; GELU, LayerNorm; a padding mask) and LLaMA (rotary embedding and the causal
+# mask, query by query; RMSNorm, SiLU), both samples and a BERT of 72 features (18 a head, 200 intermediate: no
+# multiples of 16) made here: the runtime API, dispatched and without kernel versions, gives the bits of dlor run
+def bert72():
+    from safetensors.numpy import load_file, save_file
+    d = os.path.join(TMP, "bert72")
+    os.makedirs(d, exist_ok=True)
+    rng = np.random.default_rng(5)
+    new = {64: 72, 256: 200}
+    tensors = {}
+    for k, v in load_file(os.path.join(SRC, "samples", "bert-tiny", "model.safetensors")).items():
+        shape = [new.get(n, n) for n in v.shape]
+        if "LayerNorm.weight" in k:
+            tensors[k] = (1 + 0.1 * rng.standard_normal(shape)).astype("<f4")
+        else:
+            tensors[k] = (0.08 * rng.standard_normal(shape)).astype("<f4")
+    save_file(tensors, os.path.join(d, "model.safetensors"))
+    import json
+    c = json.load(open(os.path.join(SRC, "samples", "bert-tiny", "config.json")))
+    c.update({"hidden_size": 72, "intermediate_size": 200})
+    with open(os.path.join(d, "config.json"), "w") as f:
+        json.dump(c, f)
+    return d
+
+
+for name, folder, output in (("bert-tiny", os.path.join(SRC, "samples", "bert-tiny"), "last_hidden_state"),
+                             ("bert72", bert72(), "last_hidden_state"),
+                             ("llama-tiny", os.path.join(SRC, "samples", "llama-tiny"), "logits")):
+    model = os.path.join(TMP, f"{name}.dlor")
+    r = subprocess.run([DLOR, "convert", folder, "-o", model, "--method", "auto", "--tol", "1e-9"],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"{name}: convert {r.stderr}")
+    inputs = os.path.join(SRC, "samples", "bert-tiny" if name == "bert72" else name, "test.npz")
+    ref_path = os.path.join(TMP, f"{name}.npy")
+    r = subprocess.run([DLOR, "run", model, "-i", inputs, "-o", ref_path, "--select", output], capture_output=True,
+                       text=True)
+    if not check(r.returncode == 0, f"{name}: dlor run {r.stderr}"):
+        continue
+    ref = np.load(ref_path).astype("<f4")
+    data = np.load(inputs)
+    ids = data["input_ids"]
+    stdin = b"".join(data[k].astype("<i8").tobytes() for k in ("input_ids", "attention_mask", "token_type_ids")
+                     if k in data)
+    check(not np.all(data["attention_mask"]), f"{name}: test.npz pads no sequence")
+    for tool in (RUN, RUN_BASE):
+        p = subprocess.run([tool, model, str(ids.shape[0]), str(ids.shape[1]), output], input=stdin,
+                           capture_output=True)
+        check(p.returncode == 0 and p.stdout == ref.tobytes(),
+              f"{name}: {os.path.basename(tool)}: not the bits of dlor run {p.stderr.decode()}")
 finish()

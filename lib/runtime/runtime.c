@@ -245,6 +245,12 @@ static int plan_model(dlor_model *m, uint64_t *P, dlor_image_error *err)
     if (extent[0] > (UINT64_MAX >> 2) - extent[1])
         return dlor__image_fail(err, DLOR_RT_E_PLAN, "the values of the graph do not fit in a row");
     m->width = extent[0] + extent[1];
+    /* Rows a multiple of 1024 elements apart (4 KB of float32) would put a
+     * feature of every row into the same few sets of a processor's first-level
+     * cache: the attention reads its keys and values down such columns (one row
+     * per token), and so do the batch tiles their samples. 16 more elements
+     * move each row to the next cache line's set. */
+    if (m->width % 1024 == 0) m->width += 16;
     /* offsets: the top side's places counted from the top of the row */
     dlor_image_walk_init(&w);
     for (i = 0; dlor_image_walk_next(img, &w, &n); i++)
@@ -704,6 +710,12 @@ static int check_run(const dlor_model *m, const dlor_run *r, dlor_image_error *e
     !defined(DLOR_RUNTIME_NO_CLONES)
 #define RT_WIDE_TILE __attribute__((target("avx512f")))
 #define RT_WIDE_TILE_OK() __builtin_cpu_supports("avx512f")
+/* Lines of the next four rows of weights that each 4 x 4 tile asks the cache
+ * for while it works on the current four (gemm): the rows are read from the
+ * last-level cache or memory once per pass, then from the first level for
+ * every block of samples. A BERT encoder of 256 features at S = 128 (one
+ * thread) ran 9% faster with 2 or 4 lines a tile, 5% with 1. */
+#define RT_PREFETCH 4
 #endif
 
 /* Keeps GCC from unrolling a loop of a fixed trip count before its loop

@@ -220,24 +220,23 @@ typedef int dlor__i16 __attribute__((vector_size(64)));
 RT_WIDE_TILE static void RT_(tile_wide)(const T *w, uint64_t ldw, const T *x, uint64_t ldx, uint64_t n, T *out,
                                         uint64_t ldo)
 {
-    dlor__v16 s[16], v[8];
-    T t[16];
-    for (int o = 0; o < 16; o++) {
-        s[o] = (dlor__v16){0};
-        t[o] = 0;
-    }
+    /* the 16 products as named variables: GCC keeps an array of them in memory */
+    dlor__v16 s0 = {0}, s1 = {0}, s2 = {0}, s3 = {0}, s4 = {0}, s5 = {0}, s6 = {0}, s7 = {0}, s8 = {0}, s9 = {0},
+              s10 = {0}, s11 = {0}, s12 = {0}, s13 = {0}, s14 = {0}, s15 = {0}, v[8];
+    const T *w0 = w, *w1 = w + ldw, *w2 = w + 2 * ldw, *w3 = w + 3 * ldw;
     uint64_t i = 0;
     for (; i + 16 <= n; i += 16) {
-        dlor__v16 wq[4];
-        for (int q = 0; q < 4; q++) wq[q] = *(const dlor__v16u *)(const void *)(w + q * ldw + i);
-        for (int b = 0; b < 4; b++) {
-            dlor__v16 xb = *(const dlor__v16u *)(const void *)(x + b * ldx + i);
-            for (int q = 0; q < 4; q++) s[4 * b + q] += wq[q] * xb;
-        }
+        dlor__v16 a0 = *(const dlor__v16u *)(const void *)(w0 + i), a1 = *(const dlor__v16u *)(const void *)(w1 + i),
+                  a2 = *(const dlor__v16u *)(const void *)(w2 + i), a3 = *(const dlor__v16u *)(const void *)(w3 + i);
+        dlor__v16 xb = *(const dlor__v16u *)(const void *)(x + i);
+        s0 += a0 * xb, s1 += a1 * xb, s2 += a2 * xb, s3 += a3 * xb;
+        xb = *(const dlor__v16u *)(const void *)(x + ldx + i);
+        s4 += a0 * xb, s5 += a1 * xb, s6 += a2 * xb, s7 += a3 * xb;
+        xb = *(const dlor__v16u *)(const void *)(x + 2 * ldx + i);
+        s8 += a0 * xb, s9 += a1 * xb, s10 += a2 * xb, s11 += a3 * xb;
+        xb = *(const dlor__v16u *)(const void *)(x + 3 * ldx + i);
+        s12 += a0 * xb, s13 += a1 * xb, s14 += a2 * xb, s15 += a3 * xb;
     }
-    for (; i < n; i++)
-        for (int b = 0; b < 4; b++)
-            for (int q = 0; q < 4; q++) t[4 * b + q] += w[q * ldw + i] * x[b * ldx + i];
     /* lanes l and l + 8 of products 2j and 2j + 1, then l and l + 4 of 4 products ... */
     const dlor__i16 lo1 = {0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23},
                     hi1 = {8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31},
@@ -247,15 +246,34 @@ RT_WIDE_TILE static void RT_(tile_wide)(const T *w, uint64_t ldw, const T *x, ui
                     hi3 = {2, 3, 6, 7, 10, 11, 14, 15, 18, 19, 22, 23, 26, 27, 30, 31},
                     lo4 = {0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30},
                     hi4 = {1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31};
-    for (int j = 0; j < 8; j++)
-        v[j] = __builtin_shuffle(s[2 * j], s[2 * j + 1], lo1) + __builtin_shuffle(s[2 * j], s[2 * j + 1], hi1);
+#define RT_FOLD1(j, a, b) v[j] = __builtin_shuffle(a, b, lo1) + __builtin_shuffle(a, b, hi1)
+    RT_FOLD1(0, s0, s1);
+    RT_FOLD1(1, s2, s3);
+    RT_FOLD1(2, s4, s5);
+    RT_FOLD1(3, s6, s7);
+    RT_FOLD1(4, s8, s9);
+    RT_FOLD1(5, s10, s11);
+    RT_FOLD1(6, s12, s13);
+    RT_FOLD1(7, s14, s15);
+#undef RT_FOLD1
     for (int j = 0; j < 4; j++)
         v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo2) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi2);
     for (int j = 0; j < 2; j++)
         v[j] = __builtin_shuffle(v[2 * j], v[2 * j + 1], lo3) + __builtin_shuffle(v[2 * j], v[2 * j + 1], hi3);
     v[0] = __builtin_shuffle(v[0], v[1], lo4) + __builtin_shuffle(v[0], v[1], hi4);
-    for (int b = 0; b < 4; b++)
-        for (int q = 0; q < 4; q++) out[b * ldo + q] = v[0][4 * b + q] + t[4 * b + q];
+    /* the columns past the last 16 (dot's scalar tail t, added last; zero when
+     * there are none: v + 0 as dot computes it, which makes -0 +0), after the
+     * closing sums so that the 16 products stay in registers throughout */
+    dlor__v16 tv = {0};
+    if (i < n) {
+        T t[16] = {0};
+        for (; i < n; i++)
+            for (int b = 0; b < 4; b++)
+                for (int q = 0; q < 4; q++) t[4 * b + q] += w[q * ldw + i] * x[b * ldx + i];
+        memcpy(&tv, t, sizeof t);
+    }
+    v[0] += tv;
+    for (int b = 0; b < 4; b++) memcpy(out + b * ldo, (const T *)(const void *)&v[0] + 4 * b, 4 * sizeof(T));
 }
 #endif
 
@@ -276,6 +294,9 @@ static void RT_(gemm)(const T *w, uint64_t ldw, uint64_t nr, const T *x, uint64_
         for (; b + mb <= batch; b += mb) {
 #if RT_F32 && defined(RT_WIDE_TILE)
             if (wide) {
+                if (q + 2 * nb <= nr) /* the next rows' first lines, RT_PREFETCH a tile */
+                    for (uint64_t k = RT_PREFETCH * (b / mb); k < RT_PREFETCH * (b / mb + 1); k++)
+                        if ((k / nb) * 16 < n) __builtin_prefetch(w + (q + nb + k % nb) * ldw + (k / nb) * 16);
                 RT_(tile_wide)(w + q * ldw, ldw, x + b * xstride, xstride, n, out + b * ostride + q, ostride);
                 continue;
             }
@@ -1205,7 +1226,64 @@ DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
     for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
 }
 #endif
+#ifdef RT_WIDE_TILE
+/* The same two with 16 lanes (processors of tile_wide): each element's
+ * operations are its own, so the width does not change the bits. */
+/* GELU: dlor__geluf_sel written out on 16 lanes, its operations in its order;
+ * the coefficients of erf's four ranges are picked by a permute of lanes (the
+ * range's index, 0-3) where dlor__sel4 takes three selects: the same values. */
+#define RT_VSEL(c, a, b) ((dlor__v16)(((dlor__i16)(a) & (c)) | ((dlor__i16)(b) & ~(c))))
+#define RT_C4(c0, c1, c2, c3) __builtin_shuffle((dlor__v16){c0, c1, c2, c3}, idx)
+RT_WIDE_TILE static void RT_(gelu_run_wide)(const T *u, T *v, uint64_t n)
+{
+    const dlor__v16 one = (dlor__v16){0} + 1.0f;
+    uint64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        dlor__v16 x0 = *(const dlor__v16u *)(const void *)(u + i), x = x0 * 0.70710678118654752f;
+        dlor__v16 a = (dlor__v16)((dlor__i16)x & 0x7fffffff), z = x * x;
+        dlor__v16 small = x + x * (1.28379166e-01f +
+                                   z * (-3.76126379e-01f +
+                                        z * (1.12837560e-01f +
+                                             z * (-2.68629752e-02f +
+                                                  z * (5.21060824e-03f + z * (-8.26059666e-04f + z * 8.91318923e-05f))))));
+        dlor__i16 idx = 3 + (a < 1.5f) + (a < 2.25f) + (a < 3.0f); /* comparisons give -1 */
+        dlor__v16 t = a - RT_C4(1.171875f, 1.875f, 2.625f, 3.465f);
+        dlor__v16 q = RT_C4(5.79698198e-03f, -1.29629078e-03f, -6.00891399e-05f, 4.18075470e-05f);
+        q = RT_C4(-7.35884160e-03f, 4.80901543e-03f, -6.31933508e-04f, -7.67676029e-05f) + t * q;
+        q = RT_C4(-1.82902720e-02f, -4.12158016e-03f, 2.24994170e-03f, 9.27754008e-05f) + t * q;
+        q = RT_C4(5.65476269e-02f, -1.14498297e-02f, -4.22306359e-03f, -9.86809901e-05f) + t * q;
+        q = RT_C4(-1.41462116e-02f, 4.22607027e-02f, 5.41413808e-03f, 8.36427935e-05f) + t * q;
+        q = RT_C4(-1.66383490e-01f, -6.74415976e-02f, -4.89022350e-03f, -5.29324789e-05f) + t * q;
+        q = RT_C4(3.34906548e-01f, 6.28984123e-02f, 3.01317498e-03f, 2.38728280e-05f) + t * q;
+        q = RT_C4(-2.85786927e-01f, -3.35458219e-02f, -1.14787731e-03f, -6.88866794e-06f) + t * q;
+        q = RT_C4(9.74625722e-02f, 8.00994225e-03f, 2.05375734e-04f, 9.57151883e-07f) + t * q;
+        dlor__v16 y = RT_VSEL(a < 3.93f, 1.0f - q, one);
+        dlor__v16 big = RT_VSEL(x < 0.0f, -y, y);
+        dlor__v16 r = RT_VSEL(a < 0.84375f, small, big);
+        dlor__v16 e = RT_VSEL(a != a, x + x, r);
+        *(dlor__v16u *)(void *)(v + i) = 0.5f * x0 * (1.0f + e);
+    }
+    for (; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
+}
+#undef RT_C4
+#undef RT_VSEL
+#ifndef DLOR_RT_NO_ATTENTION
+RT_WIDE_TILE static void RT_(exp_run_wide)(T *p, T m, uint64_t n)
+{
+    for (uint64_t i = 0; i < n; i++) p[i] = dlor__expf_sel(p[i] - m);
+}
 #endif
+#endif
+#endif
+
+/* v = u + u2 (add) or u * u2, elementwise (in place: v may be u or u2). */
+DLOR_RT_KERNEL static void RT_(add_mul)(int add, const T *u, const T *u2, T *v, uint64_t n)
+{
+    if (add)
+        for (uint64_t f = 0; f < n; f++) v[f] = u[f] + u2[f];
+    else
+        for (uint64_t f = 0; f < n; f++) v[f] = u[f] * u2[f];
+}
 
 static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64_t f0, uint64_t f1, int act, T p)
 {
@@ -1224,6 +1302,12 @@ static void RT_(act_rows)(const T *x, T *y, size_t rows, uint64_t stride, uint64
         case DLOR_ACT_SOFTPLUS: RT_ACT_LOOP(DLOR_ACT_SOFTPLUS); break;
         case DLOR_ACT_GELU_ERF:
 #if RT_F32 && defined(RT_VECTOR_HOST)
+#ifdef RT_WIDE_TILE
+            if (RT_WIDE_TILE_OK()) {
+                RT_(gelu_run_wide)(u + f0, v + f0, f1 - f0);
+                break;
+            }
+#endif
             RT_(gelu_run)(u + f0, v + f0, f1 - f0);
 #else
             RT_ACT_LOOP(DLOR_ACT_GELU_ERF);
@@ -1252,6 +1336,21 @@ static void RT_(softmax_row)(const T *x, T *v, uint64_t n)
 }
 
 #ifndef DLOR_RT_NO_NORMS
+/* y = (x - mean) inv, times w and plus b when given, one loop per case (a
+ * test per element kept the loop scalar). */
+DLOR_RT_KERNEL static void RT_(norm_apply)(const T *x, T *y, uint64_t n, T mean, T inv, const T *w, const T *b)
+{
+    uint64_t i;
+    if (w && b)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w[i] + b[i];
+    else if (w)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv * w[i];
+    else if (b)
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv + b[i];
+    else
+        for (i = 0; i < n; i++) y[i] = (x[i] - mean) * inv;
+}
+
 /* LayerNorm (mode 0), RMSNorm (1) or L2 normalisation (2) of one row of n, with
  * optional scale w and bias b. */
 static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T *w, const T *b)
@@ -1266,12 +1365,7 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
         T nrm = RT_SQRT(RT_(sumsq)(x, 0, n));
         inv = (T)1 / (nrm > eps ? nrm : eps);
     }
-    for (uint64_t i = 0; i < n; i++) {
-        T v = (x[i] - mean) * inv;
-        if (w) v = v * w[i];
-        if (b) v = v + b[i];
-        y[i] = v;
-    }
+    RT_(norm_apply)(x, y, n, mean, inv, w, b);
 }
 
 #endif
@@ -1280,6 +1374,19 @@ static void RT_(norm_row)(int mode, const T *x, T *y, uint64_t n, T eps, const T
 /* ---- attention ------------------------------------------------------------------ */
 
 #ifdef RT_VECTOR_HOST
+/* Features [f, dv) of mix (the ones past its blocks of 16), one by one. */
+static void RT_(mix_rest)(const T *p, size_t S, const T *v, uint64_t W, uint64_t f, uint64_t dv, const void *mask,
+                          int mask_dtype, size_t seq0, T *y, uint64_t ldy)
+{
+    for (; f < dv; f++)
+        for (int s = 0; s < RT_QB; s++) {
+            T a = 0;
+            for (size_t t = 0; t < S; t++)
+                if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) a += p[s * S + t] * v[t * W + f];
+            y[s * ldy + f] = a;
+        }
+}
+
 /* y_s = sum over the keys t that are seen of p[s S + t] v_t, for the RT_QB
  * queries s of a block at once (each load of v_t serves them all), every
  * element added in t's order as axpy would: the same bits as a call of axpy
@@ -1310,14 +1417,35 @@ DLOR_RT_KERNEL static void RT_(mix)(const T *p, size_t S, const T *v, uint64_t W
         memcpy(y + 2 * ldy + f, a2, sizeof a2);
         memcpy(y + 3 * ldy + f, a3, sizeof a3);
     }
-    for (; f < dv; f++)
-        for (int s = 0; s < RT_QB; s++) {
-            T a = 0;
-            for (size_t t = 0; t < S; t++)
-                if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) a += p[s * S + t] * v[t * W + f];
-            y[s * ldy + f] = a;
-        }
+    RT_(mix_rest)(p, S, v, W, f, dv, mask, mask_dtype, seq0, y, ldy);
 }
+
+#if RT_F32 && defined(RT_WIDE_TILE)
+/* mix for processors with 32 vector registers of 16 floats (see tile_wide):
+ * the four queries' 16 lanes in one register each (the arrays of mix stay on
+ * the stack in its AVX2 version, a load and a store per addition). */
+RT_WIDE_TILE static void RT_(mix_wide)(const T *p, size_t S, const T *v, uint64_t W, uint64_t dv, const void *mask,
+                                       int mask_dtype, size_t seq0, T *y, uint64_t ldy)
+{
+    uint64_t f = 0;
+    for (; f + 16 <= dv; f += 16) {
+        dlor__v16 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+        for (size_t t = 0; t < S; t++) {
+            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
+            dlor__v16 x = *(const dlor__v16u *)(const void *)(v + t * W + f);
+            a0 += p[t] * x;
+            a1 += p[S + t] * x;
+            a2 += p[2 * S + t] * x;
+            a3 += p[3 * S + t] * x;
+        }
+        *(dlor__v16u *)(void *)(y + f) = a0;
+        *(dlor__v16u *)(void *)(y + ldy + f) = a1;
+        *(dlor__v16u *)(void *)(y + 2 * ldy + f) = a2;
+        *(dlor__v16u *)(void *)(y + 3 * ldy + f) = a3;
+    }
+    RT_(mix_rest)(p, S, v, W, f, dv, mask, mask_dtype, seq0, y, ldy);
+}
+#endif
 
 /* Queries q_0 .. q_{RT_QB-1} (rows W apart) of a head without rotary embedding
  * or causal mask: their scores against every key through gemm (each one dot's,
@@ -1327,40 +1455,55 @@ static void RT_(attend_block)(const T *q, const T *k, const T *v, T *out, uint64
                               uint64_t dv, const void *mask, int mask_dtype, size_t seq0, T scale, T *p)
 {
     RT_(gemm)(k, W, S, q, W, d, RT_QB, p, S);
-    for (int s = 0; s < RT_QB; s++) {
-        T *ps = p + s * S, mx = 0, sum = 0;
-        int any = 0;
-        for (size_t t = 0; t < S; t++) {
-            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
-                ps[t] = 0;
-                continue;
-            }
-            ps[t] = scale * ps[t];
-            if (!any || ps[t] > mx) mx = ps[t];
-            any = 1;
+    /* the softmax of each row, its steps taken for the RT_QB rows side by side
+     * (each row's maximum and sum a chain of their own: four chains to overlap,
+     * and one look at the mask per key) */
+    T mx[RT_QB] = {0}, sum[RT_QB] = {0};
+    int any = 0;
+    for (size_t t = 0; t < S; t++) {
+        if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+            for (int s = 0; s < RT_QB; s++) p[s * S + t] = 0;
+            continue;
         }
-        if (!any) { /* no key to see: zero */
-            for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
-            return;
+        for (int s = 0; s < RT_QB; s++) {
+            T c = scale * p[s * S + t];
+            p[s * S + t] = c;
+            if (!any || c > mx[s]) mx[s] = c;
         }
-#if RT_F32 && defined(RT_VECTOR_HOST)
-        RT_(exp_run)(ps, mx, S); /* every key's, then the ones not seen put back to 0 */
-        for (size_t t = 0; t < S; t++) {
-            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
-                ps[t] = 0;
-                continue;
-            }
-            sum += ps[t];
-        }
-#else
-        for (size_t t = 0; t < S; t++) {
-            if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) continue;
-            ps[t] = RT_EXP(ps[t] - mx);
-            sum += ps[t];
-        }
-#endif
-        for (size_t t = 0; t < S; t++) ps[t] = ps[t] / sum;
+        any = 1;
     }
+    if (!any) { /* no key to see: zero */
+        for (int r = 0; r < RT_QB; r++) memset(out + r * W, 0, dv * sizeof(T));
+        return;
+    }
+    for (int s = 0; s < RT_QB; s++) {
+        T *ps = p + s * S;
+#if RT_F32 && defined(RT_VECTOR_HOST) /* every key's, then the ones not seen put back to 0 */
+#ifdef RT_WIDE_TILE
+        if (RT_WIDE_TILE_OK()) RT_(exp_run_wide)(ps, mx[s], S);
+        else
+#endif
+            RT_(exp_run)(ps, mx[s], S);
+#else
+        for (size_t t = 0; t < S; t++)
+            if (!mask || id_at(mask, mask_dtype, seq0 + t) != 0) ps[t] = RT_EXP(ps[t] - mx[s]);
+#endif
+    }
+    for (size_t t = 0; t < S; t++) {
+        if (mask && id_at(mask, mask_dtype, seq0 + t) == 0) {
+            for (int s = 0; s < RT_QB; s++) p[s * S + t] = 0;
+            continue;
+        }
+        for (int s = 0; s < RT_QB; s++) sum[s] += p[s * S + t];
+    }
+    for (int s = 0; s < RT_QB; s++)
+        for (size_t t = 0; t < S; t++) p[s * S + t] = p[s * S + t] / sum[s];
+#if RT_F32 && defined(RT_WIDE_TILE)
+    if (RT_WIDE_TILE_OK()) {
+        RT_(mix_wide)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
+        return;
+    }
+#endif
     RT_(mix)(p, S, v, W, dv, mask, mask_dtype, seq0, out, W);
 }
 #endif
@@ -1562,10 +1705,7 @@ static int RT_(pass)(const dlor_model *m, const dlor_run *r, void *scratch, cons
                 for (size_t b = 0; b < rows; b++) {
                     const T *u = x + b * W, *u2 = x2 + b * W;
                     T *v = y + b * W;
-                    if (n.kind == K_ADD)
-                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] + u2[f];
-                    else
-                        for (uint64_t f = f0; f < f1; f++) v[f] = u[f] * u2[f];
+                    RT_(add_mul)(n.kind == K_ADD, u + f0, u2 + f0, v + f0, f1 - f0);
                 }
             }
             if (!since) split = n.features;
