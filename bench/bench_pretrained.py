@@ -38,6 +38,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import time
@@ -148,7 +149,7 @@ def main():
     ap.add_argument("--bits", type=float, default=4.5)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--quick", action="store_true", help="16 calibration and 8 test sentences of 16 tokens, "
-                    "budget 0.5 only, no exact mul (checks that the script works)")
+                    "budget 0.5 only, no exact mul forms (checks that the script works)")
     ap.add_argument("--json")
     a = ap.parse_args()
     if a.quick:
@@ -224,13 +225,15 @@ def main():
     for what, meas, ok in targets:
         print(f"{'met' if ok else 'MISSED':6} {what}: {meas}")
     total = time.perf_counter() - t_start
-    print(f"\n{total:.0f} s in all")
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru.ru_utime + ru.ru_stime
+    print(f"\n{total:.0f} s in all; the dlor processes used {cpu:.0f} s of processor time")
     if a.json:
         with open(a.json, "w") as fh:
             json.dump({"model": folder, "calib": cal_info, "test": test_info, "max_tokens": a.max_tokens,
                        "dense_linear_bytes": dense_bytes, "carried_bytes": carried_bytes, "rows": rows,
                        "targets": [{"what": w, "measured": m, "ok": ok} for w, m, ok in targets],
-                       "seconds": total}, fh, indent=1)
+                       "seconds": total, "child_cpu_seconds": cpu}, fh, indent=1)
 
 
 if __name__ == "__main__":
