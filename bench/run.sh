@@ -9,7 +9,8 @@
 # It builds build-bench/ (Release, portable runtime) and build-bench-blas/ (Release,
 # -DDLOR_RUNTIME_BLAS=ON), compiles bench_factor, bench_compress and the runtime shim
 # (bench/rt_shim.c, for the Python timing processes) against build-bench's libraries,
-# installs bench/requirements.txt into the current python3, and runs bench/harness.py.
+# installs bench/requirements.txt (and bench/requirements-nodeps.txt without dependencies) into the
+# current python3, and runs bench/harness.py.
 # PyTorch comes from Debian (python3-torch, under /usr/bin/python3; installed here when
 # missing and run as root), not from PyPI. Generated models go to build-bench/work/.
 # The tests never run this.
@@ -59,6 +60,9 @@ fi
 # ---- Python packages of the benchmark environment -------------------------------------------
 echo "== python3 -m pip install -r bench/requirements.txt"
 python3 -m pip install -q --disable-pip-version-check -r bench/requirements.txt 2>&1 \
+  | grep -v -i "running pip as the 'root' user" || true
+echo "== python3 -m pip install --no-deps -r bench/requirements-nodeps.txt"
+python3 -m pip install -q --disable-pip-version-check --no-deps -r bench/requirements-nodeps.txt 2>&1 \
   | grep -v -i "running pip as the 'root' user" || true
 
 # ---- builds ----------------------------------------------------------------------------------

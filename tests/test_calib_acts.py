@@ -11,8 +11,9 @@ float64 from the weights (written apart from dlor's forward pass):
   measured by numpy, is at most T (and the weight-space error of some layer exceeds T);
 - a file naming one layer: a note, the other layers fitted to their weights (a file equal to the
   uncalibrated one's factors for them); --set rules and --rank combine with it;
-- a rank-deficient Gram matrix (20 rows for 128 inputs): one note on the ridge, and a fit whose
-  error on those 20 rows is below the uncalibrated fit's; a strongly indefinite one: exit 1;
+- a rank-deficient Gram matrix (20 rows for 128 inputs): one note on the ridge, one on the rows
+  (naming the layer and the counts; also for --calib of 40 samples, and none for 1257), and a fit
+  whose error on those 20 rows is below the uncalibrated fit's; a strongly indefinite one: exit 1;
 - bad files: one line naming the file and the key, exit 1, nothing written and an existing output
   left as it was: unknown key, wrong widths, an integer array, NaN, Inf, an asymmetric Gram
   matrix, a negative diagonal, a layer given twice; usage errors (exit 2): with --calib, with an
@@ -81,6 +82,7 @@ for kind, flags, graph in (("calib", ["--tol", "0.2", "--calib", X_TRAIN], True)
     f = fresh(f"{kind}.dlor")
     rc, so, se = convert(f, *flags, graph=graph)
     check(rc == 0, f"{kind}: {se}")
+    check("fewer calibration rows" not in se, f"{kind}: no note on too few rows for 1257 of them: {se}")
     files[kind] = f
 check(dlor_pyreader.read(files["grams"])[0].get("dlor.calib") == "grams.npz", "dlor.calib names the file")
 y = {k: run_npy(TMP, files[k], X_TEST)[0] for k in ("calib", "grams-tol", "acts", "grams")}
@@ -134,6 +136,13 @@ few = X["2.weight"][200:220]
 f, fu = fresh("few.dlor"), fresh("few_uncal.dlor")
 rc, so, se = convert(f, "--rank", "4", "--calib-acts", save("few.npz", **{"2.weight": few}))
 check(rc == 0 and "singular or indefinite by rounding" in se, f"rank-deficient Gram matrix: a note: {se}")
+check("1 layer had fewer calibration rows" in se and "'2.weight': 20 rows for 128 inputs" in se,
+      f"20 rows for 128 inputs: a note naming the layer and the counts: {se}")
+few_x = path("few_x.npy")
+np.save(few_x, np.load(X_TRAIN)[:40])
+rcx, _, sex = convert(fresh("few_x.dlor"), "--budget", "0.5", "--calib", few_x)
+check(rcx == 0 and "3 layers had fewer calibration rows" in sex and "'2.weight': 40 rows for 128 inputs" in sex,
+      f"--calib of 40 samples (64, 128 and 128 inputs): a note naming the layer with the fewest per input: {sex}")
 convert(fu, "--method", "auto", "--rank", "4")
 if rc == 0:
     e_cal = np.linalg.norm((W["2.weight"] - dlor_pyreader.rebuild(layers(f)["2.weight"])) @ few.T)

@@ -79,6 +79,9 @@ typedef struct {
     dlor_phase prog;      /* of the phase running */
     size_t nridge;        /* layers whose whitening needed a ridge */
     double ridge_max;     /* the largest ridge (x the mean diagonal) */
+    size_t nshort;        /* layers with fewer calibration rows than inputs */
+    const char *short_name; /* the one of them with the fewest rows per input */
+    uint64_t short_rows, short_in;
 } plan;
 
 /* A layer's share of a phase's work (its SVDs), for progress ETAs. */
@@ -144,8 +147,28 @@ static void whiten_count(plan *p, double lambda)
     if (lambda > p->ridge_max) p->ridge_max = lambda;
 }
 
+/* Fewer calibration rows than inputs (rows known: samples, or tokens the mask
+ * keeps): the Gram matrix has rank at most the rows, and a fit reproduces
+ * those rows, not the layer. Counted, said once after calibration. */
+static void rows_count(plan *p, const char *weight, uint64_t rows, uint64_t in)
+{
+    if (rows == 0 || rows >= in) return;
+    p->nshort++;
+    if (!p->short_name || (double)rows / (double)in < (double)p->short_rows / (double)p->short_in) {
+        p->short_name = weight;
+        p->short_rows = rows;
+        p->short_in = in;
+    }
+}
+
 static void whiten_note(const plan *p)
 {
+    if (p->nshort)
+        dlor_hooks_line(p->hooks, 1, "note: %zu layer%s had fewer calibration rows (samples or unmasked tokens) "
+                        "than inputs ('%s': %llu rows for %llu inputs): such a fit follows those rows and can do "
+                        "worse on other inputs than a fit to the weights; give more calibration data than the "
+                        "widest layer has inputs", p->nshort, p->nshort == 1 ? "" : "s", p->short_name,
+                        (unsigned long long)p->short_rows, (unsigned long long)p->short_in);
     if (p->nridge)
         dlor_hooks_line(p->hooks, 1, "note: the Gram matrix of the calibration inputs of %zu layer%s is singular or "
                         "indefinite by rounding: whitened with up to %g x its mean diagonal added", p->nridge,
@@ -165,6 +188,7 @@ static dlor_status calib_hook(void *ctx, size_t op, const char *weight, const do
     double lam = 0;
     dlor_status st = dlor_whitening(weight, x, DLOR_DT_F64, (int64_t)n, (int64_t)in, 0.0, L->chol, &lam, err);
     if (st == DLOR_OK) whiten_count(p, lam);
+    if (st == DLOR_OK) rows_count(p, L->t->name, n, in);
     return st;
 }
 
@@ -180,12 +204,12 @@ static dlor_status calib_gram(void *ctx, const char *weight, const double *gram,
                               dlor_error *err)
 {
     plan_layer *L = find_layer(ctx, weight);
-    (void)rows;
     L->chol = malloc((size_t)(in * in) * sizeof *L->chol);
     if (!L->chol) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the whitening of '%s'", weight);
     double lam = 0;
     dlor_status st = dlor_whitening_gram(weight, gram, (int64_t)in, 0.0, L->chol, &lam, err);
     if (st == DLOR_OK) whiten_count(ctx, lam);
+    if (st == DLOR_OK) rows_count(ctx, L->t->name, rows, in);
     return st;
 }
 
