@@ -229,6 +229,51 @@ rc, so, se = run("convert", dsrc, "-o", f, "--activation", "relu", "--set", "2.w
 check(rc == 0 and sorted(layers_of(f)) == ["0.weight", "4.weight"], f"method=dense carries a layer: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "fc*:method=add")
 check(rc == 0 and "--set 'fc*:...' matches no layer" in se, f"a rule that matches nothing is noted: {se}")
+
+# dtype=q8 in a rule means what --dtype q8 means, for the layers it selects only: layers kept
+# dense (a target no smaller form meets) are stored in q8 with the bytes --dtype q8 gives them,
+# the other layers in float32; the factors of a compressed layer likewise
+def info_tensors(f):
+    rc, so, se = run("info", f, "--json")
+    check(rc == 0, f"info --json {f}: {se}")
+    return {t["name"]: t for t in json.loads(so)["tensors"]}, json.loads(so)
+
+
+l0 = "encoder.layer.0.*"
+fq_set, fq_all = fresh("bert_set_q8.dlor"), fresh("bert_all_q8.dlor")
+rc, so, se = run("convert", bert, "-o", fq_set, "--tol", "1e-9", "--set", f"{l0}:dtype=q8")
+check(rc == 0, f"--set '{l0}:dtype=q8': {se}")
+rc, so, se = run("convert", bert, "-o", fq_all, "--tol", "1e-9", "--dtype", "q8")
+check(rc == 0, f"--dtype q8: {se}")
+ts_set, _ = info_tensors(fq_set)
+ts_all, _ = info_tensors(fq_all)
+want_q8 = sorted(n for n in linear if n.startswith("encoder.layer.0."))
+got_q8 = sorted(n for n, t in ts_set.items() if t["dtype"] == "q8")
+check(len(want_q8) == 6 and got_q8 == want_q8, f"the layers the rule selects are q8, no other: {got_q8}")
+check(all(ts_set[n]["dtype"] == "f32" for n in linear if n not in want_q8), "the others stay f32")
+_, tset, _ = dlor_pyreader.read(fq_set)
+_, tall, _ = dlor_pyreader.read(fq_all)
+check(all(np.array_equal(tset[n], tall[n]) for n in want_q8) and
+      all(ts_set[n]["nbytes"] == ts_all[n]["nbytes"] for n in want_q8),
+      "a rule's q8 stores the values and bytes --dtype q8 stores")
+fl = fresh("bert_set_q4_lowrank.dlor")
+rc, so, se = run("convert", bert, "-o", fl, "--method", "lowrank", "--rank", "8", "--set", f"{l0}:dtype=q4")
+ts, _ = info_tensors(fl)
+_, info_l = info_tensors(fl)
+dt = {L["name"]: L["dtype"] for L in info_l["layers"]}
+check(rc == 0 and sorted(n for n, d in dt.items() if d == "q4") == want_q8 and
+      all(dt[n] == "f32" for n in linear if n not in want_q8), f"dtype=q4 factors for the rule's layers: {dt} {se}")
+# a plan written with --dtype q4 reads back (its lines say dtype=q4)
+planq = fresh("bert_q4.plan")
+rc, so, se = run("convert", bert, "--method", "lowrank", "--rank", "8", "--dtype", "q4", "--dry-run",
+                 "--plan-out", planq)
+check(rc == 0 and "dtype=q4" in open(planq).read(), f"--plan-out with --dtype q4: {se}")
+rc, so, se = run("convert", bert, "-o", fresh("bert_plan_q4.dlor"), "--method", "lowrank", "--rank", "8",
+                 "--plan", planq)
+check(rc == 0, f"a plan with dtype=q4 converts: {se}")
+rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:dtype=q2")
+check(rc == 2 and "dtype must be f32, f64, f16, bf16, q8 or q4, not 'q2'" in se and len(se.strip().splitlines()) == 1,
+      f"--set dtype=q2: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:speed=9")
 check(rc == 2 and "unknown key 'speed'" in se and len(se.strip().splitlines()) == 1, f"--set unknown key: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:method=lowrank")

@@ -6,7 +6,7 @@
  * A plan file holds one layer per line, 'NAME key=value ...'; '#' starts a
  * comment, blank lines are skipped. Keys: method (mul, add, lowrank, svd,
  * auto, dense: carried over unchanged), rank, tol, dtype (f32, f64, f16,
- * bf16). rank and tol are targets: setting one clears the other. A
+ * bf16, q8, q4: as --dtype). rank and tol are targets: setting one clears the other. A
  * compressed method without rank or tol takes the run's --budget. */
 #ifndef DLOR_CONVERT_SPEC_H
 #define DLOR_CONVERT_SPEC_H

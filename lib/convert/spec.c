@@ -85,8 +85,8 @@ static const char *parse_kv(const char *kv, size_t len, dlor_spec_rule *rule, ch
         rule->keys = (rule->keys | DLOR_SPEC_TOL) & ~DLOR_SPEC_RANK;
     } else if (kl == 5 && memcmp(kv, "dtype", 5) == 0) {
         dlor_dtype dt = dlor_dtype_from_name(buf);
-        if (!dlor_dtype_is_float(dt)) {
-            snprintf(why, wlen, "dtype must be f32, f64, f16 or bf16, not '%s'", buf);
+        if (!dlor_dtype_is_weight(dt)) { /* the dtypes --dtype takes, with its meaning */
+            snprintf(why, wlen, "dtype must be f32, f64, f16, bf16, q8 or q4, not '%s'", buf);
             return why;
         }
         rule->v.dtype = dt;
