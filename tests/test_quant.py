@@ -15,12 +15,13 @@ import struct
 import sys
 
 import numpy as np
+from safetensors.numpy import load_file
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import dlor_pyreader  # noqa: E402
 from dlor_spec_cases import _tensor_index, fix_checksums  # noqa: E402
 from dlor_quanttest import RUNS, check_runs, model_steps, quantize, rel_fro as rel  # noqa: E402
-from dlor_testlib import check, finish, run, scratch  # noqa: E402
+from dlor_testlib import SRC, check, finish, run, scratch  # noqa: E402
 
 TMP, path, fresh = scratch("quant")
 st_file, convert, run_model = model_steps(fresh, path)
@@ -120,12 +121,39 @@ rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q3")
 check(rc == 2 and "q8 or q4" in se, f"--dtype q3 is a usage error: {se}")
 rc, so, se = run("convert", fsrc, "-o", fresh("x.dlor"), "--dtype", "q8", "--emit", fresh("x.safetensors"))
 # one line, beside the plan's notes on exact layers that grow past 4x
-other = [ln for ln in se.splitlines() if "form stores" not in ln]
+other = [ln for ln in se.splitlines() if "form stores" not in ln and "warning: " not in ln]
 check(rc == 1 and len(other) == 1 and not os.path.exists(path("x.dlor")), f"--emit with q8: {se}")
 big = st_file("big.safetensors", [("0.weight", (1e7 * rng.standard_normal((4, 40))).astype(np.float32))], "linear(0.weight)")
 rc, so, se = run("convert", big, "-o", fresh("x.dlor"), "--tol", "1e-9", "--dtype", "q8")
 check(rc == 1 and "f16" in se and se.count("\n") == 1 and not os.path.exists(path("x.dlor")),
       f"a block too large for an f16 scale: {se}")
+
+# ---- an exact form in q4 or q8 is exact no more, and convert says so ----------------------------------
+# The digits sample's layers: mul factors in q4 rebuild each layer (independent reader) with several
+# times the error of the layer itself in q4, which the warning's suggestion stores, without a warning.
+digits = os.path.join(SRC, "samples", "digits", "digits.safetensors")
+Wd = load_file(digits)
+WARN = ("dlor convert: warning: 3 layers take an exact form (mul) stored in q4: quantized factors are not exact, "
+        "their rounding errors add up through the factors and can ruin the model; to store the layers themselves "
+        "in q4, give a target no smaller form meets (--tol 1e-9 --dtype q4) or a bit budget (--budget-bits B)")
+mq, mk = fresh("digits-mul-q4.dlor"), fresh("digits-dense-q4.dlor")
+rc, so, se = run("convert", digits, "--activation", "relu", "-o", mq, "--dtype", "q4")
+check(rc == 0 and se.splitlines().count(WARN) == 1, f"mul in q4 warns, one line: {se}")
+rc, so, se = run("convert", digits, "--activation", "relu", "-o", mk, "--tol", "1e-9", "--dtype", "q4")
+check(rc == 0 and "warning" not in se, f"the layers kept dense in q4 do not warn: {se}")
+_, _, lay_q = dlor_pyreader.read(mq)
+_, ten_k, _ = dlor_pyreader.read(mk)
+for name in ("0.weight", "2.weight", "4.weight"):
+    w = Wd[name].astype(np.float64)
+    e_mul, e_dense = rel(dlor_pyreader.rebuild(lay_q[name]), w), rel(ten_k[name].astype(np.float64), w)
+    print(f"digits {name}: mul factors in q4 {e_mul:.4f}, the layer in q4 {e_dense:.4f}")
+    check(e_mul > 2 * e_dense, f"{name}: q4 mul factors {e_mul:.4g} not worse than the layer in q4 {e_dense:.4g}")
+for args, want in ((("--method", "add", "--set", "2.weight:dtype=q8"), "1 layer takes an exact form (add) stored in q8"),
+                   (("--method", "mul", "--dtype", "f16"), None), (("--rank", "8", "--method", "lowrank", "--dtype", "q4"), None)):
+    rc, so, se = run("convert", digits, "--activation", "relu", "-o", fresh("x.dlor"), *args)
+    warned = [ln for ln in se.splitlines() if "warning" in ln]
+    check(rc == 0 and (warned == [] if want is None else len(warned) == 1 and want in warned[0]),
+          f"convert {args}: warning {warned}")
 
 # ---- hostile files ------------------------------------------------------------------------------------
 base = open(path("dense-q4.dlor"), "rb").read()

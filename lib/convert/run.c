@@ -9,6 +9,34 @@
 
 #include "convert_roles.h"
 
+/* An exact form (mul, add) asked for in q8 or q4 is allowed, but it is exact no
+ * more: the rounding of its factors adds up through them (MiniLM's embeddings
+ * at cosine 0.08 with --dtype q4). One line says so and what stores the layers
+ * themselves in that dtype. */
+static void warn_quantized_exact(const dlor_convert_request *rq, const dlor_tensor_list *src, const int *selected,
+                                 const dlor_layer_spec *specs)
+{
+    size_t n = 0;
+    int mul = 0, add = 0;
+    dlor_dtype dt = DLOR_DT_F32;
+    for (size_t i = 0; i < src->count; i++) {
+        const dlor_layer_spec *s = &specs[i];
+        if (!selected[i] || !dlor_dtype_is_quant(s->dtype)) continue;
+        if (s->form != DLOR_FORM_MUL && s->form != DLOR_FORM_ADD) continue;
+        if (!n) dt = s->dtype;
+        n++;
+        mul |= s->form == DLOR_FORM_MUL;
+        add |= s->form == DLOR_FORM_ADD;
+    }
+    if (!n) return;
+    const char *q = dlor_dtype_name(dt);
+    dlor_hooks_line(rq->hooks, 1, "warning: %zu layer%s take%s an exact form (%s) stored in %s: quantized factors "
+                    "are not exact, their rounding errors add up through the factors and can ruin the model; to "
+                    "store the layers themselves in %s, give a target no smaller form meets (--tol 1e-9 --dtype %s) "
+                    "or a bit budget (--budget-bits B)", n, n == 1 ? "" : "s", n == 1 ? "s" : "",
+                    mul && add ? "mul, add" : mul ? "mul" : "add", q, q, q);
+}
+
 dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor_list *src, const dlor_graph *g,
                                int *selected, size_t *nselected, dlor_layer_spec *specs, int *uniform,
                                dlor_error *err)
@@ -59,6 +87,7 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
         n++;
     }
     if (st == DLOR_OK && rq->plan_in) *uniform = 0;
+    if (st == DLOR_OK) warn_quantized_exact(rq, src, selected, specs);
     /* a rule that names no layer is most likely a mistyped glob */
     for (size_t r = 0; st == DLOR_OK && r < sets.n; r++)
         if (!used[r])
