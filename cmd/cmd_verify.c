@@ -54,6 +54,19 @@ static const char *usage_line = "IN OUT.dlor [--json FILE] [--html FILE] [--tol 
                                 "(decoders). A report written to '-' is\n"
                                 "all that goes to standard output; the text then goes to stderr.";
 
+/* The tables size their name column to the longest name, up to this many
+ * characters; a longer name keeps its end (the part that tells layers apart)
+ * after "...". */
+#define NAME_COL_MAX 64
+
+static const char *name_cell(const char *name, char *buf, size_t len)
+{
+    size_t n = strlen(name);
+    if (n < len) return name;
+    snprintf(buf, len, "...%s", name + n - (len - 4));
+    return buf;
+}
+
 static void print_net_structure(const verify_network *n)
 {
     char variant[160] = "";
@@ -66,11 +79,16 @@ static void print_net_structure(const verify_network *n)
     printf("network form: %s construction (%s), r = %lld, c = %g, h = %.3g (%s), %s factors; dense model: %s\n",
            n->construction ? n->construction : "?", variant, (long long)n->rank, n->c, n->h,
            n->h_choice && strcmp(n->h_choice, "auto") == 0 ? "searched" : "given", n->storage, n->dense_graph);
-    printf("%-28s %-13s %-22s %10s %5s %-21s %s\n", "dense layer", "shape", "becomes", "components", "rank",
+    int nw = 11; /* "dense layer" */
+    for (size_t i = 0; i < n->nlayers; i++) {
+        int len = (int)strlen(n->layers[i].name);
+        nw = len > nw ? (len < NAME_COL_MAX ? len : NAME_COL_MAX) : nw;
+    }
+    printf("%-*s %-13s %-22s %10s %5s %-21s %s\n", nw, "dense layer", "shape", "becomes", "components", "rank",
            "params dense>network", "bytes dense>network");
     for (size_t i = 0; i < n->nlayers; i++) {
         const verify_net_layer *L = &n->layers[i];
-        char shape[48], becomes[64], params[48], bytes[48];
+        char shape[48], becomes[64], params[48], bytes[48], name[NAME_COL_MAX + 1];
         snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)L->rows, (unsigned long long)L->cols);
         if (L->act) snprintf(becomes, sizeof becomes, "%s (rho = %s)", L->form, L->act);
         else if (strcmp(L->form, "exact") == 0) snprintf(becomes, sizeof becomes, "exact (one component)");
@@ -79,7 +97,7 @@ static void print_net_structure(const verify_network *n)
                  (unsigned long long)L->params_net);
         snprintf(bytes, sizeof bytes, "%llu>%llu", (unsigned long long)L->bytes_dense,
                  (unsigned long long)L->bytes_net);
-        printf("%-28s %-13s %-22s %10llu %5llu %-21s %s\n", L->name, shape, becomes,
+        printf("%-*s %-13s %-22s %10llu %5llu %-21s %s\n", nw, name_cell(L->name, name, sizeof name), shape, becomes,
                (unsigned long long)L->components, (unsigned long long)L->rank, params, bytes);
     }
     printf("network total: %zu dense layers (%zu constructed, %zu exact, %zu left dense), %zu DLoR components; "
@@ -116,13 +134,25 @@ static void print_text(const char *in, const char *out, const verify_result *r)
     uint64_t pd = 0, pl = 0, bd = 0, bl = 0;
     printf("dlor verify: %s -> %s\n", in, out);
     if (r->net) print_net_structure(r->net);
+    int nw = 5, sw = 13, pw = 17; /* the widths of the name, shape and params columns */
+    for (size_t i = 0; i < r->nlayers; i++) {
+        const dlor_layer_report *L = &r->layers[i];
+        char shape[48], params[48];
+        int n = (int)strlen(L->name);
+        nw = n > nw ? (n < NAME_COL_MAX ? n : NAME_COL_MAX) : nw;
+        n = snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)L->rows, (unsigned long long)L->cols);
+        sw = n > sw ? n : sw;
+        n = snprintf(params, sizeof params, "%llu>%llu", (unsigned long long)L->params_dense,
+                     (unsigned long long)L->params_dlor);
+        pw = n > pw ? n : pw;
+    }
     if (r->nlayers)
-        printf("%-28s %-13s %-8s %-6s %5s %5s %-11s %-10s %-10s %-10s %-10s %-17s %s\n", "layer", "shape", "form",
-               "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "data_err",
+        printf("%-*s %-*s %-8s %-6s %5s %5s %-12s %-10s %-10s %-10s %-10s %-*s %s\n", nw, "layer", sw, "shape",
+               "form", "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size", "data_err", pw,
                "params dense>dlor", "bytes dense>dlor");
     for (size_t i = 0; i < r->nlayers; i++) {
         const dlor_layer_report *L = &r->layers[i];
-        char shape[48], params[48], bytes[48];
+        char shape[48], params[48], bytes[48], name[NAME_COL_MAX + 1];
         snprintf(shape, sizeof shape, "[%llu, %llu]", (unsigned long long)L->rows, (unsigned long long)L->cols);
         snprintf(params, sizeof params, "%llu>%llu", (unsigned long long)L->params_dense,
                  (unsigned long long)L->params_dlor);
@@ -131,9 +161,10 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         char derr[32] = "-", svd[32] = "-";
         if (!isnan(L->data_rel_error)) snprintf(derr, sizeof derr, "%.3g", L->data_rel_error);
         if (!isnan(L->svd_rel_fro_error)) snprintf(svd, sizeof svd, "%.3g", L->svd_rel_fro_error);
-        printf("%-28s %-13s %-8s %-6s %5llu %5llu %-11.6g %-10.3g %-10.3g %-10s %-10s %-17s %s%s\n", L->name,
-               shape, L->form, L->method ? dlor_basis_name(L->basis) : "-", (unsigned long long)L->rank,
-               (unsigned long long)L->factors, L->alpha, L->rel_fro_error, L->max_abs_error, svd, derr, params, bytes, L->pass ? "" : "  EXCEEDS TOL");
+        printf("%-*s %-*s %-8s %-6s %5llu %5llu %-12.6g %-10.3g %-10.3g %-10s %-10s %-*s %s%s\n", nw,
+               name_cell(L->name, name, sizeof name), sw, shape, L->form, L->method ? dlor_basis_name(L->basis) : "-",
+               (unsigned long long)L->rank, (unsigned long long)L->factors, L->alpha, L->rel_fro_error,
+               L->max_abs_error, svd, derr, pw, params, bytes, L->pass ? "" : "  EXCEEDS TOL");
         pd += L->params_dense;
         pl += L->params_dlor;
         bd += L->bytes_dense;

@@ -202,6 +202,49 @@ check(rc == 0 and rep.get("verdict") == "unchecked", f"bert-tiny budget without 
 rc, so, se, rep = verify(bert, f, "--inputs", os.path.join(bert_dir, "test.npz"))
 check(rc in (0, 1) and rep.get("end_to_end", {}).get("samples") == 16 and rep.get("verdict") in ("pass", "fail"),
       f"bert-tiny checked on test.npz ({rc}, {se})")
+
+
+# verify's table keeps its columns under their headings whatever the names' lengths: each left-aligned
+# cell starts where its heading starts, the right-aligned rank and L end where theirs end, and the
+# name and shape cells hold the JSON report's values; a name past 64 characters keeps its end after "..."
+def check_table(so, rep, what):
+    lines = so.splitlines()
+    hi = next((i for i, ln in enumerate(lines) if ln.startswith("layer ")), None)
+    check(hi is not None, f"{what}: a table heading: {so[:300]}")
+    if hi is None:
+        return
+    head, rows = lines[hi], lines[hi + 1:hi + 1 + len(rep.get("layers", []))]
+    labels = ["layer", "shape", "form", "basis", "rank", "L", "alpha/beta", "rel_fro", "max_abs", "svd@size",
+              "data_err", "params dense>dlor", "bytes dense>dlor"]
+    starts = [head.index(" " + lab + " ") + 1 if k else 0 for k, lab in enumerate(labels[:-1])]
+    starts.append(head.index(" " + labels[-1]) + 1)
+    check(starts == sorted(starts), f"{what}: headings in order {starts}")
+    for L, row in zip(rep["layers"], rows):
+        for k, (lab, s) in enumerate(zip(labels, starts)):
+            if lab in ("rank", "L"):
+                e = s + len(lab)
+                ok = row[e - 1] != " " and row[e] == " "
+            else:
+                ok = (s == 0 or row[s - 1] == " ") and row[s] != " "
+            check(ok, f"{what}: column '{lab}' out of line in\n{head}\n{row}")
+        name = L["name"] if len(L["name"]) <= 64 else "..." + L["name"][-61:]
+        check(row[:starts[1]].rstrip() == name, f"{what}: name cell {row[:starts[1]]!r} for {L['name']}")
+        check(row[starts[1]:starts[2]].rstrip() == "[%d, %d]" % tuple(L["shape"]), f"{what}: shape cell in {row}")
+    width = max(len("layer"), min(64, max(len(L["name"]) for L in rep["layers"])))
+    check(starts[1] == width + 1, f"{what}: the name column is {starts[1] - 1} wide, the longest name {width}")
+
+
+check_table(so, rep, "bert-tiny")
+longs = {"encoder." + "block_with_a_rather_long_name." * 3 + f"{i}.weight": rng.standard_normal((24, 16))
+         .astype(np.float32) for i in range(2)}
+longs["short.weight"] = rng.standard_normal((16, 24)).astype(np.float32)
+longf, longd = path("long_names.safetensors"), fresh("long_names.dlor")
+save_file(longs, longf)
+rc, so, se = run("convert", longf, "-o", longd, "--method", "add")
+check(rc == 0, f"convert long names: {se}")
+vrc, vso, vse, vrep = verify(longf, longd)
+check(vrc == 0 and max(len(n) for n in longs) > 64, f"verify long names: {vso}{vse}")
+check_table(vso, vrep, "names past 64 characters")
 # layers in model order (the graph's), compressed and kept-dense alike
 names = [L["name"] for L in rep.get("layers", [])]
 graph_order = [n for n in linear]
@@ -251,6 +294,7 @@ want_q8 = sorted(n for n in linear if n.startswith("encoder.layer.0."))
 got_q8 = sorted(n for n, t in ts_set.items() if t["dtype"] == "q8")
 check(len(want_q8) == 6 and got_q8 == want_q8, f"the layers the rule selects are q8, no other: {got_q8}")
 check(all(ts_set[n]["dtype"] == "f32" for n in linear if n not in want_q8), "the others stay f32")
+check_table(*verify(bert, fq_set)[1:4:2], "layers kept dense, some in q8")
 _, tset, _ = dlor_pyreader.read(fq_set)
 _, tall, _ = dlor_pyreader.read(fq_all)
 check(all(np.array_equal(tset[n], tall[n]) for n in want_q8) and
