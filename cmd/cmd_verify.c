@@ -233,12 +233,20 @@ static void print_text(const char *in, const char *out, const verify_result *r)
         printf("non-finite outputs: dense %llu, DLoR %llu of %llu\n", (unsigned long long)r->e2e_nonfinite_dense,
                (unsigned long long)r->e2e_nonfinite_dlor, (unsigned long long)r->e2e_values);
         if (r->net && r->net->recorded_error) printf("convert measured: %s\n", r->net->recorded_error);
+        char seqs[160];
+        if (r->e2e_tokens && r->e2e_tokens_max == r->e2e_seq && r->e2e_tokens_mean == (double)r->e2e_seq)
+            snprintf(seqs, sizeof seqs, "%llu sequences of %llu tokens, no padding", (unsigned long long)r->e2e_samples,
+                     (unsigned long long)r->e2e_seq);
+        else if (r->e2e_tokens)
+            snprintf(seqs, sizeof seqs, "%llu sequences padded to %llu tokens, of %.1f real tokens on average, at most "
+                     "%llu", (unsigned long long)r->e2e_samples, (unsigned long long)r->e2e_seq, r->e2e_tokens_mean,
+                     (unsigned long long)r->e2e_tokens_max);
         if (r->e2e_tokens == 1)
-            printf("mean-pooled hidden states (sequences of %llu tokens): cosine similarity mean %.9f, min %.9f\n",
-                   (unsigned long long)r->e2e_seq, r->cosine_mean, r->cosine_min);
+            printf("mean-pooled hidden states (%s): cosine similarity mean %.9f, min %.9f\n", seqs, r->cosine_mean,
+                   r->cosine_min);
         else if (r->e2e_tokens == 2)
-            printf("next-token distributions at %llu positions: top-1 agreement %.2f%%, mean KL divergence %.3g "
-                   "nats\n", (unsigned long long)r->e2e_positions, 100 * r->top1_agreement, r->kl_mean);
+            printf("next-token distributions at %llu positions (%s): top-1 agreement %.2f%%, mean KL divergence "
+                   "%.3g nats\n", (unsigned long long)r->e2e_positions, seqs, 100 * r->top1_agreement, r->kl_mean);
         if (r->has_labels)
             printf("accuracy: dense %.2f%%, DLoR %.2f%%; argmax agreement %.2f%%\n", 100 * r->acc_dense,
                    100 * r->acc_dlor, 100 * r->argmax_agreement);

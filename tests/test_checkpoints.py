@@ -234,7 +234,22 @@ def check_table(so, rep, what):
     check(starts[1] == width + 1, f"{what}: the name column is {starts[1] - 1} wide, the longest name {width}")
 
 
+mask = np.load(os.path.join(bert_dir, "test.npz"))["attention_mask"]
 check_table(so, rep, "bert-tiny")
+check(f"(16 sequences padded to {mask.shape[1]} tokens, of {mask.sum(1).mean():.1f} real tokens on average, at "
+      f"most {mask.sum(1).max()})" in so, f"the token counts, from the mask: {so[-400:]}")
+e2e = rep.get("end_to_end", {})
+check(e2e.get("padded_length") == mask.shape[1] and abs(e2e.get("tokens_mean", 0) - mask.sum(1).mean()) < 1e-12 and
+      e2e.get("tokens_max") == mask.sum(1).max(), f"the token counts in the JSON report: {e2e}")
+vrc, vso, vse, vrep = verify(bert, f)
+check("mean-pooled hidden states (256 sequences of 16 tokens, no padding)" in vso, f"random ids: {vso[-400:]}")
+tied_ids = os.path.join(SRC, "samples", "llama-tiny-tied", "test.npz")
+tmask = np.load(tied_ids)["attention_mask"]
+ft = fresh("tied_add.dlor")
+rc, so, se = run("convert", tied, "-o", ft, "--method", "add")
+vrc, vso, vse, vrep = verify(tied, ft, "--inputs", tied_ids)
+check(vrc == 0 and f"({len(tmask)} sequences padded to {tmask.shape[1]} tokens, of {tmask.sum(1).mean():.1f} real "
+      f"tokens on average, at most {tmask.sum(1).max()}): top-1 agreement" in vso, f"a decoder's token counts: {vso[-400:]}")
 longs = {"encoder." + "block_with_a_rather_long_name." * 3 + f"{i}.weight": rng.standard_normal((24, 16))
          .astype(np.float32) for i in range(2)}
 longs["short.weight"] = rng.standard_normal((16, 24)).astype(np.float32)

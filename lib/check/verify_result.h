@@ -66,6 +66,10 @@ typedef struct verify_result {
      * states per sequence), 2 a decoder (logits: next-token agreement and KL) */
     int e2e_tokens;
     uint64_t e2e_seq, e2e_positions;
+    /* real (unmasked) tokens per sequence of a token model: their mean and most;
+     * e2e_seq is the padded length */
+    double e2e_tokens_mean;
+    uint64_t e2e_tokens_max;
     double cosine_mean, cosine_min, top1_agreement, kl_mean;
     verify_network *net;             /* a network-form file; NULL otherwise */
     /* what the converter recorded about an explicit --rank (for the per-layer notes) */

@@ -332,6 +332,14 @@ void dlor_verify_write_json(FILE *f, const char *in, const char *out, const veri
             dlor_jw_key(&w, "pass");
             dlor_jw_bool(&w, r->net->e2e_pass);
         }
+        if (r->e2e_tokens) {
+            dlor_jw_key(&w, "padded_length");
+            dlor_jw_u64(&w, r->e2e_seq);
+            dlor_jw_key(&w, "tokens_mean");
+            dlor_jw_num(&w, r->e2e_tokens_mean);
+            dlor_jw_key(&w, "tokens_max");
+            dlor_jw_u64(&w, r->e2e_tokens_max);
+        }
         if (r->e2e_tokens == 1) {
             dlor_jw_key(&w, "cosine_mean");
             dlor_jw_num(&w, r->cosine_mean);

@@ -90,6 +90,15 @@ dlor_status dlor_verify_tokens_end_to_end(const dlor_model *dense, const dlor_mo
     if (st == DLOR_OK) st = dlor_verify_compare_outputs(a, b, tok.n, per, NULL, r, err);
     if (st == DLOR_OK && per_token) {
         r->e2e_seq = tok.seq;
+        uint64_t real = 0;
+        r->e2e_tokens_max = 0;
+        for (uint64_t i = 0; i < tok.n; i++) {
+            uint64_t k = 0;
+            for (uint64_t t = 0; t < tok.seq; t++) k += !tok.mask || tok.mask[i * tok.seq + t] != 0;
+            real += k;
+            if (k > r->e2e_tokens_max) r->e2e_tokens_max = k;
+        }
+        r->e2e_tokens_mean = tok.n ? (double)real / (double)tok.n : 0.0;
         /* logits over the token table: a decoder's next-token distributions; else hidden states */
         if (f == dl->vocab[DLOR_INPUT_IDS]) {
             r->e2e_tokens = 2;
