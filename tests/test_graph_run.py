@@ -12,6 +12,7 @@ reader tests/dlor_pyreader.py: relative error <= 1e-5 in float32 and <= 1e-12
 in double. Random small graphs of every op do the same; teams give the bits
 of one thread; bad inputs and bad graphs are refused in one line; files of
 format 1.4 still give their old float32 outputs bit for bit."""
+import json
 import math
 import os
 import struct
@@ -424,8 +425,13 @@ refused(bdlor, os.path.join(TMP, "float-ids.npy"), "input_ids must be int32 or i
         "a float .npy where ids are expected")
 np.savez(os.path.join(TMP, "no-ids.npz"), ids=ids)
 refused(bdlor, os.path.join(TMP, "no-ids.npz"), "no 'input_ids' array", "an .npz without input_ids")
+# a name the model has no output of: a usage error (exit 2) listing the outputs the graph names
+_, graph_json, _ = run("info", bdlor, "--json")
+out_names = [op["name"] for op in json.loads(graph_json)["graph"] if op["op"] == "output"]
 y, rc, err = dlor_run(bdlor, bin_, "--select", "pooler")
-check(y is None and rc == 1 and "no output named 'pooler'" in err, f"--select of no output: {rc} {err}")
+want = ("dlor run: --select 'pooler': the model has no output of that name (its outputs: " +
+        ", ".join(f"'{n}'" for n in out_names) + ")")
+check(y is None and rc == 2 and len(out_names) == 2 and err.strip() == want, f"--select of no output: {rc} {err}")
 
 
 # ---- bad graphs: one line, exit 1 ---------------------------------------------------------

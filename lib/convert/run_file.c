@@ -1,6 +1,7 @@
 /* run_file.c - dlor run's work: a model on the inputs of a file, its outputs
  * written as .npy (convert.h). */
 #define _POSIX_C_SOURCE 200809L
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,7 +23,18 @@ dlor_status dlor_run_graph_file(const dlor_model *m, const char *in, const char 
             if (dlor_model_output_at(m, sel, &name, &name_len, NULL, NULL) == 0 && strlen(select) == name_len &&
                 memcmp(select, name, name_len) == 0)
                 break;
-        if (sel == count) return dlor_fail(err, DLOR_E_ARG, "the model has no output named '%s'", select);
+        if (sel == count) { /* a value the file cannot take: a usage error naming the ones it can */
+            char names[512] = "";
+            size_t at = 0;
+            for (uint32_t i = 0; i < count && at < sizeof names; i++) {
+                if (dlor_model_output_at(m, i, &name, &name_len, NULL, NULL) != 0) continue;
+                int k = name_len ? snprintf(names + at, sizeof names - at, "%s'%.*s'", i ? ", " : "", (int)name_len, name)
+                                 : snprintf(names + at, sizeof names - at, "%s(output %u, unnamed)", i ? ", " : "", i);
+                at += k > 0 ? (size_t)k : 0;
+            }
+            return dlor_fail(err, DLOR_E_USAGE, "--select '%s': the model has no output of that name (its output%s: %s)",
+                             select, count == 1 ? "" : "s", count ? names : "none");
+        }
     }
     dlor_model_output_at(m, sel, &name, &name_len, &per_token, &f);
     dlor_tokens tok;
