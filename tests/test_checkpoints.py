@@ -76,6 +76,7 @@ nog = {
     "h.0.proj.weight": rng.standard_normal((16, 24)),
     "cls_vector": rng.standard_normal((1, 16)),
     "ids_table": np.arange(16, dtype=np.int64).reshape(4, 4),
+    "embeddings.position_ids": np.arange(32, dtype=np.int64).reshape(1, 32),
 }
 nog = {k: (v.astype(np.float32) if v.dtype.kind == "f" else v) for k, v in nog.items()}
 nogf = os.path.join(TMP, "nograph.safetensors")
@@ -84,7 +85,7 @@ want_roles = {"model.embed_tokens.weight": "embedding", "transformer.wte.weight"
               "transformer.wpe.weight": "embedding", "enc.position_bias": "embedding",
               "enc.token_type_table": "embedding", "h.0.ln_1.weight": "norm", "h.0.attn_norm_2d": "norm",
               "h.0.fc.weight": "linear", "h.0.fc.bias": "other", "h.0.proj.weight": "linear",
-              "cls_vector": "other", "ids_table": "other"}
+              "cls_vector": "other", "ids_table": "other", "embeddings.position_ids": "other"}
 check(info_roles(nogf) == want_roles, f"roles without a graph: {info_roles(nogf)}")
 out = fresh("nograph.dlor")
 rc, so, se = run("convert", nogf, "-o", out, "--method", "add")
@@ -105,6 +106,16 @@ check(len(linear) == 12, f"bert-tiny has 12 linear weights: {linear}")
 out = fresh("bert_mul.dlor")
 rc, so, se = run("convert", bert, "-o", out, "--method", "add")
 check(rc == 0 and sorted(layers_of(out)) == linear, f"bert-tiny converts its 12 linear weights: {se}")
+# an integer buffer named like an embedding (position_ids, as Hugging Face BERTs carry it) is no weight
+bert_pos = path("bert_position_ids.safetensors")
+bt = load_file(bert)
+bt["embeddings.position_ids"] = np.arange(128, dtype=np.int64).reshape(1, 128)
+save_file(bt, bert_pos, metadata=json.loads(subprocess.run([DLOR, "info", bert, "--json"], capture_output=True,
+                                                           text=True).stdout)["metadata"])
+roles = info_roles(bert_pos)
+check(roles.get("embeddings.position_ids") == "other" and roles["embeddings.position_embeddings.weight"] == "embedding",
+      f"position_ids is not an embedding: {roles.get('embeddings.position_ids')}")
+
 # the tied head reads the embedding table: carried, and --include cannot make it a layer
 out = fresh("tied.dlor")
 rc, so, se = run("convert", tied, "-o", out, "--method", "add", "--include", "*")

@@ -79,6 +79,8 @@ dlor_tensor_role dlor_tensor_role_of(const dlor_tensor *t, const dlor_graph *g)
         }
         if (in_graph_linear && t->ndim == 2) return DLOR_ROLE_LINEAR;
     }
+    /* integer tensors (position_ids, buffers) are indices or counts, never weights */
+    if (!dlor_dtype_is_float(t->dtype)) return DLOR_ROLE_OTHER;
     if (named_embedding(t->name)) return DLOR_ROLE_EMBEDDING;
     if (named_norm(t->name)) return DLOR_ROLE_NORM;
     if (g && g->count) return DLOR_ROLE_OTHER; /* the graph does not multiply by it */
