@@ -45,8 +45,28 @@ static void json_tensor(dlor_jw *w, const dlor_tensor *t, const char *role)
     dlor_jw_end_obj(w);
 }
 
+/* Is name one of the comma-separated names of list (dlor.kept_dense)? */
+static int listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *p = list; p && *p;) {
+        size_t len = strcspn(p, ",");
+        if (len == n && memcmp(p, name, n) == 0) return 1;
+        p += len + (p[len] == ',');
+    }
+    return 0;
+}
+
+static const char *meta_value(const dlor_tensor_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->meta_count; i++)
+        if (strcmp(l->meta_keys[i], key) == 0) return l->meta_vals[i];
+    return NULL;
+}
+
 static const char *role_of(const dlor_container *c, const char *name)
 {
+    if (listed(meta_value(&c->tensors, "dlor.kept_dense"), name)) return "kept dense";
     for (size_t i = 0; i < c->nlayers; i++) {
         if (strcmp(c->layers[i].u_name, name) == 0) return "factor U^T";
         if (c->layers[i].base_name && strcmp(c->layers[i].base_name, name) == 0) return "base B";
@@ -308,6 +328,29 @@ static int info_dlor(const char *path, int json)
                    (unsigned long long)params);
         }
     }
+    /* the layers a compressed form kept dense are converted layers too: stored as they are */
+    const char *kept = meta_value(&c.tensors, "dlor.kept_dense");
+    size_t nkept = 0;
+    if (json) {
+        dlor_jw_end_arr(&w);
+        dlor_jw_key(&w, "kept_dense");
+        dlor_jw_begin_arr(&w);
+    }
+    for (size_t i = 0; i < c.tensors.count; i++) {
+        const dlor_tensor *t = &c.tensors.items[i];
+        if (!listed(kept, t->name)) continue;
+        char shape[96];
+        nkept++;
+        pd += t->nelem;
+        pl += t->nelem;
+        if (json) {
+            json_tensor(&w, t, NULL);
+        } else {
+            if (nkept == 1) printf("layers kept dense:\n");
+            printf("  %-28s %s dense, %s, params %llu\n", t->name, dlor_shape_str(t->dims, t->ndim, shape, sizeof shape),
+                   dlor_dtype_name(t->dtype), (unsigned long long)t->nelem);
+        }
+    }
     if (json) {
         dlor_jw_end_arr(&w);
         dlor_jw_key(&w, "tensors");
@@ -331,9 +374,10 @@ static int info_dlor(const char *path, int json)
         print_cost(img, img_len, &w);
         dlor_jw_end_obj(&w);
     } else {
-        if (c.nlayers)
-            printf("factored params: %llu dense -> %llu DLoR (%.3fx)\n", (unsigned long long)pd,
-                   (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0);
+        if (c.nlayers + nkept)
+            printf("converted layers' params: %llu dense -> %llu stored (%.3fx; %zu factored, %zu kept dense)\n",
+                   (unsigned long long)pd, (unsigned long long)pl, pd ? (double)pl / (double)pd : 0.0, c.nlayers,
+                   nkept);
         print_cost(img, img_len, NULL);
     }
     dlor_container_free(&c);

@@ -116,6 +116,33 @@ roles = info_roles(bert_pos)
 check(roles.get("embeddings.position_ids") == "other" and roles["embeddings.position_embeddings.weight"] == "embedding",
       f"position_ids is not an embedding: {roles.get('embeddings.position_ids')}")
 
+# info on a .dlor file counts the layers kept dense among the converted ones: every layer kept dense
+# (a target no smaller form meets), and some (rank 40 does not make a 64 x 64 layer smaller, it makes a
+# 256 x 64 one smaller); the expected figures from the source's shapes and the independent reader
+bt_lin = {n: bt[n].size for n in bt if n in linear}
+for what, args in (("all kept dense", ["--tol", "1e-9"]), ("some kept dense", ["--method", "lowrank", "--rank", "40"])):
+    f = fresh("bert_kept.dlor")
+    rc, so, se = run("convert", bert_pos, "-o", f, *args)
+    check(rc == 0, f"convert {what}: {se}")
+    _, _, lay = dlor_pyreader.read(f)
+    kept = sorted(n for n in linear if n not in lay)
+    stored = sum(L["U"].size + L["V"].size + 1 for L in lay.values()) + sum(bt_lin[n] for n in kept)
+    check(len(kept) == (12 if what == "all kept dense" else 8) and len(lay) + len(kept) == 12,
+          f"{what}: {len(kept)} layers kept dense")
+    rc, so, se = run("info", f, "--json")
+    j = json.loads(so) if rc == 0 else {}
+    check(j.get("params_dense_total") == sum(bt_lin.values()) and j.get("params_dlor_total") == stored,
+          f"{what}: totals {j.get('params_dense_total')} -> {j.get('params_dlor_total')}, want "
+          f"{sum(bt_lin.values())} -> {stored}")
+    check(sorted(t["name"] for t in j.get("kept_dense", [])) == kept and
+          all(t["shape"] == list(bt[t["name"]].shape) for t in j.get("kept_dense", [])), f"{what}: the kept_dense list")
+    check({n: r for n, r in info_roles(f).items() if r == "kept dense"} == {n: "kept dense" for n in kept},
+          f"{what}: the tensors' roles")
+    rc, so, se = run("info", f)
+    want = (f"converted layers' params: {sum(bt_lin.values())} dense -> {stored} stored "
+            f"({stored / sum(bt_lin.values()):.3f}x; {len(lay)} factored, {len(kept)} kept dense)")
+    check(rc == 0 and want in so.splitlines(), f"{what}: the text total, want {want!r}")
+
 # the tied head reads the embedding table: carried, and --include cannot make it a layer
 out = fresh("tied.dlor")
 rc, so, se = run("convert", tied, "-o", out, "--method", "add", "--include", "*")
