@@ -782,6 +782,10 @@ typedef float rt_v8f __attribute__((vector_size(32)));
 #define RT_VNNI __attribute__((target("avx512vnni,avx512vl,avx512bw")))
 #define RT_VNNI_OK()                                                                                                \
     (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+typedef int32_t rt_v16i __attribute__((vector_size(64)));
+typedef float rt_v16f __attribute__((vector_size(64)));
+typedef uint16_t rt_v16u16 __attribute__((vector_size(32)));
+typedef float rt_v4f __attribute__((vector_size(16)));
 #endif
 #endif
 
