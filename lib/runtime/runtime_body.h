@@ -808,7 +808,7 @@ RT_VNNI static inline void RT_(qs16)(const unsigned char *sc, rt_v16f *s)
 #endif
 
 #ifdef RT_VNNI
-/* qirow8 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
+/* qirow8 and qirow4 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
  * adds four products of unsigned and signed bytes into each int32 lane: GCC 12
  * makes it of a plain loop over a block's products of unsigned by signed bytes
  * (its usdot_prod pattern), so the weights are made unsigned by flipping their
@@ -827,7 +827,11 @@ RT_VNNI static inline void RT_(qs16)(const unsigned char *sc, rt_v16f *s)
  * BENCHMARKS.md (AVX-512 VNNI) a 2048 x 2048 q8 matrix takes ~1.95 x the time
  * of its bytes through vpdpbusd with one lane sum per sixteen blocks, which
  * runs at the speed of the float32 pass's reads (the last-level cache's
- * bandwidth). */
+ * bandwidth). q4 rows (vb = 16) take the same path: two blocks' 32 bytes
+ * flipped (^ 0x88: each nibble v + 8, 0 to 15, unsigned), their low nibbles
+ * (vpand) and high nibbles (vpsrlw, vpand) put side by side per block
+ * (vperm2i128: columns 0-15, then 16-31, the activations' order), the same
+ * vpdpbusd and lane sum per block, and d = sum (v + 8) x - 8 sum x. */
 RT_VNNI static inline float RT_(qsum16v)(rt_v16f a)
 {
     rt_v8f b = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
@@ -837,8 +841,8 @@ RT_VNNI static inline float RT_(qsum16v)(rt_v16f a)
     return d0 + d1;
 }
 
-RT_VNNI static inline float RT_(qirow8_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q,
-                                             size_t r)
+RT_VNNI static inline float RT_(qirow_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q,
+                                            size_t r, unsigned vb)
 {
     uint64_t nb = q->nb, b = 0;
     const signed char *x8 = q->v8 + r * nb * 32;
@@ -847,16 +851,39 @@ RT_VNNI static inline float RT_(qirow8_vnni)(const unsigned char *v, const unsig
     rt_v16f a = {0}, xs16, s16;
     for (; b + 16 <= nb; b += 16) {
         int32_t e[16];
-        _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++) {
-            const unsigned char *w = v + 32 * (b + k);
-            const signed char *xb = x8 + 32 * (b + k);
-            int32_t s = 0;
-            for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
-            e[k] = s;
+        if (vb == 32) {
+            _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++) {
+                const unsigned char *w = v + 32 * (b + k);
+                const signed char *xb = x8 + 32 * (b + k);
+                int32_t s = 0;
+                for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
+                e[k] = s;
+            }
+        } else {
+            _Pragma("GCC unroll 8") for (int k = 0; k < 16; k += 2) {
+                rt_v32u8 u, lo, hi, t0, t1;
+                memcpy(&u, v + 16 * (b + k), 32);
+                u ^= 0x88;
+                lo = u & 15;
+                hi = u >> 4;
+                t0 = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 32, 33, 34, 35,
+                                             36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47);
+                t1 = __builtin_shufflevector(lo, hi, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 48,
+                                             49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63);
+                unsigned char b0[32], b1[32];
+                memcpy(b0, &t0, 32);
+                memcpy(b1, &t1, 32);
+                const signed char *xb = x8 + 32 * (b + k);
+                int32_t s0 = 0, s1 = 0;
+                for (int l = 0; l < 32; l++) s0 += (int32_t)b0[l] * xb[l];
+                for (int l = 0; l < 32; l++) s1 += (int32_t)b1[l] * xb[32 + l];
+                e[k] = s0;
+                e[k + 1] = s1;
+            }
         }
         rt_v16i c, d = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]};
         memcpy(&c, xsum + b, 64);
-        d -= c << 7;
+        d -= vb == 32 ? c << 7 : c << 3;
         memcpy(&xs16, xs + b, 64);
         RT_(qs16)(sc + 2 * b, &s16);
         a += (s16 * xs16) * __builtin_convertvector(d, rt_v16f);
@@ -865,22 +892,28 @@ RT_VNNI static inline float RT_(qirow8_vnni)(const unsigned char *v, const unsig
     float acc[16];
     memcpy(acc, &a, 64);
     for (; b < nb; b++)
-        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) * (float)RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32);
+        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) *
+                       (float)(vb == 32 ? RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32)
+                                        : RT_(qi4)(v + 16 * b, q->v + (r * nb + b) * 32));
     return RT_(qsum16)(acc);
 }
 
 /* Rows [r0, r0 + nr) of a q8 tensor . every sample of the quantized
  * activations: out[b ostride + i] for row r0 + i, sample b. */
-RT_VNNI static void RT_(qirows8_vnni)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, const rt_qacts *q,
-                                      size_t batch, float *out, uint64_t ostride)
-{
-    uint64_t nb = q->nb;
-    const unsigned char *sc0 = t->data + t->dims[0] * nb * 32;
-    for (uint64_t i = 0; i < nr; i++) {
-        const unsigned char *v = t->data + (r0 + i) * nb * 32, *sc = sc0 + (r0 + i) * nb * 2;
-        for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qirow8_vnni)(v, sc, q, b);
+#define RT_QIROWS_VNNI(vb)                                                                                          \
+    {                                                                                                               \
+        uint64_t nb = q->nb;                                                                                        \
+        const unsigned char *sc0 = t->data + t->dims[0] * nb * (vb);                                                \
+        for (uint64_t i = 0; i < nr; i++) {                                                                         \
+            const unsigned char *v = t->data + (r0 + i) * nb * (vb), *sc = sc0 + (r0 + i) * nb * 2;                 \
+            for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qirow_vnni)(v, sc, q, b, vb);             \
+        }                                                                                                           \
     }
-}
+RT_VNNI static void RT_(qirows8_vnni)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, const rt_qacts *q,
+                                      size_t batch, float *out, uint64_t ostride) RT_QIROWS_VNNI(32)
+RT_VNNI static void RT_(qirows4_vnni)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, const rt_qacts *q,
+                                      size_t batch, float *out, uint64_t ostride) RT_QIROWS_VNNI(16)
+#undef RT_QIROWS_VNNI
 #endif
 
 /* Row 'row' of a quantized tensor . sample r of the quantized activations. */
@@ -962,8 +995,9 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
         if (nr == 0) return;
         rt_qacts q = RT_(quant_acts)(x, xstride, batch, cols, qa);
 #ifdef RT_VNNI
-        if (dlor_image_qblock_bytes(t->dtype) == 32 && RT_VNNI_OK()) {
-            RT_(qirows8_vnni)(t, r0, nr, &q, batch, out, ostride);
+        if (RT_VNNI_OK()) {
+            if (dlor_image_qblock_bytes(t->dtype) == 32) RT_(qirows8_vnni)(t, r0, nr, &q, batch, out, ostride);
+            else RT_(qirows4_vnni)(t, r0, nr, &q, batch, out, ostride);
             return;
         }
 #endif
