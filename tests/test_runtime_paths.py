@@ -77,7 +77,7 @@ for name, flags in cases:
 
 # wide q8/q4 layers (300 and 1060 features, 10 and 34 blocks: the integer kernels' sixteen blocks at a time,
 # twice, and the rest, the last block partial), with --quant-acts: the dispatched runtime (on a processor with
-# AVX-512 VNNI its vpdpbusd kernel for q8) and the plain loops give the same bits
+# AVX-512 VNNI its vpdpbusd kernels for q8 and q4) and the plain loops give the same bits
 rng = np.random.default_rng(3)
 wide = os.path.join(TMP, "wide.npz")
 np.savez(wide, **{"0.weight": (0.1 * rng.standard_normal((1060, 300))).astype("<f4"),

@@ -775,13 +775,18 @@ typedef float rt_v8f __attribute__((vector_size(32)));
      __builtin_shufflevector((a), (b), 4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31))
 
 /* ... and where GCC makes per-processor versions (DLOR_RT_KERNEL), processors
- * with AVX-512 VNNI take q8 rows with int8 activations through qirow8_vnni
+ * with AVX-512 VNNI take q8 and q4 rows with int8 activations through qirow_vnni
  * (runtime_body.h), chosen at run time. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__) &&                       \
     !defined(DLOR_RUNTIME_NO_CLONES)
 #define RT_VNNI __attribute__((target("avx512vnni,avx512vl,avx512bw")))
 #define RT_VNNI_OK()                                                                                                \
     (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw"))
+typedef int32_t rt_v16i __attribute__((vector_size(64)));
+typedef float rt_v16f __attribute__((vector_size(64)));
+typedef uint16_t rt_v16u16 __attribute__((vector_size(32)));
+typedef float rt_v4f __attribute__((vector_size(16)));
+typedef unsigned char rt_v32u8 __attribute__((vector_size(32)));
 #endif
 #endif
 

@@ -791,56 +791,129 @@ DLOR_RT_KERNEL static float RT_(qirow4)(const unsigned char *v, const unsigned c
 #undef RT_QI_GROUPS
 
 #ifdef RT_VNNI
-/* qirow8 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
+/* Sixteen f16 scales as float: qscales' steps on sixteen lanes (the same bits). */
+RT_VNNI static inline void RT_(qs16)(const unsigned char *sc, rt_v16f *s)
+{
+    rt_v16u16 u;
+    memcpy(&u, sc, 32); /* little-endian host (x86-64) */
+    rt_v16i h = __builtin_convertvector(u, rt_v16i);
+    rt_v16i sub = (h & 0x7c00) == 0, nb = (h << 13) + 0x38000000, sb;
+    rt_v16f fn, fs;
+    memcpy(&fn, &nb, 64);
+    fs = (fn - 3.0517578125e-5f) * 2.0f;
+    memcpy(&sb, &fs, 64);
+    nb = (nb & ~sub) | (sb & sub);
+    memcpy(s, &nb, 64);
+}
+#endif
+
+#ifdef RT_VNNI
+/* qirow8 and qirow4 for processors with AVX-512 VNNI (RT_VNNI, runtime.c), whose vpdpbusd
  * adds four products of unsigned and signed bytes into each int32 lane: GCC 12
  * makes it of a plain loop over a block's products of unsigned by signed bytes
  * (its usdot_prod pattern), so the weights are made unsigned by flipping their
  * sign bits (w + 128) and the block sums of the int8 activations take the 128
  * back: d = sum (w + 128) x - 128 sum x, exact. Per block: one vpxor of the
  * values from memory, one vpdpbusd with the activations from memory and the
- * sum of its eight lanes (vextracti128, vpsrldq, vpaddd; GCC joins the last
- * steps of the sixteen blocks with vpunpck); the rest as qirow8, in the same
- * lanes: the same bits. That lane sum, which GCC's pattern always makes per
- * block, bounds it: on the machine of BENCHMARKS.md (AVX-512 VNNI) the d of
- * a 2048 x 2048 q8 matrix alone take ~1.5 x the time of its bytes through
- * vpdpbusd with one sum per row. */
-RT_VNNI static float RT_(qirow8_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q, size_t r)
+ * sum of its eight lanes (vextracti128, vpsrldq, vpaddd); the sixteen sums of
+ * a group go into one 16-lane vector by a tree of vpunpck and vinserti (the
+ * initializer of d: as an array copied into vectors GCC stored them and
+ * reloaded them in halves, a stalled store forwarding), and the scales,
+ * products and accumulation run on that whole 16-lane vector (one register
+ * for qirow8's lanes 0-15), the closing pairwise sum on its lanes
+ * (qsum16v): the same lanes and additions as qirow8, the same bits. The lane
+ * sum, which GCC's pattern always makes per block (no portable C gives
+ * vpdpbusd's lanes back as a vector), bounds it: on the machine of
+ * BENCHMARKS.md (AVX-512 VNNI) a 2048 x 2048 q8 matrix takes ~1.95 x the time
+ * of its bytes through vpdpbusd with one lane sum per sixteen blocks, which
+ * runs at the speed of the float32 pass's reads (the last-level cache's
+ * bandwidth). q4 rows (vb = 16) take the same path: two blocks' 32 bytes
+ * flipped (^ 0x88: each nibble v + 8, 0 to 15, unsigned), their low nibbles
+ * (vpand) and high nibbles (vpsrlw, vpand) put side by side per block
+ * (vperm2i128: columns 0-15, then 16-31, the activations' order), the same
+ * vpdpbusd and lane sum per block, and d = sum (v + 8) x - 8 sum x. */
+RT_VNNI static inline float RT_(qsum16v)(rt_v16f a)
+{
+    rt_v8f b = __builtin_shufflevector(a, a, 0, 1, 2, 3, 4, 5, 6, 7) +
+               __builtin_shufflevector(a, a, 8, 9, 10, 11, 12, 13, 14, 15);
+    rt_v4f c = __builtin_shufflevector(b, b, 0, 1, 2, 3) + __builtin_shufflevector(b, b, 4, 5, 6, 7);
+    float d0 = c[0] + c[2], d1 = c[1] + c[3];
+    return d0 + d1;
+}
+
+RT_VNNI static inline float RT_(qirow_vnni)(const unsigned char *v, const unsigned char *sc, const rt_qacts *q,
+                                            size_t r, unsigned vb)
 {
     uint64_t nb = q->nb, b = 0;
     const signed char *x8 = q->v8 + r * nb * 32;
     const int32_t *xsum = q->sum + r * nb;
     const float *xs = q->s + r * nb;
-    float acc[16] = {0};
-    rt_v8f a0 = {0}, a1 = {0}, xs0, xs1, s0, s1;
+    rt_v16f a = {0}, xs16, s16;
     for (; b + 16 <= nb; b += 16) {
-        int32_t d[16];
-        for (int k = 0; k < 16; k++) {
-            const unsigned char *w = v + 32 * (b + k);
-            const signed char *xb = x8 + 32 * (b + k);
-            int32_t s = 0;
-            for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
-            d[k] = s;
+        int32_t e[16];
+        if (vb == 32) {
+            _Pragma("GCC unroll 16") for (int k = 0; k < 16; k++) {
+                const unsigned char *w = v + 32 * (b + k);
+                const signed char *xb = x8 + 32 * (b + k);
+                int32_t s = 0;
+                for (int l = 0; l < 32; l++) s += (int32_t)(unsigned char)(w[l] ^ 0x80u) * xb[l];
+                e[k] = s;
+            }
+        } else {
+            _Pragma("GCC unroll 8") for (int k = 0; k < 16; k += 2) {
+                rt_v32u8 u, lo, hi, t0, t1;
+                memcpy(&u, v + 16 * (b + k), 32);
+                u ^= 0x88;
+                lo = u & 15;
+                hi = u >> 4;
+                t0 = __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 32, 33, 34, 35,
+                                             36, 37, 38, 39, 40, 41, 42, 43, 44, 45, 46, 47);
+                t1 = __builtin_shufflevector(lo, hi, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 48,
+                                             49, 50, 51, 52, 53, 54, 55, 56, 57, 58, 59, 60, 61, 62, 63);
+                unsigned char b0[32], b1[32];
+                memcpy(b0, &t0, 32);
+                memcpy(b1, &t1, 32);
+                const signed char *xb = x8 + 32 * (b + k);
+                int32_t s0 = 0, s1 = 0;
+                for (int l = 0; l < 32; l++) s0 += (int32_t)b0[l] * xb[l];
+                for (int l = 0; l < 32; l++) s1 += (int32_t)b1[l] * xb[32 + l];
+                e[k] = s0;
+                e[k + 1] = s1;
+            }
         }
-        rt_v8i d0, d1, c0, c1;
-        memcpy(&d0, d, 32);
-        memcpy(&d1, d + 8, 32);
-        memcpy(&c0, xsum + b, 32);
-        memcpy(&c1, xsum + b + 8, 32);
-        d0 -= c0 << 7;
-        d1 -= c1 << 7;
-        memcpy(&xs0, xs + b, 32);
-        memcpy(&xs1, xs + b + 8, 32);
-        RT_(qs8)(sc + 2 * b, &s0);
-        RT_(qs8)(sc + 2 * b + 16, &s1);
-        a0 += (s0 * xs0) * __builtin_convertvector(d0, rt_v8f);
-        a1 += (s1 * xs1) * __builtin_convertvector(d1, rt_v8f);
+        rt_v16i c, d = {e[0], e[1], e[2], e[3], e[4], e[5], e[6], e[7], e[8], e[9], e[10], e[11], e[12], e[13], e[14], e[15]};
+        memcpy(&c, xsum + b, 64);
+        d -= vb == 32 ? c << 7 : c << 3;
+        memcpy(&xs16, xs + b, 64);
+        RT_(qs16)(sc + 2 * b, &s16);
+        a += (s16 * xs16) * __builtin_convertvector(d, rt_v16f);
     }
-    memcpy(acc, &a0, 32);
-    memcpy(acc + 8, &a1, 32);
+    if (b == nb) return RT_(qsum16v)(a);
+    float acc[16];
+    memcpy(acc, &a, 64);
     for (; b < nb; b++)
-        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) * (float)RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32);
+        acc[b % 16] += (f16_f32(sc + 2 * b) * xs[b]) *
+                       (float)(vb == 32 ? RT_(qi8)(v + 32 * b, q->v + (r * nb + b) * 32)
+                                        : RT_(qi4)(v + 16 * b, q->v + (r * nb + b) * 32));
     return RT_(qsum16)(acc);
 }
+
+/* Rows [r0, r0 + nr) of a q8 tensor . every sample of the quantized
+ * activations: out[b ostride + i] for row r0 + i, sample b. */
+#define RT_QIROWS_VNNI(vb)                                                                                          \
+    {                                                                                                               \
+        uint64_t nb = q->nb;                                                                                        \
+        const unsigned char *sc0 = t->data + t->dims[0] * nb * (vb);                                                \
+        for (uint64_t i = 0; i < nr; i++) {                                                                         \
+            const unsigned char *v = t->data + (r0 + i) * nb * (vb), *sc = sc0 + (r0 + i) * nb * 2;                 \
+            for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qirow_vnni)(v, sc, q, b, vb);             \
+        }                                                                                                           \
+    }
+RT_VNNI static void RT_(qirows8_vnni)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, const rt_qacts *q,
+                                      size_t batch, float *out, uint64_t ostride) RT_QIROWS_VNNI(32)
+RT_VNNI static void RT_(qirows4_vnni)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr, const rt_qacts *q,
+                                      size_t batch, float *out, uint64_t ostride) RT_QIROWS_VNNI(16)
+#undef RT_QIROWS_VNNI
 #endif
 
 /* Row 'row' of a quantized tensor . sample r of the quantized activations. */
@@ -849,9 +922,6 @@ static float RT_(qidot)(const dlor_image_tensor *t, uint64_t row, const rt_qacts
     uint64_t nb = q->nb;
     unsigned vb = dlor_image_qblock_bytes(t->dtype);
     const unsigned char *v = t->data + row * nb * vb, *sc = t->data + t->dims[0] * nb * vb + row * nb * 2;
-#ifdef RT_VNNI
-    if (vb == 32 && RT_VNNI_OK()) return RT_(qirow8_vnni)(v, sc, q, r);
-#endif
     if (vb == 32) return RT_(qirow8)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
     return RT_(qirow4)(v, sc, q->v + r * nb * 32, q->s + r * nb, nb);
 }
@@ -924,6 +994,13 @@ static void RT_(band_dots)(const dlor_image_tensor *t, uint64_t r0, uint64_t nr,
     if (qa && dlor__is_quant_dtype(t->dtype)) { /* integer dot products (whole rows) */
         if (nr == 0) return;
         rt_qacts q = RT_(quant_acts)(x, xstride, batch, cols, qa);
+#ifdef RT_VNNI
+        if (RT_VNNI_OK()) {
+            if (dlor_image_qblock_bytes(t->dtype) == 32) RT_(qirows8_vnni)(t, r0, nr, &q, batch, out, ostride);
+            else RT_(qirows4_vnni)(t, r0, nr, &q, batch, out, ostride);
+            return;
+        }
+#endif
         for (uint64_t i = 0; i < nr; i++)
             for (size_t b = 0; b < batch; b++) out[b * ostride + i] = RT_(qidot)(t, r0 + i, &q, b);
         return;
