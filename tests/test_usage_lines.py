@@ -1,4 +1,4 @@
-"""The options of dlor convert and dlor verify checked together: each refused
+"""The options of dlor convert, dlor verify and dlor run checked together: each refused
 combination or value exits 2 with one line, "dlor CMD: " and the message naming
 the options (and the value refused), before any file is read or written. The
 expected lines are written out in full: a message that changes is a change of
@@ -213,6 +213,38 @@ VERIFY = [
      "identity, not 'foo'"),
 ]
 
+# run MODEL -i X.npy -o Y.npy (the options are checked before the model is read)
+RUN = [
+    (["--batch", "0"],
+     "--batch must be an integer from 1 to 1048576, not '0'"),
+    (["--batch", "2000000"],
+     "--batch must be an integer from 1 to 1048576, not '2000000'"),
+    (["--batch", "x"],
+     "--batch must be an integer from 1 to 1048576, not 'x'"),
+    (["--threads", "0"],
+     "--threads must be an integer from 1 to 256, not '0'"),
+    (["--threads", "257"],
+     "--threads must be an integer from 1 to 256, not '257'"),
+    (["--threads", "x", "--batch", "0"],
+     "--batch must be an integer from 1 to 1048576, not '0'"),
+    (["--dtype", "f16"],
+     "--dtype must be f32 or f64, not 'f16'"),
+    (["--dtype", "x", "--threads", "0"],
+     "--threads must be an integer from 1 to 256, not '0'"),
+    (["--dtype", "f64", "--threads", "2"],
+     "--threads goes with --dtype f32 (the float64 pass runs on one thread)"),
+    (["--activation", "RELU"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'RELU'"),
+    (["--activation", "foo", "--dtype", "f64", "--threads", "4"],
+     "--threads goes with --dtype f32 (the float64 pass runs on one thread)"),
+    (["--quant-acts", "--dtype", "f64"],
+     "--quant-acts goes with --dtype f32 (the float64 pass has float activations)"),
+    (["--quant-acts", "--dtype", "f64", "--activation", "foo"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'foo'"),
+]
+
 
 def refused(cmd, args, msg, written):
     rc, so, se = run(cmd, *args)
@@ -228,4 +260,7 @@ for args, msg in CONVERT:
 for args, msg in VERIFY:
     report = fresh("report.json")
     refused("verify", [src, out, "--json", report, *args], msg, report)
+for args, msg in RUN:
+    y = fresh("y.npy")
+    refused("run", [src, "-i", X, "-o", y, *args], msg, y)
 finish()
