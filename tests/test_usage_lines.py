@@ -1,4 +1,4 @@
-"""The options of dlor convert, dlor verify and dlor run checked together: each refused
+"""The options of dlor convert, verify, run and bench checked together: each refused
 combination or value exits 2 with one line, "dlor CMD: " and the message naming
 the options (and the value refused), before any file is read or written. The
 expected lines are written out in full: a message that changes is a change of
@@ -245,6 +245,24 @@ RUN = [
      "identity, not 'foo'"),
 ]
 
+# bench MODEL.dlor --dense SRC --json FILE (the options are checked before any file is read)
+BENCH = [
+    (["--batch", "0"],
+     "--batch must be an integer from 1 to 65536, not '0'"),
+    (["--batch", "65537"],
+     "--batch must be an integer from 1 to 65536, not '65537'"),
+    (["--threads", "65"],
+     "--threads must be an integer from 1 to 64, not '65'"),
+    (["--threads", "x", "--batch", "x"],
+     "--batch must be an integer from 1 to 65536, not 'x'"),
+    (["--time", "0"],
+     "--time must be a number of seconds in (0, 600], not '0'"),
+    (["--time", "601"],
+     "--time must be a number of seconds in (0, 600], not '601'"),
+    (["--time", "nan", "--threads", "0"],
+     "--threads must be an integer from 1 to 64, not '0'"),
+]
+
 
 def refused(cmd, args, msg, written):
     rc, so, se = run(cmd, *args)
@@ -263,4 +281,7 @@ for args, msg in VERIFY:
 for args, msg in RUN:
     y = fresh("y.npy")
     refused("run", [src, "-i", X, "-o", y, *args], msg, y)
+for args, msg in BENCH:
+    report = fresh("bench.json")
+    refused("bench", [out, "--dense", src, "--json", report, *args], msg, report)
 finish()
