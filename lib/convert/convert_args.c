@@ -42,10 +42,11 @@ static dlor_status refuse2(const dlor_convert_args *a, dlor_error *err, const ch
 }
 
 #define USAGE(...) refuse(a, err, __VA_ARGS__)
+#define BOTH(...) refuse2(a, err, __VA_ARGS__)
+/* the API's line for each option its network form does not take */
 #define NET_EXACT                                                                                                    \
     "the network form converts every layer of the graph exactly: method, tol, budget, allocate_max, "              \
     "allocate_uniform, calib_acts, factors and jobs do not apply"
-#define BOTH(...) refuse2(a, err, __VA_ARGS__)
 
 static int is(const char *v, const char *word)
 {
