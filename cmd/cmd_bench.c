@@ -34,45 +34,33 @@ int dlor_cmd_bench(int argc, char **argv)
     int rc = dlor_opts_parse("bench", usage_line, defs, argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
     const char *dense_path = dlor_opt(&o, defs, "dense"), *json = dlor_opt(&o, defs, "json");
-    const char *bs = dlor_opt(&o, defs, "batch"), *ts = dlor_opt(&o, defs, "threads"), *tm = dlor_opt(&o, defs, "time");
     if (o.npos != 1 || !dense_path) {
         fprintf(stderr, "dlor bench: expected MODEL.dlor and --dense SRC (see 'dlor bench --help')\n");
         return 2;
     }
-    int64_t batch = 1, threads = 1;
-    double budget = 3.0;
-    if (bs && (dlor_parse_i64(bs, &batch) != 0 || batch < 1 || batch > 65536)) {
-        fprintf(stderr, "dlor bench: --batch must be an integer from 1 to 65536, not '%s'\n", bs);
-        return 2;
-    }
-    if (ts && (dlor_parse_i64(ts, &threads) != 0 || threads < 1 || threads > 64)) {
-        fprintf(stderr, "dlor bench: --threads must be an integer from 1 to 64, not '%s'\n", ts);
-        return 2;
-    }
-    if (tm && (dlor_parse_double(tm, &budget) != 0 || !(budget > 0) || budget > 600)) {
-        fprintf(stderr, "dlor bench: --time must be a number of seconds in (0, 600], not '%s'\n", tm);
-        return 2;
-    }
+    const dlor_bench_words words = {dlor_opt(&o, defs, "batch"), dlor_opt(&o, defs, "threads"), dlor_opt(&o, defs, "time")};
+    dlor_bench_args a;
+    dlor_error err;
+    if (dlor_bench_args_check(&words, &a, &err) != DLOR_OK) return dlor_cmd_fail("bench", &err);
     const char *model_path = o.pos[0];
     const dlor_cmd_output outputs[] = {{"--json", json, DLOR_OUT_TEXT}};
     const char *inputs[] = {model_path, dense_path};
     if ((rc = dlor_cmd_check_outputs("bench", outputs, 1, inputs, 2)) != 0) return rc;
-    dlor_error err;
     dlor_bench_result r;
-    dlor_status st = dlor_bench_measure(model_path, dense_path, (size_t)batch, (unsigned)threads,
-                                        dlor_opt(&o, defs, "quant-acts") ? DLOR_RT_QUANT_ACTS : 0, budget, &r, &err);
+    dlor_status st = dlor_bench_measure(model_path, dense_path, a.batch, a.threads,
+                                        dlor_opt(&o, defs, "quant-acts") ? DLOR_RT_QUANT_ACTS : 0, a.budget, &r, &err);
     if (st == DLOR_OK) {
         double med_d = r.dense_s, med_l = r.dlor_s, med_r = r.read_s, maxdiff = r.max_abs_diff;
         double pd = r.params_dense, pl = r.params_dlor, bd = r.bytes_dense, bl = r.bytes_dlor;
         size_t n = r.samples, reps = r.passes_per_sample;
-        printf("dlor bench: %s vs %s, batch %lld, threads %lld, %zu samples of %zu passes each\n", model_path,
-               dense_path, (long long)batch, (long long)threads, n, reps);
-        printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", batch == 1 ? "sgemv" : "sgemm",
-               1e3 * med_d, (double)batch / med_d);
-        printf("DLoR (dlor runtime, %lld thread%s%s):  median %.4g ms per pass (%.4g samples/s)\n",
-               (long long)threads, threads > 1 ? "s" : "",
+        printf("dlor bench: %s vs %s, batch %zu, threads %u, %zu samples of %zu passes each\n", model_path,
+               dense_path, a.batch, a.threads, n, reps);
+        printf("dense (OpenBLAS %s): median %.4g ms per pass (%.4g samples/s)\n", a.batch == 1 ? "sgemv" : "sgemm",
+               1e3 * med_d, (double)a.batch / med_d);
+        printf("DLoR (dlor runtime, %u thread%s%s):  median %.4g ms per pass (%.4g samples/s)\n",
+               a.threads, a.threads > 1 ? "s" : "",
                dlor_opt(&o, defs, "quant-acts") ? ", int8 activations on q8/q4 weights" : "", 1e3 * med_l,
-               (double)batch / med_l);
+               (double)a.batch / med_l);
         printf("read of the .dlor file's %.4g MB (same threads): median %.4g ms per pass (%.3g GB/s)\n",
                (double)r.image_bytes / 1e6, 1e3 * med_r, (double)r.image_bytes / med_r / 1e9);
         printf("ratio DLoR / dense: time %.3f, parameters %.3f, bytes %.3f; max abs output difference %.3g\n",
@@ -83,7 +71,7 @@ int dlor_cmd_bench(int argc, char **argv)
             st = dlor_atomic_open(&af, json, &err);
             if (st == DLOR_OK) {
                 FILE *f = af.fp;
-                dlor_bench_write_json(f, model_path, dense_path, (size_t)batch, (unsigned)threads, &r);
+                dlor_bench_write_json(f, model_path, dense_path, a.batch, a.threads, &r);
                 fputc('\n', f);
                 if (ferror(f)) af.failed = 1;
                 st = dlor_atomic_commit(&af, &err);

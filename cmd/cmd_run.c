@@ -8,6 +8,7 @@
 #include "model_load.h"
 #include "network_cmd.h"
 #include "opts.h"
+#include "run_args.h"
 
 static const dlor_optdef defs[] = {
     {"input", 'i', "X.npy", "inputs, float, [N, features] or [N, d1, ..., dk] with d1 x ... x dk =\n"
@@ -37,58 +38,36 @@ int dlor_cmd_run(int argc, char **argv)
     int rc = dlor_opts_parse("run", usage_line, defs, argc, argv, &o);
     if (rc) return rc == 1 ? 0 : rc;
     const char *in = dlor_opt(&o, defs, "input"), *out = dlor_opt(&o, defs, "output");
-    const char *bs = dlor_opt(&o, defs, "batch"), *ts = dlor_opt(&o, defs, "threads");
     if (o.npos != 1 || !in || !out) {
         fprintf(stderr, "dlor run: expected MODEL, -i X.npy and -o Y.npy (see 'dlor run --help')\n");
         return 2;
     }
-    int64_t batch = 64;
-    if (bs && (dlor_parse_i64(bs, &batch) != 0 || batch < 1 || batch > (1 << 20))) {
-        fprintf(stderr, "dlor run: --batch must be an integer from 1 to 1048576, not '%s'\n", bs);
-        return 2;
-    }
-    int64_t threads = 1;
-    if (ts && (dlor_parse_i64(ts, &threads) != 0 || threads < 1 || threads > 256)) {
-        fprintf(stderr, "dlor run: --threads must be an integer from 1 to 256, not '%s'\n", ts);
-        return 2;
-    }
+    const dlor_run_words words = {dlor_opt(&o, defs, "batch"), dlor_opt(&o, defs, "threads"),
+                                  dlor_opt(&o, defs, "dtype"), dlor_opt(&o, defs, "activation"),
+                                  dlor_opt(&o, defs, "quant-acts")};
+    dlor_run_args a;
     dlor_error err;
-    dlor_loaded l;
-    float *x = NULL;
-    double *xd = NULL;
-    uint64_t n = 0;
-    const char *dt = dlor_opt(&o, defs, "dtype");
-    if (dt && strcmp(dt, "f32") != 0 && strcmp(dt, "f64") != 0) {
-        fprintf(stderr, "dlor run: --dtype must be f32 or f64, not '%s'\n", dt);
-        return 2;
-    }
-    if (dt && strcmp(dt, "f64") == 0 && ts && threads != 1) {
-        fprintf(stderr, "dlor run: --threads goes with --dtype f32 (the float64 pass runs on one thread)\n");
-        return 2;
-    }
-    if ((rc = dlor_check_activation_opt("run", dlor_opt(&o, defs, "activation"))) != 0) return rc;
+    if (dlor_run_args_check(&words, &a, &err) != DLOR_OK) return dlor_cmd_fail("run", &err);
     const dlor_cmd_output outputs[] = {{"-o", out, DLOR_OUT_BINARY}};
     const char *inputs[] = {o.pos[0], in};
     if ((rc = dlor_cmd_check_outputs("run", outputs, 1, inputs, 2)) != 0) return rc;
-    unsigned flags = dlor_opt(&o, defs, "quant-acts") ? DLOR_RT_QUANT_ACTS : 0;
-    if (flags && dt && strcmp(dt, "f64") == 0) {
-        fprintf(stderr, "dlor run: --quant-acts goes with --dtype f32 (the float64 pass has float activations)\n");
-        return 2;
-    }
-    dlor_status st = dlor_load_runnable_flags(o.pos[0], dlor_opt(&o, defs, "activation"), flags, &l, &err);
+    dlor_loaded l;
+    dlor_status st = dlor_load_runnable_flags(o.pos[0], a.activation, a.flags, &l, &err);
     if (st != DLOR_OK) return dlor_cmd_fail("run", &err);
-    dlor_network_run_note(o.pos[0], &l.model, dt && strcmp(dt, "f64") == 0);
-    if (dlor_model_input_at(&l.model, DLOR_INPUT_IDS, NULL, NULL) >= 0 || dlor_opt(&o, defs, "select")) {
-        st = dlor_run_graph_file(&l.model, in, out, dlor_opt(&o, defs, "select"), (size_t)batch, (unsigned)threads,
-                                 dt && strcmp(dt, "f64") == 0, &err);
+    dlor_network_run_note(o.pos[0], &l.model, a.f64);
+    const char *select = dlor_opt(&o, defs, "select");
+    if (dlor_model_input_at(&l.model, DLOR_INPUT_IDS, NULL, NULL) >= 0 || select) {
+        st = dlor_run_graph_file(&l.model, in, out, select, a.batch, a.threads, a.f64, &err);
         dlor_loaded_free(&l);
         return st == DLOR_OK ? 0 : dlor_cmd_fail("run", &err);
     }
-    int f64 = dt && strcmp(dt, "f64") == 0;
-    if (f64) st = dlor_load_inputs_f64(in, l.model.in_dim, &xd, &n, &err);
+    float *x = NULL;
+    double *xd = NULL;
+    uint64_t n = 0;
+    if (a.f64) st = dlor_load_inputs_f64(in, l.model.in_dim, &xd, &n, &err);
     else st = dlor_load_inputs(in, l.model.in_dim, &x, &n, &err);
     if (st == DLOR_OK) dlor_cmd_warn_nonfinite("run", in, x, xd, n, l.model.in_dim);
-    if (st == DLOR_OK) st = dlor_run_features_file(&l.model, x, xd, n, (size_t)batch, (unsigned)threads, f64, out, &err);
+    if (st == DLOR_OK) st = dlor_run_features_file(&l.model, x, xd, n, a.batch, a.threads, a.f64, out, &err);
     free(x);
     free(xd);
     dlor_loaded_free(&l);

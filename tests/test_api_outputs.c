@@ -5,7 +5,8 @@
  * rebuilt (dlor_write_dense_safetensors, held against the source's own
  * weights), the ONNX rewrite (dlor_write_onnx, byte for byte the file of
  * 'dlor convert --emit-onnx'), a Hugging Face folder opened by its path, and
- * per-layer targets (sets) with verify's end-to-end tolerance (min_cosine).
+ * per-layer targets (sets) with verify's end-to-end tolerance (min_cosine),
+ * and options refused by the rules the command's options follow.
  *
  * Environment: DLOR_SOURCE_DIR (the checkout), DLOR_BIN (the dlor command). */
 #define _POSIX_C_SOURCE 200809L
@@ -391,6 +392,70 @@ static void calib_options(void)
     dlor_close(src);
 }
 
+/* Options the command's rules refuse (lib/convert/convert_args.c decides for both):
+ * DLOR_E_ARG, no conversion, and the line naming the API's fields; and the ones
+ * the API keeps for itself (allocate_max without a budget is ignored by a compressed form). */
+static void refused_options(void)
+{
+    char in[4096];
+    dlor_error err;
+    dlor_file *src = NULL;
+    dlor_status st = dlor_open(sample(in, sizeof in, "digits/digits.safetensors"), "relu", &src, &err);
+    CHECK(st == DLOR_OK, "refused options: open: %s", st == DLOR_OK ? "" : err.msg);
+    if (st != DLOR_OK) return;
+    static const struct {
+        int form, method;
+        int64_t rank;
+        double tol, budget, h;
+        int storage, jobs, allocate_max;
+        const char *msg; /* NULL: accepted */
+    } cases[] = {
+        {0, DLOR_CONVERT_DEFAULT, 0, -1, 0, 0, DLOR_STORE_F32, 1, 0, "dlor_convert: tol must be a positive number, not -1"},
+        {0, DLOR_CONVERT_DEFAULT, 0, 0, 2, 0, DLOR_STORE_F32, 1, 0, "dlor_convert: budget must be a fraction in (0, 1], not 2"},
+        {0, DLOR_CONVERT_MUL, 0, 0.1, 0, 0, DLOR_STORE_F32, 1, 0,
+         "dlor_convert: tol, budget, factors, calib and calib_acts choose compressed forms (method auto, lowrank or "
+         "svd); mul and add are exact"},
+        {0, DLOR_CONVERT_LOWRANK, 4, 0.1, 0, 0, DLOR_STORE_F32, 1, 0,
+         "dlor_convert: a compressed form needs exactly one target: rank, tol or budget"},
+        {0, 9, 0, 0, 0, 0, DLOR_STORE_F32, 1, 0, "dlor_convert: method 9 is no dlor_convert_method"},
+        {0, DLOR_CONVERT_DEFAULT, 0, 0, 0, 0, 9, 1, 0, "dlor_convert: storage 9 is no dlor_storage"},
+        {0, DLOR_CONVERT_DEFAULT, 0, 0, 0, 0, DLOR_STORE_F32, 2000, 0, "dlor_convert: jobs must be from 0 to 1024, not 2000"},
+        {0, DLOR_CONVERT_MUL, 0, 0, 0, 0, DLOR_STORE_F32, 1, 1, "dlor_convert: allocate_max and allocate_uniform go with a budget"},
+        {0, DLOR_CONVERT_DEFAULT, 4, 0, 0, 0, DLOR_STORE_F32, 1, 0, NULL},
+        {0, DLOR_CONVERT_LOWRANK, 4, 0, 0, 0, DLOR_STORE_F32, 1, 1, NULL},
+        {1, DLOR_CONVERT_ADD, 0, 0, 0, 0, DLOR_STORE_F32, 1, 0,
+         "dlor_convert: the network form converts every layer of the graph exactly: method, tol, budget, allocate_max, "
+         "allocate_uniform, calib_acts, factors and jobs do not apply"},
+        {1, DLOR_CONVERT_DEFAULT, 0, 0, 0, -1, DLOR_STORE_F32, 1, 0,
+         "dlor_convert: h must be a positive number (0: searched), not -1"},
+        {1, DLOR_CONVERT_DEFAULT, 0, 0, 0, 0, DLOR_STORE_F16, 1, 0,
+         "dlor_convert: the network form stores f32 or f64 (storage), not f16"},
+        {1, DLOR_CONVERT_DEFAULT, 2, 0, 0, 0, DLOR_STORE_F64, 0, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        dlor_convert_options o;
+        dlor_conversion *conv = NULL;
+        dlor_convert_options_init(&o);
+        o.form = cases[i].form;
+        o.method = cases[i].method;
+        o.rank = cases[i].rank;
+        o.tol = cases[i].tol;
+        o.budget = cases[i].budget;
+        o.h = cases[i].h;
+        o.storage = cases[i].storage;
+        o.jobs = cases[i].jobs;
+        o.allocate_max = cases[i].allocate_max;
+        st = dlor_convert(src, &o, &conv, &err);
+        if (cases[i].msg)
+            CHECK(st == DLOR_E_ARG && conv == NULL && strcmp(err.msg, cases[i].msg) == 0, "case %zu: %d '%s' (want '%s')",
+                  i, (int)st, st == DLOR_OK ? "" : err.msg, cases[i].msg);
+        else
+            CHECK(st == DLOR_OK && conv != NULL, "case %zu accepted: %s", i, st == DLOR_OK ? "" : err.msg);
+        dlor_conversion_free(conv);
+    }
+    dlor_close(src);
+}
+
 int main(void)
 {
     const char *root = getenv("DLOR_SOURCE_DIR"), *bin = getenv("DLOR_BIN");
@@ -416,5 +481,6 @@ int main(void)
     hf_folder();
     layer_targets();
     calib_options();
+    refused_options();
     return dlt_finish();
 }

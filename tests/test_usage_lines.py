@@ -1,4 +1,4 @@
-"""The options of dlor convert and dlor verify checked together: each refused
+"""The options of dlor convert, verify, run and bench checked together: each refused
 combination or value exits 2 with one line, "dlor CMD: " and the message naming
 the options (and the value refused), before any file is read or written. The
 expected lines are written out in full: a message that changes is a change of
@@ -213,6 +213,56 @@ VERIFY = [
      "identity, not 'foo'"),
 ]
 
+# run MODEL -i X.npy -o Y.npy (the options are checked before the model is read)
+RUN = [
+    (["--batch", "0"],
+     "--batch must be an integer from 1 to 1048576, not '0'"),
+    (["--batch", "2000000"],
+     "--batch must be an integer from 1 to 1048576, not '2000000'"),
+    (["--batch", "x"],
+     "--batch must be an integer from 1 to 1048576, not 'x'"),
+    (["--threads", "0"],
+     "--threads must be an integer from 1 to 256, not '0'"),
+    (["--threads", "257"],
+     "--threads must be an integer from 1 to 256, not '257'"),
+    (["--threads", "x", "--batch", "0"],
+     "--batch must be an integer from 1 to 1048576, not '0'"),
+    (["--dtype", "f16"],
+     "--dtype must be f32 or f64, not 'f16'"),
+    (["--dtype", "x", "--threads", "0"],
+     "--threads must be an integer from 1 to 256, not '0'"),
+    (["--dtype", "f64", "--threads", "2"],
+     "--threads goes with --dtype f32 (the float64 pass runs on one thread)"),
+    (["--activation", "RELU"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'RELU'"),
+    (["--activation", "foo", "--dtype", "f64", "--threads", "4"],
+     "--threads goes with --dtype f32 (the float64 pass runs on one thread)"),
+    (["--quant-acts", "--dtype", "f64"],
+     "--quant-acts goes with --dtype f32 (the float64 pass has float activations)"),
+    (["--quant-acts", "--dtype", "f64", "--activation", "foo"],
+     "--activation must be relu, leaky_relu, sigmoid, tanh, softplus, gelu, gelu_tanh, silu or "
+     "identity, not 'foo'"),
+]
+
+# bench MODEL.dlor --dense SRC --json FILE (the options are checked before any file is read)
+BENCH = [
+    (["--batch", "0"],
+     "--batch must be an integer from 1 to 65536, not '0'"),
+    (["--batch", "65537"],
+     "--batch must be an integer from 1 to 65536, not '65537'"),
+    (["--threads", "65"],
+     "--threads must be an integer from 1 to 64, not '65'"),
+    (["--threads", "x", "--batch", "x"],
+     "--batch must be an integer from 1 to 65536, not 'x'"),
+    (["--time", "0"],
+     "--time must be a number of seconds in (0, 600], not '0'"),
+    (["--time", "601"],
+     "--time must be a number of seconds in (0, 600], not '601'"),
+    (["--time", "nan", "--threads", "0"],
+     "--threads must be an integer from 1 to 64, not '0'"),
+]
+
 
 def refused(cmd, args, msg, written):
     rc, so, se = run(cmd, *args)
@@ -228,4 +278,10 @@ for args, msg in CONVERT:
 for args, msg in VERIFY:
     report = fresh("report.json")
     refused("verify", [src, out, "--json", report, *args], msg, report)
+for args, msg in RUN:
+    y = fresh("y.npy")
+    refused("run", [src, "-i", X, "-o", y, *args], msg, y)
+for args, msg in BENCH:
+    report = fresh("bench.json")
+    refused("bench", [out, "--dense", src, "--json", report, *args], msg, report)
 finish()

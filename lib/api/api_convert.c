@@ -3,14 +3,15 @@
  * (lib/convert/convert_run.c). */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
+#include "convert_args.h"
 #include "dlor_emit.h"
 #include "dlor_onnx_rewrite.h"
 #include "network_run.h"
-#include "parallel.h"
 #include "shard.h"
 
 void dlor_convert_options_init(dlor_convert_options *o)
@@ -25,146 +26,107 @@ void dlor_convert_options_init(dlor_convert_options *o)
     o->correction_storage = DLOR_STORE_F16;
 }
 
-static dlor_dtype storage_dtype(int s)
+/* The options written as the words the command would take (convert_args.h), so
+ * that dlor_convert_args_check decides for both; the numbers' texts live here. */
+typedef struct {
+    dlor_convert_args a;
+    char method[24], rank[24], tol[32], budget[32], factors[24], seed[24], jobs[24], dtype[24], cdtype[24];
+    char h[32], c[32];
+} api_words;
+
+/* The shortest text that reads back as v (dlor_parse_double's strtod). */
+static const char *num_word(char *buf, size_t len, double v)
 {
-    switch (s) {
-    case DLOR_STORE_F32: return DLOR_DT_F32;
-    case DLOR_STORE_F64: return DLOR_DT_F64;
-    case DLOR_STORE_F16: return DLOR_DT_F16;
-    case DLOR_STORE_BF16: return DLOR_DT_BF16;
-    case DLOR_STORE_Q8: return DLOR_DT_Q8;
-    case DLOR_STORE_Q4: return DLOR_DT_Q4;
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, len, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
     }
-    return DLOR_DT_INVALID;
+    return buf;
 }
 
-/* The options as dlor_convert_args_check (convert_args.h) sets them for the command, or why not. */
-static dlor_status layer_cfg(const dlor_convert_options *o, convert_cfg *cfg, dlor_error *err)
+static const char *int_word(char *buf, size_t len, long long v)
 {
-    dlor_factor_opts *fo = &cfg->fo;
-    dlor_compress_cfg *cc = &cfg->cc;
-    memset(cfg, 0, sizeof *cfg);
+    snprintf(buf, len, "%lld", v);
+    return buf;
+}
+
+/* A dlor_storage's dtype name, or its number when it is none. */
+static const char *storage_word(char *buf, size_t len, int s)
+{
+    static const char *const names[] = {"f32", "f64", "f16", "bf16", "q8", "q4"};
+    if (s >= DLOR_STORE_F32 && s <= DLOR_STORE_Q4) return names[s];
+    return int_word(buf, len, s);
+}
+
+static void words_of(const dlor_convert_options *o, api_words *w)
+{
+    static const char *const methods[] = {NULL, "mul", "add", "lowrank", "svd", "auto", "qlr"};
+    dlor_convert_args *a = &w->a;
+    memset(w, 0, sizeof *w);
+    a->api = 1;
+    if (o->method != DLOR_CONVERT_DEFAULT)
+        a->method = o->method > 0 && o->method <= DLOR_CONVERT_QLR ? methods[o->method]
+                                                                    : int_word(w->method, sizeof w->method, o->method);
+    if (o->rank) a->rank = int_word(w->rank, sizeof w->rank, o->rank);
+    if (o->tol != 0) a->tol = num_word(w->tol, sizeof w->tol, o->tol);
+    if (o->budget != 0) a->budget = num_word(w->budget, sizeof w->budget, o->budget);
+    if (o->factors) a->factors = int_word(w->factors, sizeof w->factors, o->factors);
+    a->calib = o->calib;
+    a->calib_acts = o->calib_acts;
+    snprintf(w->seed, sizeof w->seed, "%llu", (unsigned long long)o->seed);
+    a->seed = w->seed;
+    a->dtype = storage_word(w->dtype, sizeof w->dtype, o->storage);
+    if (o->form == DLOR_FORM_NETWORK) {
+        a->form = "network";
+        if (o->allocate_max || o->allocate_uniform) a->allocate = o->allocate_max ? "max" : "uniform";
+        if (o->jobs > 1) a->jobs = int_word(w->jobs, sizeof w->jobs, o->jobs); /* 0 and 1 are ignored */
+        if (o->wide) a->construction = "wide";
+        if (o->h != 0) a->h = num_word(w->h, sizeof w->h, o->h);
+        if (!isnan(o->c)) a->c = num_word(w->c, sizeof w->c, o->c);
+        return;
+    }
+    /* allocate_max without a budget is refused by the exact forms and ignored by the compressed ones */
     int targeted = o->tol != 0 || o->budget != 0 || o->factors != 0 || o->calib || o->calib_acts;
-    switch (o->method) {
-    case DLOR_CONVERT_DEFAULT: cfg->form = targeted ? "auto" : "mul"; break;
-    case DLOR_CONVERT_MUL: cfg->form = "mul"; break;
-    case DLOR_CONVERT_ADD: cfg->form = "add"; break;
-    case DLOR_CONVERT_LOWRANK: cfg->form = "lowrank"; break;
-    case DLOR_CONVERT_SVD: cfg->form = "svd"; break;
-    case DLOR_CONVERT_AUTO: cfg->form = "auto"; break;
-    case DLOR_CONVERT_QLR: cfg->form = "qlr"; break;
-    default: return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method %d is no dlor_convert_method", o->method);
-    }
-    fo->method = strcmp(cfg->form, "add") == 0 ? DLOR_METHOD_ADD : DLOR_METHOD_MUL;
-    fo->basis = fo->method == DLOR_METHOD_MUL ? DLOR_BASIS_SCHUR : DLOR_BASIS_SVD;
-    fo->alpha_auto = 1;
-    fo->seed = o->seed;
-    cfg->compress = strcmp(cfg->form, "mul") != 0 && strcmp(cfg->form, "add") != 0;
-    if (o->calib && o->calib_acts)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: calib and calib_acts do not go together");
-    if (!cfg->compress && targeted)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: tol, budget, factors, calib and calib_acts choose compressed forms "
-                                          "(method auto, lowrank or svd); mul and add are exact");
-    if (o->rank < 0) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: rank must be positive, not %lld", (long long)o->rank);
-    fo->rank = o->rank > 0 ? o->rank : DLOR_DEFAULT_RANK;
-    cfg->rank_given = o->rank > 0;
-    if (cfg->compress) {
-        if ((o->rank > 0) + (o->tol != 0) + (o->budget != 0) != 1)
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: a compressed form needs exactly one target: rank, tol or "
-                                              "budget");
-        if (o->tol != 0 && !(o->tol > 0 && isfinite(o->tol)))
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: tol must be a positive number, not %g", o->tol);
-        if (o->budget != 0 && !(o->budget > 0 && o->budget <= 1))
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: budget must be a fraction in (0, 1], not %g", o->budget);
-        if (o->factors < 0 || o->factors > 4096)
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: factors must be from 1 to 4096 (0: none), not %lld",
-                             (long long)o->factors);
-        cc->qlr = strcmp(cfg->form, "qlr") == 0;
-        cc->fit_beta = strcmp(cfg->form, "svd") != 0 && !cc->qlr;
-        if (cc->qlr && (o->budget != 0 || o->factors != 0))
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method qlr takes a rank or a tol (not budget or factors)");
-        cc->rank = o->rank;
-        cc->has_tol = o->tol != 0;
-        cc->tol = o->tol;
-        cc->has_budget = o->budget != 0;
-        cc->budget = o->budget;
-        if (o->allocate_uniform && o->budget == 0)
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_uniform goes with a budget");
-        if (o->allocate_max && o->allocate_uniform)
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max or allocate_uniform, not both");
-        cc->allocate_sum = !o->allocate_max;
-        cc->allocate_uniform = o->allocate_uniform != 0;
-        cc->calib_acts = o->calib_acts;
-        cc->factors = o->factors;
-        cc->calib = o->calib;
-    } else if (o->allocate_max || o->allocate_uniform) {
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max and allocate_uniform go with a budget");
-    }
-    fo->storage = storage_dtype(o->storage);
-    if (fo->storage == DLOR_DT_INVALID)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: storage %d is no dlor_storage", o->storage);
-    cc->storage = fo->storage;
-    if (cc->qlr) {
-        cc->corr_storage = storage_dtype(o->correction_storage);
-        if (!dlor_dtype_is_quant(cc->storage))
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: method qlr needs storage Q8 or Q4 for its base");
-        if (cc->corr_storage == DLOR_DT_INVALID || cc->corr_storage == DLOR_DT_Q4 || cc->corr_storage == DLOR_DT_F64)
-            return dlor_fail(err, DLOR_E_ARG, "dlor_convert: correction_storage %d is not F16, F32, BF16 or Q8",
-                             o->correction_storage);
-    }
-    if (o->jobs < 0 || o->jobs > 1024)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: jobs must be from 0 to 1024, not %d", o->jobs);
-    cfg->jobs = o->jobs == 0 ? dlor_cpu_count() : o->jobs;
-    cc->jobs = cfg->jobs;
+    int exact = o->method == DLOR_CONVERT_MUL || o->method == DLOR_CONVERT_ADD ||
+                (o->method == DLOR_CONVERT_DEFAULT && !targeted);
+    if (o->allocate_uniform) a->allocate = "uniform";
+    else if (o->allocate_max && (o->budget != 0 || exact)) a->allocate = "max";
+    if (o->method == DLOR_CONVERT_QLR) a->correction_dtype = storage_word(w->cdtype, sizeof w->cdtype, o->correction_storage);
+    a->jobs = int_word(w->jobs, sizeof w->jobs, o->jobs);
+    a->include = o->include;
+    a->ninclude = o->ninclude;
+    a->exclude = o->exclude;
+    a->nexclude = o->nexclude;
+    a->sets = o->sets;
+    a->nsets = (int)o->nsets;
+    a->plan = o->plan;
+    if (o->force) a->force = "force";
+}
+
+/* The options checked by the rules the command's options follow (dlor_convert_args_check),
+ * then what only the API can get wrong: NULL lists, both allocations. */
+static dlor_status options_cfg(const dlor_convert_options *o, int *network, convert_cfg *cfg, net_cfg *ncfg,
+                               dlor_error *err)
+{
+    if (o->form != DLOR_FORM_LAYERS && o->form != DLOR_FORM_NETWORK)
+        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: form %d is no dlor_convert_form", o->form);
+    api_words w;
+    words_of(o, &w);
+    dlor_status st = dlor_convert_args_check(&w.a, network, cfg, ncfg, err);
+    if (st != DLOR_OK) return st;
+    if (o->allocate_max && o->allocate_uniform)
+        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: allocate_max or allocate_uniform, not both");
     if ((o->ninclude && !o->include) || (o->nexclude && !o->exclude))
         return dlor_fail(err, DLOR_E_ARG, "dlor_convert: include or exclude is NULL with a nonzero count");
-    cfg->include = o->include;
-    cfg->ninclude = o->ninclude;
-    cfg->exclude = o->exclude;
-    cfg->nexclude = o->nexclude;
-    cfg->u_layout = DLOR_IMAGE_U_PANELS;
+    if (*network) { /* the API's network form takes include and exclude */
+        ncfg->include = o->include;
+        ncfg->ninclude = o->ninclude;
+        ncfg->exclude = o->exclude;
+        ncfg->nexclude = o->nexclude;
+        return DLOR_OK;
+    }
     if (o->nsets && !o->sets) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: sets is NULL with a nonzero count");
     if (o->nsets > 4096) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: more than 4096 sets");
-    cfg->sets = o->sets;
-    cfg->nsets = (int)o->nsets;
-    cfg->plan_in = o->plan;
-    cfg->force = o->force != 0;
-    return DLOR_OK;
-}
-
-/* The network form's options, as dlor_convert_args_check sets them for the command. */
-static dlor_status network_cfg(const dlor_convert_options *o, net_cfg *cfg, dlor_error *err)
-{
-    memset(cfg, 0, sizeof *cfg);
-    dlor_net_opts_default(&cfg->no);
-    if (o->method != DLOR_CONVERT_DEFAULT || o->tol != 0 || o->budget != 0 || o->factors != 0 || o->allocate_max ||
-        o->allocate_uniform || o->calib_acts || o->jobs > 1)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: the network form converts every layer of the graph "
-                                          "exactly: method, tol, budget, allocate_max, allocate_uniform, calib_acts, "
-                                          "factors and jobs do not apply");
-    cfg->no.kind = o->wide ? DLOR_NET_WIDE : DLOR_NET_DEEP;
-    if (o->rank < 0) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: rank must be positive, not %lld", (long long)o->rank);
-    if (o->rank > 0) cfg->no.rank = o->rank;
-    cfg->no.seed = o->seed;
-    if (!isnan(o->c)) {
-        if (!isfinite(o->c)) return dlor_fail(err, DLOR_E_ARG, "dlor_convert: c must be finite");
-        cfg->no.c = o->c;
-    }
-    cfg->h_auto = o->h == 0;
-    cfg->h = o->h;
-    if (!cfg->h_auto && !(o->h > 0 && isfinite(o->h)))
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: h must be a positive number (0: searched), not %g", o->h);
-    cfg->storage = storage_dtype(o->storage);
-    if (cfg->storage != DLOR_DT_F32 && cfg->storage != DLOR_DT_F64)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: the network form stores f32 or f64");
-    cfg->u_layout = DLOR_IMAGE_U_PANELS;
-    cfg->calib = o->calib;
-    if ((o->ninclude && !o->include) || (o->nexclude && !o->exclude))
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: include or exclude is NULL with a nonzero count");
-    cfg->include = o->include;
-    cfg->ninclude = o->ninclude;
-    cfg->exclude = o->exclude;
-    cfg->nexclude = o->nexclude;
     return DLOR_OK;
 }
 
@@ -208,11 +170,10 @@ dlor_status dlor_convert(const dlor_file *src, const dlor_convert_options *o, dl
     }
     if (src->is_dlor)
         return dlor_fail(err, DLOR_E_ARG, "%s: a .dlor file: convert the dense weights it came from", src->path);
-    if (o->form != DLOR_FORM_LAYERS && o->form != DLOR_FORM_NETWORK)
-        return dlor_fail(err, DLOR_E_ARG, "dlor_convert: form %d is no dlor_convert_form", o->form);
     convert_cfg cfg;
     net_cfg ncfg;
-    dlor_status st = o->form == DLOR_FORM_NETWORK ? network_cfg(o, &ncfg, err) : layer_cfg(o, &cfg, err);
+    int network;
+    dlor_status st = options_cfg(o, &network, &cfg, &ncfg, err);
     if (st != DLOR_OK) return st;
     progress_ctx pc = {o, 0, 0};
     dlor_convert_hooks hooks = {o->progress != NULL, o->progress ? hook_line : NULL, o->progress ? hook_poll : NULL,
@@ -220,7 +181,7 @@ dlor_status dlor_convert(const dlor_file *src, const dlor_convert_options *o, dl
     dlor_conversion *c = calloc(1, sizeof *c);
     if (!c) return dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     c->src = src;
-    if (o->form == DLOR_FORM_NETWORK) {
+    if (network) {
         dlor_net_summary sum;
         st = dlor_convert_network_source(src->path, &src->c.tensors, &src->c.graph, src->graph_source, src->why,
                                          &ncfg, &hooks, &c->conv, &sum, err);

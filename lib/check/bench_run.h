@@ -19,6 +19,23 @@ typedef struct dlor_bench_result {
     double max_abs_diff;                 /* largest |dense - DLoR| output difference on the seeded inputs */
 } dlor_bench_result;
 
+/* bench's options as given on the command line, NULL when not given. */
+typedef struct dlor_bench_words {
+    const char *batch, *threads, *time;
+} dlor_bench_words;
+
+/* What they ask for. */
+typedef struct dlor_bench_args {
+    size_t batch;        /* samples per forward pass */
+    unsigned threads;    /* OpenBLAS's for the dense model, the runtime's team for DLoR */
+    double budget;       /* seconds of sampling at most */
+} dlor_bench_args;
+
+/* Checks bench's options in a fixed order (the first problem is the one told)
+ * and fills a. On failure DLOR_E_USAGE with one line naming the option and the
+ * value refused; the command prints it after "dlor bench: " and exits 2. */
+dlor_status dlor_bench_args_check(const dlor_bench_words *w, dlor_bench_args *a, dlor_error *err);
+
 /* Times model_path (.dlor) against dense_path at this batch size on threads
  * threads, sampling until the medians are stable or budget seconds are spent;
  * flags: dlor_model_open's runtime flags for the .dlor model (DLOR_RT_QUANT_ACTS). */

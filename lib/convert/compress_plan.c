@@ -291,6 +291,24 @@ static dlor_status rank_probe(void *ctx, size_t i, const double *w, int64_t m, i
     return st;
 }
 
+/* The outputs on the calibration inputs with every layer i fitted at rank k[i] (rank_probe):
+ * per layer (w) or all at once (e), as dlor_sensitivity measures them. */
+static dlor_status probe_ranks(plan *p, const dlor_tensor_list *src, const dlor_graph *g, const char **names,
+                               const int64_t *k, double *w, double *e, dlor_error *err)
+{
+    rank_probe_ctx rc = {p, k};
+    return dlor_sensitivity(g, src, p->cc->calib, names, p->n, rank_probe, &rc, w, e, p->cc->progress, err);
+}
+
+/* Every layer's rank under --allocate uniform at the fraction frac (with beta: beta or the layer's own). */
+static void uniform_ranks(const plan *p, double frac, int beta, int64_t *k)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        const plan_layer *L = &p->layers[i];
+        k[i] = L->kcap >= 1 ? uniform_rank(L->m, L->n, L->kcap, beta || L->fit_beta, frac) : DLOR_KEEP_DENSE;
+    }
+}
+
 /* --budget with --calib: the allocated ranks and those of --allocate uniform, each fitted
  * and put into the dense graph at once, run over the calibration inputs; the uniform ones
  * replace the allocation when their outputs' squared error is smaller. */
@@ -302,15 +320,13 @@ static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src
     dlor_status st = DLOR_OK;
     if (!names || !ka || !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
     for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
-        const plan_layer *L = &p->layers[i];
-        names[i] = L->t->name;
-        ka[i] = L->k;
-        ku[i] = L->kcap >= 1 ? uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget) : DLOR_KEEP_DENSE;
+        names[i] = p->layers[i].t->name;
+        ka[i] = p->layers[i].k;
     }
+    if (st == DLOR_OK) uniform_ranks(p, cc->budget, 0, ku);
     double ea = 0, eu = 0;
-    rank_probe_ctx ra = {p, ka}, ru = {p, ku};
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->progress, err);
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->progress, err);
+    if (st == DLOR_OK) st = probe_ranks(p, src, g, names, ka, NULL, &ea, err);
+    if (st == DLOR_OK) st = probe_ranks(p, src, g, names, ku, NULL, &eu, err);
     if (st == DLOR_OK && eu < ea) {
         for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
         dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
@@ -336,13 +352,8 @@ static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_t
      * f16 numbers as the target's bits for the others */
     int64_t *ku = malloc((p->n ? p->n : 1) * sizeof *ku);
     if (st == DLOR_OK && !ku) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
-    for (size_t i = 0; st == DLOR_OK && i < p->n; i++) {
-        const plan_layer *L = &p->layers[i];
-        ku[i] = cc->has_bits ? uniform_rank(L->m, L->n, L->kcap, 1, cc->bits / 32.0)
-                             : uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget);
-    }
-    rank_probe_ctx rc = {p, ku};
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &rc, wl, NULL, cc->progress, err);
+    if (st == DLOR_OK) uniform_ranks(p, cc->has_bits ? cc->bits / 32.0 : cc->budget, cc->has_bits, ku);
+    if (st == DLOR_OK) st = probe_ranks(p, src, g, names, ku, wl, NULL, err);
     free(ku);
     if (st == DLOR_OK && cc->has_bits)
         st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->progress, err);

@@ -2,6 +2,8 @@
 #define _POSIX_C_SOURCE 200809L
 #include "convert_args.h"
 
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dlor_runtime.h"
@@ -9,7 +11,42 @@
 #include "parallel.h"
 #include "shard.h"
 
-#define USAGE(...) dlor_fail(err, DLOR_E_USAGE, __VA_ARGS__)
+/* A refused option: DLOR_E_USAGE with the command's line, or for the public API
+ * (a->api) DLOR_E_ARG with the line naming its fields (the command's where the
+ * API has no such option). Both lines take the same arguments. */
+static dlor_status vrefuse(const dlor_convert_args *a, dlor_error *err, const char *fmt, va_list ap)
+{
+    char msg[DLOR_ERROR_MSG_MAX];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    return a->api ? dlor_fail(err, DLOR_E_ARG, "dlor_convert: %s", msg) : dlor_fail(err, DLOR_E_USAGE, "%s", msg);
+}
+
+/* An option only the command has. */
+static dlor_status refuse(const dlor_convert_args *a, dlor_error *err, const char *cli, ...)
+{
+    va_list ap;
+    va_start(ap, cli);
+    dlor_status st = vrefuse(a, err, cli, ap);
+    va_end(ap);
+    return st;
+}
+
+/* An option of both: the command's line and the API's. */
+static dlor_status refuse2(const dlor_convert_args *a, dlor_error *err, const char *cli, const char *api, ...)
+{
+    va_list ap;
+    va_start(ap, api);
+    dlor_status st = vrefuse(a, err, a->api ? api : cli, ap);
+    va_end(ap);
+    return st;
+}
+
+#define USAGE(...) refuse(a, err, __VA_ARGS__)
+#define BOTH(...) refuse2(a, err, __VA_ARGS__)
+/* the API's line for each option its network form does not take */
+#define NET_EXACT                                                                                                    \
+    "the network form converts every layer of the graph exactly: method, tol, budget, allocate_max, "              \
+    "allocate_uniform, calib_acts, factors and jobs do not apply"
 
 static int is(const char *v, const char *word)
 {
@@ -43,11 +80,11 @@ static dlor_status network_cfg(const dlor_convert_args *a, net_cfg *cfg, dlor_er
                       {"plan", a->plan != NULL},         {"plan-out", a->plan_out != NULL}};
     for (size_t i = 0; i < sizeof layer_only / sizeof layer_only[0]; i++)
         if (layer_only[i].given)
-            return USAGE("--%s does not go with --form network (it converts every layer of the model's graph "
-                         "exactly)", layer_only[i].name);
+            return BOTH("--%s does not go with --form network (it converts every layer of the model's graph exactly)",
+                        NET_EXACT, layer_only[i].name);
     if (!is(a->form, "network")) return USAGE("--form must be layer (default) or network, not '%s'", a->form);
-    if (a->jobs) return USAGE("--jobs does not apply to --form network");
-    if (a->calib_acts) return USAGE("--calib-acts does not apply to --form network");
+    if (a->jobs) return BOTH("--jobs does not apply to --form network", NET_EXACT);
+    if (a->calib_acts) return BOTH("--calib-acts does not apply to --form network", NET_EXACT);
     memset(cfg, 0, sizeof *cfg);
     dlor_net_opts_default(&cfg->no);
     dlor_status st = u_layout(a, &cfg->u_layout, err);
@@ -78,21 +115,24 @@ static dlor_status network_cfg(const dlor_convert_args *a, net_cfg *cfg, dlor_er
             return USAGE("--alpha must be a nonzero finite number or 'auto', not '%s'", v);
     }
     if ((v = a->rank) && (dlor_parse_i64(v, &cfg->no.rank) != 0 || cfg->no.rank < 1))
-        return USAGE("--rank must be a positive integer, not '%s'", v);
+        return BOTH("--rank must be a positive integer, not '%s'", "rank must be positive, not %s", v);
     if ((v = a->seed) && dlor_parse_u64(v, &cfg->no.seed) != 0)
         return USAGE("--seed must be a non-negative integer, not '%s'", v);
-    if ((v = a->c) && dlor_parse_double(v, &cfg->no.c) != 0) return USAGE("--c must be a finite number, not '%s'", v);
+    if ((v = a->c) && dlor_parse_double(v, &cfg->no.c) != 0)
+        return BOTH("--c must be a finite number, not '%s'", "c must be finite, not %s", v);
     cfg->h_auto = 1;
     if ((v = a->h) && !is(v, "auto")) {
         if (dlor_parse_double(v, &cfg->h) != 0 || !(cfg->h > 0))
-            return USAGE("--h must be a positive number or 'auto', not '%s'", v);
+            return BOTH("--h must be a positive number or 'auto', not '%s'",
+                        "h must be a positive number (0: searched), not %s", v);
         cfg->h_auto = 0;
     }
     cfg->storage = DLOR_DT_F32;
     if ((v = a->dtype)) {
         cfg->storage = dlor_dtype_from_name(v);
         if (cfg->storage != DLOR_DT_F32 && cfg->storage != DLOR_DT_F64)
-            return USAGE("the network form stores f32 or f64 (--dtype), not '%s'", v);
+            return BOTH("the network form stores f32 or f64 (--dtype), not '%s'",
+                        "the network form stores f32 or f64 (storage), not %s", v);
     }
     cfg->calib = a->calib;
     cfg->include = a->include;
@@ -116,16 +156,19 @@ static dlor_status compressed_cfg(const dlor_convert_args *a, convert_cfg *cfg, 
     cc->has_bits = bits != NULL;
     cc->fit_beta = !is(cfg->form, "svd") && !cc->qlr;
     if (cc->qlr && (budget || factors))
-        return USAGE("--method qlr takes --rank R or --tol T (not --budget or --factors)");
+        return BOTH("--method qlr takes --rank R or --tol T (not --budget or --factors)",
+                    "method qlr takes a rank or a tol (not budget or factors)");
     cc->calib = a->calib;
     cc->calib_acts = a->calib_acts;
     if (targets != 1)
-        return USAGE("a compressed form needs exactly one target: --rank R, --tol T, --budget F or --budget-bits B");
+        return BOTH("a compressed form needs exactly one target: --rank R, --tol T, --budget F or --budget-bits B",
+                    "a compressed form needs exactly one target: rank, tol or budget");
     if (tol && (dlor_parse_double(tol, &cc->tol) != 0 || cc->tol <= 0))
-        return USAGE("--tol must be a positive number, not '%s'", tol);
+        return BOTH("--tol must be a positive number, not '%s'", "tol must be a positive number, not %s", tol);
     cc->has_tol = tol != NULL;
     if (budget && (dlor_parse_double(budget, &cc->budget) != 0 || cc->budget <= 0 || cc->budget > 1))
-        return USAGE("--budget must be a fraction in (0, 1], not '%s'", budget);
+        return BOTH("--budget must be a fraction in (0, 1], not '%s'", "budget must be a fraction in (0, 1], not %s",
+                    budget);
     cc->has_budget = budget != NULL;
     const char *alloc = a->allocate;
     if (alloc && (!budget || (!is(alloc, "max") && !is(alloc, "sum") && !is(alloc, "uniform"))))
@@ -133,7 +176,8 @@ static dlor_status compressed_cfg(const dlor_convert_args *a, convert_cfg *cfg, 
     cc->allocate_sum = !alloc || is(alloc, "sum");
     cc->allocate_uniform = alloc && is(alloc, "uniform");
     if (factors && (dlor_parse_i64(factors, &cc->factors) != 0 || cc->factors < 1 || cc->factors > 4096))
-        return USAGE("--factors must be an integer from 1 to 4096, not '%s'", factors);
+        return BOTH("--factors must be an integer from 1 to 4096, not '%s'",
+                    "factors must be from 1 to 4096 (0: none), not %s", factors);
     if (a->basis || a->alpha) return USAGE("--basis and --alpha apply to the exact forms (mul, add) only");
     return DLOR_OK;
 }
@@ -156,7 +200,7 @@ static dlor_status factor_cfg(const dlor_convert_args *a, convert_cfg *cfg, dlor
     fo->rank = DLOR_DEFAULT_RANK;
     if (a->rank) {
         if (dlor_parse_i64(a->rank, &fo->rank) != 0 || fo->rank < 1)
-            return USAGE("--rank must be a positive integer, not '%s'", a->rank);
+            return BOTH("--rank must be a positive integer, not '%s'", "rank must be positive, not %s", a->rank);
         cfg->rank_given = 1;
         cfg->cc.rank = fo->rank;
     }
@@ -183,7 +227,8 @@ static dlor_status storage_cfg(const dlor_convert_args *a, convert_cfg *cfg, dlo
     if (dtype) {
         fo->storage = dlor_dtype_from_name(dtype);
         if (!dlor_dtype_is_weight(fo->storage))
-            return USAGE("--dtype must be f32, f64, f16, bf16, q8 or q4, not '%s'", dtype);
+            return BOTH("--dtype must be f32, f64, f16, bf16, q8 or q4, not '%s'", "storage %s is no dlor_storage",
+                        dtype);
     }
     cc->storage = fo->storage;
     cc->corr_storage = DLOR_DT_F16;
@@ -191,12 +236,14 @@ static dlor_status storage_cfg(const dlor_convert_args *a, convert_cfg *cfg, dlo
     if (!cc->qlr) return DLOR_OK;
     if (!dtype) fo->storage = cc->storage = DLOR_DT_Q4;
     if (!dlor_dtype_is_quant(fo->storage))
-        return USAGE("--method qlr quantizes its base: --dtype must be q4 or q8, not '%s'", dtype);
+        return BOTH("--method qlr quantizes its base: --dtype must be q4 or q8, not '%s'",
+                    "method qlr needs storage Q8 or Q4 for its base, not %s", dtype);
     if (cdtype) {
         cc->corr_storage = dlor_dtype_from_name(cdtype);
         if (!dlor_dtype_is_weight(cc->corr_storage) || cc->corr_storage == DLOR_DT_Q4 ||
             cc->corr_storage == DLOR_DT_F64)
-            return USAGE("--correction-dtype must be f16, f32, bf16 or q8, not '%s'", cdtype);
+            return BOTH("--correction-dtype must be f16, f32, bf16 or q8, not '%s'",
+                        "correction_storage %s is not F16, F32, BF16 or Q8", cdtype);
     }
     return DLOR_OK;
 }
@@ -206,7 +253,8 @@ static dlor_status split_cfg(const dlor_convert_args *a, convert_cfg *cfg, dlor_
 {
     uint64_t nj = 1;
     if (a->jobs && (dlor_parse_u64(a->jobs, &nj) != 0 || nj > 1024))
-        return USAGE("--jobs must be an integer from 0 to 1024, not '%s'", a->jobs);
+        return BOTH("--jobs must be an integer from 0 to 1024, not '%s'", "jobs must be from 0 to 1024, not %s",
+                    a->jobs);
     cfg->jobs = nj == 0 ? dlor_cpu_count() : (int)nj;
     cfg->cc.jobs = cfg->jobs;
     if (!a->shard) return DLOR_OK;
@@ -233,13 +281,20 @@ static dlor_status layer_cfg(const dlor_convert_args *a, convert_cfg *cfg, dlor_
     if (is(cfg->form, "add")) fo->method = DLOR_METHOD_ADD;
     else if (is(cfg->form, "lowrank") || is(cfg->form, "svd") || is(cfg->form, "auto")) cfg->compress = 1;
     else if (is(cfg->form, "qlr")) cfg->compress = cfg->cc.qlr = 1;
-    else if (!is(cfg->form, "mul")) return USAGE("--method must be mul, add, lowrank, svd, auto or qlr, not '%s'", a->method);
-    if (a->allocate && !a->budget) return USAGE("--allocate takes max, sum or uniform and goes with --budget");
+    else if (!is(cfg->form, "mul"))
+        return BOTH("--method must be mul, add, lowrank, svd, auto or qlr, not '%s'", "method %s is no dlor_convert_method",
+                    a->method);
+    if (a->allocate && !a->budget)
+        return BOTH("--allocate takes max, sum or uniform and goes with --budget",
+                    "allocate_max and allocate_uniform go with a budget");
     if (a->calib && a->calib_acts)
-        return USAGE("--calib and --calib-acts do not go together: give the layers' inputs one way");
+        return BOTH("--calib and --calib-acts do not go together: give the layers' inputs one way",
+                    "calib and calib_acts do not go together");
     if (!cfg->compress && (a->tol || a->budget || a->factors || a->calib || a->calib_acts))
-        return USAGE("--tol, --budget, --factors, --calib and --calib-acts choose compressed forms; use --method auto, "
-                     "lowrank or svd (mul and add are exact)");
+        return BOTH("--tol, --budget, --factors, --calib and --calib-acts choose compressed forms; use --method auto, "
+                    "lowrank or svd (mul and add are exact)",
+                    "tol, budget, factors, calib and calib_acts choose compressed forms (method auto, lowrank or svd); "
+                    "mul and add are exact");
     dlor_status st = cfg->compress ? compressed_cfg(a, cfg, err) : DLOR_OK;
     if (st == DLOR_OK) st = factor_cfg(a, cfg, err);
     if (st == DLOR_OK) st = storage_cfg(a, cfg, err);

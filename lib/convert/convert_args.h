@@ -24,6 +24,8 @@ typedef struct dlor_convert_args {
     const char *const *include, *const *exclude, *const *sets; /* every value of a repeatable option */
     size_t ninclude, nexclude;
     int nsets;
+    int api;            /* the options of the public API (dlor.h) written as words: refusals are DLOR_E_ARG,
+                           "dlor_convert: " and a line naming its fields (tol, storage) where it has the option */
 } dlor_convert_args;
 
 /* Checks the options together, in a fixed order (the first problem is the one
@@ -31,7 +33,8 @@ typedef struct dlor_convert_args {
  * and cfg (every member the options set; show_plan and phase_lines 0), or
  * *network 1 and ncfg. On failure DLOR_E_USAGE with one line naming the
  * options and the value refused ("--tol must be a positive number, not 'x'");
- * the command prints it after "dlor convert: " and exits 2. Nothing is read:
+ * the command prints it after "dlor convert: " and exits 2 (a->api: see
+ * there). Nothing is read:
  * the files named are checked where they are opened. */
 dlor_status dlor_convert_args_check(const dlor_convert_args *a, int *network, convert_cfg *cfg, net_cfg *ncfg,
                                     dlor_error *err);

@@ -101,36 +101,48 @@ static inline float dlor__tanhf(float x)
     return x < 0.0f ? -y : y;
 }
 
+/* erf's polynomials, written once for dlor__erff, dlor__erff_sel and the
+ * runtime's 16-lane GELU (runtime_body.h): the same constants in the same
+ * order of operations, so the same bits. */
+/* x + x P(x^2) on |x| < 0.84375, P fitted (relative error 3e-9); z = x * x */
+#define DLOR__ERF_SMALL(x, z)                                                                                         \
+    ((x) + (x) * (1.28379166e-01f +                                                                                    \
+                  (z) * (-3.76126379e-01f +                                                                            \
+                         (z) * (1.12837560e-01f +                                                                      \
+                                (z) * (-2.68629752e-02f +                                                              \
+                                       (z) * (5.21060824e-03f + (z) * (-8.26059666e-04f + (z) * 8.91318923e-05f)))))))
+/* erfc on [0.84375, 3.93) as four polynomials of degree 8 in t = |x| - center,
+ * on [0.84375, 1.5), [1.5, 2.25), [2.25, 3) and [3, 3.93), fitted (absolute error
+ * 4e-9). R(c0, c1, c2, c3) takes the four ranges' values of a constant: the
+ * centers, then the coefficients of t^8, t^7, ..., t^0 (Horner's order), the
+ * first row by TOP and the others by NEXT. */
+#define DLOR__ERFC_CENTERS(R) R(1.171875f, 1.875f, 2.625f, 3.465f)
+#define DLOR__ERFC_POLY(TOP, NEXT)                                                                                    \
+    TOP(5.79698198e-03f, -1.29629078e-03f, -6.00891399e-05f, 4.18075470e-05f)                                          \
+    NEXT(-7.35884160e-03f, 4.80901543e-03f, -6.31933508e-04f, -7.67676029e-05f)                                        \
+    NEXT(-1.82902720e-02f, -4.12158016e-03f, 2.24994170e-03f, 9.27754008e-05f)                                         \
+    NEXT(5.65476269e-02f, -1.14498297e-02f, -4.22306359e-03f, -9.86809901e-05f)                                        \
+    NEXT(-1.41462116e-02f, 4.22607027e-02f, 5.41413808e-03f, 8.36427935e-05f)                                          \
+    NEXT(-1.66383490e-01f, -6.74415976e-02f, -4.89022350e-03f, -5.29324789e-05f)                                       \
+    NEXT(3.34906548e-01f, 6.28984123e-02f, 3.01317498e-03f, 2.38728280e-05f)                                           \
+    NEXT(-2.85786927e-01f, -3.35458219e-02f, -1.14787731e-03f, -6.88866794e-06f)                                       \
+    NEXT(9.74625722e-02f, 8.00994225e-03f, 2.05375734e-04f, 9.57151883e-07f)
+#define DLOR__ERFC_ROW(c0, c1, c2, c3) {c0, c1, c2, c3},
+
 static inline float dlor__erff(float x)
 {
-    /* erfc on [0.84375, 3.93) as four polynomials in x - center, fitted
-     * (absolute error 4e-9) */
-    static const float center[4] = {1.171875f, 1.875f, 2.625f, 3.465f};
-    static const float poly[4][9] = {
-        {9.74625722e-02f, -2.85786927e-01f, 3.34906548e-01f, -1.66383490e-01f, -1.41462116e-02f, 5.65476269e-02f,
-         -1.82902720e-02f, -7.35884160e-03f, 5.79698198e-03f},
-        {8.00994225e-03f, -3.35458219e-02f, 6.28984123e-02f, -6.74415976e-02f, 4.22607027e-02f, -1.14498297e-02f,
-         -4.12158016e-03f, 4.80901543e-03f, -1.29629078e-03f},
-        {2.05375734e-04f, -1.14787731e-03f, 3.01317498e-03f, -4.89022350e-03f, 5.41413808e-03f, -4.22306359e-03f,
-         2.24994170e-03f, -6.31933508e-04f, -6.00891399e-05f},
-        {9.57151883e-07f, -6.88866794e-06f, 2.38728280e-05f, -5.29324789e-05f, 8.36427935e-05f, -9.86809901e-05f,
-         9.27754008e-05f, -7.67676029e-05f, 4.18075470e-05f}};
+    static const float center[1][4] = {DLOR__ERFC_CENTERS(DLOR__ERFC_ROW)};
+    static const float poly[9][4] = {DLOR__ERFC_POLY(DLOR__ERFC_ROW, DLOR__ERFC_ROW)};
     float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu), y;
     if (a != a) return x + x;
     if (a < 0.84375f) {
-        /* x + x P(x^2), P fitted (relative error 3e-9) */
         float z = x * x;
-        return x + x * (1.28379166e-01f +
-                        z * (-3.76126379e-01f +
-                             z * (1.12837560e-01f +
-                                  z * (-2.68629752e-02f + z * (5.21060824e-03f + z * (-8.26059666e-04f +
-                                                                                      z * 8.91318923e-05f))))));
+        return DLOR__ERF_SMALL(x, z);
     }
     if (a < 3.93f) {
         int i = a < 1.5f ? 0 : a < 2.25f ? 1 : a < 3.0f ? 2 : 3;
-        const float *c = poly[i];
-        float t = a - center[i], q = c[8];
-        for (int j = 7; j >= 0; j--) q = c[j] + t * q;
+        float t = a - center[0][i], q = poly[0][i];
+        for (int j = 1; j < 9; j++) q = poly[j][i] + t * q;
         y = 1.0f - q;
     } else {
         y = 1.0f; /* erfc(3.93) < 2^-25 */
@@ -227,23 +239,15 @@ static inline float dlor__erff_sel(float x)
 {
     float a = dlor__bitsf(dlor__fbits(x) & 0x7fffffffu);
     float z = x * x;
-    float small = x + x * (1.28379166e-01f +
-                           z * (-3.76126379e-01f +
-                                z * (1.12837560e-01f +
-                                     z * (-2.68629752e-02f + z * (5.21060824e-03f + z * (-8.26059666e-04f +
-                                                                                         z * 8.91318923e-05f))))));
+    float small = DLOR__ERF_SMALL(x, z);
     int i0 = a < 1.5f, i1 = a < 2.25f, i2 = a < 3.0f;
 #define DLOR__ERF_C(c0, c1, c2, c3) dlor__sel4(i0, i1, i2, c0, c1, c2, c3)
-    float t = a - DLOR__ERF_C(1.171875f, 1.875f, 2.625f, 3.465f);
-    float q = DLOR__ERF_C(5.79698198e-03f, -1.29629078e-03f, -6.00891399e-05f, 4.18075470e-05f);
-    q = DLOR__ERF_C(-7.35884160e-03f, 4.80901543e-03f, -6.31933508e-04f, -7.67676029e-05f) + t * q;
-    q = DLOR__ERF_C(-1.82902720e-02f, -4.12158016e-03f, 2.24994170e-03f, 9.27754008e-05f) + t * q;
-    q = DLOR__ERF_C(5.65476269e-02f, -1.14498297e-02f, -4.22306359e-03f, -9.86809901e-05f) + t * q;
-    q = DLOR__ERF_C(-1.41462116e-02f, 4.22607027e-02f, 5.41413808e-03f, 8.36427935e-05f) + t * q;
-    q = DLOR__ERF_C(-1.66383490e-01f, -6.74415976e-02f, -4.89022350e-03f, -5.29324789e-05f) + t * q;
-    q = DLOR__ERF_C(3.34906548e-01f, 6.28984123e-02f, 3.01317498e-03f, 2.38728280e-05f) + t * q;
-    q = DLOR__ERF_C(-2.85786927e-01f, -3.35458219e-02f, -1.14787731e-03f, -6.88866794e-06f) + t * q;
-    q = DLOR__ERF_C(9.74625722e-02f, 8.00994225e-03f, 2.05375734e-04f, 9.57151883e-07f) + t * q;
+#define DLOR__ERF_TOP(c0, c1, c2, c3) float q = DLOR__ERF_C(c0, c1, c2, c3);
+#define DLOR__ERF_NEXT(c0, c1, c2, c3) q = DLOR__ERF_C(c0, c1, c2, c3) + t * q;
+    float t = a - DLOR__ERFC_CENTERS(DLOR__ERF_C);
+    DLOR__ERFC_POLY(DLOR__ERF_TOP, DLOR__ERF_NEXT)
+#undef DLOR__ERF_NEXT
+#undef DLOR__ERF_TOP
 #undef DLOR__ERF_C
     float y = dlor__self(a < 3.93f, 1.0f - q, 1.0f);
     float big = dlor__self(x < 0.0f, -y, y);

@@ -1311,6 +1311,8 @@ DLOR_RT_KERNEL static void RT_(exp_run)(T *p, T m, uint64_t n)
  * range's index, 0-3) where dlor__sel4 takes three selects: the same values. */
 #define RT_VSEL(c, a, b) ((dlor__v16)(((dlor__i16)(a) & (c)) | ((dlor__i16)(b) & ~(c))))
 #define RT_C4(c0, c1, c2, c3) __builtin_shuffle((dlor__v16){c0, c1, c2, c3}, idx)
+#define RT_ERF_TOP(c0, c1, c2, c3) dlor__v16 q = RT_C4(c0, c1, c2, c3);
+#define RT_ERF_NEXT(c0, c1, c2, c3) q = RT_C4(c0, c1, c2, c3) + t * q;
 RT_WIDE_TILE static void RT_(gelu_run_wide)(const T *u, T *v, uint64_t n)
 {
     const dlor__v16 one = (dlor__v16){0} + 1.0f;
@@ -1318,22 +1320,10 @@ RT_WIDE_TILE static void RT_(gelu_run_wide)(const T *u, T *v, uint64_t n)
     for (; i + 16 <= n; i += 16) {
         dlor__v16 x0 = *(const dlor__v16u *)(const void *)(u + i), x = x0 * 0.70710678118654752f;
         dlor__v16 a = (dlor__v16)((dlor__i16)x & 0x7fffffff), z = x * x;
-        dlor__v16 small = x + x * (1.28379166e-01f +
-                                   z * (-3.76126379e-01f +
-                                        z * (1.12837560e-01f +
-                                             z * (-2.68629752e-02f +
-                                                  z * (5.21060824e-03f + z * (-8.26059666e-04f + z * 8.91318923e-05f))))));
+        dlor__v16 small = DLOR__ERF_SMALL(x, z);
         dlor__i16 idx = 3 + (a < 1.5f) + (a < 2.25f) + (a < 3.0f); /* comparisons give -1 */
-        dlor__v16 t = a - RT_C4(1.171875f, 1.875f, 2.625f, 3.465f);
-        dlor__v16 q = RT_C4(5.79698198e-03f, -1.29629078e-03f, -6.00891399e-05f, 4.18075470e-05f);
-        q = RT_C4(-7.35884160e-03f, 4.80901543e-03f, -6.31933508e-04f, -7.67676029e-05f) + t * q;
-        q = RT_C4(-1.82902720e-02f, -4.12158016e-03f, 2.24994170e-03f, 9.27754008e-05f) + t * q;
-        q = RT_C4(5.65476269e-02f, -1.14498297e-02f, -4.22306359e-03f, -9.86809901e-05f) + t * q;
-        q = RT_C4(-1.41462116e-02f, 4.22607027e-02f, 5.41413808e-03f, 8.36427935e-05f) + t * q;
-        q = RT_C4(-1.66383490e-01f, -6.74415976e-02f, -4.89022350e-03f, -5.29324789e-05f) + t * q;
-        q = RT_C4(3.34906548e-01f, 6.28984123e-02f, 3.01317498e-03f, 2.38728280e-05f) + t * q;
-        q = RT_C4(-2.85786927e-01f, -3.35458219e-02f, -1.14787731e-03f, -6.88866794e-06f) + t * q;
-        q = RT_C4(9.74625722e-02f, 8.00994225e-03f, 2.05375734e-04f, 9.57151883e-07f) + t * q;
+        dlor__v16 t = a - DLOR__ERFC_CENTERS(RT_C4);
+        DLOR__ERFC_POLY(RT_ERF_TOP, RT_ERF_NEXT)
         dlor__v16 y = RT_VSEL(a < 3.93f, 1.0f - q, one);
         dlor__v16 big = RT_VSEL(x < 0.0f, -y, y);
         dlor__v16 r = RT_VSEL(a < 0.84375f, small, big);
@@ -1342,6 +1332,8 @@ RT_WIDE_TILE static void RT_(gelu_run_wide)(const T *u, T *v, uint64_t n)
     }
     for (; i < n; i++) v[i] = dlor__geluf_sel(u[i]);
 }
+#undef RT_ERF_NEXT
+#undef RT_ERF_TOP
 #undef RT_C4
 #undef RT_VSEL
 #ifndef DLOR_RT_NO_ATTENTION
