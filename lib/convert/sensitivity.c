@@ -1,6 +1,6 @@
 /* sensitivity.c - per-layer end-to-end weights of the allocations (sensitivity.h):
  * the dense graph run over the calibration inputs with one layer's weight perturbed
- * at a time, through the runtime's double pass. */
+ * at a time, through the runtime's float32 pass. */
 #include "sensitivity.h"
 
 #include <math.h>
@@ -9,6 +9,7 @@
 
 #include <cblas.h>
 
+#include "calib_tokens.h"
 #include "convert.h"
 #include "dlor_container.h"
 #include "dlor_host.h"
@@ -23,7 +24,7 @@ static size_t nz(uint64_t v) { return v ? (size_t)v : 1; }
 
 typedef struct {
     dlor_tokens tok;         /* token ids, or (features) x */
-    double *x;
+    float *x;
     uint64_t n, in_dim, seq; /* samples or sequences used, features, tokens per sequence (1: features) */
     size_t batch;            /* per pass */
     /* the layer probed: its name, probe error e (m x n) and weight w, and the sums of
@@ -34,7 +35,8 @@ typedef struct {
     double se, sw;
     const int64_t *mask;     /* of the running batch, or NULL */
     size_t nb;
-    double *rows, *tmp;      /* gathered rows, their products */
+    double *rows, *tmp;      /* gathered rows (in double), their products */
+    float *yb;               /* one pass's outputs */
 } sens_ctx;
 
 static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node, const void *x, size_t rows,
@@ -44,13 +46,7 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
     dlor_image_tensor t;
     dlor_image_tensor_at(&m->img, node->weight, &t);
     if (!c->name || strlen(c->name) != t.name_len || memcmp(c->name, t.name, t.name_len) != 0) return 0;
-    const double *xd = x;
-    size_t k = 0;
-    for (size_t r = 0; r < rows; r++) {
-        if (c->mask && rows == c->nb * c->seq && c->mask[r] == 0) continue; /* padding */
-        memcpy(c->rows + k * c->in, xd + r * stride, c->in * sizeof(double));
-        k++;
-    }
+    size_t k = dlor_calib_gather_rows(x, DLOR_RT_F32, rows, stride, c->in, c->mask, c->nb, (size_t)c->seq, c->rows);
     const double *mats[2] = {c->e, c->w};
     double *sums[2] = {&c->se, &c->sw};
     for (int q = 0; q < 2 && k; q++) {
@@ -92,7 +88,10 @@ static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, 
     return st;
 }
 
-/* Runs the image over the calibration rows into y (the first output, every row). */
+/* Runs the image over the calibration rows into y (the first output, every row, widened
+ * to double). The passes run in float32: the probe errors are orders of magnitude above
+ * its rounding, and the runtime's float kernels are several times faster than its double
+ * ones. */
 static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, double *y, uint64_t ystride,
                            dlor_error *err)
 {
@@ -101,12 +100,12 @@ static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, do
     void *plan = NULL;
     if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0)
         return dlor_fail(err, DLOR_E_FORMAT, "the model's graph does not open for the sensitivity passes: %s", ie.msg);
-    size_t need = dlor_model_scratch_bytes(&m, c->batch, (size_t)c->seq, 1, DLOR_RT_F64);
+    size_t need = dlor_model_scratch_bytes(&m, c->batch, (size_t)c->seq, 1, DLOR_RT_F32);
     void *scratch = need ? malloc(need) : NULL;
     dlor_status st = need && !scratch ? dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes") : DLOR_OK;
     for (uint64_t b0 = 0; st == DLOR_OK && b0 < c->n; b0 += c->batch) {
         size_t nb = (size_t)(c->n - b0 < c->batch ? c->n - b0 : c->batch);
-        void *ys[1] = {y + b0 * ystride};
+        void *ys[1] = {c->yb};
         dlor_run r;
         memset(&r, 0, sizeof r);
         r.batch = nb;
@@ -125,8 +124,9 @@ static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, do
         r.observe_ctx = c;
         c->mask = r.mask;
         c->nb = nb;
-        if (dlor_model_run(&m, &r, DLOR_RT_F64, scratch, need, NULL, &ie) != 0)
+        if (dlor_model_run(&m, &r, DLOR_RT_F32, scratch, need, NULL, &ie) != 0)
             st = dlor_fail(err, DLOR_E_NUMERIC, "sensitivity pass: %s", ie.msg);
+        for (size_t j = 0; st == DLOR_OK && j < nb * ystride; j++) y[b0 * ystride + j] = (double)c->yb[j];
     }
     free(scratch);
     free(plan);
@@ -180,7 +180,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
             c.n = c.tok.n;
             c.batch = SENS_BATCH;
         } else {
-            st = dlor_load_inputs_f64(calib, in_dim, &c.x, &c.n, err);
+            st = dlor_load_inputs(calib, in_dim, &c.x, &c.n, err);
             c.seq = 1;
             c.in_dim = in_dim;
             c.batch = SENS_BATCH * 64;
@@ -212,7 +212,8 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
             if (t->dims[0] > mmax) mmax = t->dims[0];
         }
         c.tmp = malloc(nz(rows * mmax) * sizeof *c.tmp);
-        if (!y0 || !y1 || !w || !e || !pw || !c.rows || !c.tmp)
+        c.yb = malloc(nz(c.batch * ystride) * sizeof *c.yb);
+        if (!y0 || !y1 || !w || !e || !pw || !c.rows || !c.tmp || !c.yb)
             st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
     }
     if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, err);
@@ -302,6 +303,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     free(pw);
     free(c.rows);
     free(c.tmp);
+    free(c.yb);
     free(c.x);
     dlor_tokens_free(&c.tok);
     return st;
