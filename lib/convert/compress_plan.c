@@ -309,8 +309,8 @@ static dlor_status keep_better_than_uniform(plan *p, const dlor_tensor_list *src
     }
     double ea = 0, eu = 0;
     rank_probe_ctx ra = {p, ka}, ru = {p, ku};
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->progress, err);
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->progress, err);
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ra, NULL, &ea, cc->jobs, cc->progress, err);
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &ru, NULL, &eu, cc->jobs, cc->progress, err);
     if (st == DLOR_OK && eu < ea) {
         for (size_t i = 0; i < p->n; i++) p->layers[i].k = ku[i];
         dlor_hooks_line(p->hooks, 1, "note: --budget %g: one rank fraction for every layer (--allocate uniform) "
@@ -342,10 +342,10 @@ static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_t
                              : uniform_rank(L->m, L->n, L->kcap, L->fit_beta, cc->budget);
     }
     rank_probe_ctx rc = {p, ku};
-    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &rc, wl, NULL, cc->progress, err);
+    if (st == DLOR_OK) st = dlor_sensitivity(g, src, cc->calib, names, p->n, rank_probe, &rc, wl, NULL, cc->jobs, cc->progress, err);
     free(ku);
     if (st == DLOR_OK && cc->has_bits)
-        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->progress, err);
+        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->jobs, cc->progress, err);
     else if (st == DLOR_OK) memcpy(w, wl, p->n * sizeof *w);
     double mean = 0;
     for (size_t i = 0; st == DLOR_OK && i < p->n; i++) mean += w[i] / (double)p->n;

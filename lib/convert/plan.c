@@ -246,6 +246,9 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     for (size_t i = 0; i < p->n; i++)
         if (p->items[i].convert) factors += p->items[i].out_bytes;
     uint64_t writing = factors / 2 + (mapped ? carried : 0);
+    /* with a graph, the whole output is built in memory once to check that it opens
+     * (the scratch size it records) */
+    if (g && g->count) writing += p->out_bytes;
     p->peak_bytes = BASE_BYTES + (mapped ? 0 : src_file_bytes) + held + u64max(work_max * (uint64_t)p->jobs, writing);
     p->peak_bytes = u64max(p->peak_bytes, sens_peak);
     return DLOR_OK;

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "convert_roles.h"
+#include "dlor_hf.h"
 #include "dlor_readers.h"
 
 dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor_list *src, const dlor_graph *g,
@@ -99,7 +100,10 @@ int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_lis
                            const int *selected, const dlor_layer_spec *specs, dlor_error *err)
 {
     struct stat sb;
-    uint64_t src_bytes = stat(rq->in, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    char wbuf[4096];
+    dlor_error werr;
+    const char *wpath = dlor_hf_weights_path(rq->in, wbuf, sizeof wbuf, &werr); /* a folder: its weights file */
+    uint64_t src_bytes = wpath && stat(wpath, &sb) == 0 ? (uint64_t)sb.st_size : 0;
     uint64_t calib_rows = rq->calib ? calib_rows_of(rq->calib) : 0;
     dlor_plan_calib calib = dlor_plan_calib_of(calib_rows, rq->have_budget, rq->bits, rq->allocate_uniform);
     dlor_plan p;
