@@ -43,11 +43,14 @@
 #define RATE_CURVES 0.75e-9
 #define RATE_CALIB_ROW 2.0e-9       /* per calibration row and weight of the model (forward, Gram) */
 /* The sensitivity passes of a calibrated allocation (sensitivity.h): float32 passes of
- * at most DLOR_SENS_ROWS rows through the dense graph, one thread, each after building
- * the graph's image; measured with 'dlor convert --verbose' (its "sensitivity: N layers
- * done in" lines: the passes of one sweep, and the probes' fits) on all-MiniLM-L6-v2
- * (10.6 M linear weights, 4080 token rows, 36 layers) RATE_SENS_PENDING. */
-#define RATE_SENS_ROW 1.0e-10       /* per row and weight of the model, per pass */
+ * at most DLOR_SENS_ROWS rows through the dense graph on --jobs workers, each after
+ * building the graph's image; measured with 'dlor convert --budget 0.5 --calib --jobs 2
+ * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers)
+ * while the machine ran other jobs (load average about 15): its first "sensitivity:
+ * 36 layers done in" line, 119 s for 37 passes and 36 probe fits, less the 6 s the
+ * same 36 fits take in the lines after it, is 3.05 s a pass. The probes' fits are
+ * rank_fit_secs at the budget's rank. */
+#define RATE_SENS_ROW 7.0e-11       /* per row and weight of the model, per pass */
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
  * (peak RSS of converting the 70 KB digits sample); LAPACK's workspace of a
  * factorization about WORK_D2 doubles per element of the padded D x D layer
@@ -222,7 +225,8 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         p->sens_secs = passes * rows * (double)weights * RATE_SENS_ROW + (double)calib->fits * probe_fits;
         p->secs += p->sens_secs;
         /* meanwhile: the graph's image (a copy of its tensors, the source's pages
-         * read), the whitening factors, the outputs of the dense and the probed
+         * read), the whitening factors (and in a sweep the Gram matrices, as large),
+         * the outputs of the dense and the probed
          * passes in double (about the widest layer's outputs per row), the probed
          * layer in double twice, and with joint runs every probe in float32 */
         uint64_t widest = 0;
@@ -233,7 +237,8 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         }
         for (size_t i = 0; i < p->n && !g; i++) /* no graph: the widest outputs */
             if (p->items[i].convert && p->items[i].t->ndim == 2) widest = u64max(widest, p->items[i].t->dims[0]);
-        sens_peak = BASE_BYTES + src_file_bytes + graph_bytes + whiten + 2 * (uint64_t)rows * widest * 8 +
+        sens_peak = BASE_BYTES + src_file_bytes + graph_bytes + whiten * (calib->sweeps ? 2 : 1) +
+                    2 * (uint64_t)rows * widest * 8 +
                     2 * biggest * 8 + (calib->joint ? weights * 4 : 0);
     }
     /* The peak (README, "The plan"): what stays held (the converted layers' bytes

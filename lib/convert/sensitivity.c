@@ -240,7 +240,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
         if (!y0 || !y1 || !w || !e || !pw || !c.rows || !tmp || !c.yb)
             st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
     }
-    if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, 1, err);
+    if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, !joint, err);
     free(img);
     img = NULL;
     dlor_phase prog;
