@@ -225,7 +225,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     c.names = names;
     c.nnames = joint ? 0 : nnames;
     c.in = ins;
-    if (st == DLOR_OK && jobs > 1 && !(c.pool = dlor_pool_create((unsigned)jobs)))
+    if (st == DLOR_OK && jobs > 1 && !(c.pool = dlor_pool_create(jobs > 256 ? 256u : (unsigned)jobs)))
         st = dlor_fail(err, DLOR_E_NOMEM, "cannot start the workers of the sensitivity passes");
     if (st == DLOR_OK) {
         size_t rows = c.batch * (size_t)c.seq;
