@@ -45,12 +45,13 @@
 /* The sensitivity passes of a calibrated allocation (sensitivity.h): float32 passes of
  * at most DLOR_SENS_ROWS rows through the dense graph on --jobs workers, each after
  * building the graph's image; measured with 'dlor convert --budget 0.5 --calib --jobs 2
- * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers)
- * while the machine ran other jobs (load average about 15): its first "sensitivity:
- * 36 layers done in" line, 119 s for 37 passes and 36 probe fits, less the 6 s the
- * same 36 fits take in the lines after it, is 3.05 s a pass. The probes' fits are
+ * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers):
+ * its first "sensitivity: 36 layers done in" line (37 passes and 36 probe fits) less
+ * the time the same 36 fits take in the lines after it, 42 s on the idle machine (1.14
+ * s a pass, 2.6e-11 per row and weight) and 113 s while it ran other jobs (load
+ * average about 15: 7.0e-11); the rate lies between. The probes' fits are
  * rank_fit_secs at the budget's rank. */
-#define RATE_SENS_ROW 7.0e-11       /* per row and weight of the model, per pass */
+#define RATE_SENS_ROW 3.5e-11       /* per row and weight of the model, per pass */
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
  * (peak RSS of converting the 70 KB digits sample); LAPACK's workspace of a
  * factorization about WORK_D2 doubles per element of the padded D x D layer
