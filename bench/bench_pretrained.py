@@ -32,6 +32,10 @@ numpy. Ways:
   DLoR f16 at auto's bytes  --budget F' --dtype f16 --calib CALIB, F' giving auto's bytes
 Bytes are those of the converted (linear) layers in the output file, next to the same layers
 dense in float32 (the embedding tables, norms and biases are carried unchanged: 48.4 MB).
+Each conversion is first planned (`convert --dry-run`, same flags): its estimated time and peak
+memory stand next to the wall time and peak RSS (GNU time) measured; the targets hold the plan
+within 2x of both for --budget 0.5 uncalibrated and calibrated and for auto 4.5 bits calibrated
+(the sensitivity passes of the calibrated allocations included).
 Prints the table, the targets and (with --json) writes every row. Not a test: prints figures.
 """
 import argparse
@@ -51,6 +55,7 @@ TEST_FILES = ["Apache-2.0", "Artistic", "CC0-1.0", "BSD", "MPL-1.1"]
 LICENSES = "/usr/share/common-licenses"
 
 EXACT_MIN_COS = 0.99999   # exact forms: least cosine to the dense model
+PLAN_FACTOR = 2.0         # plan estimates within this factor of the measured time and peak RSS
 CALIB_GAIN = 0.15         # calibrated mean cosine >= uncalibrated + this, at --budget 0.5
 
 
@@ -127,6 +132,25 @@ def dlor(a, *args):
     return p
 
 
+def to_secs(t):
+    num, unit = t.split()
+    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
+
+
+def to_bytes(t):
+    num, unit = t.split()
+    return float(num) * {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
+
+
+def plan_estimate(a, args):
+    """The plan's total time (s) and peak memory (bytes) of `convert args` (convert --dry-run)."""
+    tot = [ln for ln in dlor(a, "convert", *args, "--dry-run").stdout.splitlines() if ln.startswith("total:")]
+    if not tot:
+        raise SystemExit(f"{a.dlor} convert {' '.join(args)} --dry-run: no total line")
+    return (to_secs(tot[0].split(", time ")[1].split(" (")[0]),
+            to_bytes(tot[0].split("peak memory ")[1].split(",")[0]))
+
+
 def embed(a, model, test, out):
     dlor(a, "run", model, "-i", test, "-o", out, "--select", "sentence_embedding", "--threads", str(a.threads))
     return np.load(out).astype(np.float64)
@@ -170,22 +194,33 @@ def main():
 
     def way(name, flags, out_name):
         out = os.path.join(a.work, f"minilm_{out_name}.dlor")
+        args = [folder, "-o", out, "--jobs", str(a.threads), *flags]
+        plan_secs, plan_peak = plan_estimate(a, args)
+        rss = out + ".rss"
         t0 = time.perf_counter()
-        dlor(a, "convert", folder, "-o", out, "--jobs", str(a.threads), *flags)
+        p = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss, a.dlor, "convert", *args], capture_output=True,
+                           text=True)
         secs = time.perf_counter() - t0
+        if p.returncode != 0:
+            raise SystemExit(f"{a.dlor} convert {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()}")
+        with open(rss) as fh:
+            peak = int(fh.read().split()[-1]) * 1024
+        os.remove(rss)
         y = embed(a, out, test, out + ".npy")
         cos = (y * ref).sum(1) / np.linalg.norm(y, axis=1) / np.linalg.norm(ref, axis=1)
         lin = stored_bytes(a, out) - carried_bytes
         r = {"way": name, "flags": " ".join(os.path.basename(f) if f in (calib,) else f for f in flags),
              "mean_cosine": float(cos.mean()), "min_cosine": float(cos.min()), "linear_bytes": int(lin),
-             "bytes_ratio": lin / dense_bytes, "convert_seconds": secs}
+             "bytes_ratio": lin / dense_bytes, "convert_seconds": secs, "plan_seconds": plan_secs,
+             "peak_rss_bytes": peak, "plan_peak_bytes": plan_peak}
         rows.append(r)
         print(f"{name:28} {r['mean_cosine']:9.5f} {r['min_cosine']:9.5f} {lin / 1e6:9.2f} {r['bytes_ratio']:7.3f} "
-              f"{secs:7.1f}", flush=True)
+              f"{secs:7.1f} {plan_secs:7.1f} {peak / 1e6:7.0f} {plan_peak / 1e6:7.0f}", flush=True)
         os.remove(out)  # the exact forms take hundreds of MB
         return r
 
-    print(f"{'way':28} {'mean cos':>9} {'min cos':>9} {'layer MB':>9} {'bytes':>7} {'conv s':>7}")
+    print(f"{'way':28} {'mean cos':>9} {'min cos':>9} {'layer MB':>9} {'bytes':>7} {'conv s':>7} {'plan s':>7} "
+          f"{'RSS MB':>7} {'plan MB':>7}")
     print(f"{'dense f32':28} {1:9.5f} {1:9.5f} {dense_bytes / 1e6:9.2f} {1:7.3f} {'-':>7}", flush=True)
     R = {}
     if not a.quick:
@@ -221,6 +256,16 @@ def main():
     for other, label in (("q4", "q4 (layers dense)"), ("dlor same bytes", "DLoR f16 at the same bytes")):
         d = R["auto"]["mean_cosine"] - R[other]["mean_cosine"]
         targets.append(("--budget-bits %g --calib: mean cosine >= %s" % (a.bits, label), "%+.4f" % d, d >= 0))
+    for key in ("0.5 uncal", "0.5 cal", "auto"):
+        if key not in R:
+            continue
+        r = R[key]
+        for what, est, got, unit in (("time", r["plan_seconds"], r["convert_seconds"], "s"),
+                                     ("peak memory", r["plan_peak_bytes"] / 1e6, r["peak_rss_bytes"] / 1e6, "MB")):
+            ratio = est / got if got > 0 else float("inf")
+            targets.append(("%s: the plan's %s within %gx of the measured" % (r["way"], what, PLAN_FACTOR),
+                            "%.3g / %.3g %s (%.2f)" % (est, got, unit, ratio),
+                            1 / PLAN_FACTOR <= ratio <= PLAN_FACTOR))
     print()
     for what, meas, ok in targets:
         print(f"{'met' if ok else 'MISSED':6} {what}: {meas}")

@@ -1335,6 +1335,18 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
                 r["way"], r["flags"], r["mean_cosine"], r["min_cosine"], r["linear_bytes"] / 1e6, r["bytes_ratio"],
                 r["convert_seconds"]))
         w("")
+        w("The plan of each conversion (`convert --dry-run`, the same flags) against the wall time and peak RSS "
+          "(GNU time) measured, `--jobs 2`; the calibrated allocations' time includes their sensitivity passes "
+          "(float32, on the workers). Timings move with the machine's load: compare the ratios.")
+        w("")
+        w("| way | plan s | measured s | ratio | plan MB | peak RSS MB | ratio |")
+        w("|---|---|---|---|---|---|---|")
+        for r in pre["rows"]:
+            if "plan_seconds" in r:
+                w("| %s | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f |" % (
+                    r["way"], r["plan_seconds"], r["convert_seconds"], r["plan_seconds"] / r["convert_seconds"],
+                    r["plan_peak_bytes"] / 1e6, r["peak_rss_bytes"] / 1e6, r["plan_peak_bytes"] / r["peak_rss_bytes"]))
+        w("")
         for t in pre["targets"]:
             targets.append(("all-MiniLM-L6-v2, " + t["what"], t["measured"], t["ok"]))
 

@@ -11,12 +11,17 @@
 - --budget-bits 4.5 --calib (a form per layer) end to end at least as close as q4 everywhere (at
   most 0.0005 below, in no more bytes) and as DLoR in f16 at q4's bytes (--method auto --budget,
   at most 0.0005 below), on the same three samples and held-out inputs.
+- the plan (convert --dry-run) counts the sensitivity passes of a calibrated allocation: none
+  without --calib or with --allocate uniform; with --budget 0.5 --calib their estimate grows with the
+  layers probed (one pass and one probe fit per layer: 8 layers over 1.2x 5 of them), and it is
+  part of the total.
 bench/bench_calib.py and bench/bench_qlr.py print the figures (the former with larger generated sets).
 """
 import json
 import os
 
-from safetensors.numpy import load_file
+import numpy as np
+from safetensors.numpy import load_file, save_file
 
 import dlor_pyreader
 from dlor_testlib import SRC, check, finish, run, scratch
@@ -53,6 +58,43 @@ for f in (0.5, 0.25):
         check(meta.get("dlor.target") == f"budget {f:.9g} (uniform)", f"dlor.target: {meta.get('dlor.target')}")
 rc, so, se = run("convert", DIGITS, "--activation", "relu", "-o", fresh("x.dlor"), "--rank", "4", "--allocate", "uniform")
 check(rc == 2 and "--allocate" in se, f"--allocate uniform without --budget: {rc} {se}")
+
+
+def to_secs(t):
+    num, unit = t.split()
+    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
+
+
+def plan_secs(*args):
+    """The plan's total time and that of its sensitivity passes (0 when it has none)."""
+    rc, so, se = run("convert", *args, "--dry-run")
+    tot = [ln for ln in so.splitlines() if ln.startswith("total:")]
+    check(rc == 0 and tot, f"dry run {args}: {se}")
+    if not tot:
+        return 0, 0
+    rest = tot[0].split(", time ")[1]
+    sens = rest.split("the sensitivity passes ")[1].rstrip(")") if "sensitivity" in rest else None
+    return to_secs(rest.split(" (")[0]), to_secs(sens) if sens else 0
+
+
+rng = np.random.default_rng(3)
+chain = {f"{2 * i}.weight": (rng.standard_normal((512, 512)) / 23).astype(np.float32) for i in range(8)}
+CHAIN = path("chain8.safetensors")
+save_file(chain, CHAIN)
+CHAIN_X = path("chain8_x.npy")
+np.save(CHAIN_X, rng.standard_normal((4096, 512)).astype(np.float32))
+base = [CHAIN, "--activation", "relu", "--budget", "0.5"]
+t_uncal, s_uncal = plan_secs(*base)
+t_unif, s_unif = plan_secs(*base, "--calib", CHAIN_X, "--allocate", "uniform")
+t8, s8 = plan_secs(*base, "--calib", CHAIN_X)
+t5, s5 = plan_secs(*base, "--calib", CHAIN_X, "--exclude", "1*")
+tb, sb = plan_secs(CHAIN, "--activation", "relu", "--budget-bits", "4.5", "--calib", CHAIN_X)
+print(f"plan, sensitivity passes: uncalibrated {s_uncal} s, uniform {s_unif} s, 8 layers {s8} s of {t8} s, "
+      f"5 layers {s5} s, --budget-bits {sb} s")
+check(s_uncal == 0 and s_unif == 0, f"no sensitivity passes without them: {s_uncal} {s_unif}")
+check(s8 > 1.2 * s5 > 0, f"the sensitivity passes grow with the layers probed: {s8} vs {s5}")
+check(t8 >= s8 and t8 > t_unif, f"the sensitivity passes are part of the total: {t8} {s8} {t_unif}")
+check(sb > 0, f"--budget-bits --calib has sensitivity passes: {sb}")
 
 
 def cosine(model, out, test):

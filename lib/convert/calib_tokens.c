@@ -31,6 +31,25 @@ typedef struct {
     const dlor_model *m;
 } calib_ctx;
 
+size_t dlor_calib_gather_rows(const void *x, int dtype, size_t rows, uint64_t stride, uint64_t in,
+                              const int64_t *mask, size_t batch, size_t seq, double *out)
+{
+    size_t k = 0;
+    int tokens = mask && rows == batch * seq;
+    for (size_t r = 0; r < rows; r++) {
+        if (tokens && mask[r] == 0) continue; /* padding */
+        double *o = out + k * in;
+        if (dtype == DLOR_RT_F32) {
+            const float *xf = (const float *)x + r * stride;
+            for (uint64_t j = 0; j < in; j++) o[j] = (double)xf[j];
+        } else {
+            memcpy(o, (const double *)x + r * stride, (size_t)in * sizeof(double));
+        }
+        k++;
+    }
+    return k;
+}
+
 static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node, const void *x, size_t rows,
                    uint64_t stride)
 {
@@ -41,15 +60,8 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
     for (size_t i = 0; i < c->n && !a; i++)
         if (strlen(c->acc[i].name) == t.name_len && memcmp(c->acc[i].name, t.name, t.name_len) == 0) a = &c->acc[i];
     if (!a) return 0;
-    const double *xd = x;
     uint64_t in = a->in;
-    size_t k = 0;
-    for (size_t r = 0; r < rows; r++) {
-        /* rows are sequences' tokens in order (b * seq + s) for [N, S, F] values */
-        if (c->mask && rows == c->batch * c->seq && c->mask[r] == 0) continue;
-        memcpy(c->rows + k * in, xd + r * stride, in * sizeof(double));
-        k++;
-    }
+    size_t k = dlor_calib_gather_rows(x, DLOR_RT_F64, rows, stride, in, c->mask, c->batch, c->seq, c->rows);
     if (k)
         cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)in, (int)k, 1.0, c->rows, (int)in, 1.0, a->gram,
                     (int)in);

@@ -6,6 +6,7 @@
 #ifndef DLOR_CALIB_TOKENS_H
 #define DLOR_CALIB_TOKENS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "dlor_error.h"
@@ -31,5 +32,14 @@ dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *
                                    dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx,
                                    const struct dlor_convert_hooks *progress,
                                    dlor_error *err);
+
+/* The rows an observer of the runtime (dlor_runtime.h) is shown, gathered into out
+ * (rows x in doubles at most, row-major) without the padded positions: x holds
+ * 'rows' rows of 'in' elements, 'stride' elements apart, of the pass's precision
+ * (dtype DLOR_RT_F32 or DLOR_RT_F64); when mask is not NULL (the pass's [batch, seq]
+ * attention mask) and the rows are the pass's tokens in order (rows == batch * seq,
+ * row b * seq + s), those whose mask is 0 are left out. Returns the rows kept. */
+size_t dlor_calib_gather_rows(const void *x, int dtype, size_t rows, uint64_t stride, uint64_t in,
+                              const int64_t *mask, size_t batch, size_t seq, double *out);
 
 #endif

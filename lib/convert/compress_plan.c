@@ -297,7 +297,7 @@ static dlor_status probe_ranks(plan *p, const dlor_tensor_list *src, const dlor_
                                const int64_t *k, double *w, double *e, dlor_error *err)
 {
     rank_probe_ctx rc = {p, k};
-    return dlor_sensitivity(g, src, p->cc->calib, names, p->n, rank_probe, &rc, w, e, p->cc->progress, err);
+    return dlor_sensitivity(g, src, p->cc->calib, names, p->n, rank_probe, &rc, w, e, p->cc->jobs, p->cc->progress, err);
 }
 
 /* Every layer's rank under --allocate uniform at the fraction frac (with beta: beta or the layer's own). */
@@ -356,7 +356,7 @@ static dlor_status measure_sensitivity(const dlor_compress_cfg *cc, const dlor_t
     if (st == DLOR_OK) st = probe_ranks(p, src, g, names, ku, wl, NULL, err);
     free(ku);
     if (st == DLOR_OK && cc->has_bits)
-        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->progress, err);
+        st = dlor_sensitivity(g, src, cc->calib, names, p->n, NULL, NULL, w, NULL, cc->jobs, cc->progress, err);
     else if (st == DLOR_OK) memcpy(w, wl, p->n * sizeof *w);
     double mean = 0;
     for (size_t i = 0; st == DLOR_OK && i < p->n; i++) mean += w[i] / (double)p->n;

@@ -46,15 +46,30 @@ typedef struct dlor_plan {
     uint64_t out_bytes;         /* the whole output file */
     uint64_t peak_bytes;        /* the process at its largest */
     double secs;                /* the whole run (jobs layers at once) */
+    double sens_secs;           /* of which the sensitivity passes of a calibrated allocation */
     int jobs;
 } dlor_plan;
 
+/* The calibration a conversion runs: its rows (0: none) and the end-to-end
+ * sensitivity passes of a calibrated allocation (sensitivity.h): 'sweeps' runs
+ * of one pass per compressed layer and one more (each layer's probe fitted
+ * first when 'fits' is set), and 'joint' runs of two passes with every layer
+ * fitted. */
+typedef struct dlor_plan_calib {
+    uint64_t rows;
+    int sweeps, joint, fits;
+} dlor_plan_calib;
+
+/* The sensitivity passes --budget F --calib (bits 0) or --budget-bits --calib
+ * (bits 1) run, with the allocation uniform or not. */
+dlor_plan_calib dlor_plan_calib_of(uint64_t rows, int budget, int bits, int uniform);
+
 /* Builds the plan of converting src: specs[i] for every i with selected[i]
  * (1: this process, 2: another shard), jobs layers at once, the --budget
- * fraction (0: none), calib_rows calibration rows (0: none), src_file_bytes
- * the source file's size. */
+ * fraction (0: none), the calibration (see above), src_file_bytes the source
+ * file's size. */
 dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const struct dlor_graph *g, const int *selected,
-                           const dlor_layer_spec *specs, int jobs, double budget, uint64_t calib_rows,
+                           const dlor_layer_spec *specs, int jobs, double budget, const dlor_plan_calib *calib,
                            uint64_t src_file_bytes, dlor_error *err);
 void dlor_plan_free(dlor_plan *p);
 

@@ -297,6 +297,8 @@ static void convert_request(const convert_cfg *cfg, const char *in, dlor_convert
     rq->base.dtype = cfg->fo.storage;
     rq->have_budget = cfg->compress && (cfg->cc.has_budget || cfg->cc.has_bits);
     rq->budget = cfg->cc.has_bits ? cfg->cc.bits / 32 : cfg->cc.budget; /* a hint for the plan's estimates */
+    rq->bits = cfg->compress && cfg->cc.has_bits;
+    rq->allocate_uniform = cfg->cc.allocate_uniform;
     rq->jobs = cfg->jobs;
     rq->calib = cfg->compress ? cfg->cc.calib : NULL;
 }

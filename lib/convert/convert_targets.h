@@ -26,6 +26,7 @@ typedef struct dlor_convert_request {
     double budget;
     int jobs;
     const char *calib;              /* NULL: none */
+    int bits, allocate_uniform;     /* --budget-bits, --allocate uniform */
     const dlor_convert_hooks *hooks; /* where notes and refusals go (NULL: nowhere) */
 } dlor_convert_request;
 

@@ -15,6 +15,7 @@
 
 #include "dlor_fileio.h"
 #include "dlor_graph.h"
+#include "sensitivity.h"
 
 /* Seconds per unit of work (one job, OPENBLAS_NUM_THREADS=1; measured with three
  * seeded Gaussian layers, 1024 x 1024, 1024 x 256 and 256 x 1024, on the 2-core
@@ -41,6 +42,16 @@
 #define RANK_FIT_SVDS 2.2
 #define RATE_CURVES 0.75e-9
 #define RATE_CALIB_ROW 2.0e-9       /* per calibration row and weight of the model (forward, Gram) */
+/* The sensitivity passes of a calibrated allocation (sensitivity.h): float32 passes of
+ * at most DLOR_SENS_ROWS rows through the dense graph on --jobs workers, each after
+ * building the graph's image; measured with 'dlor convert --budget 0.5 --calib --jobs 2
+ * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers):
+ * its first "sensitivity: 36 layers done in" line (37 passes and 36 probe fits) less
+ * the time the same 36 fits take in the lines after it, 42 s on the idle machine (1.14
+ * s a pass, 2.6e-11 per row and weight) and 113 s while it ran other jobs (load
+ * average about 15: 7.0e-11); the rate lies between. The probes' fits are
+ * rank_fit_secs at the budget's rank. */
+#define RATE_SENS_ROW 3.5e-11       /* per row and weight of the model, per pass */
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
  * (peak RSS of converting the 70 KB digits sample); LAPACK's workspace of a
  * factorization about WORK_D2 doubles per element of the padded D x D layer
@@ -68,6 +79,21 @@ static double rank_fit_secs(double m, double n, double k)
     if (blocks > 10) blocks = 10;
     double one = K >= 200 && blocks >= 5 ? RATE_KRYLOV * m * n * b * blocks : RATE_ADD * m * n * K;
     return RANK_FIT_SVDS * one;
+}
+
+dlor_plan_calib dlor_plan_calib_of(uint64_t rows, int budget, int bits, int uniform)
+{
+    dlor_plan_calib c = {rows, 0, 0, 0};
+    if (!rows || !budget) return c;
+    if (bits) { /* two sweeps: the fits' probes, and the q4 errors */
+        c.sweeps = 2;
+        c.fits = 1;
+    } else if (!uniform) { /* a sweep of the fits' probes; the allocated and uniform ranks, each at once */
+        c.sweeps = 1;
+        c.joint = 2;
+        c.fits = 3;
+    }
+    return c;
 }
 
 static void estimate(dlor_plan_item *it, double budget_hint)
@@ -129,9 +155,10 @@ static void estimate(dlor_plan_item *it, double budget_hint)
 }
 
 dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const struct dlor_graph *g, const int *selected,
-                           const dlor_layer_spec *specs, int jobs, double budget, uint64_t calib_rows,
+                           const dlor_layer_spec *specs, int jobs, double budget, const dlor_plan_calib *calib,
                            uint64_t src_file_bytes, dlor_error *err)
 {
+    uint64_t calib_rows = calib ? calib->rows : 0;
     memset(p, 0, sizeof *p);
     p->items = calloc(src->count ? src->count : 1, sizeof *p->items);
     if (!p->items) return dlor_fail(err, DLOR_E_NOMEM, "out of memory for the plan");
@@ -144,7 +171,9 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
      * other sources are read into memory whole */
     int mapped = src->nmaps > 0;
     int compressed_any = 0;
-    double secs = 0, longest = 0;
+    double secs = 0, longest = 0, probe_fits = 0;
+    size_t ncompressed = 0;
+    uint64_t biggest = 0, graph_bytes = 0, whiten = 0;
     for (size_t i = 0; i < src->count; i++) {
         dlor_plan_item *it = &p->items[i];
         it->t = &src->items[i];
@@ -153,6 +182,7 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         it->other_shard = selected[i] == 2;
         if (selected[i]) it->spec = specs[i];
         if (it->t->ndim == 2 && it->role == DLOR_ROLE_LINEAR) weights += it->t->nelem;
+        if (it->role != DLOR_ROLE_OTHER) graph_bytes += it->t->nbytes;
         if (!it->convert) {
             if (!it->other_shard) it->out_bytes = it->t->nbytes + TENSOR_OVERHEAD;
             if (!it->other_shard) carried += it->t->nbytes;
@@ -163,8 +193,18 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
         p->nconvert++;
         p->dense_bytes += it->t->nbytes;
         p->out_bytes += it->out_bytes;
-        if (calib_rows && dlor_form_is_compressed(it->spec.form))
+        if (calib_rows && dlor_form_is_compressed(it->spec.form)) {
             it->held_bytes += it->t->dims[1] * it->t->dims[1] * 8; /* the whitening factor */
+            whiten += it->t->dims[1] * it->t->dims[1] * 8;
+        }
+        if (dlor_form_is_compressed(it->spec.form)) {
+            /* a sensitivity probe: the fit at about the budget's rank */
+            double dm = (double)it->t->dims[0], dn = (double)it->t->dims[1];
+            double k = (budget > 0 ? budget : 0.5) * dm * dn / (dm + dn);
+            probe_fits += rank_fit_secs(dm, dn, k < 1 ? 1 : k);
+            ncompressed++;
+            biggest = u64max(biggest, it->t->nelem);
+        }
         held += it->held_bytes;
         /* a layer kept dense is written from the source's bytes */
         if (dlor_form_is_compressed(it->spec.form) && it->out_bytes >= it->t->nbytes) carried += it->t->nbytes;
@@ -178,6 +218,30 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     if (calib_rows && compressed_any) secs += RATE_CALIB_ROW * (double)calib_rows * (double)weights;
     /* jobs layers at once: the work spreads, the longest layer still takes its time */
     p->secs = secs / p->jobs > longest ? secs / p->jobs : longest;
+    /* the sensitivity passes and their probes' fits, one after another */
+    uint64_t sens_peak = 0;
+    if (calib && calib->rows && ncompressed && (calib->sweeps || calib->joint)) {
+        double rows = (double)u64min(calib->rows, DLOR_SENS_ROWS);
+        double passes = (double)calib->sweeps * (double)(ncompressed + 1) + 2.0 * (double)calib->joint;
+        p->sens_secs = passes * rows * (double)weights * RATE_SENS_ROW + (double)calib->fits * probe_fits;
+        p->secs += p->sens_secs;
+        /* meanwhile: the graph's image (a copy of its tensors, the source's pages
+         * read), the whitening factors (and in a sweep the Gram matrices, as large),
+         * the outputs of the dense and the probed
+         * passes in double (about the widest layer's outputs per row), the probed
+         * layer in double twice, and with joint runs every probe in float32 */
+        uint64_t widest = 0;
+        for (size_t i = 0; g && i < g->count && !widest; i++) { /* the last linear layer's outputs */
+            const dlor_graph_op *op = &g->ops[g->count - 1 - i];
+            const dlor_tensor *t = op->kind == DLOR_OP_LINEAR ? dlor_tensor_list_find(src, op->weight) : NULL;
+            if (t && t->ndim == 2) widest = t->dims[0];
+        }
+        for (size_t i = 0; i < p->n && !g; i++) /* no graph: the widest outputs */
+            if (p->items[i].convert && p->items[i].t->ndim == 2) widest = u64max(widest, p->items[i].t->dims[0]);
+        sens_peak = BASE_BYTES + src_file_bytes + graph_bytes + whiten * (calib->sweeps ? 2 : 1) +
+                    2 * (uint64_t)rows * widest * 8 +
+                    2 * biggest * 8 + (calib->joint ? weights * 4 : 0);
+    }
     /* The peak (README, "The plan"): what stays held (the converted layers' bytes
      * as stored) plus the larger of the work of 'jobs' layers at once (each in
      * double with its SVD's copies, and its source bytes while they are read)
@@ -188,7 +252,11 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     for (size_t i = 0; i < p->n; i++)
         if (p->items[i].convert) factors += p->items[i].out_bytes;
     uint64_t writing = factors / 2 + (mapped ? carried : 0);
+    /* with a graph, the whole output is built in memory once to check that it opens
+     * (the scratch size it records) */
+    if (g && g->count) writing += p->out_bytes;
     p->peak_bytes = BASE_BYTES + (mapped ? 0 : src_file_bytes) + held + u64max(work_max * (uint64_t)p->jobs, writing);
+    p->peak_bytes = u64max(p->peak_bytes, sens_peak);
     return DLOR_OK;
 }
 
@@ -247,12 +315,13 @@ void dlor_plan_lines(const dlor_plan *p, const char *in, const dlor_convert_hook
                         (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
                             ? "  GROWS" : "");
     }
-    char d[32];
+    char d[32], e[64] = "", f[32];
+    if (p->sens_secs > 0) snprintf(e, sizeof e, "; the sensitivity passes %s", secs_str(p->sens_secs, f, sizeof f));
     dlor_hooks_line(h, DLOR_LINE_PLAN,
-                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s)",
+                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s%s)",
                     p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a),
                     dlor_bytes_str(p->dense_bytes, b, sizeof b), dlor_bytes_str(p->peak_bytes, c, sizeof c),
-                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s");
+                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s", e);
 }
 
 size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h)

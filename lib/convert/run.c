@@ -8,6 +8,8 @@
 #include <sys/stat.h>
 
 #include "convert_roles.h"
+#include "dlor_hf.h"
+#include "dlor_readers.h"
 
 /* An exact form (mul, add) asked for in q8 or q4 is allowed, but it is exact no
  * more: the rounding of its factors adds up through them (MiniLM's embeddings
@@ -100,15 +102,42 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
     return st;
 }
 
+/* The rows the calibration file holds: tokens of its input_ids (or its first
+ * array of integers) [N, S], or samples of its features [N, ...]; when it does
+ * not read, its bytes / 8 (it is checked when it is used). */
+static uint64_t calib_rows_of(const char *path)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0) return 0;
+    uint64_t rows = (uint64_t)sb.st_size / 8;
+    size_t len = strlen(path);
+    int npz = len > 4 && strcmp(path + len - 4, ".npz") == 0;
+    dlor_tensor_list l;
+    dlor_tensor_list_init(&l);
+    dlor_error err;
+    if ((npz ? dlor_read_npz(path, &l, &err) : dlor_read_npy(path, &l, &err)) == DLOR_OK && l.count) {
+        const dlor_tensor *t = dlor_tensor_list_find(&l, "input_ids");
+        if (!t) t = &l.items[0];
+        int ids = t->dtype == DLOR_DT_I32 || t->dtype == DLOR_DT_I64;
+        if (t->ndim >= 1) rows = ids && t->ndim == 2 ? t->dims[0] * t->dims[1] : t->ndim == 1 ? 1 : t->dims[0];
+    }
+    dlor_tensor_list_free(&l);
+    return rows;
+}
+
 int dlor_convert_plan_gate(const dlor_convert_request *rq, const dlor_tensor_list *src, const dlor_graph *g,
                            const int *selected, const dlor_layer_spec *specs, dlor_error *err)
 {
     struct stat sb;
-    uint64_t src_bytes = stat(rq->in, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-    uint64_t calib_rows = rq->calib && stat(rq->calib, &sb) == 0 ? (uint64_t)sb.st_size / 8 : 0;
+    char wbuf[4096];
+    dlor_error werr;
+    const char *wpath = dlor_hf_weights_path(rq->in, wbuf, sizeof wbuf, &werr); /* a folder: its weights file */
+    uint64_t src_bytes = wpath && stat(wpath, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+    uint64_t calib_rows = rq->calib ? calib_rows_of(rq->calib) : 0;
+    dlor_plan_calib calib = dlor_plan_calib_of(calib_rows, rq->have_budget, rq->bits, rq->allocate_uniform);
     dlor_plan p;
-    if (dlor_plan_make(&p, src, g, selected, specs, rq->jobs, rq->have_budget ? rq->budget : 0, calib_rows,
-                       src_bytes, err) != DLOR_OK)
+    if (dlor_plan_make(&p, src, g, selected, specs, rq->jobs, rq->have_budget ? rq->budget : 0, &calib, src_bytes,
+                       err) != DLOR_OK)
         return -1;
     dlor_plan_print_flags(&p, rq->hooks);
     if (rq->dry_run || rq->show_plan) dlor_plan_lines(&p, rq->in, rq->hooks);

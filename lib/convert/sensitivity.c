@@ -1,6 +1,9 @@
 /* sensitivity.c - per-layer end-to-end weights of the allocations (sensitivity.h):
  * the dense graph run over the calibration inputs with one layer's weight perturbed
- * at a time, through the runtime's double pass. */
+ * at a time, through the runtime's float32 pass on a pool of workers. A layer's
+ * inputs are those of the dense pass (its own error acts after them), so that pass
+ * gathers the Gram matrix X_l^T X_l of every probed layer, and ||E X_l^T||^2 =
+ * tr(E G E^T) needs no observer in the perturbed passes. */
 #include "sensitivity.h"
 
 #include <math.h>
@@ -9,10 +12,12 @@
 
 #include <cblas.h>
 
+#include "calib_tokens.h"
 #include "convert.h"
 #include "dlor_container.h"
 #include "dlor_host.h"
 #include "dlor_runtime.h"
+#include "dlor_pool.h"
 #include "dlor_verify.h"
 #include "model_load.h"
 #include "progress.h"
@@ -23,18 +28,20 @@ static size_t nz(uint64_t v) { return v ? (size_t)v : 1; }
 
 typedef struct {
     dlor_tokens tok;         /* token ids, or (features) x */
-    double *x;
+    float *x;
     uint64_t n, in_dim, seq; /* samples or sequences used, features, tokens per sequence (1: features) */
     size_t batch;            /* per pass */
-    /* the layer probed: its name, probe error e (m x n) and weight w, and the sums of
-     * ||e x||^2 and ||w x||^2 over the rows it sees */
-    const char *name;
-    const double *e, *w;
-    uint64_t m, in;
-    double se, sw;
+    /* the dense pass: per probed layer names[i] its input width in[i] and the Gram
+     * matrix gram[i] (in x in, lower triangle) of the rows it sees */
+    const char *const *names;
+    size_t nnames;
+    const uint64_t *in;
+    double **gram;
     const int64_t *mask;     /* of the running batch, or NULL */
     size_t nb;
-    double *rows, *tmp;      /* gathered rows, their products */
+    double *rows;            /* gathered rows (in double) */
+    float *yb;               /* one pass's outputs */
+    dlor_pool *pool;         /* the workers of the passes without an observer */
 } sens_ctx;
 
 static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node, const void *x, size_t rows,
@@ -43,24 +50,24 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
     sens_ctx *c = vctx;
     dlor_image_tensor t;
     dlor_image_tensor_at(&m->img, node->weight, &t);
-    if (!c->name || strlen(c->name) != t.name_len || memcmp(c->name, t.name, t.name_len) != 0) return 0;
-    const double *xd = x;
-    size_t k = 0;
-    for (size_t r = 0; r < rows; r++) {
-        if (c->mask && rows == c->nb * c->seq && c->mask[r] == 0) continue; /* padding */
-        memcpy(c->rows + k * c->in, xd + r * stride, c->in * sizeof(double));
-        k++;
-    }
-    const double *mats[2] = {c->e, c->w};
-    double *sums[2] = {&c->se, &c->sw};
-    for (int q = 0; q < 2 && k; q++) {
-        cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)k, (int)c->m, (int)c->in, 1.0, c->rows, (int)c->in,
-                    mats[q], (int)c->in, 0.0, c->tmp, (int)c->m);
-        double s = 0;
-        for (size_t i = 0; i < k * c->m; i++) s += c->tmp[i] * c->tmp[i];
-        *sums[q] += s;
+    for (size_t i = 0; i < c->nnames; i++) {
+        if (strlen(c->names[i]) != t.name_len || memcmp(c->names[i], t.name, t.name_len) != 0) continue;
+        size_t k = dlor_calib_gather_rows(x, DLOR_RT_F32, rows, stride, c->in[i], c->mask, c->nb, (size_t)c->seq,
+                                          c->rows);
+        if (k)
+            cblas_dsyrk(CblasRowMajor, CblasLower, CblasTrans, (int)c->in[i], (int)k, 1.0, c->rows, (int)c->in[i], 1.0,
+                        c->gram[i], (int)c->in[i]);
     }
     return 0;
+}
+
+/* tr(A G A^T) = ||A X^T||_F^2 for an m x n matrix a, G = X^T X (lower triangle), tmp m x n. */
+static double gram_norm2(const double *a, const double *gram, uint64_t m, uint64_t n, double *tmp)
+{
+    cblas_dsymm(CblasRowMajor, CblasRight, CblasLower, (int)m, (int)n, 1.0, gram, (int)n, a, (int)n, 0.0, tmp, (int)n);
+    double s = 0;
+    for (uint64_t i = 0; i < m * n; i++) s += tmp[i] * a[i];
+    return s;
 }
 
 /* The graph over src's tensors (borrowed), with names[j] replaced by the f32 matrix
@@ -92,21 +99,26 @@ static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, 
     return st;
 }
 
-/* Runs the image over the calibration rows into y (the first output, every row). */
+/* Runs the image over the calibration rows into y (the first output, every row, widened
+ * to double): with the observer (gathering the Gram matrices) on one worker, else on
+ * the pool. The passes run in float32: the probe errors are orders of magnitude above
+ * its rounding, and the runtime's float kernels are several times faster than its double
+ * ones. */
 static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, double *y, uint64_t ystride,
-                           dlor_error *err)
+                           int observed, dlor_error *err)
 {
     dlor_model m;
     dlor_image_error ie;
     void *plan = NULL;
     if (dlor_model_open_alloc(&m, img, len, 0, &plan, &ie) != 0)
         return dlor_fail(err, DLOR_E_FORMAT, "the model's graph does not open for the sensitivity passes: %s", ie.msg);
-    size_t need = dlor_model_scratch_bytes(&m, c->batch, (size_t)c->seq, 1, DLOR_RT_F64);
+    unsigned workers = observed || !c->pool ? 1 : dlor_pool_size(c->pool);
+    size_t need = dlor_model_scratch_bytes(&m, c->batch, (size_t)c->seq, workers, DLOR_RT_F32);
     void *scratch = need ? malloc(need) : NULL;
     dlor_status st = need && !scratch ? dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes") : DLOR_OK;
     for (uint64_t b0 = 0; st == DLOR_OK && b0 < c->n; b0 += c->batch) {
         size_t nb = (size_t)(c->n - b0 < c->batch ? c->n - b0 : c->batch);
-        void *ys[1] = {y + b0 * ystride};
+        void *ys[1] = {c->yb};
         dlor_run r;
         memset(&r, 0, sizeof r);
         r.batch = nb;
@@ -121,12 +133,15 @@ static dlor_status run_all(sens_ctx *c, const unsigned char *img, size_t len, do
         }
         r.y = ys;
         r.ny = 1;
-        r.observe = observe;
+        r.observe = observed ? observe : NULL;
         r.observe_ctx = c;
         c->mask = r.mask;
         c->nb = nb;
-        if (dlor_model_run(&m, &r, DLOR_RT_F64, scratch, need, NULL, &ie) != 0)
+        int rc = workers > 1 ? dlor_pool_run_model(c->pool, &m, &r, DLOR_RT_F32, scratch, need, &ie)
+                             : dlor_model_run(&m, &r, DLOR_RT_F32, scratch, need, NULL, &ie);
+        if (rc != 0)
             st = dlor_fail(err, DLOR_E_NUMERIC, "sensitivity pass: %s", ie.msg);
+        for (size_t j = 0; st == DLOR_OK && j < nb * ystride; j++) y[b0 * ystride + j] = (double)c->yb[j];
     }
     free(scratch);
     free(plan);
@@ -149,7 +164,8 @@ static double out_err2(const sens_ctx *c, const double *y0, const double *y1, in
 
 dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, const char *calib,
                              const char *const *names, size_t nnames, dlor_sens_probe probe, void *probe_ctx,
-                             double *weight, double *joint, const dlor_convert_hooks *progress, dlor_error *err)
+                             double *weight, double *joint, int jobs, const dlor_convert_hooks *progress,
+                             dlor_error *err)
 {
     unsigned char **pws = NULL;
     if (joint && !(pws = calloc(nnames ? nnames : 1, sizeof *pws)))
@@ -159,7 +175,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     uint64_t in_dim = 0;
     unsigned char *img = NULL, *pw = NULL;
     size_t len = 0;
-    double *y0 = NULL, *y1 = NULL, *w = NULL, *e = NULL;
+    double *y0 = NULL, *y1 = NULL, *w = NULL, *e = NULL, *tmp = NULL;
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
     if (st == DLOR_OK) st = make_image(g, src, NULL, NULL, 0, &img, &len, err);
     /* the calibration rows: whole sequences or samples, DLOR_SENS_ROWS at most */
@@ -180,7 +196,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
             c.n = c.tok.n;
             c.batch = SENS_BATCH;
         } else {
-            st = dlor_load_inputs_f64(calib, in_dim, &c.x, &c.n, err);
+            st = dlor_load_inputs(calib, in_dim, &c.x, &c.n, err);
             c.seq = 1;
             c.in_dim = in_dim;
             c.batch = SENS_BATCH * 64;
@@ -198,6 +214,19 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
         if (t->dims[1] > widest) widest = t->dims[1];
         if (t->dims[0] * t->dims[1] > biggest) biggest = t->dims[0] * t->dims[1];
     }
+    uint64_t *ins = calloc(nz(nnames), sizeof *ins);
+    c.gram = calloc(nz(nnames), sizeof *c.gram);
+    if (st == DLOR_OK && (!ins || !c.gram)) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
+    for (size_t i = 0; st == DLOR_OK && !joint && i < nnames; i++) {
+        ins[i] = dlor_tensor_list_find(src, names[i])->dims[1];
+        if (!(c.gram[i] = calloc((size_t)(ins[i] * ins[i]), sizeof(double))))
+            st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the Gram matrix of '%s'", names[i]);
+    }
+    c.names = names;
+    c.nnames = joint ? 0 : nnames;
+    c.in = ins;
+    if (st == DLOR_OK && jobs > 1 && !(c.pool = dlor_pool_create(jobs > 256 ? 256u : (unsigned)jobs)))
+        st = dlor_fail(err, DLOR_E_NOMEM, "cannot start the workers of the sensitivity passes");
     if (st == DLOR_OK) {
         size_t rows = c.batch * (size_t)c.seq;
         y0 = malloc(nz(c.n * ystride) * sizeof *y0);
@@ -206,16 +235,12 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
         e = malloc(nz(biggest) * sizeof *e);
         pw = malloc(nz(biggest) * 4);
         c.rows = malloc(nz(rows * widest) * sizeof *c.rows);
-        uint64_t mmax = 0;
-        for (size_t i = 0; i < nnames; i++) {
-            const dlor_tensor *t = dlor_tensor_list_find(src, names[i]);
-            if (t->dims[0] > mmax) mmax = t->dims[0];
-        }
-        c.tmp = malloc(nz(rows * mmax) * sizeof *c.tmp);
-        if (!y0 || !y1 || !w || !e || !pw || !c.rows || !c.tmp)
+        tmp = malloc(nz(biggest) * sizeof *tmp);
+        c.yb = malloc(nz(c.batch * ystride) * sizeof *c.yb);
+        if (!y0 || !y1 || !w || !e || !pw || !c.rows || !tmp || !c.yb)
             st = dlor_fail(err, DLOR_E_NOMEM, "out of memory for the sensitivity passes");
     }
-    if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, err);
+    if (st == DLOR_OK) st = run_all(&c, img, len, y0, ystride, !joint, err);
     free(img);
     img = NULL;
     dlor_phase prog;
@@ -265,26 +290,20 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
             dlor_progress_step(&prog, 0);
             continue;
         }
-        c.name = t->name;
-        c.e = e;
-        c.w = w;
-        c.m = mm;
-        c.in = nn;
-        c.se = c.sw = 0;
-        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
+        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, 0, err);
         free(img);
         img = NULL;
         if (st == DLOR_OK) {
             double d = out_err2(&c, y0, y1, per_token, ystride, feat);
-            weight[i] = c.se > 0 && isfinite(d) ? d / c.se * c.sw : 0;
+            double se = gram_norm2(e, c.gram[i], mm, nn, tmp), sw = gram_norm2(w, c.gram[i], mm, nn, tmp);
+            weight[i] = se > 0 && isfinite(d) ? d / se * sw : 0;
         }
         dlor_progress_step(&prog, 0);
     }
     dlor_progress_end(&prog);
     if (st == DLOR_OK && joint) {
-        c.name = NULL;
         st = make_image(g, src, names, pws, nnames, &img, &len, err);
-        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, err);
+        if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, 0, err);
         free(img);
         /* 1 - the mean per-sample cosine of the outputs, mean-pooled over each sequence's
          * tokens when there is one row per token: the figure dlor verify reports */
@@ -301,7 +320,12 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     free(e);
     free(pw);
     free(c.rows);
-    free(c.tmp);
+    free(tmp);
+    for (size_t i = 0; c.gram && i < nnames; i++) free(c.gram[i]);
+    free(c.gram);
+    free(ins);
+    dlor_pool_destroy(c.pool);
+    free(c.yb);
     free(c.x);
     dlor_tokens_free(&c.tok);
     return st;

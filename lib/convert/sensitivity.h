@@ -16,8 +16,13 @@
  * error e in layer l. X_l are the inputs layer l sees in that pass (padding left out),
  * Y the graph's first output (padded positions left out when it has one row per token).
  * Cost: one dense pass plus one per layer over at most DLOR_SENS_ROWS calibration rows
- * (feature samples, or tokens of whole sequences), and one image of the dense graph's
- * tensors built per layer. Deterministic: no random numbers, one thread per pass. */
+ * (feature samples, or tokens of whole sequences), in float32 (the probe errors are
+ * orders of magnitude above its rounding: the weights agree with double passes' to
+ * about 1e-6 relative), and one image of the dense graph's tensors built per layer.
+ * X_l is the same in the dense pass and in layer l's (its error acts after it), so the
+ * dense pass, on one worker, gathers each layer's Gram matrix X_l^T X_l (n^2 doubles
+ * per layer, held for the call) and the perturbed passes run on 'jobs' workers.
+ * Deterministic: no random numbers, a pass's bits do not depend on its workers. */
 #ifndef DLOR_SENSITIVITY_H
 #define DLOR_SENSITIVITY_H
 
@@ -39,11 +44,12 @@ typedef dlor_status (*dlor_sens_probe)(void *ctx, size_t i, const double *w, int
  * a .npz of token ids, as --calib reads them), each layer perturbed by probe (NULL: its
  * q4 error). With joint not NULL, every layer is perturbed at once instead, in one
  * pass, and *joint receives the outputs' squared error ||Y(perturbed) - Y||_F^2 (weight
- * is not written). progress may be NULL. */
+ * is not written). progress may be NULL; jobs: the workers of a pass (1 or less: the
+ * caller alone). */
 struct dlor_convert_hooks;
 dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, const char *calib,
                              const char *const *names, size_t nnames, dlor_sens_probe probe, void *probe_ctx,
-                             double *weight, double *joint, const struct dlor_convert_hooks *progress,
+                             double *weight, double *joint, int jobs, const struct dlor_convert_hooks *progress,
                              dlor_error *err);
 
 #endif
