@@ -69,11 +69,10 @@ static int observe(void *vctx, const dlor_model *m, const dlor_image_node *node,
     return 0;
 }
 
-dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *src, const char *path,
-                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, const dlor_convert_hooks *progress,
+dlor_status dlor_calib_model_image(const dlor_graph *g, const dlor_tensor_list *src, const char *const *name,
+                                   unsigned char *const *pw, size_t np, unsigned char **img, size_t *len,
                                    dlor_error *err)
 {
-    /* the dense model: the graph over the tensors it names (borrowed) */
     dlor_container c;
     dlor_container_init(&c);
     dlor_status st = DLOR_OK;
@@ -81,16 +80,31 @@ dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *
         const char *names[2] = {g->ops[i].weight, g->ops[i].bias};
         for (int k = 0; k < 2 && st == DLOR_OK; k++) {
             const dlor_tensor *w = names[k] ? dlor_tensor_list_find(src, names[k]) : NULL;
-            if (w && !dlor_tensor_list_find(&c.tensors, w->name))
-                st = dlor_tensor_list_add(&c.tensors, "calibration", w->name, strlen(w->name), w->dtype, w->ndim,
+            if (!w || dlor_tensor_list_find(&c.tensors, w->name)) continue;
+            size_t j = 0;
+            while (j < np && (!pw[j] || strcmp(w->name, name[j]) != 0)) j++;
+            if (j < np)
+                st = dlor_tensor_list_add(&c.tensors, "the dense model", w->name, strlen(w->name), DLOR_DT_F32, 2,
+                                          w->dims, pw[j], (size_t)(w->dims[0] * w->dims[1] * 4), err);
+            else
+                st = dlor_tensor_list_add(&c.tensors, "the dense model", w->name, strlen(w->name), w->dtype, w->ndim,
                                           w->dims, w->data, w->nbytes, err);
         }
     }
     if (st == DLOR_OK) st = dlor_graph_copy(&c.graph, g, err);
+    if (st == DLOR_OK) st = dlor_container_to_memory(&c, img, len, err);
+    dlor_container_free(&c);
+    return st;
+}
+
+dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *src, const char *path,
+                                   dlor_calib_want_fn want, dlor_calib_gram_fn done, void *ctx, const dlor_convert_hooks *progress,
+                                   dlor_error *err)
+{
+    /* the dense model: the graph over the tensors it names (borrowed) */
     unsigned char *img = NULL;
     size_t len = 0;
-    if (st == DLOR_OK) st = dlor_container_to_memory(&c, &img, &len, err);
-    dlor_container_free(&c);
+    dlor_status st = dlor_calib_model_image(g, src, NULL, NULL, 0, &img, &len, err);
     if (st != DLOR_OK) return st;
     dlor_model m;
     dlor_image_error ie;

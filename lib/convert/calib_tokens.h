@@ -33,6 +33,14 @@ dlor_status dlor_calib_tokens_gram(const dlor_graph *g, const dlor_tensor_list *
                                    const struct dlor_convert_hooks *progress,
                                    dlor_error *err);
 
+/* The graph g over src's tensors (borrowed), with the tensor named name[j]
+ * replaced by the f32 matrix pw[j] (j < np, pw[j] not NULL), as a .dlor image
+ * in memory (*img, malloc'd, *len bytes): the dense model the calibration and
+ * sensitivity passes run. */
+dlor_status dlor_calib_model_image(const dlor_graph *g, const dlor_tensor_list *src, const char *const *name,
+                                   unsigned char *const *pw, size_t np, unsigned char **img, size_t *len,
+                                   dlor_error *err);
+
 /* The rows an observer of the runtime (dlor_runtime.h) is shown, gathered into out
  * (rows x in doubles at most, row-major) without the padded positions: x holds
  * 'rows' rows of 'in' elements, 'stride' elements apart, of the pass's precision

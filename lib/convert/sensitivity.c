@@ -14,7 +14,6 @@
 
 #include "calib_tokens.h"
 #include "convert.h"
-#include "dlor_container.h"
 #include "dlor_host.h"
 #include "dlor_runtime.h"
 #include "dlor_pool.h"
@@ -68,35 +67,6 @@ static double gram_norm2(const double *a, const double *gram, uint64_t m, uint64
     double s = 0;
     for (uint64_t i = 0; i < m * n; i++) s += tmp[i] * a[i];
     return s;
-}
-
-/* The graph over src's tensors (borrowed), with names[j] replaced by the f32 matrix
- * pw[j] (j < np), as an image in memory. */
-static dlor_status make_image(const dlor_graph *g, const dlor_tensor_list *src, const char *const *name,
-                              unsigned char *const *pw, size_t np, unsigned char **img, size_t *len, dlor_error *err)
-{
-    dlor_container c;
-    dlor_container_init(&c);
-    dlor_status st = DLOR_OK;
-    for (size_t i = 0; i < g->count && st == DLOR_OK; i++) {
-        const char *names[2] = {g->ops[i].weight, g->ops[i].bias};
-        for (int k = 0; k < 2 && st == DLOR_OK; k++) {
-            const dlor_tensor *w = names[k] ? dlor_tensor_list_find(src, names[k]) : NULL;
-            if (!w || dlor_tensor_list_find(&c.tensors, w->name)) continue;
-            size_t j = 0;
-            while (j < np && (!pw[j] || strcmp(w->name, name[j]) != 0)) j++;
-            if (j < np)
-                st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), DLOR_DT_F32, 2, w->dims,
-                                          pw[j], (size_t)(w->dims[0] * w->dims[1] * 4), err);
-            else
-                st = dlor_tensor_list_add(&c.tensors, "sensitivity", w->name, strlen(w->name), w->dtype, w->ndim,
-                                          w->dims, w->data, w->nbytes, err);
-        }
-    }
-    if (st == DLOR_OK) st = dlor_graph_copy(&c.graph, g, err);
-    if (st == DLOR_OK) st = dlor_container_to_memory(&c, img, len, err);
-    dlor_container_free(&c);
-    return st;
 }
 
 /* Runs the image over the calibration rows into y (the first output, every row, widened
@@ -177,7 +147,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     size_t len = 0;
     double *y0 = NULL, *y1 = NULL, *w = NULL, *e = NULL, *tmp = NULL;
     dlor_status st = dlor_graph_check(g, src, "model", &in_dim, NULL, err);
-    if (st == DLOR_OK) st = make_image(g, src, NULL, NULL, 0, &img, &len, err);
+    if (st == DLOR_OK) st = dlor_calib_model_image(g, src, NULL, NULL, 0, &img, &len, err);
     /* the calibration rows: whole sequences or samples, DLOR_SENS_ROWS at most */
     dlor_model m;
     dlor_image_error ie;
@@ -284,7 +254,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
                 e[j] = (double)f - w[j];
             }
             const char *nm = t->name;
-            st = make_image(g, src, &nm, &pw, 1, &img, &len, err);
+            st = dlor_calib_model_image(g, src, &nm, &pw, 1, &img, &len, err);
         }
         if (joint) {
             dlor_progress_step(&prog, 0);
@@ -302,7 +272,7 @@ dlor_status dlor_sensitivity(const dlor_graph *g, const dlor_tensor_list *src, c
     }
     dlor_progress_end(&prog);
     if (st == DLOR_OK && joint) {
-        st = make_image(g, src, names, pws, nnames, &img, &len, err);
+        st = dlor_calib_model_image(g, src, names, pws, nnames, &img, &len, err);
         if (st == DLOR_OK) st = run_all(&c, img, len, y1, ystride, 0, err);
         free(img);
         /* 1 - the mean per-sample cosine of the outputs, mean-pooled over each sequence's
