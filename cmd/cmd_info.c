@@ -45,28 +45,9 @@ static void json_tensor(dlor_jw *w, const dlor_tensor *t, const char *role)
     dlor_jw_end_obj(w);
 }
 
-/* Is name one of the comma-separated names of list (dlor.kept_dense)? */
-static int listed(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *p = list; p && *p;) {
-        size_t len = strcspn(p, ",");
-        if (len == n && memcmp(p, name, n) == 0) return 1;
-        p += len + (p[len] == ',');
-    }
-    return 0;
-}
-
-static const char *meta_value(const dlor_tensor_list *l, const char *key)
-{
-    for (size_t i = 0; i < l->meta_count; i++)
-        if (strcmp(l->meta_keys[i], key) == 0) return l->meta_vals[i];
-    return NULL;
-}
-
 static const char *role_of(const dlor_container *c, const char *name)
 {
-    if (listed(meta_value(&c->tensors, "dlor.kept_dense"), name)) return "kept dense";
+    if (dlor_name_listed(dlor_tensor_list_meta(&c->tensors, "dlor.kept_dense"), name)) return "kept dense";
     for (size_t i = 0; i < c->nlayers; i++) {
         if (strcmp(c->layers[i].u_name, name) == 0) return "factor U^T";
         if (c->layers[i].base_name && strcmp(c->layers[i].base_name, name) == 0) return "base B";
@@ -329,7 +310,7 @@ static int info_dlor(const char *path, int json)
         }
     }
     /* the layers a compressed form kept dense are converted layers too: stored as they are */
-    const char *kept = meta_value(&c.tensors, "dlor.kept_dense");
+    const char *kept = dlor_tensor_list_meta(&c.tensors, "dlor.kept_dense");
     size_t nkept = 0;
     if (json) {
         dlor_jw_end_arr(&w);
@@ -338,7 +319,7 @@ static int info_dlor(const char *path, int json)
     }
     for (size_t i = 0; i < c.tensors.count; i++) {
         const dlor_tensor *t = &c.tensors.items[i];
-        if (!listed(kept, t->name)) continue;
+        if (!dlor_name_listed(kept, t->name)) continue;
         char shape[96];
         nkept++;
         pd += t->nelem;

@@ -138,6 +138,11 @@ dlor_status dlor_tensor_list_add(dlor_tensor_list *l, const char *what, const ch
                                  size_t nbytes, dlor_error *err);
 dlor_status dlor_tensor_list_add_meta(dlor_tensor_list *l, const char *key, const char *val,
                                       dlor_error *err);
+/* The value of metadata key, or NULL when the list has none. */
+const char *dlor_tensor_list_meta(const dlor_tensor_list *l, const char *key);
+/* Is name one of the comma-separated names of list (a metadata value such as
+ * dlor.kept_dense; NULL lists none)? */
+int dlor_name_listed(const char *list, const char *name);
 /* Rejects duplicate tensor names (O(n log n)); readers call it once at the end. */
 dlor_status dlor_tensor_list_check_unique(const dlor_tensor_list *l, const char *what,
                                           dlor_error *err);

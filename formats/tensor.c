@@ -548,3 +548,21 @@ const dlor_tensor *dlor_tensor_list_find(const dlor_tensor_list *l, const char *
         if (strcmp(l->items[i].name, name) == 0) return &l->items[i];
     return NULL;
 }
+
+const char *dlor_tensor_list_meta(const dlor_tensor_list *l, const char *key)
+{
+    for (size_t i = 0; i < l->meta_count; i++)
+        if (strcmp(l->meta_keys[i], key) == 0) return l->meta_vals[i];
+    return NULL;
+}
+
+int dlor_name_listed(const char *list, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *q = list; q && *q;) {
+        size_t len = strcspn(q, ",");
+        if (len == n && memcmp(q, name, n) == 0) return 1;
+        q += len + (q[len] == ',');
+    }
+    return 0;
+}

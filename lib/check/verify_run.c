@@ -51,24 +51,11 @@ static int is_factor_tensor(const dlor_container *c, const char *name)
     return 0;
 }
 
-/* Is name one of the comma-separated names of list? */
-static int name_in_list(const char *list, const char *name)
-{
-    size_t n = strlen(name);
-    for (const char *q = list; q && *q;) {
-        const char *e = strchr(q, ',');
-        size_t len = e ? (size_t)(e - q) : strlen(q);
-        if (len == n && memcmp(q, name, n) == 0) return 1;
-        q = e ? e + 1 : q + len;
-    }
-    return 0;
-}
-
 const char *dlor_verify_layer_note(const verify_result *r, const dlor_layer_report *L, char *buf, size_t len)
 {
     long long rank;
     buf[0] = 0;
-    if (L->method && r->rank_capped && name_in_list(r->rank_capped, L->name)) {
+    if (L->method && r->rank_capped && dlor_name_listed(r->rank_capped, L->name)) {
         snprintf(buf, len, "--rank %s is larger than the layer allows: capped at %llu (one factor)",
                  r->rank_asked ? r->rank_asked : "?", (unsigned long long)L->rank);
     } else if (!L->method && L->form && strcmp(L->form, "dense") == 0 && r->target &&
@@ -682,7 +669,7 @@ dlor_status dlor_verify_files(const dlor_verify_args *a, dlor_verify_state *vs, 
     if (st == DLOR_OK) st = model_order(&vs->r, &vs->c.graph, &vs->src, err);
     for (size_t i = 0; i < vs->c.tensors.count && st == DLOR_OK; i++) {
         const dlor_tensor *t = &vs->c.tensors.items[i];
-        if (is_factor_tensor(&vs->c, t->name) || name_in_list(kept, t->name)) continue;
+        if (is_factor_tensor(&vs->c, t->name) || dlor_name_listed(kept, t->name)) continue;
         if (!dlor_tensor_list_find(&vs->src, t->name) && dlor_verify_net_made(vs->r.net, t->name)) continue;
         vs->r.carried++;
         const dlor_tensor *s = dlor_tensor_list_find(&vs->src, t->name);

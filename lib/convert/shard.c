@@ -120,13 +120,6 @@ dlor_status dlor_sort_name_list(char *list, dlor_error *err)
 
 /* ---- dlor merge ------------------------------------------------------------------------ */
 
-static const char *meta_get(const dlor_tensor_list *t, const char *key)
-{
-    for (size_t i = 0; i < t->meta_count; i++)
-        if (strcmp(t->meta_keys[i], key) == 0) return t->meta_vals[i];
-    return NULL;
-}
-
 /* Name lists each part records for its own layers; the merged file holds their
  * union, sorted as a single conversion sorts it. */
 static const char *const part_lists[] = {"dlor.kept_dense", "dlor.rank_capped"};
@@ -147,7 +140,7 @@ static dlor_status same_conversion(const dlor_container *a, const char *an, cons
         const dlor_tensor_list *x = pass ? &b->tensors : &a->tensors, *y = pass ? &a->tensors : &b->tensors;
         for (size_t i = 0; i < x->meta_count; i++) {
             if (is_shard_key(x->meta_keys[i])) continue;
-            const char *v = meta_get(y, x->meta_keys[i]);
+            const char *v = dlor_tensor_list_meta(y, x->meta_keys[i]);
             if (!v || strcmp(v, x->meta_vals[i]) != 0)
                 return dlor_fail(err, DLOR_E_FORMAT, "%s and %s come from different conversions (metadata '%s' %s)",
                                  an, bn, x->meta_keys[i], v ? "differs" : "is missing from one");
@@ -167,7 +160,7 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
     for (size_t p = 0; p < np && st == DLOR_OK; p++) {
         st = dlor_container_read(paths[p], &parts[p], err);
         if (st != DLOR_OK) break;
-        const char *sh = meta_get(&parts[p].tensors, "dlor.shard");
+        const char *sh = dlor_tensor_list_meta(&parts[p].tensors, "dlor.shard");
         int64_t i, n;
         if (!sh || dlor_shard_parse(sh, &i, &n) != 0) {
             st = dlor_fail(err, DLOR_E_FORMAT, "%s is not a part written by 'dlor convert --shard' (no dlor.shard)",
@@ -198,7 +191,7 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
         by_index[i] = paths[p];
         if (p > 0) st = same_conversion(&parts[0], paths[0], &parts[p], paths[p], err);
         for (size_t l = 0; l < NPART_LISTS; l++) {
-            const char *k = meta_get(&parts[p].tensors, part_lists[l]);
+            const char *k = dlor_tensor_list_meta(&parts[p].tensors, part_lists[l]);
             if (k) list_len[l] += strlen(k) + 1;
         }
     }
@@ -229,7 +222,7 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
         char *list = calloc(list_len[l], 1);
         if (!list) st = dlor_fail(err, DLOR_E_NOMEM, "out of memory");
         for (size_t p = 0; p < np && st == DLOR_OK; p++) {
-            const char *k = meta_get(&parts[p].tensors, part_lists[l]);
+            const char *k = dlor_tensor_list_meta(&parts[p].tensors, part_lists[l]);
             if (k && *k) {
                 if (*list) strcat(list, ",");
                 strcat(list, k);
@@ -239,7 +232,7 @@ static dlor_status merge_parts(const char *const *paths, size_t np, dlor_contain
         lists_out[l] = list;
     }
     if (st != DLOR_OK) return st;
-    const char *gtext = meta_get(m0, "dlor.shard_graph");
+    const char *gtext = dlor_tensor_list_meta(m0, "dlor.shard_graph");
     if (gtext && *gtext) st = dlor_graph_parse(gtext, &out->graph, err);
     return st;
 }
@@ -257,8 +250,8 @@ dlor_status dlor_merge_files(const char *const *paths, size_t np, dlor_merged *m
     for (size_t l = 0; l < NPART_LISTS && st == DLOR_OK; l++)
         if (*lists[l]) st = dlor_tensor_list_add_meta(&m->merged.tensors, part_lists[l], lists[l], err);
     if (st == DLOR_OK) {
-        const char *gs = meta_get(&m->parts[0].tensors, "dlor.shard_graph_source");
-        const char *why = meta_get(&m->parts[0].tensors, "dlor.shard_graph_missing");
+        const char *gs = dlor_tensor_list_meta(&m->parts[0].tensors, "dlor.shard_graph_source");
+        const char *why = dlor_tensor_list_meta(&m->parts[0].tensors, "dlor.shard_graph_missing");
         st = dlor_convert_graph_metadata(&m->merged, gs, why ? why : "", err);
     }
     for (size_t l = 0; l < NPART_LISTS; l++) free(lists[l]);

@@ -19,13 +19,6 @@
 #define SPECTRA_MAX_LAYERS 12
 #define SPECTRA_MAX_DIM 1024
 
-static const char *meta(const dlor_container *c, const char *key)
-{
-    for (size_t i = 0; i < c->tensors.meta_count; i++)
-        if (strcmp(c->tensors.meta_keys[i], key) == 0) return c->tensors.meta_vals[i];
-    return NULL;
-}
-
 static int is_exact(const dlor_layer_report *L)
 {
     return L->form && (strcmp(L->form, "mul") == 0 || strcmp(L->form, "add") == 0);
@@ -133,7 +126,7 @@ static void summary(dlor_html *h, const char *in, const char *out, const verify_
                                                              : " (not the file the .dlor was made from: SHA-256 differs)");
     dlor_html_kv(h, "DLoR file", "%s", out);
     {
-        const char *method = meta(c, "dlor.method"), *dtype = meta(c, "dlor.dtype"), *rank = meta(c, "dlor.rank");
+        const char *method = dlor_tensor_list_meta(&c->tensors, "dlor.method"), *dtype = dlor_tensor_list_meta(&c->tensors, "dlor.dtype"), *rank = dlor_tensor_list_meta(&c->tensors, "dlor.rank");
         dlor_html_kv(h, "conversion", "method %s, rank %s, storage %s%s%s%s%s", method ? method : "?",
                      rank ? rank : "?", dtype ? dtype : "?", target ? ", target " : "", target ? target : "",
                      r->calib ? ", calibrated on " : "", r->calib ? r->calib : "");
