@@ -579,6 +579,15 @@ def stream_convert_section(run, S, a):
         return json.load(f)
 
 
+def plan_check_section(run, S, a):
+    """bench/plan_check.py: the plan's time and peak memory against a conversion of a mid-size model."""
+    run.section = "plan check"
+    js = os.path.join(a.work, "plan_check.json")
+    run.run([sys.executable, os.path.join(HERE, "plan_check.py"), "--dlor", a.dlor, "--json", js])
+    with open(js) as f:
+        return json.load(f)
+
+
 def stream_section(run, S, a, models):
     """Read bandwidth of one core and of T cores for working sets of each model's size (bench/stream_probe.c)."""
     run.section = "memory tiers"
@@ -661,7 +670,7 @@ def p_of(name):
 
 
 def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, bench, fws, rss, probe, trips, repeats,
-           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None, sconv=None, pre=None):
+           run, quant=None, mcu=None, onnx_rw=None, tf=None, ab=None, sconv=None, pre=None, pcheck=None):
     L = []
     w = L.append
     quick = a.quick
@@ -1311,6 +1320,27 @@ def report(a, S, mach, load0, load1, t_total, conv, rect, budget, jobs, models, 
             targets.append(("Plan's peak memory within 2 x of the measured (%s, --jobs %d)" % (r["model"], r["jobs"]),
                             "%.2f x" % ratio, 0.5 <= ratio <= 2.0))
         w("")
+    if pcheck:
+        w("### The plan's time and memory on a mid-size model")
+        w("")
+        w("`bench/plan_check.py`: a model of transformer shapes (4 blocks, hidden 512, MLP 2048, seeded Gaussian "
+          "weights; %.1f M parameters) converted with each option set, one job; the plan (`convert --dry-run`: its "
+          "rates scaled by the factor its probe measured on this machine, lib/convert/plan_speed.c) next to the "
+          "wall time and peak RSS (GNU time)." % (pcheck["params"] / 1e6))
+        w("")
+        w("| options | factor | plan s | measured s | ratio | plan MB | peak RSS MB | ratio |")
+        w("|---|---|---|---|---|---|---|---|")
+        for r in pcheck["rows"]:
+            tr, mr = r["plan_secs"] / r["secs"], r["plan_peak_bytes"] / r["peak_bytes"]
+            w("| `%s` | %.2f | %.1f | %.1f | %.2f | %.0f | %.0f | %.2f |" % (
+                r["options"], r["factor"], r["plan_secs"], r["secs"], tr, r["plan_peak_bytes"] / 1e6,
+                r["peak_bytes"] / 1e6, mr))
+            targets.append(("Mid-size model, `%s`: the plan's time within 2x of the measured" % r["options"],
+                            "%.3g / %.3g s (%.2f)" % (r["plan_secs"], r["secs"], tr), 0.5 <= tr <= 2.0))
+            targets.append(("Mid-size model, `%s`: the plan's peak memory within 2x of the measured" % r["options"],
+                            "%.0f / %.0f MB (%.2f)" % (r["plan_peak_bytes"] / 1e6, r["peak_bytes"] / 1e6, mr),
+                            0.5 <= mr <= 2.0))
+        w("")
 
     # ---- pretrained sentence encoder
     if pre:
@@ -1430,10 +1460,11 @@ def main():
     onnx_rw = onnx_rewrite_section(run, S, a)
     ab = ab_section(run, S, a)
     sconv = stream_convert_section(run, S, a)
+    pcheck = plan_check_section(run, S, a)
     pre = pretrained_section(run, S, a)
     load1 = loadavg()
     text = report(a, S, mach, load0, load1, time.perf_counter() - t0, conv, rect, budget, jobs, models, bench, fws,
-                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab, sconv, pre)
+                  rss, probe, trips, repeats, run, quant, mcu, onnx_rw, tf, ab, sconv, pre, pcheck)
     tmp = a.out + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)

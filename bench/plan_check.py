@@ -6,9 +6,11 @@ converted with several options; for each, the plan's estimated time and peak mem
 the script's own pages, which Linux keeps in ru_maxrss across exec) and their ratios. The plan aims at a factor of 2 either way. Not a test: the
 numbers depend on the machine and its load.
 
-    python3 bench/plan_check.py [--dlor build/dlor] [--hidden 512] [--blocks 4]"""
+    python3 bench/plan_check.py [--dlor build/dlor] [--hidden 512] [--blocks 4] [--json FILE]"""
 import argparse
+import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -35,6 +37,7 @@ def main():
     ap.add_argument("--dlor", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "build", "dlor"))
     ap.add_argument("--hidden", type=int, default=512)
     ap.add_argument("--blocks", type=int, default=4)
+    ap.add_argument("--json", default=None, help="write every row here")
     a = ap.parse_args()
     h, inter = a.hidden, 4 * a.hidden
     rng = np.random.default_rng(0)
@@ -48,7 +51,9 @@ def main():
     d = tempfile.mkdtemp(prefix="dlor-plan-")
     src = os.path.join(d, "model.safetensors")
     save_file(t, src)
-    print(f"model: {a.blocks} blocks, hidden {h}, {sum(x.size for x in t.values()) / 1e6:.1f} M parameters, "
+    params = int(sum(x.size for x in t.values()))
+    rows = []
+    print(f"model: {a.blocks} blocks, hidden {h}, {params / 1e6:.1f} M parameters, "
           f"{os.path.getsize(src) / 1e6:.1f} MB; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}")
     print(f"{'options':<28} {'est time':>9} {'time':>8} {'ratio':>6}   {'est peak':>9} {'peak RSS':>9} {'ratio':>6}"
           f"   {'est out':>9} {'out':>9}")
@@ -79,6 +84,13 @@ def main():
         size = os.path.getsize(out)
         print(f"{' '.join(opts):<28} {est_time:>8.1f}s {secs:>7.1f}s {est_time / secs:>6.2f}   {est_peak / 1e6:>7.0f}MB "
               f"{peak / 1e6:>7.0f}MB {est_peak / peak:>6.2f}   {est_out / 1e6:>7.1f}MB {size / 1e6:>7.1f}MB")
+        m = re.search(r"rates x([0-9.]+)", line)
+        rows.append({"options": " ".join(opts), "plan_secs": est_time, "secs": secs, "plan_peak_bytes": est_peak,
+                     "peak_bytes": peak, "plan_out_bytes": est_out, "out_bytes": size,
+                     "factor": float(m.group(1)) if m else 1.0})
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump({"params": params, "rows": rows}, f, indent=1)
     return 0
 
 

@@ -55,8 +55,8 @@ static const dlor_optdef defs[] = {
                                  "                             a runtime built with BLAS runs batches through sgemm on it)"},
     {"include", 0, "GLOB", "factor the 2-D tensors whose name matches, whatever their role (repeatable)"},
     {"exclude", 0, "GLOB", "never factor tensors whose name matches (repeatable)"},
-    {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor); the output\n"
-                       "                             does not depend on J when BLAS runs one thread (OPENBLAS_NUM_THREADS=1)"},
+    {"jobs", 'j', "J", "convert up to J layers at once (default 1; 0: one per processor), one BLAS thread\n"
+                       "                             each, so the output does not depend on J (unless OPENBLAS_NUM_THREADS is set)"},
     {"shard", 0, "I/N", "convert only part I (0-based) of N of the layers into a part file; join the\n"
                         "                             N parts with 'dlor merge' (per-layer targets only, not --budget)"},
     {"compress", 0, NULL, "store the file as one zlib stream after its preamble (hosts inflate it; the runtime needs\n"

@@ -212,9 +212,9 @@ typedef struct dlor_convert_options {
     size_t ninclude;
     const char *const *exclude; /* globs: never convert these */
     size_t nexclude;
-    int jobs;                 /* layers converted at once (1; 0: one per processor); the output does not depend on it
-                                 when BLAS runs one thread (OpenBLAS's threads can change the last bits of LAPACK's
-                                 results, and each job gets a share of them) */
+    int jobs;                 /* layers converted at once (1; 0: one per processor), each with one BLAS thread
+                                 unless OPENBLAS_NUM_THREADS (or GOTO_ or OMP_NUM_THREADS) is set, whose count the
+                                 jobs then share; with one BLAS thread the output does not depend on jobs */
     uint64_t seed;            /* seed of a random basis */
     /* the network form: rank (0: 16), storage (f32 or f64), calib (the inputs h is searched on; NULL:
        256 seeded normal samples), include and exclude apply too */

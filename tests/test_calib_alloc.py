@@ -27,6 +27,7 @@ import dlor_pyreader
 from dlor_testlib import SRC, check, finish, run, scratch
 
 TMP, path, fresh = scratch("calib-alloc")
+os.environ["DLOR_TEST_PLAN_SPEED"] = "1"  # plans compared across runs: the reference rates, unscaled
 S = os.path.join(SRC, "samples")
 DIGITS = os.path.join(S, "digits", "digits.safetensors")
 BERT = os.path.join(S, "bert-tiny")

@@ -831,6 +831,7 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         L->corr_dt = cc->corr_storage;
         dlor_container_init(&L->part);
     }
+    int blas = dlor_parallel_blas_begin(cc->jobs); /* from the calibration pass to the last fit */
     if (st == DLOR_OK && cc->calib) st = load_calibration(cc, src, g, &p, err);
     if (st == DLOR_OK && cc->acts) st = load_calib_acts(cc, &p, err);
     if (st == DLOR_OK) whiten_note(&p);
@@ -846,7 +847,6 @@ dlor_status dlor_compress_layers(const dlor_compress_cfg *cc, const dlor_tensor_
         if (cc->rank > 0) L->k = cc->rank <= L->kcap ? cc->rank : DLOR_KEEP_DENSE;
         else L->k = L->kcap < 1 ? DLOR_KEEP_DENSE : 0;
     }
-    int blas = dlor_parallel_blas_begin(cc->jobs);
     if (st == DLOR_OK && cc->rank <= 0) {
         dlor_progress_begin(&p.prog, cc->progress, "error curves", "layers", p.n, plan_work(&p));
         st = dlor_parallel_for(p.n, cc->jobs, curve_step, &p, err);

@@ -47,6 +47,7 @@ typedef struct dlor_plan {
     uint64_t peak_bytes;        /* the process at its largest */
     double secs;                /* the whole run (jobs layers at once) */
     double sens_secs;           /* of which the sensitivity passes of a calibrated allocation */
+    double speed;               /* the factor the rates were scaled by (dlor_plan_speed) */
     int jobs;
 } dlor_plan;
 
@@ -72,6 +73,13 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
                            const dlor_layer_spec *specs, int jobs, double budget, const dlor_plan_calib *calib,
                            uint64_t src_file_bytes, dlor_error *err);
 void dlor_plan_free(dlor_plan *p);
+
+/* The median seconds of the plan's probe (plan_speed.c: one small SVD), and
+ * that time over the probe's time on the machine the rates were measured on:
+ * the factor every rate is scaled by (DLOR_TEST_PLAN_SPEED, when set to a
+ * positive number, stands in for it). */
+double dlor_plan_probe_secs(void);
+double dlor_plan_speed(void);
 
 /* The plan as a table, told to h line by line (DLOR_LINE_PLAN): every tensor
  * with its role and form, converted layers with their estimates, then the

@@ -83,10 +83,22 @@ int dlor_cpu_count(void)
     return n > 0 ? (int)n : 1;
 }
 
+/* Whether the user chose BLAS's thread count (OpenBLAS reads these at start). */
+static int blas_threads_chosen(void)
+{
+    static const char *const vars[] = {"OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"};
+    for (size_t i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) return 1;
+    }
+    return 0;
+}
+
 int dlor_parallel_blas_begin(int jobs)
 {
     int now = openblas_get_num_threads();
-    if (jobs > 1) openblas_set_num_threads(now / jobs > 1 ? now / jobs : 1);
+    if (!blas_threads_chosen()) openblas_set_num_threads(1);
+    else if (jobs > 1) openblas_set_num_threads(now / jobs > 1 ? now / jobs : 1);
     return now;
 }
 

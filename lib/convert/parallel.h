@@ -14,10 +14,17 @@ typedef dlor_status (*dlor_task_fn)(void *ctx, size_t i, dlor_error *err);
  * with its message in err, which makes the outcome independent of timing. */
 dlor_status dlor_parallel_for(size_t n, int jobs, dlor_task_fn fn, void *ctx, dlor_error *err);
 
-/* Before a loop of 'jobs' concurrent tasks: shares BLAS's threads among them
- * (its current count / jobs, at least 1) and returns the count to restore with
- * dlor_parallel_blas_end. BLAS's own threading can change the last bits of some
- * results, so output equal for every --jobs needs OPENBLAS_NUM_THREADS=1. */
+/* Before a loop of 'jobs' concurrent tasks: one BLAS thread per task, unless
+ * the environment chose BLAS's thread count (OPENBLAS_NUM_THREADS,
+ * GOTO_NUM_THREADS, OMP_NUM_THREADS), whose count is then shared among the
+ * tasks (count / jobs, at least 1). Returns the count to restore with
+ * dlor_parallel_blas_end. Why one: OpenBLAS's threads wait for work by spinning,
+ * so on a machine whose cores are busy with other processes a conversion with
+ * two BLAS threads ran 12x slower than with one (the mid-size model of
+ * bench/plan_check.py, --method add, with two busy processes on the 2-core
+ * machine: 53 s against 4.4 s; idle 2.70 s against 2.93 s); --jobs is the
+ * parallelism that holds up. BLAS's threading can also change the last bits of
+ * some results, so with one thread the output is the same for every --jobs. */
 int dlor_parallel_blas_begin(int jobs);
 void dlor_parallel_blas_end(int saved);
 

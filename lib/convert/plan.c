@@ -1,9 +1,8 @@
 /* plan.c - estimates of a conversion before it runs (convert_plan.h).
  *
  * The rates below were measured on the machine of BENCHMARKS.md (2 cores,
- * OpenBLAS, one job, OPENBLAS_NUM_THREADS unset) by converting layers of
- * Gaussian entries and timing them with 'dlor convert --verbose' (the seconds
- * per layer it prints) and /usr/bin/time -v for peak RSS; bench/plan_check.py
+ * OpenBLAS, idle) by converting layers of Gaussian entries and timing them
+ * (bench/plan_rates.py), and /usr/bin/time -v for peak RSS; bench/plan_check.py
  * reruns the comparison on a mid-size model and prints estimate / measured. */
 #define _POSIX_C_SOURCE 200809L
 #include "convert_plan.h"
@@ -17,46 +16,52 @@
 #include "dlor_graph.h"
 #include "sensitivity.h"
 
-/* Seconds per unit of work (one job, OPENBLAS_NUM_THREADS=1; measured with three
- * seeded Gaussian layers, 1024 x 1024, 1024 x 256 and 256 x 1024, on the 2-core
- * machine while it ran other jobs, load average about 9):
+/* Seconds per unit of work on the reference machine, idle (plan_speed.c scales
+ * them to the machine a plan runs on). bench/plan_rates.py converts four seeded
+ * Gaussian layers of each of 7 shapes (384^2 to 1024^2, 2048 x 512, 512 x 2048,
+ * 1536 x 384, 1024 x 256) in each form, one job and one BLAS thread, and prints
+ * the measured time over the plan's; these rates put that ratio at 0.7-1.4 for
+ * layers of 512 and more:
  *  mul: the Schur form of the K x K block, K = min(m, n), and the factors of the
- *       padded D x D layer, D = max(m, n): 1024 x 1024 1.82 s, 1024 x 256 0.21 s,
- *       256 x 1024 0.18 s (RATE_MUL_K3 K^3 + RATE_MUL_D2K D^2 K);
- *  add: one SVD of m x n (m n K): 1024 x 1024 0.86 s, 1024 x 256 0.05 s;
+ *       padded D x D layer, D = max(m, n) (RATE_MUL_K3 K^3 + RATE_MUL_D2K D^2 K):
+ *       1024 x 1024 0.80 s, 2048 x 512 0.70 s, 1024 x 256 0.13 s a layer;
+ *  add: one SVD of m x n (m n K): 1024 x 1024 0.38 s, 2048 x 512 0.23 s;
  *  compressed at a rank k: about 2.2 SVDs (the beta search's two starts), each
  *       LAPACK's full one (RATE_ADD m n K) or, where svd_top.c takes the block
  *       Krylov method (K >= 200 and at least 5 blocks of b = k + max(10, k/10)
  *       columns within 0.6 K, at most 10), RATE_KRYLOV m n b blocks: 1024 x 1024
- *       at rank 64 0.37 s (Krylov), at rank 256 1.28 s (full), 1024 x 256 at
- *       rank 64 0.10 s, 512 x 512 at rank 64 0.15-0.32 s, 2048 x 512 0.68-0.94 s
- *       (full);
- *  compressed at a tol or budget: the error curves (m n K) and a fit at the rank
- *       the target comes to (as above): --budget 0.5 over the three, 1.68 s, of
- *       which 0.81 s the 1024 x 1024 fit at rank 127. */
-#define RATE_MUL_K3 1.0e-9
-#define RATE_MUL_D2K 0.7e-9
-#define RATE_ADD 0.8e-9
-#define RATE_LOWRANK 2.0e-9         /* a fit after the error curves: m n min(K, 2 k + 64) */
-#define RATE_KRYLOV 0.27e-9
+ *       at rank 64 0.18 s (Krylov), at rank 200 0.80 s (full), 2048 x 512 at
+ *       rank 64 0.39 s;
+ *  compressed at a tol or budget: the error curves (RATE_CURVES m n K: 1024 x
+ *       1024 0.39 s) and a fit at the rank the target comes to (RATE_LOWRANK m n
+ *       min(K, 2 k + 64): 1024 x 1024 at rank 256 0.41 s). */
+#define RATE_MUL_K3 0.7e-9
+#define RATE_MUL_D2K 0.3e-9
+#define RATE_ADD 0.4e-9
+#define RATE_LOWRANK 0.6e-9         /* a fit after the error curves: m n min(K, 2 k + 64) */
+#define RATE_KRYLOV 0.14e-9
 #define RANK_FIT_SVDS 2.2
-#define RATE_CURVES 0.75e-9
-#define RATE_CALIB_ROW 2.0e-9       /* per calibration row and weight of the model (forward, Gram) */
+#define RATE_CURVES 0.4e-9
+/* The calibration pass, per row and weight of the model (the dense pass in double,
+ * the Gram matrices), idle: 3.7e-10 on a chain of eight 512 x 512 layers with 16384
+ * rows (12.6 s), 1.7e-10 on all-MiniLM-L6-v2 with 128 x 40 tokens (9 s). */
+#define RATE_CALIB_ROW 0.3e-9
 /* The sensitivity passes of a calibrated allocation (sensitivity.h): float32 passes of
  * at most DLOR_SENS_ROWS rows through the dense graph on --jobs workers, each after
  * building the graph's image; measured with 'dlor convert --budget 0.5 --calib --jobs 2
  * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers):
  * its first "sensitivity: 36 layers done in" line (37 passes and 36 probe fits) less
  * the time the same 36 fits take in the lines after it, 42 s on the idle machine (1.14
- * s a pass, 2.6e-11 per row and weight) and 113 s while it ran other jobs (load
- * average about 15: 7.0e-11); the rate lies between. The probes' fits are
- * rank_fit_secs at the budget's rank. */
-#define RATE_SENS_ROW 3.5e-11       /* per row and weight of the model, per pass */
+ * s a pass, 2.6e-11 per row and weight). The probes' fits are rank_fit_secs at the
+ * budget's rank. */
+#define RATE_SENS_ROW 2.6e-11       /* per row and weight of the model, per pass */
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
  * (peak RSS of converting the 70 KB digits sample); LAPACK's workspace of a
  * factorization about WORK_D2 doubles per element of the padded D x D layer
  * (peak RSS of the three layers above: mul 80 MB, add 73 MB, rank 64 65 MB). */
 #define BASE_BYTES (10u << 20)
+/* plans shorter than this at the reference rates are not worth the probe's 50 ms */
+#define PROBE_FROM_SECS 1.0
 #define WORK_D2 6.0
 
 static uint64_t u64min(uint64_t a, uint64_t b) { return a < b ? a : b; }
@@ -257,6 +262,11 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     if (g && g->count) writing += p->out_bytes;
     p->peak_bytes = BASE_BYTES + (mapped ? 0 : src_file_bytes) + held + u64max(work_max * (uint64_t)p->jobs, writing);
     p->peak_bytes = u64max(p->peak_bytes, sens_peak);
+    /* the rates are the reference machine's, idle: scaled to this one as it runs now */
+    p->speed = p->secs >= PROBE_FROM_SECS ? dlor_plan_speed() : 1.0;
+    for (size_t i = 0; i < p->n; i++) p->items[i].secs *= p->speed;
+    p->secs *= p->speed;
+    p->sens_secs *= p->speed;
     return DLOR_OK;
 }
 
@@ -315,13 +325,14 @@ void dlor_plan_lines(const dlor_plan *p, const char *in, const dlor_convert_hook
                         (s->form == DLOR_FORM_MUL || s->form == DLOR_FORM_ADD) && it->growth > DLOR_PLAN_GROWTH_FLAG
                             ? "  GROWS" : "");
     }
-    char d[32], e[64] = "", f[32];
+    char d[32], e[64] = "", f[32], g[48] = "";
+    if (p->speed != 1.0) snprintf(g, sizeof g, ", rates x%.2f on this machine now", p->speed);
     if (p->sens_secs > 0) snprintf(e, sizeof e, "; the sensitivity passes %s", secs_str(p->sens_secs, f, sizeof f));
     dlor_hooks_line(h, DLOR_LINE_PLAN,
-                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s%s)",
+                    "total: %zu layers, output %s (their dense bytes %s), peak memory %s, time %s (%d job%s%s%s)",
                     p->nconvert, dlor_bytes_str(p->out_bytes, a, sizeof a),
                     dlor_bytes_str(p->dense_bytes, b, sizeof b), dlor_bytes_str(p->peak_bytes, c, sizeof c),
-                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s", e);
+                    secs_str(p->secs, d, sizeof d), p->jobs, p->jobs == 1 ? "" : "s", g, e);
 }
 
 size_t dlor_plan_print_flags(const dlor_plan *p, const dlor_convert_hooks *h)
