@@ -25,6 +25,16 @@ static const char *usage_line = "FILE [--json] [--activation NAME]\n\n"
                                 "ONNX's own, a 'dlor.graph' metadata entry, or nn.Sequential names with\n"
                                 "--activation; when there is none, info says why.";
 
+/* The tensor table's name column: as wide as the longest name (names are what
+ * --include, --exclude and --set match, so they are shown whole), at least 36. */
+static int name_width(const dlor_tensor_list *l)
+{
+    size_t w = 36;
+    for (size_t i = 0; i < l->count; i++)
+        if (strlen(l->items[i].name) > w) w = strlen(l->items[i].name);
+    return (int)w;
+}
+
 static void json_tensor(dlor_jw *w, const dlor_tensor *t, const char *role)
 {
     dlor_jw_begin_obj(w);
@@ -343,7 +353,7 @@ static int info_dlor(const char *path, int json)
         const dlor_tensor *t = &c.tensors.items[i];
         char shape[96];
         if (json) json_tensor(&w, t, role_of(&c, t->name));
-        else printf("  %-36s %-5s %-16s %s\n", t->name, dlor_dtype_name(t->dtype),
+        else printf("  %-*s %-5s %-16s %s\n", name_width(&c.tensors), t->name, dlor_dtype_name(t->dtype),
                     dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role_of(&c, t->name));
     }
     if (json) {
@@ -414,7 +424,7 @@ static int info_weights(const char *path, int json, const char *activation)
         const char *role = dlor_role_name(dlor_tensor_role_of(t, &g));
         params += t->nelem;
         if (json) json_tensor(&w, t, role);
-        else printf("  %-36s %-5s %-16s %s\n", t->name, dlor_dtype_name(t->dtype),
+        else printf("  %-*s %-5s %-16s %s\n", name_width(&l), t->name, dlor_dtype_name(t->dtype),
                     dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role);
     }
     if (json) {

@@ -8,7 +8,8 @@
   DLOR_TEST_MEM_AVAILABLE) or output (DLOR_TEST_DISK_FREE) beyond the machine is refused (exit 2,
   nothing written) unless --force;
 - per-layer targets: --set rules (later wins), plan files (--plan-out, --plan; unknown keys refused
-  naming the line), shards of one plan merge into the file one process writes;
+  naming the line), shards of one plan merge into the file one process writes; a rule's dtype with
+  --budget-bits (which chooses each layer's dtype) refused, exit 2;
 - progress lines with counts and an ETA (DLOR_PROGRESS_AFTER=0 shows them at once);
 - verify's verdict: UNCHECKED without --inputs for budget / rank / calibrated targets, the
   end-to-end tolerances with them (exit 1 on a miss), PASS for exact forms;
@@ -17,6 +18,7 @@
   are one line, exit 1."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -142,6 +144,16 @@ for what, args in (("all kept dense", ["--tol", "1e-9"]), ("some kept dense", ["
     want = (f"converted layers' params: {sum(bt_lin.values())} dense -> {stored} stored "
             f"({stored / sum(bt_lin.values()):.3f}x; {len(lay)} factored, {len(kept)} kept dense)")
     check(rc == 0 and want in so.splitlines(), f"{what}: the text total, want {want!r}")
+
+# info's tensor table: the name column as wide as the longest name (bert-tiny's run to 50
+# characters), so every row's dtype starts in the same column, on the source and on a .dlor file
+for shown in (bert, f):
+    rc, so, se = run("info", shown)
+    rows = [m for m in (re.match(r"^  (\S+)\s+([a-z]+[0-9]+)\s+\[", ln) for ln in so.splitlines()) if m]
+    names = [m.group(1) for m in rows]
+    cols = {m.start(2) for m in rows}
+    check(rc == 0 and len(rows) > 10 and max(map(len, names)) > 36 and len(cols) == 1,
+          f"info {shown}: the dtype column lines up ({len(rows)} rows, starts {sorted(cols)[:4]})")
 
 # the tied head reads the embedding table: carried, and --include cannot make it a layer
 out = fresh("tied.dlor")
@@ -371,6 +383,13 @@ check(rc == 0, f"a plan with dtype=q4 converts: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:dtype=q2")
 check(rc == 2 and "dtype must be f32, f64, f16, bf16, q8 or q4, not 'q2'" in se and len(se.strip().splitlines()) == 1,
       f"--set dtype=q2: {se}")
+# --budget-bits chooses each layer's dtype: a rule's dtype would be dropped without a word, so it is refused
+out_bits = fresh("bert_bits_f16.dlor")
+rc, so, se = run("convert", bert, "-o", out_bits, "--budget-bits", "4.5", "--set", f"{l0}:dtype=f16")
+check(rc == 2 and "--budget-bits chooses each layer's dtype" in se and "encoder.layer.0." in se and len(se.strip().splitlines()) == 1
+      and not os.path.exists(out_bits), f"--set dtype= with --budget-bits: {rc} {se}")
+rc, so, se = run("convert", bert, "-o", out_bits, "--budget-bits", "4.5", "--set", f"{l0}:rank=4")
+check(rc == 0, f"--set rank= with --budget-bits converts: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:speed=9")
 check(rc == 2 and "unknown key 'speed'" in se and len(se.strip().splitlines()) == 1, f"--set unknown key: {se}")
 rc, so, se = run("convert", dsrc, "-o", fresh("x.dlor"), "--activation", "relu", "--set", "2.weight:method=lowrank")

@@ -81,6 +81,12 @@ dlor_status dlor_convert_specs(const dlor_convert_request *rq, const dlor_tensor
         s->budget = dlor_form_is_compressed(s->form) && s->rank <= 0 && s->tol <= 0 && rq->have_budget;
         st = dlor_spec_check(src->items[i].name, s, rq->have_budget, err);
         if (st != DLOR_OK) break;
+        if (rq->bits && s->dtype != base.dtype) { /* the allocation would drop it without a word */
+            st = dlor_fail(err, DLOR_E_USAGE, "layer '%s': a rule (--set or --plan) gives it dtype %s, but "
+                           "--budget-bits chooses each layer's dtype; drop the rule's dtype, or use --budget F "
+                           "with --dtype", src->items[i].name, dlor_dtype_name(s->dtype));
+            break;
+        }
         if (!dlor_spec_same(s, &base)) *uniform = 0;
         if (s->form == DLOR_FORM_DENSE) {
             selected[i] = 0;
