@@ -74,10 +74,12 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
                            uint64_t src_file_bytes, dlor_error *err);
 void dlor_plan_free(dlor_plan *p);
 
-/* The median seconds of the plan's probe (plan_speed.c: one small SVD), and
- * that time over the probe's time on the machine the rates were measured on:
- * the factor every rate is scaled by (DLOR_TEST_PLAN_SPEED, when set to a
- * positive number, stands in for it). */
+/* The mean seconds of one run of the plan's probe (plan_speed.c: small SVDs
+ * for about 50 ms; 0 when it cannot run), and that time over the probe's time
+ * on the machine the rates were measured on, idle: the factor every rate is
+ * scaled by, in [0.25, 50] (DLOR_TEST_PLAN_SPEED, when set to a positive
+ * number, stands in for it). dlor_plan_make probes only a plan of a second or
+ * more at the reference rates. */
 double dlor_plan_probe_secs(void);
 double dlor_plan_speed(void);
 
