@@ -48,13 +48,25 @@
 #define RATE_CALIB_ROW 0.3e-9
 /* The sensitivity passes of a calibrated allocation (sensitivity.h): float32 passes of
  * at most DLOR_SENS_ROWS rows through the dense graph on --jobs workers, each after
- * building the graph's image; measured with 'dlor convert --budget 0.5 --calib --jobs 2
- * --verbose' on all-MiniLM-L6-v2 (10.6 M linear weights, 4080 token rows, 36 layers):
- * its first "sensitivity: 36 layers done in" line (37 passes and 36 probe fits) less
- * the time the same 36 fits take in the lines after it, 42 s on the idle machine (1.14
- * s a pass, 2.6e-11 per row and weight). The probes' fits are rank_fit_secs at the
- * budget's rank. */
-#define RATE_SENS_ROW 2.6e-11       /* per row and weight of the model, per pass */
+ * building the graph's image. A pass costs, per row, RATE_SENS_ROW per weight of the
+ * linear layers and RATE_SENS_VALUE per float value the pass writes (values_per_row:
+ * the norms, activations, attention and copies around the layers, which dominate a
+ * small model). Both from two models, idle: all-MiniLM-L6-v2 (10.6 M weights, 44544
+ * values a row, 4080 rows): 1.14 s a pass ('dlor convert --budget 0.5 --calib --jobs 2
+ * --verbose': its first "sensitivity: 36 layers done in" line, 37 passes and 36 probe
+ * fits, less the time the same fits take in the lines after it); llama-tiny (111488
+ * weights, 3022 values a row): 1.03e-5 s a row and pass (the sensitivity's time with
+ * 32, 64 and 128 calibration sequences, 20 passes). The probes' fits are rank_fit_secs
+ * at the budget's rank. */
+#define RATE_SENS_ROW 1.42e-11      /* per row and weight of the model, per pass */
+#define RATE_SENS_VALUE 2.9e-9      /* per row and value of the graph, per pass */
+/* The process itself: starting and reading the source (a conversion of bert-tiny or
+ * llama-tiny with no work to speak of takes 0.03-0.07 s), and per byte of the output
+ * (encoded, checksummed, with a graph built in memory once and opened, then written):
+ * all-MiniLM-L6-v2 --jobs 2 took 1.2 s more than its layers' factorizations for the
+ * 112 MB of --method add, 2.3 s for the 303 MB of --method mul, idle. */
+#define BASE_SECS 0.03
+#define RATE_OUT_BYTE 6e-9
 /* Memory: the process with its libraries before any tensor, 9.3 MB measured
  * (peak RSS of converting the 70 KB digits sample); LAPACK's workspace of a
  * factorization about WORK_D2 doubles per element of the padded D x D layer
@@ -84,6 +96,31 @@ static double rank_fit_secs(double m, double n, double k)
     if (blocks > 10) blocks = 10;
     double one = K >= 200 && blocks >= 5 ? RATE_KRYLOV * m * n * b * blocks : RATE_ADD * m * n * K;
     return RANK_FIT_SVDS * one;
+}
+
+/* Float values a forward pass writes per row (token or sample): every value's
+ * features (a DAG: its inferred shapes; a chain: each op as wide as the linear
+ * op before it). */
+static double values_per_row(const dlor_graph *g, const dlor_tensor_list *src)
+{
+    double v = 0;
+    if (!g || !g->count) return 0;
+    if (dlor_graph_is_dag(g)) {
+        dlor_graph_value *vals = calloc(g->count, sizeof *vals);
+        dlor_error e;
+        if (vals && dlor_graph_shapes(g, src, "the plan", vals, &e) == DLOR_OK)
+            for (size_t i = 0; i < g->count; i++)
+                if (g->ops[i].kind != DLOR_OP_OUTPUT) v += (double)vals[i].features;
+        free(vals);
+        return v;
+    }
+    uint64_t w = 0;
+    for (size_t i = 0; i < g->count; i++) {
+        const dlor_tensor *t = g->ops[i].kind == DLOR_OP_LINEAR ? dlor_tensor_list_find(src, g->ops[i].weight) : NULL;
+        if (t && t->ndim == 2) w = t->dims[0];
+        v += (double)w;
+    }
+    return v;
 }
 
 dlor_plan_calib dlor_plan_calib_of(uint64_t rows, int budget, int bits, int uniform)
@@ -222,13 +259,14 @@ dlor_status dlor_plan_make(dlor_plan *p, const dlor_tensor_list *src, const stru
     }
     if (calib_rows && compressed_any) secs += RATE_CALIB_ROW * (double)calib_rows * (double)weights;
     /* jobs layers at once: the work spreads, the longest layer still takes its time */
-    p->secs = secs / p->jobs > longest ? secs / p->jobs : longest;
+    p->secs = BASE_SECS + RATE_OUT_BYTE * (double)p->out_bytes + (secs / p->jobs > longest ? secs / p->jobs : longest);
     /* the sensitivity passes and their probes' fits, one after another */
     uint64_t sens_peak = 0;
     if (calib && calib->rows && ncompressed && (calib->sweeps || calib->joint)) {
         double rows = (double)u64min(calib->rows, DLOR_SENS_ROWS);
         double passes = (double)calib->sweeps * (double)(ncompressed + 1) + 2.0 * (double)calib->joint;
-        p->sens_secs = passes * rows * (double)weights * RATE_SENS_ROW + (double)calib->fits * probe_fits;
+        double per_row = (double)weights * RATE_SENS_ROW + values_per_row(g, src) * RATE_SENS_VALUE;
+        p->sens_secs = passes * rows * per_row + (double)calib->fits * probe_fits;
         p->secs += p->sens_secs;
         /* meanwhile: the graph's image (a copy of its tensors, the source's pages
          * read), the whitening factors (and in a sweep the Gram matrices, as large),
