@@ -5,7 +5,9 @@ scratch for a batch of one. The counts are recomputed here from the file as
 tests/dlor_pyreader.py reads it (independent of the C code): a dense layer out x
 in, a DLoR layer one per element of its factors plus its diagonal (alpha x once
 per mul factor, once for an add layer), a branch closing or a merge one per
-feature it adds. A name quoted from the file cannot break the header's C comment."""
+feature it adds. A name quoted from the file cannot break the header's C comment. For a
+transformer's graph of values (bert-tiny, llama-tiny) the rows are its nodes that read weights:
+linear steps as above, lookups and norms with their tensors' bytes."""
 import json
 import os
 import re
@@ -109,4 +111,53 @@ check(p.returncode == 0 and p.stdout == open(os.path.join(TMP, "f16.h")).read()
       and p.stderr.startswith("cost of one inference:"), f"export-c -o -: the header alone on stdout: {p.stderr}")
 rc, so, se = run("info", os.path.join(TMP, "branchy.dlor"))
 check(rc == 0 and "merge (weighted sum)" in so, f"info lists the merge's weighted sum: {so}")
+
+
+def expected_dag(path, graph):
+    """{node: (macs, weight bytes)} of a graph of values (info --json's 'graph', node i = entry i):
+    a linear step as in a chain, a multiply or a scale one product per feature, a lookup or a norm
+    its tensors' bytes and no products; attention, additions, activations and pooling nothing here."""
+    _, tensors, layers = pr.read(path)
+    out, width = {}, []
+    for i, op in enumerate(graph):
+        nbytes = sum(tensors[op[k]].nbytes for k in ("weight", "bias") if op.get(k) and op[k] in tensors)
+        if op["op"] == "linear":
+            width.append(layers[op["weight"]]["rows"] if op["weight"] in layers else tensors[op["weight"]].shape[0])
+        elif op["op"] in ("embed", "pos_embed"):
+            width.append(tensors[op["weight"]].shape[1])
+        else:  # every other node as wide as its first input
+            width.append(width[op["in"][0]] if op.get("in") else 0)
+        if op["op"] in ("mul", "scale"):  # one product per feature
+            out[i] = (width[i], nbytes)
+        elif op["op"] == "linear" and op["weight"] in layers:
+            L = layers[op["weight"]]
+            k = L["U"].shape[0]
+            D = max(L["rows"], L["cols"])
+            macs = 2 * k * D + L["factors"] * D if L["method"] == 1 else k * (L["rows"] + L["cols"]) + min(L["rows"], L["cols"])
+            out[i] = (macs, L["U"].nbytes + L["V"].nbytes + nbytes)
+        elif op["op"] == "linear":
+            out[i] = (tensors[op["weight"]].size, nbytes)
+        elif nbytes:
+            out[i] = (0, nbytes)
+    return out
+
+
+# transformers (graphs of values): info lists every node that reads weights, the column as wide as
+# the longest description, and the rows add up to the total
+for sample, args in (("bert-tiny", ["--budget", "0.5"]), ("llama-tiny", ["--method", "add"])):
+    model = os.path.join(TMP, f"{sample}.dlor")
+    rc, so, se = run("convert", os.path.join(SRC, "samples", sample), "-o", model, *args)
+    if not check(rc == 0, f"{sample}: convert: {se}"):
+        continue
+    rc, so, se = run("info", model, "--json")
+    j = json.loads(so) if rc == 0 else {}
+    cost, want = j.get("cost", {}), expected_dag(model, j.get("graph", []))
+    got = {o["op"]: (o["macs"], o["weight_bytes"]) for o in cost.get("ops", [])}
+    check(len(want) > 10 and got == want, f"{sample}: JSON cost rows {got} vs {want}")
+    check(cost.get("macs") == sum(m for m, _ in want.values()), f"{sample}: total {cost.get('macs')}")
+    rc, so, se = run("info", model)
+    table = so[so.index("cost of one inference"):].splitlines()[1:] if rc == 0 and "cost of one" in so else []
+    rows = [ln for ln in table if re.match(r"^ +\d+  ", ln)]
+    check(len(rows) == len(want) and len({len(ln) for ln in rows + table[:1]}) == 1,
+          f"{sample}: the text table has a row per costly node, aligned: {table[:3]}")
 finish()
