@@ -12,6 +12,23 @@ static void safe_name(char *s)
         if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e || (*p == '/' && p > s && p[-1] == '*')) *p = '?';
 }
 
+/* A linear step's text: "linear fc1.weight (mul, rank 16, 8 factors)" for DLoR
+ * layer 'index', "linear fc1.weight (dense)" for tensor 'index'. */
+static void linear_text(const dlor_model *m, int is_layer, uint32_t index, char *what, size_t n)
+{
+    if (is_layer) {
+        dlor_image_layer L;
+        dlor_image_layer_at(&m->img, index, &L);
+        snprintf(what, n, "linear %.*s (%s, rank %llu, %llu factors)", (int)(L.name_len > 64 ? 64 : L.name_len),
+                 L.name, L.method == DLOR_IMAGE_MUL ? "mul" : "add", (unsigned long long)L.rank,
+                 (unsigned long long)L.factors);
+    } else {
+        dlor_image_tensor t;
+        dlor_image_tensor_at(&m->img, index, &t);
+        snprintf(what, n, "linear %.*s (dense)", (int)(t.name_len > 64 ? 64 : t.name_len), t.name);
+    }
+}
+
 /* Operation i as text ("linear fc1.weight (mul, rank 16, 8 factors)") and the
  * features it maps; 0 for operations that cost nothing (activations, softmax,
  * a BRANCH opening a group). */
@@ -23,16 +40,8 @@ static int describe(const dlor_model *m, uint32_t i, char *what, size_t n, uint6
     if (*macs == 0 && *bytes == 0) return 0;
     *in = op.in;
     *out = op.out;
-    if (op.kind == DLOR_IMAGE_OP_LINEAR && op.is_layer) {
-        dlor_image_layer L;
-        dlor_image_layer_at(&m->img, op.weight, &L);
-        snprintf(what, n, "linear %.*s (%s, rank %llu, %llu factors)", (int)(L.name_len > 64 ? 64 : L.name_len),
-                 L.name, L.method == DLOR_IMAGE_MUL ? "mul" : "add", (unsigned long long)L.rank,
-                 (unsigned long long)L.factors);
-    } else if (op.kind == DLOR_IMAGE_OP_LINEAR) {
-        dlor_image_tensor t;
-        dlor_image_tensor_at(&m->img, op.weight, &t);
-        snprintf(what, n, "linear %.*s (dense)", (int)(t.name_len > 64 ? 64 : t.name_len), t.name);
+    if (op.kind == DLOR_IMAGE_OP_LINEAR) {
+        linear_text(m, op.is_layer, op.weight, what, n);
     } else if (op.kind == DLOR_IMAGE_OP_BRANCH || op.kind == DLOR_IMAGE_OP_MERGE) {
         snprintf(what, n, "%s (weighted sum)", op.kind == DLOR_IMAGE_OP_MERGE ? "merge" : "branch");
         *in = *out = *macs; /* one per feature */
@@ -55,21 +64,15 @@ static int describe_node(const dlor_model *m, uint32_t i, char *what, size_t n, 
     if (*macs == 0 && *bytes == 0) return 0;
     *in = nd.in_features[0];
     *out = nd.features;
-    if (nd.kind == DLOR_OP_LINEAR && nd.is_layer) {
-        dlor_image_layer L;
-        dlor_image_layer_at(&m->img, nd.weight, &L);
-        snprintf(what, n, "linear %.*s (%s, rank %llu, %llu factors)", (int)(L.name_len > 64 ? 64 : L.name_len),
-                 L.name, L.method == DLOR_IMAGE_MUL ? "mul" : "add", (unsigned long long)L.rank,
-                 (unsigned long long)L.factors);
-    } else {
-        dlor_image_tensor t;
-        uint32_t ti = nd.weight != DLOR_IMAGE_NO_TENSOR ? nd.weight : nd.bias;
-        if (ti != DLOR_IMAGE_NO_TENSOR && dlor_image_tensor_at(&m->img, ti, &t) == 0)
-            snprintf(what, n, "%s %.*s%s", dlor_op_name((dlor_op_kind)nd.kind), (int)(t.name_len > 64 ? 64 : t.name_len),
-                     t.name, nd.kind == DLOR_OP_LINEAR ? " (dense)" : "");
-        else
-            snprintf(what, n, "%s", dlor_op_name((dlor_op_kind)nd.kind));
-    }
+    dlor_image_tensor t;
+    uint32_t ti = nd.weight != DLOR_IMAGE_NO_TENSOR ? nd.weight : nd.bias;
+    if (nd.kind == DLOR_OP_LINEAR)
+        linear_text(m, nd.is_layer, nd.weight, what, n);
+    else if (ti != DLOR_IMAGE_NO_TENSOR && dlor_image_tensor_at(&m->img, ti, &t) == 0)
+        snprintf(what, n, "%s %.*s", dlor_op_name((dlor_op_kind)nd.kind), (int)(t.name_len > 64 ? 64 : t.name_len),
+                 t.name);
+    else
+        snprintf(what, n, "%s", dlor_op_name((dlor_op_kind)nd.kind));
     safe_name(what);
     return 1;
 }
