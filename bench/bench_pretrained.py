@@ -50,6 +50,8 @@ import zipfile
 
 import numpy as np
 
+from plan_check import to_bytes, to_secs
+
 CALIB_FILES = ["GPL-3", "GPL-2", "LGPL-2.1", "GFDL-1.3", "MPL-2.0"]
 TEST_FILES = ["Apache-2.0", "Artistic", "CC0-1.0", "BSD", "MPL-1.1"]
 LICENSES = "/usr/share/common-licenses"
@@ -130,16 +132,6 @@ def dlor(a, *args):
     if p.returncode != 0:
         raise SystemExit(f"{a.dlor} {' '.join(args)}: exit {p.returncode}: {p.stderr.strip()}")
     return p
-
-
-def to_secs(t):
-    num, unit = t.split()
-    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
-
-
-def to_bytes(t):
-    num, unit = t.split()
-    return float(num) * {"B": 1, "KB": 1e3, "MB": 1e6, "GB": 1e9}[unit]
 
 
 def plan_estimate(a, args):

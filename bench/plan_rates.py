@@ -18,15 +18,12 @@ import time
 import numpy as np
 from safetensors.numpy import save_file
 
+from plan_check import to_secs
+
 SHAPES = [(384, 384), (512, 512), (1024, 1024), (2048, 512), (512, 2048), (1536, 384), (1024, 256)]
 FORMS = {"mul": ["--method", "mul"], "add": ["--method", "add"], "rank64": ["--rank", "64", "--method", "lowrank"],
          "rank200": ["--rank", "200", "--method", "lowrank"], "budget0.5": ["--budget", "0.5"],
          "tol0.5": ["--tol", "0.5"]}
-
-
-def to_secs(s):
-    n, u = s.split()
-    return float(n) * {"s": 1, "min": 60, "h": 3600}[u]
 
 
 def dry_run(dlor, src, opts, env):

@@ -349,11 +349,12 @@ static int info_dlor(const char *path, int json)
     } else {
         printf("tensors: %zu\n", c.tensors.count);
     }
+    int nw = name_width(&c.tensors);
     for (size_t i = 0; i < c.tensors.count; i++) {
         const dlor_tensor *t = &c.tensors.items[i];
         char shape[96];
         if (json) json_tensor(&w, t, role_of(&c, t->name));
-        else printf("  %-*s %-5s %-16s %s\n", name_width(&c.tensors), t->name, dlor_dtype_name(t->dtype),
+        else printf("  %-*s %-5s %-16s %s\n", nw, t->name, dlor_dtype_name(t->dtype),
                     dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role_of(&c, t->name));
     }
     if (json) {
@@ -418,13 +419,14 @@ static int info_weights(const char *path, int json, const char *activation)
         print_meta(&l, NULL);
         print_graph(&g, NULL, source, why, NULL);
     }
+    int nw = name_width(&l);
     for (size_t i = 0; i < l.count; i++) {
         const dlor_tensor *t = &l.items[i];
         char shape[96];
         const char *role = dlor_role_name(dlor_tensor_role_of(t, &g));
         params += t->nelem;
         if (json) json_tensor(&w, t, role);
-        else printf("  %-*s %-5s %-16s %s\n", name_width(&l), t->name, dlor_dtype_name(t->dtype),
+        else printf("  %-*s %-5s %-16s %s\n", nw, t->name, dlor_dtype_name(t->dtype),
                     dlor_shape_str(t->dims, t->ndim, shape, sizeof shape), role);
     }
     if (json) {

@@ -54,6 +54,12 @@ def run(*args):
     return p.returncode, p.stdout, p.stderr
 
 
+def to_secs(t):
+    """Seconds of a time the plan prints ("0.43 s", "1.5 min", "2.1 h")."""
+    num, unit = t.split()
+    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
+
+
 def rel(a, b):
     """Largest difference of a from b over the largest |b| (float64)."""
     return float(np.abs(np.asarray(a, np.float64) - b).max() / max(np.abs(b).max(), 1e-300))

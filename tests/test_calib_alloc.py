@@ -24,7 +24,7 @@ import numpy as np
 from safetensors.numpy import load_file, save_file
 
 import dlor_pyreader
-from dlor_testlib import SRC, check, finish, run, scratch
+from dlor_testlib import SRC, check, finish, run, scratch, to_secs
 
 TMP, path, fresh = scratch("calib-alloc")
 os.environ["DLOR_TEST_PLAN_SPEED"] = "1"  # plans compared across runs: the reference rates, unscaled
@@ -59,11 +59,6 @@ for f in (0.5, 0.25):
         check(meta.get("dlor.target") == f"budget {f:.9g} (uniform)", f"dlor.target: {meta.get('dlor.target')}")
 rc, so, se = run("convert", DIGITS, "--activation", "relu", "-o", fresh("x.dlor"), "--rank", "4", "--allocate", "uniform")
 check(rc == 2 and "--allocate" in se, f"--allocate uniform without --budget: {rc} {se}")
-
-
-def to_secs(t):
-    num, unit = t.split()
-    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
 
 
 def plan_secs(*args):

@@ -17,7 +17,7 @@ import subprocess
 import numpy as np
 from safetensors.numpy import save_file
 
-from dlor_testlib import DLOR, check, finish, scratch
+from dlor_testlib import DLOR, check, finish, scratch, to_secs
 
 TMP, path, fresh = scratch("plan-speed")
 for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "DLOR_TEST_PLAN_SPEED"):
@@ -27,11 +27,6 @@ for var in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS", "DLOR
 def run_env(env, *args):
     p = subprocess.run([DLOR, *args], capture_output=True, text=True, env={**os.environ, **env})
     return p.returncode, p.stdout, p.stderr
-
-
-def to_secs(t):
-    num, unit = t.split()
-    return float(num) * {"s": 1, "min": 60, "h": 3600}[unit]
 
 
 def plan(env, src, *args):
